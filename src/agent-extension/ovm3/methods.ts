@@ -1,0 +1,3 @@
+import { defineMethods } from '../catalogue.js';
+
+export const methods = defineMethods([]);

@@ -1,0 +1,131 @@
+// Read, default and validate the config. Every problem is collected and reported at once, one line
+// each, naming the key: `fencer.fence_after_s: must be ...`.
+import { readFileSync } from 'node:fs';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { Ajv, type ErrorObject } from 'ajv';
+import { ConfigSchema, type Config } from './schema.js';
+import { crossFieldProblems } from './rules.js';
+
+export const DEFAULT_CONFIG_PATH = '/etc/brick/brick.toml';
+
+export interface ConfigResult {
+  config?: Config;
+  problems: string[];
+}
+
+const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false, coerceTypes: false });
+const validateSchema = ajv.compile<Config>(ConfigSchema);
+
+function keyOf(e: ErrorObject): string {
+  const parts = e.instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let key = '';
+  for (const p of parts) key += /^\d+$/.test(p) ? `[${p}]` : (key ? '.' : '') + p;
+  return key;
+}
+
+function closest(word: string, options: string[]): string | undefined {
+  // Levenshtein distance ≤ 2 is a likely typo.
+  const d = (a: string, b: string) => {
+    const m = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) m[0][j] = j;
+    for (let i = 1; i <= a.length; i++)
+      for (let j = 1; j <= b.length; j++)
+        m[i][j] = Math.min(m[i - 1][j] + 1, m[i][j - 1] + 1, m[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return m[a.length][b.length];
+  };
+  let best: string | undefined;
+  let bestD = 3;
+  for (const o of options) {
+    const dist = d(word, o);
+    if (dist < bestD) [best, bestD] = [o, dist];
+  }
+  return best;
+}
+
+function describe(e: ErrorObject): string {
+  const key = keyOf(e);
+  const prefix = key ? `${key}: ` : '';
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      const full = key ? `${key}.${extra}` : extra;
+      const props = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
+      const hint = closest(extra, props);
+      return `${full}: unknown key${hint ? ` (did you mean ${hint}?)` : ''}`;
+    }
+    case 'type':
+      return `${prefix}must be ${(e.params as { type: string }).type === 'object' ? 'a table' : 'a ' + (e.params as { type: string }).type}`;
+    case 'minimum':
+    case 'exclusiveMinimum':
+    case 'maximum':
+    case 'exclusiveMaximum': {
+      const p = e.params as { comparison: string; limit: number };
+      return `${prefix}must be a number ${p.comparison} ${p.limit}`;
+    }
+    case 'minLength':
+      return `${prefix}must not be empty`;
+    case 'anyOf': {
+      const branches = ((e.parentSchema as { anyOf?: Array<{ const?: unknown; type?: string }> })?.anyOf ?? []).map((b) =>
+        b.const !== undefined ? JSON.stringify(b.const) : (b.type ?? '?'),
+      );
+      return `${prefix}must be one of ${branches.join(', ')}`;
+    }
+    case 'required':
+      return `${key ? key + '.' : ''}${(e.params as { missingProperty: string }).missingProperty}: required`;
+    default:
+      return `${prefix}${e.message ?? 'is invalid'}`;
+  }
+}
+
+/** Validate an already-parsed TOML document. Defaults are filled in place. */
+export function validateConfig(doc: unknown): ConfigResult {
+  const data = structuredClone(doc ?? {}) as Record<string, unknown>;
+  const ok = validateSchema(data);
+  if (!ok) {
+    // anyOf errors come with one child error per failed branch: keep only the anyOf line.
+    const errors = validateSchema.errors ?? [];
+    const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+    const lines = errors
+      .filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath))
+      .map(describe);
+    return { problems: [...new Set(lines)] };
+  }
+  const config = data as unknown as Config;
+  const problems = crossFieldProblems(config);
+  return problems.length ? { problems } : { config, problems };
+}
+
+export function parseConfigText(text: string, source = 'config'): ConfigResult {
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    if (e instanceof TomlError) {
+      return { problems: [`${source}:${e.line}:${e.column}: not valid TOML: ${e.message.split('\n')[0]}`] };
+    }
+    return { problems: [`${source}: not valid TOML: ${(e as Error).message}`] };
+  }
+  return validateConfig(doc);
+}
+
+export function loadConfigFile(path: string): ConfigResult {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.message;
+    return { problems: [`${path}: cannot read the config: ${why}`] };
+  }
+  return parseConfigText(text, path);
+}
+
+/**
+ * The built-in defaults: what an empty file gives, before cross-field rules. (An empty file is not
+ * a valid config by itself: plain HTTP on 0.0.0.0 needs TLS or allow_plain_http.)
+ */
+export function defaultConfig(): Config {
+  const data: Record<string, unknown> = {};
+  if (!validateSchema(data)) throw new Error('built-in defaults do not match the schema');
+  return data as unknown as Config;
+}

@@ -1,0 +1,89 @@
+// Rules that span keys. Each returns lines `key: what is expected`. The fencer's timing rules
+// follow reference/fencing.md §7: the host must be reset (software path at fence_after_s, hardware
+// watchdog at fence_after_s + watchdog_timeout_s at the latest) before the orchestrator may declare
+// it dead and restart its VMs elsewhere, with 5 s of clock slack.
+import { isIP } from 'node:net';
+import { isAbsolute } from 'node:path';
+import type { Config } from './schema.js';
+
+export const CLOCK_SLACK_S = 5;
+
+export function parseListen(listen: string): { host: string; port: number } | undefined {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(listen);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port < 0 || port > 65535) return undefined;
+  const host = m[1];
+  if (host !== 'localhost' && !isIP(host)) return undefined;
+  return { host, port };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
+export function fenceCommandArgv(command: string | string[]): string[] {
+  return Array.isArray(command) ? command : command.split(/\s+/).filter(Boolean);
+}
+
+export function crossFieldProblems(c: Config): string[] {
+  const p: string[] = [];
+  const s = c.server;
+  const listen = parseListen(s.listen);
+  if (!listen) p.push(`server.listen: must be host:port with an IP address (or localhost) and a port 0-65535, got "${s.listen}"`);
+  if (Boolean(s.tls_cert) !== Boolean(s.tls_key)) p.push('server.tls_key: tls_cert and tls_key must be set together (both: HTTPS; neither: HTTP)');
+  if (listen && !s.tls_cert && !isLoopback(listen.host) && !s.allow_plain_http)
+    p.push(`server.allow_plain_http: plain HTTP on ${listen.host} needs allow_plain_http = true (or set tls_cert and tls_key)`);
+  if (!s.password && !s.password_file) p.push('server.password_file: set password_file (or password) for HTTP Basic auth');
+  if (s.vendor_agent_url && !/^https?:\/\/[^\s]+$/.test(s.vendor_agent_url))
+    p.push(`server.vendor_agent_url: must be an http:// or https:// URL, got "${s.vendor_agent_url}"`);
+  s.file_roots.forEach((r, i) => {
+    if (!isAbsolute(r) || r.split('/').includes('..')) p.push(`server.file_roots[${i}]: must be an absolute path without .., got "${r}"`);
+  });
+
+  c.ovm3.domr_networks.forEach((n, i) => {
+    const m = /^([^/]+)\/(\d{1,3})$/.exec(n);
+    const ok = m && isIP(m[1]) && Number(m[2]) <= (isIP(m[1]) === 4 ? 32 : 128);
+    if (!ok) p.push(`ovm3.domr_networks[${i}]: must be a CIDR like 169.254.0.0/16, got "${n}"`);
+  });
+
+  const n = c.network;
+  if (!n.vlan_bridge_name.includes('{vlan}')) p.push('network.vlan_bridge_name: must contain {vlan}');
+  const unknownVars = n.vlan_bridge_name.match(/\{[^}]*\}/g)?.filter((v) => !['{bridge}', '{pif}', '{vlan}'].includes(v)) ?? [];
+  if (unknownVars.length) p.push(`network.vlan_bridge_name: unknown placeholder ${unknownVars[0]} (use {bridge}, {pif}, {vlan})`);
+  if (n.namespace && !/^[A-Za-z0-9_.-]{1,64}$/.test(n.namespace)) p.push('network.namespace: must be 1-64 letters, digits, _ . -');
+
+  const d = c.domain;
+  if (!isAbsolute(d.hooks_dir)) p.push('domain.hooks_dir: must be an absolute path');
+  d.extraconfig_allow.forEach((e, i) => {
+    if (!/^[A-Za-z][\w.-]*$/.test(e)) p.push(`domain.extraconfig_allow[${i}]: must be an XML element name, got "${e}"`);
+  });
+
+  const f = c.fencer;
+  if (!(f.fence_after_s > f.probe_timeout_s))
+    p.push(`fencer.fence_after_s: must be a number of seconds > probe_timeout_s (${f.probe_timeout_s}), got ${f.fence_after_s}`);
+  if (f.probe_interval_s > f.probe_timeout_s)
+    p.push(`fencer.probe_interval_s: must be ≤ probe_timeout_s (${f.probe_timeout_s}), got ${f.probe_interval_s}`);
+  const worst = f.fence_after_s + (f.watchdog_device ? f.watchdog_timeout_s : 0) + CLOCK_SLACK_S;
+  if (!(worst < f.dead_host_window_s) && !f.allow_unsafe_timing)
+    p.push(
+      `fencer.fence_after_s: fence_after_s + watchdog_timeout_s + ${CLOCK_SLACK_S} s slack = ${worst} s must be below the orchestrator's ` +
+        `dead-host window dead_host_window_s (${f.dead_host_window_s} s), or a peer may restart VMs before this host is reset ` +
+        '(set allow_unsafe_timing = true to override)',
+    );
+  if (f.action === 'command' && fenceCommandArgv(f.command).length === 0) p.push('fencer.command: required with action = "command"');
+  if (f.action === 'command' && fenceCommandArgv(f.command).length && !isAbsolute(fenceCommandArgv(f.command)[0]))
+    p.push('fencer.command: the program must be an absolute path (no PATH lookup at fence time)');
+  for (const k of ['state_dir', 'marker_dir', 'sysrq_trigger'] as const)
+    if (!isAbsolute(f[k])) p.push(`fencer.${k}: must be an absolute path`);
+  if (f.watchdog_device && !isAbsolute(f.watchdog_device)) p.push('fencer.watchdog_device: must be an absolute path or ""');
+  if (f.host_id && !/^[A-Za-z0-9_.:-]{1,128}$/.test(f.host_id)) p.push('fencer.host_id: must be letters, digits, _ . : - (it names a file on the pool)');
+  const seen = new Set<string>();
+  f.pool.forEach((pool, i) => {
+    if (!isAbsolute(pool.path)) p.push(`fencer.pool[${i}].path: must be an absolute path, got "${pool.path}"`);
+    const norm = pool.path.replace(/\/+$/, '');
+    if (seen.has(norm)) p.push(`fencer.pool[${i}].path: "${pool.path}" is listed twice`);
+    seen.add(norm);
+  });
+  return p;
+}

@@ -1,0 +1,130 @@
+// The config file's schema: every key, its type, its default and a one-line description. Unknown
+// keys are errors (additionalProperties: false everywhere) so a typo cannot silently disable a
+// setting. Cross-field rules live in validate.ts.
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Seconds = (def: number, description: string, min = 0) =>
+  Type.Number({ default: def, minimum: min, description, 'x-unit': 'seconds' });
+const Str = (def: string, description: string) => Type.String({ default: def, description });
+const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
+const Section = <T extends Record<string, TSchema>>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, default: {}, description });
+
+export const ServerSchema = Section(
+  {
+    listen: Str('0.0.0.0:8898', 'host:port to listen on; the vendor OVM agent keeps 8899'),
+    tls_cert: Str('', 'PEM certificate; with tls_key set too, brick serves HTTPS'),
+    tls_key: Str('', 'PEM private key for tls_cert'),
+    allow_plain_http: Bool(false, 'allow plain HTTP on a non-loopback address (CloudStack\'s Ovm3 client speaks HTTP only)'),
+    user: Str('oracle', 'HTTP Basic user, as the Ovm3 client sends'),
+    password_file: Str('/etc/brick/password', 'file holding the HTTP Basic password (mode 0600)'),
+    password: Str('', 'the password inline; password_file is preferred'),
+    generate_credentials: Bool(false, 'on start, create a random password_file (0600) and, when tls_cert/tls_key are set, a self-signed certificate if they do not exist'),
+    vendor_agent_url: Str('', 'methods brick does not serve are passed to this XML-RPC server, e.g. http://127.0.0.1:8899'),
+    file_roots: Type.Array(Type.String(), {
+      default: ['/OVS/Repositories', '/opt/cloudstack', '/root/.ssh'],
+      description: 'the only directory trees the file calls may touch',
+    }),
+    body_limit_bytes: Type.Integer({ default: 64 * 1024 * 1024, minimum: 1024, description: 'largest request body accepted; larger gets HTTP 413' }),
+    call_timeout_s: Seconds(120, 'default deadline for one call', 1),
+    metrics: Bool(true, 'serve Prometheus metrics on GET /metrics (behind the same auth)'),
+  },
+  'the XML-RPC agent extension (brick serve)',
+);
+
+export const Ovm3Schema = Section(
+  {
+    ssh_key: Str('/root/.ssh/id_rsa.cloud', 'private key for exec_domr, check_domr_ssh and ovs_domr_upload_file'),
+    ssh_port: Type.Integer({ default: 3922, minimum: 1, maximum: 65535, description: 'the system VMs\' SSH port' }),
+    ssh_user: Str('root', 'user on the system VMs'),
+    domr_networks: Type.Array(Type.String(), {
+      default: ['169.254.0.0/16'],
+      description: 'CIDRs the domr calls may reach (link-local control network by default)',
+    }),
+    ssh_timeout_s: Seconds(30, 'default deadline for SSH calls when the caller gives none', 1),
+  },
+  'the CloudStack Ovm3 module\'s calls',
+);
+
+export const NetworkSchema = Section(
+  {
+    backend: Type.Union([Type.Literal('linuxbridge'), Type.Literal('openvswitch')], {
+      default: 'linuxbridge',
+      description: 'linuxbridge or openvswitch',
+    }),
+    vlan_bridge_name: Str('{bridge}.{vlan}', 'VLAN bridge name pattern: Ovm3 {bridge}.{vlan}, KVM br{pif}-{vlan}'),
+    namespace: Str('', 'run every network change inside this network namespace (created if missing); sandbox and tests'),
+    gc_interval_s: Seconds(0, 'run network_gc on this period; 0 = only when called'),
+    command_timeout_s: Seconds(30, 'deadline for one ip/ovs-vsctl/ovs-ofctl invocation', 1),
+  },
+  'host networking',
+);
+
+export const DomainSchema = Section(
+  {
+    libvirt_uri: Str('', 'default: xen:///system on Xen, qemu:///system on KVM'),
+    hooks_dir: Str('/etc/brick/hooks', 'holds before_vm_start/'),
+    hook_timeout_s: Seconds(30, 'deadline for one hook script', 1),
+    extraconfig_allow: Type.Array(Type.String(), {
+      default: ['memoryBacking', 'cpu', 'numatune'],
+      description: 'top-level domain elements extraconfig may set',
+    }),
+  },
+  'libvirt domain XML',
+);
+
+export const PoolSchema = Type.Object(
+  {
+    path: Type.String({ minLength: 1, description: 'the mounted primary storage directory' }),
+    heartbeat: Type.Union([Type.Literal('ovm'), Type.Literal('kvm')], {
+      default: 'ovm',
+      description: 'ovm: <path>/.hb-<host_id> float epoch; kvm: <path>/KVMHA/hb-<host_id> integer epoch',
+    }),
+    fence_when: Type.Union([Type.Literal('in-use'), Type.Literal('always')], {
+      default: 'in-use',
+      description: 'in-use: fence only while a running VM uses the pool; always',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const FencerSchema = Section(
+  {
+    action: Type.Union([Type.Literal('reboot'), Type.Literal('crash'), Type.Literal('log-only'), Type.Literal('command')], {
+      default: 'reboot',
+      description: 'reboot (sysrq b) | crash (sysrq c) | log-only | command',
+    }),
+    command: Type.Union([Type.String(), Type.Array(Type.String())], {
+      default: '',
+      description: 'with action = "command": a program and its arguments, split on spaces (no shell), or an argv array',
+    }),
+    probe_interval_s: Seconds(5, 'time between heartbeat probes of one pool', 0.05),
+    probe_timeout_s: Seconds(10, 'deadline for one probe', 0.05),
+    fence_after_s: Seconds(30, 'fence when a used pool has had no verified heartbeat for this long', 0.1),
+    watchdog_device: Str('/dev/watchdog', '"" = none: a wedged fencer then cannot reset the host'),
+    watchdog_timeout_s: Seconds(20, 'the watchdog\'s reset timeout', 1),
+    sysrq_trigger: Str('/proc/sysrq-trigger', 'opened at start; written to fence'),
+    state_dir: Str('/run/brick', 'local disk only; the agent and brick status read fencer state here'),
+    marker_dir: Str('/var/lib/brick', 'local persistent disk: the fence marker that survives the reset'),
+    host_id: Str('', 'default: the host\'s CloudStack guid or primary IP'),
+    dead_host_window_s: Seconds(60, 'the orchestrator declares a host dead after this long without a heartbeat', 1),
+    allow_unsafe_timing: Bool(false, 'start even when fence_after_s + watchdog_timeout_s + 5 s is not below dead_host_window_s'),
+    vm_query_timeout_s: Seconds(5, 'deadline for asking libvirt/xl which VMs run', 0.1),
+    pool: Type.Array(PoolSchema, { default: [], description: 'primary storage pools to heartbeat' }),
+  },
+  'the NFS heartbeat watchdog (brick fencer)',
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    server: ServerSchema,
+    ovm3: Ovm3Schema,
+    network: NetworkSchema,
+    domain: DomainSchema,
+    fencer: FencerSchema,
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type PoolConfig = Static<typeof PoolSchema>;

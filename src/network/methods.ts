@@ -1,0 +1,3 @@
+import { defineMethods } from '../agent-extension/catalogue.js';
+
+export const methods = defineMethods([]);

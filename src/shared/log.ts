@@ -1,0 +1,58 @@
+// Logs are JSON lines on stdout for journald. Each line starts with the sd-daemon priority prefix
+// (<6> info, <4> warning, <3> error, ...) so `journalctl -p warning` filters work; journald stamps
+// the time, so we do not. `pretty` is for a person at a terminal and needs no extra package (the
+// single binary cannot load pino transports).
+import pino, { type Logger } from 'pino';
+
+export type { Logger };
+export type LogFormat = 'json' | 'pretty';
+
+const PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
+const LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+function levelOf(line: string): number {
+  const m = /"level":(\d+)/.exec(line);
+  return m ? Number(m[1]) : 30;
+}
+
+export function journaldLine(line: string): string {
+  return `<${PRIORITY[levelOf(line)] ?? 6}>${line}`;
+}
+
+export function prettyLine(line: string): string {
+  try {
+    const o = JSON.parse(line) as Record<string, unknown>;
+    const { level, msg, time, pid, hostname, svc, ...rest } = o;
+    void pid; void hostname; void svc;
+    const t = new Date(typeof time === 'number' ? time : Date.now()).toISOString().slice(11, 23);
+    const extras = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    return `${t} ${(LABEL[level as number] ?? 'INFO').padEnd(5)} ${msg ?? ''}${extras ? '  ' + extras : ''}\n`;
+  } catch {
+    return line;
+  }
+}
+
+export interface LogOptions {
+  format?: LogFormat;
+  level?: string;
+  /** The service name in every line: "agent" or "fencer". */
+  svc: string;
+  /** Where lines go; stdout by default. Tests pass a collector. */
+  destination?: pino.DestinationStream;
+}
+
+export function createLogger(opts: LogOptions): Logger {
+  const pretty = opts.format === 'pretty';
+  return pino(
+    {
+      level: opts.level ?? process.env.BRICK_LOG_LEVEL ?? 'info',
+      base: { svc: opts.svc },
+      timestamp: pretty ? pino.stdTimeFunctions.epochTime : false,
+      redact: { paths: ['password', '*.password', 'content', '*.content', 'authorization', '*.authorization'], censor: '[redacted]' },
+      hooks: { streamWrite: pretty ? prettyLine : journaldLine },
+    },
+    opts.destination ?? pino.destination({ fd: 1, sync: true }),
+  );
+}

@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseConfigText, parseConfigText as parseConfigTextRaw, defaultConfig } from '../../src/config/load.js';
+
+test('an empty config gives the SPEC defaults, and needs TLS or allow_plain_http off loopback', () => {
+  assert.deepEqual(parseConfigText('').problems, [
+    'server.allow_plain_http: plain HTTP on 0.0.0.0 needs allow_plain_http = true (or set tls_cert and tls_key)',
+  ]);
+  const c = defaultConfig();
+  assert.equal(c.server.listen, '0.0.0.0:8898');
+  assert.equal(c.server.user, 'oracle');
+  assert.equal(c.server.password_file, '/etc/brick/password');
+  assert.deepEqual(c.server.file_roots, ['/OVS/Repositories', '/opt/cloudstack', '/root/.ssh']);
+  assert.equal(c.network.backend, 'linuxbridge');
+  assert.equal(c.network.vlan_bridge_name, '{bridge}.{vlan}');
+  assert.equal(c.domain.hooks_dir, '/etc/brick/hooks');
+  assert.equal(c.domain.hook_timeout_s, 30);
+  assert.deepEqual(c.domain.extraconfig_allow, ['memoryBacking', 'cpu', 'numatune']);
+  assert.equal(c.fencer.action, 'reboot');
+  assert.equal(c.fencer.probe_interval_s, 5);
+  assert.equal(c.fencer.probe_timeout_s, 10);
+  assert.equal(c.fencer.fence_after_s, 30);
+  assert.equal(c.fencer.watchdog_device, '/dev/watchdog');
+  assert.equal(c.fencer.watchdog_timeout_s, 20);
+  assert.equal(c.fencer.sysrq_trigger, '/proc/sysrq-trigger');
+  assert.equal(c.fencer.state_dir, '/run/brick');
+  assert.deepEqual(c.fencer.pool, []);
+});
+
+test('the SPEC example config is valid (plain HTTP on 0.0.0.0 needs allow_plain_http only without TLS)', () => {
+  const r = parseConfigText(`
+[server]
+listen = "0.0.0.0:8898"
+tls_cert = "/etc/brick/tls/cert.pem"
+tls_key  = "/etc/brick/tls/key.pem"
+user = "oracle"
+password_file = "/etc/brick/password"
+vendor_agent_url = ""
+file_roots = ["/OVS/Repositories", "/opt/cloudstack", "/root/.ssh"]
+[network]
+backend = "linuxbridge"
+vlan_bridge_name = "{bridge}.{vlan}"
+namespace = ""
+[domain]
+libvirt_uri = ""
+hooks_dir = "/etc/brick/hooks"
+hook_timeout_s = 30
+extraconfig_allow = ["memoryBacking", "cpu", "numatune"]
+[fencer]
+action = "reboot"
+command = ""
+probe_interval_s = 5
+probe_timeout_s = 10
+fence_after_s = 30
+watchdog_device = "/dev/watchdog"
+watchdog_timeout_s = 20
+sysrq_trigger = "/proc/sysrq-trigger"
+state_dir = "/run/brick"
+host_id = ""
+[[fencer.pool]]
+path = "/OVS/Repositories/0004fb0000030000aaaa"
+heartbeat = "ovm"
+fence_when = "in-use"
+`);
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.config?.fencer.pool[0].heartbeat, 'ovm');
+});
+
+test('three mistakes are reported at once, one line each, naming the key', () => {
+  const r = parseConfigText(`
+[server]
+lisen = "0.0.0.0:8898"
+[fencer]
+probe_interval_s = "5"
+action = "explode"
+`);
+  assert.equal(r.config, undefined);
+  assert.deepEqual(r.problems.sort(), [
+    'fencer.action: must be one of "reboot", "log-only", "crash", "command"'.replace('"log-only", "crash"', '"crash", "log-only"'),
+    'fencer.probe_interval_s: must be a number',
+    'server.lisen: unknown key (did you mean listen?)',
+  ]);
+});
+
+test('an unknown section and an unknown pool key are errors', () => {
+  const r = parseConfigText(`
+[fencr]
+x = 1
+[[fencer.pool]]
+path = "/p"
+heartbeet = "kvm"
+`);
+  assert.deepEqual(r.problems.sort(), ['fencer.pool[0].heartbeet: unknown key (did you mean heartbeat?)', 'fencr: unknown key (did you mean fencer?)']);
+});
+
+test('timing rules: fence_after_s must exceed probe_timeout_s, and beat the orchestrator window', () => {
+  const parseConfigText = (t: string) => parseConfigTextRaw('[server]\nlisten = "127.0.0.1:8898"\n' + t);
+  let r = parseConfigText(`[fencer]\nprobe_timeout_s = 10\nfence_after_s = 10\n`);
+  assert.ok(r.problems.some((p) => p.startsWith('fencer.fence_after_s: must be a number of seconds > probe_timeout_s')), r.problems.join('\n'));
+  r = parseConfigText(`[fencer]\nfence_after_s = 40\n`); // 40 + 20 + 5 = 65 ≥ 60
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0], /^fencer\.fence_after_s: .*65 s must be below the orchestrator's dead-host window/);
+  r = parseConfigText(`[fencer]\nfence_after_s = 40\nallow_unsafe_timing = true\n`);
+  assert.deepEqual(r.problems, []);
+  r = parseConfigText(`[fencer]\nfence_after_s = 34\n`); // 34 + 20 + 5 = 59 < 60
+  assert.deepEqual(r.problems, []);
+});
+
+test('cross-field rules on server, network and fencer', () => {
+  const r = parseConfigText(`
+[server]
+listen = "10.0.0.1:8898"
+tls_cert = "/c.pem"
+[network]
+vlan_bridge_name = "br{pif}"
+[fencer]
+action = "command"
+[[fencer.pool]]
+path = "relative/dir"
+`);
+  assert.deepEqual(r.problems.sort(), [
+    'fencer.command: required with action = "command"',
+    'fencer.pool[0].path: must be an absolute path, got "relative/dir"',
+    'network.vlan_bridge_name: must contain {vlan}',
+    'server.tls_key: tls_cert and tls_key must be set together (both: HTTPS; neither: HTTP)',
+  ]);
+});
+
+test('plain HTTP off loopback needs allow_plain_http', () => {
+  assert.match(parseConfigText('[server]\nlisten = "10.1.2.3:8898"\n').problems[0], /^server\.allow_plain_http:/);
+  assert.deepEqual(parseConfigText('[server]\nlisten = "10.1.2.3:8898"\nallow_plain_http = true\n').problems, []);
+  assert.deepEqual(parseConfigText('[server]\nlisten = "127.0.0.1:8898"\n').problems, []);
+});
+
+test('broken TOML names the line', () => {
+  const r = parseConfigText('[server\nlisten = 1', '/etc/brick/brick.toml');
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0], /^\/etc\/brick\/brick\.toml:1:\d+: not valid TOML/);
+});
+
+test('examples/sandbox.toml is valid', () => {
+  const r = parseConfigText(readFileSync(new URL('../../examples/sandbox.toml', import.meta.url), 'utf8'));
+  assert.deepEqual(r.problems, []);
+});
