@@ -56,6 +56,7 @@ export const NetworkSchema = Section(
     namespace: Str('', 'run every network change inside this network namespace (created if missing); sandbox and tests'),
     gc_interval_s: Seconds(0, 'run network_gc on this period; 0 = only when called'),
     command_timeout_s: Seconds(30, 'deadline for one ip/ovs-vsctl/ovs-ofctl invocation', 1),
+    ovs_rundir: Str('', 'Open vSwitch run directory (OVS_RUNDIR: db.sock, bridge .mgmt sockets, vhost-user sockets); "" = the OVS default'),
   },
   'host networking',
 );
