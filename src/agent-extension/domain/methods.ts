@@ -1,3 +1,65 @@
-import { defineMethods } from '../catalogue.js';
+// domain_tweak and domain_define: the libvirt domain XML tweaks (see tweaks.ts for the fixed order).
+import { defineMethods, type CallContext } from '../catalogue.js';
+import { tweakDomain } from './tweaks.js';
+import { defineDomain, libvirtUri } from './define.js';
+import { parseDomainXml, domainName } from './xml.js';
 
-export const methods = defineMethods([]);
+const TWEAKS_HELP =
+  'tweaks is a struct (empty for none); its keys are applied in this fixed order whatever order they are sent in: ' +
+  '1 xen_pv (true or {hvm: bool}: virtio disks → bus xen with xvd* names, virtio NICs → netfront, virtio-serial controllers and channels dropped, ' +
+  'balloon → xen, empty cdrom made a real empty cdrom, qcow2 refused, PV boot with pygrub unless hvm), ' +
+  '2 extnet ({MAC: network}: NIC → <source network>), 3 macspoof (true or [MAC]: drop no-mac-spoofing filterrefs), ' +
+  '4 extraconfig (CloudStack\'s URL-encoded sections; every top-level element must be in domain.extraconfig_allow and replaces or adds that element), ' +
+  '5 dpdk ({MAC: {socket, mode}} from dpdk_add_port: NIC → vhostuser, plus shared hugepages and NUMA memAccess=shared), ' +
+  '6 qemu_cmdline ([arg]: <qemu:commandline>, KVM only), 7 hooks (true: run the executables in <domain.hooks_dir>/before_vm_start in name order, ' +
+  'XML in the file named by $_hook_domxml, custom {name: string} as environment variables; exit 0 ok, 1 warn, 2 stop). ' +
+  'NICs are named by MAC; "*" is every NIC.';
+
+const FAULTS =
+  'Faults: BAD_XML (not well-formed, a DOCTYPE, or not a <domain>), INVALID_PARAMS (unknown tweak key or bad value, named), NOT_FOUND (no NIC with that MAC), ' +
+  'UNSUPPORTED (qcow2 under xen_pv, dpdk or qemu_cmdline on a Xen domain), CONFLICT, HOOK_FAILED (a hook exited 2, timed out or wrote garbage), TOO_LARGE';
+
+function env(ctx: CallContext) {
+  return { config: ctx.config, run: ctx.run, log: ctx.log };
+}
+
+export const methods = defineMethods([
+  {
+    name: 'domain_tweak',
+    params: [
+      { name: 'xml', type: 'string', help: 'a libvirt domain XML document' },
+      { name: 'tweaks', type: ['struct', 'nil'], optional: true, help: 'which tweaks to apply; see the help text' },
+    ],
+    returns: 'string',
+    help:
+      'domain_tweak(xml, tweaks) → string: the domain XML with the tweaks applied; nothing is defined in libvirt. ' +
+      'Everything the tweaks do not touch (device order, comments, namespaces, metadata) is kept. ' +
+      TWEAKS_HELP + ' ' + FAULTS + '.',
+    handler: async ([xml, tweaks], ctx) => (await tweakDomain(xml, tweaks, env(ctx))).xml,
+  },
+  {
+    name: 'domain_define',
+    params: [
+      { name: 'xml', type: 'string', help: 'a libvirt domain XML document' },
+      { name: 'tweaks', type: ['struct', 'nil'], optional: true, help: 'which tweaks to apply first; see domain_tweak' },
+    ],
+    returns: 'struct',
+    help:
+      'domain_define(xml, tweaks) → struct {name, uuid, xml}: applies the tweaks as domain_tweak does, then defines (does not start) the domain ' +
+      'through libvirt at domain.libvirt_uri (default xen:///system on Xen, qemu:///system otherwise) with virsh define --validate, ' +
+      'and returns the XML libvirt stored (virsh dumpxml). Defining an existing domain again updates its definition. ' +
+      TWEAKS_HELP + ' ' + FAULTS + ', COMMAND_FAILED (libvirt refused the XML; the message carries its error).',
+    handler: async ([xml, tweaks], ctx) => {
+      const name = domainName(parseDomainXml(xml));
+      return ctx.locks.with(`domain:${name}`, async () => {
+        const tweaked = await tweakDomain(xml, tweaks, env(ctx));
+        const d = await defineDomain(tweaked.xml, {
+          uri: libvirtUri(ctx.config.domain.libvirt_uri),
+          run: ctx.run,
+          timeoutMs: Math.min(ctx.remainingMs(), 120_000),
+        });
+        return { name: d.name, uuid: d.uuid, xml: d.xml };
+      });
+    },
+  },
+]);

@@ -1,0 +1,75 @@
+// domain_define's edge: hand the tweaked XML to libvirt with `virsh define --validate` and read back
+// what libvirt stored (`dumpxml`), so the caller sees the UUID and defaults libvirt filled in.
+// libvirt's test driver (test:///default, used by the tests) keeps its domains in the memory of one
+// virsh process, so for test: URIs both commands run in ONE virsh invocation, as one command string
+// that virsh's own parser splits at ";" (no shell is involved). The only caller text in that string is
+// the domain name, quoted with virshQuote() so that ; ' " \ and spaces stay inside one argument. For
+// every other URI the two commands run as separate virsh invocations with plain argument arrays.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrickError, isBrickError } from '../../shared/errors.js';
+import type { Runner } from '../../shared/run.js';
+import { domainName, firstChild, parseDomainXml, root } from './xml.js';
+
+export function defaultLibvirtUri(procXen = '/proc/xen'): string {
+  return existsSync(procXen) ? 'xen:///system' : 'qemu:///system';
+}
+
+export function libvirtUri(configured: string): string {
+  return configured || defaultLibvirtUri();
+}
+
+/** Quote one argument for virsh's command-string parser (single quotes; ' becomes '\''). */
+export function virshQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The virsh argv that defines `file` and dumps domain `name` in one process (test: URIs). */
+export function virshBatchArgs(uri: string, file: string, name: string): string[] {
+  return ['-q', '-c', uri, `define --validate --file ${virshQuote(file)} ; dumpxml --domain ${virshQuote(name)}`];
+}
+
+export interface Defined {
+  name: string;
+  uuid: string;
+  xml: string;
+}
+
+function definedFrom(stdout: string, uri: string): Defined {
+  const at = stdout.indexOf('<domain');
+  if (at < 0) throw new BrickError('COMMAND_FAILED', `virsh -c ${uri} dumpxml printed no domain XML`);
+  const xml = stdout.slice(at).trimEnd() + '\n';
+  const doc = parseDomainXml(xml, `the XML libvirt (${uri}) returned`, 'COMMAND_FAILED');
+  return { name: domainName(doc), uuid: firstChild(root(doc), 'uuid')?.textContent?.trim() ?? '', xml };
+}
+
+export async function defineDomain(xml: string, opts: { uri: string; run: Runner; timeoutMs: number }): Promise<Defined> {
+  const doc = parseDomainXml(xml);
+  const name = domainName(doc);
+  if (!name) throw new BrickError('BAD_XML', 'the domain XML has no <name>; libvirt needs one to define a domain');
+  if (/[\x00-\x1f]/.test(name)) throw new BrickError('BAD_XML', 'the domain <name> contains a control character');
+  const dir = await mkdtemp(join(tmpdir(), 'brick-define-'));
+  const file = join(dir, 'domain.xml');
+  const { uri, run, timeoutMs } = opts;
+  const refused = (e: unknown): never => {
+    if (isBrickError(e) && e.fault === 'COMMAND_FAILED') {
+      const why = String(e.detail?.stderr ?? e.message).replace(/^error: /gm, '').trim();
+      throw new BrickError('COMMAND_FAILED', `libvirt (${uri}) did not define domain "${name}": ${why}`, e.detail);
+    }
+    throw e;
+  };
+  try {
+    await writeFile(file, xml, { mode: 0o600 });
+    if (uri.startsWith('test:')) {
+      const r = await run('virsh', virshBatchArgs(uri, file, name), { timeoutMs }).catch(refused);
+      return definedFrom(r.stdout, uri);
+    }
+    await run('virsh', ['-q', '-c', uri, 'define', '--validate', '--file', file], { timeoutMs }).catch(refused);
+    const r = await run('virsh', ['-q', '-c', uri, 'dumpxml', '--domain', name], { timeoutMs }).catch(refused);
+    return definedFrom(r.stdout, uri);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,89 @@
+// extraconfig: CloudStack's per-VM extra domain XML (reference/cloudstack.md §6.3). The API value is
+// URL-encoded; once decoded, a blank line separates sections, and a section whose first line is
+// `title:` is named, otherwise numbered. CloudStack's agent appends the raw text to <domain>, so a
+// second <memoryBacking> or <cpu> produces duplicates libvirt rejects, and its allow-list check is
+// skipped whenever the text contains a colon. Here every section is parsed as XML, every top-level
+// element must be in config.domain.extraconfig_allow, and each is MERGED: it replaces the domain's
+// element of that name (duplicates removed) or is added at the end. No text reaches the XML unparsed.
+import { BrickError } from '../../shared/errors.js';
+import { childElements, insertElement, parseXmlStrict, removeElement, replaceElement, root, type Document, type Element } from './xml.js';
+
+export interface ExtraconfigSection {
+  /** "dpdk-hugepages" for a titled section, "1", "2", ... for an untitled one. */
+  key: string;
+  elements: Element[];
+}
+
+/** URL-decode as Java's URLDecoder does ('+' is a space). */
+export function decodeExtraconfig(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    throw new BrickError('INVALID_PARAMS', 'extraconfig: not valid URL encoding (a % not followed by two hex digits, or bad UTF-8); pass the value as CloudStack\'s API stores it');
+  }
+}
+
+/** Split and parse; throws INVALID_PARAMS naming the section for anything not allowed. */
+export function parseExtraconfig(value: string, allow: readonly string[]): ExtraconfigSection[] {
+  const text = decodeExtraconfig(value).replace(/\r\n?/g, '\n');
+  const allowed = new Set(allow);
+  const sections: ExtraconfigSection[] = [];
+  let index = 0;
+  for (const raw of text.split(/\n[ \t]*\n/)) {
+    if (raw.trim() === '') continue;
+    index++;
+    let body = raw;
+    let key = String(index);
+    const lines = raw.replace(/^\n+/, '').split('\n');
+    if (/^\S+:$/.test(lines[0].trim())) {
+      key = lines[0].trim().slice(0, -1);
+      body = lines.slice(1).join('\n');
+    }
+    const what = `extraconfig section "${key}"`;
+    if (key.startsWith('dpdk-interface-')) {
+      throw new BrickError('INVALID_PARAMS', `${what}: per-NIC DPDK settings are not domain elements; use the dpdk tweak for vhost-user NICs`);
+    }
+    if (body.trim() === '') throw new BrickError('INVALID_PARAMS', `${what} is empty`);
+    const frag = parseXmlStrict(`<config>${body}</config>`, what, 'INVALID_PARAMS');
+    const elements: Element[] = [];
+    for (let n = frag.documentElement!.firstChild; n; n = n.nextSibling) {
+      if (n.nodeType === 1) {
+        const el = n as Element;
+        const name = el.tagName;
+        if (!allowed.has(name)) {
+          throw new BrickError(
+            'INVALID_PARAMS',
+            `${what}: <${name}> is not in domain.extraconfig_allow (${[...allowed].join(', ') || 'empty'}); ask the host admin to allow it or drop it`,
+          );
+        }
+        elements.push(el);
+      } else if (n.nodeType === 3 || n.nodeType === 4) {
+        if (/\S/.test(n.nodeValue ?? '')) {
+          throw new BrickError('INVALID_PARAMS', `${what}: text outside an element ("${(n.nodeValue ?? '').trim().slice(0, 40)}"); only whole elements can be merged`);
+        }
+      } else if (n.nodeType === 7) {
+        throw new BrickError('INVALID_PARAMS', `${what}: processing instructions are not allowed`);
+      }
+      // comments are dropped
+    }
+    if (!elements.length) throw new BrickError('INVALID_PARAMS', `${what} has no element`);
+    sections.push({ key, elements });
+  }
+  return sections;
+}
+
+export function applyExtraconfig(doc: Document, sections: readonly ExtraconfigSection[]): void {
+  const dom = root(doc);
+  for (const s of sections) {
+    for (const el of s.elements) {
+      const mine = doc.importNode(el, true) as Element;
+      const existing = childElements(dom, el.tagName);
+      if (existing.length) {
+        replaceElement(existing[0], mine);
+        for (const dup of existing.slice(1)) removeElement(dup);
+      } else {
+        insertElement(dom, mine);
+      }
+    }
+  }
+}

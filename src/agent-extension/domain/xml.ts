@@ -1,0 +1,225 @@
+// Parse and serialize libvirt domain XML, and the small DOM edits every tweak shares. Parsing is
+// strict: anything the parser would have to guess about (not well-formed, a DOCTYPE or entity, a
+// root that is not <domain>) is a BAD_XML fault. Edits work on the parsed tree in place so that what
+// a tweak does not touch — device order, comments, namespaces, <metadata> children — comes out as it
+// went in (XMLSerializer writes attributes with double quotes; that is the only systematic change).
+import { DOMParser, XMLSerializer, type Document, type Element, type Node } from '@xmldom/xmldom';
+import { BrickError, type FaultName } from '../../shared/errors.js';
+
+export type { Document, Element };
+
+export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
+export const MAX_DOMAIN_XML_BYTES = 4 * 1024 * 1024;
+
+const ELEMENT_NODE = 1;
+const TEXT_NODE = 3;
+const DOCUMENT_TYPE_NODE = 10;
+
+/** Parse any XML text strictly; the fault names `what` (e.g. "the domain XML", "extraconfig section 2"). */
+export function parseXmlStrict(text: string, what: string, fault: FaultName = 'BAD_XML'): Document {
+  if (typeof text !== 'string' || text.trim() === '') throw new BrickError(fault, `${what} is empty; pass a libvirt <domain> XML document`);
+  if (Buffer.byteLength(text) > MAX_DOMAIN_XML_BYTES)
+    throw new BrickError('TOO_LARGE', `${what} is larger than ${MAX_DOMAIN_XML_BYTES} bytes`);
+  // A DOCTYPE may declare entities (billion laughs, external files); libvirt never needs one.
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new BrickError(fault, `${what} contains a DOCTYPE or ENTITY declaration; remove it (libvirt XML never needs one)`);
+  let doc: Document;
+  try {
+    doc = new DOMParser({
+      onError: (level: string, msg: string) => {
+        throw new Error(`${level}: ${msg}`);
+      },
+    }).parseFromString(text, 'text/xml');
+  } catch (e) {
+    const msg = String((e as Error).message ?? e)
+      .replace(/^Reporting \w+ "(.*)" caused [\s\S]*$/s, '$1')
+      .split('\n')[0];
+    throw new BrickError(fault, `${what} is not well-formed XML: ${msg}`);
+  }
+  for (const n of Array.from(doc.childNodes)) {
+    if (n.nodeType === DOCUMENT_TYPE_NODE) throw new BrickError(fault, `${what} contains a DOCTYPE; remove it`);
+  }
+  if (!doc.documentElement) throw new BrickError(fault, `${what} has no root element`);
+  return doc;
+}
+
+/** Parse a libvirt domain: strict XML whose root is <domain> with no namespace. */
+export function parseDomainXml(text: string, what = 'the domain XML', fault: FaultName = 'BAD_XML'): Document {
+  const doc = parseXmlStrict(text, what, fault);
+  const root = doc.documentElement!;
+  if (root.localName !== 'domain' || root.namespaceURI) {
+    throw new BrickError(fault, `${what} has root element <${root.tagName}>; a libvirt domain starts with <domain type='...'>`);
+  }
+  return doc;
+}
+
+export function serializeXml(doc: Document): string {
+  const s = new XMLSerializer().serializeToString(doc);
+  return s.endsWith('\n') ? s : s + '\n';
+}
+
+export function root(doc: Document): Element {
+  return doc.documentElement!;
+}
+
+/** Element children (no namespace) named `name`, or all element children. */
+export function childElements(parent: Element | Node, name?: string): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType !== ELEMENT_NODE) continue;
+    const el = n as Element;
+    if (name === undefined || (el.localName === name && !el.namespaceURI)) out.push(el);
+  }
+  return out;
+}
+
+export function firstChild(parent: Element, name: string): Element | undefined {
+  return childElements(parent, name)[0];
+}
+
+export function domainType(doc: Document): string {
+  return root(doc).getAttribute('type') ?? '';
+}
+
+export function domainName(doc: Document): string {
+  const n = firstChild(root(doc), 'name');
+  return n?.textContent?.trim() ?? '';
+}
+
+export function devices(doc: Document): Element | undefined {
+  return firstChild(root(doc), 'devices');
+}
+
+/** The whitespace before `el`'s start tag, when it stands on its own line. */
+function leadingIndent(el: Node): string | undefined {
+  const prev = el.previousSibling;
+  if (prev && prev.nodeType === TEXT_NODE) {
+    const m = /\n([ \t]*)$/.exec(prev.nodeValue ?? '');
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** Indentation used by `parent`'s children, guessed from its existing children or its own depth. */
+function childIndent(parent: Element): string | undefined {
+  for (const c of childElements(parent)) {
+    const i = leadingIndent(c);
+    if (i !== undefined) return i;
+  }
+  const own = leadingIndent(parent);
+  if (own !== undefined) return own + '  ';
+  // The root on its own: look at whether the document is indented at all.
+  if (parent.parentNode && parent.parentNode.nodeType === 9) return '  ';
+  return undefined;
+}
+
+/**
+ * Insert `el` into `parent` before `ref` (or at the end), matching the surrounding indentation so
+ * the result reads like the input. With no indentation in the input, nothing is added.
+ */
+export function insertElement(parent: Element, el: Element, ref?: Node | null): Element {
+  const doc = parent.ownerDocument!;
+  const indent = childIndent(parent);
+  if (ref) {
+    parent.insertBefore(el, ref);
+    if (indent !== undefined && leadingIndent(el) !== undefined) {
+      // ref stood on its own line: put el on its own line too, ref keeps its indentation.
+      parent.insertBefore(doc.createTextNode('\n' + indent), ref);
+    }
+    return el;
+  }
+  const last = parent.lastChild;
+  if (indent === undefined) {
+    parent.appendChild(el);
+    return el;
+  }
+  if (last && last.nodeType === TEXT_NODE && /\n[ \t]*$/.test(last.nodeValue ?? '')) {
+    // "…<last/>\n</parent>": put el before the closing whitespace, on its own line.
+    parent.insertBefore(doc.createTextNode('\n' + indent), last);
+    parent.insertBefore(el, last);
+    return el;
+  }
+  if (childElements(parent).length === 0 && !parent.firstChild) {
+    // Empty element written as <parent/>: open it up on its own lines.
+    const outer = leadingIndent(parent) ?? '';
+    parent.appendChild(doc.createTextNode('\n' + indent));
+    parent.appendChild(el);
+    parent.appendChild(doc.createTextNode('\n' + outer));
+    return el;
+  }
+  parent.appendChild(el);
+  return el;
+}
+
+/** Remove `el` and the whitespace that put it on its own line. */
+export function removeElement(el: Element): void {
+  const parent = el.parentNode;
+  if (!parent) return;
+  const prev = el.previousSibling;
+  if (prev && prev.nodeType === TEXT_NODE && /^\s*$/.test(prev.nodeValue ?? '') && /\n/.test(prev.nodeValue ?? '')) {
+    parent.removeChild(prev);
+  }
+  parent.removeChild(el);
+}
+
+/** Replace `old` with `el` in place. */
+export function replaceElement(old: Element, el: Element): void {
+  old.parentNode!.replaceChild(el, old);
+}
+
+/** Create `<name attr=...>` (no namespace) with attributes in the given order. */
+export function createElement(doc: Document, name: string, attrs: Record<string, string> = {}): Element {
+  const el = doc.createElement(name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+/** The first child named `name`, created (appended) when missing. */
+export function ensureChild(parent: Element, name: string, attrs: Record<string, string> = {}, ref?: Node | null): Element {
+  const found = firstChild(parent, name);
+  if (found) return found;
+  return insertElement(parent, createElement(parent.ownerDocument!, name, attrs), ref);
+}
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+export function normalizeMac(mac: string, param: string): string {
+  const m = mac.trim().toLowerCase();
+  if (m === '*') return m;
+  if (!MAC_RE.test(m)) throw new BrickError('INVALID_PARAMS', `${param}: "${mac}" is not a MAC address like 02:00:0a:0b:0c:0d (or "*" for every NIC)`);
+  return m;
+}
+
+/** The domain's <interface> elements with their MAC (lower case; "" when the NIC has none). */
+export function interfaces(doc: Document): Array<{ el: Element; mac: string }> {
+  const devs = devices(doc);
+  if (!devs) return [];
+  return childElements(devs, 'interface').map((el) => ({
+    el,
+    mac: (firstChild(el, 'mac')?.getAttribute('address') ?? '').toLowerCase(),
+  }));
+}
+
+/**
+ * Resolve a tweak's MAC keys to NICs. "*" is every NIC; a MAC that names no NIC is NOT_FOUND, so a
+ * typo cannot silently leave a NIC unchanged.
+ */
+export function nicsFor(doc: Document, macs: readonly string[], tweak: string): Array<{ el: Element; mac: string; key: string }> {
+  const nics = interfaces(doc);
+  const out: Array<{ el: Element; mac: string; key: string }> = [];
+  const seen = new Set<Element>();
+  // A named MAC wins over "*": it is handled first and "*" then skips that NIC.
+  const ordered = [...macs.filter((m) => m !== '*'), ...macs.filter((m) => m === '*')];
+  for (const key of ordered) {
+    const hits = key === '*' ? nics : nics.filter((n) => n.mac === key);
+    if (hits.length === 0 && key !== '*') {
+      const have = nics.map((n) => n.mac || '(no mac)').join(', ') || 'none';
+      throw new BrickError('NOT_FOUND', `${tweak}: no <interface> with MAC ${key} in domain "${domainName(doc)}" (its NICs: ${have})`);
+    }
+    for (const h of hits) {
+      if (seen.has(h.el)) continue;
+      seen.add(h.el);
+      out.push({ ...h, key });
+    }
+  }
+  return out;
+}
