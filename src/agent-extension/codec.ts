@@ -1,0 +1,397 @@
+// brick's XML-RPC codec on fast-xml-parser: strict in what it reads, exact in what it writes.
+// Reading refuses anything a well-behaved client would not send (DOCTYPE, entities other than XML's
+// five and character references, mismatched tags, trailing text, `12abc`, nesting beyond a limit,
+// invalid UTF-8, unknown types) with a CodecError that the server turns into a PARSE_ERROR fault.
+// Writing emits <i8> for every integer outside int32 (Apache XML-RPC reads <int> as 32-bit) and
+// <nil/> for null, which CloudStack's Ovm3 client understands.
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from './values.js';
+
+/** A request or response body that is not acceptable XML-RPC. */
+export class CodecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CodecError';
+  }
+}
+
+/** A fault read from a methodResponse (client side). */
+export class XmlRpcFault extends Error {
+  constructor(
+    readonly faultCode: number,
+    readonly faultString: string,
+  ) {
+    super(`fault ${faultCode}: ${faultString}`);
+    this.name = 'XmlRpcFault';
+  }
+}
+
+/** Deepest array/struct nesting accepted or produced. */
+export const MAX_VALUE_DEPTH = 64;
+// Each value level is three tags (value/array/data or value/struct/member) plus the envelope.
+const MAX_TAG_DEPTH = MAX_VALUE_DEPTH * 3 + 8;
+const MAX_METHOD_NAME = 256;
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+type Node = Record<string, unknown>;
+
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: true,
+  parseTagValue: false,
+  trimValues: false,
+  processEntities: false, // we decode XML's own entities ourselves and refuse the rest
+  htmlEntities: false,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  removeNSPrefix: true, // Apache's <ex:nil/> and <ex:i8>
+  cdataPropName: '#cdata',
+  maxNestedTags: MAX_TAG_DEPTH,
+});
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+const bad = (msg: string): never => {
+  throw new CodecError(msg);
+};
+
+/** Decode a request body: UTF-8 only, invalid sequences refused. */
+export function decodeBody(body: Buffer | Uint8Array | string): string {
+  if (typeof body === 'string') return body;
+  try {
+    return fatalUtf8.decode(body);
+  } catch {
+    return bad('the body is not valid UTF-8');
+  }
+}
+
+const tagOf = (n: Node): string => {
+  for (const k of Object.keys(n)) if (k !== ':@') return k;
+  return bad('empty node');
+};
+const kids = (n: Node): Node[] => (n[tagOf(n)] as Node[]) ?? [];
+const isText = (n: Node) => {
+  const t = tagOf(n);
+  return t === '#text' || t === '#cdata';
+};
+
+const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+
+function validChar(cp: number): boolean {
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+function decodeEntities(s: string): string {
+  if (!s.includes('&')) return s;
+  return s.replace(/&([^;&\s]{0,12});?/g, (whole, name: string) => {
+    if (!whole.endsWith(';')) return bad(`a bare "&" in text (write &amp;)`);
+    if (name in PREDEFINED) return PREDEFINED[name];
+    const m = /^#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}))$/.exec(name);
+    if (!m) return bad(`entity &${name}; is not allowed (only &amp; &lt; &gt; &quot; &apos; and character references)`);
+    const cp = m[1] !== undefined ? parseInt(m[1], 16) : parseInt(m[2], 10);
+    if (!validChar(cp)) return bad(`character reference &${name}; is not a valid XML character`);
+    return String.fromCodePoint(cp);
+  });
+}
+
+/** Text content of an element; child elements are an error here. */
+function textOf(n: Node, what: string): string {
+  let s = '';
+  for (const c of kids(n)) {
+    const t = tagOf(c);
+    if (t === '#text') s += decodeEntities(String(c['#text']));
+    else if (t === '#cdata') s += (c['#cdata'] as Node[]).map((x) => String(x['#text'] ?? '')).join('');
+    else bad(`<${what}> must hold text, not <${t}>`);
+  }
+  return s;
+}
+
+/** Child elements of a structural element; non-blank text there is an error. */
+function elems(n: Node, what: string): Node[] {
+  const out: Node[] = [];
+  for (const c of kids(n)) {
+    if (isText(c)) {
+      const t = tagOf(c) === '#text' ? String(c['#text']) : 'x';
+      if (t.trim() !== '') bad(`unexpected text inside <${what}>`);
+    } else out.push(c);
+  }
+  return out;
+}
+
+function one(n: Node, what: string, tag: string): Node {
+  const e = elems(n, what);
+  if (e.length !== 1 || tagOf(e[0]) !== tag) bad(`<${what}> must hold exactly one <${tag}>`);
+  return e[0];
+}
+
+const INT_RE = /^[+-]?\d{1,25}$/;
+const DOUBLE_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?$/;
+const B64_RE = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
+const DATE_RE = /^(\d{4})-?(\d{2})-?(\d{2})T(\d{2}):?(\d{2}):?(\d{2})(?:\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})?$/;
+
+function decodeDate(s: string): Date {
+  const m = DATE_RE.exec(s.trim()) ?? bad(`bad dateTime.iso8601 "${s.slice(0, 40)}" (expected YYYYMMDDTHH:MM:SS)`);
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number);
+  let ms = Date.UTC(y, mo - 1, d, h, mi, se);
+  const dt = new Date(ms);
+  if (dt.getUTCMonth() !== mo - 1 || dt.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) bad(`bad dateTime.iso8601 "${s.slice(0, 40)}": no such date`);
+  const tz = m[7];
+  if (tz && tz !== 'Z') {
+    const sign = tz[0] === '-' ? -1 : 1;
+    const hh = Number(tz.slice(1, 3));
+    const mm = Number(tz.slice(-2));
+    ms -= sign * (hh * 60 + mm) * 60_000;
+  }
+  return new Date(ms);
+}
+
+function decodeValue(v: Node, depth: number): XmlRpcValue {
+  if (depth > MAX_VALUE_DEPTH) bad(`values nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  const e = elems(v, 'value');
+  if (e.length === 0) return textOf(v, 'value'); // untyped <value>text</value> is a string
+  if (e.length !== 1) bad('<value> must hold exactly one type element');
+  const t = e[0];
+  const tag = tagOf(t);
+  switch (tag) {
+    case 'i4':
+    case 'int': {
+      const s = textOf(t, tag).trim();
+      if (!INT_RE.test(s)) bad(`bad <${tag}> "${s.slice(0, 40)}": not an integer`);
+      const n = Number(s);
+      if (n > INT32_MAX || n < INT32_MIN) bad(`<${tag}> ${s} is outside 32 bits (send it as <i8>)`);
+      return n;
+    }
+    case 'i8': {
+      const s = textOf(t, tag).trim();
+      if (!INT_RE.test(s)) bad(`bad <i8> "${s.slice(0, 40)}": not an integer`);
+      const b = BigInt(s);
+      if (b > 9223372036854775807n || b < -9223372036854775808n) bad(`<i8> ${s} is outside 64 bits`);
+      return b >= BigInt(Number.MIN_SAFE_INTEGER) && b <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(b) : b;
+    }
+    case 'boolean': {
+      const s = textOf(t, tag).trim();
+      if (s !== '0' && s !== '1') bad(`bad <boolean> "${s.slice(0, 40)}": must be 0 or 1`);
+      return s === '1';
+    }
+    case 'double': {
+      const s = textOf(t, tag).trim();
+      if (!DOUBLE_RE.test(s)) bad(`bad <double> "${s.slice(0, 40)}"`);
+      const n = Number(s);
+      if (!Number.isFinite(n)) bad(`<double> ${s.slice(0, 40)} is out of range`);
+      return n;
+    }
+    case 'string':
+      return textOf(t, tag);
+    case 'base64': {
+      const s = textOf(t, tag);
+      if (!B64_RE.test(s)) bad('bad <base64>: characters outside the base64 alphabet');
+      return Buffer.from(s.replace(/\s+/g, ''), 'base64');
+    }
+    case 'dateTime.iso8601':
+      return decodeDate(textOf(t, tag));
+    case 'nil':
+      if (kids(t).length) bad('<nil/> must be empty');
+      return null;
+    case 'array': {
+      const data = one(t, 'array', 'data');
+      return elems(data, 'data').map((c) => (tagOf(c) === 'value' ? decodeValue(c, depth + 1) : bad(`<data> must hold <value>s, not <${tagOf(c)}>`)));
+    }
+    case 'struct': {
+      const out: XmlRpcStruct = Object.create(null);
+      for (const m of elems(t, 'struct')) {
+        if (tagOf(m) !== 'member') bad(`<struct> must hold <member>s, not <${tagOf(m)}>`);
+        const parts = elems(m, 'member');
+        const name = parts.find((c) => tagOf(c) === 'name');
+        const val = parts.find((c) => tagOf(c) === 'value');
+        if (parts.length !== 2 || !name || !val) bad('<member> must hold one <name> and one <value>');
+        const key = textOf(name!, 'name');
+        if (Object.hasOwn(out, key)) bad(`struct member "${key.slice(0, 60)}" appears twice`);
+        out[key] = decodeValue(val!, depth + 1);
+      }
+      return out;
+    }
+    default:
+      return bad(`unknown XML-RPC type <${tag.slice(0, 40)}>`);
+  }
+}
+
+// A character XML 1.0 does not allow anywhere in a document.
+const FORBIDDEN_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+
+function parseDocument(xml: string, root: string): Node {
+  if (/<!DOCTYPE/i.test(xml)) bad('DOCTYPE is not allowed');
+  if (/<!ENTITY/i.test(xml)) bad('entity declarations are not allowed');
+  if (FORBIDDEN_CHAR.test(xml)) bad('the body holds a control character XML does not allow');
+  let ok: ReturnType<typeof XMLValidator.validate>;
+  try {
+    ok = XMLValidator.validate(xml);
+  } catch (e) {
+    return bad(`not well-formed XML: ${(e as Error).message}`);
+  }
+  if (ok !== true) bad(`not well-formed XML: ${ok.err.msg} (line ${ok.err.line}, column ${ok.err.col})`);
+  let doc: Node[];
+  try {
+    doc = parser.parse(xml) as Node[];
+  } catch (e) {
+    const msg = (e as Error).message;
+    return bad(/nested/i.test(msg) ? `elements nested deeper than ${MAX_TAG_DEPTH} levels` : `not well-formed XML: ${msg}`);
+  }
+  const roots = doc.filter((n) => !isText(n) || String(n['#text'] ?? 'x').trim() !== '');
+  if (roots.length !== 1) bad(`the document must hold exactly one <${root}> element`);
+  if (tagOf(roots[0]) !== root) bad(`expected <${root}>, got <${tagOf(roots[0]).slice(0, 40)}>`);
+  return roots[0];
+}
+
+export interface MethodCall {
+  method: string;
+  params: XmlRpcValue[];
+}
+
+function decodeParams(params: Node | undefined): XmlRpcValue[] {
+  if (!params) return [];
+  return elems(params, 'params').map((p) => (tagOf(p) === 'param' ? decodeValue(one(p, 'param', 'value'), 1) : bad(`<params> must hold <param>s, not <${tagOf(p)}>`)));
+}
+
+/** Parse a methodCall body. Throws CodecError when it is not acceptable. */
+export function parseMethodCall(body: Buffer | Uint8Array | string): MethodCall {
+  const call = parseDocument(decodeBody(body), 'methodCall');
+  const parts = elems(call, 'methodCall');
+  const name = parts.find((n) => tagOf(n) === 'methodName') ?? bad('<methodCall> has no <methodName>');
+  const params = parts.find((n) => tagOf(n) === 'params');
+  if (parts.length !== (params ? 2 : 1)) bad('<methodCall> must hold one <methodName> and at most one <params>');
+  const method = textOf(name, 'methodName').trim();
+  if (!method || method.length > MAX_METHOD_NAME || !/^[A-Za-z0-9_.:/-]+$/.test(method))
+    bad(`bad method name "${method.slice(0, 60)}": letters, digits and _ . : / - only, at most ${MAX_METHOD_NAME}`);
+  return { method, params: decodeParams(params) };
+}
+
+/** Parse a methodResponse body: the value, or an XmlRpcFault thrown. Throws CodecError if malformed. */
+export function parseMethodResponse(body: Buffer | Uint8Array | string): XmlRpcValue {
+  const resp = parseDocument(decodeBody(body), 'methodResponse');
+  const e = elems(resp, 'methodResponse');
+  if (e.length !== 1) bad('<methodResponse> must hold one <params> or one <fault>');
+  if (tagOf(e[0]) === 'fault') {
+    const f = decodeValue(one(e[0], 'fault', 'value'), 1) as XmlRpcStruct;
+    const code = f && typeof f === 'object' ? f.faultCode : undefined;
+    const msg = f && typeof f === 'object' ? f.faultString : undefined;
+    if (typeof code !== 'number' || typeof msg !== 'string') bad('<fault> must be a struct with faultCode (int) and faultString (string)');
+    throw new XmlRpcFault(code as number, msg as string);
+  }
+  if (tagOf(e[0]) !== 'params') bad(`<methodResponse> must hold <params> or <fault>, not <${tagOf(e[0])}>`);
+  const params = decodeParams(e[0]);
+  if (params.length !== 1) bad('<methodResponse> must hold exactly one <param>');
+  return params[0];
+}
+
+// ---- writing ----
+
+// Control characters XML 1.0 forbids, and lone UTF-16 surrogates.
+const NOT_XML = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const esc = (s: string): string => {
+  // XML 1.0 cannot carry these characters at all: replace them rather than emit a broken document.
+  // \r is written as a reference so the reader's newline normalisation keeps it.
+  const clean = s.replace(NOT_XML, '\uFFFD');
+  return clean.replace(/[&<>\r]/g, (c: string) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;'));
+};
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+/** Thrown for a value that cannot be written (NaN, a function, nesting too deep): a bug in brick. */
+export class EncodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EncodeError';
+  }
+}
+
+function encodeValue(v: unknown, depth: number, out: string[]): void {
+  if (depth > MAX_VALUE_DEPTH) throw new EncodeError(`reply nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  if (v === null || v === undefined) return void out.push('<value><nil/></value>');
+  switch (typeof v) {
+    case 'boolean':
+      return void out.push(`<value><boolean>${v ? 1 : 0}</boolean></value>`);
+    case 'string':
+      return void out.push(`<value><string>${esc(v)}</string></value>`);
+    case 'bigint':
+      if (v > 9223372036854775807n || v < -9223372036854775808n) throw new EncodeError(`integer ${v} does not fit in <i8>`);
+      return void out.push(v >= INT32_MIN && v <= INT32_MAX ? `<value><int>${v}</int></value>` : `<value><i8>${v}</i8></value>`);
+    case 'number':
+      if (!Number.isFinite(v)) throw new EncodeError(`cannot write ${v} in XML-RPC`);
+      if (Number.isInteger(v)) {
+        if (v >= INT32_MIN && v <= INT32_MAX) return void out.push(`<value><int>${v}</int></value>`);
+        if (Number.isSafeInteger(v)) return void out.push(`<value><i8>${v}</i8></value>`);
+        return void out.push(`<value><double>${v}</double></value>`); // beyond 2^53 it is not an exact integer
+      }
+      return void out.push(`<value><double>${v}</double></value>`);
+    case 'object':
+      break;
+    default:
+      throw new EncodeError(`cannot write a ${typeof v} in XML-RPC`);
+  }
+  if (v instanceof XmlRpcDouble) {
+    if (!Number.isFinite(v.value)) throw new EncodeError(`cannot write ${v.value} in XML-RPC`);
+    const s = String(v.value);
+    return void out.push(`<value><double>${/[.eE]/.test(s) ? s : s + '.0'}</double></value>`);
+  }
+  if (v instanceof Date) {
+    if (Number.isNaN(v.getTime())) throw new EncodeError('cannot write an invalid Date');
+    return void out.push(
+      `<value><dateTime.iso8601>${pad(v.getUTCFullYear(), 4)}${pad(v.getUTCMonth() + 1)}${pad(v.getUTCDate())}T${pad(v.getUTCHours())}:${pad(v.getUTCMinutes())}:${pad(v.getUTCSeconds())}</dateTime.iso8601></value>`,
+    );
+  }
+  if (v instanceof Uint8Array) return void out.push(`<value><base64>${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}</base64></value>`);
+  if (Array.isArray(v)) {
+    out.push('<value><array><data>');
+    for (const x of v) encodeValue(x, depth + 1, out);
+    return void out.push('</data></array></value>');
+  }
+  out.push('<value><struct>');
+  for (const k of Object.keys(v)) {
+    out.push(`<member><name>${esc(k)}</name>`);
+    encodeValue((v as Record<string, unknown>)[k], depth + 1, out);
+    out.push('</member>');
+  }
+  out.push('</struct></value>');
+}
+
+/** One value as XML (`<value>…</value>`). Throws EncodeError. */
+export function encodeValueXml(v: unknown): string {
+  const out: string[] = [];
+  encodeValue(v, 1, out);
+  return out.join('');
+}
+
+const DECL = '<?xml version="1.0" encoding="UTF-8"?>\n';
+
+export function serializeResponse(v: unknown): string {
+  return `${DECL}<methodResponse><params><param>${encodeValueXml(v)}</param></params></methodResponse>\n`;
+}
+
+export function serializeFault(code: number, message: string): string {
+  return `${DECL}<methodResponse><fault><value><struct><member><name>faultCode</name><value><int>${code | 0}</int></value></member><member><name>faultString</name><value><string>${esc(message)}</string></value></member></struct></value></fault></methodResponse>\n`;
+}
+
+export function serializeMethodCall(method: string, params: readonly unknown[]): string {
+  const out: string[] = [`${DECL}<methodCall><methodName>${esc(method)}</methodName><params>`];
+  for (const p of params) {
+    out.push('<param>');
+    encodeValue(p, 1, out);
+    out.push('</param>');
+  }
+  out.push('</params></methodCall>\n');
+  return out.join('');
+}
+
+/** The XML-RPC type name of a decoded value, as the catalogue's ParamType spells it. */
+export function typeOfValue(v: XmlRpcValue | undefined): string {
+  if (v === null || v === undefined) return 'nil';
+  if (typeof v === 'boolean') return 'boolean';
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'bigint') return 'i8';
+  if (typeof v === 'number') return Number.isInteger(v) ? (v >= INT32_MIN && v <= INT32_MAX ? 'int' : 'i8') : 'double';
+  if (v instanceof XmlRpcDouble) return 'double';
+  if (v instanceof Date) return 'dateTime.iso8601';
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
+  if (Array.isArray(v)) return 'array';
+  return 'struct';
+}

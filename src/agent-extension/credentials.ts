@@ -1,0 +1,144 @@
+// The HTTP Basic password and the TLS certificate: read them, or (generate_credentials = true)
+// create them on first start. The password never reaches the log.
+import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { hostname } from 'node:os';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../shared/log.js';
+import type { Runner } from '../shared/run.js';
+import { BrickError } from '../shared/errors.js';
+import { parseListen } from '../config/rules.js';
+
+/** The password: server.password inline, else the first line of server.password_file. */
+export function loadPassword(config: Config): string {
+  const s = config.server;
+  if (s.password) return s.password;
+  let text: string;
+  try {
+    text = readFileSync(s.password_file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BrickError(
+      'NOT_FOUND',
+      `server.password_file ${s.password_file}: cannot read it (${code ?? (e as Error).message}); create it (mode 0600) or set generate_credentials = true`,
+    );
+  }
+  const pw = text.replace(/\r?\n$/, '');
+  if (!pw) throw new BrickError('INVALID_PARAMS', `server.password_file ${s.password_file} is empty; put the password in it`);
+  return pw;
+}
+
+/** Constant-time string compare (hashing first, so lengths do not leak either). */
+export function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export interface GeneratedCredentials {
+  /** Set when a new password file was written just now. */
+  password?: string;
+  passwordFile?: string;
+  /** Set when a new certificate and key were written just now. */
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+function ensureParent(path: string): void {
+  const dir = dirname(path);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Create what is missing, when generate_credentials = true; idempotent; never overwrites. */
+export async function generateCredentials(config: Config, log: Logger, run: Runner): Promise<GeneratedCredentials> {
+  const s = config.server;
+  const out: GeneratedCredentials = {};
+  if (!s.generate_credentials) return out;
+  if (!s.password && s.password_file && !existsSync(s.password_file)) {
+    ensureParent(s.password_file);
+    const pw = randomBytes(18).toString('base64url');
+    let fd: number | undefined;
+    try {
+      fd = openSync(s.password_file, 'wx', 0o600); // wx: a concurrent start that won keeps its file
+      writeSync(fd, pw + '\n');
+      out.password = pw;
+      out.passwordFile = s.password_file;
+      log.info({ password_file: s.password_file }, 'generated a random password');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+  }
+  if (s.tls_cert && s.tls_key) {
+    const haveCert = existsSync(s.tls_cert);
+    const haveKey = existsSync(s.tls_key);
+    if (haveCert !== haveKey)
+      throw new BrickError(
+        'CONFLICT',
+        `server.tls_cert ${s.tls_cert} ${haveCert ? 'exists' : 'is missing'} but server.tls_key ${s.tls_key} ${haveKey ? 'exists' : 'is missing'}; remove the one left over or provide both`,
+      );
+    if (!haveCert) {
+      await selfSignedCertificate(s.tls_cert, s.tls_key, config, run);
+      out.tlsCert = s.tls_cert;
+      out.tlsKey = s.tls_key;
+      log.info({ tls_cert: s.tls_cert, tls_key: s.tls_key }, 'generated a self-signed TLS certificate');
+    }
+  }
+  return out;
+}
+
+/** A self-signed P-256 certificate for this host (and the listen address), via openssl. */
+export async function selfSignedCertificate(certPath: string, keyPath: string, config: Config | undefined, run: Runner): Promise<void> {
+  ensureParent(certPath);
+  ensureParent(keyPath);
+  const tag = `.brick-new-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmpCert = join(dirname(certPath), tag + '.crt');
+  const tmpKey = join(dirname(keyPath), tag + '.key');
+  const names = new Set(['DNS:localhost', 'IP:127.0.0.1', 'IP:::1', `DNS:${hostname()}`]);
+  const listen = config ? parseListen(config.server.listen) : undefined;
+  if (listen && listen.host !== '0.0.0.0' && listen.host !== '::' && listen.host !== 'localhost') names.add(`IP:${listen.host}`);
+  try {
+    await run(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
+        '-subj', `/CN=${hostname().slice(0, 60) || 'brick'}`, '-addext', `subjectAltName=${[...names].join(',')}`,
+        '-keyout', tmpKey, '-out', tmpCert],
+      { timeoutMs: 30_000 },
+    );
+    chmodSync(tmpKey, 0o600);
+    renameSync(tmpKey, keyPath);
+    renameSync(tmpCert, certPath);
+  } finally {
+    rmSync(tmpKey, { force: true });
+    rmSync(tmpCert, { force: true });
+  }
+}
+
+/** Read the TLS pair when both are configured. */
+export function loadTls(config: Config): { cert: Buffer; key: Buffer } | undefined {
+  const s = config.server;
+  if (!s.tls_cert || !s.tls_key) return undefined;
+  const read = (key: string, path: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new BrickError('NOT_FOUND', `server.${key} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); or set generate_credentials = true`);
+    }
+  };
+  return { cert: read('tls_cert', s.tls_cert), key: read('tls_key', s.tls_key) };
+}
+
+/** A warning when the password file is readable by others. */
+export function passwordFileWarning(config: Config): string | undefined {
+  const s = config.server;
+  if (s.password || !s.password_file) return undefined;
+  try {
+    const mode = statSync(s.password_file).mode & 0o777;
+    if (mode & 0o077) return `server.password_file ${s.password_file} has mode ${mode.toString(8)}; make it 0600 (chmod 600)`;
+  } catch {
+    /* reported by loadPassword */
+  }
+  return undefined;
+}

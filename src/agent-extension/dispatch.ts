@@ -1,0 +1,248 @@
+// From a request body to a reply body: parse, find the method, check the arguments against its
+// params, run it under a deadline, write the reply. This is the one place errors become faults:
+// a BrickError keeps its code and message; anything else is INTERNAL with a generic message and
+// the details go to the log only. Every call is logged once: method, duration, outcome.
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../shared/log.js';
+import { run as realRun, type Runner } from '../shared/run.js';
+import { KeyedLock } from '../shared/keyed-lock.js';
+import { BrickError, FAULT_CODES, type FaultName } from '../shared/errors.js';
+import type { CallContext, MethodDef, ParamSpec, ParamType } from './catalogue.js';
+import type { XmlRpcValue } from './values.js';
+import { CodecError, EncodeError, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
+import type { VendorAgent } from './passthrough.js';
+import type { CallMetrics } from './metrics.js';
+import { systemMethods } from './system-methods.js';
+
+export interface DispatcherOptions {
+  config: Config;
+  log: Logger;
+  /** The feature methods; system.* are added here. */
+  methods: MethodDef[];
+  run?: Runner;
+  locks?: KeyedLock;
+  vendor?: VendorAgent;
+  metrics?: CallMetrics;
+}
+
+export interface RequestInfo {
+  /** The caller's Authorization header, forwarded to the vendor agent when it has no credentials of its own. */
+  authorization?: string;
+  /** Aborted when the client goes away. */
+  signal?: AbortSignal;
+}
+
+export interface Fault {
+  faultCode: number;
+  faultString: string;
+  /** The fault's name, or "vendor" for a fault the vendor agent returned. */
+  fault: FaultName | 'vendor';
+}
+
+/** The one mapping from an error to a fault. Unknown errors are logged with their stack and hidden. */
+export function faultFor(e: unknown, method: string, log: Logger): Fault {
+  if (e instanceof BrickError) return { fault: e.fault, faultCode: e.code, faultString: e.message };
+  if (e instanceof VendorFault) return { fault: 'vendor', faultCode: e.faultCode, faultString: e.faultString };
+  if (e instanceof CodecError) return { fault: 'PARSE_ERROR', faultCode: FAULT_CODES.PARSE_ERROR.code, faultString: e.message };
+  log.error({ err: e, method }, 'internal error in a call');
+  const what = e instanceof EncodeError ? 'could not write its reply' : 'failed unexpectedly';
+  return { fault: 'INTERNAL', faultCode: FAULT_CODES.INTERNAL.code, faultString: `${method}: ${what} (a bug in brick; the brick log has the details)` };
+}
+
+function matchesType(v: XmlRpcValue, t: ParamType): boolean {
+  switch (t) {
+    case 'any':
+      return true;
+    case 'int':
+      return typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647;
+    case 'i8':
+      return typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v));
+    case 'double':
+      return typeof v === 'number';
+    case 'nil':
+      return v === null;
+    default:
+      return typeOfValue(v) === t;
+  }
+}
+
+const typesOf = (p: ParamSpec): readonly ParamType[] => (typeof p.type === 'string' ? [p.type] : p.type);
+
+export function usage(def: MethodDef): string {
+  let s = `${def.name}(`;
+  let open = 0;
+  def.params.forEach((p, i) => {
+    const sep = i ? ', ' : '';
+    if (p.optional) {
+      s += `[${sep}`;
+      open++;
+    } else s += sep;
+    s += `${p.name}: ${typesOf(p).join('|')}`;
+  });
+  return s + ']'.repeat(open) + `) → ${def.returns}`;
+}
+
+/** Check arguments against a method's params; throws INVALID_PARAMS naming the parameter. */
+export function checkArgs(def: MethodDef, args: XmlRpcValue[]): void {
+  const max = def.params.length;
+  const min = def.params.filter((p) => !p.optional).length;
+  if (args.length > max || args.length < min) {
+    const missing = args.length < min ? def.params[args.length] : undefined;
+    throw new BrickError(
+      'INVALID_PARAMS',
+      missing
+        ? `${def.name}: argument ${args.length + 1} "${missing.name}" (${typesOf(missing).join(' or ')}) is missing; usage: ${usage(def)}`
+        : `${def.name}: takes ${min === max ? max : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, got ${args.length}; usage: ${usage(def)}`,
+    );
+  }
+  args.forEach((v, i) => {
+    const p = def.params[i];
+    if (v === null && p.optional) return; // nil for an optional argument means "not given"
+    const types = typesOf(p);
+    if (!types.some((t) => matchesType(v, t)))
+      throw new BrickError('INVALID_PARAMS', `${def.name}: argument ${i + 1} "${p.name}" must be ${types.join(' or ')}, got ${typeOfValue(v)}; usage: ${usage(def)}`);
+  });
+}
+
+const REQUEST = Symbol('request');
+/** The request a call came in (for system.multicall, which makes calls of its own). */
+export function requestOf(ctx: CallContext): RequestInfo {
+  return (ctx as CallContext & { [REQUEST]?: RequestInfo })[REQUEST] ?? {};
+}
+
+export class Dispatcher {
+  readonly methods = new Map<string, MethodDef>();
+  private readonly run: Runner;
+  private readonly locks: KeyedLock;
+  private readonly log: Logger;
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.run = o.run ?? realRun;
+    this.locks = o.locks ?? new KeyedLock();
+    this.log = o.log;
+    for (const m of [...o.methods, ...systemMethods(this)]) {
+      if (this.methods.has(m.name)) throw new Error(`method ${m.name} is defined twice`);
+      const firstOptional = m.params.findIndex((p) => p.optional);
+      if (firstOptional >= 0 && m.params.slice(firstOptional).some((p) => !p.optional))
+        throw new Error(`method ${m.name}: optional parameters must come last`);
+      this.methods.set(m.name, m);
+    }
+  }
+
+  get vendorUrl(): string | undefined {
+    return this.o.vendor?.url;
+  }
+
+  /** A metrics label that cannot grow without bound. */
+  private label(method: string): string {
+    return this.methods.has(method) ? method : this.o.vendor ? '(vendor)' : '(unknown)';
+  }
+
+  private finish(method: string, start: number, fault: Fault | undefined, extra: Record<string, unknown> = {}): void {
+    const ms = Math.round((performance.now() - start) * 100) / 100;
+    const outcome = fault ? 'fault' : 'ok';
+    this.o.metrics?.observe(this.label(method), outcome, fault?.fault ?? '', ms / 1000);
+    const line = { method, ms, outcome, ...(fault ? { fault: fault.fault, faultCode: fault.faultCode, faultString: fault.faultString } : {}), ...extra };
+    if (fault?.fault === 'INTERNAL') this.log.error(line, 'call');
+    else this.log.info(line, 'call');
+  }
+
+  /** Handle one request body; resolves to the reply body (never rejects). */
+  async handle(body: Buffer | string, req: RequestInfo = {}): Promise<string | Buffer> {
+    const start = performance.now();
+    let call;
+    try {
+      call = parseMethodCall(body);
+    } catch (e) {
+      const f = faultFor(e, '(unparsed)', this.log);
+      this.finish('(unparsed)', start, f, { bytes: body.length });
+      return serializeFault(f.faultCode, f.faultString);
+    }
+    const { method, params } = call;
+    if (!this.methods.has(method) && this.o.vendor) {
+      try {
+        const reply = await this.o.vendor.forward(body, req.authorization, this.o.config.server.call_timeout_s * 1000, req.signal);
+        this.finish(method, start, undefined, { vendor: true });
+        return reply;
+      } catch (e) {
+        const f = faultFor(e, method, this.log);
+        this.finish(method, start, f, { vendor: true });
+        return serializeFault(f.faultCode, f.faultString);
+      }
+    }
+    try {
+      const value = await this.call(method, params, req);
+      const xml = serializeResponse(value);
+      this.finish(method, start, undefined);
+      return xml;
+    } catch (e) {
+      const f = faultFor(e, method, this.log);
+      this.finish(method, start, f);
+      return serializeFault(f.faultCode, f.faultString);
+    }
+  }
+
+  /** Call one method by name with decoded arguments: checks, deadline, context. Throws on failure. */
+  async call(method: string, params: XmlRpcValue[], req: RequestInfo = {}): Promise<XmlRpcValue> {
+    const def = this.methods.get(method);
+    if (!def) {
+      if (this.o.vendor) return this.callVendor(method, params, req);
+      throw new BrickError('METHOD_NOT_FOUND', `no method "${method}"; system.listMethods lists the methods brick serves`);
+    }
+    checkArgs(def, params);
+    const timeoutMs = def.timeoutMs ?? this.o.config.server.call_timeout_s * 1000;
+    const deadline = performance.now() + timeoutMs;
+    const ac = new AbortController();
+    const onClientGone = () => ac.abort(new BrickError('TIMEOUT', `${method}: the client went away`));
+    req.signal?.addEventListener('abort', onClientGone, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new BrickError('TIMEOUT', `${method}: no result within ${timeoutMs / 1000} s (the call's deadline); it was cancelled`);
+        ac.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
+    timedOut.catch(() => {});
+    const ctx: CallContext & { [REQUEST]: RequestInfo } = {
+      [REQUEST]: req,
+      config: this.o.config,
+      log: this.log.child({ method }),
+      run: this.run,
+      locks: this.locks,
+      deadline,
+      signal: ac.signal,
+      remainingMs: () => Math.max(1, Math.floor(deadline - performance.now())),
+    };
+    try {
+      const work = Promise.resolve().then(() => def.handler(params, ctx));
+      work.catch(() => {}); // a late failure after the deadline is not unhandled
+      return await Promise.race([work, timedOut]);
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener('abort', onClientGone);
+    }
+  }
+
+  /** A call inside system.multicall to a method only the vendor agent serves. */
+  private async callVendor(method: string, params: XmlRpcValue[], req: RequestInfo): Promise<XmlRpcValue> {
+    const reply = await this.o.vendor!.forward(serializeMethodCall(method, params), req.authorization, this.o.config.server.call_timeout_s * 1000, req.signal);
+    try {
+      return parseMethodResponse(reply);
+    } catch (e) {
+      if (e instanceof XmlRpcFault) throw new VendorFault(e.faultCode, e.faultString);
+      throw new BrickError('VENDOR_AGENT', `the vendor agent's reply to ${method} is not valid XML-RPC: ${(e as Error).message}`);
+    }
+  }
+}
+
+/** A fault the vendor agent returned, passed on as is inside a multicall. */
+export class VendorFault extends Error {
+  constructor(
+    readonly faultCode: number,
+    readonly faultString: string,
+  ) {
+    super(faultString);
+  }
+}
