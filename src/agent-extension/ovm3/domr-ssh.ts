@@ -1,0 +1,126 @@
+// exec_domr, check_domr_ssh and ovs_domr_upload_file: OpenSSH to the system VMs over the control
+// network. The host runs no shell: ssh and scp get argument arrays, the configured key, port and a
+// deadline, and only reach addresses inside ovm3.domr_networks.
+//
+// exec_domr's cmd is, by the module's contract, a command line for the system VM's shell; it goes to
+// ssh as ONE argument. brick still refuses shell control syntax in it (; & | ` $( ${ < > \ and
+// control characters, newlines included): CloudStack only sends "/opt/cloud/bin/<script> <args>",
+// so a cmd that chains, substitutes or redirects is not CloudStack's and is refused before ssh runs.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BrickError } from '../../shared/errors.js';
+import type { Config } from '../../config/schema.js';
+import type { CallContext } from '../catalogue.js';
+import { domrAddress, plain, port as portArg, seconds, str } from './args.js';
+import { MAX_FILE_BYTES, fileName } from './files.js';
+
+export const MAX_CMD_BYTES = 64 * 1024;
+/** ssh's own failures (cannot connect, auth refused) exit 255. */
+export const SSH_FAILED = 255;
+
+type Ovm3 = Config['ovm3'];
+
+/** Options shared by ssh and scp: no config files, no prompts (BatchMode), no host-key bookkeeping. Old-OpenSSH safe. */
+export function sshOptions(o: Ovm3, connectTimeoutS: number): string[] {
+  return [
+    '-F', '/dev/null',
+    '-i', o.ssh_key,
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=yes',
+    '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'LogLevel=ERROR',
+    '-o', `ConnectTimeout=${Math.max(1, Math.ceil(connectTimeoutS))}`,
+  ];
+}
+
+/** argv for running cmd on a system VM (pure). */
+export function sshArgv(o: Ovm3, host: string, cmd: string, port: number, connectTimeoutS: number): string[] {
+  return [...sshOptions(o, connectTimeoutS), '-T', '-p', String(port), '-l', o.ssh_user, '--', host, cmd];
+}
+
+/**
+ * argv for copying a local file to path/file on a system VM (pure). No -s/-O: old OpenSSH (OVM3's
+ * dom0) has neither; remoteDir() and fileName() keep the remote path free of anything a remote shell
+ * would interpret, so legacy scp and SFTP mode copy to the same place.
+ */
+export function scpArgv(o: Ovm3, local: string, host: string, remotePath: string, connectTimeoutS: number): string[] {
+  const h = host.includes(':') ? `[${host}]` : host;
+  return [...sshOptions(o, connectTimeoutS), '-q', '-P', String(o.ssh_port), '--', local, `${o.ssh_user}@${h}:${remotePath}`];
+}
+
+/** A remote directory for ovs_domr_upload_file: absolute, conservative characters, no "..". */
+export function remoteDir(name: string, v: unknown): string {
+  const s = plain(name, v, 1024);
+  if (!/^\/[A-Za-z0-9_.,+@%=:/-]*$/.test(s) || s.split('/').includes('..'))
+    throw new BrickError('INVALID_PARAMS', `${name}: must be an absolute path of letters, digits and _ . , + @ % = : / - without "..", got "${s}"`);
+  return s.replace(/\/+$/, '') || '/';
+}
+
+/** How long an ssh call may take: the caller's timeout, else ovm3.ssh_timeout_s, never past the call's deadline. */
+function budgetMs(ctx: CallContext, timeoutS?: number): number {
+  const want = (timeoutS ?? ctx.config.ovm3.ssh_timeout_s) * 1000;
+  return Math.max(1, Math.min(want, ctx.remainingMs() - 50));
+}
+
+export interface ExecResult {
+  rc: number;
+  out: string;
+  err: string;
+}
+
+async function sshExec(ctx: CallContext, host: string, cmd: string, port: number, timeoutS?: number): Promise<ExecResult> {
+  const ms = budgetMs(ctx, timeoutS);
+  const o = ctx.config.ovm3;
+  const r = await ctx.run('ssh', sshArgv(o, host, cmd, port, Math.min(10, ms / 1000)), { timeoutMs: ms, allowFailure: true });
+  return { rc: r.code, out: r.stdout, err: r.stderr };
+}
+
+/** exec_domr(host, cmd[, timeout]) → {rc: int, out: string, err: string}. rc 255 is ssh's own failure. */
+export async function execDomr(args: unknown[], ctx: CallContext): Promise<ExecResult> {
+  const host = domrAddress('host', args[0], ctx.config.ovm3.domr_networks);
+  const cmd = plain('cmd', args[1], MAX_CMD_BYTES);
+  if (!cmd.trim()) throw new BrickError('INVALID_PARAMS', 'cmd: must not be empty');
+  const timeoutS = args[2] === undefined || args[2] === null ? undefined : seconds('timeout', args[2], 3600);
+  const r = await sshExec(ctx, host, cmd, ctx.config.ovm3.ssh_port, timeoutS);
+  if (r.rc === SSH_FAILED) ctx.log.warn({ host, err: r.err.trim().slice(0, 500) }, 'exec_domr: ssh could not run the command');
+  return r;
+}
+
+/** check_domr_ssh(ip[, port, timeout]) → true when ssh logs in and runs `true`. */
+export async function checkDomrSsh(args: unknown[], ctx: CallContext): Promise<boolean> {
+  const host = domrAddress('ip', args[0], ctx.config.ovm3.domr_networks);
+  const port = args[1] === undefined || args[1] === null ? ctx.config.ovm3.ssh_port : portArg('port', args[1]);
+  const timeoutS = args[2] === undefined || args[2] === null ? 10 : seconds('timeout', args[2], 600);
+  try {
+    return (await sshExec(ctx, host, 'true', port, timeoutS)).rc === 0;
+  } catch (e) {
+    if (e instanceof BrickError && e.fault === 'TIMEOUT') return false;
+    throw e;
+  }
+}
+
+/** ovs_domr_upload_file(domr, path, file, content) → true; a failed copy is a fault naming scp's error. */
+export async function domrUploadFile(args: unknown[], ctx: CallContext): Promise<true> {
+  const host = domrAddress('domr', args[0], ctx.config.ovm3.domr_networks);
+  const dir = remoteDir('path', args[1]);
+  const name = fileName('file', args[2]);
+  const data = typeof args[3] === 'string' || Buffer.isBuffer(args[3]) ? args[3] : str('content', args[3]);
+  const size = Buffer.isBuffer(data) ? data.length : Buffer.byteLength(data);
+  if (size > MAX_FILE_BYTES) throw new BrickError('TOO_LARGE', `content: ${size} bytes is more than the ${MAX_FILE_BYTES} accepted`);
+  const tmp = await mkdtemp(join(tmpdir(), 'brick-domr-'));
+  try {
+    const local = join(tmp, name);
+    await writeFile(local, data, { mode: 0o600 });
+    const ms = budgetMs(ctx);
+    const remote = dir === '/' ? `/${name}` : `${dir}/${name}`;
+    const r = await ctx.run('scp', scpArgv(ctx.config.ovm3, local, host, remote, Math.min(10, ms / 1000)), { timeoutMs: ms, allowFailure: true });
+    if (r.code !== 0)
+      throw new BrickError('COMMAND_FAILED', `scp to ${host}:${remote} failed (exit ${r.code}): ${r.stderr.trim().slice(-500) || 'no output'}`);
+    return true;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

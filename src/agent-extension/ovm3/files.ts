@@ -1,0 +1,224 @@
+// The Ovm3 module's file calls: ovs_mkdirs, ovs_check_file, ovs_upload_file, ovs_upload_ssh_key.
+// Every path must lie inside server.file_roots both as written and once symlinks are resolved (the
+// realpath of its deepest existing ancestor, plus the rest). ".." is refused outright. Writes are
+// atomic: a temp file in the same directory, fsync, rename, fsync of the directory. Every check runs
+// before the first change, so a refused call changes nothing.
+import { constants as C } from 'node:fs';
+import { chmod, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BrickError } from '../../shared/errors.js';
+import type { CallContext } from '../catalogue.js';
+import { plain, str } from './args.js';
+
+export const MAX_PATH_BYTES = 4096;
+export const MAX_NAME_BYTES = 255;
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+export const MAX_KEY_BYTES = 64 * 1024;
+
+/** Lexical checks only (pure): expand a leading ~, refuse relative paths and "..", normalise. */
+export function normalisePath(name: string, v: unknown, home = homedir()): string {
+  let p = plain(name, v, MAX_PATH_BYTES);
+  if (p === '~' || p.startsWith('~/')) p = home + p.slice(1);
+  if (!isAbsolute(p)) throw new BrickError('PATH_REFUSED', `${name}: must be an absolute path, got "${p}"`);
+  const parts = p.split('/');
+  if (parts.includes('..')) throw new BrickError('PATH_REFUSED', `${name}: ".." is not allowed in "${p}"`);
+  if (parts.some((c) => Buffer.byteLength(c) > MAX_NAME_BYTES))
+    throw new BrickError('TOO_LARGE', `${name}: a path component is longer than ${MAX_NAME_BYTES} bytes`);
+  return resolve(p);
+}
+
+/** One file name (no directory part). */
+export function fileName(name: string, v: unknown): string {
+  const s = plain(name, v, MAX_NAME_BYTES);
+  if (s === '' || s === '.' || s === '..' || s.includes('/'))
+    throw new BrickError('PATH_REFUSED', `${name}: must be a single file name without "/", got "${s}"`);
+  return s;
+}
+
+export function isInside(p: string, root: string): boolean {
+  return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/**
+ * Where a path really leads: the realpath of its deepest existing ancestor, plus the components
+ * that do not exist yet. A dangling symlink on the way is refused (mkdir or a write would follow it).
+ */
+export async function realTarget(p: string): Promise<string> {
+  const rest: string[] = [];
+  let cur = p;
+  for (;;) {
+    try {
+      const real = await realpath(cur);
+      return rest.length ? join(real, ...rest.reverse()) : real;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+      const exists = await lstat(cur).then(() => true, () => false);
+      if (exists) throw new BrickError('PATH_REFUSED', `${cur}: a symlink that leads nowhere; remove it or point it inside file_roots`);
+      if (cur === '/') return p;
+      rest.push(basename(cur));
+      cur = dirname(cur);
+    }
+  }
+}
+
+/** Resolve a caller's path and require it inside server.file_roots, as written and as resolved. */
+export async function pathInRoots(name: string, v: unknown, roots: readonly string[], home?: string): Promise<string> {
+  const p = normalisePath(name, v, home);
+  const lexRoots = roots.map((r) => resolve(r));
+  if (!lexRoots.some((r) => isInside(p, r)))
+    throw new BrickError('PATH_REFUSED', `${name}: ${p} is outside server.file_roots (${roots.join(', ')})`);
+  const real = await realTarget(p);
+  const realRoots = await Promise.all(lexRoots.map((r) => realTarget(r).catch(() => r)));
+  if (!realRoots.some((r) => isInside(real, r)))
+    throw new BrickError('PATH_REFUSED', `${name}: ${p} leads to ${real} through a symlink, outside server.file_roots`);
+  return real;
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException)?.code;
+}
+
+function ioError(what: string, e: unknown): BrickError {
+  const code = errno(e);
+  if (code === 'ENOSPC') return new BrickError('COMMAND_FAILED', `${what}: no space left on the device`);
+  if (code === 'EACCES' || code === 'EPERM') return new BrickError('PATH_REFUSED', `${what}: permission denied`);
+  if (code === 'ENOTDIR' || code === 'EISDIR' || code === 'EEXIST')
+    return new BrickError('CONFLICT', `${what}: something of another type is in the way (${code})`);
+  return new BrickError('COMMAND_FAILED', `${what}: ${(e as Error).message}`);
+}
+
+/**
+ * Create dir and its missing parents with exactly `mode` (not masked by the umask).
+ * Returns true when it created the last component, false when it already was a directory.
+ */
+export async function makeDirs(dir: string, mode: number): Promise<boolean> {
+  const st = await stat(dir).catch((e) => (errno(e) === 'ENOENT' ? undefined : Promise.reject(ioError(dir, e))));
+  if (st) {
+    if (!st.isDirectory()) throw new BrickError('CONFLICT', `${dir}: exists and is not a directory`);
+    return false;
+  }
+  const missing: string[] = [];
+  for (let cur = dir; ; cur = dirname(cur)) {
+    const exists = await stat(cur).then(() => true, () => false);
+    if (exists || cur === '/') break;
+    missing.unshift(cur);
+  }
+  let createdLeaf = false;
+  for (const d of missing) {
+    try {
+      await mkdir(d, { mode });
+      await chmod(d, mode);
+      if (d === dir) createdLeaf = true;
+    } catch (e) {
+      if (errno(e) !== 'EEXIST') throw ioError(d, e);
+      // Created concurrently by someone else: fine if it is a directory.
+      const s = await stat(d).catch(() => undefined);
+      if (!s?.isDirectory()) throw new BrickError('CONFLICT', `${d}: exists and is not a directory`);
+    }
+  }
+  return createdLeaf;
+}
+
+/** Write a file atomically: temp file beside it, fsync, rename over, fsync the directory. */
+export async function atomicWrite(dir: string, name: string, content: string | Buffer, mode: number): Promise<void> {
+  const target = join(dir, name);
+  const existing = await lstat(target).catch(() => undefined);
+  if (existing?.isDirectory()) throw new BrickError('CONFLICT', `${target}: is a directory`);
+  const tmp = join(dir, `.${name.slice(0, 200)}.brick-${randomBytes(6).toString('hex')}.tmp`);
+  let fh;
+  try {
+    fh = await open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+    await fh.writeFile(content);
+    await fh.chmod(mode);
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    await rename(tmp, target);
+  } catch (e) {
+    await fh?.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw e instanceof BrickError ? e : ioError(target, e);
+  }
+  const d = await open(dir, C.O_RDONLY | C.O_DIRECTORY).catch(() => undefined);
+  if (d) {
+    await d.sync().catch(() => {});
+    await d.close();
+  }
+}
+
+function content(name: string, v: unknown, max: number): string | Buffer {
+  if (Buffer.isBuffer(v)) {
+    if (v.length > max) throw new BrickError('TOO_LARGE', `${name}: ${v.length} bytes is more than the ${max} accepted`);
+    return v;
+  }
+  const s = str(name, v, Number.MAX_SAFE_INTEGER);
+  const n = Buffer.byteLength(s);
+  if (n > max) throw new BrickError('TOO_LARGE', `${name}: ${n} bytes is more than the ${max} accepted`);
+  return s;
+}
+
+function mode(v: unknown): number {
+  if (v === undefined || v === null) return 0o700;
+  if (typeof v === 'string' && /^0?[0-7]{3,4}$/.test(v)) return parseInt(v, 8);
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0o7777) return v;
+  throw new BrickError('INVALID_PARAMS', `mode: must be a permission mode 0-07777 (an int such as 448 for 0700, or an octal string "0700")`);
+}
+
+const roots = (ctx: CallContext) => ctx.config.server.file_roots;
+
+/** ovs_mkdirs(dir[, mode]) → nil when it created the directory, true when it existed (the module's contract). */
+export async function ovsMkdirs(args: unknown[], ctx: CallContext): Promise<null | true> {
+  const m = mode(args[1]);
+  const dir = await pathInRoots('dir', args[0], roots(ctx));
+  return ctx.locks.with(`file:${dir}`, async () => ((await makeDirs(dir, m)) ? null : true));
+}
+
+/** ovs_check_file(file) → true when it is a regular file (following symlinks that stay inside file_roots). */
+export async function ovsCheckFile(args: unknown[], ctx: CallContext): Promise<boolean> {
+  const file = await pathInRoots('file', args[0], roots(ctx));
+  const st = await stat(file).catch(() => undefined);
+  return Boolean(st?.isFile());
+}
+
+async function writeInto(dir: string, name: string, data: string | Buffer, dirMode: number, fileMode: (existing?: number) => number, ctx: CallContext) {
+  const target = join(dir, name);
+  await ctx.locks.with(`file:${target}`, async () => {
+    await makeDirs(dir, dirMode);
+    const existing = await stat(target).catch(() => undefined);
+    await atomicWrite(dir, name, data, fileMode(existing?.isFile() ? existing.mode & 0o7777 : undefined));
+  });
+}
+
+/** ovs_upload_file(path, filename, content) → true. Creates path (0700) when missing. */
+export async function ovsUploadFile(args: unknown[], ctx: CallContext): Promise<true> {
+  const name = fileName('filename', args[1]);
+  const data = content('content', args[2], MAX_FILE_BYTES);
+  const dir = await pathInRoots('path', args[0], roots(ctx));
+  const target = await pathInRoots('filename', join(dir, name), roots(ctx));
+  const inSshDir = basename(dir) === '.ssh';
+  await writeInto(dirname(target), basename(target), data, 0o700, (old) => (inSshDir ? 0o600 : (old ?? 0o644)), ctx);
+  return true;
+}
+
+/**
+ * ovs_upload_ssh_key(keyfile, content) → true. The key goes beside ovm3.ssh_key (the key exec_domr
+ * uses; /root/.ssh by default), 0600, in a directory brick keeps at 0700.
+ */
+export async function ovsUploadSshKey(args: unknown[], ctx: CallContext): Promise<true> {
+  const name = fileName('keyfile', args[0]);
+  let data = content('content', args[1], MAX_KEY_BYTES);
+  // OpenSSH refuses a private key without its final newline.
+  if (typeof data === 'string' && data.length && !data.endsWith('\n')) data += '\n';
+  const dir = await pathInRoots('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), roots(ctx));
+  const target = await pathInRoots('keyfile', join(dir, name), roots(ctx));
+  await ctx.locks.with(`file:${target}`, async () => {
+    await makeDirs(dir, 0o700);
+    const st = await stat(dir);
+    if ((st.mode & 0o077) !== 0) await chmod(dir, st.mode & 0o700);
+    await atomicWrite(dir, name, data, 0o600);
+  });
+  return true;
+}
