@@ -115,7 +115,8 @@ export class Dispatcher {
   readonly methods = new Map<string, MethodDef>();
   private readonly run: Runner;
   private readonly locks: KeyedLock;
-  private readonly log: Logger;
+  /** The server's logger (not a call's child): one line per call. */
+  readonly log: Logger;
 
   constructor(private readonly o: DispatcherOptions) {
     this.run = o.run ?? realRun;

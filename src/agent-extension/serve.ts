@@ -1,14 +1,104 @@
+// `brick serve`: create missing credentials when asked to, start the server, log where it
+// listens, and stop cleanly on SIGTERM/SIGINT (in-flight calls get a grace period).
 import type { Config } from '../config/schema.js';
-import type { LogFormat } from '../shared/log.js';
+import { createLogger, type LogFormat } from '../shared/log.js';
+import { run } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
+import { isLoopback, parseListen } from '../config/rules.js';
+import { createServer } from './server.js';
+import { generateCredentials, passwordFileWarning } from './credentials.js';
 
 export interface ServeOptions {
   logFormat: LogFormat;
   logLevel?: string;
   configPath?: string;
+  /** Tests: resolve when the server listens (with its URL). */
+  onListening?: (url: string) => void;
+  /** Tests: stop when this aborts, as on SIGTERM. */
+  signal?: AbortSignal;
 }
 
+const SHUTDOWN_GRACE_MS = 10_000;
+
 /** Run the XML-RPC server until SIGTERM/SIGINT; resolves to the exit code. */
-export async function serve(_config: Config, _opts: ServeOptions): Promise<number> {
-  throw new BrickError('UNSUPPORTED', 'brick serve is not built yet');
+export async function serve(config: Config, opts: ServeOptions): Promise<number> {
+  const log = createLogger({ svc: 'agent', format: opts.logFormat, level: opts.logLevel });
+  const listen = parseListen(config.server.listen);
+  if (!listen) throw new BrickError('INVALID_PARAMS', `server.listen: must be host:port, got "${config.server.listen}"`);
+  const generated = await generateCredentials(config, log, run);
+  const warning = passwordFileWarning(config);
+  if (warning) log.warn(warning);
+
+  const app = createServer(config, { log, defaultMetrics: true });
+  try {
+    await app.listen({ host: listen.host, port: listen.port });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    await app.close().catch(() => {});
+    if (code === 'EADDRINUSE') throw new BrickError('CONFLICT', `server.listen ${config.server.listen}: the address is in use (another brick serve, or the vendor agent?)`);
+    if (code === 'EADDRNOTAVAIL') throw new BrickError('INVALID_PARAMS', `server.listen ${config.server.listen}: no such address on this host`);
+    if (code === 'EACCES') throw new BrickError('INVALID_PARAMS', `server.listen ${config.server.listen}: permission denied for this port`);
+    throw e;
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : listen.port;
+  const scheme = config.server.tls_cert ? 'https' : 'http';
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const url = `${scheme}://${host}:${port}/`;
+  log.info(
+    {
+      url,
+      tls: scheme === 'https',
+      user: config.server.user,
+      password_file: config.server.password ? '(inline password)' : config.server.password_file,
+      vendor_agent_url: config.server.vendor_agent_url || undefined,
+      methods: app.brick.dispatcher.methods.size,
+      config: opts.configPath,
+    },
+    'brick agent extension listening',
+  );
+  if (generated.password && isLoopback(listen.host)) {
+    // The sandbox relies on this line so a person can use `brick call` right away.
+    process.stdout.write(`brick: generated password for user ${config.server.user}: ${generated.password} (saved in ${generated.passwordFile})\n`);
+  }
+  opts.onListening?.(url);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: why }, 'stopping: no new calls, waiting for the ones in flight');
+      const force = setTimeout(() => {
+        log.warn({ grace_ms: SHUTDOWN_GRACE_MS }, 'calls still running after the grace period; exiting anyway');
+        app.server.closeAllConnections?.();
+        finish(0);
+      }, SHUTDOWN_GRACE_MS);
+      force.unref();
+      app.close().then(
+        () => finish(0),
+        (e) => {
+          log.error({ err: e }, 'error while stopping');
+          finish(2);
+        },
+      );
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    const onAbort = () => stop('abort');
+    let done = false;
+    const finish = (code: number) => {
+      if (done) return;
+      done = true;
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      opts.signal?.removeEventListener('abort', onAbort);
+      log.info('stopped');
+      resolve(code);
+    };
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+    if (opts.signal?.aborted) stop('abort');
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -78,10 +78,10 @@ export function systemMethods(d: Dispatcher): MethodDef[] {
             if (!Array.isArray(params)) throw new BrickError('INVALID_PARAMS', `system.multicall: call ${i + 1} (${method}): params must be an array`);
             if (method === 'system.multicall') throw new BrickError('INVALID_PARAMS', 'system.multicall: a multicall may not contain system.multicall');
             out.push([await d.call(method, params, { ...requestOf(ctx), signal: ctx.signal })]);
-            ctx.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'ok', in: 'system.multicall' }, 'call');
+            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'ok', in: 'system.multicall' }, 'call');
           } catch (e) {
-            const f = faultFor(e, method, ctx.log);
-            ctx.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'fault', fault: f.fault, faultCode: f.faultCode, in: 'system.multicall' }, 'call');
+            const f = faultFor(e, method, d.log);
+            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'fault', fault: f.fault, faultCode: f.faultCode, in: 'system.multicall' }, 'call');
             const fs: XmlRpcStruct = Object.create(null);
             fs.faultCode = f.faultCode;
             fs.faultString = f.faultString;
