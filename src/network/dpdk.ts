@@ -70,7 +70,7 @@ export interface AddResult {
 
 /** How long to wait for OVS to create a server-mode socket after the port is added. */
 const SOCKET_WAIT_MS = 3000;
-const MAX_NAME_ATTEMPTS = 8;
+const MAX_NAME_ATTEMPTS = 16;
 
 // ---------------------------------------------------------------------------------------------
 // ovs-vsctl at the edge

@@ -1,0 +1,330 @@
+// dpdk_add_port / dpdk_del_port / dpdk_list_ports against a REAL OVS-DPDK this test starts
+// (test/fixtures/ovs-dpdk.ts): hugepages, dpdk-init=true, --no-pci, a netdev bridge.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { stat, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { defaultConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import { run } from '../../src/shared/run.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { createLogger } from '../../src/shared/log.js';
+import { methods } from '../../src/network/dpdk-methods.js';
+import { detectDpdk } from '../../src/network/dpdk.js';
+import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
+
+const CI = process.env.CI === 'true';
+
+function configFor(rundir: string): Config {
+  const c = defaultConfig();
+  c.network.ovs_rundir = rundir;
+  return c;
+}
+
+function ctxFor(config: Config, locks = new KeyedLock()): CallContext {
+  const deadline = performance.now() + 60_000;
+  return {
+    config,
+    log: createLogger({ svc: 'agent', level: 'silent' }),
+    run,
+    locks,
+    deadline,
+    signal: new AbortController().signal,
+    remainingMs: () => Math.max(1, deadline - performance.now()),
+  };
+}
+
+const method = (name: string) => {
+  const m = methods.find((x) => x.name === name);
+  if (!m) throw new Error(`no method ${name}`);
+  return m;
+};
+const add = (ctx: CallContext, bridge: unknown, opts?: unknown) => method('dpdk_add_port').handler([bridge, opts], ctx) as Promise<Record<string, any>>;
+const del = (ctx: CallContext, port: unknown) => method('dpdk_del_port').handler([port], ctx) as Promise<Record<string, any>>;
+const list = (ctx: CallContext) => method('dpdk_list_ports').handler([], ctx) as Promise<Array<Record<string, any>>>;
+
+async function isSocket(p: string): Promise<boolean> {
+  return stat(p).then((s) => s.isSocket(), () => false);
+}
+
+function faultOf(fault: string, re?: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof BrickError, `expected a BrickError, got ${String(e)}`);
+    assert.equal(e.fault, fault, e.message);
+    if (re) assert.match(e.message, re);
+    return true;
+  };
+}
+
+describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
+  let ovs: OvsDpdk | undefined;
+  let skip = '';
+  let bridge = '';
+  let ctx: CallContext;
+
+  // A snapshot of everything the ports could touch, to prove a refused call changed nothing.
+  const dbSnapshot = async () =>
+    (await ovs!.vsctl(['--format=json', '--', '--columns=name,ports', 'list', 'Bridge', '--', '--columns=name,tag,external_ids,interfaces', 'list', 'Port', '--', '--columns=name,type,options', 'list', 'Interface'])).stdout;
+  const get = async (...args: string[]) => (await ovs!.vsctl(['get', ...args])).stdout.trim();
+
+  before(async () => {
+    try {
+      ovs = await startOvsDpdk();
+    } catch (e) {
+      if (CI) throw e; // in CI a missing prerequisite fails
+      skip = `OVS-DPDK could not start here: ${(e as Error).message}`;
+      return;
+    }
+    bridge = await ovs.addBridge('bdk');
+    ctx = ctxFor(configFor(ovs.rundir));
+  });
+
+  after(async () => {
+    await ovs?.stop();
+  });
+
+  test('detectDpdk reports DPDK initialised with the netdev datapath and vhost-user types', async (t) => {
+    if (skip) return t.skip(skip);
+    const d = await detectDpdk(ctx);
+    assert.equal(d.dpdk, true, d.reason);
+    assert.equal(d.initialized, true);
+    assert.ok(d.datapath_types.includes('netdev'), String(d.datapath_types));
+    assert.ok(d.iface_types.includes('dpdkvhostuser') && d.iface_types.includes('dpdkvhostuserclient'));
+    assert.equal(d.reason, undefined);
+  });
+
+  test('server mode: OVS creates the socket, status says mode=server, VLAN tag and brick marks are set', async (t) => {
+    if (skip) return t.skip(skip);
+    const r = await add(ctx, bridge, { mode: 'server', vlan: 100 });
+    assert.match(r.port, /^csdpdk-\d+$/);
+    assert.equal(r.socket, `${ovs!.rundir}/${r.port}`);
+    assert.equal(r.ovs_mode, 'server');
+    assert.equal(r.guest_mode, 'client');
+    assert.equal(r.vlan, 100);
+    assert.equal(r.changed, true);
+    assert.ok(await isSocket(r.socket), `${r.socket} should be a Unix socket`);
+    assert.equal(await get('Interface', r.port, 'type'), 'dpdkvhostuser');
+    assert.equal(await get('Interface', r.port, 'status:mode'), 'server');
+    assert.equal(await get('Interface', r.port, 'error'), '[]');
+    assert.equal(await get('Port', r.port, 'tag'), '100');
+    assert.equal(await get('Port', r.port, 'vlan_mode'), 'access');
+    assert.equal(await get('Port', r.port, 'external_ids:brick-owner'), 'dpdk');
+    assert.equal(await get('Port', r.port, 'external_ids:brick-dpdk-mode'), 'server');
+    assert.equal(await get('Port', r.port, '_uuid').then(() => ovs!.vsctl(['port-to-br', r.port])).then((x) => x.stdout.trim()), bridge);
+  });
+
+  test('client mode: vhost-server-path points at <rundir>/<port>, status mode=client, and OVS connects to a guest-side server', async (t) => {
+    if (skip) return t.skip(skip);
+    const r = await add(ctx, bridge, { mode: 'CLIENT' });
+    assert.equal(r.ovs_mode, 'client');
+    assert.equal(r.guest_mode, 'server');
+    assert.equal(r.vlan, 0);
+    assert.equal(r.socket, `${ovs!.rundir}/${r.port}`);
+    assert.equal(await get('Interface', r.port, 'type'), 'dpdkvhostuserclient');
+    assert.equal(await get('Interface', r.port, 'options:vhost-server-path'), JSON.stringify(r.socket));
+    assert.equal(await get('Interface', r.port, 'status:mode'), 'client');
+    assert.equal(await get('Port', r.port, 'tag'), '[]');
+    // Play the guest (QEMU in server mode): listen on the socket; OVS must connect to it.
+    const conns: Socket[] = [];
+    const srv: Server = createServer((s) => conns.push(s));
+    await new Promise<void>((res) => srv.listen(r.socket, res));
+    try {
+      const until = Date.now() + 15_000;
+      while (conns.length === 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+      assert.ok(conns.length > 0, 'OVS (vhost-user client) never connected to the guest-side socket');
+    } finally {
+      for (const c of conns) c.destroy();
+      await new Promise<void>((res) => srv.close(() => res()));
+      await rm(r.socket, { force: true });
+    }
+  });
+
+  test('dpdk_list_ports shows name, bridge, mode, tag, socket and OVS status', async (t) => {
+    if (skip) return t.skip(skip);
+    const s = await add(ctx, bridge, { vlan: 7 });
+    const c = await add(ctx, bridge, { mode: 'client' });
+    const ports = await list(ctx);
+    const ps = ports.find((p) => p.name === s.port);
+    const pc = ports.find((p) => p.name === c.port);
+    assert.ok(ps && pc, JSON.stringify(ports));
+    assert.deepEqual(
+      { name: ps.name, bridge: ps.bridge, mode: ps.mode, guest_mode: ps.guest_mode, tag: ps.tag, socket: ps.socket, statusMode: ps.status.mode, error: ps.error, brick_owned: ps.brick_owned },
+      { name: s.port, bridge, mode: 'server', guest_mode: 'client', tag: 7, socket: s.socket, statusMode: 'server', error: '', brick_owned: true },
+    );
+    assert.deepEqual(
+      { mode: pc.mode, guest_mode: pc.guest_mode, tag: pc.tag, socket: pc.socket, statusMode: pc.status.mode },
+      { mode: 'client', guest_mode: 'server', tag: 0, socket: c.socket, statusMode: 'client' },
+    );
+    assert.ok(['disconnected', 'connected'].includes(ps.status.status), JSON.stringify(ps.status));
+  });
+
+  test('20 concurrent adds give 20 distinct ports, all in OVS with their sockets', async (t) => {
+    if (skip) return t.skip(skip);
+    const before = new Set((await list(ctx)).map((p) => p.name));
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => add(ctx, bridge, { mode: i % 2 ? 'client' : 'server' })));
+    const ms = performance.now() - started;
+    const names = results.map((r) => r.port);
+    assert.equal(new Set(names).size, 20, `names collided: ${names.join(' ')}`);
+    for (const n of names) assert.ok(!before.has(n), `${n} existed before`);
+    const after = await list(ctx);
+    for (const r of results) {
+      const p = after.find((x) => x.name === r.port);
+      assert.ok(p, `${r.port} missing from OVS`);
+      assert.equal(p.mode, r.ovs_mode);
+      assert.equal(p.status.mode, r.ovs_mode);
+      if (r.ovs_mode === 'server') assert.ok(await isSocket(r.socket), `${r.socket} missing`);
+    }
+    t.diagnostic(`20 concurrent dpdk_add_port calls: ${ms.toFixed(0)} ms`);
+    // Concurrent deletes: all removed, server sockets gone.
+    const dels = await Promise.all(names.map((n) => del(ctx, n)));
+    assert.ok(dels.every((d) => d.removed === true));
+    const left = new Set((await list(ctx)).map((p) => p.name));
+    for (const r of results) {
+      assert.ok(!left.has(r.port), `${r.port} still listed`);
+      if (r.ovs_mode === 'server') assert.equal(await isSocket(r.socket), false, `${r.socket} left behind`);
+    }
+  });
+
+  test('another process adding csdpdk-N ports at the same time: OVS refuses taken names, both sides retry, no collision', async (t) => {
+    if (skip) return t.skip(skip);
+    // A second brick process shares no lock and no reservations with this one: only the OVS
+    // transaction (add-port without --may-exist) keeps the two apart.
+    const modUrl = new URL('../../src/network/dpdk.ts', import.meta.url).href;
+    const cfgUrl = new URL('../../src/config/load.ts', import.meta.url).href;
+    const child = `
+      const { addDpdkPort } = await import(${JSON.stringify(modUrl)});
+      const { defaultConfig } = await import(${JSON.stringify(cfgUrl)});
+      const { KeyedLock } = await import(${JSON.stringify(new URL('../../src/shared/keyed-lock.ts', import.meta.url).href)});
+      const { run } = await import(${JSON.stringify(new URL('../../src/shared/run.ts', import.meta.url).href)});
+      const config = defaultConfig(); config.network.ovs_rundir = ${JSON.stringify(ovs!.rundir)};
+      const ctx = { run, config, locks: new KeyedLock() };
+      await new Promise((r) => setTimeout(r, START_AT - Date.now()));
+      const rs = await Promise.all(Array.from({ length: 8 }, () => addDpdkPort(ctx, { bridge: ${JSON.stringify(bridge)}, mode: 'server' })));
+      console.log(JSON.stringify(rs.map((r) => r.port)));
+    `;
+    // Both sides start their adds at the same wall-clock moment (the child needs time to load).
+    const startAt = Date.now() + 4000;
+    const [theirs, ours] = await Promise.all([
+      run(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', child.replace('START_AT', String(startAt))], {
+        timeoutMs: 120_000,
+        cwd: process.cwd(),
+        env: process.env,
+      }),
+      new Promise((r) => setTimeout(r, startAt - Date.now())).then(() => Promise.all(Array.from({ length: 8 }, () => add(ctx, bridge, {})))),
+    ]);
+    const theirNames: string[] = JSON.parse(theirs.stdout.trim().split('\n').pop()!);
+    const all = [...theirNames, ...ours.map((r) => r.port)];
+    assert.equal(new Set(all).size, 16, `collision: ${all.join(' ')}`);
+    const listed = new Set((await list(ctx)).map((p) => p.name));
+    for (const n of all) assert.ok(listed.has(n), `${n} not in OVS`);
+    await Promise.all(all.map((n) => del(ctx, n)));
+  });
+
+  test('explicit name: honoured, idempotent with the same settings, CONFLICT with different ones', async (t) => {
+    if (skip) return t.skip(skip);
+    const r = await add(ctx, bridge, { name: 'vhu-guest1', vlan: 42 });
+    assert.equal(r.port, 'vhu-guest1');
+    assert.equal(r.changed, true);
+    assert.ok(await isSocket(`${ovs!.rundir}/vhu-guest1`));
+    const again = await add(ctx, bridge, { name: 'vhu-guest1', vlan: '42', mode: 'server' });
+    assert.deepEqual({ ...again }, { ...r, changed: false });
+    const snap = await dbSnapshot();
+    await assert.rejects(add(ctx, bridge, { name: 'vhu-guest1', vlan: 43 }), faultOf('CONFLICT', /VLAN tag is 42, not 43/));
+    await assert.rejects(add(ctx, bridge, { name: 'vhu-guest1', vlan: 42, mode: 'client' }), faultOf('CONFLICT', /dpdkvhostuserclient/));
+    // Concurrent identical explicit adds of a new name: one creates, the others find it.
+    const many = await Promise.all([1, 2, 3].map(() => add(ctx, bridge, { name: 'vhu-guest2' })));
+    assert.deepEqual(many.map((m) => m.changed).sort(), [false, false, true]);
+    await del(ctx, 'vhu-guest2');
+    assert.equal(await dbSnapshot(), snap);
+  });
+
+  test('bad bridge names, VLAN 0/4095, unknown modes and options are INVALID_PARAMS with no change', async (t) => {
+    if (skip) return t.skip(skip);
+    const snap = await dbSnapshot();
+    const bad: Array<[unknown, unknown, RegExp]> = [
+      ['sixteen-chars-xx', {}, /^bridge: .*16 characters/],
+      ['br/0', {}, /^bridge: /],
+      ['br;reboot', {}, /^bridge: /],
+      ['-br', {}, /^bridge: /],
+      ['', {}, /^bridge: .*empty/],
+      [bridge, { vlan: 0 }, /^opts\.vlan: 0 /],
+      [bridge, { vlan: 4095 }, /^opts\.vlan: 4095 /],
+      [bridge, { vlan: -3 }, /^opts\.vlan: /],
+      [bridge, { vlan: 'ten' }, /^opts\.vlan: /],
+      [bridge, { mode: 'dpdk' }, /^opts\.mode: "dpdk"/],
+      [bridge, { mode: '' }, /^opts\.mode: /],
+      [bridge, { name: 'x'.repeat(16) }, /^opts\.name: /],
+      [bridge, { name: '../db.sock' }, /^opts\.name: /],
+      [bridge, { tag: 5 }, /^opts\.tag: unknown option/],
+    ];
+    for (const [b, o, re] of bad) {
+      await assert.rejects(add(ctx, b, o), faultOf('INVALID_PARAMS', re), `${JSON.stringify(b)} ${JSON.stringify(o)}`);
+    }
+    await assert.rejects(add(ctx, 'nosuchbr0', {}), faultOf('NOT_FOUND', /nosuchbr0/));
+    await assert.rejects(del(ctx, 'bad/port'), faultOf('INVALID_PARAMS', /^port: /));
+    assert.equal(await dbSnapshot(), snap, 'the OVS database changed');
+  });
+
+  test('dpdk_del_port is idempotent and leaves ports that are not brick\'s alone', async (t) => {
+    if (skip) return t.skip(skip);
+    const r = await add(ctx, bridge, {});
+    assert.ok(await isSocket(r.socket));
+    assert.deepEqual({ ...(await del(ctx, r.port)) }, { port: r.port, removed: true });
+    assert.equal(await isSocket(r.socket), false, 'OVS should remove the server socket');
+    assert.equal((await ovs!.vsctl(['--if-exists', 'get', 'Port', r.port, 'name'])).stdout.trim(), '');
+    assert.deepEqual({ ...(await del(ctx, r.port)) }, { port: r.port, removed: false });
+    // A vhost-user port someone else made (no brick-owner mark): refused, untouched.
+    await ovs!.vsctl(['add-port', bridge, 'foreign1', '--', 'set', 'Interface', 'foreign1', 'type=dpdkvhostuser']);
+    await assert.rejects(del(ctx, 'foreign1'), faultOf('CONFLICT', /not a brick DPDK port/));
+    assert.equal(await get('Port', 'foreign1', 'name'), 'foreign1');
+    const listed = (await list(ctx)).find((p) => p.name === 'foreign1');
+    assert.equal(listed?.brick_owned, false);
+    await assert.rejects(add(ctx, bridge, { name: 'foreign1' }), faultOf('CONFLICT', /not brick's/));
+    await ovs!.vsctl(['del-port', 'foreign1']);
+  });
+
+  test('OVS refusing the port (socket path taken by a file) → VERIFY_FAILED quoting OVS, port removed again', async (t) => {
+    if (skip) return t.skip(skip);
+    const snap = await dbSnapshot();
+    await writeFile(`${ovs!.rundir}/vhu-blocked`, 'not a socket');
+    await assert.rejects(add(ctx, bridge, { name: 'vhu-blocked' }), faultOf('VERIFY_FAILED', /could not open network device vhu-blocked.*removed again/));
+    assert.equal((await ovs!.vsctl(['--if-exists', 'get', 'Port', 'vhu-blocked', 'name'])).stdout.trim(), '');
+    assert.equal(await dbSnapshot(), snap);
+    await rm(`${ovs!.rundir}/vhu-blocked`, { force: true });
+  });
+
+  test('a bridge on the system datapath is refused before anything changes', async (t) => {
+    if (skip) return t.skip(skip);
+    // --no-wait: ovs-vswitchd cannot open a kernel datapath here, but the record is enough.
+    const sys = `bds${Math.random().toString(16).slice(2, 8)}`;
+    await ovs!.vsctl(['--no-wait', 'add-br', sys]);
+    try {
+      const snap = await dbSnapshot();
+      await assert.rejects(add(ctx, sys, {}), faultOf('CONFLICT', /datapath_type=system.*netdev/));
+      assert.equal(await dbSnapshot(), snap);
+    } finally {
+      await ovs!.vsctl(['--no-wait', 'del-br', sys]);
+    }
+  });
+});
+
+describe('DPDK calls on a host without a (DPDK) Open vSwitch', () => {
+  test('no OVS running: detectDpdk says why, DPDK calls fault UNSUPPORTED (not an OVS error string)', async () => {
+    const empty = await mkdtemp('/tmp/bd-none-');
+    try {
+      const ctx = ctxFor(configFor(empty));
+      const d = await detectDpdk(ctx);
+      assert.equal(d.dpdk, false);
+      assert.equal(d.initialized, false);
+      assert.match(d.reason ?? '', /Open vSwitch is not running here: ovs-vsctl could not reach .*db\.sock/);
+      await assert.rejects(add(ctx, 'br0', {}), faultOf('UNSUPPORTED', /^DPDK is not available on this host: Open vSwitch is not running/));
+      await assert.rejects(del(ctx, 'csdpdk-1'), faultOf('UNSUPPORTED'));
+      await assert.rejects(list(ctx), faultOf('UNSUPPORTED'));
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});
