@@ -62,6 +62,11 @@ export function crossFieldProblems(c: Config): string[] {
   const f = c.fencer;
   if (!(f.fence_after_s > f.probe_timeout_s))
     p.push(`fencer.fence_after_s: must be a number of seconds > probe_timeout_s (${f.probe_timeout_s}), got ${f.fence_after_s}`);
+  // A probe may start up to probe_timeout_s after the last verified one started and take almost
+  // probe_timeout_s itself: below 2 × probe_timeout_s storage that is slow but within its deadline
+  // could be fenced.
+  if (f.fence_after_s > f.probe_timeout_s && f.fence_after_s < 2 * f.probe_timeout_s)
+    p.push(`fencer.fence_after_s: must be ≥ 2 × probe_timeout_s (${2 * f.probe_timeout_s} s) so slow probes that still succeed never fence, got ${f.fence_after_s}`);
   if (f.probe_interval_s > f.probe_timeout_s)
     p.push(`fencer.probe_interval_s: must be ≤ probe_timeout_s (${f.probe_timeout_s}), got ${f.probe_interval_s}`);
   const worst = f.fence_after_s + (f.watchdog_device ? f.watchdog_timeout_s : 0) + CLOCK_SLACK_S;

@@ -111,6 +111,10 @@ export const FencerSchema = Section(
     dead_host_window_s: Seconds(60, 'the orchestrator declares a host dead after this long without a heartbeat', 1),
     allow_unsafe_timing: Bool(false, 'start even when fence_after_s + watchdog_timeout_s + 5 s is not below dead_host_window_s'),
     vm_query_timeout_s: Seconds(5, 'deadline for asking libvirt/xl which VMs run', 0.1),
+    vm_query: Type.Union([Type.Literal('auto'), Type.Literal('libvirt'), Type.Literal('xl'), Type.Literal('none')], {
+      default: 'auto',
+      description: 'how the fencer learns which pools running VMs use: libvirt (virsh, domain.libvirt_uri), xl, auto (virsh if installed, else xl), none (every pool counts as used)',
+    }),
     pool: Type.Array(PoolSchema, { default: [], description: 'primary storage pools to heartbeat' }),
   },
   'the NFS heartbeat watchdog (brick fencer)',

@@ -1,0 +1,37 @@
+// The heartbeat files CloudStack peers read (reference/cloudstack.md §2, §4):
+//   ovm: <pool>/.hb-<host_id>        float epoch seconds, no newline (storagehealth.py)
+//   kvm: <pool>/KVMHA/hb-<host_id>   integer epoch seconds and a newline (kvmheartbeat.sh)
+// Both are written to a temporary name and renamed into place, so a reader never sees a half file.
+import { posix } from 'node:path';
+
+export type HeartbeatFormat = 'ovm' | 'kvm';
+
+export const HOST_ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export function heartbeatDir(poolPath: string, format: HeartbeatFormat): string {
+  const pool = posix.normalize(poolPath).replace(/\/+$/, '') || '/';
+  return format === 'kvm' ? posix.join(pool, 'KVMHA') : pool;
+}
+
+export function heartbeatFile(poolPath: string, hostId: string, format: HeartbeatFormat): string {
+  return posix.join(heartbeatDir(poolPath, format), format === 'kvm' ? `hb-${hostId}` : `.hb-${hostId}`);
+}
+
+/** The temporary name the probe writes before renaming; unique per writer so two hosts never share it. */
+export function heartbeatTempFile(poolPath: string, hostId: string, format: HeartbeatFormat): string {
+  return heartbeatFile(poolPath, hostId, format) + '.new';
+}
+
+/** What a probe writes for the wall time `wallMs`. */
+export function heartbeatContent(format: HeartbeatFormat, wallMs: number): string {
+  return format === 'kvm' ? `${Math.floor(wallMs / 1000)}\n` : (wallMs / 1000).toFixed(3);
+}
+
+/** The epoch seconds in a heartbeat file, or undefined when it is empty or not a number. */
+export function parseHeartbeat(format: HeartbeatFormat, text: string): number | undefined {
+  const first = text.split('\n')[0].trim();
+  const re = format === 'kvm' ? /^\d{1,12}$/ : /^\d{1,12}(?:\.\d+)?$/;
+  if (!re.test(first)) return undefined;
+  const v = Number(first);
+  return Number.isFinite(v) ? v : undefined;
+}

@@ -1,0 +1,136 @@
+// One heartbeat probe of one pool: a short chain of coreutils children, each with the probe's
+// remaining deadline. The fencer process itself never touches a pool path (a hung NFS call would
+// pin a libuv thread, reference/fencing.md §6): every stat, write, rename and read is a child.
+//   1. stat -c %d -- POOL /      the pool's device, and the root's (a vanished mount leaves the
+//                                 bare directory on the root filesystem)
+//   2. mkdir -p -- POOL/KVMHA    kvm only, until it exists
+//   3. dd of=TMP oflag=dsync conv=fsync   the heartbeat, stable on the server before dd exits
+//   4. mv -f -T -- TMP FILE      rename-atomic, so peers never read half a file
+//   5. dd if=FILE iflag=direct   read back past the page cache; must equal what was written
+// Success only when every step exits 0, the device is the one seen when the pool was armed and not
+// the root's, and the read-back matches. Any error (EIO, ESTALE, EROFS, ENOTCONN, ENOENT) is a
+// failed probe, exactly like a hang: nothing but a verified heartbeat refreshes the pool.
+import { existsSync } from 'node:fs';
+import type { Runner } from '../shared/run.js';
+import { BrickError } from '../shared/errors.js';
+import { heartbeatContent, heartbeatDir, heartbeatFile, heartbeatTempFile, type HeartbeatFormat } from './heartbeat-format.js';
+
+export interface ProbeTools {
+  dd: string;
+  mv: string;
+  stat: string;
+  mkdir: string;
+  sleep: string;
+}
+
+/** Absolute paths of the coreutils the probe runs (never a PATH lookup at probe time). */
+export function resolveTools(exists: (p: string) => boolean = existsSync): ProbeTools {
+  const find = (name: string) => {
+    for (const dir of ['/usr/bin', '/bin']) if (exists(`${dir}/${name}`)) return `${dir}/${name}`;
+    throw new BrickError('UNSUPPORTED', `${name}: not found in /usr/bin or /bin; the fencer's probes need coreutils`);
+  };
+  return { dd: find('dd'), mv: find('mv'), stat: find('stat'), mkdir: find('mkdir'), sleep: find('sleep') };
+}
+
+export interface ProbeStep {
+  what: string;
+  cmd: string;
+  args: string[];
+  input?: string;
+  /** 'devices': stdout is the pool's and the root's device; 'content': stdout must equal `expected`. */
+  check?: 'devices' | 'content';
+  expected?: string;
+}
+
+export interface ProbeTarget {
+  poolPath: string;
+  hostId: string;
+  format: HeartbeatFormat;
+}
+
+export function probeSteps(
+  target: ProbeTarget,
+  tools: ProbeTools,
+  content: string,
+  opts: { mkdir: boolean; delayS?: number },
+): ProbeStep[] {
+  const file = heartbeatFile(target.poolPath, target.hostId, target.format);
+  const tmp = heartbeatTempFile(target.poolPath, target.hostId, target.format);
+  const steps: ProbeStep[] = [];
+  // Test-only injection (BRICK_TEST_PROBE_DELAY_S): makes each probe slower by this much, inside its deadline.
+  if (opts.delayS && opts.delayS > 0) steps.push({ what: 'injected delay', cmd: tools.sleep, args: [String(opts.delayS)] });
+  steps.push({ what: 'stat', cmd: tools.stat, args: ['-c', '%d', '--', target.poolPath, '/'], check: 'devices' });
+  if (opts.mkdir) steps.push({ what: 'mkdir', cmd: tools.mkdir, args: ['-p', '--', heartbeatDir(target.poolPath, target.format)] });
+  steps.push({ what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'oflag=dsync', 'conv=fsync', 'status=none'], input: content });
+  steps.push({ what: 'rename', cmd: tools.mv, args: ['-f', '-T', '--', tmp, file] });
+  steps.push({ what: 'read-back', cmd: tools.dd, args: [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], check: 'content', expected: content });
+  return steps;
+}
+
+export type ProbeResult =
+  | { ok: true; latencyMs: number; device: string }
+  | { ok: false; latencyMs: number; timedOut: boolean; error: string; device?: string };
+
+export interface StartedProbe {
+  /** Settles at the deadline at the latest. */
+  result: Promise<ProbeResult>;
+  /** Settles when the last child has exited; a probe stuck in the kernel (D state) never settles. */
+  finished: Promise<void>;
+}
+
+/**
+ * Run the steps with one deadline for the whole chain. Each child is SIGKILLed when the deadline
+ * passes; the result does not wait for it to exit (it may not, in D state): `finished` tells when it did.
+ * `expectDevice`: the pool's device when it was armed; a different one fails the probe.
+ */
+export function startProbe(
+  steps: ProbeStep[],
+  run: Runner,
+  timeoutMs: number,
+  now: () => number,
+  expectDevice?: string,
+): StartedProbe {
+  const start = now();
+  let device: string | undefined;
+  const chain = (async () => {
+    for (const s of steps) {
+      const left = Math.ceil(timeoutMs - (now() - start));
+      if (left <= 0) throw new BrickError('TIMEOUT', `no answer within ${timeoutMs} ms (before ${s.what})`);
+      const r = await run(s.cmd, s.args, { timeoutMs: left, input: s.input, allowFailure: true });
+      if (r.code !== 0) throw new Error(`${s.what} failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] || 'no message'}`);
+      if (s.check === 'devices') {
+        const [pool, root] = r.stdout.trim().split('\n');
+        device = pool;
+        if (!pool || pool === root) throw new Error('the pool directory is on the root filesystem: the storage is not mounted');
+        if (expectDevice !== undefined && pool !== expectDevice)
+          throw new Error(`the pool's filesystem changed (device ${expectDevice} → ${pool}): the mount vanished or was replaced`);
+      }
+      if (s.check === 'content' && r.stdout !== s.expected)
+        throw new Error(`read-back mismatch: wrote ${JSON.stringify(s.expected)}, read ${JSON.stringify(r.stdout.slice(0, 64))}`);
+    }
+  })();
+  const finished = chain.then(
+    () => undefined,
+    () => undefined,
+  );
+  const result = new Promise<ProbeResult>((resolve) => {
+    const timer = setTimeout(
+      () => resolve({ ok: false, latencyMs: now() - start, timedOut: true, error: `no answer within ${timeoutMs} ms`, device }),
+      timeoutMs,
+    );
+    chain.then(
+      () => {
+        clearTimeout(timer);
+        resolve({ ok: true, latencyMs: now() - start, device: device ?? '' });
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        const timedOut = e instanceof BrickError && e.fault === 'TIMEOUT';
+        resolve({ ok: false, latencyMs: now() - start, timedOut, error: timedOut ? `no answer within ${timeoutMs} ms` : (e as Error).message, device });
+      },
+    );
+  });
+  return { result, finished };
+}
+
+export { heartbeatContent };

@@ -1,0 +1,121 @@
+// The fencer's state file, `<state_dir>/fencer.json`, rewritten atomically (temp + rename) every
+// tick by the daemon and read by `brick status`, heartbeat_status, host_capabilities and the Ovm3
+// storage-health calls. Ages in it are as of `written_at_ms`; readers add the file's own age
+// (`stateAgeS`) and treat a file older than STATE_STALE_S as "the fencer is not running".
+import { readFileSync, renameSync, writeFileSync, mkdirSync, fsyncSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PoolHealthState, InUse } from './pool-health.js';
+import type { FenceMarker } from './marker.js';
+
+export const STATE_FILE = 'fencer.json';
+export const STATE_STALE_S = 5;
+
+export interface PoolState {
+  path: string;
+  heartbeat: 'ovm' | 'kvm';
+  heartbeat_file: string;
+  fence_when: 'in-use' | 'always';
+  state: PoolHealthState;
+  /** A verified heartbeat has been seen since the fencer started. */
+  armed: boolean;
+  in_use: InUse;
+  /** Seconds since the last verified heartbeat started; null before the first. */
+  last_ok_age_s: number | null;
+  /** Seconds before this pool fences the host; null when it cannot (unverified, idle, dead). */
+  fence_in_s: number | null;
+  probe_latency_ms: { last: number | null; min: number | null; max: number | null };
+  /** Probes past their deadline whose child has not exited (D state). */
+  stuck_probes: number;
+  /** Seconds the oldest stuck probe has been outstanding. */
+  stuck_for_s: number | null;
+  probes_ok: number;
+  probes_failed: number;
+  last_error: string | null;
+}
+
+export interface FencerState {
+  version: 1;
+  pid: number;
+  host_id: string;
+  /** Wall clock of this write, epoch ms. */
+  written_at_ms: number;
+  started_at_ms: number;
+  action: 'reboot' | 'crash' | 'log-only' | 'command';
+  fence_after_s: number;
+  probe_interval_s: number;
+  probe_timeout_s: number;
+  watchdog: { device: string; open: boolean; petting: boolean; last_pet_age_s: number | null; timeout_s: number };
+  /** Set once the fencer has fenced (or, with log-only, would have). */
+  fenced: FenceMarker | null;
+  /** The marker found at start: the fence before the last boot, until an admin removes it. */
+  last_fence: FenceMarker | null;
+  pools: PoolState[];
+}
+
+export function statePath(stateDir: string): string {
+  return join(stateDir, STATE_FILE);
+}
+
+/** Synchronous and on local disk (state_dir): no threadpool work, so a poisoned pool cannot delay it. */
+export function writeFencerState(stateDir: string, s: FencerState): void {
+  const final = statePath(stateDir);
+  const tmp = `${final}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(s) + '\n', { mode: 0o644 });
+  renameSync(tmp, final);
+}
+
+export function ensureDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+}
+
+/** The state the daemon last wrote, or undefined when there is none (or it is unreadable). */
+export function readFencerState(stateDir: string): FencerState | undefined {
+  let text: string;
+  try {
+    text = readFileSync(statePath(stateDir), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const s = JSON.parse(text) as FencerState;
+    return s && s.version === 1 && Array.isArray(s.pools) ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seconds since the daemon wrote this state (wall clock). */
+export function stateAgeS(s: FencerState, nowMs = Date.now()): number {
+  return Math.max(0, (nowMs - s.written_at_ms) / 1000);
+}
+
+/** The fencer is running if it rewrote the state recently. */
+export function fencerRunning(s: FencerState, nowMs = Date.now()): boolean {
+  return stateAgeS(s, nowMs) <= STATE_STALE_S;
+}
+
+/** A pool's ages brought up to `nowMs` (the file may be up to a tick old). */
+export function currentPoolAges(s: FencerState, p: PoolState, nowMs = Date.now()): { last_ok_age_s: number | null; fence_in_s: number | null } {
+  const d = stateAgeS(s, nowMs);
+  return {
+    last_ok_age_s: p.last_ok_age_s === null ? null : round3(p.last_ok_age_s + d),
+    fence_in_s: p.fence_in_s === null ? null : round3(Math.max(0, p.fence_in_s - d)),
+  };
+}
+
+export function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+/** Write a small file durably (fsync) and atomically; used for the fence marker. */
+export function writeDurable(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeFileSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
