@@ -148,8 +148,8 @@ function decodeDate(s: string): Date {
 
 function decodeValue(v: Node, depth: number): XmlRpcValue {
   if (depth > MAX_VALUE_DEPTH) bad(`values nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  if (kids(v).every(isText)) return textOf(v, 'value'); // untyped <value>text</value> is a string
   const e = elems(v, 'value');
-  if (e.length === 0) return textOf(v, 'value'); // untyped <value>text</value> is a string
   if (e.length !== 1) bad('<value> must hold exactly one type element');
   const t = e[0];
   const tag = tagOf(t);
@@ -229,7 +229,7 @@ function parseDocument(xml: string, root: string): Node {
   } catch (e) {
     return bad(`not well-formed XML: ${(e as Error).message}`);
   }
-  if (ok !== true) bad(`not well-formed XML: ${ok.err.msg} (line ${ok.err.line}, column ${ok.err.col})`);
+  if (ok !== true) bad(`not well-formed XML: ${ok.err.msg}${ok.err.line ? ` (line ${ok.err.line}${ok.err.col ? `, column ${ok.err.col}` : ''})` : ''}`);
   let doc: Node[];
   try {
     doc = parser.parse(xml) as Node[];
