@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BrickError } from '../../src/shared/errors.js';
+import {
+  parseAddRequest,
+  nextDefaultName,
+  addTransactionArgs,
+  planAdd,
+  parseOvsState,
+  differences,
+  listDpdkPorts,
+  socketDir,
+  isBrickDpdkPort,
+} from '../../src/network/dpdk-plan.js';
+
+const invalid = (param: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof BrickError);
+  assert.equal(e.fault, 'INVALID_PARAMS');
+  assert.match(e.message, param);
+  return true;
+};
+
+test('parseAddRequest: defaults to server mode, untagged, a chosen name', () => {
+  assert.deepEqual(parseAddRequest('br0', undefined), { bridge: 'br0', mode: 'server', vlan: undefined, name: undefined });
+  assert.deepEqual(parseAddRequest('br0', null), { bridge: 'br0', mode: 'server', vlan: undefined, name: undefined });
+  assert.deepEqual(parseAddRequest('ovs-dpdk_0.1', { mode: 'Client', vlan: '42', name: 'vhu1' }), {
+    bridge: 'ovs-dpdk_0.1',
+    mode: 'client',
+    vlan: 42,
+    name: 'vhu1',
+  });
+  assert.equal(parseAddRequest('br0', { vlan: 1 }).vlan, 1);
+  assert.equal(parseAddRequest('br0', { vlan: 4094 }).vlan, 4094);
+  assert.equal(parseAddRequest('br0', { vlan: null, name: '' }).name, undefined);
+  assert.equal(parseAddRequest('a'.repeat(15), {}).bridge, 'a'.repeat(15));
+});
+
+test('parseAddRequest: every bad value is INVALID_PARAMS naming the parameter', () => {
+  const cases: Array<[unknown, unknown, RegExp]> = [
+    ['a'.repeat(16), {}, /^bridge: .*16 characters long \(at most 15\)/],
+    ['', {}, /^bridge: .*empty/],
+    ['br 0', {}, /^bridge: /],
+    ['br/0', {}, /^bridge: /],
+    ['.hidden', {}, /^bridge: /],
+    ['-x', {}, /^bridge: /],
+    ['brü', {}, /^bridge: /],
+    [42, {}, /^bridge: expected a string/],
+    [null, {}, /^bridge: expected a string name, got nil/],
+    ['br0', { vlan: 0 }, /^opts\.vlan: 0 is not an access VLAN; use 1-4094/],
+    ['br0', { vlan: 4095 }, /^opts\.vlan: 4095 /],
+    ['br0', { vlan: 5000 }, /^opts\.vlan: 5000 /],
+    ['br0', { vlan: 1.5 }, /^opts\.vlan: /],
+    ['br0', { vlan: '0' }, /^opts\.vlan: 0 /],
+    ['br0', { vlan: '10; reboot' }, /^opts\.vlan: expected an integer/],
+    ['br0', { vlan: true }, /^opts\.vlan: /],
+    ['br0', { mode: 'vhostuser' }, /^opts\.mode: "vhostuser" is not a vhost-user mode/],
+    ['br0', { mode: 1 }, /^opts\.mode: /],
+    ['br0', { name: 'a/b' }, /^opts\.name: /],
+    ['br0', { name: 'br0' }, /^opts\.name: br0 is the bridge's own name/],
+    ['br0', { queues: 2 }, /^opts\.queues: unknown option; dpdk_add_port knows mode, vlan, name/],
+    ['br0', 'server', /^opts: expected a struct/],
+    ['br0', ['server'], /^opts: expected a struct/],
+  ];
+  for (const [b, o, re] of cases) assert.throws(() => parseAddRequest(b, o), invalid(re), `${JSON.stringify(b)} ${JSON.stringify(o)}`);
+});
+
+test('nextDefaultName: 1 + the highest csdpdk-N in OVS or reserved, as CloudStack numbers them', () => {
+  assert.equal(nextDefaultName([]), 'csdpdk-1');
+  assert.equal(nextDefaultName(['br0', 'csdpdk-3', 'csdpdk-10', 'csdpdk-x', 'vhu1', 'csdpdk-9']), 'csdpdk-11');
+  assert.equal(nextDefaultName(['csdpdk-2'], ['csdpdk-5', 'csdpdk-3']), 'csdpdk-6');
+  assert.equal(nextDefaultName(['mycsdpdk-40', 'csdpdk-4-old']), 'csdpdk-1');
+});
+
+test('addTransactionArgs: one transaction, no --may-exist, owner and mode marks, tag and vhost-server-path', () => {
+  const server = planAdd({ bridge: 'br0', mode: 'server', vlan: 100 }, 'csdpdk-3', '/var/run/openvswitch');
+  assert.equal(server.socket, '/var/run/openvswitch/csdpdk-3');
+  assert.deepEqual(addTransactionArgs(server), [
+    '--', 'add-port', 'br0', 'csdpdk-3', 'tag=100', 'vlan_mode=access', 'external_ids:brick-owner=dpdk', 'external_ids:brick-dpdk-mode=server',
+    '--', 'set', 'Interface', 'csdpdk-3', 'type=dpdkvhostuser',
+  ]);
+  const client = planAdd({ bridge: 'br0', mode: 'client' }, 'vhu1', '/run/ovs/');
+  assert.equal(client.socket, '/run/ovs/vhu1');
+  assert.deepEqual(addTransactionArgs(client), [
+    '--', 'add-port', 'br0', 'vhu1', 'external_ids:brick-owner=dpdk', 'external_ids:brick-dpdk-mode=client',
+    '--', 'set', 'Interface', 'vhu1', 'type=dpdkvhostuserclient', 'options:vhost-server-path=/run/ovs/vhu1',
+  ]);
+  for (const args of [addTransactionArgs(server), addTransactionArgs(client)]) assert.ok(!args.some((a) => a.includes('may-exist')));
+});
+
+test('planAdd refuses a socket path longer than a Unix socket allows', () => {
+  assert.throws(
+    () => planAdd({ bridge: 'br0', mode: 'server' }, 'csdpdk-1', '/' + 'd'.repeat(100)),
+    (e: unknown) => e instanceof BrickError && e.fault === 'UNSUPPORTED' && /at most 107/.test(e.message),
+  );
+});
+
+test('socketDir: the run dir plus a relative vhost-sock-dir; never climbs out', () => {
+  assert.equal(socketDir('', undefined), '/var/run/openvswitch');
+  assert.equal(socketDir('/tmp/x/', undefined), '/tmp/x');
+  assert.equal(socketDir('/var/run/openvswitch', 'vhu'), '/var/run/openvswitch/vhu');
+  assert.equal(socketDir('/var/run/openvswitch', '/vhu/'), '/var/run/openvswitch/vhu');
+  assert.equal(socketDir('/var/run/openvswitch', '../etc'), '/var/run/openvswitch');
+});
+
+// Captured from a real OVS-DPDK 3.1 (ovs-vsctl with LIST_STATE_ARGS).
+const REAL = [
+  '{"data":[[["map",[["dpdk-init","true"],["vhost-sock-dir","vhu"]]]]],"headings":["other_config"]}',
+  '{"data":[["brd0","netdev",["set",[["uuid","0121"],["uuid","2971"],["uuid","3646"]]]],["sys0","",["uuid","aaaa"]]],"headings":["name","datapath_type","ports"]}',
+  '{"data":[[["uuid","2971"],"brd0",["set",[]],["map",[]]],[["uuid","0121"],"csdpdk-1",5,["map",[["brick-owner","dpdk"],["brick-dpdk-mode","server"]]]],[["uuid","3646"],"csdpdk-2",["set",[]],["map",[]]],[["uuid","aaaa"],"sys0",["set",[]],["map",[]]]],"headings":["_uuid","name","tag","external_ids"]}',
+  '{"data":[["csdpdk-2","dpdkvhostuserclient",["map",[["vhost-server-path","/tmp/g/csdpdk-2"]]],["map",[["mode","client"],["status","disconnected"]]],["set",[]],2],["csdpdk-1","dpdkvhostuser",["map",[]],["map",[["mode","server"],["status","connected"]]],["set",[]],1],["brd0","internal",["map",[]],["map",[]],["set",[]],65534],["sys0","internal",["map",[]],["map",[]],"could not open network device sys0 (No such device)",-1]],"headings":["name","type","options","status","error","ofport"]}',
+].join('\n');
+
+test('parseOvsState reads bridges, ports, tags, marks, interface status and errors', () => {
+  const s = parseOvsState(REAL, '/var/run/openvswitch');
+  assert.equal(s.sockDir, '/var/run/openvswitch/vhu');
+  assert.deepEqual([...s.bridges.values()], [
+    { name: 'brd0', datapathType: 'netdev' },
+    { name: 'sys0', datapathType: '' },
+  ]);
+  const p1 = s.ports.get('csdpdk-1')!;
+  assert.equal(p1.bridge, 'brd0');
+  assert.equal(p1.tag, 5);
+  assert.equal(p1.type, 'dpdkvhostuser');
+  assert.deepEqual(p1.status, { mode: 'server', status: 'connected' });
+  assert.equal(p1.ofport, 1);
+  assert.equal(p1.error, '');
+  assert.ok(isBrickDpdkPort(p1));
+  const p2 = s.ports.get('csdpdk-2')!;
+  assert.equal(p2.tag, null);
+  assert.equal(p2.options['vhost-server-path'], '/tmp/g/csdpdk-2');
+  assert.ok(!isBrickDpdkPort(p2));
+  assert.equal(s.ports.get('sys0')!.error, 'could not open network device sys0 (No such device)');
+  assert.equal(s.ports.get('sys0')!.bridge, 'sys0');
+  assert.throws(() => parseOvsState('not json', '/x'), (e: unknown) => e instanceof BrickError && e.fault === 'COMMAND_FAILED');
+});
+
+test('listDpdkPorts: only vhost-user ports, with socket, guest mode, tag 0 for untagged, ownership', () => {
+  const s = parseOvsState(REAL, '/var/run/openvswitch');
+  assert.deepEqual(listDpdkPorts(s), [
+    {
+      name: 'csdpdk-1', bridge: 'brd0', mode: 'server', guest_mode: 'client', tag: 5, socket: '/var/run/openvswitch/vhu/csdpdk-1',
+      status: { mode: 'server', status: 'connected' }, error: '', brick_owned: true,
+    },
+    {
+      name: 'csdpdk-2', bridge: 'brd0', mode: 'client', guest_mode: 'server', tag: 0, socket: '/tmp/g/csdpdk-2',
+      status: { mode: 'client', status: 'disconnected' }, error: '', brick_owned: false,
+    },
+  ]);
+});
+
+test('differences: same settings → none; each difference in words', () => {
+  const s = parseOvsState(REAL, '/var/run/openvswitch');
+  const p1 = s.ports.get('csdpdk-1')!;
+  assert.deepEqual(differences(p1, planAdd({ bridge: 'brd0', mode: 'server', vlan: 5 }, 'csdpdk-1', s.sockDir)), []);
+  assert.deepEqual(differences(p1, planAdd({ bridge: 'brd1', mode: 'client', vlan: 6 }, 'csdpdk-1', s.sockDir)), [
+    'it is on bridge brd0, not brd1',
+    'its type is dpdkvhostuser, not dpdkvhostuserclient (mode client)',
+    'its VLAN tag is 5, not 6',
+  ]);
+  const p2 = s.ports.get('csdpdk-2')!;
+  assert.match(differences(p2, planAdd({ bridge: 'brd0', mode: 'client' }, 'csdpdk-2', s.sockDir)).join('; '), /not brick's.*vhost-server-path is \/tmp\/g\/csdpdk-2, not \/var\/run\/openvswitch\/vhu\/csdpdk-2/);
+});

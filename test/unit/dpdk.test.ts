@@ -1,0 +1,221 @@
+// dpdk.ts against a scripted Open vSwitch (a recording runner answering like ovs-vsctl does):
+// detection and its reasons, the retry when another agent takes a name, verify-and-roll-back,
+// and that refused calls run no changing command at all.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultConfig } from '../../src/config/load.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
+import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk.js';
+import { methods } from '../../src/network/dpdk-methods.js';
+import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import { createLogger } from '../../src/shared/log.js';
+
+interface FakePort {
+  name: string;
+  bridge: string;
+  tag?: number;
+  ext: Record<string, string>;
+  type: string;
+  options: Record<string, string>;
+  error?: string;
+}
+
+const map = (o: Record<string, string>) => ['map', Object.entries(o)];
+
+/** A tiny ovs-vsctl: enough of list/add-port/del-port for dpdk.ts. */
+function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name: string, ports: FakePort[]) => Partial<RunResult> | void; errorOnAdd?: string } = {}) {
+  const ports: FakePort[] = [];
+  const bridges: Record<string, string> = { br0: 'netdev', sys0: '' };
+  const answer = (c: RecordedCall): Partial<RunResult> => {
+    const a = c.args.filter((x) => !x.startsWith('--timeout='));
+    const i = a.indexOf('add-port');
+    if (a.includes('--columns=dpdk_initialized,iface_types,datapath_types,other_config')) {
+      const init = opts.initialized ?? true;
+      return {
+        stdout: JSON.stringify({
+          headings: ['dpdk_initialized', 'iface_types', 'datapath_types', 'other_config'],
+          data: [[init, ['set', ['dpdk', 'dpdkvhostuser', 'dpdkvhostuserclient', 'internal']], ['set', ['netdev', 'system']], map(opts.dpdkInit ? { 'dpdk-init': opts.dpdkInit } : {})]],
+        }),
+      };
+    }
+    if (a.includes('list') && a.includes('Interface')) {
+      const t = (headings: string[], data: unknown[][]) => JSON.stringify({ headings, data });
+      return {
+        stdout: [
+          t(['other_config'], [[map({})]]),
+          t(['name', 'datapath_type', 'ports'], Object.entries(bridges).map(([b, dp]) => [b, dp, ['set', ports.filter((p) => p.bridge === b).map((p) => ['uuid', `u-${p.name}`])]])),
+          t(['_uuid', 'name', 'tag', 'external_ids'], ports.map((p) => [['uuid', `u-${p.name}`], p.name, p.tag ?? ['set', []], map(p.ext)])),
+          t(['name', 'type', 'options', 'status', 'error', 'ofport'], ports.map((p) => [p.name, p.type, map(p.options), map({ mode: p.type.endsWith('client') ? 'client' : 'server' }), p.error ?? ['set', []], p.error ? -1 : 1])),
+        ].join('\n'),
+      };
+    }
+    if (i >= 0) {
+      const [bridge, name] = [a[i + 1], a[i + 2]];
+      const pre = opts.onAdd?.(name, ports);
+      if (pre) return pre;
+      if (ports.some((p) => p.name === name)) {
+        return { code: 1, stderr: `ovs-vsctl: cannot create a port named ${name} because a port named ${name} already exists on bridge ${bridge}` };
+      }
+      const p: FakePort = { name, bridge, ext: {}, type: '', options: {} };
+      let k = i + 3;
+      for (; k < a.length && a[k] !== '--'; k++) {
+        const [col, val] = a[k].split('=');
+        if (col === 'tag') p.tag = Number(val);
+        else if (col.startsWith('external_ids:')) p.ext[col.slice(13)] = val;
+      }
+      for (k = k + 4; k < a.length; k++) {
+        const [col, val] = [a[k].slice(0, a[k].indexOf('=')), a[k].slice(a[k].indexOf('=') + 1)];
+        if (col === 'type') p.type = val;
+        else if (col.startsWith('options:')) p.options[col.slice(8)] = val;
+      }
+      if (opts.errorOnAdd) p.error = opts.errorOnAdd;
+      ports.push(p);
+      return {};
+    }
+    const d = a.indexOf('del-port');
+    if (d >= 0) {
+      const at = ports.findIndex((p) => p.name === a[d + 1]);
+      if (at >= 0) ports.splice(at, 1);
+      return {};
+    }
+    return { code: 1, stderr: `fake ovs-vsctl: unexpected ${a.join(' ')}` };
+  };
+  const run = recordingRunner(answer);
+  return { run, ports, bridges };
+}
+
+function ctxWith(run: ReturnType<typeof recordingRunner>, rundir = '/tmp/fake-ovs'): CallContext {
+  const config = defaultConfig();
+  config.network.ovs_rundir = rundir;
+  return {
+    config,
+    run,
+    locks: new KeyedLock(),
+    log: createLogger({ svc: 'agent', level: 'silent' }),
+    deadline: performance.now() + 30_000,
+    signal: new AbortController().signal,
+    remainingMs: () => 30_000,
+  };
+}
+
+const changing = (calls: RecordedCall[]) => calls.filter((c) => c.args.includes('add-port') || c.args.includes('del-port'));
+
+test('detectDpdk: no ovs-vsctl, no running OVS, DPDK not initialised → dpdk false with a reason; never throws', async () => {
+  const missing = recordingRunner(() => {
+    throw new BrickError('UNSUPPORTED', 'ovs-vsctl: command not found (is it installed and on PATH?)');
+  });
+  const d1 = await detectDpdk(ctxWith(missing));
+  assert.equal(d1.dpdk, false);
+  assert.match(d1.reason!, /Open vSwitch is not installed/);
+
+  const down = recordingRunner(() => ({ code: 1, stderr: 'ovs-vsctl: unix:/tmp/fake-ovs/db.sock: database connection failed (No such file or directory)' }));
+  const d2 = await detectDpdk(ctxWith(down));
+  assert.equal(d2.dpdk, false);
+  assert.match(d2.reason!, /not running here: ovs-vsctl could not reach \/tmp\/fake-ovs\/db\.sock/);
+
+  const noInit = fakeOvs({ initialized: false });
+  assert.match((await detectDpdk(ctxWith(noInit.run))).reason!, /dpdk-init is not true/);
+  const failedEal = fakeOvs({ initialized: false, dpdkInit: 'true' });
+  const d4 = await detectDpdk(ctxWith(failedEal.run));
+  assert.equal(d4.initialized, false);
+  assert.deepEqual(d4.datapath_types, ['netdev', 'system']);
+  assert.match(d4.reason!, /dpdk-init=true but DPDK is not initialised.*EAL/);
+
+  const ok = fakeOvs();
+  const d5 = await detectDpdk(ctxWith(ok.run));
+  assert.deepEqual(d5, { dpdk: true, initialized: true, datapath_types: ['netdev', 'system'], iface_types: ['dpdk', 'dpdkvhostuser', 'dpdkvhostuserclient', 'internal'] });
+  // ovs-vsctl got the switch's run dir and a deadline.
+  const c = ok.run.calls[0];
+  assert.equal(c.cmd, 'ovs-vsctl');
+  assert.equal(c.opts.env?.OVS_RUNDIR, '/tmp/fake-ovs');
+  assert.ok(c.opts.timeoutMs > 0 && c.opts.timeoutMs <= 30_000);
+  assert.ok(c.args.some((x) => /^--timeout=\d+$/.test(x)));
+});
+
+test('a DPDK call on a host without DPDK is UNSUPPORTED and changes nothing', async () => {
+  const f = fakeOvs({ initialized: false });
+  const ctx = ctxWith(f.run);
+  await assert.rejects(addDpdkPort(ctx, { bridge: 'br0', mode: 'server' }), (e: unknown) => e instanceof BrickError && e.fault === 'UNSUPPORTED' && /^DPDK is not available on this host: /.test(e.message));
+  await assert.rejects(delDpdkPort(ctx, 'csdpdk-1'), (e: unknown) => e instanceof BrickError && e.fault === 'UNSUPPORTED');
+  await assert.rejects(listPorts(ctx), (e: unknown) => e instanceof BrickError && e.fault === 'UNSUPPORTED');
+  assert.deepEqual(changing(f.run.calls), []);
+});
+
+test('another agent takes the chosen name between our read and our transaction → the next N, no collision', async () => {
+  let stolen = false;
+  const f = fakeOvs({
+    onAdd: (name, ports) => {
+      if (!stolen) {
+        stolen = true; // CloudStack's agent adds the same csdpdk-N first
+        ports.push({ name, bridge: 'br0', ext: {}, type: 'dpdkvhostuser', options: {} });
+      }
+    },
+  });
+  const r = await addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'client', vlan: 9 });
+  assert.equal(r.port, 'csdpdk-2');
+  assert.deepEqual(
+    changing(f.run.calls).map((c) => c.args[c.args.indexOf('add-port') + 2]),
+    ['csdpdk-1', 'csdpdk-2'],
+  );
+  assert.deepEqual({ ...r }, { port: 'csdpdk-2', bridge: 'br0', socket: '/tmp/fake-ovs/csdpdk-2', ovs_mode: 'client', guest_mode: 'server', vlan: 9, changed: true });
+  const mine = f.ports.find((p) => p.name === 'csdpdk-2')!;
+  assert.deepEqual(mine.ext, { 'brick-owner': 'dpdk', 'brick-dpdk-mode': 'client' });
+  assert.equal(mine.tag, 9);
+  assert.equal(mine.options['vhost-server-path'], '/tmp/fake-ovs/csdpdk-2');
+});
+
+test('concurrent adds in one process get distinct names without touching OVS conflicts', async () => {
+  const f = fakeOvs();
+  const ctx = ctxWith(f.run);
+  const rs = await Promise.all(Array.from({ length: 10 }, () => addDpdkPort(ctx, { bridge: 'br0', mode: 'client' })));
+  assert.equal(new Set(rs.map((r) => r.port)).size, 10);
+  assert.equal(changing(f.run.calls).length, 10, 'one add-port each: no retries needed in-process');
+});
+
+test('OVS reports an interface error → the port is deleted again and VERIFY_FAILED quotes OVS', async () => {
+  const f = fakeOvs({ errorOnAdd: 'could not open network device csdpdk-1 (Unknown error -1)' });
+  await assert.rejects(
+    addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'client' }),
+    (e: unknown) => e instanceof BrickError && e.fault === 'VERIFY_FAILED' && /could not open network device csdpdk-1 \(Unknown error -1\).*removed again/.test(e.message),
+  );
+  assert.deepEqual(f.ports, []);
+  assert.deepEqual(changing(f.run.calls).map((c) => (c.args.includes('add-port') ? 'add' : 'del')), ['add', 'del']);
+});
+
+test('bridge checks: missing → NOT_FOUND, system datapath → CONFLICT, both before any change', async () => {
+  const f = fakeOvs();
+  const ctx = ctxWith(f.run);
+  await assert.rejects(addDpdkPort(ctx, { bridge: 'nosuch', mode: 'server' }), (e: unknown) => e instanceof BrickError && e.fault === 'NOT_FOUND' && /^bridge: no Open vSwitch bridge named nosuch/.test(e.message));
+  await assert.rejects(addDpdkPort(ctx, { bridge: 'sys0', mode: 'server' }), (e: unknown) => e instanceof BrickError && e.fault === 'CONFLICT' && /datapath_type=system/.test(e.message));
+  await assert.rejects(addDpdkPort(ctx, { bridge: 'sys0', mode: 'server', name: 'vhu1' }), (e: unknown) => e instanceof BrickError && e.fault === 'CONFLICT');
+  assert.deepEqual(changing(f.run.calls), []);
+});
+
+test('methods: bad arguments are refused before any command runs; help and signatures are filled in', async () => {
+  const f = fakeOvs();
+  const ctx = ctxWith(f.run);
+  const add = methods.find((m) => m.name === 'dpdk_add_port')!;
+  for (const [b, o] of [['x'.repeat(16), {}], ['br0', { vlan: 0 }], ['br0', { vlan: 4095 }], ['br0', { mode: 'both' }]] as const) {
+    await assert.rejects(add.handler([b, o], ctx), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS');
+  }
+  assert.equal(f.run.calls.length, 0);
+  assert.deepEqual(methods.map((m) => m.name), ['dpdk_add_port', 'dpdk_del_port', 'dpdk_list_ports']);
+  for (const m of methods) {
+    assert.ok(m.help.length > 200, `${m.name} help`);
+    assert.match(m.help, /Faults?: /);
+  }
+});
+
+test('delete: absent → removed false; not brick\'s → CONFLICT and left alone; brick\'s → removed', async () => {
+  const f = fakeOvs();
+  const ctx = ctxWith(f.run);
+  assert.deepEqual(await delDpdkPort(ctx, 'csdpdk-7'), { port: 'csdpdk-7', removed: false });
+  f.ports.push({ name: 'theirs', bridge: 'br0', ext: {}, type: 'dpdkvhostuser', options: {} });
+  await assert.rejects(delDpdkPort(ctx, 'theirs'), (e: unknown) => e instanceof BrickError && e.fault === 'CONFLICT');
+  assert.equal(f.ports.length, 1);
+  const r = await addDpdkPort(ctx, { bridge: 'br0', mode: 'client' });
+  assert.deepEqual(await delDpdkPort(ctx, r.port), { port: r.port, removed: true });
+  assert.deepEqual(f.ports.map((p) => p.name), ['theirs']);
+});
