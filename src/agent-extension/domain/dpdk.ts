@@ -63,6 +63,8 @@ export function applyDpdk(doc: Document, ports: ReadonlyMap<string, DpdkPort>): 
     if (oldSrc) replaceElement(oldSrc, src);
     else insertElement(el, src, firstChild(el, 'mac')?.nextSibling ?? null);
     for (const name of TAP_ONLY) for (const c of childElements(el, name)) if (c !== src) removeElement(c);
+    // driver name= picks vhost-net or QEMU's userspace net for a tap; vhost-user replaces both (queues stay).
+    for (const drv of childElements(el, 'driver')) drv.removeAttribute('name');
     const model = firstChild(el, 'model');
     if (model) model.setAttribute('type', 'virtio');
     else insertElement(el, createElement(doc, 'model', { type: 'virtio' }), src.nextSibling);

@@ -6,7 +6,7 @@
 // element must be in config.domain.extraconfig_allow, and each is MERGED: it replaces the domain's
 // element of that name (duplicates removed) or is added at the end. No text reaches the XML unparsed.
 import { BrickError } from '../../shared/errors.js';
-import { childElements, insertElement, parseXmlStrict, removeElement, replaceElement, root, type Document, type Element } from './xml.js';
+import { childElements, childIndent, insertElement, reindent, parseXmlStrict, removeElement, replaceElement, root, type Document, type Element } from './xml.js';
 
 export interface ExtraconfigSection {
   /** "dpdk-hugepages" for a titled section, "1", "2", ... for an untitled one. */
@@ -78,6 +78,9 @@ export function applyExtraconfig(doc: Document, sections: readonly ExtraconfigSe
     for (const el of s.elements) {
       const mine = doc.importNode(el, true) as Element;
       const existing = childElements(dom, el.tagName);
+      const prev = existing[0]?.previousSibling;
+      const at = prev && prev.nodeType === 3 ? /\n([ \t]*)$/.exec(prev.nodeValue ?? '')?.[1] : undefined;
+      reindent(mine, at ?? childIndent(dom) ?? '');
       if (existing.length) {
         replaceElement(existing[0], mine);
         for (const dup of existing.slice(1)) removeElement(dup);

@@ -138,6 +138,21 @@ export function applyXenPv(doc: Document, opts: XenPvOptions): void {
     const t = firstChild(con, 'target');
     if (t && (t.getAttribute('type') === 'virtio' || (!opts.hvm && (t.getAttribute('type') ?? 'serial') === 'serial'))) t.setAttribute('type', 'xen');
   }
+  if (!opts.hvm) {
+    // A PV guest has no USB or PS/2: pointer and keyboard go through Xen's own framebuffer channel,
+    // which offers a mouse (no tablet).
+    const seen = new Set<string>();
+    for (const inp of childElements(devs, 'input')) {
+      if (inp.getAttribute('bus') !== 'xen') {
+        if (inp.getAttribute('type') !== 'keyboard') inp.setAttribute('type', 'mouse');
+        inp.setAttribute('bus', 'xen');
+        dropAddress(inp);
+      }
+      const k = inp.getAttribute('type') ?? '';
+      if (seen.has(k)) removeElement(inp);
+      seen.add(k);
+    }
+  }
   for (const b of childElements(devs, 'memballoon')) {
     if (b.getAttribute('model') === 'virtio' || b.getAttribute('model') === 'virtio-transitional' || b.getAttribute('model') === 'virtio-non-transitional') {
       b.setAttribute('model', 'xen');

@@ -52,8 +52,65 @@ export function parseDomainXml(text: string, what = 'the domain XML', fault: Fau
   return doc;
 }
 
+function escText(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function escAttr(s: string): string {
+  return s
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/'/g, '&apos;')
+    .replace(/\n/g, '&#10;')
+    .replace(/\r/g, '&#13;')
+    .replace(/\t/g, '&#9;');
+}
+
+function writeNode(n: Node, out: string[]): void {
+  switch (n.nodeType) {
+    case ELEMENT_NODE: {
+      const el = n as Element;
+      out.push('<', el.tagName);
+      for (const a of Array.from(el.attributes)) out.push(' ', a.name, "='", escAttr(a.value), "'");
+      if (!el.firstChild) {
+        out.push('/>');
+        return;
+      }
+      out.push('>');
+      for (let c: Node | null = el.firstChild; c; c = c.nextSibling) writeNode(c, out);
+      out.push('</', el.tagName, '>');
+      return;
+    }
+    case TEXT_NODE:
+      out.push(escText(n.nodeValue ?? ''));
+      return;
+    case 4: // CDATA
+      out.push('<![CDATA[', n.nodeValue ?? '', ']]>');
+      return;
+    case 7: // processing instruction, including the <?xml ...?> declaration
+      out.push('<?', (n as unknown as { target: string }).target, n.nodeValue ? ' ' + n.nodeValue : '', '?>');
+      return;
+    case 8:
+      out.push('<!--', n.nodeValue ?? '', '-->');
+      return;
+    case 9:
+      for (let c: Node | null = n.firstChild; c; c = c.nextSibling) writeNode(c, out);
+      return;
+    default:
+      // DOCTYPE and entity nodes cannot occur: parseXmlStrict refuses them.
+      out.push(new XMLSerializer().serializeToString(n));
+  }
+}
+
+/**
+ * Serialize the way libvirt and CloudStack write domain XML (attributes in single quotes), so what a
+ * tweak did not touch comes out byte for byte as it went in. Namespace declarations are attributes in
+ * the tree and are written where they were.
+ */
 export function serializeXml(doc: Document): string {
-  const s = new XMLSerializer().serializeToString(doc);
+  const out: string[] = [];
+  writeNode(doc, out);
+  const s = out.join('');
   return s.endsWith('\n') ? s : s + '\n';
 }
 
@@ -100,7 +157,7 @@ function leadingIndent(el: Node): string | undefined {
 }
 
 /** Indentation used by `parent`'s children, guessed from its existing children or its own depth. */
-function childIndent(parent: Element): string | undefined {
+export function childIndent(parent: Element): string | undefined {
   for (const c of childElements(parent)) {
     const i = leadingIndent(c);
     if (i !== undefined) return i;
@@ -148,6 +205,22 @@ export function insertElement(parent: Element, el: Element, ref?: Node | null): 
   }
   parent.appendChild(el);
   return el;
+}
+
+/**
+ * Shift an element brought in from elsewhere (an extraconfig fragment written from column 0) to
+ * `indent`: every line break inside its whitespace-only text gets `indent` after it.
+ */
+export function reindent(el: Element, indent: string): void {
+  if (!indent) return;
+  const walk = (n: Node) => {
+    for (let c = n.firstChild; c; c = c.nextSibling) {
+      if (c.nodeType === TEXT_NODE && /^\s*$/.test(c.nodeValue ?? '') && (c.nodeValue ?? '').includes('\n')) {
+        c.nodeValue = (c.nodeValue ?? '').replace(/\n/g, '\n' + indent);
+      } else if (c.nodeType === ELEMENT_NODE) walk(c);
+    }
+  };
+  walk(el);
 }
 
 /** Remove `el` and the whitespace that put it on its own line. */
