@@ -14,6 +14,8 @@ import { createLogger } from '../../src/shared/log.js';
 import { methods } from '../../src/network/dpdk-methods.js';
 import { detectDpdk } from '../../src/network/dpdk.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
+import { startTestServer } from '../fixtures/server.js';
+import { XmlRpcFault } from '../../src/agent-extension/codec.js';
 
 const CI = process.env.CI === 'true';
 
@@ -294,6 +296,31 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     assert.equal((await ovs!.vsctl(['--if-exists', 'get', 'Port', 'vhu-blocked', 'name'])).stdout.trim(), '');
     assert.equal(await dbSnapshot(), snap);
     await rm(`${ovs!.rundir}/vhu-blocked`, { force: true });
+  });
+
+  test('over XML-RPC: add/list/del round trip; a bad VLAN is fault -32602 naming opts.vlan', async (t) => {
+    if (skip) return t.skip(skip);
+    const srv = await startTestServer({ network: { ovs_rundir: ovs!.rundir } }, methods);
+    try {
+      await assert.rejects(srv.call('dpdk_add_port', bridge, { vlan: 4095 }), (e: unknown) => {
+        assert.ok(e instanceof XmlRpcFault, String(e));
+        assert.equal(e.faultCode, -32602);
+        assert.match(e.faultString, /opts\.vlan: 4095/);
+        return true;
+      });
+      const r = (await srv.call('dpdk_add_port', bridge, { mode: 'server', vlan: 12 })) as Record<string, unknown>;
+      assert.equal(r.ovs_mode, 'server');
+      assert.equal(r.guest_mode, 'client');
+      assert.ok(await isSocket(String(r.socket)));
+      const ls = (await srv.call('dpdk_list_ports')) as Array<Record<string, unknown>>;
+      const mine = ls.find((p) => p.name === r.port);
+      assert.equal(mine?.tag, 12);
+      assert.equal((mine?.status as Record<string, string>).mode, 'server');
+      assert.deepEqual({ ...((await srv.call('dpdk_del_port', r.port)) as object) }, { port: r.port, removed: true });
+      assert.deepEqual({ ...((await srv.call('dpdk_del_port', r.port)) as object) }, { port: r.port, removed: false });
+    } finally {
+      await srv.close();
+    }
   });
 
   test('a bridge on the system datapath is refused before anything changes', async (t) => {
