@@ -1,0 +1,185 @@
+// Fault injection against the REAL fencer program (reference/fencing.md rule 17): a FUSE pool frozen
+// with SIGSTOP (a real hang: probes block in the kernel), a crashed FUSE server (fast ENOTCONN
+// errors), a vanished mount, probes slower than the deadline by ε for a long run, the fencer itself
+// frozen, and a fencer whose libuv threadpool is poisoned. The fence bound fence_after_s + 1 s is
+// asserted from the moment of the fault: the last verified heartbeat is before it, so brick has the
+// whole second of margin for scheduling; nothing here weakens it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { BindfsPool, FencerRun, SHORT, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+
+const missing = fuseMissing();
+const skip = missing && process.env.CI !== 'true' ? missing : false;
+const BOUND_MS = (SHORT.fence_after_s + 1) * 1000;
+
+const cleanups: Array<() => void | Promise<unknown>> = [];
+before(() => {
+  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
+});
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function setup(name: string, opts: ConstructorParameters<typeof FencerRun>[3] = {}, poolOpts: { heartbeat?: 'ovm' | 'kvm'; fence_when?: 'in-use' | 'always' } = {}) {
+  const root = tempRoot(`fencer-${name}`);
+  const pool = new BindfsPool(root);
+  const fencer = new FencerRun(root, [{ path: pool.mnt, ...poolOpts }], SHORT, opts);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => fencer.kill());
+  await pool.mount();
+  return { root, pool, fencer };
+}
+
+/** Time from `t0` until the fake sysrq trigger holds `key`. */
+async function fenceDetectedAfter(f: FencerRun, t0: number, key = 'b'): Promise<number> {
+  await waitFor(`sysrq '${key}'`, () => f.sysrqText().includes(key), BOUND_MS + 5000, 10);
+  return performance.now() - t0;
+}
+
+test('frozen FUSE pool (bindfs SIGSTOP): sysrq b within fence_after_s + 1 s, marker first, petting stops', { skip }, async () => {
+  const { pool, fencer } = await setup('freeze');
+  fencer.start();
+  await fencer.armed();
+  await sleep(1000); // a few verified heartbeats
+  assert.equal(fencer.sysrqText(), '', 'no fence while the pool is healthy');
+  const t0 = performance.now();
+  pool.freeze();
+  const took = await fenceDetectedAfter(fencer, t0);
+  assert.ok(took <= BOUND_MS, `fenced ${Math.round(took)} ms after the freeze; bound ${BOUND_MS} ms`);
+  assert.ok(took >= SHORT.fence_after_s * 1000 - SHORT.probe_interval_s * 1000 - 300, `fenced too early: ${Math.round(took)} ms`);
+  assert.equal(fencer.sysrqText(), 'b');
+  const marker = JSON.parse(execFileSync('cat', [join(fencer.markerDir, 'fence-marker.json')], { encoding: 'utf8' }));
+  assert.equal(marker.pool, pool.mnt);
+  assert.equal(marker.action, 'reboot');
+  // Petting has stopped for good, and never with the magic close.
+  const size = fencer.watchdogSize();
+  await sleep(1000);
+  assert.equal(fencer.watchdogSize(), size, 'the watchdog must not be petted after the fence');
+  assert.ok(!fencer.watchdogBytes().includes('V'), 'no magic close after a fence');
+  assert.match(fencer.log(), /FENCING this host: pool .* no verified heartbeat for/);
+  const st = fencer.state();
+  assert.equal(st.pools[0].state, 'expired');
+  assert.ok(st.fenced && st.fenced.pool === pool.mnt);
+  assert.equal(st.watchdog.petting, false);
+  // SIGTERM after a fence keeps the watchdog armed (no 'V').
+  await fencer.stop();
+  assert.ok(!fencer.watchdogBytes().includes('V'));
+});
+
+test('slow but successful probes (probe_timeout_s − 0.5 s each, 12 s): never fenced, always petted', { skip }, async () => {
+  const { fencer } = await setup('slow');
+  const delay = SHORT.probe_timeout_s - 0.5;
+  fencer.start({ BRICK_TEST_PROBE_DELAY_S: String(delay) });
+  await fencer.armed();
+  const s0 = fencer.state().pools[0].probes_ok;
+  let lastSize = fencer.watchdogSize();
+  const end = performance.now() + 12_000;
+  let maxAge = 0;
+  while (performance.now() < end) {
+    await sleep(1000);
+    const size = fencer.watchdogSize();
+    assert.ok(size > lastSize, 'the watchdog is petted every second');
+    lastSize = size;
+    const p = fencer.state().pools[0];
+    maxAge = Math.max(maxAge, p.last_ok_age_s);
+    assert.notEqual(p.state, 'expired');
+  }
+  const p = fencer.state().pools[0];
+  assert.equal(fencer.sysrqText(), '', `fenced on slow storage: ${fencer.log()}`);
+  assert.ok(p.probes_ok - s0 >= 4, `slow probes still verified: ${p.probes_ok - s0}`);
+  assert.ok(p.probe_latency_ms.min >= delay * 1000, `probes really took ≥ ${delay} s: ${JSON.stringify(p.probe_latency_ms)}`);
+  assert.ok(maxAge < SHORT.fence_after_s, `max heartbeat age ${maxAge} s`);
+  assert.match(fencer.log(), /TEST ONLY: BRICK_TEST_PROBE_DELAY_S/);
+  assert.equal(await fencer.stop(), 0);
+  assert.equal(fencer.watchdogBytes().at(-1), 'V'.charCodeAt(0), 'a clean stop ends with the magic close');
+});
+
+test('crashed FUSE server (fast ENOTCONN errors, like EIO/ESTALE): fenced within fence_after_s + 1 s', { skip }, async () => {
+  const { pool, fencer } = await setup('enotconn');
+  fencer.start();
+  await fencer.armed();
+  await sleep(700);
+  const t0 = performance.now();
+  pool.crash();
+  const took = await fenceDetectedAfter(fencer, t0);
+  assert.ok(took <= BOUND_MS, `fenced ${Math.round(took)} ms after the crash; bound ${BOUND_MS}`);
+  assert.ok(fencer.state().pools[0].probes_failed >= 3, 'fast failures were retried, not waited on');
+  assert.match(fencer.log(), /Transport endpoint is not connected|not mounted|filesystem changed/);
+});
+
+test('vanished mount (lazy unmount leaves a bare local directory): fenced within fence_after_s + 1 s', { skip }, async () => {
+  const { pool, fencer } = await setup('vanish', {}, { heartbeat: 'kvm' });
+  fencer.start();
+  await fencer.armed();
+  assert.ok(execFileSync('cat', [join(pool.src, 'KVMHA', 'hb-host-under-test')], { encoding: 'utf8' }).match(/^\d+\n$/), 'kvm format: integer epoch');
+  await sleep(700);
+  const t0 = performance.now();
+  execFileSync('fusermount', ['-u', '-z', pool.mnt]);
+  const took = await fenceDetectedAfter(fencer, t0);
+  assert.ok(took <= BOUND_MS, `fenced ${Math.round(took)} ms after the unmount; bound ${BOUND_MS}`);
+  assert.match(fencer.log(), /root filesystem|filesystem changed/);
+});
+
+test('fencer frozen with SIGSTOP: the watchdog stops being petted (and is not disarmed); resumes on SIGCONT', { skip }, async () => {
+  const { fencer } = await setup('stall');
+  fencer.start();
+  await fencer.armed();
+  fencer.proc!.kill('SIGSTOP');
+  await sleep(300); // a write already in flight lands
+  const size = fencer.watchdogSize();
+  await sleep(2000);
+  assert.equal(fencer.watchdogSize(), size, 'a frozen fencer must not pet');
+  assert.ok(!fencer.watchdogBytes().includes('V'), 'and must not have disarmed the watchdog');
+  fencer.proc!.kill('SIGCONT');
+  await waitFor('petting again', () => fencer.watchdogSize() > size, 3000);
+  assert.equal(fencer.sysrqText(), '');
+  assert.equal(await fencer.stop(), 0);
+});
+
+test('libuv threadpool poisoned (16 blocked FIFO opens): still pets, still fences within the bound', { skip }, async () => {
+  const { root, pool, fencer } = await setup('poison');
+  const fifo = join(root, 'poison.fifo');
+  execFileSync('mkfifo', [fifo]);
+  fencer.start({ BRICK_TEST_POISON_THREADPOOL: fifo, UV_THREADPOOL_SIZE: '4' });
+  await fencer.armed();
+  await sleep(1000);
+  const size = fencer.watchdogSize();
+  await sleep(1000);
+  assert.ok(fencer.watchdogSize() > size, 'petting continues with the threadpool blocked');
+  const t0 = performance.now();
+  pool.freeze();
+  const took = await fenceDetectedAfter(fencer, t0);
+  assert.ok(took <= BOUND_MS, `fenced ${Math.round(took)} ms after the freeze; bound ${BOUND_MS}`);
+  assert.match(fencer.log(), /TEST ONLY: BRICK_TEST_POISON_THREADPOOL/);
+  assert.doesNotMatch(fencer.log(), /threadpool canary completed/, 'the poison really blocked the threadpool');
+});
+
+test('idle pool (no running VM uses it, libvirt asked): DEAD, no fence, still petted; fence_when = "always" fences', { skip }, async () => {
+  const root = tempRoot('fencer-idle');
+  const idle = new BindfsPool(root, 'idle');
+  const always = new BindfsPool(root, 'always');
+  cleanups.push(() => removeRoot(root), () => idle.cleanup(), () => always.cleanup());
+  await idle.mount();
+  await always.mount();
+  // libvirt's test driver runs one domain ("test") whose disk is not on either pool.
+  const f1 = new FencerRun(join(root, 'a'), [{ path: idle.mnt }], SHORT, { vm_query: 'libvirt', libvirt_uri: 'test:///default' });
+  const f2 = new FencerRun(join(root, 'b'), [{ path: always.mnt, fence_when: 'always' }], SHORT, { vm_query: 'libvirt', libvirt_uri: 'test:///default' });
+  cleanups.push(() => f1.kill(), () => f2.kill());
+  f1.start();
+  f2.start();
+  await f1.armed();
+  await f2.armed();
+  await waitFor('libvirt answered', () => f1.state()?.pools[0].in_use === false, 10_000);
+  const t0 = performance.now();
+  idle.freeze();
+  always.freeze();
+  const took = await fenceDetectedAfter(f2, t0);
+  assert.ok(took <= BOUND_MS, `fence_when=always fenced ${Math.round(took)} ms after the freeze`);
+  await waitFor('idle pool DEAD', () => f1.state()?.pools[0].state === 'dead', 3000);
+  const size = f1.watchdogSize();
+  await sleep(1000);
+  assert.ok(f1.watchdogSize() > size, 'an idle DEAD pool does not stop the petting');
+  assert.equal(f1.sysrqText(), '', 'an idle pool never fences');
+  assert.match(f1.log(), /is DEAD .* no running VM uses it/);
+});

@@ -1,0 +1,214 @@
+// Shared by the fencer's host tests and bench/fencer.ts: a real FUSE pool (bindfs, frozen with
+// SIGSTOP to stand in for a hung NFS server) and the real fencer program with short timings, its
+// watchdog device and sysrq trigger pointed at plain files the test reads.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Why the FUSE tests cannot run here, or undefined when they can. */
+export function fuseMissing(): string | undefined {
+  if (!existsSync('/usr/bin/bindfs')) return 'bindfs is not installed (scripts/install-test-deps.sh)';
+  if (!existsSync('/dev/fuse')) return '/dev/fuse is missing (no FUSE in this kernel/container)';
+  if (process.getuid?.() !== 0) return 'needs root (FUSE mounts, sysrq stand-in)';
+  return undefined;
+}
+
+function mounted(path: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === path);
+}
+
+export async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs: number, everyMs = 20): Promise<T> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (performance.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export class BindfsPool {
+  readonly src: string;
+  readonly mnt: string;
+  proc?: ChildProcess;
+  constructor(readonly root: string, name = 'pool') {
+    this.src = join(root, `${name}-src`);
+    this.mnt = join(root, `${name}-mnt`);
+    mkdirSync(this.src, { recursive: true });
+    mkdirSync(this.mnt, { recursive: true });
+  }
+  async mount(): Promise<void> {
+    // -f: foreground, so this process holds bindfs's pid and can freeze it.
+    this.proc = spawn('/usr/bin/bindfs', ['-f', this.src, this.mnt], { stdio: 'ignore' });
+    await waitFor(`bindfs mount on ${this.mnt}`, () => mounted(this.mnt), 10_000);
+  }
+  get pid(): number {
+    return this.proc!.pid!;
+  }
+  freeze(): void {
+    process.kill(this.pid, 'SIGSTOP');
+  }
+  thaw(): void {
+    try {
+      process.kill(this.pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
+  }
+  crash(): void {
+    process.kill(this.pid, 'SIGKILL');
+  }
+  cleanup(): void {
+    this.thaw();
+    try {
+      execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      /* not mounted */
+    }
+    try {
+      this.proc?.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export interface FencerTimings {
+  probe_interval_s: number;
+  probe_timeout_s: number;
+  fence_after_s: number;
+  watchdog_timeout_s: number;
+}
+export const SHORT: FencerTimings = { probe_interval_s: 0.5, probe_timeout_s: 2, fence_after_s: 5, watchdog_timeout_s: 4 };
+
+export class FencerRun {
+  readonly dir: string;
+  readonly sysrq: string;
+  readonly watchdog: string;
+  readonly stateDir: string;
+  readonly markerDir: string;
+  readonly configPath: string;
+  proc?: ChildProcess;
+  lines: string[] = [];
+  exit?: Promise<number | null>;
+  constructor(
+    root: string,
+    readonly pools: Array<{ path: string; heartbeat?: 'ovm' | 'kvm'; fence_when?: 'in-use' | 'always' }>,
+    readonly t: FencerTimings = SHORT,
+    readonly extra: { action?: string; vm_query?: string; libvirt_uri?: string; watchdog?: boolean; host_id?: string } = {},
+  ) {
+    this.dir = join(root, 'fencer');
+    mkdirSync(this.dir, { recursive: true });
+    this.sysrq = join(this.dir, 'sysrq-trigger');
+    this.watchdog = join(this.dir, 'watchdog');
+    this.stateDir = join(this.dir, 'state');
+    this.markerDir = join(this.dir, 'marker');
+    writeFileSync(this.sysrq, '');
+    writeFileSync(this.watchdog, '');
+    this.configPath = join(this.dir, 'brick.toml');
+    const toml = [
+      '[server]',
+      'listen = "127.0.0.1:0"',
+      ...(extra.libvirt_uri ? ['[domain]', `libvirt_uri = "${extra.libvirt_uri}"`] : []),
+      '[fencer]',
+      `action = "${extra.action ?? 'reboot'}"`,
+      `probe_interval_s = ${t.probe_interval_s}`,
+      `probe_timeout_s = ${t.probe_timeout_s}`,
+      `fence_after_s = ${t.fence_after_s}`,
+      `watchdog_timeout_s = ${t.watchdog_timeout_s}`,
+      `watchdog_device = "${extra.watchdog === false ? '' : this.watchdog}"`,
+      `sysrq_trigger = "${this.sysrq}"`,
+      `state_dir = "${this.stateDir}"`,
+      `marker_dir = "${this.markerDir}"`,
+      `host_id = "${extra.host_id ?? 'host-under-test'}"`,
+      `vm_query = "${extra.vm_query ?? 'none'}"`,
+      ...pools.flatMap((p) => ['[[fencer.pool]]', `path = "${p.path}"`, `heartbeat = "${p.heartbeat ?? 'ovm'}"`, `fence_when = "${p.fence_when ?? 'in-use'}"`]),
+    ].join('\n');
+    writeFileSync(this.configPath, toml + '\n');
+  }
+
+  start(env: Record<string, string> = {}): void {
+    const bin = process.env.BRICK_BIN;
+    const [cmd, args] = bin
+      ? [bin, ['fencer', '--config', this.configPath]]
+      : [process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'fencer', '--config', this.configPath]];
+    this.proc = spawn(cmd, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const parts = buf.split('\n');
+      buf = parts.pop()!;
+      this.lines.push(...parts);
+    };
+    this.proc.stdout!.on('data', onData);
+    this.proc.stderr!.on('data', onData);
+    this.exit = new Promise((r) => this.proc!.on('exit', (code) => r(code)));
+  }
+
+  state(): any {
+    try {
+      return JSON.parse(readFileSync(join(this.stateDir, 'fencer.json'), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+  async armed(timeoutMs = 20_000): Promise<void> {
+    await waitFor('every pool armed', () => {
+      const s = this.state();
+      return s && s.pools.length && s.pools.every((p: any) => p.armed);
+    }, timeoutMs);
+  }
+  sysrqText(): string {
+    return readFileSync(this.sysrq, 'utf8');
+  }
+  watchdogBytes(): Buffer {
+    return readFileSync(this.watchdog);
+  }
+  watchdogSize(): number {
+    return statSync(this.watchdog).size;
+  }
+  log(): string {
+    return this.lines.join('\n');
+  }
+  async stop(): Promise<number | null> {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode) return this.proc?.exitCode ?? null;
+    this.proc.kill('SIGCONT');
+    this.proc.kill('SIGTERM');
+    const code = await Promise.race([this.exit!, sleep(5000).then(() => 'timeout' as const)]);
+    if (code === 'timeout') {
+      this.proc.kill('SIGKILL');
+      return null;
+    }
+    return code;
+  }
+  kill(): void {
+    try {
+      this.proc?.kill('SIGCONT');
+      this.proc?.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export function tempRoot(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `brick-${prefix}-`));
+}
+
+export function removeRoot(root: string): void {
+  try {
+    rmSync(root, { recursive: true, force: true });
+  } catch {
+    /* a stuck mount under it; left for the OS */
+  }
+}
