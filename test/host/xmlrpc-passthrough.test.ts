@@ -1,0 +1,131 @@
+// vendor_agent_url: methods brick does not serve go to a second XML-RPC server (Python's
+// SimpleXMLRPCServer, standing in for the OVM agent) unchanged, and its reply or fault comes back
+// as is. Unreachable vendor → VENDOR_AGENT fault.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer as netServer } from 'node:net';
+import { startTestServer, type TestServer } from '../fixtures/server.js';
+import { defineMethods } from '../../src/agent-extension/catalogue.js';
+import { XmlRpcFault, serializeMethodCall } from '../../src/agent-extension/codec.js';
+import { postXml, basicAuth } from '../../src/agent-extension/client.js';
+
+const VENDOR = String.raw`
+import sys, xmlrpc.client
+from xmlrpc.server import SimpleXMLRPCServer, SimpleXMLRPCRequestHandler
+seen = {}
+class H(SimpleXMLRPCRequestHandler):
+    rpc_paths = ('/', '/RPC2')
+    def do_POST(self):
+        seen['auth'] = self.headers.get('Authorization')
+        return super().do_POST()
+    def log_message(self, *a): pass
+s = SimpleXMLRPCServer(('127.0.0.1', 0), requestHandler=H, allow_none=True, use_builtin_types=True)
+def echo(x): return x
+def whoami(): return seen.get('auth') or ''
+def refuse(): raise xmlrpc.client.Fault(42, 'vendor says no')
+def get_api_version(): return 3
+def list_vms(): return [{'name': 'v1', 'memory': 4096}]
+for f in (echo, whoami, refuse, get_api_version, list_vms): s.register_function(f)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+`;
+
+let vendor: ChildProcess | undefined;
+let vendorPort = 0;
+const servers: TestServer[] = [];
+
+const local = defineMethods([
+  { name: 'local_only', params: [], returns: 'string', help: 'Answered by brick itself.', handler: async () => 'brick' },
+]);
+
+before(async () => {
+  vendor = spawn('python3', ['-c', VENDOR], { stdio: ['ignore', 'pipe', 'pipe'] });
+  vendorPort = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    vendor!.on('error', (e) => reject(process.env.CI === 'true' || (e as NodeJS.ErrnoException).code !== 'ENOENT' ? e : new Error('python3 missing')));
+    vendor!.stderr!.on('data', (d) => (out += d));
+    vendor!.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+    vendor!.on('exit', (c) => reject(new Error(`vendor stand-in exited ${c}: ${out}`)));
+  });
+});
+after(async () => {
+  for (const s of servers) await s.close();
+  vendor?.kill('SIGKILL');
+});
+
+async function brick(vendorUrl: string): Promise<TestServer> {
+  const s = await startTestServer({ server: { vendor_agent_url: vendorUrl } }, local);
+  servers.push(s);
+  return s;
+}
+
+async function fault(p: Promise<unknown>): Promise<XmlRpcFault> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof XmlRpcFault) return e;
+    throw e;
+  }
+  throw new Error('no fault');
+}
+
+test('unknown methods are passed to the vendor agent; its replies and faults come back as is', async () => {
+  const srv = await brick(`http://127.0.0.1:${vendorPort}/`);
+  assert.equal(await srv.call('local_only'), 'brick');
+  assert.equal(await srv.call('get_api_version'), 3);
+  assert.deepEqual(await srv.call('echo', { a: [1, null, 'x'], n: 7 }), Object.assign(Object.create(null), { a: [1, null, 'x'], n: 7 }));
+  const vms = (await srv.call('list_vms')) as Array<Record<string, unknown>>;
+  assert.equal(vms[0].name, 'v1');
+  assert.equal(vms[0].memory, 4096);
+  const f = await fault(srv.call('refuse'));
+  assert.equal(f.faultCode, 42);
+  assert.equal(f.faultString, 'vendor says no');
+  // The vendor's reply body is returned byte for byte.
+  const body = serializeMethodCall('get_api_version', []);
+  const viaBrick = await postXml({ url: srv.url, body, authorization: basicAuth(srv.user, srv.password), timeoutMs: 10_000 });
+  const direct = await postXml({ url: `http://127.0.0.1:${vendorPort}/`, body, timeoutMs: 10_000 });
+  assert.equal(viaBrick.status, 200);
+  assert.equal(viaBrick.body.toString(), direct.body.toString());
+  // system.listMethods lists brick's own methods only.
+  assert.ok(!((await srv.call('system.listMethods')) as string[]).includes('echo'));
+  // Each passed-through call is logged once, marked as such.
+  assert.ok(srv.logs.some((l) => l.msg === 'call' && l.method === 'get_api_version' && l.vendor === true && l.outcome === 'ok'));
+});
+
+test('credentials: the caller\'s Authorization goes to the vendor, unless the URL carries its own', async () => {
+  const a = await brick(`http://127.0.0.1:${vendorPort}/`);
+  assert.equal(await a.call('whoami'), basicAuth(a.user, a.password));
+  const b = await brick(`http://agentuser:agent%40pw@127.0.0.1:${vendorPort}/`);
+  assert.equal(await b.call('whoami'), basicAuth('agentuser', 'agent@pw'));
+});
+
+test('multicall mixes brick and vendor methods', async () => {
+  const srv = await brick(`http://127.0.0.1:${vendorPort}/RPC2`);
+  const r = (await srv.call('system.multicall', [
+    { methodName: 'local_only', params: [] },
+    { methodName: 'echo', params: ['hi'] },
+    { methodName: 'refuse', params: [] },
+  ])) as unknown[];
+  assert.deepEqual(r[0], ['brick']);
+  assert.deepEqual(r[1], ['hi']);
+  assert.deepEqual({ ...(r[2] as object) }, { faultCode: 42, faultString: 'vendor says no' });
+});
+
+test('an unreachable vendor agent is a VENDOR_AGENT fault naming it; without vendor_agent_url unknown is METHOD_NOT_FOUND', async () => {
+  // A port that was free a moment ago and nothing listens on.
+  const port = await new Promise<number>((resolve) => {
+    const s = netServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const srv = await brick(`http://127.0.0.1:${port}/`);
+  const f = await fault(srv.call('get_api_version'));
+  assert.equal(f.faultCode, 1008);
+  assert.match(f.faultString, new RegExp(`vendor agent at http://127.0.0.1:${port}/ could not be reached \\(ECONNREFUSED\\)`));
+  assert.equal(await srv.call('local_only'), 'brick');
+  const plain = await startTestServer({}, local);
+  servers.push(plain);
+  assert.equal((await fault(plain.call('get_api_version'))).faultCode, -32601);
+});
