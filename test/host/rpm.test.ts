@@ -1,0 +1,255 @@
+// The RPM as an admin meets it: built with rpmbuild from the single binary, listed, installed into
+// scratch roots (rpm --root), the installed binary run from there, both units verified with
+// systemd-analyze as installed, and the scriptlets run for install, upgrade and erase against a
+// recording systemctl inside a minimal root (busybox sh + the binary's shared libraries).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+const CI = process.env.CI === 'true';
+const UNITS = ['brick-agent.service', 'brick-fencer.service'];
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd ?? root, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20, env: opts.env ?? process.env },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function ok(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
+  return r.stdout;
+}
+
+// Debian's rpm warns on every call that it is not the native package manager; nothing else may appear.
+const rpmNoise = (s: string) =>
+  s
+    .split('\n')
+    .filter((l) => l && !/RPM should not be used directly|assuming you know what you are doing/.test(l))
+    .join('\n');
+
+const missing = ['rpmbuild', 'rpm', 'systemd-analyze', 'busybox', 'strip'].filter(
+  (t) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(join(d, t))),
+);
+const skip = missing.length && !CI ? `missing ${missing.join(', ')} (run scripts/install-test-deps.sh)` : false;
+
+let work: string;
+let rpm1: string; // the real build: npm run build:rpm
+let rpm2: string; // the same binary as release 2, to exercise the upgrade scriptlets
+
+before(async () => {
+  if (missing.length && CI) throw new Error(`rpm test prerequisites missing: ${missing.join(', ')} (scripts/install-test-deps.sh installs them)`);
+  if (skip) return;
+  work = mkdtempSync(join(tmpdir(), 'brick-rpm-'));
+  const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}` };
+  const out1 = await ok('npm', ['run', '-s', 'build:rpm'], { env, timeoutMs: 600_000 });
+  rpm1 = join(root, out1.trim().split('\n').pop()!);
+  const out2 = await ok('bash', ['packaging/rpm/build-rpm.sh'], {
+    env: { ...env, BRICK_RPM_USE_BINARY: '1', BRICK_RPM_RELEASE: '2', BRICK_RPM_PAYLOAD: 'w1.gzdio' },
+    timeoutMs: 600_000,
+  });
+  rpm2 = join(root, out2.trim().split('\n').pop()!);
+});
+
+after(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test('npm run build:rpm gives brick-<package.json version>-1.x86_64.rpm', { skip }, async () => {
+  assert.equal(rpm1, join(root, 'dist', `brick-${pkg.version}-1.x86_64.rpm`));
+  const q = await ok('rpm', ['-qp', '--qf', '%{NAME} %{VERSION} %{RELEASE} %{ARCH}', rpm1]);
+  assert.equal(q, `brick ${pkg.version} 1 x86_64`);
+  const requires = await ok('rpm', ['-qpR', rpm1]);
+  assert.match(requires, /^glibc >= 2\.28$/m, 'declares the EL8+ glibc floor');
+  assert.match(requires, /libc\.so\.6\(GLIBC_2\.28\)\(64bit\)/);
+});
+
+test('rpm -qpl: exactly the files of SPEC.md "Files on a host", with the right modes and flags', { skip }, async () => {
+  const list = (await ok('rpm', ['-qpl', rpm1])).trim().split('\n');
+  assert.deepEqual(list.sort(), [
+    '/etc/brick',
+    '/etc/brick/brick.toml',
+    '/etc/brick/hooks',
+    '/etc/brick/hooks/before_vm_start',
+    '/etc/brick/tls',
+    '/run/brick',
+    '/usr/bin/brick',
+    '/usr/lib/systemd/system/brick-agent.service',
+    '/usr/lib/systemd/system/brick-fencer.service',
+    '/usr/lib/tmpfiles.d/brick.conf',
+    '/usr/share/doc/brick/README.md',
+    '/var/lib/brick',
+  ]);
+  const rows = (await ok('rpm', ['-qp', '--qf', '[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]', rpm1])).trim().split('\n');
+  const row = (path: string) => rows.find((r) => r.endsWith(` ${path}`)) ?? assert.fail(`${path} not in the package`);
+  assert.match(row('/etc/brick/brick.toml'), /^-rw------- cn /, 'brick.toml is %config(noreplace), 0600');
+  assert.match(row('/usr/bin/brick'), /^-rwxr-xr-x /);
+  assert.match(row('/etc/brick/tls'), /^drwx------ /);
+});
+
+test('rpm -qp --scripts: preset on first install, try-restart on upgrade, disable --now on erase', { skip }, async () => {
+  const s = await ok('rpm', ['-qp', '--scripts', rpm1]);
+  const section = (name: string) => {
+    const m = new RegExp(`^${name} scriptlet \\(using /bin/sh\\):\\n([\\s\\S]*?)(?=^\\w+ scriptlet|$(?![\\s\\S]))`, 'm').exec(s);
+    return m?.[1] ?? assert.fail(`no ${name} scriptlet in:\n${s}`);
+  };
+  const post = section('postinstall');
+  assert.match(post, /if \[ "\$1" -eq 1 \]; then\s+systemctl --no-reload preset brick-agent\.service brick-fencer\.service/);
+  assert.doesNotMatch(post, /\benable\b|\bstart\b|restart/, '%post enables and starts nothing');
+  assert.match(section('preuninstall'), /if \[ "\$1" -eq 0 \] .*\n\s+systemctl --no-reload disable --now brick-agent\.service brick-fencer\.service/);
+  const postun = section('postuninstall');
+  assert.match(postun, /if \[ "\$1" -ge 1 \]; then[\s\S]*systemctl try-restart brick-agent\.service/);
+  assert.match(postun, /check-config[\s\S]*systemctl try-restart brick-fencer\.service/);
+});
+
+test('installed into a scratch root, the binary runs from there and accepts the packaged config', { skip }, async () => {
+  const dir = join(work, 'root-noscripts');
+  mkdirSync(dir);
+  const r = await run('rpm', ['--root', dir, '--nodeps', '--noscripts', '-i', rpm1], { timeoutMs: 300_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(rpmNoise(r.stderr), '');
+  const version = await ok(join(dir, 'usr/bin/brick'), ['--version'], { env: { PATH: '/nonexistent' } });
+  assert.match(version, new RegExp(`^brick ${pkg.version.replace(/\./g, '\\.')}\nnode v24\\.`));
+  const cfg = join(dir, 'etc/brick/brick.toml');
+  assert.equal(await ok(join(dir, 'usr/bin/brick'), ['check-config', '--config', cfg]), `${cfg}: ok\n`);
+  assert.equal(statSync(cfg).mode & 0o777, 0o600);
+  assert.ok(statSync(join(dir, 'etc/brick/hooks/before_vm_start')).isDirectory());
+  assert.match(readFileSync(join(dir, 'usr/lib/tmpfiles.d/brick.conf'), 'utf8'), /^d \/run\/brick 0755 root root -$/m);
+});
+
+test('systemd-analyze verify: both units, as installed in the scratch root, with no warnings', { skip }, async () => {
+  const dir = join(work, 'root-noscripts');
+  const unitDir = join(dir, 'usr/lib/systemd/system');
+  // verify resolves the units' dependencies (sysinit.target, basic.target ...) inside --root: give the
+  // scratch root the host's stock units beside brick's own, without overwriting them.
+  for (const name of readdirSync('/usr/lib/systemd/system')) {
+    if (!existsSync(join(unitDir, name))) cpSync(join('/usr/lib/systemd/system', name), join(unitDir, name), { recursive: true, verbatimSymlinks: true });
+  }
+  const r = await run('systemd-analyze', ['verify', `--root=${dir}`, ...UNITS]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '', 'no warnings');
+  assert.equal(r.stdout, '');
+  // And the check is real: with the binary gone, the same call complains.
+  const bin = join(dir, 'usr/bin/brick');
+  copyFileSync(bin, `${bin}.keep`);
+  rmSync(bin);
+  const bad = await run('systemd-analyze', ['verify', `--root=${dir}`, ...UNITS]);
+  copyFileSync(`${bin}.keep`, bin);
+  chmodSync(bin, 0o755);
+  assert.match(bad.stderr, /Command \/usr\/bin\/brick is not executable/);
+});
+
+test('the fencer unit has what fencing needs; the agent unit can change the network but not reset the host', { skip }, async () => {
+  const dir = join(work, 'root-noscripts');
+  const show = async (unit: string) => {
+    const text = readFileSync(join(dir, 'usr/lib/systemd/system', unit), 'utf8');
+    const get = (k: string) => [...text.matchAll(new RegExp(`^${k}=(.*)$`, 'gm'))].map((m) => m[1]).join(' ');
+    return get;
+  };
+  const f = await show('brick-fencer.service');
+  assert.equal(f('Restart'), 'always');
+  assert.equal(f('OOMScoreAdjust'), '-1000');
+  assert.equal(f('CPUSchedulingPolicy'), 'rr');
+  assert.ok(Number(f('CPUSchedulingPriority')) > 0);
+  assert.equal(f('IOSchedulingClass'), 'realtime');
+  for (const u of ['libvirtd.service', 'xendomains.service', 'libvirt-guests.service']) assert.ok(f('Before').split(/\s+/).includes(u), `Before= ${u}`);
+  assert.match(f('Environment'), /UV_THREADPOOL_SIZE=16/);
+  assert.match(f('Environment'), /UV_USE_IO_URING=0/);
+  assert.match(f('ExecStart'), /^\/usr\/bin\/brick fencer --config \/etc\/brick\/brick\.toml$/);
+  assert.ok(f('CapabilityBoundingSet').split(/\s+/).includes('CAP_SYS_BOOT'));
+  assert.equal(f('ProtectKernelTunables') + f('PrivateDevices') + f('DeviceAllow') + f('ProtectClock'), '', 'sysrq-trigger and the watchdog stay reachable');
+  const a = await show('brick-agent.service');
+  assert.equal(a('Restart'), 'on-failure');
+  assert.match(a('After'), /network-online\.target/);
+  assert.match(a('Wants'), /network-online\.target/);
+  assert.ok(a('CapabilityBoundingSet').split(/\s+/).includes('CAP_NET_ADMIN'));
+  assert.ok(!a('CapabilityBoundingSet').split(/\s+/).includes('CAP_SYS_BOOT'));
+  assert.notEqual(a('ProtectSystem'), 'strict', '/etc/sysconfig must stay writable');
+  assert.notEqual(a('ProtectSystem'), 'full', '/etc/sysconfig must stay writable');
+});
+
+/** A minimal root where rpm can run scriptlets: busybox sh, the binary's libraries, a recording systemctl. */
+async function scriptletRoot(name: string): Promise<string> {
+  const dir = join(work, name);
+  for (const d of ['bin', 'usr/bin', 'dev', 'tmp', 'run/systemd/system']) mkdirSync(join(dir, d), { recursive: true });
+  await ok('mknod', ['-m', '666', join(dir, 'dev/null'), 'c', '1', '3']);
+  copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
+  symlinkSync('busybox', join(dir, 'bin/sh'));
+  writeFileSync(join(dir, 'usr/bin/systemctl'), '#!/bin/sh\necho "systemctl $*" >> /systemctl.log\n', { mode: 0o755 });
+  const ldd = await ok('ldd', [join(root, 'dist', 'brick')]);
+  for (const lib of ldd.matchAll(/(\/\S+\.so[.\d]*)/g)) {
+    mkdirSync(join(dir, dirname(lib[1])), { recursive: true });
+    copyFileSync(lib[1], join(dir, lib[1]));
+  }
+  return dir;
+}
+
+function takeLog(dir: string): string[] {
+  const p = join(dir, 'systemctl.log');
+  if (!existsSync(p)) return [];
+  const lines = readFileSync(p, 'utf8').trim().split('\n').filter(Boolean);
+  rmSync(p);
+  return lines;
+}
+
+test('scriptlets: install presets, upgrade restarts what runs (the fencer only if the new binary accepts the config), erase keeps config and state', { skip }, async () => {
+  const dir = await scriptletRoot('root-scripts');
+  const rpmIn = async (...args: string[]) => {
+    const r = await run('rpm', ['--root', dir, '--nodeps', ...args], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    return rpmNoise(r.stderr);
+  };
+
+  // First install: reload, presets only; nothing enabled or started by hand.
+  assert.equal(await rpmIn('-i', rpm1), '');
+  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl --no-reload preset brick-agent.service brick-fencer.service']);
+
+  // Upgrade: no preset, no enable/start; try-restart of both (only running units restart).
+  assert.equal(await rpmIn('-U', rpm2), '');
+  const upgrade = takeLog(dir);
+  assert.deepEqual(upgrade.filter((l) => l !== 'systemctl daemon-reload'), [
+    'systemctl try-restart brick-agent.service',
+    'systemctl try-restart brick-fencer.service',
+  ]);
+
+  // Upgrade (here a downgrade back to -1) with a config the new binary rejects: the agent is
+  // restarted (it will refuse to start and say why), the running fencer is left alone.
+  const cfg = join(dir, 'etc/brick/brick.toml');
+  appendFileSync(cfg, '\n[fencer.typo]\n');
+  const warning = await rpmIn('-U', '--oldpackage', rpm1);
+  assert.match(warning, /brick-fencer keeps running the previous version/);
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service']);
+  assert.ok(existsSync(`${cfg}.rpmnew`) || readFileSync(cfg, 'utf8').includes('[fencer.typo]'), 'the edited config was not overwritten');
+  assert.ok(readFileSync(cfg, 'utf8').includes('[fencer.typo]'), 'noreplace: the admin\'s edit survives an upgrade');
+
+  // Erase: disable and stop both; the admin's config, generated credentials, hooks and state stay.
+  writeFileSync(join(dir, 'etc/brick/password'), 'secret\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'etc/brick/tls/cert.pem'), 'cert\n');
+  writeFileSync(join(dir, 'etc/brick/hooks/before_vm_start/10-site'), '#!/bin/sh\n', { mode: 0o755 });
+  mkdirSync(join(dir, 'var/lib/brick'), { recursive: true });
+  writeFileSync(join(dir, 'var/lib/brick/fence-marker.json'), '{}\n');
+  await rpmIn('-e', 'brick');
+  const erase = takeLog(dir);
+  assert.ok(erase.includes('systemctl --no-reload disable --now brick-agent.service brick-fencer.service'), erase.join('\n'));
+  assert.ok(!existsSync(join(dir, 'usr/bin/brick')));
+  assert.ok(readFileSync(`${cfg}.rpmsave`, 'utf8').includes('[fencer.typo]'), 'the edited config is kept as brick.toml.rpmsave');
+  for (const kept of ['etc/brick/password', 'etc/brick/tls/cert.pem', 'etc/brick/hooks/before_vm_start/10-site', 'var/lib/brick/fence-marker.json'])
+    assert.ok(existsSync(join(dir, kept)), `${kept} is kept`);
+});
