@@ -56,7 +56,7 @@ export const methods = defineMethods([
         const d = await defineDomain(tweaked.xml, {
           uri: libvirtUri(ctx.config.domain.libvirt_uri),
           run: ctx.run,
-          timeoutMs: Math.min(ctx.remainingMs(), 120_000),
+          timeoutMs: Math.max(1, Math.floor(Math.min(ctx.remainingMs(), 120_000))),
         });
         return { name: d.name, uuid: d.uuid, xml: d.xml };
       });
