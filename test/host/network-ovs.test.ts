@@ -1,0 +1,107 @@
+// brick's Open vSwitch networking against a private userspace OVS (test/fixtures/ovs.ts).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { startOvs, type Ovs } from '../fixtures/ovs.js';
+import { call, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
+import { BrickError } from '../../src/shared/errors.js';
+import type { CallContext } from '../../src/agent-extension/catalogue.js';
+
+let haveOvs = false;
+try {
+  execFileSync('ovs-vswitchd', ['--version'], { stdio: 'ignore' });
+  execFileSync('ovsdb-server', ['--version'], { stdio: 'ignore' });
+  haveOvs = process.getuid?.() === 0;
+} catch {}
+const skip = prerequisite(haveOvs, 'needs root, ovsdb-server and ovs-vswitchd (openvswitch-switch)');
+
+describe('network on userspace Open vSwitch', { skip }, () => {
+  let ovs: Ovs;
+  let ctx: CallContext;
+  const ports = async (): Promise<Record<string, { tag?: number; fake: boolean; ids: Record<string, string> }>> => {
+    const t = JSON.parse((await ovs.vsctl(['--format=json', '--columns=name,tag,fake_bridge,external_ids', 'list', 'Port'])).stdout);
+    return Object.fromEntries(
+      t.data.map((r: any[]) => [r[0], { ...(typeof r[1] === 'number' ? { tag: r[1] } : {}), fake: r[2], ids: Object.fromEntries(r[3][1]) }]),
+    );
+  };
+
+  before(async () => {
+    ovs = await startOvs();
+    ctx = testCtx(networkConfig({ backend: 'openvswitch', namespace: ovs.netns, ovs_rundir: ovs.rundir, vlan_bridge_name: '{bridge}.{vlan}' }));
+    // A person's bridge with an uplink, as an admin would make it.
+    await ovs.vsctl(['add-br', 'pbr0', '--', 'set', 'Bridge', 'pbr0', 'datapath_type=netdev']);
+    await ovs.vsctl(['add-port', 'pbr0', 'eth9', '--', 'set', 'Interface', 'eth9', 'type=internal']);
+  });
+  after(async () => {
+    await ovs?.stop();
+  });
+
+  it('makes a fake VLAN bridge (add-br NAME PARENT VLAN) named {bridge}.{vlan}, marked in external_ids; asking again changes nothing', async () => {
+    const r = await call(ctx, 'network_ensure_vlan_bridge', 'pbr0', 100, {});
+    assert.deepEqual([r.bridge, r.vlan, r.changed], ['pbr0.100', 100, true]);
+    const p = (await ports())['pbr0.100'];
+    assert.deepEqual(p, { tag: 100, fake: true, ids: { 'brick-owner': 'vlan-bridge' } });
+    assert.equal((await ovs.vsctl(['br-to-parent', 'pbr0.100'])).stdout.trim(), 'pbr0');
+    assert.equal((await ovs.vsctl(['br-to-vlan', 'pbr0.100'])).stdout.trim(), '100');
+    const again = await call(ctx, 'network_ensure_vlan_bridge', 'pbr0', '100', {});
+    assert.deepEqual([again.changed, again.changes], [false, []]);
+    // The uplink port as parent finds its bridge.
+    const viaPort = await call(ctx, 'network_ensure_vlan_bridge', 'eth9', 100, { name: 'pbr0.100' });
+    assert.equal(viaPort.changed, false);
+  });
+
+  it('50 concurrent asks for the same VLAN bridge make exactly one', async () => {
+    const replies = await Promise.all(Array.from({ length: 50 }, () => call(ctx, 'network_ensure_vlan_bridge', 'pbr0', 200, {})));
+    assert.equal(replies.filter((r) => r.changed).length, 1);
+    const all = await ports();
+    assert.equal(Object.keys(all).filter((n) => all[n].tag === 200).length, 1);
+  });
+
+  it('refuses conflicts and bad input with no change', async () => {
+    const before = JSON.stringify(await ports());
+    const cases: Array<[unknown[], string]> = [
+      [['pbr0', 300, { name: 'pbr0.100' }], 'CONFLICT'], // exists as VLAN 100
+      [['pbr0', 300, { name: 'pbr0' }], 'CONFLICT'], // a real bridge
+      [['nosuch', 300, {}], 'NOT_FOUND'],
+      [['pbr0.100', 300, {}], 'INVALID_PARAMS'], // a fake bridge as parent
+      [['pbr0', 5000, {}], 'INVALID_PARAMS'],
+    ];
+    for (const [args, fault] of cases)
+      await assert.rejects(call(ctx, 'network_ensure_vlan_bridge', ...args), (e: unknown) => e instanceof BrickError && e.fault === fault);
+    assert.equal(JSON.stringify(await ports()), before);
+  });
+
+  it('network_ensure_bridge makes an OVS bridge marked brick-owner=bridge', async () => {
+    const r = await call(ctx, 'network_ensure_bridge', 'bbr0', { datapath_type: 'netdev', stp: false });
+    assert.equal(r.changed, true);
+    const ids = (await ovs.vsctl(['br-get-external-id', 'bbr0', 'brick-owner'])).stdout.trim();
+    assert.equal(ids, 'bridge');
+    assert.equal((await call(ctx, 'network_ensure_bridge', 'bbr0', { datapath_type: 'netdev', stp: false })).changed, false);
+  });
+
+  it('network_gc removes only brick\'s fake bridges with no ports; a guest port or a person\'s fake bridge stays', async () => {
+    await call(ctx, 'network_ensure_vlan_bridge', 'pbr0', 300, {});
+    await ovs.vsctl(['add-port', 'pbr0', 'vnet0', 'tag=300', '--', 'set', 'Interface', 'vnet0', 'type=internal']); // a guest on VLAN 300
+    await ovs.vsctl(['add-br', 'pers.400', 'pbr0', '400']); // a person's fake bridge
+    const st = await call(ctx, 'network_state');
+    const fb = st.bridges.find((b: any) => b.name === 'pbr0.300');
+    assert.deepEqual([fb.type, fb.parent, fb.vlan, fb.ports, fb.guest_ports, fb.brick_owned], ['ovs-fake', 'pbr0', 300, ['vnet0'], ['vnet0'], true]);
+    assert.equal(st.bridges.find((b: any) => b.name === 'pers.400').brick_owned, false);
+    assert.equal(st.bridges.find((b: any) => b.name === 'pbr0').brick_owned, false);
+
+    assert.deepEqual(await call(ctx, 'network_gc', { dry_run: true }), ['pbr0.100', 'pbr0.200']);
+    assert.ok((await ports())['pbr0.100'], 'dry run removes nothing');
+    assert.deepEqual(await call(ctx, 'network_gc', {}), ['pbr0.100', 'pbr0.200']);
+    const left = await ports();
+    assert.equal(left['pbr0.100'], undefined);
+    assert.equal(left['pbr0.200'], undefined);
+    for (const kept of ['pbr0', 'eth9', 'pbr0.300', 'vnet0', 'pers.400', 'bbr0']) assert.ok(left[kept], `${kept} kept`);
+    assert.deepEqual(await call(ctx, 'network_gc', {}), []);
+
+    await assert.rejects(call(ctx, 'network_remove_vlan_bridge', 'pers.400'), /brick did not make/);
+    await assert.rejects(call(ctx, 'network_remove_vlan_bridge', 'pbr0.300'), /still has ports vnet0/);
+    await ovs.vsctl(['del-port', 'vnet0']);
+    assert.equal((await call(ctx, 'network_remove_vlan_bridge', 'pbr0.300')).removed, true);
+    assert.equal((await call(ctx, 'network_remove_vlan_bridge', 'pbr0.300')).removed, false);
+  });
+});
