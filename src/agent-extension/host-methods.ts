@@ -1,3 +1,126 @@
-import { defineMethods } from './catalogue.js';
+// host_capabilities: what this host is and can do, for the orchestrator and for admins. Every probe
+// has a deadline; a missing tool or file gives "" / false / [], never a fault. The probes run in
+// parallel at the edge; assembling the reply is pure.
+import { readFile, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { release } from 'node:os';
+import { defineMethods, type CallContext } from './catalogue.js';
+import type { XmlRpcStruct } from './values.js';
+import { BRICK_VERSION } from '../shared/version.js';
+import { hypervisorOf, probeHostKind, type HostKind } from './ovm3/hypervisor.js';
+import { readOvsVersion } from './ovm3/module-info.js';
+import { detectDpdk } from '../network/dpdk.js';
+import { fencerRunning, readFencerState, stateAgeS, currentPoolAges, type FencerState } from '../fencer/state.js';
 
-export const methods = defineMethods([]);
+export const PROBE_TIMEOUT_MS = 5000;
+
+/** "xen_major : 4", "xen_minor : 4", "xen_extra : .4" → "4.4.4" (pure). */
+export function xenVersion(xlInfo: string): string {
+  const f = (k: string) => new RegExp(`^${k}\\s*:\\s*(\\S*)`, 'm').exec(xlInfo)?.[1] ?? '';
+  const major = f('xen_major');
+  return major ? `${major}.${f('xen_minor')}${f('xen_extra')}` : '';
+}
+
+/** "ovs-vsctl (Open vSwitch) 3.1.0" → "3.1.0" (pure). */
+export function ovsVswitchVersion(out: string): string {
+  return /\(Open vSwitch\)\s+(\S+)/.exec(out)?.[1] ?? '';
+}
+
+/** Bridge names (Linux bridges and OVS bridges) from `ip -json -details link show` (pure). */
+export function bridgesOf(ipJson: string): string[] {
+  const links = JSON.parse(ipJson || '[]') as Array<{ ifname: string; linkinfo?: { info_kind?: string } }>;
+  return links
+    .filter((l) => l.linkinfo?.info_kind === 'bridge' || l.linkinfo?.info_kind === 'openvswitch')
+    .map((l) => l.ifname)
+    .filter((n) => n !== 'ovs-system')
+    .sort();
+}
+
+export interface WatchdogFacts {
+  device: string;
+  present: boolean;
+  identity: string;
+  timeout_s: number;
+}
+
+export function fencerFacts(s: FencerState | undefined, nowMs = Date.now()): XmlRpcStruct {
+  if (!s) return { running: false, state: 'no fencer state file' };
+  return {
+    running: fencerRunning(s, nowMs),
+    state_age_s: Math.round(stateAgeS(s, nowMs) * 1000) / 1000,
+    host_id: s.host_id,
+    action: s.action,
+    fence_after_s: s.fence_after_s,
+    pools: s.pools.map((p) => ({ path: p.path, state: p.state, last_ok_age_s: currentPoolAges(s, p, nowMs).last_ok_age_s })),
+    fenced: s.fenced !== null,
+  } as XmlRpcStruct;
+}
+
+async function soft<T>(p: Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await p;
+  } catch {
+    return fallback;
+  }
+}
+
+async function watchdogFacts(device: string): Promise<WatchdogFacts> {
+  const facts: WatchdogFacts = { device, present: device !== '' && existsSync(device), identity: '', timeout_s: 0 };
+  const names = await soft(readdir('/sys/class/watchdog'), [] as string[]);
+  // /dev/watchdog is watchdog0; /dev/watchdogN is N.
+  const n = /watchdog(\d+)$/.exec(device)?.[1] ?? '0';
+  const name = names.includes(`watchdog${n}`) ? `watchdog${n}` : names.sort()[0];
+  if (name) {
+    facts.identity = (await soft(readFile(`/sys/class/watchdog/${name}/identity`, 'utf8'), '')).trim();
+    facts.timeout_s = Number((await soft(readFile(`/sys/class/watchdog/${name}/timeout`, 'utf8'), '0')).trim()) || 0;
+  }
+  return facts;
+}
+
+export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeHostKind()): Promise<XmlRpcStruct> {
+  const deadline = () => Math.max(1, Math.min(PROBE_TIMEOUT_MS, ctx.remainingMs() - 50));
+  const out = (cmd: string, args: string[], netns?: string) =>
+    soft(ctx.run(cmd, args, { timeoutMs: deadline(), allowFailure: true, netns }).then((r) => (r.code === 0 ? r.stdout : '')), '');
+  const hypervisor = hypervisorOf(kind);
+  const [xlInfo, ovm, virshV, vsctlV, links, dpdk, watchdog] = await Promise.all([
+    hypervisor === 'xen' ? out('xl', ['info']) : Promise.resolve(''),
+    soft(readOvsVersion(), undefined),
+    out('virsh', ['--version']),
+    out('ovs-vsctl', ['--version']),
+    out('ip', ['-json', '-details', 'link', 'show'], ctx.config.network.namespace || undefined),
+    soft(detectDpdk({ run: ctx.run, config: ctx.config, remainingMs: deadline }), { dpdk: false, reason: 'DPDK detection failed' } as { dpdk: boolean; reason?: string }),
+    watchdogFacts(ctx.config.fencer.watchdog_device),
+  ]);
+  let bridges: string[] = [];
+  try {
+    bridges = bridgesOf(links);
+  } catch {
+    bridges = [];
+  }
+  return {
+    hypervisor,
+    hypervisor_version: hypervisor === 'xen' ? xenVersion(xlInfo) : hypervisor === 'kvm' ? release() : '',
+    ovm_version: ovm ?? '',
+    libvirt_version: virshV.trim(),
+    ovs_version: ovsVswitchVersion(vsctlV),
+    dpdk: dpdk.dpdk,
+    dpdk_reason: dpdk.reason ?? '',
+    bridges,
+    watchdog: { ...watchdog },
+    fencer: fencerFacts(readFencerState(ctx.config.fencer.state_dir)),
+    brick_version: BRICK_VERSION,
+  };
+}
+
+export const methods = defineMethods([
+  {
+    name: 'host_capabilities',
+    params: [],
+    returns: 'struct',
+    help:
+      'host_capabilities(): struct {hypervisor (xen, kvm, none), hypervisor_version, ovm_version (/etc/ovs-release), libvirt_version, ovs_version, ' +
+      'dpdk (bool) and dpdk_reason, bridges (array of names), watchdog {device, present, identity, timeout_s}, fencer {running, state_age_s, host_id, ' +
+      'action, fence_after_s, pools, fenced} (or {running: false}), brick_version}. A probe that cannot answer (tool missing, deadline) gives "" or false; no faults.',
+    handler: (_args, ctx) => hostCapabilities(ctx),
+  },
+]);

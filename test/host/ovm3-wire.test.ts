@@ -298,7 +298,7 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
           const args = c.args.map((a, j) => (j === i && 's' in a ? S(a.s + bad) : a));
           const r = await jcall(c.method, ...args);
           assert.ok(r.fault, `${c.method} arg ${i + 1} with ${JSON.stringify(bad)}: expected a fault, got ${JSON.stringify(r.shape)} ${r.text}`);
-          assert.ok([FAULT_CODES.INVALID_PARAMS.code, FAULT_CODES.PATH_REFUSED.code].includes(r.fault.code), `${c.method}: ${r.fault.message}`);
+          assert.ok(([FAULT_CODES.INVALID_PARAMS.code, FAULT_CODES.PATH_REFUSED.code] as number[]).includes(r.fault.code), `${c.method}: ${r.fault.message}`);
           n++;
         }
       }
@@ -333,7 +333,7 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     for (const [m, args] of attempts) {
       const r = await jcall(m, ...args);
       assert.ok(r.fault, `${m}(${JSON.stringify(args)}) must fault`);
-      assert.ok([FAULT_CODES.PATH_REFUSED.code, FAULT_CODES.INVALID_PARAMS.code].includes(r.fault.code), `${m}: ${r.fault.message}`);
+      assert.ok(([FAULT_CODES.PATH_REFUSED.code, FAULT_CODES.INVALID_PARAMS.code] as number[]).includes(r.fault.code), `${m}: ${r.fault.message}`);
     }
     assert.deepEqual(snapshot(outside), outsideBefore);
     assert.deepEqual(snapshot(work), before);

@@ -7,7 +7,7 @@ import { checkDom0Ip, checkPort, ping } from './checks.js';
 import { ovsCheckFile, ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from './files.js';
 import { dom0Stats, domUStats, getVncPort } from './stats.js';
 import { OVM3_MODULE_VERSION, callEcho, getOvsVersion } from './module-info.js';
-import { extraMethods } from './more-methods.js';
+import { ovsControlInterface } from './control.js';
 
 /** Numbers: the Java client sends Integer (int) or Long (i8); CloudStack's own scripts send strings. */
 const INT: readonly ParamType[] = ['int', 'i8', 'string'];
@@ -176,5 +176,17 @@ export const methods: MethodDef[] = defineMethods([
     help: 'ping(host[, count]): true when `ping -c count` gets a reply. host must be an IP address or a host name. Faults: INVALID_PARAMS.',
     handler: (args, ctx) => ping(args, ctx),
   },
-  ...extraMethods,
+  {
+    name: 'ovs_control_interface',
+    params: [
+      { name: 'dev', type: 'string', help: 'control bridge, e.g. control0' },
+      { name: 'cidr', type: 'string', help: 'e.g. 169.254.0.0/16 (a network means its first host, 169.254.0.1)' },
+    ],
+    returns: 'boolean',
+    help:
+      'ovs_control_interface(dev, cidr): set up the link-local control network as network_setup_control does (bridge up with ARP on, the address, ' +
+      'the only route for the network through dev, NOZEROCONF, no stale ifcfg-<dev>); idempotent. Reply true. ' +
+      'Faults: INVALID_PARAMS, CONFLICT (dev is not a bridge), COMMAND_FAILED, VERIFY_FAILED.',
+    handler: (args, ctx) => ovsControlInterface(args, ctx),
+  },
 ]);
