@@ -1,0 +1,154 @@
+// before_vm_start hooks with real executables in a temporary hooks_dir: ok, warn, stop, timeout,
+// garbage XML, order, environment, non-executables. Through domain_tweak, as a caller sees them.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { run } from '../../src/shared/run.js';
+import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import { createLogger } from '../../src/shared/log.js';
+import { defaultConfig } from '../../src/config/load.js';
+import { methods } from '../../src/agent-extension/domain/methods.js';
+import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import type { BrickError } from '../../src/shared/errors.js';
+
+const base = mkdtempSync(join(tmpdir(), 'brick-hooks-test-'));
+after(() => rmSync(base, { recursive: true, force: true }));
+const XML = readFileSync(join(import.meta.dirname, '../golden/domain/kvm-small-input.xml'), 'utf8');
+const tweak = methods.find((m) => m.name === 'domain_tweak')!.handler;
+
+/** A fresh hooks_dir with these scripts (name → body; mode 0755 unless name ends in .noexec). */
+function hooksDir(scripts: Record<string, string>): string {
+  const dir = mkdtempSync(join(base, 'h-'));
+  mkdirSync(join(dir, 'before_vm_start'));
+  for (const [name, body] of Object.entries(scripts)) {
+    const p = join(dir, 'before_vm_start', name);
+    writeFileSync(p, body);
+    chmodSync(p, name.endsWith('.noexec') ? 0o644 : 0o755);
+  }
+  return dir;
+}
+
+function ctx(dir: string, timeoutS = 10): CallContext & { lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l.replace(/^<\d>/, '')));
+      cb();
+    },
+  });
+  const config = defaultConfig();
+  config.domain.hooks_dir = dir;
+  config.domain.hook_timeout_s = timeoutS;
+  const deadline = performance.now() + 120_000;
+  return {
+    config,
+    log: createLogger({ svc: 'test', level: 'debug', destination }),
+    run,
+    locks: new KeyedLock(),
+    deadline,
+    signal: new AbortController().signal,
+    remainingMs: () => Math.max(1, deadline - performance.now()),
+    lines,
+  };
+}
+
+const SH = '#!/bin/sh\n';
+
+test('exit 0: each hook edits the same file in name order; custom properties arrive as env vars, verbatim', async () => {
+  const side = join(base, `side-${process.pid}-${Date.now()}`);
+  const dir = hooksDir({
+    '50_second': SH + `sed -i "s#<name>r-7-VM</name>#<name>r-7-VM</name><description>$(cat ${side})+second</description>#" "$_hook_domxml"\n`,
+    '10_first': SH + `printf '%s|%s|%s' "$DISK_MODE" "$vmId" "$vmName" > ${side}\nprintf 'first' >> ${side}\n`,
+    '.hidden': SH + 'exit 2\n',
+  });
+  const c = ctx(dir);
+  const out = (await tweak([XML, { hooks: true, custom: { DISK_MODE: "a'b; rm -rf / $(x)" } }], c)) as string;
+  assert.match(out, /<description>a'b; rm -rf \/ \$\(x\)\|0c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5\|r-7-VMfirst\+second<\/description>/);
+  assert.ok(c.lines.some((l) => l.msg === 'hook ok' && String(l.hook).endsWith('10_first')));
+  rmSync(side, { force: true });
+});
+
+test('hooks see the final XML: pure tweaks run first', async () => {
+  const seen = join(base, `seen-${process.pid}`);
+  const dir = hooksDir({ '10_copy': SH + `cp "$_hook_domxml" ${seen}\n` });
+  await tweak([XML, { hooks: true, dpdk: { '1e:00:5a:00:00:08': { socket: '/run/openvswitch/csdpdk-1', mode: 'server' } } }], ctx(dir));
+  assert.match(readFileSync(seen, 'utf8'), /<interface type='vhostuser'>/);
+});
+
+test('exit 1: logged as a warning, the chain goes on; garbage left by a failing hook is dropped', async () => {
+  const dir = hooksDir({
+    '10_warn': SH + 'echo "could not reach the CMDB" >&2\necho garbage > "$_hook_domxml"\nexit 1\n',
+    '20_ok': SH + 'sed -i "s|<vcpu>1</vcpu>|<vcpu>2</vcpu>|" "$_hook_domxml"\n',
+  });
+  const c = ctx(dir);
+  const out = (await tweak([XML, { hooks: true }], c)) as string;
+  assert.match(out, /<vcpu>2<\/vcpu>/);
+  assert.match(out, /<name>r-7-VM<\/name>/);
+  const warn = c.lines.find((l) => l.msg === 'hook failed; going on');
+  assert.ok(warn, 'warning logged');
+  assert.equal(warn.level, 40);
+  assert.match(String(warn.err), /could not reach the CMDB/);
+});
+
+test('exit 2: stops the chain, HOOK_FAILED carries the hook name and its stderr', async () => {
+  const marker = join(base, `after-stop-${process.pid}`);
+  const dir = hooksDir({
+    '10_stop': SH + 'echo "VM i-2-10-VM is not licensed on this host" >&2\nexit 2\n',
+    '20_never': SH + `touch ${marker}\n`,
+  });
+  await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)), (e: BrickError) => {
+    assert.equal(e.fault, 'HOOK_FAILED');
+    assert.match(e.message, /10_stop stopped the start \(exit 2\): VM i-2-10-VM is not licensed on this host/);
+    return true;
+  });
+  assert.equal(existsSync(marker), false, 'no hook runs after exit 2');
+});
+
+test('timeout: a hook (and the child it started) is killed at hook_timeout_s; HOOK_FAILED names it', async () => {
+  const dir = hooksDir({ '10_hang': SH + 'sleep 60 &\nsleep 60\n' });
+  const t0 = performance.now();
+  await assert.rejects(tweak([XML, { hooks: true }], ctx(dir, 1)), (e: BrickError) => {
+    assert.equal(e.fault, 'HOOK_FAILED');
+    assert.match(e.message, /10_hang did not finish within domain\.hook_timeout_s \(1 s\); killed/);
+    return true;
+  });
+  // Not a timing assertion on performance: only that the 60 s children did not hold the call.
+  assert.ok(performance.now() - t0 < 30_000);
+});
+
+test('a hook that ignores SIGTERM is still killed', async () => {
+  const dir = hooksDir({ '10_stubborn': SH + "trap '' TERM\nsleep 60\n" });
+  await assert.rejects(tweak([XML, { hooks: true }], ctx(dir, 1)), (e: BrickError) => e.fault === 'HOOK_FAILED' && /killed/.test(e.message));
+});
+
+test('exit 0 with garbage XML: HOOK_FAILED naming the hook; a DOCTYPE or another root counts as garbage', async () => {
+  for (const body of ['echo "<domain><name>x" > "$_hook_domxml"', `echo '<!DOCTYPE domain><domain/>' > "$_hook_domxml"`, `echo '<network/>' > "$_hook_domxml"`]) {
+    const dir = hooksDir({ '30_garbage': SH + body + '\n' });
+    await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)), (e: BrickError) => {
+      assert.equal(e.fault, 'HOOK_FAILED');
+      assert.match(e.message, /30_garbage exited 0 but left XML that is not a libvirt domain/);
+      return true;
+    });
+  }
+});
+
+test('non-executable files are skipped with a warning; no hook directory means no hooks', async () => {
+  const dir = hooksDir({ 'helper.noexec': SH + 'exit 2\n', '10_ok': SH + 'true\n' });
+  const c = ctx(dir);
+  assert.equal(await tweak([XML, { hooks: true }], c), XML);
+  assert.ok(c.lines.some((l) => l.msg?.toString().startsWith('hook is not an executable file') && String(l.hook).endsWith('helper.noexec')));
+  const empty = mkdtempSync(join(base, 'none-'));
+  assert.equal(await tweak([XML, { hooks: true }], ctx(empty)), XML);
+});
+
+test('the temp file is gone afterwards, also after a failure', async () => {
+  const rec = join(base, `path-${process.pid}`);
+  const dir = hooksDir({ '10_rec': SH + `echo "$_hook_domxml" > ${rec}\nexit 2\n` });
+  await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)));
+  const p = readFileSync(rec, 'utf8').trim();
+  assert.ok(p.startsWith(tmpdir()), p);
+  assert.equal(existsSync(p), false);
+});
