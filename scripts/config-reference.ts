@@ -87,7 +87,7 @@ export function tomlValue(v: unknown): string {
   throw new Error(`no TOML rendering for ${JSON.stringify(v)}`);
 }
 
-const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/</g, '&lt;').replace(/\n/g, ' ');
 
 export function configReferenceMarkdown(): string {
   const keys = schemaKeys();
