@@ -53,6 +53,8 @@ export function planLinuxVlanBridge(s: LinuxState, d: VlanBridgeDesired): { name
   const vdev = s.links.get(vdevName);
   const br = s.links.get(bridge);
   if (bridge === d.parent || bridge === pifName) throw new BrickError('INVALID_PARAMS', `name: the VLAN bridge cannot be named like its parent (${bridge})`);
+  if (bridge === vdevName)
+    throw new BrickError('INVALID_PARAMS', `the VLAN bridge name ${bridge} is the VLAN device's own name (${pifName}.${d.vlan}); pass a bridge as parent, opts.name, or another network.vlan_bridge_name`);
   if (vdev && (vdev.kind !== 'vlan' || vdev.vlan?.id !== d.vlan || vdev.vlan?.parent !== pifName))
     throw new BrickError('CONFLICT', `${vdevName} exists but is not VLAN ${d.vlan} on ${pifName} (${vdev.kind || 'physical'}${vdev.vlan ? ` id ${vdev.vlan.id} on ${vdev.vlan.parent}` : ''}); remove it first`);
   if (vdev?.master && vdev.master !== bridge)
