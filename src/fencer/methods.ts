@@ -1,3 +1,116 @@
+// The fencer's XML-RPC calls, served by `brick serve` (the agent reads the fencer's state file; it
+// never talks to the fencer process and never touches a pool path itself).
+import { posix } from 'node:path';
 import { defineMethods } from '../agent-extension/catalogue.js';
+import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../agent-extension/values.js';
+import { BrickError } from '../shared/errors.js';
+import { checkPeerHeartbeat } from './peer-check.js';
+import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';
+import { currentPoolAges, fencerRunning, readFencerState, statePath } from './state.js';
+import { readFenceMarker, type FenceMarker } from './marker.js';
+import type { Config } from '../config/schema.js';
 
-export const methods = defineMethods([]);
+const dbl = (n: number | null): XmlRpcValue => (n === null ? null : new XmlRpcDouble(n));
+
+function markerStruct(m: FenceMarker | null | undefined): XmlRpcValue {
+  if (!m) return null;
+  return { at: m.at, pool: m.pool, reason: m.reason, action: m.action, host_id: m.host_id, last_ok_age_s: dbl(m.last_ok_age_s) };
+}
+
+export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruct {
+  const s = readFencerState(config.fencer.state_dir);
+  if (!s)
+    throw new BrickError('NOT_READY', `no fencer state in ${statePath(config.fencer.state_dir)}: is brick-fencer running (systemctl status brick-fencer)?`);
+  const running = fencerRunning(s, nowMs);
+  const lastFence = readFenceMarker(config.fencer.marker_dir) ?? s.last_fence;
+  const out: XmlRpcStruct = {};
+  for (const p of s.pools) {
+    const ages = currentPoolAges(s, p, nowMs);
+    out[p.path] = {
+      state: running ? p.state : 'fencer-stopped',
+      last_ok_age_s: dbl(ages.last_ok_age_s),
+      fence_in_s: dbl(ages.fence_in_s),
+      probe_latency_ms: { last: dbl(p.probe_latency_ms.last), min: dbl(p.probe_latency_ms.min), max: dbl(p.probe_latency_ms.max) },
+      armed: p.armed,
+      in_use: p.in_use,
+      stuck_probes: p.stuck_probes,
+      last_error: p.last_error,
+      heartbeat: p.heartbeat,
+      heartbeat_file: p.heartbeat_file,
+      fence_when: p.fence_when,
+      fencer_running: running,
+      fenced: s.fenced ? markerStruct(s.fenced) : null,
+      last_fence: lastFence && lastFence.pool === p.path ? markerStruct(lastFence) : null,
+    };
+  }
+  return out;
+}
+
+function under(path: string, root: string): boolean {
+  const r = root.replace(/\/+$/, '');
+  return path === r || path.startsWith(r + '/');
+}
+
+export function checkArgs(config: Config, args: unknown[]): { poolPath: string; hostId: string; maxAgeS: number; format: HeartbeatFormat } {
+  const [rawPath, rawHost, rawAge, rawFormat] = args;
+  if (typeof rawPath !== 'string' || !posix.isAbsolute(rawPath) || rawPath.split('/').includes('..') || rawPath.includes('\0'))
+    throw new BrickError('INVALID_PARAMS', `pool path: must be an absolute path without "..", got ${JSON.stringify(rawPath)}`);
+  const poolPath = posix.normalize(rawPath).replace(/\/+$/, '') || '/';
+  const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath);
+  if (!pool && !config.server.file_roots.some((r) => under(poolPath, r)))
+    throw new BrickError('PATH_REFUSED', `pool path ${poolPath}: not a configured fencer pool and not under server.file_roots`);
+  if (typeof rawHost !== 'string' || !HOST_ID_RE.test(rawHost))
+    throw new BrickError('INVALID_PARAMS', `host id: must be 1-128 letters, digits, _ . : - (it names a file on the pool), got ${JSON.stringify(rawHost)}`);
+  const maxAgeS = typeof rawAge === 'string' ? Number(rawAge) : Number(rawAge);
+  if (!Number.isFinite(maxAgeS) || maxAgeS <= 0 || maxAgeS > 86400)
+    throw new BrickError('INVALID_PARAMS', `max age s: must be a number of seconds in (0, 86400], got ${JSON.stringify(rawAge)}`);
+  let format: HeartbeatFormat = pool?.heartbeat ?? 'ovm';
+  if (rawFormat !== undefined && rawFormat !== null) {
+    if (rawFormat !== 'ovm' && rawFormat !== 'kvm') throw new BrickError('INVALID_PARAMS', `format: must be "ovm" or "kvm", got ${JSON.stringify(rawFormat)}`);
+    format = rawFormat;
+  }
+  return { poolPath, hostId: rawHost, maxAgeS, format };
+}
+
+export const methods = defineMethods([
+  {
+    name: 'heartbeat_status',
+    params: [],
+    returns: 'struct',
+    help:
+      'The fencer\'s view of each pool, from its state file (brick serve never touches a pool itself). Reply: struct keyed by ' +
+      'pool path; each member a struct with state (unverified, healthy, late, expired, dead, or fencer-stopped when the fencer ' +
+      'has not updated its state for 5 s), last_ok_age_s (seconds since the last verified heartbeat, nil before the first), ' +
+      'fence_in_s (seconds before this pool fences the host, nil when it cannot: unverified, idle or dead), probe_latency_ms ' +
+      '(struct last/min/max), armed, in_use (true, false or "unknown"), stuck_probes, last_error, heartbeat, heartbeat_file, ' +
+      'fence_when, fencer_running, fenced (set once the fencer fenced), last_fence (the marker of a fence before the last boot ' +
+      'that concerned this pool, until an admin removes it). Faults: NOT_READY (1011) when the fencer has never written its state.',
+    handler: async (_args, ctx) => heartbeatStatus(ctx.config),
+  },
+  {
+    name: 'heartbeat_check',
+    params: [
+      { name: 'pool path', type: 'string', help: 'the pool directory, as the host mounts it' },
+      { name: 'host id', type: 'string', help: 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)' },
+      { name: 'max age s', type: ['int', 'double', 'string'], help: 'declare the host dead beyond this heartbeat age' },
+      { name: 'format', type: 'string', optional: true, help: '"ovm" (.hb-<id>) or "kvm" (KVMHA/hb-<id>); default: the configured pool\'s, else ovm' },
+    ],
+    returns: 'struct',
+    help:
+      'Is another host\'s heartbeat on this pool alive? Reads its heartbeat file in a child process with a deadline ' +
+      '(fencer.probe_timeout_s), never in the agent. Reply: struct alive (true; false when the file is readable and stale, or ' +
+      'unchanged for max age s of this host\'s own clock; the string "unknown" when it cannot be read in time or does not ' +
+      'parse: never false for that) and age_s (seconds since the epoch written in the file by this host\'s clock, nil when unknown). ' +
+      'Faults: INVALID_PARAMS (-32602) for a relative path, a bad host id or age; PATH_REFUSED (1003) for a path that is ' +
+      'neither a configured pool nor under server.file_roots.',
+    handler: async (args, ctx) => {
+      const a = checkArgs(ctx.config, args);
+      const r = await checkPeerHeartbeat({
+        ...a,
+        timeoutMs: Math.max(1, Math.min(ctx.remainingMs() - 100, ctx.config.fencer.probe_timeout_s * 1000)),
+        run: ctx.run,
+      });
+      return { alive: r.alive, age_s: dbl(r.age_s) };
+    },
+  },
+]);

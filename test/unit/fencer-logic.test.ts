@@ -1,0 +1,261 @@
+// The fencer's decisions and parsers, with no host: timeouts at −ε, =, +ε (rule 17), probe plans,
+// read-back and device checks with a scripted runner, the watchdog's bytes, VM usage, peer checks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { judgePool, planTick, tickMs, type Timing, type PoolFacts } from '../../src/fencer/pool-health.js';
+import { heartbeatContent, heartbeatFile, parseHeartbeat } from '../../src/fencer/heartbeat-format.js';
+import { probeSteps, startProbe, type ProbeTools } from '../../src/fencer/probe.js';
+import { openWatchdog, type FdOps } from '../../src/fencer/watchdog.js';
+import { parseDomblklist, parseXlList, queryPoolUsage, usageOf } from '../../src/fencer/vm-usage.js';
+import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
+import { javaNameUuid } from '../../src/fencer/host-id.js';
+import { checkArgs, heartbeatStatus } from '../../src/fencer/methods.js';
+import { recordingRunner, type Runner } from '../../src/shared/run.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { defaultConfig } from '../../src/config/load.js';
+import { parseConfigText } from '../../src/config/load.js';
+import type { FencerState } from '../../src/fencer/state.js';
+
+const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
+const pool = (o: Partial<PoolFacts> = {}): PoolFacts => ({ path: '/p', fenceWhen: 'in-use', lastOkMs: 0, inUse: true, ...o });
+
+test('pool states at the boundaries: warn at 60 % of fence_after_s, fence at fence_after_s exactly', () => {
+  assert.equal(judgePool(pool({ lastOkMs: undefined }), 1e9, T).state, 'unverified');
+  assert.equal(judgePool(pool(), 17_999, T).state, 'healthy');
+  assert.equal(judgePool(pool(), 18_000, T).state, 'late');
+  const justBefore = judgePool(pool(), 29_999, T);
+  assert.equal(justBefore.state, 'late');
+  assert.equal(justBefore.fence, false);
+  assert.equal(justBefore.fenceInMs, 1);
+  const at = judgePool(pool(), 30_000, T);
+  assert.equal(at.state, 'expired');
+  assert.equal(at.fence, true);
+  assert.equal(judgePool(pool(), 30_001, T).fence, true);
+  // An absurd age (e.g. a suspended host) is expired whatever the timing.
+  assert.equal(judgePool(pool(), 3600_001, { ...T, fenceAfterMs: 1e10 }).fence, true);
+});
+
+test('rule 12: an idle pool reports dead and does not fence; unknown usage and fence_when=always fence', () => {
+  assert.deepEqual([judgePool(pool({ inUse: false }), 31_000, T).state, judgePool(pool({ inUse: false }), 31_000, T).fence], ['dead', false]);
+  assert.equal(judgePool(pool({ inUse: 'unknown' }), 31_000, T).fence, true);
+  assert.equal(judgePool(pool({ inUse: false, fenceWhen: 'always' }), 31_000, T).fence, true);
+  assert.equal(judgePool(pool({ inUse: false }), 10_000, T).fenceInMs, undefined, 'an idle pool cannot fence');
+});
+
+test('planTick: pets only while no used armed pool expired and not fenced; log-only keeps petting', () => {
+  const pools = [pool({ path: '/a' }), pool({ path: '/b', lastOkMs: 20_000 }), pool({ path: '/c', lastOkMs: undefined })];
+  let p = planTick(pools, 29_000, T, { fenced: false, action: 'reboot' });
+  assert.equal(p.pet, true);
+  assert.equal(p.fence, undefined);
+  p = planTick(pools, 30_000, T, { fenced: false, action: 'reboot' });
+  assert.equal(p.pet, false);
+  assert.equal(p.fence?.path, '/a');
+  p = planTick(pools, 1000, T, { fenced: true, action: 'reboot' });
+  assert.equal(p.pet, false, 'never pet again after a fence');
+  p = planTick(pools, 30_000, T, { fenced: false, action: 'log-only' });
+  assert.equal(p.pet, true);
+  assert.equal(p.fence?.path, '/a');
+  p = planTick([pool({ inUse: false })], 40_000, T, { fenced: false, action: 'reboot' });
+  assert.equal(p.pet, true, 'a dead idle pool does not gate the watchdog');
+  assert.equal(tickMs({ ...T, probeIntervalMs: 500 }, 4000), 250);
+  assert.equal(tickMs({ ...T, probeIntervalMs: 100 }, 4000), 50);
+});
+
+test('config rule: fence_after_s ≥ 2 × probe_timeout_s', () => {
+  const r = parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 15\n');
+  assert.ok(r.problems.some((p) => /fencer.fence_after_s: must be ≥ 2 × probe_timeout_s \(20 s\)/.test(p)), r.problems.join('\n'));
+  assert.deepEqual(parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 20\n').problems, []);
+});
+
+test('heartbeat formats: ovm float epoch in .hb-<id>, kvm integer epoch + newline in KVMHA/hb-<id>', () => {
+  assert.equal(heartbeatFile('/OVS/Repositories/x/', 'g1', 'ovm'), '/OVS/Repositories/x/.hb-g1');
+  assert.equal(heartbeatFile('/mnt/p', '10.0.0.1', 'kvm'), '/mnt/p/KVMHA/hb-10.0.0.1');
+  assert.equal(heartbeatContent('ovm', 1438958400123), '1438958400.123');
+  assert.equal(heartbeatContent('kvm', 1438958400999), '1438958400\n');
+  assert.equal(parseHeartbeat('ovm', '1438958400.12'), 1438958400.12);
+  assert.equal(parseHeartbeat('kvm', '1438958400\n'), 1438958400);
+  assert.equal(parseHeartbeat('kvm', '1438958400.5'), undefined);
+  assert.equal(parseHeartbeat('ovm', ''), undefined);
+  assert.equal(parseHeartbeat('ovm', 'garbage'), undefined);
+  // Ovm3Discoverer: UUID.nameUUIDFromBytes("192.168.1.10".getBytes()).
+  // Expected value from Python: uuid.UUID(bytes=hashlib.md5(b'192.168.1.10').digest(), version=3).
+  assert.equal(javaNameUuid('192.168.1.10'), '8f337c97-3339-3d70-9388-3bd28ddb6588');
+});
+
+const tools: ProbeTools = { dd: '/usr/bin/dd', mv: '/usr/bin/mv', stat: '/usr/bin/stat', mkdir: '/usr/bin/mkdir', sleep: '/usr/bin/sleep' };
+
+test('probe plan: stat, dsync write to a temp name, rename, O_DIRECT read-back; absolute tools, no shell', () => {
+  const steps = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'kvm' }, tools, '1\n', { mkdir: true });
+  assert.deepEqual(steps.map((s) => s.what), ['stat', 'mkdir', 'write', 'rename', 'read-back']);
+  assert.deepEqual(steps[2].args, ['of=/mnt/p/KVMHA/hb-h.new', 'bs=4096', 'oflag=dsync', 'conv=fsync', 'status=none']);
+  assert.deepEqual(steps[3].args, ['-f', '-T', '--', '/mnt/p/KVMHA/hb-h.new', '/mnt/p/KVMHA/hb-h']);
+  assert.ok(steps[4].args.includes('iflag=direct'));
+  assert.ok(steps.every((s) => s.cmd.startsWith('/')));
+  const ovm = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, 'x', { mkdir: false, delayS: 1.5 });
+  assert.deepEqual(ovm.map((s) => s.what), ['injected delay', 'stat', 'write', 'rename', 'read-back']);
+});
+
+function scripted(devices: string, readBack: (input: string) => string, fail?: string): Runner {
+  let written = '';
+  return recordingRunner((c) => {
+    if (c.cmd.endsWith('stat')) return { stdout: devices };
+    if (c.args[0].startsWith('of=')) {
+      written = String(c.opts.input);
+      return fail === 'write' ? { code: 1, stderr: 'dd: error writing: Input/output error' } : {};
+    }
+    if (c.args[0].startsWith('if=')) return { stdout: readBack(written) };
+    return {};
+  });
+}
+
+test('probe result: success only with a matching read-back, a mounted pool and the same device', async () => {
+  const steps = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, '123.456', { mkdir: false });
+  const now = () => performance.now();
+  let r = await startProbe(steps, scripted('40\n2049\n', (w) => w), 1000, now).result;
+  assert.deepEqual([r.ok, (r as { device: string }).device], [true, '40']);
+  r = await startProbe(steps, scripted('40\n2049\n', () => '999.000'), 1000, now).result;
+  assert.equal(r.ok, false);
+  assert.match((r as { error: string }).error, /read-back mismatch/);
+  r = await startProbe(steps, scripted('2049\n2049\n', (w) => w), 1000, now).result;
+  assert.match((r as { error: string }).error, /root filesystem: the storage is not mounted/);
+  r = await startProbe(steps, scripted('41\n2049\n', (w) => w), 1000, now, '40').result;
+  assert.match((r as { error: string }).error, /filesystem changed \(device 40 → 41\)/);
+  r = await startProbe(steps, scripted('40\n2049\n', (w) => w, 'write'), 1000, now).result;
+  assert.match((r as { error: string }).error, /write failed \(exit 1\): dd: error writing: Input\/output error/);
+});
+
+test('a probe that never answers fails at its deadline; `finished` stays pending (a D-state child)', async () => {
+  const steps = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, '1.0', { mkdir: false });
+  const hang: Runner = () => new Promise(() => {});
+  const t0 = performance.now();
+  const p = startProbe(steps, hang, 100, () => performance.now());
+  const r = await p.result;
+  assert.equal(r.ok, false);
+  assert.equal((r as { timedOut: boolean }).timedOut, true);
+  assert.ok(performance.now() - t0 < 1000);
+  const settled = await Promise.race([p.finished.then(() => true), new Promise((res) => setTimeout(() => res(false), 50))]);
+  assert.equal(settled, false);
+});
+
+function fakeFs(openError?: string): FdOps & { writes: string[]; closed: number } {
+  const f = {
+    writes: [] as string[],
+    closed: 0,
+    openSync: (() => {
+      if (openError) throw Object.assign(new Error(openError), { code: openError });
+      return 7;
+    }) as unknown as FdOps['openSync'],
+    writeSync: (_fd: number, b: Buffer) => (f.writes.push(b.toString('latin1')), b.length),
+    closeSync: (() => void f.closed++) as FdOps['closeSync'],
+    fstatSync: (() => ({})) as unknown as FdOps['fstatSync'],
+  };
+  return f;
+}
+
+test('watchdog: pets are single NUL bytes, magic V only on disarm; EBUSY is refused with the reason', () => {
+  const fs = fakeFs();
+  const w = openWatchdog('/dev/watchdog', fs);
+  w.pet();
+  w.pet();
+  w.disarm();
+  assert.deepEqual(fs.writes, ['\0', '\0', 'V']);
+  assert.equal(fs.closed, 1);
+  const fs2 = fakeFs();
+  const w2 = openWatchdog('/dev/watchdog', fs2);
+  w2.pet();
+  w2.abandon();
+  assert.deepEqual(fs2.writes, ['\0']);
+  assert.throws(() => openWatchdog('/dev/watchdog', fakeFs('EBUSY')), (e: BrickError) => e.fault === 'CONFLICT' && /held by another program \(EBUSY\)/.test(e.message));
+  assert.throws(() => openWatchdog('/dev/watchdog1', fakeFs('ENOENT')), (e: BrickError) => e.fault === 'NOT_FOUND');
+});
+
+test('VM usage: virsh domblklist and xl list -l parsers; a hung hypervisor is "unknown"', async () => {
+  const text = ' Type   Device   Target   Source\n---------------------------\n file   disk     vda      /mnt/p1/vm 1.qcow2\n file   cdrom    hdc      -\n';
+  assert.deepEqual(parseDomblklist(text), ['/mnt/p1/vm 1.qcow2']);
+  const xl = JSON.stringify([{ domid: 0, config: { disks: [{ pdev_path: '/x/dom0' }] } }, { domid: 3, config: { disks: [{ pdev_path: 'file:/OVS/Repositories/r/a.img' }] } }]);
+  assert.deepEqual(parseXlList(xl), ['/OVS/Repositories/r/a.img']);
+  assert.deepEqual([...usageOf(['/mnt/p1', '/mnt/p', '/OVS/Repositories/r'], ['/mnt/p1/vm.qcow2'])], [['/mnt/p1', true], ['/mnt/p', false], ['/OVS/Repositories/r', false]]);
+  const hang: Runner = () => new Promise(() => {});
+  assert.equal(await queryPoolUsage(['/mnt/p'], { kind: 'libvirt', bin: '/usr/bin/virsh' }, hang, 50), 'unknown');
+  const failing = recordingRunner(() => ({ code: 1, stderr: 'error: failed to connect to the hypervisor' }));
+  assert.equal(await queryPoolUsage(['/mnt/p'], { kind: 'libvirt', bin: '/usr/bin/virsh' }, failing, 500), 'unknown');
+  const ok = recordingRunner((c) => (c.args.includes('list') ? { stdout: 'vm1\n\n' } : { stdout: text }));
+  const m = await queryPoolUsage(['/mnt/p1', '/mnt/p2'], { kind: 'libvirt', bin: '/usr/bin/virsh', uri: 'qemu:///system' }, ok, 500);
+  assert.deepEqual(m instanceof Map ? [...m] : m, [['/mnt/p1', true], ['/mnt/p2', false]]);
+  assert.deepEqual(ok.calls[0].args, ['-c', 'qemu:///system', 'list', '--name']);
+  assert.equal(await queryPoolUsage(['/mnt/p'], { kind: 'none' }, ok, 500), 'unknown');
+});
+
+test('peer check: unreadable/timeout/garbage → unknown (never false); stale → false; unchanged over the window → false', async () => {
+  forgetPeerReads();
+  const wall = 1_000_000_000;
+  const base = { poolPath: '/mnt/p', hostId: 'peer', format: 'kvm' as const, maxAgeS: 60, timeoutMs: 200, wallMs: () => wall };
+  const reads = (stdout: string, code = 0): Runner => recordingRunner(() => ({ stdout, code }));
+  assert.deepEqual(await checkPeerHeartbeat({ ...base, run: reads('', 1) }), { alive: 'unknown', age_s: null });
+  assert.deepEqual(await checkPeerHeartbeat({ ...base, run: () => new Promise(() => {}), timeoutMs: 30 }), { alive: 'unknown', age_s: null });
+  assert.deepEqual(await checkPeerHeartbeat({ ...base, run: reads('not a number\n') }), { alive: 'unknown', age_s: null });
+  assert.deepEqual(await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 61}\n`), monoMs: () => 0 }), { alive: false, age_s: 61 });
+  forgetPeerReads();
+  // A peer whose clock runs 2 minutes ahead: wall-clock age says fresh, but the value never changes.
+  const ahead = `${wall / 1000 + 120}\n`;
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 0 })).alive, true);
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 59_000 })).alive, true);
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 60_000 })).alive, false);
+  // A peer whose clock is behind but whose value changes: alive.
+  forgetPeerReads();
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 100}\n`), monoMs: () => 0 })).alive, false);
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 90}\n`), monoMs: () => 10_000 })).alive, true);
+});
+
+test('heartbeat_check arguments: absolute pool, a configured pool or under file_roots, a safe host id, a sane age', () => {
+  const c = defaultConfig();
+  c.fencer.pool = [{ path: '/mnt/kvm1', heartbeat: 'kvm', fence_when: 'in-use' }];
+  assert.deepEqual(checkArgs(c, ['/mnt/kvm1/', '10.0.0.2', 60]), { poolPath: '/mnt/kvm1', hostId: '10.0.0.2', maxAgeS: 60, format: 'kvm' });
+  assert.equal(checkArgs(c, ['/OVS/Repositories/abc', 'g-1', '120']).format, 'ovm');
+  const fault = (args: unknown[]) => {
+    try {
+      checkArgs(c, args);
+    } catch (e) {
+      return (e as BrickError).fault;
+    }
+    return 'none';
+  };
+  assert.equal(fault(['relative', 'h', 60]), 'INVALID_PARAMS');
+  assert.equal(fault(['/mnt/kvm1/../etc', 'h', 60]), 'INVALID_PARAMS');
+  assert.equal(fault(['/etc', 'h', 60]), 'PATH_REFUSED');
+  assert.equal(fault(['/mnt/kvm1', '../../etc/passwd', 60]), 'INVALID_PARAMS');
+  assert.equal(fault(['/mnt/kvm1', 'h', 0]), 'INVALID_PARAMS');
+  assert.equal(fault(['/mnt/kvm1', 'h', 'soon']), 'INVALID_PARAMS');
+  assert.equal(fault(['/mnt/kvm1', 'h', 60, 'nfs']), 'INVALID_PARAMS');
+});
+
+test('heartbeat_status: per-pool struct from the state file, ages brought up to date; NOT_READY without state', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brick-fencer-status-'));
+  const c = defaultConfig();
+  c.fencer.state_dir = join(dir, 'state');
+  c.fencer.marker_dir = join(dir, 'marker');
+  assert.throws(() => heartbeatStatus(c), (e: BrickError) => e.fault === 'NOT_READY');
+  mkdirSync(c.fencer.state_dir);
+  mkdirSync(c.fencer.marker_dir);
+  const now = Date.now();
+  const s: FencerState = {
+    version: 1, pid: 1, host_id: 'h', written_at_ms: now - 1000, started_at_ms: now - 60_000, action: 'reboot',
+    fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10,
+    watchdog: { device: '/dev/watchdog', open: true, petting: true, last_pet_age_s: 0.1, timeout_s: 20 },
+    fenced: null, last_fence: null,
+    pools: [{ path: '/mnt/p', heartbeat: 'kvm', heartbeat_file: '/mnt/p/KVMHA/hb-h', fence_when: 'in-use', state: 'healthy', armed: true, in_use: true,
+      last_ok_age_s: 2, fence_in_s: 28, probe_latency_ms: { last: 12, min: 10, max: 40 }, stuck_probes: 0, stuck_for_s: null, probes_ok: 9, probes_failed: 0, last_error: null }],
+  };
+  writeFileSync(join(c.fencer.state_dir, 'fencer.json'), JSON.stringify(s));
+  writeFileSync(join(c.fencer.marker_dir, 'fence-marker.json'), JSON.stringify({ at: '2026-01-01T00:00:00Z', pool: '/mnt/p', reason: 'r', action: 'reboot', host_id: 'h', last_ok_age_s: 30 }));
+  const r = heartbeatStatus(c, now) as any;
+  assert.equal(r['/mnt/p'].state, 'healthy');
+  assert.equal(r['/mnt/p'].last_ok_age_s.value, 3);
+  assert.equal(r['/mnt/p'].fence_in_s.value, 27);
+  assert.equal(r['/mnt/p'].probe_latency_ms.max.value, 40);
+  assert.equal(r['/mnt/p'].last_fence.pool, '/mnt/p');
+  assert.equal((heartbeatStatus(c, now + 10_000) as any)['/mnt/p'].state, 'fencer-stopped');
+});
