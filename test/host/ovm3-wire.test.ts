@@ -14,6 +14,9 @@ import { startTestServer, type TestServer } from '../fixtures/server.js';
 import { startSshd, sshdMissing, type Sshd } from '../fixtures/sshd.js';
 import { methods } from '../../src/agent-extension/ovm3/methods.js';
 import { FAULT_CODES } from '../../src/shared/errors.js';
+import { writeFencerState, type FencerState } from '../../src/fencer/state.js';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 
 const CI = process.env.CI === 'true';
 const missing = sshdMissing() ?? (existsSync('/usr/bin/virsh') ? undefined : 'virsh is not installed (libvirt-clients)');
@@ -138,11 +141,17 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     symlinkSync(outside, join(root, 'escape')); // a symlink inside the root leading out
     keyPath = join(root, '.ssh', 'id_rsa.cloud');
     writeFileSync(join(work, 'node.xml'), NODE_XML);
+    mkdirSync(join(work, 'state'));
+    mkdirSync(join(work, 'pool'));
+    writeFencerState(join(work, 'state'), { version: 1, pid: process.pid, host_id: 'guid-1', written_at_ms: Date.now() + 600_000, started_at_ms: Date.now(), action: 'log-only', fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10, watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, fenced: null, last_fence: null, pools: [] } as FencerState);
+    writeFileSync(join(work, 'pool', '.hb-guid-1'), (Date.now() / 1000 + 600).toFixed(3)); // fresh for the whole test run
+    writeFileSync(join(work, 'pool', '.hb-stale-host'), (Date.now() / 1000 - 1000).toFixed(3));
     srv = await startTestServer(
       {
         server: { file_roots: [root] },
         ovm3: { ssh_key: keyPath, ssh_port: sshd.port, ssh_user: sshd.user, domr_networks: ['169.254.0.0/16', '127.0.0.0/8'], ssh_timeout_s: 20 },
         domain: { libvirt_uri: `test://${join(work, 'node.xml')}` },
+        fencer: { state_dir: join(work, 'state'), pool: [{ path: join(work, 'pool'), heartbeat: 'ovm', fence_when: 'in-use' }] },
       },
       methods,
     );
@@ -266,6 +275,40 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     if (!existsSync('/etc/ovs-release')) assert.equal((await jcall('get_ovs_version')).fault?.code, FAULT_CODES.UNSUPPORTED.code);
   });
 
+  test('check_dom0_storage_health_check(str, str, str, i4, i4) → <array>[<boolean>, <boolean>] from the fencer state', async () => {
+    const r = await jcall('check_dom0_storage_health_check', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('guid-1'), I(120), I(1));
+    assert.deepEqual(r.shape, { array: ['boolean', 'boolean'] });
+    assert.deepEqual(elems(elems(elems(r.value!)[0])[0]).map(textOf), ['1', '0'], 'running, not started by the agent');
+    const other = await jcall('check_dom0_storage_health_check', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('another-guid'), I(120), I(1));
+    assert.deepEqual(elems(elems(elems(other.value!)[0])[0]).map(textOf), ['0', '0'], 'the fencer heartbeats under another id');
+  });
+
+  test('check_dom0_storage_health(str, str, str, i4) → <boolean> from the peer\'s heartbeat file; unreadable → NOT_READY', async () => {
+    const alive = await jcall('check_dom0_storage_health', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('guid-1'), I(120));
+    assert.deepEqual([alive.shape, alive.text], ['boolean', '1'], JSON.stringify(alive.fault));
+    const stale = await jcall('check_dom0_storage_health', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('stale-host'), I(120));
+    assert.deepEqual([stale.shape, stale.text], ['boolean', '0']);
+    const none = await jcall('check_dom0_storage_health', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('nobody'), I(120));
+    assert.equal(none.fault?.code, FAULT_CODES.NOT_READY.code);
+  });
+
+  test('ovs_control_interface(str, str) → <boolean>1</boolean>, control0 set up in a network namespace, idempotent', async () => {
+    const ns = `brk-ovm3-${randomBytes(3).toString('hex')}`;
+    execFileSync('ip', ['netns', 'add', ns]);
+    const s2 = await startTestServer({ network: { namespace: ns } }, methods);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const r = parseReply(await (await fetch(s2.url, { method: 'POST', headers: { authorization: 'Basic ' + Buffer.from(`${s2.user}:${s2.password}`).toString('base64') }, body: javaCall('ovs_control_interface', [S('control0'), S('169.254.0.0/16')]) })).text());
+        assert.deepEqual([r.shape, r.text], ['boolean', '1'], JSON.stringify(r.fault));
+      }
+      const addrs = JSON.parse(execFileSync('ip', ['-n', ns, '-json', 'addr', 'show', 'dev', 'control0'], { encoding: 'utf8' }));
+      assert.ok(addrs[0].addr_info.some((a: { local: string; prefixlen: number }) => a.local === '169.254.0.1' && a.prefixlen === 16));
+    } finally {
+      await s2.close();
+      execFileSync('ip', ['netns', 'del', ns]);
+    }
+  });
+
   // ---- refused: injection, escapes, oversize; each faults and changes nothing ----------------
 
   const INJECT = (canary: string) => [`;touch ${canary}`, `$(touch ${canary})`, `\`touch ${canary}\``, `x\ntouch ${canary}`, `x\rtouch ${canary}`, `x | touch ${canary}`, `x && touch ${canary}`];
@@ -286,6 +329,9 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     { method: 'ovs_dom0_stats', args: [S('lo')], strings: [0] },
     { method: 'ovs_domU_stats', args: [S('i-2-29-VM')], strings: [0] },
     { method: 'ping', args: [S('127.0.0.1')], strings: [0] },
+    { method: 'ovs_control_interface', args: [S('control0'), S('169.254.0.0/16')], strings: [0, 1] },
+    { method: 'check_dom0_storage_health_check', args: [S('/opt/cloudstack/bin'), S('storagehealth.py'), S('guid-1'), I(120), I(1)], strings: [0, 1, 2] },
+    { method: 'check_dom0_storage_health', args: [S('/opt/cloudstack/bin'), S('storagehealth.py'), S('guid-1'), I(120)], strings: [0, 1, 2] },
   ];
 
   test('injection (; $() backticks newline CR | &&) in every string argument: a fault, no file, no command', async () => {

@@ -8,6 +8,7 @@ import { ovsCheckFile, ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from './files
 import { dom0Stats, domUStats, getVncPort } from './stats.js';
 import { OVM3_MODULE_VERSION, callEcho, getOvsVersion } from './module-info.js';
 import { ovsControlInterface } from './control.js';
+import { storageHealth, storageHealthCheck } from './storage-health.js';
 
 /** Numbers: the Java client sends Integer (int) or Long (i8); CloudStack's own scripts send strings. */
 const INT: readonly ParamType[] = ['int', 'i8', 'string'];
@@ -188,5 +189,36 @@ export const methods: MethodDef[] = defineMethods([
       'the only route for the network through dev, NOZEROCONF, no stale ifcfg-<dev>); idempotent. Reply true. ' +
       'Faults: INVALID_PARAMS, CONFLICT (dev is not a bridge), COMMAND_FAILED, VERIFY_FAILED.',
     handler: (args, ctx) => ovsControlInterface(args, ctx),
+  },
+  {
+    name: 'check_dom0_storage_health_check',
+    params: [
+      { name: 'path', type: 'string', help: 'ignored (as by the module)' },
+      { name: 'script', type: 'string', help: 'ignored (as by the module)' },
+      { name: 'guid', type: 'string', help: 'this host\'s CloudStack guid: the heartbeat file is .hb-<guid>' },
+      { name: 'timeout', type: INT },
+      { name: 'interval', type: INT },
+    ],
+    returns: 'array',
+    help:
+      'check_dom0_storage_health_check(path, script, guid, timeout, interval): [running, started] as booleans. brick\'s heartbeat fencer is its own service ' +
+      '(brick-fencer.service), so the agent never starts it: started is always false; running is true when the fencer\'s state in fencer.state_dir is fresh ' +
+      'and its host_id is guid (otherwise the log says why). Faults: INVALID_PARAMS.',
+    handler: (args, ctx) => storageHealthCheck(args, ctx),
+  },
+  {
+    name: 'check_dom0_storage_health',
+    params: [
+      { name: 'path', type: 'string', help: 'ignored (as by the module)' },
+      { name: 'script', type: 'string', help: 'ignored (as by the module)' },
+      { name: 'guid', type: 'string', help: 'the host to check' },
+      { name: 'timeout', type: INT, help: 'seconds: an older heartbeat means the host is not alive' },
+    ],
+    returns: 'boolean',
+    help:
+      'check_dom0_storage_health(path, script, guid, timeout): true when host guid\'s heartbeat on the configured pools (fencer.pool) is younger than timeout, ' +
+      'false when it is older on any pool. The file is read in a child process with a deadline (fencer.probe_timeout_s). ' +
+      'Faults: NOT_READY (no pools configured, or the file could not be read on any pool: cannot tell), INVALID_PARAMS.',
+    handler: (args, ctx) => storageHealth(args, ctx),
   },
 ]);
