@@ -1,0 +1,81 @@
+// heartbeat_check's reader against real files and a really hung FUSE pool, and `brick status`
+// against a running fencer (the real program).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
+import { BindfsPool, FencerRun, REPO, fuseMissing, removeRoot, tempRoot } from './fencer-harness.js';
+
+const missing = fuseMissing();
+const skip = missing && process.env.CI !== 'true' ? missing : false;
+const cleanups: Array<() => unknown> = [];
+before(() => {
+  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
+});
+after(() => {
+  for (const c of cleanups.reverse()) c();
+});
+
+test('peer check with real dd: fresh → alive, stale → false, missing → unknown, hung pool → unknown at the deadline', { skip }, async () => {
+  forgetPeerReads();
+  const root = tempRoot('fencer-peer');
+  const pool = new BindfsPool(root);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup());
+  await pool.mount();
+  mkdirSync(join(pool.src, 'KVMHA'));
+  writeFileSync(join(pool.src, 'KVMHA', 'hb-10.0.0.7'), `${Math.floor(Date.now() / 1000)}\n`);
+  writeFileSync(join(pool.src, '.hb-old'), (Date.now() / 1000 - 500).toFixed(2));
+  const a = await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: '10.0.0.7', format: 'kvm', maxAgeS: 60, timeoutMs: 2000 });
+  assert.equal(a.alive, true);
+  assert.ok(a.age_s !== null && a.age_s >= 0 && a.age_s < 5);
+  const b = await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: 'old', format: 'ovm', maxAgeS: 60, timeoutMs: 2000 });
+  assert.equal(b.alive, false);
+  assert.ok(b.age_s! > 499);
+  assert.deepEqual(await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: 'nobody', format: 'ovm', maxAgeS: 60, timeoutMs: 2000 }), { alive: 'unknown', age_s: null });
+  pool.freeze();
+  const t0 = performance.now();
+  const c = await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: '10.0.0.7', format: 'kvm', maxAgeS: 60, timeoutMs: 1000 });
+  const took = performance.now() - t0;
+  assert.deepEqual(c, { alive: 'unknown', age_s: null });
+  assert.ok(took < 3000, `answered ${Math.round(took)} ms after the call on a hung pool`);
+  pool.thaw();
+});
+
+test('brick status [--json] shows pools, heartbeat age, time left and the watchdog of a running fencer', { skip }, async () => {
+  const root = tempRoot('fencer-status');
+  const pool = new BindfsPool(root);
+  const f = new FencerRun(root, [{ path: pool.mnt }]);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
+  await pool.mount();
+  f.start();
+  await f.armed();
+  const cli = (args: string[]) =>
+    new Promise<{ code: number; out: string }>((resolve) =>
+      execFile(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args], { cwd: REPO, timeout: 30_000 }, (e, out, err) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? 2) : 0, out: out + err }),
+      ),
+    );
+  const j = await cli(['status', '--config', f.configPath, '--json']);
+  assert.equal(j.code, 0, j.out);
+  const r = JSON.parse(j.out);
+  assert.equal(r.fencer.running, true);
+  assert.equal(r.fencer.pools[0].path, pool.mnt);
+  assert.equal(r.fencer.pools[0].state, 'healthy');
+  assert.ok(r.fencer.pools[0].last_ok_age_s < 2);
+  assert.ok(r.fencer.pools[0].fence_in_s > 3);
+  assert.equal(r.fencer.watchdog.petting, true);
+  const h = await cli(['status', '--config', f.configPath]);
+  assert.match(h.out, /fencer: +running, pid \d+, action reboot/);
+  assert.match(h.out, new RegExp(`pool ${pool.mnt}: healthy, last heartbeat \\d+\\.\\d s ago, fences in \\d+\\.\\d s`));
+  assert.match(h.out, /watchdog: .*watchdog petted/);
+  // After a fence, and with the fencer gone, status shows the marker until someone removes it.
+  pool.freeze();
+  await new Promise((r2) => setTimeout(r2, 7000));
+  f.kill();
+  pool.thaw();
+  const after = await cli(['status', '--config', f.configPath]);
+  assert.match(after.out, /last fence: .*pool .*no verified heartbeat/);
+  assert.match(after.out, /remove .*fence-marker\.json once understood/);
+});
