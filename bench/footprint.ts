@@ -1,0 +1,150 @@
+// Footprint of the single binary (not a test: figures are printed, never asserted):
+//   - dist/brick size
+//   - `brick --version` start-up time, SEA vs the same bundle under plain node
+//   - cold start to the first served XML-RPC call (spawn `brick serve` -> system.listMethods answered)
+//   - idle RSS of `brick serve` after that first call
+// Writes bench/out/footprint.json (see bench/lib.ts) and prints one line per figure plus the JSON.
+//   node --import tsx bench/footprint.ts [runs]
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeFigures, stats, type Figure } from './lib.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = join(root, 'dist', 'brick');
+const bundle = join(root, 'dist', 'brick.cjs');
+const node = process.execPath; // the pinned Node 24 (node_modules/.bin first on PATH)
+const RUNS = Number(process.argv[2] ?? 11);
+
+function buildBinary(): void {
+  execFileSync(node, [join(root, 'scripts', 'build-binary.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+}
+
+function timeVersion(cmd: string, args: string[]): number {
+  const t0 = performance.now();
+  execFileSync(cmd, [...args, '--version'], { stdio: 'ignore', timeout: 30_000 });
+  return performance.now() - t0;
+}
+
+function post(url: string, body: string, auth: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'text/xml', authorization: `Basic ${Buffer.from(auth).toString('base64')}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function rssMiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Spawn `serve`, wait for its URL in the log, make one call; the time from spawn to the reply and the RSS 2 s later. */
+async function coldStart(cmd: string, args: string[], config: string): Promise<{ ms: number; rss: number }> {
+  const t0 = performance.now();
+  const child: ChildProcess = spawn(cmd, [...args, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error('serve did not log its URL within 30 s')), 30_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = /"url":"(http:\/\/[^"]+)"/.exec(buf);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited ${code} before listening`)));
+    });
+    const status = await post(url, '<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params/></methodCall>', 'oracle:bench');
+    const ms = performance.now() - t0;
+    if (status !== 200) throw new Error(`system.listMethods answered HTTP ${status}`);
+    child.stdout!.resume();
+    await sleep(2000);
+    return { ms, rss: rssMiB(child.pid!) };
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  }
+}
+
+async function main(): Promise<void> {
+  buildBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'brick-footprint-'));
+  try {
+    const config = join(dir, 'brick.toml');
+    writeFileSync(config, '[server]\nlisten = "127.0.0.1:0"\npassword = "bench"\n[fencer]\nwatchdog_device = ""\n');
+
+    const size = statSync(bin).size / 1048576;
+    const sea: number[] = [];
+    const plain: number[] = [];
+    timeVersion(bin, []); // warm the page cache
+    timeVersion(node, [bundle]);
+    for (let i = 0; i < RUNS; i++) {
+      sea.push(timeVersion(bin, []));
+      plain.push(timeVersion(node, [bundle]));
+    }
+
+    const seaServe: { ms: number; rss: number }[] = [];
+    const plainServe: { ms: number; rss: number }[] = [];
+    const serveRuns = Math.max(3, Math.ceil(RUNS / 2));
+    for (let i = 0; i < serveRuns; i++) {
+      seaServe.push(await coldStart(bin, [], config));
+      plainServe.push(await coldStart(node, [bundle], config));
+    }
+
+    const figures: Figure[] = [
+      {
+        id: 'footprint.binary_size',
+        title: 'dist/brick size (Node 24 SEA, stripped before injection)',
+        unit: 'MiB',
+        better: 'lower',
+        brick: { name: 'dist/brick', samples: [size] },
+      },
+      {
+        id: 'footprint.version_startup',
+        title: 'brick --version, process start to exit',
+        unit: 'ms',
+        better: 'lower',
+        brick: { name: 'dist/brick (SEA)', samples: sea },
+        peer: { name: 'node dist/brick.cjs', samples: plain },
+      },
+      {
+        id: 'footprint.cold_start_first_call',
+        title: 'brick serve: spawn to first system.listMethods reply (HTTP, loopback)',
+        unit: 'ms',
+        better: 'lower',
+        brick: { name: 'dist/brick (SEA)', samples: seaServe.map((s) => s.ms) },
+        peer: { name: 'node dist/brick.cjs', samples: plainServe.map((s) => s.ms) },
+      },
+      {
+        id: 'footprint.idle_rss',
+        title: 'brick serve idle RSS, 2 s after the first call',
+        unit: 'MiB',
+        better: 'lower',
+        brick: { name: 'dist/brick (SEA)', samples: seaServe.map((s) => s.rss) },
+        peer: { name: 'node dist/brick.cjs', samples: plainServe.map((s) => s.rss) },
+      },
+    ];
+    const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim().split('\n');
+    writeFigures('footprint', figures, { notes: [`${version.join(', ')}; ${RUNS} --version runs, ${serveRuns} serve cold starts`] });
+    const summary = Object.fromEntries(figures.map((f) => [f.id, { unit: f.unit, brick: stats(f.brick.samples), peer: f.peer ? stats(f.peer.samples) : undefined }]));
+    process.stdout.write(JSON.stringify(summary) + '\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`footprint: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+});
