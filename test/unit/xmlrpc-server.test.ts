@@ -223,3 +223,10 @@ test('every call is logged once with method, duration and outcome; /metrics coun
   assert.match(m.body, /brick_xmlrpc_call_duration_seconds_count\{method="add"\} \d+/);
   assert.doesNotMatch(m.body, /method="nope"/, 'unknown names do not become labels');
 });
+
+test('the README fault table lists every fault code with its meaning', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { FAULT_CODES } = await import('../../src/shared/errors.js');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const [name, f] of Object.entries(FAULT_CODES)) assert.ok(readme.includes(`| ${f.code} | \`${name}\` | ${f.what} |`), `README lacks the row for ${name}`);
+});
