@@ -1,0 +1,92 @@
+// File calls and host_capabilities on the real file system and tools, handlers called directly:
+// concurrency of ovs_mkdirs/ovs_upload_file, a refused upload through a symlink swapped in, and
+// host_capabilities' shape with whatever this machine has.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { defaultConfig } from '../../src/config/load.js';
+import { run } from '../../src/shared/run.js';
+import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import { ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from '../../src/agent-extension/ovm3/files.js';
+import { hostCapabilities } from '../../src/agent-extension/host-methods.js';
+import { memoryLogger } from '../fixtures/server.js';
+import { BrickError } from '../../src/shared/errors.js';
+
+let work: string;
+let ctx: CallContext;
+
+before(() => {
+  work = mkdtempSync(join(tmpdir(), 'brick-ovm3-files-'));
+  mkdirSync(join(work, 'root'));
+  mkdirSync(join(work, 'outside'));
+  const config = defaultConfig();
+  config.server.file_roots = [join(work, 'root')];
+  config.ovm3.ssh_key = join(work, 'root', 'keys', 'id_rsa.cloud');
+  config.fencer.state_dir = join(work, 'state');
+  config.fencer.watchdog_device = '';
+  const deadline = performance.now() + 60_000;
+  ctx = {
+    config,
+    log: memoryLogger().log,
+    run,
+    locks: new KeyedLock(),
+    deadline,
+    signal: new AbortController().signal,
+    remainingMs: () => Math.max(1, deadline - performance.now()),
+  };
+});
+after(() => rmSync(work, { recursive: true, force: true }));
+
+test('20 concurrent ovs_mkdirs of one new directory: exactly one nil (created), the rest true', async () => {
+  const dir = join(work, 'root', 'c', 'd', 'e');
+  const replies = await Promise.all(Array.from({ length: 20 }, () => ovsMkdirs([dir], ctx)));
+  assert.equal(replies.filter((r) => r === null).length, 1);
+  assert.equal(replies.filter((r) => r === true).length, 19);
+  assert.ok(statSync(dir).isDirectory());
+});
+
+test('concurrent ovs_upload_file of one file: every reply true, the file is one whole version, no temp files left', async () => {
+  const dir = join(work, 'root', 'up');
+  const versions = Array.from({ length: 20 }, (_, i) => `version ${i}\n`.repeat(1000));
+  const replies = await Promise.all(versions.map((v) => ovsUploadFile([dir, 'vm.cfg', v], ctx)));
+  assert.ok(replies.every((r) => r === true));
+  assert.ok(versions.includes(readFileSync(join(dir, 'vm.cfg'), 'utf8')));
+  assert.deepEqual(readdirSync(dir), ['vm.cfg']);
+  assert.equal(statSync(join(dir, 'vm.cfg')).mode & 0o777, 0o644);
+});
+
+test('ovs_upload_ssh_key tightens an existing lax key directory to 0700 and writes 0600', async () => {
+  mkdirSync(join(work, 'root', 'keys'), { mode: 0o755 });
+  assert.equal(await ovsUploadSshKey(['id_rsa.cloud', '-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----'], ctx), true);
+  assert.equal(statSync(join(work, 'root', 'keys')).mode & 0o777, 0o700);
+  assert.equal(statSync(ctx.config.ovm3.ssh_key).mode & 0o777, 0o600);
+  assert.ok(readFileSync(ctx.config.ovm3.ssh_key, 'utf8').endsWith('-----\n'), 'a final newline is added (OpenSSH needs it)');
+});
+
+test('a symlink to outside file_roots as the target directory is refused and nothing is written outside', async () => {
+  symlinkSync(join(work, 'outside'), join(work, 'root', 'link'));
+  await assert.rejects(ovsUploadFile([join(work, 'root', 'link'), 'x', 'pwned'], ctx), (e) => e instanceof BrickError && e.fault === 'PATH_REFUSED');
+  await assert.rejects(ovsMkdirs([join(work, 'root', 'link', 'sub')], ctx), (e) => e instanceof BrickError && e.fault === 'PATH_REFUSED');
+  symlinkSync('/nonexistent-brick-target', join(work, 'root', 'dangling'));
+  await assert.rejects(ovsMkdirs([join(work, 'root', 'dangling', 'sub')], ctx), (e) => e instanceof BrickError && e.fault === 'PATH_REFUSED');
+  assert.deepEqual(readdirSync(join(work, 'outside')), []);
+});
+
+test('host_capabilities: every SPEC field with its type, from this machine, no fault', async () => {
+  const c = (await hostCapabilities(ctx)) as Record<string, unknown>;
+  for (const k of ['hypervisor', 'hypervisor_version', 'ovm_version', 'libvirt_version', 'ovs_version', 'brick_version']) assert.equal(typeof c[k], 'string', k);
+  assert.ok(['xen', 'kvm', 'none'].includes(c.hypervisor as string));
+  assert.equal(typeof c.dpdk, 'boolean');
+  assert.ok(Array.isArray(c.bridges));
+  assert.equal(typeof (c.watchdog as Record<string, unknown>).present, 'boolean');
+  assert.deepEqual(c.fencer, { running: false, state: 'no fencer state file' });
+  // scripts/install-test-deps.sh installs both; elsewhere a missing tool must give "" (not a fault).
+  if (existsSync('/usr/bin/virsh') || process.env.CI === 'true') assert.match(c.libvirt_version as string, /^\d+\.\d+/);
+  else assert.equal(c.libvirt_version, '');
+  if (existsSync('/usr/bin/ovs-vsctl') || process.env.CI === 'true') assert.match(c.ovs_version as string, /^\d+\.\d+/);
+  else assert.equal(c.ovs_version, '');
+});

@@ -1,0 +1,169 @@
+// The Ovm3 calls' decisions with no host: argument checks, argv builders, parsers, replies.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { domrAddress, hostOrIp, inCidr, int, isCloudStackVmName, plain, seconds } from '../../src/agent-extension/ovm3/args.js';
+import { fileName, isInside, normalisePath } from '../../src/agent-extension/ovm3/files.js';
+import { remoteDir, scpArgv, sshArgv } from '../../src/agent-extension/ovm3/domr-ssh.js';
+import { addressesOf, pingArgv } from '../../src/agent-extension/ovm3/checks.js';
+import {
+  cpuPercent, memFromMeminfo, memFromXlInfo, parseDominfo, parseDomstats, parseXlList, parseXlUptime, processUptime, txRxFromIpJson, vncPortFromDisplay,
+} from '../../src/agent-extension/ovm3/stats.js';
+import { chooseDomainTool, hypervisorOf } from '../../src/agent-extension/ovm3/hypervisor.js';
+import { ovsReleaseVersion } from '../../src/agent-extension/ovm3/module-info.js';
+import { combinePeerChecks, healthCheckReply } from '../../src/agent-extension/ovm3/storage-health.js';
+import { bridgesOf, ovsVswitchVersion, xenVersion, fencerFacts } from '../../src/agent-extension/host-methods.js';
+import { defaultConfig } from '../../src/config/load.js';
+import { BrickError } from '../../src/shared/errors.js';
+import type { FencerState } from '../../src/fencer/state.js';
+
+const fault = (name: string) => (e: unknown) => e instanceof BrickError && e.fault === name;
+
+test('plain() refuses shell syntax, control characters and newlines, naming the parameter', () => {
+  for (const bad of ['a;b', 'a&b', 'a|b', 'a`b`', '$(id)', '${x}', 'a>b', 'a<b', 'a\\b', 'a\nb', 'a\rb', 'a\u0000b', 'a\tb'])
+    assert.throws(() => plain('cmd', bad), (e) => fault('INVALID_PARAMS')(e) && /^cmd: /.test((e as Error).message), JSON.stringify(bad));
+  assert.equal(plain('cmd', '/opt/cloud/bin/update_config.py vm_dhcp_entry.json -c "x y" $HOME'), '/opt/cloud/bin/update_config.py vm_dhcp_entry.json -c "x y" $HOME');
+  assert.throws(() => plain('cmd', 'x'.repeat(10), 5), fault('TOO_LARGE'));
+  assert.throws(() => plain('cmd', 5), fault('INVALID_PARAMS'));
+});
+
+test('numbers come as int, i8 or strings; out of range is INVALID_PARAMS', () => {
+  assert.equal(int('port', 3922, 1, 65535), 3922);
+  assert.equal(int('port', '3922', 1, 65535), 3922);
+  assert.equal(int('port', 3922n, 1, 65535), 3922);
+  assert.throws(() => int('port', 0, 1, 65535), fault('INVALID_PARAMS'));
+  assert.throws(() => int('port', '22; reboot', 1, 65535), fault('INVALID_PARAMS'));
+  assert.equal(seconds('timeout', '2.5', 10), 2.5);
+  assert.throws(() => seconds('timeout', 0, 10), fault('INVALID_PARAMS'));
+  assert.throws(() => seconds('timeout', 11, 10), fault('INVALID_PARAMS'));
+});
+
+test('domr addresses: IP literals inside ovm3.domr_networks only', () => {
+  assert.equal(domrAddress('host', '169.254.3.4', ['169.254.0.0/16']), '169.254.3.4');
+  assert.throws(() => domrAddress('host', '10.0.0.1', ['169.254.0.0/16']), (e) => fault('INVALID_PARAMS')(e) && /domr_networks/.test((e as Error).message));
+  assert.throws(() => domrAddress('host', 'r-4-vm.example', ['169.254.0.0/16']), fault('INVALID_PARAMS'));
+  assert.throws(() => domrAddress('host', '-oProxyCommand=x', ['0.0.0.0/0']), fault('INVALID_PARAMS'));
+  assert.ok(inCidr('fe80::1', 'fe80::/10'));
+  assert.ok(!inCidr('fe80::1', '169.254.0.0/16'));
+  assert.ok(inCidr('127.0.0.2', '127.0.0.0/8'));
+  assert.ok(inCidr('10.1.2.3', '0.0.0.0/0'));
+});
+
+test('host names are strict: no leading "-", no spaces, no all-numeric TLD', () => {
+  assert.equal(hostOrIp('host', 'mgmt-1.example.org'), 'mgmt-1.example.org');
+  assert.equal(hostOrIp('host', '::1'), '::1');
+  for (const bad of ['-c1000', 'a b', 'a..b', '1.2.3.999', 'x_y.org', ''])
+    assert.throws(() => hostOrIp('host', bad), fault('INVALID_PARAMS'), bad);
+});
+
+test('CloudStack VM names', () => {
+  for (const ok of ['i-2-29-VM', 'r-4-VM', 's-1-VM', 'v-12-VM']) assert.ok(isCloudStackVmName(ok), ok);
+  for (const bad of ['test', 'i-2-29-VMx', 'i-2-29-vm', 'ii-2-VM', '-2-VM', 'i-2-29-VM\n']) assert.ok(!isCloudStackVmName(bad), bad);
+});
+
+test('paths: absolute, no "..", ~ expands, components ≤ 255 bytes; file names are one component', () => {
+  assert.equal(normalisePath('dir', '/OVS//Repositories/./x/'), '/OVS/Repositories/x');
+  assert.equal(normalisePath('dir', '~/.ssh', '/root'), '/root/.ssh');
+  assert.throws(() => normalisePath('dir', 'OVS/x'), fault('PATH_REFUSED'));
+  assert.throws(() => normalisePath('dir', '/OVS/Repositories/../../etc'), fault('PATH_REFUSED'));
+  assert.throws(() => normalisePath('dir', '/OVS/' + 'x'.repeat(256)), fault('TOO_LARGE'));
+  assert.throws(() => normalisePath('dir', '/OVS/$(reboot)'), fault('INVALID_PARAMS'));
+  for (const bad of ['', '.', '..', 'a/b', '../x']) assert.throws(() => fileName('filename', bad), fault('PATH_REFUSED'), bad);
+  assert.ok(isInside('/root/.ssh/id', '/root/.ssh'));
+  assert.ok(!isInside('/root/.sshx/id', '/root/.ssh'));
+});
+
+test('ssh/scp argv: no config file, batch mode, key, port, user, "--" before the host; cmd is ONE argument', () => {
+  const o = { ...defaultConfig().ovm3, ssh_key: '/root/.ssh/id_rsa.cloud' };
+  const a = sshArgv(o, '169.254.1.2', '/opt/cloud/bin/netusage.sh -g', 3922, 10);
+  assert.deepEqual(a.slice(0, 4), ['-F', '/dev/null', '-i', '/root/.ssh/id_rsa.cloud']);
+  assert.ok(a.includes('BatchMode=yes') && a.includes('StrictHostKeyChecking=no') && a.includes('UserKnownHostsFile=/dev/null') && a.includes('ConnectTimeout=10'));
+  assert.deepEqual(a.slice(-8), ['-T', '-p', '3922', '-l', 'root', '--', '169.254.1.2', '/opt/cloud/bin/netusage.sh -g']);
+  assert.deepEqual(a.slice(-3), ['--', '169.254.1.2', '/opt/cloud/bin/netusage.sh -g']);
+  const s = scpArgv(o, '/tmp/x/f.json', 'fe80::1', '/var/cache/cloud/f.json', 5);
+  assert.deepEqual(s.slice(-2), ['/tmp/x/f.json', 'root@[fe80::1]:/var/cache/cloud/f.json']);
+  assert.ok(s.includes('-P') && s[s.indexOf('-P') + 1] === '3922');
+  assert.equal(remoteDir('path', '/var/cache/cloud/'), '/var/cache/cloud');
+  for (const bad of ['relative', '/a/../b', '/a b', '/a;b', "/a'b"]) assert.throws(() => remoteDir('path', bad), fault('INVALID_PARAMS'), bad);
+});
+
+test('ping argv and check_dom0_ip parsing', () => {
+  assert.deepEqual(pingArgv('192.0.2.1', 1, 2), ['-n', '-q', '-c', '1', '-W', '2', '--', '192.0.2.1']);
+  const ipJson = JSON.stringify([{ ifname: 'lo', addr_info: [{ local: '127.0.0.1' }, { local: '::1' }] }, { ifname: 'eth0', addr_info: [{ local: '10.0.0.5' }] }]);
+  assert.deepEqual(addressesOf(ipJson), ['127.0.0.1', '::1', '10.0.0.5']);
+});
+
+test('dom0 stats parsers: cpu percent busy, memory in bytes, tx/rx', () => {
+  const a = 'cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 1 2 3 4\n';
+  const b = 'cpu  150 0 150 900 0 0 0 0 0 0\n';
+  assert.equal(cpuPercent(a, b), '50');
+  assert.deepEqual(memFromMeminfo('MemTotal:       16000000 kB\nMemFree:         1000 kB\nMemAvailable:    8000000 kB\n'), { free: String(8000000 * 1024), total: String(16000000 * 1024) });
+  assert.deepEqual(memFromXlInfo('total_memory           : 65430\nfree_memory            : 1024\n'), { free: String(1024 * 1048576), total: String(65430 * 1048576) });
+  assert.deepEqual(txRxFromIpJson(JSON.stringify([{ stats64: { rx: { bytes: 10 }, tx: { bytes: 20 } } }])), { tx: '20', rx: '10' });
+});
+
+test('domU stats parsers: domstats sums, dominfo, xl list/uptime, process uptime, vnc display', () => {
+  const raw = `Domain: 'i-2-29-VM'
+  cpu.time=2500000000
+  vcpu.current=2
+  net.count=2
+  net.0.rx.bytes=100
+  net.0.tx.bytes=200
+  net.1.rx.bytes=1
+  net.1.tx.bytes=2
+  block.count=1
+  block.0.rd.reqs=7
+  block.0.rd.bytes=4096
+  block.0.wr.reqs=3
+  block.0.wr.bytes=512
+`;
+  const s = parseDomstats(raw);
+  assert.deepEqual(
+    { rd: s.rd_bytes, wr: s.wr_bytes, rdo: s.rd_ops, wro: s.wr_ops, tx: s.tx_bytes, rx: s.rx_bytes, cpu: s.cputime, v: s.vcpus },
+    { rd: '4096', wr: '512', rdo: '7', wro: '3', tx: '202', rx: '101', cpu: '2.5', v: '2' },
+  );
+  assert.deepEqual(parseDominfo('CPU(s):         2\nCPU time:       12.5s\n'), { vcpus: '2', cputime: '12.5' });
+  assert.deepEqual(parseXlList('Name   ID   Mem VCPUs\tState\tTime(s)\ni-2-29-VM  7  512  2  -b----  33.1\n', 'i-2-29-VM'), { domid: '7', vcpus: '2', cputime: '33.1' });
+  assert.equal(parseXlUptime('Name  ID  Uptime\ni-2-29-VM  7  1 day,  2:03:04\n', 'i-2-29-VM'), String(86400 + 7384));
+  assert.equal(parseXlUptime('Name  ID  Uptime\ni-2-29-VM  7  0:00:09\n', 'i-2-29-VM'), '9');
+  assert.equal(processUptime('123 (qemu (x)) S ' + Array(18).fill('0').join(' ') + ' 1000 0', '100.00 50.00\n'), '90.00');
+  assert.equal(vncPortFromDisplay('127.0.0.1:1\n'), '5901');
+  assert.equal(vncPortFromDisplay(':0'), '5900');
+  assert.equal(vncPortFromDisplay('[::1]:3'), '5903');
+});
+
+test('hypervisor and domain tool choice', () => {
+  assert.equal(hypervisorOf({ xen: true, kvm: true, libvirtSocket: false }), 'xen');
+  assert.equal(hypervisorOf({ xen: false, kvm: false, libvirtSocket: false }), 'none');
+  assert.deepEqual(chooseDomainTool({ xen: true, kvm: false, libvirtSocket: false }, ''), { tool: 'xl' });
+  assert.deepEqual(chooseDomainTool({ xen: true, kvm: false, libvirtSocket: true }, ''), { tool: 'virsh', uri: 'xen:///system' });
+  assert.deepEqual(chooseDomainTool({ xen: false, kvm: true, libvirtSocket: true }, ''), { tool: 'virsh', uri: 'qemu:///system' });
+  assert.deepEqual(chooseDomainTool({ xen: true, kvm: false, libvirtSocket: false }, 'test:///default'), { tool: 'virsh', uri: 'test:///default' });
+});
+
+test('module info and host facts parsers', () => {
+  assert.equal(ovsReleaseVersion('Oracle VM server release 3.2.1\n'), '3.2.1');
+  assert.equal(ovsReleaseVersion('garbage'), undefined);
+  assert.equal(xenVersion('xen_major              : 4\nxen_minor              : 4\nxen_extra              : .4OVM\n'), '4.4.4OVM');
+  assert.equal(xenVersion(''), '');
+  assert.equal(ovsVswitchVersion('ovs-vsctl (Open vSwitch) 3.1.0\nDB Schema 8.3.1\n'), '3.1.0');
+  const links = [{ ifname: 'xenbr0', linkinfo: { info_kind: 'bridge' } }, { ifname: 'eth0' }, { ifname: 'ovs-system', linkinfo: { info_kind: 'openvswitch' } }, { ifname: 'br-int', linkinfo: { info_kind: 'openvswitch' } }];
+  assert.deepEqual(bridgesOf(JSON.stringify(links)), ['br-int', 'xenbr0']);
+});
+
+const state = (over: Partial<FencerState> = {}): FencerState =>
+  ({ version: 1, pid: 1, host_id: 'g1', written_at_ms: 1_000_000, started_at_ms: 0, action: 'reboot', fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10,
+    watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, fenced: null, last_fence: null, pools: [], ...over }) as FencerState;
+
+test('storage health: [running, started] from the fencer state; peer checks combined safely', () => {
+  assert.deepEqual(healthCheckReply(undefined, 'g1', 1_000_000).reply, [false, false]);
+  assert.deepEqual(healthCheckReply(state(), 'g1', 1_001_000).reply, [true, false]);
+  assert.deepEqual(healthCheckReply(state(), 'g1', 1_060_000).reply, [false, false], 'stale state: not running');
+  const other = healthCheckReply(state(), 'g2', 1_001_000);
+  assert.deepEqual(other.reply, [false, false]);
+  assert.match(other.why, /fencer.host_id = "g2"/);
+  assert.equal(combinePeerChecks([{ alive: true, age_s: 1 }, { alive: false, age_s: 99 }]), false);
+  assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }, { alive: true, age_s: 1 }]), true);
+  assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }]), 'unknown');
+  assert.deepEqual(fencerFacts(undefined), { running: false, state: 'no fencer state file' });
+  assert.equal(fencerFacts(state(), 1_001_000).running, true);
+});
