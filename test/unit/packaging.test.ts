@@ -98,3 +98,26 @@ test('the packaged settings are real schema keys', () => {
   const known = new Set(schemaKeys().map((k) => `${k.section}.${k.key}`));
   for (const [section, kv] of Object.entries(PACKAGED_SETTINGS)) for (const key of Object.keys(kv)) assert.ok(known.has(`${section}.${key}`), `${section}.${key}`);
 });
+
+test('the systemd units use nothing newer than systemd 239 (EL8), so EL8 loads them without warnings', () => {
+  // Directives (and values) added after systemd 239, with the version that added them.
+  const newer: Record<string, number> = {
+    ProtectKernelLogs: 244, RestrictSUIDSGID: 242, ProtectClock: 245, ProtectHostname: 242, ProtectProc: 247, ProcSubset: 247,
+    OOMPolicy: 243, ExecCondition: 243, ExitType: 250, RestartSteps: 254, RestartMaxDelaySec: 254, RestrictFileSystems: 250,
+    ManagedOOMSwap: 247, ManagedOOMMemoryPressure: 247, SystemCallLog: 247, LogFilterPatterns: 253, 'Type=exec': 240,
+    TimeoutStartFailureMode: 246, TimeoutStopFailureMode: 246,
+  };
+  for (const unit of ['brick-agent.service', 'brick-fencer.service']) {
+    const text = readFileSync(new URL(`../../packaging/systemd/${unit}`, import.meta.url), 'utf8');
+    let section = '';
+    for (const line of text.split('\n')) {
+      const h = /^\[(\w+)\]$/.exec(line);
+      if (h) section = h[1];
+      const m = /^(\w+)=(.*)$/.exec(line);
+      if (!m) continue;
+      assert.ok(!(m[1] in newer), `${unit}: ${m[1]}= needs systemd ${newer[m[1]]}`);
+      assert.ok(!(`${m[1]}=${m[2]}` in newer), `${unit}: ${m[1]}=${m[2]} needs systemd ${newer[`${m[1]}=${m[2]}`]}`);
+      if (m[1].startsWith('StartLimit')) assert.equal(section, 'Unit', `${unit}: ${m[1]} belongs in [Unit]`);
+    }
+  }
+});
