@@ -4,6 +4,7 @@
 // port (vif*, vnet*, tap*) or any port someone else added keeps the bridge. A person's bridge is
 // never touched.
 import { planLinuxRemoveVlanBridge, planOvsRemoveVlanBridge } from './vlan-bridge.js';
+import { planRemoveVxlanBridge } from './vxlan-bridge.js';
 import type { LinuxState } from './link-state.js';
 import { fakeBridges, type OvsState } from './ovs.js';
 import type { OvsCommand, Step } from './plan.js';
@@ -27,9 +28,10 @@ function removable<T>(fn: () => T): T | undefined {
 
 export function planLinuxGc(s: LinuxState): GcPlan {
   const plan: GcPlan = { remove: [], names: [], steps: [], cmds: [] };
-  const candidates = [...s.links.values()].filter((l) => l.kind === 'bridge' && l.owner === 'vlan-bridge').sort((a, b) => a.name.localeCompare(b.name));
+  // VXLAN bridges (overlay, brick:vxlan-bridge) are collected the same way.
+  const candidates = [...s.links.values()].filter((l) => l.kind === 'bridge' && (l.owner === 'vlan-bridge' || l.owner === 'vxlan-bridge')).sort((a, b) => a.name.localeCompare(b.name));
   for (const br of candidates) {
-    const r = removable(() => planLinuxRemoveVlanBridge(s, br.name));
+    const r = removable(() => (br.owner === 'vxlan-bridge' ? planRemoveVxlanBridge(s, br.name) : planLinuxRemoveVlanBridge(s, br.name)));
     if (!r?.exists) continue;
     plan.remove.push(br.name);
     plan.names.push(br.name, ...[...s.links.values()].filter((l) => l.master === br.name).map((l) => l.name));

@@ -6,7 +6,7 @@ import { BrickError } from '../shared/errors.js';
 import type { NetHost } from './netns.js';
 
 export const OWNER_PREFIX = 'brick:';
-export type Owner = 'bridge' | 'vlan-bridge' | 'vlan-device' | 'control';
+export type Owner = 'bridge' | 'vlan-bridge' | 'vlan-device' | 'control' | 'vxlan-bridge' | 'vxlan-device';
 export const ownerAlias = (o: Owner) => `${OWNER_PREFIX}${o}`;
 
 export interface Link {
@@ -28,6 +28,8 @@ export interface Link {
   vlan?: { id: number; parent: string };
   /** For kind bridge: STP on. */
   stp?: boolean;
+  /** For kind vxlan: the VNI, multicast group or unicast remote, underlay device and UDP port. */
+  vxlan?: { id: number; group?: string; remote?: string; dev?: string; port?: number };
 }
 
 export interface Addr {
@@ -89,6 +91,16 @@ export function parseLinks(text: string): Map<string, Link> {
       ...(owner ? { owner } : {}),
     };
     if (kind === 'vlan') link.vlan = { id: j.linkinfo?.info_data?.id, parent: j.link };
+    if (kind === 'vxlan') {
+      const x = j.linkinfo?.info_data ?? {};
+      link.vxlan = {
+        id: x.id,
+        ...(x.group || x.group6 ? { group: x.group ?? x.group6 } : {}),
+        ...(x.remote || x.remote6 ? { remote: x.remote ?? x.remote6 } : {}),
+        ...(x.link ? { dev: x.link } : {}),
+        ...(x.port !== undefined ? { port: x.port } : {}),
+      };
+    }
     if (kind === 'bridge') link.stp = Number(j.linkinfo?.info_data?.stp_state ?? 0) !== 0;
     links.set(link.name, link);
   }

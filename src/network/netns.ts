@@ -16,6 +16,8 @@ export interface NetHost {
   /** Run `ip -batch -` with these lines on stdin (one process). `force` goes on past failures. */
   ipBatch(lines: readonly string[], opts?: { force?: boolean; allowFailure?: boolean }): Promise<RunResult>;
   vsctl(args: readonly string[], opts?: { allowFailure?: boolean }): Promise<RunResult>;
+  /** ovs-ofctl (flows), same namespace and OVS_RUNDIR as vsctl; `input` goes to stdin (add-flows BR -). */
+  ofctl(args: readonly string[], opts?: { allowFailure?: boolean; input?: string }): Promise<RunResult>;
 }
 
 const NETNS_DIR = '/run/netns';
@@ -51,6 +53,10 @@ export function netHost(config: Config, run: Runner): NetHost {
       await ensureNamespace(run, ns, timeoutMs);
       const secs = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
       return run('ovs-vsctl', [`--timeout=${secs}`, ...args], { timeoutMs, env, netns: ns || undefined, allowFailure: opts?.allowFailure });
+    },
+    async ofctl(args, opts) {
+      await ensureNamespace(run, ns, timeoutMs);
+      return run('ovs-ofctl', [...args], { timeoutMs, env, netns: ns || undefined, allowFailure: opts?.allowFailure, input: opts?.input });
     },
   };
 }

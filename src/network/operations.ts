@@ -16,6 +16,7 @@ import { readLinux, portsOf, type LinuxState } from './link-state.js';
 import { fakeBridges, portsOfFakeBridge, portsOfOvsBridge, readOvs, type OvsState } from './ovs.js';
 import { applyOvs, applySteps, undoLines } from './plan.js';
 import { safeApply } from './safe-apply.js';
+import { overlayReport } from './overlay.js';
 import {
   linuxVlanNames,
   ovsVlanNames,
@@ -206,6 +207,7 @@ export async function networkState(nc: NetContext): Promise<XmlRpcStruct> {
     vlan_devices: linux.vlan_devices,
     addresses: linux.addresses,
     routes: linux.routes,
+    ...(await overlayReport(nc)),
     pending_confirmation: safeApply.hasPending,
   };
 }
