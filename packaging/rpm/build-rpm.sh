@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `npm run build:rpm`: build dist/brick-<version>-<release>.x86_64.rpm from the single binary with
 # rpmbuild, offline. The version comes from package.json; BRICK_RPM_RELEASE overrides the release
-# (default 1). Builds dist/brick first unless BRICK_RPM_USE_BINARY=1 and it exists.
+# (default 1), BRICK_RPM_OUTDIR the output directory (default dist), BRICK_RPM_PAYLOAD the payload
+# compression (default w2.xzdio, which EL8's rpm reads). Builds dist/brick first unless
+# BRICK_RPM_USE_BINARY=1 and it exists. Prints the RPM's path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -30,9 +32,10 @@ rpmbuild -bb --target x86_64 --quiet \
 
 rpm_file=$(find "$top/RPMS" -name "brick-$version-$release.x86_64.rpm" -print -quit)
 [ -n "$rpm_file" ] || { echo "build-rpm: rpmbuild produced no brick-$version-$release.x86_64.rpm" >&2; exit 1; }
-mkdir -p dist
-tmp_out=$(mktemp "dist/.brick-rpm.XXXXXX")
+outdir=${BRICK_RPM_OUTDIR:-dist}
+mkdir -p "$outdir"
+tmp_out=$(mktemp "$outdir/.brick-rpm.XXXXXX")
 cp "$rpm_file" "$tmp_out"
 chmod 0644 "$tmp_out"
-mv -f "$tmp_out" "dist/brick-$version-$release.x86_64.rpm"
-echo "dist/brick-$version-$release.x86_64.rpm"
+mv -f "$tmp_out" "$outdir/brick-$version-$release.x86_64.rpm"
+echo "$outdir/brick-$version-$release.x86_64.rpm"

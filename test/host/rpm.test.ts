@@ -62,10 +62,11 @@ before(async () => {
   const out1 = await ok('npm', ['run', '-s', 'build:rpm'], { env, timeoutMs: 600_000 });
   rpm1 = join(root, out1.trim().split('\n').pop()!);
   const out2 = await ok('bash', ['packaging/rpm/build-rpm.sh'], {
-    env: { ...env, BRICK_RPM_USE_BINARY: '1', BRICK_RPM_RELEASE: '2', BRICK_RPM_PAYLOAD: 'w1.gzdio' },
+    env: { ...env, BRICK_RPM_USE_BINARY: '1', BRICK_RPM_RELEASE: '2', BRICK_RPM_PAYLOAD: 'w1.gzdio', BRICK_RPM_OUTDIR: work },
     timeoutMs: 600_000,
   });
-  rpm2 = join(root, out2.trim().split('\n').pop()!);
+  rpm2 = out2.trim().split('\n').pop()!;
+  assert.equal(rpm2, join(work, `brick-${pkg.version}-2.x86_64.rpm`));
 });
 
 after(() => {
