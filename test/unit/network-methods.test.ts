@@ -1,0 +1,70 @@
+// The network method catalogue and the GC timer, with a recording runner (no host).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { methods } from '../../src/network/methods.js';
+import { startNetworkGc } from '../../src/network/operations.js';
+import { recordingRunner } from '../../src/shared/run.js';
+import { createLogger } from '../../src/shared/log.js';
+import { networkConfig, testCtx, call } from '../fixtures/network-ctx.js';
+import { BrickError } from '../../src/shared/errors.js';
+
+const SPEC_METHODS = [
+  'network_state',
+  'network_ensure_bridge',
+  'network_ensure_vlan_bridge',
+  'network_remove_vlan_bridge',
+  'network_confirm',
+  'network_gc',
+  'network_setup_control',
+];
+
+const idleBrickVlanBridge = JSON.stringify([
+  { ifindex: 5, ifname: 'breth0-10', flags: ['UP'], mtu: 1500, ifalias: 'brick:vlan-bridge', linkinfo: { info_kind: 'bridge' } },
+  { ifindex: 6, ifname: 'eth0.10', flags: ['UP'], mtu: 1500, master: 'breth0-10', ifalias: 'brick:vlan-device', link: 'eth0', linkinfo: { info_kind: 'vlan', info_data: { id: 10 } } },
+]);
+const answer = (c: { args: string[] }) => ({ stdout: c.args.includes('link') && c.args.includes('-details') ? idleBrickVlanBridge : c.args.includes('-json') ? '[]' : '' });
+
+describe('network methods', () => {
+  it('serves every SPEC network_* method (not overlay ones) with help naming its reply and faults', () => {
+    assert.deepEqual(methods.map((m) => m.name).sort(), [...SPEC_METHODS].sort());
+    for (const m of methods) {
+      assert.ok(m.help.length > 80, `${m.name} help`);
+      assert.match(m.help, /Reply|Changes nothing/, `${m.name} help says what it returns`);
+    }
+  });
+
+  it('validates arguments before touching the host', async () => {
+    const r = recordingRunner(answer);
+    const ctx = testCtx(networkConfig({}), { runner: r });
+    await assert.rejects(call(ctx, 'network_ensure_vlan_bridge', 'eth0', 4095, {}), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS');
+    await assert.rejects(call(ctx, 'network_gc', { dryrun: true }), /opts.dryrun: unknown option/);
+    await assert.rejects(call(ctx, 'network_ensure_bridge', 'br0', { confirm_within_s: 0 }), /confirm_within_s/);
+    assert.equal(r.calls.length, 0);
+  });
+
+  it('network_gc dry run reads and changes nothing; a real run deletes in one batch', async () => {
+    const r = recordingRunner(answer);
+    const ctx = testCtx(networkConfig({}), { runner: r });
+    assert.deepEqual(await call(ctx, 'network_gc', { dry_run: true }), ['breth0-10']);
+    assert.equal(r.calls.filter((c) => c.args.includes('-batch')).length, 0);
+    assert.deepEqual(await call(ctx, 'network_gc', {}), ['breth0-10']);
+    const batches = r.calls.filter((c) => c.args.includes('-batch'));
+    assert.deepEqual(batches.map((c) => c.opts.input), ['link del eth0.10\nlink del breth0-10\n']);
+  });
+
+  it('startNetworkGc runs on network.gc_interval_s and stops when told; 0 means never', async () => {
+    const log = createLogger({ svc: 'test', level: 'silent' });
+    const none = recordingRunner(answer);
+    startNetworkGc(networkConfig({ gc_interval_s: 0 }), log, undefined, none)();
+    const r = recordingRunner(answer);
+    const stop = startNetworkGc(networkConfig({ gc_interval_s: 0.02 }), log, undefined, r);
+    const until = Date.now() + 3000;
+    while (!r.calls.some((c) => c.args.includes('-batch')) && Date.now() < until) await new Promise((res) => setTimeout(res, 10));
+    stop();
+    assert.ok(r.calls.some((c) => c.args.includes('-batch') && c.opts.input === 'link del eth0.10\nlink del breth0-10\n'));
+    const n = r.calls.length;
+    await new Promise((res) => setTimeout(res, 100));
+    assert.ok(r.calls.length <= n + 4, 'no new runs after stop (one in flight may finish)');
+    assert.equal(none.calls.length, 0);
+  });
+});
