@@ -2,7 +2,7 @@
 // each, naming the key: `fencer.fence_after_s: must be ...`.
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigSchema, type Config } from './schema.js';
 import { crossFieldProblems } from './rules.js';
 
@@ -13,8 +13,30 @@ export interface ConfigResult {
   problems: string[];
 }
 
-const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false, coerceTypes: false });
-const validateSchema = ajv.compile<Config>(ConfigSchema);
+// Compiled on first use, not at import: `brick --version` should not pay for it.
+let compiled: ValidateFunction<Config> | undefined;
+function validateSchema(data: unknown): data is Config {
+  compiled ??= new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false, coerceTypes: false }).compile<Config>(ConfigSchema);
+  const ok = compiled(data);
+  validateSchema.errors = compiled.errors ?? [];
+  return ok;
+}
+validateSchema.errors = [] as ErrorObject[];
+
+/** Drop every value the schema rejected (and unknown keys), so defaults fill the holes. */
+function withoutBadValues(data: Record<string, unknown>, errors: ErrorObject[]): void {
+  for (const e of errors) {
+    const parts = e.instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    if (e.keyword === 'additionalProperties') parts.push((e.params as { additionalProperty: string }).additionalProperty);
+    if (!parts.length) continue;
+    let node: unknown = data;
+    for (const p of parts.slice(0, -1)) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[p] : undefined;
+    if (!node || typeof node !== 'object') continue;
+    const last = parts[parts.length - 1];
+    if (Array.isArray(node)) node.splice(Number(last), 1);
+    else delete (node as Record<string, unknown>)[last];
+  }
+}
 
 function keyOf(e: ErrorObject): string {
   const parts = e.instancePath.split('/').filter(Boolean).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
@@ -88,7 +110,15 @@ export function validateConfig(doc: unknown): ConfigResult {
     const lines = errors
       .filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath))
       .map(describe);
-    return { problems: [...new Set(lines)] };
+    // Also report the cross-field rules, judged on what is left once the rejected values fall
+    // back to their defaults, so one run lists every problem; a rule about a key that already
+    // has a problem is not repeated.
+    const keysWithProblems = new Set(lines.map((l) => l.split(':')[0]));
+    const rest = structuredClone(doc ?? {}) as Record<string, unknown>;
+    let cross: string[] = [];
+    for (let i = 0; i < 3 && !validateSchema(rest); i++) withoutBadValues(rest, validateSchema.errors);
+    if (validateSchema(rest)) cross = crossFieldProblems(rest as unknown as Config).filter((l) => !keysWithProblems.has(l.split(':')[0]));
+    return { problems: [...new Set([...lines, ...cross])] };
   }
   const config = data as unknown as Config;
   const problems = crossFieldProblems(config);

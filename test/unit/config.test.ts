@@ -71,6 +71,7 @@ test('three mistakes are reported at once, one line each, naming the key', () =>
   const r = parseConfigText(`
 [server]
 lisen = "0.0.0.0:8898"
+allow_plain_http = true
 [fencer]
 probe_interval_s = "5"
 action = "explode"
@@ -85,6 +86,8 @@ action = "explode"
 
 test('an unknown section and an unknown pool key are errors', () => {
   const r = parseConfigText(`
+[server]
+listen = "127.0.0.1:8898"
 [fencr]
 x = 1
 [[fencer.pool]]
@@ -142,4 +145,23 @@ test('broken TOML names the line', () => {
 test('examples/sandbox.toml is valid', () => {
   const r = parseConfigText(readFileSync(new URL('../../examples/sandbox.toml', import.meta.url), 'utf8'));
   assert.deepEqual(r.problems, []);
+});
+
+test('schema problems and cross-field problems are reported in the same run', () => {
+  const r = parseConfigText(`
+[server]
+listen = "127.0.0.1:8898"
+usr = "oracle"
+[fencer]
+probe_timeout_s = 10
+fence_after_s = 10
+action = "command"
+watchdog_timeout_s = "20"
+`);
+  assert.deepEqual(r.problems.sort(), [
+    'fencer.command: required with action = "command"',
+    'fencer.fence_after_s: must be a number of seconds > probe_timeout_s (10), got 10',
+    'fencer.watchdog_timeout_s: must be a number',
+    'server.usr: unknown key (did you mean user?)',
+  ].sort());
 });
