@@ -5,6 +5,7 @@
 // writes to local files and pre-opened fds: nothing it needs runs on the libuv threadpool, so hung
 // pool I/O elsewhere in the process cannot delay a pet or a fence (reference/fencing.md §6, §7).
 import { open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
+import { uptime } from 'node:os';
 import type { Config, PoolConfig } from '../config/schema.js';
 import { fenceCommandArgv } from '../config/rules.js';
 import { createLogger, type LogFormat, type Logger } from '../shared/log.js';
@@ -15,7 +16,7 @@ import { defaultHostId } from './host-id.js';
 import { planTick, tickMs, nextProbeAt, type InUse, type PoolHealthState, type Timing, type PoolVerdict } from './pool-health.js';
 import { probeSteps, resolveTools, startProbe, type ProbeTools } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
-import { ensureDir, round3, writeFencerState, type FencerState, type PoolState } from './state.js';
+import { ensureDir, readFencerState, round3, writeFencerState, type FencerState, type PoolState } from './state.js';
 import { readFenceMarker, writeFenceMarker, type FenceMarker } from './marker.js';
 import { queryPoolUsage, resolveVmQuery } from './vm-usage.js';
 
@@ -84,6 +85,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   });
   ensureDir(f.state_dir);
   ensureDir(f.marker_dir);
+  inheritArmedPools(pools, readFencerState(f.state_dir), now(), log);
   const lastFence = readFenceMarker(f.marker_dir) ?? null;
   if (lastFence)
     log.warn({ last_fence: lastFence }, `this host fenced itself at ${lastFence.at} (pool ${lastFence.pool}: ${lastFence.reason}); remove ${f.marker_dir}/fence-marker.json once understood`);
@@ -331,6 +333,35 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/**
+ * A fencer restarted within the same boot (crash, kill, upgrade: state_dir is /run, kept across
+ * service restarts) carries on where the last one stopped: a pool it had armed stays armed, with the
+ * age of its last verified heartbeat carried over by wall clock. Otherwise a fencer that crashed while
+ * the storage was dead would come back "unverified", never arm, and pet the watchdog forever.
+ */
+export function inheritArmedPools(
+  pools: Array<{ cfg: { path: string }; lastOkMs?: number }>,
+  prev: FencerState | undefined,
+  nowMono: number,
+  log: Logger,
+  nowWallMs = Date.now(),
+): void {
+  if (!prev || prev.pid === process.pid) return;
+  // Only from this boot: a state_dir that survived a reboot must not make the new boot fence at once.
+  if (prev.written_at_ms < nowWallMs - uptime() * 1000) return;
+  const gapS = Math.max(0, (nowWallMs - prev.written_at_ms) / 1000);
+  for (const p of pools) {
+    const old = prev.pools.find((x) => x.path === p.cfg.path);
+    if (!old || !old.armed || old.last_ok_age_s === null) continue;
+    const ageS = Math.max(0, old.last_ok_age_s) + gapS;
+    p.lastOkMs = nowMono - ageS * 1000;
+    log.warn(
+      { pool: p.cfg.path, previous_pid: prev.pid, last_ok_age_s: round3(ageS) },
+      `pool ${p.cfg.path} stays armed from the previous fencer (pid ${prev.pid}): last verified heartbeat ${round3(ageS)} s ago`,
+    );
+  }
 }
 
 /** TEST ONLY: fill the libuv threadpool with opens of a FIFO nobody writes, then check it is blocked. */

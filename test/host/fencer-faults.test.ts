@@ -183,3 +183,20 @@ test('idle pool (no running VM uses it, libvirt asked): DEAD, no fence, still pe
   assert.equal(f1.sysrqText(), '', 'an idle pool never fences');
   assert.match(f1.log(), /is DEAD .* no running VM uses it/);
 });
+
+test('fencer killed (-9) and restarted while the pool is frozen: the new one stays armed and fences within the bound', { skip }, async () => {
+  const { pool, fencer } = await setup('restart');
+  fencer.start();
+  await fencer.armed();
+  await sleep(700);
+  const t0 = performance.now();
+  pool.freeze();
+  fencer.proc!.kill('SIGKILL');
+  await fencer.exit;
+  assert.ok(!fencer.watchdogBytes().includes('V'), 'a killed fencer leaves the watchdog armed');
+  fencer.lines = [];
+  fencer.start(); // systemd Restart=always
+  const took = await fenceDetectedAfter(fencer, t0);
+  assert.ok(took <= BOUND_MS, `fenced ${Math.round(took)} ms after the freeze across a restart; bound ${BOUND_MS}`);
+  assert.match(fencer.log(), /stays armed from the previous fencer/);
+});
