@@ -22,12 +22,25 @@ export interface NetHost {
 
 const NETNS_DIR = '/run/netns';
 
-/** Create the namespace unless it exists; safe to call concurrently (a lost race is fine). */
-export async function ensureNamespace(run: Runner, ns: string, timeoutMs: number): Promise<void> {
-  if (!ns || existsSync(`${NETNS_DIR}/${ns}`)) return;
-  const r = await run('ip', ['netns', 'add', ns], { timeoutMs, allowFailure: true });
-  if (r.code !== 0 && !existsSync(`${NETNS_DIR}/${ns}`))
-    throw new BrickError('COMMAND_FAILED', `network.namespace "${ns}": cannot create it: ${r.stderr.trim() || 'exit ' + r.code}`);
+const creating = new Map<string, Promise<void>>();
+
+/**
+ * Create the namespace unless it exists. Concurrent callers in this process share one creation:
+ * `ip netns add` makes /run/netns/NS before it mounts the namespace there, so a caller that only
+ * looked for the file could enter a half-made namespace.
+ */
+export function ensureNamespace(run: Runner, ns: string, timeoutMs: number): Promise<void> {
+  if (!ns) return Promise.resolve();
+  const inFlight = creating.get(ns);
+  if (inFlight) return inFlight;
+  if (existsSync(`${NETNS_DIR}/${ns}`)) return Promise.resolve();
+  const p = (async () => {
+    const r = await run('ip', ['netns', 'add', ns], { timeoutMs, allowFailure: true });
+    if (r.code !== 0 && !existsSync(`${NETNS_DIR}/${ns}`))
+      throw new BrickError('COMMAND_FAILED', `network.namespace "${ns}": cannot create it: ${r.stderr.trim() || 'exit ' + r.code}`);
+  })().finally(() => creating.delete(ns));
+  creating.set(ns, p);
+  return p;
 }
 
 export function netHost(config: Config, run: Runner): NetHost {
