@@ -20,7 +20,7 @@ import { BrickError } from '../shared/errors.js';
 import { isGuestPort } from './names.js';
 import { OVS_OWNER_KEY } from './ovs.js';
 import type { OvsCommand } from './plan.js';
-import { VNI_MAX, checkIntRange, checkUnicast } from './vxlan-bridge.js';
+import { VNI_MAX, checkIntRange, checkUnicast, show } from './vxlan-bridge.js';
 
 export const KEY_MAX = 4_294_967_295;
 export const OVERLAY_KEY = 'brick-overlay-key';
@@ -37,7 +37,7 @@ export function checkKey(v: unknown, type: TunnelType | 'any', param = 'key'): n
 
 export function checkTunnelType(v: unknown, param = 'opts.type'): TunnelType {
   if (v === undefined || v === null || v === '') return 'gre';
-  if (v !== 'gre' && v !== 'vxlan') throw new BrickError('INVALID_PARAMS', `${param}: must be "gre" or "vxlan", got ${JSON.stringify(v)}`);
+  if (v !== 'gre' && v !== 'vxlan') throw new BrickError('INVALID_PARAMS', `${param}: must be "gre" or "vxlan", got ${show(v)}`);
   return v;
 }
 

@@ -44,8 +44,14 @@ export interface VxlanNames {
 export function checkIntRange(v: unknown, param: string, lo: number, hi: number, what: string): number {
   const n = typeof v === 'string' && /^\d{1,10}$/.test(v) ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < lo || n > hi)
-    throw new BrickError('INVALID_PARAMS', `${param}: must be an integer ${what} ${lo}-${hi}, got ${JSON.stringify(v)}`);
+    throw new BrickError('INVALID_PARAMS', `${param}: must be an integer ${what} ${lo}-${hi}, got ${show(v)}`);
   return n;
+}
+
+/** A caller's value for a message: short, and never a crash (an <i8> past 2^53 arrives as a bigint). */
+export function show(v: unknown): string {
+  const t = typeof v === 'bigint' ? String(v) : (JSON.stringify(v) ?? String(v));
+  return t.length > 60 ? t.slice(0, 60) + '…' : t;
 }
 
 export function checkVni(v: unknown, param = 'vni'): number {
@@ -68,13 +74,13 @@ export function isMulticast(ip: string): boolean {
 
 export function checkGroup(v: unknown, param = 'opts.group'): string {
   if (typeof v !== 'string' || !isIP(v) || !isMulticast(v))
-    throw new BrickError('INVALID_PARAMS', `${param}: must be a multicast IP address (224.0.0.0/4 or ff00::/8), got ${JSON.stringify(v)}`);
+    throw new BrickError('INVALID_PARAMS', `${param}: must be a multicast IP address (224.0.0.0/4 or ff00::/8), got ${show(v)}`);
   return v;
 }
 
 export function checkUnicast(v: unknown, param: string): string {
   if (typeof v !== 'string' || !isIP(v) || isMulticast(v) || v === '0.0.0.0' || v === '::')
-    throw new BrickError('INVALID_PARAMS', `${param}: must be a unicast IPv4 or IPv6 address, got ${JSON.stringify(v)}`);
+    throw new BrickError('INVALID_PARAMS', `${param}: must be a unicast IPv4 or IPv6 address, got ${show(v)}`);
   return v;
 }
 
