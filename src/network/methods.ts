@@ -40,6 +40,8 @@ export const methods = defineMethods([
       'The running network state, read from the kernel (and Open vSwitch with backend openvswitch). Reply: struct {backend, namespace, ' +
       'bridges: [{name, type linux|ovs|ovs-fake, ports, guest_ports, brick_owned, owner, mtu, up, stp, parent, vlan}], ' +
       'vlan_devices: [{name, parent, vlan, master, brick_owned}], addresses: [{dev, address, family, scope}], routes: [{family, dst, dev, gateway, protocol, metric}], ' +
+      'tunnels (backend openvswitch): [{port, bridge, type gre|vxlan, remote, key, ofport, status (link state, or "error"), error, brick_owned}], ' +
+      'vxlan_bridges: [{name, vxlan_device, vni, group, remote, dev, mtu, up, ports, brick_owned}], ' +
       'pending_confirmation}. Changes nothing.',
     handler: async (_args, ctx: CallContext) => networkState(netContext(ctx)),
   },
@@ -112,7 +114,7 @@ export const methods = defineMethods([
     params: [{ name: 'opts', type: 'struct', optional: true, help: 'dry_run (bool): report only' }],
     returns: 'array',
     help:
-      'Remove the VLAN bridges brick made whose only port left is brick\'s own VLAN device: a guest port (vif*, vnet*, tap*) or any other port keeps a bridge, ' +
+      'Remove the VLAN bridges (and VXLAN bridges) brick made whose only port left is brick\'s own VLAN (VXLAN) device: a guest port (vif*, vnet*, tap*) or any other port keeps a bridge, ' +
       'and bridges brick did not make are never touched. Runs by itself every network.gc_interval_s when that is > 0. Reply: array of the bridge names removed ' +
       '(with dry_run: that would be). ' + FAULTS,
     handler: async ([rawOpts], ctx: CallContext) => {
