@@ -50,12 +50,19 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
         'CONFLICT',
         `${plan.risky}. Ask again with opts.confirm_within_s (e.g. 60) and call network_confirm over the new path within that time, or brick rolls it back`,
       );
-    if (plan.risky) safeApply.assertFree();
-    const changes = await applySteps(nc.host, plan.steps);
-    if (plan.risky && changes.length) {
-      const { deadline } = safeApply.arm(nc.host, nc.log, changes, undoLines(plan.steps), o.confirmWithinS!);
-      return { bridge: d.name, changed: true, changes, confirm_by: deadline, pending_confirmation: true };
+    if (plan.risky) {
+      const release = safeApply.reserve();
+      let armed = false;
+      try {
+        const changes = await applySteps(nc.host, plan.steps);
+        const { deadline } = safeApply.arm(nc.host, nc.log, changes, undoLines(plan.steps), o.confirmWithinS!, { locks: nc.locks, keys });
+        armed = true;
+        return { bridge: d.name, changed: true, changes, confirm_by: deadline, pending_confirmation: true };
+      } finally {
+        if (!armed) release();
+      }
     }
+    const changes = await applySteps(nc.host, plan.steps);
     if (changes.length) nc.log.info({ bridge: d.name, changes }, 'bridge ensured');
     return { bridge: d.name, changed: changes.length > 0, changes };
   });

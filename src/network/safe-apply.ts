@@ -5,7 +5,14 @@
 // be confirmed or rolled back.
 import type { Logger } from '../shared/log.js';
 import { BrickError } from '../shared/errors.js';
+import type { KeyedLock } from '../shared/keyed-lock.js';
 import type { NetHost } from './netns.js';
+
+/** What a rollback must hold while it runs: the same locks the change was made under. */
+export interface LockScope {
+  locks: KeyedLock;
+  keys: string[];
+}
 
 export interface PendingChange {
   id: number;
@@ -16,6 +23,7 @@ export interface PendingChange {
   log: Logger;
   deadline: number;
   timer: NodeJS.Timeout;
+  scope?: LockScope;
 }
 
 export interface RollbackRecord {
@@ -27,6 +35,8 @@ export interface RollbackRecord {
 
 export class SafeApply {
   private pending: PendingChange | undefined;
+  /** Held from just before a risky change is applied until it is armed (or failed). */
+  private reserved = false;
   private nextId = 1;
   /** The last automatic rollback, so a late network_confirm can say what happened. */
   lastRollback: RollbackRecord | undefined;
@@ -39,6 +49,7 @@ export class SafeApply {
 
   /** Refuse a second risky change while one is waiting for confirmation. */
   assertFree(): void {
+    if (this.reserved && !this.pending) throw new BrickError('NOT_READY', 'another network change that needs confirmation is being applied; try again in a moment');
     if (this.pending)
       throw new BrickError(
         'NOT_READY',
@@ -46,14 +57,27 @@ export class SafeApply {
       );
   }
 
-  /** Start the rollback timer for a change just applied. */
-  arm(host: NetHost, log: Logger, changes: string[], undo: string[], confirmWithinS: number): { id: number; deadline: Date } {
+  /**
+   * Take the one slot before applying a risky change, so two cannot be applied side by side.
+   * Returns the release for when the change fails or turns out to change nothing.
+   */
+  reserve(): () => void {
     this.assertFree();
+    this.reserved = true;
+    return () => {
+      this.reserved = false;
+    };
+  }
+
+  /** Start the rollback timer for a change just applied (after reserve(), or alone). */
+  arm(host: NetHost, log: Logger, changes: string[], undo: string[], confirmWithinS: number, scope?: LockScope): { id: number; deadline: Date } {
+    if (this.pending) this.assertFree();
+    this.reserved = true;
     const id = this.nextId++;
     const deadline = Date.now() + confirmWithinS * 1000;
     const timer = setTimeout(() => void this.rollback(id), confirmWithinS * 1000);
     timer.unref?.();
-    this.pending = { id, changes, undo, host, log, deadline, timer };
+    this.pending = { id, changes, undo, host, log, deadline, timer, ...(scope ? { scope } : {}) };
     log.warn({ changes, confirm_within_s: confirmWithinS }, 'network change applied; rolled back unless network_confirm comes in time');
     return { id, deadline: new Date(deadline) };
   }
@@ -72,6 +96,7 @@ export class SafeApply {
     }
     clearTimeout(p.timer);
     this.pending = undefined;
+    this.reserved = false;
     p.log.info({ changes: p.changes }, 'network change confirmed');
     return { kept: p.changes };
   }
@@ -82,12 +107,16 @@ export class SafeApply {
     this.pending = undefined;
     let ok = true;
     let error: string | undefined;
-    try {
+    const undo = async () => {
       const r = await p.host.ipBatch(p.undo, { force: true, allowFailure: true });
       if (r.code !== 0) [ok, error] = [false, r.stderr.trim()];
+    };
+    try {
+      await (p.scope ? p.scope.locks.with(p.scope.keys, undo) : undo());
     } catch (e) {
       [ok, error] = [false, (e as Error).message];
     }
+    this.reserved = false;
     this.lastRollback = { changes: p.changes, at: new Date(), ok, ...(error ? { error } : {}) };
     if (ok) p.log.warn({ changes: p.changes }, 'network change not confirmed in time: rolled back');
     else p.log.error({ changes: p.changes, error }, 'network change not confirmed in time: rollback FAILED, check the host');
