@@ -127,6 +127,8 @@ export function planVxlanBridge(s: LinuxState, d: VxlanBridgeDesired): { names: 
       throw new BrickError('CONFLICT', `${dev} is already a port of ${vx.master}; VNI ${d.vni} is bridged there (ask for opts.name ${vx.master} or remove that bridge)`);
   }
   if (br && br.kind !== 'bridge') throw new BrickError('CONFLICT', `${bridge} exists and is a ${br.kind || 'physical'} interface, not a bridge; pass another opts.name`);
+  const otherVx = br ? portsOf(s, bridge).find((p) => p.kind === 'vxlan' && p.name !== dev) : undefined;
+  if (otherVx) throw new BrickError('CONFLICT', `${bridge} already carries VXLAN device ${otherVx.name} (VNI ${otherVx.vxlan?.id}); one bridge per VNI: pass another opts.name`);
 
   const steps: Step[] = [];
   if (!vx) {

@@ -174,6 +174,18 @@ describe('VXLAN bridges between two namespaces over a veth underlay', { skip }, 
     assert.deepEqual(await call(ctxA, 'network_gc', {}), ['brvx-300']);
   });
 
+  it('20 concurrent ensures of one VXLAN bridge make it once; the MTU follows the underlay when asked again', async () => {
+    const replies = await Promise.all(Array.from({ length: 20 }, () => call(ctxB, 'network_ensure_vxlan_bridge', ulB, 400, {})));
+    assert.equal(replies.filter((r) => r.changed).length, 1);
+    assert.equal((await linksJson(nsB)).filter((l) => l.ifname === 'vxlan400' || l.ifname === 'brvx-400').length, 2);
+    await ipn(nsB, 'link', 'set', ulB, 'mtu', '1500');
+    const r = await call(ctxB, 'network_ensure_vxlan_bridge', ulB, 400, {});
+    assert.deepEqual(r.changes, ['set vxlan400 mtu 1450', 'set brvx-400 mtu 1450']);
+    assert.equal((await link(nsB, 'brvx-400')).mtu, 1450);
+    await ipn(nsB, 'link', 'set', ulB, 'mtu', '9000');
+    assert.equal((await call(ctxB, 'network_remove_vxlan_bridge', 'brvx-400')).removed, true);
+  });
+
   it('refuses VNIs outside 1-16777215, bad groups, remotes and names with no link changed', async () => {
     const before = await snapshot(nsA);
     const cases: [unknown[], RegExp][] = [

@@ -277,6 +277,7 @@ describe('VXLAN bridge plans', () => {
     fault(() => planVxlanBridge(s, { pif: 'eth1', vni: 9, name: 'other9' }), 'CONFLICT', /already a port of brvx-9/);
     fault(() => planVxlanBridge(s, { pif: 'eth1', vni: 10, name: 'eth1' }), 'INVALID_PARAMS', /cannot be named eth1/);
     fault(() => planVxlanBridge(s, { pif: 'nope', vni: 9 }), 'NOT_FOUND', /pif nope/);
+    fault(() => planVxlanBridge(s, { pif: 'eth1', vni: 10, name: 'brvx-9' }), 'CONFLICT', /brvx-9 already carries VXLAN device vxlan9 \(VNI 9\)/);
     fault(() => planVxlanBridge(linuxState([eth('eth1', 2), eth('vxlan9', 3)]), { pif: 'eth1', vni: 9 }), 'CONFLICT', /vxlan9 exists but is not VXLAN 9/);
   });
 
