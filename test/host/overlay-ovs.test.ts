@@ -13,6 +13,8 @@ import { tunnelCookie } from '../../src/network/overlay-plan.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { run } from '../../src/shared/run.js';
 import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import { startTestServer } from '../fixtures/server.js';
+import { XmlRpcFault } from '../../src/agent-extension/codec.js';
 
 let haveOvs = false;
 try {
@@ -189,6 +191,26 @@ describe('overlay tunnels on userspace Open vSwitch', { skip }, () => {
     await rejects(call(ctx, 'network_ensure_tunnel', 'ovbr0', '192.0.2.77', 0, {}), 'CONFLICT', /pgre0/);
     assert.equal(await db(), before);
     await ovs.vsctl(['del-port', 'ovbr0', 'pgre0']);
+  });
+
+  it('over XML-RPC: a key past 2^31 as <i8>, the reply\'s ofport, a bad key as fault -32602', async () => {
+    const srv = await startTestServer({ network: { backend: 'openvswitch', namespace: ovs.netns, ovs_rundir: ovs.rundir } }, [...overlayMethods, ...networkMethods]);
+    try {
+      const br = (await srv.call('network_ensure_overlay_bridge', 'ovwire', 3000000000, { datapath_type: 'netdev' })) as any;
+      assert.deepEqual([br.key, br.changed], [3000000000, true]);
+      const t = (await srv.call('network_ensure_tunnel', 'ovwire', '2001:db8::9', '3000000000', { type: 'gre' })) as any;
+      assert.ok(t.port.length <= 15 && t.ofport > 0, JSON.stringify(t));
+      await assert.rejects(srv.call('network_ensure_tunnel', 'ovwire', '2001:db8::9', 4294967296, {}), (e: unknown) => {
+        assert.ok(e instanceof XmlRpcFault, String(e));
+        assert.equal(e.faultCode, -32602);
+        assert.match(e.faultString, /key/);
+        return true;
+      });
+      assert.deepEqual({ ...((await srv.call('network_remove_tunnel', 'ovwire', t.port)) as object) }, { removed: true, changes: [`removed tunnel port ${t.port} from ovwire`] });
+      assert.equal(((await srv.call('network_remove_overlay_bridge', 'ovwire')) as any).removed, true);
+    } finally {
+      await srv.close();
+    }
   });
 
   it('removes the overlay bridge with its tunnels; a person\'s bridge or one with guest ports is refused; removing again is {removed: false}', async () => {
