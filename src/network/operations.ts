@@ -14,7 +14,7 @@ import { isGuestPort } from './names.js';
 import { netHost } from './netns.js';
 import { readLinux, portsOf, type LinuxState } from './link-state.js';
 import { fakeBridges, portsOfFakeBridge, portsOfOvsBridge, readOvs, type OvsState } from './ovs.js';
-import { applyOvs, applySteps, undoLines } from './plan.js';
+import { applyOvs, applySteps, undoLines, type Step } from './plan.js';
 import { safeApply } from './safe-apply.js';
 import { overlayReport } from './overlay.js';
 import {
@@ -26,6 +26,20 @@ import {
   planOvsVlanBridge,
   type VlanBridgeDesired,
 } from './vlan-bridge.js';
+
+/**
+ * Apply a plan; if the batch failed because something appeared meanwhile (another program made
+ * the same device between our read and our batch: "File exists"), read again and apply the new
+ * plan once. brick's own callers are already serialized by the locks.
+ */
+async function applyFresh(nc: NetContext, plan: () => Promise<Step[]>, first?: Step[]): Promise<string[]> {
+  try {
+    return await applySteps(nc.host, first ?? (await plan()));
+  } catch (e) {
+    if (!(e instanceof BrickError && e.fault === 'COMMAND_FAILED' && /File exists/.test(e.message))) throw e;
+    return applySteps(nc.host, await plan());
+  }
+}
 
 export interface EnsureBridgeOptions {
   /** Apply a risky change and roll it back unless network_confirm comes within this many seconds. */
@@ -62,7 +76,7 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
         if (!armed) release();
       }
     }
-    const changes = await applySteps(nc.host, plan.steps);
+    const changes = await applyFresh(nc, async () => planLinuxBridge(await readLinux(nc.host), d).steps, plan.steps);
     if (changes.length) nc.log.info({ bridge: d.name, changes }, 'bridge ensured');
     return { bridge: d.name, changed: changes.length > 0, changes };
   });
@@ -100,7 +114,7 @@ export async function ensureVlanBridge(nc: NetContext, d: VlanBridgeDesired): Pr
   }
   return withNames(nc, () => readLinux(nc.host), (s) => linuxVlanNames(s, d), async (s) => {
     const { names, steps } = planLinuxVlanBridge(s, d);
-    const changes = await applySteps(nc.host, steps);
+    const changes = await applyFresh(nc, async () => planLinuxVlanBridge(await readLinux(nc.host), d).steps, steps);
     if (changes.length) nc.log.info({ bridge: names.bridge, changes }, 'VLAN bridge ensured');
     return { bridge: names.bridge, vlan_device: names.vlanDevice!, pif: names.pif, vlan: d.vlan, changed: changes.length > 0, changes };
   });

@@ -67,4 +67,26 @@ describe('network methods', () => {
     assert.ok(r.calls.length <= n + 4, 'no new runs after stop (one in flight may finish)');
     assert.equal(none.calls.length, 0);
   });
+
+  it('a bridge another program made between read and batch ("File exists") is read again, not an error', async () => {
+    let made = false;
+    const r = recordingRunner((c) => {
+      if (c.args.includes('-batch')) {
+        if (!made) {
+          made = true;
+          return { code: 1, stderr: 'RTNETLINK answers: File exists\nCommand failed -:1\n' };
+        }
+        return {};
+      }
+      if (c.args.includes('-details'))
+        return { stdout: made ? JSON.stringify([{ ifindex: 9, ifname: 'br9', flags: ['BROADCAST'], mtu: 1500, linkinfo: { info_kind: 'bridge' } }]) : '[]' };
+      return { stdout: '[]' };
+    });
+    const res = await call(testCtx(networkConfig({}), { runner: r }), 'network_ensure_bridge', 'br9', {});
+    assert.deepEqual(res.changes, ['brought br9 up']); // someone else's bridge: not marked as brick's
+    assert.deepEqual(r.calls.filter((c) => c.args.includes('-batch')).map((c) => c.opts.input), [
+      'link add name br9 type bridge\nlink set dev br9 alias brick:bridge\nlink set dev br9 up\n',
+      'link set dev br9 up\n',
+    ]);
+  });
 });
