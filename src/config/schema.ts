@@ -85,6 +85,10 @@ export const PoolSchema = Type.Object(
       default: 'in-use',
       description: 'in-use: fence only while a running VM uses the pool; always',
     }),
+    require_mount: Type.Boolean({
+      default: true,
+      description: 'probe fails while the pool directory is on the root filesystem (the mount vanished); false only for a local-directory pool (sandbox, tests)',
+    }),
   },
   { additionalProperties: false },
 );

@@ -139,7 +139,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     const wallMs = Date.now();
     const content = heartbeatContent(p.cfg.heartbeat, wallMs);
     const steps = probeSteps({ poolPath: p.cfg.path, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delayS });
-    const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device);
+    const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount);
     p.lastStartMs = started;
     p.inFlight = { startedMs: started, deadlineMs: started + timing.probeTimeoutMs, resultIn: false };
     const flight = p.inFlight;

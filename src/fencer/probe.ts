@@ -82,6 +82,8 @@ export interface StartedProbe {
  * Run the steps with one deadline for the whole chain. Each child is SIGKILLed when the deadline
  * passes; the result does not wait for it to exit (it may not, in D state): `finished` tells when it did.
  * `expectDevice`: the pool's device when it was armed; a different one fails the probe.
+ * `requireMount`: a pool on the root filesystem fails (its mount vanished); off only for a pool
+ * that is a local directory on purpose (pool.require_mount = false: the sandbox).
  */
 export function startProbe(
   steps: ProbeStep[],
@@ -89,6 +91,7 @@ export function startProbe(
   timeoutMs: number,
   now: () => number,
   expectDevice?: string,
+  requireMount = true,
 ): StartedProbe {
   const start = now();
   let device: string | undefined;
@@ -101,7 +104,7 @@ export function startProbe(
       if (s.check === 'devices') {
         const [pool, root] = r.stdout.trim().split('\n');
         device = pool;
-        if (!pool || pool === root) throw new Error('the pool directory is on the root filesystem: the storage is not mounted');
+        if (!pool || (requireMount && pool === root)) throw new Error('the pool directory is on the root filesystem: the storage is not mounted');
         if (expectDevice !== undefined && pool !== expectDevice)
           throw new Error(`the pool's filesystem changed (device ${expectDevice} → ${pool}): the mount vanished or was replaced`);
       }

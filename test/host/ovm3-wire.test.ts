@@ -151,7 +151,7 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
         server: { file_roots: [root] },
         ovm3: { ssh_key: keyPath, ssh_port: sshd.port, ssh_user: sshd.user, domr_networks: ['169.254.0.0/16', '127.0.0.0/8'], ssh_timeout_s: 20 },
         domain: { libvirt_uri: `test://${join(work, 'node.xml')}` },
-        fencer: { state_dir: join(work, 'state'), pool: [{ path: join(work, 'pool'), heartbeat: 'ovm', fence_when: 'in-use' }] },
+        fencer: { state_dir: join(work, 'state'), pool: [{ path: join(work, 'pool'), heartbeat: 'ovm', fence_when: 'in-use', require_mount: true }] },
       },
       methods,
     );

@@ -212,7 +212,7 @@ test('peer check: unreadable/timeout/garbage â†’ unknown (never false); stale â†
 
 test('heartbeat_check arguments: absolute pool, a configured pool or under file_roots, a safe host id, a sane age', () => {
   const c = defaultConfig();
-  c.fencer.pool = [{ path: '/mnt/kvm1', heartbeat: 'kvm', fence_when: 'in-use' }];
+  c.fencer.pool = [{ path: '/mnt/kvm1', heartbeat: 'kvm', fence_when: 'in-use', require_mount: true }];
   assert.deepEqual(checkArgs(c, ['/mnt/kvm1/', '10.0.0.2', 60]), { poolPath: '/mnt/kvm1', hostId: '10.0.0.2', maxAgeS: 60, format: 'kvm' });
   assert.equal(checkArgs(c, ['/OVS/Repositories/abc', 'g-1', '120']).format, 'ovm');
   const fault = (args: unknown[]) => {
