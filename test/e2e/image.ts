@@ -36,13 +36,13 @@ const DEB_PROGRAMS = [
 const DEB_FILES = ['/etc/netconfig', '/etc/services', '/etc/protocols', '/etc/rpc'];
 
 /** Programs copied from this (Debian 12) host, with the packages whose versions key the cache. */
-const HOST_PROGRAMS = ['ip', 'tc', 'bridge', 'ss', 'kmod', 'dd', 'date', 'timeout', 'sync', 'stat', 'setsid', 'mount', 'umount', 'sysctl'];
+const HOST_PROGRAMS = ['ip', 'tc', 'bridge', 'ss', 'kmod', 'dd', 'date', 'timeout', 'sync', 'stat', 'mv', 'mkdir', 'sleep', 'setsid', 'mount', 'umount', 'sysctl'];
 const HOST_PACKAGES = ['iproute2', 'kmod', 'coreutils', 'util-linux', 'mount', 'procps', 'libc6', 'libstdc++6', 'libgcc-s1', 'busybox-static'];
 
 /** Kernel modules loaded by the guest (their dependencies come along through modules.dep). */
 export const MODULES = [
   '8021q', 'bonding', 'bridge', 'veth', 'dummy', 'softdog', 'nf_tables', 'nft_reject_inet', 'sch_netem', 'sch_prio',
-  'cls_u32', 'crc32c_generic', 'crc32c_intel', 'nfs', 'nfsv3', 'nfsv4', 'nfsd', 'virtio_net', 'virtio_pci', 'virtio_rng',
+  'cls_u32', 'crc32c_generic', 'crc32c_intel', 'nfs', 'nfsv3', 'nfsv4', 'nfsd', 'virtio_net', 'virtio_pci',
 ];
 
 export interface GuestImage {

@@ -67,7 +67,7 @@ export class Vm {
       '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio',
       '-kernel', image.kernel, '-initrd', image.initrd, '-append', append,
     ];
-    if (opts.nic) args.push('-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56');
+    if (opts.nic) args.push('-netdev', 'user,id=n0,restrict=on,ipv6=off', '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56');
     this.child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (b: Buffer) => this.onData(b));
     this.child.stderr!.on('data', (b: Buffer) => this.log.write(`[qemu stderr] ${b}`));

@@ -5,4 +5,4 @@ mods crc32c_generic
 for m in 8021q bonding bridge veth dummy softdog nf_tables sch_netem sch_prio cls_u32 nfs nfsv4 nfsd; do check "modprobe-$m" modprobe "$m"; done
 data brick-version brick --version
 nfs_up
-check nfs-write sh -c 'echo hello > /mnt/pool/x && cat /srv/pool/x'
+check nfs-write shx 'echo hello > /mnt/pool/x && cat /srv/pool/x'
