@@ -31,13 +31,13 @@ export function checkIfName(name: unknown, param: string): string {
 export function checkVlan(vlan: unknown, param = 'vlan'): number {
   const n = typeof vlan === 'string' && /^\d+$/.test(vlan) ? Number(vlan) : vlan;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 4094)
-    throw new BrickError('INVALID_PARAMS', `${param}: must be an integer VLAN id 1-4094, got ${JSON.stringify(vlan)}`);
+    throw new BrickError('INVALID_PARAMS', `${param}: must be an integer VLAN id 1-4094, got ${show(vlan)}`);
   return n;
 }
 
 export function checkMtu(mtu: unknown, param = 'mtu'): number {
   if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535)
-    throw new BrickError('INVALID_PARAMS', `${param}: must be an integer 68-65535, got ${JSON.stringify(mtu)}`);
+    throw new BrickError('INVALID_PARAMS', `${param}: must be an integer 68-65535, got ${show(mtu)}`);
   return mtu;
 }
 
@@ -64,7 +64,7 @@ export function parseCidr(s: unknown, param: string): Cidr {
   const family = m ? isIP(m[1]) : 0;
   const prefix = m ? Number(m[2]) : NaN;
   if (!m || !family || prefix > (family === 4 ? 32 : 128))
-    throw new BrickError('INVALID_PARAMS', `${param}: must be an address with prefix like 169.254.0.1/16, got ${JSON.stringify(s)}`);
+    throw new BrickError('INVALID_PARAMS', `${param}: must be an address with prefix like 169.254.0.1/16, got ${show(s)}`);
   return { address: m[1], prefix, family: family as 4 | 6 };
 }
 
@@ -90,4 +90,10 @@ export function v4IsNetwork(c: Cidr): boolean {
 export function v4FirstHost(c: Cidr): Cidr {
   const net = v4ToInt(v4Network(c).split('/')[0]);
   return { address: intToV4(net + 1), prefix: c.prefix, family: 4 };
+}
+
+/** A caller's value for a message: bigints (from <i8>) included, long values cut. */
+export function show(v: unknown): string {
+  const t = typeof v === 'bigint' ? String(v) : (JSON.stringify(v) ?? String(v));
+  return t.length > 60 ? t.slice(0, 60) + '…' : t;
 }

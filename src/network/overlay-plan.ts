@@ -17,10 +17,10 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { BrickError } from '../shared/errors.js';
-import { isGuestPort } from './names.js';
+import { isGuestPort, show } from './names.js';
 import { OVS_OWNER_KEY } from './ovs.js';
 import type { OvsCommand } from './plan.js';
-import { VNI_MAX, checkIntRange, checkUnicast, show } from './vxlan-bridge.js';
+import { VNI_MAX, checkIntRange, checkUnicast } from './vxlan-bridge.js';
 
 export const KEY_MAX = 4_294_967_295;
 export const OVERLAY_KEY = 'brick-overlay-key';

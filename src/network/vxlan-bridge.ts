@@ -12,7 +12,7 @@
 // so brick does not (it would be a host change nothing collects).
 import { isIP } from 'node:net';
 import { BrickError } from '../shared/errors.js';
-import { checkIfName } from './names.js';
+import { checkIfName, show } from './names.js';
 import { type LinuxState, type Link, ownerAlias, portsOf } from './link-state.js';
 import type { Step } from './plan.js';
 
@@ -49,10 +49,6 @@ export function checkIntRange(v: unknown, param: string, lo: number, hi: number,
 }
 
 /** A caller's value for a message: short, and never a crash (an <i8> past 2^53 arrives as a bigint). */
-export function show(v: unknown): string {
-  const t = typeof v === 'bigint' ? String(v) : (JSON.stringify(v) ?? String(v));
-  return t.length > 60 ? t.slice(0, 60) + '…' : t;
-}
 
 export function checkVni(v: unknown, param = 'vni'): number {
   return checkIntRange(v, param, 1, VNI_MAX, 'VXLAN VNI');

@@ -6,7 +6,7 @@ import { planLinuxVlanBridge, planLinuxRemoveVlanBridge, planOvsVlanBridge } fro
 import { planLinuxBridge } from '../../src/network/bridge.js';
 import { planLinuxGc } from '../../src/network/gc.js';
 import { controlAddress, planControl, withNozeroconf } from '../../src/network/control0.js';
-import { checkIfName, checkVlan, vlanBridgeName } from '../../src/network/names.js';
+import { checkIfName, checkMtu, checkVlan, vlanBridgeName } from '../../src/network/names.js';
 import { applySteps, ovsTransactionArgs, undoLines } from '../../src/network/plan.js';
 import { netHost } from '../../src/network/netns.js';
 import { parseOvs, OVS_READ_ARGS } from '../../src/network/ovs.js';
@@ -209,4 +209,9 @@ describe('apply', () => {
     sa.arm(h, log, ['y'], ['z'], 10);
     assert.deepEqual(sa.confirm(), { kept: ['y'] });
   });
+});
+
+it('an <i8> VLAN or MTU beyond 2^53 (a bigint) is a clear INVALID_PARAMS, not an internal error', () => {
+  assert.throws(() => checkVlan(2n ** 60n), (e: any) => e.fault === 'INVALID_PARAMS' && /1152921504606846976/.test(e.message));
+  assert.throws(() => checkMtu(2n ** 60n), (e: any) => e.fault === 'INVALID_PARAMS' && /1152921504606846976/.test(e.message));
 });
