@@ -16,6 +16,7 @@ import { defaultHostId } from './host-id.js';
 import { planTick, tickMs, nextProbeAt, type InUse, type PoolHealthState, type Timing, type PoolVerdict } from './pool-health.js';
 import { probeSteps, resolveTools, startProbe, type ProbeTools } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
+import { prepareWatchdog } from './watchdog-policy.js';
 import { ensureDir, readFencerState, round3, writeFencerState, type FencerState, type PoolState } from './state.js';
 import { readFenceMarker, writeFenceMarker, type FenceMarker } from './marker.js';
 import { queryPoolUsage, resolveVmQuery } from './vm-usage.js';
@@ -95,6 +96,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (f.action === 'log-only') log.warn('fencer.action = "log-only": an expired pool is only logged; this host will NOT be reset and its VMs may run twice');
   let watchdog: Watchdog | undefined;
   if (f.watchdog_device) {
+    await prepareWatchdog(f.watchdog_device, f.watchdog_timeout_s, { run, warn: (msg, detail) => log.warn(detail, msg) });
     watchdog = openWatchdog(f.watchdog_device);
     watchdog.pet();
   } else {
