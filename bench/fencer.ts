@@ -1,10 +1,14 @@
 // Bench (not a test): how fast the real fencer fences a frozen FUSE pool, against its bound, and what
 // probing costs. Prints JSON, then human lines. Figures are printed, never asserted.
 //   node --import tsx bench/fencer.ts            (BENCH_RUNS=20 by default; BRICK_BIN to bench the binary)
+// Writes bench/out/fencer.json (see bench/lib.ts).
 import { readFileSync } from 'node:fs';
+import { writeFigures, type Figure } from './lib.js';
 import { BindfsPool, FencerRun, SHORT, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from '../test/host/fencer-harness.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
+const COST_RUNS = Number(process.env.BENCH_COST_RUNS ?? 3);
+const COST_S = Number(process.env.BENCH_COST_S ?? 6);
 const CLK_TCK = 100;
 
 function procStat(pid: number): { cpuMs: number; childCpuMs: number } {
@@ -75,25 +79,61 @@ async function main() {
   const why = fuseMissing();
   if (why) {
     console.log(JSON.stringify({ skipped: why }));
+    writeFigures('fencer', [], { notes: [`not measured: ${why}`] });
     return;
   }
   const bound = (SHORT.fence_after_s + 1) * 1000;
   const times: number[] = [];
   for (let i = 0; i < RUNS; i++) times.push(await detectionRun());
-  const cost1 = await probeCost(1, 10);
-  const cost4 = await probeCost(4, 10);
+  const costs: Record<number, Awaited<ReturnType<typeof probeCost>>[]> = { 1: [], 4: [] };
+  for (let i = 0; i < COST_RUNS; i++) for (const n of [1, 4]) costs[n].push(await probeCost(n, COST_S));
   const result = {
     timings: SHORT,
     freeze_to_fence_ms: { ...stats(times), bound_ms: bound, within_bound: times.filter((t) => t <= bound).length, runs: times.map(Math.round) },
-    probe_cost: [cost1, cost4],
+    probe_cost: costs,
   };
   console.log(JSON.stringify(result, null, 2));
   const d = result.freeze_to_fence_ms;
-  console.log(`freeze → fence action over ${d.n} runs: min ${Math.round(d.min)} ms, median ${Math.round(d.median)} ms, max ${Math.round(d.max)} ms; bound ${bound} ms (fence_after_s + 1 s); ${d.within_bound}/${d.n} within`);
-  for (const c of result.probe_cost)
-    console.log(
-      `${c.pools} pool(s), probe every ${SHORT.probe_interval_s} s: fencer ${c.fencer_cpu_ms_per_s.toFixed(1)} ms CPU/s, probe children ${c.probe_children_cpu_ms_per_probe?.toFixed(2)} ms CPU/probe, fencer RSS ${Math.round(c.fencer_rss_kb / 1024)} MiB`,
+  const program = process.env.BRICK_BIN ? `the binary ${process.env.BRICK_BIN}` : 'the source under tsx (set BRICK_BIN to bench the binary)';
+  const figures: Figure[] = [
+    {
+      id: 'fencer.freeze_to_fence_ms',
+      title: `storage freeze (bindfs SIGSTOP) → fence action (sysrq written), probe every ${SHORT.probe_interval_s} s, fence_after_s ${SHORT.fence_after_s}`,
+      unit: 'ms',
+      better: 'lower',
+      brick: { name: 'brick fencer', samples: times },
+      bound,
+      note: `${d.within_bound}/${d.n} runs within the bound (fence_after_s + 1 s); frozen at a random phase of the probe cycle`,
+    },
+  ];
+  for (const n of [1, 4] as const) {
+    const c = costs[n];
+    figures.push(
+      {
+        id: `fencer.probe_cost.${n}pool.cpu_ms_per_s_per_pool`,
+        title: `fencer CPU per pool, ${n} pool${n > 1 ? 's' : ''} probed every ${SHORT.probe_interval_s} s`,
+        unit: 'ms CPU/s',
+        better: 'lower',
+        brick: { name: 'brick fencer', samples: c.map((x) => x.fencer_cpu_ms_per_s / n) },
+        note: `probe children ${c.map((x) => x.probe_children_cpu_ms_per_probe?.toFixed(2) ?? '–').join(', ')} ms CPU per probe; probe latency ${c
+          .flatMap((x) => x.probe_latency_ms)
+          .filter((x) => typeof x === 'number')
+          .map((x) => Number(x).toFixed(1))
+          .join(', ')} ms`,
+      },
+      {
+        id: `fencer.probe_cost.${n}pool.rss_mib`,
+        title: `fencer RSS with ${n} pool${n > 1 ? 's' : ''} (after ${COST_S} s probing)`,
+        unit: 'MiB',
+        better: 'lower',
+        brick: { name: 'brick fencer', samples: c.map((x) => x.fencer_rss_kb / 1024) },
+      },
     );
+  }
+  writeFigures('fencer', figures, {
+    timings: SHORT,
+    notes: [`${program}; ${RUNS} freeze runs; probe cost over ${COST_RUNS} runs of ${COST_S} s for 1 and 4 bindfs pools`],
+  });
 }
 
 main().catch((e) => {

@@ -78,7 +78,8 @@ async function coldStart(cmd: string, args: string[], config: string): Promise<{
 }
 
 async function main(): Promise<void> {
-  buildBinary();
+  // run-all.sh builds dist/brick first when it is stale (and sets BENCH_NO_BUILD); alone, build it here.
+  if (!process.env.BENCH_NO_BUILD) buildBinary();
   const dir = mkdtempSync(join(tmpdir(), 'brick-footprint-'));
   try {
     const config = join(dir, 'brick.toml');

@@ -3,6 +3,7 @@
 // Each script writes bench/out/<area>.json; bench/report.ts turns them all into bench/RESULTS.md.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 export interface Series {
@@ -74,6 +75,6 @@ export const OUT_DIR = join(dirname(fileURLToPath(import.meta.url)), 'out');
 /** Write bench/out/<area>.json and print one human line per figure. */
 export function writeFigures(area: string, figures: Figure[], extra: Record<string, unknown> = {}): void {
   mkdirSync(OUT_DIR, { recursive: true });
-  writeFileSync(join(OUT_DIR, `${area}.json`), JSON.stringify({ area, at: new Date().toISOString(), figures, ...extra }, null, 2) + '\n');
+  writeFileSync(join(OUT_DIR, `${area}.json`), JSON.stringify({ area, at: new Date().toISOString(), loadavg: loadavg(), figures, ...extra }, null, 2) + '\n');
   for (const f of figures) process.stdout.write(describeFigure(f) + '\n');
 }
