@@ -92,3 +92,55 @@ expect() {
 }
 # shx 'SCRIPT': sh -c with these functions (so `ip` is iproute2's, not busybox's applet)
 shx() { /usr/bin/sh -c ". /e2e/lib.sh; $1"; }
+
+# fencer_up: softdog + brick fencer (action reboot, sysrq) on the NFS pool; timings from the kernel
+# command line (e2e.probe_interval_s, e2e.probe_timeout_s, e2e.fence_after_s, e2e.watchdog_timeout_s)
+fencer_up() {
+  PI=$(arg probe_interval_s); PT=$(arg probe_timeout_s); FA=$(arg fence_after_s); WD=$(arg watchdog_timeout_s)
+  must modprobe softdog soft_margin="$WD"
+  [ -c /dev/watchdog ] || fail "no /dev/watchdog after modprobe softdog"
+  mkdir -p /etc/brick /run/brick /var/lib/brick
+  cat > /etc/brick/fencer.toml <<TOML
+[server]
+listen = "127.0.0.1:8898"
+[fencer]
+action = "reboot"
+probe_interval_s = $PI
+probe_timeout_s = $PT
+fence_after_s = $FA
+watchdog_device = "/dev/watchdog"
+watchdog_timeout_s = $WD
+sysrq_trigger = "/proc/sysrq-trigger"
+state_dir = "/run/brick"
+marker_dir = "/var/lib/brick"
+host_id = "e2e"
+vm_query = "none"
+[[fencer.pool]]
+path = "/mnt/pool"
+heartbeat = "ovm"
+fence_when = "always"
+TOML
+  must brick check-config --config /etc/brick/fencer.toml
+  # its JSON log goes to the console: the host keeps it in the scenario's log file
+  brick fencer --config /etc/brick/fencer.toml > /dev/console 2>&1 &
+  FENCER=$!
+  say fencer-started "pid=$FENCER probe_interval_s=$PI probe_timeout_s=$PT fence_after_s=$FA watchdog_timeout_s=$WD"
+}
+
+# wait_heartbeats N: wait until the heartbeat file, read on the server's side (not through the NFS
+# client), has changed N times: the fencer's probes are landing on the storage
+HB=/srv/pool/.hb-e2e
+wait_heartbeats() {
+  seen=0; last=""; i=0
+  while [ $seen -lt "$1" ]; do
+    i=$((i + 1)); [ $i -gt 240 ] && fail "heartbeat file $HB changed only $seen times in 120 s"
+    kill -0 "$FENCER" 2>/dev/null || fail "brick fencer exited"
+    cur=$(cat $HB 2>/dev/null)
+    if [ -n "$cur" ] && [ "$cur" != "$last" ]; then seen=$((seen + 1)); last=$cur; fi
+    usleep 500000
+  done
+  say healthy "heartbeats=$seen last=$last"
+}
+
+# the client's RPC count so far (/proc/net/rpc/nfs: "rpc calls retrans authrefresh")
+rpc_calls() { awk '$1 == "rpc" { print $2 }' /proc/net/rpc/nfs; }

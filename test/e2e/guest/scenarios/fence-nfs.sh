@@ -1,0 +1,14 @@
+#!/bin/sh
+# NFS loss: cut the pool's NFS with an nftables DROP on port 2049. The fencer must reset the guest
+# (sysrq b) within fence_after_s + 1 s of the cut; the host times it as "cut" line -> qemu exit.
+. /e2e/lib.sh
+nfs_up
+fencer_up
+wait_heartbeats 4
+data state-before cat /run/brick/fencer.json
+say cut "nft drop tcp 2049"
+cut_nfs
+say cut-done
+ticker
+sleep $(( $(arg fence_after_s) + 30 ))
+fail "still running $(( $(arg fence_after_s) + 30 )) s after the NFS cut: not fenced"
