@@ -45,6 +45,10 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
   const scheme = config.server.tls_cert ? 'https' : 'http';
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
   const url = `${scheme}://${host}:${port}/`;
+  if (generated.password && isLoopback(listen.host)) {
+    // The sandbox relies on this line so a person can use `brick call` right away.
+    process.stdout.write(`brick: generated password for user ${config.server.user}: ${generated.password} (saved in ${generated.passwordFile})\n`);
+  }
   log.info(
     {
       url,
@@ -57,10 +61,6 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     },
     'brick agent extension listening',
   );
-  if (generated.password && isLoopback(listen.host)) {
-    // The sandbox relies on this line so a person can use `brick call` right away.
-    process.stdout.write(`brick: generated password for user ${config.server.user}: ${generated.password} (saved in ${generated.passwordFile})\n`);
-  }
   opts.onListening?.(url);
 
   return new Promise<number>((resolve) => {

@@ -1,0 +1,127 @@
+// `brick serve` and `brick call` as real processes: generated credentials (password 0600 in a 0700
+// directory, self-signed certificate), the password line on stdout, brick call with config
+// defaults, faults and 401 as one line and exit 1, clean stop on SIGTERM, nothing regenerated on restart.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArg, resultJson } from '../../src/cli/call.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const dir = mkdtempSync(join(tmpdir(), 'brick-serve-'));
+const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function brick(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 2) : 0, stdout, stderr }),
+    );
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = netServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function startServe(config: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('brick agent extension listening')) resolve(out);
+    });
+    child.on('exit', (c) => reject(new Error(`brick serve exited ${c}: ${out}`)));
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { child, listening, exited, output: () => out };
+}
+
+test('serve with generate_credentials, then brick call with the config defaults, then SIGTERM', async () => {
+  const port = await freePort();
+  const config = join(dir, 'brick.toml');
+  writeFileSync(
+    config,
+    `[server]\nlisten = "127.0.0.1:${port}"\npassword_file = "${dir}/secret/password"\ngenerate_credentials = true\n` +
+      `tls_cert = "${dir}/tls/cert.pem"\ntls_key = "${dir}/tls/key.pem"\n`,
+  );
+  const s = startServe(config);
+  const out = await s.listening;
+  const m = /brick: generated password for user oracle: (\S+) \(saved in (\S+)\)/.exec(out);
+  assert.ok(m, out);
+  assert.equal(m[2], `${dir}/secret/password`);
+  assert.equal(readFileSync(m[2], 'utf8').trim(), m[1]);
+  assert.equal(statSync(m[2]).mode & 0o777, 0o600);
+  assert.equal(statSync(`${dir}/secret`).mode & 0o777, 0o700);
+  assert.equal(statSync(`${dir}/tls/key.pem`).mode & 0o777, 0o600);
+  assert.match(readFileSync(`${dir}/tls/cert.pem`, 'utf8'), /BEGIN CERTIFICATE/);
+  assert.equal(out.split('\n').filter((l) => l.includes(m[1])).length, 1, 'the password appears once, on its own line, not in the log');
+
+  const list = await brick(['call', '--config', config, 'system.listMethods']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok((JSON.parse(list.stdout) as string[]).includes('system.multicall'));
+
+  const multi = await brick(['call', '--config', config, 'system.multicall', '[{"methodName":"system.methodSignature","params":["system.methodHelp"]}]']);
+  assert.equal(multi.code, 0, multi.stderr);
+  assert.deepEqual(JSON.parse(multi.stdout), [[[['string', 'string']]]]);
+
+  const f = await brick(['call', '--config', config, 'system.methodHelp', 'nope']);
+  assert.equal(f.code, 1);
+  assert.equal(f.stdout, '');
+  assert.match(f.stderr, /^fault 1001 \(NOT_FOUND\): no method "nope"/);
+  assert.equal(f.stderr.trim().split('\n').length, 1);
+
+  const wrong = join(dir, 'wrong');
+  writeFileSync(wrong, 'nope\n');
+  const denied = await brick(['call', '--config', config, '--password-file', wrong, 'system.listMethods']);
+  assert.equal(denied.code, 1);
+  assert.match(denied.stderr, /HTTP 401/);
+
+  const pw = join(dir, 'pw');
+  writeFileSync(pw, m[1] + '\n');
+  const insecure = await brick(['call', '--url', `https://127.0.0.1:${port}/RPC2`, '--user', 'oracle', '--password-file', pw, '--insecure', 'system.methodHelp', 'system.listMethods']);
+  assert.equal(insecure.code, 0, insecure.stderr);
+  assert.match(JSON.parse(insecure.stdout), /Lists the names/);
+
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0);
+  assert.match(s.output(), /"msg":"stopped"/);
+
+  // A restart keeps what exists: no new password, no new certificate.
+  const cert = readFileSync(`${dir}/tls/cert.pem`, 'utf8');
+  const again = startServe(config);
+  const out2 = await again.listening;
+  assert.doesNotMatch(out2, /generated/);
+  assert.equal(readFileSync(`${dir}/tls/cert.pem`, 'utf8'), cert);
+  assert.equal(readFileSync(m[2], 'utf8').trim(), m[1]);
+  again.child.kill('SIGINT');
+  assert.equal(await again.exited, 0);
+});
+
+test('brick call: arguments are JSON when they parse, strings otherwise; results print as JSON', () => {
+  assert.equal(parseArg('42'), 42);
+  assert.equal(parseArg('true'), true);
+  assert.equal(parseArg('null'), null);
+  assert.deepEqual(parseArg('{"mtu":9000}'), { mtu: 9000 });
+  assert.equal(parseArg('xenbr0'), 'xenbr0');
+  assert.equal(parseArg('10.0.0.1'), '10.0.0.1');
+  assert.equal(
+    resultJson({ big: 9223372036854775807n, b: Buffer.from('hi'), d: new Date(Date.UTC(2025, 0, 2)), n: null }),
+    '{\n  "big": 9223372036854775807,\n  "b": "aGk=",\n  "d": "2025-01-02T00:00:00.000Z",\n  "n": null\n}',
+  );
+});
