@@ -57,8 +57,9 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     https: tls ? { cert: tls.cert, key: tls.key } : null,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    // Long calls must not be cut off by the HTTP layer: the call deadline governs them.
-    requestTimeout: 0,
+    // Receiving a request may take at most this long (a slow sender cannot hold a socket forever);
+    // the reply is not bounded here: long calls are governed by their own deadline.
+    requestTimeout: 300_000,
     connectionTimeout: 0,
   }) as unknown as FastifyInstance;
   app.decorate('brick', { dispatcher, metrics, locks });
