@@ -40,6 +40,8 @@ const nowMs = () => performance.timeOrigin + performance.now();
 
 export class Vm {
   readonly events: VmEvent[] = [];
+  /** Kernel console lines with their printk timestamps (seconds since boot, the guest's clock). */
+  readonly kernel: { uptimeS: number; text: string }[] = [];
   readonly logPath: string;
   readonly exited: Promise<VmExit>;
   readonly startedMs = nowMs();
@@ -97,6 +99,8 @@ export class Vm {
   }
 
   private onLine(line: string, at: number): void {
+    const k = /^\[\s*(\d+\.\d+)\] (.*)$/.exec(line.replace(/\r/g, ''));
+    if (k) this.kernel.push({ uptimeS: Number(k[1]), text: k[2] });
     const m = /E2E (\d+\.\d+) (\S+) ?(.*)$/.exec(line.replace(/\r/g, ''));
     if (!m) return;
     const e: VmEvent = { hostMs: at, guestMs: Number(m[1]) * 1000, event: m[2], text: m[3].trim() };
@@ -128,6 +132,11 @@ export class Vm {
         reject(new Error(`qemu exited (code ${x.code}, ${x.clean ? 'clean' : 'reset'}) before guest event ${typeof event === 'string' ? event : 'matching'}; console: ${this.logPath}`));
       });
     });
+  }
+
+  /** The printk timestamp (seconds since boot) of the first kernel line matching. */
+  kernelUptime(re: RegExp): number | undefined {
+    return this.kernel.find((l) => re.test(l.text))?.uptimeS;
   }
 
   /** Events named "fail" (guest-side checks that failed). */

@@ -11,6 +11,7 @@ wait_heartbeats 2
 c0=$(rpc_calls); h0=$(cat $HB)
 wait_heartbeats 6
 c1=$(rpc_calls); h1=$(cat $HB)
+data state-before-netem cat /run/brick/fencer.json
 probes=6
 per=$(( (c1 - c0 + probes - 1) / probes ))
 [ "$per" -ge 1 ] || per=1

@@ -6,7 +6,7 @@ nfs_up
 fencer_up
 wait_heartbeats 4
 data state-before cat /run/brick/fencer.json
-say cut "nft drop tcp 2049"
+say cut "uptime=$(cut -d' ' -f1 /proc/uptime) nft drop tcp 2049"
 cut_nfs
 say cut-done
 ticker

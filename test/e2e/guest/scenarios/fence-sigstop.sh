@@ -5,7 +5,7 @@
 nfs_up
 fencer_up
 wait_heartbeats 3
-say stop "kill -STOP $FENCER"
+say stop "uptime=$(cut -d' ' -f1 /proc/uptime) kill -STOP $FENCER"
 kill -STOP "$FENCER"
 ticker
 sleep $(( $(arg watchdog_timeout_s) + 30 ))

@@ -1,0 +1,87 @@
+// Shared by the e2e test files: the prerequisite gate (CI=true: fail; elsewhere: skip with the
+// reason), the fencer timings the scenarios use, and recording measured times in bench/out/.
+import { mkdirSync, readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { missingPrerequisites, REPO } from './image.js';
+import type { Vm, VmEvent } from './vm.js';
+import { describeFigure, type Figure } from '../../bench/lib.js';
+
+/** undefined when the VM tier can run here; otherwise why not. With CI=true a reason is a failure. */
+export function vmUnavailable(): string | undefined {
+  if (process.env.BRICK_E2E_SKIP === '1' && process.env.CI !== 'true') return 'BRICK_E2E_SKIP=1';
+  const missing = missingPrerequisites();
+  if (!missing.length) return undefined;
+  const why = `end-to-end VM prerequisites missing: ${missing.join(', ')} (run scripts/install-test-deps.sh)`;
+  if (process.env.CI === 'true') throw new Error(why);
+  return why;
+}
+
+/** Short fencer timings so a scenario takes seconds; they satisfy config/rules.ts (fence_after ≥ 2 × probe_timeout). */
+export const TIMING = { probe_interval_s: 1, probe_timeout_s: 2, fence_after_s: 6, watchdog_timeout_s: 5 } as const;
+
+/**
+ * The slow-storage scenario's timings. Under TCG a probe's four child processes alone take 0.3-1 s
+ * of the guest's emulated CPU (a few ms on a real host), so with probe_timeout_s = 2 the 30 % left
+ * after 0.7 × probe_timeout_s of NFS delay is eaten by the emulator, not by brick: a longer
+ * timeout keeps the scenario about storage latency.
+ */
+export const NETEM_TIMING = { probe_interval_s: 2, probe_timeout_s: 10, fence_after_s: 20, watchdog_timeout_s: 5 } as const;
+
+/**
+ * How late the host may see qemu exit after the guest's reset, on top of a bound measured on the
+ * guest's clock: the console line's trip to the host and qemu's exit. The bounds themselves are
+ * asserted on the guest kernel's own timestamps (printk time of the reset vs /proc/uptime at the cut).
+ */
+export const HOST_SLACK_S = 0.25;
+
+/** The uptime=S field the guest prints on its cut/stop line. */
+export function uptimeField(e: VmEvent): number {
+  const m = /uptime=(\d+\.\d+)/.exec(e.text);
+  if (!m) throw new Error(`no uptime= in guest line "${e.text}"`);
+  return Number(m[1]);
+}
+
+export const secondsBetween = (a: number, b: number) => Math.round(b - a) / 1000;
+
+/** The guest-side checks: every "ok" name, and the text of every "fail". */
+export function guestChecks(vm: Vm): { ok: string[]; failed: string[] } {
+  return { ok: vm.events.filter((e) => e.event === 'ok').map((e) => e.text), failed: vm.failures() };
+}
+
+export function lastTickBefore(vm: Vm, atHostMs: number): VmEvent | undefined {
+  return vm.events.filter((e) => e.event === 'tick' && e.hostMs <= atHostMs).at(-1);
+}
+
+/**
+ * Merge figures into bench/out/e2e.json (bench/lib.ts's format, so bench/report.ts renders them):
+ * several test files write it, each replacing its own figure ids. Also prints one line per figure.
+ */
+export function recordE2e(figures: Figure[], note?: string): void {
+  const dir = join(REPO, 'bench', 'out');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'e2e.json');
+  let doc: { area: string; at: string; loadavg?: number[]; figures: Figure[]; notes?: string[] } = { area: 'e2e', at: '', figures: [] };
+  if (existsSync(file)) {
+    try {
+      doc = JSON.parse(readFileSync(file, 'utf8'));
+      doc.figures ??= [];
+    } catch {
+      /* a torn file from a concurrent writer: start over */
+    }
+  }
+  const ids = new Set(figures.map((f) => f.id));
+  doc.figures = [...doc.figures.filter((f) => !ids.has(f.id)), ...figures].sort((a, b) => a.id.localeCompare(b.id));
+  doc.at = new Date().toISOString();
+  doc.loadavg = loadavg();
+  if (note) doc.notes = [...(doc.notes ?? []).filter((n) => n.split(':')[0] !== note.split(':')[0]), note];
+  const tmp = `${file}.${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n');
+  renameSync(tmp, file);
+  for (const f of figures) process.stdout.write(`e2e: ${describeFigure(f)}\n`);
+}
+
+/** One measured run as a figure (n = 1; bench/e2e.ts repeats runs for more samples). */
+export function figure(id: string, title: string, unit: string, samples: number[], bound?: number, note?: string): Figure {
+  return { id: `e2e.${id}`, title, unit, better: 'lower', brick: { name: 'brick', samples }, ...(bound === undefined ? {} : { bound }), ...(note ? { note } : {}) };
+}
