@@ -7,6 +7,7 @@ import { BrickError } from '../shared/errors.js';
 import { isLoopback, parseListen } from '../config/rules.js';
 import { createServer } from './server.js';
 import { generateCredentials, passwordFileWarning } from './credentials.js';
+import { startNetworkGc } from '../network/operations.js';
 
 export interface ServeOptions {
   logFormat: LogFormat;
@@ -61,6 +62,9 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     },
     'brick agent extension listening',
   );
+  // GC on a timer (network.gc_interval_s > 0) takes the same per-bridge locks as the calls.
+  const stopGc = startNetworkGc(config, log, app.brick.locks, run);
+  if (config.network.gc_interval_s > 0) log.info({ every_s: config.network.gc_interval_s }, 'network gc on a timer');
   opts.onListening?.(url);
 
   return new Promise<number>((resolve) => {
@@ -90,6 +94,7 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     const finish = (code: number) => {
       if (done) return;
       done = true;
+      stopGc();
       process.off('SIGTERM', onTerm);
       process.off('SIGINT', onInt);
       opts.signal?.removeEventListener('abort', onAbort);
