@@ -2,26 +2,12 @@
 import { defineMethods, type CallContext } from '../agent-extension/catalogue.js';
 import { BrickError } from '../shared/errors.js';
 import { netContext } from './context.js';
+import { optBool, options } from './options.js';
 import { setupControl } from './control0.js';
 import { checkIfName, checkMtu, checkVlan } from './names.js';
 import { ensureBridge, ensureVlanBridge, networkGc, networkState, removeVlanBridge } from './operations.js';
 import { safeApply } from './safe-apply.js';
 
-/** An options struct with only these keys (a typo must not be silently ignored). */
-function options(v: unknown, allowed: readonly string[], param = 'opts'): Record<string, unknown> {
-  if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw new BrickError('INVALID_PARAMS', `${param}: must be a struct`);
-  for (const k of Object.keys(v))
-    if (!allowed.includes(k)) throw new BrickError('INVALID_PARAMS', `${param}.${k}: unknown option (known: ${allowed.join(', ')})`);
-  return v as Record<string, unknown>;
-}
-
-function optBool(v: unknown, param: string): boolean | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v === 'boolean') return v;
-  if (v === 0 || v === 1) return v === 1;
-  throw new BrickError('INVALID_PARAMS', `${param}: must be a boolean`);
-}
 
 function optSeconds(v: unknown, param: string): number | undefined {
   if (v === undefined || v === null) return undefined;
