@@ -21,7 +21,7 @@ const SECONDS = Number(process.argv[2] ?? process.env.BENCH_IDLE_S ?? 600);
 const CLK_TCK = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function status(pid: number, key: 'VmRSS' | 'VmHWM'): number {
+function status(pid: number, key: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 }
@@ -136,6 +136,10 @@ async function main(): Promise<void> {
     const minutes = (Date.now() - tCpu0) / 60_000;
     const cpu = { serve: (cpuMs(serve.pid!) - cpu0.serve) / minutes, fencer: (cpuMs(fencer.pid!) - cpu0.fencer) / minutes };
     const peak = { serve: status(serve.pid!, 'VmHWM'), fencer: status(fencer.pid!, 'VmHWM') };
+    // How much of the RSS is the binary's own pages (file-backed, shared with every other brick
+    // process on the host) and how much is heap (anonymous).
+    const split = (pid: number) => `${status(pid, 'RssAnon').toFixed(1)} MiB anonymous + ${status(pid, 'RssFile').toFixed(1)} MiB file-backed (the binary's pages)`;
+    const parts = { serve: split(serve.pid!), fencer: split(fencer.pid!) };
     let probes: number | undefined;
     try {
       const st = JSON.parse(readFileSync(join(fdir, 'state', 'fencer.json'), 'utf8')) as { pools: Array<{ probes_ok?: number }> };
@@ -151,7 +155,7 @@ async function main(): Promise<void> {
         unit: 'MiB',
         better: 'lower',
         brick: { name: 'dist/brick serve', samples: serveRss },
-        note: `peak RSS (VmHWM) ${peak.serve.toFixed(1)} MiB; CPU while idle ${cpu.serve.toFixed(0)} ms per minute`,
+        note: `${parts.serve}; peak RSS (VmHWM) ${peak.serve.toFixed(1)} MiB; CPU while idle ${cpu.serve.toFixed(0)} ms per minute`,
       },
       {
         id: 'footprint.idle_rss.fencer_10min',
@@ -159,7 +163,7 @@ async function main(): Promise<void> {
         unit: 'MiB',
         better: 'lower',
         brick: { name: 'dist/brick fencer', samples: fencerRss },
-        note: `peak RSS (VmHWM) ${peak.fencer.toFixed(1)} MiB; CPU ${cpu.fencer.toFixed(0)} ms per minute; ${probes ?? 'unknown'} heartbeat probes succeeded in the period`,
+        note: `${parts.fencer}; peak RSS (VmHWM) ${peak.fencer.toFixed(1)} MiB; CPU ${cpu.fencer.toFixed(0)} ms per minute; ${probes ?? 'unknown'} heartbeat probes succeeded in the period`,
       },
     ];
     writeFigures('footprint-idle', figures, {
