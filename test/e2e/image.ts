@@ -79,11 +79,7 @@ function which(prog: string): string | undefined {
 /** Host programs the harness itself needs; an empty list means the VM tier can run. */
 export function missingPrerequisites(): string[] {
   const need = ['qemu-system-x86_64', 'apt-get', 'apt-cache', 'dpkg-deb', 'dpkg-query', 'depmod', 'ldd', 'cpio', 'busybox', ...HOST_PROGRAMS];
-  const missing = need.filter((p) => !which(p)).map((p) => `program ${p}`);
-  if (!existsSync('/usr/bin/busybox') || !sh('file', ['-b', '/usr/bin/busybox'], {}).includes('statically')) {
-    // busybox-static is what we want; the dynamic one would need its libraries (still works: ldd copies them)
-  }
-  return missing;
+  return need.filter((p) => !which(p)).map((p) => `program ${p}`);
 }
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
@@ -104,14 +100,25 @@ function sha256File(path: string): string {
   return h.digest('hex');
 }
 
+let aptUpdated = false;
+
 function candidateVersion(pkg: string): string {
   const out = sh('apt-cache', ['policy', pkg]);
   const m = /Candidate:\s*(\S+)/.exec(out);
-  if (!m || m[1] === '(none)') throw new Error(`e2e image: apt-cache knows no candidate for ${pkg}: run apt-get update (scripts/install-test-deps.sh)`);
+  if (!m || m[1] === '(none)') {
+    // a machine whose package lists were cleaned (a container image): fetch them once
+    if (!aptUpdated) {
+      aptUpdated = true;
+      sh('apt-get', ['update', '-qq'], { timeoutMs: 600_000 });
+      return candidateVersion(pkg);
+    }
+    throw new Error(`e2e image: apt-cache knows no candidate for ${pkg} even after apt-get update; is a Debian bookworm source configured?`);
+  }
   return m[1];
 }
 
 function kernelPackage(): { pkg: string; version: string; kver: string } {
+  candidateVersion('linux-image-amd64');
   const out = sh('apt-cache', ['depends', 'linux-image-amd64']);
   const m = /Depends:\s*(linux-image-(\d\S*-amd64))/.exec(out);
   if (!m) throw new Error('e2e image: cannot resolve linux-image-amd64 to a kernel package (apt-cache depends linux-image-amd64)');

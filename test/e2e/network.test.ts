@@ -15,7 +15,7 @@ const EXPECTED = [
   'ensure-bridge', 'xenbr0-has-eth0', 'vlan-create', 'vlan-device-8021q', 'vlan-device-on-eth0', 'vlan-device-in-bridge',
   'vlan-bridge-is-bridge', 'vlan-bridge-up', 'vlan-again-unchanged',
   // bond uplink
-  'bond-vlan-create', 'bond-vlan-device', 'bond-vlan-ping', 'bond-failover-ping',
+  'bond-vlan-create', 'bond-vlan-device', 'bond-mode', 'bond-active', 'bond-vlan-ping', 'bond-failover-active-changed', 'bond-failover-ping',
   // GC
   'gc-dry-run', 'gc-dry-run-changed-nothing', 'gc-removes-unused', 'gc-removed-bridge', 'gc-removed-vlan-device', 'gc-kept-guest-bridge',
   'gc-kept-user-bridge', 'gc-kept-bond', 'gc-after-guest-left', 'gc-removed-xenbr0.100', 'gc-kept-xenbr0', 'gc-idempotent',

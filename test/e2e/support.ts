@@ -24,9 +24,9 @@ export const TIMING = { probe_interval_s: 1, probe_timeout_s: 2, fence_after_s: 
  * The slow-storage scenario's timings. Under TCG a probe's four child processes alone take 0.3-1 s
  * of the guest's emulated CPU (a few ms on a real host), so with probe_timeout_s = 2 the 30 % left
  * after 0.7 × probe_timeout_s of NFS delay is eaten by the emulator, not by brick: a longer
- * timeout keeps the scenario about storage latency.
+ * timeout keeps the scenario about storage latency. These are brick's shipped defaults (5/10/30 s).
  */
-export const NETEM_TIMING = { probe_interval_s: 2, probe_timeout_s: 10, fence_after_s: 20, watchdog_timeout_s: 5 } as const;
+export const NETEM_TIMING = { probe_interval_s: 5, probe_timeout_s: 10, fence_after_s: 30, watchdog_timeout_s: 5 } as const;
 
 /**
  * How late the host may see qemu exit after the guest's reset, on top of a bound measured on the
@@ -34,6 +34,9 @@ export const NETEM_TIMING = { probe_interval_s: 2, probe_timeout_s: 10, fence_af
  * asserted on the guest kernel's own timestamps (printk time of the reset vs /proc/uptime at the cut).
  */
 export const HOST_SLACK_S = 0.25;
+
+/** /proc/uptime's resolution: the guest's cut/stop time is known to 10 ms. */
+export const UPTIME_RESOLUTION_S = 0.01;
 
 /** The uptime=S field the guest prints on its cut/stop line. */
 export function uptimeField(e: VmEvent): number {

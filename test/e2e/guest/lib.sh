@@ -35,8 +35,10 @@ nfs_up() {
   must rpc.mountd
   must rpc.nfsd --grace-time 10 --lease-time 10 4
   # soft-failing NFS would hide a hang from the fencer: this is the hard mount a host has
-  # NFSv3 (OVM3's and most CloudStack KVM pools'), no NLM locks: no server grace period to wait out
-  must mount.nfs 127.0.0.1:/srv/pool /mnt/pool -o "vers=3,proto=tcp,nolock,hard,timeo=${1:-20},retrans=2"
+  # NFSv3 (OVM3's and most CloudStack KVM pools'), no NLM locks: no server grace period to wait out.
+  # noac + lookupcache=none: every probe makes the same NFS calls however far apart probes are, so
+  # the netem scenario's count of calls per probe (made while healthy) holds when probes slow down.
+  must mount.nfs 127.0.0.1:/srv/pool /mnt/pool -o "vers=3,proto=tcp,nolock,hard,noac,lookupcache=none,timeo=${1:-20},retrans=2"
   say nfs-up "$(grep /mnt/pool /proc/mounts)"
 }
 
@@ -144,3 +146,14 @@ wait_heartbeats() {
 
 # the client's RPC count so far (/proc/net/rpc/nfs: "rpc calls retrans authrefresh")
 rpc_calls() { awk '$1 == "rpc" { print $2 }' /proc/net/rpc/nfs; }
+
+# wait_slave BOND SLAVE [NETNS]: wait (10 s at most) until SLAVE is BOND's active slave
+wait_slave() {
+  i=0
+  while :; do
+    if [ -n "$3" ]; then a=$(ip netns exec "$3" cat "/sys/class/net/$1/bonding/active_slave"); else a=$(cat "/sys/class/net/$1/bonding/active_slave"); fi
+    [ "$a" = "$2" ] && return 0
+    i=$((i + 1)); [ $i -gt 100 ] && { echo "$1 active slave is '$a', not $2"; return 1; }
+    usleep 100000
+  done
+}

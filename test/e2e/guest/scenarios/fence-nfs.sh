@@ -6,9 +6,12 @@ nfs_up
 fencer_up
 wait_heartbeats 4
 data state-before cat /run/brick/fencer.json
-say cut "uptime=$(cut -d' ' -f1 /proc/uptime) nft drop tcp 2049"
+# the cut's time: /proc/uptime read just before nft runs (the bound is then measured generously)
+read before _ < /proc/uptime
+say cut "uptime=$before nft drop tcp 2049"
 cut_nfs
-say cut-done
+read after _ < /proc/uptime
+say cut-done "uptime=$after"
 ticker
 sleep $(( $(arg fence_after_s) + 30 ))
 fail "still running $(( $(arg fence_after_s) + 30 )) s after the NFS cut: not fenced"

@@ -5,8 +5,11 @@
 nfs_up
 fencer_up
 wait_heartbeats 3
-say stop "uptime=$(cut -d' ' -f1 /proc/uptime) kill -STOP $FENCER"
+# shell builtins only between the two clock readings: the stop happened between before= and uptime=
+read before _ < /proc/uptime
 kill -STOP "$FENCER"
+read after _ < /proc/uptime
+say stop "uptime=$after before=$before kill -STOP $FENCER"
 ticker
 sleep $(( $(arg watchdog_timeout_s) + 30 ))
 fail "still running $(( $(arg watchdog_timeout_s) + 30 )) s after SIGSTOP: softdog did not reset"
