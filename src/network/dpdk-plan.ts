@@ -6,6 +6,9 @@
 // dpdkvhostuser; client: the guest's QEMU creates it, type dpdkvhostuserclient). `guest_mode` is
 // the inverse, i.e. what libvirt's `<source mode=...>` must say.
 import { BrickError } from '../shared/errors.js';
+import { DEFAULT_OVS_RUNDIR } from './ovs.js';
+
+export { DEFAULT_OVS_RUNDIR };
 
 export type VhostMode = 'server' | 'client';
 
@@ -13,8 +16,6 @@ export const DPDK_OWNER_KEY = 'brick-owner';
 export const DPDK_OWNER_VALUE = 'dpdk';
 export const DPDK_MODE_KEY = 'brick-dpdk-mode';
 export const DEFAULT_PORT_PREFIX = 'csdpdk-';
-/** Where Open vSwitch keeps its sockets when neither the config nor OVS say otherwise. */
-export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
 /** sockaddr_un.sun_path is 108 bytes with the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 

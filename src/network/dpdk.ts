@@ -10,6 +10,7 @@ import type { Config } from '../config/schema.js';
 import type { KeyedLock } from '../shared/keyed-lock.js';
 import { BrickError, isBrickError } from '../shared/errors.js';
 import type { Runner } from '../shared/run.js';
+import { netHost } from './netns.js';
 import {
   type AddPlan,
   type AddRequest,
@@ -79,47 +80,9 @@ function rundirOf(config: Config): string {
   return config.network.ovs_rundir || DEFAULT_OVS_RUNDIR;
 }
 
-function commandMs(ctx: OvsContext): number {
-  const per = commandTimeoutS(ctx.config) * 1000;
-  const left = ctx.remainingMs ? ctx.remainingMs() : per;
-  return Math.max(1, Math.min(per, left));
-}
-
-function commandTimeoutS(config: Config): number {
-  return config.network.command_timeout_s > 0 ? config.network.command_timeout_s : 30;
-}
-
-/**
- * Run ovs-vsctl with a deadline and, if configured, OVS_RUNDIR (so it finds that switch's db.sock).
- * Errors that mean "there is no usable Open vSwitch here" become UNSUPPORTED.
- */
-async function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean; timeoutMs?: number } = {}) {
-  const ms = opts.timeoutMs ?? commandMs(ctx);
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' };
-  if (ctx.config.network.ovs_rundir) env.OVS_RUNDIR = ctx.config.network.ovs_rundir;
-  // ovs-vsctl's own --timeout (whole seconds) fires first so it can say what it was waiting for;
-  // the runner's SIGKILL is the backstop.
-  const global = ms >= 1500 ? [`--timeout=${Math.floor((ms - 500) / 1000)}`] : [];
-  try {
-    return await ctx.run('ovs-vsctl', [...global, ...args], { timeoutMs: ms, env, allowFailure: opts.allowFailure });
-  } catch (e) {
-    throw noOvsAsUnsupported(e, ctx.config);
-  }
-}
-
-function noOvsAsUnsupported(e: unknown, config: Config): unknown {
-  if (!isBrickError(e)) return e;
-  if (e.fault === 'UNSUPPORTED') {
-    return new BrickError('UNSUPPORTED', `Open vSwitch is not installed on this host (ovs-vsctl not found); DPDK ports need OVS built with DPDK`, e.detail);
-  }
-  if (e.fault === 'COMMAND_FAILED' && /database connection failed|Connection refused|No such file or directory/.test(e.message)) {
-    return new BrickError(
-      'UNSUPPORTED',
-      `Open vSwitch is not running here: ovs-vsctl could not reach ${rundirOf(config)}/db.sock (start openvswitch-switch, or set network.ovs_rundir)`,
-      e.detail,
-    );
-  }
-  return e;
+/** ovs-vsctl through the network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED. */
+function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean } = {}) {
+  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs }).vsctl(args, opts);
 }
 
 /** Read bridges, ports and interfaces in one ovs-vsctl call (one consistent snapshot). */

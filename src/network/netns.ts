@@ -4,8 +4,9 @@
 // Runner it is given, with the network command deadline.
 import { existsSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
-import { BrickError } from '../shared/errors.js';
+import { BrickError, isBrickError } from '../shared/errors.js';
 import type { Runner, RunResult } from '../shared/run.js';
+import { DEFAULT_OVS_RUNDIR } from './ovs.js';
 
 export interface NetHost {
   /** "" = the host's namespace. */
@@ -43,9 +44,33 @@ export function ensureNamespace(run: Runner, ns: string, timeoutMs: number): Pro
   return p;
 }
 
-export function netHost(config: Config, run: Runner): NetHost {
+/**
+ * Errors that mean "there is no usable Open vSwitch here" become UNSUPPORTED with what to do;
+ * anything else is left as it is.
+ */
+export function ovsUnavailable(e: unknown, config: Config): unknown {
+  if (!isBrickError(e)) return e;
+  const tool = /ovs-ofctl/.test(e.message) ? 'ovs-ofctl' : 'ovs-vsctl';
+  if (e.fault === 'UNSUPPORTED')
+    return new BrickError('UNSUPPORTED', `Open vSwitch is not installed on this host (${tool} not found)`, e.detail);
+  if (e.fault === 'COMMAND_FAILED' && /database connection failed|Connection refused|No such file or directory/.test(e.message))
+    return new BrickError(
+      'UNSUPPORTED',
+      `Open vSwitch is not running here: ${tool} could not reach ${config.network.ovs_rundir || DEFAULT_OVS_RUNDIR}/db.sock ` +
+        '(start openvswitch-switch, or set network.ovs_rundir)',
+      e.detail,
+    );
+  return e;
+}
+
+/**
+ * `remainingMs`: the call's time left; each command gets the smaller of that and
+ * network.command_timeout_s, so no command outlives the call that ran it.
+ */
+export function netHost(config: Config, run: Runner, opts: { remainingMs?: () => number } = {}): NetHost {
   const ns = config.network.namespace;
   const timeoutMs = Math.round(config.network.command_timeout_s * 1000);
+  const ms = () => Math.max(1, Math.min(timeoutMs, opts.remainingMs ? Math.floor(opts.remainingMs()) : timeoutMs));
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' };
   if (config.network.ovs_rundir) env.OVS_RUNDIR = config.network.ovs_rundir;
   const nsArgs = ns ? ['-n', ns] : [];
@@ -55,21 +80,28 @@ export function netHost(config: Config, run: Runner): NetHost {
     timeoutMs,
     async ip(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      return run('ip', [...nsArgs, ...args], { timeoutMs, allowFailure: opts?.allowFailure });
+      return run('ip', [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure });
     },
     async ipBatch(lines, opts) {
       await ensureNamespace(run, ns, timeoutMs);
       const args = [...nsArgs, ...(opts?.force ? ['-force'] : []), '-batch', '-'];
-      return run('ip', args, { timeoutMs, input: lines.join('\n') + '\n', allowFailure: opts?.allowFailure });
+      return run('ip', args, { timeoutMs: ms(), input: lines.join('\n') + '\n', allowFailure: opts?.allowFailure });
     },
     async vsctl(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      const secs = Math.max(1, Math.floor(timeoutMs / 1000) - 1);
-      return run('ovs-vsctl', [`--timeout=${secs}`, ...args], { timeoutMs, env, netns: ns || undefined, allowFailure: opts?.allowFailure });
+      // ovs-vsctl's own --timeout (whole seconds) fires first so it can say what it was waiting
+      // for; the runner's SIGKILL is the backstop.
+      const t = ms();
+      const global = t >= 1500 ? [`--timeout=${Math.floor((t - 500) / 1000)}`] : [];
+      return run('ovs-vsctl', [...global, ...args], { timeoutMs: t, env, netns: ns || undefined, allowFailure: opts?.allowFailure }).catch((e) => {
+        throw ovsUnavailable(e, config);
+      });
     },
     async ofctl(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      return run('ovs-ofctl', [...args], { timeoutMs, env, netns: ns || undefined, allowFailure: opts?.allowFailure, input: opts?.input });
+      return run('ovs-ofctl', [...args], { timeoutMs: ms(), env, netns: ns || undefined, allowFailure: opts?.allowFailure, input: opts?.input }).catch((e) => {
+        throw ovsUnavailable(e, config);
+      });
     },
   };
 }

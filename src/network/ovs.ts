@@ -7,6 +7,8 @@ import type { NetHost } from './netns.js';
 import type { Owner } from './link-state.js';
 
 export const OVS_OWNER_KEY = 'brick-owner';
+/** Where Open vSwitch keeps db.sock, bridge .mgmt sockets and vhost-user sockets unless OVS_RUNDIR says otherwise. */
+export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
 
 export interface OvsInterface {
   name: string;
