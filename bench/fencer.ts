@@ -115,10 +115,11 @@ async function main() {
         unit: 'ms CPU/s',
         better: 'lower',
         brick: { name: 'brick fencer', samples: c.map((x) => x.fencer_cpu_ms_per_s / n) },
-        note: `probe children ${c.map((x) => x.probe_children_cpu_ms_per_probe?.toFixed(2) ?? '–').join(', ')} ms CPU per probe; probe latency ${c
+        note: `probe children ${c.map((x) => x.probe_children_cpu_ms_per_probe?.toFixed(2) ?? '–').join(', ')} ms CPU per probe; slowest probe per pool ${c
           .flatMap((x) => x.probe_latency_ms)
+          .map((x: any) => (typeof x === 'number' ? x : x?.max))
           .filter((x) => typeof x === 'number')
-          .map((x) => Number(x).toFixed(1))
+          .map((x) => Number(x).toFixed(0))
           .join(', ')} ms`,
       },
       {
