@@ -362,6 +362,17 @@ async function brickBinary(log: Log): Promise<string> {
 }
 
 function removeStale(keep: string[]): void {
+  // consoles of runs older than a day
+  const logs = join(CACHE, 'logs');
+  if (existsSync(logs)) {
+    for (const e of readdirSync(logs)) {
+      try {
+        if (Date.now() - lstatSync(join(logs, e)).mtimeMs > 86_400_000) rmSync(join(logs, e), { force: true });
+      } catch {
+        /* gone already */
+      }
+    }
+  }
   for (const e of readdirSync(CACHE)) {
     if (!/^(base|image)-[0-9a-f]{16}$/.test(e) || keep.includes(e)) continue;
     try {
