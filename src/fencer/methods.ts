@@ -54,16 +54,16 @@ function under(path: string, root: string): boolean {
 export function checkArgs(config: Config, args: unknown[]): { poolPath: string; hostId: string; maxAgeS: number; format: HeartbeatFormat } {
   const [rawPath, rawHost, rawAge, rawFormat] = args;
   if (typeof rawPath !== 'string' || !posix.isAbsolute(rawPath) || rawPath.split('/').includes('..') || rawPath.includes('\0'))
-    throw new BrickError('INVALID_PARAMS', `pool path: must be an absolute path without "..", got ${JSON.stringify(rawPath)}`);
+    throw new BrickError('INVALID_PARAMS', `pool_path: must be an absolute path without "..", got ${JSON.stringify(rawPath)}`);
   const poolPath = posix.normalize(rawPath).replace(/\/+$/, '') || '/';
   const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath);
   if (!pool && !config.server.file_roots.some((r) => under(poolPath, r)))
-    throw new BrickError('PATH_REFUSED', `pool path ${poolPath}: not a configured fencer pool and not under server.file_roots`);
+    throw new BrickError('PATH_REFUSED', `pool_path ${poolPath}: not a configured fencer pool and not under server.file_roots`);
   if (typeof rawHost !== 'string' || !HOST_ID_RE.test(rawHost))
-    throw new BrickError('INVALID_PARAMS', `host id: must be 1-128 letters, digits, _ . : - (it names a file on the pool), got ${JSON.stringify(rawHost)}`);
+    throw new BrickError('INVALID_PARAMS', `host_id: must be 1-128 letters, digits, _ . : - (it names a file on the pool), got ${JSON.stringify(rawHost)}`);
   const maxAgeS = typeof rawAge === 'string' ? Number(rawAge) : Number(rawAge);
   if (!Number.isFinite(maxAgeS) || maxAgeS <= 0 || maxAgeS > 86400)
-    throw new BrickError('INVALID_PARAMS', `max age s: must be a number of seconds in (0, 86400], got ${JSON.stringify(rawAge)}`);
+    throw new BrickError('INVALID_PARAMS', `max_age_s: must be a number of seconds in (0, 86400], got ${JSON.stringify(rawAge)}`);
   let format: HeartbeatFormat = pool?.heartbeat ?? 'ovm';
   if (rawFormat !== undefined && rawFormat !== null) {
     if (rawFormat !== 'ovm' && rawFormat !== 'kvm') throw new BrickError('INVALID_PARAMS', `format: must be "ovm" or "kvm", got ${JSON.stringify(rawFormat)}`);
@@ -90,16 +90,16 @@ export const methods = defineMethods([
   {
     name: 'heartbeat_check',
     params: [
-      { name: 'pool path', type: 'string', help: 'the pool directory, as the host mounts it' },
-      { name: 'host id', type: 'string', help: 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)' },
-      { name: 'max age s', type: ['int', 'double', 'string'], help: 'declare the host dead beyond this heartbeat age' },
+      { name: 'pool_path', type: 'string', help: 'the pool directory, as the host mounts it' },
+      { name: 'host_id', type: 'string', help: 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)' },
+      { name: 'max_age_s', type: ['int', 'double', 'string'], help: 'declare the host dead beyond this heartbeat age' },
       { name: 'format', type: 'string', optional: true, help: '"ovm" (.hb-<id>) or "kvm" (KVMHA/hb-<id>); default: the configured pool\'s, else ovm' },
     ],
     returns: 'struct',
     help:
       'Is another host\'s heartbeat on this pool alive? Reads its heartbeat file in a child process with a deadline ' +
       '(fencer.probe_timeout_s), never in the agent. Reply: struct alive (true; false when the file is readable and stale, or ' +
-      'unchanged for max age s of this host\'s own clock; the string "unknown" when it cannot be read in time or does not ' +
+      'unchanged for max_age_s of this host\'s own clock; the string "unknown" when it cannot be read in time or does not ' +
       'parse: never false for that) and age_s (seconds since the epoch written in the file by this host\'s clock, nil when unknown). ' +
       'Faults: INVALID_PARAMS (-32602) for a relative path, a bad host id or age; PATH_REFUSED (1003) for a path that is ' +
       'neither a configured pool nor under server.file_roots.',
