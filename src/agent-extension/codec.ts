@@ -4,6 +4,7 @@
 // invalid UTF-8, unknown types) with a CodecError that the server turns into a PARSE_ERROR fault.
 // Writing emits <i8> for every integer outside int32 (Apache XML-RPC reads <int> as 32-bit) and
 // <nil/> for null, which CloudStack's Ovm3 client understands.
+import { randomBytes } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from './values.js';
 
@@ -95,12 +96,49 @@ function decodeEntities(s: string): string {
   });
 }
 
+// fast-xml-parser takes ~1 s and ~400 MiB for one 10 MB text node (an ovs_upload_file), so long
+// text runs are set aside before parsing and put back when their text node is read: each is replaced
+// by a key with a per-document random nonce, which no sender can guess. Only done when the document
+// has no CDATA section or comment, the only places a `>` … `<` run could be something other than a
+// text node's content (a well-formed attribute value cannot hold `<`; PIs are ignored).
+const LARGE_TEXT = 16 * 1024;
+// Set by parseDocument and cleared when the (synchronous) parse that set it returns.
+let setAside: Map<string, string> | undefined;
+
+function setAsideLargeText(xml: string): { xml: string; texts?: Map<string, string> } {
+  if (xml.length < LARGE_TEXT || xml.includes('<![CDATA[') || xml.includes('<!--')) return { xml };
+  const texts = new Map<string, string>();
+  const nonce = randomBytes(12).toString('hex');
+  const parts: string[] = [];
+  let copied = 0;
+  // Walk tag to tag with indexOf (a regex with a 16 K repeat overflows V8's stack).
+  for (let at = xml.indexOf('>'); at >= 0; ) {
+    const lt = xml.indexOf('<', at + 1);
+    if (lt < 0) break;
+    if (lt - (at + 1) >= LARGE_TEXT) {
+      const key = `brick-large-text-${nonce}-${texts.size}`;
+      texts.set(key, xml.slice(at + 1, lt));
+      parts.push(xml.slice(copied, at + 1), key);
+      copied = lt;
+    }
+    at = xml.indexOf('>', lt);
+  }
+  if (!texts.size) return { xml };
+  parts.push(xml.slice(copied));
+  return { xml: parts.join(''), texts };
+}
+
+const rawText = (c: Node): string => {
+  const t = String(c['#text']);
+  return setAside?.get(t) ?? t;
+};
+
 /** Text content of an element; child elements are an error here. */
 function textOf(n: Node, what: string): string {
   let s = '';
   for (const c of kids(n)) {
     const t = tagOf(c);
-    if (t === '#text') s += decodeEntities(String(c['#text']));
+    if (t === '#text') s += decodeEntities(rawText(c));
     else if (t === '#cdata') s += (c['#cdata'] as Node[]).map((x) => String(x['#text'] ?? '')).join('');
     else bad(`<${what}> must hold text, not <${t}>`);
   }
@@ -112,7 +150,7 @@ function elems(n: Node, what: string): Node[] {
   const out: Node[] = [];
   for (const c of kids(n)) {
     if (isText(c)) {
-      const t = tagOf(c) === '#text' ? String(c['#text']) : 'x';
+      const t = tagOf(c) === '#text' ? rawText(c) : 'x';
       if (t.trim() !== '') bad(`unexpected text inside <${what}>`);
     } else out.push(c);
   }
@@ -232,7 +270,16 @@ function parseDocument(xml: string, root: string): Node {
   if (ok !== true) bad(`not well-formed XML: ${ok.err.msg}${ok.err.line ? ` (line ${ok.err.line}${ok.err.col ? `, column ${ok.err.col}` : ''})` : ''}`);
   let doc: Node[];
   try {
-    doc = parser.parse(xml) as Node[];
+    // The set-aside document is small, so checking it again costs nothing. It is well-formed unless
+    // a '>' inside an attribute value misled the walk (the run then swallows a quote and the
+    // attribute would hold a '<'): then parse the document as it is, slowly but correctly.
+    const aside = setAsideLargeText(xml);
+    if (aside.texts && XMLValidator.validate(aside.xml) === true) {
+      doc = parser.parse(aside.xml) as Node[];
+      setAside = aside.texts;
+    } else {
+      doc = parser.parse(xml) as Node[];
+    }
   } catch (e) {
     const msg = (e as Error).message;
     return bad(/nested/i.test(msg) ? `elements nested deeper than ${MAX_TAG_DEPTH} levels` : `not well-formed XML: ${msg}`);
@@ -255,6 +302,14 @@ function decodeParams(params: Node | undefined): XmlRpcValue[] {
 
 /** Parse a methodCall body. Throws CodecError when it is not acceptable. */
 export function parseMethodCall(body: Buffer | Uint8Array | string): MethodCall {
+  try {
+    return readMethodCall(body);
+  } finally {
+    setAside = undefined;
+  }
+}
+
+function readMethodCall(body: Buffer | Uint8Array | string): MethodCall {
   const call = parseDocument(decodeBody(body), 'methodCall');
   const parts = elems(call, 'methodCall');
   const name = parts.find((n) => tagOf(n) === 'methodName') ?? bad('<methodCall> has no <methodName>');
@@ -268,6 +323,14 @@ export function parseMethodCall(body: Buffer | Uint8Array | string): MethodCall 
 
 /** Parse a methodResponse body: the value, or an XmlRpcFault thrown. Throws CodecError if malformed. */
 export function parseMethodResponse(body: Buffer | Uint8Array | string): XmlRpcValue {
+  try {
+    return readMethodResponse(body);
+  } finally {
+    setAside = undefined;
+  }
+}
+
+function readMethodResponse(body: Buffer | Uint8Array | string): XmlRpcValue {
   const resp = parseDocument(decodeBody(body), 'methodResponse');
   const e = elems(resp, 'methodResponse');
   if (e.length !== 1) bad('<methodResponse> must hold one <params> or one <fault>');

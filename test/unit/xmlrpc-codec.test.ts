@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CodecError,
@@ -141,4 +141,47 @@ test('round trip through methodCall and methodResponse keeps every value', () =>
     () => parseMethodResponse(serializeFault(1002, 'bridge xenbr0 exists & differs')),
     (e: unknown) => e instanceof XmlRpcFault && e.faultCode === 1002 && e.faultString === 'bridge xenbr0 exists & differs',
   );
+});
+
+describe('long text runs (set aside before parsing, put back when read)', () => {
+  const big = (c: string, n = 40_000) => c.repeat(n);
+  const call = (params: string) => `<?xml version="1.0"?><methodCall><methodName>m</methodName><params>${params}</params></methodCall>`;
+
+  it('a 10 MB string arrives intact, typed or untyped (as Apache sends it), with entities decoded', () => {
+    const content = big('x', 10 * 1024 * 1024) + '\n&<>"\'';
+    assert.equal(parseMethodCall(serializeMethodCall('ovs_upload_file', ['/a', 'b', content])).params[2], content);
+    const untyped = parseMethodCall(call(`<param><value>${big('y')}&amp;&#65;</value></param>`)).params[0] as string;
+    assert.equal(untyped, big('y') + '&A');
+  });
+
+  it('long text in struct members and arrays', () => {
+    const r = parseMethodCall(
+      call(`<param><value><struct><member><name>k</name><value><string>${big('q')}</string></value></member></struct></value></param>` +
+        `<param><value><array><data><value>${big('r')}</value><value>short</value></data></array></value></param>`),
+    ).params;
+    assert.equal((r[0] as Record<string, string>).k, big('q'));
+    assert.deepEqual(r[1], [big('r'), 'short']);
+  });
+
+  it('long junk where only elements may be is still refused', () => {
+    assert.throws(() => parseMethodCall(call(`<param><value><struct>${big('z')}</struct></value></param>`)), /unexpected text inside <struct>/);
+    assert.throws(() => parseMethodCall(call(`<param><value><string>${big('z')}&bogus;</string></value></param>`)), /entity &bogus; is not allowed/);
+  });
+
+  it('a sender cannot smuggle a set-aside key: text that looks like one is just text', () => {
+    const fake = 'brick-large-text-000000000000000000000000-0';
+    const r = parseMethodCall(call(`<param><value>${fake}</value></param><param><value>${big('w')}</value></param>`)).params;
+    assert.deepEqual(r, [fake, big('w')]);
+  });
+
+  it('CDATA, comments and a ">" inside an attribute take the plain path and read the same', () => {
+    assert.equal(parseMethodCall(call(`<param><value><string><![CDATA[${big('c')}<]]></string></value></param>`)).params[0], big('c') + '<');
+    assert.equal(parseMethodCall(call(`<!-- note --><param><value>${big('d')}</value></param>`)).params[0], big('d'));
+    const attr = `<?xml version="1.0"?><methodCall xmlns:ex="a>b"><methodName>m</methodName><params><param><value>${big('e')}</value></param></params></methodCall>`;
+    assert.equal(parseMethodCall(attr).params[0], big('e'));
+  });
+
+  it('a long response string (the client side) arrives intact', () => {
+    assert.equal(parseMethodResponse(serializeResponse(big('s', 100_000))), big('s', 100_000));
+  });
 });
