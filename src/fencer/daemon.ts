@@ -8,7 +8,7 @@ import { open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
 import { uptime } from 'node:os';
 import type { Config, PoolConfig } from '../config/schema.js';
 import { fenceCommandArgv } from '../config/rules.js';
-import { createLogger, type LogFormat, type Logger } from '../shared/log.js';
+import { createLogger, nonBlockingStdout, type LogFormat, type Logger } from '../shared/log.js';
 import { run as realRun, type Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
@@ -57,7 +57,8 @@ interface PoolRuntime {
 
 export async function runFencer(config: Config, opts: FencerOptions): Promise<number> {
   const f = config.fencer;
-  const log = opts.logger ?? createLogger({ svc: 'fencer', format: opts.logFormat, level: opts.logLevel });
+  // Never wait on the log reader: a stuck journald must not stop the watchdog being petted.
+  const log = opts.logger ?? createLogger({ svc: 'fencer', format: opts.logFormat, level: opts.logLevel, destination: nonBlockingStdout() });
   const run = opts.run ?? realRun;
   const now = () => performance.now();
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };

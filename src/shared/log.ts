@@ -2,6 +2,8 @@
 // (<6> info, <4> warning, <3> error, ...) so `journalctl -p warning` filters work; journald stamps
 // the time, so we do not. `pretty` is for a person at a terminal and needs no extra package (the
 // single binary cannot load pino transports).
+import { fstatSync } from 'node:fs';
+import { Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -55,4 +57,38 @@ export function createLogger(opts: LogOptions): Logger {
     },
     opts.destination ?? pino.destination({ fd: 1, sync: true }),
   );
+}
+
+/**
+ * stdout for a process that must never wait on its log reader (the fencer: a stuck journald must not
+ * stop it petting the watchdog). On a pipe or socket, lines are written through the event loop with
+ * a non-blocking fd, never the libuv threadpool; if the reader stops, up to `maxQueuedBytes` wait in
+ * memory and further lines are dropped and counted (one line says how many, once writing resumes).
+ * A file or terminal does not wait on a reader: plain synchronous writes there.
+ */
+export function nonBlockingStdout(maxQueuedBytes = 1 << 20): pino.DestinationStream {
+  let kind: 'stream' | 'other' = 'other';
+  try {
+    const st = fstatSync(1);
+    if (st.isFIFO() || st.isSocket()) kind = 'stream';
+  } catch {
+    /* no stdout: fall through */
+  }
+  if (kind === 'other') return pino.destination({ fd: 1, sync: true });
+  const out = new Socket({ fd: 1, readable: false, writable: true });
+  out.on('error', () => {}); // a reader that went away must not take the process with it
+  let dropped = 0;
+  return {
+    write(line: string) {
+      if (out.writableLength > maxQueuedBytes) {
+        dropped++;
+        return;
+      }
+      if (dropped) {
+        out.write(journaldLine(JSON.stringify({ level: 40, msg: `${dropped} log lines dropped: stdout was not being read` })) + '\n');
+        dropped = 0;
+      }
+      out.write(line);
+    },
+  };
 }
