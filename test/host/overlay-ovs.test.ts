@@ -6,11 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startOvs, type Ovs } from '../fixtures/ovs.js';
-import { networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
+import { networkConfig, prerequisite, testCtx, call, rejects } from '../fixtures/network-ctx.js';
 import { methods as overlayMethods } from '../../src/network/overlay-methods.js';
 import { methods as networkMethods } from '../../src/network/methods.js';
 import { tunnelCookie } from '../../src/network/overlay-plan.js';
-import { BrickError } from '../../src/shared/errors.js';
 import { run } from '../../src/shared/run.js';
 import type { CallContext } from '../../src/agent-extension/catalogue.js';
 import { startTestServer } from '../fixtures/server.js';
@@ -24,23 +23,6 @@ try {
 } catch {}
 const skip = prerequisite(haveOvs, 'needs root, ovsdb-server, ovs-vswitchd and ovs-ofctl (openvswitch-switch)');
 
-async function call(ctx: CallContext, name: string, ...args: unknown[]): Promise<any> {
-  const m = [...overlayMethods, ...networkMethods].find((x) => x.name === name);
-  if (!m) throw new Error(`no method ${name}`);
-  return m.handler(args, ctx);
-}
-
-async function rejects(p: Promise<unknown>, fault: string, re: RegExp): Promise<BrickError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof BrickError, `expected a BrickError, got ${e}`);
-    assert.equal(e.fault, fault, e.message);
-    assert.match(e.message, re);
-    return e;
-  }
-  assert.fail(`expected ${fault}`);
-}
 
 describe('overlay tunnels on userspace Open vSwitch', { skip }, () => {
   let ovs: Ovs;

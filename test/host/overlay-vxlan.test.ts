@@ -6,12 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx } from '../fixtures/network-ctx.js';
-import { methods as overlayMethods } from '../../src/network/overlay-methods.js';
-import { methods as networkMethods } from '../../src/network/methods.js';
-import { BrickError } from '../../src/shared/errors.js';
+import { delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx, call, rejects } from '../fixtures/network-ctx.js';
 import { run } from '../../src/shared/run.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
 
 const rootOk = process.getuid?.() === 0;
 let ipOk = false;
@@ -37,23 +33,6 @@ if (rootOk && ipOk) {
 }
 const skip = prerequisite(rootOk && ipOk && vxlanOk, 'needs root, iproute2, ping and a kernel with VXLAN');
 
-async function call(ctx: CallContext, name: string, ...args: unknown[]): Promise<any> {
-  const m = [...overlayMethods, ...networkMethods].find((x) => x.name === name);
-  if (!m) throw new Error(`no method ${name}`);
-  return m.handler(args, ctx);
-}
-
-async function rejects(p: Promise<unknown>, fault: string, re: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof BrickError, `expected a BrickError, got ${e}`);
-    assert.equal(e.fault, fault, e.message);
-    assert.match(e.message, re);
-    return;
-  }
-  assert.fail(`expected ${fault}`);
-}
 
 async function ping(ns: string, addr: string): Promise<boolean> {
   const r = await run('ip', ['netns', 'exec', ns, 'ping', '-c', '2', '-i', '0.2', '-W', '1', addr], { timeoutMs: 15_000, allowFailure: true });
