@@ -52,8 +52,13 @@ interface PoolRuntime {
   lastError: string | null;
   lastErrorLoggedMs: number;
   lastStuckLogMs: number;
+  /** When a healthy↔late change was last logged at warning/info level (slow storage flaps every probe). */
+  lastLateLogMs: number;
   prevState: PoolHealthState;
 }
+
+/** A pool flapping between healthy and late is logged at most this often. */
+const LATE_LOG_EVERY_MS = 60_000;
 
 export async function runFencer(config: Config, opts: FencerOptions): Promise<number> {
   const f = config.fencer;
@@ -82,6 +87,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       lastError: null,
       lastErrorLoggedMs: -Infinity,
       lastStuckLogMs: -Infinity,
+      lastLateLogMs: -Infinity,
       prevState: 'unverified',
     };
   });
@@ -228,7 +234,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     const facts = pools.map((p) => ({ path: p.cfg.path, fenceWhen: p.cfg.fence_when, lastOkMs: p.lastOkMs, inUse: inUse(p, t) }));
     const plan = planTick(facts, t, timing, { fenced: fenced !== null, action: f.action });
     lastPlanVerdicts = plan.verdicts;
-    plan.verdicts.forEach((v, i) => transition(pools[i], v));
+    plan.verdicts.forEach((v, i) => transition(pools[i], v, t));
     if (plan.fence) fence(plan.fence);
     if (f.action === 'log-only' && fenced && !plan.verdicts.some((v) => v.fence)) fenced = null;
     petting = Boolean(watchdog) && plan.pet && !(fenced && f.action !== 'log-only');
@@ -247,10 +253,16 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     }
   }
 
-  function transition(p: PoolRuntime, v: PoolVerdict): void {
+  function transition(p: PoolRuntime, v: PoolVerdict, t: number): void {
     if (v.state === p.prevState) return;
     const fields = { pool: p.cfg.path, from: p.prevState, to: v.state, last_ok_age_s: v.ageMs === undefined ? null : round3(v.ageMs / 1000) };
-    if (v.state === 'late') log.warn(fields, `pool ${p.cfg.path} is late: no verified heartbeat for ${fields.last_ok_age_s} s (fences at ${f.fence_after_s} s)`);
+    // Storage that is slow but answers flips healthy ↔ late with every probe: say so once a minute,
+    // and at debug level in between (the state file and brick status always show the current state).
+    const flap = (v.state === 'late' && p.prevState === 'healthy') || (v.state === 'healthy' && p.prevState === 'late');
+    const quiet = flap && t - p.lastLateLogMs < LATE_LOG_EVERY_MS;
+    if (flap && !quiet) p.lastLateLogMs = t;
+    if (quiet) log.debug(fields, `pool ${p.cfg.path} is ${v.state}`);
+    else if (v.state === 'late') log.warn(fields, `pool ${p.cfg.path} is late: no verified heartbeat for ${fields.last_ok_age_s} s (fences at ${f.fence_after_s} s)`);
     else if (v.state === 'dead') log.error(fields, `pool ${p.cfg.path} is DEAD (no verified heartbeat for ${fields.last_ok_age_s} s); no running VM uses it, so the host is not fenced`);
     else if (v.state === 'expired') log.error(fields, `pool ${p.cfg.path} expired`);
     else if (p.prevState === 'unverified') log.info(fields, `pool ${p.cfg.path} armed: first verified heartbeat in ${p.file}`);
