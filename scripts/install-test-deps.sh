@@ -8,6 +8,7 @@ PACKAGES=(
   openvswitch-switch openvswitch-switch-dpdk            # userspace OVS and OVS-DPDK (vhost-user)
   libvirt-clients libvirt-daemon libxml2-utils          # virsh -c test:///default, virt-xml-validate
   bindfs fuse3                                          # the frozen-NFS stand-in (FUSE + SIGSTOP)
+  python3-fusepy                                        # test/fixtures/faultfs.py: real EIO/ESTALE/EROFS
   python3                                               # the independent XML-RPC client and peer server
   openssh-server openssh-client                         # a real sshd for exec_domr & co.
   openssl                                               # TLS test certificates
