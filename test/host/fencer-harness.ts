@@ -2,7 +2,7 @@
 // SIGSTOP to stand in for a hung NFS server) and the real fencer program with short timings, its
 // watchdog device and sysrq trigger pointed at plain files the test reads.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,6 +70,66 @@ export class BindfsPool {
   }
   cleanup(): void {
     this.thaw();
+    try {
+      execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      /* not mounted */
+    }
+    try {
+      this.proc?.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+export const FAULTFS = join(REPO, 'test/fixtures/faultfs.py');
+export type FaultMode = 'ok' | 'EIO' | 'ESTALE' | 'EROFS' | 'hang';
+
+/** Why the faultfs tests cannot run here, or undefined when they can. */
+export function faultfsMissing(): string | undefined {
+  if (!existsSync('/dev/fuse')) return '/dev/fuse is missing (no FUSE in this kernel/container)';
+  if (process.getuid?.() !== 0) return 'needs root (FUSE mounts, sysrq stand-in)';
+  try {
+    execFileSync('/usr/bin/python3', ['-c', 'import fusepy'], { stdio: 'ignore', timeout: 10_000 });
+  } catch {
+    return 'python3-fusepy is not installed (scripts/install-test-deps.sh)';
+  }
+  return undefined;
+}
+
+/**
+ * A FUSE pool (test/fixtures/faultfs.py) that answers with a real errno on demand: `setMode('EIO')`
+ * makes every operation fail with EIO, 'ESTALE' likewise, 'EROFS' fails writes only, 'hang' blocks.
+ */
+export class FaultFsPool {
+  readonly src: string;
+  readonly mnt: string;
+  readonly control: string;
+  proc?: ChildProcess;
+  stderr = '';
+  constructor(readonly root: string, name = 'pool') {
+    this.src = join(root, `${name}-src`);
+    this.mnt = join(root, `${name}-mnt`);
+    this.control = join(root, `${name}-faultfs-mode`);
+    mkdirSync(this.src, { recursive: true });
+    mkdirSync(this.mnt, { recursive: true });
+    writeFileSync(this.control, 'ok\n');
+  }
+  async mount(): Promise<void> {
+    this.proc = spawn('/usr/bin/python3', [FAULTFS, this.src, this.mnt, this.control], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.proc.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    await waitFor(`faultfs mount on ${this.mnt}`, () => mounted(this.mnt) || this.proc!.exitCode !== null, 10_000);
+    if (!mounted(this.mnt)) throw new Error(`faultfs did not mount ${this.mnt}: ${this.stderr}`);
+  }
+  /** Switch the filesystem's behaviour; takes effect on its next operation. */
+  setMode(mode: FaultMode): void {
+    // Rename-atomic: a new inode, so faultfs sees the change even within one mtime tick.
+    writeFileSync(this.control + '.tmp', mode + '\n');
+    renameSync(this.control + '.tmp', this.control);
+  }
+  cleanup(): void {
+    this.setMode('ok'); // release anything blocked in 'hang'
     try {
       execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore', timeout: 10_000 });
     } catch {
