@@ -102,7 +102,7 @@ function decodeEntities(s: string): string {
 // has no CDATA section or comment, the only places a `>` … `<` run could be something other than a
 // text node's content (a well-formed attribute value cannot hold `<`; PIs are ignored).
 const LARGE_TEXT = 16 * 1024;
-// Set by parseDocument and cleared when the (synchronous) parse that set it returns.
+// The texts set aside for the document being read; set and cleared by readDocument only.
 let setAside: Map<string, string> | undefined;
 
 function setAsideLargeText(xml: string): { xml: string; texts?: Map<string, string> } {
@@ -257,7 +257,7 @@ function decodeValue(v: Node, depth: number): XmlRpcValue {
 // A character XML 1.0 does not allow anywhere in a document.
 const FORBIDDEN_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 
-function parseDocument(xml: string, root: string): Node {
+function parseDocument(xml: string, root: string): { node: Node; texts?: Map<string, string> } {
   if (/<!DOCTYPE/i.test(xml)) bad('DOCTYPE is not allowed');
   if (/<!ENTITY/i.test(xml)) bad('entity declarations are not allowed');
   if (FORBIDDEN_CHAR.test(xml)) bad('the body holds a control character XML does not allow');
@@ -269,6 +269,7 @@ function parseDocument(xml: string, root: string): Node {
   }
   if (ok !== true) bad(`not well-formed XML: ${ok.err.msg}${ok.err.line ? ` (line ${ok.err.line}${ok.err.col ? `, column ${ok.err.col}` : ''})` : ''}`);
   let doc: Node[];
+  let texts: Map<string, string> | undefined;
   try {
     // The set-aside document is small, so checking it again costs nothing. It is well-formed unless
     // a '>' inside an attribute value misled the walk (the run then swallows a quote and the
@@ -276,7 +277,7 @@ function parseDocument(xml: string, root: string): Node {
     const aside = setAsideLargeText(xml);
     if (aside.texts && XMLValidator.validate(aside.xml) === true) {
       doc = parser.parse(aside.xml) as Node[];
-      setAside = aside.texts;
+      texts = aside.texts;
     } else {
       doc = parser.parse(xml) as Node[];
     }
@@ -284,10 +285,22 @@ function parseDocument(xml: string, root: string): Node {
     const msg = (e as Error).message;
     return bad(/nested/i.test(msg) ? `elements nested deeper than ${MAX_TAG_DEPTH} levels` : `not well-formed XML: ${msg}`);
   }
-  const roots = doc.filter((n) => !isText(n) || String(n['#text'] ?? 'x').trim() !== '');
+  const text = (n: Node) => String(n['#text'] ?? 'x');
+  const roots = doc.filter((n) => !isText(n) || (texts?.get(text(n)) ?? text(n)).trim() !== '');
   if (roots.length !== 1) bad(`the document must hold exactly one <${root}> element`);
   if (tagOf(roots[0]) !== root) bad(`expected <${root}>, got <${tagOf(roots[0]).slice(0, 40)}>`);
-  return roots[0];
+  return { node: roots[0], texts };
+}
+
+/** Parse the body and read its root; the texts set aside for it are visible only meanwhile. */
+function readDocument<T>(body: Buffer | Uint8Array | string, root: string, read: (node: Node) => T): T {
+  const { node, texts } = parseDocument(decodeBody(body), root);
+  setAside = texts;
+  try {
+    return read(node);
+  } finally {
+    setAside = undefined;
+  }
 }
 
 export interface MethodCall {
@@ -302,15 +315,10 @@ function decodeParams(params: Node | undefined): XmlRpcValue[] {
 
 /** Parse a methodCall body. Throws CodecError when it is not acceptable. */
 export function parseMethodCall(body: Buffer | Uint8Array | string): MethodCall {
-  try {
-    return readMethodCall(body);
-  } finally {
-    setAside = undefined;
-  }
+  return readDocument(body, 'methodCall', readMethodCall);
 }
 
-function readMethodCall(body: Buffer | Uint8Array | string): MethodCall {
-  const call = parseDocument(decodeBody(body), 'methodCall');
+function readMethodCall(call: Node): MethodCall {
   const parts = elems(call, 'methodCall');
   const name = parts.find((n) => tagOf(n) === 'methodName') ?? bad('<methodCall> has no <methodName>');
   const params = parts.find((n) => tagOf(n) === 'params');
@@ -323,15 +331,10 @@ function readMethodCall(body: Buffer | Uint8Array | string): MethodCall {
 
 /** Parse a methodResponse body: the value, or an XmlRpcFault thrown. Throws CodecError if malformed. */
 export function parseMethodResponse(body: Buffer | Uint8Array | string): XmlRpcValue {
-  try {
-    return readMethodResponse(body);
-  } finally {
-    setAside = undefined;
-  }
+  return readDocument(body, 'methodResponse', readMethodResponse);
 }
 
-function readMethodResponse(body: Buffer | Uint8Array | string): XmlRpcValue {
-  const resp = parseDocument(decodeBody(body), 'methodResponse');
+function readMethodResponse(resp: Node): XmlRpcValue {
   const e = elems(resp, 'methodResponse');
   if (e.length !== 1) bad('<methodResponse> must hold one <params> or one <fault>');
   if (tagOf(e[0]) === 'fault') {

@@ -181,6 +181,11 @@ describe('long text runs (set aside before parsing, put back when read)', () => 
     assert.equal(parseMethodCall(attr).params[0], big('e'));
   });
 
+  it('long whitespace around the root element is still just whitespace', () => {
+    const pad = ' \n'.repeat(20_000);
+    assert.equal(parseMethodCall(`<?xml version="1.0"?>${pad}<methodCall><methodName>m</methodName><params><param><value>${big('v')}</value></param></params></methodCall>${pad}`).params[0], big('v'));
+  });
+
   it('a long response string (the client side) arrives intact', () => {
     assert.equal(parseMethodResponse(serializeResponse(big('s', 100_000))), big('s', 100_000));
   });
