@@ -26,6 +26,42 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
   const log = createLogger({ svc: 'agent', format: opts.logFormat, level: opts.logLevel });
   const listen = parseListen(config.server.listen);
   if (!listen) throw new BrickError('INVALID_PARAMS', `server.listen: must be host:port, got "${config.server.listen}"`);
+  // Take SIGTERM/SIGINT from the start: until a JS listener exists the kernel's default kills the
+  // process, so a stop sent while brick starts up would skip the clean stop. One that arrives before
+  // the server listens is kept and carried out once it does.
+  let stopRequest: string | undefined;
+  let onStopRequest: ((why: string) => void) | undefined;
+  const request = (why: string) => (onStopRequest ? onStopRequest(why) : (stopRequest ??= why));
+  const onTerm = () => request('SIGTERM');
+  const onInt = () => request('SIGINT');
+  const onAbort = () => request('abort');
+  const unhook = () => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    opts.signal?.removeEventListener('abort', onAbort);
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  if (opts.signal?.aborted) stopRequest = 'abort';
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await listenAndServe(config, opts, log, listen, (stop) => {
+      onStopRequest = stop;
+      if (stopRequest) stop(stopRequest);
+    });
+  } finally {
+    unhook();
+  }
+}
+
+/** Credentials, listen, log where, then serve until the stop handed to onStoppable is called. */
+async function listenAndServe(
+  config: Config,
+  opts: ServeOptions,
+  log: ReturnType<typeof createLogger>,
+  listen: { host: string; port: number },
+  onStoppable: (stop: (why: string) => void) => void,
+): Promise<number> {
   const generated = await generateCredentials(config, log, run);
   const warning = passwordFileWarning(config);
   if (warning) log.warn(warning);
@@ -87,23 +123,14 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
         },
       );
     };
-    const onTerm = () => stop('SIGTERM');
-    const onInt = () => stop('SIGINT');
-    const onAbort = () => stop('abort');
     let done = false;
     const finish = (code: number) => {
       if (done) return;
       done = true;
       stopGc();
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      opts.signal?.removeEventListener('abort', onAbort);
       log.info('stopped');
       resolve(code);
     };
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-    if (opts.signal?.aborted) stop('abort');
-    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    onStoppable(stop);
   });
 }
