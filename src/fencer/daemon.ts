@@ -65,6 +65,14 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   // Never wait on the log reader: a stuck journald must not stop the watchdog being petted.
   const log = opts.logger ?? createLogger({ svc: 'fencer', format: opts.logFormat, level: opts.logLevel, destination: nonBlockingStdout() });
   const run = opts.run ?? realRun;
+  // Take SIGTERM/SIGINT before the watchdog is opened: until a JS listener exists the kernel's
+  // default kills the process, and a fencer killed with the watchdog open and no 'V' written resets
+  // the host. A stop that arrives during start-up is carried out once the loop runs.
+  let stopRequest: string | undefined;
+  let onStopRequest: ((sig: string) => void) | undefined;
+  const request = (sig: string) => (onStopRequest ? onStopRequest(sig) : (stopRequest ??= sig));
+  process.once('SIGTERM', () => request('SIGTERM'));
+  process.once('SIGINT', () => request('SIGINT'));
   const now = () => performance.now();
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);
@@ -345,8 +353,8 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       setTimeout(() => process.exit(0), 100).unref();
       resolve(0);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    onStopRequest = stop;
+    if (stopRequest) stop(stopRequest);
   });
 }
 
