@@ -37,6 +37,20 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | false, 
   }
 }
 
+/** Lazy-unmount a FUSE mount and kill its daemon; quiet when either is already gone. */
+function unmountAndKill(mnt: string, proc: ChildProcess | undefined): void {
+  try {
+    execFileSync('fusermount', ['-u', '-z', mnt], { stdio: 'ignore', timeout: 10_000 });
+  } catch {
+    /* not mounted */
+  }
+  try {
+    proc?.kill('SIGKILL');
+  } catch {
+    /* gone */
+  }
+}
+
 export class BindfsPool {
   readonly src: string;
   readonly mnt: string;
@@ -70,16 +84,7 @@ export class BindfsPool {
   }
   cleanup(): void {
     this.thaw();
-    try {
-      execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      /* not mounted */
-    }
-    try {
-      this.proc?.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
+    unmountAndKill(this.mnt, this.proc);
   }
 }
 
@@ -130,16 +135,7 @@ export class FaultFsPool {
   }
   cleanup(): void {
     this.setMode('ok'); // release anything blocked in 'hang'
-    try {
-      execFileSync('fusermount', ['-u', '-z', this.mnt], { stdio: 'ignore', timeout: 10_000 });
-    } catch {
-      /* not mounted */
-    }
-    try {
-      this.proc?.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
+    unmountAndKill(this.mnt, this.proc);
   }
 }
 
