@@ -1,5 +1,7 @@
 // brick's command line. Exit codes: 0 ok, 1 a user error (one line, no stack trace), 2 an internal
 // failure. Each command parses its own options strictly: an unknown option is a user error.
+// First import: in the shipped binary it drops Node's runtime variables before any other module runs.
+import './runtime-env.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BrickError, UsageError } from '../shared/errors.js';
 import { BRICK_VERSION, BUILD_COMMIT } from '../shared/version.js';
@@ -154,7 +156,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 
 // Entry point (also the bundle's). Not run when imported by tests.
 const isEntry = process.argv[1] && /(?:cli[\\/]main\.[tj]s|brick(?:\.c?js)?)$/.test(process.argv[1]);
-if (isEntry || (globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__) {
+const isSea = Boolean((globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__);
+if (isEntry || isSea) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
