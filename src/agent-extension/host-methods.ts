@@ -4,13 +4,13 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
-import { defineMethods, type CallContext } from './catalogue.js';
-import type { XmlRpcStruct } from './values.js';
+import { defineMethods, type CallContext } from '../rpc/catalogue.js';
+import type { XmlRpcStruct } from '../rpc/values.js';
 import { BRICK_VERSION } from '../shared/version.js';
 import { hostToolsReport } from '../shared/host-tools.js';
 import { hypervisorOf, probeHostKind, type HostKind } from './ovm3/hypervisor.js';
 import { readOvsVersion } from './ovm3/module-info.js';
-import { detectDpdk } from '../network/dpdk.js';
+import { detectDpdk } from '../network/dpdk/operations.js';
 import { fencerRunning, readFencerState, stateAgeS, currentPoolAges, type FencerState } from '../fencer/state.js';
 
 export const PROBE_TIMEOUT_MS = 5000;

@@ -7,7 +7,7 @@ import { BrickError } from '../shared/errors.js';
 import { isLoopback, parseListen } from '../config/rules.js';
 import { createServer } from './server.js';
 import { generateCredentials, passwordFileWarning } from './credentials.js';
-import { startNetworkGc } from '../network/operations.js';
+import { startNetworkGc } from '../network/bridge/operations.js';
 import { logHostTools } from '../shared/host-tools.js';
 
 export interface ServeOptions {

@@ -8,6 +8,7 @@ import { BRICK_VERSION, BUILD_COMMIT } from '../shared/version.js';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { LogFormat } from '../shared/log.js';
+import { ConfigProblems, type Io } from './io.js';
 
 export const USAGE = `usage:
   brick serve [--config FILE] [--log-format json|pretty]
@@ -27,11 +28,6 @@ const LOGGING = {
   'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
 const defaultIo: Io = {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
@@ -50,12 +46,6 @@ export function configOrExit(path: string | undefined): Config {
   const r = loadConfigFile(path ?? DEFAULT_CONFIG_PATH);
   if (!r.config) throw new ConfigProblems(r.problems);
   return r.config;
-}
-
-export class ConfigProblems extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-  }
 }
 
 function logFormat(v: string | undefined): LogFormat {
