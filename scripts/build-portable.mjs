@@ -110,7 +110,8 @@ export async function buildPortable({ useBinary = false, quiet = false, out = jo
     for (const l of libs) {
       const name = basename(l);
       copyFileSync(realpathSync(l), join(libDir, name));
-      chmodSync(join(libDir, name), 0o755);
+      // The loader must be executable (the kernel opens PT_INTERP like a program); libraries need not.
+      chmodSync(join(libDir, name), name === LOADER ? 0o755 : 0o644);
       note(l, `${PRIVATE_LIB}/${name}`);
     }
     for (const t of tools) {
