@@ -14,6 +14,8 @@ PACKAGES=(
   openssh-server openssh-client                         # a real sshd for exec_domr & co.
   openssl                                               # TLS test certificates
   rpm systemd                                           # rpmbuild, systemd-analyze verify
+  patchelf lintian                                      # the portable binary's loader/RPATH; .deb checks (build:packages)
+  python3-seccomp                                       # ../shared/tools/oldkernel (old kernels' system calls)
   coreutils util-linux                                  # dd with O_DIRECT, timeout, setsid
   qemu-system-x86 busybox-static cpio xz-utils zstd     # the end-to-end VM
 )
