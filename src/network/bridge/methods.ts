@@ -105,7 +105,7 @@ export const methods = defineMethods([
     help:
       'Set up the link-local control network: the bridge exists and is up with ARP on, holds the address, the only route for its network goes through it ' +
       '(zeroconf\'s routes on other devices are removed), NOZEROCONF=yes in /etc/sysconfig/network where that file exists, a stale ' +
-      'network-scripts/ifcfg-<dev> removed. Each step is idempotent. Reply: struct {dev, address, changed, changes, steps: {bridge, link_up, arp, address, ' +
+      'network-scripts/ifcfg-<dev> removed (with network.namespace set no host file is touched: nozeroconf and ifcfg say skipped). Each step is idempotent. Reply: struct {dev, address, changed, changes, steps: {bridge, link_up, arp, address, ' +
       'other_routes_removed, route, nozeroconf, ifcfg}}. ' + FAULTS,
     handler: async ([dev, cidr], ctx: CallContext) =>
       setupControl(ctx, dev === undefined || dev === null || dev === '' ? 'control0' : dev, cidr === undefined || cidr === null || cidr === '' ? '169.254.0.1/16' : cidr),

@@ -14,7 +14,7 @@ import { netHost } from '../host/netns.js';
 import { readLinux, portsOf } from '../host/link-state.js';
 import { readOvs } from '../host/ovs.js';
 import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
-import { safeApply } from '../host/safe-apply.js';
+import { pendingPath, safeApply } from '../host/safe-apply.js';
 import {
   linuxVlanNames,
   ovsVlanNames,
@@ -63,11 +63,13 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
         `${plan.risky}. Ask again with opts.confirm_within_s (e.g. 60) and call network_confirm over the new path within that time, or brick rolls it back`,
       );
     if (plan.risky) {
-      const release = safeApply.reserve();
+      const file = pendingPath(nc.config);
+      const undo = undoLines(plan.steps);
+      const release = safeApply.reserve({ file, namespace: nc.host.namespace, changes: plan.steps.map((st) => st.what), undo });
       let armed = false;
       try {
         const changes = await applySteps(nc.host, plan.steps);
-        const { deadline } = safeApply.arm(nc.host, nc.log, changes, undoLines(plan.steps), o.confirmWithinS!, { locks: nc.locks, keys });
+        const { deadline } = safeApply.arm(nc.host, nc.log, changes, undo, o.confirmWithinS!, { scope: { locks: nc.keyedLock, keys }, file });
         armed = true;
         return { bridge: d.name, changed: true, changes, confirm_by: deadline, pending_confirmation: true };
       } finally {
@@ -165,12 +167,11 @@ export async function networkGc(nc: NetContext, dryRun: boolean): Promise<string
 export function startNetworkGc(config: Config, log: Logger, locks: KeyedLock = new KeyedLock(), run: Runner = realRun): () => void {
   const every = config.network.gc_interval_s;
   if (!(every > 0)) return () => {};
-  const nc: NetContext = { host: netHost(config, run), locks, config, log };
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    networkGc(nc, false)
+    networkGc({ host: netHost(config, run), locks, keyedLock: locks, config, log }, false)
       .catch((e) => log.warn({ err: (e as Error).message }, 'network gc failed'))
       .finally(() => (running = false));
   }, every * 1000);
