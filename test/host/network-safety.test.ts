@@ -207,3 +207,24 @@ describe('network_setup_control in a namespace', { skip }, () => {
     }
   });
 });
+
+describe('network_remove_bridge on the real kernel', { skip }, () => {
+  it("removes the README's demo bridge (made with an uplink), releases the uplink; again: removed false; a person's bridge stays", async () => {
+    const ns = randomNs('brick-nr');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
+    await ipn(ns, 'link', 'add', 'brperson', 'type', 'bridge');
+    const ctx = testCtx(networkConfig({ namespace: ns, backend: 'linuxbridge' }));
+    await call(ctx, 'network_ensure_bridge', 'br0', { uplink: 'eth0' });
+    assert.equal((await linksJson(ns)).find((l) => l.ifname === 'eth0')?.master, 'br0');
+    const r = await call(ctx, 'network_remove_bridge', 'br0');
+    assert.deepEqual(r, { removed: true, changes: ['released eth0 from br0', 'removed bridge br0'] });
+    const links = await linksJson(ns);
+    assert.equal(links.find((l) => l.ifname === 'br0'), undefined);
+    assert.equal(links.find((l) => l.ifname === 'eth0')?.master, undefined);
+    assert.deepEqual(await call(ctx, 'network_remove_bridge', 'br0'), { removed: false, changes: [] });
+    await assert.rejects(call(ctx, 'network_remove_bridge', 'brperson'), (e: any) => e.fault === 'CONFLICT');
+    assert.ok((await linksJson(ns)).some((l) => l.ifname === 'brperson'));
+  });
+});

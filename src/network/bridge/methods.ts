@@ -5,7 +5,7 @@ import { netContext } from '../host/context.js';
 import { optBool, options } from '../host/options.js';
 import { setupControl } from './control0.js';
 import { checkIfName, checkMtu, checkVlan } from '../host/names.js';
-import { ensureBridge, ensureVlanBridge, networkGc, removeVlanBridge } from './operations.js';
+import { ensureBridge, ensureVlanBridge, networkGc, removeBridge, removeVlanBridge } from './operations.js';
 import { safeApply } from '../host/safe-apply.js';
 
 
@@ -63,6 +63,16 @@ export const methods = defineMethods([
       const name = o.name === undefined || o.name === '' ? undefined : checkIfName(o.name, 'opts.name');
       return ensureVlanBridge(netContext(ctx), { parent, vlan: v, name, pattern: ctx.config.network.vlan_bridge_name });
     },
+  },
+  {
+    name: 'network_remove_bridge',
+    params: [{ name: 'name', type: 'string', help: 'a bridge brick made with network_ensure_bridge (or control0)' }],
+    returns: 'struct',
+    help:
+      'Remove a bridge brick made (network_ensure_bridge, network_setup_control): its uplink is released, the bridge deleted. Refused (CONFLICT, nothing changed) for a bridge brick did not make, ' +
+      'one with guest ports or brick\'s VLAN/VXLAN devices or fake VLAN bridges on it, one that holds addresses (removing it could cut the host off), and for the other kinds brick makes ' +
+      '(they have their own remove call). Reply: struct {removed: true, or false when there was nothing by that name; changes}. ' + FAULTS,
+    handler: async ([name], ctx: CallContext) => removeBridge(netContext(ctx), checkIfName(name, 'name')),
   },
   {
     name: 'network_remove_vlan_bridge',

@@ -7,7 +7,7 @@ import { BrickError } from '../../shared/errors.js';
 import { KeyedLock } from '../../shared/keyed-lock.js';
 import type { Logger } from '../../shared/log.js';
 import { run as realRun, type Runner } from '../../shared/run.js';
-import { planLinuxBridge, planOvsBridge, type BridgeDesired } from './bridge.js';
+import { planLinuxBridge, planLinuxRemoveBridge, planOvsBridge, planOvsRemoveBridge, type BridgeDesired } from './bridge.js';
 import { linkKey, type NetContext } from '../host/context.js';
 import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
 import { netHost } from '../host/netns.js';
@@ -135,6 +135,30 @@ export async function removeVlanBridge(nc: NetContext, name: string): Promise<Xm
     const plan = planLinuxRemoveVlanBridge(await readLinux(nc.host), name);
     const changes = await applySteps(nc.host, plan.steps);
     if (changes.length) nc.log.info({ bridge: name, changes }, 'VLAN bridge removed');
+    return { removed: plan.exists, changes };
+  });
+}
+
+/** network_remove_bridge: a plain bridge brick made, holding the bridge and its ports. */
+export async function removeBridge(nc: NetContext, name: string): Promise<XmlRpcStruct> {
+  if (nc.host.backend === 'openvswitch') {
+    const s = await readOvs(nc.host);
+    if (s.bridges.has(name) || s.ports.has(name)) {
+      return nc.locks.with([name, ...(s.bridges.get(name)?.ports ?? [])].map(linkKey), async () => {
+        const plan = planOvsRemoveBridge(await readOvs(nc.host), name);
+        const changes = await applyOvs(nc.host, plan.cmds);
+        if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
+        return { removed: plan.exists, changes };
+      });
+    }
+    // Not in OVS: control0 may be a Linux bridge even with backend openvswitch.
+  }
+  const first = await readLinux(nc.host);
+  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
+  return nc.locks.with(keys, async () => {
+    const plan = planLinuxRemoveBridge(await readLinux(nc.host), name);
+    const changes = await applySteps(nc.host, plan.steps);
+    if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
     return { removed: plan.exists, changes };
   });
 }
