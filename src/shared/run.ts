@@ -16,6 +16,8 @@ export interface RunOptions {
   maxBuffer?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Abort: the child is SIGKILLed at once (the call rejects). */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -57,6 +59,7 @@ export const run: Runner = (cmd, args, opts) => {
         env: opts.env ?? { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' },
         cwd: opts.cwd ?? '/',
         encoding: 'utf8',
+        signal: opts.signal,
         windowsHide: true,
       },
       (err, stdout, stderr) => {
