@@ -70,8 +70,9 @@ test('pending-write sources: bdi stats, rpc tasks, /proc/net/tcp queues (IPv4 an
     '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
     '   0: 0100007F:0321 0500000A:0801 01 00001A2C:00000000 01:00000040 00000005     0        0 0 2',
     '   1: 0100007F:0322 0600000A:0801 01 00000000:00000000 00:00000000 00000000     0        0 0 1',
+    '   2: 0100007F:0323 0500000A:0801 02 00000001:00000000 00:00000000 00000000     0        0 0 1',
   ].join('\n');
-  assert.deepEqual(parseProcNetTcp(tcp).map((s) => [s.remote, s.port, s.txQueue]), [['10.0.0.5', 2049, 0x1a2c], ['10.0.0.6', 2049, 0]]);
+  assert.deepEqual(parseProcNetTcp(tcp).map((s) => [s.remote, s.port, s.txQueue]), [['10.0.0.5', 2049, 0x1a2c], ['10.0.0.6', 2049, 0], ['10.0.0.5', 2049, 1]]);
 });
 
 // ---- the decision ----
@@ -197,14 +198,15 @@ test('gatherer: holders by fdinfo mount id (per mount namespace) and maps device
   h.addProc(100, { fds: { '3': ['/mnt/pool/a.img', 52], '4': ['socket:[123]', 0] }, cmdline: ['/usr/bin/qemu-system-x86_64', '-name', 'guest=vm100', '-uuid', 'u-100', ''].join('\0') });
   h.addProc(101, { maps: '7f00-7f10 r--s 00000000 00:34 99 /mnt/pool/ro.img\n' });
   h.addProc(102, { fds: { '5': ['/mnt/other pool/b.img', 53] } }); // another pool
-  h.addProc(103, { fds: { '1': ['/var/log/x', 22] } });
+  h.addProc(103, { fds: { '1': ['/var/log/x', 22], '2': ['/dev/pts/0', 77] } }); // 77: a mount no table shows, not under the pool
+  h.addProc(105, { fds: { '6': ['/mnt/pool/d.img', 78] } }); // a detached mount (umount -l): by path
   // a QEMU in its own mount namespace: the pool has another mount id there, same device
   h.addProc(104, { fds: { '9': ['/mnt/pool/c.img', 901] }, ns: 'mnt:[4026532999]' });
   writeFileSync(join(h.paths.proc, '104/mountinfo'), '901 900 0:52 / /mnt/pool rw - nfs 10.0.0.5:/export rw,addr=10.0.0.5\n');
   const target = { path: '/mnt/pool', mount: parseMountinfo(MOUNTINFO)[1] };
   const f = await gatherKillFacts(target, [], { paths: h.paths, deadlineMs: 5000, exclude: new Set() });
   assert.equal(f.complete, true, f.errors.join('; '));
-  assert.deepEqual(f.holders.map((x) => [x.pid, x.how.join(',')]), [[100, 'fd 3 /mnt/pool/a.img'], [101, 'mmap'], [104, 'fd 9 /mnt/pool/c.img']]);
+  assert.deepEqual(f.holders.map((x) => [x.pid, x.how.join(',')]), [[100, 'fd 3 /mnt/pool/a.img'], [101, 'mmap'], [104, 'fd 9 /mnt/pool/c.img'], [105, 'fd 6 /mnt/pool/d.img (detached mount)']]);
   assert.deepEqual(f.holders[0].vm, { name: 'vm100', uuid: 'u-100' });
   assert.equal(f.pending, undefined, 'pending writes are only read once nothing holds the pool');
 });
@@ -241,9 +243,12 @@ test('gatherer: NFS pending writes from debugfs rpc tasks (by server address), b
   const clean = 'BdiWriteback: 0 kB\nBdiReclaimable: 0 kB\nb_dirty: 0\nb_io: 0\nb_more_io: 0\n';
   writeFileSync(join(h.paths.debugfs, 'bdi/0:52/stats'), clean);
   assert.deepEqual(await pendingWrites(m, h.paths), { known: true, items: [] }, 'a WRITE to ANOTHER server does not count');
-  writeFileSync(join(clnt, '3/tasks'), '  9 0 0 0x3 0x2 0 x nfsv3 WRITE a:x q:y\n 10 0 0 0x3 0x3 0 x nfsv3 COMMIT a:x q:y\n');
+  writeFileSync(join(clnt, '3/tasks'), ' 11 0 0 0x3 0x4 0 x nfsv3 GETATTR a:x q:y\n');
+  assert.deepEqual(await pendingWrites(m, h.paths), { known: true, items: [] }, 'a GETATTR (a killed probe\'s stat) is no write');
+  writeFileSync(join(clnt, '3/tasks'), '  9 0 0 0x3 0x2 0 x nfsv3 WRITE a:x q:y\n 10 0 0 0x3 0x3 0 x nfsv3 COMMIT a:x q:y\n 11 0 0 0x3 0x4 0 x nfsv3 GETATTR a:x q:y\n');
   writeFileSync(join(h.paths.debugfs, 'bdi/0:52/stats'), clean.replace('b_dirty: 0', 'b_dirty: 2'));
-  writeFileSync(join(h.paths.proc, 'net/tcp'), '  sl  local rem st tx:rx\n   0: 0100007F:0321 0500000A:0801 01 00000200:00000000 01:0 0 0 0 0 2\n');
+  // the SYN of a reconnect (SYN_SENT, tx_queue 1) carries no request; ESTABLISHED's 512 bytes do
+  writeFileSync(join(h.paths.proc, 'net/tcp'), '  sl  local rem st tx:rx\n   0: 0100007F:0321 0500000A:0801 01 00000200:00000000 01:0 0 0 0 0 2\n   1: 0100007F:0324 0500000A:0801 02 00000001:00000000 01:0 0 0 0 0 2\n');
   const p = await pendingWrites(m, h.paths);
   assert.equal(p.known, true);
   assert.deepEqual(p.known && p.items.map((i) => i.replace(/ on rpc client.*?:/, ':')), [
@@ -255,16 +260,17 @@ test('gatherer: NFS pending writes from debugfs rpc tasks (by server address), b
   assert.equal(other.known, false);
 });
 
-test('gatherer: FUSE pending requests from fusectl (connection named by the device number)', async () => {
+test('gatherer: FUSE pending writes from the bdi; fusectl\'s waiting count (RELEASEs of killed holders) is not used', async () => {
   const h = fakeHost();
   const m = parseMountinfo(MOUNTINFO)[2];
   mkdirSync(join(h.paths.sys, 'fs/fuse/connections/53'), { recursive: true });
+  writeFileSync(join(h.paths.sys, 'fs/fuse/connections/53/waiting'), '2\n');
+  assert.equal((await pendingWrites(m, h.paths)).known, false, 'no bdi stats: unknown');
   mkdirSync(join(h.paths.debugfs, 'bdi/0:53'), { recursive: true });
   writeFileSync(join(h.paths.debugfs, 'bdi/0:53/stats'), 'BdiWriteback: 0 kB\nBdiReclaimable: 0 kB\nb_dirty: 0\nb_io: 0\nb_more_io: 0\n');
-  writeFileSync(join(h.paths.sys, 'fs/fuse/connections/53/waiting'), '0\n');
   assert.deepEqual(await pendingWrites(m, h.paths), { known: true, items: [] });
-  writeFileSync(join(h.paths.sys, 'fs/fuse/connections/53/waiting'), '3\n');
-  assert.deepEqual(await pendingWrites(m, h.paths), { known: true, items: ['3 FUSE request(s) waiting on the connection'] });
+  writeFileSync(join(h.paths.debugfs, 'bdi/0:53/stats'), 'BdiWriteback: 4 kB\nBdiReclaimable: 0 kB\nb_dirty: 0\nb_io: 0\nb_more_io: 0\n');
+  assert.deepEqual(await pendingWrites(m, h.paths), { known: true, items: ['page cache: 0 kB dirty, 4 kB under writeback, 0 dirty inodes'] });
 });
 
 test('kill step: SIGKILL only the same process (start time checked); ESRCH is fine, EPERM is a failure', () => {

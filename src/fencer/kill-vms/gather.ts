@@ -52,7 +52,12 @@ export async function poolMount(path: string, paths: GatherPaths = HOST_PATHS): 
 }
 
 /** Processes holding a file on a device (open fd or mapping). */
-export async function findHolders(dev: DevNo, o: { paths: GatherPaths; exclude: Set<number>; errors: string[]; cancelled: () => boolean }): Promise<Holder[]> {
+const underPath = (p: string, root: string) => {
+  const r = root.replace(/\/+$/, '');
+  return p === r || p.startsWith(r + '/');
+};
+
+export async function findHolders(dev: DevNo, o: { paths: GatherPaths; mountPoint: string; exclude: Set<number>; errors: string[]; cancelled: () => boolean }): Promise<Holder[]> {
   const pids = (await readdir(o.paths.proc)).filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => !o.exclude.has(p));
   // mount namespace → (mount id → device); one mountinfo read per namespace
   const nsMounts = new Map<string, Promise<Map<number, DevNo> | undefined>>();
@@ -86,11 +91,10 @@ export async function findHolders(dev: DevNo, o: { paths: GatherPaths; exclude: 
           // a mount made after this namespace's table was read: read this process's table afresh
           const fresh = await quiet(text(join(base, 'mountinfo')));
           fdDev = fresh === undefined ? undefined : parseMountinfo(fresh).find((e) => e.mountId === mnt)?.dev;
-          if (fdDev === undefined) {
-            o.errors.push(`pid ${pid} fd ${fd}: mount ${mnt} not in its mountinfo`);
-            continue;
-          }
         }
+        // A file on a mount no table shows (detached by umount -l, or outside this process's
+        // root): its device cannot be read without touching it, so go by its path.
+        if (fdDev === undefined && underPath(target, o.mountPoint)) how.push(`fd ${fd} ${target} (detached mount)`);
         if (fdDev === dev) how.push(`fd ${fd} ${target}`);
       }
     }
@@ -167,7 +171,8 @@ export async function pendingWrites(m: MountEntry, paths: GatherPaths): Promise<
     for (const c of clnts) {
       const info = await quiet(text(join(clntDir, c, 'xprt/info')));
       const x = info === undefined ? {} : parseXprtInfo(info);
-      const tasks = parseRpcTasks((await quiet(text(join(clntDir, c, 'tasks')))) ?? '');
+      // Calls that cannot change the storage do not count (a killed reader's, a held probe's stat).
+      const tasks = parseRpcTasks((await quiet(text(join(clntDir, c, 'tasks')))) ?? '').filter((t) => !t.proc || !READ_ONLY_PROCS.has(t.proc));
       if (!tasks.length) continue;
       // A client whose transport cannot be read might be the pool's: count it.
       if (x.addr !== undefined && normAddr(x.addr) !== server) continue;
@@ -184,22 +189,32 @@ export async function pendingWrites(m: MountEntry, paths: GatherPaths): Promise<
         if (f === 'net/tcp') return { known: false, why: `${join(paths.proc, f)} unreadable` };
         continue;
       }
-      for (const s of parseProcNetTcp(t)) if (normAddr(s.remote) === server && s.txQueue > 0) (sockets++, (bytes += s.txQueue));
+      for (const s of parseProcNetTcp(t)) if (normAddr(s.remote) === server && s.txQueue > 0 && DATA_STATES.has(s.state)) (sockets++, (bytes += s.txQueue));
     }
     if (sockets) items.push(`${bytes} bytes not yet acknowledged by ${server} in ${sockets} TCP socket(s): the kernel would retransmit them`);
     return { known: true, items };
   }
   if (m.fstype === 'fuse' || m.fstype.startsWith('fuse.') || m.fstype === 'fuseblk' || m.fstype.startsWith('fuseblk.')) {
-    const conn = join(paths.sys, 'fs/fuse/connections', String(maj * 2 ** 20 + min), 'waiting');
-    const w = await quiet(text(conn));
-    if (w === undefined) return { known: false, why: `${conn} unreadable: mount fusectl on ${join(paths.sys, 'fs/fuse/connections')}` };
-    if (Number(w.trim()) > 0) items.push(`${Number(w.trim())} FUSE request(s) waiting on the connection`);
+    // FUSE's own count of waiting requests (fusectl) is no evidence either way: it counts the
+    // RELEASE a killed holder's close sends, which a frozen daemon never answers. A FUSE write is
+    // either synchronous (the writer cannot finish dying while the daemon holds its request; a
+    // request the daemon has not read is dropped with the killed writer) or writeback, which the bdi shows.
     const bad = await bdi(m.fstype.startsWith('fuseblk') ? `${maj}:${min}-fuseblk` : `${maj}:${min}`);
     if (bad) return { known: false, why: bad };
     return { known: true, items };
   }
   return { known: false, why: `brick cannot see pending writes on a ${m.fstype} filesystem` };
 }
+
+/** NFS v3/v4 procedures that only read (or drop this client's own open state): never a late write. */
+export const READ_ONLY_PROCS = new Set([
+  'NULL', 'GETATTR', 'LOOKUP', 'LOOKUPP', 'ACCESS', 'READLINK', 'READ', 'READDIR', 'READDIRPLUS', 'FSSTAT', 'FSINFO', 'PATHCONF',
+  'STATFS', 'SERVER_CAPS', 'GETACL', 'FS_LOCATIONS', 'SECINFO', 'SECINFO_NO_NAME', 'GETDEVICEINFO', 'RENEW', 'SEQUENCE',
+  'CLOSE', 'DELEGRETURN', 'TEST_STATEID', 'FREE_STATEID',
+]);
+
+/** TCP states whose send queue holds data the kernel would still (re)transmit; SYN_SENT's "1" is the SYN. */
+const DATA_STATES = new Set(['01', '04', '05', '08', '09', '0B']); // ESTABLISHED FIN_WAIT1 FIN_WAIT2 CLOSE_WAIT LAST_ACK CLOSING
 
 /** One round: holders, killed processes still alive, kernel holders, and (when nothing holds the pool) pending writes. */
 export async function gatherKillFacts(t: KillTarget, killed: KilledProc[], o: GatherOptions): Promise<KillFacts> {
@@ -210,7 +225,7 @@ export async function gatherKillFacts(t: KillTarget, killed: KilledProc[], o: Ga
   let cancelled = false;
   const facts: KillFacts = { atMs, complete: false, holders: [], kernelHolders: [], alive: [], errors };
   const work = (async () => {
-    facts.holders = await findHolders(t.mount.dev, { paths, exclude: o.exclude ?? new Set([process.pid]), errors, cancelled: () => cancelled });
+    facts.holders = await findHolders(t.mount.dev, { paths, mountPoint: t.mount.mountPoint, exclude: o.exclude ?? new Set([process.pid]), errors, cancelled: () => cancelled });
     facts.alive = await stillAlive(killed, paths);
     facts.kernelHolders = await loopHolders(t.mount.mountPoint, paths);
     if (!cancelled && !facts.holders.length && !facts.alive.length && !facts.kernelHolders.length) facts.pending = await pendingWrites(t.mount, paths);
