@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../../shared/run.js';
-import { writeDurable } from '../state.js';
+import { writeFileAtomic } from '../../shared/atomic-write.js';
 import { parseStat } from './proc-parse.js';
 import type { Holder, KilledProc } from './decide.js';
 
@@ -51,7 +51,7 @@ const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
 export function writeKillMarker(markerDir: string, m: KillMarker): string {
   const id = m.vm.uuid ?? m.vm.name ?? `pid-${m.pid}`;
   const file = join(markerDir, `killed-vm-${safe(id)}-${Date.parse(m.at)}.json`);
-  writeDurable(file, JSON.stringify(m) + '\n');
+  writeFileAtomic(file, JSON.stringify(m) + '\n');
   return file;
 }
 
