@@ -180,10 +180,12 @@ export class KillVms {
     if (p.round || !p.target) return;
     if (p.state.phase === 'fenced' && now - p.roundStartMs < FENCED_SCAN_EVERY_MS) return;
     const killed = p.state.phase === 'idle' ? [] : p.state.killed;
-    const deadline = p.state.phase === 'killing' ? Math.max(100, Math.min(2000, p.state.deadlineMs - now)) : 2000;
+    const deadline = p.state.phase === 'killing' ? Math.max(100, p.state.deadlineMs - now) : 5000;
     p.roundStartMs = now;
+    const since = p.state.phase === 'idle' ? now : p.state.sinceMs;
     p.round = gatherKillFacts(p.target, killed, { paths: this.paths, deadlineMs: deadline, now: this.o.now }).then((f) => {
-      p.facts = f;
+      // An unfinished round proves nothing; it must not hide a finished one of this phase (its reason is the better one).
+      if (f.complete || !p.facts || !p.facts.complete || p.facts.atMs < since) p.facts = f;
       p.round = undefined;
     });
   }
