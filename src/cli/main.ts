@@ -2,7 +2,7 @@
 // stack trace), 2 an internal failure, 3-4 status/doctor findings, 5-7 call outcomes. Each command
 // parses its own options strictly, from its entry in commands.ts: an unknown option is a user error.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { COMMANDS, EXIT, command, commandHelp, longUsage, parseOptions, synopsis, usage } from './commands.js';
+import { EXIT, command, commandHelp, longUsage, parseOptions, synopsis, usage } from './commands.js';
 import { BrickError, UsageError } from '../shared/errors.js';
 import { BRICK_VERSION, BUILD_COMMIT } from '../shared/version.js';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../config/load.js';
@@ -67,7 +67,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return EXIT.OK;
       }
       case undefined:
-        io.err(USAGE + '\n');
+        io.out(USAGE + '\n');
         return EXIT.USER;
       case '--help':
       case '-h':
@@ -141,7 +141,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         );
       }
       default:
-        throw new UsageError(`unknown command "${cmd}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+        throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (e) {
     if (e instanceof UsageError) {
