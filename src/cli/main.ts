@@ -1,6 +1,8 @@
 // brick's command line. Exit codes (commands.ts EXIT_CODES): 0 ok, 1 a user error (one line, no
 // stack trace), 2 an internal failure, 3-4 status/doctor findings, 5-7 call outcomes. Each command
 // parses its own options strictly, from its entry in commands.ts: an unknown option is a user error.
+// First import: in the shipped binary it drops Node's runtime variables before any other module runs.
+import './runtime-env.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT, command, commandHelp, longUsage, parseOptions, synopsis, usage } from './commands.js';
 import { BrickError, UsageError } from '../shared/errors.js';
@@ -164,7 +166,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 
 // Entry point (also the bundle's). Not run when imported by tests.
 const isEntry = process.argv[1] && /(?:cli[\\/]main\.[tj]s|brick(?:\.c?js)?)$/.test(process.argv[1]);
-if (isEntry || (globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__) {
+const isSea = Boolean((globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__);
+if (isEntry || isSea) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

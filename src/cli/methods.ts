@@ -3,15 +3,15 @@
 import type { Io } from './io.js';
 import { EXIT } from './commands.js';
 import { UsageError } from '../shared/errors.js';
-import type { MethodDef } from '../agent-extension/catalogue.js';
+import type { MethodDef } from '../rpc/catalogue.js';
+import { helpText } from '../rpc/describe.js';
 import { allMethods } from '../agent-extension/methods.js';
-import { helpText, systemMethods } from '../agent-extension/system-methods.js';
-import type { Dispatcher } from '../agent-extension/dispatch.js';
+import { systemMethods, type Catalogue } from '../agent-extension/system-methods.js';
 
 /** Every method brick serves, system.* included, by name. */
 export function catalogue(): MethodDef[] {
   // systemMethods needs the dispatcher only inside its handlers, which are never run here.
-  const system = systemMethods({ methods: new Map() } as unknown as Dispatcher);
+  const system = systemMethods({ methods: new Map() } as unknown as Catalogue);
   return [...allMethods(), ...system].sort((a, b) => a.name.localeCompare(b.name));
 }
 

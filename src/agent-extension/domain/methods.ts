@@ -1,5 +1,5 @@
 // domain_tweak and domain_define: the libvirt domain XML tweaks (see tweaks.ts for the fixed order).
-import { defineMethods, type CallContext } from '../catalogue.js';
+import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
 import { tweakDomain } from './tweaks.js';
 import { defineDomain, libvirtUri } from './define.js';
 import { parseDomainXml, domainName } from './xml.js';

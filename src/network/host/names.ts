@@ -3,7 +3,7 @@
 // The charset is stricter than the kernel's (which allows anything but '/', ':' and whitespace) so
 // a name is always safe as one token in an `ip -batch` line or an ovs-vsctl argument.
 import { isIP } from 'node:net';
-import { BrickError } from '../shared/errors.js';
+import { BrickError } from '../../shared/errors.js';
 
 export const IFNAMSIZ_MAX = 15;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;

@@ -6,11 +6,11 @@
 // socket there; in client mode brick sets options:vhost-server-path to the same `<dir>/<port>` and
 // the guest's QEMU creates it (libvirt `<source mode='server'>`), as CloudStack's DpdkDriverImpl does.
 import { stat } from 'node:fs/promises';
-import type { Config } from '../config/schema.js';
-import type { KeyedLock } from '../shared/keyed-lock.js';
-import { BrickError, isBrickError } from '../shared/errors.js';
-import type { Runner } from '../shared/run.js';
-import { netHost } from './netns.js';
+import type { Config } from '../../config/schema.js';
+import type { KeyedLock } from '../../shared/keyed-lock.js';
+import { BrickError, isBrickError } from '../../shared/errors.js';
+import type { Runner } from '../../shared/run.js';
+import { netHost } from '../host/netns.js';
 import {
   type AddPlan,
   type AddRequest,
@@ -33,7 +33,7 @@ import {
   planAdd,
   tableRows,
   validateIfName,
-} from './dpdk-plan.js';
+} from './plan.js';
 
 export interface OvsContext {
   run: Runner;

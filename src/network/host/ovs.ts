@@ -2,13 +2,11 @@
 // Interface tables), and the pure helpers the planners use. Fake VLAN bridges (`add-br NAME PARENT
 // VLAN`) are Port rows with fake_bridge=true and a tag on the parent bridge. brick marks what it
 // makes with external_ids:brick-owner=<role> on the Port row (a fake bridge has no Bridge row).
-import { BrickError } from '../shared/errors.js';
+import { BrickError } from '../../shared/errors.js';
 import type { NetHost } from './netns.js';
 import type { Owner } from './link-state.js';
 
 export const OVS_OWNER_KEY = 'brick-owner';
-/** Where Open vSwitch keeps db.sock, bridge .mgmt sockets and vhost-user sockets unless OVS_RUNDIR says otherwise. */
-export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
 
 export interface OvsInterface {
   name: string;

@@ -1,11 +1,11 @@
 // Overlay networks, the acting half: each call takes the per-bridge lock, reads the running state
 // inside it, applies the plan from overlay-plan.ts / vxlan-bridge.ts in one ovs-vsctl transaction or
 // one `ip -batch`, verifies, and reports exactly what changed.
-import type { XmlRpcStruct, XmlRpcValue } from '../agent-extension/values.js';
-import { BrickError, isBrickError } from '../shared/errors.js';
-import { linkKey, type NetContext } from './context.js';
-import { readLinux } from './link-state.js';
-import type { NetHost } from './netns.js';
+import type { XmlRpcStruct, XmlRpcValue } from '../../rpc/values.js';
+import { BrickError, isBrickError } from '../../shared/errors.js';
+import { linkKey, type NetContext } from '../host/context.js';
+import { readLinux } from '../host/link-state.js';
+import type { NetHost } from '../host/netns.js';
 import {
   OVERLAY_READ_ARGS,
   type OverlayBridgeDesired,
@@ -21,8 +21,8 @@ import {
   tunnelCookie,
   tunnelPortName,
   tunnelReport,
-} from './overlay-plan.js';
-import { applyOvs, applySteps } from './plan.js';
+} from './plan.js';
+import { applyOvs, applySteps } from '../host/plan.js';
 import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanNames, type VxlanBridgeDesired } from './vxlan-bridge.js';
 
 export async function readOverlay(host: NetHost): Promise<OverlayState> {

@@ -1,6 +1,6 @@
 // Reading the opts struct of a network_* call: only known keys (a typo must not be silently
 // ignored), and typed values with messages that name the option.
-import { BrickError } from '../shared/errors.js';
+import { BrickError } from '../../shared/errors.js';
 
 export function options(v: unknown, allowed: readonly string[], param = 'opts'): Record<string, unknown> {
   if (v === undefined || v === null) return {};

@@ -1,9 +1,9 @@
 // What the network code needs from a call: the host (ip/ovs-vsctl in the configured namespace),
 // the lock table shared with every other call, the config and a logger.
-import type { CallContext } from '../agent-extension/catalogue.js';
-import type { Config } from '../config/schema.js';
-import type { KeyedLock } from '../shared/keyed-lock.js';
-import type { Logger } from '../shared/log.js';
+import type { CallContext } from '../../rpc/catalogue.js';
+import type { Config } from '../../config/schema.js';
+import type { KeyedLock } from '../../shared/keyed-lock.js';
+import type { Logger } from '../../shared/log.js';
 import { netHost, type NetHost } from './netns.js';
 
 export interface NetContext {

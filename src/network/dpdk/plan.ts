@@ -5,8 +5,8 @@
 // Vocabulary: `ovs_mode` is the vhost-user role OVS plays (server: OVS creates the socket, type
 // dpdkvhostuser; client: the guest's QEMU creates it, type dpdkvhostuserclient). `guest_mode` is
 // the inverse, i.e. what libvirt's `<source mode=...>` must say.
-import { BrickError } from '../shared/errors.js';
-import { DEFAULT_OVS_RUNDIR } from './ovs.js';
+import { BrickError } from '../../shared/errors.js';
+import { DEFAULT_OVS_RUNDIR } from '../host/netns.js';
 
 export { DEFAULT_OVS_RUNDIR };
 

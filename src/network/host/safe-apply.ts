@@ -3,9 +3,9 @@
 // network_confirm arrives in time — over the new path, which proves the host is still reachable —
 // brick undoes it. One pending change at a time: a second risky change must wait for the first to
 // be confirmed or rolled back.
-import type { Logger } from '../shared/log.js';
-import { BrickError } from '../shared/errors.js';
-import type { KeyedLock } from '../shared/keyed-lock.js';
+import type { Logger } from '../../shared/log.js';
+import { BrickError } from '../../shared/errors.js';
+import type { KeyedLock } from '../../shared/keyed-lock.js';
 import type { NetHost } from './netns.js';
 
 /** What a rollback must hold while it runs: the same locks the change was made under. */

@@ -11,10 +11,10 @@
 // adds a /32 route for the group; the kernel joins the group on the `dev` given to the VXLAN device,
 // so brick does not (it would be a host change nothing collects).
 import { isIP } from 'node:net';
-import { BrickError } from '../shared/errors.js';
-import { checkIfName, show } from './names.js';
-import { type LinuxState, type Link, ownerAlias, portsOf } from './link-state.js';
-import type { Step } from './plan.js';
+import { BrickError } from '../../shared/errors.js';
+import { checkIfName, show } from '../host/names.js';
+import { type LinuxState, type Link, ownerAlias, portsOf } from '../host/link-state.js';
+import type { Step } from '../host/plan.js';
 
 export const VNI_MAX = 16_777_215;
 export const VXLAN_PORT = 4789;

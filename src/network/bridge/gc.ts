@@ -4,10 +4,10 @@
 // port (vif*, vnet*, tap*) or any port someone else added keeps the bridge. A person's bridge is
 // never touched.
 import { planLinuxRemoveVlanBridge, planOvsRemoveVlanBridge } from './vlan-bridge.js';
-import { planRemoveVxlanBridge } from './vxlan-bridge.js';
-import type { LinuxState } from './link-state.js';
-import { fakeBridges, type OvsState } from './ovs.js';
-import type { OvsCommand, Step } from './plan.js';
+import { planRemoveVxlanBridge } from '../overlay/vxlan-bridge.js';
+import type { LinuxState } from '../host/link-state.js';
+import { fakeBridges, type OvsState } from '../host/ovs.js';
+import type { OvsCommand, Step } from '../host/plan.js';
 
 export interface GcPlan {
   /** Bridges to remove. */

@@ -3,10 +3,10 @@
 // When the uplink carries the host's addresses or routes, enslaving it would cut the host off, so
 // the plan also moves them (and the uplink's MAC) to the bridge, and is marked RISKY: brick only
 // applies it with confirm_within_s (see safe-apply.ts).
-import { BrickError } from '../shared/errors.js';
-import { type LinuxState, movableAddrs, movableRoutes, ownerAlias, routeArgs } from './link-state.js';
-import { OVS_OWNER_KEY, type OvsState } from './ovs.js';
-import type { OvsCommand, Step } from './plan.js';
+import { BrickError } from '../../shared/errors.js';
+import { type LinuxState, movableAddrs, movableRoutes, ownerAlias, routeArgs } from '../host/link-state.js';
+import { OVS_OWNER_KEY, type OvsState } from '../host/ovs.js';
+import type { OvsCommand, Step } from '../host/plan.js';
 
 export interface BridgeDesired {
   name: string;

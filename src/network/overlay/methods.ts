@@ -1,12 +1,12 @@
 // The overlay network_* XML-RPC methods: GRE/VXLAN tunnels on Open vSwitch (the CloudStack OVS
 // plugin's ovstunnel.py) and VXLAN bridges on Linux (modifyvxlan.sh).
-import { defineMethods, type CallContext } from '../agent-extension/catalogue.js';
-import { BrickError } from '../shared/errors.js';
-import { netContext } from './context.js';
-import { optBool, options } from './options.js';
-import { checkIfName } from './names.js';
-import { ensureOverlayBridge, ensureTunnel, ensureVxlanBridge, removeOverlayBridge, removeTunnel, removeVxlanBridge } from './overlay.js';
-import { checkKey, checkRemote, checkTunnelType } from './overlay-plan.js';
+import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
+import { BrickError } from '../../shared/errors.js';
+import { netContext } from '../host/context.js';
+import { optBool, options } from '../host/options.js';
+import { checkIfName } from '../host/names.js';
+import { ensureOverlayBridge, ensureTunnel, ensureVxlanBridge, removeOverlayBridge, removeTunnel, removeVxlanBridge } from './operations.js';
+import { checkKey, checkRemote, checkTunnelType } from './plan.js';
 import { checkGroup, checkUnicast, checkVni } from './vxlan-bridge.js';
 
 

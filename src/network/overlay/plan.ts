@@ -16,10 +16,10 @@
 // They carry a cookie derived from the port name so removing the tunnel deletes exactly its flows.
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { BrickError } from '../shared/errors.js';
-import { isGuestPort, show } from './names.js';
-import { OVS_OWNER_KEY } from './ovs.js';
-import type { OvsCommand } from './plan.js';
+import { BrickError } from '../../shared/errors.js';
+import { isGuestPort, show } from '../host/names.js';
+import { OVS_OWNER_KEY } from '../host/ovs.js';
+import type { OvsCommand } from '../host/plan.js';
 import { VNI_MAX, checkIntRange, checkUnicast } from './vxlan-bridge.js';
 
 export const KEY_MAX = 4_294_967_295;

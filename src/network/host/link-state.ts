@@ -2,7 +2,7 @@
 // pure (JSON text in, typed state out) so the planners can be tested with recorded output.
 // Things brick made carry a link alias "brick:<role>" (OWNER_PREFIX): that is how ownership survives
 // a restart of brick without a state file.
-import { BrickError } from '../shared/errors.js';
+import { BrickError } from '../../shared/errors.js';
 import type { NetHost } from './netns.js';
 
 export const OWNER_PREFIX = 'brick:';

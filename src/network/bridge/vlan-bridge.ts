@@ -2,11 +2,11 @@
 // Linux (modifyvlan.sh, Ovm3's ovs-vlan-bridge): VLAN device <pif>.<vlan> on the physical interface,
 // a bridge named by network.vlan_bridge_name, the device enslaved, both up, the uplink MTU copied.
 // Open vSwitch: a fake bridge `add-br NAME PARENT VLAN`. What brick makes is marked as brick's.
-import { BrickError } from '../shared/errors.js';
-import { isGuestPort, vlanBridgeName, vlanDeviceName } from './names.js';
-import { type LinuxState, type Link, ownerAlias, portsOf } from './link-state.js';
-import { OVS_OWNER_KEY, type OvsState, fakeBridges, portsOfFakeBridge } from './ovs.js';
-import type { OvsCommand, Step } from './plan.js';
+import { BrickError } from '../../shared/errors.js';
+import { isGuestPort, vlanBridgeName, vlanDeviceName } from '../host/names.js';
+import { type LinuxState, type Link, ownerAlias, portsOf } from '../host/link-state.js';
+import { OVS_OWNER_KEY, type OvsState, fakeBridges, portsOfFakeBridge } from '../host/ovs.js';
+import type { OvsCommand, Step } from '../host/plan.js';
 
 export interface VlanBridgeDesired {
   /** A bridge (its uplink port is the pif) or the pif itself. */

@@ -1,7 +1,7 @@
 // XML-RPC methods for DPDK vhost-user ports (SPEC: dpdk_add_port, dpdk_del_port, dpdk_list_ports).
-import { defineMethods } from '../agent-extension/catalogue.js';
-import { addDpdkPort, delDpdkPort, listPorts } from './dpdk.js';
-import { parseAddRequest } from './dpdk-plan.js';
+import { defineMethods } from '../../rpc/catalogue.js';
+import { addDpdkPort, delDpdkPort, listPorts } from './operations.js';
+import { parseAddRequest } from './plan.js';
 
 export const methods = defineMethods([
   {

@@ -3,10 +3,9 @@
 // config.network.ovs_rundir (OVS_RUNDIR in the tools' environment). Every command goes through the
 // Runner it is given, with the network command deadline.
 import { existsSync } from 'node:fs';
-import type { Config } from '../config/schema.js';
-import { BrickError, isBrickError } from '../shared/errors.js';
-import type { Runner, RunResult } from '../shared/run.js';
-import { DEFAULT_OVS_RUNDIR } from './ovs.js';
+import type { Config } from '../../config/schema.js';
+import { BrickError, isBrickError } from '../../shared/errors.js';
+import type { Runner, RunResult } from '../../shared/run.js';
 
 export interface NetHost {
   /** "" = the host's namespace. */
@@ -22,6 +21,8 @@ export interface NetHost {
 }
 
 const NETNS_DIR = '/run/netns';
+/** Where Open vSwitch keeps db.sock, bridge .mgmt sockets and vhost-user sockets unless OVS_RUNDIR says otherwise. */
+export const DEFAULT_OVS_RUNDIR = '/var/run/openvswitch';
 
 const creating = new Map<string, Promise<void>>();
 

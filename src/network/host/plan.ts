@@ -2,7 +2,7 @@
 // of steps, each one `ip -batch` line with its inverse; for Open vSwitch a list of ovs-vsctl
 // commands run as one transaction. Planners are pure; applying is the only place that changes the
 // host, in one process. `what` lines are what the reply reports as changed.
-import { BrickError } from '../shared/errors.js';
+import { BrickError } from '../../shared/errors.js';
 import type { NetHost } from './netns.js';
 
 export interface Step {

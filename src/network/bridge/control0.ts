@@ -3,16 +3,17 @@
 // 169.254.0.1/16, and the ONLY 169.254.0.0/16 route goes through it (zeroconf puts one on every
 // NIC); NOZEROCONF=yes in /etc/sysconfig/network where that file exists; no stale ifcfg-control0
 // (OVM writes one that breaks the bridge after a reboot). Each step is reported and idempotent.
-import { existsSync, readFileSync, writeFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import type { CallContext } from '../agent-extension/catalogue.js';
-import type { XmlRpcStruct } from '../agent-extension/values.js';
-import { BrickError } from '../shared/errors.js';
-import { applyOvs, applySteps, type Step } from './plan.js';
-import { checkIfName, parseCidr, v4FirstHost, v4IsNetwork, v4Network, type Cidr } from './names.js';
-import { type LinuxState, ownerAlias, readLinux, routeArgs } from './link-state.js';
-import { linkKey, netContext } from './context.js';
-import { readOvs } from './ovs.js';
+import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { writeFileAtomic } from '../../shared/atomic-write.js';
+import { join } from 'node:path';
+import type { CallContext } from '../../rpc/catalogue.js';
+import type { XmlRpcStruct } from '../../rpc/values.js';
+import { BrickError } from '../../shared/errors.js';
+import { applyOvs, applySteps, type Step } from '../host/plan.js';
+import { checkIfName, parseCidr, v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
+import { type LinuxState, ownerAlias, readLinux, routeArgs } from '../host/link-state.js';
+import { linkKey, netContext } from '../host/context.js';
+import { readOvs } from '../host/ovs.js';
 import { planOvsBridge } from './bridge.js';
 
 export interface ControlPaths {
@@ -96,17 +97,11 @@ export function withNozeroconf(text: string): string | null {
   return (text === '' || text.endsWith('\n') ? text : text + '\n') + 'NOZEROCONF=yes\n';
 }
 
-function writeAtomic(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${Date.now()}.${process.pid}.brick.tmp`);
-  writeFileSync(tmp, text, { mode: statSync(path).mode & 0o7777 });
-  renameSync(tmp, path);
-}
-
 export function ensureNozeroconf(path: string): string {
   if (!existsSync(path)) return `no ${path}`;
   const next = withNozeroconf(readFileSync(path, 'utf8'));
   if (next === null) return 'already set';
-  writeAtomic(path, next);
+  writeFileAtomic(path, next, { mode: statSync(path).mode & 0o7777 });
   return 'set';
 }
 
