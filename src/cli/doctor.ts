@@ -10,6 +10,7 @@ import { run as realRun, type Runner } from '../shared/run.js';
 import type { Io } from './io.js';
 import { EXIT } from './commands.js';
 import { checkAgent, type AgentCheck } from './agent-check.js';
+import { findOnHost, hostToolsReport, type ToolReport } from '../shared/host-tools.js';
 
 export type Level = 'ok' | 'warn' | 'fail';
 
@@ -191,46 +192,40 @@ export function sysrqChecks(c: Config, s: SysrqFacts): CheckLine[] {
 
 // ---------------------------------------------------------------- host tools
 
-export interface ToolFacts {
-  name: string;
-  /** Why brick needs it, in the admin's words. */
-  why: string;
-  required: boolean;
-  path?: string;
-  version?: string;
-}
-
-/**
- * The host tools this config needs and what is installed. One function on purpose: the host-tool
- * registry (src/shared/host-tools.ts, issue 15) replaces this list when it lands.
- */
-export function neededTools(c: Config): Array<Omit<ToolFacts, 'path' | 'version'> & { versionArgs: string[] }> {
-  const t: Array<Omit<ToolFacts, 'path' | 'version'> & { versionArgs: string[] }> = [
-    { name: 'ip', why: 'bridges, VLANs, control0', required: true, versionArgs: ['-V'] },
-    { name: 'stat', why: 'fencer probes (coreutils)', required: c.fencer.pool.length > 0, versionArgs: ['--version'] },
-    { name: 'dd', why: 'fencer probes (coreutils)', required: c.fencer.pool.length > 0, versionArgs: ['--version'] },
-    { name: 'mv', why: 'fencer probes (coreutils)', required: c.fencer.pool.length > 0, versionArgs: ['--version'] },
-  ];
-  if (c.fencer.watchdog_device) t.push({ name: 'wdctl', why: 'setting the watchdog timeout', required: true, versionArgs: ['--version'] });
-  if (c.fencer.vm_query === 'libvirt' || c.fencer.vm_query === 'auto') t.push({ name: 'virsh', why: 'which VMs use which pool; domain_define', required: c.fencer.vm_query === 'libvirt', versionArgs: ['--version'] });
-  if (c.fencer.vm_query === 'xl') t.push({ name: 'xl', why: 'which VMs use which pool', required: true, versionArgs: ['info'] });
+/** What this config needs, by tool name: why, and whether its absence is a failure. */
+export function neededTools(c: Config): Map<string, { why: string; required: boolean }> {
+  const t = new Map<string, { why: string; required: boolean }>();
+  const pools = c.fencer.pool.length > 0;
+  t.set('ip', { why: 'bridges, VLANs, control0', required: true });
+  for (const n of ['stat', 'dd', 'mv', 'mkdir', 'timeout']) t.set(n, { why: 'the fencer\'s probes', required: pools });
+  if (c.fencer.watchdog_device) t.set('wdctl', { why: 'setting the watchdog timeout', required: true });
+  if (c.fencer.vm_query === 'libvirt') t.set('virsh', { why: 'which VMs use which pool (vm_query = "libvirt")', required: true });
+  if (c.fencer.vm_query === 'xl') t.set('xl', { why: 'which VMs use which pool (vm_query = "xl")', required: true });
   if (c.network.backend === 'openvswitch') {
-    t.push({ name: 'ovs-vsctl', why: 'network.backend = openvswitch', required: true, versionArgs: ['--version'] });
-    t.push({ name: 'ovs-ofctl', why: 'tunnel flows', required: true, versionArgs: ['--version'] });
+    t.set('ovs-vsctl', { why: 'network.backend = "openvswitch"', required: true });
+    t.set('ovs-ofctl', { why: 'tunnel flows', required: true });
   }
-  t.push({ name: 'ssh', why: 'exec_domr and the other domr calls', required: false, versionArgs: ['-V'] });
-  if (c.server.generate_credentials && c.server.tls_cert) t.push({ name: 'openssl', why: 'the generated TLS certificate', required: false, versionArgs: ['version'] });
+  if (c.server.generate_credentials && c.server.tls_cert) t.set('openssl', { why: 'the generated TLS certificate', required: false });
   return t;
 }
 
-export function toolChecks(tools: ToolFacts[]): CheckLine[] {
-  return tools.map((t) =>
-    t.path
-      ? ok(`tool ${t.name}`, `${t.path}${t.version ? ` (${t.version})` : ''}: ${t.why}`)
-      : t.required
-        ? fail(`tool ${t.name}`, `not found on PATH: needed for ${t.why}`, `install ${t.name}`)
-        : warn(`tool ${t.name}`, `not found on PATH: needed for ${t.why}`, `install ${t.name} if this host uses it`),
-  );
+/** One line per tool of the host-tool registry (src/shared/host-tools.ts), judged by what this config needs. */
+export function toolChecks(c: Config, tools: ToolReport[]): CheckLine[] {
+  const need = neededTools(c);
+  return tools.map((t) => {
+    const n = need.get(t.name);
+    const name = `tool ${t.name}`;
+    const v = t.version ? ` ${t.version}` : '';
+    if (t.source === 'host') return ok(name, `${t.path}${v}`);
+    if (t.source === 'brick') return ok(name, `${t.path}${v}: ${t.note}`);
+    if (t.source === 'host-too-old') {
+      const what = `${t.path}${v} is older than ${t.min_version} (lacks ${t.missing_flags.join(', ') || 'some flags'}): ${t.note}`;
+      return n?.required ? fail(name, what, `install ${t.package} ≥ ${t.min_version}`) : warn(name, what, `install ${t.package} ≥ ${t.min_version}`);
+    }
+    if (n?.required) return fail(name, `not installed; needed for ${n.why}`, `install ${t.package}`);
+    if (n) return warn(name, `not installed; used for ${n.why}`, `install ${t.package}`);
+    return ok(name, t.note || 'not installed (not needed by this config)');
+  });
 }
 
 // ---------------------------------------------------------------- hypervisor, OVS, clock, agent
@@ -280,7 +275,7 @@ export interface DoctorFacts {
   pools: PoolFacts[];
   watchdog: WatchdogFacts;
   sysrq: SysrqFacts;
-  tools: ToolFacts[];
+  tools: ToolReport[];
   vmQuery?: CommandFacts;
   ovsShow?: CommandFacts;
   dpdk?: CommandFacts;
@@ -307,18 +302,7 @@ async function tryRun(run: Runner, cmd: string, args: string[], timeoutMs: numbe
   }
 }
 
-function which(name: string): string | undefined {
-  for (const d of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    const p = join(d || '.', name);
-    try {
-      accessSync(p, constants.X_OK);
-      if (statSync(p).isFile()) return p;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}
+const which = (name: string): string | undefined => findOnHost(name) || undefined;
 
 function watchdogFacts(device: string): WatchdogFacts {
   if (!device) return { device, exists: false };
@@ -362,16 +346,7 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
   } catch {
     /* not writable */
   }
-  const tools: ToolFacts[] = [];
-  for (const t of neededTools(c)) {
-    const path = which(t.name);
-    let version: string | undefined;
-    if (path && t.name !== 'xl') {
-      const v = await tryRun(run, path, t.versionArgs, 3000);
-      version = (v.out.split('\n').find((l) => /\d/.test(l)) ?? '').trim().replace(/\s*\(Library:.*$/, '').slice(0, 80) || undefined;
-    }
-    tools.push({ name: t.name, why: t.why, required: t.required, path, version });
-  }
+  const tools = await hostToolsReport();
   const vmTimeout = c.fencer.vm_query_timeout_s * 1000;
   let vmQuery: CommandFacts | undefined;
   const useVirsh = c.fencer.vm_query === 'libvirt' || (c.fencer.vm_query === 'auto' && which('virsh'));
@@ -406,7 +381,7 @@ export function judge(c: Config, f: DoctorFacts): CheckLine[] {
     ...poolChecks(c, f.pools),
     ...watchdogChecks(c, f.watchdog),
     ...sysrqChecks(c, f.sysrq),
-    ...toolChecks(f.tools),
+    ...toolChecks(c, f.tools),
     ...hypervisorChecks(c, f.vmQuery),
     ...ovsChecks(c, f.ovsShow, f.dpdk),
     ...clockChecks(f.clock),
