@@ -64,7 +64,8 @@ export const NetworkSchema = Section(
 export const DomainSchema = Section(
   {
     libvirt_uri: Str('', 'default: xen:///system on Xen, qemu:///system on KVM'),
-    hooks_dir: Str('/etc/brick/hooks', 'holds before_vm_start/'),
+    hooks_dir: Str('/etc/brick/hooks', 'holds before_device_create/ (run once per NIC) and before_vm_start/'),
+    hooking_dir: Str('/usr/lib/brick/python', "directory of brick's hooking module (vdsm's hook API: import hooking), put on every hook's PYTHONPATH"),
     hook_timeout_s: Seconds(30, 'deadline for one hook script', 1),
     extraconfig_allow: Type.Array(Type.String(), {
       default: ['memoryBacking', 'cpu', 'numatune'],
