@@ -129,6 +129,13 @@ export function formatStatus(r: StatusReport): string {
           (p.stuck_probes ? `, ${p.stuck_probes} stuck probe(s) for ${s1(p.stuck_for_s)}` : '') +
           (p.last_error ? `, last error: ${p.last_error}` : ''),
       );
+      const k = p.kill_vms;
+      if (k && (k.phase !== 'idle' || k.processes_killed_total))
+        out.push(
+          `  kill-vms: ${k.phase === 'idle' ? 'not fenced' : k.phase === 'killing' ? `KILLING (waiting for: ${k.waiting_for})` : `FENCED since ${k.fenced_since} (until a heartbeat is verified)`}` +
+            `; killed ${k.processes_killed_total} process(es), ${k.vms_killed_total} VM(s)` +
+            (k.killed.length ? `, last: ${k.killed.map((x) => `${x.vm ?? x.comm} (pid ${x.pid}${x.gone_after_s === null ? ', not gone' : `, gone after ${x.gone_after_s} s`})`).join(', ')} at ${k.last_kill_at}` : ''),
+        );
     }
     if (!f.pools.length) out.push('pools:    guarding no pool (add [[fencer.pool]] to the config, or heartbeat_add_pool)');
   }

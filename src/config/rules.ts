@@ -115,10 +115,13 @@ export function crossFieldProblems(c: Config): string[] {
     p.push(`fencer.fence_after_s: must be ≥ 2 × probe_timeout_s (${2 * f.probe_timeout_s} s) so slow probes that still succeed never fence, got ${f.fence_after_s}`);
   if (f.probe_interval_s > f.probe_timeout_s)
     p.push(`fencer.probe_interval_s: must be ≤ probe_timeout_s (${f.probe_timeout_s}), got ${f.probe_interval_s}`);
-  const worst = f.fence_after_s + (f.watchdog_device ? f.watchdog_timeout_s : 0) + CLOCK_SLACK_S;
+  // kill-vms resets at most kill_timeout_s after the expiry, and the watchdog (still petted while it
+  // kills) backs that up watchdog_timeout_s later.
+  const kill = f.action === 'kill-vms' ? f.kill_timeout_s : 0;
+  const worst = f.fence_after_s + kill + (f.watchdog_device ? f.watchdog_timeout_s : 0) + CLOCK_SLACK_S;
   if (!(worst < f.dead_host_window_s) && !f.allow_unsafe_timing)
     p.push(
-      `fencer.fence_after_s: fence_after_s + watchdog_timeout_s + ${CLOCK_SLACK_S} s slack = ${worst} s must be below the orchestrator's ` +
+      `fencer.fence_after_s: fence_after_s${kill ? ' + kill_timeout_s' : ''} + watchdog_timeout_s + ${CLOCK_SLACK_S} s slack = ${worst} s must be below the orchestrator's ` +
         `dead-host window dead_host_window_s (${f.dead_host_window_s} s), or a peer may restart VMs before this host is reset ` +
         '(set allow_unsafe_timing = true to override)',
     );

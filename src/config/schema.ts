@@ -96,10 +96,11 @@ export const PoolSchema = Type.Object(
 
 export const FencerSchema = Section(
   {
-    action: Type.Union([Type.Literal('reboot'), Type.Literal('crash'), Type.Literal('log-only'), Type.Literal('command')], {
+    action: Type.Union([Type.Literal('reboot'), Type.Literal('crash'), Type.Literal('kill-vms'), Type.Literal('log-only'), Type.Literal('command')], {
       default: 'reboot',
-      description: 'reboot (sysrq b) | crash (sysrq c) | log-only | command',
+      description: 'reboot (sysrq b) | crash (sysrq c) | kill-vms (kill what holds the expired pool; reset as reboot when that cannot be shown safe) | log-only | command',
     }),
+    kill_timeout_s: Seconds(10, 'kill-vms: reset the host when the holders of an expired pool are not gone, with no write pending, this long after the kill began', 0.1),
     command: Type.Union([Type.String(), Type.Array(Type.String())], {
       default: '',
       description: 'with action = "command": an argv array, or a string split on spaces (no shell, so no quotes or shell characters)',
