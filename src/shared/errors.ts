@@ -45,8 +45,11 @@ export class BrickError extends Error {
 
 /** A user error at the command line: printed as one line, exit 1. */
 export class UsageError extends Error {
-  constructor(message: string) {
+  /** The command whose usage to print with it; the global usage when absent. */
+  readonly command?: string;
+  constructor(message: string, command?: string) {
     super(message);
+    this.command = command;
     this.name = 'UsageError';
   }
 }
