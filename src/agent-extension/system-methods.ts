@@ -64,7 +64,14 @@ export function systemMethods(d: Dispatcher): MethodDef[] {
         'Runs several calls in one request, in order, each with its own deadline (and all of them within the multicall\'s). Replies with an array holding, for each call, ' +
         'a one-element array [result] or a struct {faultCode, faultString}. A call of system.multicall inside it is refused.',
       handler: async ([calls], ctx) => {
+        // One log line for the whole multicall (the dispatcher's, with this summary in it): a
+        // line per inner call would let one request write thousands. Each inner call still counts
+        // in the metrics.
         const out: XmlRpcValue[] = [];
+        let ok = 0;
+        const faults: Record<string, number> = Object.create(null);
+        const req = requestOf(ctx);
+        req.summary = { calls: (calls as XmlRpcValue[]).length, ok, faults };
         for (const [i, c] of (calls as XmlRpcValue[]).entries()) {
           const start = performance.now();
           let method = `(multicall ${i + 1})`;
@@ -77,11 +84,13 @@ export function systemMethods(d: Dispatcher): MethodDef[] {
             const params = s.params ?? [];
             if (!Array.isArray(params)) throw new BrickError('INVALID_PARAMS', `system.multicall: call ${i + 1} (${method}): params must be an array`);
             if (method === 'system.multicall') throw new BrickError('INVALID_PARAMS', 'system.multicall: a multicall may not contain system.multicall');
-            out.push([await d.call(method, params, { ...requestOf(ctx), signal: ctx.signal })]);
-            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'ok', in: 'system.multicall' }, 'call');
+            out.push([await d.call(method, params, { ...req, summary: undefined, signal: ctx.signal })]);
+            req.summary.ok = ++ok;
+            d.observeInner(method, undefined, performance.now() - start);
           } catch (e) {
             const f = faultFor(e, method, d.log);
-            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'fault', fault: f.fault, faultCode: f.faultCode, in: 'system.multicall' }, 'call');
+            faults[f.fault] = (faults[f.fault] ?? 0) + 1;
+            d.observeInner(method, f, performance.now() - start);
             const fs: XmlRpcStruct = Object.create(null);
             fs.faultCode = f.faultCode;
             fs.faultString = f.faultString;
