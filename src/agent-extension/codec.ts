@@ -258,7 +258,7 @@ function decodeValue(v: Node, depth: number): XmlRpcValue {
 // A character XML 1.0 does not allow anywhere in a document.
 const FORBIDDEN_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 
-function parseDocument(xml: string, root: string, preset?: Map<string, string>): { node: Node; texts?: Map<string, string> } {
+function parseDocument(xml: string, root: string, preset?: Map<string, string>, wholeXml?: () => string | undefined): { node: Node; texts?: Map<string, string> } {
   if (/<!DOCTYPE/i.test(xml)) bad('DOCTYPE is not allowed');
   if (/<!ENTITY/i.test(xml)) bad('entity declarations are not allowed');
   if (FORBIDDEN_CHAR.test(xml)) bad('the body holds a control character XML does not allow');
@@ -267,6 +267,14 @@ function parseDocument(xml: string, root: string, preset?: Map<string, string>):
     ok = XMLValidator.validate(xml);
   } catch (e) {
     return bad(`not well-formed XML: ${(e as Error).message}`);
+  }
+  if (ok !== true && preset) {
+    // The position is in the document with its long texts left out: for a body of ordinary size,
+    // find it again in the whole document, so the message is the same as without the set-aside.
+    const whole = wholeXml?.();
+    const again = whole === undefined ? ok : XMLValidator.validate(whole);
+    if (again !== true) ok = again;
+    else if (whole === undefined) ok.err.msg += ' (position in the body with its long texts left out)';
   }
   if (ok !== true) bad(`not well-formed XML: ${ok.err.msg}${ok.err.line ? ` (line ${ok.err.line}${ok.err.col ? `, column ${ok.err.col}` : ''})` : ''}`);
   let doc: Node[];
@@ -296,7 +304,7 @@ function parseDocument(xml: string, root: string, preset?: Map<string, string>):
 
 /** Parse the body and read its root; the texts set aside for it are visible only meanwhile. */
 function readDocument<T>(body: Buffer | Uint8Array | string | InPlaceBody, root: string, read: (node: Node) => T): T {
-  const { node, texts } = body instanceof InPlaceBody ? parseDocument(body.xml, root, body.texts) : parseDocument(decodeBody(body), root);
+  const { node, texts } = body instanceof InPlaceBody ? parseDocument(body.xml, root, body.texts, () => body.wholeXml()) : parseDocument(decodeBody(body), root);
   setAside = texts;
   try {
     return read(node);
@@ -317,7 +325,10 @@ const NONCHAR_FFFF = Buffer.from([0xef, 0xbf, 0xbf]);
 export class InPlaceBody {
   readonly xml: string;
   readonly texts = new Map<string, string>();
-  constructor(body: Buffer, runs: readonly number[]) {
+  constructor(
+    private readonly body: Buffer,
+    runs: readonly number[],
+  ) {
     const nonce = randomBytes(12).toString('hex');
     const parts: string[] = [];
     let at = 0;
@@ -333,6 +344,11 @@ export class InPlaceBody {
     }
     parts.push(decodeBody(body.subarray(at)));
     this.xml = parts.join('');
+  }
+
+  /** The whole document, for an error message's position; not for bodies over 1 MiB. */
+  wholeXml(): string | undefined {
+    return this.body.length <= 1024 * 1024 ? decodeBody(this.body) : undefined;
   }
 }
 

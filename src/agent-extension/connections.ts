@@ -101,3 +101,24 @@ export function effectiveMaxConnections(configured: number, log: Logger): number
   log.warn({ max_connections: configured, open_file_limit: nofile, using: max }, 'server.max_connections is too close to the open-file limit (LimitNOFILE); using less');
   return max;
 }
+
+const LINGER_MS = 2_000;
+
+/**
+ * Close a connection whose request body was not read to its end, after the reply: send FIN, then
+ * read and drop what the client still sends for up to LINGER_MS. Closing at once would make the
+ * kernel answer the unread bytes with a reset, which can destroy the reply before the client
+ * reads it (the client would see "connection reset" instead of the 413 or the fault).
+ */
+export function closeAfterReply(socket: Socket): void {
+  const s = socket as Socket & { destroySoon?: () => void };
+  s.destroySoon = () => {
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', () => socket.destroy());
+    socket.on('data', () => {});
+    socket.end();
+    socket.resume();
+  };
+}

@@ -118,7 +118,7 @@ export function readBody(
     try {
       scan.push(chunk);
     } catch (e) {
-      if (e instanceof CodecError) return finish(null, new RefusedBody(e, scan.bytes));
+      if (e instanceof CodecError) return finish(null, new RefusedBody(e, scan.bytes + chunk.length)); // read so far
       throw e;
     }
     if (!known && (scan.methodKnown || scan.bytes > limits.callBodyLimit)) {

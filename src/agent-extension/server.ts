@@ -22,7 +22,7 @@ import { CallMetrics } from './metrics.js';
 import { createVendorAgent } from './passthrough.js';
 import { loadPassword, loadTls, sameSecret, basicDigest, sameDigest } from './credentials.js';
 import { readBody, bodyDeadlineMs, RefusedBody, type BodyLimits, type ScannedBody } from './request-body.js';
-import { ConnectionGuard, effectiveMaxConnections } from './connections.js';
+import { ConnectionGuard, effectiveMaxConnections, closeAfterReply } from './connections.js';
 import { AuthFailures } from './auth-failures.js';
 
 export interface ServerOptions {
@@ -153,7 +153,10 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     if (status >= 400 && status < 500) {
       log.info({ remote: req.ip, url: req.url, status, code: err.code }, 'request refused');
       // A refused body was not read to its end: the connection cannot carry another request.
-      if (status === 413 || status === 408 || status === 400) reply.header('connection', 'close');
+      if (status === 413 || status === 408 || status === 400) {
+        reply.header('connection', 'close');
+        closeAfterReply(req.raw.socket);
+      }
       return reply.code(status).type('text/plain').send(err.message + '\n');
     }
     log.error({ err, url: req.url }, 'internal error handling a request');
@@ -170,6 +173,7 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
       if (body instanceof RefusedBody) {
         metrics.requestRefused('limits');
         reply.header('connection', 'close'); // the rest of the body was not read
+        closeAfterReply(req.raw.socket);
         return reply.code(200).type('text/xml; charset=utf-8').send(dispatcher.refuse(body.error, body.bytes));
       }
       const ac = new AbortController();
