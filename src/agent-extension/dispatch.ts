@@ -7,10 +7,12 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/log.js';
 import { run as realRun, type Runner } from '../shared/run.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
-import { BrickError, FAULT_CODES, type FaultName } from '../shared/errors.js';
-import type { CallContext, MethodDef, ParamSpec, ParamType } from './catalogue.js';
-import type { XmlRpcValue } from './values.js';
-import { CodecError, EncodeError, InPlaceBody, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
+import { BrickError } from '../shared/errors.js';
+import type { CallContext, MethodDef, ParamType } from '../rpc/catalogue.js';
+import { typesOf, usage } from '../rpc/describe.js';
+import { faultFor, VendorFault, type Fault } from './faults.js';
+import type { XmlRpcValue } from '../rpc/values.js';
+import { type CodecError, InPlaceBody, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
 import type { VendorAgent } from './passthrough.js';
 import type { CallMetrics } from './metrics.js';
 import { systemMethods } from './system-methods.js';
@@ -41,23 +43,6 @@ export interface ReadBody {
   runs: readonly number[];
 }
 
-export interface Fault {
-  faultCode: number;
-  faultString: string;
-  /** The fault's name, or "vendor" for a fault the vendor agent returned. */
-  fault: FaultName | 'vendor';
-}
-
-/** The one mapping from an error to a fault. Unknown errors are logged with their stack and hidden. */
-export function faultFor(e: unknown, method: string, log: Logger): Fault {
-  if (e instanceof BrickError) return { fault: e.fault, faultCode: e.code, faultString: e.message };
-  if (e instanceof VendorFault) return { fault: 'vendor', faultCode: e.faultCode, faultString: e.faultString };
-  if (e instanceof CodecError) return { fault: 'PARSE_ERROR', faultCode: FAULT_CODES.PARSE_ERROR.code, faultString: e.message };
-  log.error({ err: e, method }, 'internal error in a call');
-  const what = e instanceof EncodeError ? 'could not write its reply' : 'failed unexpectedly';
-  return { fault: 'INTERNAL', faultCode: FAULT_CODES.INTERNAL.code, faultString: `${method}: ${what} (a bug in brick; the brick log has the details)` };
-}
-
 function matchesType(v: XmlRpcValue, t: ParamType): boolean {
   switch (t) {
     case 'any':
@@ -73,22 +58,6 @@ function matchesType(v: XmlRpcValue, t: ParamType): boolean {
     default:
       return typeOfValue(v) === t;
   }
-}
-
-const typesOf = (p: ParamSpec): readonly ParamType[] => (typeof p.type === 'string' ? [p.type] : p.type);
-
-export function usage(def: MethodDef): string {
-  let s = `${def.name}(`;
-  let open = 0;
-  def.params.forEach((p, i) => {
-    const sep = i ? ', ' : '';
-    if (p.optional) {
-      s += `[${sep}`;
-      open++;
-    } else s += sep;
-    s += `${p.name}: ${typesOf(p).join('|')}`;
-  });
-  return s + ']'.repeat(open) + `) → ${def.returns}`;
 }
 
 /** Check arguments against a method's params; throws INVALID_PARAMS naming the parameter. */
@@ -115,7 +84,7 @@ export function checkArgs(def: MethodDef, args: XmlRpcValue[]): void {
 
 const REQUEST = Symbol('request');
 /** The request a call came in (for system.multicall, which makes calls of its own). */
-export function requestOf(ctx: CallContext): RequestInfo {
+function requestOf(ctx: CallContext): RequestInfo {
   return (ctx as CallContext & { [REQUEST]?: RequestInfo })[REQUEST] ?? {};
 }
 
@@ -155,6 +124,10 @@ export class Dispatcher {
     const line = { method, ms, outcome, ...(fault ? { fault: fault.fault, faultCode: fault.faultCode, faultString: fault.faultString } : {}), ...extra };
     if (fault?.fault === 'INTERNAL') this.log.error(line, 'call');
     else this.log.info(line, 'call');
+  }
+
+  summarise(ctx: CallContext, summary: Record<string, unknown>): void {
+    requestOf(ctx).summary = summary;
   }
 
   /** Metrics for a call made inside system.multicall (logged in the multicall's one line). */
@@ -203,6 +176,11 @@ export class Dispatcher {
       this.finish(method, start, f, req.summary);
       return serializeFault(f.faultCode, f.faultString);
     }
+  }
+
+  /** A call made by another call (system.multicall): same request, the outer call's signal. */
+  callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue> {
+    return this.call(method, params, { ...requestOf(ctx), summary: undefined, signal: ctx.signal });
   }
 
   /** Call one method by name with decoded arguments: checks, deadline, context. Throws on failure. */
@@ -256,15 +234,5 @@ export class Dispatcher {
       if (e instanceof XmlRpcFault) throw new VendorFault(e.faultCode, e.faultString);
       throw new BrickError('VENDOR_AGENT', `the vendor agent's reply to ${method} is not valid XML-RPC: ${(e as Error).message}`);
     }
-  }
-}
-
-/** A fault the vendor agent returned, passed on as is inside a multicall. */
-export class VendorFault extends Error {
-  constructor(
-    readonly faultCode: number,
-    readonly faultString: string,
-  ) {
-    super(faultString);
   }
 }

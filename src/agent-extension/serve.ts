@@ -7,7 +7,8 @@ import { BrickError } from '../shared/errors.js';
 import { isLoopback, parseListen } from '../config/rules.js';
 import { createServer } from './server.js';
 import { generateCredentials, passwordFileWarning } from './credentials.js';
-import { startNetworkGc } from '../network/operations.js';
+import { startNetworkGc } from '../network/bridge/operations.js';
+import { logHostTools } from '../shared/host-tools.js';
 
 export interface ServeOptions {
   logFormat: LogFormat;
@@ -62,6 +63,7 @@ async function listenAndServe(
   listen: { host: string; port: number },
   onStoppable: (stop: (why: string) => void) => void,
 ): Promise<number> {
+  logHostTools(log);
   const generated = await generateCredentials(config, log, run);
   const warning = passwordFileWarning(config);
   if (warning) log.warn(warning);

@@ -14,7 +14,7 @@ import type { Runner } from '../shared/run.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
 import { FAULT_CODES } from '../shared/errors.js';
 import { BRICK_VERSION } from '../shared/version.js';
-import type { MethodDef } from './catalogue.js';
+import type { MethodDef } from '../rpc/catalogue.js';
 import { allMethods } from './methods.js';
 import { Dispatcher } from './dispatch.js';
 import { serializeFault } from './codec.js';

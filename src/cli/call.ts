@@ -3,8 +3,7 @@
 // is printed as JSON; a fault is one line "fault CODE (NAME): message" on stderr and exit 1.
 // Defaults come from the config (listen address, user, password_file) when not given.
 import { existsSync, readFileSync } from 'node:fs';
-import type { Io } from './main.js';
-import { ConfigProblems } from './main.js';
+import { ConfigProblems, type Io } from './io.js';
 import { BrickError, FAULT_CODES, UsageError } from '../shared/errors.js';
 import { DEFAULT_CONFIG_PATH, defaultConfig, loadConfigFile } from '../config/load.js';
 import { parseListen } from '../config/rules.js';

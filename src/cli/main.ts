@@ -1,11 +1,14 @@
 // brick's command line. Exit codes: 0 ok, 1 a user error (one line, no stack trace), 2 an internal
 // failure. Each command parses its own options strictly: an unknown option is a user error.
+// First import: in the shipped binary it drops Node's runtime variables before any other module runs.
+import './runtime-env.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BrickError, UsageError } from '../shared/errors.js';
 import { BRICK_VERSION, BUILD_COMMIT } from '../shared/version.js';
 import { DEFAULT_CONFIG_PATH, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { LogFormat } from '../shared/log.js';
+import { ConfigProblems, type Io } from './io.js';
 
 export const USAGE = `usage:
   brick serve [--config FILE] [--log-format json|pretty]
@@ -25,11 +28,6 @@ const LOGGING = {
   'log-level': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
-export interface Io {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
 const defaultIo: Io = {
   out: (s) => process.stdout.write(s),
   err: (s) => process.stderr.write(s),
@@ -48,12 +46,6 @@ export function configOrExit(path: string | undefined): Config {
   const r = loadConfigFile(path ?? DEFAULT_CONFIG_PATH);
   if (!r.config) throw new ConfigProblems(r.problems);
   return r.config;
-}
-
-export class ConfigProblems extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-  }
 }
 
 function logFormat(v: string | undefined): LogFormat {
@@ -164,7 +156,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 
 // Entry point (also the bundle's). Not run when imported by tests.
 const isEntry = process.argv[1] && /(?:cli[\\/]main\.[tj]s|brick(?:\.c?js)?)$/.test(process.argv[1]);
-if (isEntry || (globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__) {
+const isSea = Boolean((globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__);
+if (isEntry || isSea) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

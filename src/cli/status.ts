@@ -2,7 +2,7 @@
 // fence marker (local disk) and a TCP connect to the agent's listen address. Never touches a pool.
 import { connect } from 'node:net';
 import type { Config } from '../config/schema.js';
-import type { Io } from './main.js';
+import type { Io } from './io.js';
 import { parseListen } from '../config/rules.js';
 import { currentPoolAges, fencerRunning, readFencerState, stateAgeS, statePath, round3, type FencerState } from '../fencer/state.js';
 import { markerPath, readFenceMarker } from '../fencer/marker.js';

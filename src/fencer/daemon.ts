@@ -80,7 +80,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (delayS > 0) log.warn({ delay_s: delayS }, `TEST ONLY: ${TEST_ENV.probeDelay} adds ${delayS} s to every probe`);
 
   // ---- start-up: everything that may fail fails here, before anything is armed ----
-  const tools: ProbeTools = resolveTools();
+  const tools: ProbeTools = await resolveTools();
   const pools: PoolRuntime[] = f.pool.map((cfg) => {
     const hostId = f.host_id || defaultHostId(cfg.heartbeat as HeartbeatFormat);
     if (!hostId) throw new BrickError('NOT_READY', 'fencer.host_id: not set and this host has no IPv4 address to derive it from; set host_id');
@@ -118,7 +118,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     log.warn('fencer.watchdog_device = "": no hardware watchdog; if the fencer itself hangs or dies, nothing resets this host');
   }
   let lastPetMs: number | undefined = watchdog ? now() : undefined;
-  const vmHow = resolveVmQuery(f.vm_query);
+  const vmHow = await resolveVmQuery(f.vm_query);
   if (vmHow.kind === 'none' || !vmHow.bin)
     log.warn({ vm_query: f.vm_query }, 'cannot ask which pools running VMs use: every pool counts as used (expiry fences)');
   const vmUri = config.domain.libvirt_uri || undefined;

@@ -1,8 +1,8 @@
 // The fencer's XML-RPC calls, served by `brick serve` (the agent reads the fencer's state file; it
 // never talks to the fencer process and never touches a pool path itself).
 import { posix } from 'node:path';
-import { defineMethods } from '../agent-extension/catalogue.js';
-import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../agent-extension/values.js';
+import { defineMethods } from '../rpc/catalogue.js';
+import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../rpc/values.js';
 import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
 import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';

@@ -2,7 +2,8 @@
 // tick by the daemon and read by `brick status`, heartbeat_status, host_capabilities and the Ovm3
 // storage-health calls. Ages in it are as of `written_at_ms`; readers add the file's own age
 // (`stateAgeS`) and treat a file older than STATE_STALE_S as "the fencer is not running".
-import { readFileSync, renameSync, writeFileSync, mkdirSync, fsyncSync, openSync, closeSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../shared/atomic-write.js';
 import { join } from 'node:path';
 import type { PoolHealthState, InUse } from './pool-health.js';
 import type { FenceMarker } from './marker.js';
@@ -58,10 +59,10 @@ export function statePath(stateDir: string): string {
 
 /** Synchronous and on local disk (state_dir): no threadpool work, so a poisoned pool cannot delay it. */
 export function writeFencerState(stateDir: string, s: FencerState): void {
-  const final = statePath(stateDir);
-  const tmp = `${final}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(s) + '\n', { mode: 0o644 });
-  renameSync(tmp, final);
+  // Not fsynced: it is rewritten every tick and a reader treats an old one as "not running", so
+  // losing the last write to a crash is harmless, while an fsync per tick on a busy disk could hold
+  // the loop that pets the watchdog.
+  writeFileAtomic(statePath(stateDir), JSON.stringify(s) + '\n', { durable: false });
 }
 
 export function ensureDir(dir: string): void {
@@ -105,17 +106,4 @@ export function currentPoolAges(s: FencerState, p: PoolState, nowMs = Date.now()
 
 export function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
-}
-
-/** Write a small file durably (fsync) and atomically; used for the fence marker. */
-export function writeDurable(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeFileSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }

@@ -11,7 +11,7 @@ import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { methods } from '../../src/agent-extension/domain/methods.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
 import type { BrickError } from '../../src/shared/errors.js';
 
 const base = mkdtempSync(join(tmpdir(), 'brick-hooks-test-'));

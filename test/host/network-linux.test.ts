@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { call, delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx } from '../fixtures/network-ctx.js';
-import { setupControl } from '../../src/network/control0.js';
-import { safeApply } from '../../src/network/safe-apply.js';
+import { setupControl } from '../../src/network/bridge/control0.js';
+import { safeApply } from '../../src/network/host/safe-apply.js';
 import { BrickError } from '../../src/shared/errors.js';
 
 const rootOk = process.getuid?.() === 0;

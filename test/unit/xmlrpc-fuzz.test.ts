@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/agent-extension/catalogue.js';
+import { defineMethods } from '../../src/rpc/catalogue.js';
 import { parseMethodResponse, serializeMethodCall, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
 import { memoryLogger } from '../fixtures/server.js';

@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/agent-extension/catalogue.js';
+import { defineMethods } from '../../src/rpc/catalogue.js';
 import { CodecError, parseMethodCall, serializeFault, serializeResponse } from '../../src/agent-extension/codec.js';
 import { BodyScan } from '../../src/agent-extension/body-scan.js';
 import { basicAuth } from '../../src/agent-extension/client.js';

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/agent-extension/catalogue.js';
+import { defineMethods } from '../../src/rpc/catalogue.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { parseMethodResponse, serializeMethodCall, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
