@@ -105,20 +105,19 @@ export function effectiveMaxConnections(configured: number, log: Logger): number
 const LINGER_MS = 2_000;
 
 /**
- * Close a connection whose request body was not read to its end, after the reply: send FIN, then
- * read and drop what the client still sends for up to LINGER_MS. Closing at once would make the
- * kernel answer the unread bytes with a reset, which can destroy the reply before the client
- * reads it (the client would see "connection reset" instead of the 413 or the fault).
+ * Close a connection whose request body was not read to its end, after the reply: send FIN, stop
+ * reading (the rest of the body is never read: no work for it), and close for good LINGER_MS later
+ * or when the client closes. Closing at once would make the kernel answer the unread bytes with a
+ * reset, which can destroy the reply before the client reads it (it would see "connection reset"
+ * instead of the 413 or the fault).
  */
 export function closeAfterReply(socket: Socket): void {
-  const s = socket as Socket & { destroySoon?: () => void };
+  const s = socket as Socket & { destroySoon?: () => void; _handle?: { readStop?: () => number } | null };
   s.destroySoon = () => {
     const timer = setTimeout(() => socket.destroy(), LINGER_MS);
     timer.unref();
     socket.once('close', () => clearTimeout(timer));
-    socket.once('end', () => socket.destroy());
-    socket.on('data', () => {});
     socket.end();
-    socket.resume();
+    s._handle?.readStop?.();
   };
 }

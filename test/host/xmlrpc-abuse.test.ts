@@ -238,10 +238,12 @@ test('system.multicall over max_multicall_calls is refused; under it, it runs an
   const f = faultOf(over.body);
   assert.equal(f.faultCode, -32700);
   assert.match(f.faultString, /system\.multicall: more than 256 calls .*server\.max_multicall_calls/);
-  await new Promise((r) => setTimeout(r, 300)); // its log line arrives
-  const before = srv.lines.length;
+  for (let i = 0; i < 100 && !srv.lines.some((l) => String(l.faultString).includes('max_multicall_calls')); i++) await new Promise((r) => setTimeout(r, 50));
+  const before = srv.lines.length; // after the refusal's own line
+  await new Promise((r) => setTimeout(r, 100));
   const ok = (await srv.client.call('system.multicall', calls(256))) as unknown[];
   assert.equal(ok.length, 256);
+  for (let i = 0; i < 100 && !srv.lines.slice(before).some((l) => l.method === 'system.multicall'); i++) await new Promise((r) => setTimeout(r, 50));
   await new Promise((r) => setTimeout(r, 200));
   const lines = srv.lines.slice(before);
   console.log(`multicall of 10,000: fault "${f.faultString}" in ${overMs.toFixed(0)} ms; multicall of 256: ${lines.length} log line(s): ${JSON.stringify(lines)}`);
