@@ -19,6 +19,7 @@ import { allMethods } from './methods.js';
 import { Dispatcher } from './dispatch.js';
 import { serializeFault } from './codec.js';
 import { CallMetrics } from './metrics.js';
+import { registerFencerMetrics } from '../fencer/metrics.js';
 import { createVendorAgent } from './passthrough.js';
 import { loadPassword, loadTls, sameSecret, basicDigest, sameDigest } from './credentials.js';
 import { readBody, bodyDeadlineMs, RefusedBody, type BodyLimits, type ScannedBody } from './request-body.js';
@@ -53,6 +54,8 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
   const log = opts.log;
   const guardRef: { guard?: ConnectionGuard } = {};
   const metrics = new CallMetrics({ defaultMetrics: opts.defaultMetrics, openConnections: () => guardRef.guard?.size ?? 0 });
+  // The fencer's state too, read on scrape (its own process writes it): alerts before a fence.
+  if (config.server.metrics) registerFencerMetrics(metrics.registry, config.fencer);
   const locks = new KeyedLock();
   const vendor = s.vendor_agent_url ? createVendorAgent(s.vendor_agent_url) : undefined;
   const dispatcher = new Dispatcher({ config, log, methods: opts.methods ?? allMethods(), run: opts.run, locks, vendor, metrics });

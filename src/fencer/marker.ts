@@ -14,7 +14,7 @@ export interface FenceMarker {
   at: string;
   pool: string;
   reason: string;
-  action: 'reboot' | 'crash' | 'log-only' | 'command';
+  action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command';
   host_id: string;
   /** Seconds since the pool's last verified heartbeat when the fencer fenced. */
   last_ok_age_s: number | null;

@@ -97,14 +97,16 @@ export function startProbe(
   now: () => number,
   expectDevice?: string,
   requireMount = true,
+  signal?: AbortSignal,
 ): StartedProbe {
   const start = now();
   let device: string | undefined;
   const chain = (async () => {
     for (const s of steps) {
       const left = Math.ceil(timeoutMs - (now() - start));
+      if (signal?.aborted) throw new Error('probe aborted (kill-vms is checking the pool)');
       if (left <= 0) throw new BrickError('TIMEOUT', `no answer within ${timeoutMs} ms (before ${s.what})`);
-      const r = await run(s.cmd, s.args, { timeoutMs: left, input: s.input, allowFailure: true });
+      const r = await run(s.cmd, s.args, { timeoutMs: left, input: s.input, allowFailure: true, signal });
       if (r.code !== 0) throw new Error(`${s.what} failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] || 'no message'}`);
       if (s.check === 'devices') {
         const [pool, root] = r.stdout.trim().split('\n');

@@ -112,9 +112,9 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
   {
     name: 'virsh',
     package: 'libvirt-client',
-    usedBy: 'domain_define, VM usage for the fencer, Ovm3 VM stats and VNC port, host_capabilities',
+    usedBy: 'domain_define, VM usage for the fencer, kill-vms (destroy), Ovm3 VM stats and VNC port, host_capabilities',
     flags: [
-      { flag: 'list --name, domblklist --details, vncdisplay, dumpxml', since: '0.9.10' },
+      { flag: 'list --name, domblklist --details, vncdisplay, dumpxml, destroy', since: '0.9.10' },
       { flag: 'define --validate', since: '1.2.4', note: 'older virsh refuses the flag; domain_define then fails with COMMAND_FAILED naming it' },
     ],
     minVersion: '1.2.4',
@@ -126,9 +126,9 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
   {
     name: 'xl',
     package: 'xen (xen-tools)',
-    usedBy: 'VM usage for the fencer (list -l), Ovm3 VM stats (list, info), hypervisor version',
+    usedBy: 'VM usage for the fencer (list -l), kill-vms (destroy), Ovm3 VM stats (list, info), hypervisor version',
     flags: [
-      { flag: 'info, list', since: '4.1' },
+      { flag: 'info, list, destroy', since: '4.1' },
       { flag: 'list -l (JSON)', since: '4.2', note: 'Xen 4.1 (OVM 3.2) prints SXP: the fencer cannot parse it and counts every pool as in use (the safe side)' },
     ],
     minVersion: '4.2',

@@ -17,6 +17,8 @@ export interface RunOptions {
   maxBuffer?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Abort: the child is SIGKILLed at once (the call rejects). */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -76,6 +78,7 @@ export const run: Runner = async (cmd, args, opts) => {
         env: childEnv(opts.env),
         cwd: opts.cwd ?? '/',
         encoding: 'utf8',
+        signal: opts.signal,
         windowsHide: true,
       },
       (err, stdout, stderr) => {

@@ -121,7 +121,7 @@ const methods = defineMethods([
 
 test(`fuzz: ${BODIES} malformed or hostile bodies: no crash, every reply a fault/value or 4xx, no prototype change, bounded memory`, async () => {
   const c = defaultConfig();
-  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'fuzz', body_limit_bytes: LIMIT });
+  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'fuzz', body_limit_bytes: LIMIT, tls_cert: '', tls_key: '' });
   const { log, lines } = memoryLogger('warn');
   const app = createServer(c, { log, methods });
   after(() => app.close());

@@ -64,7 +64,7 @@ const methods = defineMethods([
 
 function config(server: Partial<Config['server']> = {}): Config {
   const c = defaultConfig();
-  Object.assign(c.server, { listen: '127.0.0.1:0', password: PASSWORD, body_limit_bytes: 64 * 1024 }, server);
+  Object.assign(c.server, { listen: '127.0.0.1:0', password: PASSWORD, body_limit_bytes: 64 * 1024, tls_cert: '', tls_key: '' }, server);
   return c;
 }
 

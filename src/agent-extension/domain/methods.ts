@@ -12,13 +12,14 @@ const TWEAKS_HELP =
   '2 extnet ({MAC: network}: NIC → <source network>), 3 macspoof (true or [MAC]: drop no-mac-spoofing filterrefs), ' +
   '4 extraconfig (CloudStack\'s URL-encoded sections; every top-level element must be in domain.extraconfig_allow and replaces or adds that element), ' +
   '5 dpdk ({MAC: {socket, mode}} from dpdk_add_port: NIC → vhostuser, plus shared hugepages and NUMA memAccess=shared), ' +
-  '6 qemu_cmdline ([arg]: <qemu:commandline>, KVM only), 7 hooks (true: run the executables in <domain.hooks_dir>/before_vm_start in name order, ' +
-  'XML in the file named by $_hook_domxml, custom {name: string} as environment variables; exit 0 ok, 1 warn, 2 stop). ' +
+  '6 qemu_cmdline ([arg]: <qemu:commandline>, KVM only), 7 hooks (true: vdsm-style hooks: <domain.hooks_dir>/before_device_create once per NIC in document order with the NIC XML in $_hook_domxml ' +
+  'and custom + that NIC\'s nic_custom {MAC: {name: string}} as environment variables, the result replacing the NIC in place; then before_vm_start with the domain XML; ' +
+  'exit 0 ok, any other code fails the start after the chain, 2 also stops it; Python hooks can import hooking (vdsm\'s API)). ' +
   'NICs are named by MAC; "*" is every NIC.';
 
 const FAULTS =
   'Faults: BAD_XML (not well-formed, a DOCTYPE, or not a <domain>), INVALID_PARAMS (unknown tweak key or bad value, named), NOT_FOUND (no NIC with that MAC), ' +
-  'UNSUPPORTED (what xen_pv cannot convert: qcow2, LUKS, <qemu:commandline>, vhostuser NICs…; dpdk or qemu_cmdline on a Xen domain; a custom <script> on an extnet NIC), CONFLICT, HOOK_FAILED (a hook exited 2, timed out or wrote garbage), TOO_LARGE';
+  'UNSUPPORTED (what xen_pv cannot convert: qcow2, LUKS, <qemu:commandline>, vhostuser NICs…; dpdk or qemu_cmdline on a Xen domain; a custom <script> on an extnet NIC), CONFLICT, HOOK_FAILED (a hook exited non-zero, could not be executed, timed out or wrote garbage), TOO_LARGE';
 
 function env(ctx: CallContext) {
   return { config: ctx.config, run: ctx.run, log: ctx.log };
