@@ -50,7 +50,7 @@ interface Serve {
 async function startServe(name: string, extra = ''): Promise<Serve> {
   const port = await freePort();
   const config = join(dir, `${name}.toml`);
-  writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "${PASSWORD}"\nfile_roots = ["${dir}"]\n${extra}\n`);
+  writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\ntls_cert = ""\ntls_key = ""\ngenerate_credentials = false\npassword = "${PASSWORD}"\nfile_roots = ["${dir}"]\n${extra}\n`);
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   servers.push(child);
   const lines: Array<Record<string, unknown>> = [];
