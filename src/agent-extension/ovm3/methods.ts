@@ -93,6 +93,7 @@ export const methods: MethodDef[] = defineMethods([
   },
   {
     name: 'ovs_domr_upload_file',
+    carriesFile: true,
     params: [
       { name: 'domr', type: 'string' },
       { name: 'path', type: 'string', help: 'absolute directory on the system VM' },
@@ -122,6 +123,7 @@ export const methods: MethodDef[] = defineMethods([
   },
   {
     name: 'ovs_upload_ssh_key',
+    carriesFile: true,
     params: [
       { name: 'keyfile', type: 'string', help: 'a file name, e.g. id_rsa.cloud' },
       { name: 'content', type: TEXT },
@@ -132,6 +134,7 @@ export const methods: MethodDef[] = defineMethods([
   },
   {
     name: 'ovs_upload_file',
+    carriesFile: true,
     params: [
       { name: 'path', type: 'string' },
       { name: 'filename', type: 'string' },
