@@ -2,6 +2,8 @@
 // asynchronously with deadlines, feeds them to the pure planner (decide.ts) every tick, and carries
 // out its plan (act.ts). The daemon asks it each tick whether to reset the host and which pools'
 // probes to hold; everything else (petting, the reset itself) stays the daemon's.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import type { Runner } from '../../shared/run.js';
 import { round3 } from '../state.js';
@@ -53,6 +55,12 @@ export class KillVms {
   private readonly paths: GatherPaths;
   constructor(private readonly o: KillVmsOptions) {
     this.paths = o.paths ?? HOST_PATHS;
+    // sysfs/debugfs directories, not pool paths: a stat here cannot hang on the storage
+    if (!existsSync(join(this.paths.debugfs, 'bdi')))
+      o.log.warn(
+        { debugfs: this.paths.debugfs },
+        `kill-vms: debugfs is not mounted on ${this.paths.debugfs}: brick cannot show that no write is pending, so every expiry of a used pool will reset the host (mount -t debugfs debugfs ${this.paths.debugfs})`,
+      );
     for (const path of o.pools)
       this.pools.set(path, {
         path, recording: false, state: { phase: 'idle' }, roundStartMs: -Infinity, killErrors: [], fencedSinceWall: null,
@@ -127,6 +135,7 @@ export class KillVms {
         p.lastWaitLogMs = now;
         this.o.log.warn({ pool: v.path, waiting_for: plan.next.lastFacts, reset_in_s: round3((plan.next.deadlineMs - now) / 1000) }, `kill-vms: pool ${v.path} not spared yet: ${plan.next.lastFacts}`);
       }
+      if (plan.abortSockets) this.abortSockets(p, plan.abortSockets);
       if (plan.holdProbes) hold.add(v.path);
       if (plan.abortProbe) abort.add(v.path);
       if (plan.gather) this.maybeGather(p, now);
@@ -174,6 +183,22 @@ export class KillVms {
       void destroyDomains(this.o.vm, killed, this.o.run, this.o.destroyTimeoutMs).then((rs) => {
         for (const r of rs) (r.ok ? this.o.log.info.bind(this.o.log) : this.o.log.warn.bind(this.o.log))({ pool: p.path, vm: r.vm, result: r.message }, `kill-vms: destroy ${r.vm}: ${r.message}`);
       });
+  }
+
+  /** `ss -K` (SOCK_DESTROY; the kernel needs CONFIG_INET_DIAG_DESTROY, else nothing happens and the bytes stay: reset). */
+  private abortSockets(p: PoolRt, sockets: Array<{ addr: string; port: number; bytes: number }>): void {
+    const targets = [...new Map(sockets.map((x) => [`${x.addr} ${x.port}`, x])).values()];
+    for (const t of targets) {
+      const bytes = sockets.filter((x) => x.addr === t.addr && x.port === t.port).reduce((a, x) => a + x.bytes, 0);
+      this.o.log.warn(
+        { pool: p.path, server: t.addr, port: t.port, bytes },
+        `kill-vms: pool ${p.path}: nothing is pending but ${bytes} bytes in TCP sockets to ${t.addr}:${t.port}, which the kernel would retransmit; destroying them (ss -K)`,
+      );
+      this.o.run('ss', ['-K', '-t', '-n', 'dst', t.addr, 'dport', '=', `:${t.port}`], { timeoutMs: 2000, allowFailure: true }).then(
+        (r) => r.code !== 0 && this.o.log.warn({ pool: p.path, exit: r.code, stderr: r.stderr.trim().slice(0, 300) }, `kill-vms: ss -K exited ${r.code}`),
+        (e: unknown) => this.o.log.warn({ pool: p.path, error: (e as Error).message }, 'kill-vms: ss -K failed'),
+      );
+    }
   }
 
   private maybeGather(p: PoolRt, now: number): void {
