@@ -2,7 +2,8 @@
 // asynchronously with deadlines, feeds them to the pure planner (decide.ts) every tick, and carries
 // out its plan (act.ts). The daemon asks it each tick whether to reset the host and which pools'
 // probes to hold; everything else (petting, the reset itself) stays the daemon's.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { uptime } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import type { Runner } from '../../shared/run.js';
@@ -10,7 +11,7 @@ import { round3 } from '../state.js';
 import { planPoolKill, describeHolders, type KillFacts, type PoolKillState, type KilledProc } from './decide.js';
 import { gatherKillFacts, poolMount, HOST_PATHS, type GatherPaths, type KillTarget } from './gather.js';
 import { destroyDomains, killHolders, markerOf, writeKillMarker, type KillFn, type KillMarker } from './act.js';
-import { devFromStDev } from './proc-parse.js';
+import { devFromStDev, mountOf, parseMountinfo } from './proc-parse.js';
 import type { KillVmsCounters, PoolKillSnapshot } from './snapshot.js';
 
 export type { KillVmsCounters, PoolKillSnapshot };
@@ -97,6 +98,26 @@ export class KillVms {
         this.o.log.warn({ pool: path, error: (e as Error).message }, 'kill-vms: cannot read /proc/self/mountinfo');
       },
     );
+  }
+
+  /** Take the pools' mount records from the previous fencer of this boot, where the same mount (device and mount point) is still mounted. */
+  inherit(prev: { pid: number; written_at_ms: number; pools: Array<{ path: string; kill_vms?: PoolKillSnapshot }> } | undefined, nowWallMs = Date.now()): void {
+    if (!prev || prev.pid === process.pid || prev.written_at_ms < nowWallMs - uptime() * 1000) return;
+    let mounts;
+    try {
+      mounts = parseMountinfo(readFileSync(join(this.paths.proc, 'self/mountinfo'), 'utf8'));
+    } catch {
+      return;
+    }
+    for (const old of prev.pools) {
+      const p = this.pools.get(old.path);
+      const rec = old.kill_vms?.mount;
+      if (!p || !rec || p.target) continue;
+      const m = mountOf(old.path, mounts);
+      if (!m || m.dev !== rec.dev || m.mountPoint !== rec.mount_point) continue;
+      p.target = { path: old.path, mount: m };
+      this.o.log.info({ pool: old.path, dev: m.dev, previous_pid: prev.pid }, `kill-vms: the mount of ${old.path} recorded by the previous fencer is still there`);
+    }
   }
 
   /**
