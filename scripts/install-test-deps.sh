@@ -14,6 +14,8 @@ PACKAGES=(
   openssh-server openssh-client                         # a real sshd for exec_domr & co.
   openssl                                               # TLS test certificates
   rpm systemd                                           # rpmbuild, systemd-analyze verify
+  prometheus                                            # promtool test rules (packaging/monitoring)
+  man-db bash-completion                                # man -l brick.8, the bash completion
   coreutils util-linux                                  # dd with O_DIRECT, timeout, setsid
   qemu-system-x86 busybox-static cpio xz-utils zstd     # the end-to-end VM
 )

@@ -75,6 +75,9 @@ export function checkArgs(def: MethodDef, args: XmlRpcValue[]): void {
 }
 
 const REQUEST = Symbol('request');
+/** After a call's deadline, how long it has to stop and say what it changed. */
+const STOP_GRACE_MS = 5000;
+const DEADLINE = Symbol('deadline');
 /** The request a call came in (for system.multicall, which makes calls of its own). */
 function requestOf(ctx: CallContext): RequestInfo {
   return (ctx as CallContext & { [REQUEST]?: RequestInfo })[REQUEST] ?? {};
@@ -172,14 +175,9 @@ export class Dispatcher {
     const onClientGone = () => ac.abort(new BrickError('TIMEOUT', `${method}: the client went away`));
     req.signal?.addEventListener('abort', onClientGone, { once: true });
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new BrickError('TIMEOUT', `${method}: no result within ${timeoutMs / 1000} s (the call's deadline); it was cancelled`);
-        ac.abort(err);
-        reject(err);
-      }, timeoutMs);
+    const timedOut = new Promise<typeof DEADLINE>((resolve) => {
+      timer = setTimeout(() => resolve(DEADLINE), timeoutMs);
     });
-    timedOut.catch(() => {});
     const ctx: CallContext & { [REQUEST]: RequestInfo } = {
       [REQUEST]: req,
       config: this.o.config,
@@ -190,13 +188,43 @@ export class Dispatcher {
       signal: ac.signal,
       remainingMs: () => Math.max(1, Math.floor(deadline - performance.now())),
     };
+    const work = Promise.resolve().then(() => def.handler(params, ctx));
+    work.catch(() => {}); // a late failure after the deadline is not unhandled
     try {
-      const work = Promise.resolve().then(() => def.handler(params, ctx));
-      work.catch(() => {}); // a late failure after the deadline is not unhandled
-      return await Promise.race([work, timedOut]);
+      const first = await Promise.race([work, timedOut]);
+      if (first !== DEADLINE) return first;
     } finally {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onClientGone);
+    }
+    return this.afterDeadline(method, timeoutMs, ac, work, ctx.log);
+  }
+
+  /**
+   * The deadline passed: stop the call (its commands are killed, none starts after), then give it
+   * STOP_GRACE_MS to say how it ended, so the fault says truthfully whether anything changed. A
+   * call that still finishes in that time gets its own answer (it did finish).
+   */
+  private async afterDeadline(method: string, timeoutMs: number, ac: AbortController, work: Promise<XmlRpcValue>, log: Logger): Promise<XmlRpcValue> {
+    const within = `no result within ${timeoutMs / 1000} s (the call's deadline)`;
+    ac.abort(new BrickError('TIMEOUT', `${method}: ${within}`));
+    let grace: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (grace = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
+    try {
+      const settled = await Promise.race([work.then((v) => ({ v }), (e: unknown) => ({ e })), late]);
+      if (settled === 'late') {
+        work.then(
+          () => log.warn({ method }, 'a call stopped at its deadline finished later anyway: its change took effect'),
+          (e: unknown) => log.warn({ method, err: e instanceof Error ? e.message : String(e) }, 'a call stopped at its deadline failed later'),
+        );
+        throw new BrickError('TIMEOUT', `${method}: ${within}; brick stopped it, but it had not ended ${STOP_GRACE_MS / 1000} s later, so it may still change something (the brick log says how it ended)`);
+      }
+      if ('v' in settled) return settled.v;
+      const e = settled.e;
+      if (e instanceof BrickError && e.fault === 'TIMEOUT') throw e;
+      throw new BrickError('TIMEOUT', `${method}: ${within}; stopped: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      clearTimeout(grace);
     }
   }
 

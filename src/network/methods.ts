@@ -1,6 +1,6 @@
 // Every network_* method: network_state here, the rest from the feature folders.
 import { defineMethods, type CallContext } from '../rpc/catalogue.js';
-import { netContext } from './host/context.js';
+import { netContext, truthfulWhenStopped } from './host/context.js';
 import { networkState } from './state.js';
 import { methods as bridge } from './bridge/methods.js';
 import { methods as overlay } from './overlay/methods.js';
@@ -22,4 +22,4 @@ const state = defineMethods([
   },
 ]);
 
-export const methods = [...state, ...bridge, ...overlay, ...dpdk];
+export const methods = [...state, ...bridge, ...overlay, ...dpdk].map(truthfulWhenStopped);

@@ -17,7 +17,7 @@ export interface RunOptions {
   maxBuffer?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Abort: the child is SIGKILLed at once (the call rejects). */
+  /** The call's signal: when it aborts, the child is killed (SIGKILL) and run throws TIMEOUT; an aborted signal runs nothing. */
   signal?: AbortSignal;
 }
 
@@ -61,6 +61,7 @@ async function resolveCommand(cmd: string): Promise<string> {
 
 export const run: Runner = async (cmd, args, opts) => {
   if (!(opts.timeoutMs > 0)) throw new Error(`run(${cmd}): a positive timeoutMs is required`);
+  if (opts.signal?.aborted) throw stopped(describeCommand(cmd, args), opts.signal, false);
   let file = await resolveCommand(cmd);
   let argv = [...args];
   if (opts.netns) {
@@ -78,8 +79,8 @@ export const run: Runner = async (cmd, args, opts) => {
         env: childEnv(opts.env),
         cwd: opts.cwd ?? '/',
         encoding: 'utf8',
-        signal: opts.signal,
         windowsHide: true,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       },
       (err, stdout, stderr) => {
         const shown = describeCommand(file, argv);
@@ -89,6 +90,7 @@ export const run: Runner = async (cmd, args, opts) => {
           // Resolved a moment ago and gone now (a package removed under us).
           return reject(new BrickError('UNSUPPORTED', `${file}: no such program (was it removed?)`, { command: shown, tool: cmd }));
         }
+        if ((e as Error).name === 'AbortError' && opts.signal?.aborted) return reject(stopped(shown, opts.signal, true));
         if (e.killed || e.signal) {
           if (e.killed && e.signal === 'SIGKILL') {
             return reject(new BrickError('TIMEOUT', `${shown}: no answer within ${opts.timeoutMs} ms; killed`, { command: shown }));
@@ -117,6 +119,12 @@ export const run: Runner = async (cmd, args, opts) => {
   });
 };
 
+/** The error for a command the call's signal stopped (started: it ran and was killed; else it never ran). */
+function stopped(shown: string, signal: AbortSignal, started: boolean): BrickError {
+  const why = signal.reason instanceof Error ? signal.reason.message : 'the call was cancelled';
+  return new BrickError('TIMEOUT', `${shown}: ${started ? 'killed' : 'not run'}: ${why}`, { command: shown, started });
+}
+
 /** A runner that records every call and answers from a script; for tests of code that decides. */
 export interface RecordedCall {
   cmd: string;
@@ -129,6 +137,7 @@ export function recordingRunner(
   const calls: RecordedCall[] = [];
   const r = (async (cmd: string, args: readonly string[], opts: RunOptions) => {
     const call = { cmd, args: [...args], opts };
+    if (opts.signal?.aborted) throw stopped(describeCommand(cmd, args), opts.signal, false);
     calls.push(call);
     const a = await answer(call);
     const res = { code: 0, stdout: '', stderr: '', ...a };

@@ -216,7 +216,8 @@ describe('network on the real kernel (linuxbridge)', { skip }, () => {
     assert.deepEqual(await snapshot(), before, 'refused: nothing changed');
 
     const rolledBack = safeApply.nextRollback();
-    const r = await call(ctx, 'network_ensure_bridge', 'brmgmt', { uplink: 'mgmt0', confirm_within_s: 1 });
+    // 10 s: the checks below must see the change before the rollback, also on a loaded machine.
+    const r = await call(ctx, 'network_ensure_bridge', 'brmgmt', { uplink: 'mgmt0', confirm_within_s: 10 });
     assert.equal(r.pending_confirmation, true);
     const during = await snapshot();
     assert.deepEqual(during.defaults, ['10.77.0.1 brmgmt']);

@@ -19,6 +19,7 @@ const SPEC_METHODS = [
   'network_ensure_bridge',
   'network_ensure_vlan_bridge',
   'network_remove_vlan_bridge',
+  'network_remove_bridge',
   'network_confirm',
   'network_gc',
   'network_setup_control',

@@ -315,6 +315,7 @@ function fakeHost(opts: { error?: string; ofctlFails?: boolean }) {
     namespace: '',
     backend: 'openvswitch',
     timeoutMs: 1000,
+    changed: [],
     ip: async () => ok(),
     ipBatch: async () => ok(),
     vsctl: async (args) => {
@@ -330,7 +331,8 @@ function fakeHost(opts: { error?: string; ofctlFails?: boolean }) {
       return ok('NXST_FLOW reply (xid=0x4):\n');
     },
   };
-  const nc: NetContext = { host, locks: new KeyedLock(), config: defaultConfig(), log: createLogger({ svc: 'test', level: 'silent' }) };
+  const locks = new KeyedLock();
+  const nc: NetContext = { host, locks, keyedLock: locks, config: defaultConfig(), log: createLogger({ svc: 'test', level: 'silent' }) };
   return { nc, calls, isAdded: () => added };
 }
 

@@ -4,8 +4,9 @@
 // the plan also moves them (and the uplink's MAC) to the bridge, and is marked RISKY: brick only
 // applies it with confirm_within_s (see safe-apply.ts).
 import { BrickError } from '../../shared/errors.js';
-import { type LinuxState, movableAddrs, movableRoutes, ownerAlias, routeArgs } from '../host/link-state.js';
-import { OVS_OWNER_KEY, type OvsState } from '../host/ovs.js';
+import { type LinuxState, movableAddrs, movableRoutes, ownerAlias, portsOf, routeArgs } from '../host/link-state.js';
+import { isGuestPort } from '../host/names.js';
+import { OVS_OWNER_KEY, type OvsState, fakeBridges, portsOfOvsBridge } from '../host/ovs.js';
 import type { OvsCommand, Step } from '../host/plan.js';
 
 export interface BridgeDesired {
@@ -99,4 +100,60 @@ export function planOvsBridge(s: OvsState, d: BridgeDesired): OvsCommand[] {
     if (!p) cmds.push({ args: ['--may-exist', 'add-port', d.name, d.uplink], what: `made ${d.uplink} a port of ${d.name}` });
   }
   return cmds;
+}
+
+/** What network_remove_bridge removes: a plain bridge (or control0) brick made, with no guest on it. */
+export interface BridgeRemovalPlan {
+  /** false: nothing by that name. */
+  exists: boolean;
+  steps: Step[];
+  cmds: OvsCommand[];
+}
+
+const REMOVABLE_OWNERS = new Set(['bridge', 'control']);
+
+/**
+ * Linux: the uplink (and any other non-guest port) is released, then the bridge deleted. A bridge
+ * holding addresses (the host's, moved there by safe apply) is refused: removing it could cut the
+ * host off; move them back first.
+ */
+export function planLinuxRemoveBridge(s: LinuxState, name: string): BridgeRemovalPlan {
+  const br = s.links.get(name);
+  if (!br) return { exists: false, steps: [], cmds: [] };
+  if (br.kind !== 'bridge' || !br.owner || !REMOVABLE_OWNERS.has(br.owner))
+    throw new BrickError(
+      'CONFLICT',
+      br.owner && br.kind === 'bridge'
+        ? `${name} is brick's ${br.owner}; remove it with the call for that kind (network_remove_vlan_bridge, network_remove_vxlan_bridge)`
+        : `${name} is not a bridge brick made (no alias ${ownerAlias('bridge')}); brick leaves it alone`,
+    );
+  const ports = portsOf(s, name);
+  const guests = ports.filter((p) => isGuestPort(p.name) || p.owner === 'vlan-device' || p.owner === 'vxlan-device');
+  if (guests.length) throw new BrickError('CONFLICT', `${name} still has ports ${guests.map((p) => p.name).join(', ')}; detach them (stop the guests) first`);
+  const addrs = movableAddrs(s, name);
+  if (addrs.length)
+    throw new BrickError('CONFLICT', `${name} carries ${addrs.map((a) => `${a.address}/${a.prefix}`).join(', ')}; removing it could cut the host off: move the addresses to another device first`);
+  const steps: Step[] = ports.map((p) => ({ do: `link set dev ${p.name} nomaster`, undo: `link set dev ${p.name} master ${name}`, what: `released ${p.name} from ${name}` }));
+  steps.push({ do: `link del ${name}`, what: `removed bridge ${name}` });
+  return { exists: true, steps, cmds: [] };
+}
+
+/** Open vSwitch: a real bridge marked brick-owner=bridge, with no guest port and no fake bridge on it. */
+export function planOvsRemoveBridge(s: OvsState, name: string): BridgeRemovalPlan {
+  const br = s.bridges.get(name);
+  if (!br) {
+    if (s.ports.get(name)?.fakeBridge) throw new BrickError('CONFLICT', `${name} is a fake VLAN bridge; remove it with network_remove_vlan_bridge`);
+    return { exists: false, steps: [], cmds: [] };
+  }
+  const owner = br.externalIds[OVS_OWNER_KEY];
+  if (!owner || !REMOVABLE_OWNERS.has(owner))
+    throw new BrickError(
+      'CONFLICT',
+      owner ? `${name} is brick's ${owner}; remove it with the call for that kind` : `${name} is an OVS bridge brick did not make (no external_ids:${OVS_OWNER_KEY}); brick leaves it alone`,
+    );
+  const fakes = fakeBridges(s).filter((f) => f.parent === name);
+  if (fakes.length) throw new BrickError('CONFLICT', `${name} still has VLAN bridges ${fakes.map((f) => f.name).join(', ')}; remove them first`);
+  const guests = portsOfOvsBridge(s, name).filter(isGuestPort);
+  if (guests.length) throw new BrickError('CONFLICT', `${name} still has ports ${guests.join(', ')}; detach them (stop the guests) first`);
+  return { exists: true, steps: [], cmds: [{ args: ['--if-exists', 'del-br', name], what: `removed OVS bridge ${name}` }] };
 }

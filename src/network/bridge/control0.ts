@@ -137,9 +137,13 @@ export async function setupControl(
     const { steps, report } = planControl(s, dev, addr, nc.host.backend === 'linuxbridge');
     if (ovsCreated) report.bridge = 'created';
     changes.push(...(await applySteps(nc.host, steps)));
-    const nozeroconf = ensureNozeroconf(paths.sysconfigNetwork);
+    // In a namespace (sandbox, tests) the host's files are not this network's: none is touched.
+    // Paths a caller hands in explicitly are its own (tests point them at temp files).
+    const hostFiles = !nc.host.namespace || paths !== DEFAULT_CONTROL_PATHS;
+    const skipped = `skipped: network.namespace "${nc.host.namespace}" is set, host files are left alone`;
+    const nozeroconf = hostFiles ? ensureNozeroconf(paths.sysconfigNetwork) : skipped;
     if (nozeroconf === 'set') changes.push(`set NOZEROCONF=yes in ${paths.sysconfigNetwork}`);
-    const ifcfg = removeStaleIfcfg(paths.ifcfgDir, dev);
+    const ifcfg = hostFiles ? removeStaleIfcfg(paths.ifcfgDir, dev) : skipped;
     if (ifcfg === 'removed') changes.push(`removed ${join(paths.ifcfgDir, `ifcfg-${dev}`)}`);
     if (changes.length) nc.log.info({ dev, changes }, 'control network set up');
     return {

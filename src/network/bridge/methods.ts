@@ -5,7 +5,7 @@ import { netContext } from '../host/context.js';
 import { optBool, options } from '../host/options.js';
 import { setupControl } from './control0.js';
 import { checkIfName, checkMtu, checkVlan } from '../host/names.js';
-import { ensureBridge, ensureVlanBridge, networkGc, removeVlanBridge } from './operations.js';
+import { ensureBridge, ensureVlanBridge, networkGc, removeBridge, removeVlanBridge } from './operations.js';
 import { safeApply } from '../host/safe-apply.js';
 
 
@@ -65,6 +65,16 @@ export const methods = defineMethods([
     },
   },
   {
+    name: 'network_remove_bridge',
+    params: [{ name: 'name', type: 'string', help: 'a bridge brick made with network_ensure_bridge (or control0)' }],
+    returns: 'struct',
+    help:
+      'Remove a bridge brick made (network_ensure_bridge, network_setup_control): its uplink is released, the bridge deleted. Refused (CONFLICT, nothing changed) for a bridge brick did not make, ' +
+      'one with guest ports or brick\'s VLAN/VXLAN devices or fake VLAN bridges on it, one that holds addresses (removing it could cut the host off), and for the other kinds brick makes ' +
+      '(they have their own remove call). Reply: struct {removed: true, or false when there was nothing by that name; changes}. ' + FAULTS,
+    handler: async ([name], ctx: CallContext) => removeBridge(netContext(ctx), checkIfName(name, 'name')),
+  },
+  {
     name: 'network_remove_vlan_bridge',
     params: [{ name: 'name', type: 'string', help: 'the VLAN bridge' }],
     returns: 'struct',
@@ -105,7 +115,7 @@ export const methods = defineMethods([
     help:
       'Set up the link-local control network: the bridge exists and is up with ARP on, holds the address, the only route for its network goes through it ' +
       '(zeroconf\'s routes on other devices are removed), NOZEROCONF=yes in /etc/sysconfig/network where that file exists, a stale ' +
-      'network-scripts/ifcfg-<dev> removed. Each step is idempotent. Reply: struct {dev, address, changed, changes, steps: {bridge, link_up, arp, address, ' +
+      'network-scripts/ifcfg-<dev> removed (with network.namespace set no host file is touched: nozeroconf and ifcfg say skipped). Each step is idempotent. Reply: struct {dev, address, changed, changes, steps: {bridge, link_up, arp, address, ' +
       'other_routes_removed, route, nozeroconf, ifcfg}}. ' + FAULTS,
     handler: async ([dev, cidr], ctx: CallContext) =>
       setupControl(ctx, dev === undefined || dev === null || dev === '' ? 'control0' : dev, cidr === undefined || cidr === null || cidr === '' ? '169.254.0.1/16' : cidr),

@@ -7,14 +7,14 @@ import { BrickError } from '../../shared/errors.js';
 import { KeyedLock } from '../../shared/keyed-lock.js';
 import type { Logger } from '../../shared/log.js';
 import { run as realRun, type Runner } from '../../shared/run.js';
-import { planLinuxBridge, planOvsBridge, type BridgeDesired } from './bridge.js';
+import { planLinuxBridge, planLinuxRemoveBridge, planOvsBridge, planOvsRemoveBridge, type BridgeDesired } from './bridge.js';
 import { linkKey, type NetContext } from '../host/context.js';
 import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
 import { netHost } from '../host/netns.js';
 import { readLinux, portsOf } from '../host/link-state.js';
 import { readOvs } from '../host/ovs.js';
 import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
-import { safeApply } from '../host/safe-apply.js';
+import { pendingPath, safeApply } from '../host/safe-apply.js';
 import {
   linuxVlanNames,
   ovsVlanNames,
@@ -63,11 +63,13 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
         `${plan.risky}. Ask again with opts.confirm_within_s (e.g. 60) and call network_confirm over the new path within that time, or brick rolls it back`,
       );
     if (plan.risky) {
-      const release = safeApply.reserve();
+      const file = pendingPath(nc.config);
+      const undo = undoLines(plan.steps);
+      const release = safeApply.reserve({ file, namespace: nc.host.namespace, changes: plan.steps.map((st) => st.what), undo });
       let armed = false;
       try {
         const changes = await applySteps(nc.host, plan.steps);
-        const { deadline } = safeApply.arm(nc.host, nc.log, changes, undoLines(plan.steps), o.confirmWithinS!, { locks: nc.locks, keys });
+        const { deadline } = safeApply.arm(nc.host, nc.log, changes, undo, o.confirmWithinS!, { scope: { locks: nc.keyedLock, keys }, file });
         armed = true;
         return { bridge: d.name, changed: true, changes, confirm_by: deadline, pending_confirmation: true };
       } finally {
@@ -137,6 +139,30 @@ export async function removeVlanBridge(nc: NetContext, name: string): Promise<Xm
   });
 }
 
+/** network_remove_bridge: a plain bridge brick made, holding the bridge and its ports. */
+export async function removeBridge(nc: NetContext, name: string): Promise<XmlRpcStruct> {
+  if (nc.host.backend === 'openvswitch') {
+    const s = await readOvs(nc.host);
+    if (s.bridges.has(name) || s.ports.has(name)) {
+      return nc.locks.with([name, ...(s.bridges.get(name)?.ports ?? [])].map(linkKey), async () => {
+        const plan = planOvsRemoveBridge(await readOvs(nc.host), name);
+        const changes = await applyOvs(nc.host, plan.cmds);
+        if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
+        return { removed: plan.exists, changes };
+      });
+    }
+    // Not in OVS: control0 may be a Linux bridge even with backend openvswitch.
+  }
+  const first = await readLinux(nc.host);
+  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
+  return nc.locks.with(keys, async () => {
+    const plan = planLinuxRemoveBridge(await readLinux(nc.host), name);
+    const changes = await applySteps(nc.host, plan.steps);
+    if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
+    return { removed: plan.exists, changes };
+  });
+}
+
 /** network_gc: the bridges removed (or, with dryRun, that would be). */
 export async function networkGc(nc: NetContext, dryRun: boolean): Promise<string[]> {
   const ovs = nc.host.backend === 'openvswitch';
@@ -165,12 +191,11 @@ export async function networkGc(nc: NetContext, dryRun: boolean): Promise<string
 export function startNetworkGc(config: Config, log: Logger, locks: KeyedLock = new KeyedLock(), run: Runner = realRun): () => void {
   const every = config.network.gc_interval_s;
   if (!(every > 0)) return () => {};
-  const nc: NetContext = { host: netHost(config, run), locks, config, log };
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    networkGc(nc, false)
+    networkGc({ host: netHost(config, run), locks, keyedLock: locks, config, log }, false)
       .catch((e) => log.warn({ err: (e as Error).message }, 'network gc failed'))
       .finally(() => (running = false));
   }, every * 1000);

@@ -11,6 +11,7 @@ import type { KeyedLock } from '../../shared/keyed-lock.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import type { Runner } from '../../shared/run.js';
 import { netHost } from '../host/netns.js';
+import { linkKey } from '../host/context.js';
 import {
   type AddPlan,
   type AddRequest,
@@ -40,6 +41,8 @@ export interface OvsContext {
   config: Config;
   /** Milliseconds left for the whole call; absent = network.command_timeout_s per command. */
   remainingMs?: () => number;
+  /** The call's signal: commands of a stopped call are killed, none starts after. */
+  signal?: AbortSignal;
 }
 
 export interface DpdkContext extends OvsContext {
@@ -80,9 +83,14 @@ function rundirOf(config: Config): string {
   return config.network.ovs_rundir || DEFAULT_OVS_RUNDIR;
 }
 
+/** The lock table as this call sees it: a wait ends when the call is stopped. */
+function lockTable(ctx: DpdkContext) {
+  return ctx.locks.bound(ctx.signal);
+}
+
 /** ovs-vsctl through the network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED. */
 function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean } = {}) {
-  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs }).vsctl(args, opts);
+  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal }).vsctl(args, opts);
 }
 
 /** Read bridges, ports and interfaces in one ovs-vsctl call (one consistent snapshot). */
@@ -256,7 +264,8 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
   await requireDpdk(ctx);
   if (req.name !== undefined) {
     const name = req.name;
-    return ctx.locks.with(`dpdk-port:${name}`, async () => {
+    // The one lock scheme: the port and its bridge, as every bridge change holds the bridge.
+    return lockTable(ctx).with([linkKey(req.bridge), linkKey(name)], async () => {
       const s = await readOvsState(ctx);
       const plan = planAdd(req, name, s.sockDir);
       const existing = s.ports.get(name);
@@ -274,23 +283,24 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
   }
   for (let attempt = 1; ; attempt++) {
     // Allocate under the lock: read what OVS has, skip what this process has handed out already.
-    const plan = await ctx.locks.with('dpdk:names', async () => {
+    const plan = await lockTable(ctx).with('dpdk:names', async () => {
       const state = await readOvsState(ctx);
       checkBridge(state, req.bridge);
       const p = planAdd(req, nextDefaultName(state.ports.keys(), reservedNames), state.sockDir);
       reservedNames.add(p.port);
       return p;
     });
-    let outcome: 'added' | 'taken';
-    try {
-      outcome = await applyAdd(ctx, plan);
-    } finally {
-      reservedNames.delete(plan.port); // added: OVS lists it now; failed: free again
-    }
-    if (outcome === 'added') {
-      await verifyOrRollBack(ctx, plan);
-      return resultOf(plan, true);
-    }
+    const added = await lockTable(ctx).with([linkKey(req.bridge), linkKey(plan.port)], async () => {
+      let outcome: 'added' | 'taken';
+      try {
+        outcome = await applyAdd(ctx, plan);
+      } finally {
+        reservedNames.delete(plan.port); // added: OVS lists it now; failed: free again
+      }
+      if (outcome === 'added') await verifyOrRollBack(ctx, plan);
+      return outcome === 'added';
+    });
+    if (added) return resultOf(plan, true);
     if (attempt >= MAX_NAME_ATTEMPTS) {
       throw new BrickError('CONFLICT', `could not find a free csdpdk-N port name after ${attempt} attempts (another agent keeps taking them); try again`);
     }
@@ -308,7 +318,7 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
 export async function delDpdkPort(ctx: DpdkContext, port: unknown): Promise<{ port: string; removed: boolean }> {
   const name = validateIfName(port, 'port');
   await requireDpdk(ctx);
-  return ctx.locks.with(`dpdk-port:${name}`, async () => {
+  return lockTable(ctx).with(linkKey(name), async () => {
     const p = (await readOvsState(ctx)).ports.get(name);
     if (!p) return { port: name, removed: false };
     if (!isBrickDpdkPort(p)) {

@@ -12,9 +12,15 @@ export interface NetHost {
   readonly namespace: string;
   readonly backend: 'linuxbridge' | 'openvswitch';
   readonly timeoutMs: number;
+  /** What this call's applies changed so far and left in place (for a truthful fault if it is stopped). */
+  readonly changed: string[];
   ip(args: readonly string[], opts?: { allowFailure?: boolean }): Promise<RunResult>;
-  /** Run `ip -batch -` with these lines on stdin (one process). `force` goes on past failures. */
-  ipBatch(lines: readonly string[], opts?: { force?: boolean; allowFailure?: boolean }): Promise<RunResult>;
+  /**
+   * Run `ip -batch -` with these lines on stdin (one process). `force` goes on past failures.
+   * `undo`: putting the host back after a failure; it runs even when the call was stopped, within
+   * network.command_timeout_s of its own.
+   */
+  ipBatch(lines: readonly string[], opts?: { force?: boolean; allowFailure?: boolean; undo?: boolean }): Promise<RunResult>;
   vsctl(args: readonly string[], opts?: { allowFailure?: boolean }): Promise<RunResult>;
   /** ovs-ofctl (flows), same namespace and OVS_RUNDIR as vsctl; `input` goes to stdin (add-flows BR -). */
   ofctl(args: readonly string[], opts?: { allowFailure?: boolean; input?: string }): Promise<RunResult>;
@@ -64,14 +70,21 @@ export function ovsUnavailable(e: unknown, config: Config): unknown {
   return e;
 }
 
-/**
- * `remainingMs`: the call's time left; each command gets the smaller of that and
- * network.command_timeout_s, so no command outlives the call that ran it.
- */
-export function netHost(config: Config, run: Runner, opts: { remainingMs?: () => number } = {}): NetHost {
+export interface CallBounds {
+  /** The call's time left; each command gets the smaller of that and network.command_timeout_s. */
+  remainingMs?: () => number;
+  /** The call's signal: a stopped call's command is killed, and no new one starts. */
+  signal?: AbortSignal;
+  /** Where applies record what they changed (one list per call). */
+  changed?: string[];
+}
+
+/** The host as one call sees it: no command outlives the call that ran it (except an undo). */
+export function netHost(config: Config, run: Runner, opts: CallBounds = {}): NetHost {
   const ns = config.network.namespace;
   const timeoutMs = Math.round(config.network.command_timeout_s * 1000);
   const ms = () => Math.max(1, Math.min(timeoutMs, opts.remainingMs ? Math.floor(opts.remainingMs()) : timeoutMs));
+  const signal = opts.signal;
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' };
   if (config.network.ovs_rundir) env.OVS_RUNDIR = config.network.ovs_rundir;
   const nsArgs = ns ? ['-n', ns] : [];
@@ -79,14 +92,16 @@ export function netHost(config: Config, run: Runner, opts: { remainingMs?: () =>
     namespace: ns,
     backend: config.network.backend,
     timeoutMs,
+    changed: opts.changed ?? [],
     async ip(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      return run('ip', [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure });
+      return run('ip', [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure, signal });
     },
     async ipBatch(lines, opts) {
       await ensureNamespace(run, ns, timeoutMs);
       const args = [...nsArgs, ...(opts?.force ? ['-force'] : []), '-batch', '-'];
-      return run('ip', args, { timeoutMs: ms(), input: lines.join('\n') + '\n', allowFailure: opts?.allowFailure });
+      const bound = opts?.undo ? { timeoutMs } : { timeoutMs: ms(), signal };
+      return run('ip', args, { ...bound, input: lines.join('\n') + '\n', allowFailure: opts?.allowFailure });
     },
     async vsctl(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
@@ -94,13 +109,13 @@ export function netHost(config: Config, run: Runner, opts: { remainingMs?: () =>
       // for; the runner's SIGKILL is the backstop.
       const t = ms();
       const global = t >= 1500 ? [`--timeout=${Math.floor((t - 500) / 1000)}`] : [];
-      return run('ovs-vsctl', [...global, ...args], { timeoutMs: t, env, netns: ns || undefined, allowFailure: opts?.allowFailure }).catch((e) => {
+      return run('ovs-vsctl', [...global, ...args], { timeoutMs: t, env, netns: ns || undefined, allowFailure: opts?.allowFailure, signal }).catch((e) => {
         throw ovsUnavailable(e, config);
       });
     },
     async ofctl(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      return run('ovs-ofctl', [...args], { timeoutMs: ms(), env, netns: ns || undefined, allowFailure: opts?.allowFailure, input: opts?.input }).catch((e) => {
+      return run('ovs-ofctl', [...args], { timeoutMs: ms(), env, netns: ns || undefined, allowFailure: opts?.allowFailure, input: opts?.input, signal }).catch((e) => {
         throw ovsUnavailable(e, config);
       });
     },
