@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
+import { XmlRpcDouble, XmlRpcI8, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
 
 /** A request or response body that is not acceptable XML-RPC. */
 export class CodecError extends Error {
@@ -443,6 +443,7 @@ function encodeValue(v: unknown, depth: number, out: string[]): void {
     default:
       throw new EncodeError(`cannot write a ${typeof v} in XML-RPC`);
   }
+  if (v instanceof XmlRpcI8) return void out.push(`<value><i8>${v.value}</i8></value>`);
   if (v instanceof XmlRpcDouble) {
     if (!Number.isFinite(v.value)) throw new EncodeError(`cannot write ${v.value} in XML-RPC`);
     const s = String(v.value);
@@ -505,6 +506,7 @@ export function typeOfValue(v: XmlRpcValue | undefined): string {
   if (typeof v === 'bigint') return 'i8';
   if (typeof v === 'number') return Number.isInteger(v) ? (v >= INT32_MIN && v <= INT32_MAX ? 'int' : 'i8') : 'double';
   if (v instanceof XmlRpcDouble) return 'double';
+  if (v instanceof XmlRpcI8) return 'i8';
   if (v instanceof Date) return 'dateTime.iso8601';
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
   if (Array.isArray(v)) return 'array';

@@ -61,7 +61,15 @@ export const Ovm3Schema = Section(
       default: ['169.254.0.0/16'],
       description: 'CIDRs the domr calls may reach (link-local control network by default)',
     }),
-    ssh_timeout_s: Seconds(30, 'default deadline for SSH calls when the caller gives none', 1),
+    ssh_timeout_s: Seconds(30, 'default deadline for check_domr_ssh and ovs_domr_upload_file when the caller gives none', 1),
+    domr_connect_timeout_s: Seconds(10, "exec_domr: how long the SSH connection to the system VM may take when the call's timeout argument is absent (the module's default)", 1),
+    domr_command_timeout_s: Type.Number({
+      default: 600,
+      minimum: 1,
+      maximum: 3600,
+      description: 'exec_domr: the whole command (connect included) is killed after this long; slow virtual-router scripts take minutes',
+      'x-unit': 'seconds',
+    }),
   },
   'the CloudStack Ovm3 module\'s calls',
 );
@@ -90,6 +98,10 @@ export const DomainSchema = Section(
     extraconfig_allow: Type.Array(Type.String(), {
       default: ['memoryBacking', 'cpu', 'numatune'],
       description: 'top-level domain elements extraconfig may set',
+    }),
+    dpdk_interface_allow: Type.Array(Type.String(), {
+      default: ['model', 'driver', 'mtu', 'tune', 'rom', 'link'],
+      description: "elements extraconfig's dpdk-interface-TAG sections may set in each vhost-user NIC (add source only to let them override the dpdk tweak's socket)",
     }),
   },
   'libvirt domain XML',
@@ -133,7 +145,7 @@ export const FencerSchema = Section(
     sysrq_trigger: Str('/proc/sysrq-trigger', 'opened at start; written to fence'),
     state_dir: Str('/run/brick', 'local disk only; the agent and brick status read fencer state here'),
     marker_dir: Str('/var/lib/brick', 'local persistent disk: the fence marker that survives the reset'),
-    host_id: Str('', 'default: the host\'s CloudStack guid or primary IP'),
+    host_id: Str('', "default: ovm pools: the Ovm3 guid CloudStack gives this host, UUID.nameUUIDFromBytes(primary IPv4); kvm pools: the primary IPv4"),
     dead_host_window_s: Seconds(60, 'the orchestrator declares a host dead after this long without a heartbeat', 1),
     allow_unsafe_timing: Bool(false, 'start even when fence_after_s + watchdog_timeout_s + 5 s is not below dead_host_window_s'),
     vm_query_timeout_s: Seconds(5, 'deadline for asking libvirt/xl which VMs run', 0.1),
