@@ -84,15 +84,16 @@ test('item 2: crash while the pool hangs, state_dir removed: the next fencer fen
   f.kill();
   await f.exit;
   rmSync(f.stateDir, { recursive: true, force: true });
-  const petted = f.watchdogSize();
+  // The stand-in is a plain file each fencer writes from offset 0: empty it to count this start's pets.
+  writeFileSync(f.watchdog, '');
   const from = f.lines.length;
   const t0 = performance.now();
   f.start();
-  const fenced = await waitFor('the fence', () => f.sysrqText().includes('b'), SHORT.fence_after_s * 1000 + 5000, 10).catch(() => false);
+  const fenced = await waitFor('the fence', () => f.sysrqText().includes('b'), 30_000, 10).catch(() => false);
   assert.ok(fenced, `the restarted fencer never fenced:\n${since(f, from)}`);
   const took = performance.now() - t0;
   assert.ok(took >= SHORT.probe_timeout_s * 1000 - 50, `fenced before the first probe deadline: ${Math.round(took)} ms`);
-  assert.equal(f.watchdogSize(), petted, 'the restarted fencer petted the watchdog over a pool it could not verify');
+  assert.equal(f.watchdogSize(), 0, 'the restarted fencer petted the watchdog over a pool it could not verify');
   assert.match(since(f, from), /age of its last verified heartbeat is lost/);
 });
 
@@ -105,20 +106,26 @@ test('item 3: a crash loop over a hung pool never pets past the previous fencer\
   a.kill();
   await a.exit;
   // Restart=always, RestartSec≈0.5: each start crashes ~1 s later, before its first probe deadline (2 s).
-  let sizeAtExpiry: number | undefined;
+  // The stand-in is a plain file each fencer writes from offset 0: emptied before each start, its
+  // size after the run is that start's pets.
   let runs = 0;
+  let afterExpiry = 0;
   while (performance.now() - frozeAt < (SHORT.fence_after_s + 5) * 1000) {
+    writeFileSync(a.watchdog, '');
+    const startedAt = performance.now() - frozeAt;
     a.start();
     await sleep(1000);
     a.kill();
     await a.exit;
     runs++;
     assert.equal(a.sysrqText(), '', 'no start reached its fence (each crashed first)');
-    if (sizeAtExpiry === undefined && performance.now() - frozeAt > SHORT.fence_after_s * 1000 + 500) sizeAtExpiry = a.watchdogSize();
+    if (startedAt > SHORT.fence_after_s * 1000) {
+      afterExpiry++;
+      assert.equal(a.watchdogSize(), 0, `start ${runs}, ${Math.round(startedAt)} ms after the freeze (the pool expired at ≤ ${SHORT.fence_after_s} s), petted the watchdog`);
+    }
     await sleep(500);
   }
-  assert.ok(runs >= 6 && sizeAtExpiry !== undefined, `${runs} starts`);
-  assert.equal(a.watchdogSize(), sizeAtExpiry, `${runs} starts petted the watchdog after the pool's expiry`);
+  assert.ok(afterExpiry >= 2, `${runs} starts, ${afterExpiry} after the expiry`);
 });
 
 test('item 6: a second fencer on the same config refuses to start and says who holds it', { skip }, async () => {
