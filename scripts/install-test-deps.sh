@@ -7,6 +7,7 @@ PACKAGES=(
   iproute2 iputils-ping procps psmisc kmod            # network namespaces, bridges, veth, ping
   openvswitch-switch openvswitch-switch-dpdk            # userspace OVS and OVS-DPDK (vhost-user)
   libvirt-clients libvirt-daemon libxml2-utils          # virsh -c test:///default, virt-xml-validate
+  libvirt-daemon-driver-xen libxen-dev gcc             # ../shared/tools/libxl-check: libvirt's own libxl driver as the Xen oracle
   bindfs fuse3                                          # the frozen-NFS stand-in (FUSE + SIGSTOP)
   python3-fusepy                                        # test/fixtures/faultfs.py: real EIO/ESTALE/EROFS
   python3                                               # the independent XML-RPC client and peer server

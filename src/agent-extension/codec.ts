@@ -6,7 +6,7 @@
 // <nil/> for null, which CloudStack's Ovm3 client understands.
 import { randomBytes } from 'node:crypto';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from './values.js';
+import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
 
 /** A request or response body that is not acceptable XML-RPC. */
 export class CodecError extends Error {

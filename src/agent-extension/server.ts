@@ -11,11 +11,12 @@ import type { Runner } from '../shared/run.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
 import { FAULT_CODES } from '../shared/errors.js';
 import { BRICK_VERSION } from '../shared/version.js';
-import type { MethodDef } from './catalogue.js';
+import type { MethodDef } from '../rpc/catalogue.js';
 import { allMethods } from './methods.js';
 import { Dispatcher } from './dispatch.js';
 import { serializeFault } from './codec.js';
 import { CallMetrics } from './metrics.js';
+import { registerFencerMetrics } from '../fencer/metrics.js';
 import { createVendorAgent } from './passthrough.js';
 import { loadPassword, loadTls, sameSecret } from './credentials.js';
 
@@ -46,6 +47,8 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
   const tls = loadTls(config);
   const log = opts.log;
   const metrics = new CallMetrics({ defaultMetrics: opts.defaultMetrics });
+  // The fencer's state too, read on scrape (its own process writes it): alerts before a fence.
+  if (config.server.metrics) registerFencerMetrics(metrics.registry, config.fencer);
   const locks = new KeyedLock();
   const vendor = s.vendor_agent_url ? createVendorAgent(s.vendor_agent_url) : undefined;
   const dispatcher = new Dispatcher({ config, log, methods: opts.methods ?? allMethods(), run: opts.run, locks, vendor, metrics });

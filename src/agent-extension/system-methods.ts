@@ -1,34 +1,20 @@
 // The standard introspection and batching calls, answered from the dispatcher's catalogue.
 import { BrickError } from '../shared/errors.js';
-import { defineMethods, type MethodDef, type ParamType } from './catalogue.js';
-import type { XmlRpcValue, XmlRpcStruct } from './values.js';
-import { faultFor, usage, requestOf, type Dispatcher } from './dispatch.js';
+import { defineMethods, type CallContext, type MethodDef } from '../rpc/catalogue.js';
+import { helpText, signatures } from '../rpc/describe.js';
+import type { XmlRpcValue, XmlRpcStruct } from '../rpc/values.js';
+import type { Logger } from '../shared/log.js';
+import { faultFor } from './faults.js';
 
-const MAX_SIGNATURES = 16;
-
-/** Every [return, param...] combination a method accepts, optional arguments expanded. */
-export function signatures(def: MethodDef): string[][] {
-  const out: string[][] = [];
-  const min = def.params.filter((p) => !p.optional).length;
-  for (let n = min; n <= def.params.length; n++) {
-    let combos: string[][] = [[def.returns]];
-    for (const p of def.params.slice(0, n)) {
-      const types = (typeof p.type === 'string' ? [p.type] : [...p.type]) as ParamType[];
-      combos = combos.flatMap((c) => types.map((t) => [...c, t]));
-      if (combos.length > MAX_SIGNATURES) combos = combos.slice(0, MAX_SIGNATURES);
-    }
-    out.push(...combos);
-    if (out.length >= MAX_SIGNATURES) break;
-  }
-  return out.slice(0, MAX_SIGNATURES);
+/** What the system.* methods need from the dispatcher that serves them. */
+export interface Catalogue {
+  readonly methods: ReadonlyMap<string, MethodDef>;
+  readonly log: Logger;
+  /** Make a call from inside another call (same request, same client signal). */
+  callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue>;
 }
 
-export function helpText(def: MethodDef): string {
-  const params = def.params.map((p) => `  ${p.name}${p.optional ? ' (optional)' : ''}: ${typeof p.type === 'string' ? p.type : p.type.join(' or ')}${p.help ? ' — ' + p.help : ''}`);
-  return `${usage(def)}\n\n${def.help}${params.length ? '\n\nArguments:\n' + params.join('\n') : ''}`;
-}
-
-export function systemMethods(d: Dispatcher): MethodDef[] {
+export function systemMethods(d: Catalogue): MethodDef[] {
   const find = (name: string): MethodDef => {
     const def = d.methods.get(name);
     if (!def) throw new BrickError('NOT_FOUND', `no method "${name}"; system.listMethods lists them`);
@@ -77,7 +63,7 @@ export function systemMethods(d: Dispatcher): MethodDef[] {
             const params = s.params ?? [];
             if (!Array.isArray(params)) throw new BrickError('INVALID_PARAMS', `system.multicall: call ${i + 1} (${method}): params must be an array`);
             if (method === 'system.multicall') throw new BrickError('INVALID_PARAMS', 'system.multicall: a multicall may not contain system.multicall');
-            out.push([await d.call(method, params, { ...requestOf(ctx), signal: ctx.signal })]);
+            out.push([await d.callWithin(ctx, method, params)]);
             d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'ok', in: 'system.multicall' }, 'call');
           } catch (e) {
             const f = faultFor(e, method, d.log);

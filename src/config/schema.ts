@@ -1,6 +1,6 @@
 // The config file's schema: every key, its type, its default and a one-line description. Unknown
 // keys are errors (additionalProperties: false everywhere) so a typo cannot silently disable a
-// setting. Cross-field rules live in validate.ts.
+// setting. Cross-field rules and warnings live in rules.ts.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 const Seconds = (def: number, description: string, min = 0) =>
@@ -13,13 +13,13 @@ const Section = <T extends Record<string, TSchema>>(props: T, description: strin
 export const ServerSchema = Section(
   {
     listen: Str('0.0.0.0:8898', 'host:port to listen on; the vendor OVM agent keeps 8899'),
-    tls_cert: Str('', 'PEM certificate; with tls_key set too, brick serves HTTPS'),
-    tls_key: Str('', 'PEM private key for tls_cert'),
+    tls_cert: Str('/etc/brick/tls/cert.pem', 'PEM certificate; with tls_key set too, brick serves HTTPS; "" and tls_key = "": plain HTTP'),
+    tls_key: Str('/etc/brick/tls/key.pem', 'PEM private key for tls_cert'),
     allow_plain_http: Bool(false, 'allow plain HTTP on a non-loopback address (CloudStack\'s Ovm3 client speaks HTTP only)'),
-    user: Str('oracle', 'HTTP Basic user, as the Ovm3 client sends'),
+    user: Type.String({ default: 'oracle', minLength: 1, description: 'HTTP Basic user, as the Ovm3 client sends' }),
     password_file: Str('/etc/brick/password', 'file holding the HTTP Basic password (mode 0600)'),
     password: Str('', 'the password inline; password_file is preferred'),
-    generate_credentials: Bool(false, 'on start, create a random password_file (0600) and, when tls_cert/tls_key are set, a self-signed certificate if they do not exist'),
+    generate_credentials: Bool(true, 'on start, create a random password_file (0600) and, when tls_cert/tls_key are set, a self-signed certificate if they do not exist'),
     vendor_agent_url: Str('', 'methods brick does not serve are passed to this XML-RPC server, e.g. http://127.0.0.1:8899'),
     file_roots: Type.Array(Type.String(), {
       default: ['/OVS/Repositories', '/opt/cloudstack', '/root/.ssh'],
@@ -64,7 +64,8 @@ export const NetworkSchema = Section(
 export const DomainSchema = Section(
   {
     libvirt_uri: Str('', 'default: xen:///system on Xen, qemu:///system on KVM'),
-    hooks_dir: Str('/etc/brick/hooks', 'holds before_vm_start/'),
+    hooks_dir: Str('/etc/brick/hooks', 'holds before_device_create/ (run once per NIC) and before_vm_start/'),
+    hooking_dir: Str('/usr/lib/brick/python', "directory of brick's hooking module (vdsm's hook API: import hooking), put on every hook's PYTHONPATH"),
     hook_timeout_s: Seconds(30, 'deadline for one hook script', 1),
     extraconfig_allow: Type.Array(Type.String(), {
       default: ['memoryBacking', 'cpu', 'numatune'],
@@ -95,13 +96,14 @@ export const PoolSchema = Type.Object(
 
 export const FencerSchema = Section(
   {
-    action: Type.Union([Type.Literal('reboot'), Type.Literal('crash'), Type.Literal('log-only'), Type.Literal('command')], {
+    action: Type.Union([Type.Literal('reboot'), Type.Literal('crash'), Type.Literal('kill-vms'), Type.Literal('log-only'), Type.Literal('command')], {
       default: 'reboot',
-      description: 'reboot (sysrq b) | crash (sysrq c) | log-only | command',
+      description: 'reboot (sysrq b) | crash (sysrq c) | kill-vms (kill what holds the expired pool; reset as reboot when that cannot be shown safe) | log-only | command',
     }),
+    kill_timeout_s: Seconds(10, 'kill-vms: reset the host when the holders of an expired pool are not gone, with no write pending, this long after the kill began', 0.1),
     command: Type.Union([Type.String(), Type.Array(Type.String())], {
       default: '',
-      description: 'with action = "command": a program and its arguments, split on spaces (no shell), or an argv array',
+      description: 'with action = "command": an argv array, or a string split on spaces (no shell, so no quotes or shell characters)',
     }),
     probe_interval_s: Seconds(5, 'time between heartbeat probes of one pool', 0.05),
     probe_timeout_s: Seconds(10, 'deadline for one probe', 0.05),

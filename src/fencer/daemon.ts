@@ -15,7 +15,7 @@ import { BrickError } from '../shared/errors.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
-import { inherit, planTick, shouldLogRepeat, actionKeepsHostUp, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
+import { inherit, planTick, shouldLogRepeat, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
 import { probeSteps, resolveTools, startProbe, type ProbeTools } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { prepareWatchdog } from './watchdog-policy.js';
@@ -24,6 +24,7 @@ import { readFenceMarker, startMarkerWriter, type FenceMarker, type MarkerWriter
 import { bootId, leaseRecord, readLease, writeLease } from './lease.js';
 import { takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery } from './vm-usage.js';
+import { KillVms } from './kill-vms/controller.js';
 
 export interface FencerOptions {
   logFormat: LogFormat;
@@ -60,7 +61,7 @@ interface PoolRuntime {
   inherited?: Inherited;
   lastStartMs?: number;
   firstDeadlineMs?: number;
-  inFlight?: { startedMs: number; deadlineMs: number; resultIn: boolean };
+  inFlight?: { startedMs: number; deadlineMs: number; resultIn: boolean; abort: AbortController };
   device?: string;
   mkdirDone: boolean;
   latency: { last: number | null; min: number | null; max: number | null };
@@ -115,7 +116,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (delayS > 0) log.warn({ delay_s: delayS }, `TEST ONLY: ${TEST_ENV.probeDelay} adds ${delayS} s to every probe`);
 
   // ---- start-up: everything that may fail fails here, before anything is armed ----
-  const tools: ProbeTools = resolveTools();
+  const tools: ProbeTools = await resolveTools();
   const pools: PoolRuntime[] = f.pool.map((cfg) => newPool(cfg));
   function newPool(cfg: PoolConfig): PoolRuntime {
     const hostId = f.host_id || defaultHostId(cfg.heartbeat as HeartbeatFormat);
@@ -161,11 +162,11 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (lastFence)
     log.warn({ last_fence: lastFence }, `this host fenced itself at ${lastFence.at} (pool ${lastFence.pool}: ${lastFence.reason}); remove ${f.marker_dir}/fence-marker.json once understood`);
   let sysrq: SysrqTrigger | undefined;
-  if (f.action === 'reboot' || f.action === 'crash') sysrq = openSysrq(f.sysrq_trigger);
+  if (f.action === 'reboot' || f.action === 'crash' || f.action === 'kill-vms') sysrq = openSysrq(f.sysrq_trigger);
   const fenceArgv = f.action === 'command' ? fenceCommandArgv(f.command) : [];
   if (f.action === 'log-only') log.warn('fencer.action = "log-only": an expired pool is only logged; this host will NOT be reset and its VMs may run twice');
   const markerWriter: MarkerWriter | undefined = actionKeepsHostUp(f.action) ? undefined : startMarkerWriter();
-  const vmHow = resolveVmQuery(f.vm_query);
+  const vmHow = await resolveVmQuery(f.vm_query);
   if (vmHow.kind === 'none' || !vmHow.bin)
     log.warn({ vm_query: f.vm_query }, 'cannot ask which pools running VMs use: every pool counts as used (expiry fences)');
   const vmUri = config.domain.libvirt_uri || undefined;
@@ -175,6 +176,21 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     refreshMs: Math.max(1000, timing.probeIntervalMs),
     timeoutMs: f.vm_query_timeout_s * 1000,
   };
+  // action = "kill-vms" (kill-vms/): an expired, used pool has its holders killed; the host is reset
+  // (as "reboot") only when that cannot be shown complete and safe within kill_timeout_s.
+  const killVms =
+    f.action === 'kill-vms'
+      ? new KillVms({
+          pools: pools.map((p) => p.cfg.path),
+          killTimeoutMs: f.kill_timeout_s * 1000,
+          markerDir: f.marker_dir,
+          vm: { ...vmHow, uri: vmUri },
+          destroyTimeoutMs: f.vm_query_timeout_s * 1000,
+          run,
+          log,
+          now,
+        })
+      : undefined;
   // The watchdog last: once open it must be petted, and the first pet comes from the loop, after
   // the pools have been judged (a crash before that point pets nothing).
   let watchdog: Watchdog | undefined;
@@ -193,6 +209,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       probe_interval_s: f.probe_interval_s,
       probe_timeout_s: f.probe_timeout_s,
       fence_after_s: f.fence_after_s,
+      ...(killVms ? { kill_timeout_s: f.kill_timeout_s } : {}),
       watchdog: f.watchdog_device || null,
       tick_ms: tick,
       vm_query: vmHow.kind,
@@ -232,10 +249,11 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     const started = t;
     const content = heartbeatContent(p.cfg.heartbeat, Date.now());
     const steps = probeSteps({ poolPath: p.cfg.path, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delayS });
-    const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount);
+    const abort = new AbortController();
+    const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount, abort.signal);
     p.lastStartMs = started;
     p.firstDeadlineMs ??= started + timing.probeTimeoutMs;
-    p.inFlight = { startedMs: started, deadlineMs: started + timing.probeTimeoutMs, resultIn: false };
+    p.inFlight = { startedMs: started, deadlineMs: started + timing.probeTimeoutMs, resultIn: false, abort };
     const flight = p.inFlight;
     probe.result.then((r) => {
       flight.resultIn = true;
@@ -244,6 +262,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         p.latency = { last: ms, min: Math.min(p.latency.min ?? ms, ms), max: Math.max(p.latency.max ?? ms, ms) };
         p.ok++;
         if (p.device === undefined) p.device = r.device;
+        killVms?.verified(p.cfg.path, r.device);
         p.mkdirDone = true;
         p.lastOkMs = p.lastOkMs === undefined ? started : Math.max(p.lastOkMs, started);
         if (p.lastError) log.info({ pool: p.cfg.path, latency_ms: ms }, `probe of ${p.cfg.path} verified again`);
@@ -284,12 +303,12 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   }
 
   // The fence path: bounded, nothing from the failed storage, the marker never waited on past its deadline.
-  function fence(v: PoolPlan, action: string): void {
+  function fence(v: PoolPlan, action: string, why?: string): void {
     const p = pools.find((x) => x.cfg.path === v.path)!;
     const age = v.ageMs === undefined ? null : round3(v.ageMs / 1000);
     const reason =
       (age === null ? 'no verified heartbeat since this start, age before it lost' : `no verified heartbeat for ${age} s`) +
-      ` (fence_after_s ${f.fence_after_s})${p.lastError ? `; last error: ${p.lastError}` : ''}`;
+      ` (fence_after_s ${f.fence_after_s})${p.lastError ? `; last error: ${p.lastError}` : ''}${why ? `; ${why}` : ''}`;
     fenced = { at: new Date().toISOString(), pool: v.path, reason, action, host_id: p.hostId, last_ok_age_s: age };
     log.fatal({ pool: v.path, last_ok_age_s: age, action }, `FENCING this host: pool ${v.path} ${reason}; action ${action}`);
     if (actionKeepsHostUp(action)) return;
@@ -300,6 +319,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     try {
       switch (action) {
         case 'reboot':
+        case 'kill-vms': // kill-vms resets only when killing could not be shown complete and safe
           sysrq!.write('b');
           break;
         case 'crash':
@@ -319,12 +339,18 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     }
   }
 
-  function act(plan: Plan, t: number): void {
+  function act(planned: Plan, t: number): void {
+    let plan = planned;
+    if (killVms && !fenced) {
+      const k = killVms.tick(plan.pools.map((v, i) => ({ path: v.path, fence: v.fence, lastOkMs: pools[i].lastOkMs })), t);
+      for (const p of pools) if (k.abort.has(p.cfg.path)) p.inFlight?.abort.abort();
+      plan = withKillVms(plan, k, Boolean(watchdog));
+    }
     for (const path of plan.startProbes) startPoolProbe(pools.find((p) => p.cfg.path === path)!, t);
     for (const p of pools) if (p.inFlight) logStuck(p, t);
     if (plan.queryVms) startVmQuery(t);
     plan.pools.forEach((v, i) => transition(pools[i], v, t));
-    if (plan.fence) fence(plan.fence.pool, plan.fence.action);
+    if (plan.fence) fence(plan.fence.pool, plan.fence.action, plan.fence.why);
     if (plan.clearFenced) fenced = null;
     petting = plan.pet;
     if (plan.pet && watchdog) {
@@ -431,8 +457,10 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
           probes_ok: p.ok,
           probes_failed: p.failed,
           last_error: p.lastError,
+          ...(killVms ? { kill_vms: killVms.snapshot(p.cfg.path) } : {}),
         };
       }),
+      ...(killVms ? { kill_vms: killVms.counters() } : {}),
     };
   }
 

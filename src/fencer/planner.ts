@@ -73,8 +73,8 @@ export interface Plan {
   startProbes: string[];
   queryVms: boolean;
   pet: boolean;
-  /** Fence now, for this pool, with this action. */
-  fence?: { pool: PoolPlan; action: FenceAction };
+  /** Fence now, for this pool, with this action (and why, when not plain expiry). */
+  fence?: { pool: PoolPlan; action: FenceAction; why?: string };
   /** A log-only fence is over (no pool expires any more): forget it, so the next expiry is reported again. */
   clearFenced: boolean;
 }
@@ -201,4 +201,21 @@ export const REPEAT_LOG_MS = 60_000;
 
 export function shouldLogRepeat(prev: { msg: string | null; atMs: number }, msg: string, nowMs: number): boolean {
   return msg !== prev.msg || nowMs - prev.atMs >= REPEAT_LOG_MS;
+}
+
+/**
+ * action = "kill-vms" (kill-vms/controller.ts decides, per tick, from this plan's verdicts): an
+ * expired used pool keeps the watchdog petted while its holders are killed, and the host is reset
+ * (the fence, sysrq 'b') only when the controller says so; probes it holds do not start. An expiry
+ * inherited from a previous fencer and still held (start-up) is never petted past, as with any action.
+ */
+export function withKillVms(plan: Plan, k: { reset?: { pool: string; reason: string }; hold: ReadonlySet<string> }, watchdog: boolean): Plan {
+  const heldExpired = plan.pools.some((p) => p.held && p.state === 'expired');
+  const reset = k.reset && plan.pools.find((p) => p.path === k.reset!.pool);
+  return {
+    ...plan,
+    startProbes: plan.startProbes.filter((p) => !k.hold.has(p)),
+    pet: watchdog && !k.reset && !heldExpired,
+    fence: reset ? { pool: reset, action: 'kill-vms', why: k.reset!.reason } : undefined,
+  };
 }

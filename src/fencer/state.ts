@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../shared/atomic-write.js';
 import type { PoolHealthState, InUse } from './pool-health.js';
 import type { FenceMarker } from './marker.js';
 import type { PreviousRecord } from './planner.js';
+import type { KillVmsCounters, PoolKillSnapshot } from './kill-vms/snapshot.js';
 
 export const STATE_FILE = 'fencer.json';
 export const STATE_STALE_S = 5;
@@ -33,6 +34,8 @@ export interface PoolState {
   probes_ok: number;
   probes_failed: number;
   last_error: string | null;
+  /** action = "kill-vms": what was killed on this pool and whether it is fenced. */
+  kill_vms?: PoolKillSnapshot;
 }
 
 export interface FencerState {
@@ -46,7 +49,7 @@ export interface FencerState {
   /** Wall clock of this write, epoch ms. */
   written_at_ms: number;
   started_at_ms: number;
-  action: 'reboot' | 'crash' | 'log-only' | 'command';
+  action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command';
   fence_after_s: number;
   probe_interval_s: number;
   probe_timeout_s: number;
@@ -56,6 +59,8 @@ export interface FencerState {
   /** The marker found at start: the fence before the last boot, until an admin removes it. */
   last_fence: FenceMarker | null;
   pools: PoolState[];
+  /** action = "kill-vms": counters over all pools since the fencer started. */
+  kill_vms?: KillVmsCounters;
 }
 
 export function statePath(stateDir: string): string {

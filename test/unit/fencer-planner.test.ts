@@ -1,7 +1,7 @@
 // The fencer's decisions (src/fencer/planner.ts), pure: every timeout at −ε, =, +ε.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inherit, planTick, inUseNow, shouldLogRepeat, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
+import { inherit, planTick, inUseNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
 import type { Timing } from '../../src/fencer/pool-health.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
@@ -145,4 +145,15 @@ test('repeated failures are logged on change, then at most once a minute (−ε 
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS - E), false);
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS), true);
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'EROFS', 1), true);
+});
+
+test('kill-vms: the controller decides the reset; petting goes on while it kills, never past a held inherited expiry', () => {
+  const plan = planTick(facts({ action: 'kill-vms', nowMs: 30_000, pools: [pool({ path: '/a' }), pool({ path: '/b', lastProbeStartMs: 0 })] }));
+  assert.equal(plan.fence?.pool.path, '/a');
+  let k = withKillVms(plan, { hold: new Set(['/a']) }, true);
+  assert.deepEqual([k.pet, k.fence, k.startProbes], [true, undefined, ['/b']], 'killing: petted, no reset, /a probes held');
+  k = withKillVms(plan, { reset: { pool: '/a', reason: 'a holder survived' }, hold: new Set() }, true);
+  assert.deepEqual([k.pet, k.fence?.pool.path, k.fence?.action, k.fence?.why], [false, '/a', 'kill-vms', 'a holder survived']);
+  const held = planTick(facts({ action: 'kill-vms', nowMs: 1000, pools: [pool({ lastOkMs: undefined, inheritedLastOkMs: null, firstProbeDeadlineMs: 10_000 })] }));
+  assert.equal(withKillVms(held, { hold: new Set() }, true).pet, false);
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrickError } from '../../shared/errors.js';
 import type { Config } from '../../config/schema.js';
-import type { CallContext } from '../catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 import { domrAddress, plain, port as portArg, seconds, str } from './args.js';
 import { MAX_FILE_BYTES, fileName } from './files.js';
 

@@ -1,7 +1,7 @@
 // The CloudStack Ovm3 module's calls (scripts/vm/hypervisor/ovm3/cloudstack.py), served with the same
 // names, argument order and reply wire types, so the Java client (CloudstackPlugin.java) works
 // unchanged. Each call group lives in its own file; this file is the catalogue.
-import { defineMethods, type MethodDef, type ParamType } from '../catalogue.js';
+import { defineMethods, type MethodDef, type ParamType } from '../../rpc/catalogue.js';
 import { checkDomrSsh, domrUploadFile, execDomr } from './domr-ssh.js';
 import { checkDom0Ip, checkPort, ping } from './checks.js';
 import { ovsCheckFile, ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from './files.js';
