@@ -191,6 +191,9 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
           now,
         })
       : undefined;
+  // A fencer restarted while a pool is dead cannot record its mount again (that needs a verified
+  // probe): take the previous fencer's record when the same mount is still there.
+  killVms?.inherit(prevState);
   // The watchdog last: once open it must be petted, and the first pet comes from the loop, after
   // the pools have been judged (a crash before that point pets nothing).
   let watchdog: Watchdog | undefined;
