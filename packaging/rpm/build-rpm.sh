@@ -20,7 +20,7 @@ trap 'rm -rf "$top"' EXIT
 mkdir -p "$top"/{SOURCES,SPECS,BUILD,BUILDROOT,RPMS,SRPMS}
 cp dist/brick "$top/SOURCES/brick"
 cp packaging/brick.toml packaging/systemd/brick-agent.service packaging/systemd/brick-fencer.service \
-   packaging/tmpfiles.d/brick.conf README.md "$top/SOURCES/"
+   packaging/tmpfiles.d/brick.conf README.md src/agent-extension/domain/hooking.py "$top/SOURCES/"
 cp packaging/rpm/brick.spec "$top/SPECS/"
 
 rpmbuild -bb --target x86_64 --quiet \
