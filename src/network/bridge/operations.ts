@@ -151,13 +151,18 @@ export async function removeVlanBridge(nc: NetContext, name: string): Promise<Xm
       return { removed: plan.exists, changes };
     });
   }
-  const first = await readLinux(nc.host);
-  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
+  return removeLinuxBridge(nc, name, planLinuxRemoveVlanBridge, 'VLAN bridge removed');
+}
+
+/** Remove a Linux bridge by a removal planner, holding the bridge and its ports (brick's devices under it). */
+async function removeLinuxBridge(nc: NetContext, name: string, plan: (s: LinuxState, name: string) => { exists: boolean; steps: Step[] }, logLine: string): Promise<XmlRpcStruct> {
+  const read = () => readLinks(nc.host, { names: [name], portsOf: [name], addrsOf: [name] });
+  const keys = [name, ...portsOf(await read(), name).map((p) => p.name)].map(linkKey);
   return nc.locks.with(keys, async () => {
-    const plan = planLinuxRemoveVlanBridge(await readLinux(nc.host), name);
-    const changes = await applySteps(nc.host, plan.steps);
-    if (changes.length) nc.log.info({ bridge: name, changes }, 'VLAN bridge removed');
-    return { removed: plan.exists, changes };
+    const p = plan(await read(), name);
+    const changes = await applySteps(nc.host, p.steps);
+    if (changes.length) nc.log.info({ bridge: name, changes }, logLine);
+    return { removed: p.exists, changes };
   });
 }
 
@@ -175,14 +180,7 @@ export async function removeBridge(nc: NetContext, name: string): Promise<XmlRpc
     }
     // Not in OVS: control0 may be a Linux bridge even with backend openvswitch.
   }
-  const first = await readLinux(nc.host);
-  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
-  return nc.locks.with(keys, async () => {
-    const plan = planLinuxRemoveBridge(await readLinux(nc.host), name);
-    const changes = await applySteps(nc.host, plan.steps);
-    if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
-    return { removed: plan.exists, changes };
-  });
+  return removeLinuxBridge(nc, name, planLinuxRemoveBridge, 'bridge removed');
 }
 
 /** network_gc: the bridges removed (or, with dryRun, that would be). */
