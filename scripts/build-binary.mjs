@@ -82,16 +82,27 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
     if (!readFileSync(exe).includes(SEA_FUSE)) fail(`${node}: has no SEA sentinel fuse; cannot build a single executable from it`);
 
     const { inject } = require('postject');
-    // postject prints harmless "Can't find string offset for section name" warnings: silence them.
+    // postject (LIEF inside) prints a dozen "Can't find string offset for section name" warnings:
+    // the binary was stripped (step 3), so LIEF finds no names for some ELF sections it lists; they
+    // are harmless (the blob goes into its own note, and the --version check below proves the
+    // result runs). Keep them out of the output, say once what they were, and pass on any other line.
     const warn = console.warn;
     const logFn = console.log;
-    if (quiet) console.warn = console.log = () => {};
+    let known = 0;
+    const filter = (orig) => (...args) => {
+      const line = args.join(' ');
+      if (/Can't find string offset for section name/.test(line)) known++;
+      else if (!quiet && !/^(Start injection|Injection done|💉)/u.test(line.trim())) orig(...args);
+    };
+    console.warn = filter(warn);
+    console.log = filter(logFn);
     try {
       await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
     } finally {
       console.warn = warn;
       console.log = logFn;
     }
+    if (known) log(`injected the blob (${known} harmless postject notes about section names of the stripped binary left out)`);
 
     const version = execFileSync(exe, ['--version'], { encoding: 'utf8', timeout: 30_000, env: { PATH: '/nonexistent' } });
     if (!version.startsWith(`brick ${bundle.version}\n`)) fail(`the built binary answers --version with ${JSON.stringify(version)}`);

@@ -36,6 +36,15 @@ export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
+/** SHA-256 of an Authorization header, for sameDigest. */
+export function basicDigest(header: string): Buffer {
+  return createHash('sha256').update(header, 'utf8').digest();
+}
+
+export function sameDigest(a: Buffer, b: Buffer): boolean {
+  return timingSafeEqual(a, b);
+}
+
 export interface GeneratedCredentials {
   /** Set when a new password file was written just now. */
   password?: string;

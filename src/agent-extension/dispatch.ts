@@ -12,7 +12,7 @@ import type { CallContext, MethodDef, ParamType } from '../rpc/catalogue.js';
 import { typesOf, usage } from '../rpc/describe.js';
 import { faultFor, VendorFault, type Fault } from './faults.js';
 import type { XmlRpcValue } from '../rpc/values.js';
-import { parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
+import { type CodecError, InPlaceBody, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
 import type { VendorAgent } from './passthrough.js';
 import type { CallMetrics } from './metrics.js';
 import { systemMethods } from './system-methods.js';
@@ -33,6 +33,14 @@ export interface RequestInfo {
   authorization?: string;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
+  /** Set by a call that summarises itself in its log line (system.multicall: counts and outcomes). */
+  summary?: Record<string, unknown>;
+}
+
+/** A request body as the server read it: the bytes and where its long text runs lie (body-scan.ts). */
+export interface ReadBody {
+  buf: Buffer;
+  runs: readonly number[];
 }
 
 function matchesType(v: XmlRpcValue, t: ParamType): boolean {
@@ -121,12 +129,29 @@ export class Dispatcher {
     else this.log.info(line, 'call');
   }
 
+  summarise(ctx: CallContext, summary: Record<string, unknown>): void {
+    requestOf(ctx).summary = summary;
+  }
+
+  /** Metrics for a call made inside system.multicall (logged in the multicall's one line). */
+  observeInner(method: string, fault: Fault | undefined, ms: number): void {
+    this.o.metrics?.observe(this.label(method), fault ? 'fault' : 'ok', fault?.fault ?? '', ms / 1000);
+  }
+
+  /** A body refused while it was read (a count or depth limit): the fault, logged like a call. */
+  refuse(e: CodecError, bytes: number): string {
+    const f = faultFor(e, '(unparsed)', this.log);
+    this.finish('(unparsed)', performance.now(), f, { bytes, refused_while_reading: true });
+    return serializeFault(f.faultCode, f.faultString);
+  }
+
   /** Handle one request body; resolves to the reply body (never rejects). */
-  async handle(body: Buffer | string, req: RequestInfo = {}): Promise<string | Buffer> {
+  async handle(input: Buffer | string | ReadBody, req: RequestInfo = {}): Promise<string | Buffer> {
     const start = performance.now();
+    const body = typeof input === 'string' || Buffer.isBuffer(input) ? input : input.buf;
     let call;
     try {
-      call = parseMethodCall(body);
+      call = parseMethodCall(typeof input === 'string' || Buffer.isBuffer(input) || !input.runs.length ? body : new InPlaceBody(input.buf, input.runs));
     } catch (e) {
       const f = faultFor(e, '(unparsed)', this.log);
       this.finish('(unparsed)', start, f, { bytes: body.length });
@@ -147,18 +172,18 @@ export class Dispatcher {
     try {
       const value = await this.call(method, params, req);
       const xml = serializeResponse(value);
-      this.finish(method, start, undefined);
+      this.finish(method, start, undefined, req.summary);
       return xml;
     } catch (e) {
       const f = faultFor(e, method, this.log);
-      this.finish(method, start, f);
+      this.finish(method, start, f, req.summary);
       return serializeFault(f.faultCode, f.faultString);
     }
   }
 
   /** A call made by another call (system.multicall): same request, the outer call's signal. */
   callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue> {
-    return this.call(method, params, { ...requestOf(ctx), signal: ctx.signal });
+    return this.call(method, params, { ...requestOf(ctx), summary: undefined, signal: ctx.signal });
   }
 
   /** Call one method by name with decoded arguments: checks, deadline, context. Throws on failure. */

@@ -4,7 +4,7 @@ import { defineMethods, type CallContext, type MethodDef } from '../rpc/catalogu
 import { helpText, signatures } from '../rpc/describe.js';
 import type { XmlRpcValue, XmlRpcStruct } from '../rpc/values.js';
 import type { Logger } from '../shared/log.js';
-import { faultFor } from './faults.js';
+import { faultFor, type Fault } from './faults.js';
 
 /** What the system.* methods need from the dispatcher that serves them. */
 export interface Catalogue {
@@ -12,6 +12,10 @@ export interface Catalogue {
   readonly log: Logger;
   /** Make a call from inside another call (same request, same client signal). */
   callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue>;
+  /** Fields for this request's one log line (system.multicall: its counts and outcomes). */
+  summarise(ctx: CallContext, summary: Record<string, unknown>): void;
+  /** Metrics for a call made inside another (it has no log line of its own). */
+  observeInner(method: string, fault: Fault | undefined, ms: number): void;
 }
 
 export function systemMethods(d: Catalogue): MethodDef[] {
@@ -50,7 +54,14 @@ export function systemMethods(d: Catalogue): MethodDef[] {
         'Runs several calls in one request, in order, each with its own deadline (and all of them within the multicall\'s). Replies with an array holding, for each call, ' +
         'a one-element array [result] or a struct {faultCode, faultString}. A call of system.multicall inside it is refused.',
       handler: async ([calls], ctx) => {
+        // One log line for the whole multicall (the dispatcher's, with this summary in it): a
+        // line per inner call would let one request write thousands. Each inner call still counts
+        // in the metrics.
         const out: XmlRpcValue[] = [];
+        let ok = 0;
+        const faults: Record<string, number> = Object.create(null);
+        const summary = { calls: (calls as XmlRpcValue[]).length, ok, faults };
+        d.summarise(ctx, summary);
         for (const [i, c] of (calls as XmlRpcValue[]).entries()) {
           const start = performance.now();
           let method = `(multicall ${i + 1})`;
@@ -64,10 +75,12 @@ export function systemMethods(d: Catalogue): MethodDef[] {
             if (!Array.isArray(params)) throw new BrickError('INVALID_PARAMS', `system.multicall: call ${i + 1} (${method}): params must be an array`);
             if (method === 'system.multicall') throw new BrickError('INVALID_PARAMS', 'system.multicall: a multicall may not contain system.multicall');
             out.push([await d.callWithin(ctx, method, params)]);
-            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'ok', in: 'system.multicall' }, 'call');
+            summary.ok = ++ok;
+            d.observeInner(method, undefined, performance.now() - start);
           } catch (e) {
             const f = faultFor(e, method, d.log);
-            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'fault', fault: f.fault, faultCode: f.faultCode, in: 'system.multicall' }, 'call');
+            faults[f.fault] = (faults[f.fault] ?? 0) + 1;
+            d.observeInner(method, f, performance.now() - start);
             const fs: XmlRpcStruct = Object.create(null);
             fs.faultCode = f.faultCode;
             fs.faultString = f.faultString;

@@ -124,7 +124,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     name: 'methods',
     summary: 'list the XML-RPC methods brick serves, one line each',
     description: ['Read from brick\'s own method catalogue: no agent is needed.'],
-    options: [HELP],
+    options: [{ name: 'names', help: 'only the names, one per line (for scripts and completion)' }, HELP],
   },
   {
     name: 'help',

@@ -84,9 +84,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         return methodHelp(rest[0], io);
       }
       case 'methods': {
-        parse('methods', rest);
+        const { values } = parse('methods', rest);
         const { listMethods } = await import('./methods.js');
-        return listMethods(io);
+        return listMethods(io, Boolean(values.names));
       }
       case 'check-config': {
         const { values } = parse('check-config', rest);

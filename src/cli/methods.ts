@@ -21,8 +21,12 @@ export function firstSentence(help: string): string {
   return (m ? m[1] : help.trim()).replace(/\s+/g, ' ').replace(/[:;]$/, '');
 }
 
-export function listMethods(io: Io): number {
+export function listMethods(io: Io, namesOnly = false): number {
   const defs = catalogue();
+  if (namesOnly) {
+    for (const d of defs) io.out(d.name + '\n');
+    return EXIT.OK;
+  }
   const w = Math.max(...defs.map((d) => d.name.length));
   for (const d of defs) io.out(`${d.name.padEnd(w)}  ${firstSentence(d.help)}\n`);
   io.out(`\n${defs.length} methods; brick help METHOD shows one with its arguments, reply and faults.\n`);

@@ -142,6 +142,9 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         })
       : undefined;
   let killHold = new Set<string>();
+  // A fencer restarted while a pool is dead cannot record its mount again (that needs a verified
+  // probe): take the previous fencer's record when the same mount is still there.
+  killVms?.inherit(readFencerState(f.state_dir));
 
   log.info(
     {

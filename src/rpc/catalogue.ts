@@ -41,6 +41,9 @@ export interface MethodDef {
   returns: ParamType;
   /** One paragraph for system.methodHelp: what it does, each argument, the reply, the faults. */
   help: string;
+  /** The call carries file contents: its body may be as large as server.body_limit_bytes
+   * (every other call: server.call_body_limit_bytes). */
+  carriesFile?: boolean;
   /** Deadline for the whole call; defaults to server.call_timeout_s. */
   timeoutMs?: number;
   handler: (args: any[], ctx: CallContext) => Promise<XmlRpcValue>;

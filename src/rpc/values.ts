@@ -8,6 +8,16 @@ export class XmlRpcDouble {
   constructor(readonly value: number) {}
 }
 
+/**
+ * An integer always written as <i8>, even inside int32: Apache XML-RPC decodes <i8> to Long, which
+ * every CloudStack Ovm3 client revision accepts where it casts to Long (exec_domr's rc).
+ */
+export class XmlRpcI8 {
+  constructor(readonly value: number) {
+    if (!Number.isSafeInteger(value)) throw new RangeError(`XmlRpcI8: ${value} is not a safe integer`);
+  }
+}
+
 export type XmlRpcValue =
   | null
   | boolean
@@ -17,6 +27,7 @@ export type XmlRpcValue =
   | Date
   | Buffer
   | XmlRpcDouble
+  | XmlRpcI8
   | XmlRpcValue[]
   | { [member: string]: XmlRpcValue };
 

@@ -5,7 +5,8 @@
 //   2. extnet        NIC bridge → libvirt network
 //   3. macspoof      drop no-mac-spoofing filterrefs
 //   4. extraconfig   allow-listed elements merged into <domain>
-//   5. dpdk          NICs → vhost-user, shared hugepages and NUMA memory
+//   5. dpdk          NICs → vhost-user, shared hugepages and NUMA memory; then extraconfig's
+//                    dpdk-interface-TAG sections merged into every vhost-user NIC
 //   6. qemu_cmdline  <qemu:commandline> arguments (KVM only)
 //   7. hooks         before_device_create scripts once per NIC (with custom + nic_custom), then
 //                    before_vm_start scripts, last, so they see the final XML
@@ -19,7 +20,7 @@ import { interfaces, normalizeMac, parseDomainXml, parseXmlStrict, replaceElemen
 import { applyXenPv, type XenPvOptions } from './xen-pv.js';
 import { applyExtnet, NETWORK_NAME_RE } from './extnet.js';
 import { applyMacspoof } from './macspoof.js';
-import { applyExtraconfig, parseExtraconfig, type ExtraconfigSection } from './extraconfig.js';
+import { applyDpdkInterfaceConfig, applyExtraconfig, parseExtraconfig, type ExtraconfigSection } from './extraconfig.js';
 import { applyDpdk, SOCKET_PATH_RE, type DpdkPort } from './dpdk.js';
 import { applyQemuCmdline } from './qemu-cmdline.js';
 import { checkCustomName, runBeforeDeviceCreate, runBeforeVmStart, type HookOptions, type HookRun } from './hooks.js';
@@ -98,7 +99,7 @@ export function parseTweaks(tweaks: unknown, config: Config): TweakPlan {
         break;
       case 'extraconfig':
         if (typeof v !== 'string') bad('extraconfig', 'must be a string, URL-encoded as CloudStack\'s API passes it');
-        if (v.trim()) plan.extraconfig = parseExtraconfig(v, config.domain.extraconfig_allow);
+        if (v.trim()) plan.extraconfig = parseExtraconfig(v, config.domain.extraconfig_allow, config.domain.dpdk_interface_allow);
         break;
       case 'dpdk':
         plan.dpdk = macMap('dpdk', v, (mac, p): DpdkPort => {
@@ -162,6 +163,8 @@ export function applyPureTweaks(doc: Document, plan: TweakPlan): void {
   if (plan.macspoof) applyMacspoof(doc, plan.macspoof);
   if (plan.extraconfig) applyExtraconfig(doc, plan.extraconfig);
   if (plan.dpdk) applyDpdk(doc, plan.dpdk);
+  // dpdk-interface-TAG extraconfig sections go into the vhost-user NICs the dpdk tweak just made.
+  if (plan.extraconfig) applyDpdkInterfaceConfig(doc, plan.extraconfig);
   if (plan.qemu_cmdline) applyQemuCmdline(doc, plan.qemu_cmdline);
 }
 
