@@ -133,19 +133,24 @@ export function parseRoutes(text: string, family: 4 | 6): Route[] {
 /** What a plan needs to see: named links, the ports of some bridges, the addresses of some devices. */
 export interface LinkQuery {
   names?: readonly string[];
-  /** Bridges whose ports (links with this master) are read. */
+  /** Bridges whose ports (links with this master) are read; put the ones sure to exist first. */
   portsOf?: readonly string[];
   /** Devices whose addresses are read. */
   addrsOf?: readonly string[];
 }
 
-/** The `ip -batch` lines for a query; each prints one JSON array (a missing device prints nothing). */
+/**
+ * The `ip -batch` lines for a query; each prints one JSON array (a missing device prints nothing).
+ * The order matters to iproute2 (6.1): an `addr show` after a `link show` in the same batch prints
+ * no addresses, and `link show master X` for a missing X ends the whole batch (even with -force).
+ * So: addresses first, then named links, then ports, the masters most likely to exist first.
+ */
 export function linkQueryLines(q: LinkQuery): string[] {
   const uniq = (a?: readonly string[]) => [...new Set(a ?? [])];
   return [
+    ...uniq(q.addrsOf).map((n) => `addr show dev ${n}`),
     ...uniq(q.names).map((n) => `link show dev ${n}`),
     ...uniq(q.portsOf).map((n) => `link show master ${n}`),
-    ...uniq(q.addrsOf).map((n) => `addr show dev ${n}`),
   ];
 }
 
