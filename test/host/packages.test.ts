@@ -49,7 +49,8 @@ before(async () => {
   if (missing.length && CI) throw new Error(`package test prerequisites missing: ${missing.join(', ')} (scripts/install-test-deps.sh installs them)`);
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), 'brick-pkgs-'));
-  const out = await ok('node', ['scripts/build-packages.mjs', '--use-binary', '--only=legacy,deb'], { timeoutMs: 1_500_000 });
+  // One build at a time (portable-oldkernel.test.ts builds the same files).
+  const out = await ok('flock', [join(tmpdir(), 'brick-build-packages.lock'), 'node', 'scripts/build-packages.mjs', '--use-binary', '--only=legacy,deb'], { timeoutMs: 1_500_000 });
   assert.match(out, /build-packages: /);
   legacy = join(root, 'dist/packages', `brick-${pkg.version}-1.legacy.x86_64.rpm`);
   deb = join(root, 'dist/packages', `brick_${pkg.version}-1_amd64.deb`);
