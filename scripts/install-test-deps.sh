@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   iproute2 iputils-ping procps psmisc kmod            # network namespaces, bridges, veth, ping
   openvswitch-switch openvswitch-switch-dpdk            # userspace OVS and OVS-DPDK (vhost-user)
+  librte-mempool-ring23                                 # DPDK's mempool driver (only recommended): without it OVS
+                                                        # cannot make the mbuf pool a vhost-user guest's traffic needs
   libvirt-clients libvirt-daemon libxml2-utils          # virsh -c test:///default, virt-xml-validate
   bindfs fuse3                                          # the frozen-NFS stand-in (FUSE + SIGSTOP)
   python3-fusepy                                        # test/fixtures/faultfs.py: real EIO/ESTALE/EROFS
@@ -15,6 +17,7 @@ PACKAGES=(
   rpm systemd                                           # rpmbuild, systemd-analyze verify
   coreutils util-linux                                  # dd with O_DIRECT, timeout, setsid
   qemu-system-x86 busybox-static cpio xz-utils zstd     # the end-to-end VM
+  libvirt-daemon libvirt-daemon-driver-qemu             # real guests: a private libvirtd (qemu:///system)
 )
 
 missing=()
