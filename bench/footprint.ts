@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'brick-footprint-'));
   try {
     const config = join(dir, 'brick.toml');
-    writeFileSync(config, '[server]\nlisten = "127.0.0.1:0"\npassword = "bench"\n[fencer]\nwatchdog_device = ""\n');
+    writeFileSync(config, '[server]\nlisten = "127.0.0.1:0"\ntls_cert = ""\ntls_key = ""\npassword = "bench"\n[fencer]\nwatchdog_device = ""\n');
 
     const size = statSync(bin).size / 1048576;
     const sea: number[] = [];

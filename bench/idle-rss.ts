@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     writeFileSync(join(fdir, 'sysrq-trigger'), '');
     writeFileSync(join(fdir, 'watchdog'), '');
     const serveToml = join(dir, 'serve.toml');
-    writeFileSync(serveToml, '[server]\nlisten = "127.0.0.1:0"\npassword = "bench"\n[fencer]\nwatchdog_device = ""\n');
+    writeFileSync(serveToml, '[server]\nlisten = "127.0.0.1:0"\ntls_cert = ""\ntls_key = ""\npassword = "bench"\n[fencer]\nwatchdog_device = ""\n');
     const fencerToml = join(dir, 'fencer.toml');
     writeFileSync(
       fencerToml,

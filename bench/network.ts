@@ -6,12 +6,12 @@ import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { run } from '../src/shared/run.js';
 import { defaultConfig } from '../src/config/load.js';
-import { netHost } from '../src/network/netns.js';
-import { parseLinks, type LinuxState } from '../src/network/link-state.js';
-import { planLinuxBridge } from '../src/network/bridge.js';
-import { applyOvs, applySteps, type OvsCommand, type Step } from '../src/network/plan.js';
-import { readOvs } from '../src/network/ovs.js';
-import { planOvsVlanBridge } from '../src/network/vlan-bridge.js';
+import { netHost } from '../src/network/host/netns.js';
+import { parseLinks, type LinuxState } from '../src/network/host/link-state.js';
+import { planLinuxBridge } from '../src/network/bridge/bridge.js';
+import { applyOvs, applySteps, type OvsCommand, type Step } from '../src/network/host/plan.js';
+import { readOvs } from '../src/network/host/ovs.js';
+import { planOvsVlanBridge } from '../src/network/bridge/vlan-bridge.js';
 import { startOvs } from '../test/fixtures/ovs.js';
 import { writeFigures, type Figure } from './lib.js';
 

@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     const content = randomBytes(SIZE).toString('base64').slice(0, SIZE);
     const sha = createHash('sha256').update(content).digest('hex');
     const toml = join(dir, 'brick.toml');
-    writeFileSync(toml, `[server]\nlisten = "127.0.0.1:0"\npassword = "bench"\nfile_roots = ["${dir}"]\n[fencer]\nwatchdog_device = ""\n`);
+    writeFileSync(toml, `[server]\nlisten = "127.0.0.1:0"\ntls_cert = ""\ntls_key = ""\npassword = "bench"\nfile_roots = ["${dir}"]\n[fencer]\nwatchdog_device = ""\n`);
     const call = (target: string) =>
       Buffer.from(
         `<?xml version="1.0"?><methodCall><methodName>ovs_upload_file</methodName><params>` +

@@ -40,9 +40,9 @@ async function serveBrick(): Promise<void> {
   const { defaultConfig } = await import('../src/config/load.js');
   const { createServer } = await import('../src/agent-extension/server.js');
   const { createLogger } = await import('../src/shared/log.js');
-  const { defineMethods } = await import('../src/agent-extension/catalogue.js');
+  const { defineMethods } = await import('../src/rpc/catalogue.js');
   const c = defaultConfig();
-  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'bench' });
+  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'bench', tls_cert: '', tls_key: '' });
   const methods = defineMethods([{ name: 'ping', params: [], returns: 'string', help: 'pong', handler: async () => 'pong' }]);
   const app = createServer(c, { log: createLogger({ svc: 'agent', level: 'warn' }), methods });
   await app.listen({ host: '127.0.0.1', port: 0 });

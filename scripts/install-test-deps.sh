@@ -9,12 +9,15 @@ PACKAGES=(
   librte-mempool-ring23                                 # DPDK's mempool driver (only recommended): without it OVS
                                                         # cannot make the mbuf pool a vhost-user guest's traffic needs
   libvirt-clients libvirt-daemon libxml2-utils          # virsh -c test:///default, virt-xml-validate
+  libvirt-daemon-driver-xen libxen-dev gcc             # ../shared/tools/libxl-check: libvirt's own libxl driver as the Xen oracle
   bindfs fuse3                                          # the frozen-NFS stand-in (FUSE + SIGSTOP)
   python3-fusepy                                        # test/fixtures/faultfs.py: real EIO/ESTALE/EROFS
   python3                                               # the independent XML-RPC client and peer server
   openssh-server openssh-client                         # a real sshd for exec_domr & co.
   openssl                                               # TLS test certificates
   rpm systemd                                           # rpmbuild, systemd-analyze verify
+  prometheus                                            # promtool test rules (packaging/monitoring)
+  man-db bash-completion                                # man -l brick.8, the bash completion
   coreutils util-linux                                  # dd with O_DIRECT, timeout, setsid
   qemu-system-x86 busybox-static cpio xz-utils zstd     # the end-to-end VM
   libvirt-daemon libvirt-daemon-driver-qemu             # real guests: a private libvirtd (qemu:///system)

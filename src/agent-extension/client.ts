@@ -3,7 +3,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { parseMethodResponse, serializeMethodCall } from './codec.js';
-import type { XmlRpcValue } from './values.js';
+import type { XmlRpcValue } from '../rpc/values.js';
 
 export interface PostOptions {
   url: string;

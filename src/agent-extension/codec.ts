@@ -5,8 +5,9 @@
 // Writing emits <i8> for every integer outside int32 (Apache XML-RPC reads <int> as 32-bit) and
 // <nil/> for null, which CloudStack's Ovm3 client understands.
 import { randomBytes } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { XmlRpcDouble, type XmlRpcValue, type XmlRpcStruct } from './values.js';
+import { XmlRpcDouble, XmlRpcI8, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
 
 /** A request or response body that is not acceptable XML-RPC. */
 export class CodecError extends Error {
@@ -30,7 +31,7 @@ export class XmlRpcFault extends Error {
 /** Deepest array/struct nesting accepted or produced. */
 export const MAX_VALUE_DEPTH = 64;
 // Each value level is three tags (value/array/data or value/struct/member) plus the envelope.
-const MAX_TAG_DEPTH = MAX_VALUE_DEPTH * 3 + 8;
+export const MAX_TAG_DEPTH = MAX_VALUE_DEPTH * 3 + 8;
 const MAX_METHOD_NAME = 256;
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
@@ -257,7 +258,7 @@ function decodeValue(v: Node, depth: number): XmlRpcValue {
 // A character XML 1.0 does not allow anywhere in a document.
 const FORBIDDEN_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 
-function parseDocument(xml: string, root: string): { node: Node; texts?: Map<string, string> } {
+function parseDocument(xml: string, root: string, preset?: Map<string, string>, wholeXml?: () => string | undefined): { node: Node; texts?: Map<string, string> } {
   if (/<!DOCTYPE/i.test(xml)) bad('DOCTYPE is not allowed');
   if (/<!ENTITY/i.test(xml)) bad('entity declarations are not allowed');
   if (FORBIDDEN_CHAR.test(xml)) bad('the body holds a control character XML does not allow');
@@ -266,6 +267,14 @@ function parseDocument(xml: string, root: string): { node: Node; texts?: Map<str
     ok = XMLValidator.validate(xml);
   } catch (e) {
     return bad(`not well-formed XML: ${(e as Error).message}`);
+  }
+  if (ok !== true && preset) {
+    // The position is in the document with its long texts left out: for a body of ordinary size,
+    // find it again in the whole document, so the message is the same as without the set-aside.
+    const whole = wholeXml?.();
+    const again = whole === undefined ? ok : XMLValidator.validate(whole);
+    if (again !== true) ok = again;
+    else if (whole === undefined) ok.err.msg += ' (position in the body with its long texts left out)';
   }
   if (ok !== true) bad(`not well-formed XML: ${ok.err.msg}${ok.err.line ? ` (line ${ok.err.line}${ok.err.col ? `, column ${ok.err.col}` : ''})` : ''}`);
   let doc: Node[];
@@ -281,6 +290,7 @@ function parseDocument(xml: string, root: string): { node: Node; texts?: Map<str
     } else {
       doc = parser.parse(xml) as Node[];
     }
+    if (preset) texts = texts ? new Map([...preset, ...texts]) : preset;
   } catch (e) {
     const msg = (e as Error).message;
     return bad(/nested/i.test(msg) ? `elements nested deeper than ${MAX_TAG_DEPTH} levels` : `not well-formed XML: ${msg}`);
@@ -293,13 +303,52 @@ function parseDocument(xml: string, root: string): { node: Node; texts?: Map<str
 }
 
 /** Parse the body and read its root; the texts set aside for it are visible only meanwhile. */
-function readDocument<T>(body: Buffer | Uint8Array | string, root: string, read: (node: Node) => T): T {
-  const { node, texts } = parseDocument(decodeBody(body), root);
+function readDocument<T>(body: Buffer | Uint8Array | string | InPlaceBody, root: string, read: (node: Node) => T): T {
+  const { node, texts } = body instanceof InPlaceBody ? parseDocument(body.xml, root, body.texts, () => body.wholeXml()) : parseDocument(decodeBody(body), root);
   setAside = texts;
   try {
     return read(node);
   } finally {
     setAside = undefined;
+  }
+}
+
+const NONCHAR_FFFE = Buffer.from([0xef, 0xbf, 0xbe]);
+const NONCHAR_FFFF = Buffer.from([0xef, 0xbf, 0xbf]);
+
+/**
+ * A request body whose long character-data runs (file contents; found while the body was read, see
+ * body-scan.ts) are checked where they lie instead of going through the XML parser: UTF-8 and the
+ * two non-characters here, control bytes during the scan, '&' excluded by the scan. The rest of the
+ * document, with a per-body random key in place of each run, is read exactly as any other body.
+ */
+export class InPlaceBody {
+  readonly xml: string;
+  readonly texts = new Map<string, string>();
+  constructor(
+    private readonly body: Buffer,
+    runs: readonly number[],
+  ) {
+    const nonce = randomBytes(12).toString('hex');
+    const parts: string[] = [];
+    let at = 0;
+    for (let k = 0; k < runs.length; k += 2) {
+      const view = body.subarray(runs[k], runs[k + 1]);
+      parts.push(decodeBody(body.subarray(at, runs[k])));
+      if (!isUtf8(view)) bad('the body is not valid UTF-8');
+      if (view.includes(NONCHAR_FFFE) || view.includes(NONCHAR_FFFF)) bad('the body holds a control character XML does not allow');
+      const key = `brick-large-text-${nonce}-${k / 2}`;
+      this.texts.set(key, view.toString('utf8'));
+      parts.push(key);
+      at = runs[k + 1];
+    }
+    parts.push(decodeBody(body.subarray(at)));
+    this.xml = parts.join('');
+  }
+
+  /** The whole document, for an error message's position; not for bodies over 1 MiB. */
+  wholeXml(): string | undefined {
+    return this.body.length <= 1024 * 1024 ? decodeBody(this.body) : undefined;
   }
 }
 
@@ -314,7 +363,7 @@ function decodeParams(params: Node | undefined): XmlRpcValue[] {
 }
 
 /** Parse a methodCall body. Throws CodecError when it is not acceptable. */
-export function parseMethodCall(body: Buffer | Uint8Array | string): MethodCall {
+export function parseMethodCall(body: Buffer | Uint8Array | string | InPlaceBody): MethodCall {
   return readDocument(body, 'methodCall', readMethodCall);
 }
 
@@ -394,6 +443,7 @@ function encodeValue(v: unknown, depth: number, out: string[]): void {
     default:
       throw new EncodeError(`cannot write a ${typeof v} in XML-RPC`);
   }
+  if (v instanceof XmlRpcI8) return void out.push(`<value><i8>${v.value}</i8></value>`);
   if (v instanceof XmlRpcDouble) {
     if (!Number.isFinite(v.value)) throw new EncodeError(`cannot write ${v.value} in XML-RPC`);
     const s = String(v.value);
@@ -456,6 +506,7 @@ export function typeOfValue(v: XmlRpcValue | undefined): string {
   if (typeof v === 'bigint') return 'i8';
   if (typeof v === 'number') return Number.isInteger(v) ? (v >= INT32_MIN && v <= INT32_MAX ? 'int' : 'i8') : 'double';
   if (v instanceof XmlRpcDouble) return 'double';
+  if (v instanceof XmlRpcI8) return 'i8';
   if (v instanceof Date) return 'dateTime.iso8601';
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
   if (Array.isArray(v)) return 'array';

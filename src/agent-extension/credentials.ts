@@ -1,7 +1,7 @@
 // The HTTP Basic password and the TLS certificate: read them, or (generate_credentials = true)
 // create them on first start. The password never reaches the log.
-import { randomBytes, createHash, timingSafeEqual } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync } from 'node:fs';
+import { randomBytes, createHash, timingSafeEqual, generateKeyPairSync } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
@@ -34,6 +34,15 @@ export function sameSecret(a: string, b: string): boolean {
   const ha = createHash('sha256').update(a, 'utf8').digest();
   const hb = createHash('sha256').update(b, 'utf8').digest();
   return timingSafeEqual(ha, hb);
+}
+
+/** SHA-256 of an Authorization header, for sameDigest. */
+export function basicDigest(header: string): Buffer {
+  return createHash('sha256').update(header, 'utf8').digest();
+}
+
+export function sameDigest(a: Buffer, b: Buffer): boolean {
+  return timingSafeEqual(a, b);
 }
 
 export interface GeneratedCredentials {
@@ -89,22 +98,36 @@ export async function generateCredentials(config: Config, log: Logger, run: Runn
   return out;
 }
 
-/** A self-signed P-256 certificate for this host (and the listen address), via openssl. */
+/**
+ * A self-signed P-256 certificate for this host (and the listen address). The key is made here
+ * (node:crypto); openssl only signs, in a form every OpenSSL since 0.9.8 takes: the subjectAltName
+ * in a config file (-config/-extensions) instead of -addext (1.1.1+), -key instead of -newkey ec
+ * -pkeyopt (1.0.0+). See src/shared/host-tools.ts.
+ */
 export async function selfSignedCertificate(certPath: string, keyPath: string, config: Config | undefined, run: Runner): Promise<void> {
   ensureParent(certPath);
   ensureParent(keyPath);
   const tag = `.brick-new-${process.pid}-${randomBytes(4).toString('hex')}`;
   const tmpCert = join(dirname(certPath), tag + '.crt');
   const tmpKey = join(dirname(keyPath), tag + '.key');
+  const tmpConf = join(dirname(keyPath), tag + '.cnf');
   const names = new Set(['DNS:localhost', 'IP:127.0.0.1', 'IP:::1', `DNS:${hostname()}`]);
   const listen = config ? parseListen(config.server.listen) : undefined;
   if (listen && listen.host !== '0.0.0.0' && listen.host !== '::' && listen.host !== 'localhost') names.add(`IP:${listen.host}`);
   try {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    writeFileSync(tmpKey, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(
+      tmpConf,
+      ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', '[brick_ext]', 'basicConstraints = critical,CA:FALSE',
+        'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = serverAuth',
+        `subjectAltName = ${[...names].join(',')}`, ''].join('\n'),
+      { mode: 0o600 },
+    );
     await run(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
-        '-subj', `/CN=${hostname().slice(0, 60) || 'brick'}`, '-addext', `subjectAltName=${[...names].join(',')}`,
-        '-keyout', tmpKey, '-out', tmpCert],
+      ['req', '-new', '-x509', '-key', tmpKey, '-sha256', '-days', '3650', '-config', tmpConf, '-extensions', 'brick_ext',
+        '-subj', `/CN=${hostname().slice(0, 60) || 'brick'}`, '-out', tmpCert],
       { timeoutMs: 30_000 },
     );
     chmodSync(tmpKey, 0o600);
@@ -113,6 +136,7 @@ export async function selfSignedCertificate(certPath: string, keyPath: string, c
   } finally {
     rmSync(tmpKey, { force: true });
     rmSync(tmpCert, { force: true });
+    rmSync(tmpConf, { force: true });
   }
 }
 

@@ -7,10 +7,12 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/log.js';
 import { run as realRun, type Runner } from '../shared/run.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
-import { BrickError, FAULT_CODES, type FaultName } from '../shared/errors.js';
-import type { CallContext, MethodDef, ParamSpec, ParamType } from './catalogue.js';
-import type { XmlRpcValue } from './values.js';
-import { CodecError, EncodeError, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
+import { BrickError } from '../shared/errors.js';
+import type { CallContext, MethodDef, ParamType } from '../rpc/catalogue.js';
+import { typesOf, usage } from '../rpc/describe.js';
+import { faultFor, VendorFault, type Fault } from './faults.js';
+import type { XmlRpcValue } from '../rpc/values.js';
+import { type CodecError, InPlaceBody, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
 import type { VendorAgent } from './passthrough.js';
 import type { CallMetrics } from './metrics.js';
 import { systemMethods } from './system-methods.js';
@@ -31,23 +33,14 @@ export interface RequestInfo {
   authorization?: string;
   /** Aborted when the client goes away. */
   signal?: AbortSignal;
+  /** Set by a call that summarises itself in its log line (system.multicall: counts and outcomes). */
+  summary?: Record<string, unknown>;
 }
 
-export interface Fault {
-  faultCode: number;
-  faultString: string;
-  /** The fault's name, or "vendor" for a fault the vendor agent returned. */
-  fault: FaultName | 'vendor';
-}
-
-/** The one mapping from an error to a fault. Unknown errors are logged with their stack and hidden. */
-export function faultFor(e: unknown, method: string, log: Logger): Fault {
-  if (e instanceof BrickError) return { fault: e.fault, faultCode: e.code, faultString: e.message };
-  if (e instanceof VendorFault) return { fault: 'vendor', faultCode: e.faultCode, faultString: e.faultString };
-  if (e instanceof CodecError) return { fault: 'PARSE_ERROR', faultCode: FAULT_CODES.PARSE_ERROR.code, faultString: e.message };
-  log.error({ err: e, method }, 'internal error in a call');
-  const what = e instanceof EncodeError ? 'could not write its reply' : 'failed unexpectedly';
-  return { fault: 'INTERNAL', faultCode: FAULT_CODES.INTERNAL.code, faultString: `${method}: ${what} (a bug in brick; the brick log has the details)` };
+/** A request body as the server read it: the bytes and where its long text runs lie (body-scan.ts). */
+export interface ReadBody {
+  buf: Buffer;
+  runs: readonly number[];
 }
 
 function matchesType(v: XmlRpcValue, t: ParamType): boolean {
@@ -65,22 +58,6 @@ function matchesType(v: XmlRpcValue, t: ParamType): boolean {
     default:
       return typeOfValue(v) === t;
   }
-}
-
-const typesOf = (p: ParamSpec): readonly ParamType[] => (typeof p.type === 'string' ? [p.type] : p.type);
-
-export function usage(def: MethodDef): string {
-  let s = `${def.name}(`;
-  let open = 0;
-  def.params.forEach((p, i) => {
-    const sep = i ? ', ' : '';
-    if (p.optional) {
-      s += `[${sep}`;
-      open++;
-    } else s += sep;
-    s += `${p.name}: ${typesOf(p).join('|')}`;
-  });
-  return s + ']'.repeat(open) + `) → ${def.returns}`;
 }
 
 /** Check arguments against a method's params; throws INVALID_PARAMS naming the parameter. */
@@ -106,8 +83,11 @@ export function checkArgs(def: MethodDef, args: XmlRpcValue[]): void {
 }
 
 const REQUEST = Symbol('request');
+/** After a call's deadline, how long it has to stop and say what it changed. */
+const STOP_GRACE_MS = 5000;
+const DEADLINE = Symbol('deadline');
 /** The request a call came in (for system.multicall, which makes calls of its own). */
-export function requestOf(ctx: CallContext): RequestInfo {
+function requestOf(ctx: CallContext): RequestInfo {
   return (ctx as CallContext & { [REQUEST]?: RequestInfo })[REQUEST] ?? {};
 }
 
@@ -149,12 +129,29 @@ export class Dispatcher {
     else this.log.info(line, 'call');
   }
 
+  summarise(ctx: CallContext, summary: Record<string, unknown>): void {
+    requestOf(ctx).summary = summary;
+  }
+
+  /** Metrics for a call made inside system.multicall (logged in the multicall's one line). */
+  observeInner(method: string, fault: Fault | undefined, ms: number): void {
+    this.o.metrics?.observe(this.label(method), fault ? 'fault' : 'ok', fault?.fault ?? '', ms / 1000);
+  }
+
+  /** A body refused while it was read (a count or depth limit): the fault, logged like a call. */
+  refuse(e: CodecError, bytes: number): string {
+    const f = faultFor(e, '(unparsed)', this.log);
+    this.finish('(unparsed)', performance.now(), f, { bytes, refused_while_reading: true });
+    return serializeFault(f.faultCode, f.faultString);
+  }
+
   /** Handle one request body; resolves to the reply body (never rejects). */
-  async handle(body: Buffer | string, req: RequestInfo = {}): Promise<string | Buffer> {
+  async handle(input: Buffer | string | ReadBody, req: RequestInfo = {}): Promise<string | Buffer> {
     const start = performance.now();
+    const body = typeof input === 'string' || Buffer.isBuffer(input) ? input : input.buf;
     let call;
     try {
-      call = parseMethodCall(body);
+      call = parseMethodCall(typeof input === 'string' || Buffer.isBuffer(input) || !input.runs.length ? body : new InPlaceBody(input.buf, input.runs));
     } catch (e) {
       const f = faultFor(e, '(unparsed)', this.log);
       this.finish('(unparsed)', start, f, { bytes: body.length });
@@ -175,13 +172,18 @@ export class Dispatcher {
     try {
       const value = await this.call(method, params, req);
       const xml = serializeResponse(value);
-      this.finish(method, start, undefined);
+      this.finish(method, start, undefined, req.summary);
       return xml;
     } catch (e) {
       const f = faultFor(e, method, this.log);
-      this.finish(method, start, f);
+      this.finish(method, start, f, req.summary);
       return serializeFault(f.faultCode, f.faultString);
     }
+  }
+
+  /** A call made by another call (system.multicall): same request, the outer call's signal. */
+  callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue> {
+    return this.call(method, params, { ...requestOf(ctx), summary: undefined, signal: ctx.signal });
   }
 
   /** Call one method by name with decoded arguments: checks, deadline, context. Throws on failure. */
@@ -198,14 +200,9 @@ export class Dispatcher {
     const onClientGone = () => ac.abort(new BrickError('TIMEOUT', `${method}: the client went away`));
     req.signal?.addEventListener('abort', onClientGone, { once: true });
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const err = new BrickError('TIMEOUT', `${method}: no result within ${timeoutMs / 1000} s (the call's deadline); it was cancelled`);
-        ac.abort(err);
-        reject(err);
-      }, timeoutMs);
+    const timedOut = new Promise<typeof DEADLINE>((resolve) => {
+      timer = setTimeout(() => resolve(DEADLINE), timeoutMs);
     });
-    timedOut.catch(() => {});
     const ctx: CallContext & { [REQUEST]: RequestInfo } = {
       [REQUEST]: req,
       config: this.o.config,
@@ -216,13 +213,43 @@ export class Dispatcher {
       signal: ac.signal,
       remainingMs: () => Math.max(1, Math.floor(deadline - performance.now())),
     };
+    const work = Promise.resolve().then(() => def.handler(params, ctx));
+    work.catch(() => {}); // a late failure after the deadline is not unhandled
     try {
-      const work = Promise.resolve().then(() => def.handler(params, ctx));
-      work.catch(() => {}); // a late failure after the deadline is not unhandled
-      return await Promise.race([work, timedOut]);
+      const first = await Promise.race([work, timedOut]);
+      if (first !== DEADLINE) return first;
     } finally {
       clearTimeout(timer);
       req.signal?.removeEventListener('abort', onClientGone);
+    }
+    return this.afterDeadline(method, timeoutMs, ac, work, ctx.log);
+  }
+
+  /**
+   * The deadline passed: stop the call (its commands are killed, none starts after), then give it
+   * STOP_GRACE_MS to say how it ended, so the fault says truthfully whether anything changed. A
+   * call that still finishes in that time gets its own answer (it did finish).
+   */
+  private async afterDeadline(method: string, timeoutMs: number, ac: AbortController, work: Promise<XmlRpcValue>, log: Logger): Promise<XmlRpcValue> {
+    const within = `no result within ${timeoutMs / 1000} s (the call's deadline)`;
+    ac.abort(new BrickError('TIMEOUT', `${method}: ${within}`));
+    let grace: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (grace = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
+    try {
+      const settled = await Promise.race([work.then((v) => ({ v }), (e: unknown) => ({ e })), late]);
+      if (settled === 'late') {
+        work.then(
+          () => log.warn({ method }, 'a call stopped at its deadline finished later anyway: its change took effect'),
+          (e: unknown) => log.warn({ method, err: e instanceof Error ? e.message : String(e) }, 'a call stopped at its deadline failed later'),
+        );
+        throw new BrickError('TIMEOUT', `${method}: ${within}; brick stopped it, but it had not ended ${STOP_GRACE_MS / 1000} s later, so it may still change something (the brick log says how it ended)`);
+      }
+      if ('v' in settled) return settled.v;
+      const e = settled.e;
+      if (e instanceof BrickError && e.fault === 'TIMEOUT') throw e;
+      throw new BrickError('TIMEOUT', `${method}: ${within}; stopped: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      clearTimeout(grace);
     }
   }
 
@@ -235,15 +262,5 @@ export class Dispatcher {
       if (e instanceof XmlRpcFault) throw new VendorFault(e.faultCode, e.faultString);
       throw new BrickError('VENDOR_AGENT', `the vendor agent's reply to ${method} is not valid XML-RPC: ${(e as Error).message}`);
     }
-  }
-}
-
-/** A fault the vendor agent returned, passed on as is inside a multicall. */
-export class VendorFault extends Error {
-  constructor(
-    readonly faultCode: number,
-    readonly faultString: string,
-  ) {
-    super(faultString);
   }
 }

@@ -4,12 +4,13 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
-import { defineMethods, type CallContext } from './catalogue.js';
-import type { XmlRpcStruct } from './values.js';
+import { defineMethods, type CallContext } from '../rpc/catalogue.js';
+import type { XmlRpcStruct } from '../rpc/values.js';
 import { BRICK_VERSION } from '../shared/version.js';
+import { hostToolsReport } from '../shared/host-tools.js';
 import { hypervisorOf, probeHostKind, type HostKind } from './ovm3/hypervisor.js';
 import { readOvsVersion } from './ovm3/module-info.js';
-import { detectDpdk } from '../network/dpdk.js';
+import { detectDpdk } from '../network/dpdk/operations.js';
 import { fencerRunning, readFencerState, stateAgeS, currentPoolAges, type FencerState } from '../fencer/state.js';
 
 export const PROBE_TIMEOUT_MS = 5000;
@@ -82,7 +83,7 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
   const out = (cmd: string, args: string[], netns?: string) =>
     soft(ctx.run(cmd, args, { timeoutMs: deadline(), allowFailure: true, netns }).then((r) => (r.code === 0 ? r.stdout : '')), '');
   const hypervisor = hypervisorOf(kind);
-  const [xlInfo, ovm, virshV, vsctlV, links, dpdk, watchdog] = await Promise.all([
+  const [xlInfo, ovm, virshV, vsctlV, links, dpdk, watchdog, tools] = await Promise.all([
     hypervisor === 'xen' ? out('xl', ['info']) : Promise.resolve(''),
     soft(readOvsVersion(), undefined),
     out('virsh', ['--version']),
@@ -90,6 +91,7 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
     out('ip', ['-json', '-details', 'link', 'show'], ctx.config.network.namespace || undefined),
     soft(detectDpdk({ run: ctx.run, config: ctx.config, remainingMs: deadline }), { dpdk: false, reason: 'DPDK detection failed' } as { dpdk: boolean; reason?: string }),
     watchdogFacts(ctx.config.fencer.watchdog_device),
+    hostToolsReport(),
   ]);
   let bridges: string[] = [];
   try {
@@ -109,6 +111,7 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
     watchdog: { ...watchdog },
     fencer: fencerFacts(readFencerState(ctx.config.fencer.state_dir)),
     brick_version: BRICK_VERSION,
+    host_tools: tools.map((t) => ({ ...t })),
   };
 }
 
@@ -120,7 +123,8 @@ export const methods = defineMethods([
     help:
       'host_capabilities(): struct {hypervisor (xen, kvm, none), hypervisor_version, ovm_version (/etc/ovs-release), libvirt_version, ovs_version, ' +
       'dpdk (bool) and dpdk_reason, bridges (array of names), watchdog {device, present, identity, timeout_s}, fencer {running, state_age_s, host_id, ' +
-      'action, fence_after_s, pools, fenced} (or {running: false}), brick_version}. A probe that cannot answer (tool missing, deadline) gives "" or false; no faults.',
+      'action, fence_after_s, pools, fenced} (or {running: false}), brick_version, host_tools (array of {name, package, path, ' +
+      'source (host, brick = its own copy, host-too-old, missing), version, min_version, missing_flags, note}: every command brick runs, src/shared/host-tools.ts)}. A probe that cannot answer (tool missing, deadline) gives "" or false; no faults.',
     handler: (_args, ctx) => hostCapabilities(ctx),
   },
 ]);

@@ -7,7 +7,9 @@ import { BrickError } from '../shared/errors.js';
 import { isLoopback, parseListen } from '../config/rules.js';
 import { createServer } from './server.js';
 import { generateCredentials, passwordFileWarning } from './credentials.js';
-import { startNetworkGc } from '../network/operations.js';
+import { startNetworkGc } from '../network/bridge/operations.js';
+import { logHostTools } from '../shared/host-tools.js';
+import { safeApply } from '../network/host/safe-apply.js';
 
 export interface ServeOptions {
   logFormat: LogFormat;
@@ -62,6 +64,9 @@ async function listenAndServe(
   listen: { host: string; port: number },
   onStoppable: (stop: (why: string) => void) => void,
 ): Promise<number> {
+  logHostTools(log);
+  // Before any call: a change a killed or crashed brick left waiting for confirmation is undone.
+  await safeApply.recover(config, run, log).catch((e) => log.error({ err: (e as Error).message }, 'could not check for a pending network change left by a previous brick'));
   const generated = await generateCredentials(config, log, run);
   const warning = passwordFileWarning(config);
   if (warning) log.warn(warning);
@@ -112,22 +117,24 @@ async function listenAndServe(
       const force = setTimeout(() => {
         log.warn({ grace_ms: SHUTDOWN_GRACE_MS }, 'calls still running after the grace period; exiting anyway');
         app.server.closeAllConnections?.();
-        finish(0);
+        void finish(0);
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       app.close().then(
         () => finish(0),
         (e) => {
           log.error({ err: e }, 'error while stopping');
-          finish(2);
+          return finish(2);
         },
       );
     };
     let done = false;
-    const finish = (code: number) => {
+    const finish = async (code: number) => {
       if (done) return;
       done = true;
       stopGc();
+      // Nobody can confirm a pending network change once brick is gone: undo it now.
+      await safeApply.rollbackNow().catch((e) => log.error({ err: (e as Error).message }, 'rolling back the pending network change failed'));
       log.info('stopped');
       resolve(code);
     };

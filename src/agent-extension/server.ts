@@ -1,8 +1,11 @@
 // The HTTP side of the agent extension: fastify serving XML-RPC on POST / and /RPC2 (CloudStack's
 // Ovm3 client posts to "/"), HTTP Basic auth with a constant-time compare, GET /healthz without
-// auth and GET /metrics with it. The body arrives as raw bytes (the codec decodes UTF-8 strictly)
-// and is capped at server.body_limit_bytes (HTTP 413). A bad call is always an XML-RPC fault with
-// HTTP 200; HTTP errors are only for transport matters (401, 404, 413).
+// auth and GET /metrics with it. The body is read under its limits as it arrives (request-body.ts:
+// counts, depth, a size limit that depends on the method, a deadline) and handed to the codec as raw
+// bytes. Connections are capped (connections.ts), headers must arrive within header_timeout_s, idle
+// keep-alive ends after idle_timeout_s, and failed logins are summarised (auth-failures.ts). A bad
+// call is always an XML-RPC fault with HTTP 200; HTTP errors are only for transport matters (401,
+// 404, 408, 413).
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import basicAuth from '@fastify/basic-auth';
 import type { Config } from '../config/schema.js';
@@ -11,13 +14,17 @@ import type { Runner } from '../shared/run.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
 import { FAULT_CODES } from '../shared/errors.js';
 import { BRICK_VERSION } from '../shared/version.js';
-import type { MethodDef } from './catalogue.js';
+import type { MethodDef } from '../rpc/catalogue.js';
 import { allMethods } from './methods.js';
 import { Dispatcher } from './dispatch.js';
 import { serializeFault } from './codec.js';
 import { CallMetrics } from './metrics.js';
+import { registerFencerMetrics } from '../fencer/metrics.js';
 import { createVendorAgent } from './passthrough.js';
-import { loadPassword, loadTls, sameSecret } from './credentials.js';
+import { loadPassword, loadTls, sameSecret, basicDigest, sameDigest } from './credentials.js';
+import { readBody, bodyDeadlineMs, RefusedBody, type BodyLimits, type ScannedBody } from './request-body.js';
+import { ConnectionGuard, effectiveMaxConnections, closeAfterReply } from './connections.js';
+import { AuthFailures } from './auth-failures.js';
 
 export interface ServerOptions {
   log: Logger;
@@ -35,7 +42,7 @@ export const XML_PATHS = ['/', '/RPC2'] as const;
 
 declare module 'fastify' {
   interface FastifyInstance {
-    brick: { dispatcher: Dispatcher; metrics: CallMetrics; locks: KeyedLock };
+    brick: { dispatcher: Dispatcher; metrics: CallMetrics; locks: KeyedLock; connections: ConnectionGuard };
   }
 }
 
@@ -45,29 +52,73 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
   const password = opts.password ?? loadPassword(config);
   const tls = loadTls(config);
   const log = opts.log;
-  const metrics = new CallMetrics({ defaultMetrics: opts.defaultMetrics });
+  const guardRef: { guard?: ConnectionGuard } = {};
+  const metrics = new CallMetrics({ defaultMetrics: opts.defaultMetrics, openConnections: () => guardRef.guard?.size ?? 0 });
+  // The fencer's state too, read on scrape (its own process writes it): alerts before a fence.
+  if (config.server.metrics) registerFencerMetrics(metrics.registry, config.fencer);
   const locks = new KeyedLock();
   const vendor = s.vendor_agent_url ? createVendorAgent(s.vendor_agent_url) : undefined;
   const dispatcher = new Dispatcher({ config, log, methods: opts.methods ?? allMethods(), run: opts.run, locks, vendor, metrics });
 
-  const app = Fastify({
+  const limits: BodyLimits = {
+    callBodyLimit: Math.min(s.call_body_limit_bytes, s.body_limit_bytes),
+    fileBodyLimit: s.body_limit_bytes,
+    maxParams: s.max_params,
+    maxValues: s.max_values,
+    maxElements: s.max_values * 4 + 64,
+    maxMulticallCalls: s.max_multicall_calls,
+    baseTimeoutMs: s.header_timeout_s * 1000,
+    minBytesPerS: s.body_min_rate_bytes_s,
+  };
+  // The largest body a method may send: file-carrying calls and calls for the vendor agent get the
+  // large limit, every other call (and a body whose method is not plain text) the small one.
+  const limitFor = (method: string | undefined): number => {
+    if (method === undefined) return limits.callBodyLimit;
+    const def = dispatcher.methods.get(method);
+    return (def ? def.carriesFile : vendor !== undefined) ? limits.fileBodyLimit : limits.callBodyLimit;
+  };
+  // Node's own request timer is only the backstop for the largest body; readBody keeps each body to
+  // the deadline its own limit gives. Node checks these timers every connectionsCheckingInterval.
+  const http = {
+    headersTimeout: s.header_timeout_s * 1000,
+    requestTimeout: bodyDeadlineMs(limits, limits.fileBodyLimit) + 5_000,
+    keepAliveTimeout: s.idle_timeout_s * 1000,
+    connectionsCheckingInterval: 1_000,
+  };
+
+  const options = {
     loggerInstance: log.child({ component: 'http' }),
     logController: new LogController({ disableRequestLogging: true }), // the dispatcher logs each call once
     bodyLimit: s.body_limit_bytes,
-    https: tls ? { cert: tls.cert, key: tls.key } : null,
+    http,
+    https: tls ? { cert: tls.cert, key: tls.key, ...http } : null,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    // Receiving a request may take at most this long (a slow sender cannot hold a socket forever);
-    // the reply is not bounded here: long calls are governed by their own deadline.
-    requestTimeout: 300_000,
+    requestTimeout: http.requestTimeout,
+    keepAliveTimeout: http.keepAliveTimeout,
     connectionTimeout: 0,
-  }) as unknown as FastifyInstance;
-  app.decorate('brick', { dispatcher, metrics, locks });
-  app.addHook('onClose', async () => vendor?.close());
+  };
+  const app = Fastify(options as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  const connections = new ConnectionGuard(effectiveMaxConnections(s.max_connections, log), log, metrics);
+  guardRef.guard = connections;
+  connections.attach(app.server);
+  const authFailures = new AuthFailures(log, 10_000, () => metrics.authFailure());
+  app.decorate('brick', { dispatcher, metrics, locks, connections });
+  app.addHook('onClose', async () => {
+    authFailures.close();
+    vendor?.close();
+  });
 
-  // Every body, whatever its content type, is raw bytes for the codec.
+  // Every body, whatever its content type, is read under the limits as raw bytes for the codec.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('*', (req, payload, done) => {
+    const cl = req.headers['content-length'];
+    const length = cl === undefined ? undefined : Number(cl);
+    readBody(payload, Number.isSafeInteger(length) ? length : undefined, limits, limitFor, (err, body) => {
+      if (err) metrics.requestRefused(err.statusCode === 413 ? 'too_large' : 'too_slow');
+      done(err, body);
+    });
+  });
 
   app.register(basicAuth, {
     authenticate: { realm: 'brick' },
@@ -78,23 +129,39 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
       if (!(okUser && okPass)) throw new Error('bad credentials');
     },
   });
+  // The header a client sends for the right credentials, as a digest: the common case is one hash
+  // and a constant-time compare; anything else goes the plugin's way (parse, compare user and password).
+  const expected = basicDigest(`Basic ${Buffer.from(`${s.user}:${password}`, 'utf8').toString('base64')}`);
   app.after(() => {
     app.addHook('onRequest', (req, reply, done) => {
       if (req.method === 'GET' && req.routeOptions.url === '/healthz') return done();
-      app.basicAuth(req, reply, done);
+      const h = req.headers.authorization;
+      if (typeof h === 'string' && h.length <= 4096 && sameDigest(basicDigest(h), expected)) {
+        connections.authenticated(req.raw.socket);
+        return done();
+      }
+      app.basicAuth(req, reply, (err?: Error) => {
+        if (!err) connections.authenticated(req.raw.socket);
+        done(err);
+      });
     });
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const status = err.statusCode ?? 500;
     if (status === 401) {
-      log.warn({ remote: req.ip, url: req.url }, 'authentication failed');
-      return reply.code(401).type('text/plain').send('authentication required\n');
+      authFailures.note(req.ip, req.url);
+      closeAfterReply(req.raw.socket); // its body, if any, is never read
+      return reply.code(401).header('connection', 'close').type('text/plain').send('authentication required\n');
     }
     if (status >= 400 && status < 500) {
       log.info({ remote: req.ip, url: req.url, status, code: err.code }, 'request refused');
-      const msg = status === 413 ? `the request body is larger than server.body_limit_bytes (${s.body_limit_bytes})` : err.message;
-      return reply.code(status).type('text/plain').send(msg + '\n');
+      // A refused body was not read to its end: the connection cannot carry another request.
+      if (status === 413 || status === 408 || status === 400) {
+        reply.header('connection', 'close');
+        closeAfterReply(req.raw.socket);
+      }
+      return reply.code(status).type('text/plain').send(err.message + '\n');
     }
     log.error({ err, url: req.url }, 'internal error handling a request');
     if (req.method === 'POST' && (XML_PATHS as readonly string[]).includes(req.routeOptions.url ?? '')) {
@@ -103,15 +170,22 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     return reply.code(500).type('text/plain').send('internal error; the brick log has the details\n');
   });
 
+  const empty: ScannedBody = { buf: Buffer.alloc(0), runs: [], method: undefined };
   for (const path of XML_PATHS) {
     app.post(path, async (req, reply) => {
+      const body = req.body;
+      if (body instanceof RefusedBody) {
+        metrics.requestRefused('limits');
+        reply.header('connection', 'close'); // the rest of the body was not read
+        closeAfterReply(req.raw.socket);
+        return reply.code(200).type('text/xml; charset=utf-8').send(dispatcher.refuse(body.error, body.bytes));
+      }
       const ac = new AbortController();
       const onClose = () => {
         if (!reply.raw.writableFinished) ac.abort();
       };
       reply.raw.once('close', onClose);
-      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const xml = await dispatcher.handle(body, { authorization: req.headers.authorization, signal: ac.signal });
+      const xml = await dispatcher.handle((body as ScannedBody | undefined) ?? empty, { authorization: req.headers.authorization, signal: ac.signal });
       reply.raw.off('close', onClose);
       return reply.code(200).type('text/xml; charset=utf-8').send(xml);
     });

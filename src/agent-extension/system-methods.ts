@@ -1,34 +1,24 @@
 // The standard introspection and batching calls, answered from the dispatcher's catalogue.
 import { BrickError } from '../shared/errors.js';
-import { defineMethods, type MethodDef, type ParamType } from './catalogue.js';
-import type { XmlRpcValue, XmlRpcStruct } from './values.js';
-import { faultFor, usage, requestOf, type Dispatcher } from './dispatch.js';
+import { defineMethods, type CallContext, type MethodDef } from '../rpc/catalogue.js';
+import { helpText, signatures } from '../rpc/describe.js';
+import type { XmlRpcValue, XmlRpcStruct } from '../rpc/values.js';
+import type { Logger } from '../shared/log.js';
+import { faultFor, type Fault } from './faults.js';
 
-const MAX_SIGNATURES = 16;
-
-/** Every [return, param...] combination a method accepts, optional arguments expanded. */
-export function signatures(def: MethodDef): string[][] {
-  const out: string[][] = [];
-  const min = def.params.filter((p) => !p.optional).length;
-  for (let n = min; n <= def.params.length; n++) {
-    let combos: string[][] = [[def.returns]];
-    for (const p of def.params.slice(0, n)) {
-      const types = (typeof p.type === 'string' ? [p.type] : [...p.type]) as ParamType[];
-      combos = combos.flatMap((c) => types.map((t) => [...c, t]));
-      if (combos.length > MAX_SIGNATURES) combos = combos.slice(0, MAX_SIGNATURES);
-    }
-    out.push(...combos);
-    if (out.length >= MAX_SIGNATURES) break;
-  }
-  return out.slice(0, MAX_SIGNATURES);
+/** What the system.* methods need from the dispatcher that serves them. */
+export interface Catalogue {
+  readonly methods: ReadonlyMap<string, MethodDef>;
+  readonly log: Logger;
+  /** Make a call from inside another call (same request, same client signal). */
+  callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue>;
+  /** Fields for this request's one log line (system.multicall: its counts and outcomes). */
+  summarise(ctx: CallContext, summary: Record<string, unknown>): void;
+  /** Metrics for a call made inside another (it has no log line of its own). */
+  observeInner(method: string, fault: Fault | undefined, ms: number): void;
 }
 
-export function helpText(def: MethodDef): string {
-  const params = def.params.map((p) => `  ${p.name}${p.optional ? ' (optional)' : ''}: ${typeof p.type === 'string' ? p.type : p.type.join(' or ')}${p.help ? ' — ' + p.help : ''}`);
-  return `${usage(def)}\n\n${def.help}${params.length ? '\n\nArguments:\n' + params.join('\n') : ''}`;
-}
-
-export function systemMethods(d: Dispatcher): MethodDef[] {
+export function systemMethods(d: Catalogue): MethodDef[] {
   const find = (name: string): MethodDef => {
     const def = d.methods.get(name);
     if (!def) throw new BrickError('NOT_FOUND', `no method "${name}"; system.listMethods lists them`);
@@ -64,7 +54,14 @@ export function systemMethods(d: Dispatcher): MethodDef[] {
         'Runs several calls in one request, in order, each with its own deadline (and all of them within the multicall\'s). Replies with an array holding, for each call, ' +
         'a one-element array [result] or a struct {faultCode, faultString}. A call of system.multicall inside it is refused.',
       handler: async ([calls], ctx) => {
+        // One log line for the whole multicall (the dispatcher's, with this summary in it): a
+        // line per inner call would let one request write thousands. Each inner call still counts
+        // in the metrics.
         const out: XmlRpcValue[] = [];
+        let ok = 0;
+        const faults: Record<string, number> = Object.create(null);
+        const summary = { calls: (calls as XmlRpcValue[]).length, ok, faults };
+        d.summarise(ctx, summary);
         for (const [i, c] of (calls as XmlRpcValue[]).entries()) {
           const start = performance.now();
           let method = `(multicall ${i + 1})`;
@@ -77,11 +74,13 @@ export function systemMethods(d: Dispatcher): MethodDef[] {
             const params = s.params ?? [];
             if (!Array.isArray(params)) throw new BrickError('INVALID_PARAMS', `system.multicall: call ${i + 1} (${method}): params must be an array`);
             if (method === 'system.multicall') throw new BrickError('INVALID_PARAMS', 'system.multicall: a multicall may not contain system.multicall');
-            out.push([await d.call(method, params, { ...requestOf(ctx), signal: ctx.signal })]);
-            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'ok', in: 'system.multicall' }, 'call');
+            out.push([await d.callWithin(ctx, method, params)]);
+            summary.ok = ++ok;
+            d.observeInner(method, undefined, performance.now() - start);
           } catch (e) {
             const f = faultFor(e, method, d.log);
-            d.log.info({ method, ms: Math.round(performance.now() - start), outcome: 'fault', fault: f.fault, faultCode: f.faultCode, in: 'system.multicall' }, 'call');
+            faults[f.fault] = (faults[f.fault] ?? 0) + 1;
+            d.observeInner(method, f, performance.now() - start);
             const fs: XmlRpcStruct = Object.create(null);
             fs.faultCode = f.faultCode;
             fs.faultString = f.faultString;

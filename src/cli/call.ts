@@ -1,11 +1,12 @@
 // `brick call`: a small XML-RPC client for admins, on brick's own codec. Arguments are JSON when
 // they parse as JSON (numbers, true/false, null, objects, arrays), strings otherwise. The result
-// is printed as JSON; a fault is one line "fault CODE (NAME): message" on stderr and exit 1.
-// Defaults come from the config (listen address, user, password_file) when not given.
+// is printed as JSON (system.methodHelp's text as text); a fault is one line
+// "fault CODE (NAME): message" on stderr. Exit codes (commands.ts): 5 a fault, 6 HTTP 401, 7 no
+// answer. Defaults come from the config (listen address, user, password_file) when not given.
 import { existsSync, readFileSync } from 'node:fs';
-import type { Io } from './main.js';
-import { ConfigProblems } from './main.js';
-import { BrickError, FAULT_CODES, UsageError } from '../shared/errors.js';
+import { ConfigProblems, seconds, type Io } from './io.js';
+import { EXIT } from './commands.js';
+import { FAULT_CODES, UsageError } from '../shared/errors.js';
 import { DEFAULT_CONFIG_PATH, defaultConfig, loadConfigFile } from '../config/load.js';
 import { parseListen } from '../config/rules.js';
 import type { Config } from '../config/schema.js';
@@ -55,17 +56,33 @@ function faultName(code: number): string {
   return 'vendor';
 }
 
-function loadConfig(path: string | undefined): Config {
-  if (!path && !existsSync(DEFAULT_CONFIG_PATH)) return defaultConfig();
-  const r = loadConfigFile(path ?? DEFAULT_CONFIG_PATH);
+/** Where the URL and credentials came from, for messages that say what was tried. */
+interface Source {
+  config: Config;
+  /** The config file read, or undefined when none was (only --url and friends). */
+  file?: string;
+}
+
+const NO_CONFIG_HINT =
+  'pass --config FILE (the sandbox: --config examples/sandbox.toml), or --url URL with --user U and --password-file F';
+
+function loadSource(o: CallOptions): Source {
+  const needConfig = !o.url || o.passwordFile === undefined;
+  if (!needConfig) return { config: defaultConfig() };
+  if (!o.configPath && !existsSync(DEFAULT_CONFIG_PATH)) {
+    // --url with its own user:password@ needs nothing else.
+    if (o.url && /^[a-z]+:\/\/[^/@]*@/i.test(o.url)) return { config: defaultConfig() };
+    throw new UsageError(`call: no config file: tried ${DEFAULT_CONFIG_PATH} (it does not exist) for the agent's address and password; ${NO_CONFIG_HINT}`, 'call');
+  }
+  const file = o.configPath ?? DEFAULT_CONFIG_PATH;
+  const r = loadConfigFile(file);
   if (!r.config) throw new ConfigProblems(r.problems);
-  return r.config;
+  return { config: r.config, file };
 }
 
 export async function call(o: CallOptions, method: string, args: string[], io: Io): Promise<number> {
-  const needConfig = !o.url || o.user === undefined || o.passwordFile === undefined;
-  const config = needConfig ? loadConfig(o.configPath) : defaultConfig();
-  const s = config.server;
+  const src = loadSource(o);
+  const s = src.config.server;
 
   let url = o.url;
   if (!url) {
@@ -90,18 +107,21 @@ export async function call(o: CallOptions, method: string, args: string[], io: I
       try {
         password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
       } catch (e) {
-        throw new UsageError(`--password-file ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        const from = o.passwordFile !== undefined ? '--password-file' : `server.password_file (from ${src.file})`;
+        const fix =
+          o.passwordFile !== undefined
+            ? 'pass the file that holds the password'
+            : why === 'EACCES'
+              ? 'it is mode 0600: run as root, or pass --password-file F'
+              : `start brick serve once (it creates it with generate_credentials = true), or ${NO_CONFIG_HINT}`;
+        throw new UsageError(`call: ${from} ${file}: cannot read it (${why}); ${fix}`, 'call');
       }
     } else password = s.password;
     authorization = basicAuth(user, password);
   }
 
-  let timeoutMs = 120_000;
-  if (o.timeout !== undefined) {
-    const t = Number(o.timeout);
-    if (!(t > 0)) throw new UsageError(`--timeout: must be a number of seconds > 0, got "${o.timeout}"`);
-    timeoutMs = t * 1000;
-  }
+  const timeoutMs = seconds(o.timeout, 120) * 1000;
   // Trust the server's own (possibly self-signed) certificate when we have it from the config.
   let ca: Buffer | undefined;
   if (!o.insecure && s.tls_cert && existsSync(s.tls_cert)) ca = readFileSync(s.tls_cert);
@@ -118,26 +138,40 @@ export async function call(o: CallOptions, method: string, args: string[], io: I
     res = await postXml({ url: parsedUrl.url.href, body, authorization, timeoutMs, ca, insecure: o.insecure });
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    io.err(`brick call: ${parsedUrl.url.origin}: ${why}${why === 'ECONNREFUSED' ? ' (is brick serve running?)' : ''}\n`);
-    return 1;
+    const hint =
+      why === 'ECONNREFUSED'
+        ? ' (is brick serve running? is this its server.listen?)'
+        : /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(String(why))
+          ? ' (a certificate brick does not trust: --config with the agent\'s tls_cert, or --insecure)'
+          : /EPROTO|wrong version/i.test(String(why))
+            ? ' (HTTPS to a plain HTTP agent, or the other way round?)'
+            : '';
+    io.err(`brick call: ${parsedUrl.url.origin}: ${why}${hint}\n`);
+    return EXIT.UNREACHABLE;
   }
   if (res.status === 401) {
-    io.err(`brick call: ${parsedUrl.url.origin}: HTTP 401: wrong user or password (--user, --password-file)\n`);
-    return 1;
+    io.err(`brick call: ${parsedUrl.url.origin}: HTTP 401: the user or password was refused (--user, --password-file)\n`);
+    return EXIT.UNAUTHORIZED;
   }
   if (res.status !== 200) {
     io.err(`brick call: ${parsedUrl.url.origin}: HTTP ${res.status}: ${res.body.toString('utf8').trim().slice(0, 200)}\n`);
-    return 1;
+    return EXIT.UNREACHABLE;
   }
+  let result;
   try {
-    io.out(resultJson(parseMethodResponse(res.body)) + '\n');
-    return 0;
+    result = parseMethodResponse(res.body);
   } catch (e) {
     if (e instanceof XmlRpcFault) {
       io.err(`fault ${e.faultCode} (${faultName(e.faultCode)}): ${e.faultString.replace(/\s*\n\s*/g, ' ')}\n`);
-      return 1;
+      return EXIT.FAULT;
     }
-    if (e instanceof CodecError) throw new BrickError('PARSE_ERROR', `the reply from ${parsedUrl.url.origin} is not valid XML-RPC: ${e.message}`);
+    if (e instanceof CodecError) {
+      io.err(`brick call: the reply from ${parsedUrl.url.origin} is not valid XML-RPC: ${e.message}\n`);
+      return EXIT.UNREACHABLE;
+    }
     throw e;
   }
+  // Help text is for people: print it as text, not as a JSON string full of \n.
+  io.out(method === 'system.methodHelp' && typeof result === 'string' ? result.replace(/\n?$/, '\n') : resultJson(result) + '\n');
+  return EXIT.OK;
 }

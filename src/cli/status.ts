@@ -1,27 +1,21 @@
 // `brick status [--json]`: what the agent and the fencer are doing, from the fencer's state file and
-// fence marker (local disk) and a TCP connect to the agent's listen address. Never touches a pool.
-import { connect } from 'node:net';
+// fence marker (local disk; never a pool) and one authenticated call to the agent. The exit code is
+// the verdict, for scripts and monitoring checks: 0 all well, 3 degraded, 4 not protected
+// (commands.ts EXIT_CODES).
 import type { Config } from '../config/schema.js';
-import type { Io } from './main.js';
-import { parseListen } from '../config/rules.js';
-import { currentPoolAges, fencerRunning, readFencerState, stateAgeS, statePath, round3, type FencerState } from '../fencer/state.js';
+import type { Io } from './io.js';
+import { EXIT } from './commands.js';
+import { checkAgent, type AgentCheck } from './agent-check.js';
+import { currentPoolAges, fencerRunning, readFencerState, stateAgeS, statePath, round3, type FencerState, type PoolState } from '../fencer/state.js';
 import { markerPath, readFenceMarker } from '../fencer/marker.js';
 
-function reachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
-    const done = (ok: boolean) => {
-      s.destroy();
-      resolve(ok);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
+export type Verdict = 'ok' | 'degraded' | 'not-protected';
 
 export interface StatusReport {
-  agent: { listen: string; reachable: boolean };
+  verdict: Verdict;
+  /** Why the verdict is not ok, one short phrase each (most serious first). */
+  reasons: string[];
+  agent: AgentCheck;
   fencer:
     | null
     | {
@@ -32,72 +26,131 @@ export interface StatusReport {
         host_id: string;
         watchdog: FencerState['watchdog'];
         fenced: FencerState['fenced'];
-        pools: Array<FencerState['pools'][number]>;
+        /** As of now. While the fencer is not running, state is "unknown" and fence_in_s null: nothing is counting. */
+        pools: Array<Omit<PoolState, 'state'> & { state: PoolState['state'] | 'unknown' }>;
       };
   last_fence: ReturnType<typeof readFenceMarker> | null;
   state_file: string;
   marker_file: string;
 }
 
-export async function statusReport(config: Config, nowMs = Date.now()): Promise<StatusReport> {
-  const l = parseListen(config.server.listen);
+type Facts = Omit<StatusReport, 'verdict' | 'reasons'>;
+
+/** The verdict, a pure function of the gathered facts. */
+export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
+  const bad: string[] = [];
+  const warn: string[] = [];
+  const f = r.fencer;
+  if (!f) bad.push('the fencer is not running (no state file)');
+  else {
+    if (!f.running) bad.push(`the fencer is not running (state ${f.state_age_s} s old)`);
+    if (f.fenced) bad.push(`the fencer fenced at ${f.fenced.at} (pool ${f.fenced.pool})`);
+    if (f.running && !f.pools.length) bad.push('the fencer guards no pool');
+    if (f.action === 'log-only') bad.push('fencer.action = "log-only": a lost pool never resets this host');
+    if (f.running) {
+      for (const p of f.pools) {
+        if (p.state === 'expired') bad.push(`pool ${p.path} expired`);
+        else if (p.state === 'late') warn.push(`pool ${p.path} is late`);
+        else if (p.state === 'unverified') warn.push(`pool ${p.path} has no verified heartbeat yet`);
+        else if (p.state === 'dead') warn.push(`pool ${p.path} expired but no running VM uses it`);
+        if (p.stuck_probes) warn.push(`pool ${p.path} has ${p.stuck_probes} stuck probe(s)`);
+      }
+      if (!f.watchdog.device) warn.push('no watchdog: a wedged fencer cannot reset this host');
+      else if (!f.watchdog.open || !f.watchdog.petting) warn.push('the watchdog is not petted');
+    }
+  }
+  if (!r.agent.reachable) warn.push(`the agent does not answer (${r.agent.answer})`);
+  if (r.last_fence) warn.push(`a fence marker from ${r.last_fence.at} is waiting to be read`);
+  return { verdict: bad.length ? 'not-protected' : warn.length ? 'degraded' : 'ok', reasons: [...bad, ...warn] };
+}
+
+export function exitCode(v: Verdict): number {
+  return v === 'ok' ? EXIT.OK : v === 'degraded' ? EXIT.DEGRADED : EXIT.NOT_PROTECTED;
+}
+
+export async function statusReport(config: Config, opts: { timeoutMs?: number; nowMs?: number } = {}): Promise<StatusReport> {
+  const agent = await checkAgent(config, opts.timeoutMs ?? 5000);
+  const nowMs = opts.nowMs ?? Date.now();
   const s = readFencerState(config.fencer.state_dir);
-  return {
-    agent: { listen: config.server.listen, reachable: l && l.port > 0 ? await reachable(l.host, l.port) : false },
+  const running = s ? fencerRunning(s, nowMs) : false;
+  const facts: Facts = {
+    agent,
     fencer: s
       ? {
-          running: fencerRunning(s, nowMs),
+          running,
           state_age_s: round3(stateAgeS(s, nowMs)),
           pid: s.pid,
           action: s.action,
           host_id: s.host_id,
           watchdog: s.watchdog,
           fenced: s.fenced,
-          pools: s.pools.map((p) => ({ ...p, ...currentPoolAges(s, p, nowMs) })),
+          pools: s.pools.map((p) => {
+            const ages = currentPoolAges(s, p, nowMs);
+            // A stopped fencer counts nothing down: its last "fences in" would be a lie.
+            return running ? { ...p, ...ages } : { ...p, state: 'unknown' as const, fence_in_s: null, last_ok_age_s: ages.last_ok_age_s };
+          }),
         }
       : null,
     last_fence: readFenceMarker(config.fencer.marker_dir) ?? null,
     state_file: statePath(config.fencer.state_dir),
     marker_file: markerPath(config.fencer.marker_dir),
   };
+  return { ...judgeStatus(facts), ...facts };
 }
 
 const s1 = (n: number | null) => (n === null ? '-' : `${n.toFixed(1)} s`);
 const ms = (n: number | null) => (n === null ? '-' : `${Math.round(n)}`);
 
+function agentLine(a: AgentCheck): string {
+  if (a.reachable) return `agent:    ${a.listen} reachable (an authenticated call answered in ${a.ms} ms)`;
+  return `agent:    ${a.listen} NOT reachable: ${a.detail ?? a.answer}`;
+}
+
 export function formatStatus(r: StatusReport): string {
   const out: string[] = [];
-  out.push(`agent:    ${r.agent.listen} ${r.agent.reachable ? 'reachable' : 'NOT reachable (brick serve not running?)'}`);
+  out.push(agentLine(r.agent));
   const f = r.fencer;
-  if (!f) out.push(`fencer:   NO STATE (${r.state_file} missing): brick fencer is not running`);
+  if (!f) out.push(`fencer:   NOT RUNNING (no state: ${r.state_file} missing)`);
   else {
     out.push(
-      `fencer:   ${f.running ? 'running' : `NOT RUNNING (state ${f.state_age_s} s old)`}, pid ${f.pid}, action ${f.action}, host id ${f.host_id}` +
+      `fencer:   ${f.running ? 'running' : `NOT RUNNING (its last state is ${f.state_age_s} s old)`}, pid ${f.pid}, action ${f.action}, host id ${f.host_id}` +
         (f.fenced ? `, FENCED at ${f.fenced.at} (pool ${f.fenced.pool})` : ''),
     );
     const w = f.watchdog;
     out.push(
       w.device
-        ? `watchdog: ${w.device} ${w.open ? (w.petting && f.running ? 'petted' : 'NOT petted') : 'closed'}, last pet ${s1(w.last_pet_age_s)} ago, timeout ${w.timeout_s} s`
+        ? `watchdog: ${w.device} ${!f.running ? 'unknown' : w.open ? (w.petting ? 'petted' : 'NOT petted') : 'closed'}, last pet ${s1(w.last_pet_age_s)} ago, timeout ${w.timeout_s} s`
         : 'watchdog: none (fencer.watchdog_device = ""): a wedged fencer cannot reset this host',
     );
     for (const p of f.pools) {
       out.push(
-        `pool ${p.path}: ${f.running ? p.state : 'unknown'}, last heartbeat ${s1(p.last_ok_age_s)} ago, ` +
-          `fences in ${p.fence_in_s === null ? '-' : s1(p.fence_in_s)}, in use ${p.in_use}, probe ${ms(p.probe_latency_ms.min)}/${ms(p.probe_latency_ms.max)} ms min/max` +
+        `pool ${p.path}: ${f.running ? p.state : 'unknown (the fencer is not running)'}, last heartbeat ${s1(p.last_ok_age_s)} ago, ` +
+          `fences in ${s1(p.fence_in_s)}, in use ${p.in_use}, probe ${ms(p.probe_latency_ms.min)}/${ms(p.probe_latency_ms.max)} ms min/max` +
           (p.stuck_probes ? `, ${p.stuck_probes} stuck probe(s) for ${s1(p.stuck_for_s)}` : '') +
           (p.last_error ? `, last error: ${p.last_error}` : ''),
       );
+      const k = p.kill_vms;
+      if (k && (k.phase !== 'idle' || k.processes_killed_total))
+        out.push(
+          `  kill-vms: ${k.phase === 'idle' ? 'not fenced' : k.phase === 'killing' ? `KILLING (waiting for: ${k.waiting_for})` : `FENCED since ${k.fenced_since} (until a heartbeat is verified)`}` +
+            `; killed ${k.processes_killed_total} process(es), ${k.vms_killed_total} VM(s)` +
+            (k.killed.length ? `, last: ${k.killed.map((x) => `${x.vm ?? x.comm} (pid ${x.pid}${x.gone_after_s === null ? ', not gone' : `, gone after ${x.gone_after_s} s`})`).join(', ')} at ${k.last_kill_at}` : ''),
+        );
     }
-    if (!f.pools.length) out.push('pools:    none configured ([[fencer.pool]])');
+    if (!f.pools.length) out.push('pools:    guarding no pool (add [[fencer.pool]] to the config, or heartbeat_add_pool)');
   }
   if (r.last_fence)
     out.push(`last fence: ${r.last_fence.at}, pool ${r.last_fence.pool}: ${r.last_fence.reason} (remove ${r.marker_file} once understood)`);
+  out.push(
+    r.verdict === 'ok'
+      ? 'verdict:  ok'
+      : `verdict:  ${r.verdict === 'degraded' ? 'DEGRADED' : 'NOT PROTECTED'}: ${r.reasons.join('; ')}`,
+  );
   return out.join('\n') + '\n';
 }
 
-export async function status(config: Config, opts: { json: boolean; io: Io }): Promise<number> {
-  const r = await statusReport(config);
+export async function status(config: Config, opts: { json: boolean; io: Io; timeoutMs?: number; configPath?: string }): Promise<number> {
+  const r = await statusReport(config, { timeoutMs: opts.timeoutMs });
   opts.io.out(opts.json ? JSON.stringify(r, null, 2) + '\n' : formatStatus(r));
-  return 0;
+  return exitCode(r.verdict);
 }

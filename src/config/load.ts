@@ -4,13 +4,15 @@ import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigSchema, type Config } from './schema.js';
-import { crossFieldProblems } from './rules.js';
+import { configWarnings, crossFieldProblems } from './rules.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/brick/brick.toml';
 
 export interface ConfigResult {
   config?: Config;
   problems: string[];
+  /** A valid config that protects less than it seems (check-config prints them, exit 0). */
+  warnings?: string[];
 }
 
 // Compiled on first use, not at import: `brick --version` should not pay for it.
@@ -122,7 +124,7 @@ export function validateConfig(doc: unknown): ConfigResult {
   }
   const config = data as unknown as Config;
   const problems = crossFieldProblems(config);
-  return problems.length ? { problems } : { config, problems };
+  return problems.length ? { problems } : { config, problems, warnings: configWarnings(config) };
 }
 
 export function parseConfigText(text: string, source = 'config'): ConfigResult {
@@ -151,8 +153,8 @@ export function loadConfigFile(path: string): ConfigResult {
 }
 
 /**
- * The built-in defaults: what an empty file gives, before cross-field rules. (An empty file is not
- * a valid config by itself: plain HTTP on 0.0.0.0 needs TLS or allow_plain_http.)
+ * The built-in defaults: what an empty file gives. They are a valid and safe config by themselves:
+ * HTTPS on 0.0.0.0:8898 with a certificate and password generated on the agent's first start.
  */
 export function defaultConfig(): Config {
   const data: Record<string, unknown> = {};

@@ -26,6 +26,52 @@ export function fenceCommandArgv(command: string | string[]): string[] {
   return Array.isArray(command) ? command : command.split(/\s+/).filter(Boolean);
 }
 
+// The string form is split on whitespace with no shell, so quoting, redirection, variables or globs
+// in it would reach the program as literal words and fail only at fence time.
+const SHELL_CHARS = /["'`$\\;&|<>(){}*?[\]~!#\n]/;
+
+/** Why a string fence command cannot be split safely, or undefined when it can. */
+export function fenceCommandStringProblem(command: string | string[]): string | undefined {
+  if (Array.isArray(command)) return undefined;
+  const m = SHELL_CHARS.exec(command);
+  if (!m) return undefined;
+  return (
+    `fencer.command: the string form is split on spaces and run without a shell, so ${JSON.stringify(m[0])} and other quotes or shell ` +
+    `characters cannot work there; use the array form, e.g. command = ["/bin/sh", "-c", "echo fenced > /var/tmp/f"]`
+  );
+}
+
+/** Actions that take the host down (or its VMs): with no pool they never fire. */
+const RESETTING_ACTIONS = new Set(['reboot', 'crash', 'command', 'kill-vms']);
+
+/**
+ * A valid config that still protects nothing, or less than it seems: one line each, `key: what`.
+ * check-config prints them as warnings (exit 0); doctor and status repeat the important ones.
+ */
+export function configWarnings(c: Config): string[] {
+  const w: string[] = [];
+  const f = c.fencer;
+  if (!f.pool.length && RESETTING_ACTIONS.has(f.action))
+    w.push(
+      `fencer.pool: no [[fencer.pool]] is configured, so the fencer guards no pool and action = "${f.action}" can never fire; ` +
+        'add the primary storage pools this host uses (or pools added at run time with heartbeat_add_pool)',
+    );
+  if (f.pool.length && f.action === 'log-only')
+    w.push('fencer.action: "log-only" never resets this host: a host that loses its storage keeps its VMs running (test setups only)');
+  if (f.pool.length && RESETTING_ACTIONS.has(f.action) && !f.watchdog_device)
+    w.push('fencer.watchdog_device: "" = no hardware watchdog: a wedged or frozen fencer cannot reset this host');
+  if (f.allow_unsafe_timing) {
+    const worst = f.fence_after_s + (f.watchdog_device ? f.watchdog_timeout_s : 0) + CLOCK_SLACK_S;
+    if (!(worst < f.dead_host_window_s))
+      w.push(`fencer.allow_unsafe_timing: the host may be reset only after ${worst} s, not before the orchestrator's ${f.dead_host_window_s} s: a peer may restart its VMs first`);
+  }
+  const s = c.server;
+  const listen = parseListen(s.listen);
+  if (listen && !s.tls_cert && !isLoopback(listen.host))
+    w.push(`server.tls_cert: "" = plain HTTP on ${listen.host}: the password and every call cross the network in clear text (only for CloudStack's Ovm3 client, on a management network)`);
+  return w;
+}
+
 export function crossFieldProblems(c: Config): string[] {
   const p: string[] = [];
   const s = c.server;
@@ -69,15 +115,20 @@ export function crossFieldProblems(c: Config): string[] {
     p.push(`fencer.fence_after_s: must be ≥ 2 × probe_timeout_s (${2 * f.probe_timeout_s} s) so slow probes that still succeed never fence, got ${f.fence_after_s}`);
   if (f.probe_interval_s > f.probe_timeout_s)
     p.push(`fencer.probe_interval_s: must be ≤ probe_timeout_s (${f.probe_timeout_s}), got ${f.probe_interval_s}`);
-  const worst = f.fence_after_s + (f.watchdog_device ? f.watchdog_timeout_s : 0) + CLOCK_SLACK_S;
+  // kill-vms resets at most kill_timeout_s after the expiry, and the watchdog (still petted while it
+  // kills) backs that up watchdog_timeout_s later.
+  const kill = f.action === 'kill-vms' ? f.kill_timeout_s : 0;
+  const worst = f.fence_after_s + kill + (f.watchdog_device ? f.watchdog_timeout_s : 0) + CLOCK_SLACK_S;
   if (!(worst < f.dead_host_window_s) && !f.allow_unsafe_timing)
     p.push(
-      `fencer.fence_after_s: fence_after_s + watchdog_timeout_s + ${CLOCK_SLACK_S} s slack = ${worst} s must be below the orchestrator's ` +
+      `fencer.fence_after_s: fence_after_s${kill ? ' + kill_timeout_s' : ''} + watchdog_timeout_s + ${CLOCK_SLACK_S} s slack = ${worst} s must be below the orchestrator's ` +
         `dead-host window dead_host_window_s (${f.dead_host_window_s} s), or a peer may restart VMs before this host is reset ` +
         '(set allow_unsafe_timing = true to override)',
     );
   if (f.action === 'command' && fenceCommandArgv(f.command).length === 0) p.push('fencer.command: required with action = "command"');
-  if (f.action === 'command' && fenceCommandArgv(f.command).length && !isAbsolute(fenceCommandArgv(f.command)[0]))
+  const stringProblem = fenceCommandStringProblem(f.command);
+  if (stringProblem) p.push(stringProblem);
+  else if (f.action === 'command' && fenceCommandArgv(f.command).length && !isAbsolute(fenceCommandArgv(f.command)[0]))
     p.push('fencer.command: the program must be an absolute path (no PATH lookup at fence time)');
   for (const k of ['state_dir', 'marker_dir', 'sysrq_trigger'] as const)
     if (!isAbsolute(f[k])) p.push(`fencer.${k}: must be an absolute path`);

@@ -20,6 +20,7 @@ import { prepareWatchdog } from './watchdog-policy.js';
 import { ensureDir, readFencerState, round3, writeFencerState, type FencerState, type PoolState } from './state.js';
 import { readFenceMarker, writeFenceMarker, type FenceMarker } from './marker.js';
 import { queryPoolUsage, resolveVmQuery } from './vm-usage.js';
+import { KillVms } from './kill-vms/controller.js';
 
 export interface FencerOptions {
   logFormat: LogFormat;
@@ -43,7 +44,7 @@ interface PoolRuntime {
   file: string;
   lastOkMs?: number;
   lastStartMs?: number;
-  inFlight?: { startedMs: number; deadlineMs: number; resultIn: boolean };
+  inFlight?: { startedMs: number; deadlineMs: number; resultIn: boolean; abort: AbortController };
   device?: string;
   mkdirDone: boolean;
   latency: { last: number | null; min: number | null; max: number | null };
@@ -80,7 +81,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (delayS > 0) log.warn({ delay_s: delayS }, `TEST ONLY: ${TEST_ENV.probeDelay} adds ${delayS} s to every probe`);
 
   // ---- start-up: everything that may fail fails here, before anything is armed ----
-  const tools: ProbeTools = resolveTools();
+  const tools: ProbeTools = await resolveTools();
   const pools: PoolRuntime[] = f.pool.map((cfg) => {
     const hostId = f.host_id || defaultHostId(cfg.heartbeat as HeartbeatFormat);
     if (!hostId) throw new BrickError('NOT_READY', 'fencer.host_id: not set and this host has no IPv4 address to derive it from; set host_id');
@@ -106,7 +107,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (lastFence)
     log.warn({ last_fence: lastFence }, `this host fenced itself at ${lastFence.at} (pool ${lastFence.pool}: ${lastFence.reason}); remove ${f.marker_dir}/fence-marker.json once understood`);
   let sysrq: SysrqTrigger | undefined;
-  if (f.action === 'reboot' || f.action === 'crash') sysrq = openSysrq(f.sysrq_trigger);
+  if (f.action === 'reboot' || f.action === 'crash' || f.action === 'kill-vms') sysrq = openSysrq(f.sysrq_trigger);
   const fenceArgv = f.action === 'command' ? fenceCommandArgv(f.command) : [];
   if (f.action === 'log-only') log.warn('fencer.action = "log-only": an expired pool is only logged; this host will NOT be reset and its VMs may run twice');
   let watchdog: Watchdog | undefined;
@@ -118,13 +119,29 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     log.warn('fencer.watchdog_device = "": no hardware watchdog; if the fencer itself hangs or dies, nothing resets this host');
   }
   let lastPetMs: number | undefined = watchdog ? now() : undefined;
-  const vmHow = resolveVmQuery(f.vm_query);
+  const vmHow = await resolveVmQuery(f.vm_query);
   if (vmHow.kind === 'none' || !vmHow.bin)
     log.warn({ vm_query: f.vm_query }, 'cannot ask which pools running VMs use: every pool counts as used (expiry fences)');
   const vmUri = config.domain.libvirt_uri || undefined;
   let vmUsage: { at: number; map: Map<string, boolean> | 'unknown' } | undefined;
   let vmQueryInFlight = false;
   const vmRefreshMs = Math.max(1000, timing.probeIntervalMs);
+  // action = "kill-vms" (kill-vms/): an expired, used pool has its holders killed; the host is reset
+  // (as "reboot") only when that cannot be shown complete and safe within kill_timeout_s.
+  const killVms =
+    f.action === 'kill-vms'
+      ? new KillVms({
+          pools: pools.map((p) => p.cfg.path),
+          killTimeoutMs: f.kill_timeout_s * 1000,
+          markerDir: f.marker_dir,
+          vm: { ...vmHow, uri: vmUri },
+          destroyTimeoutMs: f.vm_query_timeout_s * 1000,
+          run,
+          log,
+          now,
+        })
+      : undefined;
+  let killHold = new Set<string>();
 
   log.info(
     {
@@ -133,6 +150,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       probe_interval_s: f.probe_interval_s,
       probe_timeout_s: f.probe_timeout_s,
       fence_after_s: f.fence_after_s,
+      ...(killVms ? { kill_timeout_s: f.kill_timeout_s } : {}),
       watchdog: f.watchdog_device || null,
       tick_ms: tick,
       vm_query: vmHow.kind,
@@ -151,14 +169,16 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       }
       return;
     }
+    if (killHold.has(p.cfg.path)) return;
     if (t < nextProbeAt(p.lastStartMs, timing)) return;
     const started = t;
     const wallMs = Date.now();
     const content = heartbeatContent(p.cfg.heartbeat, wallMs);
     const steps = probeSteps({ poolPath: p.cfg.path, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delayS });
-    const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount);
+    const abort = new AbortController();
+    const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount, abort.signal);
     p.lastStartMs = started;
-    p.inFlight = { startedMs: started, deadlineMs: started + timing.probeTimeoutMs, resultIn: false };
+    p.inFlight = { startedMs: started, deadlineMs: started + timing.probeTimeoutMs, resultIn: false, abort };
     const flight = p.inFlight;
     probe.result.then((r) => {
       flight.resultIn = true;
@@ -167,6 +187,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         p.latency = { last: ms, min: Math.min(p.latency.min ?? ms, ms), max: Math.max(p.latency.max ?? ms, ms) };
         p.ok++;
         if (p.device === undefined) p.device = r.device;
+        killVms?.verified(p.cfg.path, r.device);
         p.mkdirDone = true;
         p.lastOkMs = p.lastOkMs === undefined ? started : Math.max(p.lastOkMs, started);
         if (p.lastError) log.info({ pool: p.cfg.path, latency_ms: ms }, `probe of ${p.cfg.path} verified again`);
@@ -206,10 +227,10 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   }
 
   // ---- the fence path: bounded, nothing from the failed storage ----
-  function fence(v: PoolVerdict): void {
+  function fence(v: PoolVerdict, why?: string): void {
     const p = pools.find((x) => x.cfg.path === v.path)!;
     const age = v.ageMs === undefined ? null : round3(v.ageMs / 1000);
-    const reason = `no verified heartbeat for ${age} s (fence_after_s ${f.fence_after_s})${p.lastError ? `; last error: ${p.lastError}` : ''}`;
+    const reason = `no verified heartbeat for ${age} s (fence_after_s ${f.fence_after_s})${p.lastError ? `; last error: ${p.lastError}` : ''}${why ? `; ${why}` : ''}`;
     fenced = { at: new Date().toISOString(), pool: v.path, reason, action: f.action, host_id: p.hostId, last_ok_age_s: age };
     log.fatal({ pool: v.path, last_ok_age_s: age, action: f.action }, `FENCING this host: pool ${v.path} ${reason}; action ${f.action}`);
     if (f.action === 'log-only') return;
@@ -220,7 +241,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       log.error({ error: (e as Error).message }, 'could not write the fence marker; fencing anyway');
     }
     try {
-      if (f.action === 'reboot') sysrq!.write('b');
+      if (f.action === 'reboot' || f.action === 'kill-vms') sysrq!.write('b');
       else if (f.action === 'crash') sysrq!.write('c');
       else if (f.action === 'command')
         run(fenceArgv[0], fenceArgv.slice(1), { timeoutMs: 10_000, allowFailure: true }).then(
@@ -240,9 +261,16 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     for (const p of pools) maybeProbe(p, t);
     if (pools.length) maybeQueryVms(t);
     const facts = pools.map((p) => ({ path: p.cfg.path, fenceWhen: p.cfg.fence_when, lastOkMs: p.lastOkMs, inUse: inUse(p, t) }));
-    const plan = planTick(facts, t, timing, { fenced: fenced !== null, action: f.action });
+    let plan = planTick(facts, t, timing, { fenced: fenced !== null, action: f.action });
     lastPlanVerdicts = plan.verdicts;
     plan.verdicts.forEach((v, i) => transition(pools[i], v, t));
+    if (killVms && !fenced) {
+      const k = killVms.tick(plan.verdicts.map((v, i) => ({ path: v.path, fence: v.fence, lastOkMs: pools[i].lastOkMs })), t);
+      killHold = k.hold;
+      for (const p of pools) if (k.abort.has(p.cfg.path)) p.inFlight?.abort.abort();
+      plan = { ...plan, pet: !k.reset, fence: undefined };
+      if (k.reset) fence(plan.verdicts.find((v) => v.path === k.reset!.pool)!, k.reset.reason);
+    }
     if (plan.fence) fence(plan.fence);
     if (f.action === 'log-only' && fenced && !plan.verdicts.some((v) => v.fence)) fenced = null;
     petting = Boolean(watchdog) && plan.pet && !(fenced && f.action !== 'log-only');
@@ -317,8 +345,10 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
           probes_ok: p.ok,
           probes_failed: p.failed,
           last_error: p.lastError,
+          ...(killVms ? { kill_vms: killVms.snapshot(p.cfg.path) } : {}),
         };
       }),
+      ...(killVms ? { kill_vms: killVms.counters() } : {}),
     };
   }
 

@@ -5,7 +5,7 @@
 // it by itself: a host that fenced must stay visibly "fenced before" until a person acknowledges it.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeDurable } from './state.js';
+import { writeFileAtomic } from '../shared/atomic-write.js';
 
 export const MARKER_FILE = 'fence-marker.json';
 
@@ -14,7 +14,7 @@ export interface FenceMarker {
   at: string;
   pool: string;
   reason: string;
-  action: 'reboot' | 'crash' | 'log-only' | 'command';
+  action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command';
   host_id: string;
   /** Seconds since the pool's last verified heartbeat when the fencer fenced. */
   last_ok_age_s: number | null;
@@ -25,7 +25,8 @@ export function markerPath(markerDir: string): string {
 }
 
 export function writeFenceMarker(markerDir: string, m: FenceMarker): void {
-  writeDurable(markerPath(markerDir), JSON.stringify(m) + '\n');
+  // Durable (file and directory fsynced) before the fence action runs: it must survive the reset.
+  writeFileAtomic(markerPath(markerDir), JSON.stringify(m) + '\n');
 }
 
 export function readFenceMarker(markerDir: string): FenceMarker | undefined {

@@ -1,12 +1,12 @@
 // The fencer's XML-RPC calls, served by `brick serve` (the agent reads the fencer's state file; it
 // never talks to the fencer process and never touches a pool path itself).
 import { posix } from 'node:path';
-import { defineMethods } from '../agent-extension/catalogue.js';
-import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../agent-extension/values.js';
+import { defineMethods } from '../rpc/catalogue.js';
+import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../rpc/values.js';
 import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
 import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';
-import { currentPoolAges, fencerRunning, readFencerState, statePath } from './state.js';
+import { currentPoolAges, fencerRunning, readFencerState, statePath, type PoolState } from './state.js';
 import { readFenceMarker, type FenceMarker } from './marker.js';
 import type { Config } from '../config/schema.js';
 
@@ -15,6 +15,20 @@ const dbl = (n: number | null): XmlRpcValue => (n === null ? null : new XmlRpcDo
 function markerStruct(m: FenceMarker | null | undefined): XmlRpcValue {
   if (!m) return null;
   return { at: m.at, pool: m.pool, reason: m.reason, action: m.action, host_id: m.host_id, last_ok_age_s: dbl(m.last_ok_age_s) };
+}
+
+/** action = "kill-vms": the pool's phase and what was killed (nil members stay nil). */
+function killVmsStruct(k: NonNullable<PoolState['kill_vms']>): XmlRpcStruct {
+  return {
+    phase: k.phase,
+    fenced_since: k.fenced_since,
+    waiting_for: k.waiting_for,
+    last_kill_at: k.last_kill_at,
+    killed: k.killed.map((x) => ({ pid: x.pid, comm: x.comm, vm: x.vm, uuid: x.uuid, killed_at: x.killed_at, gone_after_s: dbl(x.gone_after_s) })),
+    processes_killed_total: k.processes_killed_total,
+    vms_killed_total: k.vms_killed_total,
+    spared_total: k.spared_total,
+  };
 }
 
 export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruct {
@@ -41,6 +55,7 @@ export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruc
       fencer_running: running,
       fenced: s.fenced ? markerStruct(s.fenced) : null,
       last_fence: lastFence && lastFence.pool === p.path ? markerStruct(lastFence) : null,
+      ...(p.kill_vms ? { kill_vms: killVmsStruct(p.kill_vms) } : {}),
     };
   }
   return out;
@@ -84,7 +99,9 @@ export const methods = defineMethods([
       'fence_in_s (seconds before this pool fences the host, nil when it cannot: unverified, idle or dead), probe_latency_ms ' +
       '(struct last/min/max), armed, in_use (true, false or "unknown"), stuck_probes, last_error, heartbeat, heartbeat_file, ' +
       'fence_when, fencer_running, fenced (set once the fencer fenced), last_fence (the marker of a fence before the last boot ' +
-      'that concerned this pool, until an admin removes it). Faults: NOT_READY (1011) when the fencer has never written its state.',
+      'that concerned this pool, until an admin removes it); with fencer.action = "kill-vms" also kill_vms (struct: phase idle, ' +
+      'killing or fenced, fenced_since, waiting_for, last_kill_at, killed (array of pid, comm, vm, uuid, killed_at, gone_after_s), ' +
+      'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state.',
     handler: async (_args, ctx) => heartbeatStatus(ctx.config),
   },
   {

@@ -7,7 +7,6 @@
 //   otherwise compare the written epoch with our wall clock: age > maxAgeS → false
 import { run as realRun, type Runner } from '../shared/run.js';
 import { heartbeatFile, parseHeartbeat, type HeartbeatFormat } from './heartbeat-format.js';
-import { existsSync } from 'node:fs';
 
 export interface PeerCheckArgs {
   poolPath: string;
@@ -35,10 +34,6 @@ interface Seen {
 const seen = new Map<string, Seen>();
 const SEEN_MAX = 1000;
 
-function ddPath(): string {
-  return existsSync('/usr/bin/dd') ? '/usr/bin/dd' : '/bin/dd';
-}
-
 export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckResult> {
   const run = a.run ?? realRun;
   const wall = a.wallMs ?? Date.now;
@@ -48,7 +43,7 @@ export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckRes
   const deadline = new Promise<undefined>((r) => {
     timer = setTimeout(() => r(undefined), a.timeoutMs);
   });
-  const read = run(ddPath(), [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
+  const read = run('dd', [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
     .then((r) => (r.code === 0 ? r.stdout : undefined))
     .catch(() => undefined);
   const text = await Promise.race([read, deadline]);

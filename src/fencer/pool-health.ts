@@ -77,7 +77,7 @@ export function planTick(
   pools: PoolFacts[],
   nowMs: number,
   t: Timing,
-  opts: { fenced: boolean; action: 'reboot' | 'crash' | 'log-only' | 'command' },
+  opts: { fenced: boolean; action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command' },
 ): TickPlan {
   const verdicts = pools.map((p) => judgePool(p, nowMs, t));
   const expired = verdicts.find((v) => v.fence);

@@ -10,9 +10,9 @@
 // Success only when every step exits 0, the device is the one seen when the pool was armed and not
 // the root's, and the read-back matches. Any error (EIO, ESTALE, EROFS, ENOTCONN, ENOENT) is a
 // failed probe, exactly like a hang: nothing but a verified heartbeat refreshes the pool.
-import { existsSync } from 'node:fs';
 import type { Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
+import { toolPath } from '../shared/host-tools.js';
 import { heartbeatContent, heartbeatDir, heartbeatFile, heartbeatTempFile, type HeartbeatFormat } from './heartbeat-format.js';
 
 export interface ProbeTools {
@@ -23,13 +23,18 @@ export interface ProbeTools {
   sleep: string;
 }
 
-/** Absolute paths of the coreutils the probe runs (never a PATH lookup at probe time). */
-export function resolveTools(exists: (p: string) => boolean = existsSync): ProbeTools {
-  const find = (name: string) => {
-    for (const dir of ['/usr/bin', '/bin']) if (exists(`${dir}/${name}`)) return `${dir}/${name}`;
-    throw new BrickError('UNSUPPORTED', `${name}: not found in /usr/bin or /bin; the fencer's probes need coreutils`);
+/**
+ * Absolute paths of the coreutils the probe runs, from the host-tool registry, resolved once at
+ * start (never a PATH lookup at probe time): the host's when new enough, else brick's own copy.
+ */
+export async function resolveTools(): Promise<ProbeTools> {
+  const find = async (name: string) => {
+    const r = await toolPath(name);
+    if ('missing' in r) throw new BrickError('UNSUPPORTED', `the fencer's probes need ${r.missing}`, { tool: name });
+    return r.path;
   };
-  return { dd: find('dd'), mv: find('mv'), stat: find('stat'), mkdir: find('mkdir'), sleep: find('sleep') };
+  const [dd, mv, stat, mkdir, sleep] = await Promise.all(['dd', 'mv', 'stat', 'mkdir', 'sleep'].map(find));
+  return { dd, mv, stat, mkdir, sleep };
 }
 
 export interface ProbeStep {
@@ -92,14 +97,16 @@ export function startProbe(
   now: () => number,
   expectDevice?: string,
   requireMount = true,
+  signal?: AbortSignal,
 ): StartedProbe {
   const start = now();
   let device: string | undefined;
   const chain = (async () => {
     for (const s of steps) {
       const left = Math.ceil(timeoutMs - (now() - start));
+      if (signal?.aborted) throw new Error('probe aborted (kill-vms is checking the pool)');
       if (left <= 0) throw new BrickError('TIMEOUT', `no answer within ${timeoutMs} ms (before ${s.what})`);
-      const r = await run(s.cmd, s.args, { timeoutMs: left, input: s.input, allowFailure: true });
+      const r = await run(s.cmd, s.args, { timeoutMs: left, input: s.input, allowFailure: true, signal });
       if (r.code !== 0) throw new Error(`${s.what} failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] || 'no message'}`);
       if (s.check === 'devices') {
         const [pool, root] = r.stdout.trim().split('\n');

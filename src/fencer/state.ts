@@ -2,10 +2,12 @@
 // tick by the daemon and read by `brick status`, heartbeat_status, host_capabilities and the Ovm3
 // storage-health calls. Ages in it are as of `written_at_ms`; readers add the file's own age
 // (`stateAgeS`) and treat a file older than STATE_STALE_S as "the fencer is not running".
-import { readFileSync, renameSync, writeFileSync, mkdirSync, fsyncSync, openSync, closeSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../shared/atomic-write.js';
 import { join } from 'node:path';
 import type { PoolHealthState, InUse } from './pool-health.js';
 import type { FenceMarker } from './marker.js';
+import type { KillVmsCounters, PoolKillSnapshot } from './kill-vms/snapshot.js';
 
 export const STATE_FILE = 'fencer.json';
 export const STATE_STALE_S = 5;
@@ -31,6 +33,8 @@ export interface PoolState {
   probes_ok: number;
   probes_failed: number;
   last_error: string | null;
+  /** action = "kill-vms": what was killed on this pool and whether it is fenced. */
+  kill_vms?: PoolKillSnapshot;
 }
 
 export interface FencerState {
@@ -40,7 +44,7 @@ export interface FencerState {
   /** Wall clock of this write, epoch ms. */
   written_at_ms: number;
   started_at_ms: number;
-  action: 'reboot' | 'crash' | 'log-only' | 'command';
+  action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command';
   fence_after_s: number;
   probe_interval_s: number;
   probe_timeout_s: number;
@@ -50,6 +54,8 @@ export interface FencerState {
   /** The marker found at start: the fence before the last boot, until an admin removes it. */
   last_fence: FenceMarker | null;
   pools: PoolState[];
+  /** action = "kill-vms": counters over all pools since the fencer started. */
+  kill_vms?: KillVmsCounters;
 }
 
 export function statePath(stateDir: string): string {
@@ -58,10 +64,10 @@ export function statePath(stateDir: string): string {
 
 /** Synchronous and on local disk (state_dir): no threadpool work, so a poisoned pool cannot delay it. */
 export function writeFencerState(stateDir: string, s: FencerState): void {
-  const final = statePath(stateDir);
-  const tmp = `${final}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(s) + '\n', { mode: 0o644 });
-  renameSync(tmp, final);
+  // Not fsynced: it is rewritten every tick and a reader treats an old one as "not running", so
+  // losing the last write to a crash is harmless, while an fsync per tick on a busy disk could hold
+  // the loop that pets the watchdog.
+  writeFileAtomic(statePath(stateDir), JSON.stringify(s) + '\n', { durable: false });
 }
 
 export function ensureDir(dir: string): void {
@@ -105,17 +111,4 @@ export function currentPoolAges(s: FencerState, p: PoolState, nowMs = Date.now()
 
 export function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
-}
-
-/** Write a small file durably (fsync) and atomically; used for the fence marker. */
-export function writeDurable(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeFileSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
 }

@@ -2,7 +2,7 @@
 // its heartbeat expires but does not reset the host. Asked of libvirt (`virsh list` + `domblklist`)
 // or Xen's `xl list -l`, always with a deadline. No answer (timeout, error, no tool) is 'unknown',
 // and the daemon counts unknown as used: when in doubt, fence.
-import { existsSync } from 'node:fs';
+import { toolPath } from '../shared/host-tools.js';
 import type { Runner } from '../shared/run.js';
 
 export type VmQuery = 'auto' | 'libvirt' | 'xl' | 'none';
@@ -44,15 +44,23 @@ export function usageOf(pools: string[], disks: string[]): Map<string, boolean> 
   return new Map(pools.map((p) => [p, disks.some((d) => poolOfDisk(d, p))]));
 }
 
-export function resolveVmQuery(q: VmQuery, exists: (p: string) => boolean = existsSync): { kind: 'libvirt' | 'xl' | 'none'; bin?: string } {
-  const find = (name: string) => ['/usr/bin', '/usr/sbin', '/bin', '/sbin'].map((d) => `${d}/${name}`).find(exists);
+/** The registry's absolute path of a tool, or undefined when the host has none. */
+async function registryFind(name: string): Promise<string | undefined> {
+  const r = await toolPath(name);
+  return 'missing' in r ? undefined : r.path;
+}
+
+export async function resolveVmQuery(
+  q: VmQuery,
+  find: (name: string) => Promise<string | undefined> = registryFind,
+): Promise<{ kind: 'libvirt' | 'xl' | 'none'; bin?: string }> {
   if (q === 'none') return { kind: 'none' };
   if (q === 'libvirt' || q === 'auto') {
-    const bin = find('virsh');
+    const bin = await find('virsh');
     if (bin) return { kind: 'libvirt', bin };
     if (q === 'libvirt') return { kind: 'libvirt' };
   }
-  const bin = find('xl');
+  const bin = await find('xl');
   if (bin) return { kind: 'xl', bin };
   return q === 'xl' ? { kind: 'xl' } : { kind: 'none' };
 }

@@ -17,7 +17,7 @@ export const FAULT_CODES = {
   TIMEOUT: { code: 1004, what: 'the call or a command it ran passed its deadline' },
   COMMAND_FAILED: { code: 1005, what: 'a host command failed; the message carries its exit status and stderr' },
   UNSUPPORTED: { code: 1006, what: 'this host cannot do that (no OVS, no DPDK, wrong hypervisor, wrong backend)' },
-  HOOK_FAILED: { code: 1007, what: 'a before_vm_start hook stopped the start (exit 2) or misbehaved' },
+  HOOK_FAILED: { code: 1007, what: 'a before_device_create or before_vm_start hook failed the start (a non-zero exit, not executable, a timeout, or unusable XML)' },
   VENDOR_AGENT: { code: 1008, what: 'the vendor agent could not be reached for a passed-through call' },
   VERIFY_FAILED: { code: 1009, what: 'a change was applied but the host did not accept it; it was rolled back' },
   BAD_XML: { code: 1010, what: 'a domain XML argument is not well-formed or not a libvirt domain' },
@@ -45,8 +45,11 @@ export class BrickError extends Error {
 
 /** A user error at the command line: printed as one line, exit 1. */
 export class UsageError extends Error {
-  constructor(message: string) {
+  /** The command whose usage to print with it; the global usage when absent. */
+  readonly command?: string;
+  constructor(message: string, command?: string) {
     super(message);
+    this.command = command;
     this.name = 'UsageError';
   }
 }

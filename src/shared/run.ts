@@ -3,6 +3,7 @@
 // the code that decides and keep the real one for the edge.
 import { execFile } from 'node:child_process';
 import { BrickError } from './errors.js';
+import { CHILD_PATH, toolPath } from './host-tools.js';
 
 export interface RunOptions {
   /** Hard deadline in milliseconds; the child is killed (SIGKILL) when it passes. Required. */
@@ -16,6 +17,8 @@ export interface RunOptions {
   maxBuffer?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** The call's signal: when it aborts, the child is killed (SIGKILL) and run throws TIMEOUT; an aborted signal runs nothing. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -38,13 +41,32 @@ export function describeCommand(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
 
-export const run: Runner = (cmd, args, opts) => {
+/** Variables no child inherits from brick's own start: brick's private runtime stays brick's. */
+const LOADER_VARS = /^(LD_[A-Z_]+|NODE_OPTIONS|NODE_PATH|UV_THREADPOOL_SIZE|UV_USE_IO_URING)$/;
+
+/** The environment a child gets: the given one (or PATH/LANG/LC_ALL) minus the loader's variables. */
+export function childEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  if (!env) return { PATH: CHILD_PATH, LANG: 'C', LC_ALL: 'C' };
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !LOADER_VARS.test(k)) out[k] = v;
+  return out;
+}
+
+/** A bare command name → the host-tool registry's absolute path, or UNSUPPORTED naming the tool. */
+async function resolveCommand(cmd: string): Promise<string> {
+  const r = await toolPath(cmd);
+  if ('missing' in r) throw new BrickError('UNSUPPORTED', r.missing, { tool: cmd });
+  return r.path;
+}
+
+export const run: Runner = async (cmd, args, opts) => {
   if (!(opts.timeoutMs > 0)) throw new Error(`run(${cmd}): a positive timeoutMs is required`);
-  let file = cmd;
+  if (opts.signal?.aborted) throw stopped(describeCommand(cmd, args), opts.signal, false);
+  let file = await resolveCommand(cmd);
   let argv = [...args];
   if (opts.netns) {
-    argv = ['netns', 'exec', opts.netns, cmd, ...argv];
-    file = 'ip';
+    argv = ['netns', 'exec', opts.netns, file, ...argv];
+    file = await resolveCommand('ip');
   }
   return new Promise<RunResult>((resolve, reject) => {
     const child = execFile(
@@ -54,18 +76,21 @@ export const run: Runner = (cmd, args, opts) => {
         timeout: opts.timeoutMs,
         killSignal: 'SIGKILL',
         maxBuffer: opts.maxBuffer ?? 16 * 1024 * 1024,
-        env: opts.env ?? { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' },
+        env: childEnv(opts.env),
         cwd: opts.cwd ?? '/',
         encoding: 'utf8',
         windowsHide: true,
+        ...(opts.signal ? { signal: opts.signal } : {}),
       },
       (err, stdout, stderr) => {
         const shown = describeCommand(file, argv);
         if (!err) return resolve({ code: 0, stdout, stderr });
         const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string };
         if (e.code === 'ENOENT') {
-          return reject(new BrickError('UNSUPPORTED', `${file}: command not found (is it installed and on PATH?)`, { command: shown }));
+          // Resolved a moment ago and gone now (a package removed under us).
+          return reject(new BrickError('UNSUPPORTED', `${file}: no such program (was it removed?)`, { command: shown, tool: cmd }));
         }
+        if ((e as Error).name === 'AbortError' && opts.signal?.aborted) return reject(stopped(shown, opts.signal, true));
         if (e.killed || e.signal) {
           if (e.killed && e.signal === 'SIGKILL') {
             return reject(new BrickError('TIMEOUT', `${shown}: no answer within ${opts.timeoutMs} ms; killed`, { command: shown }));
@@ -94,6 +119,12 @@ export const run: Runner = (cmd, args, opts) => {
   });
 };
 
+/** The error for a command the call's signal stopped (started: it ran and was killed; else it never ran). */
+function stopped(shown: string, signal: AbortSignal, started: boolean): BrickError {
+  const why = signal.reason instanceof Error ? signal.reason.message : 'the call was cancelled';
+  return new BrickError('TIMEOUT', `${shown}: ${started ? 'killed' : 'not run'}: ${why}`, { command: shown, started });
+}
+
 /** A runner that records every call and answers from a script; for tests of code that decides. */
 export interface RecordedCall {
   cmd: string;
@@ -106,6 +137,7 @@ export function recordingRunner(
   const calls: RecordedCall[] = [];
   const r = (async (cmd: string, args: readonly string[], opts: RunOptions) => {
     const call = { cmd, args: [...args], opts };
+    if (opts.signal?.aborted) throw stopped(describeCommand(cmd, args), opts.signal, false);
     calls.push(call);
     const a = await answer(call);
     const res = { code: 0, stdout: '', stderr: '', ...a };

@@ -3,8 +3,8 @@
 // unexecutable empty file and PATH pointing only at an empty directory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,4 +111,89 @@ test('dist/brick: a wrong command is one line and the usage, exit 1; the binary 
   const v = await run(renamed, ['--version'], { env: { PATH: empty } });
   assert.equal(v.code, 0, v.stderr);
   assert.match(v.stdout, new RegExp(`^brick ${pkg.version.replace(/\./g, '\\.')}\n`));
+});
+
+/** TCP ports process `pid` listens on (its own socket fds matched against /proc/net/tcp{,6}). */
+function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  const ports: number[] = [];
+  for (const f of ['tcp', 'tcp6']) {
+    for (const line of readFileSync(`/proc/${pid}/net/${f}`, 'utf8').split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c[3] === '0A' && inodes.has(c[9])) ports.push(parseInt(c[1].split(':')[1], 16));
+    }
+  }
+  return ports;
+}
+
+/** Start `dist/brick fencer` (log-only, no watchdog, no pool) and wait until its loop runs. */
+async function startFencer(name: string, env: NodeJS.ProcessEnv) {
+  const d = join(dir, name);
+  mkdirSync(d);
+  const cfg = join(d, 'brick.toml');
+  writeFileSync(
+    cfg,
+    ['[server]', 'listen = "127.0.0.1:0"', '[fencer]', 'action = "log-only"', 'watchdog_device = ""', `state_dir = "${d}/state"`, `marker_dir = "${d}/marker"`,
+      'host_id = "bin-test"', 'vm_query = "none"', 'probe_interval_s = 0.2', 'probe_timeout_s = 1', 'fence_after_s = 5', ''].join('\n'),
+  );
+  const proc = spawn(bin, ['fencer', '--config', cfg], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => (out += b));
+  proc.stderr!.on('data', (b: Buffer) => (out += b));
+  const exit = new Promise<number | null>((r) => proc.on('exit', (c) => r(c)));
+  const t0 = performance.now();
+  while (!existsSync(join(d, 'state', 'fencer.json'))) {
+    if (proc.exitCode !== null || performance.now() - t0 > 30_000) throw new Error(`the fencer did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { proc, exit, output: () => out };
+}
+
+test('dist/brick: SIGUSR1 opens no inspector port and does not stop the fencer', { skip }, async () => {
+  const f = await startFencer('sigusr1', { PATH: '/usr/bin:/bin' });
+  try {
+    assert.deepEqual(listeningPorts(f.proc.pid!), [], 'the fencer listens on nothing before the signal');
+    for (let i = 0; i < 3; i++) f.proc.kill('SIGUSR1');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(f.proc.exitCode, null, `SIGUSR1 killed the fencer:\n${f.output()}`);
+    assert.deepEqual(listeningPorts(f.proc.pid!), [], `SIGUSR1 opened a port:\n${f.output()}`);
+    assert.doesNotMatch(f.output(), /Debugger listening|inspector/i);
+  } finally {
+    f.proc.kill('SIGTERM');
+  }
+  assert.equal(await f.exit, 0, f.output());
+});
+
+test('dist/brick: NODE_OPTIONS, NODE_DEBUG and the other runtime variables change nothing', { skip }, async () => {
+  const env = {
+    PATH: '/usr/bin:/bin',
+    NODE_OPTIONS: '--inspect=127.0.0.1:0',
+    NODE_DEBUG: 'timer,child_process,fs,net',
+    // (Not NODE_V8_COVERAGE: Node starts collecting in its own bootstrap, and writes what it has at
+    // the re-exec: one file covering the first milliseconds. Known residue, nothing else changes.)
+    UV_THREADPOOL_SIZE: '1',
+  };
+  const f = await startFencer('node-options', env);
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(f.proc.exitCode, null, f.output());
+    assert.deepEqual(listeningPorts(f.proc.pid!), [], `NODE_OPTIONS=--inspect opened a port:\n${f.output()}`);
+    // The process re-executed itself in place (same pid) without them: nothing of them is left to read.
+    const environ = readFileSync(`/proc/${f.proc.pid}/environ`, 'latin1').split('\0');
+    assert.deepEqual(environ.filter((v) => /^(NODE_|UV_)/.test(v)), [], 'the running fencer still carries runtime variables');
+    assert.ok(environ.includes('PATH=/usr/bin:/bin'), 'the rest of the environment is kept');
+  } finally {
+    f.proc.kill('SIGTERM');
+  }
+  assert.equal(await f.exit, 0, f.output());
+  // Every line is the fencer's own JSON log: no "Debugger listening", no NODE_DEBUG "TIMER 123:" lines.
+  for (const line of f.output().trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line.replace(/^<\d>/, '')), `not a log line: ${line}`);
 });

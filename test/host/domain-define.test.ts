@@ -11,7 +11,7 @@ import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { methods } from '../../src/agent-extension/domain/methods.js';
 import { defineDomain, virshBatchArgs } from '../../src/agent-extension/domain/define.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -11,7 +11,7 @@ import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { methods } from '../../src/agent-extension/domain/methods.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
 import type { BrickError } from '../../src/shared/errors.js';
 
 const base = mkdtempSync(join(tmpdir(), 'brick-hooks-test-'));
@@ -78,19 +78,33 @@ test('hooks see the final XML: pure tweaks run first', async () => {
   assert.match(readFileSync(seen, 'utf8'), /<interface type='vhostuser'>/);
 });
 
-test('exit 1: logged as a warning, the chain goes on; garbage left by a failing hook is dropped', async () => {
+test('exit 1 (as vdsm): the chain goes on and the next hook sees the file, then the start fails with HOOK_FAILED naming the hook and its stderr', async () => {
+  const seen = join(base, `after-warn-${process.pid}`);
   const dir = hooksDir({
-    '10_warn': SH + 'echo "could not reach the CMDB" >&2\necho garbage > "$_hook_domxml"\nexit 1\n',
-    '20_ok': SH + 'sed -i "s|<vcpu>1</vcpu>|<vcpu>2</vcpu>|" "$_hook_domxml"\n',
+    '10_warn': SH + 'echo "could not reach the CMDB" >&2\nsed -i "s|<vcpu>1</vcpu>|<vcpu>3</vcpu>|" "$_hook_domxml"\nexit 1\n',
+    '20_ok': SH + `cp "$_hook_domxml" ${seen}\n`,
   });
   const c = ctx(dir);
-  const out = (await tweak([XML, { hooks: true }], c)) as string;
-  assert.match(out, /<vcpu>2<\/vcpu>/);
-  assert.match(out, /<name>r-7-VM<\/name>/);
-  const warn = c.lines.find((l) => l.msg === 'hook failed; going on');
-  assert.ok(warn, 'warning logged');
-  assert.equal(warn.level, 40);
-  assert.match(String(warn.err), /could not reach the CMDB/);
+  await assert.rejects(tweak([XML, { hooks: true }], c), (e: BrickError) => {
+    assert.equal(e.fault, 'HOOK_FAILED');
+    assert.match(e.message, /before_vm_start hooks failed for the domain XML, so the start fails: \S*10_warn exited 1: could not reach the CMDB/);
+    assert.doesNotMatch(e.message, /20_ok/);
+    return true;
+  });
+  assert.match(readFileSync(seen, 'utf8'), /<vcpu>3<\/vcpu>/, 'the chain went on with the file 10_warn left');
+  const err = c.lines.find((l) => l.msg === 'hook failed; the start will fail after the chain');
+  assert.ok(err, 'error logged');
+  assert.match(String(err.err), /could not reach the CMDB/);
+  rmSync(seen, { force: true });
+});
+
+test('an exit code above 2 fails the start too (vdsm treats it as a failure); the chain goes on', async () => {
+  const dir = hooksDir({ '10_odd': SH + 'echo odd >&2\nexit 5\n', '20_also': SH + 'echo also >&2\nexit 1\n' });
+  await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)), (e: BrickError) => {
+    assert.equal(e.fault, 'HOOK_FAILED');
+    assert.match(e.message, /10_odd exited 5: odd; \S*20_also exited 1: also/);
+    return true;
+  });
 });
 
 test('exit 2: stops the chain, HOOK_FAILED carries the hook name and its stderr', async () => {
@@ -101,7 +115,7 @@ test('exit 2: stops the chain, HOOK_FAILED carries the hook name and its stderr'
   });
   await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)), (e: BrickError) => {
     assert.equal(e.fault, 'HOOK_FAILED');
-    assert.match(e.message, /10_stop stopped the start \(exit 2\): VM i-2-10-VM is not licensed on this host/);
+    assert.match(e.message, /10_stop exited 2: VM i-2-10-VM is not licensed on this host/);
     return true;
   });
   assert.equal(existsSync(marker), false, 'no hook runs after exit 2');
@@ -129,7 +143,7 @@ test('exit 0 with garbage XML: HOOK_FAILED naming the hook; a DOCTYPE or another
     const dir = hooksDir({ '30_garbage': SH + body + '\n' });
     await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)), (e: BrickError) => {
       assert.equal(e.fault, 'HOOK_FAILED');
-      assert.match(e.message, /30_garbage exited 0 but left XML that is not a libvirt domain/);
+      assert.match(e.message, /30_garbage exited 0 but left XML brick cannot use for the domain XML/);
       return true;
     });
   }

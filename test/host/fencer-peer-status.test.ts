@@ -58,8 +58,10 @@ test('brick status [--json] shows pools, heartbeat age, time left and the watchd
       ),
     );
   const j = await cli(['status', '--config', f.configPath, '--json']);
-  assert.equal(j.code, 0, j.out);
+  // Exit 3, degraded: the fencer guards the pool, but no agent runs in this test.
+  assert.equal(j.code, 3, j.out);
   const r = JSON.parse(j.out);
+  assert.deepEqual(r.reasons, ['the agent does not answer (unreachable)']);
   assert.equal(r.fencer.running, true);
   assert.equal(r.fencer.pools[0].path, pool.mnt);
   assert.equal(r.fencer.pools[0].state, 'healthy');

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { call, delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx } from '../fixtures/network-ctx.js';
-import { setupControl } from '../../src/network/control0.js';
-import { safeApply } from '../../src/network/safe-apply.js';
+import { setupControl } from '../../src/network/bridge/control0.js';
+import { safeApply } from '../../src/network/host/safe-apply.js';
 import { BrickError } from '../../src/shared/errors.js';
 
 const rootOk = process.getuid?.() === 0;
@@ -216,7 +216,8 @@ describe('network on the real kernel (linuxbridge)', { skip }, () => {
     assert.deepEqual(await snapshot(), before, 'refused: nothing changed');
 
     const rolledBack = safeApply.nextRollback();
-    const r = await call(ctx, 'network_ensure_bridge', 'brmgmt', { uplink: 'mgmt0', confirm_within_s: 1 });
+    // 10 s: the checks below must see the change before the rollback, also on a loaded machine.
+    const r = await call(ctx, 'network_ensure_bridge', 'brmgmt', { uplink: 'mgmt0', confirm_within_s: 10 });
     assert.equal(r.pending_confirmation, true);
     const during = await snapshot();
     assert.deepEqual(during.defaults, ['10.77.0.1 brmgmt']);

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { startOvs, type Ovs } from '../fixtures/ovs.js';
 import { call, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
 import { BrickError } from '../../src/shared/errors.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
 
 let haveOvs = false;
 try {

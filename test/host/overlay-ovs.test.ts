@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startOvs, type Ovs } from '../fixtures/ovs.js';
 import { networkConfig, prerequisite, testCtx, call, rejects } from '../fixtures/network-ctx.js';
-import { methods as overlayMethods } from '../../src/network/overlay-methods.js';
 import { methods as networkMethods } from '../../src/network/methods.js';
-import { tunnelCookie } from '../../src/network/overlay-plan.js';
+import { tunnelCookie } from '../../src/network/overlay/plan.js';
 import { run } from '../../src/shared/run.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
 
@@ -176,7 +175,7 @@ describe('overlay tunnels on userspace Open vSwitch', { skip }, () => {
   });
 
   it('over XML-RPC: a key past 2^31 as <i8>, the reply\'s ofport, a bad key as fault -32602', async () => {
-    const srv = await startTestServer({ network: { backend: 'openvswitch', namespace: ovs.netns, ovs_rundir: ovs.rundir } }, [...overlayMethods, ...networkMethods]);
+    const srv = await startTestServer({ network: { backend: 'openvswitch', namespace: ovs.netns, ovs_rundir: ovs.rundir } }, networkMethods);
     try {
       const br = (await srv.call('network_ensure_overlay_bridge', 'ovwire', 3000000000, { datapath_type: 'netdev' })) as any;
       assert.deepEqual([br.key, br.changed], [3000000000, true]);

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { defaultConfig } from '../../src/config/load.js';
 import { run } from '../../src/shared/run.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
 import { ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from '../../src/agent-extension/ovm3/files.js';
 import { hostCapabilities } from '../../src/agent-extension/host-methods.js';
 import { memoryLogger } from '../fixtures/server.js';

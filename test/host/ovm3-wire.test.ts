@@ -198,20 +198,20 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     assert.deepEqual([dir.shape, dir.text], ['boolean', '0']);
   });
 
-  test('exec_domr(str, str) → struct {rc: <int>, out: <string>, err: <string>} from a real sshd', async () => {
+  test('exec_domr(str, str) → struct {rc: <i8>, out: <string>, err: <string>} from a real sshd', async () => {
     const ok = await jcall('exec_domr', S('127.0.0.1'), S('/bin/echo hello'));
-    assert.deepEqual(ok.shape, { struct: { rc: 'int', out: 'string', err: 'string' } });
+    assert.deepEqual(ok.shape, { struct: { rc: 'i8', out: 'string', err: 'string' } });
     assert.deepEqual(members(ok), { rc: '0', out: 'hello\n', err: '' });
     const redirect = await jcall('exec_domr', S('127.0.0.1'), S('/bin/sh -c "echo oops >&2"'));
     assert.equal(redirect.fault?.code, FAULT_CODES.INVALID_PARAMS.code, 'redirection is refused');
     const rc3 = await jcall('exec_domr', S('127.0.0.1'), S('/bin/sh -c "echo out; exit 3"'.replace(';', ' &&')));
     assert.ok(rc3.fault, 'chaining is refused');
     const fails = await jcall('exec_domr', S('127.0.0.1'), S('/bin/ls /nonexistent-brick-dir'));
-    assert.deepEqual(fails.shape, { struct: { rc: 'int', out: 'string', err: 'string' } });
+    assert.deepEqual(fails.shape, { struct: { rc: 'i8', out: 'string', err: 'string' } });
     assert.equal(members(fails).rc, '2');
     assert.match(members(fails).err, /nonexistent-brick-dir/);
     const noSsh = await jcall('exec_domr', S('127.0.0.2'), S('/bin/true'));
-    assert.deepEqual(noSsh.shape, { struct: { rc: 'int', out: 'string', err: 'string' } });
+    assert.deepEqual(noSsh.shape, { struct: { rc: 'i8', out: 'string', err: 'string' } });
     assert.equal(members(noSsh).rc, '255', 'ssh\'s own failure is rc 255 with its error');
     assert.match(members(noSsh).err, /refused|connect/i);
   });

@@ -30,7 +30,7 @@ after(() => delNs(ns));
 
 test('serve runs network_gc on its timer: brick\'s idle VXLAN bridge goes, a person\'s bridge stays', { skip }, async () => {
   const config = networkConfig({ namespace: ns, gc_interval_s: 1 });
-  Object.assign(config.server, { listen: '127.0.0.1:0', password: 'gc-test-pw', password_file: '', generate_credentials: false });
+  Object.assign(config.server, { listen: '127.0.0.1:0', password: 'gc-test-pw', password_file: '', generate_credentials: false, tls_cert: '', tls_key: '' });
   const stop = new AbortController();
   let url = '';
   const listening = new Promise<void>((resolve) => {

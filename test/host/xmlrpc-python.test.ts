@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
-import { defineMethods } from '../../src/agent-extension/catalogue.js';
-import { XmlRpcDouble, type XmlRpcValue } from '../../src/agent-extension/values.js';
+import { defineMethods } from '../../src/rpc/catalogue.js';
+import { XmlRpcDouble, type XmlRpcValue } from '../../src/rpc/values.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { typeOfValue } from '../../src/agent-extension/codec.js';
 

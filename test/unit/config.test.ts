@@ -3,12 +3,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseConfigText, parseConfigText as parseConfigTextRaw, defaultConfig } from '../../src/config/load.js';
 
-test('an empty config gives the SPEC defaults, and needs TLS or allow_plain_http off loopback', () => {
-  assert.deepEqual(parseConfigText('').problems, [
-    'server.allow_plain_http: plain HTTP on 0.0.0.0 needs allow_plain_http = true (or set tls_cert and tls_key)',
-  ]);
+test('an empty config is valid and safe: the SPEC defaults, HTTPS with a generated certificate and password', () => {
+  const r = parseConfigText('');
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.config, defaultConfig());
   const c = defaultConfig();
   assert.equal(c.server.listen, '0.0.0.0:8898');
+  assert.equal(c.server.tls_cert, '/etc/brick/tls/cert.pem');
+  assert.equal(c.server.tls_key, '/etc/brick/tls/key.pem');
+  assert.equal(c.server.generate_credentials, true);
+  assert.equal(c.server.allow_plain_http, false);
   assert.equal(c.server.user, 'oracle');
   assert.equal(c.server.password_file, '/etc/brick/password');
   assert.deepEqual(c.server.file_roots, ['/OVS/Repositories', '/opt/cloudstack', '/root/.ssh']);
@@ -78,7 +82,7 @@ action = "explode"
 `);
   assert.equal(r.config, undefined);
   assert.deepEqual(r.problems.sort(), [
-    'fencer.action: must be one of "reboot", "log-only", "crash", "command"'.replace('"log-only", "crash"', '"crash", "log-only"'),
+    'fencer.action: must be one of "reboot", "crash", "kill-vms", "log-only", "command"',
     'fencer.probe_interval_s: must be a number',
     'server.lisen: unknown key (did you mean listen?)',
   ]);
@@ -115,6 +119,7 @@ test('cross-field rules on server, network and fencer', () => {
 [server]
 listen = "10.0.0.1:8898"
 tls_cert = "/c.pem"
+tls_key = ""
 [network]
 vlan_bridge_name = "br{pif}"
 [fencer]
@@ -130,10 +135,48 @@ path = "relative/dir"
   ]);
 });
 
-test('plain HTTP off loopback needs allow_plain_http', () => {
-  assert.match(parseConfigText('[server]\nlisten = "10.1.2.3:8898"\n').problems[0], /^server\.allow_plain_http:/);
-  assert.deepEqual(parseConfigText('[server]\nlisten = "10.1.2.3:8898"\nallow_plain_http = true\n').problems, []);
-  assert.deepEqual(parseConfigText('[server]\nlisten = "127.0.0.1:8898"\n').problems, []);
+test('plain HTTP off loopback needs allow_plain_http, and is a warning even then', () => {
+  const plain = '[server]\nlisten = "10.1.2.3:8898"\ntls_cert = ""\ntls_key = ""\n';
+  assert.match(parseConfigText(plain).problems[0], /^server\.allow_plain_http:/);
+  const r = parseConfigText(plain + 'allow_plain_http = true\n');
+  assert.deepEqual(r.problems, []);
+  assert.ok(r.warnings?.some((w) => w.startsWith('server.tls_cert: "" = plain HTTP on 10.1.2.3')), String(r.warnings));
+  assert.deepEqual(parseConfigText('[server]\nlisten = "127.0.0.1:8898"\ntls_cert = ""\ntls_key = ""\n').problems, []);
+  assert.deepEqual(parseConfigText('[server]\nlisten = "10.1.2.3:8898"\n').problems, [], 'the default TLS needs no allow_plain_http');
+});
+
+test('a fencer-only config is valid: the [server] defaults need nothing', () => {
+  const r = parseConfigText('[fencer]\nhost_id = "h1"\n[[fencer.pool]]\npath = "/mnt/pool"\n');
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.warnings, []);
+});
+
+test('configs that protect nothing are warnings: no pool with a resetting action, log-only, no watchdog', () => {
+  for (const action of ['reboot', 'crash']) {
+    const r = parseConfigText(`[fencer]\naction = "${action}"\n`);
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.warnings?.length, 1);
+    assert.match(r.warnings![0], new RegExp(`^fencer\\.pool: no \\[\\[fencer\\.pool\\]\\] is configured, so the fencer guards no pool and action = "${action}" can never fire`));
+  }
+  assert.deepEqual(parseConfigText('[fencer]\naction = "log-only"\n').warnings, [], 'no pool and log-only: nothing is pretended');
+  const pool = '[[fencer.pool]]\npath = "/mnt/p"\n';
+  assert.match(parseConfigText(`[fencer]\naction = "log-only"\n${pool}`).warnings![0], /^fencer\.action: "log-only" never resets this host/);
+  assert.match(parseConfigText(`[fencer]\nwatchdog_device = ""\n${pool}`).warnings![0], /^fencer\.watchdog_device: "" = no hardware watchdog/);
+});
+
+test('server.user = "" is refused: HTTP Basic without a user', () => {
+  assert.deepEqual(parseConfigText('[server]\nuser = ""\n').problems, ['server.user: must not be empty']);
+});
+
+test('a string fence command with quotes or shell characters is refused, pointing to the array form', () => {
+  const cmd = (c: string) => parseConfigText(`[fencer]\naction = "command"\ncommand = ${c}\n[[fencer.pool]]\npath = "/mnt/p"\n`).problems;
+  const p = cmd(`"/bin/sh -c 'echo x > f'"`);
+  assert.equal(p.length, 1, p.join('\n'));
+  assert.match(p[0], /^fencer\.command: the string form is split on spaces and run without a shell, so "'" .* use the array form, e\.g\. command = \["\/bin\/sh", "-c", /);
+  for (const bad of ['"/usr/bin/logger fenced; reboot"', '"/usr/bin/logger $HOST"', '"/usr/bin/logger a|b"', "'/usr/bin/logger \"x\"'", '"/usr/bin/x *"', '"/usr/bin/x `id`"'])
+    assert.equal(cmd(bad).length, 1, bad);
+  assert.deepEqual(cmd('"/usr/local/sbin/fence-me --now -v"'), [], 'plain words stay fine');
+  assert.deepEqual(cmd(`["/bin/sh", "-c", "echo x > f"]`), [], 'the array form takes anything');
 });
 
 test('broken TOML names the line', () => {

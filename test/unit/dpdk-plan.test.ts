@@ -11,7 +11,7 @@ import {
   listDpdkPorts,
   socketDir,
   isBrickDpdkPort,
-} from '../../src/network/dpdk-plan.js';
+} from '../../src/network/dpdk/plan.js';
 
 const invalid = (param: RegExp) => (e: unknown) => {
   assert.ok(e instanceof BrickError);

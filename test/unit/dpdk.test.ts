@@ -7,9 +7,9 @@ import { defaultConfig } from '../../src/config/load.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
-import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk.js';
-import { methods } from '../../src/network/dpdk-methods.js';
-import type { CallContext } from '../../src/agent-extension/catalogue.js';
+import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk/operations.js';
+import { methods } from '../../src/network/dpdk/methods.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
 import { createLogger } from '../../src/shared/log.js';
 
 interface FakePort {

@@ -1,18 +1,25 @@
 // The network method catalogue and the GC timer, with a recording runner (no host).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { methods } from '../../src/network/methods.js';
-import { startNetworkGc } from '../../src/network/operations.js';
+import { methods as all } from '../../src/network/methods.js';
+import { methods as overlay } from '../../src/network/overlay/methods.js';
+import { methods as dpdk } from '../../src/network/dpdk/methods.js';
+import { startNetworkGc } from '../../src/network/bridge/operations.js';
 import { recordingRunner } from '../../src/shared/run.js';
 import { createLogger } from '../../src/shared/log.js';
 import { networkConfig, testCtx, call } from '../fixtures/network-ctx.js';
 import { BrickError } from '../../src/shared/errors.js';
+
+// The bridge methods and network_state: every network method but the overlay and DPDK ones.
+const notOverlayOrDpdk = new Set([...overlay, ...dpdk].map((m) => m.name));
+const methods = all.filter((m) => !notOverlayOrDpdk.has(m.name));
 
 const SPEC_METHODS = [
   'network_state',
   'network_ensure_bridge',
   'network_ensure_vlan_bridge',
   'network_remove_vlan_bridge',
+  'network_remove_bridge',
   'network_confirm',
   'network_gc',
   'network_setup_control',

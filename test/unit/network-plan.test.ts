@@ -1,16 +1,16 @@
 // The network planners, parsers and apply logic, with no host: state in, plan out.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAddrs, parseLinks, parseRoutes, type LinuxState } from '../../src/network/link-state.js';
-import { planLinuxVlanBridge, planLinuxRemoveVlanBridge, planOvsVlanBridge } from '../../src/network/vlan-bridge.js';
-import { planLinuxBridge } from '../../src/network/bridge.js';
-import { planLinuxGc } from '../../src/network/gc.js';
-import { controlAddress, planControl, withNozeroconf } from '../../src/network/control0.js';
-import { checkIfName, checkMtu, checkVlan, vlanBridgeName } from '../../src/network/names.js';
-import { applySteps, ovsTransactionArgs, undoLines } from '../../src/network/plan.js';
-import { netHost } from '../../src/network/netns.js';
-import { parseOvs, OVS_READ_ARGS } from '../../src/network/ovs.js';
-import { SafeApply } from '../../src/network/safe-apply.js';
+import { parseAddrs, parseLinks, parseRoutes, type LinuxState } from '../../src/network/host/link-state.js';
+import { planLinuxVlanBridge, planLinuxRemoveVlanBridge, planOvsVlanBridge } from '../../src/network/bridge/vlan-bridge.js';
+import { planLinuxBridge } from '../../src/network/bridge/bridge.js';
+import { planLinuxGc } from '../../src/network/bridge/gc.js';
+import { controlAddress, planControl, withNozeroconf } from '../../src/network/bridge/control0.js';
+import { checkIfName, checkMtu, checkVlan, vlanBridgeName } from '../../src/network/host/names.js';
+import { applySteps, ovsTransactionArgs, undoLines } from '../../src/network/host/plan.js';
+import { netHost } from '../../src/network/host/netns.js';
+import { parseOvs, OVS_READ_ARGS } from '../../src/network/host/ovs.js';
+import { SafeApply } from '../../src/network/host/safe-apply.js';
 import { recordingRunner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { networkConfig } from '../fixtures/network-ctx.js';

@@ -18,13 +18,13 @@ import {
   tunnelCookie,
   tunnelPortName,
   tunnelReport,
-} from '../../src/network/overlay-plan.js';
-import { checkVni, planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanGroup } from '../../src/network/vxlan-bridge.js';
-import { parseLinks, type LinuxState } from '../../src/network/link-state.js';
-import { planLinuxGc } from '../../src/network/gc.js';
-import { ensureTunnel } from '../../src/network/overlay.js';
-import type { NetHost } from '../../src/network/netns.js';
-import type { NetContext } from '../../src/network/context.js';
+} from '../../src/network/overlay/plan.js';
+import { checkVni, planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanGroup } from '../../src/network/overlay/vxlan-bridge.js';
+import { parseLinks, type LinuxState } from '../../src/network/host/link-state.js';
+import { planLinuxGc } from '../../src/network/bridge/gc.js';
+import { ensureTunnel } from '../../src/network/overlay/operations.js';
+import type { NetHost } from '../../src/network/host/netns.js';
+import type { NetContext } from '../../src/network/host/context.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
@@ -315,6 +315,7 @@ function fakeHost(opts: { error?: string; ofctlFails?: boolean }) {
     namespace: '',
     backend: 'openvswitch',
     timeoutMs: 1000,
+    changed: [],
     ip: async () => ok(),
     ipBatch: async () => ok(),
     vsctl: async (args) => {
@@ -330,7 +331,8 @@ function fakeHost(opts: { error?: string; ofctlFails?: boolean }) {
       return ok('NXST_FLOW reply (xid=0x4):\n');
     },
   };
-  const nc: NetContext = { host, locks: new KeyedLock(), config: defaultConfig(), log: createLogger({ svc: 'test', level: 'silent' }) };
+  const locks = new KeyedLock();
+  const nc: NetContext = { host, locks, keyedLock: locks, config: defaultConfig(), log: createLogger({ svc: 'test', level: 'silent' }) };
   return { nc, calls, isAdded: () => added };
 }
 

@@ -10,7 +10,7 @@ import {
   XmlRpcFault,
   encodeValueXml,
 } from '../../src/agent-extension/codec.js';
-import { XmlRpcDouble } from '../../src/agent-extension/values.js';
+import { XmlRpcDouble } from '../../src/rpc/values.js';
 
 const call = (params: string, name = 'm') => `<?xml version="1.0"?><methodCall><methodName>${name}</methodName><params>${params}</params></methodCall>`;
 const p = (v: string) => `<param><value>${v}</value></param>`;

@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/agent-extension/catalogue.js';
+import { defineMethods } from '../../src/rpc/catalogue.js';
 import { parseMethodResponse, serializeMethodCall, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
 import { memoryLogger } from '../fixtures/server.js';
@@ -121,7 +121,7 @@ const methods = defineMethods([
 
 test(`fuzz: ${BODIES} malformed or hostile bodies: no crash, every reply a fault/value or 4xx, no prototype change, bounded memory`, async () => {
   const c = defaultConfig();
-  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'fuzz', body_limit_bytes: LIMIT });
+  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'fuzz', body_limit_bytes: LIMIT, tls_cert: '', tls_key: '' });
   const { log, lines } = memoryLogger('warn');
   const app = createServer(c, { log, methods });
   after(() => app.close());

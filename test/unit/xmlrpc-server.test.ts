@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/agent-extension/catalogue.js';
+import { defineMethods } from '../../src/rpc/catalogue.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { parseMethodResponse, serializeMethodCall, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
@@ -64,7 +64,7 @@ const methods = defineMethods([
 
 function config(server: Partial<Config['server']> = {}): Config {
   const c = defaultConfig();
-  Object.assign(c.server, { listen: '127.0.0.1:0', password: PASSWORD, body_limit_bytes: 64 * 1024 }, server);
+  Object.assign(c.server, { listen: '127.0.0.1:0', password: PASSWORD, body_limit_bytes: 64 * 1024, tls_cert: '', tls_key: '' }, server);
   return c;
 }
 

@@ -6,13 +6,24 @@
 // element must be in config.domain.extraconfig_allow, and each is MERGED: it replaces the domain's
 // element of that name (duplicates removed) or is added at the end. No text reaches the XML unparsed.
 import { BrickError } from '../../shared/errors.js';
-import { childElements, childIndent, insertElement, reindent, parseXmlStrict, removeElement, replaceElement, root, type Document, type Element } from './xml.js';
+import { childElements, childIndent, domainName, firstChild, insertElement, reindent, parseXmlStrict, removeElement, replaceElement, root, type Document, type Element } from './xml.js';
 
 export interface ExtraconfigSection {
   /** "dpdk-hugepages" for a titled section, "1", "2", ... for an untitled one. */
   key: string;
   elements: Element[];
+  /**
+   * 'domain': merged into <domain>. 'vhostuser': a `dpdk-interface-TAG` section, which CloudStack's
+   * DPDK support means "to be included on VMs interfaces definition": merged into every
+   * <interface type='vhostuser'> (after the dpdk tweak made them), allow-listed by
+   * domain.dpdk_interface_allow.
+   */
+  target: 'domain' | 'vhostuser';
 }
+
+/** The default of domain.dpdk_interface_allow: what a vhost-user NIC may take from extraconfig (not <source>: the dpdk tweak sets the socket). */
+export const DPDK_INTERFACE_ALLOW_DEFAULT = ['model', 'driver', 'mtu', 'tune', 'rom', 'link'];
+export const DPDK_INTERFACE_PREFIX = 'dpdk-interface-';
 
 /** URL-decode as Java's URLDecoder does ('+' is a space). */
 export function decodeExtraconfig(value: string): string {
@@ -24,9 +35,10 @@ export function decodeExtraconfig(value: string): string {
 }
 
 /** Split and parse; throws INVALID_PARAMS naming the section for anything not allowed. */
-export function parseExtraconfig(value: string, allow: readonly string[]): ExtraconfigSection[] {
+export function parseExtraconfig(value: string, allow: readonly string[], interfaceAllow: readonly string[] = DPDK_INTERFACE_ALLOW_DEFAULT): ExtraconfigSection[] {
   const text = decodeExtraconfig(value).replace(/\r\n?/g, '\n');
-  const allowed = new Set(allow);
+  const domainAllowed = new Set(allow);
+  const nicAllowed = new Set(interfaceAllow);
   const sections: ExtraconfigSection[] = [];
   let index = 0;
   for (const raw of text.split(/\n[ \t]*\n/)) {
@@ -40,9 +52,9 @@ export function parseExtraconfig(value: string, allow: readonly string[]): Extra
       body = lines.slice(1).join('\n');
     }
     const what = `extraconfig section "${key}"`;
-    if (key.startsWith('dpdk-interface-')) {
-      throw new BrickError('INVALID_PARAMS', `${what}: per-NIC DPDK settings are not domain elements; use the dpdk tweak for vhost-user NICs`);
-    }
+    const target = key.startsWith(DPDK_INTERFACE_PREFIX) && key.length > DPDK_INTERFACE_PREFIX.length ? 'vhostuser' : 'domain';
+    const allowed = target === 'vhostuser' ? nicAllowed : domainAllowed;
+    const allowKey = target === 'vhostuser' ? 'domain.dpdk_interface_allow' : 'domain.extraconfig_allow';
     if (body.trim() === '') throw new BrickError('INVALID_PARAMS', `${what} is empty`);
     const frag = parseXmlStrict(`<config>${body}</config>`, what, 'INVALID_PARAMS');
     const elements: Element[] = [];
@@ -53,7 +65,7 @@ export function parseExtraconfig(value: string, allow: readonly string[]): Extra
         if (!allowed.has(name)) {
           throw new BrickError(
             'INVALID_PARAMS',
-            `${what}: <${name}> is not in domain.extraconfig_allow (${[...allowed].join(', ') || 'empty'}); ask the host admin to allow it or drop it`,
+            `${what}: <${name}> is not in ${allowKey} (${[...allowed].join(', ') || 'empty'}); ask the host admin to allow it or drop it`,
           );
         }
         elements.push(el);
@@ -67,7 +79,7 @@ export function parseExtraconfig(value: string, allow: readonly string[]): Extra
       // comments are dropped
     }
     if (!elements.length) throw new BrickError('INVALID_PARAMS', `${what} has no element`);
-    sections.push({ key, elements });
+    sections.push({ key, elements, target });
   }
   return sections;
 }
@@ -75,6 +87,7 @@ export function parseExtraconfig(value: string, allow: readonly string[]): Extra
 export function applyExtraconfig(doc: Document, sections: readonly ExtraconfigSection[]): void {
   const dom = root(doc);
   for (const s of sections) {
+    if (s.target !== 'domain') continue;
     for (const el of s.elements) {
       const mine = doc.importNode(el, true) as Element;
       const existing = childElements(dom, el.tagName);
@@ -86,6 +99,37 @@ export function applyExtraconfig(doc: Document, sections: readonly ExtraconfigSe
         for (const dup of existing.slice(1)) removeElement(dup);
       } else {
         insertElement(dom, mine);
+      }
+    }
+  }
+}
+
+/**
+ * The dpdk-interface-TAG sections: each element replaces the child of that name in every
+ * <interface type='vhostuser'> (duplicates removed), or is added. Runs after the dpdk tweak. No
+ * vhost-user NIC to apply them to is NOT_FOUND naming the section: silently dropping what the
+ * offering asks for (queues, an MTU) would start a VM that is not what was ordered.
+ */
+export function applyDpdkInterfaceConfig(doc: Document, sections: readonly ExtraconfigSection[]): void {
+  const mine = sections.filter((s) => s.target === 'vhostuser');
+  if (!mine.length) return;
+  const devs = firstChild(root(doc), 'devices');
+  const nics = devs ? childElements(devs, 'interface').filter((n) => n.getAttribute('type') === 'vhostuser') : [];
+  if (!nics.length) {
+    throw new BrickError(
+      'NOT_FOUND',
+      `extraconfig section "${mine[0].key}": no <interface type='vhostuser'> in domain "${domainName(doc)}" to apply it to; dpdk-interface sections are for vhost-user NICs (add the dpdk tweak for them, or drop the section)`,
+    );
+  }
+  for (const nic of nics) {
+    for (const s of mine) {
+      for (const el of s.elements) {
+        const fresh = doc.importNode(el, true) as Element;
+        const existing = childElements(nic, el.tagName);
+        if (existing.length) {
+          replaceElement(existing[0], fresh);
+          for (const dup of existing.slice(1)) removeElement(dup);
+        } else insertElement(nic, fresh);
       }
     }
   }

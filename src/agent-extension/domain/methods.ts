@@ -1,23 +1,25 @@
 // domain_tweak and domain_define: the libvirt domain XML tweaks (see tweaks.ts for the fixed order).
-import { defineMethods, type CallContext } from '../catalogue.js';
+import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
 import { tweakDomain } from './tweaks.js';
 import { defineDomain, libvirtUri } from './define.js';
 import { parseDomainXml, domainName } from './xml.js';
 
 const TWEAKS_HELP =
   'tweaks is a struct (empty for none); its keys are applied in this fixed order whatever order they are sent in: ' +
-  '1 xen_pv (true or {hvm: bool}: virtio disks → bus xen with xvd* names, virtio NICs → netfront, virtio-serial controllers and channels dropped, ' +
-  'balloon → xen, empty cdrom made a real empty cdrom, qcow2 refused, PV boot with pygrub unless hvm), ' +
+  '1 xen_pv (true or {hvm: bool}: a domain libxl starts, or UNSUPPORTED naming the element: virtio disks (every bus in PV) → bus xen with xvd* names, ' +
+  'NICs → netfront (HVM keeps e1000/rtl8139), virtio channels → Xen channels with the same name and socket, balloon → xen, KVM timers/USB controllers/devices dropped, ' +
+  'empty cdrom made a real empty cdrom; qcow2, LUKS, <qemu:commandline> and vhostuser/direct NICs refused; PV boot with pygrub unless hvm), ' +
   '2 extnet ({MAC: network}: NIC → <source network>), 3 macspoof (true or [MAC]: drop no-mac-spoofing filterrefs), ' +
   '4 extraconfig (CloudStack\'s URL-encoded sections; every top-level element must be in domain.extraconfig_allow and replaces or adds that element), ' +
   '5 dpdk ({MAC: {socket, mode}} from dpdk_add_port: NIC → vhostuser, plus shared hugepages and NUMA memAccess=shared), ' +
-  '6 qemu_cmdline ([arg]: <qemu:commandline>, KVM only), 7 hooks (true: run the executables in <domain.hooks_dir>/before_vm_start in name order, ' +
-  'XML in the file named by $_hook_domxml, custom {name: string} as environment variables; exit 0 ok, 1 warn, 2 stop). ' +
+  '6 qemu_cmdline ([arg]: <qemu:commandline>, KVM only), 7 hooks (true: vdsm-style hooks: <domain.hooks_dir>/before_device_create once per NIC in document order with the NIC XML in $_hook_domxml ' +
+  'and custom + that NIC\'s nic_custom {MAC: {name: string}} as environment variables, the result replacing the NIC in place; then before_vm_start with the domain XML; ' +
+  'exit 0 ok, any other code fails the start after the chain, 2 also stops it; Python hooks can import hooking (vdsm\'s API)). ' +
   'NICs are named by MAC; "*" is every NIC.';
 
 const FAULTS =
   'Faults: BAD_XML (not well-formed, a DOCTYPE, or not a <domain>), INVALID_PARAMS (unknown tweak key or bad value, named), NOT_FOUND (no NIC with that MAC), ' +
-  'UNSUPPORTED (qcow2 under xen_pv, dpdk or qemu_cmdline on a Xen domain), CONFLICT, HOOK_FAILED (a hook exited 2, timed out or wrote garbage), TOO_LARGE';
+  'UNSUPPORTED (what xen_pv cannot convert: qcow2, LUKS, <qemu:commandline>, vhostuser NICs…; dpdk or qemu_cmdline on a Xen domain; a custom <script> on an extnet NIC), CONFLICT, HOOK_FAILED (a hook exited non-zero, could not be executed, timed out or wrote garbage), TOO_LARGE';
 
 function env(ctx: CallContext) {
   return { config: ctx.config, run: ctx.run, log: ctx.log };

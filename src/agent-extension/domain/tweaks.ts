@@ -5,27 +5,29 @@
 //   2. extnet        NIC bridge → libvirt network
 //   3. macspoof      drop no-mac-spoofing filterrefs
 //   4. extraconfig   allow-listed elements merged into <domain>
-//   5. dpdk          NICs → vhost-user, shared hugepages and NUMA memory
+//   5. dpdk          NICs → vhost-user, shared hugepages and NUMA memory; then extraconfig's
+//                    dpdk-interface-TAG sections merged into every vhost-user NIC
 //   6. qemu_cmdline  <qemu:commandline> arguments (KVM only)
-//   7. hooks         before_vm_start scripts, last, so they see the final XML
+//   7. hooks         before_device_create scripts once per NIC (with custom + nic_custom), then
+//                    before_vm_start scripts, last, so they see the final XML
 // Steps 1-6 are pure functions on the parsed document; a failure in any of them throws before the
 // document is serialized, so nothing half-done is ever returned. Step 7 runs host executables.
 import { BrickError } from '../../shared/errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../shared/log.js';
 import type { Runner } from '../../shared/run.js';
-import { normalizeMac, parseDomainXml, serializeXml, type Document } from './xml.js';
+import { interfaces, normalizeMac, parseDomainXml, parseXmlStrict, replaceElement, serializeElement, serializeXml, type Document, type Element } from './xml.js';
 import { applyXenPv, type XenPvOptions } from './xen-pv.js';
 import { applyExtnet, NETWORK_NAME_RE } from './extnet.js';
 import { applyMacspoof } from './macspoof.js';
-import { applyExtraconfig, parseExtraconfig, type ExtraconfigSection } from './extraconfig.js';
+import { applyDpdkInterfaceConfig, applyExtraconfig, parseExtraconfig, type ExtraconfigSection } from './extraconfig.js';
 import { applyDpdk, SOCKET_PATH_RE, type DpdkPort } from './dpdk.js';
 import { applyQemuCmdline } from './qemu-cmdline.js';
-import { checkCustomName, runBeforeVmStart, type HookRun } from './hooks.js';
+import { checkCustomName, runBeforeDeviceCreate, runBeforeVmStart, type HookOptions, type HookRun } from './hooks.js';
 
 /** The documented order; domain_tweak's help text is built from it. */
 export const TWEAK_ORDER = ['xen_pv', 'extnet', 'macspoof', 'extraconfig', 'dpdk', 'qemu_cmdline', 'hooks'] as const;
-export const TWEAK_KEYS = [...TWEAK_ORDER, 'custom'] as const;
+export const TWEAK_KEYS = [...TWEAK_ORDER, 'custom', 'nic_custom'] as const;
 
 export interface TweakPlan {
   xen_pv?: XenPvOptions;
@@ -36,6 +38,8 @@ export interface TweakPlan {
   qemu_cmdline?: string[];
   hooks?: boolean;
   custom: Record<string, string>;
+  /** MAC (or "*") → that NIC's custom properties for before_device_create hooks. */
+  nic_custom?: Map<string, Record<string, string>>;
 }
 
 const MAX_ARG = 4096;
@@ -95,7 +99,7 @@ export function parseTweaks(tweaks: unknown, config: Config): TweakPlan {
         break;
       case 'extraconfig':
         if (typeof v !== 'string') bad('extraconfig', 'must be a string, URL-encoded as CloudStack\'s API passes it');
-        if (v.trim()) plan.extraconfig = parseExtraconfig(v, config.domain.extraconfig_allow);
+        if (v.trim()) plan.extraconfig = parseExtraconfig(v, config.domain.extraconfig_allow, config.domain.dpdk_interface_allow);
         break;
       case 'dpdk':
         plan.dpdk = macMap('dpdk', v, (mac, p): DpdkPort => {
@@ -124,21 +128,32 @@ export function parseTweaks(tweaks: unknown, config: Config): TweakPlan {
         plan.hooks = v;
         break;
       case 'custom':
-        if (!isStruct(v)) bad('custom', 'must be a struct of strings');
-        for (const [name, val] of Object.entries(v)) {
-          const why = checkCustomName(name);
-          if (why) throw new BrickError('INVALID_PARAMS', `tweaks.${why}`);
-          if (typeof val !== 'string') bad('custom', `"${name}" must be a string`);
-          if (val.includes('\0') || val.length > 65536) bad('custom', `"${name}" must be at most 65536 characters and contain no NUL`);
-          plan.custom[name] = val;
-        }
+        plan.custom = customProps('custom', v);
+        break;
+      case 'nic_custom':
+        plan.nic_custom = macMap('nic_custom', v, (mac, props) => customProps(`nic_custom.${mac}`, props));
         break;
       default:
         throw new BrickError('INVALID_PARAMS', `tweaks: unknown tweak "${key}" (known: ${TWEAK_KEYS.join(', ')})`);
     }
   }
   if (Object.keys(plan.custom).length && !plan.hooks) bad('custom', 'custom properties are only for hooks; add hooks: true');
+  if (plan.nic_custom && !plan.hooks) bad('nic_custom', 'per-NIC custom properties are only for hooks; add hooks: true');
   return plan;
+}
+
+/** A struct of custom properties: environment-safe names, string values. */
+function customProps(key: string, v: unknown): Record<string, string> {
+  if (!isStruct(v)) bad(key, 'must be a struct of strings');
+  const out: Record<string, string> = {};
+  for (const [name, val] of Object.entries(v)) {
+    const why = checkCustomName(name, key);
+    if (why) throw new BrickError('INVALID_PARAMS', `tweaks.${why}`);
+    if (typeof val !== 'string') bad(key, `"${name}" must be a string`);
+    if (val.includes('\0') || val.length > 65536) bad(key, `"${name}" must be at most 65536 characters and contain no NUL`);
+    out[name] = val;
+  }
+  return out;
 }
 
 /** Steps 1-6: the pure tweaks, in the fixed order, on a parsed document (changed in place). */
@@ -148,6 +163,8 @@ export function applyPureTweaks(doc: Document, plan: TweakPlan): void {
   if (plan.macspoof) applyMacspoof(doc, plan.macspoof);
   if (plan.extraconfig) applyExtraconfig(doc, plan.extraconfig);
   if (plan.dpdk) applyDpdk(doc, plan.dpdk);
+  // dpdk-interface-TAG extraconfig sections go into the vhost-user NICs the dpdk tweak just made.
+  if (plan.extraconfig) applyDpdkInterfaceConfig(doc, plan.extraconfig);
   if (plan.qemu_cmdline) applyQemuCmdline(doc, plan.qemu_cmdline);
 }
 
@@ -170,14 +187,40 @@ export async function tweakDomain(xml: string, tweaks: unknown, env: TweakEnv): 
   const doc = parseDomainXml(xml);
   const plan = parseTweaks(tweaks, env.config);
   applyPureTweaks(doc, plan);
-  const out = serializeXml(doc);
-  if (!plan.hooks) return { xml: out, hooks: [] };
-  const r = await runBeforeVmStart(out, {
+  if (!plan.hooks) return { xml: serializeXml(doc), hooks: [] };
+  const opts: HookOptions = {
     hooksDir: env.config.domain.hooks_dir,
+    hookingDir: env.config.domain.hooking_dir,
     timeoutS: env.config.domain.hook_timeout_s,
     custom: plan.custom,
     run: env.run,
     log: env.log,
-  });
+  };
+  const runs: HookRun[] = [];
+  await runDeviceHooks(doc, plan, opts, runs);
+  const r = await runBeforeVmStart(serializeXml(doc), opts, runs);
   return { xml: r.xml, hooks: r.runs };
+}
+
+/** before_device_create once per NIC in document order; each NIC the chain leaves replaces the original in place. */
+async function runDeviceHooks(doc: Document, plan: TweakPlan, opts: HookOptions, runs: HookRun[]): Promise<void> {
+  const nics = interfaces(doc);
+  const perNic = plan.nic_custom ?? new Map<string, Record<string, string>>();
+  for (const mac of perNic.keys()) {
+    if (mac !== '*' && !nics.some((n) => n.mac === mac)) {
+      throw new BrickError('NOT_FOUND', `nic_custom: no <interface> with MAC ${mac} (its NICs: ${nics.map((n) => n.mac || '(no mac)').join(', ') || 'none'})`);
+    }
+  }
+  const results = await runBeforeDeviceCreate(
+    serializeXml(doc),
+    nics.map((n) => ({ mac: n.mac, xml: serializeElement(n.el), custom: perNic.get(n.mac) ?? perNic.get('*') ?? {} })),
+    opts,
+    runs,
+  );
+  if (!results) return;
+  nics.forEach((n, i) => {
+    const fresh = doc.importNode(parseXmlStrict(results[i], 'the NIC XML', 'HOOK_FAILED').documentElement!, true) as Element;
+    // The hook edited the element as serializeElement wrote it, inner indentation included.
+    replaceElement(n.el, fresh);
+  });
 }

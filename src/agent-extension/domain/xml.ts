@@ -114,6 +114,13 @@ export function serializeXml(doc: Document): string {
   return s.endsWith('\n') ? s : s + '\n';
 }
 
+/** One element on its own, written as serializeXml writes it (for a device hook's file). */
+export function serializeElement(el: Element): string {
+  const out: string[] = [];
+  writeNode(el, out);
+  return out.join('') + '\n';
+}
+
 export function root(doc: Document): Element {
   return doc.documentElement!;
 }

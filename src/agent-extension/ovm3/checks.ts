@@ -1,7 +1,7 @@
 // Reachability checks: check_dom0_port / check_domr_port (a TCP connect), ping (ping -c with a
 // validated host) and check_dom0_ip (does a local interface hold this address).
 import { connect } from 'node:net';
-import type { CallContext } from '../catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 import { hostOrIp, int, ipBits, ipLiteral, port as portArg, seconds } from './args.js';
 import { isIP } from 'node:net';
 

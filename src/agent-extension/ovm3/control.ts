@@ -1,8 +1,8 @@
 // ovs_control_interface(dev, cidr): the module's control0 fix-up, delegated to the network layer's
 // setupControl (bridge up with ARP on, the address, the only route for the link-local network,
 // NOZEROCONF, no stale ifcfg). The module replied True; so does brick, after setupControl succeeded.
-import { setupControl } from '../../network/control0.js';
-import type { CallContext } from '../catalogue.js';
+import { setupControl } from '../../network/bridge/control0.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 import { deviceName, plain } from './args.js';
 
 export async function ovsControlInterface(args: unknown[], ctx: CallContext): Promise<true> {

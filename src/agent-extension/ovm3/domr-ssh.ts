@@ -10,8 +10,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrickError } from '../../shared/errors.js';
+import { XmlRpcI8 } from '../../rpc/values.js';
 import type { Config } from '../../config/schema.js';
-import type { CallContext } from '../catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 import { domrAddress, plain, port as portArg, seconds, str } from './args.js';
 import { MAX_FILE_BYTES, fileName } from './files.js';
 
@@ -78,15 +79,52 @@ async function sshExec(ctx: CallContext, host: string, cmd: string, port: number
   return { rc: r.code, out: r.stdout, err: r.stderr };
 }
 
-/** exec_domr(host, cmd[, timeout]) → {rc: int, out: string, err: string}. rc 255 is ssh's own failure. */
-export async function execDomr(args: unknown[], ctx: CallContext): Promise<ExecResult> {
-  const host = domrAddress('host', args[0], ctx.config.ovm3.domr_networks);
+/** exec_domr's reply: rc is written as <i8> (CloudStack's own fixture; every client revision casts it to Long). */
+export interface ExecDomrReply {
+  rc: XmlRpcI8;
+  out: string;
+  err: string;
+}
+
+/** ssh's words when ConnectTimeout fired (before the banner, or during it). */
+const CONNECT_TIMED_OUT = /Connection timed out|timed out during banner exchange|Operation timed out/i;
+
+/** The longest whole-command limit exec_domr may be configured with, plus the connect; its catalogue backstop. */
+export const EXEC_DOMR_MAX_MS = (3600 + 120) * 1000;
+
+/**
+ * exec_domr(host, cmd[, timeout]) → {rc: <i8>, out, err}. Two limits, as the module has: `timeout`
+ * (default ovm3.domr_connect_timeout_s) bounds the SSH connect only; the whole command has
+ * ovm3.domr_command_timeout_s. Either firing is a TIMEOUT fault that names it. rc 255 is ssh's own failure.
+ */
+export async function execDomr(args: unknown[], ctx: CallContext): Promise<ExecDomrReply> {
+  const o = ctx.config.ovm3;
+  const host = domrAddress('host', args[0], o.domr_networks);
   const cmd = plain('cmd', args[1], MAX_CMD_BYTES);
   if (!cmd.trim()) throw new BrickError('INVALID_PARAMS', 'cmd: must not be empty');
-  const timeoutS = args[2] === undefined || args[2] === null ? undefined : seconds('timeout', args[2], 3600);
-  const r = await sshExec(ctx, host, cmd, ctx.config.ovm3.ssh_port, timeoutS);
-  if (r.rc === SSH_FAILED) ctx.log.warn({ host, err: r.err.trim().slice(0, 500) }, 'exec_domr: ssh could not run the command');
-  return r;
+  const connectS = args[2] === undefined || args[2] === null ? o.domr_connect_timeout_s : seconds('timeout', args[2], 3600);
+  const limitMs = o.domr_command_timeout_s * 1000;
+  const ms = Math.max(1, Math.min(limitMs, ctx.remainingMs() - 50));
+  const limitName = ms < limitMs ? `the call's deadline (${Math.round(ms / 1000)} s left)` : `ovm3.domr_command_timeout_s (${o.domr_command_timeout_s} s)`;
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await ctx.run('ssh', sshArgv(o, host, cmd, o.ssh_port, Math.min(connectS, ms / 1000)), { timeoutMs: ms, allowFailure: true });
+  } catch (e) {
+    if (e instanceof BrickError && e.fault === 'TIMEOUT') {
+      throw new BrickError('TIMEOUT', `exec_domr: the command on ${host} did not finish within ${limitName}, the whole-command limit; ssh was killed`, { host, limit: 'command' });
+    }
+    throw e;
+  }
+  if (r.code === SSH_FAILED && CONNECT_TIMED_OUT.test(r.stderr) && performance.now() - t0 >= Math.min(connectS * 1000, ms) - 100) {
+    throw new BrickError(
+      'TIMEOUT',
+      `exec_domr: could not connect to ${host} port ${o.ssh_port} within ${connectS} s, the connect timeout (exec_domr's timeout argument, default ovm3.domr_connect_timeout_s): ${r.stderr.trim().slice(-300)}`,
+      { host, limit: 'connect' },
+    );
+  }
+  if (r.code === SSH_FAILED) ctx.log.warn({ host, err: r.stderr.trim().slice(0, 500) }, 'exec_domr: ssh could not run the command');
+  return { rc: new XmlRpcI8(r.code), out: r.stdout, err: r.stderr };
 }
 
 /** check_domr_ssh(ip[, port, timeout]) → true when ssh logs in and runs `true`. */

@@ -9,7 +9,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BrickError } from '../../shared/errors.js';
-import type { CallContext } from '../catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 import { plain, str } from './args.js';
 
 export const MAX_PATH_BYTES = 4096;

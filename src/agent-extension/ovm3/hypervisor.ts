@@ -1,7 +1,7 @@
 // What kind of host this is and how to ask about its domains: libvirt (virsh) where it runs, xl on
 // OVM/Xen without libvirt. Probes are cheap file checks; the choice itself is a pure function.
 import { existsSync } from 'node:fs';
-import type { CallContext } from '../catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 
 export type Hypervisor = 'xen' | 'kvm' | 'none';
 

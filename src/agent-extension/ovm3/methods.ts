@@ -1,8 +1,8 @@
 // The CloudStack Ovm3 module's calls (scripts/vm/hypervisor/ovm3/cloudstack.py), served with the same
 // names, argument order and reply wire types, so the Java client (CloudstackPlugin.java) works
 // unchanged. Each call group lives in its own file; this file is the catalogue.
-import { defineMethods, type MethodDef, type ParamType } from '../catalogue.js';
-import { checkDomrSsh, domrUploadFile, execDomr } from './domr-ssh.js';
+import { defineMethods, type MethodDef, type ParamType } from '../../rpc/catalogue.js';
+import { checkDomrSsh, domrUploadFile, execDomr, EXEC_DOMR_MAX_MS } from './domr-ssh.js';
 import { checkDom0Ip, checkPort, ping } from './checks.js';
 import { ovsCheckFile, ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from './files.js';
 import { dom0Stats, domUStats, getVncPort } from './stats.js';
@@ -40,13 +40,15 @@ export const methods: MethodDef[] = defineMethods([
     params: [
       { name: 'host', type: 'string', help: 'system VM IP inside ovm3.domr_networks' },
       { name: 'cmd', type: 'string', help: 'command line for the system VM, e.g. /opt/cloud/bin/update_config.py x.json' },
-      { name: 'timeout', type: SECONDS, optional: true, help: 'seconds for the whole command (default ovm3.ssh_timeout_s)' },
+      { name: 'timeout', type: SECONDS, optional: true, help: 'seconds the SSH connect may take, as in the module (default ovm3.domr_connect_timeout_s)' },
     ],
     returns: 'struct',
+    timeoutMs: EXEC_DOMR_MAX_MS,
     help:
       'exec_domr(host, cmd[, timeout]): run cmd on a system VM over ssh (ovm3.ssh_user, ovm3.ssh_key, ovm3.ssh_port). ' +
-      'Reply {rc: int, out: string, err: string}; rc 255 means ssh itself failed (err says why). cmd goes to the VM\'s shell as one argument, ' +
-      'but brick refuses ; & | ` $( ${ < > \\ and control characters/newlines in it. ' + SSH_FAULTS,
+      'Reply {rc: i8, out: string, err: string} (rc as <i8>, as CloudStack\'s client expects); rc 255 means ssh itself failed (err says why). ' +
+      'timeout bounds the connect only; the whole command may run ovm3.domr_command_timeout_s (default 600 s); either limit firing is a TIMEOUT fault naming it. ' +
+      'cmd goes to the VM\'s shell as one argument, but brick refuses ; & | ` $( ${ < > \\ and control characters/newlines in it. ' + SSH_FAULTS,
     handler: async (args, ctx) => ({ ...(await execDomr(args, ctx)) }),
   },
   {
@@ -91,6 +93,7 @@ export const methods: MethodDef[] = defineMethods([
   },
   {
     name: 'ovs_domr_upload_file',
+    carriesFile: true,
     params: [
       { name: 'domr', type: 'string' },
       { name: 'path', type: 'string', help: 'absolute directory on the system VM' },
@@ -120,6 +123,7 @@ export const methods: MethodDef[] = defineMethods([
   },
   {
     name: 'ovs_upload_ssh_key',
+    carriesFile: true,
     params: [
       { name: 'keyfile', type: 'string', help: 'a file name, e.g. id_rsa.cloud' },
       { name: 'content', type: TEXT },
@@ -130,6 +134,7 @@ export const methods: MethodDef[] = defineMethods([
   },
   {
     name: 'ovs_upload_file',
+    carriesFile: true,
     params: [
       { name: 'path', type: 'string' },
       { name: 'filename', type: 'string' },

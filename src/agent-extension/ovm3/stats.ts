@@ -4,7 +4,7 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrickError } from '../../shared/errors.js';
-import type { CallContext } from '../catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 import { deviceName, isCloudStackVmName, plain } from './args.js';
 import { domainTool, probeHostKind, type DomainTool } from './hypervisor.js';
 

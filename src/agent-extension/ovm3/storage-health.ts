@@ -7,7 +7,7 @@ import { BrickError } from '../../shared/errors.js';
 import { fencerRunning, readFencerState, type FencerState } from '../../fencer/state.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
-import type { CallContext } from '../catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
 import { int, plain } from './args.js';
 
 function guidArg(v: unknown): string {

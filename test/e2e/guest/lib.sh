@@ -63,6 +63,8 @@ serve_up() {
   cat > /etc/brick/brick.toml <<TOML
 [server]
 listen = "127.0.0.1:8898"
+tls_cert = ""
+tls_key = ""
 user = "oracle"
 password_file = "/etc/brick/password"
 file_roots = ["/tmp"]

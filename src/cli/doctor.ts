@@ -1,0 +1,410 @@
+// `brick doctor`: can this host do what the config asks? Facts are gathered at the edge (files under
+// /proc and /sys, a few commands through the one runner, one authenticated call to the agent), then
+// judged by pure functions into lines: ok, warn or fail, each warn and fail with the fix. Reads
+// only; changes nothing. Exit code like status: 0 all ok, 3 a warning, 4 a failure.
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config, PoolConfig } from '../config/schema.js';
+import { CLOCK_SLACK_S, configWarnings } from '../config/rules.js';
+import { run as realRun, type Runner } from '../shared/run.js';
+import type { Io } from './io.js';
+import { EXIT } from './commands.js';
+import { checkAgent, type AgentCheck } from './agent-check.js';
+import { findOnHost, hostToolsReport, type ToolReport } from '../shared/host-tools.js';
+
+export type Level = 'ok' | 'warn' | 'fail';
+
+export interface CheckLine {
+  check: string;
+  level: Level;
+  /** What was found. */
+  what: string;
+  /** What to do, for warn and fail. */
+  fix?: string;
+}
+
+const ok = (check: string, what: string): CheckLine => ({ check, level: 'ok', what });
+const warn = (check: string, what: string, fix: string): CheckLine => ({ check, level: 'warn', what, fix });
+const fail = (check: string, what: string, fix: string): CheckLine => ({ check, level: 'fail', what, fix });
+
+const RESETTING = new Set(['reboot', 'crash', 'command', 'kill-vms']);
+
+// ---------------------------------------------------------------- config and timing
+
+export function configChecks(c: Config): CheckLine[] {
+  const f = c.fencer;
+  const wd = f.watchdog_device ? f.watchdog_timeout_s : 0;
+  const worst = f.fence_after_s + wd + CLOCK_SLACK_S;
+  const rule = `fence_after_s ${f.fence_after_s} s${f.watchdog_device ? ` + watchdog_timeout_s ${wd} s` : ''} + ${CLOCK_SLACK_S} s = ${worst} s`;
+  const out: CheckLine[] = [
+    worst < f.dead_host_window_s
+      ? ok('timing', `${rule} < dead_host_window_s ${f.dead_host_window_s} s: the host is reset before a peer may restart its VMs`)
+      : fail('timing', `${rule} is not below dead_host_window_s ${f.dead_host_window_s} s (allow_unsafe_timing = true)`, 'lower fence_after_s or watchdog_timeout_s, and remove allow_unsafe_timing'),
+  ];
+  for (const w of configWarnings(c)) {
+    const [key, ...rest] = w.split(': ');
+    if (key === 'fencer.allow_unsafe_timing') continue; // the timing line says it
+    out.push(warn('config', `${key}: ${rest.join(': ')}`, `change ${key} in the config`));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- pools
+
+export interface Mount {
+  mountPoint: string;
+  fstype: string;
+  source: string;
+  /** Per-mount and superblock options together (NFS: hard/soft, vers, timeo...). */
+  options: string[];
+}
+
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** /proc/self/mountinfo, parsed. */
+export function parseMountinfo(text: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of text.split('\n')) {
+    const dash = line.indexOf(' - ');
+    if (dash < 0) continue;
+    const a = line.slice(0, dash).split(' ');
+    const b = line.slice(dash + 3).split(' ');
+    if (a.length < 6 || b.length < 3) continue;
+    out.push({ mountPoint: unescape(a[4]), fstype: b[0], source: unescape(b[1]), options: [...a[5].split(','), ...b[2].split(',')] });
+  }
+  return out;
+}
+
+/** The mount a path lives on: the last mounted of the longest matching mount points. */
+export function mountOf(path: string, mounts: Mount[]): Mount | undefined {
+  let best: Mount | undefined;
+  for (const m of mounts) {
+    const mp = m.mountPoint;
+    const under = mp === '/' || path === mp || path.startsWith(mp.endsWith('/') ? mp : mp + '/');
+    if (under && (!best || mp.length >= best.mountPoint.length)) best = m;
+  }
+  return best;
+}
+
+export interface PoolFacts {
+  pool: PoolConfig;
+  /** The resolved path, or undefined when it does not exist. */
+  real?: string;
+  error?: string;
+  mount?: Mount;
+}
+
+export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
+  const out: CheckLine[] = [];
+  if (!c.fencer.pool.length)
+    out.push(
+      RESETTING.has(c.fencer.action)
+        ? warn('pools', 'no [[fencer.pool]] configured: the fencer guards no pool', 'add each primary storage mount of this host as a [[fencer.pool]] (path, heartbeat ovm or kvm)')
+        : ok('pools', 'no [[fencer.pool]] configured'),
+    );
+  for (const p of pools) {
+    const name = `pool ${p.pool.path}`;
+    if (!p.real) {
+      out.push(fail(name, `cannot be read: ${p.error}`, 'mount the primary storage there, or correct fencer.pool.path'));
+      continue;
+    }
+    const m = p.mount;
+    const isNfs = m && /^nfs4?$/.test(m.fstype);
+    if (!m || (!isNfs && m.mountPoint === '/')) {
+      out.push(
+        p.pool.require_mount
+          ? fail(name, 'not mounted: the directory is on the root filesystem', 'mount the primary storage (NFS) on it; the fencer refuses an unmounted pool')
+          : warn(name, 'a local directory (require_mount = false)', 'only for a sandbox or tests: a real pool is an NFS mount with require_mount = true'),
+      );
+      continue;
+    }
+    if (!isNfs) {
+      out.push(
+        p.pool.require_mount
+          ? warn(name, `on ${m.fstype} ${m.source} (${m.mountPoint}), not NFS`, 'brick heartbeats any mounted filesystem, but its timings are designed for NFS primary storage')
+          : warn(name, `on ${m.fstype} ${m.mountPoint}, require_mount = false`, 'only for a sandbox or tests: set require_mount = true on a real pool'),
+      );
+      continue;
+    }
+    const o = new Set(m.options);
+    const pick = (k: string) => m.options.find((x) => x.startsWith(k + '='));
+    const shown = [o.has('soft') ? 'soft' : 'hard', pick('vers'), pick('timeo'), pick('retrans'), o.has('ro') ? 'ro' : 'rw'].filter(Boolean).join(',');
+    if (o.has('ro')) out.push(fail(name, `NFS ${m.source} mounted read-only (${shown}): no heartbeat can be written`, 'remount it read-write'));
+    else if (o.has('soft') || o.has('softerr'))
+      out.push(warn(name, `NFS ${m.source} is a soft mount (${shown}): a slow server gives VMs I/O errors instead of waiting`, 'mount primary storage with hard (the default) so VMs wait; the fencer handles the hang'));
+    else out.push(ok(name, `NFS ${m.source} on ${m.mountPoint} (${shown}), heartbeat ${p.pool.heartbeat}, fence_when ${p.pool.fence_when}`));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- watchdog and sysrq
+
+export interface WatchdogFacts {
+  device: string;
+  exists: boolean;
+  isCharDevice?: boolean;
+  /** /sys/class/watchdog/<name>/... when the kernel exposes it. */
+  sysfs?: { name: string; identity?: string; timeout?: number; max_timeout?: number; nowayout?: string; state?: string };
+}
+
+export function watchdogChecks(c: Config, w: WatchdogFacts): CheckLine[] {
+  const f = c.fencer;
+  if (!f.watchdog_device)
+    return [
+      RESETTING.has(f.action)
+        ? warn('watchdog', 'none (fencer.watchdog_device = ""): a wedged or frozen fencer cannot reset this host', 'set watchdog_device = "/dev/watchdog" with a hardware watchdog driver loaded')
+        : ok('watchdog', `none (fencer.watchdog_device = ""), action ${f.action}`),
+    ];
+  if (!w.exists)
+    return [fail('watchdog', `${w.device} does not exist`, 'load a watchdog driver (iTCO_wdt, ipmi_watchdog, sp5100_tco...; softdog as a last resort) or set watchdog_device = ""')];
+  if (w.isCharDevice === false) return [fail('watchdog', `${w.device} is not a character device`, 'point fencer.watchdog_device at the watchdog device node')];
+  const s = w.sysfs;
+  if (!s) return [warn('watchdog', `${w.device} exists; the kernel shows no /sys/class/watchdog details`, 'check the driver and its timeout with wdctl')];
+  const out: CheckLine[] = [];
+  const id = s.identity ?? 'unknown driver';
+  const desc = `${w.device} (${s.name}: ${id}, timeout ${s.timeout ?? '?'} s${s.max_timeout ? `, max ${s.max_timeout} s` : ''}, nowayout ${s.nowayout ?? '?'})`;
+  if (s.max_timeout !== undefined && s.max_timeout < f.watchdog_timeout_s)
+    out.push(fail('watchdog', `${desc}: cannot be set to watchdog_timeout_s ${f.watchdog_timeout_s} s`, `set watchdog_timeout_s ≤ ${s.max_timeout}`));
+  else if (/software/i.test(id))
+    out.push(warn('watchdog', `${desc} is softdog: a kernel hang stops it too`, 'load the board\'s hardware watchdog driver (iTCO_wdt, ipmi_watchdog...) instead'));
+  else out.push(ok('watchdog', desc));
+  if (s.nowayout === '1')
+    out.push(warn('watchdog', `${w.device} has nowayout = 1: after even a clean stop of brick-fencer the host resets within ${f.watchdog_timeout_s} s`, 'load the driver with nowayout=0, or never stop brick-fencer on a running host'));
+  return out;
+}
+
+export interface SysrqFacts {
+  trigger: string;
+  exists: boolean;
+  writable: boolean;
+  /** kernel.sysrq, when readable. */
+  kernelSysrq?: string;
+}
+
+export function sysrqChecks(c: Config, s: SysrqFacts): CheckLine[] {
+  const needed = ['reboot', 'crash', 'kill-vms'].includes(c.fencer.action);
+  if (!needed) return [ok('sysrq', `not used (action ${c.fencer.action})`)];
+  const ks = s.kernelSysrq === undefined ? 'kernel.sysrq unreadable' : `kernel.sysrq = ${s.kernelSysrq}${s.kernelSysrq === '0' ? ' (it limits only the keyboard; the trigger file always works for root)' : ''}`;
+  if (!s.exists) return [fail('sysrq', `${s.trigger} does not exist`, 'a kernel with CONFIG_MAGIC_SYSRQ and /proc mounted; or correct fencer.sysrq_trigger')];
+  if (!s.writable) return [fail('sysrq', `${s.trigger} is not writable by this user`, 'run brick-fencer as root (the unit does)')];
+  return [ok('sysrq', `${s.trigger} writable, ${ks}`)];
+}
+
+// ---------------------------------------------------------------- host tools
+
+/** What this config needs, by tool name: why, and whether its absence is a failure. */
+export function neededTools(c: Config): Map<string, { why: string; required: boolean }> {
+  const t = new Map<string, { why: string; required: boolean }>();
+  const pools = c.fencer.pool.length > 0;
+  t.set('ip', { why: 'bridges, VLANs, control0', required: true });
+  for (const n of ['stat', 'dd', 'mv', 'mkdir', 'timeout']) t.set(n, { why: 'the fencer\'s probes', required: pools });
+  if (c.fencer.watchdog_device) t.set('wdctl', { why: 'setting the watchdog timeout', required: true });
+  if (c.fencer.vm_query === 'libvirt') t.set('virsh', { why: 'which VMs use which pool (vm_query = "libvirt")', required: true });
+  if (c.fencer.vm_query === 'xl') t.set('xl', { why: 'which VMs use which pool (vm_query = "xl")', required: true });
+  if (c.network.backend === 'openvswitch') {
+    t.set('ovs-vsctl', { why: 'network.backend = "openvswitch"', required: true });
+    t.set('ovs-ofctl', { why: 'tunnel flows', required: true });
+  }
+  if (c.server.generate_credentials && c.server.tls_cert) t.set('openssl', { why: 'the generated TLS certificate', required: false });
+  return t;
+}
+
+/** One line per tool of the host-tool registry (src/shared/host-tools.ts), judged by what this config needs. */
+export function toolChecks(c: Config, tools: ToolReport[]): CheckLine[] {
+  const need = neededTools(c);
+  return tools.map((t) => {
+    const n = need.get(t.name);
+    const name = `tool ${t.name}`;
+    const v = t.version ? ` ${t.version}` : '';
+    if (t.source === 'host') return ok(name, `${t.path}${v}`);
+    if (t.source === 'brick') return ok(name, `${t.path}${v}: ${t.note}`);
+    if (t.source === 'host-too-old') {
+      const what = `${t.path}${v} is older than ${t.min_version} (lacks ${t.missing_flags.join(', ') || 'some flags'}): ${t.note}`;
+      return n?.required ? fail(name, what, `install ${t.package} ≥ ${t.min_version}`) : warn(name, what, `install ${t.package} ≥ ${t.min_version}`);
+    }
+    if (n?.required) return fail(name, `not installed; needed for ${n.why}`, `install ${t.package}`);
+    if (n) return warn(name, `not installed; used for ${n.why}`, `install ${t.package}`);
+    return ok(name, t.note || 'not installed (not needed by this config)');
+  });
+}
+
+// ---------------------------------------------------------------- hypervisor, OVS, clock, agent
+
+export interface CommandFacts {
+  /** What was run, for the line. */
+  command: string;
+  ok: boolean;
+  out: string;
+}
+
+export function hypervisorChecks(c: Config, q: CommandFacts | undefined): CheckLine[] {
+  if (c.fencer.vm_query === 'none') return [ok('vm query', 'vm_query = "none": every pool counts as used')];
+  if (!q) return [warn('vm query', 'neither virsh nor xl is installed: no running VM is known, so every pool counts as used', 'install libvirt-clients (KVM, Xen with libvirt) or xl, or set vm_query = "none"')];
+  if (!q.ok) return [warn('vm query', `${q.command} failed: ${q.out}`, 'start libvirtd (or xend/xenstored), or check domain.libvirt_uri; until then every pool counts as used')];
+  const n = q.out.split('\n').filter((l) => l.trim()).length;
+  return [ok('vm query', `${q.command} answered (${q.command.startsWith('xl') ? Math.max(0, n - 1) : n} running domain(s))`)];
+}
+
+export function ovsChecks(c: Config, show: CommandFacts | undefined, dpdk: CommandFacts | undefined): CheckLine[] {
+  if (c.network.backend !== 'openvswitch') return [ok('openvswitch', 'not used (network.backend = linuxbridge)')];
+  if (!show?.ok) return [fail('openvswitch', `${show?.command ?? 'ovs-vsctl'} failed: ${show?.out ?? 'not installed'}`, 'start openvswitch-switch (ovsdb-server, ovs-vswitchd)')];
+  const out = [ok('openvswitch', 'ovsdb answers')];
+  if (dpdk?.ok && dpdk.out.trim() === 'true') out.push(ok('dpdk', 'dpdk_initialized = true'));
+  else out.push(ok('dpdk', 'not initialized: dpdk_* calls answer UNSUPPORTED (other_config:dpdk-init=true enables it)'));
+  return out;
+}
+
+export function clockChecks(q: CommandFacts | undefined): CheckLine[] {
+  if (!q || !q.ok) return [warn('clock', `cannot tell whether the clock is synchronized (${q ? q.out || 'timedatectl failed' : 'no timedatectl'})`, 'run chronyd or ntpd: peers judge this host\'s heartbeats by their timestamps')];
+  return q.out.trim() === 'yes'
+    ? [ok('clock', 'synchronized (NTP)')]
+    : [warn('clock', 'not synchronized', 'enable chronyd or ntpd (timedatectl set-ntp true): peers judge this host\'s heartbeats by their timestamps')];
+}
+
+export function agentChecks(a: AgentCheck): CheckLine[] {
+  if (a.reachable) return [ok('agent', `${a.url} answered an authenticated call in ${a.ms} ms`)];
+  if (a.answer === 'unauthorized') return [fail('agent', a.detail ?? 'HTTP 401', 'the agent runs with another password: restart brick-agent after changing it, or correct server.user/password_file')];
+  if (a.answer === 'no-credentials')
+    return [warn('agent', a.detail ?? 'no password', /ENOENT/.test(a.detail ?? '') ? 'start brick-agent once (generate_credentials creates it), or set server.password_file' : 'run brick doctor as root')];
+  return [warn('agent', `not answering: ${a.detail ?? a.answer}`, 'systemctl start brick-agent (journalctl -u brick-agent says why it stopped)')];
+}
+
+// ---------------------------------------------------------------- gathering (the edge)
+
+export interface DoctorFacts {
+  pools: PoolFacts[];
+  watchdog: WatchdogFacts;
+  sysrq: SysrqFacts;
+  tools: ToolReport[];
+  vmQuery?: CommandFacts;
+  ovsShow?: CommandFacts;
+  dpdk?: CommandFacts;
+  clock?: CommandFacts;
+  agent: AgentCheck;
+}
+
+function readOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function tryRun(run: Runner, cmd: string, args: string[], timeoutMs: number): Promise<CommandFacts> {
+  const command = [cmd, ...args].join(' ');
+  try {
+    const r = await run(cmd, args, { timeoutMs, allowFailure: true });
+    const text = (r.code === 0 ? r.stdout || r.stderr : r.stderr || r.stdout).trim();
+    return { command, ok: r.code === 0, out: r.code === 0 ? text.split('\n').slice(0, 200).join('\n') : text.split('\n')[0] };
+  } catch (e) {
+    return { command, ok: false, out: (e as Error).message };
+  }
+}
+
+const which = (name: string): string | undefined => findOnHost(name) || undefined;
+
+function watchdogFacts(device: string): WatchdogFacts {
+  if (!device) return { device, exists: false };
+  let st;
+  try {
+    st = statSync(device);
+  } catch {
+    return { device, exists: false };
+  }
+  const w: WatchdogFacts = { device, exists: true, isCharDevice: st.isCharacterDevice() };
+  // /dev/watchdog (misc 10:130) is watchdog0; /dev/watchdogN is watchdogN.
+  const m = /watchdog(\d+)$/.exec(device);
+  const name = m ? `watchdog${m[1]}` : 'watchdog0';
+  const dir = `/sys/class/watchdog/${name}`;
+  if (existsSync(dir)) {
+    const num = (f: string) => {
+      const v = readOr(join(dir, f));
+      return v === undefined || v === '' || Number.isNaN(Number(v)) ? undefined : Number(v);
+    };
+    w.sysfs = { name, identity: readOr(join(dir, 'identity')), timeout: num('timeout'), max_timeout: num('max_timeout'), nowayout: readOr(join(dir, 'nowayout')), state: readOr(join(dir, 'state')) };
+  }
+  return w;
+}
+
+export async function gatherFacts(c: Config, run: Runner = realRun): Promise<DoctorFacts> {
+  const mounts = parseMountinfo(readOr('/proc/self/mountinfo') ?? '');
+  const pools: PoolFacts[] = c.fencer.pool.map((pool) => {
+    try {
+      const real = realpathSync(pool.path);
+      if (!statSync(real).isDirectory()) return { pool, error: 'not a directory' };
+      return { pool, real, mount: mountOf(real, mounts) };
+    } catch (e) {
+      return { pool, error: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
+    }
+  });
+  const trigger = c.fencer.sysrq_trigger;
+  let writable = false;
+  try {
+    accessSync(trigger, constants.W_OK);
+    writable = true;
+  } catch {
+    /* not writable */
+  }
+  const tools = await hostToolsReport();
+  const vmTimeout = c.fencer.vm_query_timeout_s * 1000;
+  let vmQuery: CommandFacts | undefined;
+  const useVirsh = c.fencer.vm_query === 'libvirt' || (c.fencer.vm_query === 'auto' && which('virsh'));
+  if (c.fencer.vm_query !== 'none') {
+    if (useVirsh && which('virsh')) vmQuery = await tryRun(run, 'virsh', [...(c.domain.libvirt_uri ? ['-c', c.domain.libvirt_uri] : []), 'list', '--name'], vmTimeout);
+    else if ((c.fencer.vm_query === 'xl' || c.fencer.vm_query === 'auto') && which('xl')) vmQuery = await tryRun(run, 'xl', ['list'], vmTimeout);
+  }
+  const ovs = c.network.backend === 'openvswitch' && which('ovs-vsctl');
+  const [ovsShow, dpdk, clock, agent] = await Promise.all([
+    ovs ? tryRun(run, 'ovs-vsctl', ['--timeout=5', 'show'], 6000) : undefined,
+    ovs ? tryRun(run, 'ovs-vsctl', ['--timeout=5', 'get', 'Open_vSwitch', '.', 'dpdk_initialized'], 6000) : undefined,
+    which('timedatectl') ? tryRun(run, 'timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], 5000) : undefined,
+    checkAgent(c, 5000),
+  ]);
+  return {
+    pools,
+    watchdog: watchdogFacts(c.fencer.watchdog_device),
+    sysrq: { trigger, exists: existsSync(trigger), writable, kernelSysrq: readOr('/proc/sys/kernel/sysrq') },
+    tools,
+    vmQuery,
+    ovsShow,
+    dpdk,
+    clock,
+    agent,
+  };
+}
+
+/** Every line, in the order an admin fixes things. Pure. */
+export function judge(c: Config, f: DoctorFacts): CheckLine[] {
+  return [
+    ...configChecks(c),
+    ...poolChecks(c, f.pools),
+    ...watchdogChecks(c, f.watchdog),
+    ...sysrqChecks(c, f.sysrq),
+    ...toolChecks(c, f.tools),
+    ...hypervisorChecks(c, f.vmQuery),
+    ...ovsChecks(c, f.ovsShow, f.dpdk),
+    ...clockChecks(f.clock),
+    ...agentChecks(f.agent),
+  ];
+}
+
+export function doctorExit(lines: CheckLine[]): number {
+  if (lines.some((l) => l.level === 'fail')) return EXIT.NOT_PROTECTED;
+  if (lines.some((l) => l.level === 'warn')) return EXIT.DEGRADED;
+  return EXIT.OK;
+}
+
+export function formatDoctor(lines: CheckLine[]): string {
+  const w = Math.min(40, Math.max(...lines.map((l) => l.check.length)));
+  const out = lines.map((l) => `${l.level.padEnd(4)}  ${l.check.padEnd(w)}  ${l.what}${l.fix ? `\n${' '.repeat(w + 8)}fix: ${l.fix}` : ''}`);
+  const n = (lv: Level) => lines.filter((l) => l.level === lv).length;
+  out.push('', `${n('ok')} ok, ${n('warn')} warn, ${n('fail')} fail`);
+  return out.join('\n') + '\n';
+}
+
+export async function doctor(c: Config, opts: { json: boolean; io: Io; configPath: string; run?: Runner }): Promise<number> {
+  const lines = judge(c, await gatherFacts(c, opts.run));
+  opts.io.out(opts.json ? JSON.stringify({ config: opts.configPath, checks: lines }, null, 2) + '\n' : `config: ${opts.configPath}\n` + formatDoctor(lines));
+  return doctorExit(lines);
+}

@@ -1,0 +1,157 @@
+// control0: the link-local network the orchestrator reaches its system VMs on (Ovm3
+// ovs_control_interface, KVM's cloud0). Desired: the bridge exists and is up with ARP on, holds
+// 169.254.0.1/16, and the ONLY 169.254.0.0/16 route goes through it (zeroconf puts one on every
+// NIC); NOZEROCONF=yes in /etc/sysconfig/network where that file exists; no stale ifcfg-control0
+// (OVM writes one that breaks the bridge after a reboot). Each step is reported and idempotent.
+import { existsSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { writeFileAtomic } from '../../shared/atomic-write.js';
+import { join } from 'node:path';
+import type { CallContext } from '../../rpc/catalogue.js';
+import type { XmlRpcStruct } from '../../rpc/values.js';
+import { BrickError } from '../../shared/errors.js';
+import { applyOvs, applySteps, type Step } from '../host/plan.js';
+import { checkIfName, parseCidr, v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
+import { type LinuxState, ownerAlias, readLinux, routeArgs } from '../host/link-state.js';
+import { linkKey, netContext } from '../host/context.js';
+import { readOvs } from '../host/ovs.js';
+import { planOvsBridge } from './bridge.js';
+
+export interface ControlPaths {
+  /** /etc/sysconfig/network: NOZEROCONF=yes is set here when the file exists. */
+  sysconfigNetwork: string;
+  /** Where a stale ifcfg-<dev> is removed from. */
+  ifcfgDir: string;
+}
+
+export const DEFAULT_CONTROL_PATHS: ControlPaths = {
+  sysconfigNetwork: '/etc/sysconfig/network',
+  ifcfgDir: '/etc/sysconfig/network-scripts',
+};
+
+export interface ControlReport {
+  bridge: string;
+  link_up: string;
+  arp: string;
+  address: string;
+  other_routes_removed: string[];
+  route: string;
+}
+
+/** The address control0 holds: a network CIDR (Ovm3 sends 169.254.0.0/16) means its first host. */
+export function controlAddress(cidr: string): Cidr {
+  const c = parseCidr(cidr, 'cidr');
+  if (c.family !== 4) throw new BrickError('INVALID_PARAMS', `cidr: the control network is IPv4 (like 169.254.0.1/16), got ${cidr}`);
+  if (c.prefix > 30) throw new BrickError('INVALID_PARAMS', `cidr: /${c.prefix} is too small for a control network; use e.g. /16`);
+  return v4IsNetwork(c) ? v4FirstHost(c) : c;
+}
+
+export function planControl(s: LinuxState, dev: string, addr: Cidr, createLink: boolean): { steps: Step[]; report: ControlReport } {
+  const net = v4Network(addr);
+  const link = s.links.get(dev);
+  if (link && !['bridge', 'openvswitch', 'tun'].includes(link.kind))
+    throw new BrickError('CONFLICT', `${dev} exists and is a ${link.kind || 'physical'} interface, not a bridge; remove it or name another control device`);
+  const steps: Step[] = [];
+  const report: ControlReport = { bridge: 'present', link_up: 'already up', arp: 'already on', address: 'present', other_routes_removed: [], route: 'present' };
+  if (!link) {
+    if (!createLink) throw new BrickError('NOT_FOUND', `${dev} does not exist`);
+    steps.push({ do: `link add name ${dev} type bridge`, undo: `link del ${dev}`, what: `created bridge ${dev}` });
+    steps.push({ do: `link set dev ${dev} alias ${ownerAlias('control')}`, what: `marked ${dev} as brick's` });
+    report.bridge = 'created';
+  }
+  if (!link?.up) {
+    steps.push({ do: `link set dev ${dev} up`, what: `brought ${dev} up` });
+    report.link_up = 'brought up';
+  }
+  if (link && !link.arp) {
+    steps.push({ do: `link set dev ${dev} arp on`, what: `turned ARP on for ${dev}` });
+    report.arp = 'turned on';
+  }
+  // Other devices' routes for the control network go first, so the kernel's route for our address
+  // never competes with them.
+  for (const r of s.routes.filter((r) => r.family === 4 && r.dst === net && r.dev !== dev)) {
+    steps.push({ do: `route del ${routeArgs(r).join(' ')}`, what: `removed route ${net} via ${r.dev}` });
+    report.other_routes_removed.push(`${net} dev ${r.dev}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`);
+  }
+  const has = s.addrs.some((a) => a.dev === dev && a.family === 4 && a.address === addr.address && a.prefix === addr.prefix);
+  if (!has) {
+    steps.push({ do: `address add ${addr.address}/${addr.prefix} dev ${dev}`, what: `added ${addr.address}/${addr.prefix} to ${dev}` });
+    report.address = 'added';
+  }
+  if (!s.routes.some((r) => r.family === 4 && r.dst === net && r.dev === dev)) {
+    // replace, not add: the kernel may already have made it from the address just added.
+    steps.push({ do: `route replace ${net} dev ${dev} proto kernel scope link src ${addr.address}`, what: `routed ${net} through ${dev}` });
+    report.route = 'added';
+  }
+  return { steps, report };
+}
+
+/** NOZEROCONF=yes in an /etc/sysconfig/network text; null when it already says so. */
+export function withNozeroconf(text: string): string | null {
+  const lines = text.split('\n');
+  const i = lines.findIndex((l) => /^\s*NOZEROCONF\s*=/.test(l));
+  if (i >= 0) {
+    if (/^\s*NOZEROCONF\s*=\s*["']?yes["']?\s*$/i.test(lines[i])) return null;
+    lines[i] = 'NOZEROCONF=yes';
+    return lines.join('\n');
+  }
+  return (text === '' || text.endsWith('\n') ? text : text + '\n') + 'NOZEROCONF=yes\n';
+}
+
+export function ensureNozeroconf(path: string): string {
+  if (!existsSync(path)) return `no ${path}`;
+  const next = withNozeroconf(readFileSync(path, 'utf8'));
+  if (next === null) return 'already set';
+  writeFileAtomic(path, next, { mode: statSync(path).mode & 0o7777 });
+  return 'set';
+}
+
+export function removeStaleIfcfg(dir: string, dev: string): string {
+  const p = join(dir, `ifcfg-${dev}`);
+  try {
+    unlinkSync(p);
+    return 'removed';
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw new BrickError('COMMAND_FAILED', `${p}: cannot remove it: ${(e as Error).message}`);
+  }
+}
+
+export async function setupControl(
+  ctx: Pick<CallContext, 'config' | 'run' | 'locks' | 'log'>,
+  dev: string,
+  cidr: string,
+  paths: ControlPaths = DEFAULT_CONTROL_PATHS,
+): Promise<XmlRpcStruct> {
+  checkIfName(dev, 'dev');
+  const addr = controlAddress(cidr);
+  const nc = netContext(ctx);
+  return nc.locks.with([linkKey(dev), `net:route:${v4Network(addr)}`], async () => {
+    const changes: string[] = [];
+    let s = await readLinux(nc.host);
+    let ovsCreated = false;
+    if (!s.links.has(dev) && nc.host.backend === 'openvswitch') {
+      changes.push(...(await applyOvs(nc.host, planOvsBridge(await readOvs(nc.host), { name: dev }))));
+      ovsCreated = true;
+      s = await readLinux(nc.host);
+    }
+    const { steps, report } = planControl(s, dev, addr, nc.host.backend === 'linuxbridge');
+    if (ovsCreated) report.bridge = 'created';
+    changes.push(...(await applySteps(nc.host, steps)));
+    // In a namespace (sandbox, tests) the host's files are not this network's: none is touched.
+    // Paths a caller hands in explicitly are its own (tests point them at temp files).
+    const hostFiles = !nc.host.namespace || paths !== DEFAULT_CONTROL_PATHS;
+    const skipped = `skipped: network.namespace "${nc.host.namespace}" is set, host files are left alone`;
+    const nozeroconf = hostFiles ? ensureNozeroconf(paths.sysconfigNetwork) : skipped;
+    if (nozeroconf === 'set') changes.push(`set NOZEROCONF=yes in ${paths.sysconfigNetwork}`);
+    const ifcfg = hostFiles ? removeStaleIfcfg(paths.ifcfgDir, dev) : skipped;
+    if (ifcfg === 'removed') changes.push(`removed ${join(paths.ifcfgDir, `ifcfg-${dev}`)}`);
+    if (changes.length) nc.log.info({ dev, changes }, 'control network set up');
+    return {
+      dev,
+      address: `${addr.address}/${addr.prefix}`,
+      changed: changes.length > 0,
+      changes,
+      steps: { ...report, nozeroconf, ifcfg },
+    } as unknown as XmlRpcStruct;
+  });
+}

@@ -1,0 +1,204 @@
+// The edge: each operation takes the locks for the things it touches, reads the RUNNING state
+// inside them, asks a pure planner for the PLAN that turns it into the DESIRED state, applies that
+// in one `ip -batch` or one ovs-vsctl transaction, and reports exactly what changed.
+import type { Config } from '../../config/schema.js';
+import type { XmlRpcStruct } from '../../rpc/values.js';
+import { BrickError } from '../../shared/errors.js';
+import { KeyedLock } from '../../shared/keyed-lock.js';
+import type { Logger } from '../../shared/log.js';
+import { run as realRun, type Runner } from '../../shared/run.js';
+import { planLinuxBridge, planLinuxRemoveBridge, planOvsBridge, planOvsRemoveBridge, type BridgeDesired } from './bridge.js';
+import { linkKey, type NetContext } from '../host/context.js';
+import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
+import { netHost } from '../host/netns.js';
+import { readLinux, portsOf } from '../host/link-state.js';
+import { readOvs } from '../host/ovs.js';
+import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
+import { pendingPath, safeApply } from '../host/safe-apply.js';
+import {
+  linuxVlanNames,
+  ovsVlanNames,
+  planLinuxRemoveVlanBridge,
+  planLinuxVlanBridge,
+  planOvsRemoveVlanBridge,
+  planOvsVlanBridge,
+  type VlanBridgeDesired,
+} from './vlan-bridge.js';
+
+/**
+ * Apply a plan; if the batch failed because something appeared meanwhile (another program made
+ * the same device between our read and our batch: "File exists"), read again and apply the new
+ * plan once. brick's own callers are already serialized by the locks.
+ */
+async function applyFresh(nc: NetContext, plan: () => Promise<Step[]>, first?: Step[]): Promise<string[]> {
+  try {
+    return await applySteps(nc.host, first ?? (await plan()));
+  } catch (e) {
+    if (!(e instanceof BrickError && e.fault === 'COMMAND_FAILED' && /File exists/.test(e.message))) throw e;
+    return applySteps(nc.host, await plan());
+  }
+}
+
+export interface EnsureBridgeOptions {
+  /** Apply a risky change and roll it back unless network_confirm comes within this many seconds. */
+  confirmWithinS?: number;
+}
+
+export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBridgeOptions = {}): Promise<XmlRpcStruct> {
+  const keys = [linkKey(d.name), ...(d.uplink ? [linkKey(d.uplink)] : [])];
+  return nc.locks.with(keys, async (): Promise<XmlRpcStruct> => {
+    if (nc.host.backend === 'openvswitch') {
+      const s = await readOvs(nc.host);
+      const uplinkAddrs = d.uplink && !s.ports.has(d.uplink) ? (await readLinux(nc.host)).addrs.filter((a) => a.dev === d.uplink && a.scope !== 'link') : [];
+      if (uplinkAddrs.length)
+        throw new BrickError('CONFLICT', `uplink ${d.uplink} carries ${uplinkAddrs.map((a) => `${a.address}/${a.prefix}`).join(', ')}; brick does not move addresses into an OVS bridge: move them first or use another uplink`);
+      const changes = await applyOvs(nc.host, planOvsBridge(s, d));
+      return { bridge: d.name, changed: changes.length > 0, changes };
+    }
+    const s = await readLinux(nc.host);
+    const plan = planLinuxBridge(s, d);
+    if (plan.risky && o.confirmWithinS === undefined)
+      throw new BrickError(
+        'CONFLICT',
+        `${plan.risky}. Ask again with opts.confirm_within_s (e.g. 60) and call network_confirm over the new path within that time, or brick rolls it back`,
+      );
+    if (plan.risky) {
+      const file = pendingPath(nc.config);
+      const undo = undoLines(plan.steps);
+      const release = safeApply.reserve({ file, namespace: nc.host.namespace, changes: plan.steps.map((st) => st.what), undo });
+      let armed = false;
+      try {
+        const changes = await applySteps(nc.host, plan.steps);
+        const { deadline } = safeApply.arm(nc.host, nc.log, changes, undo, o.confirmWithinS!, { scope: { locks: nc.keyedLock, keys }, file });
+        armed = true;
+        return { bridge: d.name, changed: true, changes, confirm_by: deadline, pending_confirmation: true };
+      } finally {
+        if (!armed) release();
+      }
+    }
+    const changes = await applyFresh(nc, async () => planLinuxBridge(await readLinux(nc.host), d).steps, plan.steps);
+    if (changes.length) nc.log.info({ bridge: d.name, changes }, 'bridge ensured');
+    return { bridge: d.name, changed: changes.length > 0, changes };
+  });
+}
+
+/** Read, lock the names the state implies, re-read inside the lock; retry if the names moved meanwhile. */
+async function withNames<S, N extends { bridge: string; vlanDevice?: string }, T>(
+  nc: NetContext,
+  read: () => Promise<S>,
+  names: (s: S) => N,
+  fn: (s: S, n: N) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const first = names(await read());
+    const keys = [first.bridge, ...(first.vlanDevice ? [first.vlanDevice] : [])].map(linkKey);
+    const r = await nc.locks.with(keys, async () => {
+      const s = await read();
+      const n = names(s);
+      if (n.bridge !== first.bridge || n.vlanDevice !== first.vlanDevice) return undefined;
+      return { v: await fn(s, n) };
+    });
+    if (r) return r.v;
+    if (attempt >= 2) throw new BrickError('CONFLICT', `the host's bridges kept changing while brick planned ${first.bridge}; try again`);
+  }
+}
+
+export async function ensureVlanBridge(nc: NetContext, d: VlanBridgeDesired): Promise<XmlRpcStruct> {
+  if (nc.host.backend === 'openvswitch') {
+    return withNames(nc, () => readOvs(nc.host), (s) => ovsVlanNames(s, d), async (s, n) => {
+      const { names, cmds } = planOvsVlanBridge(s, d);
+      const changes = await applyOvs(nc.host, cmds);
+      if (changes.length) nc.log.info({ bridge: names.bridge, changes }, 'VLAN bridge ensured');
+      return { bridge: names.bridge, vlan_device: '', parent: n.parentBridge, vlan: d.vlan, changed: changes.length > 0, changes };
+    });
+  }
+  return withNames(nc, () => readLinux(nc.host), (s) => linuxVlanNames(s, d), async (s) => {
+    const { names, steps } = planLinuxVlanBridge(s, d);
+    const changes = await applyFresh(nc, async () => planLinuxVlanBridge(await readLinux(nc.host), d).steps, steps);
+    if (changes.length) nc.log.info({ bridge: names.bridge, changes }, 'VLAN bridge ensured');
+    return { bridge: names.bridge, vlan_device: names.vlanDevice!, pif: names.pif, vlan: d.vlan, changed: changes.length > 0, changes };
+  });
+}
+
+export async function removeVlanBridge(nc: NetContext, name: string): Promise<XmlRpcStruct> {
+  if (nc.host.backend === 'openvswitch') {
+    return nc.locks.with(linkKey(name), async () => {
+      const plan = planOvsRemoveVlanBridge(await readOvs(nc.host), name);
+      const changes = await applyOvs(nc.host, plan.cmds);
+      if (changes.length) nc.log.info({ bridge: name, changes }, 'VLAN bridge removed');
+      return { removed: plan.exists, changes };
+    });
+  }
+  const first = await readLinux(nc.host);
+  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
+  return nc.locks.with(keys, async () => {
+    const plan = planLinuxRemoveVlanBridge(await readLinux(nc.host), name);
+    const changes = await applySteps(nc.host, plan.steps);
+    if (changes.length) nc.log.info({ bridge: name, changes }, 'VLAN bridge removed');
+    return { removed: plan.exists, changes };
+  });
+}
+
+/** network_remove_bridge: a plain bridge brick made, holding the bridge and its ports. */
+export async function removeBridge(nc: NetContext, name: string): Promise<XmlRpcStruct> {
+  if (nc.host.backend === 'openvswitch') {
+    const s = await readOvs(nc.host);
+    if (s.bridges.has(name) || s.ports.has(name)) {
+      return nc.locks.with([name, ...(s.bridges.get(name)?.ports ?? [])].map(linkKey), async () => {
+        const plan = planOvsRemoveBridge(await readOvs(nc.host), name);
+        const changes = await applyOvs(nc.host, plan.cmds);
+        if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
+        return { removed: plan.exists, changes };
+      });
+    }
+    // Not in OVS: control0 may be a Linux bridge even with backend openvswitch.
+  }
+  const first = await readLinux(nc.host);
+  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
+  return nc.locks.with(keys, async () => {
+    const plan = planLinuxRemoveBridge(await readLinux(nc.host), name);
+    const changes = await applySteps(nc.host, plan.steps);
+    if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
+    return { removed: plan.exists, changes };
+  });
+}
+
+/** network_gc: the bridges removed (or, with dryRun, that would be). */
+export async function networkGc(nc: NetContext, dryRun: boolean): Promise<string[]> {
+  const ovs = nc.host.backend === 'openvswitch';
+  const plan = async (): Promise<GcPlan> => (ovs ? planOvsGc(await readOvs(nc.host)) : planLinuxGc(await readLinux(nc.host)));
+  const first = await plan();
+  if (dryRun || !first.remove.length) return first.remove;
+  return nc.locks.with(first.names.map(linkKey), async () => {
+    // Inside the locks, only what is still removable AND was locked.
+    const again = await plan();
+    const locked = new Set(first.remove);
+    const remove = again.remove.filter((b) => locked.has(b));
+    if (ovs) await applyOvs(nc.host, again.cmds.filter((c) => locked.has(c.args[c.args.length - 1])));
+    else {
+      const lockedNames = new Set(first.names);
+      await applySteps(nc.host, again.steps.filter((st) => lockedNames.has(st.do.split(' ').pop()!)));
+    }
+    if (remove.length) nc.log.info({ removed: remove }, 'network gc removed unused VLAN bridges');
+    return remove;
+  });
+}
+
+/**
+ * Run network_gc every network.gc_interval_s (when > 0). Returns a stop function. Pass the server's
+ * KeyedLock so GC and calls serialize on the same bridges.
+ */
+export function startNetworkGc(config: Config, log: Logger, locks: KeyedLock = new KeyedLock(), run: Runner = realRun): () => void {
+  const every = config.network.gc_interval_s;
+  if (!(every > 0)) return () => {};
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    networkGc({ host: netHost(config, run), locks, keyedLock: locks, config, log }, false)
+      .catch((e) => log.warn({ err: (e as Error).message }, 'network gc failed'))
+      .finally(() => (running = false));
+  }, every * 1000);
+  timer.unref?.();
+  return () => clearInterval(timer);
+}

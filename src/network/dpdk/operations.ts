@@ -1,0 +1,339 @@
+// DPDK vhost-user ports on Open vSwitch, the acting half: detect DPDK, add/verify/delete/list
+// ports through ovs-vsctl. Decisions are in dpdk-plan.ts.
+//
+// Sockets live in OVS's run directory (network.ovs_rundir, default /var/run/openvswitch, plus
+// other_config:vhost-sock-dir if the admin set one): `<dir>/<port>`. In server mode OVS creates the
+// socket there; in client mode brick sets options:vhost-server-path to the same `<dir>/<port>` and
+// the guest's QEMU creates it (libvirt `<source mode='server'>`), as CloudStack's DpdkDriverImpl does.
+import { stat } from 'node:fs/promises';
+import type { Config } from '../../config/schema.js';
+import type { KeyedLock } from '../../shared/keyed-lock.js';
+import { BrickError, isBrickError } from '../../shared/errors.js';
+import type { Runner } from '../../shared/run.js';
+import { netHost } from '../host/netns.js';
+import { linkKey } from '../host/context.js';
+import {
+  type AddPlan,
+  type AddRequest,
+  type DpdkPortInfo,
+  type OvsPortState,
+  type OvsState,
+  type VhostMode,
+  DEFAULT_OVS_RUNDIR,
+  GUEST_MODE,
+  LIST_STATE_ARGS,
+  addTransactionArgs,
+  differences,
+  isBrickDpdkPort,
+  listDpdkPorts,
+  nextDefaultName,
+  ovsMap,
+  ovsSet,
+  parseOvsState,
+  parseOvsTables,
+  planAdd,
+  tableRows,
+  validateIfName,
+} from './plan.js';
+
+export interface OvsContext {
+  run: Runner;
+  config: Config;
+  /** Milliseconds left for the whole call; absent = network.command_timeout_s per command. */
+  remainingMs?: () => number;
+  /** The call's signal: commands of a stopped call are killed, none starts after. */
+  signal?: AbortSignal;
+}
+
+export interface DpdkContext extends OvsContext {
+  locks: KeyedLock;
+}
+
+export interface DpdkDetection {
+  dpdk: boolean;
+  /** Open_vSwitch dpdk_initialized: ovs-vswitchd initialised DPDK's EAL. */
+  initialized: boolean;
+  datapath_types: string[];
+  iface_types: string[];
+  /** Why dpdk is false, in words an admin can act on. */
+  reason?: string;
+}
+
+export interface AddResult {
+  [k: string]: string | number | boolean;
+  port: string;
+  bridge: string;
+  socket: string;
+  ovs_mode: VhostMode;
+  guest_mode: VhostMode;
+  /** Access VLAN; 0 = untagged. */
+  vlan: number;
+  /** false when an explicit name already existed with these settings. */
+  changed: boolean;
+}
+
+/** How long to wait for OVS to create a server-mode socket after the port is added. */
+const SOCKET_WAIT_MS = 3000;
+const MAX_NAME_ATTEMPTS = 16;
+
+// ---------------------------------------------------------------------------------------------
+// ovs-vsctl at the edge
+
+function rundirOf(config: Config): string {
+  return config.network.ovs_rundir || DEFAULT_OVS_RUNDIR;
+}
+
+/** The lock table as this call sees it: a wait ends when the call is stopped. */
+function lockTable(ctx: DpdkContext) {
+  return ctx.locks.bound(ctx.signal);
+}
+
+/** ovs-vsctl through the network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED. */
+function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean } = {}) {
+  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal }).vsctl(args, opts);
+}
+
+/** Read bridges, ports and interfaces in one ovs-vsctl call (one consistent snapshot). */
+export async function readOvsState(ctx: OvsContext): Promise<OvsState> {
+  const r = await vsctl(ctx, LIST_STATE_ARGS);
+  return parseOvsState(r.stdout, rundirOf(ctx.config));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detection
+
+/**
+ * Does this host's Open vSwitch do DPDK? Reads dpdk_initialized, iface_types and datapath_types.
+ * Never throws for "no OVS" or "no DPDK": those give dpdk false with a reason.
+ */
+export async function detectDpdk(ctx: OvsContext): Promise<DpdkDetection> {
+  const no = (reason: string, part: Partial<DpdkDetection> = {}): DpdkDetection => ({
+    dpdk: false,
+    initialized: false,
+    datapath_types: [],
+    iface_types: [],
+    ...part,
+    reason,
+  });
+  let row: Record<string, unknown>;
+  try {
+    const r = await vsctl(ctx, ['--format=json', '--data=json', '--columns=dpdk_initialized,iface_types,datapath_types,other_config', 'list', 'Open_vSwitch']);
+    const t = parseOvsTables(r.stdout);
+    const rows = t[0] ? tableRows(t[0]) : [];
+    if (!rows[0]) return no('the Open vSwitch database has no Open_vSwitch record (ovs-vsctl init has not run)');
+    row = rows[0];
+  } catch (e) {
+    if (isBrickError(e)) {
+      if (e.fault === 'COMMAND_FAILED' && /dpdk_initialized/.test(e.message)) {
+        return no('this Open vSwitch is too old to report dpdk_initialized (OVS 2.10 or later is needed)');
+      }
+      return no(e.message);
+    }
+    return no(String(e));
+  }
+  const initialized = row.dpdk_initialized === true;
+  const iface_types = ovsSet(row.iface_types).map(String).sort();
+  const datapath_types = ovsSet(row.datapath_types).map(String).sort();
+  const other = ovsMap(row.other_config);
+  const part = { initialized, iface_types, datapath_types };
+  if (!initialized) {
+    const init = (other['dpdk-init'] ?? '').toLowerCase();
+    if (init === 'true' || init === 'try') {
+      return no(
+        `other_config:dpdk-init=${init} but DPDK is not initialised: ovs-vswitchd is not a DPDK build or DPDK's EAL failed to start (hugepages?); see the ovs-vswitchd log`,
+        part,
+      );
+    }
+    return no('Open vSwitch runs without DPDK (other_config:dpdk-init is not true; set it and restart ovs-vswitchd with a DPDK build)', part);
+  }
+  if (!iface_types.includes('dpdkvhostuser') || !iface_types.includes('dpdkvhostuserclient')) {
+    return no('DPDK is initialised but ovs-vswitchd does not offer the dpdkvhostuser/dpdkvhostuserclient interface types', part);
+  }
+  if (!datapath_types.includes('netdev')) return no('DPDK is initialised but ovs-vswitchd has no netdev (userspace) datapath', part);
+  return { dpdk: true, ...part };
+}
+
+/** Throw UNSUPPORTED (with the reason) unless DPDK is usable. */
+export async function requireDpdk(ctx: OvsContext): Promise<void> {
+  const d = await detectDpdk(ctx);
+  if (!d.dpdk) throw new BrickError('UNSUPPORTED', `DPDK is not available on this host: ${d.reason ?? 'unknown reason'}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Add
+
+/** Default names handed out by this process and not yet visible in OVS. */
+const reservedNames = new Set<string>();
+
+function checkBridge(s: OvsState, bridge: string): void {
+  const b = s.bridges.get(bridge);
+  if (!b) throw new BrickError('NOT_FOUND', `bridge: no Open vSwitch bridge named ${bridge} (create it with datapath_type=netdev first)`);
+  if (b.datapathType !== 'netdev') {
+    throw new BrickError(
+      'CONFLICT',
+      `bridge: ${bridge} has datapath_type=${b.datapathType || 'system'}; DPDK vhost-user ports need a userspace bridge (ovs-vsctl set Bridge ${bridge} datapath_type=netdev)`,
+    );
+  }
+}
+
+function isNameTaken(e: unknown): boolean {
+  return isBrickError(e) && e.fault === 'COMMAND_FAILED' && /already exists|constraint violation/i.test(e.message);
+}
+
+function resultOf(p: AddPlan, changed: boolean): AddResult {
+  return { port: p.port, bridge: p.bridge, socket: p.socket, ovs_mode: p.mode, guest_mode: GUEST_MODE[p.mode], vlan: p.vlan ?? 0, changed };
+}
+
+/** Run the one add transaction; map its failures. Returns 'taken' if the name exists already. */
+async function applyAdd(ctx: DpdkContext, plan: AddPlan): Promise<'added' | 'taken'> {
+  try {
+    await vsctl(ctx, addTransactionArgs(plan));
+    return 'added';
+  } catch (e) {
+    if (isNameTaken(e)) return 'taken';
+    if (isBrickError(e) && /no bridge named/.test(e.message)) {
+      throw new BrickError('NOT_FOUND', `bridge: Open vSwitch bridge ${plan.bridge} disappeared while adding ${plan.port}`);
+    }
+    // A timeout may come after the commit (ovs-vsctl waits for ovs-vswitchd): undo, best effort.
+    await removePort(ctx, plan.port, true).catch(() => {});
+    throw e;
+  }
+}
+
+async function removePort(ctx: OvsContext, port: string, noWait: boolean): Promise<void> {
+  await vsctl(ctx, [...(noWait ? ['--no-wait'] : []), '--if-exists', 'del-port', port]);
+}
+
+async function isSocket(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * After the add: OVS must report no error on the interface and (server mode) the socket must exist.
+ * Returns '' when fine, else what went wrong in OVS's words.
+ */
+async function verifyPort(ctx: DpdkContext, plan: AddPlan): Promise<string> {
+  const waitMs = Math.min(SOCKET_WAIT_MS, ctx.remainingMs ? Math.max(0, ctx.remainingMs() - 1000) : SOCKET_WAIT_MS);
+  const until = performance.now() + waitMs;
+  for (;;) {
+    const s = await readOvsState(ctx);
+    const p = s.ports.get(plan.port);
+    if (!p) return `port ${plan.port} is gone from OVS`;
+    if (p.error) return `OVS reports on interface ${plan.port}: ${p.error}`;
+    const socketOk = plan.mode === 'client' || (await isSocket(plan.socket));
+    if (socketOk && p.ofport !== null && p.ofport >= 0) return '';
+    if (performance.now() >= until) {
+      if (!socketOk) return `OVS did not create the vhost-user socket ${plan.socket} within ${waitMs} ms (status: ${JSON.stringify(p.status)})`;
+      return `OVS gave interface ${plan.port} no OpenFlow port (ofport ${p.ofport ?? 'unset'})`;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function verifyOrRollBack(ctx: DpdkContext, plan: AddPlan): Promise<void> {
+  const problem = await verifyPort(ctx, plan);
+  if (!problem) return;
+  await removePort(ctx, plan.port, false).catch(() => removePort(ctx, plan.port, true).catch(() => {}));
+  throw new BrickError('VERIFY_FAILED', `dpdk_add_port ${plan.port} on ${plan.bridge}: ${problem}; the port was removed again`, {
+    port: plan.port,
+  });
+}
+
+/** An existing explicit name: the same settings → done; else CONFLICT naming the differences. */
+function settleExisting(existing: OvsPortState, plan: AddPlan): AddResult {
+  const diff = differences(existing, plan);
+  if (diff.length) {
+    throw new BrickError('CONFLICT', `opts.name: port ${plan.port} already exists and ${diff.join('; ')}; choose another name or remove it first`);
+  }
+  if (existing.error) {
+    throw new BrickError('VERIFY_FAILED', `port ${plan.port} exists but OVS reports: ${existing.error}; remove it with dpdk_del_port and add it again`);
+  }
+  return resultOf(plan, false);
+}
+
+/**
+ * dpdk_add_port: one vhost-user port, in one ovs-vsctl transaction, marked as brick's, verified.
+ * Default names are csdpdk-N, allocated under an in-process lock and guarded by OVS itself (the
+ * transaction fails if the name exists; we then take the next N).
+ */
+export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<AddResult> {
+  await requireDpdk(ctx);
+  if (req.name !== undefined) {
+    const name = req.name;
+    // The one lock scheme: the port and its bridge, as every bridge change holds the bridge.
+    return lockTable(ctx).with([linkKey(req.bridge), linkKey(name)], async () => {
+      const s = await readOvsState(ctx);
+      const plan = planAdd(req, name, s.sockDir);
+      const existing = s.ports.get(name);
+      if (existing) return settleExisting(existing, plan);
+      checkBridge(s, req.bridge);
+      if ((await applyAdd(ctx, plan)) === 'taken') {
+        // Someone else (another process) created it between our read and our transaction.
+        const again = (await readOvsState(ctx)).ports.get(name);
+        if (!again) throw new BrickError('CONFLICT', `opts.name: port ${name} was being created and removed concurrently; try again`);
+        return settleExisting(again, plan);
+      }
+      await verifyOrRollBack(ctx, plan);
+      return resultOf(plan, true);
+    });
+  }
+  for (let attempt = 1; ; attempt++) {
+    // Allocate under the lock: read what OVS has, skip what this process has handed out already.
+    const plan = await lockTable(ctx).with('dpdk:names', async () => {
+      const state = await readOvsState(ctx);
+      checkBridge(state, req.bridge);
+      const p = planAdd(req, nextDefaultName(state.ports.keys(), reservedNames), state.sockDir);
+      reservedNames.add(p.port);
+      return p;
+    });
+    const added = await lockTable(ctx).with([linkKey(req.bridge), linkKey(plan.port)], async () => {
+      let outcome: 'added' | 'taken';
+      try {
+        outcome = await applyAdd(ctx, plan);
+      } finally {
+        reservedNames.delete(plan.port); // added: OVS lists it now; failed: free again
+      }
+      if (outcome === 'added') await verifyOrRollBack(ctx, plan);
+      return outcome === 'added';
+    });
+    if (added) return resultOf(plan, true);
+    if (attempt >= MAX_NAME_ATTEMPTS) {
+      throw new BrickError('CONFLICT', `could not find a free csdpdk-N port name after ${attempt} attempts (another agent keeps taking them); try again`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delete and list
+
+/**
+ * dpdk_del_port: remove a port brick created. Absent → removed false. A port that exists but is not
+ * brick's DPDK port (no external_ids:brick-owner=dpdk, or not vhost-user) → CONFLICT, untouched:
+ * brick deletes only what it made.
+ */
+export async function delDpdkPort(ctx: DpdkContext, port: unknown): Promise<{ port: string; removed: boolean }> {
+  const name = validateIfName(port, 'port');
+  await requireDpdk(ctx);
+  return lockTable(ctx).with(linkKey(name), async () => {
+    const p = (await readOvsState(ctx)).ports.get(name);
+    if (!p) return { port: name, removed: false };
+    if (!isBrickDpdkPort(p)) {
+      throw new BrickError(
+        'CONFLICT',
+        `port: ${name} is not a brick DPDK port (type ${p.type || 'none'}, external_ids:brick-owner=${JSON.stringify(p.externalIds['brick-owner'] ?? '')}); brick leaves it alone — remove it with ovs-vsctl del-port if you mean to`,
+      );
+    }
+    await removePort(ctx, name, false);
+    return { port: name, removed: true };
+  });
+}
+
+/** dpdk_list_ports: every vhost-user port OVS has, brick's and others'. */
+export async function listPorts(ctx: OvsContext): Promise<DpdkPortInfo[]> {
+  await requireDpdk(ctx);
+  return listDpdkPorts(await readOvsState(ctx));
+}

@@ -1,0 +1,175 @@
+// The RUNNING state of the kernel's links, addresses and routes, read with `ip -json`. Parsers are
+// pure (JSON text in, typed state out) so the planners can be tested with recorded output.
+// Things brick made carry a link alias "brick:<role>" (OWNER_PREFIX): that is how ownership survives
+// a restart of brick without a state file.
+import { BrickError } from '../../shared/errors.js';
+import type { NetHost } from './netns.js';
+
+export const OWNER_PREFIX = 'brick:';
+export type Owner = 'bridge' | 'vlan-bridge' | 'vlan-device' | 'control' | 'vxlan-bridge' | 'vxlan-device';
+export const ownerAlias = (o: Owner) => `${OWNER_PREFIX}${o}`;
+
+export interface Link {
+  name: string;
+  index: number;
+  /** linkinfo kind: bridge, veth, vlan, vxlan, dummy, tun, ...; "" for a physical NIC. */
+  kind: string;
+  master?: string;
+  mtu: number;
+  /** Administratively up (the UP flag), whatever the carrier. */
+  up: boolean;
+  /** ARP on (no NOARP flag). */
+  arp: boolean;
+  mac?: string;
+  alias?: string;
+  /** The brick role from the alias, if brick made it. */
+  owner?: Owner;
+  /** For kind vlan: the id and the parent (lower) device. */
+  vlan?: { id: number; parent: string };
+  /** For kind bridge: STP on. */
+  stp?: boolean;
+  /** For kind vxlan: the VNI, multicast group or unicast remote, underlay device and UDP port. */
+  vxlan?: { id: number; group?: string; remote?: string; dev?: string; port?: number };
+}
+
+export interface Addr {
+  dev: string;
+  family: 4 | 6;
+  address: string;
+  prefix: number;
+  scope: string;
+}
+
+export interface Route {
+  family: 4 | 6;
+  /** "default" or a prefix ("10.0.0.0/24"; a host route is shown without /32). */
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  scope?: string;
+  metric?: number;
+  prefsrc?: string;
+  type?: string;
+}
+
+export interface LinuxState {
+  links: Map<string, Link>;
+  addrs: Addr[];
+  routes: Route[];
+}
+
+function parseJsonArray(text: string, what: string): Record<string, any>[] {
+  const t = text.trim();
+  if (!t) return [];
+  try {
+    const v = JSON.parse(t);
+    if (Array.isArray(v)) return v;
+  } catch {
+    /* fall through */
+  }
+  throw new BrickError('COMMAND_FAILED', `${what}: ip printed something that is not a JSON array: ${t.slice(0, 200)}`);
+}
+
+export function parseLinks(text: string): Map<string, Link> {
+  const links = new Map<string, Link>();
+  for (const j of parseJsonArray(text, 'ip -json -details link show')) {
+    const flags: string[] = j.flags ?? [];
+    const kind: string = j.linkinfo?.info_kind ?? '';
+    const alias: string | undefined = j.ifalias || undefined;
+    const owner = alias?.startsWith(OWNER_PREFIX) ? (alias.slice(OWNER_PREFIX.length) as Owner) : undefined;
+    const link: Link = {
+      name: j.ifname,
+      index: j.ifindex,
+      kind,
+      mtu: j.mtu,
+      up: flags.includes('UP'),
+      arp: !flags.includes('NOARP'),
+      ...(j.master ? { master: j.master } : {}),
+      ...(j.address ? { mac: j.address } : {}),
+      ...(alias ? { alias } : {}),
+      ...(owner ? { owner } : {}),
+    };
+    if (kind === 'vlan') link.vlan = { id: j.linkinfo?.info_data?.id, parent: j.link };
+    if (kind === 'vxlan') {
+      const x = j.linkinfo?.info_data ?? {};
+      link.vxlan = {
+        id: x.id,
+        ...(x.group || x.group6 ? { group: x.group ?? x.group6 } : {}),
+        ...(x.remote || x.remote6 ? { remote: x.remote ?? x.remote6 } : {}),
+        ...(x.link ? { dev: x.link } : {}),
+        ...(x.port !== undefined ? { port: x.port } : {}),
+      };
+    }
+    if (kind === 'bridge') link.stp = Number(j.linkinfo?.info_data?.stp_state ?? 0) !== 0;
+    links.set(link.name, link);
+  }
+  return links;
+}
+
+export function parseAddrs(text: string): Addr[] {
+  const out: Addr[] = [];
+  for (const j of parseJsonArray(text, 'ip -json addr show'))
+    for (const a of j.addr_info ?? [])
+      if (a.family === 'inet' || a.family === 'inet6')
+        out.push({ dev: j.ifname, family: a.family === 'inet' ? 4 : 6, address: a.local, prefix: a.prefixlen, scope: a.scope });
+  return out;
+}
+
+export function parseRoutes(text: string, family: 4 | 6): Route[] {
+  return parseJsonArray(text, 'ip -json route show').map((j) => ({
+    family,
+    dst: j.dst,
+    ...(j.gateway ? { gateway: j.gateway } : {}),
+    ...(j.dev ? { dev: j.dev } : {}),
+    ...(j.protocol ? { protocol: j.protocol } : {}),
+    ...(j.scope ? { scope: j.scope } : {}),
+    ...(j.metric !== undefined ? { metric: j.metric } : {}),
+    ...(j.prefsrc ? { prefsrc: j.prefsrc } : {}),
+    ...(j.type && j.type !== 'unicast' ? { type: j.type } : {}),
+  }));
+}
+
+/** Read links, addresses and main-table routes; four `ip -json` reads run side by side. */
+export async function readLinux(host: NetHost): Promise<LinuxState> {
+  const [links, addrs, r4, r6] = await Promise.all([
+    host.ip(['-json', '-details', 'link', 'show']),
+    host.ip(['-json', 'addr', 'show']),
+    host.ip(['-json', '-4', 'route', 'show', 'table', 'main']),
+    host.ip(['-json', '-6', 'route', 'show', 'table', 'main']),
+  ]);
+  return {
+    links: parseLinks(links.stdout),
+    addrs: parseAddrs(addrs.stdout),
+    routes: [...parseRoutes(r4.stdout, 4), ...parseRoutes(r6.stdout, 6)],
+  };
+}
+
+/** The ports of a bridge (links whose master it is), by ifindex. */
+export function portsOf(state: LinuxState, bridge: string): Link[] {
+  return [...state.links.values()].filter((l) => l.master === bridge).sort((a, b) => a.index - b.index);
+}
+
+/** Addresses a bridge taking over this device must carry: global/site ones, not link-local IPv6. */
+export function movableAddrs(state: LinuxState, dev: string): Addr[] {
+  return state.addrs.filter((a) => a.dev === dev && a.scope !== 'link' && a.scope !== 'host');
+}
+
+/** Routes via this device that the kernel does not make by itself from an address. */
+export function movableRoutes(state: LinuxState, dev: string): Route[] {
+  return state.routes.filter((r) => r.dev === dev && r.protocol !== 'kernel' && r.protocol !== 'ra' && !(r.family === 6 && r.dst.startsWith('fe80:')) && (!r.type || r.type === 'unicast'));
+}
+
+/** An `ip route` argument list for a route as read, on another device if asked. */
+export function routeArgs(r: Route, dev = r.dev): string[] {
+  const dst = r.dst === 'default' ? (r.family === 6 ? '::/0' : '0.0.0.0/0') : r.dst;
+  return [
+    dst,
+    ...(r.gateway ? ['via', r.gateway] : []),
+    ...(dev ? ['dev', dev] : []),
+    ...(r.protocol ? ['proto', r.protocol] : []),
+    ...(r.scope && r.scope !== 'global' ? ['scope', r.scope] : []),
+    ...(r.metric !== undefined ? ['metric', String(r.metric)] : []),
+    ...(r.prefsrc ? ['src', r.prefsrc] : []),
+  ];
+}

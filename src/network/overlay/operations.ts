@@ -1,0 +1,135 @@
+// Overlay networks, the acting half: each call takes the per-bridge lock, reads the running state
+// inside it, applies the plan from overlay-plan.ts / vxlan-bridge.ts in one ovs-vsctl transaction or
+// one `ip -batch`, verifies, and reports exactly what changed.
+import type { XmlRpcStruct, XmlRpcValue } from '../../rpc/values.js';
+import { BrickError, isBrickError } from '../../shared/errors.js';
+import { linkKey, type NetContext } from '../host/context.js';
+import { readLinux } from '../host/link-state.js';
+import type { NetHost } from '../host/netns.js';
+import {
+  OVERLAY_READ_ARGS,
+  type OverlayBridgeDesired,
+  type OverlayState,
+  type TunnelDesired,
+  dropFlows,
+  flowsPresent,
+  parseOverlayState,
+  planOverlayBridge,
+  planRemoveOverlayBridge,
+  planRemoveTunnel,
+  planTunnel,
+  tunnelCookie,
+  tunnelPortName,
+  tunnelReport,
+} from './plan.js';
+import { applyOvs, applySteps } from '../host/plan.js';
+import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanNames, type VxlanBridgeDesired } from './vxlan-bridge.js';
+
+export async function readOverlay(host: NetHost): Promise<OverlayState> {
+  return parseOverlayState((await host.vsctl(OVERLAY_READ_ARGS)).stdout);
+}
+
+export async function ensureOverlayBridge(nc: NetContext, d: OverlayBridgeDesired): Promise<XmlRpcStruct> {
+  return nc.locks.with(linkKey(d.bridge), async () => {
+    const changes = await applyOvs(nc.host, planOverlayBridge(await readOverlay(nc.host), d));
+    if (changes.length) nc.log.info({ bridge: d.bridge, key: d.key, changes }, 'overlay bridge ensured');
+    return { bridge: d.bridge, key: d.key, changed: changes.length > 0, changes };
+  });
+}
+
+/** Delete exactly this port's flows (by cookie); absent bridge or flows are fine. */
+async function deleteFlows(host: NetHost, bridge: string, port: string): Promise<void> {
+  const r = await host.ofctl(['del-flows', bridge, `cookie=${tunnelCookie(port)}/-1`], { allowFailure: true });
+  if (r.code !== 0 && !/is not a bridge|No such file|not found/i.test(r.stderr))
+    throw new BrickError('COMMAND_FAILED', `ovs-ofctl del-flows ${bridge} (flows of ${port}): ${r.stderr.trim() || 'exit ' + r.code}`);
+}
+
+/** Make the port's drop flows exactly right for its current ofport; true when something changed. */
+async function ensureFlows(host: NetHost, bridge: string, port: string, ofport: number): Promise<boolean> {
+  const dump = await host.ofctl(['--no-names', 'dump-flows', bridge, `cookie=${tunnelCookie(port)}/-1`]);
+  if (flowsPresent(dump.stdout, ofport)) return false;
+  await deleteFlows(host, bridge, port);
+  await host.ofctl(['add-flows', bridge, '-'], { input: dropFlows(port, ofport).join('\n') + '\n' });
+  return true;
+}
+
+export async function ensureTunnel(nc: NetContext, d: TunnelDesired): Promise<XmlRpcStruct> {
+  const name = d.name ?? tunnelPortName(d.type, d.bridge, d.remote, d.key);
+  return nc.locks.with([linkKey(d.bridge), linkKey(name)], async () => {
+    const plan = planTunnel(await readOverlay(nc.host), { ...d, name });
+    const changes = await applyOvs(nc.host, plan.cmds);
+    // Verify OVS took the interface: an empty error column and a real ofport.
+    const after = (await readOverlay(nc.host)).ports.get(name);
+    const i = after?.iface;
+    if (!i || i.error || i.ofport === undefined || i.ofport < 1) {
+      const words = i?.error || (i ? `ofport ${i.ofport ?? 'unset'}` : 'the port is missing after the transaction');
+      if (!plan.exists) await rollback(nc.host, d.bridge, name);
+      throw new BrickError(
+        'VERIFY_FAILED',
+        `Open vSwitch did not accept ${d.type} tunnel ${name} on ${d.bridge} to ${d.remote}: ${words}${plan.exists ? ' (the port was already there; brick left it)' : '; brick removed it again'}`,
+        { port: name },
+      );
+    }
+    try {
+      if (await ensureFlows(nc.host, d.bridge, name, i.ofport)) changes.push(`installed the broadcast/multicast drop flows for ${name} (in_port ${i.ofport})`);
+    } catch (e) {
+      if (!plan.exists) await rollback(nc.host, d.bridge, name);
+      throw isBrickError(e) ? new BrickError(e.fault, `${e.message}${plan.exists ? '' : `; tunnel ${name} was removed again`}`, e.detail) : e;
+    }
+    if (changes.length) nc.log.info({ bridge: d.bridge, port: name, remote: d.remote, key: d.key, changes }, 'tunnel ensured');
+    return { port: name, ofport: i.ofport, bridge: d.bridge, type: d.type, remote: d.remote, key: d.key, changed: changes.length > 0, changes };
+  });
+}
+
+async function rollback(host: NetHost, bridge: string, port: string): Promise<void> {
+  await deleteFlows(host, bridge, port).catch(() => undefined);
+  await host.vsctl(['--if-exists', 'del-port', bridge, port], { allowFailure: true });
+}
+
+export async function removeTunnel(nc: NetContext, bridge: string, port: string): Promise<XmlRpcStruct> {
+  return nc.locks.with([linkKey(bridge), linkKey(port)], async () => {
+    const s = await readOverlay(nc.host);
+    const plan = planRemoveTunnel(s, bridge, port);
+    // Flows first (a stale cookie's flows are removed even when the port is already gone).
+    if (s.bridges.has(bridge)) await deleteFlows(nc.host, bridge, port);
+    const changes = await applyOvs(nc.host, plan.cmds);
+    if (changes.length) nc.log.info({ bridge, port, changes }, 'tunnel removed');
+    return { removed: plan.exists, changes };
+  });
+}
+
+export async function removeOverlayBridge(nc: NetContext, bridge: string): Promise<XmlRpcStruct> {
+  return nc.locks.with(linkKey(bridge), async () => {
+    // The bridge's flows go with it.
+    const changes = await applyOvs(nc.host, planRemoveOverlayBridge(await readOverlay(nc.host), bridge).cmds);
+    if (changes.length) nc.log.info({ bridge, changes }, 'overlay bridge removed');
+    return { removed: changes.length > 0, changes };
+  });
+}
+
+export async function ensureVxlanBridge(nc: NetContext, d: VxlanBridgeDesired): Promise<XmlRpcStruct> {
+  const names = vxlanNames(d);
+  return nc.locks.with([linkKey(names.bridge), linkKey(names.vxlanDevice)], async () => {
+    const plan = planVxlanBridge(await readLinux(nc.host), d);
+    const changes = await applySteps(nc.host, plan.steps);
+    if (changes.length) nc.log.info({ bridge: names.bridge, vni: d.vni, changes }, 'VXLAN bridge ensured');
+    return { bridge: names.bridge, vxlan_device: names.vxlanDevice, vni: d.vni, underlay: plan.underlay, changed: changes.length > 0, changes };
+  });
+}
+
+export async function removeVxlanBridge(nc: NetContext, bridge: string): Promise<XmlRpcStruct> {
+  const first = await readLinux(nc.host);
+  const ports = [...first.links.values()].filter((l) => l.master === bridge).map((l) => l.name);
+  return nc.locks.with([bridge, ...ports].map(linkKey), async () => {
+    const plan = planRemoveVxlanBridge(await readLinux(nc.host), bridge);
+    const changes = await applySteps(nc.host, plan.steps);
+    if (changes.length) nc.log.info({ bridge, changes }, 'VXLAN bridge removed');
+    return { removed: plan.exists, changes };
+  });
+}
+
+/** network_state's overlay part: tunnels (openvswitch backend) and VXLAN bridges. */
+export async function overlayReport(nc: NetContext): Promise<{ tunnels: XmlRpcValue[]; vxlan_bridges: XmlRpcValue[] }> {
+  const [linux, ovs] = await Promise.all([readLinux(nc.host), nc.host.backend === 'openvswitch' ? readOverlay(nc.host) : undefined]);
+  return { tunnels: ovs ? tunnelReport(ovs) : [], vxlan_bridges: vxlanBridges(linux) };
+}

@@ -1,0 +1,50 @@
+// The one way brick replaces a file so that a crash or a reset at any moment leaves either the old
+// content or the new, never a mix, and the new content is on disk when this returns: write a temp
+// file beside the target, fsync it, rename it over the target, fsync the directory (the rename is
+// only durable once the directory entry is). Synchronous on purpose: the callers (fence marker,
+// fencer state, pending network rollback, sysconfig edits) are small files written at moments
+// where the next step must not start before the write is durable.
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** File mode of the new file (default 0o644). */
+  mode?: number;
+  /** fsync the file and its directory (default true). Off only for files whose loss is harmless. */
+  durable?: boolean;
+}
+
+let seq = 0;
+
+export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
+  const durable = opts.durable ?? true;
+  const dir = dirname(path);
+  // Unique per process and call: two writers of the same path never share a temp file.
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++seq}.tmp`);
+  const fd = openSync(tmp, 'wx', opts.mode ?? 0o644);
+  try {
+    try {
+      const buf = typeof data === 'string' ? Buffer.from(data) : data;
+      let off = 0;
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+      if (durable) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  if (durable) fsyncDir(dir);
+}
+
+/** fsync a directory, so entries created, renamed or removed in it survive a crash. */
+export function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,230 @@
+// Network safety on the real kernel, in private namespaces:
+// - `brick serve` killed with SIGKILL inside safe apply's confirmation window: the change stays
+//   while nobody runs, and the next `brick serve` rolls it back before it serves; a SIGTERM stop
+//   rolls back a pending change itself.
+// - a batch that hangs past the call's deadline is killed and undone: the host is as before.
+// - network_setup_control with network.namespace set touches no host file.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { call, delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx } from '../fixtures/network-ctx.js';
+import { XmlRpcClient } from '../../src/agent-extension/client.js';
+import { Dispatcher } from '../../src/agent-extension/dispatch.js';
+import { methods } from '../../src/network/methods.js';
+import { run, type Runner } from '../../src/shared/run.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { createLogger } from '../../src/shared/log.js';
+
+let ok = process.getuid?.() === 0;
+try {
+  execFileSync('ip', ['-V'], { stdio: 'ignore' });
+} catch {
+  ok = false;
+}
+const skip = prerequisite(ok, 'needs root and iproute2');
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = join(ROOT, 'src/cli/main.ts');
+const dir = mkdtempSync(join(tmpdir(), 'brick-netsafe-'));
+const namespaces: string[] = [];
+const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
+after(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  for (const ns of namespaces) await delNs(ns);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A namespace with uplink mgmt0 carrying 10.77.0.2/24 and the default route via 10.77.0.1. */
+async function hostWithUplink(): Promise<string> {
+  const ns = randomNs('brick-ns');
+  namespaces.push(ns);
+  execFileSync('ip', ['netns', 'add', ns]);
+  await ipn(ns, 'link', 'add', 'mgmt0', 'type', 'veth', 'peer', 'name', 'mgmt0p');
+  await ipn(ns, 'link', 'set', 'mgmt0', 'up');
+  await ipn(ns, 'link', 'set', 'mgmt0p', 'up');
+  await ipn(ns, 'address', 'add', '10.77.0.2/24', 'dev', 'mgmt0');
+  await ipn(ns, 'route', 'add', 'default', 'via', '10.77.0.1', 'dev', 'mgmt0');
+  return ns;
+}
+
+async function snapshot(ns: string) {
+  const links = await linksJson(ns);
+  return {
+    bridge: links.some((l) => l.ifname === 'brmgmt'),
+    master: links.find((l) => l.ifname === 'mgmt0')?.master ?? null,
+    addrs: (await ipn(ns, '-4', '-o', 'addr', 'show')).split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(1, 4).join(' ')).filter((l) => !l.startsWith('lo ')),
+    defaults: (await ipn(ns, '-4', 'route', 'show', 'default')).trim(),
+  };
+}
+const BEFORE = { bridge: false, master: null, addrs: ['mgmt0 inet 10.77.0.2/24'], defaults: 'default via 10.77.0.1 dev mgmt0' };
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = netServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+function startServe(config: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('brick agent extension listening')) resolve(out);
+    });
+    child.on('exit', (c) => reject(new Error(`brick serve exited ${c}: ${out}`)));
+  });
+  listening.catch(() => {});
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { child, listening, exited, output: () => out };
+}
+
+describe('safe apply across a killed brick serve', { skip }, () => {
+  let ns = '';
+  let stateDir = '';
+  let configFile = '';
+  let url = '';
+  before(async () => {
+    ns = await hostWithUplink();
+    stateDir = join(dir, 'state');
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}/`;
+    configFile = join(dir, 'brick.toml');
+    writeFileSync(
+      configFile,
+      `[server]\nlisten = "127.0.0.1:${port}"\npassword = "netsafe-pw"\npassword_file = ""\n` +
+        `[network]\nbackend = "linuxbridge"\nnamespace = "${ns}"\n[fencer]\nstate_dir = "${stateDir}"\n`,
+    );
+  });
+
+  async function bridgeTheUplink(): Promise<void> {
+    const client = new XmlRpcClient({ url, user: 'oracle', password: 'netsafe-pw' });
+    try {
+      const r = (await client.call('network_ensure_bridge', 'brmgmt', { uplink: 'mgmt0', confirm_within_s: 120 })) as { pending_confirmation: boolean };
+      assert.equal(r.pending_confirmation, true);
+    } finally {
+      client.close();
+    }
+    const during = await snapshot(ns);
+    assert.deepEqual([during.bridge, during.master, during.defaults], [true, 'brmgmt', 'default via 10.77.0.1 dev brmgmt']);
+    assert.ok(existsSync(join(stateDir, 'network-pending.json')), 'the undo is on disk while the change waits');
+  }
+
+  it('SIGKILL inside the window: the change stays while nobody runs; the next start rolls it back before serving', async () => {
+    assert.deepEqual(await snapshot(ns), BEFORE);
+    const first = startServe(configFile);
+    await first.listening;
+    await bridgeTheUplink();
+    first.child.kill('SIGKILL');
+    await first.exited;
+    assert.equal((await snapshot(ns)).master, 'brmgmt', 'killed: nothing rolled it back yet');
+
+    const second = startServe(configFile);
+    const out = await second.listening;
+    assert.match(out, /rolled back at start/);
+    assert.deepEqual(await snapshot(ns), BEFORE, 'the next start put the host back');
+    assert.equal(existsSync(join(stateDir, 'network-pending.json')), false);
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+  });
+
+  it('SIGTERM inside the window: brick serve rolls the change back as it stops', async () => {
+    const s = startServe(configFile);
+    await s.listening;
+    await bridgeTheUplink();
+    s.child.kill('SIGTERM');
+    assert.equal(await s.exited, 0);
+    assert.match(s.output(), /stopping with a network change unconfirmed: rolling it back/);
+    assert.deepEqual(await snapshot(ns), BEFORE);
+    assert.equal(existsSync(join(stateDir, 'network-pending.json')), false);
+  });
+});
+
+describe('a batch that hangs past the call deadline', { skip }, () => {
+  it('is killed and undone: the bridge it made and the port it took are gone again', async () => {
+    const ns = randomNs('brick-nh');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'up0', 'type', 'veth', 'peer', 'name', 'up1');
+    // The batch really runs, then "hangs" (as an ip stuck on a kernel lock would) until the call is stopped.
+    const hanging: Runner = async (cmd, args, opts) => {
+      const r = await run(cmd, args, opts);
+      if (!args.includes('-batch') || args.includes('-force')) return r;
+      return new Promise((_, reject) => {
+        const stop = () => reject(new BrickError('TIMEOUT', `${cmd} ${args.join(' ')}: killed`, { started: true }));
+        if (opts.signal?.aborted) stop();
+        else opts.signal?.addEventListener('abort', stop, { once: true });
+      });
+    };
+    const config = networkConfig({ namespace: ns, backend: 'linuxbridge' });
+    config.server.call_timeout_s = 1.5;
+    const d = new Dispatcher({ config, log: createLogger({ svc: 'test', level: 'silent' }), methods, run: hanging });
+    let fault: BrickError | undefined;
+    try {
+      await d.call('network_ensure_bridge', ['brh', { uplink: 'up0' }]);
+    } catch (e) {
+      fault = e as BrickError;
+    }
+    assert.equal(fault?.fault, 'TIMEOUT', String(fault));
+    assert.match(fault!.message, /were undone: nothing was changed/);
+    const links = await linksJson(ns);
+    assert.equal(links.find((l) => l.ifname === 'brh'), undefined, 'the bridge is gone');
+    assert.equal(links.find((l) => l.ifname === 'up0')?.master, undefined, 'the uplink is no port');
+  });
+});
+
+describe('network_setup_control in a namespace', { skip }, () => {
+  it('touches no host file: a stale ifcfg for the device stays, /etc/sysconfig/network is unchanged', async () => {
+    const ns = randomNs('brick-nc');
+    namespaces.push(ns);
+    const dev = `ctl${randomBytes(3).toString('hex')}`;
+    const scripts = '/etc/sysconfig/network-scripts';
+    const made = [!existsSync('/etc/sysconfig') && '/etc/sysconfig', !existsSync(scripts) && scripts].filter(Boolean) as string[];
+    mkdirSync(scripts, { recursive: true });
+    const ifcfg = join(scripts, `ifcfg-${dev}`);
+    writeFileSync(ifcfg, `DEVICE=${dev}\n`);
+    const sysconfig = '/etc/sysconfig/network';
+    const sysconfigBefore = existsSync(sysconfig) ? readFileSync(sysconfig, 'utf8') : undefined;
+    try {
+      const r = await call(testCtx(networkConfig({ namespace: ns, backend: 'linuxbridge' })), 'network_setup_control', dev, '169.254.0.1/16');
+      assert.equal(r.address, '169.254.0.1/16');
+      assert.match(r.steps.nozeroconf, /skipped: network.namespace/);
+      assert.match(r.steps.ifcfg, /skipped: network.namespace/);
+      assert.ok(existsSync(ifcfg), `${ifcfg} is the host's, not the namespace's: left alone`);
+      assert.equal(existsSync(sysconfig) ? readFileSync(sysconfig, 'utf8') : undefined, sysconfigBefore);
+    } finally {
+      rmSync(ifcfg, { force: true });
+      for (const m of made.reverse()) rmSync(m, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('network_remove_bridge on the real kernel', { skip }, () => {
+  it("removes the README's demo bridge (made with an uplink), releases the uplink; again: removed false; a person's bridge stays", async () => {
+    const ns = randomNs('brick-nr');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p');
+    await ipn(ns, 'link', 'add', 'brperson', 'type', 'bridge');
+    const ctx = testCtx(networkConfig({ namespace: ns, backend: 'linuxbridge' }));
+    await call(ctx, 'network_ensure_bridge', 'br0', { uplink: 'eth0' });
+    assert.equal((await linksJson(ns)).find((l) => l.ifname === 'eth0')?.master, 'br0');
+    const r = await call(ctx, 'network_remove_bridge', 'br0');
+    assert.deepEqual(r, { removed: true, changes: ['released eth0 from br0', 'removed bridge br0'] });
+    const links = await linksJson(ns);
+    assert.equal(links.find((l) => l.ifname === 'br0'), undefined);
+    assert.equal(links.find((l) => l.ifname === 'eth0')?.master, undefined);
+    assert.deepEqual(await call(ctx, 'network_remove_bridge', 'br0'), { removed: false, changes: [] });
+    await assert.rejects(call(ctx, 'network_remove_bridge', 'brperson'), (e: any) => e.fault === 'CONFLICT');
+    assert.ok((await linksJson(ns)).some((l) => l.ifname === 'brperson'));
+  });
+});

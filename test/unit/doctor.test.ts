@@ -1,0 +1,181 @@
+// brick doctor: the judging is pure (facts in, ok/warn/fail lines out) and tested on facts; the
+// command itself runs on this machine for its exit codes 4 (a pool that is not there), 3 (only
+// warnings) and 1 (a bad config), and on gathered facts made all-good for 0.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../src/cli/main.js';
+import { EXIT } from '../../src/cli/commands.js';
+import { parseConfigText } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import {
+  doctorExit,
+  formatDoctor,
+  gatherFacts,
+  judge,
+  mountOf,
+  parseMountinfo,
+  poolChecks,
+  sysrqChecks,
+  toolChecks,
+  watchdogChecks,
+  type DoctorFacts,
+} from '../../src/cli/doctor.js';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'brick-doctor-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function cfg(text: string): Config {
+  const r = parseConfigText(text);
+  assert.deepEqual(r.problems, []);
+  return r.config!;
+}
+
+async function doctor(...args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['doctor', ...args], { out: (s) => void (stdout += s), err: (s) => void (stderr += s) });
+  return { code, stdout, stderr };
+}
+
+const MOUNTINFO = [
+  '21 1 0:20 / / rw,relatime - ext4 /dev/sda1 rw',
+  '30 21 0:40 / /OVS/Repositories/aaa rw,relatime shared:5 - nfs 10.0.0.9:/export/aaa rw,vers=3,hard,proto=tcp,timeo=600,retrans=2',
+  '31 21 0:41 / /mnt/soft rw,relatime - nfs4 10.0.0.9:/soft rw,vers=4.2,soft,timeo=100',
+  '32 21 0:42 / /mnt/ro ro,relatime - nfs 10.0.0.9:/ro ro,vers=3,hard',
+  '33 21 0:43 / /mnt/with\\040space rw - ocfs2 /dev/sdb rw',
+].join('\n');
+
+test('mountinfo: parsed with escapes; a path belongs to its longest mount point', () => {
+  const m = parseMountinfo(MOUNTINFO);
+  assert.equal(m.length, 5);
+  assert.equal(m[4].mountPoint, '/mnt/with space');
+  assert.equal(mountOf('/OVS/Repositories/aaa/sub', m)?.fstype, 'nfs');
+  assert.equal(mountOf('/OVS/Repositories/aaab', m)?.mountPoint, '/', 'a prefix that is not a path component is not under it');
+  assert.equal(mountOf('/mnt/soft', m)?.fstype, 'nfs4');
+});
+
+test('pools: hard NFS ok; soft warn; read-only fail; on the root filesystem fail (warn with require_mount = false); missing fail', () => {
+  const mounts = parseMountinfo(MOUNTINFO);
+  const c = cfg('[[fencer.pool]]\npath = "/x"\n');
+  const p = (path: string, require_mount = true, exists = true) => ({
+    pool: { path, heartbeat: 'ovm' as const, fence_when: 'in-use' as const, require_mount },
+    ...(exists ? { real: path, mount: mountOf(path, mounts) } : { error: 'ENOENT' }),
+  });
+  const lines = poolChecks(c, [p('/OVS/Repositories/aaa'), p('/mnt/soft'), p('/mnt/ro'), p('/var/pool'), p('/var/pool', false), p('/gone', true, false), p('/mnt/with space')]);
+  assert.deepEqual(
+    lines.map((l) => l.level),
+    ['ok', 'warn', 'fail', 'fail', 'warn', 'fail', 'warn'],
+  );
+  assert.match(lines[0].what, /^NFS 10\.0\.0\.9:\/export\/aaa on \/OVS\/Repositories\/aaa \(hard,vers=3,timeo=600,retrans=2,rw\)/);
+  assert.match(lines[1].fix!, /hard/);
+  assert.match(lines[3].what, /not mounted/);
+  assert.match(lines[5].fix!, /mount the primary storage/);
+  assert.match(lines[6].what, /ocfs2 .*not NFS/);
+  assert.equal(poolChecks(cfg(''), [])[0].level, 'warn', 'no pool with action reboot');
+  assert.equal(poolChecks(cfg('[fencer]\naction = "log-only"\n'), [])[0].level, 'ok');
+});
+
+test('watchdog: missing device fail, softdog warn, max_timeout below watchdog_timeout_s fail, nowayout warn, none warn with a resetting action', () => {
+  const c = cfg('');
+  assert.equal(watchdogChecks(c, { device: '/dev/watchdog', exists: false })[0].level, 'fail');
+  assert.equal(watchdogChecks(c, { device: '/dev/watchdog', exists: true, isCharDevice: true, sysfs: { name: 'watchdog0', identity: 'iTCO_wdt', timeout: 30, nowayout: '0' } })[0].level, 'ok');
+  assert.equal(watchdogChecks(c, { device: '/dev/watchdog', exists: true, isCharDevice: true, sysfs: { name: 'watchdog0', identity: 'Software Watchdog', timeout: 60, nowayout: '0' } })[0].level, 'warn');
+  assert.equal(watchdogChecks(c, { device: '/dev/watchdog', exists: true, isCharDevice: true, sysfs: { name: 'watchdog0', identity: 'x', timeout: 10, max_timeout: 15 } })[0].level, 'fail');
+  const nw = watchdogChecks(c, { device: '/dev/watchdog', exists: true, isCharDevice: true, sysfs: { name: 'watchdog0', identity: 'iTCO_wdt', nowayout: '1' } });
+  assert.deepEqual(nw.map((l) => l.level), ['ok', 'warn']);
+  assert.match(nw[1].what, /nowayout = 1/);
+  assert.equal(watchdogChecks(cfg('[fencer]\nwatchdog_device = ""\n'), { device: '', exists: false })[0].level, 'warn');
+  assert.equal(watchdogChecks(cfg('[fencer]\nwatchdog_device = ""\naction = "log-only"\n'), { device: '', exists: false })[0].level, 'ok');
+});
+
+test('sysrq: the trigger must exist and be writable for reboot/crash; kernel.sysrq is reported, not required', () => {
+  const c = cfg('');
+  assert.equal(sysrqChecks(c, { trigger: '/proc/sysrq-trigger', exists: false, writable: false })[0].level, 'fail');
+  assert.equal(sysrqChecks(c, { trigger: '/proc/sysrq-trigger', exists: true, writable: false })[0].level, 'fail');
+  const l = sysrqChecks(c, { trigger: '/proc/sysrq-trigger', exists: true, writable: true, kernelSysrq: '0' })[0];
+  assert.equal(l.level, 'ok');
+  assert.match(l.what, /kernel\.sysrq = 0 \(it limits only the keyboard/);
+  assert.equal(sysrqChecks(cfg('[fencer]\naction = "log-only"\n'), { trigger: 'x', exists: false, writable: false })[0].level, 'ok');
+});
+
+test('tools: judged by what the config needs: missing and needed fail, missing and optional ok, too old warn', () => {
+  const t = (name: string, source: 'host' | 'missing' | 'host-too-old', note = '') => ({ name, package: name, path: source === 'missing' ? '' : `/usr/bin/${name}`, source, version: '1', min_version: '2', missing_flags: [], note });
+  const c = cfg('[network]\nbackend = "openvswitch"\n');
+  const lines = toolChecks(c, [t('ip', 'host'), t('ovs-vsctl', 'missing'), t('xl', 'missing', 'not installed (normal on KVM hosts)'), t('ssh', 'host-too-old')]);
+  assert.deepEqual(lines.map((l) => l.level), ['ok', 'fail', 'ok', 'warn']);
+  assert.equal(toolChecks(cfg(''), [t('ovs-vsctl', 'missing')])[0].level, 'ok', 'not needed with linuxbridge');
+});
+
+function goodFacts(): DoctorFacts {
+  return {
+    pools: [],
+    watchdog: { device: '/dev/watchdog', exists: true, isCharDevice: true, sysfs: { name: 'watchdog0', identity: 'iTCO_wdt', timeout: 20, max_timeout: 600, nowayout: '0' } },
+    sysrq: { trigger: '/proc/sysrq-trigger', exists: true, writable: true, kernelSysrq: '1' },
+    tools: [{ name: 'ip', package: 'iproute2', path: '/usr/sbin/ip', source: 'host', version: '6.1.0', min_version: '4.0', missing_flags: [], note: '' }],
+    vmQuery: { command: 'virsh list --name', ok: true, out: 'vm1\nvm2' },
+    clock: { command: 'timedatectl', ok: true, out: 'yes' },
+    agent: { listen: '0.0.0.0:8898', url: 'https://127.0.0.1:8898/', reachable: true, answer: 'ok', ms: 3 },
+  };
+}
+
+test('doctor exit 0 when every check is ok; each finding moves it to 3 or 4', () => {
+  const mounts = parseMountinfo(MOUNTINFO);
+  const c = cfg('[fencer]\nhost_id = "h1"\n[[fencer.pool]]\npath = "/OVS/Repositories/aaa"\n');
+  const f = goodFacts();
+  f.pools = [{ pool: c.fencer.pool[0], real: '/OVS/Repositories/aaa', mount: mountOf('/OVS/Repositories/aaa', mounts) }];
+  const lines = judge(c, f);
+  assert.deepEqual(lines.filter((l) => l.level !== 'ok'), []);
+  assert.equal(doctorExit(lines), EXIT.OK);
+  assert.match(formatDoctor(lines), /\n\d+ ok, 0 warn, 0 fail\n$/);
+  assert.equal(doctorExit(judge(c, { ...f, clock: { command: 'timedatectl', ok: true, out: 'no' } })), EXIT.DEGRADED);
+  assert.equal(doctorExit(judge(c, { ...f, agent: { ...f.agent, reachable: false, answer: 'unreachable', detail: 'ECONNREFUSED' } })), EXIT.DEGRADED);
+  assert.equal(doctorExit(judge(c, { ...f, agent: { ...f.agent, reachable: false, answer: 'unauthorized' } })), EXIT.NOT_PROTECTED);
+  assert.equal(doctorExit(judge(c, { ...f, sysrq: { ...f.sysrq, writable: false } })), EXIT.NOT_PROTECTED);
+  assert.equal(doctorExit(judge(c, { ...f, vmQuery: { command: 'virsh list', ok: false, out: 'failed to connect' } })), EXIT.DEGRADED);
+  const unsafe = cfg('[fencer]\nfence_after_s = 40\nallow_unsafe_timing = true\n[[fencer.pool]]\npath = "/OVS/Repositories/aaa"\n');
+  const timing = judge(unsafe, f).find((l) => l.check === 'timing')!;
+  assert.equal(timing.level, 'fail');
+  assert.match(timing.what, /fence_after_s 40 s \+ watchdog_timeout_s 20 s \+ 5 s = 65 s is not below dead_host_window_s 60 s/);
+});
+
+test('doctor on this machine: exit 4 for a pool that is not there, 3 when only warnings, 1 for a bad config; every line has a level and fixes', async () => {
+  const state = join(dir, 'run');
+  const base = `[server]\nlisten = "127.0.0.1:1"\ntls_cert = ""\ntls_key = ""\npassword = "x"\n[fencer]\naction = "log-only"\nwatchdog_device = ""\nvm_query = "none"\nstate_dir = "${state}"\n`;
+  const missing = join(dir, 'missing.toml');
+  writeFileSync(missing, base + `[[fencer.pool]]\npath = "${dir}/no-such-pool"\n`);
+  let r = await doctor('--config', missing);
+  assert.equal(r.code, EXIT.NOT_PROTECTED, r.stdout);
+  assert.match(r.stdout, new RegExp(`^fail {2}pool ${dir}/no-such-pool +cannot be read: ENOENT\\n +fix: mount the primary storage there`, 'm'));
+  for (const l of r.stdout.split('\n').filter((x) => /^(ok|warn|fail) /.test(x))) assert.match(l, /^(ok {2}|warn|fail) {2}\S/);
+
+  const local = join(dir, 'pool');
+  mkdirSync(local);
+  const warnOnly = join(dir, 'local.toml');
+  writeFileSync(warnOnly, base + `[[fencer.pool]]\npath = "${local}"\nrequire_mount = false\n`);
+  r = await doctor('--config', warnOnly);
+  assert.equal(r.code, EXIT.DEGRADED, r.stdout);
+  assert.match(r.stdout, new RegExp(`^warn {2}pool ${local} +a local directory \\(require_mount = false\\)`, 'm'));
+  assert.match(r.stdout, /^warn {2}agent +not answering: /m);
+  const j = JSON.parse((await doctor('--config', warnOnly, '--json')).stdout);
+  assert.ok(j.checks.every((l: { level: string; fix?: string }) => l.level === 'ok' || l.fix), 'every warn and fail has a fix');
+
+  const bad = join(dir, 'bad.toml');
+  writeFileSync(bad, '[fencer]\nacton = "reboot"\n');
+  r = await doctor('--config', bad);
+  assert.equal(r.code, EXIT.USER);
+  assert.match(r.stderr, /^fencer\.acton: unknown key \(did you mean action\?\)/);
+});
+
+test('gathering reads the real mount table and tools; a local directory is found on its real mount', async () => {
+  const c = cfg(`[fencer]\nvm_query = "none"\nwatchdog_device = ""\naction = "log-only"\n[[fencer.pool]]\npath = "${dir}"\nrequire_mount = false\n`);
+  const f = await gatherFacts(c);
+  assert.equal(f.pools[0].real, dir);
+  assert.ok(f.pools[0].mount, 'some mount holds it');
+  assert.ok(f.tools.some((t) => t.name === 'ip' && t.source !== 'missing'), 'ip is installed here');
+});

@@ -1,0 +1,52 @@
+// network_remove_bridge's planners: only a bridge brick made (or control0), no guest on it, no
+// address the host may depend on; the other kinds are pointed at their own remove call.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAddrs, parseLinks, type LinuxState } from '../../src/network/host/link-state.js';
+import { planLinuxRemoveBridge, planOvsRemoveBridge } from '../../src/network/bridge/bridge.js';
+import type { OvsState } from '../../src/network/host/ovs.js';
+import { BrickError } from '../../src/shared/errors.js';
+
+type L = Record<string, unknown>;
+const link = (ifindex: number, ifname: string, extra: L = {}): L => ({ ifindex, ifname, flags: ['UP'], mtu: 1500, ...extra });
+const br = (i: number, n: string, alias?: string) => link(i, n, { linkinfo: { info_kind: 'bridge' }, ...(alias ? { ifalias: alias } : {}) });
+const linux = (links: L[], addrs: L[] = []): LinuxState => ({ links: parseLinks(JSON.stringify(links)), addrs: parseAddrs(JSON.stringify(addrs)), routes: [] });
+const conflict = (re: RegExp) => (e: unknown) => e instanceof BrickError && e.fault === 'CONFLICT' && re.test(e.message);
+
+describe('network_remove_bridge (linux)', () => {
+  it("releases the uplink, then deletes brick's bridge; nothing by that name is removed: false", () => {
+    const s = linux([br(2, 'br0', 'brick:bridge'), link(3, 'eth0', { master: 'br0' })]);
+    assert.deepEqual(planLinuxRemoveBridge(s, 'br0').steps.map((x) => x.do), ['link set dev eth0 nomaster', 'link del br0']);
+    assert.deepEqual(planLinuxRemoveBridge(s, 'nope'), { exists: false, steps: [], cmds: [] });
+    assert.deepEqual(planLinuxRemoveBridge(linux([br(2, 'control0', 'brick:control')]), 'control0').steps.map((x) => x.do), ['link del control0']);
+  });
+  it("refuses a person's bridge, a guest on it, brick's other kinds, and a bridge holding the host's address", () => {
+    assert.throws(() => planLinuxRemoveBridge(linux([br(2, 'br0')]), 'br0'), conflict(/not a bridge brick made/));
+    assert.throws(() => planLinuxRemoveBridge(linux([link(2, 'eth0')]), 'eth0'), conflict(/not a bridge brick made/));
+    assert.throws(() => planLinuxRemoveBridge(linux([br(2, 'br0', 'brick:bridge'), link(3, 'vnet0', { master: 'br0' })]), 'br0'), conflict(/still has ports vnet0/));
+    assert.throws(() => planLinuxRemoveBridge(linux([br(2, 'breth0-10', 'brick:vlan-bridge')]), 'breth0-10'), conflict(/network_remove_vlan_bridge/));
+    const withAddr = linux([br(2, 'br0', 'brick:bridge')], [{ ifname: 'br0', addr_info: [{ family: 'inet', local: '10.0.0.2', prefixlen: 24, scope: 'global' }] }]);
+    assert.throws(() => planLinuxRemoveBridge(withAddr, 'br0'), conflict(/carries 10.0.0.2\/24; removing it could cut the host off/));
+  });
+});
+
+describe('network_remove_bridge (openvswitch)', () => {
+  const ovs = (owner: string | undefined, extraPorts: string[] = [], fake = false): OvsState => {
+    const ports = new Map();
+    ports.set('br0', { name: 'br0', bridge: 'br0', fakeBridge: false, externalIds: {}, interfaces: [] });
+    for (const p of extraPorts) ports.set(p, { name: p, bridge: 'br0', fakeBridge: false, externalIds: {}, interfaces: [] });
+    if (fake) ports.set('br0.10', { name: 'br0.10', bridge: 'br0', tag: 10, fakeBridge: true, externalIds: { 'brick-owner': 'vlan-bridge' }, interfaces: [] });
+    const all = [...ports.keys()].sort();
+    return { bridges: new Map([['br0', { name: 'br0', ports: all, externalIds: (owner ? { 'brick-owner': owner } : {}) as Record<string, string>, datapathType: '', stp: false }]]), ports };
+  };
+  it("deletes brick's bridge with its uplink in one del-br", () => {
+    assert.deepEqual(planOvsRemoveBridge(ovs('bridge', ['eth0']), 'br0').cmds.map((c) => c.args), [['--if-exists', 'del-br', 'br0']]);
+    assert.equal(planOvsRemoveBridge(ovs('bridge'), 'other').exists, false);
+  });
+  it("refuses a person's bridge, guests, and VLAN bridges on it", () => {
+    assert.throws(() => planOvsRemoveBridge(ovs(undefined), 'br0'), conflict(/brick did not make/));
+    assert.throws(() => planOvsRemoveBridge(ovs('bridge', ['vif3.0']), 'br0'), conflict(/still has ports vif3.0/));
+    assert.throws(() => planOvsRemoveBridge(ovs('bridge', [], true), 'br0'), conflict(/still has VLAN bridges br0.10/));
+    assert.throws(() => planOvsRemoveBridge(ovs('bridge', [], true), 'br0.10'), conflict(/network_remove_vlan_bridge/));
+  });
+});

@@ -1,0 +1,171 @@
+// A network call's deadline, through the real dispatcher and the real network methods, with a
+// recording runner standing in for `ip`: every command gets the call's remaining time and signal,
+// a batch stopped part-way is undone, a call stopped while it waits for a lock changes nothing, and
+// the TIMEOUT fault says what changed. Safe apply's pending undo on disk: written before the change,
+// removed when settled, rolled back by the next start.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Dispatcher } from '../../src/agent-extension/dispatch.js';
+import { methods } from '../../src/network/methods.js';
+import { linkKey } from '../../src/network/host/context.js';
+import { netHost } from '../../src/network/host/netns.js';
+import { SafeApply, bootId, pendingPath, readPending } from '../../src/network/host/safe-apply.js';
+import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import { recordingRunner, type RecordedCall } from '../../src/shared/run.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { createLogger } from '../../src/shared/log.js';
+import { networkConfig } from '../fixtures/network-ctx.js';
+
+const log = createLogger({ svc: 'test', level: 'silent' });
+
+/** Like run(): a command still running when the call's signal aborts is killed and throws TIMEOUT. */
+const hangUntilStopped = (c: RecordedCall) =>
+  new Promise<never>((_, reject) => {
+    const stop = () => reject(new BrickError('TIMEOUT', `ip ${c.args.join(' ')}: killed`, { started: true }));
+    if (c.opts.signal?.aborted) stop();
+    else c.opts.signal?.addEventListener('abort', stop, { once: true });
+    if (!c.opts.signal) setTimeout(() => reject(new BrickError('TIMEOUT', 'no signal: killed by its own timeout', { started: true })), c.opts.timeoutMs);
+  });
+
+function dispatcher(runner: ReturnType<typeof recordingRunner>, timeoutS: number, locks = new KeyedLock()) {
+  const config = networkConfig({});
+  config.server.call_timeout_s = timeoutS;
+  return new Dispatcher({ config, log, methods, run: runner, locks });
+}
+
+async function fault(p: Promise<unknown>): Promise<BrickError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof BrickError, String(e));
+    return e;
+  }
+  assert.fail('expected a fault');
+}
+
+describe('network call deadlines', () => {
+  it('a batch that hangs is killed at the call deadline and undone; the fault says nothing changed', async () => {
+    const r = recordingRunner((c) => (c.args.includes('-batch') && !c.args.includes('-force') ? hangUntilStopped(c) : { stdout: c.args.includes('-json') ? '[]' : '' }));
+    const t0 = performance.now();
+    const f = await fault(dispatcher(r, 0.4).call('network_ensure_bridge', ['br0', {}]));
+    const ms = performance.now() - t0;
+    assert.equal(f.fault, 'TIMEOUT');
+    assert.match(f.message, /no result within 0.4 s/);
+    assert.match(f.message, /stopped part-way and its 3 step\(s\) were undone: nothing was changed/);
+    assert.ok(ms < 4000, `the fault came ${ms} ms after the call, not after the stop grace`);
+    const undo = r.calls.filter((c) => c.args.includes('-force'));
+    assert.deepEqual(
+      undo.map((c) => c.opts.input),
+      ['link del br0\n'], // the inverse of "link add", "alias", "up": deleting it
+    );
+    // Every command but the undo ran within the call's time and with its signal.
+    for (const c of r.calls.filter((c) => !c.args.includes('-force'))) {
+      assert.ok(c.opts.signal, `${c.args.join(' ')} has the call's signal`);
+      assert.ok(c.opts.timeoutMs <= 400, `${c.args.join(' ')} bounded by the call: ${c.opts.timeoutMs} ms`);
+    }
+  });
+
+  it('a call stopped while it waits for a lock on the bridge never runs a command after its deadline', async () => {
+    const r = recordingRunner((c) => ({ stdout: c.args.includes('-json') ? '[]' : '' }));
+    const locks = new KeyedLock();
+    let open!: () => void;
+    const held = locks.with(linkKey('br1'), () => new Promise<void>((res) => (open = res)));
+    const f = await fault(dispatcher(r, 0.3, locks).call('network_ensure_bridge', ['br1', {}]));
+    assert.equal(f.fault, 'TIMEOUT');
+    assert.match(f.message, /waiting for another change on net:link:br1 to finish; nothing was changed/);
+    const before = r.calls.length;
+    open();
+    await held;
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(r.calls.filter((c) => c.args.includes('-batch')).length, 0, 'no batch ran');
+    assert.equal(r.calls.length, before, 'nothing ran once the lock was free');
+    // The lock is usable again.
+    assert.equal(await locks.with(linkKey('br1'), async () => 'free'), 'free');
+  });
+
+  it('a read stopped by the deadline: TIMEOUT says nothing was changed', async () => {
+    const r = recordingRunner((c) => (c.args.includes('-details') ? hangUntilStopped(c) : { stdout: '[]' }));
+    const f = await fault(dispatcher(r, 0.3).call('network_ensure_vlan_bridge', ['eth0', 10]));
+    assert.equal(f.fault, 'TIMEOUT');
+    assert.match(f.message, /nothing was changed/);
+    assert.equal(r.calls.filter((c) => c.args.includes('-batch')).length, 0);
+  });
+});
+
+describe('safe apply on disk', () => {
+  const undo = ['link set dev eth0 nomaster', 'link del br0'];
+
+  it('the undo is on disk before the change is applied, and gone once confirmed', () => {
+    const config = networkConfig({});
+    const file = pendingPath(config);
+    const sa = new SafeApply();
+    const release = sa.reserve({ file, namespace: 'ns1', changes: ['made eth0 a port of br0'], undo });
+    const rec = readPending(file)!;
+    assert.deepEqual([rec.pid, rec.namespace, rec.undo, rec.deadline_ms, rec.boot_id], [process.pid, 'ns1', undo, 0, bootId()]);
+    const h = netHost(config, recordingRunner());
+    sa.arm(h, log, ['made eth0 a port of br0'], undo, 30, { file });
+    assert.ok(readPending(file)!.deadline_ms > Date.now());
+    release();
+    assert.ok(existsSync(file), 'an armed change keeps its record');
+    sa.confirm();
+    assert.equal(existsSync(file), false);
+  });
+
+  it('a change that failed to apply leaves no record', () => {
+    const file = pendingPath(networkConfig({}));
+    const sa = new SafeApply();
+    const release = sa.reserve({ file, namespace: '', changes: ['x'], undo });
+    release();
+    assert.equal(existsSync(file), false);
+  });
+
+  it('rollback on stop runs the undo and removes the record', async () => {
+    const config = networkConfig({});
+    const file = pendingPath(config);
+    const r = recordingRunner();
+    const sa = new SafeApply();
+    sa.arm(netHost(config, r), log, ['c'], undo, 30, { file });
+    await sa.rollbackNow();
+    assert.deepEqual(r.calls.map((c) => c.opts.input), ['link set dev eth0 nomaster\nlink del br0\n']);
+    assert.equal(existsSync(file), false);
+    assert.equal(sa.hasPending, false);
+  });
+
+  it('at start: a record left by a dead process is rolled back in its namespace; another boot is dropped; a live owner keeps it', async () => {
+    // The recording runner runs nothing: namespace "" (the host's) is only a name here.
+    const config = networkConfig({ namespace: 'now-other' });
+    const file = pendingPath(config);
+    const record = (o: object) => writeFileSync(file, JSON.stringify({ version: 1, pid: 999_999_999, boot_id: bootId(), namespace: '', changes: ['c'], undo, deadline_ms: 1, ...o }));
+
+    record({});
+    const r = recordingRunner();
+    const sa = new SafeApply();
+    assert.equal(await sa.recover(config, r, log), 'rolled-back');
+    assert.deepEqual(r.calls.map((c) => [c.args.join(' '), c.opts.input]), [['-force -batch -', 'link set dev eth0 nomaster\nlink del br0\n']]);
+    assert.equal(existsSync(file), false);
+    assert.throws(() => sa.confirm(), /rolled back at/);
+
+    record({ boot_id: 'another-boot' });
+    const r2 = recordingRunner();
+    assert.equal(await new SafeApply().recover(config, r2, log), 'other-boot');
+    assert.equal(r2.calls.length, 0);
+    assert.equal(existsSync(file), false);
+
+    record({ namespace: 'brick-gone-0b1c2d' });
+    const r4 = recordingRunner();
+    assert.equal(await new SafeApply().recover(config, r4, log), 'namespace-gone');
+    assert.equal(r4.calls.length, 0, 'a namespace that is gone is not created again');
+    assert.equal(existsSync(file), false);
+
+    record({ pid: process.ppid });
+    const r3 = recordingRunner();
+    assert.equal(await new SafeApply().recover(config, r3, log), 'owner-alive');
+    assert.equal(r3.calls.length, 0);
+    assert.ok(existsSync(file));
+
+    assert.equal(await new SafeApply().recover(networkConfig({}), recordingRunner(), log), 'none');
+    assert.ok(readFileSync(join(config.fencer.state_dir, 'network-pending.json'), 'utf8'));
+  });
+});

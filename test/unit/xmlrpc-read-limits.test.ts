@@ -1,0 +1,133 @@
+// Reading a request under its limits (body-scan.ts, request-body.ts): the server reads every body
+// exactly as the codec alone does (long text runs read in place included), the scan gives the same
+// answer however the body is cut into chunks, and each limit refuses with a fault that names it.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultConfig } from '../../src/config/load.js';
+import { createServer } from '../../src/agent-extension/server.js';
+import { defineMethods } from '../../src/rpc/catalogue.js';
+import { CodecError, parseMethodCall, serializeFault, serializeResponse } from '../../src/agent-extension/codec.js';
+import { BodyScan } from '../../src/agent-extension/body-scan.js';
+import { basicAuth } from '../../src/agent-extension/client.js';
+import { memoryLogger } from '../fixtures/server.js';
+
+const methods = defineMethods([
+  { name: 'echo', params: [{ name: 'value', type: 'any', optional: true }, { name: 'more', type: 'any', optional: true }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null },
+  { name: 'upload', carriesFile: true, params: [{ name: 'content', type: 'any' }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v },
+]);
+
+const c = defaultConfig();
+Object.assign(c.server, { listen: '127.0.0.1:0', password: 'pw', call_body_limit_bytes: 64 * 1024, body_limit_bytes: 4 * 1024 * 1024, max_params: 4, max_values: 100, max_multicall_calls: 3 });
+const { log, lines } = memoryLogger('info');
+const app = createServer(c, { log, methods });
+after(() => app.close());
+const auth = basicAuth('oracle', 'pw');
+const post = (payload: string | Buffer) => app.inject({ method: 'POST', url: '/', headers: { authorization: auth, 'content-type': 'text/xml' }, payload });
+
+/** What the codec alone makes of a body, as the server would reply. */
+function expected(body: Buffer): string {
+  try {
+    const { params } = parseMethodCall(body);
+    return serializeResponse(params[0] ?? null);
+  } catch (e) {
+    if (e instanceof CodecError) return serializeFault(-32700, e.message);
+    throw e;
+  }
+}
+
+const big = 'x'.repeat(20_000);
+const call = (inner: string, method = 'upload') => `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params><param>${inner}</param></params></methodCall>`;
+const BODIES: Array<[string, string | Buffer]> = [
+  ['long string', call(`<value><string>${big}</string></value>`)],
+  ['long untyped value', call(`<value>${big}</value>`)],
+  ['long text with entities (not set aside)', call(`<value><string>${big}&amp;&lt;${big}</string></value>`)],
+  ['long text beside CDATA', call(`<value><string>${big}<![CDATA[<b>&]]>${big}</string></value>`)],
+  ['a comment holding tags, then long text', call(`<value><string><!-- <value><value> -->${big}</string></value>`)],
+  ['a ">" in an attribute before long text', call(`<value a="x>y"><string>${big}</string></value>`)],
+  ['long text in a struct and an array', call(`<value><struct><member><name>${big}</name><value><array><data><value>${big}</value></data></array></value></member></struct></value>`)],
+  ['long whitespace around the root', ' '.repeat(20_000) + call('<value>1</value>') + '\n'.repeat(20_000)],
+  ['long junk where elements belong', call(`<value><array>${big}<data></data></array></value>`)],
+  ['multi-byte text', call(`<value><string>${'žluť €😀'.repeat(5000)}</string></value>`)],
+  ['invalid UTF-8 inside a long run', Buffer.concat([Buffer.from(call(`<value><string>${big}`).slice(0, -0) ), Buffer.from([0xc3, 0x28]), Buffer.from(`${big}</string></value></param></params></methodCall>`)])],
+  ['U+FFFE inside a long run', call(`<value><string>${big}\uFFFE${big}</string></value>`)],
+  ['a control character inside a long run', call(`<value><string>${big}\u0001${big}</string></value>`)],
+  ['long text after the root element', call('<value>1</value>') + big],
+  ['a DOCTYPE', '<!DOCTYPE x [<!ENTITY a "b">]>' + call(`<value><string>${big}</string></value>`)],
+  ['unclosed', call(`<value><string>${big}</value>`)],
+  ['key look-alike', call(`<value><string>brick-large-text-000000000000000000000000-0</string></value>`)],
+  ['65 levels deep', call(`${'<value><array><data>'.repeat(64)}<value>1</value>${'</data></array></value>'.repeat(64)}`)],
+  ['64 levels deep', call(`${'<value><array><data>'.repeat(63)}<value>1</value>${'</data></array></value>'.repeat(63)}`)],
+];
+
+test('the server reads every body as the codec alone does, long text runs read in place included', async () => {
+  for (const [name, body] of BODIES) {
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    const r = await post(buf);
+    assert.equal(r.statusCode, 200, name);
+    assert.equal(r.body, expected(buf), name);
+  }
+});
+
+test('the scan gives the same runs and counts however the body is cut into chunks', () => {
+  const limits = { maxParams: 100, maxValues: 10_000, maxElements: 100_000, maxMulticallCalls: 100 };
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  for (const [name, body] of BODIES) {
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    const whole = new BodyScan(limits);
+    let wholeErr = '';
+    try {
+      whole.push(buf);
+    } catch (e) {
+      wholeErr = (e as Error).message;
+    }
+    if (name === 'long string' || name === 'long text beside CDATA') assert.ok(whole.runs.length >= 2, `${name}: its text is read in place`);
+    for (let round = 0; round < 5; round++) {
+      const s = new BodyScan(limits);
+      let err = '';
+      try {
+        for (let at = 0; at < buf.length; ) {
+          const n = 1 + rnd(round < 2 ? 7 : 5000);
+          s.push(buf.subarray(at, at + n));
+          at += n;
+        }
+      } catch (e) {
+        err = (e as Error).message;
+      }
+      assert.equal(err, wholeErr, name);
+      if (!err) assert.deepEqual([s.runs, s.values, s.elements, s.method], [whole.runs, whole.values, whole.elements, whole.method], name);
+    }
+  }
+});
+
+test('each limit refuses with a PARSE_ERROR fault naming it; a small body limit for ordinary calls', async () => {
+  const before = lines.length;
+  const fault = async (body: string, re: RegExp) => {
+    const r = await post(body);
+    assert.equal(r.statusCode, 200);
+    assert.match(r.body, /<int>-32700<\/int>/);
+    assert.match(r.body, re);
+    assert.equal(r.headers.connection, 'close');
+  };
+  const v = '<param><value><int>1</int></value></param>';
+  await fault(`<methodCall><methodName>echo</methodName><params>${v.repeat(5)}</params></methodCall>`, /more than 4 params .*server\.max_params/);
+  await fault(`<methodCall><methodName>echo</methodName><params><param><value><array><data>${'<value>1</value>'.repeat(100)}</data></array></value></param></params></methodCall>`, /more than 100 values .*server\.max_values/);
+  await fault(`<methodCall><methodName>echo</methodName><params><param><value><string>${'<b/>'.repeat(500)}</string></value></param></params></methodCall>`, /more than 464 elements/);
+  const mc = (n: number) => `<methodCall><methodName>system.multicall</methodName><params><param><value><array><data>${'<value><struct><member><name>methodName</name><value>echo</value></member></struct></value>'.repeat(n)}</data></array></value></param></params></methodCall>`;
+  await fault(mc(4), /system\.multicall: more than 3 calls .*server\.max_multicall_calls/);
+  const ok = await post(mc(3));
+  assert.doesNotMatch(ok.body, /<fault>/);
+  // 64 KiB for ordinary calls, 4 MiB for a file call.
+  const str = (method: string, n: number) => `<methodCall><methodName>${method}</methodName><params><param><value>${'y'.repeat(n)}</value></param></params></methodCall>`;
+  const small = await post(str('echo', 70_000));
+  assert.equal(small.statusCode, 413);
+  assert.match(small.body, /server\.call_body_limit_bytes \(65536\)/);
+  const file = await post(str('upload', 3_000_000));
+  assert.equal(file.statusCode, 200);
+  assert.equal(file.body, serializeResponse('y'.repeat(3_000_000)));
+  const tooBig = await post(str('upload', 5_000_000));
+  assert.equal(tooBig.statusCode, 413);
+  assert.match(tooBig.body, /server\.body_limit_bytes \(4194304\)/);
+  const refused = lines.slice(before).filter((l) => l.refused_while_reading);
+  assert.equal(refused.length, 4, 'each refused body is one log line');
+});
