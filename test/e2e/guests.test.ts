@@ -18,9 +18,11 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { readFile, writeFile, open } from 'node:fs/promises';
 import { ensureImage, type GuestImage } from './image.js';
 import { vmUnavailable, recordE2e, figure } from './support.js';
+import type { Figure } from '../../bench/lib.js';
 import { startLibvirtd, PrerequisiteError, type Libvirtd } from '../fixtures/libvirtd.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
 import { reserveHugepages } from '../fixtures/hugepages.js';
@@ -33,6 +35,9 @@ const skip = vmUnavailable();
 const GUEST_MB = 256;
 const nowMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Figures go to bench/out/guests.json (bench/guests.ts repeats the test for more samples). */
+const recordGuests = (figures: Figure[]) =>
+  recordE2e(figures, `guests: qemu TCG, ${GUEST_MB} MB guests, ${loadavg()[0].toFixed(2)} load average (1 min) when measured`, 'guests');
 
 /** A serial console libvirt writes to a file; E2E lines become events stamped when read. */
 class Console {
@@ -267,8 +272,10 @@ describe('e2e: guests booted by libvirt from the XML brick defines', { skip, tim
         assert.ok(dev > 0 && argv[dev - 1] === '-device', `-device pvpanic in QEMU's argv: ${argv.join(' ')}`);
         assert.ok(argv.some((a) => /mem-merge=off/.test(a)), `mem-merge=off (nosharepages) in QEMU's argv: ${argv.join(' ')}`);
         process.stdout.write(`guest kvm: ${pingRounds(con).map((r) => r.text).join('\n           ')}\n`);
-        recordE2e([
-          figure('guest_kvm_define_to_ping_s', 'KVM guest under TCG: domain_define → first ping replies on the libvirt network', 's', [Math.round(ping.hostMs - t0) / 1000]),
+        const secs = (ms: number) => [Math.round(ms - t0) / 1000];
+        recordGuests([
+          { ...figure('kvm_define_to_boot_s', 'KVM path: domain_define → the guest init\'s first console line (TCG, direct kernel boot)', 's', secs(boot.hostMs)), id: 'guests.kvm_define_to_boot_s' },
+          { ...figure('kvm_define_to_ping_s', 'KVM path: domain_define → first ping replies on the libvirt network', 's', secs(ping.hostMs)), id: 'guests.kvm_define_to_ping_s' },
         ]);
       } finally {
         await con.poll().catch(() => {});
@@ -363,8 +370,10 @@ describe('e2e: guests booted by libvirt from the XML brick defines', { skip, tim
       process.stdout.write(`guest dpdk: ping statistics (guest b → a through OVS-DPDK; port ${portA.port} deleted at +${((tDel - t0) / 1000).toFixed(1)} s):\n`);
       for (const r of rounds) process.stdout.write(`  +${((r.hostMs - t0) / 1000).toFixed(1)} s ${r.hostMs > tDel ? '(after del) ' : ''}${r.text}\n`);
       await srv.call('dpdk_del_port', portB.port);
-      recordE2e([
-        figure('guest_dpdk_define_to_ping_s', 'two TCG guests over OVS-DPDK vhost-user: dpdk_add_port ×2 → domain_define ×2 → virsh start → first ping replies', 's', [defineToPing]),
+      const stopped = rounds.find((r) => afterCut(r) && r.received === 0)!;
+      recordGuests([
+        { ...figure('dpdk_define_to_ping_s', 'DPDK path: dpdk_add_port ×2 → domain_define ×2 → virsh start ×2 → first ping replies between the guests', 's', [defineToPing]), id: 'guests.dpdk_define_to_ping_s' },
+        { ...figure('dpdk_del_to_silence_s', 'DPDK path: dpdk_del_port → first ping round (5 pings, 0.2 s apart) with no reply', 's', [Math.round(stopped.hostMs - tDel) / 1000]), id: 'guests.dpdk_del_to_silence_s' },
       ]);
     } finally {
       for (const c of consoles) {
