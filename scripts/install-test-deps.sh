@@ -16,6 +16,8 @@ PACKAGES=(
   openssh-server openssh-client                         # a real sshd for exec_domr & co.
   openssl                                               # TLS test certificates
   rpm systemd                                           # rpmbuild, systemd-analyze verify
+  patchelf lintian                                      # the portable binary's loader/RPATH; .deb checks (build:packages)
+  python3-seccomp                                       # ../shared/tools/oldkernel (old kernels' system calls)
   prometheus                                            # promtool test rules (packaging/monitoring)
   man-db bash-completion                                # man -l brick.8, the bash completion
   coreutils util-linux                                  # dd with O_DIRECT, timeout, setsid

@@ -6,8 +6,12 @@
 // before doing anything: whatever they did before that point is gone with the old image.
 
 /** Variables that change how Node, libuv or OpenSSL run, by exact name or prefix. */
-const PREFIXES = ['NODE_', 'UV_', 'OPENSSL_'];
-const NAMES = new Set(['SSL_CERT_FILE', 'SSL_CERT_DIR']);
+// LD_* and the glibc variables (portable15): the binary's private loader would otherwise honour the
+// caller's LD_PRELOAD/LD_LIBRARY_PATH/LD_AUDIT, GLIBC_TUNABLES, MALLOC_* (its RPATH is searched
+// before LD_LIBRARY_PATH, so the private libc is loaded either way; a preloaded object is gone after
+// the re-exec).
+const PREFIXES = ['NODE_', 'UV_', 'OPENSSL_', 'LD_', 'MALLOC_'];
+const NAMES = new Set(['SSL_CERT_FILE', 'SSL_CERT_DIR', 'GLIBC_TUNABLES', 'GCONV_PATH', 'LOCPATH']);
 
 /** The names in `env` that would change how the runtime runs; [] when the environment is clean. */
 export function runtimeVariables(env: NodeJS.ProcessEnv): string[] {

@@ -176,6 +176,15 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     oldUserland: 'every iputils ping has these flags',
   },
   {
+    name: 'ss',
+    package: 'iproute2 (EL: iproute)',
+    usedBy: 'fencer kill-vms: destroy TCP sockets to a dead NFS server that still hold bytes the kernel would retransmit',
+    flags: [{ flag: '-K -t -n dst ADDR dport = :PORT', since: '', note: '-K needs iproute2 4.5 and the kernel\'s CONFIG_INET_DIAG_DESTROY; without them nothing is destroyed and kill-vms resets the host (the safe side)' }],
+    minVersion: '',
+    oldUserland: 'an ss without -K, or a kernel without SOCK_DESTROY, destroys nothing: kill-vms then resets the host when bytes are queued to a dead NFS server',
+    optionalWhere: 'hosts that do not use fencer.action = "kill-vms"',
+  },
+  {
     name: 'wdctl',
     package: 'util-linux',
     usedBy: 'fencer: set the watchdog timeout and read it back',

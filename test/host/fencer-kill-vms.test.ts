@@ -186,3 +186,35 @@ test('faultfs hung: a holder whose request the daemon holds cannot be killed; th
   pool.setMode('ok');
   await waitFor('the holder dies once the daemon answers', () => h.exited, 5000, 20);
 });
+
+test('fencer killed (-9) and restarted while a pool is fenced by kill-vms: the new one keeps the mount record, stays fenced, kills a new holder, does not reset', { skip, timeout: 120_000 }, async () => {
+  const root = tempRoot('killvms-restart');
+  const pool = new FaultFsPool(root);
+  const fencer = new FencerRun(root, [{ path: pool.mnt }], SHORT, { action: 'kill-vms' });
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => fencer.kill());
+  seed(pool.src, ['disk.img']);
+  await pool.mount();
+  fencer.start();
+  await fencer.armed();
+  const h = new Holder('read', join(pool.mnt, 'disk.img'));
+  await h.ready;
+  await waitFor('mount recorded', () => fencer.state()?.pools[0].kill_vms?.mount, 10_000);
+  pool.setMode('EROFS');
+  await waitFor('pool fenced by kill-vms', () => fencer.state()?.pools[0].kill_vms?.phase === 'fenced', (SHORT.fence_after_s + 12) * 1000, 20);
+  assert.ok(h.exited);
+  fencer.kill();
+  await fencer.exit;
+  fencer.start();
+  await waitFor('the new fencer inherited the mount record', () => /recorded by the previous fencer is still there/.test(fencer.log()), 30_000, 20).catch((e) => {
+    throw new Error(`${e.message}; log:\n${fencer.log().split('\n').slice(-15).join('\n')}`);
+  });
+  await waitFor('fenced again by the new fencer', () => {
+    const s = fencer.state();
+    return s && s.pid === fencer.proc!.pid && s.pools[0].kill_vms?.phase === 'fenced';
+  }, 15_000, 20);
+  const late = new Holder('read', join(pool.mnt, 'disk.img'));
+  await late.ready;
+  await waitFor('the new holder killed', () => late.exited, 12_000, 20);
+  assert.equal(fencer.sysrqText(), '', `no reset across the restart; log:\n${fencer.log()}`);
+  await fencer.stop();
+});

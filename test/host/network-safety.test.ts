@@ -101,7 +101,7 @@ describe('safe apply across a killed brick serve', { skip }, () => {
     configFile = join(dir, 'brick.toml');
     writeFileSync(
       configFile,
-      `[server]\nlisten = "127.0.0.1:${port}"\npassword = "netsafe-pw"\npassword_file = ""\n` +
+      `[server]\nlisten = "127.0.0.1:${port}"\ntls_cert = ""\ntls_key = ""\npassword = "netsafe-pw"\npassword_file = ""\n` +
         `[network]\nbackend = "linuxbridge"\nnamespace = "${ns}"\n[fencer]\nstate_dir = "${stateDir}"\n`,
     );
   });

@@ -95,7 +95,13 @@ test('rpm -qpl: exactly the files of SPEC.md "Files on a host", with the right m
     '/usr/lib/systemd/system/brick-agent.service',
     '/usr/lib/systemd/system/brick-fencer.service',
     '/usr/lib/tmpfiles.d/brick.conf',
+    '/usr/share/bash-completion/completions/brick',
+    '/usr/share/brick',
+    '/usr/share/brick/monitoring',
+    '/usr/share/brick/monitoring/brick-alerts.yml',
+    '/usr/share/brick/monitoring/brick-grafana.json',
     '/usr/share/doc/brick/README.md',
+    '/usr/share/man/man8/brick.8',
     '/var/lib/brick',
   ]);
   const rows = (await ok('rpm', ['-qp', '--qf', '[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]', rpm1])).trim().split('\n');

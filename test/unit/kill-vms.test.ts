@@ -146,6 +146,25 @@ test('decision: what cannot be shown resets — incomplete scan, kernel holders,
   assert.match(failed.reset ?? '', /could not kill .*pid 9 \(qemu\): EPERM/);
 });
 
+test('decision: when only TCP bytes are left, destroy those sockets once, then spare only if they are gone', () => {
+  const s: PoolKillState = { phase: 'killing', sinceMs: 0, deadlineMs: K, killed: [] };
+  const sockets = [{ addr: '10.0.0.5', port: 2049, bytes: 512 }];
+  const onlyTcp = facts(1, { pending: { known: true, items: ['512 bytes not yet acknowledged by 10.0.0.5 in 1 TCP socket(s)'], sockets } });
+  const a = planPoolKill(s, input({ facts: onlyTcp }), 100, K);
+  assert.deepEqual(a.abortSockets, sockets);
+  assert.equal(a.next.phase, 'killing');
+  assert.equal(a.spared, undefined);
+  // once: the same facts again do not abort again, and at the deadline they reset
+  assert.equal(planPoolKill(a.next, input({ facts: onlyTcp }), 200, K).abortSockets, undefined);
+  assert.match(planPoolKill(a.next, input({ facts: onlyTcp }), K, K).reset ?? '', /not yet acknowledged/);
+  assert.equal(planPoolKill(a.next, input({ facts: facts(300) }), 400, K).next.phase, 'fenced');
+  // never while a WRITE is queued (its task would be resent on a new socket anyway): that resets
+  const withWrite = facts(1, { pending: { known: true, items: ['1 RPC task(s): WRITE', '512 bytes not yet acknowledged'], sockets } });
+  assert.equal(planPoolKill(s, input({ facts: withWrite }), 100, K).abortSockets, undefined);
+  // never while a holder lives
+  assert.equal(planPoolKill(s, input({ facts: { ...onlyTcp, holders: [holder(5)] } }), 100, K).abortSockets, undefined);
+});
+
 test('decision: a fenced pool stays fenced until a probe started after the fence verifies; a new holder is killed', () => {
   const s: PoolKillState = { phase: 'fenced', sinceMs: 1000, killed: [] };
   assert.equal(planPoolKill(s, input({ fence: false, lastOkMs: 1000 }), 5000, K).next.phase, 'fenced', 'a probe started AT the fence does not count');
@@ -251,6 +270,7 @@ test('gatherer: NFS pending writes from debugfs rpc tasks (by server address), b
   writeFileSync(join(h.paths.proc, 'net/tcp'), '  sl  local rem st tx:rx\n   0: 0100007F:0321 0500000A:0801 01 00000200:00000000 01:0 0 0 0 0 2\n   1: 0100007F:0324 0500000A:0801 02 00000001:00000000 01:0 0 0 0 0 2\n');
   const p = await pendingWrites(m, h.paths);
   assert.equal(p.known, true);
+  assert.deepEqual(p.known && p.sockets, [{ addr: '10.0.0.5', port: 2049, bytes: 512 }]);
   assert.deepEqual(p.known && p.items.map((i) => i.replace(/ on rpc client.*?:/, ':')), [
     '2 RPC task(s): WRITE, COMMIT',
     'page cache: 0 kB dirty, 0 kB under writeback, 2 dirty inodes',

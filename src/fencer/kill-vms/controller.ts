@@ -2,13 +2,16 @@
 // asynchronously with deadlines, feeds them to the pure planner (decide.ts) every tick, and carries
 // out its plan (act.ts). The daemon asks it each tick whether to reset the host and which pools'
 // probes to hold; everything else (petting, the reset itself) stays the daemon's.
+import { existsSync, readFileSync } from 'node:fs';
+import { uptime } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import type { Runner } from '../../shared/run.js';
 import { round3 } from '../state.js';
 import { planPoolKill, describeHolders, type KillFacts, type PoolKillState, type KilledProc } from './decide.js';
 import { gatherKillFacts, poolMount, HOST_PATHS, type GatherPaths, type KillTarget } from './gather.js';
 import { destroyDomains, killHolders, markerOf, writeKillMarker, type KillFn, type KillMarker } from './act.js';
-import { devFromStDev } from './proc-parse.js';
+import { devFromStDev, mountOf, parseMountinfo } from './proc-parse.js';
 import type { KillVmsCounters, PoolKillSnapshot } from './snapshot.js';
 
 export type { KillVmsCounters, PoolKillSnapshot };
@@ -53,6 +56,12 @@ export class KillVms {
   private readonly paths: GatherPaths;
   constructor(private readonly o: KillVmsOptions) {
     this.paths = o.paths ?? HOST_PATHS;
+    // sysfs/debugfs directories, not pool paths: a stat here cannot hang on the storage
+    if (!existsSync(join(this.paths.debugfs, 'bdi')))
+      o.log.warn(
+        { debugfs: this.paths.debugfs },
+        `kill-vms: debugfs is not mounted on ${this.paths.debugfs}: brick cannot show that no write is pending, so every expiry of a used pool will reset the host (mount -t debugfs debugfs ${this.paths.debugfs})`,
+      );
     for (const path of o.pools)
       this.pools.set(path, {
         path, recording: false, state: { phase: 'idle' }, roundStartMs: -Infinity, killErrors: [], fencedSinceWall: null,
@@ -91,6 +100,26 @@ export class KillVms {
     );
   }
 
+  /** Take the pools' mount records from the previous fencer of this boot, where the same mount (device and mount point) is still mounted. */
+  inherit(prev: { pid: number; written_at_ms: number; pools: Array<{ path: string; kill_vms?: PoolKillSnapshot }> } | undefined, nowWallMs = Date.now()): void {
+    if (!prev || prev.pid === process.pid || prev.written_at_ms < nowWallMs - uptime() * 1000) return;
+    let mounts;
+    try {
+      mounts = parseMountinfo(readFileSync(join(this.paths.proc, 'self/mountinfo'), 'utf8'));
+    } catch {
+      return;
+    }
+    for (const old of prev.pools) {
+      const p = this.pools.get(old.path);
+      const rec = old.kill_vms?.mount;
+      if (!p || !rec || p.target) continue;
+      const m = mountOf(old.path, mounts);
+      if (!m || m.dev !== rec.dev || m.mountPoint !== rec.mount_point) continue;
+      p.target = { path: old.path, mount: m };
+      this.o.log.info({ pool: old.path, dev: m.dev, previous_pid: prev.pid }, `kill-vms: the mount of ${old.path} recorded by the previous fencer is still there`);
+    }
+  }
+
   /**
    * One tick. `pools` carries each pool's verdict (fence: expired and in use) and the start of its
    * last verified probe. Returns a reset reason when the host must be reset, and the pools whose
@@ -127,6 +156,7 @@ export class KillVms {
         p.lastWaitLogMs = now;
         this.o.log.warn({ pool: v.path, waiting_for: plan.next.lastFacts, reset_in_s: round3((plan.next.deadlineMs - now) / 1000) }, `kill-vms: pool ${v.path} not spared yet: ${plan.next.lastFacts}`);
       }
+      if (plan.abortSockets) this.abortSockets(p, plan.abortSockets);
       if (plan.holdProbes) hold.add(v.path);
       if (plan.abortProbe) abort.add(v.path);
       if (plan.gather) this.maybeGather(p, now);
@@ -174,6 +204,22 @@ export class KillVms {
       void destroyDomains(this.o.vm, killed, this.o.run, this.o.destroyTimeoutMs).then((rs) => {
         for (const r of rs) (r.ok ? this.o.log.info.bind(this.o.log) : this.o.log.warn.bind(this.o.log))({ pool: p.path, vm: r.vm, result: r.message }, `kill-vms: destroy ${r.vm}: ${r.message}`);
       });
+  }
+
+  /** `ss -K` (SOCK_DESTROY; the kernel needs CONFIG_INET_DIAG_DESTROY, else nothing happens and the bytes stay: reset). */
+  private abortSockets(p: PoolRt, sockets: Array<{ addr: string; port: number; bytes: number }>): void {
+    const targets = [...new Map(sockets.map((x) => [`${x.addr} ${x.port}`, x])).values()];
+    for (const t of targets) {
+      const bytes = sockets.filter((x) => x.addr === t.addr && x.port === t.port).reduce((a, x) => a + x.bytes, 0);
+      this.o.log.warn(
+        { pool: p.path, server: t.addr, port: t.port, bytes },
+        `kill-vms: pool ${p.path}: nothing is pending but ${bytes} bytes in TCP sockets to ${t.addr}:${t.port}, which the kernel would retransmit; destroying them (ss -K)`,
+      );
+      this.o.run('ss', ['-K', '-t', '-n', 'dst', t.addr, 'dport', '=', `:${t.port}`], { timeoutMs: 2000, allowFailure: true }).then(
+        (r) => r.code !== 0 && this.o.log.warn({ pool: p.path, exit: r.code, stderr: r.stderr.trim().slice(0, 300) }, `kill-vms: ss -K exited ${r.code}`),
+        (e: unknown) => this.o.log.warn({ pool: p.path, error: (e as Error).message }, 'kill-vms: ss -K failed'),
+      );
+    }
   }
 
   private maybeGather(p: PoolRt, now: number): void {

@@ -44,14 +44,21 @@ export interface KillFacts {
   /** "pid:start" of each process killed earlier that still has a live thread. */
   alive: string[];
   /** Only gathered when no holder is left. known=false: this kernel cannot show it (why). */
-  pending?: { known: true; items: string[] } | { known: false; why: string };
+  pending?: { known: true; items: string[]; sockets?: SocketBytes[] } | { known: false; why: string };
   /** What went wrong reading; shown in the reset reason. */
   errors: string[];
 }
 
+/** TCP sockets to the pool's server holding bytes the kernel would (re)transmit. */
+export interface SocketBytes {
+  addr: string;
+  port: number;
+  bytes: number;
+}
+
 export type PoolKillState =
   | { phase: 'idle' }
-  | { phase: 'killing'; sinceMs: number; deadlineMs: number; fencedSinceMs?: number; killed: KilledProc[]; lastFacts?: string }
+  | { phase: 'killing'; sinceMs: number; deadlineMs: number; fencedSinceMs?: number; killed: KilledProc[]; lastFacts?: string; socketsAborted?: boolean }
   | { phase: 'fenced'; sinceMs: number; killed: KilledProc[] };
 
 export interface PoolKillInput {
@@ -81,6 +88,12 @@ export interface PoolKillPlan {
   holdProbes: boolean;
   /** Just entered 'killing' from idle: abort the pool's probe in flight. */
   abortProbe?: boolean;
+  /**
+   * Destroy these TCP sockets (SOCK_DESTROY): nothing else is pending, only bytes the kernel would
+   * retransmit (a killed process's request, a killed probe's): once the socket is gone no byte of
+   * them can reach the server; requests still queued as RPC tasks are resent and stay visible.
+   */
+  abortSockets?: SocketBytes[];
 }
 
 const key = (p: { pid: number; start: string }) => `${p.pid}:${p.start}`;
@@ -169,6 +182,11 @@ export function planPoolKill(s: PoolKillState, input: PoolKillInput, nowMs: numb
     return { next: { phase: 'fenced', sinceMs: s.fencedSinceMs ?? s.sinceMs, killed }, kill: [], gather: false, holdProbes: false, spared };
   }
   const why = notYet(f, killed);
+  if (
+    f && f.complete && !f.holders.length && !f.kernelHolders.length && !killed.some((k) => f.alive.includes(key(k))) &&
+    f.pending?.known && f.pending.items.length === 1 && f.pending.sockets?.length && !s.socketsAborted && nowMs < s.deadlineMs
+  )
+    return { next: { ...s, killed, lastFacts: why, socketsAborted: true }, kill: [], gather: true, holdProbes: true, abortSockets: f.pending.sockets };
   if (nowMs >= s.deadlineMs) {
     return {
       next: { ...s, killed, lastFacts: why },

@@ -181,18 +181,18 @@ export async function pendingWrites(m: MountEntry, paths: GatherPaths): Promise<
     }
     const bad = await bdi(`${maj}:${min}`);
     if (bad) return { known: false, why: bad };
-    let sockets = 0;
-    let bytes = 0;
+    const sockets: Array<{ addr: string; port: number; bytes: number }> = [];
     for (const f of ['net/tcp', 'net/tcp6']) {
       const t = await quiet(text(join(paths.proc, f)));
       if (t === undefined) {
         if (f === 'net/tcp') return { known: false, why: `${join(paths.proc, f)} unreadable` };
         continue;
       }
-      for (const s of parseProcNetTcp(t)) if (normAddr(s.remote) === server && s.txQueue > 0 && DATA_STATES.has(s.state)) (sockets++, (bytes += s.txQueue));
+      for (const s of parseProcNetTcp(t)) if (normAddr(s.remote) === server && s.txQueue > 0 && DATA_STATES.has(s.state)) sockets.push({ addr: server, port: s.port, bytes: s.txQueue });
     }
-    if (sockets) items.push(`${bytes} bytes not yet acknowledged by ${server} in ${sockets} TCP socket(s): the kernel would retransmit them`);
-    return { known: true, items };
+    const bytes = sockets.reduce((a, x) => a + x.bytes, 0);
+    if (sockets.length) items.push(`${bytes} bytes not yet acknowledged by ${server} in ${sockets.length} TCP socket(s): the kernel would retransmit them`);
+    return sockets.length ? { known: true, items, sockets } : { known: true, items };
   }
   if (m.fstype === 'fuse' || m.fstype.startsWith('fuse.') || m.fstype === 'fuseblk' || m.fstype.startsWith('fuseblk.')) {
     // FUSE's own count of waiting requests (fusectl) is no evidence either way: it counts the
