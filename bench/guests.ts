@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   };
   const fileFigure: Figure = {
     id: 'guests.test_file_s',
-    title: 'test/e2e/guests.test.ts, whole file: the harness's ensureImage (image cached; it rebuilds the brick binary, about 50 s here, as every e2e file does), libvirtd and OVS-DPDK start, both paths, teardown',
+    title: 'test/e2e/guests.test.ts, whole file: the e2e harness ensureImage (image cached; it rebuilds the brick binary, about 50 s here, as every e2e file does), libvirtd and OVS-DPDK start, both paths, teardown',
     unit: 's',
     better: 'lower',
     brick: { name: 'brick', samples: [] },
