@@ -22,6 +22,10 @@ export const MANIFEST = [
   { src: 'dist/packages/.legacy/brick.toml', dest: '/etc/brick/brick.toml', mode: 0o600, config: true, only: ['legacy'] },
   { dir: '/etc/brick/hooks', mode: 0o755 },
   { dir: '/etc/brick/hooks/before_vm_start', mode: 0o755 },
+  { dir: '/etc/brick/hooks/before_device_create', mode: 0o755 },
+  // brick's hooking module (vdsm's hook API) for Python hooks; domain.hooking_dir puts it on their PYTHONPATH.
+  { dir: '/usr/lib/brick/python', mode: 0o755 },
+  { src: 'src/agent-extension/domain/hooking.py', dest: '/usr/lib/brick/python/hooking.py' },
   { dir: '/etc/brick/tls', mode: 0o700 },
   { src: 'README.md', dest: '/usr/share/doc/brick/README.md', doc: true },
   { dir: '/var/lib/brick', mode: 0o700 },
