@@ -326,7 +326,7 @@ test('markers and destroy: one durable marker per VM; virsh/xl argv, never a she
 test('config: kill-vms and kill_timeout_s; the timing rule adds kill_timeout_s (check-config names the key)', () => {
   const base = '[server]\nlisten = "127.0.0.1:8898"\npassword = "x"\n[fencer]\naction = "kill-vms"\n';
   const problems = (t: string) => parseConfigText(t).problems.join('\n');
-  const ok = parseConfigText(base + 'fence_after_s = 20\nwatchdog_timeout_s = 20\n');
+  const ok = parseConfigText(base + 'fence_after_s = 21\nwatchdog_timeout_s = 20\n');
   assert.deepEqual(ok.problems, []);
   assert.equal(ok.config?.fencer.kill_timeout_s, 10);
   // 30 + 10 + 20 + 5 = 65 ≥ 60
