@@ -84,7 +84,7 @@ export async function findHolders(dev: DevNo, o: { paths: GatherPaths; mountPoin
   let n = 0;
   for (const pid of pids) {
     if (o.cancelled()) return [];
-    if (++n % 32 === 0) await new Promise((r) => setImmediate(r)); // let the loop tick (pet) between slices
+    if (++n % 8 === 0) await new Promise((r) => setImmediate(r)); // let the loop tick (pet) between slices
     const base = join(o.paths.proc, String(pid));
     const st = parseStat(syncQuiet(() => readFileSync(join(base, 'stat'), 'utf8')) ?? '');
     if (!st || st.flags & PF_KTHREAD) continue; // gone, or a kernel thread (no files of its own)
