@@ -1,19 +1,27 @@
-// Bench (not a test): a trivial XML-RPC call (ping() → "pong") against brick and against Python's
-// SimpleXMLRPCServer (single-threaded) and its ThreadingMixIn variant, side by side on this
-// machine, with 1 and 32 concurrent keep-alive clients. Figures: calls/s, p50 and p99 latency (ms),
-// each as min/median/max over repeated runs. Writes bench/out/xmlrpc.json; prints a table and JSON.
-//   node --import tsx bench/xmlrpc.ts [--seconds S] [--runs N]
-// Each server runs in its own process; the load generator (Node http, keep-alive agent) is this
-// process, the same for every target. brick checks HTTP Basic auth on every call; the Python
-// servers have none. SimpleXMLRPCServer speaks HTTP/1.0 (a connection per call, as it ships:
-// keep-alive would let one client hold the single thread); the threading variant is given
-// HTTP/1.1 keep-alive, its best case.
-import http from 'node:http';
-import { spawn, type ChildProcess } from 'node:child_process';
+// Bench (not a test): a trivial XML-RPC call (get_module_version() → a string) measured with wrk, an
+// external load generator in its own process, against dist/brick serve as shipped (auth, the per-call
+// log line and metrics on), Python's SimpleXMLRPCServer (as shipped: HTTP/1.0, single thread) and its
+// ThreadingMixIn variant (HTTP/1.1 keep-alive), and, as the ceiling, bare fastify with the same body
+// parser and bare node:http, each answering the same fixed reply. One run, interleaved: each round
+// runs every target at 1, 4 and 32 connections. Figures per target and concurrency: calls/s, p50,
+// p99 and max latency (wrk's), and server CPU per call (utime + stime of the server process over the
+// run ÷ calls), each as min/median/max over the rounds. Writes bench/out/xmlrpc.json.
+//   node --import tsx bench/xmlrpc.ts [--seconds S] [--rounds N]
+// wrk is installed with apt-get when missing. BRICK_BIN (default dist/brick) is the binary; when it
+// is missing the source runs under tsx and the notes say so.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { percentile, writeFigures, stats, type Figure } from './lib.js';
+import { writeFigures, stats, type Figure } from './lib.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const REPLY = '<?xml version="1.0" encoding="UTF-8"?>\n<methodResponse><params><param><value><string>0.1.0</string></value></param></params></methodResponse>\n';
+const BODY = '<?xml version="1.0"?><methodCall><methodName>get_module_version</methodName><params></params></methodCall>';
+const PASSWORD = 'bench-password';
+const AUTH = 'Basic ' + Buffer.from(`oracle:${PASSWORD}`).toString('base64');
 
 const PY_SERVER = String.raw`
 import sys
@@ -28,166 +36,223 @@ class T(ThreadingMixIn, SimpleXMLRPCServer):
     daemon_threads = True
 cls = T if threaded else SimpleXMLRPCServer
 s = cls(('127.0.0.1', 0), requestHandler=H, allow_none=True, logRequests=False)
-s.register_function(lambda: 'pong', 'ping')
+s.register_function(lambda: '0.1.0', 'get_module_version')
 print(s.server_address[1], flush=True)
 s.serve_forever()
 `;
 
-const BODY = '<?xml version="1.0"?><methodCall><methodName>ping</methodName><params></params></methodCall>';
-
-async function serveBrick(): Promise<void> {
-  // Child mode: a brick server with one trivial method, its port on stdout.
-  const { defaultConfig } = await import('../src/config/load.js');
-  const { createServer } = await import('../src/agent-extension/server.js');
-  const { createLogger } = await import('../src/shared/log.js');
-  const { defineMethods } = await import('../src/rpc/catalogue.js');
-  const c = defaultConfig();
-  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'bench', tls_cert: '', tls_key: '' });
-  const methods = defineMethods([{ name: 'ping', params: [], returns: 'string', help: 'pong', handler: async () => 'pong' }]);
-  const app = createServer(c, { log: createLogger({ svc: 'agent', level: 'warn' }), methods });
+// The ceilings: the same fixed reply, the body read as bytes (fastify: the parser brick used before).
+const BARE = String.raw`
+const kind = process.argv[2];
+const REPLY = ${JSON.stringify(REPLY)};
+if (kind === 'fastify') {
+  const Fastify = (await import('fastify')).default;
+  const app = Fastify({ logger: false });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_r, body, done) => done(null, body));
+  app.post('/', async (_req, reply) => reply.type('text/xml; charset=utf-8').send(REPLY));
   await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address() as { port: number };
-  process.stdout.write(`${addr.port}\n`);
+  console.log(app.server.address().port);
+} else {
+  const http = await import('node:http');
+  const s = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      Buffer.concat(chunks);
+      res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(REPLY) });
+      res.end(REPLY);
+    });
+  });
+  s.listen(0, '127.0.0.1', () => console.log(s.address().port));
 }
+`;
 
 interface Target {
   name: string;
   port: number;
-  auth?: string;
   proc: ChildProcess;
 }
 
-function start(name: string, cmd: string, args: string[], auth?: string): Promise<Target> {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+function freePort(): number {
+  const r = spawnSync(process.execPath, ['-e', "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"], { encoding: 'utf8' });
+  return Number(r.stdout.trim());
+}
+
+function startPrinted(name: string, cmd: string, args: string[], cwd = ROOT): Promise<Target> {
+  const proc = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     proc.on('error', reject);
     proc.on('exit', (c) => reject(new Error(`${name} exited ${c}`)));
-    proc.stdout!.once('data', (d) => resolve({ name, port: Number(String(d).trim().split('\n')[0]), auth, proc }));
+    proc.stdout!.once('data', (d) => resolve({ name, port: Number(String(d).trim().split('\n')[0]), proc }));
   });
 }
 
-function post(agent: http.Agent, t: Target): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(BODY) };
-    if (t.auth) headers.authorization = t.auth;
-    const req = http.request({ host: '127.0.0.1', port: t.port, path: '/', method: 'POST', agent, headers }, (res) => {
-      let n = 0;
-      res.on('data', (c: Buffer) => (n += c.length));
-      res.on('end', () => (res.statusCode === 200 && n > 0 ? resolve() : reject(new Error(`${t.name}: HTTP ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end(BODY);
+async function startBrick(dir: string, bin: string | undefined): Promise<Target> {
+  const port = freePort();
+  const config = join(dir, 'brick.toml');
+  writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\ntls_cert = ""\ntls_key = ""\ngenerate_credentials = false\npassword = "${PASSWORD}"\n`);
+  const [cmd, args] = bin ? [bin, ['serve', '--config', config]] : [process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--config', config]];
+  // The log goes where journald would take it: a pipe that is read (and dropped) here.
+  const proc = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('brick agent extension listening')) {
+        out = '';
+        resolve();
+      } else if (out.length > 1e6) out = '';
+    };
+    proc.stdout!.on('data', onData);
+    proc.on('exit', (c) => reject(new Error(`brick serve exited ${c}`)));
   });
+  return { name: 'brick', port, proc };
 }
 
-interface RunResult {
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
+}
+const TICK_US = 1e6 / 100; // USER_HZ
+
+interface Run {
   callsPerS: number;
   p50: number;
   p99: number;
-  /** Mean and worst latency: a server that makes a few callers wait (a full listen backlog, a
-   * SYN retried after 1 s) keeps a low p99 while the mean (clients ÷ calls/s) gives it away. */
-  mean: number;
   max: number;
+  cpuUsPerCall: number;
+  errors: number;
 }
 
-async function load(t: Target, clients: number, seconds: number): Promise<RunResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  const lat: number[] = [];
-  // Warm up.
-  for (let i = 0; i < 50; i++) await post(agent, t);
-  const end = performance.now() + seconds * 1000;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
-        const s = performance.now();
-        await post(agent, t);
-        lat.push(performance.now() - s);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - t0) / 1000;
-  agent.destroy();
-  return {
-    callsPerS: lat.length / elapsed,
-    p50: percentile(lat, 50),
-    p99: percentile(lat, 99),
-    mean: lat.reduce((a, b) => a + b, 0) / lat.length,
-    max: Math.max(...lat),
-  };
+function ms(v: string, unit: string): number {
+  const n = Number(v);
+  return unit === 'us' ? n / 1000 : unit === 's' ? n * 1000 : n;
+}
+
+function wrk(t: Target, conns: number, seconds: number, script: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const before = cpuTicks(t.proc.pid!);
+    const p = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', '-s', script, `http://127.0.0.1:${t.port}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('exit', () => {
+      const cpu = (cpuTicks(t.proc.pid!) - before) * TICK_US;
+      const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
+      const lat = (pct: string) => {
+        const m = new RegExp(`^\\s*${pct}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+        return m ? ms(m[1], m[2]) : NaN;
+      };
+      const maxM = /Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)/.exec(out);
+      const total = num(/(\d+) requests in/);
+      const errors = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
+      const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      resolve({
+        callsPerS: num(/Requests\/sec:\s+([\d.]+)/),
+        p50: lat('50'),
+        p99: lat('99'),
+        max: maxM ? ms(maxM[1], maxM[2]) : NaN,
+        cpuUsPerCall: total > 0 ? cpu / total : NaN,
+        errors: errors + (sockErr ? Number(sockErr[1]) + Number(sockErr[4]) : 0),
+      });
+    });
+  });
+}
+
+function ensureWrk(): void {
+  if (spawnSync('wrk', ['--version']).error === undefined) return;
+  process.stdout.write('bench: installing wrk (apt-get)\n');
+  const r = spawnSync('apt-get', ['install', '-y', '-q', 'wrk'], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('wrk is not installed and apt-get install wrk failed');
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '2' }, runs: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
   const seconds = Number(values.seconds);
-  const runs = Number(values.runs);
-  const self = fileURLToPath(import.meta.url);
-  const targets = [
-    await start('brick', process.execPath, ['--import', 'tsx', self, '--serve-brick'], 'Basic ' + Buffer.from('oracle:bench').toString('base64')),
-    await start('python SimpleXMLRPCServer', 'python3', ['-c', PY_SERVER, 'simple']),
-    await start('python ThreadingMixIn', 'python3', ['-c', PY_SERVER, 'threading']),
-  ];
-  const results: Record<string, Record<string, RunResult[]>> = {};
+  const rounds = Number(values.rounds);
+  ensureWrk();
+  const dir = mkdtempSync(join(tmpdir(), 'brick-bench-xmlrpc-'));
+  const script = join(dir, 'post.lua');
+  writeFileSync(
+    script,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(BODY)}\nwrk.headers["Content-Type"] = "text/xml"\nwrk.headers["Authorization"] = ${JSON.stringify(AUTH)}\n`,
+  );
+  const bare = join(ROOT, 'bench', '.bare-server.mjs');
+  writeFileSync(bare, BARE);
+  const bin = process.env.BRICK_BIN ?? join(ROOT, 'dist/brick');
+  const useBin = existsSync(bin) ? bin : undefined;
+  const targets: Target[] = [];
   try {
-    for (const clients of [1, 32]) {
-      for (let r = 0; r < runs; r++) {
-        for (const t of targets) {
-          // Interleaved so drift on the machine hits every target alike.
-          const res = await load(t, clients, seconds);
-          ((results[t.name] ??= {})[`c${clients}`] ??= []).push(res);
-        }
-      }
+    targets.push(await startBrick(dir, useBin));
+    targets.push(await startPrinted('python SimpleXMLRPCServer', 'python3', ['-c', PY_SERVER, 'simple']));
+    targets.push(await startPrinted('python ThreadingMixIn (HTTP/1.1)', 'python3', ['-c', PY_SERVER, 'threading']));
+    targets.push(await startPrinted('bare fastify', process.execPath, [bare, 'fastify']));
+    targets.push(await startPrinted('bare node:http', process.execPath, [bare, 'http']));
+    const levels = [1, 4, 32];
+    const results: Record<string, Record<number, Run[]>> = {};
+    for (const t of targets) {
+      results[t.name] = {};
+      for (const c of levels) results[t.name][c] = [];
+      await wrk(t, 4, 1, script); // warm up
     }
+    for (let r = 0; r < rounds; r++)
+      for (const c of levels)
+        for (const t of targets) {
+          const run = await wrk(t, c, seconds, script);
+          results[t.name][c].push(run);
+          process.stdout.write(`round ${r + 1} ${t.name} ${c} conn: ${run.callsPerS.toFixed(0)} calls/s p50 ${run.p50} p99 ${run.p99} ms, ${run.cpuUsPerCall.toFixed(0)} µs CPU/call${run.errors ? `, ${run.errors} errors` : ''}\n`);
+        }
+    const series = (name: string, c: number, k: keyof Run) => ({ name, samples: results[name][c].map((x) => x[k]) });
+    const figures: Figure[] = [];
+    const peers: Array<[string, number[]]> = [
+      ['python SimpleXMLRPCServer', [1, 4, 32]],
+      ['python ThreadingMixIn (HTTP/1.1)', [1, 4, 32]],
+      ['bare fastify', [1, 32]],
+      ['bare node:http', [1, 32]],
+    ];
+    for (const [peer, cs] of peers)
+      for (const c of cs) {
+        const tag = peer.split(' ').slice(0, 2).join('_').replace(/[^a-z_:]/gi, '').toLowerCase();
+        const conn = `${c} connection${c === 1 ? '' : 's'}`;
+        figures.push(
+          { id: `xmlrpc.trivial.c${c}.calls_per_s.vs_${tag}`, title: `trivial call, ${conn}, calls/s`, unit: 'calls/s', better: 'higher', brick: series('brick', c, 'callsPerS'), peer: series(peer, c, 'callsPerS') },
+          { id: `xmlrpc.trivial.c${c}.cpu_us.vs_${tag}`, title: `trivial call, ${conn}, server CPU per call`, unit: 'µs', better: 'lower', brick: series('brick', c, 'cpuUsPerCall'), peer: series(peer, c, 'cpuUsPerCall') },
+          { id: `xmlrpc.trivial.c${c}.p99_ms.vs_${tag}`, title: `trivial call, ${conn}, p99 latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'p99'), peer: series(peer, c, 'p99') },
+        );
+        if (peer.startsWith('python'))
+          figures.push(
+            { id: `xmlrpc.trivial.c${c}.p50_ms.vs_${tag}`, title: `trivial call, ${conn}, p50 latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'p50'), peer: series(peer, c, 'p50') },
+            { id: `xmlrpc.trivial.c${c}.max_ms.vs_${tag}`, title: `trivial call, ${conn}, max latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'max'), peer: series(peer, c, 'max') },
+          );
+      }
+    const errors = Object.entries(results).flatMap(([n, byC]) => Object.entries(byC).filter(([, runs]) => runs.some((x) => x.errors)).map(([c]) => `${n} at ${c}`));
+    const notes = [
+      `wrk 1 thread, ${rounds} rounds of ${seconds} s per target and connection count, interleaved (each round: 1, 4, 32 connections × every target)`,
+      useBin ? `brick is ${useBin.replace(ROOT, '')} serve as shipped: HTTP Basic auth on each call, one log line per call on a pipe that is read, metrics on` : 'dist/brick was missing: brick is the source under tsx (not as shipped)',
+      'the Python servers and the bare servers have no auth and no log; bare fastify parses the body as a buffer as brick did; both bare servers answer a fixed reply',
+      'SimpleXMLRPCServer as shipped speaks HTTP/1.0 (wrk reconnects for each call); the ThreadingMixIn server was given HTTP/1.1 keep-alive',
+      'CPU per call: utime + stime of the server process over the run (10 ms ticks) ÷ the calls wrk counted',
+      ...(errors.length ? [`non-2xx replies or socket errors: ${errors.join(', ')}`] : []),
+    ];
+    writeFigures('xmlrpc', figures, { notes });
+    const med = (n: string, c: number, k: keyof Run) => stats(results[n][c].map((x) => x[k])).median;
+    for (const t of targets)
+      process.stdout.write(
+        `${t.name.padEnd(34)} ${levels.map((c) => `c${c}: ${med(t.name, c, 'callsPerS').toFixed(0)}/s p99 ${med(t.name, c, 'p99').toFixed(2)} ms ${med(t.name, c, 'cpuUsPerCall').toFixed(0)} µs`).join('  ')}\n`,
+      );
   } finally {
     for (const t of targets) t.proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(bare, { force: true });
   }
-
-  const figures: Figure[] = [];
-  const series = (name: string, c: string, k: keyof RunResult) => ({ name, samples: results[name][c].map((x) => x[k]) });
-  for (const c of ['c1', 'c32']) {
-    const n = c.slice(1);
-    for (const [peer, tag] of [['python SimpleXMLRPCServer', 'simple'], ['python ThreadingMixIn', 'threading']] as const) {
-      figures.push(
-        { id: `xmlrpc.trivial.${n}clients.calls_per_s.vs_${tag}`, title: `trivial call, ${n} client${n === '1' ? '' : 's'}, calls/s`, unit: 'calls/s', better: 'higher', brick: series('brick', c, 'callsPerS'), peer: series(peer, c, 'callsPerS') },
-        { id: `xmlrpc.trivial.${n}clients.p50_ms.vs_${tag}`, title: `trivial call, ${n} client${n === '1' ? '' : 's'}, p50 latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'p50'), peer: series(peer, c, 'p50') },
-        { id: `xmlrpc.trivial.${n}clients.p99_ms.vs_${tag}`, title: `trivial call, ${n} client${n === '1' ? '' : 's'}, p99 latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'p99'), peer: series(peer, c, 'p99') },
-        { id: `xmlrpc.trivial.${n}clients.mean_ms.vs_${tag}`, title: `trivial call, ${n} client${n === '1' ? '' : 's'}, mean latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'mean'), peer: series(peer, c, 'mean') },
-        { id: `xmlrpc.trivial.${n}clients.max_ms.vs_${tag}`, title: `trivial call, ${n} client${n === '1' ? '' : 's'}, max latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'max'), peer: series(peer, c, 'max') },
-      );
-    }
-  }
-  const notes = [
-    `${runs} runs of ${seconds} s per target and concurrency, interleaved; keep-alive Node http client in the bench process`,
-    'brick checks HTTP Basic auth on each call; the Python servers have no auth',
-    'SimpleXMLRPCServer as shipped speaks HTTP/1.0 (one connection per call); the ThreadingMixIn server was given HTTP/1.1 keep-alive',
-    'with 32 clients a low p50/p99 next to few calls/s means some callers waited far longer than the rest: compare the mean and max latency (mean ≈ clients ÷ calls/s)',
-    'brick here is the source under tsx (src/agent-extension/server.ts with one ping method), not dist/brick; the footprint and upload areas measure the binary',
-  ];
-  writeFigures('xmlrpc', figures, { notes });
-
-  // A human table (medians) and the raw JSON.
-  const rows = targets.map((t) => {
-    const m = (c: string, k: keyof RunResult) => stats(results[t.name][c].map((x) => x[k])).median;
-    return [t.name, m('c1', 'callsPerS').toFixed(0), m('c1', 'p50').toFixed(3), m('c1', 'p99').toFixed(3), m('c32', 'callsPerS').toFixed(0), m('c32', 'p50').toFixed(3), m('c32', 'p99').toFixed(3)];
-  });
-  const head = ['server', '1 client calls/s', 'p50 ms', 'p99 ms', '32 clients calls/s', 'p50 ms', 'p99 ms'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((x, i) => (i ? x.padStart(w[i]) : x.padEnd(w[i]))).join('  ');
-  process.stdout.write('\n' + line(head) + '\n' + line(w.map((n) => '-'.repeat(n))) + '\n' + rows.map(line).join('\n') + '\n\n');
-  process.stdout.write(JSON.stringify({ area: 'xmlrpc', medians: Object.fromEntries(rows.map((r) => [r[0], { c1: { calls_per_s: +r[1], p50_ms: +r[2], p99_ms: +r[3] }, c32: { calls_per_s: +r[4], p50_ms: +r[5], p99_ms: +r[6] } }])), notes }, null, 2) + '\n');
 }
 
-if (process.argv.includes('--serve-brick')) {
-  serveBrick().catch((e) => {
+main().then(
+  () => process.exit(0),
+  (e) => {
     process.stderr.write(String(e?.stack ?? e) + '\n');
-    process.exit(2);
-  });
-} else {
-  main().then(
-    () => process.exit(0),
-    (e) => {
-      process.stderr.write(String(e?.stack ?? e) + '\n');
-      process.exit(1);
-    },
-  );
-}
+    process.exit(1);
+  },
+);

@@ -22,6 +22,10 @@ export const MANIFEST = [
   { src: 'dist/packages/.legacy/brick.toml', dest: '/etc/brick/brick.toml', mode: 0o600, config: true, only: ['legacy'] },
   { dir: '/etc/brick/hooks', mode: 0o755 },
   { dir: '/etc/brick/hooks/before_vm_start', mode: 0o755 },
+  { dir: '/etc/brick/hooks/before_device_create', mode: 0o755 },
+  // brick's hooking module (vdsm's hook API) for Python hooks; domain.hooking_dir puts it on their PYTHONPATH.
+  { dir: '/usr/lib/brick/python', mode: 0o755 },
+  { src: 'src/agent-extension/domain/hooking.py', dest: '/usr/lib/brick/python/hooking.py' },
   { dir: '/etc/brick/tls', mode: 0o700 },
   { src: 'README.md', dest: '/usr/share/doc/brick/README.md', doc: true },
   { dir: '/var/lib/brick', mode: 0o700 },
@@ -38,6 +42,13 @@ export const MANIFEST = [
   { src: 'packaging/sysv/brick-fencer', dest: '/etc/rc.d/init.d/brick-fencer', mode: 0o755, only: ['legacy'] },
   { src: 'packaging/sysv/inittab.line', dest: '/usr/share/brick/inittab.line', only: ['legacy'] },
   { dir: '/var/run/brick', mode: 0o755, only: ['legacy'] },
+  // brick(8), the bash completion, Prometheus alert rules and the Grafana dashboard (admin21).
+  { src: 'packaging/man/brick.8.gz', dest: '/usr/share/man/man8/brick.8.gz' },
+  { src: 'packaging/bash-completion/brick', dest: '/usr/share/bash-completion/completions/brick' },
+  { dir: '/usr/share/brick', mode: 0o755 },
+  { dir: '/usr/share/brick/monitoring', mode: 0o755 },
+  { src: 'packaging/monitoring/brick-alerts.yml', dest: '/usr/share/brick/monitoring/brick-alerts.yml' },
+  { src: 'packaging/monitoring/brick-grafana.json', dest: '/usr/share/brick/monitoring/brick-grafana.json' },
 ];
 
 export const UNITDIR = { legacy: '/usr/lib/systemd/system', deb: '/lib/systemd/system' };

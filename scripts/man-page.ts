@@ -1,6 +1,6 @@
 // Generate, from the command table (src/cli/commands.ts) that also makes `brick --help` and each
 // command's --help, the two files the packages install:
-//   - packaging/man/brick.8            the man page brick(8)
+//   - packaging/man/brick.8            the man page brick(8) (and brick.8.gz, the same gzipped)
 //   - packaging/bash-completion/brick  bash completion (commands, each command's options, option
 //                                      values, files, and method names from `brick methods --names`)
 // A unit test compares both with this output, so they cannot drift from the parser.
@@ -8,12 +8,15 @@
 //   node --import tsx scripts/man-page.ts --bash     print the completion
 //   node --import tsx scripts/man-page.ts --write    rewrite both files
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS, EXIT_CODES, synopsis, type CommandDoc, type OptionDoc } from '../src/cli/commands.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MAN_PATH = join(root, 'packaging', 'man', 'brick.8');
+/** The same page gzipped, for the .deb and the legacy RPM (Debian policy: man pages compressed). */
+export const MAN_GZ_PATH = `${MAN_PATH}.gz`;
 export const COMPLETION_PATH = join(root, 'packaging', 'bash-completion', 'brick');
 
 /** Text as roff: backslashes and hyphens escaped, no line starting with a control character. */
@@ -132,6 +135,7 @@ if (process.argv[1] && /man-page\.ts$/.test(process.argv[1])) {
     mkdirSync(dirname(MAN_PATH), { recursive: true });
     mkdirSync(dirname(COMPLETION_PATH), { recursive: true });
     writeFileSync(MAN_PATH, manPage());
+    writeFileSync(MAN_GZ_PATH, gzipSync(manPage(), { level: 9 }));
     writeFileSync(COMPLETION_PATH, bashCompletion());
     process.stdout.write(`man-page: wrote ${MAN_PATH} and ${COMPLETION_PATH}\n`);
   } else process.stdout.write(arg === '--bash' ? bashCompletion() : manPage());

@@ -20,7 +20,10 @@ trap 'rm -rf "$top"' EXIT
 mkdir -p "$top"/{SOURCES,SPECS,BUILD,BUILDROOT,RPMS,SRPMS}
 cp dist/brick "$top/SOURCES/brick"
 cp packaging/brick.toml packaging/systemd/brick-agent.service packaging/systemd/brick-fencer.service \
-   packaging/tmpfiles.d/brick.conf README.md "$top/SOURCES/"
+   packaging/tmpfiles.d/brick.conf README.md packaging/man/brick.8 \
+   packaging/monitoring/brick-alerts.yml packaging/monitoring/brick-grafana.json \
+   src/agent-extension/domain/hooking.py "$top/SOURCES/"
+cp packaging/bash-completion/brick "$top/SOURCES/brick.bash-completion"
 cp packaging/rpm/brick.spec "$top/SPECS/"
 
 rpmbuild -bb --target x86_64 --quiet \

@@ -203,10 +203,14 @@ export class Dispatcher {
     const timedOut = new Promise<typeof DEADLINE>((resolve) => {
       timer = setTimeout(() => resolve(DEADLINE), timeoutMs);
     });
+    const serverLog = this.log;
+    let callLog: Logger | undefined;
     const ctx: CallContext & { [REQUEST]: RequestInfo } = {
       [REQUEST]: req,
       config: this.o.config,
-      log: this.log.child({ method }),
+      get log() {
+        return (callLog ??= serverLog.child({ method })); // made when a handler first logs, not per call
+      },
       run: this.run,
       locks: this.locks,
       deadline,

@@ -1,9 +1,10 @@
-// `brick fencer`: the NFS heartbeat watchdog. One process, one main loop on a monotonic clock:
-// every tick it starts the probes that are due (each a chain of child processes, probe.ts), asks
-// which pools running VMs use (vm-usage.ts), decides (pool-health.ts), pets the watchdog or fences,
-// and rewrites the state file. The loop itself uses only timers, child processes and synchronous
-// writes to local files and pre-opened fds: nothing it needs runs on the libuv threadpool, so hung
-// pool I/O elsewhere in the process cannot delay a pet or a fence (reference/fencing.md §6, §7).
+// `brick fencer`: the NFS heartbeat watchdog. One process, one main loop on a monotonic clock, a thin
+// loop of gather facts → plan (planner.ts: every decision, pure) → act: start the probes that are
+// due (each a chain of child processes, probe.ts), ask which pools running VMs use (vm-usage.ts),
+// pet the watchdog or fence, rewrite the state file. The loop itself uses only timers, child
+// processes and synchronous writes to local files and pre-opened fds: nothing it needs runs on the
+// libuv threadpool, so hung pool I/O elsewhere in the process cannot delay a pet or a fence
+// (reference/fencing.md §6, §7).
 import { open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
 import { uptime } from 'node:os';
 import type { Config, PoolConfig } from '../config/schema.js';
@@ -13,12 +14,15 @@ import { run as realRun, type Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
-import { planTick, tickMs, nextProbeAt, type InUse, type PoolHealthState, type Timing, type PoolVerdict } from './pool-health.js';
+import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
+import { inherit, planTick, shouldLogRepeat, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
 import { probeSteps, resolveTools, startProbe, type ProbeTools } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { prepareWatchdog } from './watchdog-policy.js';
-import { ensureDir, readFencerState, round3, writeFencerState, type FencerState, type PoolState } from './state.js';
-import { readFenceMarker, writeFenceMarker, type FenceMarker } from './marker.js';
+import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type FencerState, type PoolState } from './state.js';
+import { readFenceMarker, startMarkerWriter, type FenceMarker, type MarkerWriter } from './marker.js';
+import { bootId, leaseRecord, readLease, writeLease } from './lease.js';
+import { takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
 
@@ -30,7 +34,7 @@ export interface FencerOptions {
   run?: Runner;
 }
 
-/** Test-only injection points, read from the environment and announced loudly at start. */
+/** Test-only injection points, read from the environment and announced loudly at start. The shipped binary ignores them. */
 export const TEST_ENV = {
   /** Seconds added to every probe (an extra `sleep` child inside the probe's deadline). */
   probeDelay: 'BRICK_TEST_PROBE_DELAY_S',
@@ -38,12 +42,25 @@ export const TEST_ENV = {
   poisonThreadpool: 'BRICK_TEST_POISON_THREADPOOL',
 } as const;
 
+function testEnv(name: string): string | undefined {
+  return (globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__ ? undefined : process.env[name];
+}
+
+/**
+ * Signals whose default action ends the process. A fencer ended without the magic close leaves the
+ * watchdog armed (a host reset within watchdog_timeout_s), so each is either a clean stop or ignored.
+ */
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
+export const IGNORED_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSTKFLT', 'SIGXCPU', 'SIGXFSZ', 'SIGTRAP', 'SIGSYS'] as const;
+
 interface PoolRuntime {
   cfg: PoolConfig;
   hostId: string;
   file: string;
   lastOkMs?: number;
+  inherited?: Inherited;
   lastStartMs?: number;
+  firstDeadlineMs?: number;
   inFlight?: { startedMs: number; deadlineMs: number; resultIn: boolean; abort: AbortController };
   device?: string;
   mkdirDone: boolean;
@@ -56,33 +73,52 @@ interface PoolRuntime {
   /** When a healthy↔late change was last logged at warning/info level (slow storage flaps every probe). */
   lastLateLogMs: number;
   prevState: PoolHealthState;
+  verdict?: PoolPlan;
 }
 
 /** A pool flapping between healthy and late is logged at most this often. */
 const LATE_LOG_EVERY_MS = 60_000;
+
+/** Start-up errors on local directories are the operator's to fix: one clear line, no stack trace. */
+function ensureLocalDir(dir: string, key: string): void {
+  try {
+    ensureDir(dir);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new BrickError('COMMAND_FAILED', `fencer.${key} ${dir}: cannot create it (${err.code ?? err.message}); it must be a writable local directory`);
+  }
+}
 
 export async function runFencer(config: Config, opts: FencerOptions): Promise<number> {
   const f = config.fencer;
   // Never wait on the log reader: a stuck journald must not stop the watchdog being petted.
   const log = opts.logger ?? createLogger({ svc: 'fencer', format: opts.logFormat, level: opts.logLevel, destination: nonBlockingStdout() });
   const run = opts.run ?? realRun;
-  // Take SIGTERM/SIGINT before the watchdog is opened: until a JS listener exists the kernel's
+  // Take the stop signals before the watchdog is opened: until a JS listener exists the kernel's
   // default kills the process, and a fencer killed with the watchdog open and no 'V' written resets
-  // the host. A stop that arrives during start-up is carried out once the loop runs.
+  // the host. A stop that arrives during start-up is carried out once the loop runs. The other
+  // signals that would end the process are ignored (said once in the log).
   let stopRequest: string | undefined;
   let onStopRequest: ((sig: string) => void) | undefined;
   const request = (sig: string) => (onStopRequest ? onStopRequest(sig) : (stopRequest ??= sig));
-  process.once('SIGTERM', () => request('SIGTERM'));
-  process.once('SIGINT', () => request('SIGINT'));
+  for (const sig of STOP_SIGNALS) process.once(sig, () => request(sig));
+  for (const sig of IGNORED_SIGNALS) {
+    try {
+      process.on(sig, () => log.warn({ signal: sig }, `${sig} ignored: the fencer stops only on SIGTERM, SIGINT or SIGQUIT`));
+    } catch {
+      /* a signal this platform does not have */
+    }
+  }
   const now = () => performance.now();
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);
-  const delayS = Number(process.env[TEST_ENV.probeDelay] ?? 0) || 0;
+  const delayS = Number(testEnv(TEST_ENV.probeDelay) ?? 0) || 0;
   if (delayS > 0) log.warn({ delay_s: delayS }, `TEST ONLY: ${TEST_ENV.probeDelay} adds ${delayS} s to every probe`);
 
   // ---- start-up: everything that may fail fails here, before anything is armed ----
   const tools: ProbeTools = await resolveTools();
-  const pools: PoolRuntime[] = f.pool.map((cfg) => {
+  const pools: PoolRuntime[] = f.pool.map((cfg) => newPool(cfg));
+  function newPool(cfg: PoolConfig): PoolRuntime {
     const hostId = f.host_id || defaultHostId(cfg.heartbeat as HeartbeatFormat);
     if (!hostId) throw new BrickError('NOT_READY', 'fencer.host_id: not set and this host has no IPv4 address to derive it from; set host_id');
     return {
@@ -99,10 +135,29 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       lastLateLogMs: -Infinity,
       prevState: 'unverified',
     };
-  });
-  ensureDir(f.state_dir);
-  ensureDir(f.marker_dir);
-  inheritArmedPools(pools, readFencerState(f.state_dir), now(), log);
+  }
+  ensureLocalDir(f.state_dir, 'state_dir');
+  ensureLocalDir(f.marker_dir, 'marker_dir');
+  const lock: InstanceLock = await takeInstanceLock(f.state_dir);
+  const boot = bootId();
+  const prevState = readFencerState(f.state_dir);
+  const prevLease = readLease(f.marker_dir);
+  const inherited = inherit(
+    pools.map((p) => p.cfg.path),
+    prevState && stateRecord(prevState),
+    prevLease && leaseRecord(prevLease),
+    { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now() },
+  );
+  for (const i of inherited) {
+    const p = pools.find((x) => x.cfg.path === i.path)!;
+    p.inherited = i;
+    log.warn(
+      { pool: i.path, previous_pid: i.fromPid, last_ok_age_s: i.ageS === null ? null : round3(i.ageS) },
+      i.ageS === null
+        ? `pool ${i.path} stays armed from the previous fencer (pid ${i.fromPid}), which did not stop cleanly; the age of its last verified heartbeat is lost: it must verify by the first probe's deadline`
+        : `pool ${i.path} stays armed from the previous fencer (pid ${i.fromPid}), which did not stop cleanly: last verified heartbeat ${round3(i.ageS)} s ago`,
+    );
+  }
   const lastFence = readFenceMarker(f.marker_dir) ?? null;
   if (lastFence)
     log.warn({ last_fence: lastFence }, `this host fenced itself at ${lastFence.at} (pool ${lastFence.pool}: ${lastFence.reason}); remove ${f.marker_dir}/fence-marker.json once understood`);
@@ -110,22 +165,17 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (f.action === 'reboot' || f.action === 'crash' || f.action === 'kill-vms') sysrq = openSysrq(f.sysrq_trigger);
   const fenceArgv = f.action === 'command' ? fenceCommandArgv(f.command) : [];
   if (f.action === 'log-only') log.warn('fencer.action = "log-only": an expired pool is only logged; this host will NOT be reset and its VMs may run twice');
-  let watchdog: Watchdog | undefined;
-  if (f.watchdog_device) {
-    await prepareWatchdog(f.watchdog_device, f.watchdog_timeout_s, { run, warn: (msg, detail) => log.warn(detail, msg) });
-    watchdog = openWatchdog(f.watchdog_device);
-    watchdog.pet();
-  } else {
-    log.warn('fencer.watchdog_device = "": no hardware watchdog; if the fencer itself hangs or dies, nothing resets this host');
-  }
-  let lastPetMs: number | undefined = watchdog ? now() : undefined;
+  const markerWriter: MarkerWriter | undefined = actionKeepsHostUp(f.action) ? undefined : startMarkerWriter();
   const vmHow = await resolveVmQuery(f.vm_query);
   if (vmHow.kind === 'none' || !vmHow.bin)
     log.warn({ vm_query: f.vm_query }, 'cannot ask which pools running VMs use: every pool counts as used (expiry fences)');
   const vmUri = config.domain.libvirt_uri || undefined;
-  let vmUsage: { at: number; map: Map<string, boolean> | 'unknown' } | undefined;
-  let vmQueryInFlight = false;
-  const vmRefreshMs = Math.max(1000, timing.probeIntervalMs);
+  const vm: Facts['vm'] = {
+    inFlight: false,
+    never: vmHow.kind === 'none' || !vmHow.bin,
+    refreshMs: Math.max(1000, timing.probeIntervalMs),
+    timeoutMs: f.vm_query_timeout_s * 1000,
+  };
   // action = "kill-vms" (kill-vms/): an expired, used pool has its holders killed; the host is reset
   // (as "reboot") only when that cannot be shown complete and safe within kill_timeout_s.
   const killVms =
@@ -141,10 +191,19 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
           now,
         })
       : undefined;
-  let killHold = new Set<string>();
   // A fencer restarted while a pool is dead cannot record its mount again (that needs a verified
   // probe): take the previous fencer's record when the same mount is still there.
-  killVms?.inherit(readFencerState(f.state_dir));
+  killVms?.inherit(prevState);
+  // The watchdog last: once open it must be petted, and the first pet comes from the loop, after
+  // the pools have been judged (a crash before that point pets nothing).
+  let watchdog: Watchdog | undefined;
+  if (f.watchdog_device) {
+    await prepareWatchdog(f.watchdog_device, f.watchdog_timeout_s, { run, warn: (msg, detail) => log.warn(detail, msg) });
+    watchdog = openWatchdog(f.watchdog_device);
+  } else {
+    log.warn('fencer.watchdog_device = "": no hardware watchdog; if the fencer itself hangs or dies, nothing resets this host');
+  }
+  let lastPetMs: number | undefined;
 
   log.info(
     {
@@ -162,25 +221,41 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   );
   const startedAtMs = Date.now();
   let fenced: FenceMarker | null = null;
+  let petting = false;
+  const stateLog = { msg: null as string | null, atMs: -Infinity };
+  const leaseLog = { msg: null as string | null, atMs: -Infinity };
+  let leaseArmed: string | undefined;
 
-  // ---- probes ----
-  function maybeProbe(p: PoolRuntime, t: number): void {
-    if (p.inFlight) {
-      if (p.inFlight.resultIn && t - p.lastStuckLogMs >= 5000) {
-        p.lastStuckLogMs = t;
-        log.error({ pool: p.cfg.path, blocked_s: round3((t - p.inFlight.startedMs) / 1000) }, `probe of ${p.cfg.path} is stuck past its deadline (blocked in the kernel?); no new probe until it exits`);
-      }
-      return;
-    }
-    if (killHold.has(p.cfg.path)) return;
-    if (t < nextProbeAt(p.lastStartMs, timing)) return;
+  // ---- gather ----
+  function facts(t: number): Facts {
+    return {
+      nowMs: t,
+      timing,
+      action: f.action,
+      watchdog: Boolean(watchdog),
+      fenced: fenced?.pool ?? null,
+      vm,
+      pools: pools.map((p) => ({
+        path: p.cfg.path,
+        fenceWhen: p.cfg.fence_when,
+        lastOkMs: p.lastOkMs,
+        inheritedLastOkMs: p.inherited?.lastOkMs,
+        firstProbeDeadlineMs: p.firstDeadlineMs,
+        probeInFlight: Boolean(p.inFlight),
+        lastProbeStartMs: p.lastStartMs,
+      })),
+    };
+  }
+
+  // ---- act ----
+  function startPoolProbe(p: PoolRuntime, t: number): void {
     const started = t;
-    const wallMs = Date.now();
-    const content = heartbeatContent(p.cfg.heartbeat, wallMs);
+    const content = heartbeatContent(p.cfg.heartbeat, Date.now());
     const steps = probeSteps({ poolPath: p.cfg.path, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delayS });
     const abort = new AbortController();
     const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount, abort.signal);
     p.lastStartMs = started;
+    p.firstDeadlineMs ??= started + timing.probeTimeoutMs;
     p.inFlight = { startedMs: started, deadlineMs: started + timing.probeTimeoutMs, resultIn: false, abort };
     const flight = p.inFlight;
     probe.result.then((r) => {
@@ -214,70 +289,74 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     });
   }
 
-  function maybeQueryVms(t: number): void {
-    if (vmQueryInFlight || (vmUsage && t - vmUsage.at < vmRefreshMs)) return;
-    vmQueryInFlight = true;
-    queryPoolUsage(pools.map((p) => p.cfg.path), { ...vmHow, uri: vmUri }, run, f.vm_query_timeout_s * 1000).then((map) => {
-      vmQueryInFlight = false;
-      vmUsage = { at: now(), map };
+  function logStuck(p: PoolRuntime, t: number): void {
+    if (p.inFlight?.resultIn && t - p.lastStuckLogMs >= 5000) {
+      p.lastStuckLogMs = t;
+      log.error({ pool: p.cfg.path, blocked_s: round3((t - p.inFlight.startedMs) / 1000) }, `probe of ${p.cfg.path} is stuck past its deadline (blocked in the kernel?); no new probe until it exits`);
+    }
+  }
+
+  function startVmQuery(t: number): void {
+    vm.inFlight = true;
+    vm.firstStartMs ??= t;
+    queryPoolUsage(pools.map((p) => p.cfg.path), { ...vmHow, uri: vmUri }, run, vm.timeoutMs).then((map) => {
+      vm.inFlight = false;
+      vm.answer = { atMs: now(), map };
     });
   }
 
-  function inUse(p: PoolRuntime, t: number): InUse {
-    // An answer older than a few refreshes is no answer.
-    if (!vmUsage || vmUsage.map === 'unknown' || t - vmUsage.at > 3 * vmRefreshMs + f.vm_query_timeout_s * 1000) return 'unknown';
-    return vmUsage.map.get(p.cfg.path) ?? 'unknown';
-  }
-
-  // ---- the fence path: bounded, nothing from the failed storage ----
-  function fence(v: PoolVerdict, why?: string): void {
+  // The fence path: bounded, nothing from the failed storage, the marker never waited on past its deadline.
+  function fence(v: PoolPlan, action: string, why?: string): void {
     const p = pools.find((x) => x.cfg.path === v.path)!;
     const age = v.ageMs === undefined ? null : round3(v.ageMs / 1000);
-    const reason = `no verified heartbeat for ${age} s (fence_after_s ${f.fence_after_s})${p.lastError ? `; last error: ${p.lastError}` : ''}${why ? `; ${why}` : ''}`;
-    fenced = { at: new Date().toISOString(), pool: v.path, reason, action: f.action, host_id: p.hostId, last_ok_age_s: age };
-    log.fatal({ pool: v.path, last_ok_age_s: age, action: f.action }, `FENCING this host: pool ${v.path} ${reason}; action ${f.action}`);
-    if (f.action === 'log-only') return;
+    const reason =
+      (age === null ? 'no verified heartbeat since this start, age before it lost' : `no verified heartbeat for ${age} s`) +
+      ` (fence_after_s ${f.fence_after_s})${p.lastError ? `; last error: ${p.lastError}` : ''}${why ? `; ${why}` : ''}`;
+    fenced = { at: new Date().toISOString(), pool: v.path, reason, action, host_id: p.hostId, last_ok_age_s: age };
+    log.fatal({ pool: v.path, last_ok_age_s: age, action }, `FENCING this host: pool ${v.path} ${reason}; action ${action}`);
+    if (actionKeepsHostUp(action)) return;
     // Petting has stopped (planTick never pets once fenced); the hardware watchdog backs up what follows.
+    const m = markerWriter?.write(f.marker_dir, fenced);
+    if (m === 'timeout') log.error({ marker_dir: f.marker_dir }, `the fence marker was not written within its deadline (${f.marker_dir} hangs?); fencing anyway`);
+    else if (m && m !== 'written') log.error({ error: m.error }, 'could not write the fence marker; fencing anyway');
     try {
-      writeFenceMarker(f.marker_dir, fenced);
-    } catch (e) {
-      log.error({ error: (e as Error).message }, 'could not write the fence marker; fencing anyway');
-    }
-    try {
-      if (f.action === 'reboot' || f.action === 'kill-vms') sysrq!.write('b');
-      else if (f.action === 'crash') sysrq!.write('c');
-      else if (f.action === 'command')
-        run(fenceArgv[0], fenceArgv.slice(1), { timeoutMs: 10_000, allowFailure: true }).then(
-          (r) => log.error({ exit: r.code }, `fence command exited ${r.code}; waiting for the watchdog`),
-          (e) => log.error({ error: (e as Error).message }, 'fence command failed; waiting for the watchdog'),
-        );
+      switch (action) {
+        case 'reboot':
+        case 'kill-vms': // kill-vms resets only when killing could not be shown complete and safe
+          sysrq!.write('b');
+          break;
+        case 'crash':
+          sysrq!.write('c');
+          break;
+        case 'command':
+          run(fenceArgv[0], fenceArgv.slice(1), { timeoutMs: 10_000, allowFailure: true }).then(
+            (r) => log.error({ exit: r.code }, `fence command exited ${r.code}; waiting for the watchdog`),
+            (e) => log.error({ error: (e as Error).message }, 'fence command failed; waiting for the watchdog'),
+          );
+          break;
+        default:
+          log.error({ action }, `no fence action "${action}" in this build; waiting for the watchdog`);
+      }
     } catch (e) {
       log.error({ error: (e as Error).message }, 'the fence action failed; the watchdog (no longer petted) must reset the host');
     }
   }
 
-  // ---- the main loop ----
-  let lastPlanVerdicts: PoolVerdict[] = [];
-  let petting = Boolean(watchdog);
-  function loop(): void {
-    const t = now();
-    for (const p of pools) maybeProbe(p, t);
-    if (pools.length) maybeQueryVms(t);
-    const facts = pools.map((p) => ({ path: p.cfg.path, fenceWhen: p.cfg.fence_when, lastOkMs: p.lastOkMs, inUse: inUse(p, t) }));
-    let plan = planTick(facts, t, timing, { fenced: fenced !== null, action: f.action });
-    lastPlanVerdicts = plan.verdicts;
-    plan.verdicts.forEach((v, i) => transition(pools[i], v, t));
+  function act(planned: Plan, t: number): void {
+    let plan = planned;
     if (killVms && !fenced) {
-      const k = killVms.tick(plan.verdicts.map((v, i) => ({ path: v.path, fence: v.fence, lastOkMs: pools[i].lastOkMs })), t);
-      killHold = k.hold;
+      const k = killVms.tick(plan.pools.map((v, i) => ({ path: v.path, fence: v.fence, lastOkMs: pools[i].lastOkMs })), t);
       for (const p of pools) if (k.abort.has(p.cfg.path)) p.inFlight?.abort.abort();
-      plan = { ...plan, pet: !k.reset, fence: undefined };
-      if (k.reset) fence(plan.verdicts.find((v) => v.path === k.reset!.pool)!, k.reset.reason);
+      plan = withKillVms(plan, k, Boolean(watchdog));
     }
-    if (plan.fence) fence(plan.fence);
-    if (f.action === 'log-only' && fenced && !plan.verdicts.some((v) => v.fence)) fenced = null;
-    petting = Boolean(watchdog) && plan.pet && !(fenced && f.action !== 'log-only');
-    if (petting && watchdog) {
+    for (const path of plan.startProbes) startPoolProbe(pools.find((p) => p.cfg.path === path)!, t);
+    for (const p of pools) if (p.inFlight) logStuck(p, t);
+    if (plan.queryVms) startVmQuery(t);
+    plan.pools.forEach((v, i) => transition(pools[i], v, t));
+    if (plan.fence) fence(plan.fence.pool, plan.fence.action, plan.fence.why);
+    if (plan.clearFenced) fenced = null;
+    petting = plan.pet;
+    if (plan.pet && watchdog) {
       try {
         watchdog.pet();
         lastPetMs = t;
@@ -285,14 +364,45 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         log.error({ error: (e as Error).message }, `cannot pet ${watchdog.device}`);
       }
     }
+    saveState(t, false);
+    saveLease(false);
+  }
+
+  function saveState(t: number, clean: boolean): void {
     try {
-      writeFencerState(f.state_dir, snapshot(t, facts.map((x) => x.inUse)));
+      writeFencerState(f.state_dir, snapshot(t, clean));
+      if (stateLog.msg !== null) log.info(`the state file in ${f.state_dir} is written again`);
+      stateLog.msg = null;
     } catch (e) {
-      log.error({ error: (e as Error).message }, `cannot write the state file in ${f.state_dir}`);
+      const msg = (e as Error).message;
+      if (shouldLogRepeat(stateLog, msg, t)) log.error({ error: msg }, `cannot write the state file in ${f.state_dir} (said again in a minute if it persists)`);
+      stateLog.msg = msg;
+      stateLog.atMs = t;
     }
   }
 
-  function transition(p: PoolRuntime, v: PoolVerdict, t: number): void {
+  function saveLease(clean: boolean): void {
+    const armed = pools.filter((p) => p.verdict?.armed).map((p) => p.cfg.path);
+    const key = JSON.stringify([clean, armed]);
+    if (key === leaseArmed) return;
+    try {
+      writeLease(f.marker_dir, { version: 1, pid: process.pid, boot_id: boot ?? null, written_at_ms: Date.now(), clean, armed });
+      leaseArmed = key;
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (shouldLogRepeat(leaseLog, msg, now())) log.error({ error: msg }, `cannot write the fencer lease in ${f.marker_dir}`);
+      leaseLog.msg = msg;
+      leaseLog.atMs = now();
+    }
+  }
+
+  function loop(): void {
+    const t = now();
+    act(planTick(facts(t)), t);
+  }
+
+  function transition(p: PoolRuntime, v: PoolPlan, t: number): void {
+    p.verdict = v;
     if (v.state === p.prevState) return;
     const fields = { pool: p.cfg.path, from: p.prevState, to: v.state, last_ok_age_s: v.ageMs === undefined ? null : round3(v.ageMs / 1000) };
     // Storage that is slow but answers flips healthy ↔ late with every probe: say so once a minute,
@@ -303,16 +413,18 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     if (quiet) log.debug(fields, `pool ${p.cfg.path} is ${v.state}`);
     else if (v.state === 'late') log.warn(fields, `pool ${p.cfg.path} is late: no verified heartbeat for ${fields.last_ok_age_s} s (fences at ${f.fence_after_s} s)`);
     else if (v.state === 'dead') log.error(fields, `pool ${p.cfg.path} is DEAD (no verified heartbeat for ${fields.last_ok_age_s} s); no running VM uses it, so the host is not fenced`);
-    else if (v.state === 'expired') log.error(fields, `pool ${p.cfg.path} expired`);
+    else if (v.state === 'expired') log.error(fields, v.held ? `pool ${p.cfg.path} expired; no pet, and it fences unless its first probe since this start verifies` : `pool ${p.cfg.path} expired`);
     else if (p.prevState === 'unverified') log.info(fields, `pool ${p.cfg.path} armed: first verified heartbeat in ${p.file}`);
     else log.info(fields, `pool ${p.cfg.path} is ${v.state} again`);
     p.prevState = v.state;
   }
 
-  function snapshot(t: number, uses: InUse[]): FencerState {
+  function snapshot(t: number, clean: boolean): FencerState {
     return {
       version: 1,
       pid: process.pid,
+      boot_id: boot ?? null,
+      clean_stop: clean,
       host_id: f.host_id || (pools[0]?.hostId ?? ''),
       written_at_ms: Date.now(),
       started_at_ms: startedAtMs,
@@ -329,8 +441,8 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       },
       fenced,
       last_fence: lastFence,
-      pools: pools.map((p, i): PoolState => {
-        const v = lastPlanVerdicts[i];
+      pools: pools.map((p): PoolState => {
+        const v = p.verdict;
         const stuck = p.inFlight && p.inFlight.resultIn ? 1 : 0;
         return {
           path: p.cfg.path,
@@ -339,7 +451,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
           fence_when: p.cfg.fence_when,
           state: v?.state ?? 'unverified',
           armed: v?.armed ?? false,
-          in_use: uses[i],
+          in_use: v?.inUse ?? 'unknown',
           last_ok_age_s: v?.ageMs === undefined ? null : round3(v.ageMs / 1000),
           fence_in_s: v?.fenceInMs === undefined ? null : round3(v.fenceInMs / 1000),
           probe_latency_ms: p.latency,
@@ -355,7 +467,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     };
   }
 
-  const poisonFifo = process.env[TEST_ENV.poisonThreadpool];
+  const poisonFifo = testEnv(TEST_ENV.poisonThreadpool);
   if (poisonFifo) poisonThreadpool(poisonFifo, log);
 
   return await new Promise<number>((resolve) => {
@@ -363,8 +475,9 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     loop();
     const stop = (sig: string) => {
       clearInterval(timer);
+      const resets = fenced && !actionKeepsHostUp(f.action);
       if (watchdog) {
-        if (fenced && f.action !== 'log-only') {
+        if (resets) {
           watchdog.abandon();
           log.error(`${sig} after fencing: the watchdog stays armed`);
         } else {
@@ -377,11 +490,11 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         }
       } else log.info(`${sig}: clean stop`);
       petting = false;
-      try {
-        writeFencerState(f.state_dir, snapshot(now(), pools.map((p) => inUse(p, now()))));
-      } catch {
-        /* best effort */
-      }
+      // A clean stop carries nothing forward; after a fence the next fencer keeps what was armed.
+      saveState(now(), !resets);
+      saveLease(!resets);
+      markerWriter?.close();
+      lock.release();
       // Children stuck in D state would keep the event loop alive; they are not ours to wait for.
       setTimeout(() => process.exit(0), 100).unref();
       resolve(0);
@@ -389,35 +502,6 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     onStopRequest = stop;
     if (stopRequest) stop(stopRequest);
   });
-}
-
-/**
- * A fencer restarted within the same boot (crash, kill, upgrade: state_dir is /run, kept across
- * service restarts) carries on where the last one stopped: a pool it had armed stays armed, with the
- * age of its last verified heartbeat carried over by wall clock. Otherwise a fencer that crashed while
- * the storage was dead would come back "unverified", never arm, and pet the watchdog forever.
- */
-export function inheritArmedPools(
-  pools: Array<{ cfg: { path: string }; lastOkMs?: number }>,
-  prev: FencerState | undefined,
-  nowMono: number,
-  log: Logger,
-  nowWallMs = Date.now(),
-): void {
-  if (!prev || prev.pid === process.pid) return;
-  // Only from this boot: a state_dir that survived a reboot must not make the new boot fence at once.
-  if (prev.written_at_ms < nowWallMs - uptime() * 1000) return;
-  const gapS = Math.max(0, (nowWallMs - prev.written_at_ms) / 1000);
-  for (const p of pools) {
-    const old = prev.pools.find((x) => x.path === p.cfg.path);
-    if (!old || !old.armed || old.last_ok_age_s === null) continue;
-    const ageS = Math.max(0, old.last_ok_age_s) + gapS;
-    p.lastOkMs = nowMono - ageS * 1000;
-    log.warn(
-      { pool: p.cfg.path, previous_pid: prev.pid, last_ok_age_s: round3(ageS) },
-      `pool ${p.cfg.path} stays armed from the previous fencer (pid ${prev.pid}): last verified heartbeat ${round3(ageS)} s ago`,
-    );
-  }
 }
 
 /** TEST ONLY: fill the libuv threadpool with opens of a FIFO nobody writes, then check it is blocked. */

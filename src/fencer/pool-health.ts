@@ -1,5 +1,5 @@
-// The fencer's decisions, as pure functions of the pools' facts and a monotonic "now". Nothing here
-// touches the host: daemon.ts gathers the facts (probe results, VM usage) and carries out the plan.
+// One pool's verdict, a pure function of its facts and a monotonic "now" (planner.ts uses it for
+// the whole tick). Nothing here touches the host.
 //
 // A pool's life (reference/fencing.md §7 rules 3, 4, 9, 12):
 //   unverified  no verified heartbeat yet: not armed, never fences, never gates the watchdog
@@ -58,40 +58,6 @@ export function judgePool(f: PoolFacts, nowMs: number, t: Timing): PoolVerdict {
   }
   const state = ageMs >= WARN_FRACTION * t.fenceAfterMs ? 'late' : 'healthy';
   return { path: f.path, state, armed: true, ageMs, fenceInMs: used ? t.fenceAfterMs - ageMs : undefined, fence: false };
-}
-
-export interface TickPlan {
-  verdicts: PoolVerdict[];
-  /** Pet the watchdog this tick. */
-  pet: boolean;
-  /** Fence now because of this pool (the first expired one). */
-  fence?: PoolVerdict;
-}
-
-/**
- * What to do this tick. The watchdog is petted only while no used, armed pool has expired and the
- * host has not been fenced; `log-only` keeps petting (it promised not to reset the host) but still
- * reports the fence it would have done.
- */
-export function planTick(
-  pools: PoolFacts[],
-  nowMs: number,
-  t: Timing,
-  opts: { fenced: boolean; action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command' },
-): TickPlan {
-  const verdicts = pools.map((p) => judgePool(p, nowMs, t));
-  const expired = verdicts.find((v) => v.fence);
-  if (opts.action === 'log-only') return { verdicts, pet: true, fence: opts.fenced ? undefined : expired };
-  if (opts.fenced) return { verdicts, pet: false };
-  return { verdicts, pet: !expired, fence: expired };
-}
-
-/**
- * When the next probe of a pool may start: probe_interval_s after the previous one started, and
- * never while it is still outstanding (the caller checks that).
- */
-export function nextProbeAt(lastStartMs: number | undefined, t: Timing): number {
-  return lastStartMs === undefined ? 0 : lastStartMs + t.probeIntervalMs;
 }
 
 /** The main loop's period: often enough to fence within ~0.25 s of the expiry and pet ≥ 4× per watchdog timeout. */

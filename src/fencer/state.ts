@@ -3,10 +3,11 @@
 // storage-health calls. Ages in it are as of `written_at_ms`; readers add the file's own age
 // (`stateAgeS`) and treat a file older than STATE_STALE_S as "the fencer is not running".
 import { readFileSync, mkdirSync } from 'node:fs';
-import { writeFileAtomic } from '../shared/atomic-write.js';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-write.js';
 import type { PoolHealthState, InUse } from './pool-health.js';
 import type { FenceMarker } from './marker.js';
+import type { PreviousRecord } from './planner.js';
 import type { KillVmsCounters, PoolKillSnapshot } from './kill-vms/snapshot.js';
 
 export const STATE_FILE = 'fencer.json';
@@ -40,6 +41,10 @@ export interface PoolState {
 export interface FencerState {
   version: 1;
   pid: number;
+  /** /proc/sys/kernel/random/boot_id: a state file from another boot carries nothing forward. */
+  boot_id?: string | null;
+  /** Written by a clean stop (SIGTERM/SIGINT): the next fencer inherits nothing from it. */
+  clean_stop?: boolean;
   host_id: string;
   /** Wall clock of this write, epoch ms. */
   written_at_ms: number;
@@ -62,12 +67,34 @@ export function statePath(stateDir: string): string {
   return join(stateDir, STATE_FILE);
 }
 
-/** Synchronous and on local disk (state_dir): no threadpool work, so a poisoned pool cannot delay it. */
+/**
+ * Synchronous and on local disk (state_dir): no threadpool work, so a poisoned pool cannot delay it.
+ * A state_dir that disappeared (rm -rf /run/brick) is made again: the next fencer must find the file.
+ */
 export function writeFencerState(stateDir: string, s: FencerState): void {
-  // Not fsynced: it is rewritten every tick and a reader treats an old one as "not running", so
-  // losing the last write to a crash is harmless, while an fsync per tick on a busy disk could hold
-  // the loop that pets the watchdog.
-  writeFileAtomic(statePath(stateDir), JSON.stringify(s) + '\n', { durable: false });
+  const text = JSON.stringify(s) + '\n';
+  // Atomic, not fsynced: rewritten every tick (an fsync per tick on a loaded disk would delay the
+  // loop), and it only has to survive the fencer process, never the host (a state file from before
+  // a boot is ignored; the lease in marker_dir is the durable record).
+  const o = { durable: false };
+  try {
+    writeFileAtomic(statePath(stateDir), text, o);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    ensureDir(stateDir);
+    writeFileAtomic(statePath(stateDir), text, o);
+  }
+}
+
+/** What a new fencer needs from this state (planner.inherit). */
+export function stateRecord(s: FencerState): PreviousRecord {
+  return {
+    pid: s.pid,
+    bootId: s.boot_id ?? undefined,
+    writtenAtMs: s.written_at_ms,
+    clean: s.clean_stop === true,
+    armed: s.pools.filter((p) => p.armed).map((p) => ({ path: p.path, lastOkAgeS: p.last_ok_age_s })),
+  };
 }
 
 export function ensureDir(dir: string): void {

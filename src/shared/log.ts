@@ -13,6 +13,12 @@ const PRIORITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60
 const LABEL: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
 
 function levelOf(line: string): number {
+  // pino writes `{"level":NN,` first: read the two digits there (a regex per line costs more).
+  if (line.startsWith('{"level":')) {
+    const a = line.charCodeAt(9) - 48;
+    const b = line.charCodeAt(10) - 48;
+    if (a >= 0 && a <= 9 && b >= 0 && b <= 9 && line.charCodeAt(11) === 44) return a * 10 + b;
+  }
   const m = /"level":(\d+)/.exec(line);
   return m ? Number(m[1]) : 30;
 }
@@ -52,7 +58,10 @@ export function createLogger(opts: LogOptions): Logger {
       level: opts.level ?? process.env.BRICK_LOG_LEVEL ?? 'info',
       base: { svc: opts.svc },
       timestamp: pretty ? pino.stdTimeFunctions.epochTime : false,
-      redact: { paths: ['password', '*.password', 'content', '*.content', 'authorization', '*.authorization'], censor: '[redacted]' },
+      // Named paths, not wildcards: a wildcard makes every line walk every key of every object in it.
+      // Nothing logs params or request objects; these catch a password, file contents or the
+      // Authorization header put in a line by mistake, at the top or in headers.
+      redact: { paths: ['password', 'content', 'authorization', 'headers.authorization', 'req.headers.authorization'], censor: '[redacted]' },
       hooks: { streamWrite: pretty ? prettyLine : journaldLine },
     },
     opts.destination ?? pino.destination({ fd: 1, sync: true }),

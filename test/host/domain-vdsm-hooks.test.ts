@@ -181,3 +181,35 @@ test('PYTHONPATH as a custom property is honoured (before brick\'s hooking dir);
     await assert.rejects(tweak([XML, { hooks: true, nic_custom: { '*': { [name]: '/tmp/x' } } }], ctx(dir)), (e: BrickError) => e.fault === 'INVALID_PARAMS' && new RegExp(`nic_custom.*"${name}" is reserved`).test(e.message), name);
   }
 });
+
+test('hooking module, the rest of vdsm\'s API: read_json/write_json, execCmd (lines or raw, never a shell), log, launch flags; it compiles', { skip }, async () => {
+  const { execFileSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(base, 'api-'));
+  const json = join(dir, 'data.json');
+  writeFileSync(json, JSON.stringify({ request: { networks: { ovirtmgmt: { bridged: true } } } }));
+  const script = `
+import hooking, json, sys
+d = hooking.read_json()
+d['request']['networks']['ovirtmgmt']['mtu'] = 9000
+hooking.write_json(d)
+rc, out, err = hooking.execCmd(['/bin/echo', 'a;b $(x)'])
+assert (rc, out, err) == (0, ['a;b $(x)'], []), (rc, out, err)
+rc, out, err = hooking.execCmd(['/bin/cat'], data='raw\\n', raw=True)
+assert (rc, out) == (0, b'raw\\n'), (rc, out)
+try:
+    hooking.execCmd('/bin/echo hi')
+    raise SystemExit('a command string was accepted')
+except TypeError:
+    pass
+assert hooking.load_vm_launch_flags_from_file('x') == 0
+hooking.dump_vm_launch_flags_to_file('x', 0)
+assert [hooking.tobool(v) for v in (True, 'TRUE', 'on', '1', 2, 'false', '0', '', None, 'junk')] == [True] * 5 + [False] * 5
+hooking.log('logged line')
+`;
+  const r = execFileSync(PY, ['-c', script], { env: { PYTHONPATH: HOOKING_DIR, PYTHONDONTWRITEBYTECODE: '1', _hook_json: json, PATH: '/usr/bin:/bin' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.equal(r, '');
+  assert.deepEqual(JSON.parse(readFileSync(json, 'utf8')), { request: { networks: { ovirtmgmt: { bridged: true, mtu: 9000 } } } });
+  execFileSync(PY, ['-c', 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")', join(HOOKING_DIR, 'hooking.py')], { env: { PATH: '/usr/bin:/bin' } });
+  // Without the hook's environment a hook gets a clear message and exit 2, not a KeyError.
+  assert.throws(() => execFileSync(PY, ['-c', 'import hooking; hooking.read_domxml()'], { env: { PYTHONPATH: HOOKING_DIR, PYTHONDONTWRITEBYTECODE: '1', PATH: '/usr/bin:/bin' }, stdio: 'pipe' }), (e: { status: number; stderr: Buffer }) => e.status === 2 && /\$_hook_domxml is not set/.test(String(e.stderr)));
+});

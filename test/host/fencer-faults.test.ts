@@ -195,8 +195,15 @@ test('fencer killed (-9) and restarted while the pool is frozen: the new one sta
   await fencer.exit;
   assert.ok(!fencer.watchdogBytes().includes('V'), 'a killed fencer leaves the watchdog armed');
   fencer.lines = [];
+  const t0Wall = Date.now() - (performance.now() - t0);
   fencer.start(); // systemd Restart=always
-  const took = await fenceDetectedAfter(fencer, t0);
-  assert.ok(took <= BOUND_MS, `fenced ${Math.round(took)} ms after the freeze across a restart; bound ${BOUND_MS}`);
+  await waitFor(`sysrq 'b'`, () => fencer.sysrqText().includes('b'), BOUND_MS + 20_000, 10);
+  const took = performance.now() - t0;
+  // The bound across a restart: fence_after_s + 1 s from the freeze, except that no start fences
+  // before its first probe deadline (issue 17 item 1: the pool gets its fair chance to verify), so
+  // a restart that itself takes long (a loaded machine) fences by its start + probe_timeout_s + 1 s.
+  const startedAfter = fencer.state()!.started_at_ms - t0Wall;
+  const bound = Math.max(BOUND_MS, startedAfter + (SHORT.probe_timeout_s + 1) * 1000);
+  assert.ok(took <= bound, `fenced ${Math.round(took)} ms after the freeze across a restart (its start ${Math.round(startedAfter)} ms after); bound ${Math.round(bound)}`);
   assert.match(fencer.log(), /stays armed from the previous fencer/);
 });

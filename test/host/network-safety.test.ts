@@ -101,7 +101,7 @@ describe('safe apply across a killed brick serve', { skip }, () => {
     configFile = join(dir, 'brick.toml');
     writeFileSync(
       configFile,
-      `[server]\nlisten = "127.0.0.1:${port}"\npassword = "netsafe-pw"\npassword_file = ""\n` +
+      `[server]\nlisten = "127.0.0.1:${port}"\ntls_cert = ""\ntls_key = ""\npassword = "netsafe-pw"\npassword_file = ""\n` +
         `[network]\nbackend = "linuxbridge"\nnamespace = "${ns}"\n[fencer]\nstate_dir = "${stateDir}"\n`,
     );
   });
@@ -166,7 +166,7 @@ describe('a batch that hangs past the call deadline', { skip }, () => {
       });
     };
     const config = networkConfig({ namespace: ns, backend: 'linuxbridge' });
-    config.server.call_timeout_s = 1.5;
+    config.server.call_timeout_s = 8; // the reads before the batch must finish first, also on a loaded machine
     const d = new Dispatcher({ config, log: createLogger({ svc: 'test', level: 'silent' }), methods, run: hanging });
     let fault: BrickError | undefined;
     try {
@@ -226,5 +226,26 @@ describe('network_remove_bridge on the real kernel', { skip }, () => {
     assert.deepEqual(await call(ctx, 'network_remove_bridge', 'br0'), { removed: false, changes: [] });
     await assert.rejects(call(ctx, 'network_remove_bridge', 'brperson'), (e: any) => e.fault === 'CONFLICT');
     assert.ok((await linksJson(ns)).some((l) => l.ifname === 'brperson'));
+  });
+});
+
+describe('readLinks: what a plan needs, in one ip process', { skip }, () => {
+  it('gives the named links, the ports of existing bridges and the addresses asked for, with missing devices simply absent', async () => {
+    const ns = randomNs('brick-rl');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+    await ipn(ns, 'address', 'add', '10.9.0.2/24', 'dev', 'v0');
+    await ipn(ns, 'link', 'add', 'brx', 'type', 'bridge');
+    await ipn(ns, 'link', 'set', 'v1', 'master', 'brx');
+    const { netHost } = await import('../../src/network/host/netns.js');
+    const { readLinks } = await import('../../src/network/host/link-state.js');
+    const calls: string[][] = [];
+    const counting: Runner = (cmd, args, opts) => (calls.push([...args]), run(cmd, args, opts));
+    const s = await readLinks(netHost(networkConfig({ namespace: ns }), counting), { names: ['v0', 'nope', 'brx'], portsOf: ['brx', 'gone'], addrsOf: ['v0', 'nope'] });
+    assert.deepEqual([...s.links.keys()].sort(), ['brx', 'v0', 'v1']);
+    assert.equal(s.links.get('v1')?.master, 'brx');
+    assert.deepEqual(s.addrs.map((a) => `${a.dev} ${a.address}/${a.prefix}`), ['v0 10.9.0.2/24']);
+    assert.equal(calls.filter((a) => a.includes('-batch')).length, 1, 'one ip process');
   });
 });

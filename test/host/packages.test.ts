@@ -49,7 +49,8 @@ before(async () => {
   if (missing.length && CI) throw new Error(`package test prerequisites missing: ${missing.join(', ')} (scripts/install-test-deps.sh installs them)`);
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), 'brick-pkgs-'));
-  const out = await ok('node', ['scripts/build-packages.mjs', '--use-binary', '--only=legacy,deb'], { timeoutMs: 1_500_000 });
+  // One build at a time (portable-oldkernel.test.ts builds the same files).
+  const out = await ok('flock', [join(tmpdir(), 'brick-build-packages.lock'), 'node', 'scripts/build-packages.mjs', '--use-binary', '--only=legacy,deb'], { timeoutMs: 1_500_000 });
   assert.match(out, /build-packages: /);
   legacy = join(root, 'dist/packages', `brick-${pkg.version}-1.legacy.x86_64.rpm`);
   deb = join(root, 'dist/packages', `brick_${pkg.version}-1_amd64.deb`);
@@ -80,7 +81,8 @@ test('legacy RPM: what rpm 4.4/4.8/4.11 need: no xz/zstd payload or FileDigests 
   for (const f of ['/usr/bin/brick', '/usr/lib/brick/lib/ld-linux-x86-64.so.2', '/usr/lib/brick/lib/libc.so.6', '/usr/lib/brick/lib/libstdc++.so.6',
     '/usr/lib/brick/bin/ip', '/usr/lib/brick/bin/wdctl', '/usr/lib/brick/bin/chrt', '/usr/lib/systemd/system/brick-fencer.service',
     '/etc/init/brick-fencer.conf', '/etc/rc.d/init.d/brick-agent', '/etc/rc.d/init.d/brick-fencer', '/var/run/brick',
-    '/usr/share/doc/brick/third-party/libc6/copyright', '/usr/share/doc/brick/third-party/libc6/SOURCES.txt'])
+    '/usr/share/doc/brick/third-party/libc6/copyright', '/usr/share/doc/brick/third-party/libc6/SOURCES.txt',
+    '/usr/lib/brick/python/hooking.py', '/etc/brick/hooks/before_device_create'])
     assert.ok(files.includes(f), `${f} not in the legacy RPM`);
   assert.ok(!files.some((f) => f.startsWith('/run/')), 'OL5/OL6 have no /run');
   assert.deepEqual((await rpmq('-c')).split('\n').filter(Boolean).sort(), ['/etc/brick/brick.toml', '/etc/init/brick-agent.conf', '/etc/init/brick-fencer.conf']);
@@ -181,7 +183,7 @@ test('.deb: control, conffiles and maintainer scripts; lintian finds no error', 
   assert.equal(readFileSync(join(ctrl, 'conffiles'), 'utf8'), '/etc/brick/brick.toml\n');
   for (const s of ['postinst', 'prerm', 'postrm']) assert.equal(statSync(join(ctrl, s)).mode & 0o777, 0o755, s);
   const files = (await ok('dpkg-deb', ['-c', deb])).split('\n').map((l) => l.split(/\s+/).slice(5).join(' ').replace(/^\./, ''));
-  for (const f of ['/usr/bin/brick', '/lib/systemd/system/brick-fencer.service', '/usr/lib/brick/lib/libc.so.6', '/usr/share/doc/brick/copyright', '/usr/share/doc/brick/changelog.Debian.gz'])
+  for (const f of ['/usr/bin/brick', '/lib/systemd/system/brick-fencer.service', '/usr/lib/brick/lib/libc.so.6', '/usr/share/doc/brick/copyright', '/usr/share/doc/brick/changelog.Debian.gz', '/usr/lib/brick/python/hooking.py'])
     assert.ok(files.includes(f), `${f} not in the .deb`);
   assert.ok(!files.some((f) => f.startsWith('/etc/init/') || f.startsWith('/etc/rc.d/') || f.startsWith('/var/run')), 'no upstart/SysV/var-run files in the .deb');
   const l = await run('lintian', ['--no-tag-display-limit', deb], { timeoutMs: 900_000 });

@@ -4,13 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { bashCompletion, COMPLETION_PATH, MAN_PATH, manPage } from '../../scripts/man-page.js';
+import { gunzipSync } from 'node:zlib';
+import { bashCompletion, COMPLETION_PATH, MAN_GZ_PATH, MAN_PATH, manPage } from '../../scripts/man-page.js';
 import { COMMANDS, EXIT_CODES } from '../../src/cli/commands.js';
 
 const REGENERATE = 'run: node --import tsx scripts/man-page.ts --write';
 
 test('packaging/man/brick.8 and packaging/bash-completion/brick are what the generator makes from the command table', () => {
   assert.equal(readFileSync(MAN_PATH, 'utf8'), manPage(), `brick.8 is stale; ${REGENERATE}`);
+  assert.equal(gunzipSync(readFileSync(MAN_GZ_PATH)).toString('utf8'), manPage(), `brick.8.gz is stale; ${REGENERATE}`);
   assert.equal(readFileSync(COMPLETION_PATH, 'utf8'), bashCompletion(), `the completion is stale; ${REGENERATE}`);
 });
 

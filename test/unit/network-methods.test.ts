@@ -14,6 +14,9 @@ import { BrickError } from '../../src/shared/errors.js';
 const notOverlayOrDpdk = new Set([...overlay, ...dpdk].map((m) => m.name));
 const methods = all.filter((m) => !notOverlayOrDpdk.has(m.name));
 
+/** An `ip -batch` that changes the host (reads are `ip -json ... -batch`). */
+const applies = (c: { args: string[] }) => c.args.includes('-batch') && !c.args.includes('-json');
+
 const SPEC_METHODS = [
   'network_state',
   'network_ensure_bridge',
@@ -78,7 +81,7 @@ describe('network methods', () => {
   it('a bridge another program made between read and batch ("File exists") is read again, not an error', async () => {
     let made = false;
     const r = recordingRunner((c) => {
-      if (c.args.includes('-batch')) {
+      if (applies(c)) {
         if (!made) {
           made = true;
           return { code: 1, stderr: 'RTNETLINK answers: File exists\nCommand failed -:1\n' };
@@ -86,12 +89,13 @@ describe('network methods', () => {
         return {};
       }
       if (c.args.includes('-details'))
+        // brick reads only the bridge it plans (link show dev br9 in one ip -json -batch)
         return { stdout: made ? JSON.stringify([{ ifindex: 9, ifname: 'br9', flags: ['BROADCAST'], mtu: 1500, linkinfo: { info_kind: 'bridge' } }]) : '[]' };
       return { stdout: '[]' };
     });
     const res = await call(testCtx(networkConfig({}), { runner: r }), 'network_ensure_bridge', 'br9', {});
     assert.deepEqual(res.changes, ['brought br9 up']); // someone else's bridge: not marked as brick's
-    assert.deepEqual(r.calls.filter((c) => c.args.includes('-batch')).map((c) => c.opts.input), [
+    assert.deepEqual(r.calls.filter(applies).map((c) => c.opts.input), [
       'link add name br9 type bridge\nlink set dev br9 alias brick:bridge\nlink set dev br9 up\n',
       'link set dev br9 up\n',
     ]);

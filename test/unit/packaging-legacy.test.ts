@@ -130,3 +130,27 @@ test('brick-fencer stop/start switch the inittab line between off and respawn an
   assert.match(readFileSync(inittab, 'utf8'), /^x:5:respawn:/m); // other lines untouched
   assert.equal(readFileSync(join(d, 'record'), 'utf8'), 'telinit q\n');
 });
+
+test('packaging/manifest.mjs: the legacy RPM and the .deb ship every file the EL8/EL9 RPM ships (brick.spec %files)', async () => {
+  // @ts-expect-error: a plain .mjs module without types
+  const { MANIFEST, UNITDIR } = (await import('../../packaging/manifest.mjs')) as {
+    MANIFEST: Array<{ src?: string; tree?: string; dir?: string; dest?: string; only?: string[] }>;
+    UNITDIR: Record<string, string>;
+  };
+  const spec = readFileSync(pkg('rpm/brick.spec'), 'utf8');
+  const files = spec
+    .slice(spec.indexOf('\n%files\n'), spec.indexOf('\n%post\n'))
+    .split('\n')
+    .map((l) => /(\/\S+|%\{\w+\}\S*)$/.exec(l)?.[1])
+    .filter((p): p is string => !!p && !p.startsWith('/run/'));
+  assert.ok(files.length > 10);
+  for (const format of ['legacy', 'deb']) {
+    const dests = new Set(
+      MANIFEST.filter((e) => !e.only || e.only.includes(format)).map((e) => (e.dir ?? e.dest)!.replace('{unitdir}', UNITDIR[format])),
+    );
+    for (const f of files) {
+      const want = f.replace('%{unitdir}', UNITDIR[format]).replace('%{tmpfilesdir}', '/usr/lib/tmpfiles.d').replace(/brick\.8$/, 'brick.8.gz');
+      assert.ok(dests.has(want), `${format}: ${want} (from brick.spec) is not in packaging/manifest.mjs`);
+    }
+  }
+});

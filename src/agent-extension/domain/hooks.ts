@@ -123,6 +123,8 @@ export function hookEnv(opts: Pick<HookOptions, 'custom' | 'hookingDir'>, extra:
   const env: NodeJS.ProcessEnv = {
     PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
     LANG: 'C.UTF-8',
+    // No __pycache__ written into hooking_dir (a package-owned directory) by hooks running as root.
+    PYTHONDONTWRITEBYTECODE: '1',
     ...extra,
     ...opts.custom,
   };

@@ -109,14 +109,15 @@ export async function execDomr(args: unknown[], ctx: CallContext): Promise<ExecD
   const t0 = performance.now();
   let r;
   try {
-    r = await ctx.run('ssh', sshArgv(o, host, cmd, o.ssh_port, Math.min(connectS, ms / 1000)), { timeoutMs: ms, allowFailure: true });
+    // ConnectTimeout is the connect limit alone: when the command limit is shorter, its kill comes first and names itself.
+    r = await ctx.run('ssh', sshArgv(o, host, cmd, o.ssh_port, connectS), { timeoutMs: ms, allowFailure: true });
   } catch (e) {
     if (e instanceof BrickError && e.fault === 'TIMEOUT') {
       throw new BrickError('TIMEOUT', `exec_domr: the command on ${host} did not finish within ${limitName}, the whole-command limit; ssh was killed`, { host, limit: 'command' });
     }
     throw e;
   }
-  if (r.code === SSH_FAILED && CONNECT_TIMED_OUT.test(r.stderr) && performance.now() - t0 >= Math.min(connectS * 1000, ms) - 100) {
+  if (r.code === SSH_FAILED && CONNECT_TIMED_OUT.test(r.stderr) && performance.now() - t0 >= connectS * 1000 - 100) {
     throw new BrickError(
       'TIMEOUT',
       `exec_domr: could not connect to ${host} port ${o.ssh_port} within ${connectS} s, the connect timeout (exec_domr's timeout argument, default ovm3.domr_connect_timeout_s): ${r.stderr.trim().slice(-300)}`,

@@ -1,7 +1,7 @@
 // The bridge methods: plain and VLAN bridges, control0, confirm, GC (overlay/ and dpdk/ have theirs).
 import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
 import { BrickError } from '../../shared/errors.js';
-import { netContext } from '../host/context.js';
+import { netContext, removeMethod } from '../host/context.js';
 import { optBool, options } from '../host/options.js';
 import { setupControl } from './control0.js';
 import { checkIfName, checkMtu, checkVlan } from '../host/names.js';
@@ -64,25 +64,22 @@ export const methods = defineMethods([
       return ensureVlanBridge(netContext(ctx), { parent, vlan: v, name, pattern: ctx.config.network.vlan_bridge_name });
     },
   },
-  {
-    name: 'network_remove_bridge',
-    params: [{ name: 'name', type: 'string', help: 'a bridge brick made with network_ensure_bridge (or control0)' }],
-    returns: 'struct',
-    help:
-      'Remove a bridge brick made (network_ensure_bridge, network_setup_control): its uplink is released, the bridge deleted. Refused (CONFLICT, nothing changed) for a bridge brick did not make, ' +
+  removeMethod(
+    'network_remove_bridge',
+    { name: 'name', help: 'a bridge brick made with network_ensure_bridge (or control0)' },
+    'Remove a bridge brick made (network_ensure_bridge, network_setup_control): its uplink is released, the bridge deleted. Refused (CONFLICT, nothing changed) for a bridge brick did not make, ' +
       'one with guest ports or brick\'s VLAN/VXLAN devices or fake VLAN bridges on it, one that holds addresses (removing it could cut the host off), and for the other kinds brick makes ' +
-      '(they have their own remove call). Reply: struct {removed: true, or false when there was nothing by that name; changes}. ' + FAULTS,
-    handler: async ([name], ctx: CallContext) => removeBridge(netContext(ctx), checkIfName(name, 'name')),
-  },
-  {
-    name: 'network_remove_vlan_bridge',
-    params: [{ name: 'name', type: 'string', help: 'the VLAN bridge' }],
-    returns: 'struct',
-    help:
-      'Remove a VLAN bridge brick made, and brick\'s VLAN device under it. A bridge that is not brick\'s, or still has other ports (guests), is refused (CONFLICT). ' +
-      'Reply: struct {removed: true, or false when there was nothing by that name; changes}. ' + FAULTS,
-    handler: async ([name], ctx: CallContext) => removeVlanBridge(netContext(ctx), checkIfName(name, 'name')),
-  },
+      '(they have their own remove call).',
+    FAULTS,
+    removeBridge,
+  ),
+  removeMethod(
+    'network_remove_vlan_bridge',
+    { name: 'name', help: 'the VLAN bridge' },
+    'Remove a VLAN bridge brick made, and brick\'s VLAN device under it. A bridge that is not brick\'s, or still has other ports (guests), is refused (CONFLICT).',
+    FAULTS,
+    removeVlanBridge,
+  ),
   {
     name: 'network_confirm',
     params: [],

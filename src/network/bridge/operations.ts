@@ -11,7 +11,7 @@ import { planLinuxBridge, planLinuxRemoveBridge, planOvsBridge, planOvsRemoveBri
 import { linkKey, type NetContext } from '../host/context.js';
 import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
 import { netHost } from '../host/netns.js';
-import { readLinux, portsOf } from '../host/link-state.js';
+import { readLinks, readLinux, readRoutes, portsOf, type LinuxState } from '../host/link-state.js';
 import { readOvs } from '../host/ovs.js';
 import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
 import { pendingPath, safeApply } from '../host/safe-apply.js';
@@ -23,6 +23,7 @@ import {
   planOvsRemoveVlanBridge,
   planOvsVlanBridge,
   type VlanBridgeDesired,
+  type VlanBridgeNames,
 } from './vlan-bridge.js';
 
 /**
@@ -37,6 +38,18 @@ async function applyFresh(nc: NetContext, plan: () => Promise<Step[]>, first?: S
     if (!(e instanceof BrickError && e.fault === 'COMMAND_FAILED' && /File exists/.test(e.message))) throw e;
     return applySteps(nc.host, await plan());
   }
+}
+
+/**
+ * What planLinuxBridge looks at, and nothing more: the bridge and the uplink (one `ip` process,
+ * whatever else the host holds); the uplink's addresses, and the routes only when the uplink is
+ * to be enslaved (they may have to move with it).
+ */
+async function readForBridge(nc: NetContext, d: BridgeDesired): Promise<LinuxState> {
+  const s = await readLinks(nc.host, { names: [d.name, ...(d.uplink ? [d.uplink] : [])], addrsOf: d.uplink ? [d.uplink] : [] });
+  const up = d.uplink ? s.links.get(d.uplink) : undefined;
+  if (up && up.master !== d.name) s.routes = await readRoutes(nc.host);
+  return s;
 }
 
 export interface EnsureBridgeOptions {
@@ -55,7 +68,7 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
       const changes = await applyOvs(nc.host, planOvsBridge(s, d));
       return { bridge: d.name, changed: changes.length > 0, changes };
     }
-    const s = await readLinux(nc.host);
+    const s = await readForBridge(nc, d);
     const plan = planLinuxBridge(s, d);
     if (plan.risky && o.confirmWithinS === undefined)
       throw new BrickError(
@@ -76,27 +89,31 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
         if (!armed) release();
       }
     }
-    const changes = await applyFresh(nc, async () => planLinuxBridge(await readLinux(nc.host), d).steps, plan.steps);
+    const changes = await applyFresh(nc, async () => planLinuxBridge(await readForBridge(nc, d), d).steps, plan.steps);
     if (changes.length) nc.log.info({ bridge: d.name, changes }, 'bridge ensured');
     return { bridge: d.name, changed: changes.length > 0, changes };
   });
 }
 
-/** Read, lock the names the state implies, re-read inside the lock; retry if the names moved meanwhile. */
+/**
+ * Read, lock the names the state implies, read again inside the lock (`again`: what the plan needs
+ * now that the names are known); retry if the names moved meanwhile.
+ */
 async function withNames<S, N extends { bridge: string; vlanDevice?: string }, T>(
   nc: NetContext,
   read: () => Promise<S>,
   names: (s: S) => N,
-  fn: (s: S, n: N) => Promise<T>,
+  again: (n: N) => Promise<S>,
+  fn: (s: S, n: N, again: () => Promise<S>) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const first = names(await read());
     const keys = [first.bridge, ...(first.vlanDevice ? [first.vlanDevice] : [])].map(linkKey);
     const r = await nc.locks.with(keys, async () => {
-      const s = await read();
+      const s = await again(first);
       const n = names(s);
       if (n.bridge !== first.bridge || n.vlanDevice !== first.vlanDevice) return undefined;
-      return { v: await fn(s, n) };
+      return { v: await fn(s, n, () => again(first)) };
     });
     if (r) return r.v;
     if (attempt >= 2) throw new BrickError('CONFLICT', `the host's bridges kept changing while brick planned ${first.bridge}; try again`);
@@ -105,16 +122,21 @@ async function withNames<S, N extends { bridge: string; vlanDevice?: string }, T
 
 export async function ensureVlanBridge(nc: NetContext, d: VlanBridgeDesired): Promise<XmlRpcStruct> {
   if (nc.host.backend === 'openvswitch') {
-    return withNames(nc, () => readOvs(nc.host), (s) => ovsVlanNames(s, d), async (s, n) => {
+    const read = () => readOvs(nc.host);
+    return withNames(nc, read, (s) => ovsVlanNames(s, d), read, async (s, n) => {
       const { names, cmds } = planOvsVlanBridge(s, d);
       const changes = await applyOvs(nc.host, cmds);
       if (changes.length) nc.log.info({ bridge: names.bridge, changes }, 'VLAN bridge ensured');
       return { bridge: names.bridge, vlan_device: '', parent: n.parentBridge, vlan: d.vlan, changed: changes.length > 0, changes };
     });
   }
-  return withNames(nc, () => readLinux(nc.host), (s) => linuxVlanNames(s, d), async (s) => {
+  // Only what the plan looks at, one `ip` process a read, whatever else the host holds: the parent
+  // and its ports; inside the lock also the VLAN device and the bridge it names.
+  const parent = () => readLinks(nc.host, { names: [d.parent], portsOf: [d.parent] });
+  const named = (n: VlanBridgeNames) => readLinks(nc.host, { names: [d.parent, n.pif, n.bridge, n.vlanDevice!], portsOf: [d.parent, n.bridge] });
+  return withNames(nc, parent, (s) => linuxVlanNames(s, d), named, async (s, _n, again) => {
     const { names, steps } = planLinuxVlanBridge(s, d);
-    const changes = await applyFresh(nc, async () => planLinuxVlanBridge(await readLinux(nc.host), d).steps, steps);
+    const changes = await applyFresh(nc, async () => planLinuxVlanBridge(await again(), d).steps, steps);
     if (changes.length) nc.log.info({ bridge: names.bridge, changes }, 'VLAN bridge ensured');
     return { bridge: names.bridge, vlan_device: names.vlanDevice!, pif: names.pif, vlan: d.vlan, changed: changes.length > 0, changes };
   });
@@ -129,13 +151,18 @@ export async function removeVlanBridge(nc: NetContext, name: string): Promise<Xm
       return { removed: plan.exists, changes };
     });
   }
-  const first = await readLinux(nc.host);
-  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
+  return removeLinuxBridge(nc, name, planLinuxRemoveVlanBridge, 'VLAN bridge removed');
+}
+
+/** Remove a Linux bridge by a removal planner, holding the bridge and its ports (brick's devices under it). */
+async function removeLinuxBridge(nc: NetContext, name: string, plan: (s: LinuxState, name: string) => { exists: boolean; steps: Step[] }, logLine: string): Promise<XmlRpcStruct> {
+  const read = () => readLinks(nc.host, { names: [name], portsOf: [name], addrsOf: [name] });
+  const keys = [name, ...portsOf(await read(), name).map((p) => p.name)].map(linkKey);
   return nc.locks.with(keys, async () => {
-    const plan = planLinuxRemoveVlanBridge(await readLinux(nc.host), name);
-    const changes = await applySteps(nc.host, plan.steps);
-    if (changes.length) nc.log.info({ bridge: name, changes }, 'VLAN bridge removed');
-    return { removed: plan.exists, changes };
+    const p = plan(await read(), name);
+    const changes = await applySteps(nc.host, p.steps);
+    if (changes.length) nc.log.info({ bridge: name, changes }, logLine);
+    return { removed: p.exists, changes };
   });
 }
 
@@ -153,14 +180,7 @@ export async function removeBridge(nc: NetContext, name: string): Promise<XmlRpc
     }
     // Not in OVS: control0 may be a Linux bridge even with backend openvswitch.
   }
-  const first = await readLinux(nc.host);
-  const keys = [name, ...portsOf(first, name).map((p) => p.name)].map(linkKey);
-  return nc.locks.with(keys, async () => {
-    const plan = planLinuxRemoveBridge(await readLinux(nc.host), name);
-    const changes = await applySteps(nc.host, plan.steps);
-    if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
-    return { removed: plan.exists, changes };
-  });
+  return removeLinuxBridge(nc, name, planLinuxRemoveBridge, 'bridge removed');
 }
 
 /** network_gc: the bridges removed (or, with dryRun, that would be). */

@@ -17,7 +17,7 @@ import {
   type AddRequest,
   type DpdkPortInfo,
   type OvsPortState,
-  type OvsState,
+  type DpdkOvsState,
   type VhostMode,
   DEFAULT_OVS_RUNDIR,
   GUEST_MODE,
@@ -94,7 +94,7 @@ function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: 
 }
 
 /** Read bridges, ports and interfaces in one ovs-vsctl call (one consistent snapshot). */
-export async function readOvsState(ctx: OvsContext): Promise<OvsState> {
+export async function readOvsState(ctx: OvsContext): Promise<DpdkOvsState> {
   const r = await vsctl(ctx, LIST_STATE_ARGS);
   return parseOvsState(r.stdout, rundirOf(ctx.config));
 }
@@ -165,7 +165,7 @@ export async function requireDpdk(ctx: OvsContext): Promise<void> {
 /** Default names handed out by this process and not yet visible in OVS. */
 const reservedNames = new Set<string>();
 
-function checkBridge(s: OvsState, bridge: string): void {
+function checkBridge(s: DpdkOvsState, bridge: string): void {
   const b = s.bridges.get(bridge);
   if (!b) throw new BrickError('NOT_FOUND', `bridge: no Open vSwitch bridge named ${bridge} (create it with datapath_type=netdev first)`);
   if (b.datapathType !== 'netdev') {

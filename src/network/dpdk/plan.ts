@@ -129,7 +129,11 @@ export interface OvsBridgeState {
   datapathType: string;
 }
 
-export interface OvsState {
+/**
+ * What the DPDK planners read (--data=json, with the Open_vSwitch row for the socket directory).
+ * The bridge/overlay planners read host/ovs.ts; this is the only other OVS view.
+ */
+export interface DpdkOvsState {
   bridges: Map<string, OvsBridgeState>;
   ports: Map<string, OvsPortState>;
   /** Directory of the dpdkvhostuser (server mode) sockets. */
@@ -207,7 +211,7 @@ export function socketDir(rundir: string, vhostSockDir: string | undefined): str
  * Build the state from the tables printed by LIST_STATE_ARGS (Open_vSwitch, Bridge, Port, Interface,
  * in that order).
  */
-export function parseOvsState(stdout: string, rundir: string): OvsState {
+export function parseOvsState(stdout: string, rundir: string): DpdkOvsState {
   const tables = parseOvsTables(stdout);
   if (tables.length !== 4) throw new BrickError('COMMAND_FAILED', `ovs-vsctl printed ${tables.length} tables, expected 4`);
   const [ovsT, brT, portT, ifT] = tables.map(tableRows);
@@ -355,7 +359,7 @@ export interface DpdkPortInfo {
 }
 
 /** Every vhost-user port OVS knows (brick's and others'), sorted by name (csdpdk-2 before csdpdk-10). */
-export function listDpdkPorts(s: OvsState): DpdkPortInfo[] {
+export function listDpdkPorts(s: DpdkOvsState): DpdkPortInfo[] {
   const out: DpdkPortInfo[] = [];
   for (const p of s.ports.values()) {
     const mode = modeOfType(p.type);

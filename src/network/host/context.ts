@@ -2,6 +2,8 @@
 // the lock table shared with every other call, the config and a logger.
 import type { CallContext, MethodDef } from '../../rpc/catalogue.js';
 import { BrickError } from '../../shared/errors.js';
+import type { XmlRpcStruct } from '../../rpc/values.js';
+import { checkIfName } from './names.js';
 import type { Config } from '../../config/schema.js';
 import type { KeyedLock, LockTable } from '../../shared/keyed-lock.js';
 import type { Logger } from '../../shared/log.js';
@@ -60,3 +62,23 @@ export function truthfulWhenStopped(m: MethodDef): MethodDef {
 
 /** Lock key for one interface/bridge name; every change to it holds this. */
 export const linkKey = (name: string) => `net:link:${name}`;
+
+/**
+ * A network_remove_* method of one name argument: the name checked, the call's network view, the
+ * reply {removed, changes}. `what` says what it removes and what it refuses; `faults` ends the help.
+ */
+export function removeMethod(
+  name: string,
+  param: { name: string; help: string },
+  what: string,
+  faults: string,
+  remove: (nc: NetContext, name: string) => Promise<XmlRpcStruct>,
+): MethodDef {
+  return {
+    name,
+    params: [{ name: param.name, type: 'string', help: param.help }],
+    returns: 'struct',
+    help: `${what} Reply: struct {removed: true, or false when there was nothing by that name; changes}. ${faults}`,
+    handler: async ([n], ctx) => remove(netContext(ctx), checkIfName(n, param.name)),
+  };
+}

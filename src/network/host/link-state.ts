@@ -130,6 +130,70 @@ export function parseRoutes(text: string, family: 4 | 6): Route[] {
   }));
 }
 
+/** What a plan needs to see: named links, the ports of some bridges, the addresses of some devices. */
+export interface LinkQuery {
+  names?: readonly string[];
+  /** Bridges whose ports (links with this master) are read; put the ones sure to exist first. */
+  portsOf?: readonly string[];
+  /** Devices whose addresses are read. */
+  addrsOf?: readonly string[];
+}
+
+/**
+ * The `ip -batch` lines for a query; each prints one JSON array (a missing device prints nothing).
+ * The order matters to iproute2 (6.1): an `addr show` after a `link show` in the same batch prints
+ * no addresses, and `link show master X` for a missing X ends the whole batch (even with -force).
+ * So: addresses first, then named links, then ports, the masters most likely to exist first.
+ */
+export function linkQueryLines(q: LinkQuery): string[] {
+  const uniq = (a?: readonly string[]) => [...new Set(a ?? [])];
+  return [
+    ...uniq(q.addrsOf).map((n) => `addr show dev ${n}`),
+    ...uniq(q.names).map((n) => `link show dev ${n}`),
+    ...uniq(q.portsOf).map((n) => `link show master ${n}`),
+  ];
+}
+
+/**
+ * Parse what `ip -json -details -force -batch -` printed for linkQueryLines: one JSON array a line.
+ * Every entry names its link (ifname), so which line printed it does not matter; entries with
+ * addr_info also give addresses.
+ */
+export function parseLinkQuery(text: string): LinuxState {
+  const links = new Map<string, Link>();
+  const addrs: Addr[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    const entries = parseJsonArray(line, 'ip -json -batch');
+    for (const [name, l] of parseLinks(JSON.stringify(entries))) links.set(name, l);
+    const withAddrs = entries.filter((e) => Array.isArray(e.addr_info));
+    if (withAddrs.length) addrs.push(...parseAddrs(JSON.stringify(withAddrs)));
+  }
+  return { links, addrs, routes: [] };
+}
+
+/**
+ * Read only what a plan needs, in one `ip` process whatever the host holds: the cost of a call
+ * does not grow with the number of bridges on the host. Routes are not read (readRoutes).
+ */
+export async function readLinks(host: NetHost, q: LinkQuery): Promise<LinuxState> {
+  const lines = linkQueryLines(q);
+  if (!lines.length) return { links: new Map(), addrs: [], routes: [] };
+  // -force: a device that does not exist (yet) is an answer, not a failure.
+  const r = await host.ip(['-json', '-details', '-force', '-batch', '-'], { allowFailure: true, input: lines.join('\n') + '\n' });
+  const unexpected = r.stderr
+    .split('\n')
+    .filter((l) => l.trim() && !/does not exist|Command failed -:\d+|Cannot find device/.test(l));
+  if (r.code !== 0 && unexpected.length) throw new BrickError('COMMAND_FAILED', `ip -json -batch: ${unexpected.join('; ').slice(0, 500)}`);
+  return parseLinkQuery(r.stdout);
+}
+
+/** Main-table routes, both families (two reads side by side). */
+export async function readRoutes(host: NetHost): Promise<Route[]> {
+  const [r4, r6] = await Promise.all([host.ip(['-json', '-4', 'route', 'show', 'table', 'main']), host.ip(['-json', '-6', 'route', 'show', 'table', 'main'])]);
+  return [...parseRoutes(r4.stdout, 4), ...parseRoutes(r6.stdout, 6)];
+}
+
 /** Read links, addresses and main-table routes; four `ip -json` reads run side by side. */
 export async function readLinux(host: NetHost): Promise<LinuxState> {
   const [links, addrs, r4, r6] = await Promise.all([

@@ -14,7 +14,7 @@ export interface NetHost {
   readonly timeoutMs: number;
   /** What this call's applies changed so far and left in place (for a truthful fault if it is stopped). */
   readonly changed: string[];
-  ip(args: readonly string[], opts?: { allowFailure?: boolean }): Promise<RunResult>;
+  ip(args: readonly string[], opts?: { allowFailure?: boolean; input?: string }): Promise<RunResult>;
   /**
    * Run `ip -batch -` with these lines on stdin (one process). `force` goes on past failures.
    * `undo`: putting the host back after a failure; it runs even when the call was stopped, within
@@ -95,7 +95,7 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
     changed: opts.changed ?? [],
     async ip(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      return run('ip', [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure, signal });
+      return run('ip', [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure, input: opts?.input, signal });
     },
     async ipBatch(lines, opts) {
       await ensureNamespace(run, ns, timeoutMs);

@@ -1,5 +1,6 @@
 // The RUNNING state of Open vSwitch, read in one `ovs-vsctl --format=json` call (Bridge, Port and
-// Interface tables), and the pure helpers the planners use. Fake VLAN bridges (`add-br NAME PARENT
+// Interface tables, every column a planner uses: bridges, VLAN bridges, overlay bridges and tunnels
+// all read it through here), and the pure helpers the planners use. Fake VLAN bridges (`add-br NAME PARENT
 // VLAN`) are Port rows with fake_bridge=true and a tag on the parent bridge. brick marks what it
 // makes with external_ids:brick-owner=<role> on the Port row (a fake bridge has no Bridge row).
 import { BrickError } from '../../shared/errors.js';
@@ -13,6 +14,12 @@ export interface OvsInterface {
   type: string;
   ofport?: number;
   mtuRequest?: number;
+  /** options column (tunnels: remote_ip, key, ...). */
+  options: Record<string, string>;
+  /** OVS's error for this interface ('' when none). */
+  error: string;
+  /** link_state ('' when OVS reports none). */
+  linkState: string;
 }
 
 export interface OvsPort {
@@ -78,7 +85,7 @@ export const OVS_READ_ARGS = [
   'list',
   'Port',
   '--',
-  '--columns=_uuid,name,type,ofport,mtu_request',
+  '--columns=_uuid,name,type,options,ofport,mtu_request,error,link_state',
   'list',
   'Interface',
 ];
@@ -102,7 +109,10 @@ export function parseOvs(text: string): OvsState {
     const mtu = setOf(r.mtu_request)[0];
     ifaces.set(uuidOf(r._uuid), {
       name: String(r.name),
-      type: String(r.type),
+      type: String(r.type ?? ''),
+      options: mapOf(r.options),
+      error: String(setOf(r.error)[0] ?? ''),
+      linkState: String(setOf(r.link_state)[0] ?? ''),
       ...(typeof ofport === 'number' ? { ofport } : {}),
       ...(typeof mtu === 'number' ? { mtuRequest: mtu } : {}),
     });

@@ -2,7 +2,7 @@
 // plugin's ovstunnel.py) and VXLAN bridges on Linux (modifyvxlan.sh).
 import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
 import { BrickError } from '../../shared/errors.js';
-import { netContext } from '../host/context.js';
+import { netContext, removeMethod } from '../host/context.js';
 import { optBool, options } from '../host/options.js';
 import { checkIfName } from '../host/names.js';
 import { ensureOverlayBridge, ensureTunnel, ensureVxlanBridge, removeOverlayBridge, removeTunnel, removeVxlanBridge } from './operations.js';
@@ -77,15 +77,14 @@ export const methods = defineMethods([
       'Reply: struct {removed: true, or false when there was no such port; changes}. ' + FAULTS,
     handler: async ([bridge, port], ctx: CallContext) => removeTunnel(netContext(ctx), checkIfName(bridge, 'bridge'), checkIfName(port, 'port')),
   },
-  {
-    name: 'network_remove_overlay_bridge',
-    params: [{ name: 'bridge', type: 'string', help: 'the overlay bridge' }],
-    returns: 'struct',
-    help:
-      'Remove an overlay bridge brick made, with its tunnel ports and flows (ovstunnel.py destroy_ovs_bridge). A bridge brick did not make, or one with other ports ' +
-      '(guests) left, is refused (CONFLICT). Reply: struct {removed: true, or false when there was no such bridge; changes}. ' + FAULTS,
-    handler: async ([bridge], ctx: CallContext) => removeOverlayBridge(netContext(ctx), checkIfName(bridge, 'bridge')),
-  },
+  removeMethod(
+    'network_remove_overlay_bridge',
+    { name: 'bridge', help: 'the overlay bridge' },
+    'Remove an overlay bridge brick made, with its tunnel ports and flows (ovstunnel.py destroy_ovs_bridge). A bridge brick did not make, or one with other ports ' +
+      '(guests) left, is refused (CONFLICT).',
+    FAULTS,
+    removeOverlayBridge,
+  ),
   {
     name: 'network_ensure_vxlan_bridge',
     params: [
@@ -115,13 +114,12 @@ export const methods = defineMethods([
       return ensureVxlanBridge(netContext(ctx), { pif, vni: v, group, remote, name });
     },
   },
-  {
-    name: 'network_remove_vxlan_bridge',
-    params: [{ name: 'bridge', type: 'string', help: 'the VXLAN bridge (e.g. brvx-<vni>)' }],
-    returns: 'struct',
-    help:
-      'Remove a VXLAN bridge brick made and brick\'s VXLAN device in it (modifyvxlan.sh delete). A bridge brick did not make, or one with other ports (guests), is ' +
-      'refused (CONFLICT). network_gc does the same for every unused one. Reply: struct {removed: true, or false when there was no such bridge; changes}. ' + FAULTS,
-    handler: async ([bridge], ctx: CallContext) => removeVxlanBridge(netContext(ctx), checkIfName(bridge, 'bridge')),
-  },
+  removeMethod(
+    'network_remove_vxlan_bridge',
+    { name: 'bridge', help: 'the VXLAN bridge (e.g. brvx-<vni>)' },
+    'Remove a VXLAN bridge brick made and brick\'s VXLAN device in it (modifyvxlan.sh delete). A bridge brick did not make, or one with other ports (guests), is ' +
+      'refused (CONFLICT). network_gc does the same for every unused one.',
+    FAULTS,
+    removeVxlanBridge,
+  ),
 ]);

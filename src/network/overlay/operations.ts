@@ -5,15 +5,15 @@ import type { XmlRpcStruct, XmlRpcValue } from '../../rpc/values.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import { linkKey, type NetContext } from '../host/context.js';
 import { readLinux } from '../host/link-state.js';
+import { readOvs } from '../host/ovs.js';
 import type { NetHost } from '../host/netns.js';
 import {
-  OVERLAY_READ_ARGS,
   type OverlayBridgeDesired,
   type OverlayState,
   type TunnelDesired,
   dropFlows,
   flowsPresent,
-  parseOverlayState,
+  overlayView,
   planOverlayBridge,
   planRemoveOverlayBridge,
   planRemoveTunnel,
@@ -26,7 +26,7 @@ import { applyOvs, applySteps } from '../host/plan.js';
 import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanNames, type VxlanBridgeDesired } from './vxlan-bridge.js';
 
 export async function readOverlay(host: NetHost): Promise<OverlayState> {
-  return parseOverlayState((await host.vsctl(OVERLAY_READ_ARGS)).stdout);
+  return overlayView(await readOvs(host));
 }
 
 export async function ensureOverlayBridge(nc: NetContext, d: OverlayBridgeDesired): Promise<XmlRpcStruct> {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { BrickError } from '../../shared/errors.js';
 import { isGuestPort, show } from '../host/names.js';
-import { OVS_OWNER_KEY } from '../host/ovs.js';
+import { OVS_OWNER_KEY, parseOvs, type OvsBridge, type OvsInterface, type OvsState } from '../host/ovs.js';
 import type { OvsCommand } from '../host/plan.js';
 import { VNI_MAX, checkIntRange, checkUnicast } from './vxlan-bridge.js';
 
@@ -79,98 +79,34 @@ export function flowsPresent(dump: string, ofport: number): boolean {
 // ---------------------------------------------------------------------------------------------
 // Running state (one ovs-vsctl call)
 
-export interface TunnelIface {
-  type: string;
-  options: Record<string, string>;
-  ofport?: number;
-  error: string;
-  linkState: string;
-}
+/** A tunnel's interface, as the one OVS reader gives it. */
+export type TunnelIface = Omit<OvsInterface, 'name' | 'mtuRequest'>;
 
 export interface OverlayPort {
   name: string;
   bridge: string;
   externalIds: Record<string, string>;
-  iface?: TunnelIface;
+  iface?: OvsInterface;
 }
 
-export interface OverlayBridge {
-  name: string;
-  externalIds: Record<string, string>;
-  stp: boolean;
-  datapathType: string;
-  ports: string[];
-}
-
+/** The overlay planners' view of the one OVS state: each port with its own interface. */
 export interface OverlayState {
-  bridges: Map<string, OverlayBridge>;
+  bridges: Map<string, OvsBridge>;
   ports: Map<string, OverlayPort>;
 }
 
-export const OVERLAY_READ_ARGS = [
-  '--format=json',
-  '--',
-  '--columns=name,ports,external_ids,stp_enable,datapath_type',
-  'list',
-  'Bridge',
-  '--',
-  '--columns=_uuid,name,interfaces,external_ids',
-  'list',
-  'Port',
-  '--',
-  '--columns=_uuid,name,type,options,ofport,error,link_state',
-  'list',
-  'Interface',
-];
-
-type Atom = unknown;
-const uuidOf = (v: Atom) => (Array.isArray(v) && v[0] === 'uuid' ? String(v[1]) : '');
-const setOf = (v: Atom): Atom[] => (Array.isArray(v) && v[0] === 'set' ? (v[1] as Atom[]) : v === undefined || v === null ? [] : [v]);
-function mapOf(v: Atom): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (Array.isArray(v) && v[0] === 'map') for (const [k, val] of v[1] as [string, string][]) out[k] = String(val);
-  return out;
+export function overlayView(s: OvsState): OverlayState {
+  const ports = new Map<string, OverlayPort>();
+  for (const p of s.ports.values()) {
+    const own = p.interfaces.find((i) => i.name === p.name) ?? p.interfaces[0];
+    ports.set(p.name, { name: p.name, bridge: p.bridge, externalIds: p.externalIds, ...(own ? { iface: own } : {}) });
+  }
+  return { bridges: s.bridges, ports };
 }
 
+/** Parse what readOvs's arguments printed into the overlay view. */
 export function parseOverlayState(text: string): OverlayState {
-  let tables: { headings: string[]; data: Atom[][] }[];
-  try {
-    tables = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
-  } catch {
-    throw new BrickError('COMMAND_FAILED', `ovs-vsctl --format=json printed something that is not JSON: ${text.slice(0, 200)}`);
-  }
-  if (tables.length !== 3) throw new BrickError('COMMAND_FAILED', `ovs-vsctl: expected 3 tables (Bridge, Port, Interface), got ${tables.length}`);
-  const [brT, portT, ifT] = tables.map((t) => t.data.map((r) => Object.fromEntries(t.headings.map((h, i) => [h, r[i]]))));
-  const ifaces = new Map<string, TunnelIface & { name: string }>();
-  for (const r of ifT) {
-    const ofport = setOf(r.ofport)[0];
-    ifaces.set(uuidOf(r._uuid), {
-      name: String(r.name),
-      type: String(r.type ?? ''),
-      options: mapOf(r.options),
-      ...(typeof ofport === 'number' ? { ofport } : {}),
-      error: String(setOf(r.error)[0] ?? ''),
-      linkState: String(setOf(r.link_state)[0] ?? ''),
-    });
-  }
-  const portRows = new Map(portT.map((r) => [uuidOf(r._uuid), r]));
-  const bridges = new Map<string, OverlayBridge>();
-  const ports = new Map<string, OverlayPort>();
-  for (const b of brT) {
-    const name = String(b.name);
-    const names: string[] = [];
-    for (const pu of setOf(b.ports)) {
-      const p = portRows.get(uuidOf(pu));
-      if (!p) continue;
-      const ifs = setOf(p.interfaces).flatMap((iu) => ifaces.get(uuidOf(iu)) ?? []);
-      const pname = String(p.name);
-      const own = ifs.find((i) => i.name === pname) ?? ifs[0];
-      ports.set(pname, { name: pname, bridge: name, externalIds: mapOf(p.external_ids), ...(own ? { iface: own } : {}) });
-      names.push(pname);
-    }
-    bridges.set(name, { name, externalIds: mapOf(b.external_ids), stp: b.stp_enable === true, datapathType: String(b.datapath_type ?? ''), ports: names.sort() });
-  }
-  return { bridges, ports };
+  return overlayView(parseOvs(text));
 }
 
 // ---------------------------------------------------------------------------------------------

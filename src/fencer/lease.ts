@@ -1,0 +1,57 @@
+// The fencer's lease: `<marker_dir>/fencer-lease.json` on local persistent disk, the second record
+// (after the state file in state_dir) of which pools the running fencer has armed. Written only
+// when that set changes, at start and at a clean stop (atomic, fsynced), so a fencer that crashes
+// and comes back to a state_dir that is gone, full or unreadable still knows it had armed pools
+// (wdmd keeps a client's expiry when the client goes away, reference/fencing.md §2.3).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-write.js';
+import type { PreviousRecord } from './planner.js';
+
+export const LEASE_FILE = 'fencer-lease.json';
+
+export interface Lease {
+  version: 1;
+  pid: number;
+  boot_id: string | null;
+  written_at_ms: number;
+  /** true once the fencer stopped cleanly: nothing to carry forward. */
+  clean: boolean;
+  armed: string[];
+}
+
+export function leasePath(markerDir: string): string {
+  return join(markerDir, LEASE_FILE);
+}
+
+export function writeLease(markerDir: string, l: Lease): void {
+  writeFileAtomic(leasePath(markerDir), JSON.stringify(l) + '\n');
+}
+
+export function readLease(markerDir: string): Lease | undefined {
+  try {
+    const l = JSON.parse(readFileSync(leasePath(markerDir), 'utf8')) as Lease;
+    return l && l.version === 1 && Array.isArray(l.armed) && typeof l.pid === 'number' ? l : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function leaseRecord(l: Lease): PreviousRecord {
+  return {
+    pid: l.pid,
+    bootId: l.boot_id ?? undefined,
+    writtenAtMs: l.written_at_ms,
+    clean: l.clean,
+    armed: l.armed.map((path) => ({ path, lastOkAgeS: null })),
+  };
+}
+
+/** This boot's id (changes at every boot), or undefined where the kernel has none. */
+export function bootId(): string | undefined {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,221 @@
+// The fencer's every decision, as pure functions of facts the daemon gathers (daemon.ts is a thin
+// loop: gather facts → planTick → act). Nothing here touches the host or reads a clock.
+//
+// Per tick the plan says which probes start, whether to ask which pools running VMs use, each
+// pool's verdict (pool-health.ts), whether to pet the watchdog, whether to fence and with which
+// action, and whether a log-only "fence" is over. At start, `inherit` decides what a new fencer
+// carries over from the one before it (reference/fencing.md: wdmd keeps a client's expiry when the
+// client goes away; sbd never fences during start-up).
+import { judgePool, type InUse, type PoolHealthState, type PoolVerdict, type Timing } from './pool-health.js';
+
+/**
+ * The configured fence action. Open: a new kind (e.g. kill-vms) is added to the config schema and
+ * to the daemon's act(); if the host stays up after it, it goes in KEEPS_HOST_UP too.
+ */
+export type FenceAction = 'reboot' | 'crash' | 'log-only' | 'command' | (string & {});
+
+/** Actions after which the host keeps running: the watchdog stays petted, and the fence is re-armed once no pool expires. */
+const KEEPS_HOST_UP = new Set<string>(['log-only']);
+
+export function actionKeepsHostUp(a: FenceAction): boolean {
+  return KEEPS_HOST_UP.has(a);
+}
+
+export interface PoolFacts {
+  path: string;
+  fenceWhen: 'in-use' | 'always';
+  /** Monotonic ms at which the last probe verified by THIS process started; undefined before the first. */
+  lastOkMs: number | undefined;
+  /**
+   * Carried over from a fencer that did not stop cleanly (`inherit`): its last verified heartbeat on
+   * this process's monotonic clock, or null when that fencer had the pool armed but its age is lost.
+   * undefined: nothing inherited.
+   */
+  inheritedLastOkMs?: number | null;
+  /** Deadline of the first probe this process started of the pool; undefined before it started. */
+  firstProbeDeadlineMs: number | undefined;
+  probeInFlight: boolean;
+  lastProbeStartMs: number | undefined;
+}
+
+export interface VmFacts {
+  inFlight: boolean;
+  /** The last answer to "which pools do running VMs use" and when it came (monotonic ms). */
+  answer?: { atMs: number; map: ReadonlyMap<string, boolean> | 'unknown' };
+  /** When the first query started; undefined before. */
+  firstStartMs?: number;
+  /** No query can ever answer (vm_query = none, or no tool): every pool counts as used. */
+  never: boolean;
+  refreshMs: number;
+  timeoutMs: number;
+}
+
+export interface Facts {
+  nowMs: number;
+  timing: Timing;
+  action: FenceAction;
+  watchdog: boolean;
+  /** The pool the fencer has fenced for (log-only: reported) and not cleared; null when none. */
+  fenced: string | null;
+  pools: PoolFacts[];
+  vm: VmFacts;
+}
+
+export interface PoolPlan extends PoolVerdict {
+  inUse: InUse;
+  /** Would fence, but the pool has not had its fair chance since this start (first probe deadline, first VM answer). */
+  held: boolean;
+}
+
+export interface Plan {
+  pools: PoolPlan[];
+  /** Paths whose next probe starts now. */
+  startProbes: string[];
+  queryVms: boolean;
+  pet: boolean;
+  /** Fence now, for this pool, with this action (and why, when not plain expiry). */
+  fence?: { pool: PoolPlan; action: FenceAction; why?: string };
+  /** A log-only fence is over (no pool expires any more): forget it, so the next expiry is reported again. */
+  clearFenced: boolean;
+}
+
+/** What running VMs' use of a pool is, as of now: an answer older than a few refreshes is no answer. */
+export function inUseNow(path: string, vm: VmFacts, nowMs: number): InUse {
+  const a = vm.answer;
+  if (!a || a.map === 'unknown' || nowMs - a.atMs > 3 * vm.refreshMs + vm.timeoutMs) return 'unknown';
+  return a.map.get(path) ?? 'unknown';
+}
+
+/** Still waiting for the first answer about VMs, within its deadline (an idle pool must not fence on "unknown" yet). */
+function awaitingFirstVmAnswer(vm: VmFacts, nowMs: number): boolean {
+  if (vm.never || vm.answer) return false;
+  return vm.firstStartMs === undefined || nowMs < vm.firstStartMs + vm.timeoutMs;
+}
+
+function judge(p: PoolFacts, inUse: InUse, nowMs: number, t: Timing): PoolVerdict {
+  const lastOkMs = p.lastOkMs ?? (p.inheritedLastOkMs === null ? undefined : p.inheritedLastOkMs);
+  const v = judgePool({ path: p.path, fenceWhen: p.fenceWhen, lastOkMs, inUse }, nowMs, t);
+  if (p.lastOkMs === undefined && p.inheritedLastOkMs === null) {
+    // Armed by the previous fencer, age lost: it has until this start's first probe deadline.
+    const used = p.fenceWhen === 'always' || inUse !== false;
+    const state: PoolHealthState = used ? 'expired' : 'dead';
+    return { path: p.path, state, armed: true, ageMs: undefined, fenceInMs: used ? 0 : undefined, fence: used };
+  }
+  return v;
+}
+
+export function planTick(f: Facts): Plan {
+  const t = f.timing;
+  const now = f.nowMs;
+  const pools = f.pools.map((p): PoolPlan => {
+    const inUse = inUseNow(p.path, f.vm, now);
+    const v = judge(p, inUse, now, t);
+    const graceOpen = p.firstProbeDeadlineMs === undefined || now < p.firstProbeDeadlineMs;
+    const vmWait = p.fenceWhen === 'in-use' && awaitingFirstVmAnswer(f.vm, now);
+    const held = v.fence && (graceOpen || vmWait);
+    return { ...v, inUse, held, fence: v.fence && !held };
+  });
+  const startProbes = f.pools
+    .filter((p) => !p.probeInFlight && (p.lastProbeStartMs === undefined || now >= p.lastProbeStartMs + t.probeIntervalMs))
+    .map((p) => p.path);
+  const queryVms = f.pools.length > 0 && !f.vm.inFlight && (!f.vm.answer || now - f.vm.answer.atMs >= f.vm.refreshMs);
+  // A held pool is expired all the same: it does not fence yet, but it is not petted past either.
+  const anyExpired = pools.some((p) => p.state === 'expired');
+  const wants = pools.find((p) => p.fence);
+  const keepsUp = actionKeepsHostUp(f.action);
+  const pet = f.watchdog && (keepsUp || (f.fenced === null && !anyExpired));
+  const fence = f.fenced === null && wants ? { pool: wants, action: f.action } : undefined;
+  const clearFenced = keepsUp && f.fenced !== null && !wants;
+  return { pools, startProbes, queryVms, pet, fence, clearFenced };
+}
+
+// ---- start-up: what a new fencer carries over ----
+
+/** What the previous fencer left: its state file (state_dir) or its lease (marker_dir), reduced to what matters. */
+export interface PreviousRecord {
+  pid: number;
+  /** /proc/sys/kernel/random/boot_id when written; undefined for records that predate it. */
+  bootId?: string;
+  writtenAtMs: number;
+  /** It stopped cleanly (SIGTERM/SIGINT): it carries nothing forward. */
+  clean: boolean;
+  /** Pools it had armed, with the age of their last verified heartbeat at writtenAtMs (null: unknown). */
+  armed: Array<{ path: string; lastOkAgeS: number | null }>;
+}
+
+export interface InheritContext {
+  pid: number;
+  bootId: string | undefined;
+  /** Wall clock now and at boot (epoch ms): a record from before this boot is ignored. */
+  nowWallMs: number;
+  bootWallMs: number;
+  nowMonoMs: number;
+}
+
+export interface Inherited {
+  path: string;
+  /** On the new process's monotonic clock; null when the age is lost. */
+  lastOkMs: number | null;
+  fromPid: number;
+  ageS: number | null;
+}
+
+function sameBoot(r: PreviousRecord, c: InheritContext): boolean {
+  if (r.bootId !== undefined && c.bootId !== undefined) return r.bootId === c.bootId;
+  return r.writtenAtMs >= c.bootWallMs;
+}
+
+/**
+ * A fencer that CRASHED (killed, OOM, a bug) while it had pools armed must not come back unarmed:
+ * that would pet a watchdog over dead storage forever. It keeps each armed pool's last verified
+ * heartbeat, aged by the wall-clock gap (the state file), or — when the state file is gone or
+ * unreadable — keeps the pool armed with its age lost (the lease in marker_dir). A clean stop
+ * carries nothing: the next start begins unverified. Either way no start fences before the pool's
+ * first probe deadline (planTick's hold).
+ */
+export function inherit(poolPaths: string[], state: PreviousRecord | undefined, lease: PreviousRecord | undefined, c: InheritContext): Inherited[] {
+  const records = [state, lease].filter((r): r is PreviousRecord => r !== undefined && r.pid !== c.pid && sameBoot(r, c));
+  if (!records.length) return [];
+  // The latest word of the previous fencer decides whether it stopped cleanly.
+  const latest = records.reduce((a, b) => (b.writtenAtMs > a.writtenAtMs ? b : a));
+  if (latest.clean) return [];
+  const out: Inherited[] = [];
+  for (const path of poolPaths) {
+    const armedIn = records.filter((r) => !r.clean && r.pid === latest.pid && r.armed.some((a) => a.path === path));
+    if (!armedIn.length) continue;
+    // The age comes from a record that has one (the state file); the lease only says "armed".
+    let ageS: number | null = null;
+    for (const r of armedIn) {
+      const a = r.armed.find((x) => x.path === path)!;
+      if (a.lastOkAgeS === null) continue;
+      const s = Math.max(0, a.lastOkAgeS) + Math.max(0, (c.nowWallMs - r.writtenAtMs) / 1000);
+      ageS = ageS === null ? s : Math.min(ageS, s);
+    }
+    out.push({ path, lastOkMs: ageS === null ? null : c.nowMonoMs - ageS * 1000, fromPid: latest.pid, ageS });
+  }
+  return out;
+}
+
+/** Log a repeated failure (state file, lease) on change and then at most this often. */
+export const REPEAT_LOG_MS = 60_000;
+
+export function shouldLogRepeat(prev: { msg: string | null; atMs: number }, msg: string, nowMs: number): boolean {
+  return msg !== prev.msg || nowMs - prev.atMs >= REPEAT_LOG_MS;
+}
+
+/**
+ * action = "kill-vms" (kill-vms/controller.ts decides, per tick, from this plan's verdicts): an
+ * expired used pool keeps the watchdog petted while its holders are killed, and the host is reset
+ * (the fence, sysrq 'b') only when the controller says so; probes it holds do not start. An expiry
+ * inherited from a previous fencer and still held (start-up) is never petted past, as with any action.
+ */
+export function withKillVms(plan: Plan, k: { reset?: { pool: string; reason: string }; hold: ReadonlySet<string> }, watchdog: boolean): Plan {
+  const heldExpired = plan.pools.some((p) => p.held && p.state === 'expired');
+  const reset = k.reset && plan.pools.find((p) => p.path === k.reset!.pool);
+  return {
+    ...plan,
+    startProbes: plan.startProbes.filter((p) => !k.hold.has(p)),
+    pet: watchdog && !k.reset && !heldExpired,
+    fence: reset ? { pool: reset, action: 'kill-vms', why: k.reset!.reason } : undefined,
+  };
+}

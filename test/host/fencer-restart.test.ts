@@ -1,0 +1,165 @@
+// Starting and restarting the REAL fencer program (issue 17 items 1, 2, 3, 6, 8), short timings
+// P/T/F/W = 0.5/2/5/4 s: a clean stop carries no age forward; a crash does, and the new start
+// fences only after its first probe deadline; a crash whose state_dir is then removed still fences
+// (the lease); a crash loop never pets past the previous fencer's expiry; one fencer per config;
+// no signal ends the fencer without the magic close.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BindfsPool, FencerRun, SHORT, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+
+const missing = fuseMissing();
+const skip = missing && process.env.CI !== 'true' ? missing : false;
+const cleanups: Array<() => void | Promise<unknown>> = [];
+before(() => {
+  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
+});
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function setup(name: string, extra: ConstructorParameters<typeof FencerRun>[3] = {}) {
+  const root = tempRoot(`fencer-${name}`);
+  const pool = new BindfsPool(root);
+  const f = new FencerRun(root, [{ path: pool.mnt, fence_when: 'always' }], SHORT, extra);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
+  await pool.mount();
+  return { root, pool, f };
+}
+
+/** The log of the run started after `from` lines. */
+function since(f: FencerRun, from: number): string {
+  return f.lines.slice(from).join('\n');
+}
+
+/** A second FencerRun on the same files (a second fencer on the same config), without resetting them. */
+function twin(f: FencerRun): FencerRun {
+  const t = Object.create(FencerRun.prototype) as FencerRun;
+  Object.assign(t, { ...f, proc: undefined, exit: undefined, lines: [] });
+  return t;
+}
+
+test('item 1: a clean stop carries no age forward: start F + 1 s later on healthy storage does not fence', { skip }, async () => {
+  const { f } = await setup('clean-restart');
+  f.start();
+  await f.armed();
+  assert.equal(await f.stop(), 0);
+  await sleep((SHORT.fence_after_s + 1) * 1000);
+  const from = f.lines.length;
+  f.start();
+  await waitFor('a fresh verified heartbeat', () => f.state()?.pid === f.proc!.pid && f.state()?.pools[0]?.state === 'healthy', 10_000);
+  await sleep(SHORT.probe_timeout_s * 1000 + 1000);
+  assert.equal(f.sysrqText(), '', `fenced after a clean stop and restart on healthy storage:\n${since(f, from)}`);
+  assert.doesNotMatch(since(f, from), /stays armed from the previous fencer/);
+  assert.equal(await f.stop(), 0);
+});
+
+test('item 1: a crash with a stale state file (8 s old) on healthy storage: no fence, the first probe verifies', { skip }, async () => {
+  const { f } = await setup('stale-state');
+  f.start();
+  await f.armed();
+  f.kill();
+  await f.exit;
+  // /run was full: the last state the crashed fencer managed to write is 8 s old.
+  const file = join(f.stateDir, 'fencer.json');
+  const s = JSON.parse(readFileSync(file, 'utf8'));
+  s.written_at_ms -= 8000;
+  writeFileSync(file, JSON.stringify(s));
+  const from = f.lines.length;
+  f.start();
+  await waitFor('the pool healthy again', () => f.state()?.pid === f.proc!.pid && f.state()?.pools[0]?.state === 'healthy', 10_000);
+  await sleep(1000);
+  assert.equal(f.sysrqText(), '', `a restart after a stale state file fenced on healthy storage:\n${since(f, from)}`);
+  assert.match(since(f, from), /stays armed from the previous fencer/, 'the crash was inherited (armed), just not fenced on');
+  assert.equal(await f.stop(), 0);
+});
+
+test('item 2: crash while the pool hangs, state_dir removed: the next fencer fences at its first probe deadline and never pets', { skip }, async () => {
+  const { pool, f } = await setup('lost-state');
+  f.start();
+  await f.armed();
+  pool.freeze();
+  await sleep(300);
+  f.kill();
+  await f.exit;
+  rmSync(f.stateDir, { recursive: true, force: true });
+  // The stand-in is a plain file each fencer writes from offset 0: empty it to count this start's pets.
+  writeFileSync(f.watchdog, '');
+  const from = f.lines.length;
+  const t0 = performance.now();
+  f.start();
+  const fenced = await waitFor('the fence', () => f.sysrqText().includes('b'), 30_000, 10).catch(() => false);
+  assert.ok(fenced, `the restarted fencer never fenced:\n${since(f, from)}`);
+  const took = performance.now() - t0;
+  assert.ok(took >= SHORT.probe_timeout_s * 1000 - 50, `fenced before the first probe deadline: ${Math.round(took)} ms`);
+  assert.equal(f.watchdogSize(), 0, 'the restarted fencer petted the watchdog over a pool it could not verify');
+  assert.match(since(f, from), /age of its last verified heartbeat is lost/);
+});
+
+test('item 3: a crash loop over a hung pool never pets past the previous fencer\'s expiry', { skip }, async () => {
+  const { pool, f: a } = await setup('crash-loop');
+  a.start();
+  await a.armed();
+  const frozeAt = performance.now();
+  pool.freeze();
+  a.kill();
+  await a.exit;
+  // Restart=always, RestartSec≈0.5: each start crashes ~1 s later, before its first probe deadline (2 s).
+  // The stand-in is a plain file each fencer writes from offset 0: emptied before each start, its
+  // size after the run is that start's pets.
+  let runs = 0;
+  let afterExpiry = 0;
+  while (performance.now() - frozeAt < (SHORT.fence_after_s + 5) * 1000) {
+    writeFileSync(a.watchdog, '');
+    const startedAt = performance.now() - frozeAt;
+    a.start();
+    await sleep(1000);
+    a.kill();
+    await a.exit;
+    runs++;
+    assert.equal(a.sysrqText(), '', 'no start reached its fence (each crashed first)');
+    if (startedAt > SHORT.fence_after_s * 1000) {
+      afterExpiry++;
+      assert.equal(a.watchdogSize(), 0, `start ${runs}, ${Math.round(startedAt)} ms after the freeze (the pool expired at ≤ ${SHORT.fence_after_s} s), petted the watchdog`);
+    }
+    await sleep(500);
+  }
+  assert.ok(afterExpiry >= 2, `${runs} starts, ${afterExpiry} after the expiry`);
+});
+
+test('item 6: a second fencer on the same config refuses to start and says who holds it', { skip }, async () => {
+  const { f: a } = await setup('two-fencers', { action: 'log-only' });
+  a.start();
+  await a.armed();
+  const b = twin(a);
+  b.start();
+  const code = await Promise.race([b.exit!, sleep(15_000).then(() => 'running')]);
+  assert.equal(code, 1, `the second fencer did not refuse:\n${b.log()}`);
+  assert.match(b.log(), new RegExp(`another brick fencer \\(pid ${a.proc!.pid}\\) holds .*fencer\\.lock`));
+  assert.equal(a.proc!.exitCode, null, 'the first fencer keeps running');
+  assert.equal(await a.stop(), 0);
+  // Its lock goes with it: a fencer killed outright releases it too.
+  a.start();
+  await waitFor('running again', () => a.state()?.pid === a.proc!.pid, 10_000);
+  a.kill();
+  await a.exit;
+  const from = a.lines.length;
+  a.start();
+  await waitFor(`a start after a SIGKILLed fencer:\n${a.log()}`, () => a.state()?.pid === a.proc!.pid, 10_000);
+  assert.doesNotMatch(since(a, from), /another brick fencer/);
+  assert.equal(await a.stop(), 0);
+});
+
+test('item 8: SIGHUP, SIGUSR1 and SIGUSR2 do not end the fencer; SIGTERM still stops it cleanly with the magic close', { skip }, async () => {
+  const { f: a } = await setup('signals', { action: 'log-only' });
+  a.start();
+  await a.armed();
+  for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGALRM', 'SIGPWR'] as const) a.proc!.kill(sig);
+  await sleep(1000);
+  assert.equal(a.proc!.exitCode, null, `a signal ended the fencer:\n${a.log()}`);
+  assert.equal(a.proc!.signalCode, null, `a signal killed the fencer:\n${a.log()}`);
+  assert.notEqual(a.watchdogBytes().at(-1), 'V'.charCodeAt(0));
+  assert.equal(await a.stop(), 0);
+  assert.equal(a.watchdogBytes().at(-1), 'V'.charCodeAt(0), 'clean stop: magic close');
+});

@@ -1,0 +1,159 @@
+// The fencer's decisions (src/fencer/planner.ts), pure: every timeout at −ε, =, +ε.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inherit, planTick, inUseNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
+import type { Timing } from '../../src/fencer/pool-health.js';
+
+const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
+const E = 1; // ε, ms
+const vmAnswered = (map: Map<string, boolean> | 'unknown' = 'unknown', atMs = 0): VmFacts => ({ inFlight: false, never: false, refreshMs: 5000, timeoutMs: 10_000, answer: { atMs, map } });
+const vmNever: VmFacts = { inFlight: false, never: true, refreshMs: 5000, timeoutMs: 10_000 };
+const pool = (o: Partial<PoolFacts> = {}): PoolFacts => ({
+  path: '/p',
+  fenceWhen: 'in-use',
+  lastOkMs: 0,
+  firstProbeDeadlineMs: T.probeTimeoutMs,
+  probeInFlight: false,
+  lastProbeStartMs: 0,
+  ...o,
+});
+const facts = (o: Partial<Facts> = {}): Facts => ({ nowMs: 0, timing: T, action: 'reboot', watchdog: true, fenced: null, pools: [pool()], vm: vmNever, ...o });
+
+test('pet and fence at fence_after_s: −ε pets, = and +ε fence and stop petting', () => {
+  const p = [pool({ path: '/a' }), pool({ path: '/b', lastOkMs: 20_000 }), pool({ path: '/c', lastOkMs: undefined })];
+  let plan = planTick(facts({ pools: p, nowMs: 30_000 - E }));
+  assert.equal(plan.pet, true);
+  assert.equal(plan.fence, undefined);
+  for (const now of [30_000, 30_000 + E]) {
+    plan = planTick(facts({ pools: p, nowMs: now }));
+    assert.equal(plan.pet, false, `${now}`);
+    assert.equal(plan.fence?.pool.path, '/a');
+    assert.equal(plan.fence?.action, 'reboot');
+  }
+  plan = planTick(facts({ pools: p, nowMs: 1000, fenced: '/a' }));
+  assert.equal(plan.pet, false, 'never pet again after a fence');
+  assert.equal(plan.fence, undefined, 'one fence');
+  plan = planTick(facts({ pools: [pool()], nowMs: 40_000, vm: vmAnswered(new Map([['/p', false]]), 39_000) }));
+  assert.equal(plan.pet, true, 'a dead idle pool does not gate the watchdog');
+  assert.equal(plan.pools[0].state, 'dead');
+  assert.equal(planTick(facts({ watchdog: false, nowMs: 1 })).pet, false, 'no watchdog, nothing to pet');
+});
+
+test('log-only: keeps petting, reports one fence, re-arms once no pool expires (the reset is a planner decision)', () => {
+  let plan = planTick(facts({ action: 'log-only', nowMs: 30_000 }));
+  assert.equal(plan.pet, true);
+  assert.equal(plan.fence?.pool.path, '/p');
+  plan = planTick(facts({ action: 'log-only', nowMs: 31_000, fenced: '/p' }));
+  assert.equal(plan.fence, undefined, 'reported once');
+  assert.equal(plan.clearFenced, false);
+  plan = planTick(facts({ action: 'log-only', nowMs: 31_000, fenced: '/p', pools: [pool({ lastOkMs: 30_500 })] }));
+  assert.equal(plan.clearFenced, true, 'the pool verified again: the next expiry is reported again');
+  // A real action never clears.
+  assert.equal(planTick(facts({ nowMs: 31_000, fenced: '/p', pools: [pool({ lastOkMs: 30_500 })] })).clearFenced, false);
+  // An action this planner does not know (a new kind) resets the host like reboot: no more pets.
+  assert.equal(planTick(facts({ action: 'kill-vms', nowMs: 30_000 })).pet, false);
+});
+
+test('VM usage goes stale at 3 refreshes + the query timeout: −ε still counts, = still counts, +ε is unknown', () => {
+  const vm = vmAnswered(new Map([['/p', false]]), 1000);
+  const limit = 1000 + 3 * 5000 + 10_000;
+  assert.equal(inUseNow('/p', vm, limit - E), false);
+  assert.equal(inUseNow('/p', vm, limit), false);
+  assert.equal(inUseNow('/p', vm, limit + E), 'unknown');
+  assert.equal(inUseNow('/other', vm, 1000), 'unknown', 'a pool the answer does not cover is unknown');
+  // Stale usage counts as used: an old "idle" answer does not keep an expired pool from fencing.
+  const plan = planTick(facts({ nowMs: limit + E, pools: [pool({ lastOkMs: limit + E - 30_000 })], vm }));
+  assert.equal(plan.fence?.pool.path, '/p');
+});
+
+test('probes and VM queries are due at the interval: −ε not yet, = and +ε now; never while one is in flight', () => {
+  const p = pool({ lastProbeStartMs: 1000 });
+  assert.deepEqual(planTick(facts({ pools: [p], nowMs: 6000 - E })).startProbes, []);
+  assert.deepEqual(planTick(facts({ pools: [p], nowMs: 6000 })).startProbes, ['/p']);
+  assert.deepEqual(planTick(facts({ pools: [p], nowMs: 6000 + E })).startProbes, ['/p']);
+  assert.deepEqual(planTick(facts({ pools: [{ ...p, probeInFlight: true }], nowMs: 60_000 })).startProbes, []);
+  assert.deepEqual(planTick(facts({ pools: [pool({ lastProbeStartMs: undefined })], nowMs: 0 })).startProbes, ['/p'], 'the first probe at once');
+  const vm = vmAnswered('unknown', 1000);
+  assert.equal(planTick(facts({ vm, nowMs: 6000 - E })).queryVms, false);
+  assert.equal(planTick(facts({ vm, nowMs: 6000 })).queryVms, true);
+  assert.equal(planTick(facts({ vm: { ...vm, inFlight: true }, nowMs: 60_000 })).queryVms, false);
+  assert.equal(planTick(facts({ vm, pools: [], nowMs: 60_000 })).queryVms, false, 'no pools, no query');
+});
+
+test('start-up hold: an inherited expired pool fences only at its first probe deadline (−ε held, = and +ε fence), and is never petted meanwhile', () => {
+  // Inherited 100 s old, the first probe of this start began at 0 and has until 10 000.
+  const inh = pool({ lastOkMs: undefined, inheritedLastOkMs: -100_000, firstProbeDeadlineMs: 10_000 });
+  let plan = planTick(facts({ pools: [inh], nowMs: 10_000 - E }));
+  assert.equal(plan.pools[0].state, 'expired');
+  assert.equal(plan.pools[0].held, true);
+  assert.equal(plan.fence, undefined);
+  assert.equal(plan.pet, false, 'an expiry the previous fencer left is not petted past');
+  for (const now of [10_000, 10_000 + E]) assert.equal(planTick(facts({ pools: [inh], nowMs: now })).fence?.pool.path, '/p', `${now}`);
+  // Before the first probe has even started: held.
+  assert.equal(planTick(facts({ pools: [{ ...inh, firstProbeDeadlineMs: undefined }], nowMs: 50_000 })).fence, undefined);
+  // The first probe verified: fresh, petted.
+  plan = planTick(facts({ pools: [{ ...inh, lastOkMs: 2000 }], nowMs: 9000 }));
+  assert.equal(plan.pools[0].state, 'healthy');
+  assert.equal(plan.pet, true);
+  // Age lost (the lease only): expired at once, held until the first probe deadline.
+  const lost = pool({ lastOkMs: undefined, inheritedLastOkMs: null, firstProbeDeadlineMs: 10_000 });
+  assert.equal(planTick(facts({ pools: [lost], nowMs: 10_000 - E })).fence, undefined);
+  assert.equal(planTick(facts({ pools: [lost], nowMs: 10_000 })).fence?.pool.path, '/p');
+  assert.equal(planTick(facts({ pools: [lost], nowMs: 0 })).pet, false);
+  // A fresh pool (nothing inherited, never verified) neither fences nor gates the watchdog.
+  plan = planTick(facts({ pools: [pool({ lastOkMs: undefined })], nowMs: 1e6 }));
+  assert.deepEqual([plan.pools[0].state, plan.pet, plan.fence], ['unverified', true, undefined]);
+});
+
+test('start-up hold: an in-use pool waits for the first VM answer, up to the query timeout (−ε held, = fences)', () => {
+  const inh = pool({ lastOkMs: undefined, inheritedLastOkMs: -100_000, firstProbeDeadlineMs: 10_000 });
+  const waiting: VmFacts = { inFlight: true, never: false, refreshMs: 5000, timeoutMs: 15_000, firstStartMs: 0 };
+  assert.equal(planTick(facts({ pools: [inh], vm: waiting, nowMs: 15_000 - E })).fence, undefined);
+  assert.equal(planTick(facts({ pools: [inh], vm: waiting, nowMs: 15_000 })).fence?.pool.path, '/p');
+  // The answer says idle: dead, no fence, pets again.
+  const idle = planTick(facts({ pools: [inh], vm: { ...waiting, inFlight: false, answer: { atMs: 11_000, map: new Map([['/p', false]]) } }, nowMs: 11_000 }));
+  assert.deepEqual([idle.pools[0].state, idle.fence, idle.pet], ['dead', undefined, true]);
+  // fence_when = always does not wait for VMs.
+  assert.equal(planTick(facts({ pools: [{ ...inh, fenceWhen: 'always' }], vm: waiting, nowMs: 10_000 })).fence?.pool.path, '/p');
+});
+
+const ctx = { pid: 200, bootId: 'boot-1', nowWallMs: 1_000_000, bootWallMs: 0, nowMonoMs: 50_000 };
+const rec = (o: Partial<PreviousRecord> = {}): PreviousRecord => ({ pid: 100, bootId: 'boot-1', writtenAtMs: 990_000, clean: false, armed: [{ path: '/p', lastOkAgeS: 2 }], ...o });
+
+test('inherit: a crash carries the age on by the wall-clock gap; a clean stop, another boot or our own pid carry nothing', () => {
+  assert.deepEqual(inherit(['/p'], rec(), undefined, ctx), [{ path: '/p', lastOkMs: 50_000 - 12_000, fromPid: 100, ageS: 12 }]);
+  assert.deepEqual(inherit(['/p'], rec({ clean: true }), undefined, ctx), [], 'clean stop: no age forward');
+  assert.deepEqual(inherit(['/p'], rec({ bootId: 'boot-0' }), undefined, ctx), [], 'another boot');
+  assert.deepEqual(inherit(['/p'], rec({ pid: 200 }), undefined, ctx), []);
+  assert.deepEqual(inherit(['/q'], rec(), undefined, ctx), [], 'a pool no longer configured');
+  assert.deepEqual(inherit(['/p'], rec({ armed: [] }), undefined, ctx), [], 'nothing armed');
+  // Records without a boot id: by wall clock against the boot time.
+  assert.equal(inherit(['/p'], rec({ bootId: undefined, writtenAtMs: -1 }), undefined, ctx).length, 0);
+});
+
+test('inherit: the lease keeps a pool armed when the state file is gone; the latest record decides clean or not', () => {
+  const lease = rec({ writtenAtMs: 900_000, armed: [{ path: '/p', lastOkAgeS: null }] });
+  assert.deepEqual(inherit(['/p'], undefined, lease, ctx), [{ path: '/p', lastOkMs: null, fromPid: 100, ageS: null }], 'state_dir removed: armed, age lost');
+  assert.equal(inherit(['/p'], rec(), lease, ctx)[0].ageS, 12, 'the state file gives the age');
+  assert.deepEqual(inherit(['/p'], rec({ writtenAtMs: 800_000 }), { ...lease, clean: true }, ctx), [], 'a later clean stop in the lease wins over an old state file');
+  assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: 995_000 }), lease, ctx), [], 'a later clean state wins over an older lease');
+  assert.deepEqual(inherit(['/p'], rec({ pid: 150 }), lease, ctx)[0].fromPid, 150, 'the latest fencer decides');
+});
+
+test('repeated failures are logged on change, then at most once a minute (−ε quiet, = logs)', () => {
+  assert.equal(shouldLogRepeat({ msg: null, atMs: -Infinity }, 'ENOSPC', 0), true);
+  assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS - E), false);
+  assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS), true);
+  assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'EROFS', 1), true);
+});
+
+test('kill-vms: the controller decides the reset; petting goes on while it kills, never past a held inherited expiry', () => {
+  const plan = planTick(facts({ action: 'kill-vms', nowMs: 30_000, pools: [pool({ path: '/a' }), pool({ path: '/b', lastProbeStartMs: 0 })] }));
+  assert.equal(plan.fence?.pool.path, '/a');
+  let k = withKillVms(plan, { hold: new Set(['/a']) }, true);
+  assert.deepEqual([k.pet, k.fence, k.startProbes], [true, undefined, ['/b']], 'killing: petted, no reset, /a probes held');
+  k = withKillVms(plan, { reset: { pool: '/a', reason: 'a holder survived' }, hold: new Set() }, true);
+  assert.deepEqual([k.pet, k.fence?.pool.path, k.fence?.action, k.fence?.why], [false, '/a', 'kill-vms', 'a holder survived']);
+  const held = planTick(facts({ action: 'kill-vms', nowMs: 1000, pools: [pool({ lastOkMs: undefined, inheritedLastOkMs: null, firstProbeDeadlineMs: 10_000 })] }));
+  assert.equal(withKillVms(held, { hold: new Set() }, true).pet, false);
+});
