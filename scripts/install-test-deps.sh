@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   iproute2 iputils-ping procps psmisc kmod            # network namespaces, bridges, veth, ping
   openvswitch-switch openvswitch-switch-dpdk            # userspace OVS and OVS-DPDK (vhost-user)
+  librte-mempool-ring23                                 # DPDK's mempool driver (only recommended): without it OVS
+                                                        # cannot make the mbuf pool a vhost-user guest's traffic needs
   libvirt-clients libvirt-daemon libxml2-utils          # virsh -c test:///default, virt-xml-validate
   libvirt-daemon-driver-xen libxen-dev gcc             # ../shared/tools/libxl-check: libvirt's own libxl driver as the Xen oracle
   bindfs fuse3                                          # the frozen-NFS stand-in (FUSE + SIGSTOP)
@@ -20,6 +22,7 @@ PACKAGES=(
   man-db bash-completion                                # man -l brick.8, the bash completion
   coreutils util-linux                                  # dd with O_DIRECT, timeout, setsid
   qemu-system-x86 busybox-static cpio xz-utils zstd     # the end-to-end VM
+  libvirt-daemon libvirt-daemon-driver-qemu             # real guests: a private libvirtd (qemu:///system)
 )
 
 missing=()

@@ -35,7 +35,10 @@ echo $$ > "$dir/owner"
 pids=()
 watcher=
 cleanup() {
-  trap - EXIT INT TERM
+  # Ignore further INT/TERM until done: Ctrl-C reaches this script twice (from the terminal and
+  # forwarded by npm), and a second one must not cut the clean-up short.
+  trap - EXIT
+  trap '' INT TERM
   [ -z "$watcher" ] || kill "$watcher" 2>/dev/null || true
   if ((${#pids[@]})); then
     kill -TERM "${pids[@]}" 2>/dev/null || true

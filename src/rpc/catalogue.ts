@@ -24,7 +24,7 @@ export interface CallContext {
   log: Logger;
   /** Runs host commands; in network code, already bound to config.network.namespace where relevant. */
   run: Runner;
-  /** Serialize changes on one thing: `ctx.locks.with('bridge:' + name, fn)`. */
+  /** Serialize changes on one thing. Network code holds `net:link:<name>` (linkKey) for every interface or bridge a call can change, through `locks.bound(ctx.signal)` so a stopped call stops waiting. */
   locks: KeyedLock;
   /** Absolute deadline for this call, in performance.now() milliseconds. */
   deadline: number;

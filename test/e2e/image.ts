@@ -42,12 +42,14 @@ const HOST_PACKAGES = ['iproute2', 'kmod', 'coreutils', 'util-linux', 'mount', '
 /** Kernel modules loaded by the guest (their dependencies come along through modules.dep). */
 export const MODULES = [
   '8021q', 'bonding', 'bridge', 'veth', 'dummy', 'softdog', 'nf_tables', 'nft_reject_inet', 'sch_netem', 'sch_prio',
-  'cls_u32', 'crc32c_generic', 'crc32c_intel', 'nfs', 'nfsv3', 'nfsv4', 'nfsd', 'virtio_net', 'virtio_pci',
+  'cls_u32', 'crc32c_generic', 'crc32c_intel', 'nfs', 'nfsv3', 'nfsv4', 'nfsd', 'virtio_net', 'virtio_pci', 'virtio_blk',
 ];
 
 export interface GuestImage {
   kernel: string;
   initrd: string;
+  /** The initramfs without the brick binary (a guest that only needs the kernel, busybox and iproute2 boots faster). */
+  baseInitrd: string;
   kernelVersion: string;
   brickSha256: string;
   brickVersion: string;
@@ -438,6 +440,7 @@ export function ensureImage(log: Log = (m) => process.stderr.write(`e2e: ${m}\n`
       return {
         kernel: join(dir, 'vmlinuz'),
         initrd: join(dir, 'initrd.img'),
+        baseInitrd: join(base.dir, 'base.cpio'),
         kernelVersion: kver,
         brickSha256: brickSha,
         brickVersion,

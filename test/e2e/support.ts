@@ -61,14 +61,14 @@ export function lastTickBefore(vm: Vm, atHostMs: number): VmEvent | undefined {
 }
 
 /**
- * Merge figures into bench/out/e2e.json (bench/lib.ts's format, so bench/report.ts renders them):
- * several test files write it, each replacing its own figure ids. Also prints one line per figure.
+ * Merge figures into bench/out/<area>.json (default e2e.json; bench/lib.ts's format, so bench/report.ts
+ * renders them): several test files write it, each replacing its own figure ids. Also prints one line per figure.
  */
-export function recordE2e(figures: Figure[], note?: string): void {
+export function recordE2e(figures: Figure[], note?: string, area = 'e2e'): void {
   const dir = join(REPO, 'bench', 'out');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'e2e.json');
-  let doc: { area: string; at: string; loadavg?: number[]; figures: Figure[]; notes?: string[] } = { area: 'e2e', at: '', figures: [] };
+  const file = join(dir, `${area}.json`);
+  let doc: { area: string; at: string; loadavg?: number[]; figures: Figure[]; notes?: string[] } = { area, at: '', figures: [] };
   if (existsSync(file)) {
     try {
       doc = JSON.parse(readFileSync(file, 'utf8'));
@@ -85,7 +85,7 @@ export function recordE2e(figures: Figure[], note?: string): void {
   const tmp = `${file}.${process.pid}`;
   writeFileSync(tmp, JSON.stringify(doc, null, 2) + '\n');
   renameSync(tmp, file);
-  for (const f of figures) process.stdout.write(`e2e: ${describeFigure(f)}\n`);
+  for (const f of figures) process.stdout.write(`${area}: ${describeFigure(f)}\n`);
 }
 
 /** One measured run as a figure (n = 1; bench/e2e.ts repeats runs for more samples). */
