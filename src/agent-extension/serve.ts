@@ -64,7 +64,6 @@ async function listenAndServe(
   listen: { host: string; port: number },
   onStoppable: (stop: (why: string) => void) => void,
 ): Promise<number> {
-  logHostTools(log);
   // Before any call: a change a killed or crashed brick left waiting for confirmation is undone.
   await safeApply.recover(config, run, log).catch((e) => log.error({ err: (e as Error).message }, 'could not check for a pending network change left by a previous brick'));
   const generated = await generateCredentials(config, log, run);
@@ -106,6 +105,10 @@ async function listenAndServe(
   // GC on a timer (network.gc_interval_s > 0) takes the same per-bridge locks as the calls.
   const stopGc = startNetworkGc(config, log, app.brick.locks, run);
   if (config.network.gc_interval_s > 0) log.info({ every_s: config.network.gc_interval_s }, 'network gc on a timer');
+  // The host-tool registry resolves a tool on its first use (a call that needs `ip` waits for that
+  // one probe); the report of too-old or missing tools is made a second after listening, one tool
+  // at a time, so the version probes (a child each) never stand between the start and the first call.
+  setTimeout(() => logHostTools(log), 1000).unref();
   opts.onListening?.(url);
 
   return new Promise<number>((resolve) => {

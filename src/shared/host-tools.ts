@@ -8,8 +8,9 @@
 // PRIVATE_BIN_DIR (Debian 12's build, carried with its libraries; see packaging/README.md), else
 // the host's too-old one (its missing flags are reported), else nothing: a call that needs a
 // missing tool gets UNSUPPORTED naming the tool and what to install, never a raw spawn error.
-// `probeHostTools()` runs at start (serve, fencer); `host_capabilities` and `brick doctor`
-// report each tool with `hostToolsReport()`.
+// A tool is resolved on its first use; `brick serve` probes the rest in the background after it
+// listens (logHostTools), the fencer resolves its probe tools before it judges any pool, and
+// `host_capabilities` and `brick doctor` report each tool with `hostToolsReport()`.
 //
 // To add a command brick runs: add it here first (name, package, flags with their first version,
 // what brick does without it). src/shared/run.ts resolves bare command names through this list.
@@ -459,7 +460,13 @@ export async function hostToolsReport(): Promise<ToolReport[]> {
  * too old or missing (optional tools missing where they are normal only at debug level).
  */
 export function logHostTools(log: { warn: (o: object, msg: string) => void; debug: (o: object, msg: string) => void }): void {
-  void probeHostTools().then((all) => {
+  // One tool at a time, in the background: spawning every probe at once (each spawn forks in the
+  // event loop's thread) held brick serve's first call for seconds on a loaded host.
+  void (async () => {
+    const all: ResolvedTool[] = [];
+    for (const spec of HOST_TOOLS) all.push(await resolveOnce(spec));
+    return all;
+  })().then((all) => {
     for (const t of all) {
       const spec = byName.get(t.name)!;
       if (t.source === 'host-too-old') log.warn({ tool: t.name, path: t.path, version: t.version, missing_flags: t.missingFlags }, `host tool ${t.name}: ${t.note}`);
