@@ -108,11 +108,17 @@ export function crossFieldProblems(c: Config): string[] {
   const f = c.fencer;
   if (!(f.fence_after_s > f.probe_timeout_s))
     p.push(`fencer.fence_after_s: must be a number of seconds > probe_timeout_s (${f.probe_timeout_s}), got ${f.fence_after_s}`);
-  // A probe may start up to probe_timeout_s after the last verified one started and take almost
-  // probe_timeout_s itself: below 2 × probe_timeout_s storage that is slow but within its deadline
-  // could be fenced.
-  if (f.fence_after_s > f.probe_timeout_s && f.fence_after_s < 2 * f.probe_timeout_s)
-    p.push(`fencer.fence_after_s: must be ≥ 2 × probe_timeout_s (${2 * f.probe_timeout_s} s) so slow probes that still succeed never fence, got ${f.fence_after_s}`);
+  // The age a healthy pool can reach: a verified probe that took almost probe_timeout_s, then the
+  // next one starts only at the tick after it ended and may take almost probe_timeout_s too before
+  // it verifies (its age is counted from the previous one's start): 2 × probe_timeout_s + one tick,
+  // plus process spawn and loop latency (SPAWN_SLACK_S). Below that, slow storage that still
+  // answers within its deadline would be fenced (issue 17 item 7: 8 fences in 90 s at 2 × T).
+  const floor = healthyAgeMaxS(f.probe_interval_s, f.probe_timeout_s, f.watchdog_timeout_s);
+  if (f.fence_after_s > f.probe_timeout_s && f.fence_after_s < floor)
+    p.push(
+      `fencer.fence_after_s: must be ≥ 2 × probe_timeout_s + the loop tick (${fencerTickMs(f.probe_interval_s, f.watchdog_timeout_s) / 1000} s) + ${SPAWN_SLACK_S} s = ${floor} s, ` +
+        `the age a slow but healthy pool can reach; got ${f.fence_after_s}`,
+    );
   if (f.probe_interval_s > f.probe_timeout_s)
     p.push(`fencer.probe_interval_s: must be ≤ probe_timeout_s (${f.probe_timeout_s}), got ${f.probe_interval_s}`);
   // kill-vms resets at most kill_timeout_s after the expiry, and the watchdog (still petted while it
@@ -142,4 +148,17 @@ export function crossFieldProblems(c: Config): string[] {
     seen.add(norm);
   });
   return p;
+}
+
+/** Process spawn and loop latency allowed on top of the probe arithmetic. */
+export const SPAWN_SLACK_S = 0.5;
+
+/** The fencer's main-loop period: often enough to fence within ~0.25 s of an expiry and pet ≥ 4× per watchdog timeout. */
+export function fencerTickMs(probeIntervalS: number, watchdogTimeoutS: number): number {
+  return Math.max(20, Math.min(250, (probeIntervalS * 1000) / 2, (watchdogTimeoutS * 1000) / 4));
+}
+
+/** The largest age of the last verified heartbeat of a pool whose every probe succeeds just within its deadline. */
+export function healthyAgeMaxS(probeIntervalS: number, probeTimeoutS: number, watchdogTimeoutS: number): number {
+  return Math.round((2 * probeTimeoutS + fencerTickMs(probeIntervalS, watchdogTimeoutS) / 1000 + SPAWN_SLACK_S) * 1000) / 1000;
 }

@@ -5,7 +5,8 @@
 // processes and synchronous writes to local files and pre-opened fds: nothing it needs runs on the
 // libuv threadpool, so hung pool I/O elsewhere in the process cannot delay a pet or a fence
 // (reference/fencing.md §6, §7).
-import { open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
+import { accessSync, existsSync, open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
+import { dirname } from 'node:path';
 import { uptime } from 'node:os';
 import type { Config, PoolConfig } from '../config/schema.js';
 import { fenceCommandArgv } from '../config/rules.js';
@@ -21,7 +22,7 @@ import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './wat
 import { prepareWatchdog } from './watchdog-policy.js';
 import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type FencerState, type PoolState } from './state.js';
 import { readFenceMarker, startMarkerWriter, type FenceMarker, type MarkerWriter } from './marker.js';
-import { bootId, leaseRecord, readLease, writeLease } from './lease.js';
+import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
 import { takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
@@ -85,7 +86,18 @@ function ensureLocalDir(dir: string, key: string): void {
     ensureDir(dir);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new BrickError('COMMAND_FAILED', `fencer.${key} ${dir}: cannot create it (${err.code ?? err.message}); it must be a writable local directory`);
+    // A recursive mkdir says ENOENT for a parent it could not make: name the real cause (EROFS, EACCES).
+    let code = err.code ?? err.message;
+    if (code === 'ENOENT') {
+      let d = dirname(dir);
+      while (d !== dirname(d) && !existsSync(d)) d = dirname(d);
+      try {
+        accessSync(d, constants.W_OK);
+      } catch (e2) {
+        code = (e2 as NodeJS.ErrnoException).code ?? code;
+      }
+    }
+    throw new BrickError('COMMAND_FAILED', `fencer.${key} ${dir}: cannot create it (${code}); it must be a writable local directory`);
   }
 }
 
@@ -165,7 +177,8 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (f.action === 'reboot' || f.action === 'crash' || f.action === 'kill-vms') sysrq = openSysrq(f.sysrq_trigger);
   const fenceArgv = f.action === 'command' ? fenceCommandArgv(f.command) : [];
   if (f.action === 'log-only') log.warn('fencer.action = "log-only": an expired pool is only logged; this host will NOT be reset and its VMs may run twice');
-  const markerWriter: MarkerWriter | undefined = actionKeepsHostUp(f.action) ? undefined : startMarkerWriter();
+  // marker_dir is written only from this worker once the loop runs: a hung marker_dir never blocks a pet or a fence.
+  const markerWriter: MarkerWriter = startMarkerWriter();
   const vmHow = await resolveVmQuery(f.vm_query);
   if (vmHow.kind === 'none' || !vmHow.bin)
     log.warn({ vm_query: f.vm_query }, 'cannot ask which pools running VMs use: every pool counts as used (expiry fences)');
@@ -316,7 +329,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     log.fatal({ pool: v.path, last_ok_age_s: age, action }, `FENCING this host: pool ${v.path} ${reason}; action ${action}`);
     if (actionKeepsHostUp(action)) return;
     // Petting has stopped (planTick never pets once fenced); the hardware watchdog backs up what follows.
-    const m = markerWriter?.write(f.marker_dir, fenced);
+    const m = markerWriter.write(f.marker_dir, fenced);
     if (m === 'timeout') log.error({ marker_dir: f.marker_dir }, `the fence marker was not written within its deadline (${f.marker_dir} hangs?); fencing anyway`);
     else if (m && m !== 'written') log.error({ error: m.error }, 'could not write the fence marker; fencing anyway');
     try {
@@ -374,10 +387,14 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       if (stateLog.msg !== null) log.info(`the state file in ${f.state_dir} is written again`);
       stateLog.msg = null;
     } catch (e) {
-      const msg = (e as Error).message;
-      if (shouldLogRepeat(stateLog, msg, t)) log.error({ error: msg }, `cannot write the state file in ${f.state_dir} (said again in a minute if it persists)`);
-      stateLog.msg = msg;
-      stateLog.atMs = t;
+      // Keyed by the errno (the message names a different temp file every time).
+      const err = e as NodeJS.ErrnoException;
+      const key = err.code ?? err.message;
+      if (shouldLogRepeat(stateLog, key, t)) {
+        log.error({ error: err.message }, `cannot write the state file in ${f.state_dir} (said again in a minute if it persists)`);
+        stateLog.atMs = t;
+      }
+      stateLog.msg = key;
     }
   }
 
@@ -385,15 +402,24 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     const armed = pools.filter((p) => p.verdict?.armed).map((p) => p.cfg.path);
     const key = JSON.stringify([clean, armed]);
     if (key === leaseArmed) return;
-    try {
-      writeLease(f.marker_dir, { version: 1, pid: process.pid, boot_id: boot ?? null, written_at_ms: Date.now(), clean, armed });
-      leaseArmed = key;
-    } catch (e) {
-      const msg = (e as Error).message;
-      if (shouldLogRepeat(leaseLog, msg, now())) log.error({ error: msg }, `cannot write the fencer lease in ${f.marker_dir}`);
-      leaseLog.msg = msg;
-      leaseLog.atMs = now();
-    }
+    leaseArmed = key;
+    const text = leaseText({ version: 1, pid: process.pid, boot_id: boot ?? null, written_at_ms: Date.now(), clean, armed });
+    const write = (): void =>
+      markerWriter.post(leasePath(f.marker_dir), text, (error) => {
+        if (error === null) {
+          leaseLog.msg = null;
+          return;
+        }
+        const key = error.replace(/\S*\.tmp\S*/g, '');
+        if (shouldLogRepeat(leaseLog, key, now())) {
+          log.error({ error }, `cannot write the fencer lease in ${f.marker_dir}; retrying`);
+          leaseLog.atMs = now();
+        }
+        leaseLog.msg = key;
+        // Retry while it is still the latest word (a later change posts its own).
+        setTimeout(() => leaseArmed === key && write(), 5000).unref();
+      });
+    write();
   }
 
   function loop(): void {
@@ -493,7 +519,9 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       // A clean stop carries nothing forward; after a fence the next fencer keeps what was armed.
       saveState(now(), !resets);
       saveLease(!resets);
-      markerWriter?.close();
+      // The clean-stop lease must be on disk before exit (a bounded wait: the worker may be stuck).
+      markerWriter.flush(1000);
+      markerWriter.close();
       lock.release();
       // Children stuck in D state would keep the event loop alive; they are not ours to wait for.
       setTimeout(() => process.exit(0), 100).unref();

@@ -25,7 +25,11 @@ export function leasePath(markerDir: string): string {
 }
 
 export function writeLease(markerDir: string, l: Lease): void {
-  writeFileAtomic(leasePath(markerDir), JSON.stringify(l) + '\n');
+  writeFileAtomic(leasePath(markerDir), leaseText(l));
+}
+
+export function leaseText(l: Lease): string {
+  return JSON.stringify(l) + '\n';
 }
 
 export function readLease(markerDir: string): Lease | undefined {

@@ -9,6 +9,8 @@
 //   dead        older than fence_after_s but no running VM uses it: reported, does not fence
 // Ages above MAX_LEGITIMATE_AGE_MS count as expired whatever else holds (sbd's rule).
 
+import { fencerTickMs } from '../config/rules.js';
+
 export type PoolHealthState = 'unverified' | 'healthy' | 'late' | 'expired' | 'dead';
 export type InUse = boolean | 'unknown';
 
@@ -62,5 +64,5 @@ export function judgePool(f: PoolFacts, nowMs: number, t: Timing): PoolVerdict {
 
 /** The main loop's period: often enough to fence within ~0.25 s of the expiry and pet ≥ 4× per watchdog timeout. */
 export function tickMs(t: Timing, watchdogTimeoutMs: number): number {
-  return Math.max(20, Math.min(250, t.probeIntervalMs / 2, watchdogTimeoutMs / 4));
+  return fencerTickMs(t.probeIntervalMs / 1000, watchdogTimeoutMs / 1000);
 }

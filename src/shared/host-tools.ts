@@ -32,6 +32,9 @@ export interface FlagUse {
   /** Oldest upstream version that has it ('' = every version that has the tool). */
   since: string;
   note?: string;
+  /** Arguments that mean this flag is used (exact, or as a prefix of NAME=VALUE): a call passing
+   * one to a host tool older than `since` gets UNSUPPORTED instead of the tool's usage error. */
+  match?: string[];
 }
 
 export interface ToolSpec {
@@ -71,10 +74,10 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     package: 'iproute2 (EL: iproute)',
     usedBy: 'network_* calls, control0, host_capabilities, check_dom0_ip, bridge stats, network namespaces',
     flags: [
-      { flag: '-json', since: '4.13', note: 'iproute2 4.13.0 = ss170905; EL7 has 4.11 (no -json)' },
+      { flag: '-json', since: '4.13', match: ['-json', '-j'], note: 'iproute2 4.13.0 = ss170905; EL7 has 4.11 (no -json)' },
       { flag: '-details', since: '' },
       { flag: '-batch - / -force', since: '' },
-      { flag: '-n NS / netns add / netns exec', since: '3.0', note: 'ip netns came with kernel 3.0; not in EL5/EL6 iproute2 2.6.x' },
+      { flag: '-n NS / netns add / netns exec', since: '3.0', match: ['-n', 'netns'], note: 'ip netns came with kernel 3.0; not in EL5/EL6 iproute2 2.6.x' },
       { flag: 'link add type vxlan', since: '3.7' },
     ],
     minVersion: '4.13',
@@ -116,7 +119,7 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     usedBy: 'domain_define, VM usage for the fencer, kill-vms (destroy), Ovm3 VM stats and VNC port, host_capabilities',
     flags: [
       { flag: 'list --name, domblklist --details, vncdisplay, dumpxml, destroy', since: '0.9.10' },
-      { flag: 'define --validate', since: '1.2.4', note: 'older virsh refuses the flag; domain_define then fails with COMMAND_FAILED naming it' },
+      { flag: 'define --validate', since: '1.2.4', match: ['--validate'], note: 'older virsh refuses the flag; domain_define then fails with COMMAND_FAILED naming it' },
     ],
     minVersion: '1.2.4',
     versionArgs: ['--version'],
@@ -194,6 +197,7 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
       {
         flag: '--settimeout N',
         since: '2.34',
+        match: ['--settimeout', '-s'],
         note: 'present in util-linux 2.34 (Ubuntu 20.04); the exact first release is not pinned down here, so older ones count as lacking it',
       },
     ],
@@ -209,7 +213,7 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     usedBy: 'before_vm_start hooks (a deadline that kills the hook\'s whole group)',
     flags: [
       { flag: 'timeout', since: '7.0' },
-      { flag: '--kill-after=S', since: '8.5' },
+      { flag: '--kill-after=S', since: '8.5', match: ['--kill-after'] },
     ],
     minVersion: '8.5',
     versionArgs: ['--version'],
@@ -223,8 +227,8 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     usedBy: 'fencer heartbeat write and direct read-back, heartbeat_check',
     flags: [
       { flag: 'iflag=direct oflag=dsync', since: '5.3.0' },
-      { flag: 'conv=fsync', since: '6.0' },
-      { flag: 'status=none', since: '8.20' },
+      { flag: 'conv=fsync', since: '6.0', match: ['conv=fsync'] },
+      { flag: 'status=none', since: '8.20', match: ['status=none'] },
     ],
     minVersion: '8.20',
     versionArgs: ['--version'],
@@ -426,6 +430,22 @@ export async function toolPath(name: string): Promise<{ path: string; tool?: Res
   const t = await resolveOnce(spec);
   if (t.source === 'missing') return { missing: `${name} (${spec.package}) is needed for ${spec.usedBy} and is ${t.note}` };
   return { path: t.path, tool: t };
+}
+
+/**
+ * UNSUPPORTED text when `args` use a flag the chosen (too old) host tool lacks; undefined when fine.
+ * Pure: the runner calls it with the resolved tool.
+ */
+export function missingFlagUse(t: ResolvedTool, args: readonly string[]): string | undefined {
+  if (t.source !== 'host-too-old') return undefined;
+  const spec = byName.get(t.name);
+  for (const f of spec?.flags ?? []) {
+    if (!f.match || !t.missingFlags.includes(f.flag)) continue;
+    const used = args.find((a) => f.match!.some((m) => a === m || a.startsWith(`${m}=`)));
+    if (used !== undefined)
+      return `${t.name} ${used}: ${t.path} is ${t.version || 'of an unknown version'}; "${f.flag}" needs ${spec!.package} ${f.since} or later (${spec!.oldUserland})`;
+  }
+  return undefined;
 }
 
 /** One line per tool for `brick doctor` and host_capabilities (plain data, XML-RPC safe). */

@@ -3,7 +3,7 @@
 // the code that decides and keep the real one for the edge.
 import { execFile } from 'node:child_process';
 import { BrickError } from './errors.js';
-import { CHILD_PATH, toolPath } from './host-tools.js';
+import { CHILD_PATH, missingFlagUse, toolPath } from './host-tools.js';
 
 export interface RunOptions {
   /** Hard deadline in milliseconds; the child is killed (SIGKILL) when it passes. Required. */
@@ -52,21 +52,26 @@ export function childEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv 
   return out;
 }
 
-/** A bare command name → the host-tool registry's absolute path, or UNSUPPORTED naming the tool. */
-async function resolveCommand(cmd: string): Promise<string> {
+/**
+ * A bare command name → the host-tool registry's absolute path, or UNSUPPORTED naming the tool
+ * (missing, or too old for a flag in `args`).
+ */
+async function resolveCommand(cmd: string, args: readonly string[] = []): Promise<string> {
   const r = await toolPath(cmd);
   if ('missing' in r) throw new BrickError('UNSUPPORTED', r.missing, { tool: cmd });
+  const old = r.tool && missingFlagUse(r.tool, args);
+  if (old) throw new BrickError('UNSUPPORTED', old, { tool: cmd });
   return r.path;
 }
 
 export const run: Runner = async (cmd, args, opts) => {
   if (!(opts.timeoutMs > 0)) throw new Error(`run(${cmd}): a positive timeoutMs is required`);
   if (opts.signal?.aborted) throw stopped(describeCommand(cmd, args), opts.signal, false);
-  let file = await resolveCommand(cmd);
+  let file = await resolveCommand(cmd, args);
   let argv = [...args];
   if (opts.netns) {
     argv = ['netns', 'exec', opts.netns, file, ...argv];
-    file = await resolveCommand('ip');
+    file = await resolveCommand('ip', argv);
   }
   return new Promise<RunResult>((resolve, reject) => {
     const child = execFile(

@@ -17,6 +17,7 @@ import { recordingRunner, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { parseConfigText } from '../../src/config/load.js';
+import { healthyAgeMaxS } from '../../src/config/rules.js';
 import type { FencerState } from '../../src/fencer/state.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
@@ -50,10 +51,18 @@ test('tick period: often enough to fence within 0.25 s and pet ≥ 4× per watch
   assert.equal(tickMs({ ...T, probeIntervalMs: 100 }, 4000), 50);
 });
 
-test('config rule: fence_after_s ≥ 2 × probe_timeout_s', () => {
-  const r = parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 15\n');
-  assert.ok(r.problems.some((p) => /fencer.fence_after_s: must be ≥ 2 × probe_timeout_s \(20 s\)/.test(p)), r.problems.join('\n'));
-  assert.deepEqual(parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 20\n').problems, []);
+test('config rule: fence_after_s ≥ 2 × probe_timeout_s + tick + spawn slack (the age a slow healthy pool reaches): −ε refused, = and +ε accepted', () => {
+  const cfg = (f: number) => parseConfigText(`[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_interval_s = 0.5\nprobe_timeout_s = 2\nwatchdog_timeout_s = 4\nfence_after_s = ${f}\n`).problems;
+  // 2 × 2 s + 0.25 s tick + 0.5 s = 4.75 s
+  assert.equal(healthyAgeMaxS(0.5, 2, 4), 4.75);
+  assert.ok(cfg(4.749).some((p) => /fencer.fence_after_s: must be ≥ 2 × probe_timeout_s \+ the loop tick \(0.25 s\) \+ 0.5 s = 4.75 s/.test(p)), cfg(4.749).join('\n'));
+  assert.ok(cfg(4).length > 0, 'the old floor, 2 × probe_timeout_s, is refused');
+  assert.deepEqual(cfg(4.75), []);
+  assert.deepEqual(cfg(4.751), []);
+  // Shipped defaults 5/10/30 s, watchdog 20 s: 20.75 s ≤ 30.
+  assert.equal(healthyAgeMaxS(5, 10, 20), 20.75);
+  assert.deepEqual(parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 20.75\n').problems, []);
+  assert.equal(parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 20\n').problems.length, 1);
 });
 
 test('heartbeat formats: ovm float epoch in .hb-<id>, kvm integer epoch + newline in KVMHA/hb-<id>', () => {

@@ -94,6 +94,15 @@ test('a call that needs a missing tool gets UNSUPPORTED naming the tool, never a
       return true;
     });
     await assert.rejects(run('dd', ['if=/dev/null'], { timeoutMs: 5000, netns: 'x' }), (e) => isBrickError(e) && e.fault === 'UNSUPPORTED' && /^dd \(coreutils\)/.test(e.message));
+    // OL6: timeout 8.4 has no --kill-after and brick has no copy of its own here: UNSUPPORTED naming
+    // the tool, its version and the flag, not timeout's usage error; a call without the flag runs.
+    resetHostToolsForTest({ exists: (p) => p === '/usr/bin/timeout', version: async () => 'timeout (GNU coreutils) 8.4\n', privateBinDir: '/nonexistent' });
+    await assert.rejects(run('timeout', ['--kill-after', '1s', '1s', '/bin/true'], { timeoutMs: 5000 }), (e) => {
+      assert.ok(isBrickError(e) && e.fault === 'UNSUPPORTED', String(e));
+      assert.match(e.message, /^timeout --kill-after: \/usr\/bin\/timeout is 8\.4; "--kill-after=S" needs coreutils 8\.5 or later/);
+      return true;
+    });
+    assert.equal((await run('timeout', ['5', '/bin/true'], { timeoutMs: 5000 })).code, 0);
   } finally {
     resetHostToolsForTest();
   }

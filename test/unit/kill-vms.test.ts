@@ -49,7 +49,7 @@ test('device numbers: stat %d decoded like the kernel; maps hex; fdinfo mnt_id',
 
 test('stat with spaces and parentheses in comm; VM identity from a QEMU command line', () => {
   const st = parseStat('4242 (qemu (x) y) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 3 0 987654 0 0');
-  assert.deepEqual(st && { comm: st.comm, state: st.state, start: st.start, ppid: st.ppid }, { comm: 'qemu (x) y', state: 'S', start: '987654', ppid: 1 });
+  assert.deepEqual(st && { comm: st.comm, state: st.state, start: st.start, ppid: st.ppid, flags: st.flags }, { comm: 'qemu (x) y', state: 'S', start: '987654', ppid: 1, flags: 4194560 });
   const vm = vmFromCmdline(['/usr/bin/qemu-system-x86_64', '-name', 'guest=i-2-10-VM,,x,debug-threads=on', '-uuid', '1b4e28ba-2fa1-11d2-883f-0016d3cca427', ''].join('\0'));
   assert.deepEqual(vm, { name: 'i-2-10-VM,x', uuid: '1b4e28ba-2fa1-11d2-883f-0016d3cca427' });
   assert.deepEqual(vmFromCmdline(['/usr/lib/xen/bin/qemu-dm', '-xen-domid', '7', '-name', 'v7'].join('\0')), { name: 'v7', domid: 7 });
@@ -184,7 +184,7 @@ test('decision: a fenced pool stays fenced until a probe started after the fence
 });
 
 // ---- the gatherer on a fake /proc ----
-function fakeHost(): { paths: GatherPaths; addProc: (pid: number, o: { fds?: Record<string, [string, number]>; maps?: string; cmdline?: string; state?: string; ns?: string }) => void; root: string } {
+function fakeHost(): { paths: GatherPaths; addProc: (pid: number, o: { fds?: Record<string, [string, number]>; maps?: string; cmdline?: string; state?: string; ns?: string; flags?: number }) => void; root: string } {
   const root = mkdtempSync(join(tmpdir(), 'brick-killvms-unit-'));
   const paths = { proc: join(root, 'proc'), sys: join(root, 'sys'), debugfs: join(root, 'debug') };
   mkdirSync(join(paths.proc, 'self'), { recursive: true });
@@ -197,7 +197,7 @@ function fakeHost(): { paths: GatherPaths; addProc: (pid: number, o: { fds?: Rec
     mkdirSync(join(b, 'fdinfo'), { recursive: true });
     mkdirSync(join(b, 'ns'), { recursive: true });
     mkdirSync(join(b, 'task', String(pid)), { recursive: true });
-    const stat = `${pid} (qemu-kvm) ${o.state ?? 'S'} 1 ${pid} ${pid} 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 ${1000 + pid} 0 0`;
+    const stat = `${pid} (qemu-kvm) ${o.state ?? 'S'} 1 ${pid} ${pid} 0 -1 ${o.flags ?? 0} 0 0 0 0 0 0 0 0 20 0 1 0 ${1000 + pid} 0 0`;
     writeFileSync(join(b, 'stat'), stat);
     writeFileSync(join(b, 'task', String(pid), 'stat'), stat);
     writeFileSync(join(b, 'mountinfo'), MOUNTINFO + '\n');
@@ -219,6 +219,7 @@ test('gatherer: holders by fdinfo mount id (per mount namespace) and maps device
   h.addProc(102, { fds: { '5': ['/mnt/other pool/b.img', 53] } }); // another pool
   h.addProc(103, { fds: { '1': ['/var/log/x', 22], '2': ['/dev/pts/0', 77] } }); // 77: a mount no table shows, not under the pool
   h.addProc(105, { fds: { '6': ['/mnt/pool/d.img', 78] } }); // a detached mount (umount -l): by path
+  h.addProc(106, { fds: { '7': ['/mnt/pool/e.img', 52] }, flags: 0x00200000 }); // a kernel thread: skipped
   // a QEMU in its own mount namespace: the pool has another mount id there, same device
   h.addProc(104, { fds: { '9': ['/mnt/pool/c.img', 901] }, ns: 'mnt:[4026532999]' });
   writeFileSync(join(h.paths.proc, '104/mountinfo'), '901 900 0:52 / /mnt/pool rw - nfs 10.0.0.5:/export rw,addr=10.0.0.5\n');
@@ -326,7 +327,7 @@ test('markers and destroy: one durable marker per VM; virsh/xl argv, never a she
 test('config: kill-vms and kill_timeout_s; the timing rule adds kill_timeout_s (check-config names the key)', () => {
   const base = '[server]\nlisten = "127.0.0.1:8898"\npassword = "x"\n[fencer]\naction = "kill-vms"\n';
   const problems = (t: string) => parseConfigText(t).problems.join('\n');
-  const ok = parseConfigText(base + 'fence_after_s = 20\nwatchdog_timeout_s = 20\n');
+  const ok = parseConfigText(base + 'fence_after_s = 21\nwatchdog_timeout_s = 20\n');
   assert.deepEqual(ok.problems, []);
   assert.equal(ok.config?.fencer.kill_timeout_s, 10);
   // 30 + 10 + 20 + 5 = 65 ≥ 60

@@ -8,7 +8,8 @@
 // Reads are asynchronous with one deadline for the round: /proc/<pid>/maps and cmdline take the
 // target's mmap lock and may block behind a process stuck in the kernel. A round that does not
 // finish in time is "incomplete", which proves nothing (the decision then waits, then resets).
-import { readFile, readdir, readlink } from 'node:fs/promises';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KillFacts, Holder, KilledProc } from './decide.js';
 import {
@@ -57,55 +58,68 @@ const underPath = (p: string, root: string) => {
   return p === r || p.startsWith(r + '/');
 };
 
+const PF_KTHREAD = 0x00200000;
+
+const syncQuiet = <T>(f: () => T): T | undefined => {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Processes holding a file on a device (open fd or mapping). /proc/<pid>/stat, fd, fdinfo, ns/mnt
+ * and mountinfo are read synchronously: the kernel answers them from its own tables without taking
+ * the target's locks, and one round trip through the libuv threadpool per file made a scan take
+ * over 10 s in a TCG guest. maps and cmdline take the target's mmap lock (a process stuck in a page
+ * fault may hold it): those are read asynchronously, a few at a time. Kernel threads are skipped.
+ */
 export async function findHolders(dev: DevNo, o: { paths: GatherPaths; mountPoint: string; exclude: Set<number>; errors: string[]; cancelled: () => boolean }): Promise<Holder[]> {
-  const pids = (await readdir(o.paths.proc)).filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => !o.exclude.has(p));
+  const pids = readdirSync(o.paths.proc).filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => !o.exclude.has(p));
   // mount namespace → (mount id → device); one mountinfo read per namespace
-  const nsMounts = new Map<string, Promise<Map<number, DevNo> | undefined>>();
-  const devOfMount = (pid: number, ns: string) => {
-    let m = nsMounts.get(ns);
-    if (!m) {
-      m = quiet(text(join(o.paths.proc, String(pid), 'mountinfo'))).then((t) => (t === undefined ? undefined : new Map(parseMountinfo(t).map((e) => [e.mountId, e.dev]))));
-      nsMounts.set(ns, m);
-    }
-    return m;
-  };
-  const holders: Holder[] = [];
-  const one = async (pid: number) => {
+  const nsMounts = new Map<string, Map<number, DevNo> | undefined>();
+  const mountsOf = (base: string) => syncQuiet(() => new Map(parseMountinfo(readFileSync(join(base, 'mountinfo'), 'utf8')).map((e) => [e.mountId, e.dev])));
+  const candidates: Array<{ pid: number; st: NonNullable<ReturnType<typeof parseStat>>; how: string[] }> = [];
+  let n = 0;
+  for (const pid of pids) {
+    if (o.cancelled()) return [];
+    if (++n % 8 === 0) await new Promise((r) => setImmediate(r)); // let the loop tick (pet) between slices
     const base = join(o.paths.proc, String(pid));
-    const stat = await quiet(text(join(base, 'stat')));
-    const st = stat === undefined ? undefined : parseStat(stat);
-    if (!st) return; // gone
+    const st = parseStat(syncQuiet(() => readFileSync(join(base, 'stat'), 'utf8')) ?? '');
+    if (!st || st.flags & PF_KTHREAD) continue; // gone, or a kernel thread (no files of its own)
     const how: string[] = [];
-    const fds = await quiet(readdir(join(base, 'fd')));
+    const fds = syncQuiet(() => readdirSync(join(base, 'fd')));
     if (fds && fds.length) {
-      const ns = (await quiet(readlink(join(base, 'ns/mnt')))) ?? `pid-${pid}`;
+      const ns = syncQuiet(() => readlinkSync(join(base, 'ns/mnt'))) ?? `pid-${pid}`;
       for (const fd of fds) {
-        if (o.cancelled()) return;
-        const target = await quiet(readlink(join(base, 'fd', fd)));
+        const target = syncQuiet(() => readlinkSync(join(base, 'fd', fd)));
         if (!target || !target.startsWith('/')) continue; // sockets, pipes, anon inodes
-        const info = await quiet(text(join(base, 'fdinfo', fd)));
-        const mnt = info === undefined ? undefined : fdinfoMountId(info);
+        const mnt = fdinfoMountId(syncQuiet(() => readFileSync(join(base, 'fdinfo', fd), 'utf8')) ?? '');
         if (mnt === undefined) continue;
-        let fdDev = (await devOfMount(pid, ns))?.get(mnt);
-        if (fdDev === undefined) {
-          // a mount made after this namespace's table was read: read this process's table afresh
-          const fresh = await quiet(text(join(base, 'mountinfo')));
-          fdDev = fresh === undefined ? undefined : parseMountinfo(fresh).find((e) => e.mountId === mnt)?.dev;
-        }
+        if (!nsMounts.has(ns)) nsMounts.set(ns, mountsOf(base));
+        let fdDev = nsMounts.get(ns)?.get(mnt);
+        // a mount made after this namespace's table was read: read this process's table afresh
+        if (fdDev === undefined) fdDev = mountsOf(base)?.get(mnt);
         // A file on a mount no table shows (detached by umount -l, or outside this process's
         // root): its device cannot be read without touching it, so go by its path.
         if (fdDev === undefined && underPath(target, o.mountPoint)) how.push(`fd ${fd} ${target} (detached mount)`);
         if (fdDev === dev) how.push(`fd ${fd} ${target}`);
       }
     }
+    candidates.push({ pid, st, how });
+  }
+  const holders: Holder[] = [];
+  const one = async (c: (typeof candidates)[number]) => {
+    const base = join(o.paths.proc, String(c.pid));
     const maps = await quiet(text(join(base, 'maps')));
-    if (maps && mapsDevices(maps).has(dev)) how.push('mmap');
-    if (!how.length) return;
+    if (maps && mapsDevices(maps).has(dev)) c.how.push('mmap');
+    if (!c.how.length) return;
     const cmd = await quiet(text(join(base, 'cmdline')));
-    holders.push({ pid, start: st.start, comm: st.comm, how, vm: cmd ? vmFromCmdline(cmd) : undefined });
+    holders.push({ pid: c.pid, start: c.st.start, comm: c.st.comm, how: c.how, vm: cmd ? vmFromCmdline(cmd) : undefined });
   };
   // a few at a time: the libuv threadpool has four threads, and one may block on a stuck process
-  const queue = [...pids];
+  const queue = [...candidates];
   const workers = Array.from({ length: 4 }, async () => {
     while (queue.length && !o.cancelled()) await one(queue.shift()!);
   });

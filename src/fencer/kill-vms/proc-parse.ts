@@ -92,6 +92,8 @@ export interface ProcStat {
   start: string;
   comm: string;
   ppid: number;
+  /** Task flags (PF_*): PF_KTHREAD 0x00200000 marks a kernel thread. */
+  flags: number;
 }
 
 /** /proc/<pid>/stat (comm may hold spaces and parentheses: split at the LAST ')'). */
@@ -102,7 +104,7 @@ export function parseStat(text: string): ProcStat | undefined {
   const rest = text.slice(close + 2).split(' ');
   // rest[0] = state (field 3), rest[1] = ppid (4), rest[19] = starttime (22)
   if (rest.length < 20) return undefined;
-  return { comm: text.slice(open + 1, close), state: rest[0], ppid: Number(rest[1]), start: rest[19] };
+  return { comm: text.slice(open + 1, close), state: rest[0], ppid: Number(rest[1]), flags: Number(rest[6]), start: rest[19] };
 }
 
 export interface VmIdentity {

@@ -1,0 +1,89 @@
+// The fencer's local directories going wrong (issue 17 items 9, 10, and the state_dir half of 2):
+// a fence marker directory that hangs does not hold the fence; a state file that cannot be written
+// is said once, not every tick; a removed state_dir is made again; a state_dir that cannot be
+// created is one clear line at start, not an internal error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BindfsPool, FaultFsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+
+const missing = fuseMissing() ?? faultfsMissing();
+const skip = missing && process.env.CI !== 'true' ? missing : false;
+const cleanups: Array<() => void | Promise<unknown>> = [];
+before(() => {
+  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
+});
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+function setConfig(f: FencerRun, key: string, value: string): void {
+  const text = readFileSync(f.configPath, 'utf8').replace(new RegExp(`^${key} = .*$`, 'm'), `${key} = "${value}"`);
+  writeFileSync(f.configPath, text);
+}
+
+test('item 9: a marker directory that hangs does not hold the fence: sysrq b within fence_after_s + 1 s + the marker deadline', { skip }, async () => {
+  const root = tempRoot('fencer-marker-hang');
+  const pool = new BindfsPool(root);
+  const markerFs = new FaultFsPool(root, 'marker');
+  const f = new FencerRun(root, [{ path: pool.mnt, fence_when: 'always' }], SHORT);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => markerFs.cleanup(), () => f.kill());
+  await pool.mount();
+  await markerFs.mount();
+  setConfig(f, 'marker_dir', markerFs.mnt);
+  f.start();
+  await f.armed();
+  await sleep(500);
+  markerFs.setMode('hang');
+  await sleep(200);
+  const t0 = performance.now();
+  pool.freeze();
+  await waitFor(`sysrq 'b':\n${f.log()}`, () => f.sysrqText().includes('b'), (SHORT.fence_after_s + 10) * 1000, 10);
+  const took = performance.now() - t0;
+  const bound = (SHORT.fence_after_s + 1) * 1000 + 500;
+  assert.ok(took <= bound, `fenced ${Math.round(took)} ms after the freeze with the marker directory hung; bound ${bound} ms`);
+  assert.match(f.log(), /the fence marker was not written within its deadline/);
+});
+
+test('item 10 + 2: state write errors are logged once, not every tick; a removed state_dir is made again', { skip }, async () => {
+  const root = tempRoot('fencer-state-errors');
+  const pool = new BindfsPool(root);
+  const f = new FencerRun(root, [{ path: pool.mnt }], SHORT, { action: 'log-only' });
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
+  await pool.mount();
+  f.start();
+  await f.armed();
+  // Removed (rm -rf /run/brick): the running fencer makes it again, so a crash now still leaves a state file.
+  rmSync(f.stateDir, { recursive: true, force: true });
+  await waitFor('fencer.json written again', () => existsSync(join(f.stateDir, 'fencer.json')), 3000);
+  // Unwritable: a file where the directory was. 12+ ticks in 3 s; one error line.
+  rmSync(f.stateDir, { recursive: true, force: true });
+  writeFileSync(f.stateDir, 'not a directory\n');
+  const from = f.lines.length;
+  await sleep(3000);
+  const errors = f.lines.slice(from).filter((l) => /cannot write the state file/.test(l));
+  assert.equal(errors.length, 1, `state write errors logged ${errors.length} times in 3 s:\n${errors.join('\n')}`);
+  rmSync(f.stateDir, { force: true });
+  await waitFor('fencer.json written again', () => existsSync(join(f.stateDir, 'fencer.json')), 3000);
+  assert.match(f.lines.slice(from).join('\n'), /written again/);
+  assert.equal(await f.stop(), 0);
+});
+
+test('item 10: a state_dir that cannot be created (read-only mount) is one clear line at start, exit 1, no stack trace', { skip }, async () => {
+  const root = tempRoot('fencer-state-ro');
+  const ro = join(root, 'ro');
+  mkdirSync(ro);
+  execFileSync('mount', ['--bind', ro, ro]);
+  execFileSync('mount', ['-o', 'remount,ro,bind', ro]);
+  const f = new FencerRun(root, [], SHORT, { action: 'log-only', watchdog: false });
+  cleanups.push(() => removeRoot(root), () => void execFileSync('umount', ['-l', ro]), () => f.kill());
+  setConfig(f, 'state_dir', join(ro, 'run', 'brick'));
+  f.start();
+  const code = await Promise.race([f.exit!, sleep(20_000).then(() => 'running')]);
+  assert.equal(code, 1, f.log());
+  await sleep(300); // the last output after 'exit'
+  assert.match(f.log(), /fencer\.state_dir .*\/ro\/run\/brick: cannot create it \(EROFS\)/);
+  assert.doesNotMatch(f.log(), /internal error|^\s+at /m);
+});
