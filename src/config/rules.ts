@@ -119,6 +119,9 @@ export function crossFieldProblems(c: Config): string[] {
       `fencer.fence_after_s: must be ≥ 2 × probe_timeout_s + the loop tick (${fencerTickMs(f.probe_interval_s, f.watchdog_timeout_s) / 1000} s) + ${SPAWN_SLACK_S} s = ${floor} s, ` +
         `the age a slow but healthy pool can reach; got ${f.fence_after_s}`,
     );
+  // The window must let the first probe reach its deadline (rule 9: never judged before a fair chance).
+  if (f.startup_window_s < f.probe_timeout_s)
+    p.push(`fencer.startup_window_s: must be ≥ probe_timeout_s (${f.probe_timeout_s}), got ${f.startup_window_s}`);
   if (f.probe_interval_s > f.probe_timeout_s)
     p.push(`fencer.probe_interval_s: must be ≤ probe_timeout_s (${f.probe_timeout_s}), got ${f.probe_interval_s}`);
   // kill-vms resets at most kill_timeout_s after the expiry, and the watchdog (still petted while it

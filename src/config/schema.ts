@@ -140,6 +140,11 @@ export const FencerSchema = Section(
     probe_interval_s: Seconds(5, 'time between heartbeat probes of one pool', 0.05),
     probe_timeout_s: Seconds(10, 'deadline for one probe', 0.05),
     fence_after_s: Seconds(30, 'fence when a used pool has had no verified heartbeat for this long', 0.1),
+    startup_window_s: Seconds(
+      120,
+      'a pool not verified this long after start is an error; if it guards VMs (fence_when = "always", or a VM uses it) the fencer exits non-zero (watchdog disarmed, armed pools handed to the next start)',
+      1,
+    ),
     watchdog_device: Str('/dev/watchdog', '"" = none: a wedged fencer then cannot reset the host'),
     watchdog_timeout_s: Seconds(20, 'the watchdog\'s reset timeout', 1),
     sysrq_trigger: Str('/proc/sysrq-trigger', 'opened at start; written to fence'),

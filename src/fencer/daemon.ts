@@ -77,6 +77,8 @@ interface PoolRuntime {
   lastLateLogMs: number;
   prevState: PoolHealthState;
   verdict?: PoolPlan;
+  /** The start-up window passed without a verified heartbeat (said once, loudly). */
+  overdueSaid: boolean;
 }
 
 /** A pool flapping between healthy and late is logged at most this often. */
@@ -159,6 +161,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       lastStuckLogMs: -Infinity,
       lastLateLogMs: -Infinity,
       prevState: 'unverified',
+      overdueSaid: false,
     };
   }
   ensureLocalDir(f.state_dir, 'state_dir');
@@ -246,6 +249,9 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     'fencer started',
   );
   const startedAtMs = Date.now();
+  let loopStartMs: number | undefined;
+  /** Set when start-up failed (a pool guarding VMs not verified within startup_window_s): the exit code. */
+  let failStartup: ((pools: string[]) => void) | undefined;
   let fenced: FenceMarker | null = null;
   let petting = false;
   const stateLog = { msg: null as string | null, atMs: -Infinity };
@@ -261,6 +267,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       watchdog: Boolean(watchdog),
       fenced: fenced?.pool ?? null,
       vm,
+      startup: loopStartMs === undefined ? undefined : { startedMs: loopStartMs, windowMs: f.startup_window_s * 1000 },
       pools: pools.map((p) => ({
         path: p.cfg.path,
         fenceWhen: p.cfg.fence_when,
@@ -381,6 +388,10 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     plan.pools.forEach((v, i) => transition(pools[i], v, t));
     if (plan.fence) fence(plan.fence.pool, plan.fence.action, plan.fence.why);
     if (plan.clearFenced) fenced = null;
+    if (plan.failStartup && !fenced && failStartup) {
+      failStartup(plan.failStartup.pools);
+      return;
+    }
     petting = plan.pet;
     if (plan.pet && watchdog) {
       try {
@@ -442,6 +453,18 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
 
   function transition(p: PoolRuntime, v: PoolPlan, t: number): void {
     p.verdict = v;
+    if (v.overdue && !p.overdueSaid) {
+      p.overdueSaid = true;
+      const guards = p.cfg.fence_when === 'always' || v.inUse !== false;
+      log.error(
+        { pool: p.cfg.path, startup_window_s: f.startup_window_s, in_use: v.inUse, fence_when: p.cfg.fence_when, last_error: p.lastError },
+        `pool ${p.cfg.path} has NOT verified within startup_window_s (${f.startup_window_s} s) of start` +
+          (p.lastError ? ` (last error: ${p.lastError})` : '') +
+          (guards
+            ? ': it guards VMs, so start-up fails'
+            : ': no running VM uses it, so the fencer keeps running (it arms on its first verified heartbeat; start-up fails if a VM uses it before then)'),
+      );
+    }
     if (v.state === p.prevState) return;
     const fields = { pool: p.cfg.path, from: p.prevState, to: v.state, last_ok_age_s: v.ageMs === undefined ? null : round3(v.ageMs / 1000) };
     // Storage that is slow but answers flips healthy ↔ late with every probe: say so once a minute,
@@ -499,6 +522,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
           probes_ok: p.ok,
           probes_failed: p.failed,
           last_error: p.lastError,
+          startup_overdue: v?.overdue ?? false,
           ...(killVms ? { kill_vms: killVms.snapshot(p.cfg.path) } : {}),
         };
       }),
@@ -510,10 +534,15 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (poisonFifo) poisonThreadpool(poisonFifo, log);
 
   return await new Promise<number>((resolve) => {
-    const timer = setInterval(loop, tick);
-    loop();
-    const stop = (sig: string) => {
+    loopStartMs = now();
+    let timer: NodeJS.Timeout | undefined;
+    // A failed start-up (rule 9) ends like a crash for what is armed (the next start inherits it:
+    // no expiry is lost) but disarms the watchdog: the fencer is not there to pet it, and a host
+    // whose pool path is wrong must not be reset for it. It exits non-zero (4: not protected).
+    const stop = (sig: string, exitCode = 0) => {
       clearInterval(timer);
+      onStopRequest = () => {};
+      const failed = exitCode !== 0;
       const resets = fenced && !actionKeepsHostUp(f.action);
       if (watchdog) {
         if (resets) {
@@ -522,7 +551,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         } else {
           try {
             watchdog.disarm();
-            log.info(`${sig}: clean stop; watchdog disarmed (magic close)`);
+            log.info(failed ? `${sig}: watchdog disarmed (magic close); armed pools are handed to the next start` : `${sig}: clean stop; watchdog disarmed (magic close)`);
           } catch (e) {
             log.error({ error: (e as Error).message }, `${sig}: could not disarm the watchdog`);
           }
@@ -530,18 +559,26 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       } else log.info(`${sig}: clean stop`);
       petting = false;
       // A clean stop carries nothing forward; after a fence the next fencer keeps what was armed.
-      saveState(now(), !resets);
-      saveLease(!resets);
+      saveState(now(), !resets && !failed);
+      saveLease(!resets && !failed);
       // The clean-stop lease must be on disk before exit (a bounded wait: the worker may be stuck).
       markerWriter.flush(1000);
       markerWriter.close();
       lock.release();
       // Children stuck in D state would keep the event loop alive; they are not ours to wait for.
-      setTimeout(() => process.exit(0), 100).unref();
-      resolve(0);
+      setTimeout(() => process.exit(exitCode), 100).unref();
+      resolve(exitCode);
+    };
+    failStartup = (paths) => {
+      log.error({ pools: paths, startup_window_s: f.startup_window_s, exit: 4 }, `start-up FAILED: ${paths.join(', ')} guarding VMs did not verify within startup_window_s (${f.startup_window_s} s); exiting (4) rather than pet the watchdog over unverified storage`);
+      stop('start-up window', 4);
     };
     onStopRequest = stop;
     if (stopRequest) stop(stopRequest);
+    else {
+      timer = setInterval(loop, tick);
+      loop();
+    }
   });
 }
 

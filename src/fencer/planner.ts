@@ -59,12 +59,16 @@ export interface Facts {
   fenced: string | null;
   pools: PoolFacts[];
   vm: VmFacts;
+  /** When this process started its loop (monotonic ms) and fencer.startup_window_s (reference/fencing.md rule 9). */
+  startup?: { startedMs: number; windowMs: number };
 }
 
 export interface PoolPlan extends PoolVerdict {
   inUse: InUse;
   /** Would fence, but the pool has not had its fair chance since this start (first probe deadline, first VM answer). */
   held: boolean;
+  /** Not verified by this process within the start-up window (from startedMs + windowMs on): an error. */
+  overdue: boolean;
 }
 
 export interface Plan {
@@ -77,6 +81,12 @@ export interface Plan {
   fence?: { pool: PoolPlan; action: FenceAction; why?: string };
   /** A log-only fence is over (no pool expires any more): forget it, so the next expiry is reported again. */
   clearFenced: boolean;
+  /**
+   * Start-up failed: these overdue pools guard VMs (fence_when = "always", or a running VM uses them
+   * or usage is unknown, which counts as used as for fencing). The fencer exits non-zero rather than
+   * pet the watchdog forever over storage it never verified. Never while a fence is under way.
+   */
+  failStartup?: { pools: string[] };
 }
 
 /** What running VMs' use of a pool is, as of now: an answer older than a few refreshes is no answer. */
@@ -113,7 +123,8 @@ export function planTick(f: Facts): Plan {
     const graceOpen = p.firstProbeDeadlineMs === undefined || now < p.firstProbeDeadlineMs;
     const vmWait = p.fenceWhen === 'in-use' && awaitingFirstVmAnswer(f.vm, now);
     const held = v.fence && (graceOpen || vmWait);
-    return { ...v, inUse, held, fence: v.fence && !held };
+    const overdue = f.startup !== undefined && p.lastOkMs === undefined && now >= f.startup.startedMs + f.startup.windowMs;
+    return { ...v, inUse, held, fence: v.fence && !held, overdue };
   });
   const startProbes = f.pools
     .filter((p) => !p.probeInFlight && (p.lastProbeStartMs === undefined || now >= p.lastProbeStartMs + t.probeIntervalMs))
@@ -126,7 +137,9 @@ export function planTick(f: Facts): Plan {
   const pet = f.watchdog && (keepsUp || (f.fenced === null && !anyExpired));
   const fence = f.fenced === null && wants ? { pool: wants, action: f.action } : undefined;
   const clearFenced = keepsUp && f.fenced !== null && !wants;
-  return { pools, startProbes, queryVms, pet, fence, clearFenced };
+  const guarding = pools.filter((p, i) => p.overdue && (f.pools[i].fenceWhen === 'always' || p.inUse !== false)).map((p) => p.path);
+  const failStartup = f.fenced === null && !fence && guarding.length ? { pools: guarding } : undefined;
+  return { pools, startProbes, queryVms, pet: pet && !failStartup, fence, clearFenced, ...(failStartup ? { failStartup } : {}) };
 }
 
 // ---- start-up: what a new fencer carries over ----
@@ -215,7 +228,7 @@ export function withKillVms(plan: Plan, k: { reset?: { pool: string; reason: str
   return {
     ...plan,
     startProbes: plan.startProbes.filter((p) => !k.hold.has(p)),
-    pet: watchdog && !k.reset && !heldExpired,
+    pet: watchdog && !k.reset && !heldExpired && !plan.failStartup,
     fence: reset ? { pool: reset, action: 'kill-vms', why: k.reset!.reason } : undefined,
   };
 }

@@ -34,6 +34,8 @@ export interface PoolState {
   probes_ok: number;
   probes_failed: number;
   last_error: string | null;
+  /** Not verified within fencer.startup_window_s of start (reference/fencing.md rule 9). */
+  startup_overdue?: boolean;
   /** action = "kill-vms": what was killed on this pool and whether it is fenced. */
   kill_vms?: PoolKillSnapshot;
 }

@@ -161,7 +161,7 @@ export class FencerRun {
     root: string,
     readonly pools: Array<{ path: string; heartbeat?: 'ovm' | 'kvm'; fence_when?: 'in-use' | 'always' }>,
     readonly t: FencerTimings = SHORT,
-    readonly extra: { action?: string; vm_query?: string; libvirt_uri?: string; watchdog?: boolean; host_id?: string; kill_timeout_s?: number } = {},
+    readonly extra: { action?: string; vm_query?: string; libvirt_uri?: string; watchdog?: boolean; host_id?: string; kill_timeout_s?: number; startup_window_s?: number } = {},
   ) {
     this.dir = join(root, 'fencer');
     mkdirSync(this.dir, { recursive: true });
@@ -179,6 +179,7 @@ export class FencerRun {
       '[fencer]',
       `action = "${extra.action ?? 'reboot'}"`,
       ...(extra.kill_timeout_s === undefined ? [] : [`kill_timeout_s = ${extra.kill_timeout_s}`]),
+      ...(extra.startup_window_s === undefined ? [] : [`startup_window_s = ${extra.startup_window_s}`]),
       `probe_interval_s = ${t.probe_interval_s}`,
       `probe_timeout_s = ${t.probe_timeout_s}`,
       `fence_after_s = ${t.fence_after_s}`,

@@ -2,20 +2,25 @@
 // configured as a symlink to the mount is resolved at start (a `realpath -e` child with a deadline),
 // so the device/mount check sees the mounted filesystem: the pool arms, and a frozen mount fences
 // within fence_after_s + 1 s of the freeze. (Before: `stat -c %d` on the symlink saw the root
-// filesystem, the pool never armed, and a frozen pool never fenced.)
+// filesystem, the pool never armed, and a frozen pool never fenced.) And the start-up window
+// (fencing.md rule 9, fencer.startup_window_s): a pool guarding VMs that never verifies fails
+// start-up (exit 4, watchdog disarmed) rather than being petted over forever.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { BindfsPool, FencerRun, SHORT, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+import { BindfsPool, FaultFsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
 
 const missing = fuseMissing();
+const fmissing = faultfsMissing();
 const skip = missing && process.env.CI !== 'true' ? missing : false;
+const fskip = (missing || fmissing) && process.env.CI !== 'true' ? (missing || fmissing) : false;
 const BOUND_MS = (SHORT.fence_after_s + 1) * 1000;
 
 const cleanups: Array<() => void | Promise<unknown>> = [];
 before(() => {
   if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
+  if (fmissing && process.env.CI === 'true') throw new Error(`fencer host tests need faultfs: ${fmissing}`);
 });
 after(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -45,4 +50,28 @@ test('item 5: a pool configured as a symlink to a bindfs mount arms; frozen, it 
   assert.ok(took >= SHORT.fence_after_s * 1000 - SHORT.probe_interval_s * 1000 - 300, `fenced too early: ${Math.round(took)} ms`);
   assert.match(f.log(), new RegExp(`FENCING this host: pool ${link} `));
   await f.stop();
+});
+
+test('item 5: start-up window: a pool guarding VMs that never verifies (faultfs EIO from the start) fails start-up at startup_window_s: exit 4, said loudly, in the state, watchdog disarmed, no fence', { skip: fskip }, async () => {
+  const root = tempRoot('fencer-window');
+  const pool = new FaultFsPool(root);
+  const WINDOW_S = 3;
+  const f = new FencerRun(root, [{ path: pool.mnt, fence_when: 'always' }], SHORT, { startup_window_s: WINDOW_S });
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
+  await pool.mount();
+  pool.setMode('EIO');
+  const t0 = performance.now();
+  f.start();
+  const code = await Promise.race([f.exit!, sleep(WINDOW_S * 1000 + 10_000).then(() => 'still running' as const)]);
+  const took = performance.now() - t0;
+  assert.equal(code, 4, `the fencer must fail start-up (exit 4), got ${code}:\n${f.log()}`);
+  assert.ok(took >= WINDOW_S * 1000, `exited ${Math.round(took)} ms after spawn, before the window (${WINDOW_S} s)`);
+  assert.match(f.log(), /"level":"?(50|error)"?.*has NOT verified within startup_window_s \(3 s\).*guards VMs, so start-up fails/);
+  assert.match(f.log(), /start-up FAILED/);
+  const st = f.state();
+  assert.equal(st.pools[0].startup_overdue, true);
+  assert.equal(st.pools[0].armed, false);
+  assert.equal(st.watchdog.petting, false);
+  assert.equal(f.sysrqText(), '', 'a pool never verified is never fenced on');
+  assert.ok(f.watchdogBytes().includes('V'), 'the watchdog is disarmed (magic close): not petted forever, not left to reset the host');
 });

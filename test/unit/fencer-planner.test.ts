@@ -157,3 +157,43 @@ test('kill-vms: the controller decides the reset; petting goes on while it kills
   const held = planTick(facts({ action: 'kill-vms', nowMs: 1000, pools: [pool({ lastOkMs: undefined, inheritedLastOkMs: null, firstProbeDeadlineMs: 10_000 })] }));
   assert.equal(withKillVms(held, { hold: new Set() }, true).pet, false);
 });
+
+test('start-up window (fencing.md rule 9): a pool not verified by startedMs + window is overdue at = and +ε, not at −ε; it fails start-up only when it guards VMs', () => {
+  const W = 120_000;
+  const startup = { startedMs: 1000, windowMs: W };
+  const at = 1000 + W;
+  const unverified = (o: Partial<PoolFacts> = {}) => pool({ lastOkMs: undefined, firstProbeDeadlineMs: 1000 + T.probeTimeoutMs, lastProbeStartMs: at - 1000, probeInFlight: true, ...o });
+  // fence_when = "always": −ε still waits (petting), = and +ε fail start-up and stop petting.
+  let plan = planTick(facts({ startup, nowMs: at - E, pools: [unverified({ fenceWhen: 'always' })] }));
+  assert.equal(plan.pools[0].overdue, false);
+  assert.equal(plan.failStartup, undefined);
+  assert.equal(plan.pet, true, 'an unverified pool inside the window is petted over (it was never armed)');
+  for (const now of [at, at + E]) {
+    plan = planTick(facts({ startup, nowMs: now, pools: [unverified({ fenceWhen: 'always' })] }));
+    assert.equal(plan.pools[0].overdue, true, `${now}`);
+    assert.deepEqual(plan.failStartup, { pools: ['/p'] }, `${now}`);
+    assert.equal(plan.pet, false, 'no pet on the way out');
+    assert.equal(plan.fence, undefined, 'never armed: no fence');
+  }
+  // fence_when = "in-use": a VM uses it (or usage unknown, which counts as used) → fail; no VM uses it → only overdue.
+  for (const [vm, fails] of [[vmAnswered(new Map([['/p', true]]), at), true], [vmNever, true], [vmAnswered(new Map([['/p', false]]), at), false]] as const) {
+    plan = planTick(facts({ startup, nowMs: at + E, vm, pools: [unverified()] }));
+    assert.equal(plan.pools[0].overdue, true);
+    assert.deepEqual(plan.failStartup, fails ? { pools: ['/p'] } : undefined);
+    assert.equal(plan.pet, !fails, 'an idle overdue pool keeps the fencer running and petting');
+  }
+  // A pool verified once in this start is never overdue; nor is any pool without a start-up fact.
+  plan = planTick(facts({ startup, nowMs: at + E, pools: [pool({ lastOkMs: 2000, fenceWhen: 'always' })] }));
+  assert.equal(plan.pools[0].overdue, false);
+  assert.equal(planTick(facts({ nowMs: at + E, pools: [unverified({ fenceWhen: 'always' })] })).failStartup, undefined);
+  // A fence under way (or a pool that fences now) takes precedence over the exit.
+  plan = planTick(facts({ startup, nowMs: at + E, fenced: '/q', pools: [unverified({ fenceWhen: 'always' })] }));
+  assert.equal(plan.failStartup, undefined);
+  const both = [pool({ path: '/q', lastOkMs: 0, fenceWhen: 'always' }), unverified({ fenceWhen: 'always' })];
+  plan = planTick(facts({ startup, nowMs: at + E, pools: both }));
+  assert.equal(plan.fence?.pool.path, '/q');
+  assert.equal(plan.failStartup, undefined);
+  // kill-vms keeps petting over its own expiry, never over a failed start-up.
+  plan = planTick(facts({ startup, action: 'kill-vms', nowMs: at, pools: [unverified({ fenceWhen: 'always' })] }));
+  assert.equal(withKillVms(plan, { hold: new Set() }, true).pet, false);
+});
