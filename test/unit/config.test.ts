@@ -112,6 +112,11 @@ test('timing rules: fence_after_s must exceed probe_timeout_s, and beat the orch
   assert.deepEqual(r.problems, []);
   r = parseConfigText(`[fencer]\nfence_after_s = 34\n`); // 34 + 20 + 5 = 59 < 60
   assert.deepEqual(r.problems, []);
+  // startup_window_s must give the first probe its deadline (probe_timeout_s 10): −ε refused, = and +ε accepted.
+  r = parseConfigText(`[fencer]\nstartup_window_s = 9.999\n`);
+  assert.deepEqual(r.problems, ['fencer.startup_window_s: must be ≥ probe_timeout_s (10), got 9.999']);
+  for (const w of [10, 10.001]) assert.deepEqual(parseConfigText(`[fencer]\nstartup_window_s = ${w}\n`).problems, [], `${w}`);
+  assert.equal(defaultConfig().fencer.startup_window_s, 120);
 });
 
 test('cross-field rules on server, network and fencer', () => {
