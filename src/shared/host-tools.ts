@@ -259,6 +259,16 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     oldUserland: 'every EL5+ stat has -c; brick carries its own for a root without coreutils',
   },
   {
+    name: 'readlink',
+    package: 'coreutils',
+    usedBy: 'check_dom0_storage_health_check: the path asked about and the fencer\'s pool paths, resolved (symlinks, trailing slash) in a child with a deadline, so a hung pool cannot block the agent',
+    flags: [{ flag: '-m --', since: '5.97', note: 'canonicalize-missing; EL5 coreutils 5.97 (by reading its manual, not run here)' }],
+    minVersion: '5.97',
+    versionArgs: ['--version'],
+    parseVersion: dotted(/coreutils\)\s+([\d.]+)/),
+    oldUserland: 'every EL5+ readlink has -m',
+  },
+  {
     name: 'mkdir',
     package: 'coreutils',
     usedBy: 'fencer: POOL/KVMHA',
