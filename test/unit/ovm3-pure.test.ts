@@ -172,7 +172,7 @@ test('check_dom0_storage_health_check: running only when the fencer runs, guards
     ['stale state file', { nowMs: 1_000_000 + (STATE_STALE_S + 0.001) * 1000 }, /stale/],
     ['writer gone', { pidAlive: false }, /pid 1.*gone/],
     ['another host id', { guid: 'g2' }, /fencer.host_id = "g2"/],
-    ['path not resolved', { path: new Error('readlink -m: no answer within 10 ms') }, /cannot resolve/],
+    ['path not resolved', { path: new Error('realpath -e /x: no answer within 10 ms') }, /cannot resolve/],
     ['another path', { path: '/OVS/Repositories/c' }, /does not guard \/OVS\/Repositories\/c/],
     ['the guarded pool could not be resolved', { poolPaths: ['/OVS/Repositories/a', undefined] }, /does not guard/],
     ['no pools', { state: state(), poolPaths: [] }, /its pools: none/],

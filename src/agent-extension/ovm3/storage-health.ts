@@ -6,6 +6,7 @@
 import { BrickError } from '../../shared/errors.js';
 import { fencerPidAlive, fencerRunning, readFencerState, type FencerState } from '../../fencer/state.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
+import { resolvePoolPath } from '../../fencer/probe.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { int, plain } from './args.js';
@@ -22,7 +23,7 @@ export interface HealthCheckFacts {
   /** The state's writer (state.pid) still exists. */
   pidAlive: boolean;
   guid: string;
-  /** The call's path, resolved (symlinks, trailing slash); an Error when it could not be resolved in time. */
+  /** The call's path, resolved (symlinks, trailing slash); an Error when it could not be resolved (missing, or not in time). */
   path: string | Error;
   /** Each pool of the state (same order) → its path resolved; undefined when that did not finish in time. */
   poolPaths: Array<string | undefined>;
@@ -55,12 +56,11 @@ export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolea
   return { reply: [true, false], why: `guarding ${pool.path}, armed, action ${s.action}` };
 }
 
-/** A path resolved through readlink -m in a child with a deadline (a hung NFS lookup cannot block the agent). */
+/** A path with its symlinks resolved the way the fencer resolves its pools (realpath -e in a child with a deadline). */
 async function resolvePath(p: string, ctx: CallContext, timeoutMs: number): Promise<string> {
-  const r = await ctx.run('readlink', ['-m', '--', p], { timeoutMs });
-  const out = r.stdout.replace(/\n$/, '');
-  if (!out.startsWith('/') || out.includes('\n')) throw new BrickError('COMMAND_FAILED', `readlink -m ${p}: unexpected output ${JSON.stringify(out.slice(0, 200))}`);
-  return out;
+  const r = await resolvePoolPath(p, { realpath: 'realpath' }, ctx.run, timeoutMs);
+  if (r.error) throw new Error(`realpath -e ${p}: ${r.error}`);
+  return r.path;
 }
 
 /** check_dom0_storage_health_check(path, script, guid, timeout, interval) → [running, started]. */
