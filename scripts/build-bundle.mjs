@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -22,10 +23,38 @@ function commit() {
   }
 }
 
+/** The config validator as standalone code (ESM), from the same schema and Ajv options as at run time. */
+async function configValidatorCode() {
+  const gen = await build({
+    stdin: {
+      contents: [
+        "import { Ajv } from 'ajv';",
+        "import standaloneCode from 'ajv/dist/standalone/index.js';",
+        "import { ConfigSchema } from './src/config/schema.ts';",
+        "import { AJV_OPTIONS } from './src/config/validator.ts';",
+        'const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true } });',
+        'export const code = standaloneCode(ajv, ajv.compile(ConfigSchema));',
+      ].join('\n'),
+      resolveDir: root,
+      loader: 'ts',
+      sourcefile: 'config-validator-gen.ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    write: false,
+    logLevel: 'error',
+  });
+  const mod = { exports: {} };
+  new Function('module', 'exports', 'require', gen.outputFiles[0].text)(mod, mod.exports, createRequire(join(root, 'package.json')));
+  return mod.exports.code;
+}
+
 export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), quiet = false } = {}) {
   mkdirSync(dirname(outfile), { recursive: true });
   const version = pkg.version;
   const sha = commit();
+  const validatorCode = await configValidatorCode();
   const result = await build({
     entryPoints: [join(root, 'src', 'cli', 'main.ts')],
     outfile,
@@ -46,6 +75,20 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
       'import.meta.url': 'undefined',
     },
     metafile: true,
+    plugins: [
+      {
+        // src/config/validator.ts compiles the config schema with Ajv at run time; the bundle gets
+        // the same validator as generated code instead (no Ajv compiler loaded, nothing compiled at start).
+        name: 'brick-config-validator',
+        setup(b) {
+          b.onLoad({ filter: /[\\/]src[\\/]config[\\/]validator\.ts$/ }, () => ({
+            contents: `${validatorCode}\nexport function configValidator() { return validate; }\n`,
+            loader: 'js',
+            resolveDir: root,
+          }));
+        },
+      },
+    ],
   });
   const bytes = statSync(outfile).size;
   if (!quiet) console.log(`build-bundle: ${outfile} (${(bytes / 1024).toFixed(0)} KiB, brick ${version}, commit ${sha})`);

@@ -2,8 +2,9 @@
 // each, naming the key: `fencer.fence_after_s: must be ...`.
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { ConfigSchema, type Config } from './schema.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { type Config } from './schema.js';
+import { configValidator } from './validator.js';
 import { configWarnings, crossFieldProblems } from './rules.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/brick/brick.toml';
@@ -18,7 +19,7 @@ export interface ConfigResult {
 // Compiled on first use, not at import: `brick --version` should not pay for it.
 let compiled: ValidateFunction<Config> | undefined;
 function validateSchema(data: unknown): data is Config {
-  compiled ??= new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false, coerceTypes: false }).compile<Config>(ConfigSchema);
+  compiled ??= configValidator();
   const ok = compiled(data);
   validateSchema.errors = compiled.errors ?? [];
   return ok;

@@ -17,7 +17,7 @@ import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbe
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
 import { inherit, planTick, shouldLogRepeat, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
-import { probeSteps, resolveTools, startProbe, type ProbeTools } from './probe.js';
+import { probeSteps, resolvePoolPath, resolveTools, startProbe, type ProbeTools } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { prepareWatchdog } from './watchdog-policy.js';
 import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type FencerState, type PoolState } from './state.js';
@@ -56,6 +56,8 @@ export const IGNORED_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGV
 
 interface PoolRuntime {
   cfg: PoolConfig;
+  /** cfg.path with its symlinks resolved at start: what the probes stat, write and read. */
+  probePath: string;
   hostId: string;
   file: string;
   lastOkMs?: number;
@@ -130,11 +132,22 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   // ---- start-up: everything that may fail fails here, before anything is armed ----
   const tools: ProbeTools = await resolveTools();
   const pools: PoolRuntime[] = f.pool.map((cfg) => newPool(cfg));
+  // A pool path that is a symlink to the mount: resolved once, by a child with a deadline.
+  await Promise.all(
+    pools.map(async (p) => {
+      const r = await resolvePoolPath(p.cfg.path, tools, run, timing.probeTimeoutMs);
+      if (r.error) log.warn({ pool: p.cfg.path, error: r.error }, `cannot resolve pool path ${p.cfg.path} (${r.error}); probing it as configured`);
+      else if (r.path !== p.cfg.path) log.info({ pool: p.cfg.path, resolved: r.path }, `pool ${p.cfg.path} resolves to ${r.path}: probing that`);
+      p.probePath = r.path;
+      p.file = heartbeatFile(r.path, p.hostId, p.cfg.heartbeat);
+    }),
+  );
   function newPool(cfg: PoolConfig): PoolRuntime {
     const hostId = f.host_id || defaultHostId(cfg.heartbeat as HeartbeatFormat);
     if (!hostId) throw new BrickError('NOT_READY', 'fencer.host_id: not set and this host has no IPv4 address to derive it from; set host_id');
     return {
       cfg,
+      probePath: cfg.path,
       hostId,
       file: heartbeatFile(cfg.path, hostId, cfg.heartbeat),
       mkdirDone: cfg.heartbeat !== 'kvm',
@@ -220,7 +233,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
 
   log.info(
     {
-      pools: pools.map((p) => ({ path: p.cfg.path, heartbeat: p.cfg.heartbeat, file: p.file, fence_when: p.cfg.fence_when })),
+      pools: pools.map((p) => ({ path: p.cfg.path, resolved: p.probePath, heartbeat: p.cfg.heartbeat, file: p.file, fence_when: p.cfg.fence_when })),
       action: f.action,
       probe_interval_s: f.probe_interval_s,
       probe_timeout_s: f.probe_timeout_s,
@@ -264,7 +277,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   function startPoolProbe(p: PoolRuntime, t: number): void {
     const started = t;
     const content = heartbeatContent(p.cfg.heartbeat, Date.now());
-    const steps = probeSteps({ poolPath: p.cfg.path, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delayS });
+    const steps = probeSteps({ poolPath: p.probePath, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delayS });
     const abort = new AbortController();
     const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount, abort.signal);
     p.lastStartMs = started;

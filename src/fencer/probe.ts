@@ -1,8 +1,10 @@
 // One heartbeat probe of one pool: a short chain of coreutils children, each with the probe's
 // remaining deadline. The fencer process itself never touches a pool path (a hung NFS call would
 // pin a libuv thread, reference/fencing.md §6): every stat, write, rename and read is a child.
-//   1. stat -c %d -- POOL /      the pool's device, and the root's (a vanished mount leaves the
-//                                 bare directory on the root filesystem)
+//   1. stat -L -c %d -- POOL /   the pool's device, and the root's (a vanished mount leaves the
+//                                 bare directory on the root filesystem); -L: a pool path that is a
+//                                 symlink is judged by the filesystem it points into
+// POOL is the path resolved once at start (resolvePoolPath: `realpath -e`, with a deadline).
 //   2. mkdir -p -- POOL/KVMHA    kvm only, until it exists
 //   3. dd of=TMP oflag=dsync conv=fsync   the heartbeat, stable on the server before dd exits
 //   4. mv -f -T -- TMP FILE      rename-atomic, so peers never read half a file
@@ -21,6 +23,7 @@ export interface ProbeTools {
   stat: string;
   mkdir: string;
   sleep: string;
+  realpath: string;
 }
 
 /**
@@ -33,8 +36,8 @@ export async function resolveTools(): Promise<ProbeTools> {
     if ('missing' in r) throw new BrickError('UNSUPPORTED', `the fencer's probes need ${r.missing}`, { tool: name });
     return r.path;
   };
-  const [dd, mv, stat, mkdir, sleep] = await Promise.all(['dd', 'mv', 'stat', 'mkdir', 'sleep'].map(find));
-  return { dd, mv, stat, mkdir, sleep };
+  const [dd, mv, stat, mkdir, sleep, realpath] = await Promise.all(['dd', 'mv', 'stat', 'mkdir', 'sleep', 'realpath'].map(find));
+  return { dd, mv, stat, mkdir, sleep, realpath };
 }
 
 export interface ProbeStep {
@@ -64,12 +67,31 @@ export function probeSteps(
   const steps: ProbeStep[] = [];
   // Test-only injection (BRICK_TEST_PROBE_DELAY_S): makes each probe slower by this much, inside its deadline.
   if (opts.delayS && opts.delayS > 0) steps.push({ what: 'injected delay', cmd: tools.sleep, args: [String(opts.delayS)] });
-  steps.push({ what: 'stat', cmd: tools.stat, args: ['-c', '%d', '--', target.poolPath, '/'], check: 'devices' });
+  steps.push({ what: 'stat', cmd: tools.stat, args: ['-L', '-c', '%d', '--', target.poolPath, '/'], check: 'devices' });
   if (opts.mkdir) steps.push({ what: 'mkdir', cmd: tools.mkdir, args: ['-p', '--', heartbeatDir(target.poolPath, target.format)] });
   steps.push({ what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'oflag=dsync', 'conv=fsync', 'status=none'], input: content });
   steps.push({ what: 'rename', cmd: tools.mv, args: ['-f', '-T', '--', tmp, file] });
   steps.push({ what: 'read-back', cmd: tools.dd, args: [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], check: 'content', expected: content });
   return steps;
+}
+
+/**
+ * A pool path with every symlink resolved (`realpath -e`, a child with a deadline: never a blocking
+ * fs call in the fencer on a pool path). The configured path when it cannot be resolved in time or
+ * at all (a hung or missing mount at start): the probes then fail or verify on it as they would.
+ */
+export async function resolvePoolPath(path: string, tools: Pick<ProbeTools, 'realpath'>, run: Runner, timeoutMs: number): Promise<{ path: string; error?: string }> {
+  try {
+    // Our own timer too: a child stuck in the kernel past its SIGKILL would hold run() (as with probes).
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs + 100)));
+    const r = await Promise.race([run(tools.realpath, ['-e', '--', path], { timeoutMs, allowFailure: true }), late]).finally(() => clearTimeout(timer));
+    const out = r.stdout.replace(/\n$/, '');
+    if (r.code === 0 && out.startsWith('/') && !out.includes('\n')) return { path: out };
+    return { path, error: `realpath exited ${r.code}: ${r.stderr.trim().split('\n')[0] || 'no message'}` };
+  } catch (e) {
+    return { path, error: (e as Error).message };
+  }
 }
 
 export type ProbeResult =

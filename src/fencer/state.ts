@@ -127,6 +127,20 @@ export function fencerRunning(s: FencerState, nowMs = Date.now()): boolean {
   return stateAgeS(s, nowMs) <= STATE_STALE_S;
 }
 
+/**
+ * Whether the process that wrote this state still exists (signal 0: no signal is sent). A fresh
+ * state file whose writer is gone (SIGKILL a moment ago) is not a running fencer. EPERM: it exists.
+ */
+export function fencerPidAlive(s: FencerState): boolean {
+  if (!Number.isInteger(s.pid) || s.pid <= 0) return false;
+  try {
+    process.kill(s.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** A pool's ages brought up to `nowMs` (the file may be up to a tick old). */
 export function currentPoolAges(s: FencerState, p: PoolState, nowMs = Date.now()): { last_ok_age_s: number | null; fence_in_s: number | null } {
   const d = stateAgeS(s, nowMs);

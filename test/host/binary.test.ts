@@ -99,6 +99,11 @@ test('dist/brick check-config: ok on a good config, every problem on a bad one, 
   assert.ok(lines.some((l) => l.startsWith('network.backend:')));
   assert.ok(lines.some((l) => l.startsWith('fencer.probe_interval_s:')));
   assert.doesNotMatch(b.stderr, /^\s+at /m);
+  // The binary carries the config validator as code generated at build time: it must report exactly
+  // what the run-time Ajv validator of the sources reports, line for line.
+  const dev = await run(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), 'check-config', '--config', bad]);
+  assert.equal(dev.code, 1, dev.stderr);
+  assert.equal(b.stderr, dev.stderr);
 });
 
 test('dist/brick: a wrong command is one line and the usage, exit 1; the binary works under any name', { skip }, async () => {

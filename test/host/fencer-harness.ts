@@ -159,7 +159,7 @@ export class FencerRun {
   exit?: Promise<number | null>;
   constructor(
     root: string,
-    readonly pools: Array<{ path: string; heartbeat?: 'ovm' | 'kvm'; fence_when?: 'in-use' | 'always' }>,
+    readonly pools: Array<{ path: string; heartbeat?: 'ovm' | 'kvm'; fence_when?: 'in-use' | 'always'; require_mount?: boolean }>,
     readonly t: FencerTimings = SHORT,
     readonly extra: { action?: string; vm_query?: string; libvirt_uri?: string; watchdog?: boolean; host_id?: string; kill_timeout_s?: number } = {},
   ) {
@@ -189,7 +189,7 @@ export class FencerRun {
       `marker_dir = "${this.markerDir}"`,
       `host_id = "${extra.host_id ?? 'host-under-test'}"`,
       `vm_query = "${extra.vm_query ?? 'none'}"`,
-      ...pools.flatMap((p) => ['[[fencer.pool]]', `path = "${p.path}"`, `heartbeat = "${p.heartbeat ?? 'ovm'}"`, `fence_when = "${p.fence_when ?? 'in-use'}"`]),
+      ...pools.flatMap((p) => ['[[fencer.pool]]', `path = "${p.path}"`, `heartbeat = "${p.heartbeat ?? 'ovm'}"`, `fence_when = "${p.fence_when ?? 'in-use'}"`, ...(p.require_mount === undefined ? [] : [`require_mount = ${p.require_mount}`])]),
     ].join('\n');
     writeFileSync(this.configPath, toml + '\n');
   }

@@ -143,7 +143,7 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     writeFileSync(join(work, 'node.xml'), NODE_XML);
     mkdirSync(join(work, 'state'));
     mkdirSync(join(work, 'pool'));
-    writeFencerState(join(work, 'state'), { version: 1, pid: process.pid, host_id: 'guid-1', written_at_ms: Date.now() + 600_000, started_at_ms: Date.now(), action: 'log-only', fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10, watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, fenced: null, last_fence: null, pools: [] } as FencerState);
+    writeFencerState(join(work, 'state'), { version: 1, pid: process.pid, host_id: 'guid-1', written_at_ms: Date.now() + 600_000, started_at_ms: Date.now(), action: 'reboot', fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10, watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, fenced: null, last_fence: null, pools: [{ path: join(work, 'pool'), heartbeat: 'ovm', state: 'ok', armed: true }] } as unknown as FencerState);
     writeFileSync(join(work, 'pool', '.hb-guid-1'), (Date.now() / 1000 + 600).toFixed(3)); // fresh for the whole test run
     writeFileSync(join(work, 'pool', '.hb-stale-host'), (Date.now() / 1000 - 1000).toFixed(3));
     srv = await startTestServer(
@@ -276,10 +276,12 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
   });
 
   test('check_dom0_storage_health_check(str, str, str, i4, i4) → <array>[<boolean>, <boolean>] from the fencer state', async () => {
-    const r = await jcall('check_dom0_storage_health_check', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('guid-1'), I(120), I(1));
+    const r = await jcall('check_dom0_storage_health_check', S(join(work, 'pool')), S('storagehealth.py'), S('guid-1'), I(120), I(1));
     assert.deepEqual(r.shape, { array: ['boolean', 'boolean'] });
-    assert.deepEqual(elems(elems(elems(r.value!)[0])[0]).map(textOf), ['1', '0'], 'running, not started by the agent');
-    const other = await jcall('check_dom0_storage_health_check', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('another-guid'), I(120), I(1));
+    assert.deepEqual(elems(elems(elems(r.value!)[0])[0]).map(textOf), ['1', '0'], 'running on the guarded pool, not started by the agent');
+    const script = await jcall('check_dom0_storage_health_check', S('/opt/cloudstack/bin'), S('storagehealth.py'), S('guid-1'), I(120), I(1));
+    assert.deepEqual(elems(elems(elems(script.value!)[0])[0]).map(textOf), ['0', '0'], 'the script directory is not a guarded pool');
+    const other = await jcall('check_dom0_storage_health_check', S(join(work, 'pool')), S('storagehealth.py'), S('another-guid'), I(120), I(1));
     assert.deepEqual(elems(elems(elems(other.value!)[0])[0]).map(textOf), ['0', '0'], 'the fencer heartbeats under another id');
   });
 

@@ -80,11 +80,13 @@ test('heartbeat formats: ovm float epoch in .hb-<id>, kvm integer epoch + newlin
   assert.equal(javaNameUuid('192.168.1.10'), '8f337c97-3339-3d70-9388-3bd28ddb6588');
 });
 
-const tools: ProbeTools = { dd: '/usr/bin/dd', mv: '/usr/bin/mv', stat: '/usr/bin/stat', mkdir: '/usr/bin/mkdir', sleep: '/usr/bin/sleep' };
+const tools: ProbeTools = { dd: '/usr/bin/dd', mv: '/usr/bin/mv', stat: '/usr/bin/stat', mkdir: '/usr/bin/mkdir', sleep: '/usr/bin/sleep', realpath: '/usr/bin/realpath' };
 
 test('probe plan: stat, dsync write to a temp name, rename, O_DIRECT read-back; absolute tools, no shell', () => {
   const steps = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'kvm' }, tools, '1\n', { mkdir: true });
   assert.deepEqual(steps.map((s) => s.what), ['stat', 'mkdir', 'write', 'rename', 'read-back']);
+  // -L: a pool path that is a symlink is judged by the filesystem it points into.
+  assert.deepEqual(steps[0].args, ['-L', '-c', '%d', '--', '/mnt/p', '/']);
   assert.deepEqual(steps[2].args, ['of=/mnt/p/KVMHA/hb-h.new', 'bs=4096', 'oflag=dsync', 'conv=fsync', 'status=none']);
   assert.deepEqual(steps[3].args, ['-f', '-T', '--', '/mnt/p/KVMHA/hb-h.new', '/mnt/p/KVMHA/hb-h']);
   assert.ok(steps[4].args.includes('iflag=direct'));

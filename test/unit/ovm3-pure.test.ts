@@ -10,11 +10,11 @@ import {
 } from '../../src/agent-extension/ovm3/stats.js';
 import { chooseDomainTool, hypervisorOf } from '../../src/agent-extension/ovm3/hypervisor.js';
 import { ovsReleaseVersion } from '../../src/agent-extension/ovm3/module-info.js';
-import { combinePeerChecks, healthCheckReply } from '../../src/agent-extension/ovm3/storage-health.js';
+import { combinePeerChecks, healthCheckReply, type HealthCheckFacts } from '../../src/agent-extension/ovm3/storage-health.js';
 import { bridgesOf, ovsVswitchVersion, xenVersion, fencerFacts } from '../../src/agent-extension/host-methods.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { BrickError } from '../../src/shared/errors.js';
-import type { FencerState } from '../../src/fencer/state.js';
+import { STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
 
 const fault = (name: string) => (e: unknown) => e instanceof BrickError && e.fault === name;
 
@@ -154,13 +154,43 @@ const state = (over: Partial<FencerState> = {}): FencerState =>
   ({ version: 1, pid: 1, host_id: 'g1', written_at_ms: 1_000_000, started_at_ms: 0, action: 'reboot', fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10,
     watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, fenced: null, last_fence: null, pools: [], ...over }) as FencerState;
 
-test('storage health: [running, started] from the fencer state; peer checks combined safely', () => {
-  assert.deepEqual(healthCheckReply(undefined, 'g1', 1_000_000).reply, [false, false]);
-  assert.deepEqual(healthCheckReply(state(), 'g1', 1_001_000).reply, [true, false]);
-  assert.deepEqual(healthCheckReply(state(), 'g1', 1_060_000).reply, [false, false], 'stale state: not running');
-  const other = healthCheckReply(state(), 'g2', 1_001_000);
-  assert.deepEqual(other.reply, [false, false]);
-  assert.match(other.why, /fencer.host_id = "g2"/);
+const armedPool = (path: string, over: Record<string, unknown> = {}) => ({ path, heartbeat: 'ovm', state: 'ok', armed: true, ...over });
+const facts = (over: Partial<HealthCheckFacts> = {}): HealthCheckFacts => ({
+  state: state({ pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }),
+  pidAlive: true,
+  guid: 'g1',
+  path: '/OVS/Repositories/b',
+  poolPaths: ['/OVS/Repositories/a', '/OVS/Repositories/b'],
+  nowMs: 1_001_000,
+  ...over,
+});
+
+test('check_dom0_storage_health_check: running only when the fencer runs, guards that path, the pool is armed and the action protects; never started', () => {
+  assert.deepEqual(healthCheckReply(facts()).reply, [true, false], 'all true');
+  const cases: Array<[string, Partial<HealthCheckFacts>, RegExp]> = [
+    ['no state file', { state: undefined }, /no fencer state/],
+    ['stale state file', { nowMs: 1_000_000 + (STATE_STALE_S + 0.001) * 1000 }, /stale/],
+    ['writer gone', { pidAlive: false }, /pid 1.*gone/],
+    ['another host id', { guid: 'g2' }, /fencer.host_id = "g2"/],
+    ['path not resolved', { path: new Error('realpath -e /x: no answer within 10 ms') }, /cannot resolve/],
+    ['another path', { path: '/OVS/Repositories/c' }, /does not guard \/OVS\/Repositories\/c/],
+    ['the guarded pool could not be resolved', { poolPaths: ['/OVS/Repositories/a', undefined] }, /does not guard/],
+    ['no pools', { state: state(), poolPaths: [] }, /its pools: none/],
+    ['pool not armed', { state: state({ pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b', { armed: false, state: 'unverified' })] as never }) }, /not armed/],
+    ['log-only', { state: state({ action: 'log-only', pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }) }, /log-only.*only be logged/],
+  ];
+  for (const [name, over, why] of cases) {
+    const r = healthCheckReply(facts(over));
+    assert.deepEqual(r.reply, [false, false], name);
+    assert.match(r.why, why, name);
+  }
+  // The state's age at exactly STATE_STALE_S is still fresh; every protecting action counts.
+  assert.deepEqual(healthCheckReply(facts({ nowMs: 1_000_000 + STATE_STALE_S * 1000 })).reply, [true, false]);
+  for (const action of ['reboot', 'crash', 'kill-vms', 'command'] as const)
+    assert.deepEqual(healthCheckReply(facts({ state: state({ action, pools: [armedPool('/OVS/Repositories/b')] as never }), poolPaths: ['/OVS/Repositories/b'] })).reply, [true, false], action);
+});
+
+test('storage health: peer checks combined safely', () => {
   assert.equal(combinePeerChecks([{ alive: true, age_s: 1 }, { alive: false, age_s: 99 }]), false);
   assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }, { alive: true, age_s: 1 }]), true);
   assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }]), 'unknown');

@@ -198,7 +198,7 @@ export const methods: MethodDef[] = defineMethods([
   {
     name: 'check_dom0_storage_health_check',
     params: [
-      { name: 'path', type: 'string', help: 'ignored (as by the module)' },
+      { name: 'path', type: 'string', help: 'the pool path asked about (absolute; a trailing slash or a symlink is resolved)' },
       { name: 'script', type: 'string', help: 'ignored (as by the module)' },
       { name: 'guid', type: 'string', help: 'this host\'s CloudStack guid: the heartbeat file is .hb-<guid>' },
       { name: 'timeout', type: INT },
@@ -207,8 +207,11 @@ export const methods: MethodDef[] = defineMethods([
     returns: 'array',
     help:
       'check_dom0_storage_health_check(path, script, guid, timeout, interval): [running, started] as booleans. brick\'s heartbeat fencer is its own service ' +
-      '(brick-fencer.service), so the agent never starts it: started is always false; running is true when the fencer\'s state in fencer.state_dir is fresh ' +
-      'and its host_id is guid (otherwise the log says why). Faults: INVALID_PARAMS.',
+      '(brick-fencer.service) and brick does not add runtime pools in this version (pools come from [[fencer.pool]] in brick.toml), so started is always false. ' +
+      'running is true only when the fencer runs (its state in fencer.state_dir is fresh and the process that wrote it is alive), its host_id is guid, it guards ' +
+      'path (compared after resolving symlinks and a trailing slash, in a child with a deadline), that pool is armed (a verified heartbeat seen) and fencer.action ' +
+      'protects (not log-only); otherwise false and the log says why. CloudStack\'s own call passes the script directory /opt/cloudstack/bin as path, which is no ' +
+      'pool: it gets [false, false]. Faults: INVALID_PARAMS.',
     handler: (args, ctx) => storageHealthCheck(args, ctx),
   },
   {

@@ -4,8 +4,9 @@
 // peer's heartbeat file through the fencer's peer check, which reads it in a child process with a
 // deadline. The agent process itself never touches NFS with fs.
 import { BrickError } from '../../shared/errors.js';
-import { fencerRunning, readFencerState, type FencerState } from '../../fencer/state.js';
+import { fencerPidAlive, fencerRunning, readFencerState, type FencerState } from '../../fencer/state.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
+import { resolvePoolPath } from '../../fencer/probe.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { int, plain } from './args.js';
@@ -16,27 +17,76 @@ function guidArg(v: unknown): string {
   return g;
 }
 
-/** [running, started] from the fencer's state (pure). started is always false: the agent never starts the fencer. */
-export function healthCheckReply(s: FencerState | undefined, guid: string, nowMs: number): { reply: [boolean, boolean]; why: string } {
-  if (!s) return { reply: [false, false], why: 'no fencer state: is brick-fencer.service running?' };
-  if (!fencerRunning(s, nowMs)) return { reply: [false, false], why: 'the fencer state is stale: brick-fencer is not running' };
-  if (s.host_id !== guid)
-    return {
-      reply: [false, false],
-      why: `the fencer writes heartbeats as "${s.host_id}" but CloudStack knows this host as "${guid}"; set fencer.host_id = "${guid}" so peers can check it`,
-    };
-  return { reply: [true, false], why: 'running' };
+/** What the health check decides from, gathered at the edge (storageHealthCheck). */
+export interface HealthCheckFacts {
+  state: FencerState | undefined;
+  /** The state's writer (state.pid) still exists. */
+  pidAlive: boolean;
+  guid: string;
+  /** The call's path, resolved (symlinks, trailing slash); an Error when it could not be resolved (missing, or not in time). */
+  path: string | Error;
+  /** Each pool of the state (same order) → its path resolved; undefined when that did not finish in time. */
+  poolPaths: Array<string | undefined>;
+  nowMs: number;
+}
+
+/** Actions that protect the pool's disks when the host loses it; log-only only says so. */
+const PROTECTING = new Set<FencerState['action']>(['reboot', 'crash', 'kill-vms', 'command']);
+
+/**
+ * [running, started] (pure). running: the fencer runs (fresh state, its writer alive), heartbeats as
+ * guid, guards THIS path, that pool is armed (a verified heartbeat seen) and its action protects.
+ * started is always false: brick does not add runtime pools in this version (pools come from brick.toml).
+ */
+export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolean]; why: string } {
+  const no = (why: string) => ({ reply: [false, false] as [boolean, boolean], why });
+  const s = f.state;
+  if (!s) return no('no fencer state: is brick-fencer.service running?');
+  if (!fencerRunning(s, f.nowMs)) return no('the fencer state is stale: brick-fencer is not running');
+  if (!f.pidAlive) return no(`the fencer (pid ${s.pid}) that wrote the state is gone: brick-fencer is not running`);
+  if (s.host_id !== f.guid)
+    return no(`the fencer writes heartbeats as "${s.host_id}" but CloudStack knows this host as "${f.guid}"; set fencer.host_id = "${f.guid}" so peers can check it`);
+  if (f.path instanceof Error) return no(`cannot resolve the path asked about: ${f.path.message}`);
+  const i = s.pools.findIndex((_, k) => f.poolPaths[k] !== undefined && f.poolPaths[k] === f.path);
+  if (i < 0)
+    return no(`the fencer does not guard ${f.path} (its pools: ${s.pools.map((p) => p.path).join(', ') || 'none'}); brick does not add pools at runtime: add a [[fencer.pool]] to brick.toml`);
+  const pool = s.pools[i]!;
+  if (!pool.armed) return no(`the pool ${pool.path} is not armed yet: no verified heartbeat since the fencer started (state ${pool.state})`);
+  if (!PROTECTING.has(s.action)) return no(`fencer.action = "${s.action}": losing ${pool.path} would only be logged, nothing is protected`);
+  return { reply: [true, false], why: `guarding ${pool.path}, armed, action ${s.action}` };
+}
+
+/** A path with its symlinks resolved the way the fencer resolves its pools (realpath -e in a child with a deadline). */
+async function resolvePath(p: string, ctx: CallContext, timeoutMs: number): Promise<string> {
+  const r = await resolvePoolPath(p, { realpath: 'realpath' }, ctx.run, timeoutMs);
+  if (r.error) throw new Error(`realpath -e ${p}: ${r.error}`);
+  return r.path;
 }
 
 /** check_dom0_storage_health_check(path, script, guid, timeout, interval) → [running, started]. */
 export async function storageHealthCheck(args: unknown[], ctx: CallContext): Promise<[boolean, boolean]> {
-  plain('path', args[0], 4096); // ignored, as by the module; still no shell syntax
+  const path = plain('path', args[0], 4096);
   plain('script', args[1], 256);
   const guid = guidArg(args[2]);
   const timeout = int('timeout', args[3], 1, 86400);
   const interval = int('interval', args[4], 1, 86400);
-  const { reply, why } = healthCheckReply(readFencerState(ctx.config.fencer.state_dir), guid, Date.now());
-  if (!reply[0]) ctx.log.warn({ guid, why }, 'check_dom0_storage_health_check: the heartbeat fencer is not running for this host');
+  if (!path.startsWith('/')) throw new BrickError('INVALID_PARAMS', `path: must be absolute, got "${path}"`);
+  const state = readFencerState(ctx.config.fencer.state_dir);
+  const timeoutMs = Math.max(1, Math.min(ctx.config.fencer.probe_timeout_s * 1000, ctx.remainingMs() - 100));
+  const [resolved, ...poolPaths] = await Promise.all(
+    [path, ...(state?.pools ?? []).map((p) => p.path)].map((p) => resolvePath(p, ctx, timeoutMs).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))),
+  );
+  const facts: HealthCheckFacts = {
+    state,
+    pidAlive: state ? fencerPidAlive(state) : false,
+    guid,
+    path: resolved!,
+    poolPaths: poolPaths.map((p) => (p instanceof Error ? undefined : p)),
+    nowMs: Date.now(),
+  };
+  const { reply, why } = healthCheckReply(facts);
+  if (!reply[0]) ctx.log.warn({ guid, path, why }, 'check_dom0_storage_health_check: the heartbeat fencer does not protect this path');
+  else ctx.log.info({ guid, path, why }, 'check_dom0_storage_health_check');
   if (ctx.config.fencer.fence_after_s > timeout)
     ctx.log.warn({ timeout, fence_after_s: ctx.config.fencer.fence_after_s }, 'CloudStack\'s ovm3.heartbeat.timeout is shorter than fencer.fence_after_s');
   void interval;
