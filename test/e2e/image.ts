@@ -36,7 +36,7 @@ const DEB_PROGRAMS = [
 const DEB_FILES = ['/etc/netconfig', '/etc/services', '/etc/protocols', '/etc/rpc'];
 
 /** Programs copied from this (Debian 12) host, with the packages whose versions key the cache. */
-const HOST_PROGRAMS = ['ip', 'tc', 'bridge', 'ss', 'kmod', 'dd', 'date', 'timeout', 'sync', 'stat', 'mv', 'mkdir', 'sleep', 'setsid', 'mount', 'umount', 'sysctl'];
+const HOST_PROGRAMS = ['ip', 'tc', 'bridge', 'ss', 'kmod', 'dd', 'date', 'timeout', 'sync', 'stat', 'mv', 'mkdir', 'sleep', 'setsid', 'mount', 'umount', 'sysctl', 'flock', 'cat', 'realpath'];
 const HOST_PACKAGES = ['iproute2', 'kmod', 'coreutils', 'util-linux', 'mount', 'procps', 'libc6', 'libstdc++6', 'libgcc-s1', 'busybox-static'];
 
 /** Kernel modules loaded by the guest (their dependencies come along through modules.dep). */
