@@ -24,7 +24,7 @@ import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type
 import { readFenceMarker, startMarkerWriter, type FenceMarker, type MarkerWriter } from './marker.js';
 import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
 import { takeInstanceLock, type InstanceLock } from './instance-lock.js';
-import { queryPoolUsage, resolveVmQuery } from './vm-usage.js';
+import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
 
 export interface FencerOptions {
@@ -332,9 +332,10 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   function startVmQuery(t: number): void {
     vm.inFlight = true;
     vm.firstStartMs ??= t;
-    queryPoolUsage(pools.map((p) => p.cfg.path), { ...vmHow, uri: vmUri }, run, vm.timeoutMs).then((map) => {
+    const paths = [...new Set(pools.flatMap((p) => [p.cfg.path, p.probePath]))];
+    queryPoolUsage(paths, { ...vmHow, uri: vmUri }, run, vm.timeoutMs).then((map) => {
       vm.inFlight = false;
-      vm.answer = { atMs: now(), map };
+      vm.answer = { atMs: now(), map: map === 'unknown' ? map : usageByPool(pools.map((p) => ({ path: p.cfg.path, resolved: p.probePath })), map) };
     });
   }
 

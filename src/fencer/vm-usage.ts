@@ -44,6 +44,21 @@ export function usageOf(pools: string[], disks: string[]): Map<string, boolean> 
   return new Map(pools.map((p) => [p, disks.some((d) => poolOfDisk(d, p))]));
 }
 
+/**
+ * A pool is used when a disk is under its configured path or under the path it resolves to (a pool
+ * configured as a symlink to its mount: VMs name either). Keyed by the configured path.
+ */
+export function usageByPool(pools: Array<{ path: string; resolved: string }>, byPath: ReadonlyMap<string, boolean>): Map<string, boolean> {
+  const out = new Map<string, boolean>();
+  for (const p of pools) {
+    const a = byPath.get(p.path);
+    const b = byPath.get(p.resolved);
+    const v = a === true || b === true ? true : (a ?? b);
+    if (v !== undefined) out.set(p.path, v);
+  }
+  return out;
+}
+
 /** The registry's absolute path of a tool, or undefined when the host has none. */
 async function registryFind(name: string): Promise<string | undefined> {
   const r = await toolPath(name);

@@ -9,7 +9,7 @@ import { judgePool, tickMs, type Timing, type PoolFacts } from '../../src/fencer
 import { heartbeatContent, heartbeatFile, parseHeartbeat } from '../../src/fencer/heartbeat-format.js';
 import { probeSteps, startProbe, type ProbeTools } from '../../src/fencer/probe.js';
 import { openWatchdog, type FdOps } from '../../src/fencer/watchdog.js';
-import { parseDomblklist, parseXlList, queryPoolUsage, usageOf } from '../../src/fencer/vm-usage.js';
+import { parseDomblklist, parseXlList, queryPoolUsage, usageByPool, usageOf } from '../../src/fencer/vm-usage.js';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
 import { javaNameUuid } from '../../src/fencer/host-id.js';
 import { checkArgs, heartbeatStatus } from '../../src/fencer/methods.js';
@@ -255,4 +255,13 @@ test('heartbeat_status: per-pool struct from the state file, ages brought up to 
   assert.equal(r['/mnt/p'].probe_latency_ms.max.value, 40);
   assert.equal(r['/mnt/p'].last_fence.pool, '/mnt/p');
   assert.equal((heartbeatStatus(c, now + 10_000) as any)['/mnt/p'].state, 'fencer-stopped');
+});
+
+test('VM usage of a pool configured as a symlink: a disk under the configured or the resolved path counts, keyed by the configured path', () => {
+  const pools = [{ path: '/pools/link', resolved: '/mnt/nfs1' }, { path: '/mnt/nfs2', resolved: '/mnt/nfs2' }];
+  const paths = ['/pools/link', '/mnt/nfs1', '/mnt/nfs2'];
+  assert.deepEqual([...usageByPool(pools, usageOf(paths, ['/mnt/nfs1/vm1.img']))], [['/pools/link', true], ['/mnt/nfs2', false]]);
+  assert.deepEqual([...usageByPool(pools, usageOf(paths, ['/pools/link/vm1.img', '/mnt/nfs2/x.raw']))], [['/pools/link', true], ['/mnt/nfs2', true]]);
+  assert.deepEqual([...usageByPool(pools, usageOf(paths, []))], [['/pools/link', false], ['/mnt/nfs2', false]]);
+  assert.deepEqual([...usageByPool(pools, new Map())], [], 'no answer for a pool stays no answer (unknown)');
 });
