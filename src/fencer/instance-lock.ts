@@ -4,9 +4,10 @@
 // kernel drops the lock. A second fencer on the same state_dir refuses to start with the holder's
 // pid (two fencers would share the heartbeat temp file and false-fence on healthy storage).
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrickError } from '../shared/errors.js';
+import { toolPath } from '../shared/host-tools.js';
 
 export const LOCK_FILE = 'fencer.lock';
 /** How long a start waits for the lock (a fencer just killed releases it within milliseconds). */
@@ -16,14 +17,17 @@ export interface InstanceLock {
   release(): void;
 }
 
-function tool(name: string): string {
-  for (const d of ['/usr/bin', '/bin']) if (existsSync(`${d}/${name}`)) return `${d}/${name}`;
-  throw new BrickError('UNSUPPORTED', `${name}: not found in /usr/bin or /bin; the fencer's instance lock needs util-linux ${name}`);
+/** flock and cat from the host-tool registry (the host's when present, else brick's own copy). */
+async function tool(name: string): Promise<string> {
+  const r = await toolPath(name);
+  if ('missing' in r) throw new BrickError('UNSUPPORTED', `the fencer's instance lock needs ${r.missing}`, { tool: name });
+  return r.path;
 }
 
 export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> {
   const file = join(stateDir, LOCK_FILE);
-  const child = spawn(tool('flock'), ['--exclusive', '--wait', String(LOCK_WAIT_S), file, tool('cat')], {
+  const [flock, cat] = await Promise.all([tool('flock'), tool('cat')]);
+  const child = spawn(flock, ['--exclusive', '--wait', String(LOCK_WAIT_S), file, cat], {
     stdio: ['pipe', 'pipe', 'pipe'],
     cwd: '/',
     env: { PATH: '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' },
