@@ -221,10 +221,16 @@ export class FencerRun {
     }
   }
   async armed(timeoutMs = 20_000): Promise<void> {
-    await waitFor('every pool armed', () => {
-      const s = this.state();
-      return s && s.pools.length && s.pools.every((p: any) => p.armed);
-    }, timeoutMs);
+    try {
+      await waitFor('every pool armed', () => {
+        const s = this.state();
+        return s && s.pools.length && s.pools.every((p: any) => p.armed);
+      }, timeoutMs);
+    } catch (e) {
+      // say why (a config the fencer refused, a missing tool...) instead of only "timed out"
+      const exited = this.proc?.exitCode ?? this.proc?.signalCode;
+      throw new Error(`${(e as Error).message}; fencer ${exited === null || exited === undefined ? 'still running' : `exited (${exited})`}; its last lines:\n${this.lines.slice(-8).join('\n')}`);
+    }
   }
   sysrqText(): string {
     return readFileSync(this.sysrq, 'utf8');
