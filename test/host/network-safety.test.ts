@@ -6,12 +6,11 @@
 // - network_setup_control with network.namespace set touches no host file.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { freePort, startServe } from '../fixtures/serve-process.js';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { call, delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx } from '../fixtures/network-ctx.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
@@ -28,8 +27,6 @@ try {
   ok = false;
 }
 const skip = prerequisite(ok, 'needs root and iproute2');
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = join(ROOT, 'src/cli/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'brick-netsafe-'));
 const namespaces: string[] = [];
 const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
@@ -62,31 +59,6 @@ async function snapshot(ns: string) {
   };
 }
 const BEFORE = { bridge: false, master: null, addrs: ['mgmt0 inet 10.77.0.2/24'], defaults: 'default via 10.77.0.1 dev mgmt0' };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startServe(config: string) {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('brick agent extension listening')) resolve(out);
-    });
-    child.on('exit', (c) => reject(new Error(`brick serve exited ${c}: ${out}`)));
-  });
-  listening.catch(() => {});
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  return { child, listening, exited, output: () => out };
-}
 
 describe('safe apply across a killed brick serve', { skip }, () => {
   let ns = '';
@@ -121,14 +93,14 @@ describe('safe apply across a killed brick serve', { skip }, () => {
 
   it('SIGKILL inside the window: the change stays while nobody runs; the next start rolls it back before serving', async () => {
     assert.deepEqual(await snapshot(ns), BEFORE);
-    const first = startServe(configFile);
+    const first = startServe(configFile, children);
     await first.listening;
     await bridgeTheUplink();
     first.child.kill('SIGKILL');
     await first.exited;
     assert.equal((await snapshot(ns)).master, 'brmgmt', 'killed: nothing rolled it back yet');
 
-    const second = startServe(configFile);
+    const second = startServe(configFile, children);
     const out = await second.listening;
     assert.match(out, /rolled back at start/);
     assert.deepEqual(await snapshot(ns), BEFORE, 'the next start put the host back');
@@ -138,7 +110,7 @@ describe('safe apply across a killed brick serve', { skip }, () => {
   });
 
   it('SIGTERM inside the window: brick serve rolls the change back as it stops', async () => {
-    const s = startServe(configFile);
+    const s = startServe(configFile, children);
     await s.listening;
     await bridgeTheUplink();
     s.child.kill('SIGTERM');

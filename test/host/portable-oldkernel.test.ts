@@ -7,8 +7,8 @@
 // the `command` fence within fence_after_s + 1 s). /proc/PID/maps of both must show no host library.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { freePort } from '../fixtures/serve-process.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -42,15 +42,6 @@ async function waitFor<T>(what: string, f: () => T | undefined | false | Promise
     await new Promise((r) => setTimeout(r, stepMs));
   }
 }
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 const missing = [
   ...['rpm2cpio', 'cpio', 'unshare', 'nsenter', 'setarch', 'chroot'].filter((t) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(join(d, t)))),
   ...(existsSync(OLDKERNEL) ? [] : ['../shared/tools/oldkernel']),

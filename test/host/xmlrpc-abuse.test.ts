@@ -8,6 +8,7 @@
 // Each test prints its figures.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { freePort } from '../fixtures/serve-process.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -28,15 +29,6 @@ after(() => {
   for (const c of servers) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Serve {
   port: number;

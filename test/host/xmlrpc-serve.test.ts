@@ -3,9 +3,9 @@
 // defaults, faults and 401 as one line and exit 1, clean stop on SIGTERM, nothing regenerated on restart.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile } from 'node:child_process';
+import { freePort, startServe } from '../fixtures/serve-process.js';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, statSync, readFileSync } from 'node:fs';
-import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,30 +28,6 @@ function brick(args: string[]): Promise<{ code: number; stdout: string; stderr: 
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = netServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-function startServe(config: string) {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  const listening = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('brick agent extension listening')) resolve(out);
-    });
-    child.on('exit', (c) => reject(new Error(`brick serve exited ${c}: ${out}`)));
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  return { child, listening, exited, output: () => out };
-}
-
 test('serve with generate_credentials, then brick call with the config defaults, then SIGTERM', async () => {
   const port = await freePort();
   const config = join(dir, 'brick.toml');
@@ -60,7 +36,7 @@ test('serve with generate_credentials, then brick call with the config defaults,
     `[server]\nlisten = "127.0.0.1:${port}"\npassword_file = "${dir}/secret/password"\ngenerate_credentials = true\n` +
       `tls_cert = "${dir}/tls/cert.pem"\ntls_key = "${dir}/tls/key.pem"\n`,
   );
-  const s = startServe(config);
+  const s = startServe(config, children);
   const out = await s.listening;
   const m = /brick: generated password for user oracle: (\S+) \(saved in (\S+)\)/.exec(out);
   assert.ok(m, out);
@@ -104,7 +80,7 @@ test('serve with generate_credentials, then brick call with the config defaults,
 
   // A restart keeps what exists: no new password, no new certificate.
   const cert = readFileSync(`${dir}/tls/cert.pem`, 'utf8');
-  const again = startServe(config);
+  const again = startServe(config, children);
   const out2 = await again.listening;
   assert.doesNotMatch(out2, /generated/);
   assert.equal(readFileSync(`${dir}/tls/cert.pem`, 'utf8'), cert);
