@@ -137,7 +137,7 @@ export function formatStatus(r: StatusReport): string {
             (k.killed.length ? `, last: ${k.killed.map((x) => `${x.vm ?? x.comm} (pid ${x.pid}${x.gone_after_s === null ? ', not gone' : `, gone after ${x.gone_after_s} s`})`).join(', ')} at ${k.last_kill_at}` : ''),
         );
     }
-    if (!f.pools.length) out.push('pools:    guarding no pool (add [[fencer.pool]] to the config, or heartbeat_add_pool)');
+    if (!f.pools.length) out.push('pools:    guarding no pool (add [[fencer.pool]] to the config)');
   }
   if (r.last_fence)
     out.push(`last fence: ${r.last_fence.at}, pool ${r.last_fence.pool}: ${r.last_fence.reason} (remove ${r.marker_file} once understood)`);

@@ -54,7 +54,7 @@ export function configWarnings(c: Config): string[] {
   if (!f.pool.length && RESETTING_ACTIONS.has(f.action))
     w.push(
       `fencer.pool: no [[fencer.pool]] is configured, so the fencer guards no pool and action = "${f.action}" can never fire; ` +
-        'add the primary storage pools this host uses (or pools added at run time with heartbeat_add_pool)',
+        'add the primary storage pools this host uses as [[fencer.pool]] (pools cannot be added at run time in this version)',
     );
   if (f.pool.length && f.action === 'log-only')
     w.push('fencer.action: "log-only" never resets this host: a host that loses its storage keeps its VMs running (test setups only)');
