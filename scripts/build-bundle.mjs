@@ -65,7 +65,7 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
     // Minified: the bundle's source is a string in the V8 heap of every brick process (and its
     // comments held non-ASCII characters, which made it a two-byte string: 4.9 MB for 2.5 MB of
     // source). keepNames: fastify/avvio and error messages use function and class names.
-    minify: true,
+    minify: !process.env.BRICK_NO_MINIFY,
     keepNames: true,
     charset: 'ascii',
     legalComments: 'none',
