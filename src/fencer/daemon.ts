@@ -210,7 +210,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   const killVms =
     f.action === 'kill-vms'
       ? new KillVms({
-          pools: pools.map((p) => p.cfg.path),
+          pools: pools.map((p) => ({ path: p.cfg.path, resolved: p.probePath })),
           killTimeoutMs: f.kill_timeout_s * 1000,
           markerDir: f.marker_dir,
           vm: { ...vmHow, uri: vmUri },
