@@ -113,9 +113,8 @@ class Context implements CallContext {
   get log(): Logger {
     return (this.callLog ??= this.serverLog.child({ method: this.method })); // made when a handler first logs, not per call
   }
-  remainingMs(): number {
-    return Math.max(1, Math.floor(this.deadline - performance.now()));
-  }
+  /** A bound function (callers pass it on detached, as `remainingMs: ctx.remainingMs`). */
+  readonly remainingMs = (): number => Math.max(1, Math.floor(this.deadline - performance.now()));
 }
 
 export class Dispatcher {
