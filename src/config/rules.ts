@@ -53,8 +53,8 @@ export function configWarnings(c: Config): string[] {
   const f = c.fencer;
   if (!f.pool.length && RESETTING_ACTIONS.has(f.action))
     w.push(
-      `fencer.pool: no [[fencer.pool]] is configured: the fencer guards only the pools the orchestrator adds at run time (heartbeat_add_pool, ` +
-        `check_dom0_storage_health_check; kept in ${f.runtime_pools_file}), and action = "${f.action}" fires for nothing until it adds one; ` +
+      `fencer.pool: no [[fencer.pool]] is configured, so the fencer guards no pool until the orchestrator adds one at run time ` +
+        `(heartbeat_add_pool, check_dom0_storage_health_check; kept in ${f.runtime_pools_file}), and action = "${f.action}" fires for nothing until then; ` +
         'add the primary storage pools this host always uses as [[fencer.pool]]',
     );
   if (f.pool.length && f.action === 'log-only')
