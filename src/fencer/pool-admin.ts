@@ -115,16 +115,16 @@ export interface AddResult {
  */
 export async function addRuntimePool(ctx: AdminContext, req: { path: string; heartbeat: HeartbeatKind; fenceWhen: FenceWhen; addedBy: string }): Promise<AddResult> {
   const resolved = await resolveDir(req.path, ctx);
-  if (!isMountPoint(resolved, mountPoints()))
-    throw new BrickError(
-      'PATH_REFUSED',
-      `${req.path}${resolved !== req.path ? ` (${resolved})` : ''} is not a mount point: a heartbeat pool is the primary storage's mount (an NFS export, a shared filesystem), not a directory on this host's own disk; nothing changed`,
-    );
   const file = ctx.config.fencer.runtime_pools_file;
   return ctx.locks.with(RUNTIME_POOLS_LOCK, async () => {
     const entries = currentEntries(file);
     const plan = planAdd(entries, await guardedPools(ctx, entries), { ...req, resolved, nowIso: new Date().toISOString() });
     if (plan.kind === 'conflict') throw new BrickError('CONFLICT', `${plan.message}; nothing changed`);
+    if (plan.kind === 'add' && !isMountPoint(resolved, mountPoints()))
+      throw new BrickError(
+        'PATH_REFUSED',
+        `${req.path}${resolved !== req.path ? ` (${resolved})` : ''} is not a mount point: a heartbeat pool is the primary storage's mount (an NFS export, a shared filesystem), not a directory on this host's own disk; nothing changed`,
+      );
     const pool = plan.kind === 'exists' ? plan.pool : { path: req.path, heartbeat: req.heartbeat, fence_when: req.fenceWhen, source: 'runtime' as PoolSource };
     if (plan.kind === 'add') writeRuntimePools(file, plan.pools);
     return {
