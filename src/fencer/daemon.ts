@@ -266,7 +266,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   const killVms =
     f.action === 'kill-vms'
       ? new KillVms({
-          pools: pools.map((p) => p.cfg.path),
+          pools: pools.map((p) => ({ path: p.cfg.path, resolved: p.probePath })),
           killTimeoutMs: f.kill_timeout_s * 1000,
           markerDir: f.marker_dir,
           vm: { ...vmHow, uri: vmUri },
@@ -584,7 +584,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         }
         p.addedMs = now();
         pools.push(p);
-        killVms?.track(e.path);
+        killVms?.track(e.path, p.probePath);
         log.info(
           { pool: e.path, resolved: p.probePath, heartbeat: p.cfg.heartbeat, fence_when: p.cfg.fence_when, added_by: e.added_by },
           `runtime pool ${e.path} added: guarded from now on; it arms on its first verified heartbeat`,
