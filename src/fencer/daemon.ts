@@ -507,10 +507,15 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
 
   // ---- runtime pools: the file is checked on every tick (a stat; read only when it changed) ----
   const resolving = new Set<string>();
+  /** Entries of the file's current content that are not added (another path to a guarded pool), and what was said once; cleared when the file changes. */
+  const rtIgnored = new Set<string>();
+  const rtSaid = new Set<string>();
   function syncRuntimePools(t: number): void {
     const sig = runtimePoolsSig(rtFile);
     if (sig !== rtSig) {
       rtSig = sig;
+      rtIgnored.clear();
+      rtSaid.clear();
       const r = readRuntimePools(rtFile);
       if (r.kind === 'error') {
         if (shouldLogRepeat(rtLog, r.error, t)) {
@@ -549,6 +554,11 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         p.removing = undefined;
         log.info({ pool: p.cfg.path }, `runtime pool ${p.cfg.path} is in the runtime pools file again: its removal is off`);
       }
+    for (const i of rec.ignore) {
+      if (rtSaid.has(i.path)) continue;
+      rtSaid.add(i.path);
+      log.warn({ pool: i.path, why: i.why }, `runtime pool ${i.path} in ${rtFile} is not applied: ${i.why}`);
+    }
     for (const u of rec.update) {
       const p = pools.find((x) => x.cfg.path === u.path)!;
       log.info({ pool: u.path, from: p.cfg.fence_when, to: u.fence_when }, `runtime pool ${u.path}: fence_when is now ${u.fence_when}`);
@@ -569,7 +579,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       p.removing = `removed from the runtime pools file: ${d.why}`;
     }
     for (const e of rec.add) {
-      if (configPaths.has(e.path)) continue;
+      if (configPaths.has(e.path) || rtIgnored.has(e.path)) continue;
       resolving.add(e.path);
       const p = newPool(entryPoolConfig(e), 'runtime');
       resolvePool(p).then(() => {
@@ -579,6 +589,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         p.cfg = entryPoolConfig(still);
         const dup = pools.find((q) => q.probePath === p.probePath);
         if (dup) {
+          rtIgnored.add(e.path);
           log.warn({ pool: e.path, resolved: p.probePath, guarded_as: dup.cfg.path }, `runtime pool ${e.path} is ${dup.cfg.path} (${p.probePath}), guarded already: ignored`);
           return;
         }

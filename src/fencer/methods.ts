@@ -10,6 +10,7 @@ import { currentPoolAges, fencerRunning, readFencerState, statePath, type PoolSt
 import { readFenceMarker, type FenceMarker } from './marker.js';
 import type { Config } from '../config/schema.js';
 import { addRuntimePool, fenceWhenArg, formatArg, poolPathArg, removeRuntimePool } from './pool-admin.js';
+import { readRuntimePools } from './runtime-pools.js';
 
 const dbl = (n: number | null): XmlRpcValue => (n === null ? null : new XmlRpcDouble(n));
 
@@ -74,9 +75,10 @@ export function checkArgs(config: Config, args: unknown[]): { poolPath: string; 
   if (typeof rawPath !== 'string' || !posix.isAbsolute(rawPath) || rawPath.split('/').includes('..') || rawPath.includes('\0'))
     throw new BrickError('INVALID_PARAMS', `pool_path: must be an absolute path without "..", got ${JSON.stringify(rawPath)}`);
   const poolPath = posix.normalize(rawPath).replace(/\/+$/, '') || '/';
-  const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath);
+  const rt = readRuntimePools(config.fencer.runtime_pools_file);
+  const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath) ?? (rt.kind === 'ok' ? rt.pools.find((e) => e.path === poolPath) : undefined);
   if (!pool && !config.server.file_roots.some((r) => under(poolPath, r)))
-    throw new BrickError('PATH_REFUSED', `pool_path ${poolPath}: not a configured fencer pool and not under server.file_roots`);
+    throw new BrickError('PATH_REFUSED', `pool_path ${poolPath}: not a fencer pool (configured or added at run time) and not under server.file_roots`);
   if (typeof rawHost !== 'string' || !HOST_ID_RE.test(rawHost))
     throw new BrickError('INVALID_PARAMS', `host_id: must be 1-128 letters, digits, _ . : - (it names a file on the pool), got ${JSON.stringify(rawHost)}`);
   const maxAgeS = typeof rawAge === 'string' ? Number(rawAge) : Number(rawAge);
@@ -172,7 +174,7 @@ export const methods = defineMethods([
       'unchanged for max_age_s of this host\'s own clock; the string "unknown" when it cannot be read in time or does not ' +
       'parse: never false for that) and age_s (seconds since the epoch written in the file by this host\'s clock, nil when unknown). ' +
       'Faults: INVALID_PARAMS (-32602) for a relative path, a bad host id or age; PATH_REFUSED (1003) for a path that is ' +
-      'neither a configured pool nor under server.file_roots.',
+      'neither a fencer pool (configured or added at run time) nor under server.file_roots.',
     handler: async (args, ctx) => {
       const a = checkArgs(ctx.config, args);
       const r = await checkPeerHeartbeat({

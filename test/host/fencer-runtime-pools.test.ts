@@ -130,6 +130,10 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   assert.equal(st[b].source, 'runtime');
   assert.equal(st[cfgPool].source, 'config');
   assert.equal(st[a].state, 'healthy');
+  // A peer's view through this agent: heartbeat_check accepts a runtime pool's path (not under
+  // file_roots), and the Ovm3 peer check reads the runtime pools too.
+  assert.equal((await call('heartbeat_check', b, GUID, 60, 'kvm')).alive, true, 'heartbeat_check on a runtime pool');
+  assert.equal(await call('check_dom0_storage_health', '/opt/cloudstack/bin', 'storagehealth.py', GUID, 60), true, 'the Ovm3 peer check covers runtime pools');
   // Python's xmlrpc.client sees the same.
   const py = execFileSync('python3', ['-c', `import sys, xmlrpc.client as x; s = x.ServerProxy(sys.argv[1]); st = s.heartbeat_status(); print(st[sys.argv[2]]['source'], st[sys.argv[2]]['armed'], s.heartbeat_add_pool(sys.argv[2], 'ovm', 'in-use')['added'])`, `http://oracle:${PASSWORD}@127.0.0.1:${port}/`, a], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(py.trim(), 'runtime True False');

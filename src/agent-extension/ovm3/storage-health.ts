@@ -11,7 +11,7 @@ import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-chec
 import { resolvePoolPath } from '../../fencer/probe.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
 import { addRuntimePool } from '../../fencer/pool-admin.js';
-import { normalizePoolPath } from '../../fencer/runtime-pools.js';
+import { normalizePoolPath, readRuntimePools } from '../../fencer/runtime-pools.js';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { int, plain } from './args.js';
 
@@ -137,8 +137,10 @@ export async function storageHealth(args: unknown[], ctx: CallContext): Promise<
   plain('script', args[1], 256);
   const guid = guidArg(args[2]);
   const maxAgeS = int('timeout', args[3], 1, 86400);
-  const pools = ctx.config.fencer.pool;
-  if (!pools.length) throw new BrickError('NOT_READY', 'no [[fencer.pool]] in the config: brick does not know which pools hold heartbeats');
+  // The configured pools and the runtime ones (an unusable runtime pools file: the configured only).
+  const rt = readRuntimePools(ctx.config.fencer.runtime_pools_file);
+  const pools = [...ctx.config.fencer.pool, ...(rt.kind === 'ok' ? rt.pools.filter((e) => !ctx.config.fencer.pool.some((p) => normalizePoolPath(p.path) === e.path)) : [])];
+  if (!pools.length) throw new BrickError('NOT_READY', 'no [[fencer.pool]] in the config and no runtime pool: brick does not know which pools hold heartbeats');
   const timeoutMs = Math.max(1, Math.min(ctx.config.fencer.probe_timeout_s * 1000, ctx.remainingMs() - 100));
   const results = await Promise.all(
     pools.map((p) => checkPeerHeartbeat({ poolPath: p.path, hostId: guid, format: p.heartbeat, maxAgeS, timeoutMs, run: ctx.run })),
