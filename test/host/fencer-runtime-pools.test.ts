@@ -28,8 +28,9 @@ after(async () => {
 });
 const missing = fuseMissing();
 const skip = missing && process.env.CI !== 'true' ? missing : false;
-// Heartbeats every 0.5 s; generous deadlines for a loaded 2-core machine.
-const T: FencerTimings = { probe_interval_s: 0.5, probe_timeout_s: 2, fence_after_s: 5, watchdog_timeout_s: 4 };
+// Heartbeats every 0.5 s with a probe deadline of 4 s: tmpfs probes (four children each) have taken
+// over 2 s at a load of 14 on the 2-core test machine. Generous waits besides.
+const T: FencerTimings = { probe_interval_s: 0.5, probe_timeout_s: 4, fence_after_s: 12, watchdog_timeout_s: 4 };
 const ARM_MS = 30_000;
 
 function tmpfs(dir: string): string {
@@ -164,9 +165,9 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   // until the first probe's deadline), then healthy once this process verified each.
   await waitFor('every pool armed after the restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.armed), ARM_MS);
   await waitFor('every pool healthy after the restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.state === 'healthy'), ARM_MS);
-  assert.equal(f.sysrqText(), '', 'a crash and restart on healthy storage does not fence');
+  assert.equal(f.sysrqText(), '', `a crash and restart on healthy storage does not fence\n${f.log()}`);
   assert.deepEqual([a, b, d].map((p) => poolOf(f, p).source), ['runtime', 'runtime', 'runtime']);
-  assert.match(f.log(), /pool .*mnt-a stays armed from the previous fencer/, 'a crash keeps the runtime pool armed (no lost expiry)');
+  assert.match(f.log(), /pool .*mnt-a stays armed from the previous fencer/, `a crash keeps the runtime pool armed (no lost expiry)\n${f.log()}`);
   assert.deepEqual(await hc(d), [true, false], 'after the restart of both');
 
   // ---- removal: no fence, the watchdog goes on being petted ----
