@@ -498,17 +498,5 @@ export function serializeMethodCall(method: string, params: readonly unknown[]):
   return out.join('');
 }
 
-/** The XML-RPC type name of a decoded value, as the catalogue's ParamType spells it. */
-export function typeOfValue(v: XmlRpcValue | undefined): string {
-  if (v === null || v === undefined) return 'nil';
-  if (typeof v === 'boolean') return 'boolean';
-  if (typeof v === 'string') return 'string';
-  if (typeof v === 'bigint') return 'i8';
-  if (typeof v === 'number') return Number.isInteger(v) ? (v >= INT32_MIN && v <= INT32_MAX ? 'int' : 'i8') : 'double';
-  if (v instanceof XmlRpcDouble) return 'double';
-  if (v instanceof XmlRpcI8) return 'i8';
-  if (v instanceof Date) return 'dateTime.iso8601';
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
-  if (Array.isArray(v)) return 'array';
-  return 'struct';
-}
+/** The XML-RPC type name of a decoded value (one definition, in rpc/values.ts). */
+export { typeOfValue } from '../rpc/values.js';

@@ -1,7 +1,9 @@
 // The fencer's XML-RPC calls, served by `brick serve` (the agent reads the fencer's state file; it
 // never talks to the fencer process and never touches a pool path itself).
 import { posix } from 'node:path';
-import { defineMethods } from '../rpc/catalogue.js';
+import { method, optional, param } from '../rpc/params.js';
+import { Str } from '../rpc/formats.js';
+import { Type } from '@sinclair/typebox';
 import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../rpc/values.js';
 import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
@@ -87,8 +89,8 @@ export function checkArgs(config: Config, args: unknown[]): { poolPath: string; 
   return { poolPath, hostId: rawHost, maxAgeS, format };
 }
 
-export const methods = defineMethods([
-  {
+export const methods = [
+  method({
     name: 'heartbeat_status',
     params: [],
     returns: 'struct',
@@ -103,14 +105,15 @@ export const methods = defineMethods([
       'killing or fenced, fenced_since, waiting_for, last_kill_at, killed (array of pid, comm, vm, uuid, killed_at, gone_after_s), ' +
       'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state.',
     handler: async (_args, ctx) => heartbeatStatus(ctx.config),
-  },
-  {
+  }),
+  method({
     name: 'heartbeat_check',
+    // The values are checked by checkArgs: whether a path is a pool depends on the config.
     params: [
-      { name: 'pool_path', type: 'string', help: 'the pool directory, as the host mounts it' },
-      { name: 'host_id', type: 'string', help: 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)' },
-      { name: 'max_age_s', type: ['int', 'double', 'string'], help: 'declare the host dead beyond this heartbeat age' },
-      { name: 'format', type: 'string', optional: true, help: '"ovm" (.hb-<id>) or "kvm" (KVMHA/hb-<id>); default: the configured pool\'s, else ovm' },
+      param('pool_path', Str, 'the pool directory, as the host mounts it'),
+      param('host_id', Str, 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)'),
+      param('max_age_s', Type.Union([Type.Integer(), Type.Number(), Type.String()]), 'declare the host dead beyond this heartbeat age'),
+      optional('format', Str, '"ovm" (.hb-<id>) or "kvm" (KVMHA/hb-<id>); default: the configured pool\'s, else ovm'),
     ],
     returns: 'struct',
     help:
@@ -129,5 +132,5 @@ export const methods = defineMethods([
       });
       return { alive: r.alive, age_s: dbl(r.age_s) };
     },
-  },
-]);
+  }),
+];

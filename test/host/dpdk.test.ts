@@ -12,6 +12,7 @@ import { run } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
 import { methods } from '../../src/network/dpdk/methods.js';
+import { invoke } from '../../src/rpc/params.js';
 import { detectDpdk } from '../../src/network/dpdk/operations.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
 import { startTestServer } from '../fixtures/server.js';
@@ -44,9 +45,10 @@ const method = (name: string) => {
   if (!m) throw new Error(`no method ${name}`);
   return m;
 };
-const add = (ctx: CallContext, bridge: unknown, opts?: unknown) => method('dpdk_add_port').handler([bridge, opts], ctx) as Promise<Record<string, any>>;
-const del = (ctx: CallContext, port: unknown) => method('dpdk_del_port').handler([port], ctx) as Promise<Record<string, any>>;
-const list = (ctx: CallContext) => method('dpdk_list_ports').handler([], ctx) as Promise<Array<Record<string, any>>>;
+// As the dispatcher calls them: arguments checked against the methods' schemas first.
+const add = (ctx: CallContext, bridge: unknown, opts?: unknown) => invoke(method('dpdk_add_port'), [bridge, opts], ctx) as Promise<Record<string, any>>;
+const del = (ctx: CallContext, port: unknown) => invoke(method('dpdk_del_port'), [port], ctx) as Promise<Record<string, any>>;
+const list = (ctx: CallContext) => invoke(method('dpdk_list_ports'), [], ctx) as Promise<Array<Record<string, any>>>;
 
 async function isSocket(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isSocket(), () => false);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BrickError } from '../../src/shared/errors.js';
 import {
-  parseAddRequest,
+  addRequest,
   nextDefaultName,
   addTransactionArgs,
   planAdd,
@@ -12,6 +12,15 @@ import {
   socketDir,
   isBrickDpdkPort,
 } from '../../src/network/dpdk/plan.js';
+import { methods } from '../../src/network/dpdk/methods.js';
+import { decodeArgs } from '../../src/rpc/params.js';
+
+/** dpdk_add_port's arguments as the dispatcher checks them (its parameter schemas), then the request. */
+const addDef = methods.find((m) => m.name === 'dpdk_add_port')!;
+const parseAddRequest = (bridge: unknown, opts: unknown) => {
+  const [b, o] = decodeArgs(addDef, [bridge, opts]) as Parameters<typeof addRequest>;
+  return addRequest(b, o);
+};
 
 const invalid = (param: RegExp) => (e: unknown) => {
   assert.ok(e instanceof BrickError);
@@ -37,29 +46,29 @@ test('parseAddRequest: defaults to server mode, untagged, a chosen name', () => 
 
 test('parseAddRequest: every bad value is INVALID_PARAMS naming the parameter', () => {
   const cases: Array<[unknown, unknown, RegExp]> = [
-    ['a'.repeat(16), {}, /^bridge: .*16 characters long \(at most 15\)/],
+    ['a'.repeat(16), {}, /^bridge: .*16 characters; the kernel allows 15/],
     ['', {}, /^bridge: .*empty/],
     ['br 0', {}, /^bridge: /],
     ['br/0', {}, /^bridge: /],
     ['.hidden', {}, /^bridge: /],
     ['-x', {}, /^bridge: /],
     ['brü', {}, /^bridge: /],
-    [42, {}, /^bridge: expected a string/],
-    [null, {}, /^bridge: expected a string name, got nil/],
-    ['br0', { vlan: 0 }, /^opts\.vlan: 0 is not an access VLAN; use 1-4094/],
+    [42, {}, /^bridge: an interface name is required, got 42/],
+    [null, {}, /^bridge: an interface name is required, got null/],
+    ['br0', { vlan: 0 }, /^opts\.vlan: 0 is not a VLAN id: must be an integer 1-4094 \(0 and 4095 are reserved\)/],
     ['br0', { vlan: 4095 }, /^opts\.vlan: 4095 /],
     ['br0', { vlan: 5000 }, /^opts\.vlan: 5000 /],
     ['br0', { vlan: 1.5 }, /^opts\.vlan: /],
     ['br0', { vlan: '0' }, /^opts\.vlan: 0 /],
-    ['br0', { vlan: '10; reboot' }, /^opts\.vlan: expected an integer/],
+    ['br0', { vlan: '10; reboot' }, /^opts\.vlan: "10; reboot" is not a VLAN id/],
     ['br0', { vlan: true }, /^opts\.vlan: /],
-    ['br0', { mode: 'vhostuser' }, /^opts\.mode: "vhostuser" is not a vhost-user mode/],
+    ['br0', { mode: 'vhostuser' }, /^opts\.mode: "vhostuser" is not "server" or "client"/],
     ['br0', { mode: 1 }, /^opts\.mode: /],
     ['br0', { name: 'a/b' }, /^opts\.name: /],
     ['br0', { name: 'br0' }, /^opts\.name: br0 is the bridge's own name/],
-    ['br0', { queues: 2 }, /^opts\.queues: unknown option; dpdk_add_port knows mode, vlan, name/],
-    ['br0', 'server', /^opts: expected a struct/],
-    ['br0', ['server'], /^opts: expected a struct/],
+    ['br0', { queues: 2 }, /^opts\.queues: unknown option \(known: mode, vlan, name\)/],
+    ['br0', 'server', /argument 2 "opts" must be struct or nil, got string/],
+    ['br0', ['server'], /argument 2 "opts" must be struct or nil, got array/],
   ];
   for (const [b, o, re] of cases) assert.throws(() => parseAddRequest(b, o), invalid(re), `${JSON.stringify(b)} ${JSON.stringify(o)}`);
 });

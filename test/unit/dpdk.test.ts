@@ -9,6 +9,7 @@ import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
 import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk/operations.js';
 import { methods } from '../../src/network/dpdk/methods.js';
+import { invoke } from '../../src/rpc/params.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { createLogger } from '../../src/shared/log.js';
 
@@ -198,7 +199,7 @@ test('methods: bad arguments are refused before any command runs; help and signa
   const ctx = ctxWith(f.run);
   const add = methods.find((m) => m.name === 'dpdk_add_port')!;
   for (const [b, o] of [['x'.repeat(16), {}], ['br0', { vlan: 0 }], ['br0', { vlan: 4095 }], ['br0', { mode: 'both' }]] as const) {
-    await assert.rejects(add.handler([b, o], ctx), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS');
+    await assert.rejects(invoke(add, [b, o], ctx), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS');
   }
   assert.equal(f.run.calls.length, 0);
   assert.deepEqual(methods.map((m) => m.name), ['dpdk_add_port', 'dpdk_del_port', 'dpdk_list_ports']);

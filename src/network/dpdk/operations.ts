@@ -33,7 +33,6 @@ import {
   parseOvsTables,
   planAdd,
   tableRows,
-  validateIfName,
 } from './plan.js';
 
 export interface OvsContext {
@@ -315,8 +314,7 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
  * brick's DPDK port (no external_ids:brick-owner=dpdk, or not vhost-user) → CONFLICT, untouched:
  * brick deletes only what it made.
  */
-export async function delDpdkPort(ctx: DpdkContext, port: unknown): Promise<{ port: string; removed: boolean }> {
-  const name = validateIfName(port, 'port');
+export async function delDpdkPort(ctx: DpdkContext, name: string): Promise<{ port: string; removed: boolean }> {
   await requireDpdk(ctx);
   return lockTable(ctx).with(linkKey(name), async () => {
     const p = (await readOvsState(ctx)).ports.get(name);

@@ -6,6 +6,7 @@
 // dpdkvhostuser; client: the guest's QEMU creates it, type dpdkvhostuserclient). `guest_mode` is
 // the inverse, i.e. what libvirt's `<source mode=...>` must say.
 import { BrickError } from '../../shared/errors.js';
+import { oneOf } from '../../rpc/formats.js';
 import { DEFAULT_OVS_RUNDIR } from '../host/netns.js';
 
 export { DEFAULT_OVS_RUNDIR };
@@ -31,20 +32,8 @@ export function modeOfType(type: string): VhostMode | undefined {
 // ---------------------------------------------------------------------------------------------
 // Validation
 
-// A bridge or port name becomes a Linux interface name (IFNAMSIZ 16 with the NUL) and a file name
-// in the OVS run dir (the socket), so keep to a strict, path-safe charset.
-const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
-
-export function validateIfName(value: unknown, param: string): string {
-  if (typeof value !== 'string') {
-    throw new BrickError('INVALID_PARAMS', `${param}: expected a string name, got ${value === null ? 'nil' : typeof value}`);
-  }
-  if (!IFNAME.test(value)) {
-    const why = value.length === 0 ? 'it is empty' : value.length > 15 ? `it is ${value.length} characters long (at most 15)` : 'it may use only letters, digits, "_", "." and "-", and must not start with "." or "-"';
-    throw new BrickError('INVALID_PARAMS', `${param}: ${JSON.stringify(value.slice(0, 64))} is not a valid bridge/port name: ${why}`);
-  }
-  return value;
-}
+/** A vhost-user mode as a call sends it (CloudStack's DPDK-VHOSTUSER detail is case-insensitive). */
+export const VhostModeName = oneOf(['server', 'client'] as const, { fold: true });
 
 export interface AddRequest {
   bridge: string;
@@ -55,54 +44,10 @@ export interface AddRequest {
   name?: string;
 }
 
-const ADD_OPTS = ['mode', 'vlan', 'name'] as const;
-
-function parseVlan(v: unknown): number | undefined {
-  if (v === null || v === undefined) return undefined;
-  let n: number;
-  if (typeof v === 'number') n = v;
-  else if (typeof v === 'bigint') n = Number(v);
-  else if (typeof v === 'string' && /^\s*\d{1,5}\s*$/.test(v)) n = Number(v); // the Java client sends some numbers as strings
-  else throw new BrickError('INVALID_PARAMS', `opts.vlan: expected an integer 1-4094, got ${JSON.stringify(v)}`);
-  if (!Number.isInteger(n) || n < 1 || n > 4094) {
-    throw new BrickError(
-      'INVALID_PARAMS',
-      `opts.vlan: ${n} is not an access VLAN; use 1-4094 (0 and 4095 are reserved), or leave vlan out for an untagged port`,
-    );
-  }
-  return n;
-}
-
-function parseMode(v: unknown): VhostMode {
-  if (v === null || v === undefined) return 'server'; // CloudStack's default (DpdkDriverImpl: SERVER)
-  if (typeof v === 'string') {
-    const m = v.trim().toLowerCase(); // CloudStack's DPDK-VHOSTUSER detail is case-insensitive
-    if (m === 'server' || m === 'client') return m;
-  }
-  throw new BrickError(
-    'INVALID_PARAMS',
-    `opts.mode: ${JSON.stringify(v)} is not a vhost-user mode; use "server" (OVS owns the socket, guest is client) or "client" (guest owns the socket)`,
-  );
-}
-
-/** Check dpdk_add_port's arguments; throws INVALID_PARAMS naming the parameter. */
-export function parseAddRequest(bridge: unknown, opts: unknown): AddRequest {
-  const b = validateIfName(bridge, 'bridge');
-  if (opts !== null && opts !== undefined && (typeof opts !== 'object' || Array.isArray(opts))) {
-    throw new BrickError('INVALID_PARAMS', 'opts: expected a struct with mode, vlan, name');
-  }
-  const o = (opts ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (!(ADD_OPTS as readonly string[]).includes(k)) {
-      throw new BrickError('INVALID_PARAMS', `opts.${k}: unknown option; dpdk_add_port knows ${ADD_OPTS.join(', ')}`);
-    }
-  }
-  const mode = parseMode(o.mode);
-  const vlan = parseVlan(o.vlan);
-  let name: string | undefined;
-  if (o.name !== null && o.name !== undefined && o.name !== '') name = validateIfName(o.name, 'opts.name');
-  if (name !== undefined && name === b) throw new BrickError('INVALID_PARAMS', `opts.name: ${name} is the bridge's own name; choose another port name`);
-  return { bridge: b, mode, vlan, name };
+/** dpdk_add_port's checked arguments with their defaults (server mode: CloudStack's DpdkDriverImpl default). */
+export function addRequest(bridge: string, o: { mode?: VhostMode; vlan?: number; name?: string } = {}): AddRequest {
+  if (o.name !== undefined && o.name === bridge) throw new BrickError('INVALID_PARAMS', `opts.name: ${o.name} is the bridge's own name; choose another port name`);
+  return { bridge, mode: o.mode ?? 'server', vlan: o.vlan, name: o.name };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,10 +4,14 @@
 // VLAN`) are Port rows with fake_bridge=true and a tag on the parent bridge. brick marks what it
 // makes with external_ids:brick-owner=<role> on the Port row (a fake bridge has no Bridge row).
 import { BrickError } from '../../shared/errors.js';
+import { oneOf } from '../../rpc/formats.js';
 import type { NetHost } from './netns.js';
 import type { Owner } from './link-state.js';
 
 export const OVS_OWNER_KEY = 'brick-owner';
+
+/** A new OVS bridge's datapath: the kernel's (system) or userspace (netdev, for DPDK). */
+export const Datapath = oneOf(['system', 'netdev'] as const);
 
 export interface OvsInterface {
   name: string;
