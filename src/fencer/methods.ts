@@ -3,7 +3,7 @@
 import { posix } from 'node:path';
 import { method, optional, param } from '../rpc/params.js';
 import { Str } from '../rpc/formats.js';
-import { Type } from '@sinclair/typebox';
+import { T } from '../rpc/schema.js';
 import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../rpc/values.js';
 import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
@@ -112,7 +112,7 @@ export const methods = [
     params: [
       param('pool_path', Str, 'the pool directory, as the host mounts it'),
       param('host_id', Str, 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)'),
-      param('max_age_s', Type.Union([Type.Integer(), Type.Number(), Type.String()]), 'declare the host dead beyond this heartbeat age'),
+      param('max_age_s', T.Union([T.Integer(), T.Number(), T.String()]), 'declare the host dead beyond this heartbeat age'),
       optional('format', Str, '"ovm" (.hb-<id>) or "kvm" (KVMHA/hb-<id>); default: the configured pool\'s, else ovm'),
     ],
     returns: 'struct',

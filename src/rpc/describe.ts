@@ -1,7 +1,7 @@
 // A method's description for people and for introspection, generated from its catalogue entry:
 // the XML-RPC types of each parameter (read from its schema), the usage line (in INVALID_PARAMS
 // faults and methodHelp), system.methodSignature's combinations and system.methodHelp's text.
-import { Kind, type TSchema } from '@sinclair/typebox';
+import { Kind, type TSchema } from './schema.js';
 import type { MethodDef, Param, ParamType } from './catalogue.js';
 
 const MAX_SIGNATURES = 16;

@@ -1,11 +1,12 @@
-// Method parameters as schemas (TypeBox), declared beside each method with method(): the XML-RPC
+// Method parameters as schemas (TypeBox's, built by schema.ts), declared beside each method with method(): the XML-RPC
 // type(s) a parameter takes and the format its value must have (formats.ts). The dispatcher runs
 // decodeArgs before the handler: the argument count and types (checkArgs), then each value's format,
 // so a handler receives typed, normalised values and a bad argument is INVALID_PARAMS naming it.
 // system.methodSignature and methodHelp read the same schemas (describe.ts). The checker is this
 // small walker over the few schema kinds brick uses, not Ajv or TypeBox's compiler: the agent's
 // memory is budgeted (issue 19).
-import { Type, TransformKind, type StaticDecode, type TObject, type TOptional, type TSchema, type TTransform } from '@sinclair/typebox';
+import { T, TransformKind, type StaticDecode, type TSchema } from './schema.js';
+import type { TObject, TOptional, TTransform } from '@sinclair/typebox';
 import { BrickError, type FaultName } from '../shared/errors.js';
 import type { CallContext, MethodDef, Param, ParamType } from './catalogue.js';
 import { typesOf, usage, wireTypes } from './describe.js';
@@ -22,16 +23,14 @@ export class Invalid extends Error {
 }
 
 /** A format: the wire schema (its XML-RPC types, its description) and the check that decodes it. */
-export function refine<S extends TSchema, T>(wire: S, decode: (v: unknown) => T): TTransform<S, T> {
-  return Type.Transform(wire)
-    .Decode(decode as (v: StaticDecode<S>) => T)
-    .Encode((v) => v as unknown as StaticDecode<S>);
+export function refine<S extends TSchema, V>(wire: S, decode: (v: unknown) => V): TTransform<S, V> {
+  return T.Transform(wire, decode);
 }
 
 /** An options struct: every member optional; a key not declared is refused (a typo must not pass silently). */
 export function options<P extends Record<string, TSchema>>(members: P, description?: string): TObject<{ [K in keyof P]: TOptional<P[K]> }> {
-  const props = Object.fromEntries(Object.entries(members).map(([k, s]) => [k, Type.Optional(s)])) as { [K in keyof P]: TOptional<P[K]> };
-  return Type.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
+  const props = Object.fromEntries(Object.entries(members).map(([k, s]) => [k, T.Optional(s)])) as { [K in keyof P]: TOptional<P[K]> };
+  return T.Object(props, { additionalProperties: false, ...(description ? { description } : {}) });
 }
 
 /** nil is accepted too (and means "not given"), as the Java client sends for an unset struct. */

@@ -13,6 +13,11 @@ import { decodeArgs, emptyIsAbsent, method, optional, options, param } from '../
 import { Flag, IfName, Mtu, Plain, Vlan } from '../../src/rpc/formats.js';
 import { signatures, helpText, wireTypes } from '../../src/rpc/describe.js';
 import type { XmlRpcValue } from '../../src/rpc/values.js';
+import { T, TransformKind } from '../../src/rpc/schema.js';
+import { readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const seen: unknown[][] = [];
 const probe = method({
@@ -108,4 +113,32 @@ test('every method brick serves declares a schema for each parameter, and refuse
     assert.throws(() => decodeArgs(m, []), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS');
   }
   assert.equal(run.calls.length, 0);
+});
+
+test('the schemas are TypeBox\'s own objects, built without loading TypeBox at run time', async () => {
+  const { Type } = await import('@sinclair/typebox');
+  const o = { description: 'd' };
+  assert.deepStrictEqual(T.String(o), Type.String(o));
+  assert.deepStrictEqual(T.Integer(), Type.Integer());
+  assert.deepStrictEqual(T.Number(), Type.Number());
+  assert.deepStrictEqual(T.Boolean(), Type.Boolean());
+  assert.deepStrictEqual(T.Null(), Type.Null());
+  assert.deepStrictEqual(T.Uint8Array(), Type.Uint8Array());
+  assert.deepStrictEqual(T.Union([T.Integer(), T.String()], o), Type.Union([Type.Integer(), Type.String()], o));
+  assert.deepStrictEqual(T.Unsafe<number>({ xmlrpc: 'i8' }), Type.Unsafe<number>({ xmlrpc: 'i8' }));
+  assert.deepStrictEqual(
+    T.Object({ a: T.String(), b: T.Optional(T.Integer()) }, { additionalProperties: false }),
+    Type.Object({ a: Type.String(), b: Type.Optional(Type.Integer()) }, { additionalProperties: false }),
+  );
+  const decode = (v: unknown) => String(v);
+  const mine = T.Transform(T.String(), decode);
+  const theirs = Type.Transform(Type.String()).Decode(decode).Encode((v) => v);
+  assert.equal(mine[TransformKind].Decode, theirs[TransformKind].Decode);
+  assert.deepStrictEqual({ ...mine, [TransformKind]: null }, { ...theirs, [TransformKind]: null });
+  // Only the config schema (compiled to a validator at build time) may load TypeBox itself.
+  const src = fileURLToPath(new URL('../../src', import.meta.url));
+  const loaders = (await readdir(src, { recursive: true }))
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => /^import (?!type )[^;]*from '@sinclair\/typebox'/m.test(readFileSync(join(src, f), 'utf8')));
+  assert.deepEqual(loaders, [join('config', 'schema.ts')]);
 });

@@ -13,7 +13,7 @@ import { BrickError } from '../../shared/errors.js';
 import { XmlRpcI8 } from '../../rpc/values.js';
 import type { Config } from '../../config/schema.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { Type } from '@sinclair/typebox';
+import { T } from '../../rpc/schema.js';
 import { Invalid, refine } from '../../rpc/params.js';
 import { plainText } from '../../rpc/formats.js';
 import { domrAddress } from './args.js';
@@ -55,7 +55,7 @@ export function scpArgv(o: Ovm3, local: string, host: string, remotePath: string
 }
 
 /** A remote directory for ovs_domr_upload_file: absolute, conservative characters, no "..". */
-export const RemoteDir = refine(Type.String({ description: 'absolute directory on the system VM' }), (v): string => {
+export const RemoteDir = refine(T.String({ description: 'absolute directory on the system VM' }), (v): string => {
   const s = plainText(v, 1024);
   if (!/^\/[A-Za-z0-9_.,+@%=:/-]*$/.test(s) || s.split('/').includes('..'))
     throw new Invalid(`must be an absolute path of letters, digits and _ . , + @ % = : / - without "..", got "${s}"`);

@@ -10,9 +10,9 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BrickError } from '../../shared/errors.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { Type } from '@sinclair/typebox';
+import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
-import { Plain, plainText } from '../../rpc/formats.js';
+import { I8, Plain, plainText } from '../../rpc/formats.js';
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
@@ -35,7 +35,7 @@ export function normalisePath(name: string, v: unknown, home = homedir()): strin
 }
 
 /** One file name (no directory part). */
-export const FileName = refine(Type.String({ description: 'a file name' }), (v): string => {
+export const FileName = refine(T.String({ description: 'a file name' }), (v): string => {
   const s = plainText(v, MAX_NAME_BYTES);
   if (s === '' || s === '.' || s === '..' || s.includes('/')) throw new Invalid(`must be a single file name without "/", got "${s}"`, 'PATH_REFUSED');
   return s;
@@ -155,7 +155,7 @@ export async function atomicWrite(dir: string, name: string, content: string | B
 
 /** File contents as a string or base64, at most max bytes (TOO_LARGE beyond). */
 export function Content(max: number) {
-  return refine(Type.Union([Type.String(), Type.Uint8Array()]), (v): string | Buffer => {
+  return refine(T.Union([T.String(), T.Uint8Array()]), (v): string | Buffer => {
     if (typeof v !== 'string' && !Buffer.isBuffer(v)) throw new Invalid('must be a string');
     const n = Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v);
     if (n > max) throw new Invalid(`${n} bytes is more than the ${max} accepted`, 'TOO_LARGE');
@@ -164,7 +164,7 @@ export function Content(max: number) {
 }
 
 /** A permission mode: an int (448 for 0700) or an octal string ("0700"). */
-export const FileMode = refine(Type.Union([Type.Integer(), Type.Unsafe<number>({ xmlrpc: 'i8' }), Type.String()]), (v): number => {
+export const FileMode = refine(T.Union([T.Integer(), I8, T.String()]), (v): number => {
   if (typeof v === 'string' && /^0?[0-7]{3,4}$/.test(v)) return parseInt(v, 8);
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0o7777) return v;
   throw new Invalid('must be a permission mode 0-07777 (an int such as 448 for 0700, or an octal string "0700")');

@@ -5,7 +5,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrickError } from '../../shared/errors.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { Type } from '@sinclair/typebox';
+import { T } from '../../rpc/schema.js';
 import { Invalid, refine } from '../../rpc/params.js';
 import { plainText } from '../../rpc/formats.js';
 import { isCloudStackVmName } from './args.js';
@@ -184,7 +184,7 @@ export function parseXlUptime(out: string, name: string): string {
 }
 
 /** A CloudStack VM name: i-<account>-<id>-VM, r-<id>-VM, s-<id>-VM, v-<id>-VM. */
-export const VmName = refine(Type.String({ description: 'a CloudStack VM name (i-2-29-VM, r-4-VM, ...)' }), (v): string => {
+export const VmName = refine(T.String({ description: 'a CloudStack VM name (i-2-29-VM, r-4-VM, ...)' }), (v): string => {
   const s = plainText(v, 256);
   if (!isCloudStackVmName(s)) throw new Invalid(`"${s}" is not a CloudStack VM name (i-<account>-<id>-VM, r-<id>-VM, s-<id>-VM, v-<id>-VM)`);
   return s;

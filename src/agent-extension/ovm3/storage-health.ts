@@ -9,12 +9,12 @@ import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-chec
 import { resolvePoolPath } from '../../fencer/probe.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { Type } from '@sinclair/typebox';
+import { T } from '../../rpc/schema.js';
 import { Invalid, refine } from '../../rpc/params.js';
 import { plainText } from '../../rpc/formats.js';
 
 /** This host's (or a peer's) CloudStack guid: it names the heartbeat file .hb-<guid>. */
-export const Guid = refine(Type.String({ description: 'a CloudStack host guid' }), (v): string => {
+export const Guid = refine(T.String({ description: 'a CloudStack host guid' }), (v): string => {
   const g = plainText(v, 128);
   if (!HOST_ID_RE.test(g)) throw new Invalid(`must be letters, digits, _ . : - (it names the heartbeat file .hb-<guid>), got "${g}"`);
   return g;

@@ -10,7 +10,7 @@ import type { CallContext } from '../../rpc/catalogue.js';
 import type { XmlRpcStruct } from '../../rpc/values.js';
 import { BrickError } from '../../shared/errors.js';
 import { applyOvs, applySteps, type Step } from '../host/plan.js';
-import { Type } from '@sinclair/typebox';
+import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
 import { CidrText, IfName } from '../../rpc/formats.js';
 import { v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
@@ -49,7 +49,7 @@ export function controlAddress(cidr: string): Cidr {
 }
 
 /** The control network's address as a call sends it (checked before anything runs; setupControl takes the text). */
-export const ControlCidr = refine(Type.String({ description: 'an IPv4 address with prefix, e.g. 169.254.0.1/16' }), (v): string => {
+export const ControlCidr = refine(T.String({ description: 'an IPv4 address with prefix, e.g. 169.254.0.1/16' }), (v): string => {
   if (typeof v !== 'string') throw new Invalid('must be a string');
   controlAddress(v);
   return v;

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { BrickError } from '../../shared/errors.js';
 import { isGuestPort } from '../host/names.js';
-import { Type } from '@sinclair/typebox';
+import { T } from '../../rpc/schema.js';
 import { refine } from '../../rpc/params.js';
 import { intIn, oneOf, unicast, Unicast } from '../../rpc/formats.js';
 import { OVS_OWNER_KEY, parseOvs, type OvsBridge, type OvsInterface, type OvsState } from '../host/ovs.js';
@@ -45,7 +45,7 @@ export function canonicalIp(ip: string): string {
 }
 
 /** A tunnel's peer: a unicast address, in the form OVS stores it. */
-export const Remote = refine(Type.String({ description: Unicast.description }), (v) => canonicalIp(unicast(v)));
+export const Remote = refine(T.String({ description: Unicast.description }), (v) => canonicalIp(unicast(v)));
 
 export function tunnelPortName(type: TunnelType, bridge: string, remote: string, key: number): string {
   const h = createHash('sha256').update(`${bridge}\0${canonicalIp(remote)}\0${key}`).digest('hex');
