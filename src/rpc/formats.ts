@@ -49,7 +49,7 @@ export const IfName = refine(T.String({ description: 'interface name: 1-15 lette
 export function oneOf<const W extends readonly string[]>(words: W, opts: { fold?: boolean; description?: string } = {}) {
   return refine(T.String({ description: opts.description ?? words.join(' or ') }), (v): W[number] => {
     const w = typeof v === 'string' && opts.fold ? v.trim().toLowerCase() : v;
-    if (typeof w !== 'string' || !words.includes(w)) throw new Invalid(`${show(v)} is not ${words.map((x) => `"${x}"`).join(' or ')}`);
+    if (typeof w !== 'string' || !words.includes(w)) throw new Invalid(`must be ${words.map((x) => `"${x}"`).join(' or ')}, got ${show(v)}`);
     return w;
   });
 }

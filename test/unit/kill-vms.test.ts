@@ -14,6 +14,8 @@ import { planPoolKill, type KillFacts, type PoolKillState, type Holder } from '.
 import { gatherKillFacts, pendingWrites, type GatherPaths } from '../../src/fencer/kill-vms/gather.js';
 import { destroyArgv, killHolders, markerOf, writeKillMarker } from '../../src/fencer/kill-vms/act.js';
 import { parseConfigText } from '../../src/config/load.js';
+import { KillVms } from '../../src/fencer/kill-vms/controller.js';
+import type { Logger } from '../../src/shared/log.js';
 
 const MOUNTINFO = [
   '22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw',
@@ -274,9 +276,27 @@ test('gatherer: NFS pending writes from debugfs rpc tasks (by server address), b
   assert.deepEqual(p.known && p.sockets, [{ addr: '10.0.0.5', port: 2049, bytes: 512 }]);
   assert.deepEqual(p.known && p.items.map((i) => i.replace(/ on rpc client.*?:/, ':')), [
     '2 RPC task(s): WRITE, COMMIT',
-    'page cache: 0 kB dirty, 0 kB under writeback, 2 dirty inodes',
+    `page cache: 2 dirty inodes with 0 kB shown, and the exact page counts cannot be refreshed (${h.paths.proc}/sys/vm/stat_refresh: ENOENT)`,
     '512 bytes not yet acknowledged by 10.0.0.5 in 1 TCP socket(s): the kernel would retransmit them',
   ]);
+  // Dirty inodes with 0 kB (brick's own probe leaves its inode listed ~30 s): the host's exact
+  // counts decide. 0 dirty + 0 writeback pages anywhere: metadata only, nothing can be sent.
+  writeFileSync(join(clnt, '3/tasks'), '');
+  writeFileSync(join(h.paths.proc, 'net/tcp'), '  sl  local rem st tx:rx\n');
+  mkdirSync(join(h.paths.proc, 'sys/vm'), { recursive: true });
+  writeFileSync(join(h.paths.proc, 'sys/vm/stat_refresh'), '');
+  writeFileSync(join(h.paths.proc, 'vmstat'), 'nr_free_pages 1000\nnr_dirty 0\nnr_writeback 0\nnr_writeback_temp 0\n');
+  assert.deepEqual(await pendingWrites(m, h.paths), { known: true, items: [] }, 'dirty inodes with no page dirty or under writeback on the host: nothing pending');
+  assert.equal(readFileSync(join(h.paths.proc, 'sys/vm/stat_refresh'), 'utf8'), '1\n', 'the per-CPU deltas were folded before reading');
+  writeFileSync(join(h.paths.proc, 'vmstat'), 'nr_dirty 3\nnr_writeback 1\nnr_writeback_temp 0\n');
+  assert.deepEqual(await pendingWrites(m, h.paths), {
+    known: true,
+    items: ['page cache: 2 dirty inodes with 0 kB shown (per-CPU batched), and 3 dirty + 1 writeback pages on this host (exact): cannot show none is the pool\'s'],
+  });
+  // pages shown on the pool's bdi: pending, whatever the host's counts
+  writeFileSync(join(h.paths.proc, 'vmstat'), 'nr_dirty 0\nnr_writeback 0\n');
+  writeFileSync(join(h.paths.debugfs, 'bdi/0:52/stats'), clean.replace('BdiReclaimable: 0', 'BdiReclaimable: 8'));
+  assert.deepEqual(await pendingWrites(m, h.paths), { known: true, items: ['page cache: 8 kB dirty, 0 kB under writeback, 0 dirty inodes'] });
   const other = await pendingWrites({ ...m, fstype: 'ocfs2' }, h.paths);
   assert.equal(other.known, false);
 });
@@ -339,4 +359,45 @@ test('config: kill-vms and kill_timeout_s; the timing rule adds kill_timeout_s (
   assert.match(problems(base + 'fence_after_s = 25\nwatchdog_timeout_s = 20\n'), /= 60 s must be below/);
   assert.match(problems(base + 'fence_after_s = 25.1\nwatchdog_timeout_s = 20\n'), /must be below/);
   assert.match(problems(base + 'fence_after_s = 20\nkill_timeout_s = 0\n'), /kill_timeout_s/);
+});
+
+test('controller: a pool configured as a symlink is recorded by the mount of its RESOLVED path; its holders are found and killed there', async () => {
+  const h = fakeHost();
+  // /srv/pools/a is a symlink to /mnt/pool (0:52): under the configured path mountinfo only has "/" (254:1)
+  h.addProc(400, { fds: { '3': ['/mnt/pool/a.img', 52] } });
+  mkdirSync(join(h.paths.debugfs, 'bdi'), { recursive: true });
+  const killedPids: number[] = [];
+  const warns: string[] = [];
+  const quiet = () => {};
+  const log = { info: quiet, debug: quiet, error: quiet, fatal: quiet, warn: (_o: unknown, m: string) => warns.push(m) } as unknown as Logger;
+  const kvOf = (resolved?: string) =>
+    new KillVms({
+      pools: [{ path: '/srv/pools/a', resolved }], killTimeoutMs: 10_000, markerDir: h.root, vm: { kind: 'none' }, destroyTimeoutMs: 1000,
+      run: async () => ({ code: 0, stdout: '', stderr: '' }) as never, log, now: () => performance.now(),
+      kill: (pid) => killedPids.push(pid), paths: h.paths,
+    });
+  const stDev = String((0 << 8) | 52); // st_dev of 0:52
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 100 && !cond(); i++) await settle();
+  };
+  // as configured only (the old behaviour): the path's mount is "/", not the probed device: nothing recorded
+  const old = kvOf(undefined);
+  old.verified('/srv/pools/a', stDev);
+  await until(() => warns.length > 0);
+  assert.equal(old.snapshot('/srv/pools/a')?.mount, null);
+  assert.match(warns.join('\n'), /does not match the device its probe saw/);
+  // resolved: the NFS mount is recorded, and an expiry kills the holder under it
+  const kv = kvOf('/mnt/pool');
+  kv.verified('/srv/pools/a', stDev);
+  await until(() => Boolean(kv.snapshot('/srv/pools/a')?.mount));
+  assert.deepEqual(kv.snapshot('/srv/pools/a')?.mount, { dev: '0:52', fstype: 'nfs', mount_point: '/mnt/pool' });
+  let t = 1000;
+  let r = kv.tick([{ path: '/srv/pools/a', fence: true, lastOkMs: 0 }], t);
+  assert.equal(r.reset, undefined);
+  for (let i = 0; i < 20 && !killedPids.length; i++) {
+    await settle();
+    r = kv.tick([{ path: '/srv/pools/a', fence: true, lastOkMs: 0 }], (t += 100));
+  }
+  assert.deepEqual(killedPids, [400]);
 });

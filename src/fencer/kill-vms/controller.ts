@@ -17,7 +17,11 @@ import type { KillVmsCounters, PoolKillSnapshot } from './snapshot.js';
 export type { KillVmsCounters, PoolKillSnapshot };
 
 export interface KillVmsOptions {
-  pools: string[];
+  /**
+   * Each pool as configured and as the fencer resolved it at start (`realpath -e`): a pool path may
+   * be a symlink to the mount, and the mount is looked up under the path the probes really use.
+   */
+  pools: Array<{ path: string; resolved?: string }>;
   killTimeoutMs: number;
   markerDir: string;
   vm: { kind: 'libvirt' | 'xl' | 'none'; bin?: string; uri?: string };
@@ -31,6 +35,8 @@ export interface KillVmsOptions {
 
 interface PoolRt {
   path: string;
+  /** Where the mount is looked up: the resolved path (the configured one if it could not be resolved). */
+  resolved: string;
   target?: KillTarget;
   recording: boolean;
   state: PoolKillState;
@@ -62,11 +68,21 @@ export class KillVms {
         { debugfs: this.paths.debugfs },
         `kill-vms: debugfs is not mounted on ${this.paths.debugfs}: brick cannot show that no write is pending, so every expiry of a used pool will reset the host (mount -t debugfs debugfs ${this.paths.debugfs})`,
       );
-    for (const path of o.pools)
-      this.pools.set(path, {
-        path, recording: false, state: { phase: 'idle' }, roundStartMs: -Infinity, killErrors: [], fencedSinceWall: null,
-        killedWall: new Map(), lastKilled: [], lastKillAt: null, processesKilled: 0, vmsKilled: 0, spared: 0, lastWaitLogMs: -Infinity,
-      });
+    for (const { path, resolved } of o.pools) this.track(path, resolved);
+  }
+
+  /** A pool the fencer guards from now on (also a runtime pool added by the orchestrator). */
+  track(path: string, resolved?: string): void {
+    if (this.pools.has(path)) return;
+    this.pools.set(path, {
+      path, resolved: resolved ?? path, recording: false, state: { phase: 'idle' }, roundStartMs: -Infinity, killErrors: [], fencedSinceWall: null,
+      killedWall: new Map(), lastKilled: [], lastKillAt: null, processesKilled: 0, vmsKilled: 0, spared: 0, lastWaitLogMs: -Infinity,
+    });
+  }
+
+  /** A runtime pool the fencer no longer guards (only ever while its phase is idle: the daemon defers any other removal). */
+  untrack(path: string): void {
+    if (this.pools.get(path)?.state.phase === 'idle') this.pools.delete(path);
   }
 
   /**
@@ -79,11 +95,11 @@ export class KillVms {
     const dev = devFromStDev(stDev);
     if (!p || !dev || p.recording || (p.target && p.target.mount.dev === dev)) return;
     p.recording = true;
-    poolMount(path, this.paths).then(
+    poolMount(p.resolved, this.paths).then(
       (m) => {
         p.recording = false;
         if (!m || m.dev !== dev) {
-          this.o.log.warn({ pool: path, dev, mount: m ?? null }, `kill-vms: the mount of ${path} does not match the device its probe saw; not recorded`);
+          this.o.log.warn({ pool: path, resolved: p.resolved, dev, mount: m ?? null }, `kill-vms: the mount of ${p.resolved} does not match the device its probe saw; not recorded`);
           return;
         }
         if (m.mountPoint === '/') {
@@ -91,7 +107,7 @@ export class KillVms {
           return;
         }
         p.target = { path, mount: m };
-        this.o.log.info({ pool: path, dev: m.dev, fstype: m.fstype, mount_point: m.mountPoint, source: m.source }, `kill-vms: recorded the mount of ${path}`);
+        this.o.log.info({ pool: path, resolved: p.resolved, dev: m.dev, fstype: m.fstype, mount_point: m.mountPoint, source: m.source }, `kill-vms: recorded the mount of ${path}`);
       },
       (e: unknown) => {
         p.recording = false;
@@ -113,7 +129,7 @@ export class KillVms {
       const p = this.pools.get(old.path);
       const rec = old.kill_vms?.mount;
       if (!p || !rec || p.target) continue;
-      const m = mountOf(old.path, mounts);
+      const m = mountOf(p.resolved, mounts);
       if (!m || m.dev !== rec.dev || m.mountPoint !== rec.mount_point) continue;
       p.target = { path: old.path, mount: m };
       this.o.log.info({ pool: old.path, dev: m.dev, previous_pid: prev.pid }, `kill-vms: the mount of ${old.path} recorded by the previous fencer is still there`);
@@ -177,7 +193,7 @@ export class KillVms {
       );
     }
     if (fresh.length) p.lastKillAt = at;
-    p.killErrors.push(...killHolders(hs, this.o.kill));
+    p.killErrors.push(...killHolders(hs, this.o.kill, this.paths.proc));
   }
 
   private spared(p: PoolRt, killed: KilledProc[], now: number): void {

@@ -9,12 +9,12 @@
 // target's mmap lock and may block behind a process stuck in the kernel. A round that does not
 // finish in time is "incomplete", which proves nothing (the decision then waits, then resets).
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KillFacts, Holder, KilledProc } from './decide.js';
 import {
   fdinfoMountId, mapsDevices, mountOf, nfsServerAddr, normAddr, parseBdiStats, parseMountinfo, parseProcNetTcp, parseRpcTasks, parseStat,
-  parseXprtInfo, vmFromCmdline, type DevNo, type MountEntry,
+  parseVmstat, parseXprtInfo, vmFromCmdline, type DevNo, type MountEntry,
 } from './proc-parse.js';
 
 export interface KillTarget {
@@ -171,8 +171,25 @@ export async function pendingWrites(m: MountEntry, paths: GatherPaths): Promise<
     if (t === undefined) return `${join(paths.debugfs, 'bdi', name, 'stats')} unreadable (is debugfs mounted on ${paths.debugfs}?)`;
     const s = parseBdiStats(t);
     if (!s) return `${join(paths.debugfs, 'bdi', name, 'stats')}: unknown format`;
-    if (s.writebackKb || s.reclaimableKb || s.dirtyInodes)
+    if (s.writebackKb || s.reclaimableKb) {
       items.push(`page cache: ${s.reclaimableKb} kB dirty, ${s.writebackKb} kB under writeback, ${s.dirtyInodes} dirty inodes`);
+      return undefined;
+    }
+    if (!s.dirtyInodes) return undefined;
+    // Inodes on the dirty lists with 0 kB shown. Every write of a page leaves its inode listed until
+    // the flusher passes (dirty_expire_centisecs, 30 s): brick's own probe (dd oflag=dsync
+    // conv=fsync) does it every probe. Such an inode sends nothing unless it still has a page
+    // (dirty, under writeback, or written UNSTABLE and awaiting COMMIT: NFS counts those as
+    // writeback). The bdi's kB counters are per-CPU batched and may hide a few pages, so "0 kB"
+    // proves nothing alone; the host's exact counts (per-CPU parts folded by stat_refresh) of
+    // dirty and writeback pages do, when they are 0: then no page anywhere is waiting.
+    const exact = await exactPageCounts(paths);
+    if (typeof exact === 'string') {
+      items.push(`page cache: ${s.dirtyInodes} dirty inodes with 0 kB shown, and ${exact}`);
+      return undefined;
+    }
+    const n = exact.dirty + exact.writeback + exact.writebackTemp;
+    if (n) items.push(`page cache: ${s.dirtyInodes} dirty inodes with 0 kB shown (per-CPU batched), and ${exact.dirty} dirty + ${exact.writeback + exact.writebackTemp} writeback pages on this host (exact): cannot show none is the pool's`);
     return undefined;
   };
   if (m.fstype === 'nfs' || m.fstype === 'nfs4') {
@@ -218,6 +235,23 @@ export async function pendingWrites(m: MountEntry, paths: GatherPaths): Promise<
     return { known: true, items };
   }
   return { known: false, why: `brick cannot see pending writes on a ${m.fstype} filesystem` };
+}
+
+/**
+ * The host's exact numbers of dirty and writeback pages: /proc/sys/vm/stat_refresh folds every
+ * CPU's pending counter deltas into the global counters that /proc/vmstat then shows (root only).
+ * A string says why they cannot be had.
+ */
+export async function exactPageCounts(paths: GatherPaths): Promise<{ dirty: number; writeback: number; writebackTemp: number } | string> {
+  try {
+    await writeFile(join(paths.proc, 'sys/vm/stat_refresh'), '1\n');
+  } catch (e) {
+    return `the exact page counts cannot be refreshed (${join(paths.proc, 'sys/vm/stat_refresh')}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  const t = await quiet(text(join(paths.proc, 'vmstat')));
+  const v = t === undefined ? undefined : parseVmstat(t);
+  if (!v) return `${join(paths.proc, 'vmstat')} unreadable or without nr_dirty/nr_writeback`;
+  return v;
 }
 
 /** NFS v3/v4 procedures that only read (or drop this client's own open state): never a late write. */

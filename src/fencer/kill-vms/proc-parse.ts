@@ -154,6 +154,18 @@ export function parseBdiStats(text: string): BdiStats | undefined {
   return { writebackKb: wb, reclaimableKb: rec, dirtyInodes: lists.reduce((a, b) => a! + b!, 0)! };
 }
 
+/** /proc/vmstat: the host's dirty and writeback page counts (writeback_temp: FUSE's). */
+export function parseVmstat(text: string): { dirty: number; writeback: number; writebackTemp: number } | undefined {
+  const num = (k: string) => {
+    const m = new RegExp(`^${k} (\\d+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const dirty = num('nr_dirty');
+  const writeback = num('nr_writeback');
+  if (dirty === undefined || writeback === undefined) return undefined;
+  return { dirty, writeback, writebackTemp: num('nr_writeback_temp') ?? 0 };
+}
+
 /** The server address of an NFS mount, from its super options ("...,addr=10.0.0.5,..."). */
 export function nfsServerAddr(superOptions: string): string | undefined {
   const m = /(?:^|,)addr=([^,]+)/.exec(superOptions);
