@@ -13,6 +13,7 @@ import { BrickError } from '../../src/shared/errors.js';
 import { methods } from '../../src/network/dpdk/methods.js';
 import { invoke } from '../../src/rpc/params.js';
 import { detectDpdk } from '../../src/network/dpdk/operations.js';
+import { linkKey } from '../../src/network/host/context.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
@@ -290,6 +291,30 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     assert.equal((await ovs!.vsctl(['--if-exists', 'get', 'Port', 'vhu-blocked', 'name'])).stdout.trim(), '');
     assert.equal(await dbSnapshot(), snap);
     await rm(`${ovs!.rundir}/vhu-blocked`, { force: true });
+  });
+
+  test('dpdk_add_port waits for a change on the same bridge (one lock scheme: net:link:<bridge>)', async (t) => {
+    if (skip) return t.skip(skip);
+    const locks = new KeyedLock();
+    const c = ctxFor(configFor(ovs!.rundir), locks);
+    const ports = async () => (await ovs!.vsctl(['list-ports', bridge])).stdout.split('\n').filter(Boolean).sort();
+    const before = await ports();
+    // A bridge change in progress: it holds the bridge's key, as network_ensure_bridge and every
+    // other change to that bridge do, in the same lock table.
+    let release!: () => void;
+    const change = locks.with(linkKey(bridge), () => new Promise<void>((r) => (release = r)));
+    let settled = 0;
+    const adds = [add(c, bridge, {}), add(c, bridge, { name: 'vhu-wait1', mode: 'client' })];
+    for (const a of adds) a.then(() => settled++, () => settled++);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(settled, 0, 'dpdk_add_port finished while the bridge was being changed');
+    assert.deepEqual(await ports(), before, 'OVS got a port while the bridge was being changed');
+    release();
+    await change;
+    const added = await Promise.all(adds);
+    assert.deepEqual(await ports(), [...before, ...added.map((r) => r.port)].sort());
+    for (const r of added) await del(c, r.port);
+    assert.deepEqual(await ports(), before);
   });
 
   test('over XML-RPC: add/list/del round trip; a bad VLAN is fault -32602 naming opts.vlan', async (t) => {

@@ -97,6 +97,7 @@ describe('VLAN bridge plan (linuxbridge)', () => {
         { headings: ['name', 'ports', 'external_ids', 'datapath_type', 'stp_enable'], data: [['xenbr0', ['set', [['uuid', 'p1'], ['uuid', 'p2']]], ['map', []], '', false]] },
         { headings: ['_uuid', 'name', 'interfaces', 'tag', 'external_ids', 'fake_bridge'], data: [[['uuid', 'p1'], 'xenbr0', ['uuid', 'i1'], ['set', []], ['map', []], false], [['uuid', 'p2'], 'eth0', ['uuid', 'i2'], ['set', []], ['map', []], false]] },
         { headings: ['_uuid', 'name', 'type', 'ofport', 'mtu_request'], data: [[['uuid', 'i1'], 'xenbr0', 'internal', 65534, ['set', []]], [['uuid', 'i2'], 'eth0', '', 1, ['set', []]]] },
+        { headings: ['other_config'], data: [[['map', []]]] },
       ]
         .map((t) => JSON.stringify(t))
         .join('\n'),

@@ -70,6 +70,7 @@ function ovsText(bridges: { name: string; ids?: Record<string, string>; stp?: bo
     { headings: ['name', 'ports', 'external_ids', 'stp_enable', 'datapath_type'], data: br },
     { headings: ['_uuid', 'name', 'interfaces', 'external_ids'], data: pt },
     { headings: ['_uuid', 'name', 'type', 'options', 'ofport', 'error', 'link_state'], data: it },
+    { headings: ['other_config'], data: [[map({})]] },
   ]
     .map((t) => JSON.stringify(t))
     .join('\n');
