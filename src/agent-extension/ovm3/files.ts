@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { BrickError } from '../../shared/errors.js';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { plain, str } from './args.js';
+import { isTextView } from '../codec.js';
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
@@ -210,7 +211,9 @@ export async function ovsUploadFile(args: unknown[], ctx: CallContext): Promise<
 export async function ovsUploadSshKey(args: unknown[], ctx: CallContext): Promise<true> {
   const name = fileName('keyfile', args[0]);
   let data = content('content', args[1], MAX_KEY_BYTES);
-  // OpenSSH refuses a private key without its final newline.
+  // OpenSSH refuses a private key without its final newline. (A long key sent as a <string> comes
+  // as the bytes of the request, isTextView: text all the same.)
+  if (isTextView(data)) data = data.toString('utf8');
   if (typeof data === 'string' && data.length && !data.endsWith('\n')) data += '\n';
   const dir = await pathInRoots('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), roots(ctx));
   const target = await pathInRoots('keyfile', join(dir, name), roots(ctx));
