@@ -41,6 +41,8 @@ export interface RequestInfo {
 export interface ReadBody {
   buf: Buffer;
   runs: readonly number[];
+  /** A call that carries file contents: its long strings may stay views of buf (codec InPlaceBody). */
+  textViews?: boolean;
 }
 
 const REQUEST = Symbol('request');
@@ -138,7 +140,7 @@ export class Dispatcher {
     const body = typeof input === 'string' || Buffer.isBuffer(input) ? input : input.buf;
     let call;
     try {
-      call = parseMethodCall(typeof input === 'string' || Buffer.isBuffer(input) || !input.runs.length ? body : new InPlaceBody(input.buf, input.runs));
+      call = parseMethodCall(typeof input === 'string' || Buffer.isBuffer(input) || !input.runs.length ? body : new InPlaceBody(input.buf, input.runs, input.textViews));
     } catch (e) {
       const f = faultFor(e, '(unparsed)', this.log);
       this.finish('(unparsed)', start, f, { bytes: body.length });

@@ -33,6 +33,16 @@ export type XmlRpcValue =
 
 export type XmlRpcStruct = { [member: string]: XmlRpcValue };
 
+export const TEXT_VIEW = Symbol.for('brick.textView');
+/**
+ * A long <string> of a call that carries file contents, handed over as the bytes of the request
+ * body it was read from (a view, not a copy): already checked as UTF-8 without the characters XML
+ * forbids and without '&'. Its bytes are the UTF-8 of the text: written as they are.
+ */
+export function isTextView(v: unknown): v is Buffer {
+  return Buffer.isBuffer(v) && (v as Buffer & { [TEXT_VIEW]?: true })[TEXT_VIEW] === true;
+}
+
 const INT32_MIN = -2147483648;
 const INT32_MAX = 2147483647;
 
@@ -46,6 +56,7 @@ export function typeOfValue(v: XmlRpcValue | undefined): string {
   if (v instanceof XmlRpcDouble) return 'double';
   if (v instanceof XmlRpcI8) return 'i8';
   if (v instanceof Date) return 'dateTime.iso8601';
+  if (isTextView(v)) return 'string';
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
   if (Array.isArray(v)) return 'array';
   return 'struct';

@@ -132,3 +132,22 @@ test('each limit refuses with a PARSE_ERROR fault naming it; a small body limit 
   const refused = lines.slice(before).filter((l) => l.refused_while_reading);
   assert.equal(refused.length, 4, 'each refused body is one log line');
 });
+
+test('a file-carrying call gets a long <string> as a view of the request body, not a copy', async () => {
+  const { InPlaceBody, isTextView, typeOfValue } = await import('../../src/agent-extension/codec.js');
+  const text = 'žluť €'.repeat(4000);
+  const body = Buffer.from(call(`<value><string>${text}</string></value>`));
+  const s = new BodyScan({ maxParams: 4, maxValues: 100, maxElements: 464, maxMulticallCalls: 3 });
+  s.push(body);
+  assert.equal(s.runs.length, 2);
+  const viewed = parseMethodCall(new InPlaceBody(body, s.runs, true)).params[0] as Buffer;
+  assert.ok(isTextView(viewed), 'a view');
+  assert.equal(viewed.buffer, body.buffer, 'the same memory as the body');
+  assert.equal(viewed.toString('utf8'), text);
+  assert.equal(typeOfValue(viewed), 'string');
+  assert.equal(serializeResponse(viewed), serializeResponse(text), 'written back as the same string');
+  // Without textViews (every other call), the same body gives a string.
+  assert.equal(parseMethodCall(new InPlaceBody(body, s.runs)).params[0], text);
+  // Base64 content and short strings are never views.
+  assert.ok(!isTextView(parseMethodCall(new InPlaceBody(Buffer.from(call('<value><base64>aGVsbG8=</base64></value>')), [], true)).params[0]));
+});

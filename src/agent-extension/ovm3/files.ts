@@ -13,6 +13,7 @@ import type { CallContext } from '../../rpc/catalogue.js';
 import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
 import { I8, Plain, plainText } from '../../rpc/formats.js';
+import { isTextView } from '../../rpc/values.js';
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
@@ -209,7 +210,9 @@ export async function ovsUploadFile([path, name, data]: [string, string, string 
  */
 export async function ovsUploadSshKey([name, key]: [string, string | Buffer], ctx: CallContext): Promise<true> {
   let data = key;
-  // OpenSSH refuses a private key without its final newline.
+  // OpenSSH refuses a private key without its final newline. (A long key sent as a <string> comes
+  // as the bytes of the request, isTextView: text all the same.)
+  if (isTextView(data)) data = data.toString('utf8');
   if (typeof data === 'string' && data.length && !data.endsWith('\n')) data += '\n';
   const dir = await pathInRoots('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), roots(ctx));
   const target = await pathInRoots('keyfile', join(dir, name), roots(ctx));
