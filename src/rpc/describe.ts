@@ -19,14 +19,21 @@ const BY_KIND: Record<string, ParamType> = {
   Null: 'nil',
 };
 
+const known = new WeakMap<TSchema, readonly ParamType[]>();
+
 /** The XML-RPC types a schema accepts: its `xmlrpc` annotation, its kind, or each member of a union; nil too when nullable. */
 export function wireTypes(s: TSchema): readonly ParamType[] {
-  const types: ParamType[] = s.xmlrpc
-    ? [s.xmlrpc as ParamType]
-    : Array.isArray(s.anyOf)
-      ? [...new Set((s.anyOf as TSchema[]).flatMap((m) => wireTypes(m)))]
-      : [BY_KIND[s[Kind]] ?? 'any'];
-  return s.nullable ? [...types, 'nil'] : types;
+  let types = known.get(s); // asked on every call: worked out once per schema
+  if (!types) {
+    const own: ParamType[] = s.xmlrpc
+      ? [s.xmlrpc as ParamType]
+      : Array.isArray(s.anyOf)
+        ? [...new Set((s.anyOf as TSchema[]).flatMap((m) => wireTypes(m)))]
+        : [BY_KIND[s[Kind]] ?? 'any'];
+    types = s.nullable ? [...own, 'nil'] : own;
+    known.set(s, types);
+  }
+  return types;
 }
 
 export const typesOf = (p: Param): readonly ParamType[] => wireTypes(p.schema);

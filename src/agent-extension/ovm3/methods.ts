@@ -25,6 +25,9 @@ function portCheck(name: string, faults: string): MethodDef {
 }
 /** Seconds CloudStack passes to the storage checks. */
 const CHECK_SECONDS = intIn(1, 86400);
+/** The module's two storage checks take (path, script, guid, ...): script is ignored, as by the module. */
+const storageArgs = (pathHelp: string, guidHelp: string) =>
+  [param('path', PathText, pathHelp), param('script', Plain(256), 'ignored (as by the module)'), param('guid', Guid, guidHelp)] as const;
 
 const FILE_FAULTS = 'Faults: PATH_REFUSED (outside server.file_roots, "..", a symlink out, not absolute), INVALID_PARAMS (shell syntax, control characters), TOO_LARGE, CONFLICT (something of another type is in the way).';
 const SSH_FAULTS = 'Faults: INVALID_PARAMS (not an IP inside ovm3.domr_networks; shell syntax, control characters or newlines in an argument), TOO_LARGE, TIMEOUT.';
@@ -164,9 +167,7 @@ export const methods: MethodDef[] = [
   method({
     name: 'check_dom0_storage_health_check',
     params: [
-      param('path', PathText, 'the pool to heartbeat (absolute; a trailing slash or a symlink is resolved): added as a runtime pool when it is a mount point'),
-      param('script', Plain(256), 'ignored (as by the module)'),
-      param('guid', Guid, 'this host\'s CloudStack guid: the heartbeat file is .hb-<guid>'),
+      ...storageArgs('the pool to heartbeat (absolute; a trailing slash or a symlink is resolved): added as a runtime pool when it is a mount point', 'this host\'s CloudStack guid: the heartbeat file is .hb-<guid>'),
       param('timeout', CHECK_SECONDS),
       param('interval', CHECK_SECONDS),
     ],
@@ -184,12 +185,7 @@ export const methods: MethodDef[] = [
   }),
   method({
     name: 'check_dom0_storage_health',
-    params: [
-      param('path', PathText, 'ignored (as by the module)'),
-      param('script', Plain(256), 'ignored (as by the module)'),
-      param('guid', Guid, 'the host to check'),
-      param('timeout', CHECK_SECONDS, 'seconds: an older heartbeat means the host is not alive'),
-    ],
+    params: [...storageArgs('ignored (as by the module)', 'the host to check'), param('timeout', CHECK_SECONDS, 'seconds: an older heartbeat means the host is not alive')],
     returns: 'boolean',
     help:
       'check_dom0_storage_health(path, script, guid, timeout): true when host guid\'s heartbeat on the fencer\'s pools (the [[fencer.pool]] entries and the runtime pools) is younger than timeout, ' +
