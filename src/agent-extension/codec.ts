@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { XmlRpcDouble, XmlRpcI8, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
+import { TEXT_VIEW, XmlRpcDouble, XmlRpcI8, isTextView, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
 
 /** A request or response body that is not acceptable XML-RPC. */
 export class CodecError extends Error {
@@ -108,15 +108,9 @@ let setAside: Map<string, string> | undefined;
 // Long texts of a file-carrying call kept as views of the request body (InPlaceBody textViews).
 let setAsideViews: Map<string, Buffer> | undefined;
 
-const TEXT_VIEW = Symbol.for('brick.textView');
-/**
- * A long <string> of a call that carries file contents, handed over as the bytes of the request
- * body it was read from (a view, not a copy): already checked as UTF-8 without the characters XML
- * forbids and without '&'. Its bytes are the UTF-8 of the text: written as they are.
- */
-export function isTextView(v: unknown): v is Buffer {
-  return Buffer.isBuffer(v) && (v as Buffer & { [TEXT_VIEW]?: true })[TEXT_VIEW] === true;
-}
+// A text view's mark and test are defined with the value types (rpc/values.ts), which handlers and
+// parameter formats share.
+export { isTextView };
 
 /** The view standing for an element's whole text, if that text is one long run kept as a view. */
 function viewOf(n: Node): Buffer | undefined {
@@ -704,18 +698,5 @@ export function serializeMethodCall(method: string, params: readonly unknown[]):
   return out.join('');
 }
 
-/** The XML-RPC type name of a decoded value, as the catalogue's ParamType spells it. */
-export function typeOfValue(v: XmlRpcValue | undefined): string {
-  if (v === null || v === undefined) return 'nil';
-  if (typeof v === 'boolean') return 'boolean';
-  if (typeof v === 'string') return 'string';
-  if (typeof v === 'bigint') return 'i8';
-  if (typeof v === 'number') return Number.isInteger(v) ? (v >= INT32_MIN && v <= INT32_MAX ? 'int' : 'i8') : 'double';
-  if (v instanceof XmlRpcDouble) return 'double';
-  if (v instanceof XmlRpcI8) return 'i8';
-  if (v instanceof Date) return 'dateTime.iso8601';
-  if (isTextView(v)) return 'string';
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
-  if (Array.isArray(v)) return 'array';
-  return 'struct';
-}
+/** The XML-RPC type name of a decoded value (one definition, in rpc/values.ts). */
+export { typeOfValue } from '../rpc/values.js';

@@ -4,7 +4,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
-import { defineMethods, type CallContext } from '../rpc/catalogue.js';
+import type { CallContext } from '../rpc/catalogue.js';
+import { method } from '../rpc/params.js';
 import type { XmlRpcStruct } from '../rpc/values.js';
 import { BRICK_VERSION } from '../shared/version.js';
 import { hostToolsReport } from '../shared/host-tools.js';
@@ -115,8 +116,8 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
   };
 }
 
-export const methods = defineMethods([
-  {
+export const methods = [
+  method({
     name: 'host_capabilities',
     params: [],
     returns: 'struct',
@@ -126,5 +127,5 @@ export const methods = defineMethods([
       'action, fence_after_s, pools (path, source config or runtime, state, last_ok_age_s), fenced} (or {running: false}), brick_version, host_tools (array of {name, package, path, ' +
       'source (host, brick = its own copy, host-too-old, missing), version, min_version, missing_flags, note}: every command brick runs, src/shared/host-tools.ts)}. A probe that cannot answer (tool missing, deadline) gives "" or false; no faults.',
     handler: (_args, ctx) => hostCapabilities(ctx),
-  },
-]);
+  }),
+];

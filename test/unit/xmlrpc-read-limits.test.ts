@@ -5,16 +5,17 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/rpc/catalogue.js';
+import { method, optional, param } from '../../src/rpc/params.js';
+import { Any } from '../../src/rpc/formats.js';
 import { CodecError, parseMethodCall, serializeFault, serializeResponse } from '../../src/agent-extension/codec.js';
 import { BodyScan } from '../../src/agent-extension/body-scan.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
 import { memoryLogger } from '../fixtures/server.js';
 
-const methods = defineMethods([
-  { name: 'echo', params: [{ name: 'value', type: 'any', optional: true }, { name: 'more', type: 'any', optional: true }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null },
-  { name: 'upload', carriesFile: true, params: [{ name: 'content', type: 'any' }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v },
-]);
+const methods = [
+  method({ name: 'echo', params: [optional('value', Any), optional('more', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null }),
+  method({ name: 'upload', carriesFile: true, params: [param('content', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v }),
+];
 
 const c = defaultConfig();
 Object.assign(c.server, { listen: '127.0.0.1:0', password: 'pw', call_body_limit_bytes: 64 * 1024, body_limit_bytes: 4 * 1024 * 1024, max_params: 4, max_values: 100, max_multicall_calls: 3 });
