@@ -13,7 +13,8 @@
 #             restored, and the hash must not change for >= 60 s and until pool A is verified again.
 #   odirect   a dd oflag=direct writer (QEMU cache=none) writing when the cut comes: its WRITE stays
 #             queued in the RPC client after the kill, so brick must reset the guest (qemu exits).
-#   buffered  a buffered dd writer: dirty pages / WRITEs queued after the kill: reset.
+#   buffered  a buffered dd writer: measured, it does not even die from SIGKILL (it waits for page
+#             writeback, uninterruptibly; "stuck-holder" shows where): reset.
 # Every wait polls a state with a generous limit (a TCG guest on a loaded 2-core host is slow).
 . /e2e/lib.sh
 CASE=$(arg case)
@@ -155,12 +156,17 @@ say cut "uptime=$u case=$CASE"
 [ "$CASE" = idle ] || ticker
 
 # every holder gone (the kill), seen from here; a reset ends the guest anywhere below (qemu exits)
-i=0
+i=0; told=""
 while :; do
   any=""
   for h in $HOLDERS; do alive "$h" && any=1; done
   [ -z "$any" ] && break
   i=$((i + 1)); [ $i -gt $(( (FA + KT + 60) * 10 )) ] && fail "holders $HOLDERS still alive $((FA + KT + 60)) s after the cut: $(cat /run/brick/fencer.json)"
+  # a holder still alive 10 s after brick began killing: where it waits in the kernel
+  if [ -z "$told" ] && [ "$(phase_a)" = killing ] && [ $i -gt $(( (FA + 10) * 10 )) ]; then
+    told=1
+    for h in $HOLDERS; do alive "$h" && data stuck-holder sh -c "echo pid $h; grep -E '^(State|SigPnd|ShdPnd):' /proc/$h/status; echo wchan \$(cat /proc/$h/wchan); cat /proc/$h/stack"; done
+  fi
   usleep 100000
 done
 say holders-gone "uptime=$(up)"
