@@ -56,6 +56,9 @@ facts probe-clean
 fi
 
 # ---- 2. writers, cut, kill ----
+# umountf: a second mount of the same superblock (made while the server answers) keeps kill_sb, and
+# its sync on the dead server, from running when /mnt/pool itself is unmounted
+[ "$ACTION" = umountf ] && must mount --bind /mnt/pool /mnt/hold
 dd if=/dev/urandom of=/srv/pool/d.img bs=1M count=32 status=none
 dd if=/dev/urandom of=/srv/pool/b.img bs=1M count=32 status=none
 # slow feeders (64 KiB every 0.1 s) through FIFOs, so each dd is a simple background command ($! is dd)
@@ -91,8 +94,6 @@ case "$ACTION" in
     facts after-ssk ;;
   umountf)
     data ssk ss -K -t -n dst 127.0.0.2 dport = :2049
-    # a second mount of the same superblock keeps kill_sb (and its sync) from running
-    must mount --bind /mnt/pool /mnt/hold
     timeout 20 umount -f /mnt/pool; say umountf-rc "$?"
     sleep 2
     facts after-umountf
