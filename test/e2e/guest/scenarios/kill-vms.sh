@@ -163,7 +163,7 @@ while :; do
   [ -z "$any" ] && break
   i=$((i + 1)); [ $i -gt $(( (FA + KT + 60) * 10 )) ] && fail "holders $HOLDERS still alive $((FA + KT + 60)) s after the cut: $(cat /run/brick/fencer.json)"
   # a holder still alive 10 s after brick began killing: where it waits in the kernel
-  if [ -z "$told" ] && [ "$(phase_a)" = killing ] && [ $i -gt $(( (FA + 10) * 10 )) ]; then
+  if [ -z "$told" ] && [ "$(phase_a)" = killing ] && awk -v a="$u" -v b="$(up)" -v s=$((FA + 10)) 'BEGIN { exit !(b - a > s) }'; then
     told=1
     for h in $HOLDERS; do alive "$h" && data stuck-holder sh -c "echo pid $h; grep -E '^(State|SigPnd|ShdPnd):' /proc/$h/status; echo wchan \$(cat /proc/$h/wchan); cat /proc/$h/stack"; done
   fi
