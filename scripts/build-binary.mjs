@@ -73,7 +73,9 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
       seaConfig,
       JSON.stringify({ main: bundleTmp, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, ...SEA_RUNTIME }, null, 2),
     );
-    execFileSync(node, ['--experimental-sea-config', seaConfig], { cwd: work, stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+    // The code cache is only used when V8's flags at run time hash the same as when it was made: make
+    // it under the flags the binary runs with (SEA_RUNTIME.execArgv), or every start recompiles.
+    execFileSync(node, [...SEA_RUNTIME.execArgv, '--experimental-sea-config', seaConfig], { cwd: work, stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
 
     const exe = join(work, 'brick');
     copyFileSync(node, exe);

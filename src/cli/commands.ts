@@ -69,7 +69,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     name: 'fencer',
     summary: 'run the NFS heartbeat watchdog',
     description: [
-      'Probes each [[fencer.pool]] every probe_interval_s, pets the watchdog while every armed pool is verified, and fences the host (fencer.action) when a used pool has had no verified heartbeat for fence_after_s. Runs in the foreground; brick-fencer.service runs it. A clean stop (SIGTERM, SIGINT) disarms the watchdog.',
+      'Probes each [[fencer.pool]] and each runtime pool the orchestrator added (fencer.runtime_pools_file, read on every tick) every probe_interval_s, pets the watchdog while every armed pool is verified, and fences the host (fencer.action) when a used pool has had no verified heartbeat for fence_after_s. Runs in the foreground; brick-fencer.service runs it. A clean stop (SIGTERM, SIGINT) disarms the watchdog.',
     ],
     options: [CONFIG, LOG_FORMAT, LOG_LEVEL, HELP],
   },

@@ -28,6 +28,8 @@ export interface StatusReport {
         fenced: FencerState['fenced'];
         /** As of now. While the fencer is not running, state is "unknown" and fence_in_s null: nothing is counting. */
         pools: Array<Omit<PoolState, 'state'> & { state: PoolState['state'] | 'unknown' }>;
+        /** fencer.runtime_pools_file and why the fencer does not apply it (null when it does). */
+        runtime_pools?: { file: string; error: string | null } | null;
       };
   last_fence: ReturnType<typeof readFenceMarker> | null;
   state_file: string;
@@ -46,6 +48,7 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
     if (!f.running) bad.push(`the fencer is not running (state ${f.state_age_s} s old)`);
     if (f.fenced) bad.push(`the fencer fenced at ${f.fenced.at} (pool ${f.fenced.pool})`);
     if (f.running && !f.pools.length) bad.push('the fencer guards no pool');
+    if (f.running && f.runtime_pools?.error) warn.push(`the runtime pools file ${f.runtime_pools.file} is unusable (${f.runtime_pools.error}); the fencer keeps its last good set`);
     if (f.action === 'log-only') bad.push('fencer.action = "log-only": a lost pool never resets this host');
     if (f.running) {
       for (const p of f.pools) {
@@ -54,6 +57,7 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
         else if (p.state === 'unverified') warn.push(`pool ${p.path} has no verified heartbeat yet`);
         else if (p.state === 'dead') warn.push(`pool ${p.path} expired but no running VM uses it`);
         if (p.stuck_probes) warn.push(`pool ${p.path} has ${p.stuck_probes} stuck probe(s)`);
+        if (p.removing) warn.push(`runtime pool ${p.path} was removed but stays guarded (${p.removing})`);
       }
       if (!f.watchdog.device) warn.push('no watchdog: a wedged fencer cannot reset this host');
       else if (!f.watchdog.open || !f.watchdog.petting) warn.push('the watchdog is not petted');
@@ -84,11 +88,14 @@ export async function statusReport(config: Config, opts: { timeoutMs?: number; n
           host_id: s.host_id,
           watchdog: s.watchdog,
           fenced: s.fenced,
-          pools: s.pools.map((p) => {
+          // Config pools first, then the orchestrator's: each says which it is (source).
+          pools: [...s.pools.filter((p) => p.source !== 'runtime'), ...s.pools.filter((p) => p.source === 'runtime')].map((p) => {
             const ages = currentPoolAges(s, p, nowMs);
+            const q = { ...p, source: p.source ?? ('config' as const) };
             // A stopped fencer counts nothing down: its last "fences in" would be a lie.
-            return running ? { ...p, ...ages } : { ...p, state: 'unknown' as const, fence_in_s: null, last_ok_age_s: ages.last_ok_age_s };
+            return running ? { ...q, ...ages } : { ...q, state: 'unknown' as const, fence_in_s: null, last_ok_age_s: ages.last_ok_age_s };
           }),
+          runtime_pools: s.runtime_pools ?? null,
         }
       : null,
     last_fence: readFenceMarker(config.fencer.marker_dir) ?? null,
@@ -124,7 +131,9 @@ export function formatStatus(r: StatusReport): string {
     );
     for (const p of f.pools) {
       out.push(
-        `pool ${p.path}: ${f.running ? p.state : 'unknown (the fencer is not running)'}, last heartbeat ${s1(p.last_ok_age_s)} ago, ` +
+        `pool ${p.path} (${p.source === 'runtime' ? 'runtime, added by the orchestrator' : 'config'}): ${f.running ? p.state : 'unknown (the fencer is not running)'}` +
+          (p.removing ? ' (REMOVED, still guarded until it verifies)' : '') +
+          `, last heartbeat ${s1(p.last_ok_age_s)} ago, ` +
           `fences in ${s1(p.fence_in_s)}, in use ${p.in_use}, probe ${ms(p.probe_latency_ms.min)}/${ms(p.probe_latency_ms.max)} ms min/max` +
           (p.stuck_probes ? `, ${p.stuck_probes} stuck probe(s) for ${s1(p.stuck_for_s)}` : '') +
           (p.last_error ? `, last error: ${p.last_error}` : ''),
@@ -137,7 +146,8 @@ export function formatStatus(r: StatusReport): string {
             (k.killed.length ? `, last: ${k.killed.map((x) => `${x.vm ?? x.comm} (pid ${x.pid}${x.gone_after_s === null ? ', not gone' : `, gone after ${x.gone_after_s} s`})`).join(', ')} at ${k.last_kill_at}` : ''),
         );
     }
-    if (!f.pools.length) out.push('pools:    guarding no pool (add [[fencer.pool]] to the config)');
+    if (!f.pools.length) out.push('pools:    guarding no pool (add [[fencer.pool]] to the config, or the orchestrator adds pools with heartbeat_add_pool)');
+    if (f.runtime_pools?.error) out.push(`runtime pools: ${f.runtime_pools.file} is UNUSABLE (${f.runtime_pools.error}); the fencer keeps its last good set`);
   }
   if (r.last_fence)
     out.push(`last fence: ${r.last_fence.at}, pool ${r.last_fence.pool}: ${r.last_fence.reason} (remove ${r.marker_file} once understood)`);

@@ -53,8 +53,9 @@ export function configWarnings(c: Config): string[] {
   const f = c.fencer;
   if (!f.pool.length && RESETTING_ACTIONS.has(f.action))
     w.push(
-      `fencer.pool: no [[fencer.pool]] is configured, so the fencer guards no pool and action = "${f.action}" can never fire; ` +
-        'add the primary storage pools this host uses as [[fencer.pool]] (pools cannot be added at run time in this version)',
+      `fencer.pool: no [[fencer.pool]] is configured, so the fencer guards no pool until the orchestrator adds one at run time ` +
+        `(heartbeat_add_pool, check_dom0_storage_health_check; kept in ${f.runtime_pools_file}), and action = "${f.action}" fires for nothing until then; ` +
+        'add the primary storage pools this host always uses as [[fencer.pool]]',
     );
   if (f.pool.length && f.action === 'log-only')
     w.push('fencer.action: "log-only" never resets this host: a host that loses its storage keeps its VMs running (test setups only)');
@@ -139,7 +140,7 @@ export function crossFieldProblems(c: Config): string[] {
   if (stringProblem) p.push(stringProblem);
   else if (f.action === 'command' && fenceCommandArgv(f.command).length && !isAbsolute(fenceCommandArgv(f.command)[0]))
     p.push('fencer.command: the program must be an absolute path (no PATH lookup at fence time)');
-  for (const k of ['state_dir', 'marker_dir', 'sysrq_trigger'] as const)
+  for (const k of ['state_dir', 'marker_dir', 'runtime_pools_file', 'sysrq_trigger'] as const)
     if (!isAbsolute(f[k])) p.push(`fencer.${k}: must be an absolute path`);
   if (f.watchdog_device && !isAbsolute(f.watchdog_device)) p.push('fencer.watchdog_device: must be an absolute path or ""');
   if (f.host_id && !/^[A-Za-z0-9_.:-]{1,128}$/.test(f.host_id)) p.push('fencer.host_id: must be letters, digits, _ . : - (it names a file on the pool)');

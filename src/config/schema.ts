@@ -150,6 +150,10 @@ export const FencerSchema = Section(
     sysrq_trigger: Str('/proc/sysrq-trigger', 'opened at start; written to fence'),
     state_dir: Str('/run/brick', 'local disk only; the agent and brick status read fencer state here'),
     marker_dir: Str('/var/lib/brick', 'local persistent disk: the fence marker that survives the reset'),
+    runtime_pools_file: Str(
+      '/var/lib/brick/runtime-pools.json',
+      'local persistent disk: the pools the orchestrator added (heartbeat_add_pool, check_dom0_storage_health_check); brick serve writes it, the fencer reads it on its tick',
+    ),
     host_id: Str('', "default: ovm pools: the Ovm3 guid CloudStack gives this host, UUID.nameUUIDFromBytes(primary IPv4); kvm pools: the primary IPv4"),
     dead_host_window_s: Seconds(60, 'the orchestrator declares a host dead after this long without a heartbeat', 1),
     allow_unsafe_timing: Bool(false, 'start even when fence_after_s + watchdog_timeout_s + 5 s is not below dead_host_window_s'),

@@ -26,6 +26,7 @@ import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js
 import { takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
+import { entryPoolConfig, readRuntimePools, reconcile, runtimePoolsSig, type PoolSource, type RuntimePoolEntry } from './runtime-pools.js';
 
 export interface FencerOptions {
   logFormat: LogFormat;
@@ -56,6 +57,12 @@ export const IGNORED_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGV
 
 interface PoolRuntime {
   cfg: PoolConfig;
+  /** config: a [[fencer.pool]]; runtime: added by the orchestrator (fencer.runtime_pools_file). */
+  source: PoolSource;
+  /** A runtime pool added while this process ran: when (monotonic ms). */
+  addedMs?: number;
+  /** Gone from the runtime pools file, but still guarded: removing it now would dodge a fence (why). */
+  removing?: string;
   /** cfg.path with its symlinks resolved at start: what the probes stat, write and read. */
   probePath: string;
   hostId: string;
@@ -133,22 +140,20 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
 
   // ---- start-up: everything that may fail fails here, before anything is armed ----
   const tools: ProbeTools = await resolveTools();
-  const pools: PoolRuntime[] = f.pool.map((cfg) => newPool(cfg));
   // A pool path that is a symlink to the mount: resolved once, by a child with a deadline.
-  await Promise.all(
-    pools.map(async (p) => {
-      const r = await resolvePoolPath(p.cfg.path, tools, run, timing.probeTimeoutMs);
-      if (r.error) log.warn({ pool: p.cfg.path, error: r.error }, `cannot resolve pool path ${p.cfg.path} (${r.error}); probing it as configured`);
-      else if (r.path !== p.cfg.path) log.info({ pool: p.cfg.path, resolved: r.path }, `pool ${p.cfg.path} resolves to ${r.path}: probing that`);
-      p.probePath = r.path;
-      p.file = heartbeatFile(r.path, p.hostId, p.cfg.heartbeat);
-    }),
-  );
-  function newPool(cfg: PoolConfig): PoolRuntime {
+  async function resolvePool(p: PoolRuntime): Promise<void> {
+    const r = await resolvePoolPath(p.cfg.path, tools, run, timing.probeTimeoutMs);
+    if (r.error) log.warn({ pool: p.cfg.path, error: r.error }, `cannot resolve pool path ${p.cfg.path} (${r.error}); probing it as ${p.source === 'config' ? 'configured' : 'added'}`);
+    else if (r.path !== p.cfg.path) log.info({ pool: p.cfg.path, resolved: r.path }, `pool ${p.cfg.path} resolves to ${r.path}: probing that`);
+    p.probePath = r.path;
+    p.file = heartbeatFile(r.path, p.hostId, p.cfg.heartbeat);
+  }
+  function newPool(cfg: PoolConfig, source: PoolSource): PoolRuntime {
     const hostId = f.host_id || defaultHostId(cfg.heartbeat as HeartbeatFormat);
     if (!hostId) throw new BrickError('NOT_READY', 'fencer.host_id: not set and this host has no IPv4 address to derive it from; set host_id');
     return {
       cfg,
+      source,
       probePath: cfg.path,
       hostId,
       file: heartbeatFile(cfg.path, hostId, cfg.heartbeat),
@@ -170,14 +175,65 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   const boot = bootId();
   const prevState = readFencerState(f.state_dir);
   const prevLease = readLease(f.marker_dir);
+
+  // ---- runtime pools (runtime-pools.ts): the orchestrator's, from fencer.runtime_pools_file ----
+  const rtFile = f.runtime_pools_file;
+  const configPaths = new Set(f.pool.map((p) => p.path.replace(/\/+$/, '') || '/'));
+  /** The runtime pools the file last said (the last good set when it stops parsing). */
+  let rtWanted: RuntimePoolEntry[] = [];
+  let rtSig = runtimePoolsSig(rtFile);
+  let rtError: string | null = null;
+  const rtLog = { msg: null as string | null, atMs: -Infinity };
+  // What the previous fencer guarded at run time: the last good set when the file does not parse
+  // now, and the pools it had armed when it crashed (kept even if the file no longer lists them).
+  const prevRuntime: RuntimePoolEntry[] = (prevState?.pools ?? [])
+    .filter((p) => p.source === 'runtime' && !configPaths.has(p.path))
+    .map((p) => ({ path: p.path, heartbeat: p.heartbeat, fence_when: p.fence_when, added_at: '', added_by: 'previous fencer' }));
+  {
+    const r = readRuntimePools(rtFile);
+    rtSig = r.sig;
+    if (r.kind === 'ok') rtWanted = r.pools;
+    else if (r.kind === 'error') {
+      rtError = r.error;
+      rtWanted = prevRuntime.filter((p) => !prevState?.pools.find((q) => q.path === p.path)?.removing);
+      log.error(
+        { file: rtFile, error: r.error, kept: rtWanted.map((p) => p.path) },
+        `the runtime pools file ${rtFile} is unusable (${r.error}): keeping the previous fencer's runtime pools (${rtWanted.map((p) => p.path).join(', ') || 'none'}) until it is written again`,
+      );
+      rtLog.msg = r.error;
+      rtLog.atMs = now();
+    }
+  }
+  const startRuntime = rtWanted.filter((e) => !configPaths.has(e.path));
+  const candidates = [...f.pool.map((c) => c.path), ...startRuntime.map((e) => e.path), ...prevRuntime.map((e) => e.path)];
   const inherited = inherit(
-    pools.map((p) => p.cfg.path),
+    [...new Set(candidates)],
     prevState && stateRecord(prevState),
     prevLease && leaseRecord(prevLease),
     { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now() },
   );
+  const pools: PoolRuntime[] = [...f.pool.map((cfg) => newPool(cfg, 'config')), ...startRuntime.map((e) => newPool(entryPoolConfig(e), 'runtime'))];
+  // A runtime pool the orchestrator removed while the previous fencer, which then crashed, had it
+  // armed: its expiry is not lost with the file's entry. It stays guarded until it may go.
+  for (const e of prevRuntime) {
+    if (pools.some((p) => p.cfg.path === e.path) || !inherited.some((i) => i.path === e.path)) continue;
+    const p = newPool(entryPoolConfig(e), 'runtime');
+    p.removing = 'removed from the runtime pools file while the previous fencer, which did not stop cleanly, had it armed';
+    pools.push(p);
+  }
+  await Promise.all(pools.map(resolvePool));
+  // Two entries for one directory (a runtime pool through a symlink to a configured one): the first guards it.
+  for (let i = pools.length - 1; i >= 0; i--) {
+    const p = pools[i];
+    const dup = pools.find((q, k) => k < i && q.probePath === p.probePath);
+    if (dup && p.source === 'runtime') {
+      log.warn({ pool: p.cfg.path, resolved: p.probePath, guarded_as: dup.cfg.path }, `runtime pool ${p.cfg.path} is ${dup.cfg.path} (${p.probePath}), guarded already: ignored`);
+      pools.splice(i, 1);
+    }
+  }
   for (const i of inherited) {
-    const p = pools.find((x) => x.cfg.path === i.path)!;
+    const p = pools.find((x) => x.cfg.path === i.path);
+    if (!p) continue;
     p.inherited = i;
     log.warn(
       { pool: i.path, previous_pid: i.fromPid, last_ok_age_s: i.ageS === null ? null : round3(i.ageS) },
@@ -236,7 +292,8 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
 
   log.info(
     {
-      pools: pools.map((p) => ({ path: p.cfg.path, resolved: p.probePath, heartbeat: p.cfg.heartbeat, file: p.file, fence_when: p.cfg.fence_when })),
+      pools: pools.map((p) => ({ path: p.cfg.path, source: p.source, resolved: p.probePath, heartbeat: p.cfg.heartbeat, file: p.file, fence_when: p.cfg.fence_when })),
+      runtime_pools_file: rtFile,
       action: f.action,
       probe_interval_s: f.probe_interval_s,
       probe_timeout_s: f.probe_timeout_s,
@@ -276,6 +333,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
         firstProbeDeadlineMs: p.firstDeadlineMs,
         probeInFlight: Boolean(p.inFlight),
         lastProbeStartMs: p.lastStartMs,
+        ...(p.addedMs === undefined ? {} : { addedMs: p.addedMs }),
       })),
     };
   }
@@ -447,7 +505,112 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     write();
   }
 
+  // ---- runtime pools: the file is checked on every tick (a stat; read only when it changed) ----
+  const resolving = new Set<string>();
+  /** Entries of the file's current content that are not added (another path to a guarded pool), and what was said once; cleared when the file changes. */
+  const rtIgnored = new Set<string>();
+  const rtSaid = new Set<string>();
+  function syncRuntimePools(t: number): void {
+    const sig = runtimePoolsSig(rtFile);
+    if (sig !== rtSig) {
+      rtSig = sig;
+      rtIgnored.clear();
+      rtSaid.clear();
+      const r = readRuntimePools(rtFile);
+      if (r.kind === 'error') {
+        if (shouldLogRepeat(rtLog, r.error, t)) {
+          log.error(
+            { file: rtFile, error: r.error, kept: rtWanted.map((p) => p.path) },
+            `the runtime pools file ${rtFile} is unusable (${r.error}): keeping the last good set of runtime pools (${rtWanted.map((p) => p.path).join(', ') || 'none'}); said again in a minute if it persists`,
+          );
+          rtLog.atMs = t;
+        }
+        rtLog.msg = r.error;
+        rtError = r.error;
+      } else {
+        if (rtError !== null) log.info({ file: rtFile }, `the runtime pools file ${rtFile} is usable again`);
+        rtError = null;
+        rtLog.msg = null;
+        rtWanted = r.kind === 'ok' ? r.pools : [];
+      }
+    }
+    const wanted = rtWanted.filter((e) => !resolving.has(e.path));
+    const rec = reconcile(
+      pools.map((p) => ({
+        path: p.cfg.path,
+        source: p.source,
+        heartbeat: p.cfg.heartbeat,
+        fence_when: p.cfg.fence_when,
+        view: {
+          state: p.verdict?.state ?? 'unverified',
+          armed: p.verdict?.armed ?? false,
+          fenced: fenced?.pool === p.cfg.path || (killVms?.snapshot(p.cfg.path)?.phase ?? 'idle') !== 'idle',
+        },
+      })),
+      wanted,
+    );
+    for (const p of pools)
+      if (p.removing && rtWanted.some((e) => e.path === p.cfg.path)) {
+        p.removing = undefined;
+        log.info({ pool: p.cfg.path }, `runtime pool ${p.cfg.path} is in the runtime pools file again: its removal is off`);
+      }
+    for (const i of rec.ignore) {
+      if (rtSaid.has(i.path)) continue;
+      rtSaid.add(i.path);
+      log.warn({ pool: i.path, why: i.why }, `runtime pool ${i.path} in ${rtFile} is not applied: ${i.why}`);
+    }
+    for (const u of rec.update) {
+      const p = pools.find((x) => x.cfg.path === u.path)!;
+      log.info({ pool: u.path, from: p.cfg.fence_when, to: u.fence_when }, `runtime pool ${u.path}: fence_when is now ${u.fence_when}`);
+      p.cfg = { ...p.cfg, fence_when: u.fence_when };
+    }
+    for (const path of rec.remove) {
+      const i = pools.findIndex((x) => x.cfg.path === path);
+      const p = pools[i];
+      pools.splice(i, 1);
+      p.inFlight?.abort.abort();
+      killVms?.untrack(path);
+      log.info({ pool: path, state: p.verdict?.state ?? 'unverified' }, `runtime pool ${path} removed (it was ${p.verdict?.state ?? 'unverified'}): no longer guarded`);
+    }
+    for (const d of rec.defer) {
+      const p = pools.find((x) => x.cfg.path === d.path)!;
+      if (p.removing === undefined || !p.removing.startsWith('removed from the runtime pools file:'))
+        log.warn({ pool: d.path, why: d.why }, `runtime pool ${d.path} was removed from the runtime pools file, but ${d.why}: it stays guarded until it verifies again`);
+      p.removing = `removed from the runtime pools file: ${d.why}`;
+    }
+    for (const e of rec.add) {
+      if (configPaths.has(e.path) || rtIgnored.has(e.path)) continue;
+      resolving.add(e.path);
+      const p = newPool(entryPoolConfig(e), 'runtime');
+      resolvePool(p).then(() => {
+        resolving.delete(e.path);
+        const still = rtWanted.find((x) => x.path === e.path);
+        if (!still || still.heartbeat !== e.heartbeat || pools.some((q) => q.cfg.path === e.path)) return;
+        p.cfg = entryPoolConfig(still);
+        const dup = pools.find((q) => q.probePath === p.probePath);
+        if (dup) {
+          rtIgnored.add(e.path);
+          log.warn({ pool: e.path, resolved: p.probePath, guarded_as: dup.cfg.path }, `runtime pool ${e.path} is ${dup.cfg.path} (${p.probePath}), guarded already: ignored`);
+          return;
+        }
+        p.addedMs = now();
+        pools.push(p);
+        killVms?.track(e.path, p.probePath);
+        log.info(
+          { pool: e.path, resolved: p.probePath, heartbeat: p.cfg.heartbeat, fence_when: p.cfg.fence_when, added_by: e.added_by },
+          `runtime pool ${e.path} added: guarded from now on; it arms on its first verified heartbeat`,
+        );
+      });
+    }
+  }
+
   function loop(): void {
+    const t0 = now();
+    try {
+      syncRuntimePools(t0);
+    } catch (e) {
+      log.error({ error: (e as Error).message }, 'cannot apply the runtime pools file');
+    }
     const t = now();
     act(planTick(facts(t)), t);
   }
@@ -504,11 +667,15 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
       },
       fenced,
       last_fence: lastFence,
+      runtime_pools: { file: rtFile, error: rtError },
       pools: pools.map((p): PoolState => {
         const v = p.verdict;
         const stuck = p.inFlight && p.inFlight.resultIn ? 1 : 0;
         return {
           path: p.cfg.path,
+          source: p.source,
+          removing: p.removing ?? null,
+          resolved: p.probePath,
           heartbeat: p.cfg.heartbeat,
           heartbeat_file: p.file,
           fence_when: p.cfg.fence_when,

@@ -9,6 +9,8 @@ import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';
 import { currentPoolAges, fencerRunning, readFencerState, statePath, type PoolState } from './state.js';
 import { readFenceMarker, type FenceMarker } from './marker.js';
 import type { Config } from '../config/schema.js';
+import { addRuntimePool, fenceWhenArg, formatArg, poolPathArg, removeRuntimePool } from './pool-admin.js';
+import { readRuntimePools } from './runtime-pools.js';
 
 const dbl = (n: number | null): XmlRpcValue => (n === null ? null : new XmlRpcDouble(n));
 
@@ -41,6 +43,8 @@ export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruc
   for (const p of s.pools) {
     const ages = currentPoolAges(s, p, nowMs);
     out[p.path] = {
+      source: p.source ?? 'config',
+      removing: p.removing ?? null,
       state: running ? p.state : 'fencer-stopped',
       last_ok_age_s: dbl(ages.last_ok_age_s),
       fence_in_s: dbl(ages.fence_in_s),
@@ -71,9 +75,10 @@ export function checkArgs(config: Config, args: unknown[]): { poolPath: string; 
   if (typeof rawPath !== 'string' || !posix.isAbsolute(rawPath) || rawPath.split('/').includes('..') || rawPath.includes('\0'))
     throw new BrickError('INVALID_PARAMS', `pool_path: must be an absolute path without "..", got ${JSON.stringify(rawPath)}`);
   const poolPath = posix.normalize(rawPath).replace(/\/+$/, '') || '/';
-  const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath);
+  const rt = readRuntimePools(config.fencer.runtime_pools_file);
+  const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath) ?? (rt.kind === 'ok' ? rt.pools.find((e) => e.path === poolPath) : undefined);
   if (!pool && !config.server.file_roots.some((r) => under(poolPath, r)))
-    throw new BrickError('PATH_REFUSED', `pool_path ${poolPath}: not a configured fencer pool and not under server.file_roots`);
+    throw new BrickError('PATH_REFUSED', `pool_path ${poolPath}: not a fencer pool (configured or added at run time) and not under server.file_roots`);
   if (typeof rawHost !== 'string' || !HOST_ID_RE.test(rawHost))
     throw new BrickError('INVALID_PARAMS', `host_id: must be 1-128 letters, digits, _ . : - (it names a file on the pool), got ${JSON.stringify(rawHost)}`);
   const maxAgeS = typeof rawAge === 'string' ? Number(rawAge) : Number(rawAge);
@@ -94,7 +99,9 @@ export const methods = defineMethods([
     returns: 'struct',
     help:
       'The fencer\'s view of each pool, from its state file (brick serve never touches a pool itself). Reply: struct keyed by ' +
-      'pool path; each member a struct with state (unverified, healthy, late, expired, dead, or fencer-stopped when the fencer ' +
+      'pool path; each member a struct with source ("config": a [[fencer.pool]] of brick.toml; "runtime": added with ' +
+      'heartbeat_add_pool or check_dom0_storage_health_check), removing (nil, or why a runtime pool removed from the runtime ' +
+      'pools file is still guarded: it was late or expired), state (unverified, healthy, late, expired, dead, or fencer-stopped when the fencer ' +
       'has not updated its state for 5 s), last_ok_age_s (seconds since the last verified heartbeat, nil before the first), ' +
       'fence_in_s (seconds before this pool fences the host, nil when it cannot: unverified, idle or dead), probe_latency_ms ' +
       '(struct last/min/max), armed, in_use (true, false or "unknown"), stuck_probes, last_error, heartbeat, heartbeat_file, ' +
@@ -103,6 +110,54 @@ export const methods = defineMethods([
       'killing or fenced, fenced_since, waiting_for, last_kill_at, killed (array of pid, comm, vm, uuid, killed_at, gone_after_s), ' +
       'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state.',
     handler: async (_args, ctx) => heartbeatStatus(ctx.config),
+  },
+  {
+    name: 'heartbeat_add_pool',
+    params: [
+      { name: 'pool_path', type: 'string', help: 'the pool\'s mount point, absolute (a symlink to it is resolved)' },
+      { name: 'format', type: 'string', help: '"ovm" (<path>/.hb-<host_id>, float epoch) or "kvm" (<path>/KVMHA/hb-<host_id>, integer epoch)' },
+      { name: 'fence_when', type: 'string', optional: true, help: '"in-use" (default: fence only while a running VM uses the pool) or "always"' },
+    ],
+    returns: 'struct',
+    help:
+      'Guard one more pool: written to fencer.runtime_pools_file (atomic, fsynced), which the fencer reads on its next tick; ' +
+      'the pool arms on its first verified heartbeat, and survives restarts of brick serve and brick-fencer until removed. ' +
+      'Adding a pool that is guarded already (the same path, or a path that resolves to the same mount, from brick.toml or ' +
+      'added before) changes nothing. Reply: struct added (true when this call added it), path, resolved, source ("config" ' +
+      'or "runtime"), heartbeat, fence_when, state (the fencer\'s: unverified, healthy, late, expired, dead; "pending" until ' +
+      'the fencer has picked it up; "fencer-stopped"), armed, fencer_running. Faults, each changing nothing: INVALID_PARAMS ' +
+      '(-32602) for a relative path, an unknown format or fence_when, a path that is not a directory; NOT_FOUND (1001) for a ' +
+      'missing path; PATH_REFUSED (1003) for a directory that is not a mount point; CONFLICT (1002) when the pool is guarded ' +
+      'with another format or fence_when; TIMEOUT (1004) when the path does not resolve within fencer.probe_timeout_s; ' +
+      'NOT_READY (1011) when the runtime pools file is there but unusable; TOO_LARGE (1012) past 64 runtime pools.',
+    handler: async (args, ctx) => {
+      const path = poolPathArg('pool_path', args[0]);
+      const heartbeat = formatArg(args[1]);
+      const fenceWhen = args[2] === undefined || args[2] === null ? 'in-use' : fenceWhenArg(args[2]);
+      const r = await addRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, { path, heartbeat, fenceWhen, addedBy: 'heartbeat_add_pool' });
+      ctx.log.info({ pool: r.path, added: r.added, source: r.source, heartbeat: r.heartbeat, fence_when: r.fence_when }, r.added ? `runtime pool ${r.path} added` : `pool ${r.path} is guarded already`);
+      return { ...r };
+    },
+  },
+  {
+    name: 'heartbeat_remove_pool',
+    params: [{ name: 'pool_path', type: 'string', help: 'a pool added with heartbeat_add_pool (or check_dom0_storage_health_check)' }],
+    returns: 'struct',
+    help:
+      'Stop guarding a runtime pool: removed from fencer.runtime_pools_file; the fencer stops probing it on its next tick, ' +
+      'and the watchdog goes on being petted for the other pools (a removal never fences). A pool whose expiry is running ' +
+      'is not removed: one the fencer reports late, expired or fenced is refused, and should it turn late between this call ' +
+      'and the fencer\'s tick, the fencer keeps guarding it (heartbeat_status: removing) until it verifies again or the host ' +
+      'is fenced. Reply: struct removed (false when no runtime pool has this path), path, state (the pool\'s state when ' +
+      'removed). Faults, each changing nothing: INVALID_PARAMS (-32602) for a relative path; CONFLICT (1002) for a pool of ' +
+      'brick.toml (config pools cannot be removed at run time) and for a pool that is late, expired or fenced; NOT_READY ' +
+      '(1011) when the runtime pools file is there but unusable.',
+    handler: async (args, ctx) => {
+      const path = poolPathArg('pool_path', args[0]);
+      const r = await removeRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, path);
+      ctx.log.info({ pool: path, removed: r.removed, state: r.state }, r.removed ? `runtime pool ${path} removed` : `no runtime pool ${path} to remove`);
+      return { ...r };
+    },
   },
   {
     name: 'heartbeat_check',
@@ -119,7 +174,7 @@ export const methods = defineMethods([
       'unchanged for max_age_s of this host\'s own clock; the string "unknown" when it cannot be read in time or does not ' +
       'parse: never false for that) and age_s (seconds since the epoch written in the file by this host\'s clock, nil when unknown). ' +
       'Faults: INVALID_PARAMS (-32602) for a relative path, a bad host id or age; PATH_REFUSED (1003) for a path that is ' +
-      'neither a configured pool nor under server.file_roots.',
+      'neither a fencer pool (configured or added at run time) nor under server.file_roots.',
     handler: async (args, ctx) => {
       const a = checkArgs(ctx.config, args);
       const r = await checkPeerHeartbeat({

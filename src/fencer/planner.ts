@@ -36,6 +36,12 @@ export interface PoolFacts {
   firstProbeDeadlineMs: number | undefined;
   probeInFlight: boolean;
   lastProbeStartMs: number | undefined;
+  /**
+   * A runtime pool the orchestrator added while this process ran: when it was added (monotonic ms).
+   * Its start-up window runs from then, and it never fails start-up (the fencer guards the other
+   * pools on; the pool is reported overdue). undefined: guarded since this process started.
+   */
+  addedMs?: number;
 }
 
 export interface VmFacts {
@@ -123,7 +129,7 @@ export function planTick(f: Facts): Plan {
     const graceOpen = p.firstProbeDeadlineMs === undefined || now < p.firstProbeDeadlineMs;
     const vmWait = p.fenceWhen === 'in-use' && awaitingFirstVmAnswer(f.vm, now);
     const held = v.fence && (graceOpen || vmWait);
-    const overdue = f.startup !== undefined && p.lastOkMs === undefined && now >= f.startup.startedMs + f.startup.windowMs;
+    const overdue = f.startup !== undefined && p.lastOkMs === undefined && now >= (p.addedMs ?? f.startup.startedMs) + f.startup.windowMs;
     return { ...v, inUse, held, fence: v.fence && !held, overdue };
   });
   const startProbes = f.pools
@@ -137,7 +143,7 @@ export function planTick(f: Facts): Plan {
   const pet = f.watchdog && (keepsUp || (f.fenced === null && !anyExpired));
   const fence = f.fenced === null && wants ? { pool: wants, action: f.action } : undefined;
   const clearFenced = keepsUp && f.fenced !== null && !wants;
-  const guarding = pools.filter((p, i) => p.overdue && (f.pools[i].fenceWhen === 'always' || p.inUse !== false)).map((p) => p.path);
+  const guarding = pools.filter((p, i) => p.overdue && f.pools[i].addedMs === undefined && (f.pools[i].fenceWhen === 'always' || p.inUse !== false)).map((p) => p.path);
   const failStartup = f.fenced === null && !fence && guarding.length ? { pools: guarding } : undefined;
   return { pools, startProbes, queryVms, pet: pet && !failStartup, fence, clearFenced, ...(failStartup ? { failStartup } : {}) };
 }

@@ -11,12 +11,21 @@ import type { PreviousRecord } from './planner.js';
 import type { KillVmsCounters, PoolKillSnapshot } from './kill-vms/snapshot.js';
 
 export const STATE_FILE = 'fencer.json';
+
+/** Where a guarded pool comes from: config, a [[fencer.pool]]; runtime, the orchestrator (runtime-pools.ts). */
+export type PoolSource = 'config' | 'runtime';
 export const STATE_STALE_S = 5;
 
 export interface PoolState {
   path: string;
+  /** config: a [[fencer.pool]]; runtime: added by the orchestrator. Absent in states written before runtime pools: config. */
+  source?: PoolSource;
+  /** Gone from the runtime pools file but still guarded (a fence may be due): why. null or absent otherwise. */
+  removing?: string | null;
   heartbeat: 'ovm' | 'kvm';
   heartbeat_file: string;
+  /** The path with its symlinks resolved at start (or when added): what the probes use. */
+  resolved?: string;
   fence_when: 'in-use' | 'always';
   state: PoolHealthState;
   /** A verified heartbeat has been seen since the fencer started. */
@@ -61,6 +70,8 @@ export interface FencerState {
   /** The marker found at start: the fence before the last boot, until an admin removes it. */
   last_fence: FenceMarker | null;
   pools: PoolState[];
+  /** fencer.runtime_pools_file, and why it is not applied (null when it is, or absent). */
+  runtime_pools?: { file: string; error: string | null };
   /** action = "kill-vms": counters over all pools since the fencer started. */
   kill_vms?: KillVmsCounters;
 }

@@ -3,33 +3,16 @@
 // unexecutable empty file and PATH pointing only at an empty directory.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { type Result, pkgVersion, prerequisites, repoRoot, run } from '../fixtures/exec.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+const root = repoRoot;
+const pkg = { version: pkgVersion };
 const bin = join(root, 'dist', 'brick');
-const CI = process.env.CI === 'true';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: root, timeout: opts.timeoutMs ?? 60_000, env: opts.env ?? process.env }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-const missing = ['unshare', 'mount', 'strip'].filter((t) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(join(d, t))));
-const skip = missing.length && !CI ? `missing ${missing.join(', ')}` : false;
+const { skip, demand } = prerequisites('binary test', ['unshare', 'mount', 'strip']);
 let dir: string;
 let empty: string;
 
@@ -49,7 +32,7 @@ function withoutNode(args: string[]): Promise<Result> {
 }
 
 before(async () => {
-  if (missing.length && CI) throw new Error(`binary test prerequisites missing: ${missing.join(', ')}`);
+  demand();
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'brick-bin-'));
   empty = join(dir, 'empty-path');

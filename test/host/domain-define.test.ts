@@ -6,8 +6,6 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { run } from '../../src/shared/run.js';
-import { KeyedLock } from '../../src/shared/keyed-lock.js';
-import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { methods } from '../../src/agent-extension/domain/methods.js';
 import { defineDomain, virshBatchArgs } from '../../src/agent-extension/domain/define.js';
@@ -15,6 +13,7 @@ import type { CallContext } from '../../src/rpc/catalogue.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { callContext } from '../fixtures/call-context.js';
 
 const CI = process.env.CI === 'true';
 function have(cmd: string): boolean {
@@ -35,16 +34,7 @@ const expected = readdirSync(join(golden, 'expected')).filter((f) => f.endsWith(
 function ctx(): CallContext {
   const config = defaultConfig();
   config.domain.libvirt_uri = 'test:///default';
-  const deadline = performance.now() + 60_000;
-  return {
-    config,
-    log: createLogger({ svc: 'test', level: 'silent' }),
-    run,
-    locks: new KeyedLock(),
-    deadline,
-    signal: new AbortController().signal,
-    remainingMs: () => Math.max(1, deadline - performance.now()),
-  };
+  return callContext(config);
 }
 const handler = (name: string) => methods.find((m) => m.name === name)!.handler;
 

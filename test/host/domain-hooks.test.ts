@@ -6,13 +6,12 @@ import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { run } from '../../src/shared/run.js';
-import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { methods } from '../../src/agent-extension/domain/methods.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import type { BrickError } from '../../src/shared/errors.js';
+import { callContext } from '../fixtures/call-context.js';
 
 const base = mkdtempSync(join(tmpdir(), 'brick-hooks-test-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -42,17 +41,7 @@ function ctx(dir: string, timeoutS = 10): CallContext & { lines: Array<Record<st
   const config = defaultConfig();
   config.domain.hooks_dir = dir;
   config.domain.hook_timeout_s = timeoutS;
-  const deadline = performance.now() + 120_000;
-  return {
-    config,
-    log: createLogger({ svc: 'test', level: 'debug', destination }),
-    run,
-    locks: new KeyedLock(),
-    deadline,
-    signal: new AbortController().signal,
-    remainingMs: () => Math.max(1, deadline - performance.now()),
-    lines,
-  };
+  return { ...callContext(config, { budgetMs: 120_000, log: createLogger({ svc: 'test', level: 'debug', destination }) }), lines };
 }
 
 const SH = '#!/bin/sh\n';

@@ -10,14 +10,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../../src/shared/run.js';
-import { KeyedLock } from '../../src/shared/keyed-lock.js';
-import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { methods } from '../../src/agent-extension/domain/methods.js';
 import { childElements, devices, firstChild, parseDomainXml } from '../../src/agent-extension/domain/xml.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import type { BrickError } from '../../src/shared/errors.js';
+import { callContext } from '../fixtures/call-context.js';
 
 const CI = process.env.CI === 'true';
 const PY = '/usr/bin/python3';
@@ -48,16 +46,7 @@ function ctx(dir: string): CallContext {
   config.domain.hooks_dir = dir;
   config.domain.hooking_dir = HOOKING_DIR;
   config.domain.hook_timeout_s = 20;
-  const deadline = performance.now() + 120_000;
-  return {
-    config,
-    log: createLogger({ svc: 'test', level: 'silent' }),
-    run,
-    locks: new KeyedLock(),
-    deadline,
-    signal: new AbortController().signal,
-    remainingMs: () => Math.max(1, deadline - performance.now()),
-  };
+  return callContext(config, { budgetMs: 120_000 });
 }
 
 const PYHOOK = `#!${PY}\n`;

@@ -10,12 +10,12 @@ import type { CallContext } from '../../src/rpc/catalogue.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { run } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
-import { createLogger } from '../../src/shared/log.js';
 import { methods } from '../../src/network/dpdk/methods.js';
 import { detectDpdk } from '../../src/network/dpdk/operations.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
+import { callContext } from '../fixtures/call-context.js';
 
 const CI = process.env.CI === 'true';
 
@@ -26,17 +26,8 @@ function configFor(rundir: string): Config {
 }
 
 function ctxFor(config: Config, locks = new KeyedLock()): CallContext {
-  const deadline = performance.now() + 60_000;
-  return {
-    config,
-    log: createLogger({ svc: 'agent', level: 'silent' }),
-    run,
-    locks,
-    deadline,
-    signal: new AbortController().signal,
-    // One context serves the whole suite (longer than 60 s on a loaded machine): each call gets 60 s.
-    remainingMs: () => 60_000,
-  };
+  // One context serves the whole suite (longer than 60 s on a loaded machine): each call gets 60 s.
+  return callContext(config, { locks, perCall: true });
 }
 
 const method = (name: string) => {

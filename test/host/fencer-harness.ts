@@ -154,6 +154,8 @@ export class FencerRun {
   readonly stateDir: string;
   readonly markerDir: string;
   readonly configPath: string;
+  /** Private to this run: the host's /var/lib/brick is never read or written by a test. */
+  readonly runtimePoolsFile: string;
   proc?: ChildProcess;
   lines: string[] = [];
   exit?: Promise<number | null>;
@@ -169,6 +171,7 @@ export class FencerRun {
     this.watchdog = join(this.dir, 'watchdog');
     this.stateDir = join(this.dir, 'state');
     this.markerDir = join(this.dir, 'marker');
+    this.runtimePoolsFile = join(this.dir, 'lib', 'runtime-pools.json');
     writeFileSync(this.sysrq, '');
     writeFileSync(this.watchdog, '');
     this.configPath = join(this.dir, 'brick.toml');
@@ -188,6 +191,7 @@ export class FencerRun {
       `sysrq_trigger = "${this.sysrq}"`,
       `state_dir = "${this.stateDir}"`,
       `marker_dir = "${this.markerDir}"`,
+      `runtime_pools_file = "${this.runtimePoolsFile}"`,
       `host_id = "${extra.host_id ?? 'host-under-test'}"`,
       `vm_query = "${extra.vm_query ?? 'none'}"`,
       ...pools.flatMap((p) => ['[[fencer.pool]]', `path = "${p.path}"`, `heartbeat = "${p.heartbeat ?? 'ovm'}"`, `fence_when = "${p.fence_when ?? 'in-use'}"`, ...(p.require_mount === undefined ? [] : [`require_mount = ${p.require_mount}`])]),

@@ -70,7 +70,7 @@ test('brick status [--json] shows pools, heartbeat age, time left and the watchd
   assert.equal(r.fencer.watchdog.petting, true);
   const h = await cli(['status', '--config', f.configPath]);
   assert.match(h.out, /fencer: +running, pid \d+, action reboot/);
-  assert.match(h.out, new RegExp(`pool ${pool.mnt}: healthy, last heartbeat \\d+\\.\\d s ago, fences in \\d+\\.\\d s`));
+  assert.match(h.out, new RegExp(`pool ${pool.mnt} \\(config\\): healthy, last heartbeat \\d+\\.\\d s ago, fences in \\d+\\.\\d s`));
   assert.match(h.out, /watchdog: .*watchdog petted/);
   // After a fence, and with the fencer gone, status shows the marker until someone removes it.
   pool.freeze();

@@ -5,18 +5,12 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { call, delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx } from '../fixtures/network-ctx.js';
+import { call, delNs, ipn, linksJson, networkConfig, needsRootAndIp, randomNs, testCtx } from '../fixtures/network-ctx.js';
 import { setupControl } from '../../src/network/bridge/control0.js';
 import { safeApply } from '../../src/network/host/safe-apply.js';
 import { BrickError } from '../../src/shared/errors.js';
 
-const rootOk = process.getuid?.() === 0;
-let ipOk = false;
-try {
-  execFileSync('ip', ['-V'], { stdio: 'ignore' });
-  ipOk = true;
-} catch {}
-const skip = prerequisite(rootOk && ipOk, 'needs root and iproute2 (ip netns)');
+const skip = needsRootAndIp();
 
 describe('network on the real kernel (linuxbridge)', { skip }, () => {
   const ns = randomNs();

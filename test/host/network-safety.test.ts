@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { call, delNs, ipn, linksJson, networkConfig, prerequisite, randomNs, testCtx } from '../fixtures/network-ctx.js';
+import { call, delNs, ipn, linksJson, networkConfig, needsRootAndIp, randomNs, testCtx } from '../fixtures/network-ctx.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
 import { Dispatcher } from '../../src/agent-extension/dispatch.js';
 import { methods } from '../../src/network/methods.js';
@@ -20,13 +20,7 @@ import { run, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
 
-let ok = process.getuid?.() === 0;
-try {
-  execFileSync('ip', ['-V'], { stdio: 'ignore' });
-} catch {
-  ok = false;
-}
-const skip = prerequisite(ok, 'needs root and iproute2');
+const skip = needsRootAndIp();
 const dir = mkdtempSync(join(tmpdir(), 'brick-netsafe-'));
 const namespaces: string[] = [];
 const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];

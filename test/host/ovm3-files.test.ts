@@ -6,15 +6,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { defaultConfig } from '../../src/config/load.js';
-import { run } from '../../src/shared/run.js';
-import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from '../../src/agent-extension/ovm3/files.js';
 import { hostCapabilities } from '../../src/agent-extension/host-methods.js';
 import { memoryLogger } from '../fixtures/server.js';
 import { BrickError } from '../../src/shared/errors.js';
+import { callContext } from '../fixtures/call-context.js';
 
 let work: string;
 let ctx: CallContext;
@@ -28,16 +26,7 @@ before(() => {
   config.ovm3.ssh_key = join(work, 'root', 'keys', 'id_rsa.cloud');
   config.fencer.state_dir = join(work, 'state');
   config.fencer.watchdog_device = '';
-  const deadline = performance.now() + 60_000;
-  ctx = {
-    config,
-    log: memoryLogger().log,
-    run,
-    locks: new KeyedLock(),
-    deadline,
-    signal: new AbortController().signal,
-    remainingMs: () => Math.max(1, deadline - performance.now()),
-  };
+  ctx = callContext(config, { log: memoryLogger().log });
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 

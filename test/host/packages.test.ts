@@ -5,48 +5,21 @@
 // no host library (chroot: the root has no libc but brick's own).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { ok, pkgVersion, prerequisites, repoRoot, rpmNoise, run } from '../fixtures/exec.js';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-const CI = process.env.CI === 'true';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: root, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 << 20, env: opts.env ?? process.env }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-async function ok(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
-  const r = await run(cmd, args, opts);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
-  return r.stdout;
-}
-const rpmNoise = (s: string) =>
-  s
-    .split('\n')
-    .filter((l) => l && !/RPM should not be used directly|assuming you know what you are doing/.test(l))
-    .join('\n');
-
-const missing = ['rpmbuild', 'rpm', 'dpkg-deb', 'patchelf', 'lintian', 'busybox'].filter((t) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(join(d, t))));
-const skip = missing.length && !CI ? `missing ${missing.join(', ')} (run scripts/install-test-deps.sh)` : false;
+const root = repoRoot;
+const pkg = { version: pkgVersion };
+const { skip, demand } = prerequisites('package test', ['rpmbuild', 'rpm', 'dpkg-deb', 'patchelf', 'lintian', 'busybox']);
 
 let work: string;
 let legacy: string;
 let deb: string;
 
 before(async () => {
-  if (missing.length && CI) throw new Error(`package test prerequisites missing: ${missing.join(', ')} (scripts/install-test-deps.sh installs them)`);
+  demand();
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), 'brick-pkgs-'));
   // One build at a time (portable-oldkernel.test.ts builds the same files).

@@ -8,31 +8,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../fixtures/serve-process.js';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { ok, pkgVersion, repoRoot, run } from '../fixtures/exec.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const repo = repoRoot;
 const OLDKERNEL = join(repo, '..', 'shared', 'tools', 'oldkernel', 'oldkernel.py');
 const PY = '/usr/bin/python3'; // the system python (python3-seccomp), whatever PATH says
 const CI = process.env.CI === 'true';
-const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
+const pkg = { version: pkgVersion };
 
-function run(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = execFile(cmd, args, { cwd: repo, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-    c.stdin?.end(opts.input ?? '');
-  });
-}
-async function ok(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
-  const r = await run(cmd, args, opts);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
 async function waitFor<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, stepMs = 50): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {

@@ -4,58 +4,22 @@
 // recording systemctl inside a minimal root (busybox sh + the binary's shared libraries).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { ok, pkgVersion, prerequisites, repoRoot, rpmNoise, run } from '../fixtures/exec.js';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-const CI = process.env.CI === 'true';
+const root = repoRoot;
+const pkg = { version: pkgVersion };
 const UNITS = ['brick-agent.service', 'brick-fencer.service'];
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      cmd,
-      args,
-      { cwd: opts.cwd ?? root, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 16 << 20, env: opts.env ?? process.env },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-async function ok(cmd: string, args: string[], opts: Parameters<typeof run>[2] = {}): Promise<string> {
-  const r = await run(cmd, args, opts);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} exited ${r.code}\n${r.stderr}`);
-  return r.stdout;
-}
-
-// Debian's rpm warns on every call that it is not the native package manager; nothing else may appear.
-const rpmNoise = (s: string) =>
-  s
-    .split('\n')
-    .filter((l) => l && !/RPM should not be used directly|assuming you know what you are doing/.test(l))
-    .join('\n');
-
-const missing = ['rpmbuild', 'rpm', 'systemd-analyze', 'busybox', 'strip'].filter(
-  (t) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(join(d, t))),
-);
-const skip = missing.length && !CI ? `missing ${missing.join(', ')} (run scripts/install-test-deps.sh)` : false;
+const { skip, demand } = prerequisites('rpm test', ['rpmbuild', 'rpm', 'systemd-analyze', 'busybox', 'strip']);
 
 let work: string;
 let rpm1: string; // the real build: npm run build:rpm
 let rpm2: string; // the same binary as release 2, to exercise the upgrade scriptlets
 
 before(async () => {
-  if (missing.length && CI) throw new Error(`rpm test prerequisites missing: ${missing.join(', ')} (scripts/install-test-deps.sh installs them)`);
+  demand();
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), 'brick-rpm-'));
   const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}` };

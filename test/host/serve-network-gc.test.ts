@@ -4,17 +4,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { delNs, ipn, linksJson, networkConfig, prerequisite, randomNs } from '../fixtures/network-ctx.js';
+import { delNs, ipn, linksJson, networkConfig, needsRootAndIp, randomNs } from '../fixtures/network-ctx.js';
 import { serve } from '../../src/agent-extension/serve.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
 
-let ok = process.getuid?.() === 0;
-try {
-  execFileSync('ip', ['-V'], { stdio: 'ignore' });
-} catch {
-  ok = false;
-}
-const skip = prerequisite(ok, 'needs root and iproute2');
+const skip = needsRootAndIp();
 const ns = randomNs('brick-gct');
 
 before(async () => {

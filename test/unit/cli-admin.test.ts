@@ -101,7 +101,7 @@ function pool(over: Partial<PoolState> = {}): PoolState {
  * a margin, so a slow start of the process under test cannot make it look stale (the staleness rule
  * itself is tested with ageS = 60).
  */
-function state(stateDir: string, o: { ageS?: number; pools?: PoolState[]; action?: FencerState['action']; watchdog?: Partial<FencerState['watchdog']> } = {}): void {
+function state(stateDir: string, o: { ageS?: number; pools?: PoolState[]; action?: FencerState['action']; watchdog?: Partial<FencerState['watchdog']>; runtime_pools?: FencerState['runtime_pools'] } = {}): void {
   const written = o.ageS === undefined ? Date.now() + 30_000 : Date.now() - o.ageS * 1000;
   writeFencerState(stateDir, {
     version: 1,
@@ -117,6 +117,7 @@ function state(stateDir: string, o: { ageS?: number; pools?: PoolState[]; action
     fenced: null,
     last_fence: null,
     pools: o.pools ?? [pool()],
+    ...(o.runtime_pools ? { runtime_pools: o.runtime_pools } : {}),
   });
 }
 
@@ -184,7 +185,7 @@ test('status exit 0: fencer running, a healthy pool, watchdog petted, the agent 
   const r = await brick('status', '--config', h.path);
   assert.equal(r.code, EXIT.OK, r.stdout + r.stderr);
   assert.match(r.stdout, /^agent: {4}127\.0\.0\.1:\d+ reachable \(an authenticated call answered in \d+ ms\)$/m);
-  assert.match(r.stdout, /^pool \/mnt\/pool1: healthy, .*fences in 2\d\.\d s/m);
+  assert.match(r.stdout, /^pool \/mnt\/pool1 \(config\): healthy, .*fences in 2\d\.\d s/m);
   assert.match(r.stdout, /^verdict: {2}ok$/m);
   // The same as a real process: its exit status is the verdict.
   const p = await spawnBrick('status', '--config', h.path, '--json');
@@ -192,6 +193,27 @@ test('status exit 0: fencer running, a healthy pool, watchdog petted, the agent 
   const j = JSON.parse(p.stdout);
   assert.equal(j.verdict, 'ok');
   assert.equal(j.agent.reachable, true);
+  assert.equal(j.fencer.pools[0].source, 'config', 'a state from before runtime pools: its pools are config pools');
+});
+
+test('status: config pools first, then runtime pools, each saying which it is; a removed runtime pool still guarded and an unusable runtime pools file are warnings', async () => {
+  const h = hostConfig();
+  state(h.state, {
+    pools: [pool({ path: '/mnt/rt', source: 'runtime' } as never), pool({ source: 'config' } as never)],
+    runtime_pools: { file: '/var/lib/brick/runtime-pools.json', error: null },
+  } as never);
+  let r = await brick('status', '--config', h.path);
+  assert.equal(r.code, EXIT.OK, r.stdout + r.stderr);
+  assert.match(r.stdout, /^pool \/mnt\/pool1 \(config\): healthy.*\npool \/mnt\/rt \(runtime, added by the orchestrator\): healthy/m);
+  state(h.state, {
+    pools: [pool({ path: '/mnt/rt', source: 'runtime', removing: 'removed from the runtime pools file: it is late' } as never)],
+    runtime_pools: { file: '/var/lib/brick/runtime-pools.json', error: 'not JSON' },
+  } as never);
+  r = await brick('status', '--config', h.path);
+  assert.equal(r.code, EXIT.DEGRADED, r.stdout + r.stderr);
+  assert.match(r.stdout, /^pool \/mnt\/rt \(runtime, added by the orchestrator\): healthy \(REMOVED, still guarded until it verifies\)/m);
+  assert.match(r.stdout, /^runtime pools: \/var\/lib\/brick\/runtime-pools\.json is UNUSABLE \(not JSON\)/m);
+  assert.match(r.stdout, /^verdict: {2}DEGRADED: .*runtime pool \/mnt\/rt was removed but stays guarded/m);
 });
 
 test('status exit 3 (degraded): a late pool; the agent refusing the password; the agent not running', async () => {
@@ -221,7 +243,7 @@ test('status exit 4 (not protected): a stopped fencer shows no countdown; no sta
   let r = await brick('status', '--config', stopped.path);
   assert.equal(r.code, EXIT.NOT_PROTECTED, r.stdout);
   assert.match(r.stdout, /^fencer: {3}NOT RUNNING \(its last state is 60(\.\d+)? s old\)/m);
-  assert.match(r.stdout, /^pool \/mnt\/pool1: unknown \(the fencer is not running\), .*fences in -,/m);
+  assert.match(r.stdout, /^pool \/mnt\/pool1 \(config\): unknown \(the fencer is not running\), .*fences in -,/m);
   assert.doesNotMatch(r.stdout, /fences in \d/);
   assert.match(r.stdout, /^verdict: {2}NOT PROTECTED: the fencer is not running/m);
   const j = JSON.parse((await brick('status', '--config', stopped.path, '--json')).stdout);

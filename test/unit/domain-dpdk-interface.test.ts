@@ -10,21 +10,14 @@ import { join } from 'node:path';
 import { tweakDomainXml } from '../../src/agent-extension/domain/tweaks.js';
 import { childElements, devices, firstChild, parseDomainXml } from '../../src/agent-extension/domain/xml.js';
 import { defaultConfig } from '../../src/config/load.js';
-import { BrickError } from '../../src/shared/errors.js';
+import { throwsFault } from '../fixtures/faults.js';
 
 const KVM = readFileSync(join(import.meta.dirname, '../golden/domain/kvm-input.xml'), 'utf8');
 const VHOST = readFileSync(join(import.meta.dirname, '../golden/domain/corpus/cs-vhostuser.xml'), 'utf8');
 const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
 const DPDK = { '02:00:4c:5e:00:01': { socket: '/var/run/openvswitch/csdpdk-3', mode: 'client' } };
 
-function fault(fn: () => unknown, name: string, re: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof BrickError, `expected BrickError, got ${String(e)}`);
-    assert.equal(e.fault, name, e.message);
-    assert.match(e.message, re);
-    return true;
-  });
-}
+const fault = throwsFault;
 
 const nics = (xml: string) => childElements(devices(parseDomainXml(xml))!, 'interface');
 

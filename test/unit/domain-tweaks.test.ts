@@ -12,6 +12,7 @@ import { methods } from '../../src/agent-extension/domain/methods.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { recordingRunner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
+import { throwsFault } from '../fixtures/faults.js';
 
 const golden = join(import.meta.dirname, '../golden/domain');
 const KVM = readFileSync(join(golden, 'kvm-input.xml'), 'utf8');
@@ -19,14 +20,7 @@ const XEN = readFileSync(join(golden, 'xen-input.xml'), 'utf8');
 const SMALL = readFileSync(join(golden, 'kvm-small-input.xml'), 'utf8');
 const cfg = defaultConfig();
 
-function fault(fn: () => unknown, name: string, re: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof BrickError, `expected BrickError, got ${String(e)}`);
-    assert.equal(e.fault, name, e.message);
-    assert.match(e.message, re);
-    return true;
-  });
-}
+const fault = throwsFault;
 
 test('BAD_XML: not well-formed, DOCTYPE/entities, wrong root, empty', () => {
   fault(() => tweakDomainXml('<domain><name>x</domain>', {}, cfg), 'BAD_XML', /not well-formed/);

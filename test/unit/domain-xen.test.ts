@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tweakDomainXml } from '../../src/agent-extension/domain/tweaks.js';
 import { childElements, devices, firstChild, parseDomainXml, root, type Element } from '../../src/agent-extension/domain/xml.js';
 import { defaultConfig } from '../../src/config/load.js';
-import { BrickError } from '../../src/shared/errors.js';
+import { throwsFault } from '../fixtures/faults.js';
 
 const corpus = (f: string) => readFileSync(join(import.meta.dirname, '../golden/domain/corpus', f), 'utf8');
 const cfg = defaultConfig();
@@ -21,14 +21,7 @@ function convert(f: string, tweaks: Record<string, unknown>) {
   return { doc, devs, all: (name: string) => childElements(devs, name) };
 }
 
-function fault(fn: () => unknown, name: string, re: RegExp) {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof BrickError, `expected BrickError, got ${String(e)}`);
-    assert.equal(e.fault, name, e.message);
-    assert.match(e.message, re);
-    return true;
-  });
-}
+const fault = throwsFault;
 
 test('virtio channels become Xen channels with the same name and socket (the system VM patch channel and the guest agent); virtio-serial controllers go', () => {
   for (const t of [PV, HVM]) {

@@ -5,12 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { BrickError } from '../../src/shared/errors.js';
-import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
 import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk/operations.js';
 import { methods } from '../../src/network/dpdk/methods.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
-import { createLogger } from '../../src/shared/log.js';
+import { callContext } from '../fixtures/call-context.js';
 
 interface FakePort {
   name: string;
@@ -89,15 +88,7 @@ function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name
 function ctxWith(run: ReturnType<typeof recordingRunner>, rundir = '/tmp/fake-ovs'): CallContext {
   const config = defaultConfig();
   config.network.ovs_rundir = rundir;
-  return {
-    config,
-    run,
-    locks: new KeyedLock(),
-    log: createLogger({ svc: 'agent', level: 'silent' }),
-    deadline: performance.now() + 30_000,
-    signal: new AbortController().signal,
-    remainingMs: () => 30_000,
-  };
+  return callContext(config, { runner: run, budgetMs: 30_000, perCall: true });
 }
 
 const changing = (calls: RecordedCall[]) => calls.filter((c) => c.args.includes('add-port') || c.args.includes('del-port'));

@@ -162,10 +162,11 @@ const facts = (over: Partial<HealthCheckFacts> = {}): HealthCheckFacts => ({
   path: '/OVS/Repositories/b',
   poolPaths: ['/OVS/Repositories/a', '/OVS/Repositories/b'],
   nowMs: 1_001_000,
+  started: false,
   ...over,
 });
 
-test('check_dom0_storage_health_check: running only when the fencer runs, guards that path, the pool is armed and the action protects; never started', () => {
+test('check_dom0_storage_health_check: running only when the fencer runs, guards that path, the pool is armed and the action protects; started when this call added the pool', () => {
   assert.deepEqual(healthCheckReply(facts()).reply, [true, false], 'all true');
   const cases: Array<[string, Partial<HealthCheckFacts>, RegExp]> = [
     ['no state file', { state: undefined }, /no fencer state/],
@@ -183,7 +184,14 @@ test('check_dom0_storage_health_check: running only when the fencer runs, guards
     const r = healthCheckReply(facts(over));
     assert.deepEqual(r.reply, [false, false], name);
     assert.match(r.why, why, name);
+    // started says only what this call did: true with every reason running is false
+    const s = healthCheckReply(facts({ ...over, started: true }));
+    assert.deepEqual(s.reply, [false, true], `${name}, added by this call`);
+    assert.match(s.why, why, `${name}, added by this call`);
   }
+  assert.deepEqual(healthCheckReply(facts({ started: true })).reply, [true, true], 'added by this call and (already) armed');
+  assert.match(healthCheckReply(facts({ path: '/opt/cloudstack/bin', notAdded: '/opt/cloudstack/bin is not a mount point' })).why, /not added: .*not a mount point/);
+  assert.match(healthCheckReply(facts({ path: '/OVS/Repositories/c', started: true })).why, /added .* as a runtime pool.*next tick/);
   // The state's age at exactly STATE_STALE_S is still fresh; every protecting action counts.
   assert.deepEqual(healthCheckReply(facts({ nowMs: 1_000_000 + STATE_STALE_S * 1000 })).reply, [true, false]);
   for (const action of ['reboot', 'crash', 'kill-vms', 'command'] as const)

@@ -198,7 +198,7 @@ export const methods: MethodDef[] = defineMethods([
   {
     name: 'check_dom0_storage_health_check',
     params: [
-      { name: 'path', type: 'string', help: 'the pool path asked about (absolute; a trailing slash or a symlink is resolved)' },
+      { name: 'path', type: 'string', help: 'the pool to heartbeat (absolute; a trailing slash or a symlink is resolved): added as a runtime pool when it is a mount point' },
       { name: 'script', type: 'string', help: 'ignored (as by the module)' },
       { name: 'guid', type: 'string', help: 'this host\'s CloudStack guid: the heartbeat file is .hb-<guid>' },
       { name: 'timeout', type: INT },
@@ -207,11 +207,13 @@ export const methods: MethodDef[] = defineMethods([
     returns: 'array',
     help:
       'check_dom0_storage_health_check(path, script, guid, timeout, interval): [running, started] as booleans. brick\'s heartbeat fencer is its own service ' +
-      '(brick-fencer.service) and brick does not add runtime pools in this version (pools come from [[fencer.pool]] in brick.toml), so started is always false. ' +
+      '(brick-fencer.service). The call starts the heartbeat on path as the module did: it adds path as a runtime pool (format ovm, fence_when "always", as ' +
+      'storagehealth.py panics on a hung write whatever runs; see heartbeat_add_pool), and started is true when this call added it (running is then false until ' +
+      'the fencer has verified its first heartbeat there: ask again). A path that cannot be added (not a mount point, not resolved in time) is logged, never a fault. ' +
       'running is true only when the fencer runs (its state in fencer.state_dir is fresh and the process that wrote it is alive), its host_id is guid, it guards ' +
       'path (compared after resolving symlinks and a trailing slash, in a child with a deadline), that pool is armed (a verified heartbeat seen) and fencer.action ' +
       'protects (not log-only); otherwise false and the log says why. CloudStack\'s own call passes the script directory /opt/cloudstack/bin as path, which is no ' +
-      'pool: it gets [false, false]. Faults: INVALID_PARAMS.',
+      'mount: nothing is added and it gets [false, false]. Faults: INVALID_PARAMS.',
     handler: (args, ctx) => storageHealthCheck(args, ctx),
   },
   {
@@ -224,9 +226,9 @@ export const methods: MethodDef[] = defineMethods([
     ],
     returns: 'boolean',
     help:
-      'check_dom0_storage_health(path, script, guid, timeout): true when host guid\'s heartbeat on the configured pools (fencer.pool) is younger than timeout, ' +
+      'check_dom0_storage_health(path, script, guid, timeout): true when host guid\'s heartbeat on the fencer\'s pools (the [[fencer.pool]] entries and the runtime pools) is younger than timeout, ' +
       'false when it is older on any pool. The file is read in a child process with a deadline (fencer.probe_timeout_s). ' +
-      'Faults: NOT_READY (no pools configured, or the file could not be read on any pool: cannot tell), INVALID_PARAMS.',
+      'Faults: NOT_READY (no pools, or the file could not be read on any pool: cannot tell), INVALID_PARAMS.',
     handler: (args, ctx) => storageHealth(args, ctx),
   },
 ]);

@@ -1,13 +1,17 @@
 // check_dom0_storage_health_check / check_dom0_storage_health: the module started storagehealth.py
 // from the agent and ran it in check mode for peers. brick's fencer is its own service (brick
-// fencer, its own systemd unit); the agent only READS: the fencer's state in fencer.state_dir, and a
-// peer's heartbeat file through the fencer's peer check, which reads it in a child process with a
-// deadline. The agent process itself never touches NFS with fs.
+// fencer, its own systemd unit). The check call adds the path it is given as a runtime pool
+// (fencer/pool-admin.ts: format ovm, fence_when "always", as storagehealth.py panics on a hung
+// write whatever runs) and reads the fencer's state in fencer.state_dir; a peer's heartbeat file is
+// read through the fencer's peer check, in a child process with a deadline. The agent process
+// itself never touches NFS with fs.
 import { BrickError } from '../../shared/errors.js';
 import { fencerPidAlive, fencerRunning, readFencerState, type FencerState } from '../../fencer/state.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
 import { resolvePoolPath } from '../../fencer/probe.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
+import { addRuntimePool } from '../../fencer/pool-admin.js';
+import { normalizePoolPath, readRuntimePools } from '../../fencer/runtime-pools.js';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { int, plain } from './args.js';
 
@@ -28,6 +32,10 @@ export interface HealthCheckFacts {
   /** Each pool of the state (same order) → its path resolved; undefined when that did not finish in time. */
   poolPaths: Array<string | undefined>;
   nowMs: number;
+  /** This call added the path as a runtime pool. */
+  started: boolean;
+  /** Why the path was not added (undefined when it was, or was guarded already). */
+  notAdded?: string;
 }
 
 /** Actions that protect the pool's disks when the host loses it; log-only only says so. */
@@ -36,10 +44,11 @@ const PROTECTING = new Set<FencerState['action']>(['reboot', 'crash', 'kill-vms'
 /**
  * [running, started] (pure). running: the fencer runs (fresh state, its writer alive), heartbeats as
  * guid, guards THIS path, that pool is armed (a verified heartbeat seen) and its action protects.
- * started is always false: brick does not add runtime pools in this version (pools come from brick.toml).
+ * started: this call added the path as a runtime pool (running is then false until the fencer has
+ * picked it up and verified its first heartbeat).
  */
 export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolean]; why: string } {
-  const no = (why: string) => ({ reply: [false, false] as [boolean, boolean], why });
+  const no = (why: string) => ({ reply: [false, f.started] as [boolean, boolean], why: f.started ? `added ${typeof f.path === 'string' ? f.path : 'the path'} as a runtime pool; ${why}` : why });
   const s = f.state;
   if (!s) return no('no fencer state: is brick-fencer.service running?');
   if (!fencerRunning(s, f.nowMs)) return no('the fencer state is stale: brick-fencer is not running');
@@ -49,11 +58,14 @@ export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolea
   if (f.path instanceof Error) return no(`cannot resolve the path asked about: ${f.path.message}`);
   const i = s.pools.findIndex((_, k) => f.poolPaths[k] !== undefined && f.poolPaths[k] === f.path);
   if (i < 0)
-    return no(`the fencer does not guard ${f.path} (its pools: ${s.pools.map((p) => p.path).join(', ') || 'none'}); brick does not add pools at runtime: add a [[fencer.pool]] to brick.toml`);
+    return no(
+      `the fencer does not guard ${f.path} (its pools: ${s.pools.map((p) => p.path).join(', ') || 'none'})` +
+        (f.started ? ' yet: it picks the new pool up on its next tick' : f.notAdded ? `; not added: ${f.notAdded}` : ''),
+    );
   const pool = s.pools[i]!;
   if (!pool.armed) return no(`the pool ${pool.path} is not armed yet: no verified heartbeat since the fencer started (state ${pool.state})`);
   if (!PROTECTING.has(s.action)) return no(`fencer.action = "${s.action}": losing ${pool.path} would only be logged, nothing is protected`);
-  return { reply: [true, false], why: `guarding ${pool.path}, armed, action ${s.action}` };
+  return { reply: [true, f.started], why: `guarding ${pool.path}, armed, action ${s.action}` };
 }
 
 /** A path with its symlinks resolved the way the fencer resolves its pools (realpath -e in a child with a deadline). */
@@ -71,6 +83,23 @@ export async function storageHealthCheck(args: unknown[], ctx: CallContext): Pro
   const timeout = int('timeout', args[3], 1, 86400);
   const interval = int('interval', args[4], 1, 86400);
   if (!path.startsWith('/')) throw new BrickError('INVALID_PARAMS', `path: must be absolute, got "${path}"`);
+  // Start the heartbeat on that path, as storagehealth.py did: a runtime pool. CloudStack's
+  // setupServer passes its script directory (/opt/cloudstack/bin), which is no mount: nothing is
+  // added then, and the reply says the path is not guarded. An add that fails never fails the call.
+  let started = false;
+  let notAdded: string | undefined;
+  const norm = normalizePoolPath(path);
+  if (!norm) notAdded = 'not a normalized absolute path';
+  else
+    try {
+      const r = await addRuntimePool(
+        { config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs },
+        { path: norm, heartbeat: 'ovm', fenceWhen: 'always', addedBy: 'check_dom0_storage_health_check' },
+      );
+      started = r.added;
+    } catch (e) {
+      notAdded = (e as Error).message;
+    }
   const state = readFencerState(ctx.config.fencer.state_dir);
   const timeoutMs = Math.max(1, Math.min(ctx.config.fencer.probe_timeout_s * 1000, ctx.remainingMs() - 100));
   const [resolved, ...poolPaths] = await Promise.all(
@@ -83,6 +112,8 @@ export async function storageHealthCheck(args: unknown[], ctx: CallContext): Pro
     path: resolved!,
     poolPaths: poolPaths.map((p) => (p instanceof Error ? undefined : p)),
     nowMs: Date.now(),
+    started,
+    ...(notAdded === undefined ? {} : { notAdded }),
   };
   const { reply, why } = healthCheckReply(facts);
   if (!reply[0]) ctx.log.warn({ guid, path, why }, 'check_dom0_storage_health_check: the heartbeat fencer does not protect this path');
@@ -106,8 +137,10 @@ export async function storageHealth(args: unknown[], ctx: CallContext): Promise<
   plain('script', args[1], 256);
   const guid = guidArg(args[2]);
   const maxAgeS = int('timeout', args[3], 1, 86400);
-  const pools = ctx.config.fencer.pool;
-  if (!pools.length) throw new BrickError('NOT_READY', 'no [[fencer.pool]] in the config: brick does not know which pools hold heartbeats');
+  // The configured pools and the runtime ones (an unusable runtime pools file: the configured only).
+  const rt = readRuntimePools(ctx.config.fencer.runtime_pools_file);
+  const pools = [...ctx.config.fencer.pool, ...(rt.kind === 'ok' ? rt.pools.filter((e) => !ctx.config.fencer.pool.some((p) => normalizePoolPath(p.path) === e.path)) : [])];
+  if (!pools.length) throw new BrickError('NOT_READY', 'no [[fencer.pool]] in the config and no runtime pool: brick does not know which pools hold heartbeats');
   const timeoutMs = Math.max(1, Math.min(ctx.config.fencer.probe_timeout_s * 1000, ctx.remainingMs() - 100));
   const results = await Promise.all(
     pools.map((p) => checkPeerHeartbeat({ poolPath: p.path, hostId: guid, format: p.heartbeat, maxAgeS, timeoutMs, run: ctx.run })),

@@ -68,11 +68,21 @@ export class KillVms {
         { debugfs: this.paths.debugfs },
         `kill-vms: debugfs is not mounted on ${this.paths.debugfs}: brick cannot show that no write is pending, so every expiry of a used pool will reset the host (mount -t debugfs debugfs ${this.paths.debugfs})`,
       );
-    for (const { path, resolved } of o.pools)
-      this.pools.set(path, {
-        path, resolved: resolved ?? path, recording: false, state: { phase: 'idle' }, roundStartMs: -Infinity, killErrors: [], fencedSinceWall: null,
-        killedWall: new Map(), lastKilled: [], lastKillAt: null, processesKilled: 0, vmsKilled: 0, spared: 0, lastWaitLogMs: -Infinity,
-      });
+    for (const { path, resolved } of o.pools) this.track(path, resolved);
+  }
+
+  /** A pool the fencer guards from now on (also a runtime pool added by the orchestrator). */
+  track(path: string, resolved?: string): void {
+    if (this.pools.has(path)) return;
+    this.pools.set(path, {
+      path, resolved: resolved ?? path, recording: false, state: { phase: 'idle' }, roundStartMs: -Infinity, killErrors: [], fencedSinceWall: null,
+      killedWall: new Map(), lastKilled: [], lastKillAt: null, processesKilled: 0, vmsKilled: 0, spared: 0, lastWaitLogMs: -Infinity,
+    });
+  }
+
+  /** A runtime pool the fencer no longer guards (only ever while its phase is idle: the daemon defers any other removal). */
+  untrack(path: string): void {
+    if (this.pools.get(path)?.state.phase === 'idle') this.pools.delete(path);
   }
 
   /**

@@ -1,0 +1,268 @@
+// Runtime pools: heartbeat pools the orchestrator adds and removes through the agent
+// (heartbeat_add_pool, heartbeat_remove_pool, the Ovm3 check_dom0_storage_health_check), on top of
+// the [[fencer.pool]] entries of brick.toml. `brick serve` is the one writer of the file
+// (fencer.runtime_pools_file, default /var/lib/brick/runtime-pools.json: local persistent disk),
+// written atomically and fsynced under its lock table's key; the fencer only reads it, on its tick,
+// when the file's stat changes. A file that does not parse is never applied: the fencer keeps the
+// last good set and says so in its log and its state.
+//
+// The decisions here are pure (tested in test/unit/fencer-runtime-pools.test.ts): what an add or a
+// remove does to the file, and which guarded pools the fencer adds, removes, or keeps guarding
+// because removing them now would dodge a fence (a late or expired pool stays guarded until it
+// verifies again: removal never disarms a pool whose expiry is running, as sanlock/wdmd never let a
+// client that holds an expiry go; reference/fencing.md §2.3).
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, posix } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-write.js';
+import { BrickError } from '../shared/errors.js';
+import { ensureDir, type PoolSource } from './state.js';
+import type { PoolHealthState } from './pool-health.js';
+import type { PoolConfig } from '../config/schema.js';
+
+export type HeartbeatKind = 'ovm' | 'kvm';
+export type FenceWhen = 'in-use' | 'always';
+export type { PoolSource };
+
+export interface RuntimePoolEntry {
+  /** As the orchestrator gave it, normalized (no trailing slash). */
+  path: string;
+  heartbeat: HeartbeatKind;
+  fence_when: FenceWhen;
+  /** Wall clock, ISO 8601. */
+  added_at: string;
+  /** The call that added it (heartbeat_add_pool, check_dom0_storage_health_check). */
+  added_by: string;
+}
+
+export interface RuntimePoolsFile {
+  version: 1;
+  pools: RuntimePoolEntry[];
+}
+
+/** More runtime pools than this is a runaway orchestrator, not a host. */
+export const MAX_RUNTIME_POOLS = 64;
+
+/** A path as brick compares pool paths: absolute, no "..", no NUL, no trailing slash. Undefined when it is not one. */
+export function normalizePoolPath(raw: unknown): string | undefined {
+  if (typeof raw !== 'string' || raw.length > 4096 || !posix.isAbsolute(raw) || raw.includes('\0') || raw.split('/').includes('..')) return undefined;
+  if (/[\n\r]/.test(raw)) return undefined;
+  return posix.normalize(raw).replace(/\/+$/, '') || '/';
+}
+
+/** Parse the file's text (pure). Every entry must be valid: a file with one bad entry is not applied at all. */
+export function parseRuntimePools(text: string): { ok: true; pools: RuntimePoolEntry[] } | { ok: false; error: string } {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `not JSON (${(e as Error).message}); truncated or hand-edited?` };
+  }
+  const o = j as Partial<RuntimePoolsFile>;
+  if (!o || typeof o !== 'object' || o.version !== 1 || !Array.isArray(o.pools)) return { ok: false, error: 'not a version 1 runtime pools file ({version: 1, pools: [...]})' };
+  const seen = new Set<string>();
+  const pools: RuntimePoolEntry[] = [];
+  for (const [i, e] of o.pools.entries()) {
+    const path = normalizePoolPath(e?.path);
+    if (!path || path !== e.path) return { ok: false, error: `pools[${i}].path: not a normalized absolute path: ${JSON.stringify(e?.path)}` };
+    if (e.heartbeat !== 'ovm' && e.heartbeat !== 'kvm') return { ok: false, error: `pools[${i}].heartbeat: must be "ovm" or "kvm", got ${JSON.stringify(e.heartbeat)}` };
+    if (e.fence_when !== 'in-use' && e.fence_when !== 'always') return { ok: false, error: `pools[${i}].fence_when: must be "in-use" or "always", got ${JSON.stringify(e.fence_when)}` };
+    if (seen.has(path)) return { ok: false, error: `pools[${i}].path: ${path} is listed twice` };
+    seen.add(path);
+    pools.push({ path, heartbeat: e.heartbeat, fence_when: e.fence_when, added_at: String(e.added_at ?? ''), added_by: String(e.added_by ?? '') });
+  }
+  if (pools.length > MAX_RUNTIME_POOLS) return { ok: false, error: `${pools.length} pools: at most ${MAX_RUNTIME_POOLS}` };
+  return { ok: true, pools };
+}
+
+export function runtimePoolsText(pools: RuntimePoolEntry[]): string {
+  const f: RuntimePoolsFile = { version: 1, pools };
+  return JSON.stringify(f, null, 1) + '\n';
+}
+
+/** What identifies the file's content without reading it: a new rename changes the inode, an edit in place the size or times. */
+export type FileSig = string;
+
+export type RuntimeRead =
+  | { kind: 'missing'; sig: FileSig }
+  | { kind: 'ok'; sig: FileSig; pools: RuntimePoolEntry[] }
+  | { kind: 'error'; sig: FileSig; error: string };
+
+export function runtimePoolsSig(file: string): FileSig {
+  try {
+    const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+    if (!st) return 'missing';
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch (e) {
+    return `error:${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+}
+
+/** Read and parse the file (local disk: synchronous, no threadpool). A missing file is no runtime pool. */
+export function readRuntimePools(file: string): RuntimeRead {
+  const sig = runtimePoolsSig(file);
+  if (sig === 'missing') return { kind: 'missing', sig };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') return { kind: 'missing', sig: 'missing' };
+    return { kind: 'error', sig, error: `cannot read it: ${err.code ?? err.message}` };
+  }
+  const r = parseRuntimePools(text);
+  return r.ok ? { kind: 'ok', sig, pools: r.pools } : { kind: 'error', sig, error: r.error };
+}
+
+/** Atomic and fsynced: the pools an orchestrator added survive a crash or a reset of the host. */
+export function writeRuntimePools(file: string, pools: RuntimePoolEntry[]): void {
+  ensureDir(dirname(file));
+  writeFileAtomic(file, runtimePoolsText(pools), { mode: 0o644 });
+}
+
+/** The lock table key that serializes every read-modify-write of the file in the agent. */
+export const RUNTIME_POOLS_LOCK = 'fencer:runtime-pools';
+
+// ---- the agent's decisions (pure) ----
+
+export interface AddRequest {
+  path: string;
+  /** The path resolved (realpath -e), as the fencer will probe it. */
+  resolved: string;
+  heartbeat: HeartbeatKind;
+  fenceWhen: FenceWhen;
+  addedBy: string;
+  nowIso: string;
+}
+
+/** A pool already guarded, by the same path or by one that resolves to the same directory. */
+export interface GuardedPool {
+  path: string;
+  /** undefined when it could not be resolved in time. */
+  resolved: string | undefined;
+  heartbeat: HeartbeatKind;
+  fence_when: FenceWhen;
+  source: PoolSource;
+}
+
+export type AddPlan =
+  | { kind: 'add'; pools: RuntimePoolEntry[] }
+  | { kind: 'exists'; pool: GuardedPool }
+  | { kind: 'conflict'; pool: GuardedPool; message: string };
+
+/**
+ * Adding a pool (pure). The same pool again (same path, or a path that resolves to the same
+ * directory) changes nothing; with a different heartbeat format or fence_when it is a conflict
+ * (the caller decides whether that is a fault), never a silent change.
+ */
+export function planAdd(current: RuntimePoolEntry[], guarded: GuardedPool[], req: AddRequest): AddPlan {
+  const same = guarded.find((g) => g.path === req.path || g.resolved === req.resolved || g.path === req.resolved);
+  if (same) {
+    const diffs: string[] = [];
+    if (same.heartbeat !== req.heartbeat) diffs.push(`heartbeat "${same.heartbeat}", not "${req.heartbeat}"`);
+    if (same.fence_when !== req.fenceWhen) diffs.push(`fence_when "${same.fence_when}", not "${req.fenceWhen}"`);
+    if (!diffs.length) return { kind: 'exists', pool: same };
+    const how = same.source === 'config' ? 'in brick.toml ([[fencer.pool]]); change it there' : 'as a runtime pool; remove it first (heartbeat_remove_pool) to add it with other settings';
+    return { kind: 'conflict', pool: same, message: `${req.path} is already guarded${same.path !== req.path ? ` (as ${same.path})` : ''} with ${diffs.join(' and ')}, ${how}` };
+  }
+  if (current.length >= MAX_RUNTIME_POOLS) throw new BrickError('TOO_LARGE', `already ${current.length} runtime pools: at most ${MAX_RUNTIME_POOLS}`);
+  return {
+    kind: 'add',
+    pools: [...current, { path: req.path, heartbeat: req.heartbeat, fence_when: req.fenceWhen, added_at: req.nowIso, added_by: req.addedBy }],
+  };
+}
+
+/** What the fencer's state says of a pool, as far as removal cares. */
+export interface FencerPoolView {
+  state: PoolHealthState;
+  armed: boolean;
+  /** The fencer has fenced (or, log-only, reported a fence) for this pool. */
+  fenced: boolean;
+}
+
+export type RemovePlan =
+  | { kind: 'remove'; pools: RuntimePoolEntry[]; entry: RuntimePoolEntry }
+  | { kind: 'absent' }
+  | { kind: 'config' }
+  | { kind: 'refuse'; message: string };
+
+/**
+ * Whether a guarded pool may stop being guarded now (pure): never while its expiry runs. Healthy,
+ * never verified, or dead (expired with no running VM using it: nothing to protect) may go; late
+ * or expired (held at start-up included) or fenced stays until it verifies again.
+ */
+export function removableNow(v: FencerPoolView): { ok: true } | { ok: false; why: string } {
+  if (v.fenced) return { ok: false, why: 'the fencer has fenced for it' };
+  if (v.state === 'late') return { ok: false, why: 'it is late (its heartbeat has not verified for a while): it could expire' };
+  if (v.state === 'expired') return { ok: false, why: 'it is expired: a fence is due' };
+  return { ok: true };
+}
+
+/**
+ * Removing a pool (pure). Config pools cannot be removed this way. A pool the running fencer
+ * reports late, expired or fenced is refused: removing it would let an orchestrator dodge a fence
+ * that is already due (the fencer also defers such a removal itself, should the state change
+ * between this check and its next tick).
+ */
+export function planRemove(current: RuntimePoolEntry[], configPaths: string[], path: string, fencer: FencerPoolView | undefined): RemovePlan {
+  const entry = current.find((e) => e.path === path);
+  if (!entry) return configPaths.includes(path) ? { kind: 'config' } : { kind: 'absent' };
+  if (fencer) {
+    const r = removableNow(fencer);
+    if (!r.ok) return { kind: 'refuse', message: `${path} cannot be removed now: ${r.why}; it can be removed once it verifies again (or the host is fenced)` };
+  }
+  return { kind: 'remove', pools: current.filter((e) => e !== entry), entry };
+}
+
+// ---- the fencer's decisions (pure) ----
+
+export interface GuardedRuntime {
+  path: string;
+  source: PoolSource;
+  heartbeat: HeartbeatKind;
+  fence_when: FenceWhen;
+  view: FencerPoolView;
+}
+
+export interface Reconcile {
+  /** Entries of the file the fencer does not guard yet. */
+  add: RuntimePoolEntry[];
+  /** Runtime pools gone from the file that may go now. */
+  remove: string[];
+  /** Runtime pools gone from the file that stay guarded for now, and why. */
+  defer: Array<{ path: string; why: string }>;
+  /** Runtime pools whose fence_when changed in the file: applied in place. */
+  update: Array<{ path: string; fence_when: FenceWhen }>;
+  /** Entries ignored, and why (a config pool's path, a changed heartbeat format). */
+  ignore: Array<{ path: string; why: string }>;
+}
+
+/** The file's wanted set against what the fencer guards (pure). */
+export function reconcile(guarded: GuardedRuntime[], wanted: RuntimePoolEntry[]): Reconcile {
+  const out: Reconcile = { add: [], remove: [], defer: [], update: [], ignore: [] };
+  const byPath = new Map(guarded.map((g) => [g.path, g]));
+  for (const e of wanted) {
+    const g = byPath.get(e.path);
+    if (!g) out.add.push(e);
+    else if (g.source === 'config') out.ignore.push({ path: e.path, why: 'a [[fencer.pool]] of brick.toml has this path' });
+    else if (g.heartbeat !== e.heartbeat) out.ignore.push({ path: e.path, why: `guarded with heartbeat "${g.heartbeat}"; a new format needs a remove and an add` });
+    else if (g.fence_when !== e.fence_when) out.update.push({ path: e.path, fence_when: e.fence_when });
+  }
+  const wantedPaths = new Set(wanted.map((e) => e.path));
+  for (const g of guarded) {
+    if (g.source !== 'runtime' || wantedPaths.has(g.path)) continue;
+    const r = removableNow(g.view);
+    if (r.ok) out.remove.push(g.path);
+    else out.defer.push({ path: g.path, why: r.why });
+  }
+  return out;
+}
+
+/** A runtime entry as the fencer's pool config (runtime pools are mounts: require_mount). */
+export function entryPoolConfig(e: Pick<RuntimePoolEntry, 'path' | 'heartbeat' | 'fence_when'>): PoolConfig {
+  return { path: e.path, heartbeat: e.heartbeat, fence_when: e.fence_when, require_mount: true };
+}
+
+/** Is `resolved` a mount point, by /proc/self/mountinfo's mount points (pure). */
+export function isMountPoint(resolved: string, mountPoints: string[]): boolean {
+  return mountPoints.includes(resolved);
+}
