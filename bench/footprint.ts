@@ -18,6 +18,9 @@ const bin = join(root, 'dist', 'brick');
 const bundle = join(root, 'dist', 'brick.cjs');
 const node = process.execPath; // the pinned Node 24 (node_modules/.bin first on PATH)
 const RUNS = Number(process.argv[2] ?? 11);
+// As under systemd: PATH only. (An environment with NODE_*/SSL_* variables makes the binary
+// re-execute itself without them first, src/cli/runtime-env.ts: a second start.)
+const cleanEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
 function buildBinary(): void {
   execFileSync(node, [join(root, 'scripts', 'build-binary.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
@@ -25,7 +28,7 @@ function buildBinary(): void {
 
 function timeVersion(cmd: string, args: string[]): number {
   const t0 = performance.now();
-  execFileSync(cmd, [...args, '--version'], { stdio: 'ignore', timeout: 30_000 });
+  execFileSync(cmd, [...args, '--version'], { stdio: 'ignore', timeout: 30_000, env: cleanEnv });
   return performance.now() - t0;
 }
 
@@ -45,12 +48,23 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU (user + system) of this process's waited-for children so far, ms. */
+function childCpuMs(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime (fields 16, 17)
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Spawn `serve`, wait for its URL in the log, make one call; the time from spawn to the reply and the RSS 2 s later. */
-async function coldStart(cmd: string, args: string[], config: string): Promise<{ ms: number; rss: number }> {
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+async function coldStart(cmd: string, args: string[], config: string): Promise<{ ms: number; rss: number; cpu: number }> {
   const t0 = performance.now();
-  const child: ChildProcess = spawn(cmd, [...args, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(cmd, [...args, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let buf = '';
@@ -67,10 +81,11 @@ async function coldStart(cmd: string, args: string[], config: string): Promise<{
     });
     const status = await post(url, '<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params/></methodCall>', 'oracle:bench');
     const ms = performance.now() - t0;
+    const cpu = cpuMs(child.pid!);
     if (status !== 200) throw new Error(`system.listMethods answered HTTP ${status}`);
     child.stdout!.resume();
     await sleep(2000);
-    return { ms, rss: rssMiB(child.pid!) };
+    return { ms, rss: rssMiB(child.pid!), cpu };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
@@ -90,13 +105,20 @@ async function main(): Promise<void> {
     const plain: number[] = [];
     timeVersion(bin, []); // warm the page cache
     timeVersion(node, [bundle]);
+    const floor: number[] = [];
+    const floorCpu: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       sea.push(timeVersion(bin, []));
       plain.push(timeVersion(node, [bundle]));
+      const t0 = performance.now();
+      const before = childCpuMs();
+      execFileSync(node, ['-e', '0'], { stdio: 'ignore', timeout: 30_000, env: cleanEnv });
+      floor.push(performance.now() - t0);
+      floorCpu.push(childCpuMs() - before);
     }
 
-    const seaServe: { ms: number; rss: number }[] = [];
-    const plainServe: { ms: number; rss: number }[] = [];
+    const seaServe: { ms: number; rss: number; cpu: number }[] = [];
+    const plainServe: { ms: number; rss: number; cpu: number }[] = [];
     const serveRuns = Math.max(3, Math.ceil(RUNS / 2));
     for (let i = 0; i < serveRuns; i++) {
       seaServe.push(await coldStart(bin, [], config));
@@ -121,11 +143,20 @@ async function main(): Promise<void> {
       },
       {
         id: 'footprint.cold_start_first_call',
-        title: 'brick serve: spawn to first system.listMethods reply (HTTP, loopback)',
+        title: 'brick serve: spawn to first system.listMethods reply (HTTP, loopback, binary in the page cache)',
         unit: 'ms',
         better: 'lower',
+        bound: 150,
         brick: { name: 'dist/brick (SEA)', samples: seaServe.map((s) => s.ms) },
         peer: { name: 'node dist/brick.cjs', samples: plainServe.map((s) => s.ms) },
+      },
+      {
+        id: 'footprint.cold_start_first_call_cpu',
+        title: 'brick serve: CPU (user + system) used from spawn to the first reply (what the start costs whatever the load)',
+        unit: 'ms',
+        better: 'lower',
+        brick: { name: 'dist/brick (SEA)', samples: seaServe.map((s) => s.cpu) },
+        peer: { name: 'node dist/brick.cjs', samples: plainServe.map((s) => s.cpu) },
       },
       {
         id: 'footprint.idle_rss',
@@ -137,7 +168,13 @@ async function main(): Promise<void> {
       },
     ];
     const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim().split('\n');
-    writeFigures('footprint', figures, { notes: [`${version.join(', ')}; ${RUNS} --version runs, ${serveRuns} serve cold starts`] });
+    writeFigures('footprint', figures, {
+      notes: [
+        `${version.join(', ')}; ${RUNS} --version runs, ${serveRuns} serve cold starts, interleaved with the same bundle under plain node`,
+        'started with a clean environment (PATH only), as systemd starts it; the SEA runs its bundle from the V8 code cache made at build time under the same flags',
+        `plain node -e 0 on the same runtime, as the floor of any start: ${floor.map((x) => x.toFixed(0)).join(', ')} ms wall, ${floorCpu.map((x) => x.toFixed(0)).join(', ')} ms CPU`,
+      ],
+    });
     const summary = Object.fromEntries(figures.map((f) => [f.id, { unit: f.unit, brick: stats(f.brick.samples), peer: f.peer ? stats(f.peer.samples) : undefined }]));
     process.stdout.write(JSON.stringify(summary) + '\n');
   } finally {

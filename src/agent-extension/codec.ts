@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import { XmlRpcDouble, XmlRpcI8, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
+import { TEXT_VIEW, XmlRpcDouble, XmlRpcI8, isTextView, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
 
 /** A request or response body that is not acceptable XML-RPC. */
 export class CodecError extends Error {
@@ -105,6 +105,19 @@ function decodeEntities(s: string): string {
 const LARGE_TEXT = 16 * 1024;
 // The texts set aside for the document being read; set and cleared by readDocument only.
 let setAside: Map<string, string> | undefined;
+// Long texts of a file-carrying call kept as views of the request body (InPlaceBody textViews).
+let setAsideViews: Map<string, Buffer> | undefined;
+
+// A text view's mark and test are defined with the value types (rpc/values.ts), which handlers and
+// parameter formats share.
+export { isTextView };
+
+/** The view standing for an element's whole text, if that text is one long run kept as a view. */
+function viewOf(n: Node): Buffer | undefined {
+  if (!setAsideViews) return undefined;
+  const k = kids(n);
+  return k.length === 1 && tagOf(k[0]) === '#text' ? setAsideViews.get(String(k[0]['#text'])) : undefined;
+}
 
 function setAsideLargeText(xml: string): { xml: string; texts?: Map<string, string> } {
   if (xml.length < LARGE_TEXT || xml.includes('<![CDATA[') || xml.includes('<!--')) return { xml };
@@ -131,7 +144,7 @@ function setAsideLargeText(xml: string): { xml: string; texts?: Map<string, stri
 
 const rawText = (c: Node): string => {
   const t = String(c['#text']);
-  return setAside?.get(t) ?? t;
+  return setAside?.get(t) ?? setAsideViews?.get(t)?.toString('utf8') ?? t;
 };
 
 /** Text content of an element; child elements are an error here. */
@@ -233,6 +246,8 @@ function decodeScalar(tag: string, text: string): XmlRpcValue {
 
 function decodeValue(v: Node, depth: number): XmlRpcValue {
   if (depth > MAX_VALUE_DEPTH) bad(`values nested deeper than ${MAX_VALUE_DEPTH} levels`);
+  const untypedView = viewOf(v);
+  if (untypedView) return untypedView;
   if (kids(v).every(isText)) return textOf(v, 'value'); // untyped <value>text</value> is a string
   const e = elems(v, 'value');
   if (e.length !== 1) bad('<value> must hold exactly one type element');
@@ -261,6 +276,10 @@ function decodeValue(v: Node, depth: number): XmlRpcValue {
       return out;
     }
     default:
+      if (tag === 'string') {
+        const view = viewOf(t);
+        if (view) return view;
+      }
       return SCALAR_TYPES.has(tag) ? decodeScalar(tag, textOf(t, tag)) : bad(`unknown XML-RPC type <${tag.slice(0, 40)}>`);
   }
 }
@@ -316,10 +335,12 @@ function parseDocument(xml: string, root: string, preset?: Map<string, string>, 
 function readDocument<T>(body: Buffer | Uint8Array | string | InPlaceBody, root: string, read: (node: Node) => T): T {
   const { node, texts } = body instanceof InPlaceBody ? parseDocument(body.xml, root, body.texts, () => body.wholeXml()) : parseDocument(decodeBody(body), root);
   setAside = texts;
+  setAsideViews = body instanceof InPlaceBody ? body.views : undefined;
   try {
     return read(node);
   } finally {
     setAside = undefined;
+    setAsideViews = undefined;
   }
 }
 
@@ -331,14 +352,19 @@ const NONCHAR_FFFF = Buffer.from([0xef, 0xbf, 0xbf]);
  * body-scan.ts) are checked where they lie instead of going through the XML parser: UTF-8 and the
  * two non-characters here, control bytes during the scan, '&' excluded by the scan. The rest of the
  * document, with a per-body random key in place of each run, is read exactly as any other body.
+ * With `textViews` (a call that carries file contents) a run that is a <string>'s or an untyped
+ * <value>'s whole text is handed over as a view of the body (isTextView), not copied into a string.
  */
 export class InPlaceBody {
   readonly xml: string;
   readonly texts = new Map<string, string>();
+  readonly views: Map<string, Buffer> | undefined;
   constructor(
     private readonly body: Buffer,
     runs: readonly number[],
+    textViews = false,
   ) {
+    if (textViews) this.views = new Map();
     const nonce = randomBytes(12).toString('hex');
     const parts: string[] = [];
     let at = 0;
@@ -348,7 +374,8 @@ export class InPlaceBody {
       if (!isUtf8(view)) bad('the body is not valid UTF-8');
       if (view.includes(NONCHAR_FFFE) || view.includes(NONCHAR_FFFF)) bad('the body holds a control character XML does not allow');
       const key = `brick-large-text-${nonce}-${k / 2}`;
-      this.texts.set(key, view.toString('utf8'));
+      if (this.views) this.views.set(key, Object.defineProperty(view, TEXT_VIEW, { value: true }));
+      else this.texts.set(key, view.toString('utf8'));
       parts.push(key);
       at = runs[k + 1];
     }
@@ -627,6 +654,7 @@ function encodeValue(v: unknown, depth: number, out: string[]): void {
       `<value><dateTime.iso8601>${pad(v.getUTCFullYear(), 4)}${pad(v.getUTCMonth() + 1)}${pad(v.getUTCDate())}T${pad(v.getUTCHours())}:${pad(v.getUTCMinutes())}:${pad(v.getUTCSeconds())}</dateTime.iso8601></value>`,
     );
   }
+  if (isTextView(v)) return void out.push(`<value><string>${esc(v.toString('utf8'))}</string></value>`);
   if (v instanceof Uint8Array) return void out.push(`<value><base64>${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64')}</base64></value>`);
   if (Array.isArray(v)) {
     out.push('<value><array><data>');
@@ -670,17 +698,5 @@ export function serializeMethodCall(method: string, params: readonly unknown[]):
   return out.join('');
 }
 
-/** The XML-RPC type name of a decoded value, as the catalogue's ParamType spells it. */
-export function typeOfValue(v: XmlRpcValue | undefined): string {
-  if (v === null || v === undefined) return 'nil';
-  if (typeof v === 'boolean') return 'boolean';
-  if (typeof v === 'string') return 'string';
-  if (typeof v === 'bigint') return 'i8';
-  if (typeof v === 'number') return Number.isInteger(v) ? (v >= INT32_MIN && v <= INT32_MAX ? 'int' : 'i8') : 'double';
-  if (v instanceof XmlRpcDouble) return 'double';
-  if (v instanceof XmlRpcI8) return 'i8';
-  if (v instanceof Date) return 'dateTime.iso8601';
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
-  if (Array.isArray(v)) return 'array';
-  return 'struct';
-}
+/** The XML-RPC type name of a decoded value (one definition, in rpc/values.ts). */
+export { typeOfValue } from '../rpc/values.js';

@@ -1,5 +1,5 @@
-// From a request body to a reply body: parse, find the method, check the arguments against its
-// params, run it under a deadline, write the reply. This is the one place errors become faults:
+// From a request body to a reply body: parse, find the method, check and decode the arguments
+// against its parameter schemas (rpc/params.ts), run it under a deadline, write the reply. This is the one place errors become faults:
 // a BrickError keeps its code and message; anything else is INTERNAL with a generic message and
 // the details go to the log only. Every call is logged once: method, duration, outcome.
 import { performance } from 'node:perf_hooks';
@@ -8,11 +8,11 @@ import type { Logger } from '../shared/log.js';
 import { run as realRun, type Runner } from '../shared/run.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
 import { BrickError } from '../shared/errors.js';
-import type { CallContext, MethodDef, ParamType } from '../rpc/catalogue.js';
-import { typesOf, usage } from '../rpc/describe.js';
+import type { CallContext, MethodDef } from '../rpc/catalogue.js';
+import { decodeArgs } from '../rpc/params.js';
 import { faultFor, VendorFault, type Fault } from './faults.js';
 import type { XmlRpcValue } from '../rpc/values.js';
-import { type CodecError, InPlaceBody, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault, typeOfValue } from './codec.js';
+import { type CodecError, InPlaceBody, parseMethodCall, serializeFault, serializeMethodCall, serializeResponse, parseMethodResponse, XmlRpcFault } from './codec.js';
 import type { VendorAgent } from './passthrough.js';
 import type { CallMetrics } from './metrics.js';
 import { systemMethods } from './system-methods.js';
@@ -41,45 +41,8 @@ export interface RequestInfo {
 export interface ReadBody {
   buf: Buffer;
   runs: readonly number[];
-}
-
-function matchesType(v: XmlRpcValue, t: ParamType): boolean {
-  switch (t) {
-    case 'any':
-      return true;
-    case 'int':
-      return typeof v === 'number' && Number.isInteger(v) && v >= -2147483648 && v <= 2147483647;
-    case 'i8':
-      return typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v));
-    case 'double':
-      return typeof v === 'number';
-    case 'nil':
-      return v === null;
-    default:
-      return typeOfValue(v) === t;
-  }
-}
-
-/** Check arguments against a method's params; throws INVALID_PARAMS naming the parameter. */
-export function checkArgs(def: MethodDef, args: XmlRpcValue[]): void {
-  const max = def.params.length;
-  const min = def.params.filter((p) => !p.optional).length;
-  if (args.length > max || args.length < min) {
-    const missing = args.length < min ? def.params[args.length] : undefined;
-    throw new BrickError(
-      'INVALID_PARAMS',
-      missing
-        ? `${def.name}: argument ${args.length + 1} "${missing.name}" (${typesOf(missing).join(' or ')}) is missing; usage: ${usage(def)}`
-        : `${def.name}: takes ${min === max ? max : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, got ${args.length}; usage: ${usage(def)}`,
-    );
-  }
-  args.forEach((v, i) => {
-    const p = def.params[i];
-    if (v === null && p.optional) return; // nil for an optional argument means "not given"
-    const types = typesOf(p);
-    if (!types.some((t) => matchesType(v, t)))
-      throw new BrickError('INVALID_PARAMS', `${def.name}: argument ${i + 1} "${p.name}" must be ${types.join(' or ')}, got ${typeOfValue(v)}; usage: ${usage(def)}`);
-  });
+  /** A call that carries file contents: its long strings may stay views of buf (codec InPlaceBody). */
+  textViews?: boolean;
 }
 
 const REQUEST = Symbol('request');
@@ -177,7 +140,7 @@ export class Dispatcher {
     const body = typeof input === 'string' || Buffer.isBuffer(input) ? input : input.buf;
     let call;
     try {
-      call = parseMethodCall(typeof input === 'string' || Buffer.isBuffer(input) || !input.runs.length ? body : new InPlaceBody(input.buf, input.runs));
+      call = parseMethodCall(typeof input === 'string' || Buffer.isBuffer(input) || !input.runs.length ? body : new InPlaceBody(input.buf, input.runs, input.textViews));
     } catch (e) {
       const f = faultFor(e, '(unparsed)', this.log);
       this.finish('(unparsed)', start, f, { bytes: body.length });
@@ -219,14 +182,14 @@ export class Dispatcher {
       if (this.o.vendor) return this.callVendor(method, params, req);
       throw new BrickError('METHOD_NOT_FOUND', `no method "${method}"; system.listMethods lists the methods brick serves`);
     }
-    checkArgs(def, params);
+    const args = decodeArgs(def, params);
     const timeoutMs = def.timeoutMs ?? this.o.config.server.call_timeout_s * 1000;
     const ac = new AbortController();
     const ctx = new Context(req, this.o.config, this.log, method, this.run, this.locks, performance.now() + timeoutMs, ac.signal);
     const onClientGone = () => ac.abort(new BrickError('TIMEOUT', `${method}: the client went away`));
     req.signal?.addEventListener('abort', onClientGone, { once: true });
     let timer: NodeJS.Timeout | undefined;
-    const work = Promise.resolve().then(() => def.handler(params, ctx));
+    const work = Promise.resolve().then(() => def.handler(args, ctx));
     work.catch(() => {}); // a late failure after the deadline is not unhandled
     try {
       const first = await new Promise<XmlRpcValue | typeof DEADLINE>((resolve, reject) => {

@@ -4,7 +4,8 @@
 import { readFile, readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
-import { defineMethods, type CallContext } from '../rpc/catalogue.js';
+import type { CallContext } from '../rpc/catalogue.js';
+import { method } from '../rpc/params.js';
 import type { XmlRpcStruct } from '../rpc/values.js';
 import { BRICK_VERSION } from '../shared/version.js';
 import { hostToolsReport } from '../shared/host-tools.js';
@@ -52,7 +53,7 @@ export function fencerFacts(s: FencerState | undefined, nowMs = Date.now()): Xml
     host_id: s.host_id,
     action: s.action,
     fence_after_s: s.fence_after_s,
-    pools: s.pools.map((p) => ({ path: p.path, state: p.state, last_ok_age_s: currentPoolAges(s, p, nowMs).last_ok_age_s })),
+    pools: s.pools.map((p) => ({ path: p.path, source: p.source ?? 'config', state: p.state, last_ok_age_s: currentPoolAges(s, p, nowMs).last_ok_age_s })),
     fenced: s.fenced !== null,
   } as XmlRpcStruct;
 }
@@ -115,16 +116,16 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
   };
 }
 
-export const methods = defineMethods([
-  {
+export const methods = [
+  method({
     name: 'host_capabilities',
     params: [],
     returns: 'struct',
     help:
       'host_capabilities(): struct {hypervisor (xen, kvm, none), hypervisor_version, ovm_version (/etc/ovs-release), libvirt_version, ovs_version, ' +
       'dpdk (bool) and dpdk_reason, bridges (array of names), watchdog {device, present, identity, timeout_s}, fencer {running, state_age_s, host_id, ' +
-      'action, fence_after_s, pools, fenced} (or {running: false}), brick_version, host_tools (array of {name, package, path, ' +
+      'action, fence_after_s, pools (path, source config or runtime, state, last_ok_age_s), fenced} (or {running: false}), brick_version, host_tools (array of {name, package, path, ' +
       'source (host, brick = its own copy, host-too-old, missing), version, min_version, missing_flags, note}: every command brick runs, src/shared/host-tools.ts)}. A probe that cannot answer (tool missing, deadline) gives "" or false; no faults.',
     handler: (_args, ctx) => hostCapabilities(ctx),
-  },
-]);
+  }),
+];

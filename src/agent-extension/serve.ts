@@ -1,7 +1,7 @@
 // `brick serve`: create missing credentials when asked to, start the server, log where it
 // listens, and stop cleanly on SIGTERM/SIGINT (in-flight calls get a grace period).
 import type { Config } from '../config/schema.js';
-import { createLogger, type LogFormat } from '../shared/log.js';
+import { batchedStdout, createLogger, type LogFormat } from '../shared/log.js';
 import { run } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { isLoopback, parseListen } from '../config/rules.js';
@@ -25,7 +25,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Run the XML-RPC server until SIGTERM/SIGINT; resolves to the exit code. */
 export async function serve(config: Config, opts: ServeOptions): Promise<number> {
-  const log = createLogger({ svc: 'agent', format: opts.logFormat, level: opts.logLevel });
+  const log = createLogger({ svc: 'agent', format: opts.logFormat, level: opts.logLevel, destination: batchedStdout() });
   const listen = parseListen(config.server.listen);
   if (!listen) throw new BrickError('INVALID_PARAMS', `server.listen: must be host:port, got "${config.server.listen}"`);
   // Take SIGTERM/SIGINT from the start: until a JS listener exists the kernel's default kills the

@@ -192,7 +192,10 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
         if (!reply.raw.writableFinished) ac.abort();
       };
       reply.raw.once('close', onClose);
-      const xml = await dispatcher.handle((body as ScannedBody | undefined) ?? empty, { authorization: req.headers.authorization, signal: ac.signal });
+      const scanned = (body as ScannedBody | undefined) ?? empty;
+      // A file-carrying call gets its file contents as a view of the body it came in (no copies).
+      const textViews = scanned.runs.length > 0 && dispatcher.methods.get(scanned.method ?? '')?.carriesFile === true;
+      const xml = await dispatcher.handle(textViews ? { ...scanned, textViews } : scanned, { authorization: req.headers.authorization, signal: ac.signal });
       reply.raw.off('close', onClose);
       return reply.code(200).type('text/xml; charset=utf-8').send(xml);
     });

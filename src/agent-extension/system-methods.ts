@@ -1,6 +1,8 @@
 // The standard introspection and batching calls, answered from the dispatcher's catalogue.
 import { BrickError } from '../shared/errors.js';
-import { defineMethods, type CallContext, type MethodDef } from '../rpc/catalogue.js';
+import type { CallContext, MethodDef } from '../rpc/catalogue.js';
+import { method, param } from '../rpc/params.js';
+import { List, Str } from '../rpc/formats.js';
 import { helpText, signatures } from '../rpc/describe.js';
 import type { XmlRpcValue, XmlRpcStruct } from '../rpc/values.js';
 import type { Logger } from '../shared/log.js';
@@ -24,31 +26,32 @@ export function systemMethods(d: Catalogue): MethodDef[] {
     if (!def) throw new BrickError('NOT_FOUND', `no method "${name}"; system.listMethods lists them`);
     return def;
   };
-  return defineMethods([
-    {
+  const methodName = param('method', Str, 'a method name from system.listMethods');
+  return [
+    method({
       name: 'system.listMethods',
       params: [],
       returns: 'array',
       help: 'Lists the names of every method brick serves, sorted. Methods passed through to the vendor agent are not listed.',
       handler: async () => [...d.methods.keys()].sort(),
-    },
-    {
+    }),
+    method({
       name: 'system.methodHelp',
-      params: [{ name: 'method', type: 'string', help: 'a method name from system.listMethods' }],
+      params: [methodName],
       returns: 'string',
       help: 'Returns the help text of a method: what it does, its arguments, its reply and its faults. Fault NOT_FOUND (1001) for an unknown method.',
-      handler: async ([name]) => helpText(find(name as string)),
-    },
-    {
+      handler: async ([name]) => helpText(find(name)),
+    }),
+    method({
       name: 'system.methodSignature',
-      params: [{ name: 'method', type: 'string', help: 'a method name from system.listMethods' }],
+      params: [methodName],
       returns: 'array',
       help: 'Returns the method\'s signatures: an array of arrays, each [reply type, argument types...], one per accepted argument count and type combination. Fault NOT_FOUND (1001) for an unknown method.',
-      handler: async ([name]) => signatures(find(name as string)),
-    },
-    {
+      handler: async ([name]) => signatures(find(name)),
+    }),
+    method({
       name: 'system.multicall',
-      params: [{ name: 'calls', type: 'array', help: 'array of structs {methodName: string, params: array}' }],
+      params: [param('calls', List, 'array of structs {methodName: string, params: array}')],
       returns: 'array',
       help:
         'Runs several calls in one request, in order, each with its own deadline (and all of them within the multicall\'s). Replies with an array holding, for each call, ' +
@@ -60,7 +63,7 @@ export function systemMethods(d: Catalogue): MethodDef[] {
         const out: XmlRpcValue[] = [];
         let ok = 0;
         const faults: Record<string, number> = Object.create(null);
-        const summary = { calls: (calls as XmlRpcValue[]).length, ok, faults };
+        const summary = { calls: calls.length, ok, faults };
         d.summarise(ctx, summary);
         for (const [i, c] of (calls as XmlRpcValue[]).entries()) {
           const start = performance.now();
@@ -89,6 +92,6 @@ export function systemMethods(d: Catalogue): MethodDef[] {
         }
         return out;
       },
-    },
-  ]);
+    }),
+  ];
 }

@@ -99,7 +99,11 @@ export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
   if (!c.fencer.pool.length)
     out.push(
       RESETTING.has(c.fencer.action)
-        ? warn('pools', 'no [[fencer.pool]] configured: the fencer guards no pool', 'add each primary storage mount of this host as a [[fencer.pool]] (path, heartbeat ovm or kvm)')
+        ? warn(
+            'pools',
+            `no [[fencer.pool]] configured: the fencer guards no pool until the orchestrator adds one at run time (${c.fencer.runtime_pools_file})`,
+            'add each primary storage mount of this host as a [[fencer.pool]] (path, heartbeat ovm or kvm)',
+          )
         : ok('pools', 'no [[fencer.pool]] configured'),
     );
   for (const p of pools) {

@@ -1,7 +1,8 @@
 // The fencer's XML-RPC calls, served by `brick serve` (the agent reads the fencer's state file; it
 // never talks to the fencer process and never touches a pool path itself).
-import { posix } from 'node:path';
-import { defineMethods } from '../rpc/catalogue.js';
+import { method, optional, param, refine, Invalid } from '../rpc/params.js';
+import { oneOf, seconds, show } from '../rpc/formats.js';
+import { T } from '../rpc/schema.js';
 import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../rpc/values.js';
 import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
@@ -9,8 +10,8 @@ import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';
 import { currentPoolAges, fencerRunning, readFencerState, statePath, type PoolState } from './state.js';
 import { readFenceMarker, type FenceMarker } from './marker.js';
 import type { Config } from '../config/schema.js';
-import { addRuntimePool, fenceWhenArg, formatArg, poolPathArg, removeRuntimePool } from './pool-admin.js';
-import { readRuntimePools } from './runtime-pools.js';
+import { addRuntimePool, removeRuntimePool } from './pool-admin.js';
+import { normalizePoolPath, readRuntimePools } from './runtime-pools.js';
 
 const dbl = (n: number | null): XmlRpcValue => (n === null ? null : new XmlRpcDouble(n));
 
@@ -70,30 +71,33 @@ function under(path: string, root: string): boolean {
   return path === r || path.startsWith(r + '/');
 }
 
-export function checkArgs(config: Config, args: unknown[]): { poolPath: string; hostId: string; maxAgeS: number; format: HeartbeatFormat } {
-  const [rawPath, rawHost, rawAge, rawFormat] = args;
-  if (typeof rawPath !== 'string' || !posix.isAbsolute(rawPath) || rawPath.split('/').includes('..') || rawPath.includes('\0'))
-    throw new BrickError('INVALID_PARAMS', `pool_path: must be an absolute path without "..", got ${JSON.stringify(rawPath)}`);
-  const poolPath = posix.normalize(rawPath).replace(/\/+$/, '') || '/';
+/** A pool's path: absolute, no "..", normalised (a trailing slash, "//" and "." dropped). */
+export const PoolPath = refine(T.String({ description: 'an absolute path' }), (v): string => {
+  const p = normalizePoolPath(v);
+  if (!p) throw new Invalid(`must be an absolute path without "..", got ${show(v)}`);
+  return p;
+});
+
+/** A host id as it names a heartbeat file on a pool. */
+export const HostId = refine(T.String({ description: '1-128 letters, digits, _ . : -' }), (v): string => {
+  if (typeof v !== 'string' || !HOST_ID_RE.test(v)) throw new Invalid(`must be 1-128 letters, digits, _ . : - (it names a file on the pool), got ${show(v)}`);
+  return v;
+});
+
+export const HeartbeatFormatName = oneOf(['ovm', 'kvm'] as const);
+const FenceWhenName = oneOf(['in-use', 'always'] as const);
+
+/** heartbeat_check's pool: a fencer pool (its format the default) or a path under server.file_roots. */
+export function checkPool(config: Config, poolPath: string, format?: HeartbeatFormat): { poolPath: string; format: HeartbeatFormat } {
   const rt = readRuntimePools(config.fencer.runtime_pools_file);
   const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath) ?? (rt.kind === 'ok' ? rt.pools.find((e) => e.path === poolPath) : undefined);
   if (!pool && !config.server.file_roots.some((r) => under(poolPath, r)))
     throw new BrickError('PATH_REFUSED', `pool_path ${poolPath}: not a fencer pool (configured or added at run time) and not under server.file_roots`);
-  if (typeof rawHost !== 'string' || !HOST_ID_RE.test(rawHost))
-    throw new BrickError('INVALID_PARAMS', `host_id: must be 1-128 letters, digits, _ . : - (it names a file on the pool), got ${JSON.stringify(rawHost)}`);
-  const maxAgeS = typeof rawAge === 'string' ? Number(rawAge) : Number(rawAge);
-  if (!Number.isFinite(maxAgeS) || maxAgeS <= 0 || maxAgeS > 86400)
-    throw new BrickError('INVALID_PARAMS', `max_age_s: must be a number of seconds in (0, 86400], got ${JSON.stringify(rawAge)}`);
-  let format: HeartbeatFormat = pool?.heartbeat ?? 'ovm';
-  if (rawFormat !== undefined && rawFormat !== null) {
-    if (rawFormat !== 'ovm' && rawFormat !== 'kvm') throw new BrickError('INVALID_PARAMS', `format: must be "ovm" or "kvm", got ${JSON.stringify(rawFormat)}`);
-    format = rawFormat;
-  }
-  return { poolPath, hostId: rawHost, maxAgeS, format };
+  return { poolPath, format: format ?? pool?.heartbeat ?? 'ovm' };
 }
 
-export const methods = defineMethods([
-  {
+export const methods = [
+  method({
     name: 'heartbeat_status',
     params: [],
     returns: 'struct',
@@ -110,13 +114,13 @@ export const methods = defineMethods([
       'killing or fenced, fenced_since, waiting_for, last_kill_at, killed (array of pid, comm, vm, uuid, killed_at, gone_after_s), ' +
       'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state.',
     handler: async (_args, ctx) => heartbeatStatus(ctx.config),
-  },
-  {
+  }),
+  method({
     name: 'heartbeat_add_pool',
     params: [
-      { name: 'pool_path', type: 'string', help: 'the pool\'s mount point, absolute (a symlink to it is resolved)' },
-      { name: 'format', type: 'string', help: '"ovm" (<path>/.hb-<host_id>, float epoch) or "kvm" (<path>/KVMHA/hb-<host_id>, integer epoch)' },
-      { name: 'fence_when', type: 'string', optional: true, help: '"in-use" (default: fence only while a running VM uses the pool) or "always"' },
+      param('pool_path', PoolPath, 'the pool\'s mount point, absolute (a symlink to it is resolved)'),
+      param('format', HeartbeatFormatName, '"ovm" (<path>/.hb-<host_id>, float epoch) or "kvm" (<path>/KVMHA/hb-<host_id>, integer epoch)'),
+      optional('fence_when', FenceWhenName, '"in-use" (default: fence only while a running VM uses the pool) or "always"'),
     ],
     returns: 'struct',
     help:
@@ -130,18 +134,15 @@ export const methods = defineMethods([
       'missing path; PATH_REFUSED (1003) for a directory that is not a mount point; CONFLICT (1002) when the pool is guarded ' +
       'with another format or fence_when; TIMEOUT (1004) when the path does not resolve within fencer.probe_timeout_s; ' +
       'NOT_READY (1011) when the runtime pools file is there but unusable; TOO_LARGE (1012) past 64 runtime pools.',
-    handler: async (args, ctx) => {
-      const path = poolPathArg('pool_path', args[0]);
-      const heartbeat = formatArg(args[1]);
-      const fenceWhen = args[2] === undefined || args[2] === null ? 'in-use' : fenceWhenArg(args[2]);
+    handler: async ([path, heartbeat, fenceWhen = 'in-use'], ctx) => {
       const r = await addRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, { path, heartbeat, fenceWhen, addedBy: 'heartbeat_add_pool' });
       ctx.log.info({ pool: r.path, added: r.added, source: r.source, heartbeat: r.heartbeat, fence_when: r.fence_when }, r.added ? `runtime pool ${r.path} added` : `pool ${r.path} is guarded already`);
       return { ...r };
     },
-  },
-  {
+  }),
+  method({
     name: 'heartbeat_remove_pool',
-    params: [{ name: 'pool_path', type: 'string', help: 'a pool added with heartbeat_add_pool (or check_dom0_storage_health_check)' }],
+    params: [param('pool_path', PoolPath, 'a pool added with heartbeat_add_pool (or check_dom0_storage_health_check)')],
     returns: 'struct',
     help:
       'Stop guarding a runtime pool: removed from fencer.runtime_pools_file; the fencer stops probing it on its next tick, ' +
@@ -152,20 +153,19 @@ export const methods = defineMethods([
       'removed). Faults, each changing nothing: INVALID_PARAMS (-32602) for a relative path; CONFLICT (1002) for a pool of ' +
       'brick.toml (config pools cannot be removed at run time) and for a pool that is late, expired or fenced; NOT_READY ' +
       '(1011) when the runtime pools file is there but unusable.',
-    handler: async (args, ctx) => {
-      const path = poolPathArg('pool_path', args[0]);
+    handler: async ([path], ctx) => {
       const r = await removeRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, path);
       ctx.log.info({ pool: path, removed: r.removed, state: r.state }, r.removed ? `runtime pool ${path} removed` : `no runtime pool ${path} to remove`);
       return { ...r };
     },
-  },
-  {
+  }),
+  method({
     name: 'heartbeat_check',
     params: [
-      { name: 'pool_path', type: 'string', help: 'the pool directory, as the host mounts it' },
-      { name: 'host_id', type: 'string', help: 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)' },
-      { name: 'max_age_s', type: ['int', 'double', 'string'], help: 'declare the host dead beyond this heartbeat age' },
-      { name: 'format', type: 'string', optional: true, help: '"ovm" (.hb-<id>) or "kvm" (KVMHA/hb-<id>); default: the configured pool\'s, else ovm' },
+      param('pool_path', PoolPath, 'the pool directory, as the host mounts it'),
+      param('host_id', HostId, 'the other host\'s id as it names its heartbeat file (guid for ovm, IP for kvm)'),
+      param('max_age_s', seconds(86400), 'declare the host dead beyond this heartbeat age'),
+      optional('format', HeartbeatFormatName, '"ovm" (.hb-<id>) or "kvm" (KVMHA/hb-<id>); default: the configured pool\'s, else ovm'),
     ],
     returns: 'struct',
     help:
@@ -175,14 +175,15 @@ export const methods = defineMethods([
       'parse: never false for that) and age_s (seconds since the epoch written in the file by this host\'s clock, nil when unknown). ' +
       'Faults: INVALID_PARAMS (-32602) for a relative path, a bad host id or age; PATH_REFUSED (1003) for a path that is ' +
       'neither a fencer pool (configured or added at run time) nor under server.file_roots.',
-    handler: async (args, ctx) => {
-      const a = checkArgs(ctx.config, args);
+    handler: async ([path, hostId, maxAgeS, format], ctx) => {
       const r = await checkPeerHeartbeat({
-        ...a,
+        ...checkPool(ctx.config, path, format),
+        hostId,
+        maxAgeS,
         timeoutMs: Math.max(1, Math.min(ctx.remainingMs() - 100, ctx.config.fencer.probe_timeout_s * 1000)),
         run: ctx.run,
       });
       return { alive: r.alive, age_s: dbl(r.age_s) };
     },
-  },
-]);
+  }),
+];

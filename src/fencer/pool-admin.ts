@@ -1,5 +1,5 @@
 // The agent's edge for runtime pools (heartbeat_add_pool, heartbeat_remove_pool, and the Ovm3
-// check_dom0_storage_health_check): validate, look at the host (the path resolved by `realpath -e`
+// check_dom0_storage_health_check): the arguments checked by the methods' schemas (fencer/methods.ts), look at the host (the path resolved by `realpath -e`
 // in a child with a deadline, never an fs call of the agent on a pool path; mount points from
 // /proc/self/mountinfo), decide (runtime-pools.ts, pure), and write the runtime pools file
 // (atomic, fsynced) holding the lock table's key, so concurrent calls never lose an update. The
@@ -23,22 +23,6 @@ export interface AdminContext {
   locks: LockTable;
   /** Milliseconds left for the call. */
   remainingMs(): number;
-}
-
-export function poolPathArg(name: string, raw: unknown): string {
-  const p = normalizePoolPath(raw);
-  if (!p) throw new BrickError('INVALID_PARAMS', `${name}: must be an absolute path without "..", got ${JSON.stringify(raw)}`);
-  return p;
-}
-
-export function formatArg(raw: unknown): HeartbeatKind {
-  if (raw !== 'ovm' && raw !== 'kvm') throw new BrickError('INVALID_PARAMS', `format: must be "ovm" (<path>/.hb-<host_id>) or "kvm" (<path>/KVMHA/hb-<host_id>), got ${JSON.stringify(raw)}`);
-  return raw;
-}
-
-export function fenceWhenArg(raw: unknown): FenceWhen {
-  if (raw !== 'in-use' && raw !== 'always') throw new BrickError('INVALID_PARAMS', `fence_when: must be "in-use" or "always", got ${JSON.stringify(raw)}`);
-  return raw;
 }
 
 function deadline(ctx: AdminContext): number {

@@ -1,13 +1,13 @@
 // Every network_* method: network_state here, the rest from the feature folders.
-import { defineMethods, type CallContext } from '../rpc/catalogue.js';
+import { method } from '../rpc/params.js';
 import { netContext, truthfulWhenStopped } from './host/context.js';
 import { networkState } from './state.js';
 import { methods as bridge } from './bridge/methods.js';
 import { methods as overlay } from './overlay/methods.js';
 import { methods as dpdk } from './dpdk/methods.js';
 
-const state = defineMethods([
-  {
+const state = [
+  method({
     name: 'network_state',
     params: [],
     returns: 'struct',
@@ -18,8 +18,8 @@ const state = defineMethods([
       'tunnels (backend openvswitch): [{port, bridge, type gre|vxlan, remote, key, ofport, status (link state, or "error"), error, brick_owned}], ' +
       'vxlan_bridges: [{name, vxlan_device, vni, group, remote, dev, mtu, up, ports, brick_owned}], ' +
       'pending_confirmation}. Changes nothing.',
-    handler: async (_args, ctx: CallContext) => networkState(netContext(ctx)),
-  },
-]);
+    handler: async (_args, ctx) => networkState(netContext(ctx)),
+  }),
+];
 
 export const methods = [...state, ...bridge, ...overlay, ...dpdk].map(truthfulWhenStopped);

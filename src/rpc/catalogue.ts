@@ -1,21 +1,24 @@
-// A method as the catalogue knows it: its name, parameters with their XML-RPC types, help text and
-// handler. The server checks arguments against `params` before the handler runs, so a handler may
-// trust the types (not the values: it validates those and throws BrickError('INVALID_PARAMS', ...)
-// naming the parameter). Each feature folder exports its methods as a MethodDef[]; methods.ts
-// collects them.
+// A method as the catalogue knows it: its name, each parameter with its schema (TypeBox, params.ts),
+// help text and handler. The dispatcher checks and decodes the arguments against the schemas before
+// the handler runs, so a handler receives typed, valid values; faults for bad input name the
+// parameter. Each feature folder declares its methods with method() (params.ts) beside the code
+// they call; agent-extension/methods.ts collects them.
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/log.js';
 import type { Runner } from '../shared/run.js';
 import type { KeyedLock } from '../shared/keyed-lock.js';
+import type { TSchema } from '@sinclair/typebox';
 import type { XmlRpcValue } from './values.js';
 
 export type ParamType = 'int' | 'i8' | 'boolean' | 'string' | 'double' | 'dateTime.iso8601' | 'base64' | 'struct' | 'array' | 'nil' | 'any';
 
-export interface ParamSpec {
+/** One positional parameter: its XML-RPC type(s) and format come from the schema (formats.ts). */
+export interface Param<S extends TSchema = TSchema, O extends boolean = boolean> {
   name: string;
-  /** One type, or the types accepted (the Java client sends some numbers as strings). */
-  type: ParamType | readonly ParamType[];
-  optional?: boolean;
+  schema: S;
+  /** Absent, or nil, means "not given". Optional parameters come last. */
+  optional: O;
+  /** For help: defaults to the schema's description. */
   help?: string;
 }
 
@@ -36,7 +39,7 @@ export interface CallContext {
 
 export interface MethodDef {
   name: string;
-  params: readonly ParamSpec[];
+  params: readonly Param[];
   /** The reply's XML-RPC type, for system.methodSignature. */
   returns: ParamType;
   /** One paragraph for system.methodHelp: what it does, each argument, the reply, the faults. */
@@ -46,9 +49,6 @@ export interface MethodDef {
   carriesFile?: boolean;
   /** Deadline for the whole call; defaults to server.call_timeout_s. */
   timeoutMs?: number;
-  handler: (args: any[], ctx: CallContext) => Promise<XmlRpcValue>;
-}
-
-export function defineMethods(defs: MethodDef[]): MethodDef[] {
-  return defs;
+  /** Receives the arguments as decodeArgs (params.ts) made them: checked, typed, normalised. */
+  handler: (args: readonly unknown[], ctx: CallContext) => Promise<XmlRpcValue>;
 }

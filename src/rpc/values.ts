@@ -32,3 +32,32 @@ export type XmlRpcValue =
   | { [member: string]: XmlRpcValue };
 
 export type XmlRpcStruct = { [member: string]: XmlRpcValue };
+
+export const TEXT_VIEW = Symbol.for('brick.textView');
+/**
+ * A long <string> of a call that carries file contents, handed over as the bytes of the request
+ * body it was read from (a view, not a copy): already checked as UTF-8 without the characters XML
+ * forbids and without '&'. Its bytes are the UTF-8 of the text: written as they are.
+ */
+export function isTextView(v: unknown): v is Buffer {
+  return Buffer.isBuffer(v) && (v as Buffer & { [TEXT_VIEW]?: true })[TEXT_VIEW] === true;
+}
+
+const INT32_MIN = -2147483648;
+const INT32_MAX = 2147483647;
+
+/** The XML-RPC type name of a decoded value, as the catalogue's ParamType spells it. */
+export function typeOfValue(v: XmlRpcValue | undefined): string {
+  if (v === null || v === undefined) return 'nil';
+  if (typeof v === 'boolean') return 'boolean';
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'bigint') return 'i8';
+  if (typeof v === 'number') return Number.isInteger(v) ? (v >= INT32_MIN && v <= INT32_MAX ? 'int' : 'i8') : 'double';
+  if (v instanceof XmlRpcDouble) return 'double';
+  if (v instanceof XmlRpcI8) return 'i8';
+  if (v instanceof Date) return 'dateTime.iso8601';
+  if (isTextView(v)) return 'string';
+  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return 'base64';
+  if (Array.isArray(v)) return 'array';
+  return 'struct';
+}

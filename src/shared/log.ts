@@ -69,6 +69,36 @@ export function createLogger(opts: LogOptions): Logger {
 }
 
 /**
+ * stdout for the agent: the lines of one event-loop turn go out in one write (under load, one
+ * syscall for many calls' lines instead of one each: a tenth of the agent's CPU per call went to
+ * writing its line). A line is written at the end of the turn that logged it, never later; the
+ * queue is written synchronously when the process exits (an uncaught error included), so only a
+ * SIGKILL can lose the lines of the turn it interrupts.
+ */
+export function batchedStdout(fd = 1): pino.DestinationStream {
+  const out = pino.destination({ fd, sync: true });
+  let queued: string[] = [];
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (!queued.length) return;
+    const text = queued.length === 1 ? queued[0] : queued.join('');
+    queued = [];
+    out.write(text);
+  };
+  process.once('exit', flush);
+  return {
+    write(line: string) {
+      queued.push(line);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+  };
+}
+
+/**
  * stdout for a process that must never wait on its log reader (the fencer: a stuck journald must not
  * stop it petting the watchdog). On a pipe or socket, lines are written through the event loop with
  * a non-blocking fd, never the libuv threadpool; if the reader stops, up to `maxQueuedBytes` wait in

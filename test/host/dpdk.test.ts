@@ -11,7 +11,9 @@ import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { run } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { methods } from '../../src/network/dpdk/methods.js';
+import { invoke } from '../../src/rpc/params.js';
 import { detectDpdk } from '../../src/network/dpdk/operations.js';
+import { linkKey } from '../../src/network/host/context.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
@@ -35,9 +37,10 @@ const method = (name: string) => {
   if (!m) throw new Error(`no method ${name}`);
   return m;
 };
-const add = (ctx: CallContext, bridge: unknown, opts?: unknown) => method('dpdk_add_port').handler([bridge, opts], ctx) as Promise<Record<string, any>>;
-const del = (ctx: CallContext, port: unknown) => method('dpdk_del_port').handler([port], ctx) as Promise<Record<string, any>>;
-const list = (ctx: CallContext) => method('dpdk_list_ports').handler([], ctx) as Promise<Array<Record<string, any>>>;
+// As the dispatcher calls them: arguments checked against the methods' schemas first.
+const add = (ctx: CallContext, bridge: unknown, opts?: unknown) => invoke(method('dpdk_add_port'), [bridge, opts], ctx) as Promise<Record<string, any>>;
+const del = (ctx: CallContext, port: unknown) => invoke(method('dpdk_del_port'), [port], ctx) as Promise<Record<string, any>>;
+const list = (ctx: CallContext) => invoke(method('dpdk_list_ports'), [], ctx) as Promise<Array<Record<string, any>>>;
 
 async function isSocket(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isSocket(), () => false);
@@ -248,7 +251,7 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
       [bridge, { vlan: 4095 }, /^opts\.vlan: 4095 /],
       [bridge, { vlan: -3 }, /^opts\.vlan: /],
       [bridge, { vlan: 'ten' }, /^opts\.vlan: /],
-      [bridge, { mode: 'dpdk' }, /^opts\.mode: "dpdk"/],
+      [bridge, { mode: 'dpdk' }, /^opts\.mode: must be "server" or "client", got "dpdk"/],
       [bridge, { mode: '' }, /^opts\.mode: /],
       [bridge, { name: 'x'.repeat(16) }, /^opts\.name: /],
       [bridge, { name: '../db.sock' }, /^opts\.name: /],
@@ -288,6 +291,30 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     assert.equal((await ovs!.vsctl(['--if-exists', 'get', 'Port', 'vhu-blocked', 'name'])).stdout.trim(), '');
     assert.equal(await dbSnapshot(), snap);
     await rm(`${ovs!.rundir}/vhu-blocked`, { force: true });
+  });
+
+  test('dpdk_add_port waits for a change on the same bridge (one lock scheme: net:link:<bridge>)', async (t) => {
+    if (skip) return t.skip(skip);
+    const locks = new KeyedLock();
+    const c = ctxFor(configFor(ovs!.rundir), locks);
+    const ports = async () => (await ovs!.vsctl(['list-ports', bridge])).stdout.split('\n').filter(Boolean).sort();
+    const before = await ports();
+    // A bridge change in progress: it holds the bridge's key, as network_ensure_bridge and every
+    // other change to that bridge do, in the same lock table.
+    let release!: () => void;
+    const change = locks.with(linkKey(bridge), () => new Promise<void>((r) => (release = r)));
+    let settled = 0;
+    const adds = [add(c, bridge, {}), add(c, bridge, { name: 'vhu-wait1', mode: 'client' })];
+    for (const a of adds) a.then(() => settled++, () => settled++);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(settled, 0, 'dpdk_add_port finished while the bridge was being changed');
+    assert.deepEqual(await ports(), before, 'OVS got a port while the bridge was being changed');
+    release();
+    await change;
+    const added = await Promise.all(adds);
+    assert.deepEqual(await ports(), [...before, ...added.map((r) => r.port)].sort());
+    for (const r of added) await del(c, r.port);
+    assert.deepEqual(await ports(), before);
   });
 
   test('over XML-RPC: add/list/del round trip; a bad VLAN is fault -32602 naming opts.vlan', async (t) => {

@@ -28,8 +28,9 @@ after(async () => {
 });
 const missing = fuseMissing();
 const skip = missing && process.env.CI !== 'true' ? missing : false;
-// Heartbeats every 0.5 s; generous deadlines for a loaded 2-core machine.
-const T: FencerTimings = { probe_interval_s: 0.5, probe_timeout_s: 2, fence_after_s: 5, watchdog_timeout_s: 4 };
+// Heartbeats every 0.5 s with a probe deadline of 4 s: tmpfs probes (four children each) have taken
+// over 2 s at a load of 14 on the 2-core test machine. Generous waits besides.
+const T: FencerTimings = { probe_interval_s: 0.5, probe_timeout_s: 4, fence_after_s: 12, watchdog_timeout_s: 4 };
 const ARM_MS = 30_000;
 
 function tmpfs(dir: string): string {
@@ -119,7 +120,7 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   assert.equal(readFileSync(f.runtimePoolsFile, 'utf8'), runtimePoolsText(file.pools), 'unchanged by the repeated and conflicting adds');
 
   // ---- the fencer picks them up; each arms on its first verified heartbeat ----
-  await waitFor('both runtime pools armed', () => poolOf(f, a)?.armed && poolOf(f, b)?.armed, ARM_MS);
+  await waitFor('both runtime pools armed', () => poolOf(f, a)?.state === 'healthy' && poolOf(f, b)?.state === 'healthy', ARM_MS);
   assert.equal(poolOf(f, a).source, 'runtime');
   assert.equal(poolOf(f, cfgPool).source, 'config');
   assert.ok(existsSync(join(a, `.hb-${GUID}`)), 'ovm heartbeat file on the added pool');
@@ -160,9 +161,13 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   f.start();
   serve = startServe(config, children);
   await serve.listening;
+  // Armed at once (inherited from the crashed fencer, the age carried on: possibly expired and held
+  // until the first probe's deadline), then healthy once this process verified each.
   await waitFor('every pool armed after the restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.armed), ARM_MS);
+  await waitFor('every pool healthy after the restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.state === 'healthy'), ARM_MS);
+  assert.equal(f.sysrqText(), '', `a crash and restart on healthy storage does not fence\n${f.log()}`);
   assert.deepEqual([a, b, d].map((p) => poolOf(f, p).source), ['runtime', 'runtime', 'runtime']);
-  assert.match(f.log(), /pool .*mnt-a stays armed from the previous fencer/, 'a crash keeps the runtime pool armed (no lost expiry)');
+  assert.match(f.log(), /pool .*mnt-a stays armed from the previous fencer/, `a crash keeps the runtime pool armed (no lost expiry)\n${f.log()}`);
   assert.deepEqual(await hc(d), [true, false], 'after the restart of both');
 
   // ---- removal: no fence, the watchdog goes on being petted ----
@@ -183,7 +188,7 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   assert.equal(await f.stop(), 0);
   f.lines = [];
   f.start();
-  await waitFor('every pool armed after a clean restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.armed), ARM_MS);
+  await waitFor('every pool healthy after a clean restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.state === 'healthy'), ARM_MS);
   assert.doesNotMatch(f.log(), /stays armed from the previous fencer/, 'a clean stop carries nothing forward');
 });
 

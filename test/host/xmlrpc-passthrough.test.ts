@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as netServer } from 'node:net';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
-import { defineMethods } from '../../src/rpc/catalogue.js';
+import { method, optional, param } from '../../src/rpc/params.js';
 import { XmlRpcFault, serializeMethodCall } from '../../src/agent-extension/codec.js';
 import { postXml, basicAuth } from '../../src/agent-extension/client.js';
 
@@ -35,9 +35,9 @@ let vendor: ChildProcess | undefined;
 let vendorPort = 0;
 const servers: TestServer[] = [];
 
-const local = defineMethods([
-  { name: 'local_only', params: [], returns: 'string', help: 'Answered by brick itself.', handler: async () => 'brick' },
-]);
+const local = [
+  method({ name: 'local_only', params: [], returns: 'string', help: 'Answered by brick itself.', handler: async () => 'brick' }),
+];
 
 before(async () => {
   vendor = spawn('python3', ['-c', VENDOR], { stdio: ['ignore', 'pipe', 'pipe'] });

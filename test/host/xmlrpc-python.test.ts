@@ -9,23 +9,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
-import { defineMethods } from '../../src/rpc/catalogue.js';
+import { method, optional, param } from '../../src/rpc/params.js';
+import { Any, Int, List } from '../../src/rpc/formats.js';
 import { XmlRpcDouble, type XmlRpcValue } from '../../src/rpc/values.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { typeOfValue } from '../../src/agent-extension/codec.js';
 
 const exec = promisify(execFile);
 
-const methods = defineMethods([
-  { name: 'echo', params: [{ name: 'value', type: 'any' }], returns: 'any', help: 'Returns its argument unchanged.', handler: async ([v]) => v },
-  {
+const methods = [
+  method({ name: 'echo', params: [param('value', Any)], returns: 'any', help: 'Returns its argument unchanged.', handler: async ([v]) => v }),
+  method({
     name: 'kinds',
-    params: [{ name: 'values', type: 'array' }],
+    params: [param('values', List)],
     returns: 'array',
     help: 'The XML-RPC type brick decoded for each element.',
     handler: async ([vs]) => (vs as XmlRpcValue[]).map((v) => `${typeOfValue(v)}${v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date) && !Buffer.isBuffer(v) ? (Object.getPrototypeOf(v) === null ? ':nullproto' : ':proto') : ''}`),
-  },
-  {
+  }),
+  method({
     name: 'types',
     params: [],
     returns: 'struct',
@@ -44,22 +45,22 @@ const methods = defineMethods([
       bin: Buffer.from([0, 1, 255]),
       s: 'a<b & c]]>d\r\n',
     }),
-  },
-  {
+  }),
+  method({
     name: 'add',
     params: [
-      { name: 'a', type: 'int' },
-      { name: 'b', type: 'int' },
-      { name: 'c', type: 'int', optional: true },
+      param('a', Int),
+      param('b', Int),
+      optional('c', Int),
     ],
     returns: 'int',
     help: 'Adds two or three integers.',
     handler: async ([a, b, c]) => a + b + (c ?? 0),
-  },
-  { name: 'conflict', params: [], returns: 'nil', help: 'Always fails with CONFLICT.', handler: async () => { throw new BrickError('CONFLICT', 'vlan 4095 is reserved; use 1-4094'); } },
-  { name: 'bug', params: [], returns: 'nil', help: 'Always fails with a bug.', handler: async () => { throw new TypeError('cannot read x of undefined'); } },
-  { name: 'nothing', params: [], returns: 'nil', help: 'Returns nil.', handler: async () => null },
-]);
+  }),
+  method({ name: 'conflict', params: [], returns: 'nil', help: 'Always fails with CONFLICT.', handler: async () => { throw new BrickError('CONFLICT', 'vlan 4095 is reserved; use 1-4094'); } }),
+  method({ name: 'bug', params: [], returns: 'nil', help: 'Always fails with a bug.', handler: async () => { throw new TypeError('cannot read x of undefined'); } }),
+  method({ name: 'nothing', params: [], returns: 'nil', help: 'Returns nil.', handler: async () => null }),
+];
 
 // (A raw \r that Python sends unescaped is normalised away by any XML reader, XML 1.0 §2.11, so the
 // echo samples use \n; the \r brick writes, as &#13;, is checked in types().)

@@ -2,16 +2,27 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BrickError } from '../../src/shared/errors.js';
 import {
-  parseAddRequest,
+  addRequest,
   nextDefaultName,
   addTransactionArgs,
   planAdd,
-  parseOvsState,
+  portInterface,
+  sockDirOf,
   differences,
   listDpdkPorts,
   socketDir,
   isBrickDpdkPort,
 } from '../../src/network/dpdk/plan.js';
+import { parseOvs } from '../../src/network/host/ovs.js';
+import { methods } from '../../src/network/dpdk/methods.js';
+import { decodeArgs } from '../../src/rpc/params.js';
+
+/** dpdk_add_port's arguments as the dispatcher checks them (its parameter schemas), then the request. */
+const addDef = methods.find((m) => m.name === 'dpdk_add_port')!;
+const parseAddRequest = (bridge: unknown, opts: unknown) => {
+  const [b, o] = decodeArgs(addDef, [bridge, opts]) as Parameters<typeof addRequest>;
+  return addRequest(b, o);
+};
 
 const invalid = (param: RegExp) => (e: unknown) => {
   assert.ok(e instanceof BrickError);
@@ -37,29 +48,29 @@ test('parseAddRequest: defaults to server mode, untagged, a chosen name', () => 
 
 test('parseAddRequest: every bad value is INVALID_PARAMS naming the parameter', () => {
   const cases: Array<[unknown, unknown, RegExp]> = [
-    ['a'.repeat(16), {}, /^bridge: .*16 characters long \(at most 15\)/],
+    ['a'.repeat(16), {}, /^bridge: .*16 characters; the kernel allows 15/],
     ['', {}, /^bridge: .*empty/],
     ['br 0', {}, /^bridge: /],
     ['br/0', {}, /^bridge: /],
     ['.hidden', {}, /^bridge: /],
     ['-x', {}, /^bridge: /],
     ['brü', {}, /^bridge: /],
-    [42, {}, /^bridge: expected a string/],
-    [null, {}, /^bridge: expected a string name, got nil/],
-    ['br0', { vlan: 0 }, /^opts\.vlan: 0 is not an access VLAN; use 1-4094/],
+    [42, {}, /^bridge: an interface name is required, got 42/],
+    [null, {}, /^bridge: an interface name is required, got null/],
+    ['br0', { vlan: 0 }, /^opts\.vlan: 0 is not a VLAN id: must be an integer 1-4094 \(0 and 4095 are reserved\)/],
     ['br0', { vlan: 4095 }, /^opts\.vlan: 4095 /],
     ['br0', { vlan: 5000 }, /^opts\.vlan: 5000 /],
     ['br0', { vlan: 1.5 }, /^opts\.vlan: /],
     ['br0', { vlan: '0' }, /^opts\.vlan: 0 /],
-    ['br0', { vlan: '10; reboot' }, /^opts\.vlan: expected an integer/],
+    ['br0', { vlan: '10; reboot' }, /^opts\.vlan: "10; reboot" is not a VLAN id/],
     ['br0', { vlan: true }, /^opts\.vlan: /],
-    ['br0', { mode: 'vhostuser' }, /^opts\.mode: "vhostuser" is not a vhost-user mode/],
+    ['br0', { mode: 'vhostuser' }, /^opts\.mode: must be "server" or "client", got "vhostuser"/],
     ['br0', { mode: 1 }, /^opts\.mode: /],
     ['br0', { name: 'a/b' }, /^opts\.name: /],
     ['br0', { name: 'br0' }, /^opts\.name: br0 is the bridge's own name/],
-    ['br0', { queues: 2 }, /^opts\.queues: unknown option; dpdk_add_port knows mode, vlan, name/],
-    ['br0', 'server', /^opts: expected a struct/],
-    ['br0', ['server'], /^opts: expected a struct/],
+    ['br0', { queues: 2 }, /^opts\.queues: unknown option \(known: mode, vlan, name\)/],
+    ['br0', 'server', /argument 2 "opts" must be struct or nil, got string/],
+    ['br0', ['server'], /argument 2 "opts" must be struct or nil, got array/],
   ];
   for (const [b, o, re] of cases) assert.throws(() => parseAddRequest(b, o), invalid(re), `${JSON.stringify(b)} ${JSON.stringify(o)}`);
 });
@@ -102,41 +113,40 @@ test('socketDir: the run dir plus a relative vhost-sock-dir; never climbs out', 
   assert.equal(socketDir('/var/run/openvswitch', '../etc'), '/var/run/openvswitch');
 });
 
-// Captured from a real OVS-DPDK 3.1 (ovs-vsctl with LIST_STATE_ARGS).
+// Captured from a real OVS-DPDK 3.1 (with dpdk's former reader), rewritten into the one reader's
+// tables (host/ovs.ts OVS_READ_ARGS: Bridge, Port, Interface, Open_vSwitch) with the same values.
 const REAL = [
+  '{"data":[["brd0",["set",[["uuid","0121"],["uuid","2971"],["uuid","3646"]]],["map",[]],"netdev",false],["sys0",["uuid","aaaa"],["map",[]],"",false]],"headings":["name","ports","external_ids","datapath_type","stp_enable"]}',
+  '{"data":[[["uuid","2971"],"brd0",["uuid","i0"],["set",[]],["map",[]],false],[["uuid","0121"],"csdpdk-1",["uuid","i1"],5,["map",[["brick-owner","dpdk"],["brick-dpdk-mode","server"]]],false],[["uuid","3646"],"csdpdk-2",["uuid","i2"],["set",[]],["map",[]],false],[["uuid","aaaa"],"sys0",["uuid","i3"],["set",[]],["map",[]],false]],"headings":["_uuid","name","interfaces","tag","external_ids","fake_bridge"]}',
+  '{"data":[[["uuid","i2"],"csdpdk-2","dpdkvhostuserclient",["map",[["vhost-server-path","/tmp/g/csdpdk-2"]]],2,["set",[]],["set",[]],"down",["map",[["mode","client"],["status","disconnected"]]]],[["uuid","i1"],"csdpdk-1","dpdkvhostuser",["map",[]],1,["set",[]],["set",[]],"up",["map",[["mode","server"],["status","connected"]]]],[["uuid","i0"],"brd0","internal",["map",[]],65534,["set",[]],["set",[]],"up",["map",[]]],[["uuid","i3"],"sys0","internal",["map",[]],-1,["set",[]],"could not open network device sys0 (No such device)","down",["map",[]]]],"headings":["_uuid","name","type","options","ofport","mtu_request","error","link_state","status"]}',
   '{"data":[[["map",[["dpdk-init","true"],["vhost-sock-dir","vhu"]]]]],"headings":["other_config"]}',
-  '{"data":[["brd0","netdev",["set",[["uuid","0121"],["uuid","2971"],["uuid","3646"]]]],["sys0","",["uuid","aaaa"]]],"headings":["name","datapath_type","ports"]}',
-  '{"data":[[["uuid","2971"],"brd0",["set",[]],["map",[]]],[["uuid","0121"],"csdpdk-1",5,["map",[["brick-owner","dpdk"],["brick-dpdk-mode","server"]]]],[["uuid","3646"],"csdpdk-2",["set",[]],["map",[]]],[["uuid","aaaa"],"sys0",["set",[]],["map",[]]]],"headings":["_uuid","name","tag","external_ids"]}',
-  '{"data":[["csdpdk-2","dpdkvhostuserclient",["map",[["vhost-server-path","/tmp/g/csdpdk-2"]]],["map",[["mode","client"],["status","disconnected"]]],["set",[]],2],["csdpdk-1","dpdkvhostuser",["map",[]],["map",[["mode","server"],["status","connected"]]],["set",[]],1],["brd0","internal",["map",[]],["map",[]],["set",[]],65534],["sys0","internal",["map",[]],["map",[]],"could not open network device sys0 (No such device)",-1]],"headings":["name","type","options","status","error","ofport"]}',
 ].join('\n');
 
-test('parseOvsState reads bridges, ports, tags, marks, interface status and errors', () => {
-  const s = parseOvsState(REAL, '/var/run/openvswitch');
-  assert.equal(s.sockDir, '/var/run/openvswitch/vhu');
-  assert.deepEqual([...s.bridges.values()], [
-    { name: 'brd0', datapathType: 'netdev' },
-    { name: 'sys0', datapathType: '' },
-  ]);
+test('the one OVS reader (host/ovs.ts) gives DPDK bridges, ports, tags, marks, interface status and errors, and the socket dir', () => {
+  const s = parseOvs(REAL);
+  assert.equal(sockDirOf(s, '/var/run/openvswitch'), '/var/run/openvswitch/vhu');
+  assert.deepEqual([...s.bridges.values()].map((b) => [b.name, b.datapathType]), [['brd0', 'netdev'], ['sys0', '']]);
   const p1 = s.ports.get('csdpdk-1')!;
   assert.equal(p1.bridge, 'brd0');
   assert.equal(p1.tag, 5);
-  assert.equal(p1.type, 'dpdkvhostuser');
-  assert.deepEqual(p1.status, { mode: 'server', status: 'connected' });
-  assert.equal(p1.ofport, 1);
-  assert.equal(p1.error, '');
+  const i1 = portInterface(p1)!;
+  assert.equal(i1.type, 'dpdkvhostuser');
+  assert.deepEqual(i1.status, { mode: 'server', status: 'connected' });
+  assert.equal(i1.ofport, 1);
+  assert.equal(i1.error, '');
   assert.ok(isBrickDpdkPort(p1));
   const p2 = s.ports.get('csdpdk-2')!;
-  assert.equal(p2.tag, null);
-  assert.equal(p2.options['vhost-server-path'], '/tmp/g/csdpdk-2');
+  assert.equal(p2.tag, undefined);
+  assert.equal(portInterface(p2)!.options['vhost-server-path'], '/tmp/g/csdpdk-2');
   assert.ok(!isBrickDpdkPort(p2));
-  assert.equal(s.ports.get('sys0')!.error, 'could not open network device sys0 (No such device)');
+  assert.equal(portInterface(s.ports.get('sys0')!)!.error, 'could not open network device sys0 (No such device)');
   assert.equal(s.ports.get('sys0')!.bridge, 'sys0');
-  assert.throws(() => parseOvsState('not json', '/x'), (e: unknown) => e instanceof BrickError && e.fault === 'COMMAND_FAILED');
+  assert.throws(() => parseOvs('not json'), (e: unknown) => e instanceof BrickError && e.fault === 'COMMAND_FAILED');
 });
 
 test('listDpdkPorts: only vhost-user ports, with socket, guest mode, tag 0 for untagged, ownership', () => {
-  const s = parseOvsState(REAL, '/var/run/openvswitch');
-  assert.deepEqual(listDpdkPorts(s), [
+  const s = parseOvs(REAL);
+  assert.deepEqual(listDpdkPorts(s, sockDirOf(s, '/var/run/openvswitch')), [
     {
       name: 'csdpdk-1', bridge: 'brd0', mode: 'server', guest_mode: 'client', tag: 5, socket: '/var/run/openvswitch/vhu/csdpdk-1',
       status: { mode: 'server', status: 'connected' }, error: '', brick_owned: true,
@@ -149,14 +159,15 @@ test('listDpdkPorts: only vhost-user ports, with socket, guest mode, tag 0 for u
 });
 
 test('differences: same settings → none; each difference in words', () => {
-  const s = parseOvsState(REAL, '/var/run/openvswitch');
+  const s = parseOvs(REAL);
+  const sockDir = sockDirOf(s, '/var/run/openvswitch');
   const p1 = s.ports.get('csdpdk-1')!;
-  assert.deepEqual(differences(p1, planAdd({ bridge: 'brd0', mode: 'server', vlan: 5 }, 'csdpdk-1', s.sockDir)), []);
-  assert.deepEqual(differences(p1, planAdd({ bridge: 'brd1', mode: 'client', vlan: 6 }, 'csdpdk-1', s.sockDir)), [
+  assert.deepEqual(differences(p1, planAdd({ bridge: 'brd0', mode: 'server', vlan: 5 }, 'csdpdk-1', sockDir)), []);
+  assert.deepEqual(differences(p1, planAdd({ bridge: 'brd1', mode: 'client', vlan: 6 }, 'csdpdk-1', sockDir)), [
     'it is on bridge brd0, not brd1',
     'its type is dpdkvhostuser, not dpdkvhostuserclient (mode client)',
     'its VLAN tag is 5, not 6',
   ]);
   const p2 = s.ports.get('csdpdk-2')!;
-  assert.match(differences(p2, planAdd({ bridge: 'brd0', mode: 'client' }, 'csdpdk-2', s.sockDir)).join('; '), /not brick's.*vhost-server-path is \/tmp\/g\/csdpdk-2, not \/var\/run\/openvswitch\/vhu\/csdpdk-2/);
+  assert.match(differences(p2, planAdd({ bridge: 'brd0', mode: 'client' }, 'csdpdk-2', sockDir)).join('; '), /not brick's.*vhost-server-path is \/tmp\/g\/csdpdk-2, not \/var\/run\/openvswitch\/vhu\/csdpdk-2/);
 });

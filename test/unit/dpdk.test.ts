@@ -8,6 +8,8 @@ import { BrickError } from '../../src/shared/errors.js';
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
 import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk/operations.js';
 import { methods } from '../../src/network/dpdk/methods.js';
+import { linkKey } from '../../src/network/host/context.js';
+import { invoke } from '../../src/rpc/params.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { callContext } from '../fixtures/call-context.js';
 
@@ -43,10 +45,14 @@ function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name
       const t = (headings: string[], data: unknown[][]) => JSON.stringify({ headings, data });
       return {
         stdout: [
+          // The one reader's tables (host/ovs.ts OVS_READ_ARGS): Bridge, Port, Interface, Open_vSwitch.
+          t(['name', 'ports', 'external_ids', 'datapath_type', 'stp_enable'], Object.entries(bridges).map(([b, dp]) => [b, ['set', ports.filter((p) => p.bridge === b).map((p) => ['uuid', `u-${p.name}`])], map({}), dp, false])),
+          t(['_uuid', 'name', 'interfaces', 'tag', 'external_ids', 'fake_bridge'], ports.map((p) => [['uuid', `u-${p.name}`], p.name, ['uuid', `i-${p.name}`], p.tag ?? ['set', []], map(p.ext), false])),
+          t(
+            ['_uuid', 'name', 'type', 'options', 'ofport', 'mtu_request', 'error', 'link_state', 'status'],
+            ports.map((p) => [['uuid', `i-${p.name}`], p.name, p.type, map(p.options), p.error ? -1 : 1, ['set', []], p.error ?? ['set', []], 'up', map({ mode: p.type.endsWith('client') ? 'client' : 'server' })]),
+          ),
           t(['other_config'], [[map({})]]),
-          t(['name', 'datapath_type', 'ports'], Object.entries(bridges).map(([b, dp]) => [b, dp, ['set', ports.filter((p) => p.bridge === b).map((p) => ['uuid', `u-${p.name}`])]])),
-          t(['_uuid', 'name', 'tag', 'external_ids'], ports.map((p) => [['uuid', `u-${p.name}`], p.name, p.tag ?? ['set', []], map(p.ext)])),
-          t(['name', 'type', 'options', 'status', 'error', 'ofport'], ports.map((p) => [p.name, p.type, map(p.options), map({ mode: p.type.endsWith('client') ? 'client' : 'server' }), p.error ?? ['set', []], p.error ? -1 : 1])),
         ].join('\n'),
       };
     }
@@ -165,6 +171,24 @@ test('concurrent adds in one process get distinct names without touching OVS con
   assert.equal(changing(f.run.calls).length, 10, 'one add-port each: no retries needed in-process');
 });
 
+test('dpdk_add_port waits for a change on the same bridge: one lock scheme, net:link:<bridge>, in the one lock table', async () => {
+  const f = fakeOvs();
+  const ctx = ctxWith(f.run);
+  // A bridge change in progress holds the bridge's key (every bridge/VLAN/overlay change does).
+  let release!: () => void;
+  const bridgeChange = ctx.locks.with(linkKey('br0'), () => new Promise<void>((r) => (release = r)));
+  let settled = 0;
+  const adds = [addDpdkPort(ctx, { bridge: 'br0', mode: 'client' }), addDpdkPort(ctx, { bridge: 'br0', mode: 'client', name: 'vhu1' })];
+  for (const a of adds) a.then(() => settled++, () => settled++);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(settled, 0, 'dpdk_add_port finished while the bridge was being changed');
+  assert.deepEqual(changing(f.run.calls), [], 'a port was added while the bridge was being changed');
+  release();
+  await bridgeChange;
+  assert.deepEqual((await Promise.all(adds)).map((r) => r.port).sort(), ['csdpdk-1', 'vhu1']);
+  assert.equal(changing(f.run.calls).length, 2);
+});
+
 test('OVS reports an interface error → the port is deleted again and VERIFY_FAILED quotes OVS', async () => {
   const f = fakeOvs({ errorOnAdd: 'could not open network device csdpdk-1 (Unknown error -1)' });
   await assert.rejects(
@@ -189,7 +213,7 @@ test('methods: bad arguments are refused before any command runs; help and signa
   const ctx = ctxWith(f.run);
   const add = methods.find((m) => m.name === 'dpdk_add_port')!;
   for (const [b, o] of [['x'.repeat(16), {}], ['br0', { vlan: 0 }], ['br0', { vlan: 4095 }], ['br0', { mode: 'both' }]] as const) {
-    await assert.rejects(add.handler([b, o], ctx), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS');
+    await assert.rejects(invoke(add, [b, o], ctx), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS');
   }
   assert.equal(f.run.calls.length, 0);
   assert.deepEqual(methods.map((m) => m.name), ['dpdk_add_port', 'dpdk_del_port', 'dpdk_list_ports']);

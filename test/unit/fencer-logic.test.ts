@@ -12,7 +12,9 @@ import { openWatchdog, type FdOps } from '../../src/fencer/watchdog.js';
 import { parseDomblklist, parseXlList, queryPoolUsage, usageByPool, usageOf } from '../../src/fencer/vm-usage.js';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
 import { javaNameUuid } from '../../src/fencer/host-id.js';
-import { checkArgs, heartbeatStatus } from '../../src/fencer/methods.js';
+import { checkPool, heartbeatStatus, methods as fencerMethods } from '../../src/fencer/methods.js';
+import { decodeArgs } from '../../src/rpc/params.js';
+import type { HeartbeatFormat } from '../../src/fencer/heartbeat-format.js';
 import { recordingRunner, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { defaultConfig } from '../../src/config/load.js';
@@ -210,6 +212,12 @@ test('peer check: unreadable/timeout/garbage â†’ unknown (never false); stale â†
 test('heartbeat_check arguments: absolute pool, a configured pool or under file_roots, a safe host id, a sane age', () => {
   const c = defaultConfig();
   c.fencer.pool = [{ path: '/mnt/kvm1', heartbeat: 'kvm', fence_when: 'in-use', require_mount: true }];
+  // As heartbeat_check takes them: its parameter schemas, then the pool's place in the config.
+  const def = fencerMethods.find((m) => m.name === 'heartbeat_check')!;
+  const checkArgs = (config: typeof c, args: unknown[]) => {
+    const [poolPath, hostId, maxAgeS, format] = decodeArgs(def, args) as [string, string, number, HeartbeatFormat | undefined];
+    return { ...checkPool(config, poolPath, format), hostId, maxAgeS };
+  };
   assert.deepEqual(checkArgs(c, ['/mnt/kvm1/', '10.0.0.2', 60]), { poolPath: '/mnt/kvm1', hostId: '10.0.0.2', maxAgeS: 60, format: 'kvm' });
   assert.equal(checkArgs(c, ['/OVS/Repositories/abc', 'g-1', '120']).format, 'ovm');
   const fault = (args: unknown[]) => {

@@ -6,7 +6,13 @@ import { planLinuxVlanBridge, planLinuxRemoveVlanBridge, planOvsVlanBridge } fro
 import { planLinuxBridge } from '../../src/network/bridge/bridge.js';
 import { planLinuxGc } from '../../src/network/bridge/gc.js';
 import { controlAddress, planControl, withNozeroconf } from '../../src/network/bridge/control0.js';
-import { checkIfName, checkMtu, checkVlan, vlanBridgeName } from '../../src/network/host/names.js';
+import { vlanBridgeName } from '../../src/network/host/names.js';
+import { check } from '../../src/rpc/params.js';
+import { IfName, Mtu, Vlan } from '../../src/rpc/formats.js';
+
+const checkIfName = (v: unknown, name: string) => check(IfName, v, name);
+const checkVlan = (v: unknown) => check(Vlan, v, 'vlan');
+const checkMtu = (v: unknown) => check(Mtu, v, 'mtu');
 import { applySteps, ovsTransactionArgs, undoLines } from '../../src/network/host/plan.js';
 import { netHost } from '../../src/network/host/netns.js';
 import { parseOvs, OVS_READ_ARGS } from '../../src/network/host/ovs.js';
@@ -38,7 +44,7 @@ describe('names', () => {
       assert.throws(() => checkIfName(bad, 'name'), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS' && /^name: /.test(e.message));
     assert.equal(checkVlan(1), 1);
     assert.equal(checkVlan('4094'), 4094);
-    for (const bad of [0, 4095, -1, 1.5, '1e3', '', null, '0x10']) assert.throws(() => checkVlan(bad), /vlan: must be an integer VLAN id 1-4094/);
+    for (const bad of [0, 4095, -1, 1.5, '1e3', '', null, '0x10']) assert.throws(() => checkVlan(bad), /vlan: .+ is not a VLAN id: must be an integer 1-4094/);
   });
   it('fills the vlan_bridge_name pattern and refuses a result over 15 characters', () => {
     assert.equal(vlanBridgeName('{bridge}.{vlan}', { bridge: 'xenbr0', pif: 'eth0', vlan: 200 }), 'xenbr0.200');
@@ -91,6 +97,7 @@ describe('VLAN bridge plan (linuxbridge)', () => {
         { headings: ['name', 'ports', 'external_ids', 'datapath_type', 'stp_enable'], data: [['xenbr0', ['set', [['uuid', 'p1'], ['uuid', 'p2']]], ['map', []], '', false]] },
         { headings: ['_uuid', 'name', 'interfaces', 'tag', 'external_ids', 'fake_bridge'], data: [[['uuid', 'p1'], 'xenbr0', ['uuid', 'i1'], ['set', []], ['map', []], false], [['uuid', 'p2'], 'eth0', ['uuid', 'i2'], ['set', []], ['map', []], false]] },
         { headings: ['_uuid', 'name', 'type', 'ofport', 'mtu_request'], data: [[['uuid', 'i1'], 'xenbr0', 'internal', 65534, ['set', []]], [['uuid', 'i2'], 'eth0', '', 1, ['set', []]]] },
+        { headings: ['other_config'], data: [[['map', []]]] },
       ]
         .map((t) => JSON.stringify(t))
         .join('\n'),

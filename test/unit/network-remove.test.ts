@@ -37,7 +37,7 @@ describe('network_remove_bridge (openvswitch)', () => {
     for (const p of extraPorts) ports.set(p, { name: p, bridge: 'br0', fakeBridge: false, externalIds: {}, interfaces: [] });
     if (fake) ports.set('br0.10', { name: 'br0.10', bridge: 'br0', tag: 10, fakeBridge: true, externalIds: { 'brick-owner': 'vlan-bridge' }, interfaces: [] });
     const all = [...ports.keys()].sort();
-    return { bridges: new Map([['br0', { name: 'br0', ports: all, externalIds: (owner ? { 'brick-owner': owner } : {}) as Record<string, string>, datapathType: '', stp: false }]]), ports };
+    return { bridges: new Map([['br0', { name: 'br0', ports: all, externalIds: (owner ? { 'brick-owner': owner } : {}) as Record<string, string>, datapathType: '', stp: false }]]), ports, otherConfig: {} };
   };
   it("deletes brick's bridge with its uplink in one del-br", () => {
     assert.deepEqual(planOvsRemoveBridge(ovs('bridge', ['eth0']), 'br0').cmds.map((c) => c.args), [['--if-exists', 'del-br', 'br0']]);

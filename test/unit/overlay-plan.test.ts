@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import {
   KEY_MAX,
   canonicalIp,
-  checkKey,
-  checkRemote,
-  checkTunnelType,
+  GreKey,
+  Remote,
+  TunnelTypeName,
+  VxlanKey,
   dropFlows,
   flowsPresent,
   parseOverlayState,
@@ -19,7 +20,7 @@ import {
   tunnelPortName,
   tunnelReport,
 } from '../../src/network/overlay/plan.js';
-import { checkVni, planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanGroup } from '../../src/network/overlay/vxlan-bridge.js';
+import { Vni, planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanGroup } from '../../src/network/overlay/vxlan-bridge.js';
 import { parseLinks, type LinuxState } from '../../src/network/host/link-state.js';
 import { planLinuxGc } from '../../src/network/bridge/gc.js';
 import { ensureTunnel } from '../../src/network/overlay/operations.js';
@@ -28,6 +29,11 @@ import type { NetContext } from '../../src/network/host/context.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
+import { check } from '../../src/rpc/params.js';
+
+const checkKey = (v: unknown, type: 'gre' | 'vxlan') => check(type === 'vxlan' ? VxlanKey : GreKey, v, 'key');
+const checkVni = (v: unknown) => check(Vni, v, 'vni');
+const checkRemote = (v: unknown) => check(Remote, v, 'remote_ip');
 import { BrickError } from '../../src/shared/errors.js';
 
 const fault = (fn: () => unknown, f: string, re: RegExp) =>
@@ -64,6 +70,7 @@ function ovsText(bridges: { name: string; ids?: Record<string, string>; stp?: bo
     { headings: ['name', 'ports', 'external_ids', 'stp_enable', 'datapath_type'], data: br },
     { headings: ['_uuid', 'name', 'interfaces', 'external_ids'], data: pt },
     { headings: ['_uuid', 'name', 'type', 'options', 'ofport', 'error', 'link_state'], data: it },
+    { headings: ['other_config'], data: [[map({})]] },
   ]
     .map((t) => JSON.stringify(t))
     .join('\n');
@@ -120,9 +127,8 @@ describe('tunnel names, keys and remotes', () => {
     assert.equal(checkRemote('2001:0db8::0001'), '2001:db8::1');
     for (const bad of ['host.example', '192.0.2.1/24', '224.0.0.1', 'ff02::1', '0.0.0.0', '', 5, '1.2.3.4 ', '$(reboot)'])
       fault(() => checkRemote(bad), 'INVALID_PARAMS', /^remote_ip:/);
-    assert.equal(checkTunnelType(undefined), 'gre');
-    assert.equal(checkTunnelType('vxlan'), 'vxlan');
-    fault(() => checkTunnelType('geneve'), 'INVALID_PARAMS', /^opts.type:/);
+    assert.equal(check(TunnelTypeName, 'vxlan', 'opts.type'), 'vxlan');
+    fault(() => check(TunnelTypeName, 'geneve', 'opts.type'), 'INVALID_PARAMS', /^opts.type:/);
   });
 });
 

@@ -1,9 +1,19 @@
 // The Ovm3 calls' decisions with no host: argument checks, argv builders, parsers, replies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { domrAddress, hostOrIp, inCidr, int, isCloudStackVmName, plain, seconds } from '../../src/agent-extension/ovm3/args.js';
-import { fileName, isInside, normalisePath } from '../../src/agent-extension/ovm3/files.js';
-import { remoteDir, scpArgv, sshArgv } from '../../src/agent-extension/ovm3/domr-ssh.js';
+import { domrAddress, inCidr, isCloudStackVmName } from '../../src/agent-extension/ovm3/args.js';
+import { FileName, isInside, normalisePath } from '../../src/agent-extension/ovm3/files.js';
+import { RemoteDir, scpArgv, sshArgv } from '../../src/agent-extension/ovm3/domr-ssh.js';
+import { check } from '../../src/rpc/params.js';
+import { HostOrIp, Plain, intIn, seconds as secondsFormat } from '../../src/rpc/formats.js';
+
+// The formats the Ovm3 calls declare (rpc/formats.ts), checked as the dispatcher does.
+const plain = (name: string, v: unknown, maxLen?: number) => check(Plain(maxLen), v, name);
+const int = (name: string, v: unknown, min: number, max: number) => check(intIn(min, max), v, name);
+const seconds = (name: string, v: unknown, max: number) => check(secondsFormat(max), v, name);
+const hostOrIp = (name: string, v: unknown) => check(HostOrIp, v, name);
+const fileName = (name: string, v: unknown) => check(FileName, v, name);
+const remoteDir = (name: string, v: unknown) => check(RemoteDir, v, name);
 import { addressesOf, pingArgv } from '../../src/agent-extension/ovm3/checks.js';
 import {
   cpuPercent, memFromMeminfo, memFromXlInfo, parseDominfo, parseDomstats, parseXlList, parseXlUptime, processUptime, txRxFromIpJson, vncPortFromDisplay,
@@ -204,4 +214,6 @@ test('storage health: peer checks combined safely', () => {
   assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }]), 'unknown');
   assert.deepEqual(fencerFacts(undefined), { running: false, state: 'no fencer state file' });
   assert.equal(fencerFacts(state(), 1_001_000).running, true);
+  const pools = (fencerFacts(state({ pools: [armedPool('/c'), armedPool('/r', { source: 'runtime' })] as never }), 1_001_000) as { pools: Array<{ path: string; source: string }> }).pools;
+  assert.deepEqual(pools.map((p) => [p.path, p.source]), [['/c', 'config'], ['/r', 'runtime']], 'host_capabilities says where each pool comes from');
 });

@@ -8,7 +8,8 @@ import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/rpc/catalogue.js';
+import { method, optional, param } from '../../src/rpc/params.js';
+import { Any, Int } from '../../src/rpc/formats.js';
 import { parseMethodResponse, serializeMethodCall, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
 import { memoryLogger } from '../fixtures/server.js';
@@ -114,10 +115,10 @@ function body(i: number): Buffer {
   return validBody(); // valid ones keep the server honest: they must succeed or fault cleanly
 }
 
-const methods = defineMethods([
-  { name: 'echo', params: [{ name: 'value', type: 'any', optional: true }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null },
-  { name: 'add', params: [{ name: 'a', type: 'int' }, { name: 'b', type: 'int' }], returns: 'int', help: 'Adds.', handler: async ([a, b]) => a + b },
-]);
+const methods = [
+  method({ name: 'echo', params: [optional('value', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null }),
+  method({ name: 'add', params: [param('a', Int), param('b', Int)], returns: 'int', help: 'Adds.', handler: async ([a, b]) => a + b }),
+];
 
 test(`fuzz: ${BODIES} malformed or hostile bodies: no crash, every reply a fault/value or 4xx, no prototype change, bounded memory`, async () => {
   const c = defaultConfig();

@@ -5,16 +5,17 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/rpc/catalogue.js';
+import { method, optional, param } from '../../src/rpc/params.js';
+import { Any } from '../../src/rpc/formats.js';
 import { CodecError, parseMethodCall, serializeFault, serializeResponse } from '../../src/agent-extension/codec.js';
 import { BodyScan } from '../../src/agent-extension/body-scan.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
 import { memoryLogger } from '../fixtures/server.js';
 
-const methods = defineMethods([
-  { name: 'echo', params: [{ name: 'value', type: 'any', optional: true }, { name: 'more', type: 'any', optional: true }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null },
-  { name: 'upload', carriesFile: true, params: [{ name: 'content', type: 'any' }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v },
-]);
+const methods = [
+  method({ name: 'echo', params: [optional('value', Any), optional('more', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null }),
+  method({ name: 'upload', carriesFile: true, params: [param('content', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v }),
+];
 
 const c = defaultConfig();
 Object.assign(c.server, { listen: '127.0.0.1:0', password: 'pw', call_body_limit_bytes: 64 * 1024, body_limit_bytes: 4 * 1024 * 1024, max_params: 4, max_values: 100, max_multicall_calls: 3 });
@@ -130,4 +131,23 @@ test('each limit refuses with a PARSE_ERROR fault naming it; a small body limit 
   assert.match(tooBig.body, /server\.body_limit_bytes \(4194304\)/);
   const refused = lines.slice(before).filter((l) => l.refused_while_reading);
   assert.equal(refused.length, 4, 'each refused body is one log line');
+});
+
+test('a file-carrying call gets a long <string> as a view of the request body, not a copy', async () => {
+  const { InPlaceBody, isTextView, typeOfValue } = await import('../../src/agent-extension/codec.js');
+  const text = 'žluť €'.repeat(4000);
+  const body = Buffer.from(call(`<value><string>${text}</string></value>`));
+  const s = new BodyScan({ maxParams: 4, maxValues: 100, maxElements: 464, maxMulticallCalls: 3 });
+  s.push(body);
+  assert.equal(s.runs.length, 2);
+  const viewed = parseMethodCall(new InPlaceBody(body, s.runs, true)).params[0] as Buffer;
+  assert.ok(isTextView(viewed), 'a view');
+  assert.equal(viewed.buffer, body.buffer, 'the same memory as the body');
+  assert.equal(viewed.toString('utf8'), text);
+  assert.equal(typeOfValue(viewed), 'string');
+  assert.equal(serializeResponse(viewed), serializeResponse(text), 'written back as the same string');
+  // Without textViews (every other call), the same body gives a string.
+  assert.equal(parseMethodCall(new InPlaceBody(body, s.runs)).params[0], text);
+  // Base64 content and short strings are never views.
+  assert.ok(!isTextView(parseMethodCall(new InPlaceBody(Buffer.from(call('<value><base64>aGVsbG8=</base64></value>')), [], true)).params[0]));
 });

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createServer } from '../../src/agent-extension/server.js';
-import { defineMethods } from '../../src/rpc/catalogue.js';
+import { method, optional, param } from '../../src/rpc/params.js';
+import { Any, Int, Str } from '../../src/rpc/formats.js';
+import { Type } from '@sinclair/typebox';
 import { BrickError } from '../../src/shared/errors.js';
 import { parseMethodResponse, serializeMethodCall, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
@@ -17,23 +19,23 @@ const gate = new Promise<void>((r) => (gateOpen = r));
 const inLock = { now: 0, max: 0 };
 let sawAbort = false;
 
-const methods = defineMethods([
-  { name: 'echo', params: [{ name: 'value', type: 'any' }], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v },
-  {
+const methods = [
+  method({ name: 'echo', params: [param('value', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v }),
+  method({
     name: 'add',
     params: [
-      { name: 'a', type: 'int' },
-      { name: 'b', type: ['int', 'string'] },
-      { name: 'c', type: 'int', optional: true },
+      param('a', Int),
+      param('b', Type.Union([Int, Str])),
+      optional('c', Int),
     ],
     returns: 'int',
     help: 'Adds.',
     handler: async ([a, b, c]) => a + Number(b) + (c ?? 0),
-  },
-  { name: 'conflict', params: [], returns: 'nil', help: 'Fails.', handler: async () => { throw new BrickError('CONFLICT', 'bridge xenbr0 exists with another uplink; remove it first'); } },
-  { name: 'bug', params: [], returns: 'nil', help: 'Has a bug.', handler: async () => { throw new Error('secret detail /etc/shadow'); } },
-  { name: 'nan', params: [], returns: 'double', help: 'Returns NaN.', handler: async () => NaN },
-  {
+  }),
+  method({ name: 'conflict', params: [], returns: 'nil', help: 'Fails.', handler: async () => { throw new BrickError('CONFLICT', 'bridge xenbr0 exists with another uplink; remove it first'); } }),
+  method({ name: 'bug', params: [], returns: 'nil', help: 'Has a bug.', handler: async () => { throw new Error('secret detail /etc/shadow'); } }),
+  method({ name: 'nan', params: [], returns: 'double', help: 'Returns NaN.', handler: async () => NaN }),
+  method({
     name: 'hang',
     params: [],
     returns: 'nil',
@@ -43,12 +45,12 @@ const methods = defineMethods([
       new Promise(() => {
         ctx.signal.addEventListener('abort', () => (sawAbort = true));
       }),
-  },
-  { name: 'wait_gate', params: [], returns: 'string', help: 'Waits for open_gate.', handler: async () => (await gate, 'passed') },
-  { name: 'open_gate', params: [], returns: 'boolean', help: 'Opens the gate.', handler: async () => (gateOpen(), true) },
-  {
+  }),
+  method({ name: 'wait_gate', params: [], returns: 'string', help: 'Waits for open_gate.', handler: async () => (await gate, 'passed') }),
+  method({ name: 'open_gate', params: [], returns: 'boolean', help: 'Opens the gate.', handler: async () => (gateOpen(), true) }),
+  method({
     name: 'locked',
-    params: [{ name: 'key', type: 'string' }],
+    params: [param('key', Str)],
     returns: 'int',
     help: 'Holds a lock on key for a moment.',
     handler: async ([key], ctx) =>
@@ -59,8 +61,8 @@ const methods = defineMethods([
         inLock.now--;
         return ctx.remainingMs() > 0 ? 1 : 0;
       }),
-  },
-]);
+  }),
+];
 
 function config(server: Partial<Config['server']> = {}): Config {
   const c = defaultConfig();

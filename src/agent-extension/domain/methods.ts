@@ -1,5 +1,7 @@
 // domain_tweak and domain_define: the libvirt domain XML tweaks (see tweaks.ts for the fixed order).
-import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
+import type { CallContext } from '../../rpc/catalogue.js';
+import { method, optional, orNil, param } from '../../rpc/params.js';
+import { Str, Struct } from '../../rpc/formats.js';
 import { tweakDomain } from './tweaks.js';
 import { defineDomain, libvirtUri } from './define.js';
 import { parseDomainXml, domainName } from './xml.js';
@@ -25,26 +27,22 @@ function env(ctx: CallContext) {
   return { config: ctx.config, run: ctx.run, log: ctx.log };
 }
 
-export const methods = defineMethods([
-  {
+const xmlParam = param('xml', Str, 'a libvirt domain XML document');
+
+export const methods = [
+  method({
     name: 'domain_tweak',
-    params: [
-      { name: 'xml', type: 'string', help: 'a libvirt domain XML document' },
-      { name: 'tweaks', type: ['struct', 'nil'], optional: true, help: 'which tweaks to apply; see the help text' },
-    ],
+    params: [xmlParam, optional('tweaks', orNil(Struct), 'which tweaks to apply; see the help text')],
     returns: 'string',
     help:
       'domain_tweak(xml, tweaks) → string: the domain XML with the tweaks applied; nothing is defined in libvirt. ' +
       'Everything the tweaks do not touch (device order, comments, namespaces, metadata) is kept. ' +
       TWEAKS_HELP + ' ' + FAULTS + '.',
     handler: async ([xml, tweaks], ctx) => (await tweakDomain(xml, tweaks, env(ctx))).xml,
-  },
-  {
+  }),
+  method({
     name: 'domain_define',
-    params: [
-      { name: 'xml', type: 'string', help: 'a libvirt domain XML document' },
-      { name: 'tweaks', type: ['struct', 'nil'], optional: true, help: 'which tweaks to apply first; see domain_tweak' },
-    ],
+    params: [xmlParam, optional('tweaks', orNil(Struct), 'which tweaks to apply first; see domain_tweak')],
     returns: 'struct',
     help:
       'domain_define(xml, tweaks) → struct {name, uuid, xml}: applies the tweaks as domain_tweak does, then defines (does not start) the domain ' +
@@ -63,5 +61,5 @@ export const methods = defineMethods([
         return { name: d.name, uuid: d.uuid, xml: d.xml };
       });
     },
-  },
-]);
+  }),
+];

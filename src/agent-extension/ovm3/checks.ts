@@ -2,7 +2,7 @@
 // validated host) and check_dom0_ip (does a local interface hold this address).
 import { connect } from 'node:net';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { hostOrIp, int, ipBits, ipLiteral, port as portArg, seconds } from './args.js';
+import { ipBits } from './args.js';
 import { isIP } from 'node:net';
 
 /** A TCP connect to host:port within timeoutMs; true when it connects. Never throws for a refused/unreachable peer. */
@@ -22,15 +22,9 @@ export function tcpConnect(host: string, port: number, timeoutMs: number): Promi
   });
 }
 
-function optionalSeconds(name: string, v: unknown, def: number, max: number): number {
-  return v === undefined || v === null ? def : seconds(name, v, max);
-}
-
 /** check_dom0_port(ip, port=3922, timeout=3) / check_domr_port: → boolean. */
-export async function checkPort(args: unknown[], ctx: CallContext): Promise<boolean> {
-  const host = hostOrIp('ip', args[0]);
-  const port = args[1] === undefined || args[1] === null ? ctx.config.ovm3.ssh_port : portArg('port', args[1]);
-  const t = optionalSeconds('timeout', args[2], 3, 600);
+export async function checkPort([host, givenPort, t = 3]: [string, number?, number?], ctx: CallContext): Promise<boolean> {
+  const port = givenPort ?? ctx.config.ovm3.ssh_port;
   return tcpConnect(host, port, Math.max(1, Math.min(t * 1000, ctx.remainingMs() - 20)));
 }
 
@@ -40,9 +34,7 @@ export function pingArgv(host: string, count: number, waitS: number): string[] {
 }
 
 /** ping(host[, count=1]) → true when a reply came back. */
-export async function ping(args: unknown[], ctx: CallContext): Promise<boolean> {
-  const host = hostOrIp('host', args[0]);
-  const count = args[1] === undefined || args[1] === null ? 1 : int('count', args[1], 1, 10);
+export async function ping([host, count = 1]: [string, number?], ctx: CallContext): Promise<boolean> {
   const waitS = 2;
   const r = await ctx.run('ping', pingArgv(host, count, waitS), {
     timeoutMs: Math.max(1, Math.min((count + waitS + 3) * 1000, ctx.remainingMs() - 20)),
@@ -63,8 +55,7 @@ function sameAddress(a: string, b: string): boolean {
 }
 
 /** check_dom0_ip(ip) → true when an interface of this host (or of network.namespace) holds ip. */
-export async function checkDom0Ip(args: unknown[], ctx: CallContext): Promise<boolean> {
-  const ip = ipLiteral('ip', args[0]);
+export async function checkDom0Ip([ip]: [string], ctx: CallContext): Promise<boolean> {
   const r = await ctx.run('ip', ['-json', 'addr', 'show'], {
     timeoutMs: Math.max(1, Math.min(10_000, ctx.remainingMs())),
     netns: ctx.config.network.namespace || undefined,

@@ -3,11 +3,8 @@
 // NOZEROCONF, no stale ifcfg). The module replied True; so does brick, after setupControl succeeded.
 import { setupControl } from '../../network/bridge/control0.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { deviceName, plain } from './args.js';
 
-export async function ovsControlInterface(args: unknown[], ctx: CallContext): Promise<true> {
-  const dev = deviceName('dev', args[0]);
-  const cidr = plain('cidr', args[1], 64);
+export async function ovsControlInterface([dev, cidr]: [string, string], ctx: CallContext): Promise<true> {
   const report = await setupControl(ctx, dev, cidr);
   ctx.log.info({ dev, cidr, changed: report.changed }, 'ovs_control_interface');
   return true;

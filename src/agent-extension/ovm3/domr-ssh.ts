@@ -13,8 +13,10 @@ import { BrickError } from '../../shared/errors.js';
 import { XmlRpcI8 } from '../../rpc/values.js';
 import type { Config } from '../../config/schema.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { domrAddress, plain, port as portArg, seconds, str } from './args.js';
-import { MAX_FILE_BYTES, fileName } from './files.js';
+import { T } from '../../rpc/schema.js';
+import { Invalid, refine } from '../../rpc/params.js';
+import { plainText } from '../../rpc/formats.js';
+import { domrAddress } from './args.js';
 
 export const MAX_CMD_BYTES = 64 * 1024;
 /** ssh's own failures (cannot connect, auth refused) exit 255. */
@@ -53,12 +55,12 @@ export function scpArgv(o: Ovm3, local: string, host: string, remotePath: string
 }
 
 /** A remote directory for ovs_domr_upload_file: absolute, conservative characters, no "..". */
-export function remoteDir(name: string, v: unknown): string {
-  const s = plain(name, v, 1024);
+export const RemoteDir = refine(T.String({ description: 'absolute directory on the system VM' }), (v): string => {
+  const s = plainText(v, 1024);
   if (!/^\/[A-Za-z0-9_.,+@%=:/-]*$/.test(s) || s.split('/').includes('..'))
-    throw new BrickError('INVALID_PARAMS', `${name}: must be an absolute path of letters, digits and _ . , + @ % = : / - without "..", got "${s}"`);
+    throw new Invalid(`must be an absolute path of letters, digits and _ . , + @ % = : / - without "..", got "${s}"`);
   return s.replace(/\/+$/, '') || '/';
-}
+});
 
 /** How long an ssh call may take: the caller's timeout, else ovm3.ssh_timeout_s, never past the call's deadline. */
 function budgetMs(ctx: CallContext, timeoutS?: number): number {
@@ -97,12 +99,11 @@ export const EXEC_DOMR_MAX_MS = (3600 + 120) * 1000;
  * (default ovm3.domr_connect_timeout_s) bounds the SSH connect only; the whole command has
  * ovm3.domr_command_timeout_s. Either firing is a TIMEOUT fault that names it. rc 255 is ssh's own failure.
  */
-export async function execDomr(args: unknown[], ctx: CallContext): Promise<ExecDomrReply> {
+export async function execDomr([ip, cmd, timeout]: [string, string, number?], ctx: CallContext): Promise<ExecDomrReply> {
   const o = ctx.config.ovm3;
-  const host = domrAddress('host', args[0], o.domr_networks);
-  const cmd = plain('cmd', args[1], MAX_CMD_BYTES);
+  const host = domrAddress('host', ip, o.domr_networks);
   if (!cmd.trim()) throw new BrickError('INVALID_PARAMS', 'cmd: must not be empty');
-  const connectS = args[2] === undefined || args[2] === null ? o.domr_connect_timeout_s : seconds('timeout', args[2], 3600);
+  const connectS = timeout ?? o.domr_connect_timeout_s;
   const limitMs = o.domr_command_timeout_s * 1000;
   const ms = Math.max(1, Math.min(limitMs, ctx.remainingMs() - 50));
   const limitName = ms < limitMs ? `the call's deadline (${Math.round(ms / 1000)} s left)` : `ovm3.domr_command_timeout_s (${o.domr_command_timeout_s} s)`;
@@ -129,10 +130,9 @@ export async function execDomr(args: unknown[], ctx: CallContext): Promise<ExecD
 }
 
 /** check_domr_ssh(ip[, port, timeout]) → true when ssh logs in and runs `true`. */
-export async function checkDomrSsh(args: unknown[], ctx: CallContext): Promise<boolean> {
-  const host = domrAddress('ip', args[0], ctx.config.ovm3.domr_networks);
-  const port = args[1] === undefined || args[1] === null ? ctx.config.ovm3.ssh_port : portArg('port', args[1]);
-  const timeoutS = args[2] === undefined || args[2] === null ? 10 : seconds('timeout', args[2], 600);
+export async function checkDomrSsh([ip, givenPort, timeoutS = 10]: [string, number?, number?], ctx: CallContext): Promise<boolean> {
+  const port = givenPort ?? ctx.config.ovm3.ssh_port;
+  const host = domrAddress('ip', ip, ctx.config.ovm3.domr_networks);
   try {
     return (await sshExec(ctx, host, 'true', port, timeoutS)).rc === 0;
   } catch (e) {
@@ -142,13 +142,8 @@ export async function checkDomrSsh(args: unknown[], ctx: CallContext): Promise<b
 }
 
 /** ovs_domr_upload_file(domr, path, file, content) → true; a failed copy is a fault naming scp's error. */
-export async function domrUploadFile(args: unknown[], ctx: CallContext): Promise<true> {
-  const host = domrAddress('domr', args[0], ctx.config.ovm3.domr_networks);
-  const dir = remoteDir('path', args[1]);
-  const name = fileName('file', args[2]);
-  const data = typeof args[3] === 'string' || Buffer.isBuffer(args[3]) ? args[3] : str('content', args[3]);
-  const size = Buffer.isBuffer(data) ? data.length : Buffer.byteLength(data);
-  if (size > MAX_FILE_BYTES) throw new BrickError('TOO_LARGE', `content: ${size} bytes is more than the ${MAX_FILE_BYTES} accepted`);
+export async function domrUploadFile([domr, dir, name, data]: [string, string, string, string | Buffer], ctx: CallContext): Promise<true> {
+  const host = domrAddress('domr', domr, ctx.config.ovm3.domr_networks);
   const tmp = await mkdtemp(join(tmpdir(), 'brick-domr-'));
   try {
     const local = join(tmp, name);

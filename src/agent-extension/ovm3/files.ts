@@ -10,16 +10,22 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BrickError } from '../../shared/errors.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { plain, str } from './args.js';
+import { T } from '../../rpc/schema.js';
+import { check, Invalid, refine } from '../../rpc/params.js';
+import { I8, Plain, plainText } from '../../rpc/formats.js';
+import { isTextView } from '../../rpc/values.js';
 
 export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
 export const MAX_KEY_BYTES = 64 * 1024;
 
+/** A path as a caller sends it (where it may lead is checked against server.file_roots: pathInRoots). */
+export const PathText = Plain(MAX_PATH_BYTES);
+
 /** Lexical checks only (pure): expand a leading ~, refuse relative paths and "..", normalise. */
 export function normalisePath(name: string, v: unknown, home = homedir()): string {
-  let p = plain(name, v, MAX_PATH_BYTES);
+  let p = check(PathText, v, name);
   if (p === '~' || p.startsWith('~/')) p = home + p.slice(1);
   if (!isAbsolute(p)) throw new BrickError('PATH_REFUSED', `${name}: must be an absolute path, got "${p}"`);
   const parts = p.split('/');
@@ -30,12 +36,11 @@ export function normalisePath(name: string, v: unknown, home = homedir()): strin
 }
 
 /** One file name (no directory part). */
-export function fileName(name: string, v: unknown): string {
-  const s = plain(name, v, MAX_NAME_BYTES);
-  if (s === '' || s === '.' || s === '..' || s.includes('/'))
-    throw new BrickError('PATH_REFUSED', `${name}: must be a single file name without "/", got "${s}"`);
+export const FileName = refine(T.String({ description: 'a file name' }), (v): string => {
+  const s = plainText(v, MAX_NAME_BYTES);
+  if (s === '' || s === '.' || s === '..' || s.includes('/')) throw new Invalid(`must be a single file name without "/", got "${s}"`, 'PATH_REFUSED');
   return s;
-}
+});
 
 export function isInside(p: string, root: string): boolean {
   return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
@@ -149,36 +154,34 @@ export async function atomicWrite(dir: string, name: string, content: string | B
   }
 }
 
-function content(name: string, v: unknown, max: number): string | Buffer {
-  if (Buffer.isBuffer(v)) {
-    if (v.length > max) throw new BrickError('TOO_LARGE', `${name}: ${v.length} bytes is more than the ${max} accepted`);
+/** File contents as a string or base64, at most max bytes (TOO_LARGE beyond). */
+export function Content(max: number) {
+  return refine(T.Union([T.String(), T.Uint8Array()]), (v): string | Buffer => {
+    if (typeof v !== 'string' && !Buffer.isBuffer(v)) throw new Invalid('must be a string');
+    const n = Buffer.isBuffer(v) ? v.length : Buffer.byteLength(v);
+    if (n > max) throw new Invalid(`${n} bytes is more than the ${max} accepted`, 'TOO_LARGE');
     return v;
-  }
-  const s = str(name, v, Number.MAX_SAFE_INTEGER);
-  const n = Buffer.byteLength(s);
-  if (n > max) throw new BrickError('TOO_LARGE', `${name}: ${n} bytes is more than the ${max} accepted`);
-  return s;
+  });
 }
 
-function mode(v: unknown): number {
-  if (v === undefined || v === null) return 0o700;
+/** A permission mode: an int (448 for 0700) or an octal string ("0700"). */
+export const FileMode = refine(T.Union([T.Integer(), I8, T.String()]), (v): number => {
   if (typeof v === 'string' && /^0?[0-7]{3,4}$/.test(v)) return parseInt(v, 8);
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0o7777) return v;
-  throw new BrickError('INVALID_PARAMS', `mode: must be a permission mode 0-07777 (an int such as 448 for 0700, or an octal string "0700")`);
-}
+  throw new Invalid('must be a permission mode 0-07777 (an int such as 448 for 0700, or an octal string "0700")');
+});
 
 const roots = (ctx: CallContext) => ctx.config.server.file_roots;
 
 /** ovs_mkdirs(dir[, mode]) → nil when it created the directory, true when it existed (the module's contract). */
-export async function ovsMkdirs(args: unknown[], ctx: CallContext): Promise<null | true> {
-  const m = mode(args[1]);
-  const dir = await pathInRoots('dir', args[0], roots(ctx));
+export async function ovsMkdirs([path, m = 0o700]: [string, number?], ctx: CallContext): Promise<null | true> {
+  const dir = await pathInRoots('dir', path, roots(ctx));
   return ctx.locks.with(`file:${dir}`, async () => ((await makeDirs(dir, m)) ? null : true));
 }
 
 /** ovs_check_file(file) → true when it is a regular file (following symlinks that stay inside file_roots). */
-export async function ovsCheckFile(args: unknown[], ctx: CallContext): Promise<boolean> {
-  const file = await pathInRoots('file', args[0], roots(ctx));
+export async function ovsCheckFile([path]: [string], ctx: CallContext): Promise<boolean> {
+  const file = await pathInRoots('file', path, roots(ctx));
   const st = await stat(file).catch(() => undefined);
   return Boolean(st?.isFile());
 }
@@ -193,10 +196,8 @@ async function writeInto(dir: string, name: string, data: string | Buffer, dirMo
 }
 
 /** ovs_upload_file(path, filename, content) → true. Creates path (0700) when missing. */
-export async function ovsUploadFile(args: unknown[], ctx: CallContext): Promise<true> {
-  const name = fileName('filename', args[1]);
-  const data = content('content', args[2], MAX_FILE_BYTES);
-  const dir = await pathInRoots('path', args[0], roots(ctx));
+export async function ovsUploadFile([path, name, data]: [string, string, string | Buffer], ctx: CallContext): Promise<true> {
+  const dir = await pathInRoots('path', path, roots(ctx));
   const target = await pathInRoots('filename', join(dir, name), roots(ctx));
   const inSshDir = basename(dir) === '.ssh';
   await writeInto(dirname(target), basename(target), data, 0o700, (old) => (inSshDir ? 0o600 : (old ?? 0o644)), ctx);
@@ -207,10 +208,11 @@ export async function ovsUploadFile(args: unknown[], ctx: CallContext): Promise<
  * ovs_upload_ssh_key(keyfile, content) → true. The key goes beside ovm3.ssh_key (the key exec_domr
  * uses; /root/.ssh by default), 0600, in a directory brick keeps at 0700.
  */
-export async function ovsUploadSshKey(args: unknown[], ctx: CallContext): Promise<true> {
-  const name = fileName('keyfile', args[0]);
-  let data = content('content', args[1], MAX_KEY_BYTES);
-  // OpenSSH refuses a private key without its final newline.
+export async function ovsUploadSshKey([name, key]: [string, string | Buffer], ctx: CallContext): Promise<true> {
+  let data = key;
+  // OpenSSH refuses a private key without its final newline. (A long key sent as a <string> comes
+  // as the bytes of the request, isTextView: text all the same.)
+  if (isTextView(data)) data = data.toString('utf8');
   if (typeof data === 'string' && data.length && !data.endsWith('\n')) data += '\n';
   const dir = await pathInRoots('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), roots(ctx));
   const target = await pathInRoots('keyfile', join(dir, name), roots(ctx));

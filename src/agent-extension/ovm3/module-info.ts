@@ -18,10 +18,6 @@ export async function readOvsVersion(file = OVS_RELEASE): Promise<string | undef
   return text === undefined ? undefined : ovsReleaseVersion(text);
 }
 
-export async function callEcho(args: unknown[]): Promise<XmlRpcValue> {
-  return args[0] as XmlRpcValue;
-}
-
 export async function getOvsVersion(file = OVS_RELEASE): Promise<string> {
   const v = await readOvsVersion(file);
   if (v === undefined) throw new BrickError('UNSUPPORTED', `${file}: missing or without a version; this is not an Oracle VM Server host`);

@@ -5,7 +5,10 @@ import { readFile, readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BrickError } from '../../shared/errors.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { deviceName, isCloudStackVmName, plain } from './args.js';
+import { T } from '../../rpc/schema.js';
+import { Invalid, refine } from '../../rpc/params.js';
+import { plainText } from '../../rpc/formats.js';
+import { isCloudStackVmName } from './args.js';
 import { domainTool, probeHostKind, type DomainTool } from './hypervisor.js';
 
 export const CPU_SAMPLE_MS = 250;
@@ -80,8 +83,7 @@ async function bridgeTxRx(ctx: CallContext, bridge: string): Promise<{ tx: strin
 }
 
 /** ovs_dom0_stats(bridge) → {cpu, free, total, tx, rx}, all strings. */
-export async function dom0Stats(args: unknown[], ctx: CallContext): Promise<Record<string, string>> {
-  const bridge = deviceName('bridge', args[0]);
+export async function dom0Stats([bridge]: [string], ctx: CallContext): Promise<Record<string, string>> {
   const kind = probeHostKind();
   const txrx = await bridgeTxRx(ctx, bridge);
   const a = await readFile('/proc/stat', 'utf8');
@@ -181,12 +183,12 @@ export function parseXlUptime(out: string, name: string): string {
   return '0';
 }
 
-function vmName(name: string, v: unknown): string {
-  const s = plain(name, v, 256);
-  if (!isCloudStackVmName(s))
-    throw new BrickError('INVALID_PARAMS', `${name}: "${s}" is not a CloudStack VM name (i-<account>-<id>-VM, r-<id>-VM, s-<id>-VM, v-<id>-VM)`);
+/** A CloudStack VM name: i-<account>-<id>-VM, r-<id>-VM, s-<id>-VM, v-<id>-VM. */
+export const VmName = refine(T.String({ description: 'a CloudStack VM name (i-2-29-VM, r-4-VM, ...)' }), (v): string => {
+  const s = plainText(v, 256);
+  if (!isCloudStackVmName(s)) throw new Invalid(`"${s}" is not a CloudStack VM name (i-<account>-<id>-VM, r-<id>-VM, s-<id>-VM, v-<id>-VM)`);
   return s;
-}
+});
 
 function notFound(name: string, stderr: string): BrickError {
   return new BrickError('NOT_FOUND', `domain ${name}: not found (${stderr.trim().split('\n')[0] || 'no such domain'})`);
@@ -267,8 +269,7 @@ async function domUStatsXl(ctx: CallContext, name: string): Promise<DomUStats> {
 }
 
 /** ovs_domU_stats(domain) → struct of strings; a name that is not a CloudStack VM name is INVALID_PARAMS. */
-export async function domUStats(args: unknown[], ctx: CallContext, tool: DomainTool = domainTool(ctx)): Promise<DomUStats> {
-  const name = vmName('domain', args[0]);
+export async function domUStats([name]: [string], ctx: CallContext, tool: DomainTool = domainTool(ctx)): Promise<DomUStats> {
   return tool.tool === 'virsh' ? domUStatsVirsh(ctx, tool, name) : domUStatsXl(ctx, name);
 }
 
@@ -279,8 +280,7 @@ export function vncPortFromDisplay(out: string): string | undefined {
 }
 
 /** get_vncport(domain) → port as a string; "0" for a name that is not a CloudStack VM name (the module's answer). */
-export async function getVncPort(args: unknown[], ctx: CallContext, tool: DomainTool = domainTool(ctx)): Promise<string> {
-  const s = plain('domain', args[0], 256);
+export async function getVncPort([s]: [string], ctx: CallContext, tool: DomainTool = domainTool(ctx)): Promise<string> {
   if (!isCloudStackVmName(s)) {
     ctx.log.info({ domain: s }, 'get_vncport: not a CloudStack VM name; answering "0" as the Ovm3 module does');
     return '0';

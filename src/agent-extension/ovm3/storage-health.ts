@@ -13,13 +13,16 @@ import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
 import { addRuntimePool } from '../../fencer/pool-admin.js';
 import { normalizePoolPath, readRuntimePools } from '../../fencer/runtime-pools.js';
 import type { CallContext } from '../../rpc/catalogue.js';
-import { int, plain } from './args.js';
+import { T } from '../../rpc/schema.js';
+import { Invalid, refine } from '../../rpc/params.js';
+import { plainText } from '../../rpc/formats.js';
 
-function guidArg(v: unknown): string {
-  const g = plain('guid', v, 128);
-  if (!HOST_ID_RE.test(g)) throw new BrickError('INVALID_PARAMS', `guid: must be letters, digits, _ . : - (it names the heartbeat file .hb-<guid>), got "${g}"`);
+/** This host's (or a peer's) CloudStack guid: it names the heartbeat file .hb-<guid>. */
+export const Guid = refine(T.String({ description: 'a CloudStack host guid' }), (v): string => {
+  const g = plainText(v, 128);
+  if (!HOST_ID_RE.test(g)) throw new Invalid(`must be letters, digits, _ . : - (it names the heartbeat file .hb-<guid>), got "${g}"`);
   return g;
-}
+});
 
 /** What the health check decides from, gathered at the edge (storageHealthCheck). */
 export interface HealthCheckFacts {
@@ -76,12 +79,7 @@ async function resolvePath(p: string, ctx: CallContext, timeoutMs: number): Prom
 }
 
 /** check_dom0_storage_health_check(path, script, guid, timeout, interval) → [running, started]. */
-export async function storageHealthCheck(args: unknown[], ctx: CallContext): Promise<[boolean, boolean]> {
-  const path = plain('path', args[0], 4096);
-  plain('script', args[1], 256);
-  const guid = guidArg(args[2]);
-  const timeout = int('timeout', args[3], 1, 86400);
-  const interval = int('interval', args[4], 1, 86400);
+export async function storageHealthCheck([path, , guid, timeout, interval]: [string, string, string, number, number], ctx: CallContext): Promise<[boolean, boolean]> {
   if (!path.startsWith('/')) throw new BrickError('INVALID_PARAMS', `path: must be absolute, got "${path}"`);
   // Start the heartbeat on that path, as storagehealth.py did: a runtime pool. CloudStack's
   // setupServer passes its script directory (/opt/cloudstack/bin), which is no mount: nothing is
@@ -132,11 +130,7 @@ export function combinePeerChecks(results: PeerCheckResult[]): boolean | 'unknow
 }
 
 /** check_dom0_storage_health(path, script, guid, timeout) → true when host guid's heartbeat is fresh on the pools. */
-export async function storageHealth(args: unknown[], ctx: CallContext): Promise<boolean> {
-  plain('path', args[0], 4096);
-  plain('script', args[1], 256);
-  const guid = guidArg(args[2]);
-  const maxAgeS = int('timeout', args[3], 1, 86400);
+export async function storageHealth([, , guid, maxAgeS]: [string, string, string, number], ctx: CallContext): Promise<boolean> {
   // The configured pools and the runtime ones (an unusable runtime pools file: the configured only).
   const rt = readRuntimePools(ctx.config.fencer.runtime_pools_file);
   const pools = [...ctx.config.fencer.pool, ...(rt.kind === 'ok' ? rt.pools.filter((e) => !ctx.config.fencer.pool.some((p) => normalizePoolPath(p.path) === e.path)) : [])];

@@ -10,7 +10,10 @@ import type { CallContext } from '../../rpc/catalogue.js';
 import type { XmlRpcStruct } from '../../rpc/values.js';
 import { BrickError } from '../../shared/errors.js';
 import { applyOvs, applySteps, type Step } from '../host/plan.js';
-import { checkIfName, parseCidr, v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
+import { T } from '../../rpc/schema.js';
+import { check, Invalid, refine } from '../../rpc/params.js';
+import { CidrText, IfName } from '../../rpc/formats.js';
+import { v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
 import { type LinuxState, ownerAlias, readLinux, routeArgs } from '../host/link-state.js';
 import { linkKey, netContext } from '../host/context.js';
 import { readOvs } from '../host/ovs.js';
@@ -39,11 +42,18 @@ export interface ControlReport {
 
 /** The address control0 holds: a network CIDR (Ovm3 sends 169.254.0.0/16) means its first host. */
 export function controlAddress(cidr: string): Cidr {
-  const c = parseCidr(cidr, 'cidr');
+  const c = check(CidrText, cidr, 'cidr');
   if (c.family !== 4) throw new BrickError('INVALID_PARAMS', `cidr: the control network is IPv4 (like 169.254.0.1/16), got ${cidr}`);
   if (c.prefix > 30) throw new BrickError('INVALID_PARAMS', `cidr: /${c.prefix} is too small for a control network; use e.g. /16`);
   return v4IsNetwork(c) ? v4FirstHost(c) : c;
 }
+
+/** The control network's address as a call sends it (checked before anything runs; setupControl takes the text). */
+export const ControlCidr = refine(T.String({ description: 'an IPv4 address with prefix, e.g. 169.254.0.1/16' }), (v): string => {
+  if (typeof v !== 'string') throw new Invalid('must be a string');
+  controlAddress(v);
+  return v;
+});
 
 export function planControl(s: LinuxState, dev: string, addr: Cidr, createLink: boolean): { steps: Step[]; report: ControlReport } {
   const net = v4Network(addr);
@@ -122,7 +132,7 @@ export async function setupControl(
   cidr: string,
   paths: ControlPaths = DEFAULT_CONTROL_PATHS,
 ): Promise<XmlRpcStruct> {
-  checkIfName(dev, 'dev');
+  check(IfName, dev, 'dev');
   const addr = controlAddress(cidr);
   const nc = netContext(ctx);
   return nc.locks.with([linkKey(dev), `net:route:${v4Network(addr)}`], async () => {

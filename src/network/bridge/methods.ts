@@ -1,28 +1,24 @@
 // The bridge methods: plain and VLAN bridges, control0, confirm, GC (overlay/ and dpdk/ have theirs).
-import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
-import { BrickError } from '../../shared/errors.js';
+import { emptyIsAbsent, method, optional, options, param } from '../../rpc/params.js';
+import { Flag, IfName, Mtu, Vlan, seconds } from '../../rpc/formats.js';
 import { netContext, removeMethod } from '../host/context.js';
-import { optBool, options } from '../host/options.js';
-import { setupControl } from './control0.js';
-import { checkIfName, checkMtu, checkVlan } from '../host/names.js';
+import { Datapath } from '../host/ovs.js';
+import { ControlCidr, setupControl } from './control0.js';
 import { ensureBridge, ensureVlanBridge, networkGc, removeBridge, removeVlanBridge } from './operations.js';
 import { safeApply } from '../host/safe-apply.js';
 
-
-function optSeconds(v: unknown, param: string): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !(v > 0) || v > 3600) throw new BrickError('INVALID_PARAMS', `${param}: must be a number of seconds, 0 < s ≤ 3600`);
-  return v;
-}
-
 const FAULTS = 'Faults: INVALID_PARAMS (bad name, VLAN or option; nothing changed), NOT_FOUND, CONFLICT (exists but differs, or not brick\'s), COMMAND_FAILED (the batch failed; earlier steps were undone), TIMEOUT.';
 
-export const methods = defineMethods([
-  {
+export const methods = [
+  method({
     name: 'network_ensure_bridge',
     params: [
-      { name: 'name', type: 'string', help: 'bridge name: 1-15 letters, digits, _ . -' },
-      { name: 'opts', type: 'struct', optional: true, help: 'uplink (interface to enslave), mtu, stp (bool), confirm_within_s, datapath_type (OVS)' },
+      param('name', IfName, 'bridge name: 1-15 letters, digits, _ . -'),
+      optional(
+        'opts',
+        options({ uplink: emptyIsAbsent(IfName), mtu: Mtu, stp: Flag, confirm_within_s: seconds(3600), datapath_type: Datapath }),
+        'uplink (interface to enslave), mtu, stp (bool), confirm_within_s, datapath_type (OVS)',
+      ),
     ],
     returns: 'struct',
     help:
@@ -30,25 +26,15 @@ export const methods = defineMethods([
       'When the uplink carries the host\'s addresses or routes, brick moves them (and its MAC) to the bridge; because that can cut the host off it is only done with ' +
       'opts.confirm_within_s, and rolled back unless network_confirm comes within that many seconds. Asking again changes nothing. ' +
       'Reply: struct {bridge, changed (bool), changes: [what changed], pending_confirmation, confirm_by}. ' + FAULTS,
-    handler: async ([name, rawOpts], ctx: CallContext) => {
-      checkIfName(name, 'name');
-      const o = options(rawOpts, ['uplink', 'mtu', 'stp', 'confirm_within_s', 'datapath_type']);
-      const uplink = o.uplink === undefined || o.uplink === '' ? undefined : checkIfName(o.uplink, 'opts.uplink');
-      const mtu = o.mtu === undefined ? undefined : checkMtu(o.mtu, 'opts.mtu');
-      const stp = optBool(o.stp, 'opts.stp');
-      const confirmWithinS = optSeconds(o.confirm_within_s, 'opts.confirm_within_s');
-      if (o.datapath_type !== undefined && o.datapath_type !== 'system' && o.datapath_type !== 'netdev')
-        throw new BrickError('INVALID_PARAMS', 'opts.datapath_type: must be "system" or "netdev"');
-      const datapathType = o.datapath_type as string | undefined;
-      return ensureBridge(netContext(ctx), { name, uplink, mtu, stp, datapathType }, { confirmWithinS });
-    },
-  },
-  {
+    handler: async ([name, o = {}], ctx) =>
+      ensureBridge(netContext(ctx), { name, uplink: o.uplink, mtu: o.mtu, stp: o.stp, datapathType: o.datapath_type }, { confirmWithinS: o.confirm_within_s }),
+  }),
+  method({
     name: 'network_ensure_vlan_bridge',
     params: [
-      { name: 'parent', type: 'string', help: 'a bridge (its physical uplink carries the VLAN) or the physical interface' },
-      { name: 'vlan', type: ['int', 'string'], help: 'VLAN id 1-4094' },
-      { name: 'opts', type: 'struct', optional: true, help: 'name: the bridge name (default network.vlan_bridge_name)' },
+      param('parent', IfName, 'a bridge (its physical uplink carries the VLAN) or the physical interface'),
+      param('vlan', Vlan, 'VLAN id 1-4094'),
+      optional('opts', options({ name: emptyIsAbsent(IfName) }), 'name: the bridge name (default network.vlan_bridge_name)'),
     ],
     returns: 'struct',
     help:
@@ -56,14 +42,9 @@ export const methods = defineMethods([
       '({bridge}.{vlan} Ovm3, br{pif}-{vlan} KVM), the device enslaved, both up, the uplink MTU copied, both marked as brick\'s. openvswitch: a fake bridge ' +
       '(add-br NAME PARENT VLAN) with external_ids:brick-owner. Idempotent and safe to call concurrently. Reply: struct {bridge, vlan_device ("" on OVS), vlan, changed, changes}. ' +
       FAULTS,
-    handler: async ([parent, vlan, rawOpts], ctx: CallContext) => {
-      checkIfName(parent, 'parent');
-      const v = checkVlan(vlan);
-      const o = options(rawOpts, ['name']);
-      const name = o.name === undefined || o.name === '' ? undefined : checkIfName(o.name, 'opts.name');
-      return ensureVlanBridge(netContext(ctx), { parent, vlan: v, name, pattern: ctx.config.network.vlan_bridge_name });
-    },
-  },
+    handler: async ([parent, vlan, o = {}], ctx) =>
+      ensureVlanBridge(netContext(ctx), { parent, vlan, name: o.name, pattern: ctx.config.network.vlan_bridge_name }),
+  }),
   removeMethod(
     'network_remove_bridge',
     { name: 'name', help: 'a bridge brick made with network_ensure_bridge (or control0)' },
@@ -80,7 +61,7 @@ export const methods = defineMethods([
     FAULTS,
     removeVlanBridge,
   ),
-  {
+  method({
     name: 'network_confirm',
     params: [],
     returns: 'struct',
@@ -88,25 +69,22 @@ export const methods = defineMethods([
       'Keep the network change waiting for confirmation (one applied with confirm_within_s). Call it over the new network path: that it arrives proves the host ' +
       'is still reachable. Reply: struct {kept: [changes]}. Faults: NOT_READY when nothing is waiting (the message says if it was already rolled back).',
     handler: async () => safeApply.confirm(),
-  },
-  {
+  }),
+  method({
     name: 'network_gc',
-    params: [{ name: 'opts', type: 'struct', optional: true, help: 'dry_run (bool): report only' }],
+    params: [optional('opts', options({ dry_run: Flag }), 'dry_run (bool): report only')],
     returns: 'array',
     help:
       'Remove the VLAN bridges (and VXLAN bridges) brick made whose only port left is brick\'s own VLAN (VXLAN) device: a guest port (vif*, vnet*, tap*) or any other port keeps a bridge, ' +
       'and bridges brick did not make are never touched. Runs by itself every network.gc_interval_s when that is > 0. Reply: array of the bridge names removed ' +
       '(with dry_run: that would be). ' + FAULTS,
-    handler: async ([rawOpts], ctx: CallContext) => {
-      const o = options(rawOpts, ['dry_run']);
-      return networkGc(netContext(ctx), optBool(o.dry_run, 'opts.dry_run') ?? false);
-    },
-  },
-  {
+    handler: async ([o = {}], ctx) => networkGc(netContext(ctx), o.dry_run ?? false),
+  }),
+  method({
     name: 'network_setup_control',
     params: [
-      { name: 'dev', type: 'string', optional: true, help: 'default control0' },
-      { name: 'cidr', type: 'string', optional: true, help: 'default 169.254.0.1/16; a network (169.254.0.0/16) means its first host' },
+      optional('dev', emptyIsAbsent(IfName), 'default control0'),
+      optional('cidr', emptyIsAbsent(ControlCidr), 'default 169.254.0.1/16; a network (169.254.0.0/16) means its first host'),
     ],
     returns: 'struct',
     help:
@@ -114,7 +92,6 @@ export const methods = defineMethods([
       '(zeroconf\'s routes on other devices are removed), NOZEROCONF=yes in /etc/sysconfig/network where that file exists, a stale ' +
       'network-scripts/ifcfg-<dev> removed (with network.namespace set no host file is touched: nozeroconf and ifcfg say skipped). Each step is idempotent. Reply: struct {dev, address, changed, changes, steps: {bridge, link_up, arp, address, ' +
       'other_routes_removed, route, nozeroconf, ifcfg}}. ' + FAULTS,
-    handler: async ([dev, cidr], ctx: CallContext) =>
-      setupControl(ctx, dev === undefined || dev === null || dev === '' ? 'control0' : dev, cidr === undefined || cidr === null || cidr === '' ? '169.254.0.1/16' : cidr),
-  },
-]);
+    handler: async ([dev = 'control0', cidr = '169.254.0.1/16'], ctx) => setupControl(ctx, dev, cidr),
+  }),
+];

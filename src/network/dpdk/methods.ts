@@ -1,14 +1,15 @@
 // XML-RPC methods for DPDK vhost-user ports (SPEC: dpdk_add_port, dpdk_del_port, dpdk_list_ports).
-import { defineMethods } from '../../rpc/catalogue.js';
+import { emptyIsAbsent, method, optional, options, orNil, param } from '../../rpc/params.js';
+import { IfName, Vlan } from '../../rpc/formats.js';
 import { addDpdkPort, delDpdkPort, listPorts } from './operations.js';
-import { parseAddRequest } from './plan.js';
+import { VhostModeName, addRequest } from './plan.js';
 
-export const methods = defineMethods([
-  {
+export const methods = [
+  method({
     name: 'dpdk_add_port',
     params: [
-      { name: 'bridge', type: 'string', help: 'an Open vSwitch bridge with datapath_type=netdev' },
-      { name: 'opts', type: ['struct', 'nil'], optional: true, help: 'mode (server|client, default server), vlan (1-4094), name' },
+      param('bridge', IfName, 'an Open vSwitch bridge with datapath_type=netdev'),
+      optional('opts', orNil(options({ mode: VhostModeName, vlan: Vlan, name: emptyIsAbsent(IfName) })), 'mode (server|client, default server), vlan (1-4094), name'),
     ],
     returns: 'struct',
     help:
@@ -25,14 +26,11 @@ export const methods = defineMethods([
       'out of range, unknown mode or option; nothing changed), UNSUPPORTED (no OVS or no DPDK on this host), NOT_FOUND ' +
       '(no such bridge), CONFLICT (bridge is not netdev; the name exists with other settings or is not brick\'s), ' +
       'VERIFY_FAILED (OVS did not accept the port; the message quotes OVS; the port was removed), TIMEOUT.',
-    handler: async ([bridge, opts], ctx) => {
-      const req = parseAddRequest(bridge, opts);
-      return addDpdkPort(ctx, req);
-    },
-  },
-  {
+    handler: async ([bridge, opts], ctx) => addDpdkPort(ctx, addRequest(bridge, opts)),
+  }),
+  method({
     name: 'dpdk_del_port',
-    params: [{ name: 'port', type: 'string', help: 'a port dpdk_add_port created' }],
+    params: [param('port', IfName, 'a port dpdk_add_port created')],
     returns: 'struct',
     help:
       'Remove a DPDK vhost-user port that brick created (OVS removes its server-mode socket). Argument: port (string). ' +
@@ -40,8 +38,8 @@ export const methods = defineMethods([
       'name), CONFLICT (the port exists but is not brick\'s DPDK port — it lacks external_ids:brick-owner=dpdk or is not ' +
       'vhost-user — and is left alone), UNSUPPORTED (no OVS or no DPDK), TIMEOUT.',
     handler: async ([port], ctx) => delDpdkPort(ctx, port),
-  },
-  {
+  }),
+  method({
     name: 'dpdk_list_ports',
     params: [],
     returns: 'array',
@@ -51,5 +49,5 @@ export const methods = defineMethods([
       'socket, status (struct: OVS Interface status, e.g. mode=server, status=connected|disconnected), error (OVS ' +
       'Interface error, "" = none), brick_owned (bool)}, sorted by name. Faults: UNSUPPORTED (no OVS or no DPDK), TIMEOUT.',
     handler: async (_args, ctx) => listPorts(ctx),
-  },
-]);
+  }),
+];

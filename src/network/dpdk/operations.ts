@@ -1,5 +1,5 @@
 // DPDK vhost-user ports on Open vSwitch, the acting half: detect DPDK, add/verify/delete/list
-// ports through ovs-vsctl. Decisions are in dpdk-plan.ts.
+// ports through ovs-vsctl, the state read by the one reader (host/ovs.ts). Decisions are in plan.ts.
 //
 // Sockets live in OVS's run directory (network.ovs_rundir, default /var/run/openvswitch, plus
 // other_config:vhost-sock-dir if the admin set one): `<dir>/<port>`. In server mode OVS creates the
@@ -12,28 +12,22 @@ import { BrickError, isBrickError } from '../../shared/errors.js';
 import type { Runner } from '../../shared/run.js';
 import { netHost } from '../host/netns.js';
 import { linkKey } from '../host/context.js';
+import { mapOf, parseTables, readOvs, rows, setOf, type OvsPort, type OvsState } from '../host/ovs.js';
 import {
   type AddPlan,
   type AddRequest,
   type DpdkPortInfo,
-  type OvsPortState,
-  type DpdkOvsState,
   type VhostMode,
   DEFAULT_OVS_RUNDIR,
   GUEST_MODE,
-  LIST_STATE_ARGS,
   addTransactionArgs,
   differences,
   isBrickDpdkPort,
   listDpdkPorts,
   nextDefaultName,
-  ovsMap,
-  ovsSet,
-  parseOvsState,
-  parseOvsTables,
   planAdd,
-  tableRows,
-  validateIfName,
+  portInterface,
+  sockDirOf,
 } from './plan.js';
 
 export interface OvsContext {
@@ -88,15 +82,19 @@ function lockTable(ctx: DpdkContext) {
   return ctx.locks.bound(ctx.signal);
 }
 
-/** ovs-vsctl through the network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED. */
-function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean } = {}) {
-  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal }).vsctl(args, opts);
+/** The network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED. */
+function hostOf(ctx: OvsContext) {
+  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal });
 }
 
-/** Read bridges, ports and interfaces in one ovs-vsctl call (one consistent snapshot). */
-export async function readOvsState(ctx: OvsContext): Promise<DpdkOvsState> {
-  const r = await vsctl(ctx, LIST_STATE_ARGS);
-  return parseOvsState(r.stdout, rundirOf(ctx.config));
+function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean } = {}) {
+  return hostOf(ctx).vsctl(args, opts);
+}
+
+/** Open vSwitch as every feature reads it (one ovs-vsctl call, one snapshot), and this switch's socket directory. */
+async function readState(ctx: OvsContext): Promise<{ s: OvsState; sockDir: string }> {
+  const s = await readOvs(hostOf(ctx));
+  return { s, sockDir: sockDirOf(s, rundirOf(ctx.config)) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,10 +116,9 @@ export async function detectDpdk(ctx: OvsContext): Promise<DpdkDetection> {
   let row: Record<string, unknown>;
   try {
     const r = await vsctl(ctx, ['--format=json', '--data=json', '--columns=dpdk_initialized,iface_types,datapath_types,other_config', 'list', 'Open_vSwitch']);
-    const t = parseOvsTables(r.stdout);
-    const rows = t[0] ? tableRows(t[0]) : [];
-    if (!rows[0]) return no('the Open vSwitch database has no Open_vSwitch record (ovs-vsctl init has not run)');
-    row = rows[0];
+    const found = rows(parseTables(r.stdout, 1)[0]);
+    if (!found[0]) return no('the Open vSwitch database has no Open_vSwitch record (ovs-vsctl init has not run)');
+    row = found[0];
   } catch (e) {
     if (isBrickError(e)) {
       if (e.fault === 'COMMAND_FAILED' && /dpdk_initialized/.test(e.message)) {
@@ -132,9 +129,9 @@ export async function detectDpdk(ctx: OvsContext): Promise<DpdkDetection> {
     return no(String(e));
   }
   const initialized = row.dpdk_initialized === true;
-  const iface_types = ovsSet(row.iface_types).map(String).sort();
-  const datapath_types = ovsSet(row.datapath_types).map(String).sort();
-  const other = ovsMap(row.other_config);
+  const iface_types = setOf(row.iface_types).map(String).sort();
+  const datapath_types = setOf(row.datapath_types).map(String).sort();
+  const other = mapOf(row.other_config);
   const part = { initialized, iface_types, datapath_types };
   if (!initialized) {
     const init = (other['dpdk-init'] ?? '').toLowerCase();
@@ -165,7 +162,7 @@ export async function requireDpdk(ctx: OvsContext): Promise<void> {
 /** Default names handed out by this process and not yet visible in OVS. */
 const reservedNames = new Set<string>();
 
-function checkBridge(s: DpdkOvsState, bridge: string): void {
+function checkBridge(s: OvsState, bridge: string): void {
   const b = s.bridges.get(bridge);
   if (!b) throw new BrickError('NOT_FOUND', `bridge: no Open vSwitch bridge named ${bridge} (create it with datapath_type=netdev first)`);
   if (b.datapathType !== 'netdev') {
@@ -220,15 +217,16 @@ async function verifyPort(ctx: DpdkContext, plan: AddPlan): Promise<string> {
   const waitMs = Math.min(SOCKET_WAIT_MS, ctx.remainingMs ? Math.max(0, ctx.remainingMs() - 1000) : SOCKET_WAIT_MS);
   const until = performance.now() + waitMs;
   for (;;) {
-    const s = await readOvsState(ctx);
+    const { s } = await readState(ctx);
     const p = s.ports.get(plan.port);
-    if (!p) return `port ${plan.port} is gone from OVS`;
-    if (p.error) return `OVS reports on interface ${plan.port}: ${p.error}`;
+    const i = p && portInterface(p);
+    if (!i) return `port ${plan.port} is gone from OVS`;
+    if (i.error) return `OVS reports on interface ${plan.port}: ${i.error}`;
     const socketOk = plan.mode === 'client' || (await isSocket(plan.socket));
-    if (socketOk && p.ofport !== null && p.ofport >= 0) return '';
+    if (socketOk && i.ofport !== undefined && i.ofport >= 0) return '';
     if (performance.now() >= until) {
-      if (!socketOk) return `OVS did not create the vhost-user socket ${plan.socket} within ${waitMs} ms (status: ${JSON.stringify(p.status)})`;
-      return `OVS gave interface ${plan.port} no OpenFlow port (ofport ${p.ofport ?? 'unset'})`;
+      if (!socketOk) return `OVS did not create the vhost-user socket ${plan.socket} within ${waitMs} ms (status: ${JSON.stringify(i.status)})`;
+      return `OVS gave interface ${plan.port} no OpenFlow port (ofport ${i.ofport ?? 'unset'})`;
     }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -244,13 +242,14 @@ async function verifyOrRollBack(ctx: DpdkContext, plan: AddPlan): Promise<void> 
 }
 
 /** An existing explicit name: the same settings → done; else CONFLICT naming the differences. */
-function settleExisting(existing: OvsPortState, plan: AddPlan): AddResult {
+function settleExisting(existing: OvsPort, plan: AddPlan): AddResult {
   const diff = differences(existing, plan);
   if (diff.length) {
     throw new BrickError('CONFLICT', `opts.name: port ${plan.port} already exists and ${diff.join('; ')}; choose another name or remove it first`);
   }
-  if (existing.error) {
-    throw new BrickError('VERIFY_FAILED', `port ${plan.port} exists but OVS reports: ${existing.error}; remove it with dpdk_del_port and add it again`);
+  const error = portInterface(existing)?.error;
+  if (error) {
+    throw new BrickError('VERIFY_FAILED', `port ${plan.port} exists but OVS reports: ${error}; remove it with dpdk_del_port and add it again`);
   }
   return resultOf(plan, false);
 }
@@ -266,14 +265,14 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
     const name = req.name;
     // The one lock scheme: the port and its bridge, as every bridge change holds the bridge.
     return lockTable(ctx).with([linkKey(req.bridge), linkKey(name)], async () => {
-      const s = await readOvsState(ctx);
-      const plan = planAdd(req, name, s.sockDir);
+      const { s, sockDir } = await readState(ctx);
+      const plan = planAdd(req, name, sockDir);
       const existing = s.ports.get(name);
       if (existing) return settleExisting(existing, plan);
       checkBridge(s, req.bridge);
       if ((await applyAdd(ctx, plan)) === 'taken') {
         // Someone else (another process) created it between our read and our transaction.
-        const again = (await readOvsState(ctx)).ports.get(name);
+        const again = (await readState(ctx)).s.ports.get(name);
         if (!again) throw new BrickError('CONFLICT', `opts.name: port ${name} was being created and removed concurrently; try again`);
         return settleExisting(again, plan);
       }
@@ -284,9 +283,9 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
   for (let attempt = 1; ; attempt++) {
     // Allocate under the lock: read what OVS has, skip what this process has handed out already.
     const plan = await lockTable(ctx).with('dpdk:names', async () => {
-      const state = await readOvsState(ctx);
-      checkBridge(state, req.bridge);
-      const p = planAdd(req, nextDefaultName(state.ports.keys(), reservedNames), state.sockDir);
+      const { s, sockDir } = await readState(ctx);
+      checkBridge(s, req.bridge);
+      const p = planAdd(req, nextDefaultName(s.ports.keys(), reservedNames), sockDir);
       reservedNames.add(p.port);
       return p;
     });
@@ -315,16 +314,15 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
  * brick's DPDK port (no external_ids:brick-owner=dpdk, or not vhost-user) → CONFLICT, untouched:
  * brick deletes only what it made.
  */
-export async function delDpdkPort(ctx: DpdkContext, port: unknown): Promise<{ port: string; removed: boolean }> {
-  const name = validateIfName(port, 'port');
+export async function delDpdkPort(ctx: DpdkContext, name: string): Promise<{ port: string; removed: boolean }> {
   await requireDpdk(ctx);
   return lockTable(ctx).with(linkKey(name), async () => {
-    const p = (await readOvsState(ctx)).ports.get(name);
+    const p = (await readState(ctx)).s.ports.get(name);
     if (!p) return { port: name, removed: false };
     if (!isBrickDpdkPort(p)) {
       throw new BrickError(
         'CONFLICT',
-        `port: ${name} is not a brick DPDK port (type ${p.type || 'none'}, external_ids:brick-owner=${JSON.stringify(p.externalIds['brick-owner'] ?? '')}); brick leaves it alone — remove it with ovs-vsctl del-port if you mean to`,
+        `port: ${name} is not a brick DPDK port (type ${portInterface(p)?.type || 'none'}, external_ids:brick-owner=${JSON.stringify(p.externalIds['brick-owner'] ?? '')}); brick leaves it alone — remove it with ovs-vsctl del-port if you mean to`,
       );
     }
     await removePort(ctx, name, false);
@@ -335,5 +333,6 @@ export async function delDpdkPort(ctx: DpdkContext, port: unknown): Promise<{ po
 /** dpdk_list_ports: every vhost-user port OVS has, brick's and others'. */
 export async function listPorts(ctx: OvsContext): Promise<DpdkPortInfo[]> {
   await requireDpdk(ctx);
-  return listDpdkPorts(await readOvsState(ctx));
+  const { s, sockDir } = await readState(ctx);
+  return listDpdkPorts(s, sockDir);
 }

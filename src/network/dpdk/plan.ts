@@ -1,11 +1,13 @@
-// DPDK vhost-user ports, the deciding half: validate what the caller asked, read Open vSwitch's
-// state out of `ovs-vsctl --format=json list` output, choose names, build the one ovs-vsctl
-// transaction, compare an existing port with a wanted one. No I/O here; dpdk.ts runs it.
+// DPDK vhost-user ports, the deciding half: the request with its defaults, names, the one ovs-vsctl
+// transaction, an existing port compared with a wanted one, the list, all over the Open vSwitch
+// state the one reader (host/ovs.ts) gives. No I/O here; operations.ts runs it.
 //
 // Vocabulary: `ovs_mode` is the vhost-user role OVS plays (server: OVS creates the socket, type
 // dpdkvhostuser; client: the guest's QEMU creates it, type dpdkvhostuserclient). `guest_mode` is
 // the inverse, i.e. what libvirt's `<source mode=...>` must say.
 import { BrickError } from '../../shared/errors.js';
+import type { OvsInterface, OvsPort, OvsState } from '../host/ovs.js';
+import { oneOf } from '../../rpc/formats.js';
 import { DEFAULT_OVS_RUNDIR } from '../host/netns.js';
 
 export { DEFAULT_OVS_RUNDIR };
@@ -31,20 +33,8 @@ export function modeOfType(type: string): VhostMode | undefined {
 // ---------------------------------------------------------------------------------------------
 // Validation
 
-// A bridge or port name becomes a Linux interface name (IFNAMSIZ 16 with the NUL) and a file name
-// in the OVS run dir (the socket), so keep to a strict, path-safe charset.
-const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
-
-export function validateIfName(value: unknown, param: string): string {
-  if (typeof value !== 'string') {
-    throw new BrickError('INVALID_PARAMS', `${param}: expected a string name, got ${value === null ? 'nil' : typeof value}`);
-  }
-  if (!IFNAME.test(value)) {
-    const why = value.length === 0 ? 'it is empty' : value.length > 15 ? `it is ${value.length} characters long (at most 15)` : 'it may use only letters, digits, "_", "." and "-", and must not start with "." or "-"';
-    throw new BrickError('INVALID_PARAMS', `${param}: ${JSON.stringify(value.slice(0, 64))} is not a valid bridge/port name: ${why}`);
-  }
-  return value;
-}
+/** A vhost-user mode as a call sends it (CloudStack's DPDK-VHOSTUSER detail is case-insensitive). */
+export const VhostModeName = oneOf(['server', 'client'] as const, { fold: true });
 
 export interface AddRequest {
   bridge: string;
@@ -55,147 +45,18 @@ export interface AddRequest {
   name?: string;
 }
 
-const ADD_OPTS = ['mode', 'vlan', 'name'] as const;
-
-function parseVlan(v: unknown): number | undefined {
-  if (v === null || v === undefined) return undefined;
-  let n: number;
-  if (typeof v === 'number') n = v;
-  else if (typeof v === 'bigint') n = Number(v);
-  else if (typeof v === 'string' && /^\s*\d{1,5}\s*$/.test(v)) n = Number(v); // the Java client sends some numbers as strings
-  else throw new BrickError('INVALID_PARAMS', `opts.vlan: expected an integer 1-4094, got ${JSON.stringify(v)}`);
-  if (!Number.isInteger(n) || n < 1 || n > 4094) {
-    throw new BrickError(
-      'INVALID_PARAMS',
-      `opts.vlan: ${n} is not an access VLAN; use 1-4094 (0 and 4095 are reserved), or leave vlan out for an untagged port`,
-    );
-  }
-  return n;
-}
-
-function parseMode(v: unknown): VhostMode {
-  if (v === null || v === undefined) return 'server'; // CloudStack's default (DpdkDriverImpl: SERVER)
-  if (typeof v === 'string') {
-    const m = v.trim().toLowerCase(); // CloudStack's DPDK-VHOSTUSER detail is case-insensitive
-    if (m === 'server' || m === 'client') return m;
-  }
-  throw new BrickError(
-    'INVALID_PARAMS',
-    `opts.mode: ${JSON.stringify(v)} is not a vhost-user mode; use "server" (OVS owns the socket, guest is client) or "client" (guest owns the socket)`,
-  );
-}
-
-/** Check dpdk_add_port's arguments; throws INVALID_PARAMS naming the parameter. */
-export function parseAddRequest(bridge: unknown, opts: unknown): AddRequest {
-  const b = validateIfName(bridge, 'bridge');
-  if (opts !== null && opts !== undefined && (typeof opts !== 'object' || Array.isArray(opts))) {
-    throw new BrickError('INVALID_PARAMS', 'opts: expected a struct with mode, vlan, name');
-  }
-  const o = (opts ?? {}) as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (!(ADD_OPTS as readonly string[]).includes(k)) {
-      throw new BrickError('INVALID_PARAMS', `opts.${k}: unknown option; dpdk_add_port knows ${ADD_OPTS.join(', ')}`);
-    }
-  }
-  const mode = parseMode(o.mode);
-  const vlan = parseVlan(o.vlan);
-  let name: string | undefined;
-  if (o.name !== null && o.name !== undefined && o.name !== '') name = validateIfName(o.name, 'opts.name');
-  if (name !== undefined && name === b) throw new BrickError('INVALID_PARAMS', `opts.name: ${name} is the bridge's own name; choose another port name`);
-  return { bridge: b, mode, vlan, name };
+/** dpdk_add_port's checked arguments with their defaults (server mode: CloudStack's DpdkDriverImpl default). */
+export function addRequest(bridge: string, o: { mode?: VhostMode; vlan?: number; name?: string } = {}): AddRequest {
+  if (o.name !== undefined && o.name === bridge) throw new BrickError('INVALID_PARAMS', `opts.name: ${o.name} is the bridge's own name; choose another port name`);
+  return { bridge, mode: o.mode ?? 'server', vlan: o.vlan, name: o.name };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reading OVS state (`ovs-vsctl --format=json --data=json list ...`)
+// Open vSwitch state: read by the one reader, host/ovs.ts (readOvs), as every feature does
 
-export type OvsMap = Record<string, string>;
-
-export interface OvsPortState {
-  name: string;
-  /** The bridge holding the port; '' if OVS lists it under none (a dangling row). */
-  bridge: string;
-  tag: number | null;
-  externalIds: OvsMap;
-  /** The interface of the same name (vhost-user ports have exactly one). */
-  type: string;
-  options: OvsMap;
-  status: OvsMap;
-  error: string;
-  ofport: number | null;
-}
-
-export interface OvsBridgeState {
-  name: string;
-  datapathType: string;
-}
-
-/**
- * What the DPDK planners read (--data=json, with the Open_vSwitch row for the socket directory).
- * The bridge/overlay planners read host/ovs.ts; this is the only other OVS view.
- */
-export interface DpdkOvsState {
-  bridges: Map<string, OvsBridgeState>;
-  ports: Map<string, OvsPortState>;
-  /** Directory of the dpdkvhostuser (server mode) sockets. */
-  sockDir: string;
-}
-
-export interface OvsTable {
-  headings: string[];
-  data: unknown[][];
-}
-
-/** Parse the concatenated JSON tables ovs-vsctl prints for several `list` commands, one per line. */
-export function parseOvsTables(stdout: string): OvsTable[] {
-  const out: OvsTable[] = [];
-  for (const line of stdout.split('\n')) {
-    const t = line.trim();
-    if (!t) continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(t);
-    } catch {
-      throw new BrickError('COMMAND_FAILED', `ovs-vsctl printed something that is not JSON: ${t.slice(0, 200)}`);
-    }
-    const o = v as Partial<OvsTable>;
-    if (!o || !Array.isArray(o.headings) || !Array.isArray(o.data)) {
-      throw new BrickError('COMMAND_FAILED', `ovs-vsctl printed JSON that is not a table: ${t.slice(0, 200)}`);
-    }
-    out.push(o as OvsTable);
-  }
-  return out;
-}
-
-/** Rows of a table as objects keyed by heading. */
-export function tableRows(t: OvsTable): Record<string, unknown>[] {
-  return t.data.map((row) => Object.fromEntries(t.headings.map((h, i) => [h, row[i]])));
-}
-
-/** OVSDB JSON: ["map", [[k, v], ...]] → object. */
-export function ovsMap(v: unknown): OvsMap {
-  const out: OvsMap = {};
-  if (Array.isArray(v) && v[0] === 'map' && Array.isArray(v[1])) {
-    for (const pair of v[1] as unknown[]) {
-      if (Array.isArray(pair) && pair.length === 2) out[String(pair[0])] = String(pair[1]);
-    }
-  }
-  return out;
-}
-
-/** OVSDB JSON: a scalar, or ["set", [...]] (an empty set is "no value"), or ["uuid", u]. */
-export function ovsSet(v: unknown): unknown[] {
-  if (Array.isArray(v) && v[0] === 'set' && Array.isArray(v[1])) return (v[1] as unknown[]).map(ovsAtom);
-  return [ovsAtom(v)];
-}
-
-function ovsAtom(v: unknown): unknown {
-  if (Array.isArray(v) && (v[0] === 'uuid' || v[0] === 'named-uuid')) return String(v[1]);
-  return v;
-}
-
-function optScalar(v: unknown): unknown {
-  const s = ovsSet(v);
-  return s.length === 0 ? undefined : s[0];
+/** A port's interface: a vhost-user port has exactly one, of the same name. */
+export function portInterface(p: OvsPort): OvsInterface | undefined {
+  return p.interfaces.find((i) => i.name === p.name) ?? p.interfaces[0];
 }
 
 /** The socket directory: OVS's run dir, plus other_config:vhost-sock-dir (relative to it) if set. */
@@ -207,54 +68,10 @@ export function socketDir(rundir: string, vhostSockDir: string | undefined): str
   return `${base}/${sub}`;
 }
 
-/**
- * Build the state from the tables printed by LIST_STATE_ARGS (Open_vSwitch, Bridge, Port, Interface,
- * in that order).
- */
-export function parseOvsState(stdout: string, rundir: string): DpdkOvsState {
-  const tables = parseOvsTables(stdout);
-  if (tables.length !== 4) throw new BrickError('COMMAND_FAILED', `ovs-vsctl printed ${tables.length} tables, expected 4`);
-  const [ovsT, brT, portT, ifT] = tables.map(tableRows);
-  const other = ovsMap(ovsT[0]?.other_config);
-  const bridges = new Map<string, OvsBridgeState>();
-  const bridgeOfPortUuid = new Map<string, string>();
-  for (const b of brT) {
-    const name = String(b.name);
-    bridges.set(name, { name, datapathType: String(optScalar(b.datapath_type) ?? '') });
-    for (const u of ovsSet(b.ports)) bridgeOfPortUuid.set(String(u), name);
-  }
-  const ifaces = new Map<string, Record<string, unknown>>();
-  for (const i of ifT) ifaces.set(String(i.name), i);
-  const ports = new Map<string, OvsPortState>();
-  for (const p of portT) {
-    const name = String(p.name);
-    const i = ifaces.get(name) ?? {};
-    const tag = optScalar(p.tag);
-    const ofport = optScalar(i.ofport);
-    const err = optScalar(i.error);
-    ports.set(name, {
-      name,
-      bridge: bridgeOfPortUuid.get(String(optScalar(p._uuid))) ?? '',
-      tag: typeof tag === 'number' ? tag : null,
-      externalIds: ovsMap(p.external_ids),
-      type: String(i.type ?? ''),
-      options: ovsMap(i.options),
-      status: ovsMap(i.status),
-      error: typeof err === 'string' ? err : '',
-      ofport: typeof ofport === 'number' ? ofport : null,
-    });
-  }
-  return { bridges, ports, sockDir: socketDir(rundir, other['vhost-sock-dir']) };
+/** Where this switch puts server-mode sockets. */
+export function sockDirOf(s: OvsState, rundir: string): string {
+  return socketDir(rundir, s.otherConfig['vhost-sock-dir']);
 }
-
-/** Arguments (after the global options) that print what parseOvsState reads, in one snapshot. */
-export const LIST_STATE_ARGS: readonly string[] = [
-  '--format=json', '--data=json',
-  '--', '--columns=other_config', 'list', 'Open_vSwitch',
-  '--', '--columns=name,datapath_type,ports', 'list', 'Bridge',
-  '--', '--columns=_uuid,name,tag,external_ids', 'list', 'Port',
-  '--', '--columns=name,type,options,status,error,ofport', 'list', 'Interface',
-];
 
 // ---------------------------------------------------------------------------------------------
 // Names
@@ -311,13 +128,14 @@ export function addTransactionArgs(p: AddPlan): string[] {
   return ['--', 'add-port', p.bridge, p.port, ...portCols, '--', 'set', 'Interface', p.port, ...ifCols];
 }
 
-export function isBrickDpdkPort(p: OvsPortState): boolean {
-  return p.externalIds[DPDK_OWNER_KEY] === DPDK_OWNER_VALUE && modeOfType(p.type) !== undefined;
+export function isBrickDpdkPort(p: OvsPort): boolean {
+  return p.externalIds[DPDK_OWNER_KEY] === DPDK_OWNER_VALUE && modeOfType(portInterface(p)?.type ?? '') !== undefined;
 }
 
 /** Where a port's socket is: OVS's socket dir for server mode, vhost-server-path for client mode. */
-export function portSocket(p: OvsPortState, sockDir: string): string {
-  if (p.type === OVS_TYPE.client) return p.options['vhost-server-path'] ?? '';
+export function portSocket(p: OvsPort, sockDir: string): string {
+  const i = portInterface(p);
+  if (i?.type === OVS_TYPE.client) return i.options['vhost-server-path'] ?? '';
   return `${sockDir.replace(/\/+$/, '')}/${p.name}`;
 }
 
@@ -325,17 +143,19 @@ export function portSocket(p: OvsPortState, sockDir: string): string {
  * An explicit name that already exists: the same settings → nothing to do (returns []); otherwise
  * the differences, each in words, for a CONFLICT.
  */
-export function differences(existing: OvsPortState, want: AddPlan): string[] {
+export function differences(existing: OvsPort, want: AddPlan): string[] {
   const d: string[] = [];
+  const type = portInterface(existing)?.type ?? '';
+  const options = portInterface(existing)?.options ?? {};
   if (existing.externalIds[DPDK_OWNER_KEY] !== DPDK_OWNER_VALUE) {
     d.push(`it is not brick's (external_ids:${DPDK_OWNER_KEY} is ${JSON.stringify(existing.externalIds[DPDK_OWNER_KEY] ?? '')}, not "${DPDK_OWNER_VALUE}")`);
   }
   if (existing.bridge !== want.bridge) d.push(`it is on bridge ${existing.bridge || '(none)'}, not ${want.bridge}`);
-  const mode = modeOfType(existing.type);
-  if (mode !== want.mode) d.push(`its type is ${existing.type || '(none)'}, not ${OVS_TYPE[want.mode]} (mode ${want.mode})`);
+  const mode = modeOfType(type);
+  if (mode !== want.mode) d.push(`its type is ${type || '(none)'}, not ${OVS_TYPE[want.mode]} (mode ${want.mode})`);
   if ((existing.tag ?? undefined) !== want.vlan) d.push(`its VLAN tag is ${existing.tag ?? 'none'}, not ${want.vlan ?? 'none'}`);
-  if (want.mode === 'client' && mode === 'client' && existing.options['vhost-server-path'] !== want.socket) {
-    d.push(`its vhost-server-path is ${existing.options['vhost-server-path'] ?? '(none)'}, not ${want.socket}`);
+  if (want.mode === 'client' && mode === 'client' && options['vhost-server-path'] !== want.socket) {
+    d.push(`its vhost-server-path is ${options['vhost-server-path'] ?? '(none)'}, not ${want.socket}`);
   }
   return d;
 }
@@ -359,20 +179,21 @@ export interface DpdkPortInfo {
 }
 
 /** Every vhost-user port OVS knows (brick's and others'), sorted by name (csdpdk-2 before csdpdk-10). */
-export function listDpdkPorts(s: DpdkOvsState): DpdkPortInfo[] {
+export function listDpdkPorts(s: OvsState, sockDir: string): DpdkPortInfo[] {
   const out: DpdkPortInfo[] = [];
   for (const p of s.ports.values()) {
-    const mode = modeOfType(p.type);
-    if (!mode) continue;
+    const i = portInterface(p);
+    const mode = modeOfType(i?.type ?? '');
+    if (!i || !mode) continue;
     out.push({
       name: p.name,
       bridge: p.bridge,
       mode,
       guest_mode: GUEST_MODE[mode],
       tag: p.tag ?? 0,
-      socket: portSocket(p, s.sockDir),
-      status: { ...p.status },
-      error: p.error,
+      socket: portSocket(p, sockDir),
+      status: { ...i.status },
+      error: i.error,
       brick_owned: p.externalIds[DPDK_OWNER_KEY] === DPDK_OWNER_VALUE,
     });
   }

@@ -3,7 +3,8 @@
 import type { CallContext, MethodDef } from '../../rpc/catalogue.js';
 import { BrickError } from '../../shared/errors.js';
 import type { XmlRpcStruct } from '../../rpc/values.js';
-import { checkIfName } from './names.js';
+import { method, param } from '../../rpc/params.js';
+import { IfName } from '../../rpc/formats.js';
 import type { Config } from '../../config/schema.js';
 import type { KeyedLock, LockTable } from '../../shared/keyed-lock.js';
 import type { Logger } from '../../shared/log.js';
@@ -65,20 +66,20 @@ export const linkKey = (name: string) => `net:link:${name}`;
 
 /**
  * A network_remove_* method of one name argument: the name checked, the call's network view, the
- * reply {removed, changes}. `what` says what it removes and what it refuses; `faults` ends the help.
+ * reply {removed, changes}. `does` says what it removes and what it refuses; `faults` ends the help.
  */
 export function removeMethod(
   name: string,
-  param: { name: string; help: string },
-  what: string,
+  what: { name: string; help: string },
+  does: string,
   faults: string,
   remove: (nc: NetContext, name: string) => Promise<XmlRpcStruct>,
 ): MethodDef {
-  return {
+  return method({
     name,
-    params: [{ name: param.name, type: 'string', help: param.help }],
+    params: [param(what.name, IfName, what.help)],
     returns: 'struct',
-    help: `${what} Reply: struct {removed: true, or false when there was nothing by that name; changes}. ${faults}`,
-    handler: async ([n], ctx) => remove(netContext(ctx), checkIfName(n, param.name)),
-  };
+    help: `${does} Reply: struct {removed: true, or false when there was nothing by that name; changes}. ${faults}`,
+    handler: async ([n], ctx) => remove(netContext(ctx), n),
+  });
 }

@@ -1,13 +1,18 @@
-// The RUNNING state of Open vSwitch, read in one `ovs-vsctl --format=json` call (Bridge, Port and
-// Interface tables, every column a planner uses: bridges, VLAN bridges, overlay bridges and tunnels
-// all read it through here), and the pure helpers the planners use. Fake VLAN bridges (`add-br NAME PARENT
+// The RUNNING state of Open vSwitch, read in one `ovs-vsctl --format=json` call (Bridge, Port,
+// Interface and Open_vSwitch tables, every column a planner uses: bridges, VLAN bridges, overlay
+// bridges, tunnels and DPDK vhost-user ports all read it through here), and the pure helpers the
+// planners use. Fake VLAN bridges (`add-br NAME PARENT
 // VLAN`) are Port rows with fake_bridge=true and a tag on the parent bridge. brick marks what it
 // makes with external_ids:brick-owner=<role> on the Port row (a fake bridge has no Bridge row).
 import { BrickError } from '../../shared/errors.js';
+import { oneOf } from '../../rpc/formats.js';
 import type { NetHost } from './netns.js';
 import type { Owner } from './link-state.js';
 
 export const OVS_OWNER_KEY = 'brick-owner';
+
+/** A new OVS bridge's datapath: the kernel's (system) or userspace (netdev, for DPDK). */
+export const Datapath = oneOf(['system', 'netdev'] as const);
 
 export interface OvsInterface {
   name: string;
@@ -20,6 +25,8 @@ export interface OvsInterface {
   error: string;
   /** link_state ('' when OVS reports none). */
   linkState: string;
+  /** status column (vhost-user: mode, status connected|disconnected). */
+  status: Record<string, string>;
 }
 
 export interface OvsPort {
@@ -43,6 +50,8 @@ export interface OvsBridge {
 export interface OvsState {
   bridges: Map<string, OvsBridge>;
   ports: Map<string, OvsPort>;
+  /** The Open_vSwitch row's other_config (vhost-sock-dir, dpdk-init, ...). */
+  otherConfig: Record<string, string>;
 }
 
 export interface FakeBridge {
@@ -56,11 +65,13 @@ type Atom = unknown;
 function uuidOf(v: Atom): string {
   return Array.isArray(v) && v[0] === 'uuid' ? String(v[1]) : '';
 }
-function setOf(v: Atom): Atom[] {
+/** OVSDB JSON: ["set", [...]] (empty = no value) or a single atom. */
+export function setOf(v: Atom): Atom[] {
   if (Array.isArray(v) && v[0] === 'set') return v[1] as Atom[];
   return v === undefined || v === null ? [] : [v];
 }
-function mapOf(v: Atom): Record<string, string> {
+/** OVSDB JSON: ["map", [[k, v], ...]] → object. */
+export function mapOf(v: Atom): Record<string, string> {
   const out: Record<string, string> = {};
   if (Array.isArray(v) && v[0] === 'map') for (const [k, val] of v[1] as [string, string][]) out[k] = String(val);
   return out;
@@ -70,8 +81,25 @@ interface Table {
   headings: string[];
   data: Atom[][];
 }
-function rows(t: Table): Record<string, Atom>[] {
+/** A table's rows as objects keyed by heading. */
+export function rows(t: Table): Record<string, Atom>[] {
   return t.data.map((r) => Object.fromEntries(t.headings.map((h, i) => [h, r[i]])));
+}
+
+/** The JSON tables ovs-vsctl --format=json prints, one per line, for `count` list commands. */
+export function parseTables(text: string, count: number): Table[] {
+  let tables: Table[];
+  try {
+    tables = text
+      .split('\n')
+      .filter((l) => l.trim())
+      .map((l) => JSON.parse(l) as Table);
+  } catch {
+    throw new BrickError('COMMAND_FAILED', `ovs-vsctl --format=json printed something that is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (tables.length !== count || tables.some((t) => !Array.isArray(t?.headings) || !Array.isArray(t?.data)))
+    throw new BrickError('COMMAND_FAILED', `ovs-vsctl: expected ${count} JSON tables, got ${tables.length}: ${text.slice(0, 200)}`);
+  return tables;
 }
 
 export const OVS_READ_ARGS = [
@@ -85,24 +113,18 @@ export const OVS_READ_ARGS = [
   'list',
   'Port',
   '--',
-  '--columns=_uuid,name,type,options,ofport,mtu_request,error,link_state',
+  '--columns=_uuid,name,type,options,ofport,mtu_request,error,link_state,status',
   'list',
   'Interface',
+  '--',
+  '--columns=other_config',
+  'list',
+  'Open_vSwitch',
 ];
 
-/** Parse the three JSON tables OVS_READ_ARGS prints (one per line). */
+/** Parse the four JSON tables OVS_READ_ARGS prints (Bridge, Port, Interface, Open_vSwitch). */
 export function parseOvs(text: string): OvsState {
-  let tables: Table[];
-  try {
-    tables = text
-      .split('\n')
-      .filter((l) => l.trim())
-      .map((l) => JSON.parse(l) as Table);
-  } catch {
-    throw new BrickError('COMMAND_FAILED', `ovs-vsctl --format=json printed something that is not JSON: ${text.slice(0, 200)}`);
-  }
-  if (tables.length !== 3) throw new BrickError('COMMAND_FAILED', `ovs-vsctl: expected 3 tables (Bridge, Port, Interface), got ${tables.length}`);
-  const [brT, portT, ifT] = tables.map(rows);
+  const [brT, portT, ifT, ovsT] = parseTables(text, 4).map(rows);
   const ifaces = new Map<string, OvsInterface>();
   for (const r of ifT) {
     const ofport = setOf(r.ofport)[0];
@@ -113,6 +135,7 @@ export function parseOvs(text: string): OvsState {
       options: mapOf(r.options),
       error: String(setOf(r.error)[0] ?? ''),
       linkState: String(setOf(r.link_state)[0] ?? ''),
+      status: mapOf(r.status),
       ...(typeof ofport === 'number' ? { ofport } : {}),
       ...(typeof mtu === 'number' ? { mtuRequest: mtu } : {}),
     });
@@ -141,7 +164,7 @@ export function parseOvs(text: string): OvsState {
     }
     bridges.set(name, { name, ports: portNames.sort(), externalIds: mapOf(b.external_ids), datapathType: String(b.datapath_type ?? ''), stp: b.stp_enable === true });
   }
-  return { bridges, ports };
+  return { bridges, ports, otherConfig: mapOf(ovsT[0]?.other_config) };
 }
 
 export async function readOvs(host: NetHost): Promise<OvsState> {

@@ -1,52 +1,45 @@
 // The overlay network_* XML-RPC methods: GRE/VXLAN tunnels on Open vSwitch (the CloudStack OVS
 // plugin's ovstunnel.py) and VXLAN bridges on Linux (modifyvxlan.sh).
-import { defineMethods, type CallContext } from '../../rpc/catalogue.js';
 import { BrickError } from '../../shared/errors.js';
+import { check, emptyIsAbsent, method, optional, options, param } from '../../rpc/params.js';
+import { Flag, IfName, Multicast, Unicast } from '../../rpc/formats.js';
 import { netContext, removeMethod } from '../host/context.js';
-import { optBool, options } from '../host/options.js';
-import { checkIfName } from '../host/names.js';
+import { Datapath } from '../host/ovs.js';
 import { ensureOverlayBridge, ensureTunnel, ensureVxlanBridge, removeOverlayBridge, removeTunnel, removeVxlanBridge } from './operations.js';
-import { checkKey, checkRemote, checkTunnelType } from './plan.js';
-import { checkGroup, checkUnicast, checkVni } from './vxlan-bridge.js';
+import { GreKey, Remote, TunnelTypeName, VxlanKey } from './plan.js';
+import { Vni } from './vxlan-bridge.js';
 
-
-const given = (v: unknown) => v !== undefined && v !== null && v !== '';
-
-const KEY_TYPES = ['int', 'i8', 'string'] as const;
 const FAULTS =
   'Faults: INVALID_PARAMS (bad name, key, VNI, address or option; nothing changed), NOT_FOUND, CONFLICT (exists but differs, or not brick\'s), ' +
   'VERIFY_FAILED (Open vSwitch refused the interface; it was removed again, the message carries OVS\'s words), COMMAND_FAILED, TIMEOUT.';
 
-export const methods = defineMethods([
-  {
+export const methods = [
+  method({
     name: 'network_ensure_overlay_bridge',
     params: [
-      { name: 'bridge', type: 'string', help: 'OVS bridge name: 1-15 letters, digits, _ . -' },
-      { name: 'key', type: KEY_TYPES, help: 'the guest network\'s tunnel key 0-4294967295 (a string for keys past 2^31)' },
-      { name: 'opts', type: 'struct', optional: true, help: 'stp (bool, default false), datapath_type (system|netdev, new bridges only)' },
+      param('bridge', IfName, 'OVS bridge name: 1-15 letters, digits, _ . -'),
+      param('key', GreKey, 'the guest network\'s tunnel key 0-4294967295 (a string for keys past 2^31)'),
+      optional('opts', options({ stp: Flag, datapath_type: Datapath }), 'stp (bool, default false), datapath_type (system|netdev, new bridges only)'),
     ],
     returns: 'struct',
     help:
       'Make the Open vSwitch bridge for one overlay (GRE/VXLAN) guest network exist, as ovstunnel.py setup_ovs_bridge does: external_ids brick-owner=overlay-bridge ' +
       'and brick-overlay-key=<key>, STP as asked. Asking again changes nothing; an existing bridge with another key, or one brick did not make, is refused. ' +
       'Reply: struct {bridge, key, changed (bool), changes: [what changed]}. ' + FAULTS,
-    handler: async ([bridge, key, rawOpts], ctx: CallContext) => {
-      checkIfName(bridge, 'bridge');
-      const k = checkKey(key, 'any');
-      const o = options(rawOpts, ['stp', 'datapath_type']);
-      const stp = optBool(o.stp, 'opts.stp');
-      if (o.datapath_type !== undefined && o.datapath_type !== 'system' && o.datapath_type !== 'netdev')
-        throw new BrickError('INVALID_PARAMS', 'opts.datapath_type: must be "system" or "netdev"');
-      return ensureOverlayBridge(netContext(ctx), { bridge, key: k, stp, datapathType: o.datapath_type as string | undefined });
-    },
-  },
-  {
+    handler: async ([bridge, key, o = {}], ctx) => ensureOverlayBridge(netContext(ctx), { bridge, key, stp: o.stp, datapathType: o.datapath_type }),
+  }),
+  method({
     name: 'network_ensure_tunnel',
     params: [
-      { name: 'bridge', type: 'string', help: 'the overlay bridge' },
-      { name: 'remote_ip', type: 'string', help: 'the peer host\'s underlay IPv4 or IPv6 address' },
-      { name: 'key', type: KEY_TYPES, help: 'GRE key 0-4294967295, or VXLAN VNI 1-16777215' },
-      { name: 'opts', type: 'struct', optional: true, help: 'type: gre (default) or vxlan; name: the port name (default <gre|vxl>-<10 hex of sha256(bridge, remote, key)>)' },
+      param('bridge', IfName, 'the overlay bridge'),
+      param('remote_ip', Remote, 'the peer host\'s underlay IPv4 or IPv6 address'),
+      // GRE and VXLAN keys differ in range: checked once opts.type is known.
+      param('key', GreKey, 'GRE key 0-4294967295, or VXLAN VNI 1-16777215'),
+      optional(
+        'opts',
+        options({ type: emptyIsAbsent(TunnelTypeName), name: emptyIsAbsent(IfName) }),
+        'type: gre (default) or vxlan; name: the port name (default <gre|vxl>-<10 hex of sha256(bridge, remote, key)>)',
+      ),
     ],
     returns: 'struct',
     help:
@@ -55,28 +48,21 @@ export const methods = defineMethods([
       '(priority 1000, a cookie derived from the port name) dropping broadcast and 224.0.0.0/24 multicast arriving from the tunnel, as the OVS plugin does, and checks ' +
       'that OVS accepted the interface (empty error column, an ofport): if not, the port is removed again and the call faults VERIFY_FAILED with OVS\'s words. ' +
       'Asking again changes nothing (flows lost to an ovs-vswitchd restart are put back). Reply: struct {port, ofport, bridge, type, remote, key, changed, changes}. ' + FAULTS,
-    handler: async ([bridge, remoteIp, key, rawOpts], ctx: CallContext) => {
-      checkIfName(bridge, 'bridge');
-      const remote = checkRemote(remoteIp, 'remote_ip');
-      const o = options(rawOpts, ['type', 'name']);
-      const type = checkTunnelType(o.type);
-      const k = checkKey(key, type);
-      const name = given(o.name) ? checkIfName(o.name, 'opts.name') : undefined;
-      return ensureTunnel(netContext(ctx), { bridge, remote, key: k, type, name });
+    handler: async ([bridge, remote, key, o = {}], ctx) => {
+      const type = o.type ?? 'gre';
+      if (type === 'vxlan') check(VxlanKey, key, 'key');
+      return ensureTunnel(netContext(ctx), { bridge, remote, key, type, name: o.name });
     },
-  },
-  {
+  }),
+  method({
     name: 'network_remove_tunnel',
-    params: [
-      { name: 'bridge', type: 'string', help: 'the overlay bridge' },
-      { name: 'port', type: 'string', help: 'the tunnel port (as network_ensure_tunnel replied)' },
-    ],
+    params: [param('bridge', IfName, 'the overlay bridge'), param('port', IfName, 'the tunnel port (as network_ensure_tunnel replied)')],
     returns: 'struct',
     help:
       'Remove a tunnel port brick made and exactly its flows (by cookie), as ovstunnel.py destroy_tunnel. A port brick did not make is refused (CONFLICT). ' +
       'Reply: struct {removed: true, or false when there was no such port; changes}. ' + FAULTS,
-    handler: async ([bridge, port], ctx: CallContext) => removeTunnel(netContext(ctx), checkIfName(bridge, 'bridge'), checkIfName(port, 'port')),
-  },
+    handler: async ([bridge, port], ctx) => removeTunnel(netContext(ctx), bridge, port),
+  }),
   removeMethod(
     'network_remove_overlay_bridge',
     { name: 'bridge', help: 'the overlay bridge' },
@@ -85,17 +71,16 @@ export const methods = defineMethods([
     FAULTS,
     removeOverlayBridge,
   ),
-  {
+  method({
     name: 'network_ensure_vxlan_bridge',
     params: [
-      { name: 'pif', type: 'string', help: 'the underlay interface (if it is a port of a bridge, the VXLAN device is bound to that bridge, as modifyvxlan.sh does)' },
-      { name: 'vni', type: KEY_TYPES, help: 'VXLAN network identifier 1-16777215' },
-      {
-        name: 'opts',
-        type: 'struct',
-        optional: true,
-        help: 'group: multicast group (default 239.<vni>>16>.<vni>>8&255>.<vni&255>, as modifyvxlan.sh); remote: a unicast peer instead of a group; name: bridge name (default brvx-<vni>)',
-      },
+      param('pif', IfName, 'the underlay interface (if it is a port of a bridge, the VXLAN device is bound to that bridge, as modifyvxlan.sh does)'),
+      param('vni', Vni, 'VXLAN network identifier 1-16777215'),
+      optional(
+        'opts',
+        options({ group: emptyIsAbsent(Multicast), remote: emptyIsAbsent(Unicast), name: emptyIsAbsent(IfName) }),
+        'group: multicast group (default 239.<vni>>16>.<vni>>8&255>.<vni&255>, as modifyvxlan.sh); remote: a unicast peer instead of a group; name: bridge name (default brvx-<vni>)',
+      ),
     ],
     returns: 'struct',
     help:
@@ -103,17 +88,11 @@ export const methods = defineMethods([
       'brvx-<vni>, both up, MTU = underlay MTU - 50 (70 over IPv6), both marked as brick\'s (alias brick:vxlan-device / brick:vxlan-bridge) so network_gc removes the ' +
       'bridge once no guest port is left. Asking again changes nothing; a device for the VNI with another group/remote/underlay is refused. ' +
       'Reply: struct {bridge, vxlan_device, vni, underlay, changed, changes}. ' + FAULTS,
-    handler: async ([pif, vni, rawOpts], ctx: CallContext) => {
-      checkIfName(pif, 'pif');
-      const v = checkVni(vni, 'vni');
-      const o = options(rawOpts, ['group', 'remote', 'name']);
-      const group = given(o.group) ? checkGroup(o.group, 'opts.group') : undefined;
-      const remote = given(o.remote) ? checkUnicast(o.remote, 'opts.remote') : undefined;
-      if (group && remote) throw new BrickError('INVALID_PARAMS', 'opts: give group or remote, not both');
-      const name = given(o.name) ? checkIfName(o.name, 'opts.name') : undefined;
-      return ensureVxlanBridge(netContext(ctx), { pif, vni: v, group, remote, name });
+    handler: async ([pif, vni, o = {}], ctx) => {
+      if (o.group && o.remote) throw new BrickError('INVALID_PARAMS', 'opts: give group or remote, not both');
+      return ensureVxlanBridge(netContext(ctx), { pif, vni, group: o.group, remote: o.remote, name: o.name });
     },
-  },
+  }),
   removeMethod(
     'network_remove_vxlan_bridge',
     { name: 'bridge', help: 'the VXLAN bridge (e.g. brvx-<vni>)' },
@@ -122,4 +101,4 @@ export const methods = defineMethods([
     FAULTS,
     removeVxlanBridge,
   ),
-]);
+];

@@ -17,10 +17,13 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { BrickError } from '../../shared/errors.js';
-import { isGuestPort, show } from '../host/names.js';
+import { isGuestPort } from '../host/names.js';
+import { T } from '../../rpc/schema.js';
+import { refine } from '../../rpc/params.js';
+import { intIn, oneOf, unicast, Unicast } from '../../rpc/formats.js';
 import { OVS_OWNER_KEY, parseOvs, type OvsBridge, type OvsInterface, type OvsState } from '../host/ovs.js';
 import type { OvsCommand } from '../host/plan.js';
-import { VNI_MAX, checkIntRange, checkUnicast } from './vxlan-bridge.js';
+import { VNI_MAX } from './vxlan-bridge.js';
 
 export const KEY_MAX = 4_294_967_295;
 export const OVERLAY_KEY = 'brick-overlay-key';
@@ -31,15 +34,9 @@ export const TUNNEL_PREFIX: Record<TunnelType, string> = { gre: 'gre-', vxlan: '
 /** The plugin's priority for its drop flows. */
 export const DROP_PRIORITY = 1000;
 
-export function checkKey(v: unknown, type: TunnelType | 'any', param = 'key'): number {
-  return type === 'vxlan' ? checkIntRange(v, param, 1, VNI_MAX, 'VXLAN key (VNI)') : checkIntRange(v, param, 0, KEY_MAX, 'GRE key');
-}
-
-export function checkTunnelType(v: unknown, param = 'opts.type'): TunnelType {
-  if (v === undefined || v === null || v === '') return 'gre';
-  if (v !== 'gre' && v !== 'vxlan') throw new BrickError('INVALID_PARAMS', `${param}: must be "gre" or "vxlan", got ${show(v)}`);
-  return v;
-}
+export const GreKey = intIn(0, KEY_MAX, 'GRE key');
+export const VxlanKey = intIn(1, VNI_MAX, 'VXLAN key (VNI)');
+export const TunnelTypeName = oneOf(['gre', 'vxlan'] as const);
 
 /** The remote as OVS will store and print it: IPv6 compressed and lower case. */
 export function canonicalIp(ip: string): string {
@@ -47,9 +44,8 @@ export function canonicalIp(ip: string): string {
   return ip;
 }
 
-export function checkRemote(v: unknown, param = 'remote_ip'): string {
-  return canonicalIp(checkUnicast(v, param));
-}
+/** A tunnel's peer: a unicast address, in the form OVS stores it. */
+export const Remote = refine(T.String({ description: Unicast.description }), (v) => canonicalIp(unicast(v)));
 
 export function tunnelPortName(type: TunnelType, bridge: string, remote: string, key: number): string {
   const h = createHash('sha256').update(`${bridge}\0${canonicalIp(remote)}\0${key}`).digest('hex');

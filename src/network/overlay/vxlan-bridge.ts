@@ -12,7 +12,8 @@
 // so brick does not (it would be a host change nothing collects).
 import { isIP } from 'node:net';
 import { BrickError } from '../../shared/errors.js';
-import { checkIfName, show } from '../host/names.js';
+import { check } from '../../rpc/params.js';
+import { IfName, intIn } from '../../rpc/formats.js';
 import { type LinuxState, type Link, ownerAlias, portsOf } from '../host/link-state.js';
 import type { Step } from '../host/plan.js';
 
@@ -40,48 +41,16 @@ export interface VxlanNames {
   vxlanDevice: string;
 }
 
-/** An integer (or decimal string) in lo..hi, else INVALID_PARAMS naming the parameter. */
-export function checkIntRange(v: unknown, param: string, lo: number, hi: number, what: string): number {
-  const n = typeof v === 'string' && /^\d{1,10}$/.test(v) ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < lo || n > hi)
-    throw new BrickError('INVALID_PARAMS', `${param}: must be an integer ${what} ${lo}-${hi}, got ${show(v)}`);
-  return n;
-}
-
-/** A caller's value for a message: short, and never a crash (an <i8> past 2^53 arrives as a bigint). */
-
-export function checkVni(v: unknown, param = 'vni'): number {
-  return checkIntRange(v, param, 1, VNI_MAX, 'VXLAN VNI');
-}
+/** A VXLAN network identifier. */
+export const Vni = intIn(1, VNI_MAX, 'VXLAN VNI');
 
 /** modifyvxlan.sh: 239.<(vni>>16)%256>.<(vni>>8)%256>.<vni%256>. */
 export function vxlanGroup(vni: number): string {
   return `239.${(vni >> 16) & 255}.${(vni >> 8) & 255}.${vni & 255}`;
 }
 
-export function isMulticast(ip: string): boolean {
-  const f = isIP(ip);
-  if (f === 4) {
-    const first = Number(ip.split('.')[0]);
-    return first >= 224 && first <= 239;
-  }
-  return f === 6 && /^ff/i.test(ip);
-}
-
-export function checkGroup(v: unknown, param = 'opts.group'): string {
-  if (typeof v !== 'string' || !isIP(v) || !isMulticast(v))
-    throw new BrickError('INVALID_PARAMS', `${param}: must be a multicast IP address (224.0.0.0/4 or ff00::/8), got ${show(v)}`);
-  return v;
-}
-
-export function checkUnicast(v: unknown, param: string): string {
-  if (typeof v !== 'string' || !isIP(v) || isMulticast(v) || v === '0.0.0.0' || v === '::')
-    throw new BrickError('INVALID_PARAMS', `${param}: must be a unicast IPv4 or IPv6 address, got ${show(v)}`);
-  return v;
-}
-
 export function vxlanNames(d: Pick<VxlanBridgeDesired, 'vni' | 'name'>): VxlanNames {
-  return { vxlanDevice: checkIfName(`vxlan${d.vni}`, 'VXLAN device'), bridge: d.name ?? checkIfName(`brvx-${d.vni}`, 'VXLAN bridge') };
+  return { vxlanDevice: check(IfName, `vxlan${d.vni}`, 'VXLAN device'), bridge: d.name ?? check(IfName, `brvx-${d.vni}`, 'VXLAN bridge') };
 }
 
 /** The device the VXLAN device is bound to: the pif, or the bridge it is a port of (the address is there). */
