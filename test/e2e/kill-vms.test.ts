@@ -23,8 +23,12 @@ import { vmUnavailable, recordE2e, figure, uptimeField, KILL_VMS_TIMING } from '
 
 const skip = vmUnavailable();
 const T = KILL_VMS_TIMING;
-/** Cut → expiry → kill → reset: the escalation bound, plus a tick and the guest clock's slack under TCG. */
-const RESET_BOUND_S = T.fence_after_s + T.kill_timeout_s + 2;
+/**
+ * Cut → expiry (at most fence_after_s: the last verified probe began before the cut) → kill_timeout_s
+ * → reset; plus the fencer's tick running late in a TCG guest starved by a loaded host (58.2 s of
+ * these 60 measured at load 23). A reset that waited for anything but kill_timeout_s would miss it.
+ */
+const RESET_BOUND_S = T.fence_after_s + T.kill_timeout_s + 5;
 
 function uptimeOf(text: string): number {
   const m = /uptime=(\d+\.\d+)/.exec(text);
@@ -68,7 +72,7 @@ describe('e2e: kill-vms on a real NFS client', { skip, timeout: 30 * 60_000 }, (
         ],
         `kill-vms-idle (partition, nft DROP): probes ${T.probe_interval_s}/${T.probe_timeout_s} s, fence_after_s ${T.fence_after_s}, kill_timeout_s ${T.kill_timeout_s}; spared (no reset); export unchanged from the spare to >= 62 s after the restore`,
       );
-      assert.ok(sparedS <= T.fence_after_s + T.kill_timeout_s + 2, `spared ${sparedS} s after the cut; console: ${vm.logPath}`);
+      assert.ok(sparedS <= RESET_BOUND_S, `spared ${sparedS} s after the cut: not within the bound a reset would have had (${RESET_BOUND_S} s); console: ${vm.logPath}`);
     } finally {
       vm.kill();
     }
@@ -104,7 +108,7 @@ describe('e2e: kill-vms on a real NFS client', { skip, timeout: 30 * 60_000 }, (
         const figures = [figure(`kill_vms_${c}_cut_to_reset_s`, `kill-vms, ${c} writer on a partitioned NFS server: cut to the reset (guest clock)`, 's', [resetS], RESET_BOUND_S)];
         if (gone) figures.push(figure(`kill_vms_${c}_cut_to_holders_gone_s`, `kill-vms, ${c} writer: cut to the writer gone (guest clock)`, 's', [r3(uptimeOf(gone.text) - uptimeField(cut))], T.fence_after_s + T.kill_timeout_s));
         recordE2e(figures, `kill-vms-${c}: reset (${gone ? 'writer gone' : 'writer never died'}; ${why[1].slice(0, 200)})`);
-        assert.ok(resetS <= RESET_BOUND_S, `reset ${resetS} s after the cut; bound fence_after_s + kill_timeout_s + 2 = ${RESET_BOUND_S}; console: ${vm.logPath}`);
+        assert.ok(resetS <= RESET_BOUND_S, `reset ${resetS} s after the cut; bound fence_after_s + kill_timeout_s + 5 = ${RESET_BOUND_S}; console: ${vm.logPath}`);
       } finally {
         vm.kill();
       }
