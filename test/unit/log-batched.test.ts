@@ -24,7 +24,9 @@ test('batchedStdout: one turn\'s lines are written together at the end of the tu
     assert.match(lines[0], /^<6>\{"level":30,"svc":"agent","n":1,"msg":"call"\}$/);
     assert.match(lines[1], /^<4>\{"level":40,/);
     log.info('later');
-    await new Promise((r) => setTimeout(r, 5));
+    // Immediates run in order: this one runs right after the flush the line scheduled (a timer
+    // could fire before it on a loaded machine, in the loop's timers phase).
+    await new Promise((r) => setImmediate(r));
     assert.equal(readFileSync(file, 'utf8').split('\n').filter(Boolean).length, 3, 'a line logged in a later turn is written in that turn');
   } finally {
     closeSync(fd);
