@@ -48,10 +48,21 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU (user + system) of this process's waited-for children so far, ms. */
+function childCpuMs(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime (fields 16, 17)
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Spawn `serve`, wait for its URL in the log, make one call; the time from spawn to the reply and the RSS 2 s later. */
-async function coldStart(cmd: string, args: string[], config: string): Promise<{ ms: number; rss: number }> {
+function cpuMs(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+async function coldStart(cmd: string, args: string[], config: string): Promise<{ ms: number; rss: number; cpu: number }> {
   const t0 = performance.now();
   const child: ChildProcess = spawn(cmd, [...args, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv });
   try {
@@ -70,10 +81,11 @@ async function coldStart(cmd: string, args: string[], config: string): Promise<{
     });
     const status = await post(url, '<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params/></methodCall>', 'oracle:bench');
     const ms = performance.now() - t0;
+    const cpu = cpuMs(child.pid!);
     if (status !== 200) throw new Error(`system.listMethods answered HTTP ${status}`);
     child.stdout!.resume();
     await sleep(2000);
-    return { ms, rss: rssMiB(child.pid!) };
+    return { ms, rss: rssMiB(child.pid!), cpu };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
@@ -94,16 +106,19 @@ async function main(): Promise<void> {
     timeVersion(bin, []); // warm the page cache
     timeVersion(node, [bundle]);
     const floor: number[] = [];
+    const floorCpu: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       sea.push(timeVersion(bin, []));
       plain.push(timeVersion(node, [bundle]));
       const t0 = performance.now();
+      const before = childCpuMs();
       execFileSync(node, ['-e', '0'], { stdio: 'ignore', timeout: 30_000, env: cleanEnv });
       floor.push(performance.now() - t0);
+      floorCpu.push(childCpuMs() - before);
     }
 
-    const seaServe: { ms: number; rss: number }[] = [];
-    const plainServe: { ms: number; rss: number }[] = [];
+    const seaServe: { ms: number; rss: number; cpu: number }[] = [];
+    const plainServe: { ms: number; rss: number; cpu: number }[] = [];
     const serveRuns = Math.max(3, Math.ceil(RUNS / 2));
     for (let i = 0; i < serveRuns; i++) {
       seaServe.push(await coldStart(bin, [], config));
@@ -136,6 +151,14 @@ async function main(): Promise<void> {
         peer: { name: 'node dist/brick.cjs', samples: plainServe.map((s) => s.ms) },
       },
       {
+        id: 'footprint.cold_start_first_call_cpu',
+        title: 'brick serve: CPU (user + system) used from spawn to the first reply (what the start costs whatever the load)',
+        unit: 'ms',
+        better: 'lower',
+        brick: { name: 'dist/brick (SEA)', samples: seaServe.map((s) => s.cpu) },
+        peer: { name: 'node dist/brick.cjs', samples: plainServe.map((s) => s.cpu) },
+      },
+      {
         id: 'footprint.idle_rss',
         title: 'brick serve idle RSS, 2 s after the first call',
         unit: 'MiB',
@@ -149,7 +172,7 @@ async function main(): Promise<void> {
       notes: [
         `${version.join(', ')}; ${RUNS} --version runs, ${serveRuns} serve cold starts, interleaved with the same bundle under plain node`,
         'started with a clean environment (PATH only), as systemd starts it; the SEA runs its bundle from the V8 code cache made at build time under the same flags',
-        `plain node -e 0 on the same runtime, as the floor of any start: ${floor.map((x) => x.toFixed(0)).join(', ')} ms`,
+        `plain node -e 0 on the same runtime, as the floor of any start: ${floor.map((x) => x.toFixed(0)).join(', ')} ms wall, ${floorCpu.map((x) => x.toFixed(0)).join(', ')} ms CPU`,
       ],
     });
     const summary = Object.fromEntries(figures.map((f) => [f.id, { unit: f.unit, brick: stats(f.brick.samples), peer: f.peer ? stats(f.peer.samples) : undefined }]));

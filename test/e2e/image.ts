@@ -43,6 +43,9 @@ const HOST_PACKAGES = ['iproute2', 'kmod', 'coreutils', 'util-linux', 'mount', '
 export const MODULES = [
   '8021q', 'bonding', 'bridge', 'veth', 'dummy', 'softdog', 'nf_tables', 'nft_reject_inet', 'sch_netem', 'sch_prio',
   'cls_u32', 'crc32c_generic', 'crc32c_intel', 'nfs', 'nfsv3', 'nfsv4', 'nfsd', 'virtio_net', 'virtio_pci', 'virtio_blk',
+  // sock_diag for TCP: `ss -K` (SOCK_DESTROY, CONFIG_INET_DIAG_DESTROY=y) needs them; without them ss
+  // falls back to /proc/net/tcp and -K silently does nothing (measured: kill-vms-explore)
+  'inet_diag', 'tcp_diag',
 ];
 
 export interface GuestImage {

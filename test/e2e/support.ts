@@ -33,6 +33,23 @@ export const TIMING = { probe_interval_s: 1, probe_timeout_s: 2, fence_after_s: 
 export const NETEM_TIMING = { probe_interval_s: 5, probe_timeout_s: 10, fence_after_s: 30, watchdog_timeout_s: 20 } as const;
 
 /**
+ * The kill-vms scenario's timings (test/e2e/kill-vms.test.ts, bench/kill-vms.ts): brick's default
+ * probes and watchdog, as NETEM_TIMING, for a TCG guest on a loaded machine.
+ */
+export const KILL_VMS_TIMING = {
+  probe_interval_s: 5,
+  probe_timeout_s: 10,
+  fence_after_s: 30,
+  watchdog_timeout_s: 20,
+  // Not the default 10 s: under TCG on a loaded 2-core machine one scan of the guest's /proc took
+  // 5-7 s (measured: the round that finds the holders, then the round after the kill that must
+  // show them gone, did not both finish in 10 s, and the guest was reset with "still held by").
+  kill_timeout_s: 30,
+  // fence_after_s + kill_timeout_s + watchdog_timeout_s + 5 = 85 must be below it (check-config)
+  dead_host_window_s: 90,
+} as const;
+
+/**
  * How late the host may see qemu exit after the guest's reset, on top of a bound measured on the
  * guest's clock: the console line's trip to the host and qemu's exit. The bounds themselves are
  * asserted on the guest kernel's own timestamps (printk time of the reset vs /proc/uptime at the cut).

@@ -158,9 +158,14 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   await f.exit;
   assert.deepEqual(await client.call('system.listMethods').then(() => 'up', () => 'down'), 'down');
   f.lines = [];
+  // The watchdog stand-in is a plain file each fencer writes from offset 0: empty it, so the new
+  // fencer's pets show as growth.
+  writeFileSync(f.watchdog, '');
   f.start();
   serve = startServe(config, children);
   await serve.listening;
+  // The killed fencer's state file is still there: judge only the new process's.
+  await waitFor("the new fencer's state", () => f.state()?.pid === f.proc!.pid, ARM_MS);
   // Armed at once (inherited from the crashed fencer, the age carried on: possibly expired and held
   // until the first probe's deadline), then healthy once this process verified each.
   await waitFor('every pool armed after the restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.armed), ARM_MS);
@@ -175,7 +180,9 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   assert.deepEqual(r, { removed: true, path: a, state: 'healthy' });
   await waitFor('the fencer no longer guards the removed pool', () => f.state() && !poolOf(f, a), ARM_MS);
   const petted = f.watchdogSize();
-  await waitFor('the watchdog petted after the removal', () => f.watchdogSize() > petted + 2, ARM_MS);
+  await waitFor('the watchdog petted after the removal', () => f.watchdogSize() > petted + 2, ARM_MS).catch((e: Error) => {
+    throw new Error(`${e.message}; state: ${JSON.stringify(f.state())}\n${f.log()}`);
+  });
   assert.equal(f.sysrqText(), '', 'no fence');
   assert.equal(f.state().fenced, null);
   assert.equal(f.state().watchdog.petting, true);
@@ -187,7 +194,9 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   // ---- a clean stop and start: the set is the file's ----
   assert.equal(await f.stop(), 0);
   f.lines = [];
+  writeFileSync(f.watchdog, '');
   f.start();
+  await waitFor("the new fencer's state", () => f.state()?.pid === f.proc!.pid, ARM_MS);
   await waitFor('every pool healthy after a clean restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.state === 'healthy'), ARM_MS);
   assert.doesNotMatch(f.log(), /stays armed from the previous fencer/, 'a clean stop carries nothing forward');
 });

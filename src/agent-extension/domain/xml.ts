@@ -3,8 +3,20 @@
 // root that is not <domain>) is a BAD_XML fault. Edits work on the parsed tree in place so that what
 // a tweak does not touch — device order, comments, namespaces, <metadata> children — comes out as it
 // went in (XMLSerializer writes attributes with double quotes; that is the only systematic change).
-import { DOMParser, XMLSerializer, type Document, type Element, type Node } from '@xmldom/xmldom';
+import type { Document, Element, Node } from '@xmldom/xmldom';
+import { createRequire } from 'node:module';
 import { BrickError, type FaultName } from '../../shared/errors.js';
+
+type Xmldom = typeof import('@xmldom/xmldom');
+let xmldom: Xmldom | undefined;
+/**
+ * @xmldom/xmldom, loaded by the first domain call rather than at start: brick serve idles without it
+ * (its module, with the HTML entity table, was about 2 MB of the agent's idle RSS and 7% of its
+ * start-up CPU). In the bundle `require` is the bundler's; under tsx (ESM) one is made here.
+ */
+function lib(): Xmldom {
+  return (xmldom ??= (typeof require === 'function' ? require('@xmldom/xmldom') : createRequire(import.meta.url)('@xmldom/xmldom')) as Xmldom);
+}
 
 export type { Document, Element };
 
@@ -24,7 +36,7 @@ export function parseXmlStrict(text: string, what: string, fault: FaultName = 'B
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new BrickError(fault, `${what} contains a DOCTYPE or ENTITY declaration; remove it (libvirt XML never needs one)`);
   let doc: Document;
   try {
-    doc = new DOMParser({
+    doc = new (lib().DOMParser)({
       onError: (level: string, msg: string) => {
         throw new Error(`${level}: ${msg}`);
       },
@@ -98,7 +110,7 @@ function writeNode(n: Node, out: string[]): void {
       return;
     default:
       // DOCTYPE and entity nodes cannot occur: parseXmlStrict refuses them.
-      out.push(new XMLSerializer().serializeToString(n));
+      out.push(new (lib().XMLSerializer)().serializeToString(n));
   }
 }
 
