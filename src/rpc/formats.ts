@@ -23,14 +23,13 @@ export const Bool = T.Boolean();
 export const Double = T.Number();
 export const Struct = T.Unsafe<XmlRpcStruct>({ xmlrpc: 'struct' });
 export const List = T.Unsafe<XmlRpcValue[]>({ xmlrpc: 'array' });
-export const Nil = T.Null();
 export const Any = T.Unsafe<XmlRpcValue>({ xmlrpc: 'any' });
 
 /** Numbers: the Java client sends Integer (int) or Long (i8); CloudStack's own scripts send strings. */
 const NUMBER_WIRE = [T.Integer(), I8, T.String()];
 
 // --- Names ----------------------------------------------------------------------------------------
-export const IFNAMSIZ_MAX = 15;
+const IFNAMSIZ_MAX = 15;
 // Stricter than the kernel (anything but '/', ':' and whitespace) so a name is always one safe
 // token in an `ip -batch` line, an ovs-vsctl argument and a socket file name in OVS's run dir.
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
@@ -141,7 +140,7 @@ export const HostOrIp = refine(T.String({ description: 'an IP address or a host 
   return s;
 });
 
-export function isMulticast(ip: string): boolean {
+function isMulticast(ip: string): boolean {
   const f = isIP(ip);
   if (f === 4) {
     const first = Number(ip.split('.')[0]);
@@ -178,8 +177,3 @@ export const CidrText = refine(T.String({ description: 'an address with prefix, 
   if (!m || !family || prefix > (family === 4 ? 32 : 128)) throw new Invalid(`must be an address with prefix like 169.254.0.1/16, got ${show(s)}`);
   return { address: m[1], prefix, family: family as 4 | 6 };
 });
-
-/** A schema's description with the method's own words in front (the format's stays in the text). */
-export function described<S extends TSchema>(s: S, description: string): S {
-  return { ...s, description };
-}

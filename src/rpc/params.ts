@@ -86,7 +86,7 @@ const isFormat = (s: TSchema) => TransformKind in s;
  * parameter. A parameter with a format is left to it (decode): the format checks the type too and
  * says what the value must be, e.g. "key: must be an integer GRE key 0-4294967295, got 1.5".
  */
-export function checkArgs(def: MethodDef, args: readonly unknown[]): void {
+function checkArgs(def: MethodDef, args: readonly unknown[]): void {
   const max = def.params.length;
   const min = def.params.filter((p) => !p.optional).length;
   if (args.length > max || args.length < min) {
@@ -109,7 +109,7 @@ export function checkArgs(def: MethodDef, args: readonly unknown[]): void {
 }
 
 /** One value against its schema: the format's check, or the type and (structs) each member. */
-export function decode<S extends TSchema>(s: S, v: unknown, path: string): StaticDecode<S> {
+function decode<S extends TSchema>(s: S, v: unknown, path: string): StaticDecode<S> {
   const transform = (s as { [TransformKind]?: { Decode(v: unknown): unknown } })[TransformKind];
   if (transform) {
     try {
@@ -143,11 +143,6 @@ export function decode<S extends TSchema>(s: S, v: unknown, path: string): Stati
 export function decodeArgs(def: MethodDef, args: readonly unknown[]): unknown[] {
   checkArgs(def, args);
   return def.params.map((p, i) => (p.optional && isAbsent(p.schema, args[i]) ? undefined : decode(p.schema, args[i], p.name)));
-}
-
-/** Call a method as the dispatcher does (arguments decoded first), for code that has no dispatcher. */
-export async function invoke(def: MethodDef, args: readonly unknown[], ctx: CallContext): Promise<XmlRpcValue> {
-  return def.handler(decodeArgs(def, args), ctx);
 }
 
 /** A format's check outside a call (a name brick builds, a config value): throws INVALID_PARAMS naming `what`. */

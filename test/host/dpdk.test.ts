@@ -11,13 +11,12 @@ import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { run } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { methods } from '../../src/network/dpdk/methods.js';
-import { invoke } from '../../src/rpc/params.js';
 import { detectDpdk } from '../../src/network/dpdk/operations.js';
 import { linkKey } from '../../src/network/host/context.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
-import { callContext } from '../fixtures/call-context.js';
+import { callContext, invoke } from '../fixtures/call-context.js';
 
 const CI = process.env.CI === 'true';
 

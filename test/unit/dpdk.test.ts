@@ -9,9 +9,8 @@ import { recordingRunner, type RecordedCall, type RunResult } from '../../src/sh
 import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk/operations.js';
 import { methods } from '../../src/network/dpdk/methods.js';
 import { linkKey } from '../../src/network/host/context.js';
-import { invoke } from '../../src/rpc/params.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
-import { callContext } from '../fixtures/call-context.js';
+import { callContext, invoke } from '../fixtures/call-context.js';
 
 interface FakePort {
   name: string;
