@@ -27,4 +27,6 @@ esac
 existing=()
 for f in "${files[@]}"; do [ -e "$f" ] && existing+=("$f"); done
 echo "== node --test (${#existing[@]} files)"
-exec node --import tsx --test --test-reporter=spec --test-concurrency=2 "$@" "${existing[@]}"
+# A test that hangs fails after 15 minutes instead of holding the run until CI's hard limit (the
+# e2e suites set their own, longer, timeouts).
+exec node --import tsx --test --test-reporter=spec --test-concurrency=2 --test-timeout=900000 "$@" "${existing[@]}"

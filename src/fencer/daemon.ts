@@ -23,7 +23,7 @@ import { prepareWatchdog } from './watchdog-policy.js';
 import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type FencerState, type PoolState } from './state.js';
 import { readFenceMarker, startMarkerWriter, type FenceMarker, type MarkerWriter } from './marker.js';
 import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
-import { takeInstanceLock, type InstanceLock } from './instance-lock.js';
+import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
 import { entryPoolConfig, readRuntimePools, reconcile, runtimePoolsSig, type PoolSource, type RuntimePoolEntry } from './runtime-pools.js';
@@ -42,7 +42,18 @@ export const TEST_ENV = {
   probeDelay: 'BRICK_TEST_PROBE_DELAY_S',
   /** A FIFO path: at start, 16 async fs.open calls on it block the whole libuv threadpool. */
   poisonThreadpool: 'BRICK_TEST_POISON_THREADPOOL',
+  /** A start-up step's name: start-up waits forever there (the start-up deadline must end it). */
+  startupStall: 'BRICK_TEST_STARTUP_STALL',
 } as const;
+
+/**
+ * How long start-up may take in all: the instance lock's wait and answer (LOCK_WAIT_S + 10 s),
+ * a pool path's resolution (one probe deadline), the host tools' version probes (3 s each, in
+ * parallel) and wdctl (5 s), with room for a loaded host.
+ */
+export function startupDeadline(t: Timing): number {
+  return (LOCK_WAIT_S + 10) * 1000 + t.probeTimeoutMs + 3000 + 5000 + 30_000;
+}
 
 function testEnv(name: string): string | undefined {
   return (globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__ ? undefined : process.env[name];
@@ -113,6 +124,23 @@ function ensureLocalDir(dir: string, key: string): void {
 }
 
 export async function runFencer(config: Config, opts: FencerOptions): Promise<number> {
+  // The start-up deadline's timer keeps the process alive while start-up waits (a promise that never
+  // settles keeps nothing alive by itself: the process would end silently with exit 0); a start-up
+  // that throws clears it, so the error's exit is not held back.
+  const guard: StartupGuard = {};
+  try {
+    return await runFencerGuarded(config, opts, guard);
+  } catch (e) {
+    clearTimeout(guard.timer);
+    throw e;
+  }
+}
+
+interface StartupGuard {
+  timer?: NodeJS.Timeout;
+}
+
+async function runFencerGuarded(config: Config, opts: FencerOptions, guard: StartupGuard): Promise<number> {
   const f = config.fencer;
   // Never wait on the log reader: a stuck journald must not stop the watchdog being petted.
   const log = opts.logger ?? createLogger({ svc: 'fencer', format: opts.logFormat, level: opts.logLevel, destination: nonBlockingStdout() });
@@ -139,7 +167,29 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (delayS > 0) log.warn({ delay_s: delayS }, `TEST ONLY: ${TEST_ENV.probeDelay} adds ${delayS} s to every probe`);
 
   // ---- start-up: everything that may fail fails here, before anything is armed ----
-  const tools: ProbeTools = await resolveTools();
+  // Every step below has its own deadline; this one bounds them all, so a start-up that waits on
+  // something that never answers ends (exit 1, the step named) for the service manager to start a
+  // fresh fencer, instead of a process that runs and guards nothing. Nothing is armed yet and the
+  // watchdog is opened only after the last await; a crash lease from before still holds.
+  let startupStep = 'host tools';
+  const startupDeadlineMs = startupDeadline(timing);
+  const startupTimer = (guard.timer = setTimeout(() => {
+    log.error(
+      { step: startupStep, deadline_s: startupDeadlineMs / 1000, exit: 1 },
+      `start-up did not finish within ${startupDeadlineMs / 1000} s (waiting on: ${startupStep}); exiting (1) so that a fresh fencer starts`,
+    );
+    process.exit(1);
+  }, startupDeadlineMs));
+  const step = async <T>(name: string, p: Promise<T>): Promise<T> => {
+    startupStep = name;
+    const stall = testEnv(TEST_ENV.startupStall);
+    if (stall === name) {
+      log.warn({ step: name }, `TEST ONLY: ${TEST_ENV.startupStall}: start-up waits forever at ${name}`);
+      await new Promise(() => {});
+    }
+    return p;
+  };
+  const tools: ProbeTools = await step('host tools', resolveTools());
   // A pool path that is a symlink to the mount: resolved once, by a child with a deadline.
   async function resolvePool(p: PoolRuntime): Promise<void> {
     const r = await resolvePoolPath(p.cfg.path, tools, run, timing.probeTimeoutMs);
@@ -171,7 +221,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   }
   ensureLocalDir(f.state_dir, 'state_dir');
   ensureLocalDir(f.marker_dir, 'marker_dir');
-  const lock: InstanceLock = await takeInstanceLock(f.state_dir);
+  const lock: InstanceLock = await step('instance lock', takeInstanceLock(f.state_dir));
   const boot = bootId();
   const prevState = readFencerState(f.state_dir);
   const prevLease = readLease(f.marker_dir);
@@ -221,7 +271,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     p.removing = 'removed from the runtime pools file while the previous fencer, which did not stop cleanly, had it armed';
     pools.push(p);
   }
-  await Promise.all(pools.map(resolvePool));
+  await step('pool paths', Promise.all(pools.map(resolvePool)));
   // Two entries for one directory (a runtime pool through a symlink to a configured one): the first guards it.
   for (let i = pools.length - 1; i >= 0; i--) {
     const p = pools[i];
@@ -251,7 +301,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (f.action === 'log-only') log.warn('fencer.action = "log-only": an expired pool is only logged; this host will NOT be reset and its VMs may run twice');
   // marker_dir is written only from this worker once the loop runs: a hung marker_dir never blocks a pet or a fence.
   const markerWriter: MarkerWriter = startMarkerWriter();
-  const vmHow = await resolveVmQuery(f.vm_query);
+  const vmHow = await step('VM query tool', resolveVmQuery(f.vm_query));
   if (vmHow.kind === 'none' || !vmHow.bin)
     log.warn({ vm_query: f.vm_query }, 'cannot ask which pools running VMs use: every pool counts as used (expiry fences)');
   const vmUri = config.domain.libvirt_uri || undefined;
@@ -283,7 +333,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   // the pools have been judged (a crash before that point pets nothing).
   let watchdog: Watchdog | undefined;
   if (f.watchdog_device) {
-    await prepareWatchdog(f.watchdog_device, f.watchdog_timeout_s, { run, warn: (msg, detail) => log.warn(detail, msg) });
+    await step('watchdog', prepareWatchdog(f.watchdog_device, f.watchdog_timeout_s, { run, warn: (msg, detail) => log.warn(detail, msg) }));
     watchdog = openWatchdog(f.watchdog_device);
   } else {
     log.warn('fencer.watchdog_device = "": no hardware watchdog; if the fencer itself hangs or dies, nothing resets this host');
@@ -702,6 +752,7 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
   if (poisonFifo) poisonThreadpool(poisonFifo, log);
 
   return await new Promise<number>((resolve) => {
+    clearTimeout(startupTimer);
     loopStartMs = now();
     let timer: NodeJS.Timeout | undefined;
     // A failed start-up (rule 9) ends like a crash for what is armed (the next start inherits it:

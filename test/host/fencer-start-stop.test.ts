@@ -8,15 +8,21 @@ import { join } from 'node:path';
 import { FencerRun, removeRoot, tempRoot, waitFor } from './fencer-harness.js';
 
 const root = tempRoot('start-stop');
-after(() => removeRoot(root));
+// A run that fails half-way must not leave its fencer running: the test file would never end.
+const fencers: FencerRun[] = [];
+after(() => {
+  for (const f of fencers) f.kill();
+  removeRoot(root);
+});
 
-test('SIGTERM right after the watchdog is opened is a clean stop: V written, exit 0', async () => {
+test('SIGTERM right after the watchdog is opened is a clean stop: V written, exit 0', { timeout: 300_000 }, async () => {
   for (let i = 0; i < 3; i++) {
     const pool = join(root, `pool-${i}`);
     mkdirSync(pool);
     const fencer = new FencerRun(join(root, `run-${i}`), [{ path: pool }], undefined, { action: 'log-only' });
+    fencers.push(fencer);
     fencer.start();
-    await waitFor('the first pet', () => fencer.watchdogSize() > 0, 20_000, 1);
+    await waitFor('the first pet', () => fencer.watchdogSize() > 0, 60_000, 1);
     fencer.proc!.kill('SIGTERM');
     const code = await fencer.exit;
     assert.equal(code, 0, `run ${i}: the fencer was killed instead of stopping cleanly:\n${fencer.log()}`);
