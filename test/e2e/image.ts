@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync,
-  rmSync, statSync, symlinkSync, writeFileSync, openSync, closeSync, writeSync, readSync,
+  rmSync, statSync, symlinkSync, writeFileSync, openSync, closeSync, writeSync, readSync, utimesSync,
 } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -366,6 +366,9 @@ async function brickBinary(log: Log): Promise<string> {
   return out;
 }
 
+/** Longer than any run (CI's hard limit is 90 minutes); every use of an image renews its time. */
+const STALE_MS = 3 * 3600_000;
+
 function removeStale(keep: string[]): void {
   // consoles of runs older than a day
   const logs = join(CACHE, 'logs');
@@ -378,10 +381,14 @@ function removeStale(keep: string[]): void {
       }
     }
   }
+  // Another test process may still be booting guests from an image of its own (each process builds
+  // the binary, and two builds of one tree need not be byte-identical, so their images differ): a
+  // kill-vms file that boots three guests one after another lost its image to the network file's
+  // clean-up after 60 s. Only what no run can still use goes: untouched for longer than CI's limit.
   for (const e of readdirSync(CACHE)) {
     if (!/^(base|image)-[0-9a-f]{16}$/.test(e) || keep.includes(e)) continue;
     try {
-      if (Date.now() - lstatSync(join(CACHE, e)).mtimeMs > 60_000) rmSync(join(CACHE, e), { recursive: true, force: true });
+      if (Date.now() - lstatSync(join(CACHE, e)).mtimeMs > STALE_MS) rmSync(join(CACHE, e), { recursive: true, force: true });
     } catch {
       /* another process got there first */
     }
@@ -438,6 +445,9 @@ export function ensureImage(log: Log = (m) => process.stderr.write(`e2e: ${m}\n`
         rmSync(dir, { recursive: true, force: true });
         renameSync(tmp, dir);
       }
+      // In use from now on: renew both so no other process's clean-up takes them while guests boot.
+      const t = new Date();
+      for (const d of [dir, base.dir]) utimesSync(d, t, t);
       removeStale([name, `base-${baseKey.slice(0, 16)}`]);
       const brickVersion = sh(brick, ['--version'], { env: { PATH: '/nonexistent' } }).split('\n')[0];
       return {
