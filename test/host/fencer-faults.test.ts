@@ -4,23 +4,14 @@
 // frozen, and a fencer whose libuv threadpool is poisoned. The fence bound fence_after_s + 1 s is
 // asserted from the moment of the fault: the last verified heartbeat is before it, so brick has the
 // whole second of margin for scheduling; nothing here weakens it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BindfsPool, FencerRun, SHORT, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+import { BindfsPool, FencerRun, SHORT, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
 
-const missing = fuseMissing();
-const skip = missing && process.env.CI !== 'true' ? missing : false;
+const { skip, cleanups } = fuseSuite();
 const BOUND_MS = (SHORT.fence_after_s + 1) * 1000;
-
-const cleanups: Array<() => void | Promise<unknown>> = [];
-before(() => {
-  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
 
 async function setup(name: string, opts: ConstructorParameters<typeof FencerRun>[3] = {}, poolOpts: { heartbeat?: 'ovm' | 'kvm'; fence_when?: 'in-use' | 'always' } = {}) {
   const root = tempRoot(`fencer-${name}`);

@@ -1,6 +1,7 @@
 // Shared by the fencer's host tests and bench/fencer.ts: a real FUSE pool (bindfs, frozen with
 // SIGSTOP to stand in for a hung NFS server) and the real fencer program with short timings, its
 // watchdog device and sysrq trigger pointed at plain files the test reads.
+import { after, before } from 'node:test';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -279,4 +280,19 @@ export function removeRoot(root: string): void {
   } catch {
     /* a stuck mount under it; left for the OS */
   }
+}
+
+/**
+ * The common frame of a fencer host test file: `skip` when FUSE (or what `missing` names) is absent
+ * on a developer's machine, a failing `before` in CI instead, and `cleanups` run in reverse by `after`.
+ */
+export function fuseSuite(missing: string | undefined = fuseMissing()): { skip: string | false; cleanups: Array<() => unknown> } {
+  const cleanups: Array<() => unknown> = [];
+  before(() => {
+    if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
+  });
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  return { skip: missing && process.env.CI !== 'true' ? missing : false, cleanups };
 }

@@ -2,22 +2,14 @@
 // a fence marker directory that hangs does not hold the fence; a state file that cannot be written
 // is said once, not every tick; a removed state_dir is made again; a state_dir that cannot be
 // created is one clear line at start, not an internal error.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BindfsPool, FaultFsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+import { BindfsPool, FaultFsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor , fuseSuite } from './fencer-harness.js';
 
-const missing = fuseMissing() ?? faultfsMissing();
-const skip = missing && process.env.CI !== 'true' ? missing : false;
-const cleanups: Array<() => void | Promise<unknown>> = [];
-before(() => {
-  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const { skip, cleanups } = fuseSuite(fuseMissing() ?? faultfsMissing());
 
 function setConfig(f: FencerRun, key: string, value: string): void {
   const text = readFileSync(f.configPath, 'utf8').replace(new RegExp(`^${key} = .*$`, 'm'), `${key} = "${value}"`);

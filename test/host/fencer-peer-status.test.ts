@@ -1,22 +1,14 @@
 // heartbeat_check's reader against real files and a really hung FUSE pool, and `brick status`
 // against a running fencer (the real program).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
-import { BindfsPool, FencerRun, REPO, fuseMissing, removeRoot, tempRoot } from './fencer-harness.js';
+import { BindfsPool, FencerRun, REPO, removeRoot, tempRoot, fuseSuite } from './fencer-harness.js';
 
-const missing = fuseMissing();
-const skip = missing && process.env.CI !== 'true' ? missing : false;
-const cleanups: Array<() => unknown> = [];
-before(() => {
-  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
-});
-after(() => {
-  for (const c of cleanups.reverse()) c();
-});
+const { skip, cleanups } = fuseSuite();
 
 test('peer check with real dd: fresh → alive, stale → false, missing → unknown, hung pool → unknown at the deadline', { skip }, async () => {
   forgetPeerReads();

@@ -3,21 +3,13 @@
 // fences only after its first probe deadline; a crash whose state_dir is then removed still fences
 // (the lease); a crash loop never pets past the previous fencer's expiry; one fencer per config;
 // no signal ends the fencer without the magic close.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BindfsPool, FencerRun, SHORT, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+import { BindfsPool, FencerRun, SHORT, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
 
-const missing = fuseMissing();
-const skip = missing && process.env.CI !== 'true' ? missing : false;
-const cleanups: Array<() => void | Promise<unknown>> = [];
-before(() => {
-  if (missing && process.env.CI === 'true') throw new Error(`fencer host tests need FUSE: ${missing}`);
-});
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const { skip, cleanups } = fuseSuite();
 
 async function setup(name: string, extra: ConstructorParameters<typeof FencerRun>[3] = {}) {
   const root = tempRoot(`fencer-${name}`);
