@@ -1,7 +1,7 @@
 // The one place brick runs host commands: argument arrays, never a shell, always a deadline.
 // Everything that changes the host goes through a Runner, so tests can hand a recording runner to
 // the code that decides and keep the real one for the edge.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { BrickError } from './errors.js';
 import { CHILD_PATH, missingFlagUse, toolPath } from './host-tools.js';
 
@@ -64,65 +64,127 @@ async function resolveCommand(cmd: string, args: readonly string[] = []): Promis
   return r.path;
 }
 
+/** The environment of a child given no `env` (one object, made once). */
+const DEFAULT_ENV: NodeJS.ProcessEnv = Object.freeze(childEnv(undefined)) as NodeJS.ProcessEnv;
+
 export const run: Runner = async (cmd, args, opts) => {
   if (!(opts.timeoutMs > 0)) throw new Error(`run(${cmd}): a positive timeoutMs is required`);
   if (opts.signal?.aborted) throw stopped(describeCommand(cmd, args), opts.signal, false);
   let file = await resolveCommand(cmd, args);
-  let argv = [...args];
+  let argv: readonly string[] = args;
   if (opts.netns) {
     argv = ['netns', 'exec', opts.netns, file, ...argv];
     file = await resolveCommand('ip', argv);
   }
+  if (opts.signal?.aborted) throw stopped(describeCommand(file, argv), opts.signal, false);
+  return spawnOnce(cmd, file, argv, opts);
+};
+
+/**
+ * One child: spawn (no shell), stdin a pipe only when there is input (else /dev/null: one pipe and
+ * its syscalls fewer), stdout and stderr collected up to maxBuffer each, killed (SIGKILL) at the
+ * deadline or when the call's signal aborts.
+ */
+function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const shown = () => describeCommand(file, argv);
+  const maxBuffer = opts.maxBuffer ?? 16 * 1024 * 1024;
   return new Promise<RunResult>((resolve, reject) => {
-    const child = execFile(
-      file,
-      argv,
-      {
-        timeout: opts.timeoutMs,
-        killSignal: 'SIGKILL',
-        maxBuffer: opts.maxBuffer ?? 16 * 1024 * 1024,
-        env: childEnv(opts.env),
+    let child: ChildProcess;
+    try {
+      child = spawn(file, argv, {
+        stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+        env: opts.env ? childEnv(opts.env) : DEFAULT_ENV,
         cwd: opts.cwd ?? '/',
-        encoding: 'utf8',
         windowsHide: true,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-      },
-      (err, stdout, stderr) => {
-        const shown = describeCommand(file, argv);
-        if (!err) return resolve({ code: 0, stdout, stderr });
-        const e = err as NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string };
-        if (e.code === 'ENOENT') {
+      });
+    } catch (e) {
+      reject(new BrickError('COMMAND_FAILED', `${shown()}: ${(e as Error).message}`, { command: shown() }));
+      return;
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    /** Why brick killed it, if it did (the first reason wins). */
+    let killedFor: 'timeout' | 'abort' | 'maxBuffer' | undefined;
+    let settled = false;
+    let exited = false;
+    const done = () => {
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    /** Brick stopped it: the fault now, without waiting for a grandchild that may hold its output open. */
+    const stoppedNow = () => {
+      if (settled) return;
+      done();
+      child.stdout!.destroy();
+      child.stderr!.destroy();
+      if (killedFor === 'abort') return reject(stopped(shown(), opts.signal!, true));
+      if (killedFor === 'timeout') return reject(new BrickError('TIMEOUT', `${shown()}: no answer within ${opts.timeoutMs} ms; killed`, { command: shown() }));
+      reject(new BrickError('COMMAND_FAILED', `${shown()}: printed more than ${maxBuffer} bytes; killed`, { command: shown() }));
+    };
+    const kill = (why: NonNullable<typeof killedFor>) => {
+      if (killedFor || settled) return;
+      killedFor = why;
+      if (exited) return stoppedNow(); // it ended, but something it started still holds its output
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    };
+    const timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
+    const onAbort = () => kill('abort');
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('exit', () => {
+      exited = true;
+      if (killedFor) stoppedNow();
+    });
+    child.stdout!.on('data', (b: Buffer) => {
+      outLen += b.length;
+      if (outLen > maxBuffer) return kill('maxBuffer');
+      out.push(b);
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      errLen += b.length;
+      if (errLen > maxBuffer) return kill('maxBuffer');
+      err.push(b);
+    });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (settled) return;
+      // A spawn failure (the child never ran); a failed kill() of a child already gone is not one.
+      if (e.code === 'ENOENT' || (e as { syscall?: string }).syscall?.startsWith('spawn')) {
+        done();
+        if (e.code === 'ENOENT')
           // Resolved a moment ago and gone now (a package removed under us).
-          return reject(new BrickError('UNSUPPORTED', `${file}: no such program (was it removed?)`, { command: shown, tool: cmd }));
-        }
-        if ((e as Error).name === 'AbortError' && opts.signal?.aborted) return reject(stopped(shown, opts.signal, true));
-        if (e.killed || e.signal) {
-          if (e.killed && e.signal === 'SIGKILL') {
-            return reject(new BrickError('TIMEOUT', `${shown}: no answer within ${opts.timeoutMs} ms; killed`, { command: shown }));
-          }
-          return reject(new BrickError('COMMAND_FAILED', `${shown}: killed by ${e.signal}`, { command: shown, stderr: tail(stderr) }));
-        }
-        if (typeof e.code === 'number') {
-          if (opts.allowFailure) return resolve({ code: e.code, stdout, stderr });
-          return reject(
-            new BrickError('COMMAND_FAILED', `${shown}: exit ${e.code}: ${tail(stderr) || tail(stdout) || 'no output'}`, {
-              command: shown,
-              exitCode: e.code,
-              stderr: tail(stderr),
-            }),
-          );
-        }
-        reject(new BrickError('COMMAND_FAILED', `${shown}: ${e.message}`, { command: shown }));
-      },
-    );
+          return reject(new BrickError('UNSUPPORTED', `${file}: no such program (was it removed?)`, { command: shown(), tool: cmd }));
+        return reject(new BrickError('COMMAND_FAILED', `${shown()}: ${e.message}`, { command: shown() }));
+      }
+    });
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      if (killedFor) return stoppedNow();
+      done();
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (signal) return reject(new BrickError('COMMAND_FAILED', `${shown()}: killed by ${signal}`, { command: shown(), stderr: tail(stderr) }));
+      if (code === 0) return resolve({ code: 0, stdout, stderr });
+      if (opts.allowFailure) return resolve({ code: code ?? -1, stdout, stderr });
+      reject(
+        new BrickError('COMMAND_FAILED', `${shown()}: exit ${code}: ${tail(stderr) || tail(stdout) || 'no output'}`, {
+          command: shown(),
+          exitCode: code,
+          stderr: tail(stderr),
+        }),
+      );
+    });
     if (opts.input !== undefined) {
-      child.stdin?.on('error', () => {}); // the child may exit before reading all of it
-      child.stdin?.end(opts.input);
-    } else {
-      child.stdin?.end();
+      child.stdin!.on('error', () => {}); // the child may exit before reading all of it
+      child.stdin!.end(opts.input);
     }
   });
-};
+}
 
 /** The error for a command the call's signal stopped (started: it ran and was killed; else it never ran). */
 function stopped(shown: string, signal: AbortSignal, started: boolean): BrickError {

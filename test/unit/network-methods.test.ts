@@ -89,7 +89,7 @@ describe('network methods', () => {
         return {};
       }
       if (c.args.includes('-details'))
-        // brick reads only the bridge it plans (link show dev br9 in one ip -json -batch)
+        // brick reads only the bridge it plans (one ip -json -details link show dev br9)
         return { stdout: made ? JSON.stringify([{ ifindex: 9, ifname: 'br9', flags: ['BROADCAST'], mtu: 1500, linkinfo: { info_kind: 'bridge' } }]) : '[]' };
       return { stdout: '[]' };
     });

@@ -179,8 +179,13 @@ export function parseLinkQuery(text: string): LinuxState {
 export async function readLinks(host: NetHost, q: LinkQuery): Promise<LinuxState> {
   const lines = linkQueryLines(q);
   if (!lines.length) return { links: new Map(), addrs: [], routes: [] };
-  // -force: a device that does not exist (yet) is an answer, not a failure.
-  const r = await host.ip(['-json', '-details', '-force', '-batch', '-'], { allowFailure: true, input: lines.join('\n') + '\n' });
+  // One line (a bridge without uplink: the common call) goes on the command line, so `ip` gets no
+  // stdin pipe; more go through -batch. -force: a device that does not exist (yet) is an answer, not
+  // a failure. Names are interface names (no spaces), so a line splits into its words.
+  const r =
+    lines.length === 1
+      ? await host.ip(['-json', '-details', ...lines[0].split(' ')], { allowFailure: true })
+      : await host.ip(['-json', '-details', '-force', '-batch', '-'], { allowFailure: true, input: lines.join('\n') + '\n' });
   const unexpected = r.stderr
     .split('\n')
     .filter((l) => l.trim() && !/does not exist|Command failed -:\d+|Cannot find device/.test(l));

@@ -1,0 +1,68 @@
+// The one runner (src/shared/run.ts) against real programs: output and exit codes, stdin (the input,
+// or /dev/null when there is none), the deadline and the call's signal (SIGKILL, TIMEOUT), output
+// over maxBuffer, a child killed by someone else, a program that is gone.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { run } from '../../src/shared/run.js';
+import { BrickError, isBrickError } from '../../src/shared/errors.js';
+
+async function fault(p: Promise<unknown>): Promise<BrickError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(isBrickError(e), String(e));
+    return e;
+  }
+  assert.fail('expected a fault');
+}
+
+test('stdout, stderr and the exit code; a non-zero exit is COMMAND_FAILED unless allowFailure', async () => {
+  const r = await run('sh', ['-c', 'printf out; printf err >&2; exit 3'], { timeoutMs: 10_000, allowFailure: true });
+  assert.deepEqual(r, { code: 3, stdout: 'out', stderr: 'err' });
+  const f = await fault(run('sh', ['-c', 'printf "it broke" >&2; exit 3'], { timeoutMs: 10_000 }));
+  assert.equal(f.fault, 'COMMAND_FAILED');
+  assert.match(f.message, /exit 3: it broke$/);
+  assert.equal(f.detail?.exitCode, 3);
+});
+
+test('input goes to stdin whole (multi-byte text intact); without input stdin is /dev/null, not a pipe', async () => {
+  const text = 'héllo wörld ✓\n'.repeat(20_000); // larger than a pipe's buffer
+  assert.equal((await run('cat', [], { timeoutMs: 10_000, input: text })).stdout, text);
+  assert.equal((await run('readlink', ['/proc/self/fd/0'], { timeoutMs: 10_000 })).stdout, '/dev/null\n');
+  assert.match((await run('readlink', ['/proc/self/fd/0'], { timeoutMs: 10_000, input: '' })).stdout, /^(pipe|socket):/);
+  // A child that exits without reading its input is not an error.
+  assert.equal((await run('true', [], { timeoutMs: 10_000, input: 'x'.repeat(4 << 20) })).code, 0);
+});
+
+test('the deadline kills the child (SIGKILL) and is TIMEOUT, even when a grandchild still holds its output open', async () => {
+  const t0 = performance.now();
+  const f = await fault(run('sh', ['-c', 'sleep 20 & wait'], { timeoutMs: 300 }));
+  assert.equal(f.fault, 'TIMEOUT');
+  assert.match(f.message, /no answer within 300 ms; killed/);
+  assert.ok(performance.now() - t0 < 15_000, "the fault at the deadline, not when the grandchild holding the output ends");
+});
+
+test("the call's signal kills a running child (TIMEOUT, started) and an aborted signal runs nothing", async () => {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(new Error('the client went away')), 200);
+  const f = await fault(run('sleep', ['30'], { timeoutMs: 60_000, signal: ac.signal }));
+  assert.equal(f.fault, 'TIMEOUT');
+  assert.match(f.message, /killed: the client went away/);
+  assert.equal(f.detail?.started, true);
+  const g = await fault(run('sh', ['-c', 'echo ran > /dev/null'], { timeoutMs: 10_000, signal: ac.signal }));
+  assert.equal(g.detail?.started, false);
+  assert.match(g.message, /not run: the client went away/);
+});
+
+test('a child killed by someone else, output over maxBuffer, a program that is gone', async () => {
+  const k = await fault(run('sh', ['-c', 'kill -TERM $$'], { timeoutMs: 10_000, allowFailure: true }));
+  assert.equal(k.fault, 'COMMAND_FAILED');
+  assert.match(k.message, /killed by SIGTERM/);
+  const m = await fault(run('head', ['-c', '200000', '/dev/zero'], { timeoutMs: 10_000, maxBuffer: 1000 }));
+  assert.equal(m.fault, 'COMMAND_FAILED');
+  assert.match(m.message, /printed more than 1000 bytes; killed/);
+  const g = await fault(run('/nonexistent/brick-test-tool', [], { timeoutMs: 10_000 }));
+  assert.equal(g.fault, 'UNSUPPORTED');
+  assert.match(g.message, /no such program/);
+});
