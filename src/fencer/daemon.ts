@@ -4,7 +4,8 @@
 // pet the watchdog or fence, rewrite the state file. The loop itself uses only timers, child
 // processes and synchronous writes to local files and pre-opened fds: nothing it needs runs on the
 // libuv threadpool, so hung pool I/O elsewhere in the process cannot delay a pet or a fence
-// (reference/fencing.md §6, §7).
+// (reference/fencing.md §6, §7). marker_dir (the fence marker, the lease) is written by children
+// too (marker.ts): one thread, one V8 isolate.
 import { accessSync, existsSync, open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { uptime } from 'node:os';
@@ -17,11 +18,11 @@ import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbe
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
 import { inherit, planTick, shouldLogRepeat, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
-import { probeSteps, resolvePoolPath, resolveTools, startProbe, type ProbeTools } from './probe.js';
+import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { prepareWatchdog } from './watchdog-policy.js';
 import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type FencerState, type PoolState } from './state.js';
-import { readFenceMarker, startMarkerWriter, type FenceMarker, type MarkerWriter } from './marker.js';
+import { MARKER_DEADLINE_MS, readFenceMarker, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome, type MarkerWriter } from './marker.js';
 import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
 import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
@@ -189,7 +190,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     }
     return p;
   };
-  const tools: ProbeTools = await step('host tools', resolveTools());
+  const [tools, markerTools] = await step('host tools', Promise.all([resolveTools(), resolveMarkerTools()]));
   // A pool path that is a symlink to the mount: resolved once, by a child with a deadline.
   async function resolvePool(p: PoolRuntime): Promise<void> {
     const r = await resolvePoolPath(p.cfg.path, tools, run, timing.probeTimeoutMs);
@@ -299,8 +300,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   if (f.action === 'reboot' || f.action === 'crash' || f.action === 'kill-vms') sysrq = openSysrq(f.sysrq_trigger);
   const fenceArgv = f.action === 'command' ? fenceCommandArgv(f.command) : [];
   if (f.action === 'log-only') log.warn('fencer.action = "log-only": an expired pool is only logged; this host will NOT be reset and its VMs may run twice');
-  // marker_dir is written only from this worker once the loop runs: a hung marker_dir never blocks a pet or a fence.
-  const markerWriter: MarkerWriter = startMarkerWriter();
+  // marker_dir is written only by this writer's children once the loop runs: a hung marker_dir never blocks a pet or a fence.
+  const markerWriter: MarkerWriter = startMarkerWriter(markerTools, run);
   const vmHow = await step('VM query tool', resolveVmQuery(f.vm_query));
   if (vmHow.kind === 'none' || !vmHow.bin)
     log.warn({ vm_query: f.vm_query }, 'cannot ask which pools running VMs use: every pool counts as used (expiry fences)');
@@ -360,6 +361,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   /** Set when start-up failed (a pool guarding VMs not verified within startup_window_s): the exit code. */
   let failStartup: ((pools: string[]) => void) | undefined;
   let fenced: FenceMarker | null = null;
+  /** The fence action, once fence() started it: settles when the action has run (by the marker's deadline). */
+  let fenceAction: Promise<void> | undefined;
   let petting = false;
   const stateLog = { msg: null as string | null, atMs: -Infinity };
   const leaseLog = { msg: null as string | null, atMs: -Infinity };
@@ -457,10 +460,29 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     fenced = { at: new Date().toISOString(), pool: v.path, reason, action, host_id: p.hostId, last_ok_age_s: age };
     log.fatal({ pool: v.path, last_ok_age_s: age, action }, `FENCING this host: pool ${v.path} ${reason}; action ${action}`);
     if (actionKeepsHostUp(action)) return;
-    // Petting has stopped (planTick never pets once fenced); the hardware watchdog backs up what follows.
-    const m = markerWriter.write(f.marker_dir, fenced);
+    // Petting has stopped (planTick never pets once fenced: `fenced` is set above, before anything
+    // waits) and a stop from now on leaves the watchdog armed and waits for this action; the
+    // hardware watchdog backs up what follows. The action runs once: when the marker is durable, or
+    // at its deadline, or at once when it cannot be written (a failed spawn included).
+    let marker: Promise<MarkerOutcome>;
+    try {
+      marker = markerWriter.write(f.marker_dir, fenced, MARKER_DEADLINE_MS, (late, afterMs) =>
+        late === 'written'
+          ? log.warn({ marker_dir: f.marker_dir, after_deadline_ms: Math.round(afterMs) }, `the fence marker was written ${Math.round(afterMs)} ms after its deadline`)
+          : log.error({ error: late.error }, `the fence marker could not be written after its deadline: ${late.error}`),
+      );
+    } catch (e) {
+      marker = Promise.resolve({ error: (e as Error).message });
+    }
+    fenceAction = marker.then(
+      (m) => fenceActionNow(action, m),
+      (e: unknown) => fenceActionNow(action, { error: (e as Error)?.message ?? String(e) }),
+    );
+  }
+
+  function fenceActionNow(action: string, m: MarkerOutcome): void {
     if (m === 'timeout') log.error({ marker_dir: f.marker_dir }, `the fence marker was not written within its deadline (${f.marker_dir} hangs?); fencing anyway`);
-    else if (m && m !== 'written') log.error({ error: m.error }, 'could not write the fence marker; fencing anyway');
+    else if (m !== 'written') log.error({ error: m.error }, 'could not write the fence marker; fencing anyway');
     try {
       switch (action) {
         case 'reboot':
@@ -543,12 +565,12 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
           leaseLog.msg = null;
           return;
         }
-        const key = error.replace(/\S*\.tmp\S*/g, '');
-        if (shouldLogRepeat(leaseLog, key, now())) {
+        const errKey = error.replace(/\S*\.tmp\S*/g, '');
+        if (shouldLogRepeat(leaseLog, errKey, now())) {
           log.error({ error }, `cannot write the fencer lease in ${f.marker_dir}; retrying`);
           leaseLog.atMs = now();
         }
-        leaseLog.msg = key;
+        leaseLog.msg = errKey;
         // Retry while it is still the latest word (a later change posts its own).
         setTimeout(() => leaseArmed === key && write(), 5000).unref();
       });
@@ -780,13 +802,14 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       // A clean stop carries nothing forward; after a fence the next fencer keeps what was armed.
       saveState(now(), !resets && !failed);
       saveLease(!resets && !failed);
-      // The clean-stop lease must be on disk before exit (a bounded wait: the worker may be stuck).
-      markerWriter.flush(1000);
-      markerWriter.close();
-      lock.release();
-      // Children stuck in D state would keep the event loop alive; they are not ours to wait for.
-      setTimeout(() => process.exit(exitCode), 100).unref();
-      resolve(exitCode);
+      // The clean-stop lease must be on disk before exit (a bounded wait: its children may be stuck),
+      // and a fence under way still runs its action (by the marker's deadline) before the exit.
+      void Promise.all([markerWriter.flush(1000), fenceAction]).finally(() => {
+        lock.release();
+        // Children stuck in D state would keep the event loop alive; they are not ours to wait for.
+        setTimeout(() => process.exit(exitCode), 100).unref();
+        resolve(exitCode);
+      });
     };
     failStartup = (paths) => {
       log.error({ pools: paths, startup_window_s: f.startup_window_s, exit: 4 }, `start-up FAILED: ${paths.join(', ')} guarding VMs did not verify within startup_window_s (${f.startup_window_s} s); exiting (4) rather than pet the watchdog over unverified storage`);

@@ -4,12 +4,15 @@
 // at why the host fenced removes the file (`rm /var/lib/brick/fence-marker.json`). brick never clears
 // it by itself: a host that fenced must stay visibly "fenced before" until a person acknowledges it.
 //
-// The fence action never waits on the marker for more than MARKER_DEADLINE_MS: the write runs in a
-// worker thread started with the fencer (its own thread, not the libuv threadpool), and the fence
-// goes ahead when the deadline passes even if the marker directory hangs (a FUSE or NFS mount).
+// The fence action never waits on the marker for more than MARKER_DEADLINE_MS: marker_dir is written
+// only by short coreutils children (as the probe writes a pool, probe.ts), never by the fencer
+// process itself (a hung FUSE or NFS marker_dir would pin a libuv thread or the main thread), and
+// the fence goes ahead at the deadline even if a child sits in the kernel forever.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { basename, dirname, join } from 'node:path';
+import type { Runner } from '../shared/run.js';
+import { BrickError } from '../shared/errors.js';
+import { toolPath } from '../shared/host-tools.js';
 import { writeFileAtomic } from '../shared/atomic-write.js';
 
 export const MARKER_FILE = 'fence-marker.json';
@@ -46,94 +49,147 @@ export function readFenceMarker(markerDir: string): FenceMarker | undefined {
 export type MarkerOutcome = 'written' | 'timeout' | { error: string };
 
 /**
- * Writes to marker_dir (the fence marker, the lease) from a worker thread, so the main loop never
- * blocks on that directory: `post` returns at once; `write` waits at most its deadline.
+ * Writes to marker_dir (the fence marker, the lease) through child processes, so the fencer never
+ * blocks on that directory: nothing here waits on a child past its own deadline.
  */
 export interface MarkerWriter {
-  /** Write the marker durably; returns within `deadlineMs` whatever the disk does. */
-  write(markerDir: string, m: FenceMarker, deadlineMs?: number): MarkerOutcome;
-  /** Write a file durably (temp, fsync, rename, fsync dir) without waiting; `done` reports the outcome later. */
+  /**
+   * Write the marker durably. Resolves by `deadlineMs` whatever the disk does ('timeout'; the
+   * write goes on in the background and is logged through `late` if it ends after all); never rejects.
+   */
+  write(markerDir: string, m: FenceMarker, deadlineMs?: number, late?: (outcome: 'written' | { error: string }, afterMs: number) => void): Promise<MarkerOutcome>;
+  /**
+   * Write a file durably without waiting. One write per file at a time, in order; a text posted
+   * while one is under way replaces any not yet started (the latest wins, an older one never lands
+   * after a newer one). `done` reports the outcome of a write that ran; a replaced one never runs.
+   */
   post(file: string, text: string, done?: (error: string | null) => void): void;
-  /** Wait (at most `deadlineMs`) until everything posted so far is done. */
-  flush(deadlineMs: number): boolean;
-  close(): void;
+  /** Resolves true once everything posted so far is done, false at the deadline. */
+  flush(deadlineMs: number): Promise<boolean>;
 }
 
-// The worker's code: the same steps as writeFileAtomic (temp, fsync, rename, fsync the directory),
-// self-contained because a worker of the single binary cannot load brick's modules by path.
-// flag[0] = id of the last job done, flag[1] = its outcome (1 written, 2 failed, message in msg).
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const path = require('node:path');
-const flag = new Int32Array(workerData.flag);
-const msg = new Uint8Array(workerData.msg);
-parentPort.on('message', ({ id, file, text }) => {
-  let code = 1;
-  let error = null;
-  try {
-    const tmp = path.join(path.dirname(file), '.' + path.basename(file) + '.' + process.pid + '.' + id + '.tmp');
-    const fd = fs.openSync(tmp, 'w', 0o644);
-    try { fs.writeSync(fd, text); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-    fs.renameSync(tmp, file);
-    const d = fs.openSync(path.dirname(file), 'r');
-    try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
-  } catch (e) {
-    code = 2;
-    error = String(e && e.message);
-    msg.fill(0);
-    msg.set(Buffer.from(error.slice(0, msg.length - 1)));
-  }
-  Atomics.store(flag, 1, code);
-  Atomics.store(flag, 0, id);
-  Atomics.notify(flag, 0);
-  parentPort.postMessage({ id, error });
-});
-`;
+/** The coreutils the writer runs, absolute paths resolved once at start (host-tools.ts). */
+export interface MarkerTools {
+  dd: string;
+  mv: string;
+  sync: string;
+}
 
-/** Start the writer thread (once, at start-up, so the fence path starts nothing). */
-export function startMarkerWriter(): MarkerWriter {
-  const flagBuf = new SharedArrayBuffer(8);
-  const msgBuf = new SharedArrayBuffer(512);
-  const flag = new Int32Array(flagBuf);
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { flag: flagBuf, msg: msgBuf } });
-  worker.unref();
-  let nextId = 0;
-  // Jobs are done in order: job `id` is done once flag[0] reaches it.
-  const waitFor = (id: number, deadlineMs: number): boolean => {
-    const end = performance.now() + deadlineMs;
-    for (;;) {
-      const done = Atomics.load(flag, 0);
-      if (done >= id) return true;
-      const left = end - performance.now();
-      if (left <= 0) return false;
-      Atomics.wait(flag, 0, done, left);
-    }
+export async function resolveMarkerTools(): Promise<MarkerTools> {
+  const find = async (name: string) => {
+    const r = await toolPath(name);
+    if ('missing' in r) throw new BrickError('UNSUPPORTED', `the fencer's marker writes need ${r.missing}`, { tool: name });
+    return r.path;
   };
-  const callbacks = new Map<number, (error: string | null) => void>();
-  worker.on('message', ({ id, error }: { id: number; error: string | null }) => {
-    callbacks.get(id)?.(error);
-    callbacks.delete(id);
-  });
+  const [dd, mv, sync] = await Promise.all(['dd', 'mv', 'sync'].map(find));
+  return { dd, mv, sync };
+}
+
+/** Each child's deadline (it is SIGKILLed then; one stuck in the kernel keeps its file's queue, never the fencer). */
+export const MARKER_STEP_TIMEOUT_MS = 10_000;
+
+/**
+ * One durable replacement of `file`: the same steps as writeFileAtomic, each a child.
+ *   1. dd of=TMP conv=fsync    the text (stdin), on disk when dd exits
+ *   2. mv -f -T -- TMP FILE    rename-atomic: a reset leaves the old text or the new, never a mix
+ *   3. sync -- DIR             fsync the directory: the rename itself survives a reset
+ * TMP is fixed per process and file: one write per file runs at a time.
+ */
+export function markerWriteSteps(tools: MarkerTools, file: string, text: string): Array<{ what: string; cmd: string; args: string[]; input?: string }> {
+  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  return [
+    { what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'conv=fsync', 'status=none'], input: text },
+    { what: 'rename', cmd: tools.mv, args: ['-f', '-T', '--', tmp, file] },
+    { what: 'fsync of the directory', cmd: tools.sync, args: ['--', dirname(file)] },
+  ];
+}
+
+async function writeDurably(run: Runner, tools: MarkerTools, file: string, text: string, stepTimeoutMs: number): Promise<string | null> {
+  try {
+    for (const s of markerWriteSteps(tools, file, text)) {
+      const r = await run(s.cmd, s.args, { timeoutMs: stepTimeoutMs, input: s.input, allowFailure: true });
+      if (r.code !== 0) return `${s.what} failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] || 'no message'}`;
+    }
+    return null;
+  } catch (e) {
+    // A spawn that failed (EAGAIN, ENOMEM), a child killed at its deadline.
+    return (e as Error).message;
+  }
+}
+
+interface FileQueue {
+  busy: boolean;
+  next?: { text: string; done?: (error: string | null) => void };
+  idle: Array<() => void>;
+}
+
+/** The writer (created once, at start-up: the fence path starts nothing but its children). */
+export function startMarkerWriter(tools: MarkerTools, run: Runner, opts: { stepTimeoutMs?: number; now?: () => number } = {}): MarkerWriter {
+  const stepTimeoutMs = opts.stepTimeoutMs ?? MARKER_STEP_TIMEOUT_MS;
+  const now = opts.now ?? (() => performance.now());
+  const queues = new Map<string, FileQueue>();
+  const pump = (file: string, q: FileQueue): void => {
+    const job = q.next;
+    if (!job) {
+      q.busy = false;
+      for (const w of q.idle.splice(0)) w();
+      return;
+    }
+    q.next = undefined;
+    q.busy = true;
+    void writeDurably(run, tools, file, job.text, stepTimeoutMs).then((error) => {
+      try {
+        job.done?.(error);
+      } finally {
+        pump(file, q);
+      }
+    });
+  };
+  const post = (file: string, text: string, done?: (error: string | null) => void): void => {
+    let q = queues.get(file);
+    if (!q) queues.set(file, (q = { busy: false, idle: [] }));
+    q.next = { text, done };
+    if (!q.busy) pump(file, q);
+  };
   return {
-    write(markerDir, m, deadlineMs = MARKER_DEADLINE_MS) {
-      const id = ++nextId;
-      worker.postMessage({ id, file: markerPath(markerDir), text: JSON.stringify(m) + '\n' });
-      // Block the main thread (it is fencing; nothing else is due) until written or the deadline.
-      if (!waitFor(id, deadlineMs)) return 'timeout';
-      if (Atomics.load(flag, 1) === 1) return 'written';
-      return { error: Buffer.from(new Uint8Array(msgBuf)).toString('utf8').replace(/\0+$/, '') };
+    write(markerDir, m, deadlineMs = MARKER_DEADLINE_MS, late) {
+      const start = now();
+      return new Promise<MarkerOutcome>((resolve) => {
+        let settled = false;
+        const timer = setTimeout(() => {
+          settled = true;
+          resolve('timeout');
+        }, deadlineMs);
+        try {
+          post(markerPath(markerDir), JSON.stringify(m) + '\n', (error) => {
+            const outcome = error === null ? ('written' as const) : { error };
+            if (settled) return late?.(outcome, now() - start - deadlineMs);
+            settled = true;
+            clearTimeout(timer);
+            resolve(outcome);
+          });
+        } catch (e) {
+          settled = true;
+          clearTimeout(timer);
+          resolve({ error: (e as Error).message });
+        }
+      });
     },
+    post,
     flush(deadlineMs) {
-      return waitFor(nextId, deadlineMs);
-    },
-    post(file, text, done) {
-      const id = ++nextId;
-      if (done) callbacks.set(id, done);
-      worker.postMessage({ id, file, text });
-    },
-    close() {
-      void worker.terminate();
+      const busy = [...queues.values()].filter((q) => q.busy);
+      if (!busy.length) return Promise.resolve(true);
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), deadlineMs);
+        let left = busy.length;
+        for (const q of busy)
+          q.idle.push(() => {
+            if (--left === 0) {
+              clearTimeout(timer);
+              resolve(true);
+            }
+          });
+      });
     },
   };
 }

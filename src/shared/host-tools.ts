@@ -259,6 +259,24 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     oldUserland: 'every EL5+ stat has -c; brick carries its own for a root without coreutils',
   },
   {
+    name: 'sync',
+    package: 'coreutils',
+    usedBy: 'fencer: fsync of marker_dir after the fence marker or the lease is renamed into it',
+    flags: [
+      {
+        flag: 'sync -- DIR (fsync of one file or directory)',
+        since: '8.24',
+        match: ['--'],
+        note: 'before 8.24 sync ignores its arguments and syncs every filesystem (a hung NFS pool included)',
+      },
+    ],
+    minVersion: '8.24',
+    versionArgs: ['--version'],
+    parseVersion: dotted(/coreutils\)\s+([\d.]+)/),
+    carried: true,
+    oldUserland: "brick's own sync (Debian 12 coreutils 9.1) from /usr/lib/brick/bin: OL5/OL6 (5.97, 8.4) and EL7 (8.22) sync ignore file arguments",
+  },
+  {
     name: 'flock',
     package: 'util-linux',
     usedBy: "fencer: the instance lock on <state_dir>/fencer.lock (one fencer per config)",
