@@ -1,6 +1,10 @@
 // Render bench/out/*.json into bench/RESULTS.md: the machine, the date, and each figure as
 // min/median/max over repeated runs, with the peer measured in the same run and the ratio.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+//   node --import tsx bench/report.ts            the whole file from bench/out (npm run bench)
+//   node --import tsx bench/report.ts --update   only the areas in bench/out are rewritten; the other
+//                                                sections of RESULTS.md stay as they were, and the
+//                                                header says which sections were measured when
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, release, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { OUT_DIR, stats, ratio, type Figure } from './lib.js';
@@ -17,21 +21,15 @@ function loadLine(): string {
   return `load average (1/5/15 min) ${start ? `${start} at the start, ` : ''}${now} at the end${took}`;
 }
 
+const update = process.argv.includes('--update');
+const resultsPath = join(OUT_DIR, '..', 'RESULTS.md');
 const files = readdirSync(OUT_DIR).filter((f) => f.endsWith('.json')).sort();
-const lines: string[] = [
-  '# brick benchmark results',
-  '',
-  `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.`,
-  '',
-  `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.version}; ${loadLine()}.`,
-  '',
-  'Each figure: min / median / max over n repeated runs. "vs" is the peer measured in the same run; the ratio compares medians and reads "× better" for brick (above 1) or "× worse" (below 1).',
-  '',
-];
-for (const file of files) {
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Linux ${release()}, Node ${process.version}`;
+
+function section(file: string): { area: string; text: string[] } {
   const data = JSON.parse(readFileSync(join(OUT_DIR, file), 'utf8')) as { area: string; at: string; loadavg?: number[]; figures: Figure[]; notes?: string[] };
   const load = data.loadavg ? ` (load average ${data.loadavg.map((x) => x.toFixed(2)).join(' ')} when written)` : '';
-  lines.push(`## ${data.area}`, '', `Measured ${data.at}${load}.`, '');
+  const lines = [`## ${data.area}`, '', `Measured ${data.at}${load}.`, ''];
   lines.push('| figure | unit | brick min / median / max (n) | peer | peer min / median / max | ratio | bound |', '|---|---|---|---|---|---|---|');
   for (const f of data.figures) {
     const b = stats(f.brick.samples);
@@ -46,6 +44,49 @@ for (const file of files) {
   const notes = [...(data.notes ?? []), ...data.figures.filter((f) => f.note).map((f) => `${f.title}: ${f.note}`)];
   if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
   lines.push('');
+  return { area: data.area, text: lines };
 }
-writeFileSync(join(OUT_DIR, '..', 'RESULTS.md'), lines.join('\n'));
-process.stdout.write(`bench/RESULTS.md: ${files.length} areas\n`);
+
+const fresh = files.map(section);
+let out: string[];
+if (update && existsSync(resultsPath)) {
+  // Keep the header and every section whose area was not measured now; replace the others in place
+  // (a new area goes in alphabetical order, as the full render orders them).
+  const old = readFileSync(resultsPath, 'utf8').split('\n');
+  const header: string[] = [];
+  const sections: Array<{ area: string; text: string[] }> = [];
+  for (const line of old) {
+    const m = /^## (.+)$/.exec(line);
+    if (m) sections.push({ area: m[1], text: [line] });
+    else if (sections.length) sections[sections.length - 1].text.push(line);
+    else header.push(line);
+  }
+  for (const f of fresh) {
+    const i = sections.findIndex((x) => x.area === f.area);
+    if (i >= 0) sections[i] = f;
+    else sections.push(f);
+  }
+  // The order of the full render: by file name (so footprint-idle.json before footprint.json).
+  const key = (x: { area: string }) => `${x.area}.json`;
+  sections.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const areas = fresh.map((f) => f.area).join(', ');
+  // The previous update's note goes: every section carries its own "Measured" date and load.
+  for (let i = header.length - 1; i >= 0; i--) if (header[i].startsWith('Sections ')) header.splice(i, header[i + 1] === '' ? 2 : 1);
+  while (header.length && header[header.length - 1] === '') header.pop();
+  header.push('', `Sections ${areas} rewritten on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`bench/report.ts --update\` from their bench scripts run alone: ${machine}; ${loadLine()}.`, '');
+  out = [...header, ...sections.flatMap((x) => x.text)];
+} else {
+  out = [
+    '# brick benchmark results',
+    '',
+    `Written by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}.`,
+    '',
+    `Machine: ${machine}; ${loadLine()}.`,
+    '',
+    'Each figure: min / median / max over n repeated runs. "vs" is the peer measured in the same run; the ratio compares medians and reads "× better" for brick (above 1) or "× worse" (below 1).',
+    '',
+    ...fresh.flatMap((x) => x.text),
+  ];
+}
+writeFileSync(resultsPath, out.join('\n'));
+process.stdout.write(`bench/RESULTS.md: ${update ? `${fresh.length} areas rewritten` : `${files.length} areas`}\n`);

@@ -100,9 +100,13 @@ async function startBrick(dir: string, bin: string | undefined): Promise<Target>
     const onData = (d: Buffer) => {
       out += d;
       if (out.includes('brick agent extension listening')) {
+        // From now on the lines are only drained, as journald would take them: scanning them here
+        // (up to 1 MB per chunk) took CPU from the server on the same cores and slowed the reader.
+        proc.stdout!.off('data', onData);
+        proc.stdout!.on('data', () => {});
         out = '';
         resolve();
-      } else if (out.length > 1e6) out = '';
+      } else if (out.length > 1e6) out = out.slice(-100);
     };
     proc.stdout!.on('data', onData);
     proc.on('exit', (c) => reject(new Error(`brick serve exited ${c}`)));

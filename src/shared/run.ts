@@ -109,6 +109,7 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     let killedFor: 'timeout' | 'abort' | 'maxBuffer' | undefined;
     let settled = false;
     let exited = false;
+    let timer: NodeJS.Timeout | undefined;
     const done = () => {
       settled = true;
       clearTimeout(timer);
@@ -134,8 +135,23 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
         /* already gone */
       }
     };
-    const timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
-    const onAbort = () => kill('abort');
+    function onAbort(): void {
+      kill('abort');
+    }
+    // First: a spawn that fails (EMFILE/ENFILE leave the child without stdio) reports it here.
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (settled) return;
+      // A spawn failure (the child never ran); a failed kill() of a child already gone is not one.
+      if (e.code === 'ENOENT' || (e as { syscall?: string }).syscall?.startsWith('spawn')) {
+        done();
+        if (e.code === 'ENOENT')
+          // Resolved a moment ago and gone now (a package removed under us).
+          return reject(new BrickError('UNSUPPORTED', `${file}: no such program (was it removed?)`, { command: shown(), tool: cmd }));
+        return reject(new BrickError('COMMAND_FAILED', `${shown()}: ${e.message}`, { command: shown() }));
+      }
+    });
+    if (!child.stdout || !child.stderr) return; // the spawn failed; 'error' follows
+    timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('exit', () => {
       exited = true;
@@ -150,17 +166,6 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
       errLen += b.length;
       if (errLen > maxBuffer) return kill('maxBuffer');
       err.push(b);
-    });
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      if (settled) return;
-      // A spawn failure (the child never ran); a failed kill() of a child already gone is not one.
-      if (e.code === 'ENOENT' || (e as { syscall?: string }).syscall?.startsWith('spawn')) {
-        done();
-        if (e.code === 'ENOENT')
-          // Resolved a moment ago and gone now (a package removed under us).
-          return reject(new BrickError('UNSUPPORTED', `${file}: no such program (was it removed?)`, { command: shown(), tool: cmd }));
-        return reject(new BrickError('COMMAND_FAILED', `${shown()}: ${e.message}`, { command: shown() }));
-      }
     });
     child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;

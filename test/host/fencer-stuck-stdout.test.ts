@@ -59,10 +59,10 @@ test('stdout that nobody reads does not stop the watchdog being petted', { skip 
     ].join('\n') + '\n',
   );
   const bin = process.env.BRICK_BIN;
-  const argv = bin ? [bin, 'fencer', '--config', config] : [process.execPath, '--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'fencer', '--config', config];
+  const args = ['fencer', '--config', config, '--log-level', 'debug'];
+  const argv = bin ? [bin, ...args] : [process.execPath, '--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args];
   const proc = spawn('/usr/bin/python3', ['-c', WRAP, ...argv], {
     cwd: REPO,
-    env: { ...process.env, BRICK_LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'ignore', 'ignore'],
   });
   try {

@@ -1,5 +1,6 @@
-// The agent's stdout (batchedStdout): the lines of one event-loop turn go out together at the end of
-// that turn, never later, and whatever is queued when the process exits is written before it goes.
+// The agent's stdout (batchedStdout): info lines go out in batches (at most BATCH_MS late), a warning
+// or worse at the end of its turn with everything queued before it, and whatever is queued when the
+// process exits is written before it goes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,32 +8,59 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { batchedStdout, createLogger } from '../../src/shared/log.js';
+import { BATCH_BYTES, BATCH_MS, batchedStdout, createLogger } from '../../src/shared/log.js';
 
-test('batchedStdout: one turn\'s lines are written together at the end of the turn', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'brick-log-'));
-  const file = join(dir, 'out');
-  const fd = openSync(file, 'w');
-  try {
-    const log = createLogger({ svc: 'agent', destination: batchedStdout(fd) });
-    log.info({ n: 1 }, 'call');
-    log.warn({ n: 2 }, 'call');
-    assert.equal(readFileSync(file, 'utf8'), '', 'nothing written while the turn runs');
-    await new Promise((r) => setImmediate(r));
-    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-    assert.equal(lines.length, 2);
-    assert.match(lines[0], /^<6>\{"level":30,"svc":"agent","n":1,"msg":"call"\}$/);
-    assert.match(lines[1], /^<4>\{"level":40,/);
-    log.info('later');
-    // Immediates run in order: this one runs right after the flush the line scheduled (a timer
-    // could fire before it on a loaded machine, in the loop's timers phase).
-    await new Promise((r) => setImmediate(r));
-    assert.equal(readFileSync(file, 'utf8').split('\n').filter(Boolean).length, 3, 'a line logged in a later turn is written in that turn');
-  } finally {
-    closeSync(fd);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+function withFile(fn: (fd: number, read: () => string[]) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brick-log-'));
+    const file = join(dir, 'out');
+    const fd = openSync(file, 'w');
+    try {
+      await fn(fd, () => readFileSync(file, 'utf8').split('\n').filter(Boolean));
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+const turn = () => new Promise((r) => setImmediate(r));
+
+test('batchedStdout: a warning is written at the end of its turn, with the lines queued before it, in order', withFile(async (fd, read) => {
+  const log = createLogger({ svc: 'agent', destination: batchedStdout(fd) });
+  log.info({ n: 1 }, 'call');
+  log.warn({ n: 2 }, 'call');
+  assert.deepEqual(read(), [], 'nothing written while the turn runs');
+  // Immediates run in order: this one runs right after the flush the warning scheduled.
+  await turn();
+  const lines = read();
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^<6>\{"level":30,"svc":"agent","n":1,"msg":"call"\}$/);
+  assert.match(lines[1], /^<4>\{"level":40,/);
+  log.error('bad');
+  await turn();
+  assert.equal(read().length, 3, 'an error is written at the end of its turn');
+}));
+
+test(`batchedStdout: info lines wait for the next batch (at most ${BATCH_MS} ms), then go out in one write`, withFile(async (fd, read) => {
+  const log = createLogger({ svc: 'agent', destination: batchedStdout(fd) });
+  log.info('a');
+  await turn();
+  log.info('b');
+  await turn();
+  assert.deepEqual(read(), [], 'info lines are not written at the end of their turn');
+  // A timer of the same length set later fires after the batch's own timer, whatever the load.
+  await new Promise((r) => setTimeout(r, BATCH_MS));
+  assert.deepEqual(read().map((l) => JSON.parse(l.slice(3)).msg), ['a', 'b']);
+}));
+
+test('batchedStdout: a full batch is written at the end of its turn', withFile(async (fd, read) => {
+  const log = createLogger({ svc: 'agent', destination: batchedStdout(fd) });
+  const big = 'x'.repeat(1024);
+  const n = Math.ceil(BATCH_BYTES / big.length);
+  for (let i = 0; i < n; i++) log.info({ big }, 'filler');
+  await turn();
+  assert.equal(read().length, n);
+}));
 
 test('batchedStdout: lines queued when the process exits are written (process.exit and an uncaught error)', () => {
   const logTs = fileURLToPath(new URL('../../src/shared/log.ts', import.meta.url));

@@ -1,9 +1,12 @@
 // The one runner (src/shared/run.ts) against real programs: output and exit codes, stdin (the input,
 // or /dev/null when there is none), the deadline and the call's signal (SIGKILL, TIMEOUT), output
-// over maxBuffer, a child killed by someone else, a program that is gone.
+// over maxBuffer, a child killed by someone else, a program that is gone, no descriptors left.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run } from '../../src/shared/run.js';
 import { BrickError, isBrickError } from '../../src/shared/errors.js';
 
@@ -65,4 +68,28 @@ test('a child killed by someone else, output over maxBuffer, a program that is g
   const g = await fault(run('/nonexistent/brick-test-tool', [], { timeoutMs: 10_000 }));
   assert.equal(g.fault, 'UNSUPPORTED');
   assert.match(g.message, /no such program/);
+});
+
+test('out of file descriptors (EMFILE): the spawn fails as COMMAND_FAILED, the process lives on', async () => {
+  // In a child node with a low RLIMIT_NOFILE, every descriptor taken: Node then makes a child
+  // without stdio and reports the failure as an event, which must reach run()'s caller.
+  const dir = mkdtempSync(join(tmpdir(), 'brick-run-'));
+  try {
+    const script = join(dir, 'emfile.mts');
+    writeFileSync(
+      script,
+      `import { openSync } from 'node:fs';
+import { run } from ${JSON.stringify(new URL('../../src/shared/run.ts', import.meta.url).href)};
+await run('true', [], { timeoutMs: 10000 });
+try { for (;;) openSync('/dev/null', 'r'); } catch {}
+try { await run('true', [], { timeoutMs: 10000 }); console.log('ran'); } catch (e) { console.log('fault', e.fault, /EMFILE/.test(e.message)); }
+await new Promise((r) => setTimeout(r, 100));
+console.log('alive');
+`,
+    );
+    const r = await run('prlimit', ['--nofile=200:200', process.execPath, '--import', 'tsx', script], { timeoutMs: 60_000, cwd: process.cwd(), env: process.env });
+    assert.equal(r.stdout, 'fault COMMAND_FAILED true\nalive\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -72,8 +72,12 @@ function parseJsonArray(text: string, what: string): Record<string, any>[] {
 }
 
 export function parseLinks(text: string): Map<string, Link> {
-  const links = new Map<string, Link>();
-  for (const j of parseJsonArray(text, 'ip -json -details link show')) {
+  return linksOf(parseJsonArray(text, 'ip -json -details link show'));
+}
+
+/** Links from `ip -json -details` entries already parsed. */
+function linksOf(entries: Record<string, any>[], links = new Map<string, Link>()): Map<string, Link> {
+  for (const j of entries) {
     const flags: string[] = j.flags ?? [];
     const kind: string = j.linkinfo?.info_kind ?? '';
     const alias: string | undefined = j.ifalias || undefined;
@@ -108,8 +112,12 @@ export function parseLinks(text: string): Map<string, Link> {
 }
 
 export function parseAddrs(text: string): Addr[] {
-  const out: Addr[] = [];
-  for (const j of parseJsonArray(text, 'ip -json addr show'))
+  return addrsOf(parseJsonArray(text, 'ip -json addr show'));
+}
+
+/** Addresses from `ip -json` entries already parsed (entries without addr_info give none). */
+function addrsOf(entries: Record<string, any>[], out: Addr[] = []): Addr[] {
+  for (const j of entries)
     for (const a of j.addr_info ?? [])
       if (a.family === 'inet' || a.family === 'inet6')
         out.push({ dev: j.ifname, family: a.family === 'inet' ? 4 : 6, address: a.local, prefix: a.prefixlen, scope: a.scope });
@@ -165,9 +173,8 @@ export function parseLinkQuery(text: string): LinuxState {
   for (const line of text.split('\n')) {
     if (!line.trim()) continue;
     const entries = parseJsonArray(line, 'ip -json -batch');
-    for (const [name, l] of parseLinks(JSON.stringify(entries))) links.set(name, l);
-    const withAddrs = entries.filter((e) => Array.isArray(e.addr_info));
-    if (withAddrs.length) addrs.push(...parseAddrs(JSON.stringify(withAddrs)));
+    linksOf(entries, links);
+    addrsOf(entries, addrs);
   }
   return { links, addrs, routes: [] };
 }
