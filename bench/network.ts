@@ -34,8 +34,11 @@
 // machine under the other helpers' load (the peer figure beside it is that process alone): brick's
 // call stays within about 1 ms of it. Not done on purpose: answering from a cache (stale state), or a
 // long-lived `ip -batch` child (framing, a namespace recreated under it, its death) to skip the fork.
-// (A Linux VLAN bridge needs the 8021q module, which this machine's kernel lacks; the VLAN path reads
-// the same way: the parent, its ports and the two names it makes.)
+// (A Linux VLAN bridge needs the 8021q module, which this machine's kernel lacks, so it is not
+// measured here. Its call costs the same processes as a plain bridge once brick has seen the parent:
+// one read inside the locks (the parent, its ports and the two names it makes) and, for a new one,
+// one batch; the first call on a parent reads the parent once more to learn its uplink. The
+// end-to-end guest test, test/e2e/network.test.ts, runs it on a real kernel.)
 //   node --import tsx bench/network.ts [calls per size] [sizes comma-separated]
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';

@@ -9,6 +9,7 @@
 import { accessSync, existsSync, open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { uptime } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import type { Config, PoolConfig } from '../config/schema.js';
 import { fenceCommandArgv } from '../config/rules.js';
 import { createLogger, nonBlockingStdout, type LogFormat, type Logger } from '../shared/log.js';
@@ -59,6 +60,17 @@ export function startupDeadline(t: Timing): number {
 function testEnv(name: string): string | undefined {
   return (globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__ ? undefined : process.env[name];
 }
+
+/**
+ * V8 flags the fencer sets for itself, first thing (`brick serve` keeps V8's defaults: the SEA's
+ * fixed execArgv is shared by every command, scripts/build-binary.mjs). The loop runs a little JS
+ * four times a second and waits on timers and children the rest of the time: it needs no
+ * optimizing or baseline compiler (their code, feedback and compile jobs cost memory and CPU and
+ * buy nothing here), and a young generation of V8's default size only holds garbage between
+ * scavenges (--optimize-for-size keeps it at its minimum). None of them changes what runs when:
+ * the loop's timers, its children and its synchronous writes stay as they are.
+ */
+export const FENCER_V8_FLAGS = ['--no-opt', '--no-maglev', '--no-sparkplug', '--optimize-for-size'] as const;
 
 /**
  * Signals whose default action ends the process. A fencer ended without the magic close leaves the
@@ -125,6 +137,8 @@ function ensureLocalDir(dir: string, key: string): void {
 }
 
 export async function runFencer(config: Config, opts: FencerOptions): Promise<number> {
+  // First thing: every function compiled from here on is compiled under them (FENCER_V8_FLAGS).
+  setFlagsFromString(FENCER_V8_FLAGS.join(' '));
   // The start-up deadline's timer keeps the process alive while start-up waits (a promise that never
   // settles keeps nothing alive by itself: the process would end silently with exit 0); a start-up
   // that throws clears it, so the error's exit is not held back.

@@ -101,3 +101,47 @@ describe('network methods', () => {
     ]);
   });
 });
+
+describe('network_ensure_vlan_bridge reads', () => {
+  /** A host whose links answer `ip -json -details` reads line by line (argv or -batch), as ip does. */
+  function host(links: Record<string, unknown>[]) {
+    const show = (line: string) => {
+      const [what, , how, name] = line.split(' ');
+      if (what !== 'link') return '[]';
+      const hits = links.filter((l) => (how === 'dev' ? l.ifname === name : l.master === name));
+      return hits.length ? JSON.stringify(hits) : '';
+    };
+    return recordingRunner((c) => {
+      if (applies(c)) return {};
+      if (c.args.includes('-batch')) return { stdout: String(c.opts.input).trim().split('\n').map(show).filter(Boolean).join('\n') + '\n' };
+      return { stdout: show(c.args.slice(c.args.indexOf('-details') + 1).join(' ')) };
+    });
+  }
+  const link = (ifname: string, o: Record<string, unknown> = {}) => ({ ifindex: 1, ifname, flags: ['UP'], mtu: 1500, ...o });
+  const vlanPair = (pif: string) => [
+    link(`br${pif}-10`, { ifalias: 'brick:vlan-bridge', linkinfo: { info_kind: 'bridge' } }),
+    link(`${pif}.10`, { master: `br${pif}-10`, ifalias: 'brick:vlan-device', link: pif, linkinfo: { info_kind: 'vlan', info_data: { id: 10 } } }),
+  ];
+
+  it('once the parent\'s uplink is known, an ensure that changes nothing is one read; a changed uplink is read again, never trusted', async () => {
+    const links = [link('br0', { linkinfo: { info_kind: 'bridge' } }), link('eth0', { master: 'br0' }), link('eth1'), ...vlanPair('eth0'), ...vlanPair('eth1')];
+    const r = host(links);
+    // A namespace of its own: the uplink remembered per namespace and parent is this test's alone.
+    const ctx = testCtx(networkConfig({ namespace: `brick-t-${process.pid}-vlanreads`, vlan_bridge_name: 'br{pif}-{vlan}' }), { runner: r });
+    const reads = () => r.calls.filter((c) => c.args.includes('-json')).length;
+    const ensure = async () => {
+      const before = reads();
+      const res = (await call(ctx, 'network_ensure_vlan_bridge', 'br0', 10, {})) as Record<string, unknown>;
+      assert.equal(res.changed, false);
+      return { bridge: res.bridge, vlan_device: res.vlan_device, reads: reads() - before };
+    };
+    assert.deepEqual(await ensure(), { bridge: 'breth0-10', vlan_device: 'eth0.10', reads: 2 }); // the parent, then the names
+    assert.deepEqual(await ensure(), { bridge: 'breth0-10', vlan_device: 'eth0.10', reads: 1 });
+    // Someone moves br0's uplink from eth0 to eth1: the remembered eth0 is only a guess, the read says eth1.
+    delete (links[1] as { master?: string }).master;
+    (links[2] as { master?: string }).master = 'br0';
+    assert.deepEqual(await ensure(), { bridge: 'breth1-10', vlan_device: 'eth1.10', reads: 3 });
+    assert.deepEqual(await ensure(), { bridge: 'breth1-10', vlan_device: 'eth1.10', reads: 1 });
+    assert.equal(r.calls.filter(applies).length, 0);
+  });
+});

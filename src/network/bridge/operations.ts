@@ -13,6 +13,7 @@ import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
 import { netHost } from '../host/netns.js';
 import { readLinks, readLinux, readRoutes, portsOf, type LinuxState } from '../host/link-state.js';
 import { readOvs } from '../host/ovs.js';
+import { vlanBridgeName, vlanDeviceName } from '../host/names.js';
 import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
 import { pendingPath, safeApply } from '../host/safe-apply.js';
 import {
@@ -134,12 +135,52 @@ export async function ensureVlanBridge(nc: NetContext, d: VlanBridgeDesired): Pr
   // and its ports; inside the lock also the VLAN device and the bridge it names.
   const parent = () => readLinks(nc.host, { names: [d.parent], portsOf: [d.parent] });
   const named = (n: VlanBridgeNames) => readLinks(nc.host, { names: [d.parent, n.pif, n.bridge, n.vlanDevice!], portsOf: [d.parent, n.bridge] });
-  return withNames(nc, parent, (s) => linuxVlanNames(s, d), named, async (s, _n, again) => {
+  const ensure = async (s: LinuxState, again: () => Promise<LinuxState>): Promise<XmlRpcStruct> => {
     const { names, steps } = planLinuxVlanBridge(s, d);
     const changes = await applyFresh(nc, async () => planLinuxVlanBridge(await again(), d).steps, steps);
     if (changes.length) nc.log.info({ bridge: names.bridge, changes }, 'VLAN bridge ensured');
     return { bridge: names.bridge, vlan_device: names.vlanDevice!, pif: names.pif, vlan: d.vlan, changed: changes.length > 0, changes };
-  });
+  };
+  // The names depend on the parent's uplink, so the plain way reads twice (the parent, then inside
+  // the locks the names). The uplink last seen under this parent guesses the names: lock them, read
+  // once, and go on only if that fresh read, made inside the locks, gives the same names.
+  const hintKey = `${nc.host.namespace}\0${d.parent}`;
+  const guess = guessVlanNames(d, pifHints.get(hintKey));
+  if (guess) {
+    const r = await nc.locks.with([guess.bridge, guess.vlanDevice!].map(linkKey), async () => {
+      const s = await named(guess);
+      let n: VlanBridgeNames;
+      try {
+        n = linuxVlanNames(s, d);
+      } catch {
+        return undefined; // the parent is gone or changed: the plain way says why
+      }
+      if (n.bridge !== guess.bridge || n.vlanDevice !== guess.vlanDevice || n.pif !== guess.pif) return undefined;
+      return { v: await ensure(s, () => named(guess)) };
+    });
+    if (r) return r.v;
+  }
+  return withNames(nc, parent, (s) => rememberPif(hintKey, linuxVlanNames(s, d)), named, (s, _n, again) => ensure(s, again));
+}
+
+/** Per namespace and parent: the physical interface last found under it (a guess of what to read, never an answer). */
+const pifHints = new Map<string, string>();
+const MAX_HINTS = 4096;
+
+function rememberPif(key: string, n: VlanBridgeNames): VlanBridgeNames {
+  if (pifHints.size >= MAX_HINTS && !pifHints.has(key)) pifHints.clear();
+  pifHints.set(key, n.pif);
+  return n;
+}
+
+/** The names a VLAN bridge would have if the parent's uplink is still `pif`; undefined when they cannot be formed. */
+function guessVlanNames(d: VlanBridgeDesired, pif: string | undefined): VlanBridgeNames | undefined {
+  if (!pif) return undefined;
+  try {
+    return { pif, bridge: d.name ?? vlanBridgeName(d.pattern, { bridge: d.parent, pif, vlan: d.vlan }), vlanDevice: vlanDeviceName(pif, d.vlan) };
+  } catch {
+    return undefined;
+  }
 }
 
 export async function removeVlanBridge(nc: NetContext, name: string): Promise<XmlRpcStruct> {
