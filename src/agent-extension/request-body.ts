@@ -101,9 +101,11 @@ export function readBody(
     clearTimeout(timer);
     timer = setTimeout(onTimeout, Math.max(0, bodyDeadlineMs(limits, limit) - (Date.now() - started)));
     if (contentLength !== undefined && contentLength > limit) return false;
-    if (contentLength !== undefined && chunks) {
-      // One copy into a buffer of the final size instead of a concat at the end.
-      whole = Buffer.allocUnsafeSlow(contentLength);
+    // What came so far is the whole body (an ordinary call arrives in one chunk): keep it as it is.
+    if (contentLength !== undefined && chunks && chunks.reduce((n, c) => n + c.length, 0) < contentLength) {
+      // More to come: one copy into a buffer of the final size instead of a concat at the end (a
+      // small one from Node's pool: its own ArrayBuffer cost 1.8 us per call at one connection).
+      whole = contentLength <= 4096 ? Buffer.allocUnsafe(contentLength) : Buffer.allocUnsafeSlow(contentLength);
       for (const c of chunks) {
         if (filled + c.length > contentLength) return true; // longer than declared: node refuses it
         c.copy(whole, filled);
