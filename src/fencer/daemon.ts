@@ -334,6 +334,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
           pools: pools.map((p) => ({ path: p.cfg.path, resolved: p.probePath })),
           killTimeoutMs: f.kill_timeout_s * 1000,
           markerDir: f.marker_dir,
+          writeFile: (file, text, done) => markerWriter.post(file, text, done),
           vm: { ...vmHow, uri: vmUri },
           destroyTimeoutMs: f.vm_query_timeout_s * 1000,
           run,

@@ -5,7 +5,7 @@
 // after "<param>: "; the dispatcher adds the parameter's name. Code that builds a name itself
 // checks it with check(IfName, name, 'what').
 import { isIP } from 'node:net';
-import { T, type TSchema } from './schema.js';
+import { T } from './schema.js';
 import { Invalid, refine } from './params.js';
 import type { XmlRpcStruct, XmlRpcValue } from './values.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as netServer } from 'node:net';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
-import { method, optional, param } from '../../src/rpc/params.js';
+import { method } from '../../src/rpc/params.js';
 import { XmlRpcFault, serializeMethodCall } from '../../src/agent-extension/codec.js';
 import { postXml, basicAuth } from '../../src/agent-extension/client.js';
 

@@ -12,7 +12,7 @@ import {
 } from '../../src/fencer/kill-vms/proc-parse.js';
 import { planPoolKill, type KillFacts, type PoolKillState, type Holder } from '../../src/fencer/kill-vms/decide.js';
 import { gatherKillFacts, pendingWrites, type GatherPaths } from '../../src/fencer/kill-vms/gather.js';
-import { destroyArgv, killHolders, markerOf, writeKillMarker } from '../../src/fencer/kill-vms/act.js';
+import { destroyArgv, killHolders, killMarkerFile, markerOf } from '../../src/fencer/kill-vms/act.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { KillVms } from '../../src/fencer/kill-vms/controller.js';
 import type { Logger } from '../../src/shared/log.js';
@@ -335,9 +335,10 @@ test('kill step: SIGKILL only the same process (start time checked); ESRCH is fi
 test('markers and destroy: one durable marker per VM; virsh/xl argv, never a shell', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brick-killvms-marker-'));
   const k = { pid: 7, start: '1', comm: 'qemu-kvm', how: ['fd 3'], vm: { name: 'i-2-10-VM', uuid: 'u-1' }, killedAtMs: 100, goneAtMs: 350 };
-  const file = writeKillMarker(dir, markerOf('/mnt/pool', k, '2026-01-01T00:00:00.000Z'));
-  assert.deepEqual(readdirSync(dir), [file.split('/').pop()]);
-  const m = JSON.parse(readFileSync(file, 'utf8'));
+  const { file, text } = killMarkerFile(dir, markerOf('/mnt/pool', k, '2026-01-01T00:00:00.000Z'));
+  assert.equal(file, join(dir, `killed-vm-u-1-${Date.parse('2026-01-01T00:00:00.000Z')}.json`));
+  assert.deepEqual(readdirSync(dir), [], 'nothing written by this thread: the fencer posts it to its marker writer');
+  const m = JSON.parse(text);
   assert.deepEqual([m.pool, m.vm.name, m.vm.uuid, m.gone_after_s], ['/mnt/pool', 'i-2-10-VM', 'u-1', 0.25]);
   assert.deepEqual(destroyArgv({ kind: 'libvirt', bin: '/usr/bin/virsh', uri: 'qemu:///system' }, k), ['/usr/bin/virsh', ['-c', 'qemu:///system', 'destroy', '--', 'u-1']]);
   assert.deepEqual(destroyArgv({ kind: 'xl', bin: '/usr/sbin/xl' }, { ...k, vm: { domid: 7 } }), ['/usr/sbin/xl', ['destroy', '7']]);
@@ -372,7 +373,7 @@ test('controller: a pool configured as a symlink is recorded by the mount of its
   const log = { info: quiet, debug: quiet, error: quiet, fatal: quiet, warn: (_o: unknown, m: string) => warns.push(m) } as unknown as Logger;
   const kvOf = (resolved?: string) =>
     new KillVms({
-      pools: [{ path: '/srv/pools/a', resolved }], killTimeoutMs: 10_000, markerDir: h.root, vm: { kind: 'none' }, destroyTimeoutMs: 1000,
+      pools: [{ path: '/srv/pools/a', resolved }], killTimeoutMs: 10_000, markerDir: h.root, writeFile: (_f, _t, done) => done(null), vm: { kind: 'none' }, destroyTimeoutMs: 1000,
       run: async () => ({ code: 0, stdout: '', stderr: '' }) as never, log, now: () => performance.now(),
       kill: (pid) => killedPids.push(pid), paths: h.paths,
     });

@@ -1,7 +1,6 @@
 // call (echo), get_module_version and get_ovs_version.
 import { readFile } from 'node:fs/promises';
 import { BrickError } from '../../shared/errors.js';
-import type { XmlRpcValue } from '../../rpc/values.js';
 
 /** The Ovm3 module API level brick implements (cloudstack.py's getModuleVersion()). */
 export const OVM3_MODULE_VERSION = '0.1';

@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Runner } from '../../shared/run.js';
-import { writeFileAtomic } from '../../shared/atomic-write.js';
 import { parseStat } from './proc-parse.js';
 import type { Holder, KilledProc } from './decide.js';
 
@@ -47,12 +46,14 @@ export interface KillMarker {
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
 
-/** One durable marker per killed VM (processes that are not VMs are logged and kept in the state, not marked). */
-export function writeKillMarker(markerDir: string, m: KillMarker): string {
+/**
+ * One durable marker per killed VM (processes that are not VMs are logged and kept in the state, not
+ * marked): the file and its text. The fencer writes it through its marker writer's children, never
+ * from its own thread (marker_dir may hang like any directory; the loop must not).
+ */
+export function killMarkerFile(markerDir: string, m: KillMarker): { file: string; text: string } {
   const id = m.vm.uuid ?? m.vm.name ?? `pid-${m.pid}`;
-  const file = join(markerDir, `killed-vm-${safe(id)}-${Date.parse(m.at)}.json`);
-  writeFileAtomic(file, JSON.stringify(m) + '\n');
-  return file;
+  return { file: join(markerDir, `killed-vm-${safe(id)}-${Date.parse(m.at)}.json`), text: JSON.stringify(m) + '\n' };
 }
 
 export function markerOf(pool: string, k: KilledProc, atIso: string): KillMarker {

@@ -10,7 +10,7 @@ import type { Runner } from '../../shared/run.js';
 import { round3 } from '../state.js';
 import { planPoolKill, describeHolders, type KillFacts, type PoolKillState, type KilledProc } from './decide.js';
 import { gatherKillFacts, poolMount, HOST_PATHS, type GatherPaths, type KillTarget } from './gather.js';
-import { destroyDomains, killHolders, markerOf, writeKillMarker, type KillFn, type KillMarker } from './act.js';
+import { destroyDomains, killHolders, killMarkerFile, markerOf, type KillFn, type KillMarker } from './act.js';
 import { devFromStDev, mountOf, parseMountinfo } from './proc-parse.js';
 import type { KillVmsCounters, PoolKillSnapshot } from './snapshot.js';
 
@@ -24,6 +24,8 @@ export interface KillVmsOptions {
   pools: Array<{ path: string; resolved?: string }>;
   killTimeoutMs: number;
   markerDir: string;
+  /** Writes a file in marker_dir durably without waiting (the fencer's marker writer: children, never this thread). */
+  writeFile: (file: string, text: string, done: (error: string | null) => void) => void;
   vm: { kind: 'libvirt' | 'xl' | 'none'; bin?: string; uri?: string };
   destroyTimeoutMs: number;
   run: Runner;
@@ -203,11 +205,12 @@ export class KillVms {
     for (const k of killed) {
       const m: KillMarker = markerOf(p.path, k, p.killedWall.get(key(k)) ?? at);
       if (k.vm) {
+        const { file, text } = killMarkerFile(this.o.markerDir, m);
+        this.o.log.error({ pool: p.path, vm: k.vm.name ?? null, uuid: k.vm.uuid ?? null, pid: k.pid, marker: file, gone_after_s: m.gone_after_s }, `kill-vms: VM ${k.vm.name ?? k.vm.uuid ?? k.pid} killed (pool ${p.path})`);
         try {
-          const file = writeKillMarker(this.o.markerDir, m);
-          this.o.log.error({ pool: p.path, vm: k.vm.name ?? null, uuid: k.vm.uuid ?? null, pid: k.pid, marker: file, gone_after_s: m.gone_after_s }, `kill-vms: VM ${k.vm.name ?? k.vm.uuid ?? k.pid} killed (pool ${p.path})`);
+          this.o.writeFile(file, text, (error) => error !== null && this.o.log.error({ error, marker: file }, `kill-vms: could not write the kill marker ${file}`));
         } catch (e) {
-          this.o.log.error({ error: (e as Error).message }, 'kill-vms: could not write a kill marker');
+          this.o.log.error({ error: (e as Error).message, marker: file }, `kill-vms: could not write the kill marker ${file}`);
         }
       }
     }
