@@ -102,6 +102,7 @@ async function listenAndServe(
     },
     'brick agent extension listening',
   );
+  log.flush(); // this line is waited for (scripts, tests, a person): not held for the next batch
   // GC on a timer (network.gc_interval_s > 0) takes the same per-bridge locks as the calls.
   const stopGc = startNetworkGc(config, log, app.brick.locks, run);
   if (config.network.gc_interval_s > 0) log.info({ every_s: config.network.gc_interval_s }, 'network gc on a timer');

@@ -77,13 +77,15 @@ export function createLogger(opts: LogOptions): Logger {
  *   - a warning or worse is written at the end of the turn that logged it, with everything queued
  *     before it (order is kept);
  *   - the queue is written synchronously when the process exits (an uncaught error included), so
- *     only a SIGKILL can lose lines, at most the last BATCH_MS of them.
+ *     only a SIGKILL can lose lines, at most the last BATCH_MS of them;
+ *   - logger.flush() writes the queue at once (serve does it after the line saying where it listens:
+ *     whoever waits for that line, a person or a script, gets it without the batch delay).
  * journald stamps a line when it receives it: an info line's time can be up to BATCH_MS late.
  */
 export const BATCH_MS = 20;
 export const BATCH_BYTES = 64 * 1024;
 
-export function batchedStdout(fd = 1): pino.DestinationStream {
+export function batchedStdout(fd = 1): pino.DestinationStream & { flush(cb?: (err?: Error) => void): void } {
   const out = pino.destination({ fd, sync: true });
   let queued: string[] = [];
   let bytes = 0;
@@ -101,6 +103,11 @@ export function batchedStdout(fd = 1): pino.DestinationStream {
   };
   process.once('exit', flush);
   return {
+    // pino's logger.flush() lands here: what is queued goes out now (serve flushes its "listening" line).
+    flush(cb?: (err?: Error) => void) {
+      flush();
+      cb?.();
+    },
     write(line: string) {
       queued.push(line);
       bytes += line.length;

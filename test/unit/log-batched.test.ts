@@ -53,6 +53,15 @@ test(`batchedStdout: info lines wait for the next batch (at most ${BATCH_MS} ms)
   assert.deepEqual(read().map((l) => JSON.parse(l.slice(3)).msg), ['a', 'b']);
 }));
 
+test('batchedStdout: logger.flush() writes the queued lines at once (serve flushes its "listening" line)', withFile(async (fd, read) => {
+  const log = createLogger({ svc: 'agent', destination: batchedStdout(fd) });
+  log.info('queued');
+  log.info({ url: 'http://127.0.0.1:1/' }, 'brick agent extension listening');
+  assert.deepEqual(read(), []);
+  log.flush();
+  assert.deepEqual(read().map((l) => JSON.parse(l.slice(3)).msg), ['queued', 'brick agent extension listening']);
+}));
+
 test('batchedStdout: a full batch is written at the end of its turn', withFile(async (fd, read) => {
   const log = createLogger({ svc: 'agent', destination: batchedStdout(fd) });
   const big = 'x'.repeat(1024);
