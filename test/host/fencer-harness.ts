@@ -200,6 +200,12 @@ export class FencerRun {
     writeFileSync(this.configPath, toml + '\n');
   }
 
+  /** Set one [fencer] key in this run's config (before start). */
+  setConfig(key: string, value: string): void {
+    const text = readFileSync(this.configPath, 'utf8').replace(new RegExp(`^${key} = .*$`, 'm'), `${key} = "${value}"`);
+    writeFileSync(this.configPath, text);
+  }
+
   start(env: Record<string, string> = {}): void {
     const bin = process.env.BRICK_BIN;
     const [cmd, args] = bin
@@ -295,4 +301,20 @@ export function fuseSuite(missing: string | undefined = fuseMissing()): { skip: 
     for (const c of cleanups.reverse()) await c();
   });
   return { skip: missing && process.env.CI !== 'true' ? missing : false, cleanups };
+}
+
+/**
+ * A fencer guarding one bindfs pool (fence_when "always") whose marker_dir is a faultfs mount the
+ * test can make hang (markerFs.setMode('hang')); both mounted, everything in `cleanups`.
+ */
+export async function fencerWithFaultyMarkerDir(name: string, cleanups: Array<() => unknown>): Promise<{ root: string; pool: BindfsPool; markerFs: FaultFsPool; f: FencerRun }> {
+  const root = tempRoot(name);
+  const pool = new BindfsPool(root);
+  const markerFs = new FaultFsPool(root, 'marker');
+  const f = new FencerRun(root, [{ path: pool.mnt, fence_when: 'always' }], SHORT);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => markerFs.cleanup(), () => f.kill());
+  await pool.mount();
+  await markerFs.mount();
+  f.setConfig('marker_dir', markerFs.mnt);
+  return { root, pool, markerFs, f };
 }

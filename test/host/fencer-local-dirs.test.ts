@@ -5,26 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BindfsPool, FaultFsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor , fuseSuite } from './fencer-harness.js';
+import { BindfsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor, fuseSuite, fencerWithFaultyMarkerDir } from './fencer-harness.js';
 
 const { skip, cleanups } = fuseSuite(fuseMissing() ?? faultfsMissing());
 
-function setConfig(f: FencerRun, key: string, value: string): void {
-  const text = readFileSync(f.configPath, 'utf8').replace(new RegExp(`^${key} = .*$`, 'm'), `${key} = "${value}"`);
-  writeFileSync(f.configPath, text);
-}
 
 test('item 9: a marker directory that hangs does not hold the fence: sysrq b within fence_after_s + 1 s + the marker deadline', { skip }, async () => {
-  const root = tempRoot('fencer-marker-hang');
-  const pool = new BindfsPool(root);
-  const markerFs = new FaultFsPool(root, 'marker');
-  const f = new FencerRun(root, [{ path: pool.mnt, fence_when: 'always' }], SHORT);
-  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => markerFs.cleanup(), () => f.kill());
-  await pool.mount();
-  await markerFs.mount();
-  setConfig(f, 'marker_dir', markerFs.mnt);
+  const { pool, markerFs, f } = await fencerWithFaultyMarkerDir('fencer-marker-hang', cleanups);
   f.start();
   await f.armed();
   await sleep(500);
@@ -71,7 +60,7 @@ test('item 10: a state_dir that cannot be created (read-only mount) is one clear
   execFileSync('mount', ['-o', 'remount,ro,bind', ro]);
   const f = new FencerRun(root, [], SHORT, { action: 'log-only', watchdog: false });
   cleanups.push(() => removeRoot(root), () => void execFileSync('umount', ['-l', ro]), () => f.kill());
-  setConfig(f, 'state_dir', join(ro, 'run', 'brick'));
+  f.setConfig('state_dir', join(ro, 'run', 'brick'));
   f.start();
   const code = await Promise.race([f.exit!, sleep(20_000).then(() => 'running')]);
   assert.equal(code, 1, f.log());

@@ -7,11 +7,11 @@
 // disarm the watchdog. The deadline at −ε/=/+ε exactly: test/unit/fencer-marker.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MARKER_DEADLINE_MS, markerPath, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome } from '../../src/fencer/marker.js';
 import { run } from '../../src/shared/run.js';
-import { BindfsPool, FaultFsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
+import { FaultFsPool, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor, fuseSuite, fencerWithFaultyMarkerDir } from './fencer-harness.js';
 
 const { skip, cleanups } = fuseSuite(fuseMissing() ?? faultfsMissing());
 const M: FenceMarker = { at: new Date().toISOString(), pool: '/nfs/a', reason: 'host test', action: 'reboot', host_id: 'h', last_ok_age_s: 5 };
@@ -73,14 +73,7 @@ test(`a hung marker_dir (FUSE): the marker answers "timeout" at ${MARKER_DEADLIN
 });
 
 test('the real fencer: a SIGTERM while the fence waits on a hung marker_dir keeps the watchdog armed and the fence happens', { skip }, async () => {
-  const root = tempRoot('marker-hang-sigterm');
-  const pool = new BindfsPool(root);
-  const markerFs = new FaultFsPool(root, 'marker');
-  const f = new FencerRun(root, [{ path: pool.mnt, fence_when: 'always' }], SHORT);
-  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => markerFs.cleanup(), () => f.kill());
-  await pool.mount();
-  await markerFs.mount();
-  writeFileSync(f.configPath, readFileSync(f.configPath, 'utf8').replace(/^marker_dir = .*$/m, `marker_dir = "${markerFs.mnt}"`));
+  const { pool, markerFs, f } = await fencerWithFaultyMarkerDir('marker-hang-sigterm', cleanups);
   f.start();
   await f.armed();
   await sleep(500);
