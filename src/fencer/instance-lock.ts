@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrickError } from '../shared/errors.js';
-import { toolPath } from '../shared/host-tools.js';
+import { requireTools } from '../shared/host-tools.js';
 
 export const LOCK_FILE = 'fencer.lock';
 /** How long a start waits for the lock (a fencer just killed releases it within milliseconds). */
@@ -17,16 +17,11 @@ export interface InstanceLock {
   release(): void;
 }
 
-/** flock and cat from the host-tool registry (the host's when present, else brick's own copy). */
-async function tool(name: string): Promise<string> {
-  const r = await toolPath(name);
-  if ('missing' in r) throw new BrickError('UNSUPPORTED', `the fencer's instance lock needs ${r.missing}`, { tool: name });
-  return r.path;
-}
 
 export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> {
   const file = join(stateDir, LOCK_FILE);
-  const [flock, cat] = await Promise.all([tool('flock'), tool('cat')]);
+  // flock and cat from the host-tool registry (the host's when present, else brick's own copy).
+  const { flock, cat } = await requireTools(['flock', 'cat'], "the fencer's instance lock needs");
   const child = spawn(flock, ['--exclusive', '--wait', String(LOCK_WAIT_S), file, cat], {
     stdio: ['pipe', 'pipe', 'pipe'],
     cwd: '/',

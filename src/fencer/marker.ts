@@ -11,8 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Runner } from '../shared/run.js';
-import { BrickError } from '../shared/errors.js';
-import { toolPath } from '../shared/host-tools.js';
+import { requireTools } from '../shared/host-tools.js';
 import { writeFileAtomic } from '../shared/atomic-write.js';
 
 export const MARKER_FILE = 'fence-marker.json';
@@ -76,13 +75,7 @@ export interface MarkerTools {
 }
 
 export async function resolveMarkerTools(): Promise<MarkerTools> {
-  const find = async (name: string) => {
-    const r = await toolPath(name);
-    if ('missing' in r) throw new BrickError('UNSUPPORTED', `the fencer's marker writes need ${r.missing}`, { tool: name });
-    return r.path;
-  };
-  const [dd, mv, sync] = await Promise.all(['dd', 'mv', 'sync'].map(find));
-  return { dd, mv, sync };
+  return requireTools(['dd', 'mv', 'sync'], "the fencer's marker writes need");
 }
 
 /** Each child's deadline (it is SIGKILLed then; one stuck in the kernel keeps its file's queue, never the fencer). */

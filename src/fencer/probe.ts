@@ -14,7 +14,7 @@
 // failed probe, exactly like a hang: nothing but a verified heartbeat refreshes the pool.
 import type { Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
-import { toolPath } from '../shared/host-tools.js';
+import { requireTools } from '../shared/host-tools.js';
 import { heartbeatContent, heartbeatDir, heartbeatFile, heartbeatTempFile, type HeartbeatFormat } from './heartbeat-format.js';
 
 export interface ProbeTools {
@@ -31,13 +31,7 @@ export interface ProbeTools {
  * start (never a PATH lookup at probe time): the host's when new enough, else brick's own copy.
  */
 export async function resolveTools(): Promise<ProbeTools> {
-  const find = async (name: string) => {
-    const r = await toolPath(name);
-    if ('missing' in r) throw new BrickError('UNSUPPORTED', `the fencer's probes need ${r.missing}`, { tool: name });
-    return r.path;
-  };
-  const [dd, mv, stat, mkdir, sleep, realpath] = await Promise.all(['dd', 'mv', 'stat', 'mkdir', 'sleep', 'realpath'].map(find));
-  return { dd, mv, stat, mkdir, sleep, realpath };
+  return requireTools(['dd', 'mv', 'stat', 'mkdir', 'sleep', 'realpath'], "the fencer's probes need");
 }
 
 export interface ProbeStep {

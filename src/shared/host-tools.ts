@@ -16,6 +16,7 @@
 // what brick does without it). src/shared/run.ts resolves bare command names through this list.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { BrickError } from './errors.js';
 
 /** Where brick's private runtime lives (loader, libraries, carried tools): packaging/README.md. */
 export const PRIVATE_DIR = '/usr/lib/brick';
@@ -481,6 +482,21 @@ export async function toolPath(name: string): Promise<{ path: string; tool?: Res
   const t = await resolveOnce(spec);
   if (t.source === 'missing') return { missing: `${name} (${spec.package}) is needed for ${spec.usedBy} and is ${t.note}` };
   return { path: t.path, tool: t };
+}
+
+/**
+ * Absolute paths of `names`, resolved together once (callers keep them: no PATH lookup later). A
+ * missing one is UNSUPPORTED: "<needs> <what is missing>", e.g. needs = "the fencer's probes need".
+ */
+export async function requireTools<N extends string>(names: readonly N[], needs: string): Promise<Record<N, string>> {
+  const paths = await Promise.all(
+    names.map(async (name) => {
+      const r = await toolPath(name);
+      if ('missing' in r) throw new BrickError('UNSUPPORTED', `${needs} ${r.missing}`, { tool: name });
+      return r.path;
+    }),
+  );
+  return Object.fromEntries(names.map((n, i) => [n, paths[i]])) as Record<N, string>;
 }
 
 /**
