@@ -5,7 +5,6 @@
 // (wdmd keeps a client's expiry when the client goes away, reference/fencing.md §2.3).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../shared/atomic-write.js';
 import type { PreviousRecord } from './planner.js';
 
 export const LEASE_FILE = 'fencer-lease.json';
@@ -24,10 +23,7 @@ export function leasePath(markerDir: string): string {
   return join(markerDir, LEASE_FILE);
 }
 
-export function writeLease(markerDir: string, l: Lease): void {
-  writeFileAtomic(leasePath(markerDir), leaseText(l));
-}
-
+/** The lease file's text; the fencer posts it to its marker writer (children), never writes it itself. */
 export function leaseText(l: Lease): string {
   return JSON.stringify(l) + '\n';
 }
