@@ -13,11 +13,11 @@ import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
 import { netHost } from '../host/netns.js';
 import { readLinks, readLinux, readRoutes, portsOf, type LinuxState } from '../host/link-state.js';
 import { readOvs } from '../host/ovs.js';
-import { vlanBridgeName, vlanDeviceName } from '../host/names.js';
 import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
 import { pendingPath, safeApply } from '../host/safe-apply.js';
 import {
   linuxVlanNames,
+  vlanNamesOn,
   ovsVlanNames,
   planLinuxRemoveVlanBridge,
   planLinuxVlanBridge,
@@ -177,7 +177,7 @@ function rememberPif(key: string, n: VlanBridgeNames): VlanBridgeNames {
 function guessVlanNames(d: VlanBridgeDesired, pif: string | undefined): VlanBridgeNames | undefined {
   if (!pif) return undefined;
   try {
-    return { pif, bridge: d.name ?? vlanBridgeName(d.pattern, { bridge: d.parent, pif, vlan: d.vlan }), vlanDevice: vlanDeviceName(pif, d.vlan) };
+    return vlanNamesOn(d, pif);
   } catch {
     return undefined;
   }

@@ -41,8 +41,13 @@ export function linuxVlanNames(s: LinuxState, d: VlanBridgeDesired): VlanBridgeN
   } else if (parent.kind === 'vlan') {
     throw new BrickError('INVALID_PARAMS', `parent: ${d.parent} is itself a VLAN device; name its bridge or physical interface`);
   }
-  const bridge = d.name ?? vlanBridgeName(d.pattern, { bridge: parent.name, pif: pif.name, vlan: d.vlan });
-  return { bridge, pif: pif.name, vlanDevice: vlanDeviceName(pif.name, d.vlan) };
+  return vlanNamesOn(d, pif.name);
+}
+
+/** The names a VLAN bridge for `d` has when the parent's physical interface is `pif` (throws on a name that cannot be formed). */
+export function vlanNamesOn(d: VlanBridgeDesired, pif: string): VlanBridgeNames {
+  const bridge = d.name ?? vlanBridgeName(d.pattern, { bridge: d.parent, pif, vlan: d.vlan });
+  return { bridge, pif, vlanDevice: vlanDeviceName(pif, d.vlan) };
 }
 
 export function planLinuxVlanBridge(s: LinuxState, d: VlanBridgeDesired): { names: VlanBridgeNames; steps: Step[] } {
