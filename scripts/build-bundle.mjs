@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { lazyRequiresPlugin } from './lazy-requires.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
@@ -82,6 +83,7 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
     },
     metafile: true,
     plugins: [
+      lazyRequiresPlugin(),
       {
         // src/config/validator.ts compiles the config schema with Ajv at run time; the bundle gets
         // the same validator as generated code instead (no Ajv compiler loaded, nothing compiled at start).

@@ -1,9 +1,12 @@
 // The XML-RPC client side: one POST of an XML body, with a deadline and a size cap. Used by
 // `brick call`, by the vendor-agent passthrough and by tests (through test/fixtures/server.ts).
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { parseMethodResponse, serializeMethodCall } from './codec.js';
 import type { XmlRpcValue } from '../rpc/values.js';
+
+/** node:https (with tls) when a URL is https: loaded then, not at start (about 3 MB of RSS in a plain-HTTP agent). */
+export const httpsLib = (): typeof https => process.getBuiltinModule('node:https');
 
 export interface PostOptions {
   url: string;
@@ -83,7 +86,7 @@ export function postXml(o: PostOptions): Promise<PostResult> {
       if (o.insecure) opts.rejectUnauthorized = false;
     }
     const timer = setTimeout(() => req.destroy(new Error(`no reply from ${url.origin} within ${o.timeoutMs} ms`)), o.timeoutMs);
-    const req = (isHttps ? https : http).request(url, opts, (res) => {
+    const req = (isHttps ? httpsLib() : http).request(url, opts, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {
@@ -124,7 +127,7 @@ export class XmlRpcClient {
   private readonly agent: http.Agent;
   constructor(private readonly o: ClientOptions) {
     const isHttps = o.url.startsWith('https:');
-    this.agent = isHttps ? new https.Agent({ keepAlive: o.keepAlive ?? true }) : new http.Agent({ keepAlive: o.keepAlive ?? true });
+    this.agent = isHttps ? new (httpsLib().Agent)({ keepAlive: o.keepAlive ?? true }) : new http.Agent({ keepAlive: o.keepAlive ?? true });
   }
 
   async call(method: string, ...params: unknown[]): Promise<XmlRpcValue> {

@@ -4,10 +4,9 @@
 // Authorization header (the Ovm3 client sends the agent's credentials to both).
 // The OVM agent serves a self-signed certificate; it is accepted for a loopback vendor URL only.
 import http from 'node:http';
-import https from 'node:https';
 import { BrickError } from '../shared/errors.js';
 import { isLoopback } from '../config/rules.js';
-import { postXml, splitUrlCredentials } from './client.js';
+import { httpsLib, postXml, splitUrlCredentials } from './client.js';
 
 export interface VendorAgent {
   readonly url: string;
@@ -21,7 +20,7 @@ export function createVendorAgent(vendorUrl: string): VendorAgent {
   const shown = url.origin + url.pathname; // never the credentials
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const insecure = url.protocol === 'https:' && isLoopback(host);
-  const agent = url.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  const agent = url.protocol === 'https:' ? new (httpsLib().Agent)({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   return {
     url: shown,
     async forward(body, authorization, timeoutMs, signal) {

