@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Build dist/brick: a Node single-executable application (SEA) on the pinned Node 24, fully offline.
-//   1. esbuild bundle  -> dist/brick.cjs            (scripts/build-bundle.mjs)
+//   1. esbuild bundles -> dist/brick.cjs (the whole CLI) and the fencer's own (scripts/build-bundle.mjs)
 //   2. SEA blob        -> node --experimental-sea-config   (with the SAME node that runs the binary:
-//                         the code cache is tied to its V8)
+//                         the code caches are tied to its V8): main is scripts/sea-main.cjs, which
+//                         runs one bundle (an asset) with its code cache (an asset, made here)
 //   3. copy the pinned node, `strip -s` it BEFORE injecting (stripping after injection, as rpmbuild's
 //      brp-strip would, gives a binary that segfaults: reference/node-dependencies.md §0.1 item 3)
 //   4. postject the blob into NODE_SEA_BLOB, flip the sentinel fuse
@@ -37,6 +38,17 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 //                            which re-executes itself without them (src/cli/runtime-env.ts).
 export const SEA_RUNTIME = { execArgv: ['--disable-sigusr1'], execArgvExtension: 'none' };
 
+/** node -e CODE_CACHE_MAKER JS CACHE NAME: V8's code cache for the script JS, checked that V8 takes it. */
+const CODE_CACHE_MAKER = `
+const { readFileSync, writeFileSync } = require('node:fs');
+const { Script } = require('node:vm');
+const [js, out, filename] = process.argv.slice(1);
+const source = readFileSync(js, 'utf8');
+writeFileSync(out, new Script(source, { filename }).createCachedData());
+const again = new Script(source, { filename, cachedData: readFileSync(out) });
+if (again.cachedDataRejected !== false) { console.error(js + ': V8 rejects the code cache made for it'); process.exit(1); }
+`;
+
 function fail(msg) {
   throw new Error(msg);
 }
@@ -67,11 +79,26 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
     const bundle = await buildBundle({ outfile: bundleTmp, quiet: true });
     log(`bundle ${(bundle.bytes / 1024).toFixed(0)} KiB (brick ${bundle.version}, commit ${bundle.commit})`);
 
+    const fencerBundle = await buildBundle({ outfile: join(work, 'fencer.cjs'), quiet: true, role: 'fencer' });
+    log(`fencer bundle ${(fencerBundle.bytes / 1024).toFixed(0)} KiB`);
+    const assets = {};
+    for (const [role, file] of [['brick', bundleTmp], ['fencer', fencerBundle.outfile]]) {
+      const js = join(work, `${role}.js`);
+      writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'latin1')}\n})`, 'latin1');
+      const cache = join(work, `${role}.cache`);
+      // Made and checked under the flags the binary runs with (SEA_RUNTIME.execArgv): V8 rejects a
+      // cache made under other flags, and every start would then compile the bundle again.
+      execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_MAKER, js, cache, `${role}.cjs`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+      Object.assign(assets, { [`${role}.js`]: js, [`${role}.cache`]: cache });
+    }
+    const main = join(work, 'sea-main.cjs');
+    copyFileSync(join(root, 'scripts', 'sea-main.cjs'), main);
+
     const blob = join(work, 'sea-prep.blob');
     const seaConfig = join(work, 'sea-config.json');
     writeFileSync(
       seaConfig,
-      JSON.stringify({ main: bundleTmp, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, ...SEA_RUNTIME }, null, 2),
+      JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, assets, ...SEA_RUNTIME }, null, 2),
     );
     // The code cache is only used when V8's flags at run time hash the same as when it was made: make
     // it under the flags the binary runs with (SEA_RUNTIME.execArgv), or every start recompiles.

@@ -51,7 +51,27 @@ async function configValidatorCode() {
   return mod.exports.code;
 }
 
-export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), quiet = false } = {}) {
+/**
+ * The fencer's own bundle: src/cli/main.ts with every command's module but the fencer's replaced by
+ * one that refuses (the binary's entry only runs this bundle for `brick fencer`).
+ */
+function fencerOnlyPlugin() {
+  const others = new Set(['./methods.js', '../agent-extension/serve.js', './status.js', './doctor.js', './call.js']);
+  return {
+    name: 'brick-fencer-only',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) =>
+        args.kind === 'dynamic-import' && /[\\/]src[\\/]cli[\\/]main\.ts$/.test(args.importer) && others.has(args.path) ? { path: args.path, namespace: 'brick-not-fencer' } : undefined,
+      );
+      b.onLoad({ filter: /.*/, namespace: 'brick-not-fencer' }, (args) => ({
+        contents: `throw new Error('internal: ${args.path} is not in the fencer bundle');`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), quiet = false, role = 'all' } = {}) {
   mkdirSync(dirname(outfile), { recursive: true });
   const version = pkg.version;
   const sha = commit();
@@ -84,6 +104,7 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
     metafile: true,
     plugins: [
       lazyRequiresPlugin(),
+      ...(role === 'fencer' ? [fencerOnlyPlugin()] : []),
       {
         // src/config/validator.ts compiles the config schema with Ajv at run time; the bundle gets
         // the same validator as generated code instead (no Ajv compiler loaded, nothing compiled at start).

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,4 +185,38 @@ test('dist/brick: NODE_OPTIONS, NODE_DEBUG and the other runtime variables chang
   assert.equal(await f.exit, 0, f.output());
   // Every line is the fencer's own JSON log: no "Debugger listening", no NODE_DEBUG "TIMER 123:" lines.
   for (const line of f.output().trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line.replace(/^<\d>/, '')), `not a log line: ${line}`);
+});
+
+test('dist/brick serve (the whole CLI) answers a call; dist/brick fencer --help is the fencer bundle\'s own help', { skip }, async () => {
+  const port = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const cfg = join(dir, 'serve.toml');
+  writeFileSync(cfg, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "bin"\ntls_cert = ""\ntls_key = ""\n[fencer]\nwatchdog_device = ""\n`);
+  const proc = spawn(bin, ['serve', '--config', cfg], { env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const exit = new Promise<number | null>((r) => proc.on('exit', (c) => r(c)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      proc.stdout!.on('data', (b: Buffer) => ((out += b), out.includes('brick agent extension listening') && resolve()));
+      proc.stderr!.on('data', (b: Buffer) => (out += b));
+      void exit.then((c) => reject(new Error(`serve exited ${c}:\n${out}`)));
+    });
+    const reply = await fetch(`http://127.0.0.1:${port}/RPC2`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('oracle:bin').toString('base64')}`, 'content-type': 'text/xml' },
+      body: '<?xml version="1.0"?><methodCall><methodName>system.methodHelp</methodName><params><param><value>network_ensure_bridge</value></param></params></methodCall>',
+    });
+    assert.equal(reply.status, 200);
+    assert.match(await reply.text(), /<methodResponse><params><param><value><string>network_ensure_bridge\(/);
+  } finally {
+    proc.kill('SIGTERM');
+  }
+  assert.equal(await exit, 0, out);
+  const help = await run(bin, ['fencer', '--help'], { env: { PATH: '/usr/bin:/bin' } });
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /^usage: brick fencer .*\n\nRun the NFS heartbeat watchdog\./);
 });
