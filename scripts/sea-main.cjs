@@ -12,7 +12,7 @@ const { getRawAsset } = require('node:sea');
 const { Script } = require('node:vm');
 
 const role = process.argv[2] === 'fencer' ? 'fencer' : 'brick';
-const script = new Script(Buffer.from(getRawAsset(`${role}.js`)).latin1Slice(), {
+const script = new Script(Buffer.from(getRawAsset(`${role}.js`)).toString('latin1'), {
   filename: `${role}.cjs`,
   cachedData: Buffer.from(getRawAsset(`${role}.cache`)),
 });

@@ -29,6 +29,7 @@ import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-loc
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
 import { entryPoolConfig, readRuntimePools, reconcile, runtimePoolsSig, type PoolSource, type RuntimePoolEntry } from './runtime-pools.js';
+import { monoMs } from './clock.js';
 
 export interface FencerOptions {
   logFormat: LogFormat;
@@ -175,7 +176,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       /* a signal this platform does not have */
     }
   }
-  const now = () => performance.now();
+  const now = monoMs;
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);
   const delayS = Number(testEnv(TEST_ENV.probeDelay) ?? 0) || 0;

@@ -1,13 +1,13 @@
 // The name of this host in heartbeat file names when fencer.host_id is not set: what CloudStack
 // peers look for. KVM names the file after the host's private IP (`KVMHA/hb-<ip>`); the Ovm3 module
 // after the host guid, which Ovm3Discoverer makes as Java's UUID.nameUUIDFromBytes(ip).
-import { createHash } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { HeartbeatFormat } from './heartbeat-format.js';
+import { md5 } from './md5.js';
 
 /** Java's UUID.nameUUIDFromBytes: an MD5 (version 3) UUID of the bytes. */
 export function javaNameUuid(text: string): string {
-  const b = createHash('md5').update(text, 'utf8').digest();
+  const b = Buffer.from(md5(Buffer.from(text, 'utf8')));
   b[6] = (b[6] & 0x0f) | 0x30;
   b[8] = (b[8] & 0x3f) | 0x80;
   const h = b.toString('hex');

@@ -13,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Runner } from '../shared/run.js';
 import { requireTools } from '../shared/host-tools.js';
 import { writeFileAtomic } from '../shared/atomic-write.js';
+import { monoMs } from './clock.js';
 
 export const MARKER_FILE = 'fence-marker.json';
 export const MARKER_DEADLINE_MS = 500;
@@ -119,7 +120,7 @@ interface FileQueue {
 /** The writer (created once, at start-up: the fence path starts nothing but its children). */
 export function startMarkerWriter(tools: MarkerTools, run: Runner, opts: { stepTimeoutMs?: number; now?: () => number } = {}): MarkerWriter {
   const stepTimeoutMs = opts.stepTimeoutMs ?? MARKER_STEP_TIMEOUT_MS;
-  const now = opts.now ?? (() => performance.now());
+  const now = opts.now ?? monoMs;
   const queues = new Map<string, FileQueue>();
   const pump = (file: string, q: FileQueue): void => {
     const job = q.next;

