@@ -12,6 +12,7 @@
 //   node scripts/build-binary.mjs            -> dist/brick
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:net';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -38,16 +39,63 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 //                            which re-executes itself without them (src/cli/runtime-env.ts).
 export const SEA_RUNTIME = { execArgv: ['--disable-sigusr1'], execArgvExtension: 'none' };
 
-/** node -e CODE_CACHE_MAKER JS CACHE NAME: V8's code cache for the script JS, checked that V8 takes it. */
+/**
+ * node -e CODE_CACHE_MAKER JS CACHE NAME [PORT CONFIG]: V8's code cache for the script JS. With PORT
+ * and CONFIG (the whole CLI), the script first runs `serve --config CONFIG` and answers one call on
+ * 127.0.0.1:PORT, so the cache also holds every function that start and that call compiled (V8
+ * compiles functions lazily; a cache made before running holds the top level only): the binary's
+ * start then compiles almost nothing.
+ */
 const CODE_CACHE_MAKER = `
 const { readFileSync, writeFileSync } = require('node:fs');
 const { Script } = require('node:vm');
-const [js, out, filename] = process.argv.slice(1);
+const [js, out, filename, port, config] = process.argv.slice(1);
 const source = readFileSync(js, 'utf8');
-writeFileSync(out, new Script(source, { filename }).createCachedData());
-const again = new Script(source, { filename, cachedData: readFileSync(out) });
-if (again.cachedDataRejected !== false) { console.error(js + ': V8 rejects the code cache made for it'); process.exit(1); }
+const script = new Script(source, { filename });
+if (!port) {
+  writeFileSync(out, script.createCachedData());
+  process.exit(0);
+}
+const http = require('node:http');
+const body = '<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params/></methodCall>';
+const started = Date.now();
+const call = () => {
+  const req = http.request({ host: '127.0.0.1', port: Number(port), path: '/RPC2', method: 'POST', auth: 'oracle:warm', agent: false }, (res) => {
+    res.resume();
+    res.on('end', () => {
+      if (res.statusCode !== 200) { console.error('the warm-up call answered HTTP ' + res.statusCode); process.exit(1); }
+      writeFileSync(out, script.createCachedData());
+      process.exit(0);
+    });
+  });
+  req.on('error', () => (Date.now() - started > 30000 ? (console.error('serve did not answer within 30 s'), process.exit(1)) : setTimeout(call, 20)));
+  req.end(body);
+};
+setTimeout(call, 20);
+process.argv = [process.argv[0], process.argv[0], 'serve', '--config', config, '--log-level', 'silent'];
+script.runInThisContext()(module.exports, require, module, filename, '/');
 `;
+
+/** node -e CODE_CACHE_CHECK JS CACHE NAME: fails unless V8 takes the cache for the script. */
+const CODE_CACHE_CHECK = `
+const { readFileSync } = require('node:fs');
+const { Script } = require('node:vm');
+const [js, cache, filename] = process.argv.slice(1);
+const s = new Script(readFileSync(js, 'utf8'), { filename, cachedData: readFileSync(cache) });
+if (s.cachedDataRejected !== false) { console.error(js + ': V8 rejects the code cache made for it'); process.exit(1); }
+`;
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 function fail(msg) {
   throw new Error(msg);
@@ -87,8 +135,33 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
       writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'latin1')}\n})`, 'latin1');
       const cache = join(work, `${role}.cache`);
       // Made and checked under the flags the binary runs with (SEA_RUNTIME.execArgv): V8 rejects a
-      // cache made under other flags, and every start would then compile the bundle again.
-      execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_MAKER, js, cache, `${role}.cjs`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+      // cache made under other flags, and every start would then compile the bundle again. The
+      // whole CLI's is made warm (after a serve start and one call, with a clean environment as
+      // systemd gives it); if that cannot run here, the cold one (the top level only) is shipped.
+      const make = (extra) =>
+        execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_MAKER, js, cache, `${role}.cjs`, ...extra], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          timeout: 120_000,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        });
+      let warm = false;
+      if (role === 'brick') {
+        const port = await freePort();
+        const config = join(work, 'warm.toml');
+        writeFileSync(
+          config,
+          `[server]\nlisten = "127.0.0.1:${port}"\npassword = "warm"\ntls_cert = ""\ntls_key = ""\n[fencer]\nwatchdog_device = ""\nstate_dir = "${join(work, 'state')}"\n`,
+        );
+        try {
+          make([String(port), config]);
+          warm = true;
+        } catch (e) {
+          log(`warning: the warm code cache could not be made (${String(e.stderr ?? e.message).trim().split('\n').pop()}); shipping the cold one`);
+        }
+      }
+      if (!warm) make([]);
+      execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_CHECK, js, cache, `${role}.cjs`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+      log(`${role} code cache ${(statSync(cache).size / 1024).toFixed(0)} KiB${warm ? ' (warm: after a serve start and one call)' : ''}`);
       Object.assign(assets, { [`${role}.js`]: js, [`${role}.cache`]: cache });
     }
     const main = join(work, 'sea-main.cjs');

@@ -52,21 +52,32 @@ async function configValidatorCode() {
 }
 
 /**
- * The fencer's own bundle: src/cli/main.ts with every command's module but the fencer's replaced by
- * one that refuses (the binary's entry only runs this bundle for `brick fencer`).
+ * The fencer's own bundle: src/cli/main.ts with every module it imports on demand (one per command)
+ * but the fencer's replaced by one that refuses; the binary's entry runs this bundle only for
+ * `brick fencer`. The build fails if main.ts no longer imports the fencer that way.
  */
+const FENCER_MODULE = '../fencer/daemon.js';
 function fencerOnlyPlugin() {
-  const others = new Set(['./methods.js', '../agent-extension/serve.js', './status.js', './doctor.js', './call.js']);
-  return {
+  let sawFencer = false;
+  const plugin = {
     name: 'brick-fencer-only',
     setup(b) {
-      b.onResolve({ filter: /.*/ }, (args) =>
-        args.kind === 'dynamic-import' && /[\\/]src[\\/]cli[\\/]main\.ts$/.test(args.importer) && others.has(args.path) ? { path: args.path, namespace: 'brick-not-fencer' } : undefined,
-      );
+      b.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind !== 'dynamic-import' || !/[\\/]src[\\/]cli[\\/]main\.ts$/.test(args.importer)) return undefined;
+        if (args.path === FENCER_MODULE) return ((sawFencer = true), undefined);
+        return { path: args.path, namespace: 'brick-not-fencer' };
+      });
       b.onLoad({ filter: /.*/, namespace: 'brick-not-fencer' }, (args) => ({
         contents: `throw new Error('internal: ${args.path} is not in the fencer bundle');`,
         loader: 'js',
       }));
+    },
+  };
+  return {
+    plugin,
+    /** After the build: throws if the fencer's module was never seen. */
+    verify() {
+      if (!sawFencer) throw new Error(`fencer bundle: src/cli/main.ts does not import('${FENCER_MODULE}')`);
     },
   };
 }
@@ -76,6 +87,8 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
   const version = pkg.version;
   const sha = commit();
   const validatorCode = await configValidatorCode();
+  const lazy = lazyRequiresPlugin();
+  const fencerOnly = role === 'fencer' ? fencerOnlyPlugin() : undefined;
   const result = await build({
     entryPoints: [join(root, 'src', 'cli', 'main.ts')],
     outfile,
@@ -103,8 +116,8 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
     },
     metafile: true,
     plugins: [
-      lazyRequiresPlugin(),
-      ...(role === 'fencer' ? [fencerOnlyPlugin()] : []),
+      lazy.plugin,
+      ...(fencerOnly ? [fencerOnly.plugin] : []),
       {
         // src/config/validator.ts compiles the config schema with Ajv at run time; the bundle gets
         // the same validator as generated code instead (no Ajv compiler loaded, nothing compiled at start).
@@ -119,6 +132,10 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
       },
     ],
   });
+  // A plugin whose work no longer applies (a dependency or main.ts changed) fails the build. The
+  // whole CLI holds every dependency the lazy requires name; the fencer's bundle only some.
+  if (!fencerOnly) lazy.verify();
+  fencerOnly?.verify();
   const bytes = statSync(outfile).size;
   if (!quiet) console.log(`build-bundle: ${outfile} (${(bytes / 1024).toFixed(0)} KiB, brick ${version}, commit ${sha})`);
   return { outfile, bytes, version, commit: sha, warnings: result.warnings.length };

@@ -4,4 +4,4 @@ export declare const ASSERT_IMPORTERS: string[];
 export declare const PATCHES: { file: string; replace: [string, string][] }[];
 export declare function lazyModuleCode(load: string): string;
 export declare const ASSERT_CODE: string;
-export declare function lazyRequiresPlugin(): { name: string; setup(build: unknown): void };
+export declare function lazyRequiresPlugin(): { plugin: { name: string; setup(build: any): void }; verify(): void };

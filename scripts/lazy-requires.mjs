@@ -83,9 +83,10 @@ module.exports = new Proxy(function () {}.bind(), {
 const norm = (p) => p.replace(/\\/g, '/');
 const inModules = (path, suffix) => norm(path).endsWith(`/node_modules/${suffix}`);
 
+/** { plugin: the esbuild plugin, verify(): after the build, throws naming every entry that did not apply }. */
 export function lazyRequiresPlugin() {
   const applied = new Map(); // "importer spec" / patch file -> times applied
-  return {
+  const plugin = {
     name: 'brick-lazy-requires',
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
@@ -119,15 +120,17 @@ export function lazyRequiresPlugin() {
         applied.set(`patch ${patch.file}`, 1);
         return { contents: text, loader: 'js' };
       });
-      b.onEnd((result) => {
-        if (result.errors.length) return;
-        const missing = [
-          ...LAZY.flatMap((l) => l.specs.filter((s) => ![...applied.keys()].some((k) => k === `${l.importer} ${s}`)).map((s) => `${l.importer}: require('${s}')`)),
-          ...ASSERT_IMPORTERS.filter((s) => ![...applied.keys()].some((k) => k.startsWith('assert ') && inModules(k.slice(7), s))).map((s) => `${s}: require('node:assert')`),
-          ...PATCHES.filter((p) => !applied.has(`patch ${p.file}`)).map((p) => `${p.file}: text patch`),
-        ];
-        if (missing.length) result.errors.push({ text: `lazy-requires: not found in the bundle (dependency changed? update scripts/lazy-requires.mjs): ${missing.join('; ')}` });
-      });
+    },
+  };
+  return {
+    plugin,
+    verify() {
+      const missing = [
+        ...LAZY.flatMap((l) => l.specs.filter((s) => !applied.has(`${l.importer} ${s}`)).map((s) => `${l.importer}: require('${s}')`)),
+        ...ASSERT_IMPORTERS.filter((s) => ![...applied.keys()].some((k) => k.startsWith('assert ') && inModules(k.slice(7), s))).map((s) => `${s}: require('node:assert')`),
+        ...PATCHES.filter((p) => !applied.has(`patch ${p.file}`)).map((p) => `${p.file}: text patch`),
+      ];
+      if (missing.length) throw new Error(`lazy-requires: not found in the bundle (dependency changed? update scripts/lazy-requires.mjs): ${missing.join('; ')}`);
     },
   };
 }

@@ -76,3 +76,12 @@ test('assert stand-in: a truthy value returns without loading node:assert; a fal
   assert.equal(typeof a.ok, 'function');
   assert.ok(loaded.every((id) => id === 'node:assert') && loaded.length > 0);
 });
+
+test('lazy requires: a bundle in which an entry no longer applies (a dependency changed) fails the build, naming it', async () => {
+  const { build } = await import('esbuild');
+  const { lazyRequiresPlugin } = await import('../../scripts/lazy-requires.mjs');
+  const { plugin, verify } = lazyRequiresPlugin();
+  // a bundle without fastify, pino or prom-client: none of the entries can apply
+  await build({ stdin: { contents: 'module.exports = 1;', loader: 'js' }, bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'silent', plugins: [plugin] });
+  assert.throws(() => verify(), /lazy-requires: not found in the bundle .*fastify\/lib\/server\.js: require\('node:http2'\).*pino\/lib\/tools\.js: text patch/);
+});
