@@ -61,6 +61,12 @@ function requestOf(ctx: CallContext): RequestInfo {
 class Context implements CallContext {
   [REQUEST]: RequestInfo;
   private callLog: Logger | undefined;
+  private ac: AbortController | undefined;
+  /** Why the call was stopped, when that happened before anything asked for its signal. */
+  private stopped: Error | undefined;
+  /** The client's signal this call listens to (once its own signal exists, until the call ends). */
+  private listening: AbortSignal | undefined;
+  private ended = false;
   constructor(
     req: RequestInfo,
     readonly config: Config,
@@ -69,12 +75,37 @@ class Context implements CallContext {
     readonly run: Runner,
     readonly locks: KeyedLock,
     readonly deadline: number,
-    readonly signal: AbortSignal,
   ) {
     this[REQUEST] = req;
   }
   get log(): Logger {
     return (this.callLog ??= this.serverLog.child({ method: this.method })); // made when a handler first logs, not per call
+  }
+  /**
+   * Aborted when the deadline passes or the client goes away. Made when a handler first asks for it
+   * (most calls never do): then already aborted if the call was stopped, or the client had gone.
+   */
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      this.ac = new AbortController();
+      const client = this[REQUEST].signal;
+      if (this.stopped) this.ac.abort(this.stopped);
+      else if (client?.aborted) this.clientGone();
+      else if (client && !this.ended) (this.listening = client).addEventListener('abort', this.clientGone, { once: true });
+    }
+    return this.ac.signal;
+  }
+  private readonly clientGone = (): void => this.stop(new BrickError('TIMEOUT', `${this.method}: the client went away`));
+  /** Stop the call: its signal aborts with `reason` (now, or when it is made). */
+  stop(reason: Error): void {
+    if (this.ac) this.ac.abort(reason);
+    else this.stopped ??= reason;
+  }
+  /** The call has answered (or reached its deadline): stop listening to the client. */
+  release(): void {
+    this.ended = true;
+    this.listening?.removeEventListener('abort', this.clientGone);
+    this.listening = undefined;
   }
   /** A bound function (callers pass it on detached, as `remainingMs: ctx.remainingMs`). */
   readonly remainingMs = (): number => Math.max(1, Math.floor(this.deadline - performance.now()));
@@ -184,10 +215,7 @@ export class Dispatcher {
     }
     const args = decodeArgs(def, params);
     const timeoutMs = def.timeoutMs ?? this.o.config.server.call_timeout_s * 1000;
-    const ac = new AbortController();
-    const ctx = new Context(req, this.o.config, this.log, method, this.run, this.locks, performance.now() + timeoutMs, ac.signal);
-    const onClientGone = () => ac.abort(new BrickError('TIMEOUT', `${method}: the client went away`));
-    req.signal?.addEventListener('abort', onClientGone, { once: true });
+    const ctx = new Context(req, this.o.config, this.log, method, this.run, this.locks, performance.now() + timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const work = Promise.resolve().then(() => def.handler(args, ctx));
     work.catch(() => {}); // a late failure after the deadline is not unhandled
@@ -199,9 +227,9 @@ export class Dispatcher {
       if (first !== DEADLINE) return first;
     } finally {
       clearTimeout(timer);
-      req.signal?.removeEventListener('abort', onClientGone);
+      ctx.release();
     }
-    return this.afterDeadline(method, timeoutMs, ac, work, ctx.log);
+    return this.afterDeadline(method, timeoutMs, ctx, work);
   }
 
   /**
@@ -209,9 +237,10 @@ export class Dispatcher {
    * STOP_GRACE_MS to say how it ended, so the fault says truthfully whether anything changed. A
    * call that still finishes in that time gets its own answer (it did finish).
    */
-  private async afterDeadline(method: string, timeoutMs: number, ac: AbortController, work: Promise<XmlRpcValue>, log: Logger): Promise<XmlRpcValue> {
+  private async afterDeadline(method: string, timeoutMs: number, ctx: Context, work: Promise<XmlRpcValue>): Promise<XmlRpcValue> {
     const within = `no result within ${timeoutMs / 1000} s (the call's deadline)`;
-    ac.abort(new BrickError('TIMEOUT', `${method}: ${within}`));
+    const log = ctx.log;
+    ctx.stop(new BrickError('TIMEOUT', `${method}: ${within}`));
     let grace: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => (grace = setTimeout(() => resolve('late'), STOP_GRACE_MS)));
     try {

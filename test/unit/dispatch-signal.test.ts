@@ -1,0 +1,97 @@
+// A call's signal (ctx.signal) is made when its handler first asks for it: most calls never do, and
+// then cost no AbortController and no listener on the client's signal. Whenever it is made, it must
+// say what happened before: aborted if the client had gone or the deadline had passed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultConfig } from '../../src/config/load.js';
+import { Dispatcher } from '../../src/agent-extension/dispatch.js';
+import { method } from '../../src/rpc/params.js';
+import type { CallContext } from '../../src/rpc/catalogue.js';
+import { memoryLogger } from '../fixtures/server.js';
+
+/** A client signal that counts the listeners added to it and removed from it. */
+function clientSignal() {
+  const ac = new AbortController();
+  const counts = { added: 0, removed: 0 };
+  const s = ac.signal;
+  const add = s.addEventListener.bind(s);
+  const remove = s.removeEventListener.bind(s);
+  s.addEventListener = ((...a: Parameters<typeof add>) => (counts.added++, add(...a))) as typeof s.addEventListener;
+  s.removeEventListener = ((...a: Parameters<typeof remove>) => (counts.removed++, remove(...a))) as typeof s.removeEventListener;
+  return { ac, signal: s, counts };
+}
+
+let release!: () => void;
+let seen: CallContext | undefined;
+const methods = [
+  method({ name: 'quick', params: [], returns: 'string', help: 'Answers at once.', handler: async () => 'ok' }),
+  method({
+    name: 'asks_late',
+    params: [],
+    returns: 'string',
+    help: 'Waits, then asks for its signal.',
+    timeoutMs: 60_000,
+    handler: async (_a, ctx) => {
+      await new Promise<void>((r) => (release = r));
+      return ctx.signal.aborted ? `aborted: ${(ctx.signal.reason as Error).message}` : 'not aborted';
+    },
+  }),
+  method({
+    name: 'waits_on_signal',
+    params: [],
+    returns: 'string',
+    help: 'Answers when its signal aborts.',
+    timeoutMs: 60_000,
+    handler: (_a, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(`aborted: ${(ctx.signal.reason as Error).message}`))),
+  }),
+  method({
+    name: 'hangs_then_asks',
+    params: [],
+    returns: 'string',
+    help: 'Outlives its 50 ms deadline, then asks for its signal.',
+    timeoutMs: 50,
+    handler: async (_a, ctx) => {
+      seen = ctx;
+      await new Promise((r) => setTimeout(r, 200));
+      return String(ctx.signal.aborted);
+    },
+  }),
+];
+const dispatcher = new Dispatcher({ config: defaultConfig(), log: memoryLogger().log, methods });
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('a call that never asks for its signal adds no listener to the client signal', async () => {
+  const c = clientSignal();
+  assert.equal(await dispatcher.call('quick', [], { signal: c.signal }), 'ok');
+  assert.deepEqual(c.counts, { added: 0, removed: 0 });
+});
+
+test('the client went away before the handler asked: its signal is made aborted, and nothing listens', async () => {
+  const c = clientSignal();
+  const answer = dispatcher.call('asks_late', [], { signal: c.signal });
+  await tick();
+  c.ac.abort();
+  release();
+  assert.equal(await answer, 'aborted: asks_late: the client went away');
+  assert.deepEqual(c.counts, { added: 0, removed: 0 });
+});
+
+test('the client goes away while the handler waits on its signal: aborted then; the listener is removed when the call answers', async () => {
+  const c = clientSignal();
+  const answer = dispatcher.call('waits_on_signal', [], { signal: c.signal });
+  await tick();
+  assert.equal(c.counts.added, 1, 'listening to the client once the handler asked');
+  c.ac.abort();
+  assert.equal(await answer, 'aborted: waits_on_signal: the client went away');
+  assert.equal(c.counts.removed, 1);
+});
+
+test('a call past its deadline that asks for its signal afterwards finds it aborted with the deadline', async () => {
+  const c = clientSignal();
+  // it still ends within the grace after the deadline, so the call gets its own answer: what it saw
+  assert.equal(await dispatcher.call('hangs_then_asks', [], { signal: c.signal }), 'true');
+  assert.ok(seen);
+  assert.equal(seen.signal.aborted, true);
+  assert.match((seen.signal.reason as Error).message, /hangs_then_asks: no result within 0.05 s \(the call's deadline\)/);
+  assert.deepEqual(c.counts, { added: 0, removed: 0 }, 'a call that has ended does not start listening to the client');
+});
