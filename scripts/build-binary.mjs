@@ -8,7 +8,9 @@
 //      brp-strip would, gives a binary that segfaults: reference/node-dependencies.md §0.1 item 3)
 //   4. postject the blob into NODE_SEA_BLOB, flip the sentinel fuse
 //   5. rename into place: concurrent builds (two test files) each work in their own temp dir and the
-//      last atomic rename wins; both produce the same bytes.
+//      last atomic rename wins; both run the same (not byte for byte: V8's code caches differ from
+//      one build to the next, also the cold one the SEA tool made before the warm cache; measured
+//      at 072984f and now: two builds of one commit, two sha256 sums).
 //   node scripts/build-binary.mjs            -> dist/brick
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
