@@ -85,20 +85,20 @@ const inModules = (path, suffix) => norm(path).endsWith(`/node_modules/${suffix}
 
 /** { plugin: the esbuild plugin, verify(): after the build, throws naming every entry that did not apply }. */
 export function lazyRequiresPlugin() {
-  const applied = new Map(); // "importer spec" / patch file -> times applied
+  const applied = new Set(); // "importer spec", "assert importer", "patch file": the entries that applied
   const plugin = {
     name: 'brick-lazy-requires',
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
         if (args.namespace !== 'file' || args.kind !== 'require-call' || args.pluginData?.lazyReal) return undefined;
-        if ((args.path === 'node:assert' || args.path === 'assert') && ASSERT_IMPORTERS.some((s) => inModules(args.importer, s))) {
-          applied.set(`assert ${args.importer}`, 1);
+        const assertImporter = args.path === 'node:assert' || args.path === 'assert' ? ASSERT_IMPORTERS.find((s) => inModules(args.importer, s)) : undefined;
+        if (assertImporter) {
+          applied.add(`assert ${assertImporter}`);
           return { path: 'assert', namespace: 'brick-lazy-assert' };
         }
         const entry = LAZY.find((l) => l.specs.includes(args.path) && inModules(args.importer, l.importer));
         if (!entry) return undefined;
-        const key = `${entry.importer} ${args.path}`;
-        applied.set(key, (applied.get(key) ?? 0) + 1);
+        applied.add(`${entry.importer} ${args.path}`);
         if (args.path.startsWith('node:')) return { path: args.path, namespace: 'brick-lazy', pluginData: { load: `process.getBuiltinModule(${JSON.stringify(args.path)})` } };
         const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: 'require-call', importer: args.importer, pluginData: { lazyReal: true } });
         if (r.errors.length) return { errors: r.errors };
@@ -117,7 +117,7 @@ export function lazyRequiresPlugin() {
           if (n !== 1) return { errors: [{ text: `lazy-requires: ${patch.file}: expected ${JSON.stringify(from)} once, found it ${n} times (dependency changed? update scripts/lazy-requires.mjs)` }] };
           text = text.replace(from, () => to);
         }
-        applied.set(`patch ${patch.file}`, 1);
+        applied.add(`patch ${patch.file}`);
         return { contents: text, loader: 'js' };
       });
     },
@@ -127,7 +127,7 @@ export function lazyRequiresPlugin() {
     verify() {
       const missing = [
         ...LAZY.flatMap((l) => l.specs.filter((s) => !applied.has(`${l.importer} ${s}`)).map((s) => `${l.importer}: require('${s}')`)),
-        ...ASSERT_IMPORTERS.filter((s) => ![...applied.keys()].some((k) => k.startsWith('assert ') && inModules(k.slice(7), s))).map((s) => `${s}: require('node:assert')`),
+        ...ASSERT_IMPORTERS.filter((s) => !applied.has(`assert ${s}`)).map((s) => `${s}: require('node:assert')`),
         ...PATCHES.filter((p) => !applied.has(`patch ${p.file}`)).map((p) => `${p.file}: text patch`),
       ];
       if (missing.length) throw new Error(`lazy-requires: not found in the bundle (dependency changed? update scripts/lazy-requires.mjs): ${missing.join('; ')}`);

@@ -17,7 +17,6 @@ export interface InstanceLock {
   release(): void;
 }
 
-
 export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> {
   const file = join(stateDir, LOCK_FILE);
   // flock and cat from the host-tool registry (the host's when present, else brick's own copy).
