@@ -21,19 +21,15 @@
 // run brick; their peers use `-n` as well.
 //
 // Where the time goes (measured on the 2-core firecracker VM this was written on): starting any
-// process is the floor, and a no-change ensure is exactly ONE `ip` process. `/bin/true` from bash
-// ≈ 4.7 ms; `ip -json -details link show dev lo` from bash ≈ 8 ms (ip's dynamic loader maps libbpf,
-// libelf, libmnl, libbsd, libcap, libz and libmd before main); from Node ≈ 2–3 ms more: libuv's
-// uv_spawn fork()s the whole Node process (page tables of its resident heap, then copy-on-write
-// faults in the parent) and blocks the event loop until the child has exec'd, so the cost grows
-// with brick's RSS (/bin/true from a 51 MB node ≈ 5.9 ms, from a 220 MB one ≈ 15 ms; this bench
-// runs at ≈ 100 MB, the agent idles at 65–90 MB). A CPU profile of 200 no-change calls: 43 % of the
-// wall time inside ChildProcess.spawn (fork + waiting for exec), the network code, dispatcher and
-// JSON parse each under 0.5 %; with `ip` answered from memory a call costs 40–70 µs warm, ≈ 0.2 ms
-// cold. So "≤ 10 ms" for a no-change ensure is below one `ip` process started from Node on this
-// machine under the other helpers' load (the peer figure beside it is that process alone): brick's
-// call stays within about 1 ms of it. Not done on purpose: answering from a cache (stale state), or a
-// long-lived `ip -batch` child (framing, a namespace recreated under it, its death) to skip the fork.
+// process is the floor. `/bin/true` from bash ≈ 4.7 ms; `ip -json -details link show dev lo` from
+// bash ≈ 8 ms (ip's dynamic loader maps libbpf, libelf, libmnl, libbsd, libcap, libz and libmd
+// before main); from Node ≈ 2–3 ms more: libuv's uv_spawn fork()s the whole Node process and blocks
+// the event loop until the child has exec'd, so the cost grows with brick's RSS. So brick's reads
+// do not start a process: they go to a standing `ip -json -details -force -batch -` per namespace
+// (src/network/host/ip-reader.ts; one for links, one for addresses), about 0.5 ms a read. A
+// no-change ensure is that read and nothing else; a new bridge is that read plus one `ip -batch`
+// process for the change. The peer beside the no-change ensure (one plain `ip ... link show`) is
+// what the same read costs as a process of its own.
 // (A Linux VLAN bridge needs the 8021q module, which this machine's kernel lacks, so it is not
 // measured here. Its call costs the same processes as a plain bridge once brick has seen the parent:
 // one read inside the locks (the parent, its ports and the two names it makes) and, for a new one,
@@ -132,7 +128,7 @@ function figuresFor(n: number, s: Samples, withN: boolean): Figure[] {
       brick: { name: 'brick: one call', samples: s.brickSame },
       peer: { name: `one ip -json -details link show${peerHow}`, samples: s.peerRead },
       bound: GOALS.same(n),
-      note: 'bound: the issue-19 goal (10 ms); the call is one ip process, the peer that process alone',
+      note: 'bound: the issue-19 goal (10 ms); the call is one read from the standing ip reader, the peer the same read as a process of its own',
     },
   ];
 }

@@ -27,7 +27,30 @@ export interface RunResult {
   stderr: string;
 }
 
-export type Runner = (cmd: string, args: readonly string[], opts: RunOptions) => Promise<RunResult>;
+export interface Runner {
+  (cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult>;
+  /**
+   * A long-lived child for a line protocol (the real runner only: a runner without it makes its
+   * callers run one command per request instead).
+   */
+  session?: (cmd: string, args: readonly string[]) => Promise<Session>;
+}
+
+/**
+ * A child that stays: spawned like run() spawns (absolute path, no shell, the default child
+ * environment, cwd /), stdin/stdout/stderr pipes, lines delivered as they come. It never keeps
+ * brick's event loop alive, and it sees EOF on stdin (and ends) when brick ends, however brick ends.
+ */
+export interface Session {
+  readonly pid: number;
+  readonly command: string;
+  /** Write to its stdin (false: it has gone). */
+  write(text: string): boolean;
+  /** Every complete line of stdout (out) and stderr (err), without the newline; exit once, after both. */
+  on(handlers: { out: (line: string) => void; err: (line: string) => void; exit: (why: string) => void }): void;
+  /** SIGKILL; exit follows. */
+  kill(): void;
+}
 
 const STDERR_TAIL = 2000;
 
@@ -79,6 +102,62 @@ export const run: Runner = async (cmd, args, opts) => {
   if (opts.signal?.aborted) throw stopped(describeCommand(file, argv), opts.signal, false);
   return spawnOnce(cmd, file, argv, opts);
 };
+
+/** A session's line longer than this (no newline yet) ends it: a child gone wrong, not an answer. */
+const SESSION_MAX_LINE = 64 * 1024 * 1024;
+
+/** Start a Session: the command resolved as run() resolves it. */
+async function startSession(cmd: string, args: readonly string[]): Promise<Session> {
+  const file = await resolveCommand(cmd, args);
+  const command = describeCommand(file, args);
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], env: DEFAULT_ENV, cwd: '/', windowsHide: true });
+  child.unref();
+  for (const s of [child.stdin, child.stdout, child.stderr] as unknown as { unref?: () => void }[]) s.unref?.();
+  child.stdin!.on('error', () => {}); // it may go at any time; exit says so
+  let handlers: Parameters<Session['on']>[0] | undefined;
+  const lines = (stream: NodeJS.ReadableStream, deliver: (line: string) => void) => {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      if (!chunk.includes('\n')) {
+        rest += chunk;
+        if (rest.length > SESSION_MAX_LINE) kill();
+        return;
+      }
+      const parts = (rest + chunk).split('\n');
+      rest = parts.pop()!;
+      for (const l of parts) deliver(l);
+    });
+  };
+  const kill = () => {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  lines(child.stdout!, (l) => handlers?.out(l));
+  lines(child.stderr!, (l) => handlers?.err(l));
+  // 'close' comes after both outputs have ended, so every line is delivered before exit.
+  let exitWhy: string | undefined;
+  const ended = (why: string) => {
+    if (exitWhy !== undefined) return;
+    exitWhy = why;
+    handlers?.exit(why);
+  };
+  child.on('error', (e) => ended(`${command}: ${e.message}`));
+  child.on('close', (code, signal) => ended(`${command}: ended (${signal ? `killed by ${signal}` : `exit ${code}`})`));
+  return {
+    pid: child.pid ?? -1,
+    command,
+    write: (text) => exitWhy === undefined && child.stdin!.writable && (child.stdin!.write(text), true),
+    on(h) {
+      handlers = h;
+    },
+    kill,
+  };
+}
+run.session = startSession;
 
 /**
  * One child: spawn (no shell), stdin a pipe only when there is input (else /dev/null: one pipe and

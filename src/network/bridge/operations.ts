@@ -42,8 +42,8 @@ async function applyFresh(nc: NetContext, plan: () => Promise<Step[]>, first?: S
 }
 
 /**
- * What planLinuxBridge looks at, and nothing more: the bridge and the uplink (one `ip` process,
- * whatever else the host holds); the uplink's addresses, and the routes only when the uplink is
+ * What planLinuxBridge looks at, and nothing more: the bridge and the uplink (one read, whatever
+ * else the host holds); the uplink's addresses, and the routes only when the uplink is
  * to be enslaved (they may have to move with it).
  */
 async function readForBridge(nc: NetContext, d: BridgeDesired): Promise<LinuxState> {
@@ -131,7 +131,7 @@ export async function ensureVlanBridge(nc: NetContext, d: VlanBridgeDesired): Pr
       return { bridge: names.bridge, vlan_device: '', parent: n.parentBridge, vlan: d.vlan, changed: changes.length > 0, changes };
     });
   }
-  // Only what the plan looks at, one `ip` process a read, whatever else the host holds: the parent
+  // Only what the plan looks at, one read (readLinks), whatever else the host holds: the parent
   // and its ports; inside the lock also the VLAN device and the bridge it names.
   const parent = () => readLinks(nc.host, { names: [d.parent], portsOf: [d.parent] });
   const named = (n: VlanBridgeNames) => readLinks(nc.host, { names: [d.parent, n.pif, n.bridge, n.vlanDevice!], portsOf: [d.parent, n.bridge] });

@@ -180,12 +180,15 @@ export function parseLinkQuery(text: string): LinuxState {
 }
 
 /**
- * Read only what a plan needs, in one `ip` process whatever the host holds: the cost of a call
- * does not grow with the number of bridges on the host. Routes are not read (readRoutes).
+ * Read only what a plan needs, whatever the host holds: the cost of a call does not grow with the
+ * number of bridges on the host. Through the namespace's standing readers when the runner has them
+ * (ip-reader.ts), else in one `ip` process. Routes are not read (readRoutes).
  */
 export async function readLinks(host: NetHost, q: LinkQuery): Promise<LinuxState> {
   const lines = linkQueryLines(q);
   if (!lines.length) return { links: new Map(), addrs: [], routes: [] };
+  const standing = host.ipQuery && (await readLinksStanding(host, q));
+  if (standing) return standing;
   // One line (a bridge without uplink: the common call) goes on the command line, so `ip` gets no
   // stdin pipe; more go through -batch. -force: a device that does not exist (yet) is an answer, not
   // a failure. Names are interface names (no spaces), so a line splits into its words.
@@ -198,6 +201,40 @@ export async function readLinks(host: NetHost, q: LinkQuery): Promise<LinuxState
     .filter((l) => l.trim() && !/does not exist|Command failed -:\d+|Cannot find device/.test(l));
   if (r.code !== 0 && unexpected.length) throw new BrickError('COMMAND_FAILED', `ip -json -batch: ${unexpected.join('; ').slice(0, 500)}`);
   return parseLinkQuery(r.stdout);
+}
+
+/**
+ * readLinks through the namespace's standing readers (ip-reader.ts): addresses and named links
+ * side by side (a reader each), then the ports of the masters just seen. Undefined when a reader
+ * cannot answer, or for a query whose masters are not among its names (not asked by any caller):
+ * the caller then reads with its own process.
+ */
+async function readLinksStanding(host: NetHost, q: LinkQuery): Promise<LinuxState | undefined> {
+  const uniq = (a?: readonly string[]) => [...new Set(a ?? [])];
+  const names = uniq(q.names);
+  const masters = uniq(q.portsOf);
+  const addrDevs = uniq(q.addrsOf);
+  if (!masters.every((m) => names.includes(m))) return undefined;
+  const none: string[] = [];
+  const [addrOut, linkOut] = await Promise.all([
+    addrDevs.length ? host.ipQuery!('addr', addrDevs.map((n) => `addr show dev ${n}`)) : none,
+    names.length ? host.ipQuery!('link', names.map((n) => `link show dev ${n}`)) : none,
+  ]);
+  if (!addrOut || !linkOut) return undefined;
+  const parse = (out: string[]) => {
+    try {
+      return parseLinkQuery(out.join('\n'));
+    } catch {
+      return undefined; // not what a reader prints: read with a process of its own
+    }
+  };
+  const seen = masters.length ? parse(linkOut)?.links : undefined;
+  if (masters.length && !seen) return undefined;
+  const present = masters.filter((m) => seen!.has(m));
+  const portOut = present.length ? await host.ipQuery!('link', present.map((m) => `link show master ${m}`)) : none;
+  if (!portOut) return undefined;
+  // As one `ip -batch` of linkQueryLines prints them: addresses, named links, ports.
+  return parse([...addrOut, ...linkOut, ...portOut]);
 }
 
 /** Main-table routes, both families (two reads side by side). */

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import type { Runner, RunResult } from '../../shared/run.js';
+import { ipReader } from './ip-reader.js';
 
 export interface NetHost {
   /** "" = the host's namespace. */
@@ -21,6 +22,12 @@ export interface NetHost {
    * network.command_timeout_s of its own.
    */
   ipBatch(lines: readonly string[], opts?: { force?: boolean; allowFailure?: boolean; undo?: boolean }): Promise<RunResult>;
+  /**
+   * Read-only `show` lines answered by the namespace's standing `ip` (ip-reader.ts): the JSON lines
+   * printed, or undefined when it cannot answer (then read with ip()). Absent when the runner has
+   * no sessions (a test's recording runner).
+   */
+  ipQuery?(kind: 'link' | 'addr', lines: readonly string[]): Promise<string[] | undefined>;
   vsctl(args: readonly string[], opts?: { allowFailure?: boolean }): Promise<RunResult>;
   /** ovs-ofctl (flows), same namespace and OVS_RUNDIR as vsctl; `input` goes to stdin (add-flows BR -). */
   ofctl(args: readonly string[], opts?: { allowFailure?: boolean; input?: string }): Promise<RunResult>;
@@ -97,6 +104,12 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
       await ensureNamespace(run, ns, timeoutMs);
       return run('ip', [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure, input: opts?.input, signal });
     },
+    ...(run.session && {
+      async ipQuery(kind: 'link' | 'addr', lines: readonly string[]) {
+        await ensureNamespace(run, ns, timeoutMs);
+        return ipReader(run, ns, kind).read(lines, { timeoutMs: ms(), signal });
+      },
+    }),
     async ipBatch(lines, opts) {
       await ensureNamespace(run, ns, timeoutMs);
       const args = [...nsArgs, ...(opts?.force ? ['-force'] : []), '-batch', '-'];
