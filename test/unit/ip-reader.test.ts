@@ -103,6 +103,16 @@ test('a reply from a child that is not in the namespace asked for is not used', 
   assert.equal(f.sessions[0].killed, true);
 });
 
+test('a child whose namespace cannot be looked at turns the reader off: no new child per read', async () => {
+  const f = fakeRunner();
+  const real = f.runner.session!;
+  f.runner.session = async (cmd, args) => ({ ...(await real(cmd, args)), pid: 2 ** 22 + 1 }); // no such /proc entry
+  const r = new IpReader(f.runner, '', 'link');
+  assert.equal(await r.read(['link show dev a'], bounds), undefined);
+  assert.equal(await r.read(['link show dev a'], bounds), undefined);
+  assert.equal(f.sessions.length, 1);
+});
+
 test('anything unexpected: undefined, the child killed, the next read in a new child', async () => {
   const cases: [string, (line: string, n: number) => Answer][] = [
     ['an unknown message on stderr', (l, n) => (l.endsWith('b') ? { err: ['Dump was interrupted and may be inconsistent.'], out: ['[]'] } : ipLike(l, n))],

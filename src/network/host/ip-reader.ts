@@ -62,6 +62,8 @@ export class IpReader {
   private pending?: Pending;
   private queue: Promise<unknown> = Promise.resolve();
   private idle?: NodeJS.Timeout;
+  /** Set when the child's namespace cannot be checked: every read is the caller's own process. */
+  private off = false;
 
   constructor(
     private readonly run: Runner,
@@ -78,7 +80,7 @@ export class IpReader {
    * process). Throws TIMEOUT when the deadline passes or the signal aborts first.
    */
   read(lines: readonly string[], bounds: ReadBounds): Promise<string[] | undefined> {
-    if (!this.run.session || !lines.length || !lines.every((l) => SHOW_LINE[this.kind].test(l))) return Promise.resolve(undefined);
+    if (this.off || !this.run.session || !lines.length || !lines.every((l) => SHOW_LINE[this.kind].test(l))) return Promise.resolve(undefined);
     const turn = this.queue.then(() => this.ask(lines, bounds));
     this.queue = turn.catch(() => undefined);
     return turn;
@@ -199,14 +201,24 @@ export class IpReader {
     });
   }
 
-  /** The child reads the namespace this reader is for, as that name stands now. */
+  /**
+   * The child reads the namespace this reader is for, as that name stands now. A child whose
+   * namespace brick may not look at turns the reader off for good (every read its own process
+   * again, as without a reader), rather than a new child for every read that is then not used.
+   */
   private readsNamespace(s: Session): boolean {
+    let child;
     try {
-      const child = statSync(`/proc/${s.pid}/ns/net`);
+      child = statSync(`/proc/${s.pid}/ns/net`);
+    } catch {
+      this.off = true;
+      return false;
+    }
+    try {
       const want = statSync(this.namespace ? `/run/netns/${this.namespace}` : '/proc/self/ns/net');
       return child.ino === want.ino && child.dev === want.dev;
     } catch {
-      return false;
+      return false; // the name is gone: deleted since (a new one is a new reader)
     }
   }
 
