@@ -96,11 +96,15 @@ test('the namespace goes first on the command line', async () => {
   r.close();
 });
 
-test('a reply from a child that is not in the namespace asked for is not used', async () => {
+test('a reply from a child that is not in the namespace asked for is not used; on a first reply the check is not trusted again', async () => {
   const f = fakeRunner();
   const r = new IpReader(f.runner, 'brick-no-such-ns-' + process.pid, 'link');
   assert.equal(await r.read(['link show dev a'], bounds), undefined);
   assert.equal(f.sessions[0].killed, true);
+  // A new child that says the same on its first reply would be a child per read for nothing: off.
+  assert.equal(await r.read(['link show dev a'], bounds), undefined);
+  assert.equal(f.sessions.length, 1);
+  // (A mismatch after good replies, a namespace made again under its name: test/host/ip-reader.test.ts.)
 });
 
 test('a child whose namespace cannot be looked at turns the reader off: no new child per read', async () => {

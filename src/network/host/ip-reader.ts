@@ -62,7 +62,7 @@ export class IpReader {
   private pending?: Pending;
   private queue: Promise<unknown> = Promise.resolve();
   private idle?: NodeJS.Timeout;
-  /** Set when the child's namespace cannot be checked: every read is the caller's own process. */
+  /** Set when the child's namespace cannot be checked here: every read is the caller's own process. */
   private off = false;
 
   constructor(
@@ -160,10 +160,14 @@ export class IpReader {
       timer = setTimeout(() => stop(new BrickError('TIMEOUT', `${s.command}: no answer within ${bounds.timeoutMs} ms; killed`, { command: s.command })), bounds.timeoutMs);
       bounds.signal?.addEventListener('abort', onAbort, { once: true });
     });
+    const firstReply = this.sent === 0;
     this.sent += lines.length + 1;
     if (!s.write(lines.join('\n') + '\n' + END_MARK[this.kind] + '\n')) this.close();
     const r = await reply;
     if (r && !this.readsNamespace(s)) {
+      // A child started just now for this name is in that namespace unless the check itself means
+      // nothing here (kernels before 3.8 give each /proc/PID/ns/net an inode of its own): off.
+      if (firstReply) this.off = true;
       this.close();
       return undefined;
     }
@@ -204,7 +208,8 @@ export class IpReader {
   /**
    * The child reads the namespace this reader is for, as that name stands now. A child whose
    * namespace brick may not look at turns the reader off for good (every read its own process
-   * again, as without a reader), rather than a new child for every read that is then not used.
+   * again, as without a reader), rather than a new child for every read that is then not used;
+   * so does a mismatch on a child's first reply (ask).
    */
   private readsNamespace(s: Session): boolean {
     let child;
