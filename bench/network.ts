@@ -7,8 +7,11 @@
 // beside, interleaved in the same process and namespace:
 //   - for the new bridge, the same bridge made by two plain `ip` commands (`ip link add NAME type
 //     bridge`, `ip link set NAME up`): the floor any agent that forks `ip` pays;
-//   - for the no-change ensure, ONE plain `ip -json -details link show dev NAME`: the read alone,
-//     the floor of deciding anything from `ip` (brick's call is that one process and nothing else).
+//   - for the no-change ensure, ONE plain `ip -json -details link show dev NAME`: the same read as
+//     a process of its own, what deciding anything from `ip` costs an agent that forks it (brick's
+//     call is one read from its standing `ip` and nothing else; the warm-up call before each size's
+//     samples starts that reader, and a reader idle for 10 s ends: the first call after a pause
+//     pays one process start again, about what every read cost before).
 // The peers are spawned the plainest way Node can (spawn, stdin /dev/null, output read and dropped),
 // not through brick's runner.
 //
