@@ -190,6 +190,27 @@ test('no answer within the deadline: TIMEOUT, the child killed; a stopped call: 
   r.close();
 });
 
+test('a read waiting behind a stuck one stops with its call, and its deadline counts the wait', async () => {
+  const f = fakeRunner((l, n) => (l.endsWith('hang') ? { silent: true } : ipLike(l, n)));
+  const r = new IpReader(f.runner, '', 'link');
+  const stuck = r.read(['link show dev hang'], { timeoutMs: 400 }).catch((x) => x);
+  const ac = new AbortController();
+  const queued = r.read(['link show dev a'], { timeoutMs: 5_000, signal: ac.signal }).catch((x) => x);
+  const waitsTooLong = r.read(['link show dev b'], { timeoutMs: 100 }).catch((x) => x);
+  ac.abort(new Error('the call passed its deadline'));
+  const q = await Promise.race([queued, stuck.then(() => 'the stuck read ended first')]);
+  assert.ok(isBrickError(q) && q.fault === 'TIMEOUT', String(q));
+  assert.match(q.message, /not run: the call passed its deadline/);
+  const s = await stuck;
+  assert.match(s.message, /no answer within 400 ms; killed/);
+  const w = await waitsTooLong;
+  assert.ok(isBrickError(w) && w.fault === 'TIMEOUT', String(w));
+  assert.match(w.message, /not run: waited 100 ms behind other reads/);
+  assert.equal(f.sessions[0].written.filter((l) => !l.includes('end-of-reply')).join(), 'link show dev hang', 'neither of the two was sent');
+  assert.deepEqual(await r.read(['link show dev c'], bounds), ['[{"ifname":"c"}]']);
+  r.close();
+});
+
 test('concurrent reads are answered one after another, each with its own lines', async () => {
   const f = fakeRunner();
   const r = new IpReader(f.runner, '', 'link');

@@ -81,9 +81,23 @@ export class IpReader {
    */
   read(lines: readonly string[], bounds: ReadBounds): Promise<string[] | undefined> {
     if (this.off || !this.run.session || !lines.length || !lines.every((l) => SHOW_LINE[this.kind].test(l))) return Promise.resolve(undefined);
-    const turn = this.queue.then(() => this.ask(lines, bounds));
+    // The deadline counts from now: time spent waiting behind another read is the caller's too.
+    const until = performance.now() + bounds.timeoutMs;
+    const state = { started: false };
+    const turn = this.queue.then(() => this.ask(lines, bounds, until, state));
     this.queue = turn.catch(() => undefined);
-    return turn;
+    const signal = bounds.signal;
+    if (!signal) return turn;
+    // A read waiting behind another stops when its call stops, not when the one ahead ends (once
+    // it runs, ask's own handler kills the child and says so).
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        if (!state.started) reject(this.stopped(bounds, false));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      void turn.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   /** The child's pid while it runs. */
@@ -131,8 +145,14 @@ export class IpReader {
     return s;
   }
 
-  private async ask(lines: readonly string[], bounds: ReadBounds): Promise<string[] | undefined> {
+  private async ask(lines: readonly string[], bounds: ReadBounds, until: number, state: { started: boolean }): Promise<string[] | undefined> {
     if (bounds.signal?.aborted) throw this.stopped(bounds, false);
+    const timeoutMs = Math.ceil(until - performance.now());
+    if (timeoutMs <= 0) {
+      const shown = this.session?.command ?? 'ip -batch';
+      throw new BrickError('TIMEOUT', `${shown}: not run: waited ${bounds.timeoutMs} ms behind other reads`, { command: shown, started: false });
+    }
+    state.started = true;
     clearTimeout(this.idle);
     const s = await this.start();
     if (!s) return undefined;
@@ -157,7 +177,7 @@ export class IpReader {
           resolve(r);
         },
       };
-      timer = setTimeout(() => stop(new BrickError('TIMEOUT', `${s.command}: no answer within ${bounds.timeoutMs} ms; killed`, { command: s.command })), bounds.timeoutMs);
+      timer = setTimeout(() => stop(new BrickError('TIMEOUT', `${s.command}: no answer within ${bounds.timeoutMs} ms; killed`, { command: s.command })), timeoutMs);
       bounds.signal?.addEventListener('abort', onAbort, { once: true });
     });
     const firstReply = this.sent === 0;
