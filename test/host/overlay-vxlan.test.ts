@@ -155,6 +155,24 @@ describe('VXLAN bridges between two namespaces over a veth underlay', { skip }, 
     assert.deepEqual(await call(ctxA, 'network_gc', {}), ['brvx-300']);
   });
 
+  it('reads only the devices the plan needs: a pif that is a bridge port puts the device on that bridge (read after the pif); a bridge carrying another VNI is refused', async () => {
+    await ipn(nsA, 'link', 'add', 'ulbr', 'type', 'bridge');
+    await ipn(nsA, 'link', 'add', 'pv0', 'mtu', '1400', 'type', 'veth', 'peer', 'name', 'pv1');
+    await ipn(nsA, 'link', 'set', 'pv0', 'master', 'ulbr');
+    const r = await call(ctxA, 'network_ensure_vxlan_bridge', 'pv0', 400, {});
+    assert.deepEqual([r.underlay, r.changed], ['ulbr', true]);
+    const vx = await link(nsA, 'vxlan400');
+    assert.deepEqual([vx.linkinfo.info_data.link, vx.mtu], ['ulbr', 1350]);
+    assert.deepEqual((await call(ctxA, 'network_ensure_vxlan_bridge', 'pv0', 400, {})).changes, []);
+    const before = await snapshot(nsA);
+    await rejects(call(ctxA, 'network_ensure_vxlan_bridge', 'pv0', 401, { name: 'brvx-400' }), 'CONFLICT', /brvx-400 already carries VXLAN device vxlan400 \(VNI 400\)/);
+    await rejects(call(ctxA, 'network_ensure_vxlan_bridge', 'nopif0', 402, {}), 'NOT_FOUND', /pif nopif0 does not exist/);
+    assert.equal(await snapshot(nsA), before);
+    assert.deepEqual((await call(ctxA, 'network_remove_vxlan_bridge', 'brvx-400')).changes, ['removed VXLAN device vxlan400', 'removed bridge brvx-400']);
+    await ipn(nsA, 'link', 'del', 'pv0');
+    await ipn(nsA, 'link', 'del', 'ulbr');
+  });
+
   it('20 concurrent ensures of one VXLAN bridge make it once; the MTU follows the underlay when asked again', async () => {
     const replies = await Promise.all(Array.from({ length: 20 }, () => call(ctxB, 'network_ensure_vxlan_bridge', ulB, 400, {})));
     assert.equal(replies.filter((r) => r.changed).length, 1);

@@ -4,7 +4,7 @@
 import type { XmlRpcStruct, XmlRpcValue } from '../../rpc/values.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import { linkKey, type NetContext } from '../host/context.js';
-import { readLinux } from '../host/link-state.js';
+import { readLinks, readLinux, type LinuxState } from '../host/link-state.js';
 import { readOvs } from '../host/ovs.js';
 import type { NetHost } from '../host/netns.js';
 import {
@@ -23,7 +23,7 @@ import {
   tunnelReport,
 } from './plan.js';
 import { applyOvs, applySteps } from '../host/plan.js';
-import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanNames, type VxlanBridgeDesired } from './vxlan-bridge.js';
+import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanNames, type VxlanBridgeDesired, type VxlanNames } from './vxlan-bridge.js';
 
 export async function readOverlay(host: NetHost): Promise<OverlayState> {
   return overlayView(await readOvs(host));
@@ -107,10 +107,24 @@ export async function removeOverlayBridge(nc: NetContext, bridge: string): Promi
   });
 }
 
+/**
+ * What planVxlanBridge looks at, and nothing more, whatever else the host holds: the pif and the
+ * bridge it is a port of (the underlay), the VXLAN device, the bridge and its ports.
+ */
+async function readForVxlan(nc: NetContext, d: VxlanBridgeDesired, names: VxlanNames): Promise<LinuxState> {
+  const s = await readLinks(nc.host, { names: [d.pif, names.vxlanDevice, names.bridge], portsOf: [names.bridge] });
+  const master = s.links.get(d.pif)?.master;
+  if (master && !s.links.has(master)) for (const [k, v] of (await readLinks(nc.host, { names: [master] })).links) s.links.set(k, v);
+  return s;
+}
+
+/** What planRemoveVxlanBridge looks at: the bridge and its ports. */
+const readVxlanBridge = (nc: NetContext, bridge: string) => readLinks(nc.host, { names: [bridge], portsOf: [bridge] });
+
 export async function ensureVxlanBridge(nc: NetContext, d: VxlanBridgeDesired): Promise<XmlRpcStruct> {
   const names = vxlanNames(d);
   return nc.locks.with([linkKey(names.bridge), linkKey(names.vxlanDevice)], async () => {
-    const plan = planVxlanBridge(await readLinux(nc.host), d);
+    const plan = planVxlanBridge(await readForVxlan(nc, d, names), d);
     const changes = await applySteps(nc.host, plan.steps);
     if (changes.length) nc.log.info({ bridge: names.bridge, vni: d.vni, changes }, 'VXLAN bridge ensured');
     return { bridge: names.bridge, vxlan_device: names.vxlanDevice, vni: d.vni, underlay: plan.underlay, changed: changes.length > 0, changes };
@@ -118,10 +132,10 @@ export async function ensureVxlanBridge(nc: NetContext, d: VxlanBridgeDesired): 
 }
 
 export async function removeVxlanBridge(nc: NetContext, bridge: string): Promise<XmlRpcStruct> {
-  const first = await readLinux(nc.host);
+  const first = await readVxlanBridge(nc, bridge);
   const ports = [...first.links.values()].filter((l) => l.master === bridge).map((l) => l.name);
   return nc.locks.with([bridge, ...ports].map(linkKey), async () => {
-    const plan = planRemoveVxlanBridge(await readLinux(nc.host), bridge);
+    const plan = planRemoveVxlanBridge(await readVxlanBridge(nc, bridge), bridge);
     const changes = await applySteps(nc.host, plan.steps);
     if (changes.length) nc.log.info({ bridge, changes }, 'VXLAN bridge removed');
     return { removed: plan.exists, changes };
