@@ -173,6 +173,30 @@ describe('VXLAN bridges between two namespaces over a veth underlay', { skip }, 
     await ipn(nsA, 'link', 'del', 'ulbr');
   });
 
+  it('past net.ipv4.igmp_max_memberships the group cannot be joined: the fault says so and what to do, and nothing is left', async () => {
+    const ns = randomNs('brick-vxg');
+    await run('ip', ['netns', 'add', ns], { timeoutMs: 10_000 });
+    try {
+      await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.igmp_max_memberships=2'], { timeoutMs: 10_000 });
+      await ipn(ns, 'link', 'add', 'gu0', 'type', 'veth', 'peer', 'name', 'gu1');
+      await ipn(ns, 'addr', 'add', '192.168.251.1/24', 'dev', 'gu0');
+      await ipn(ns, 'link', 'set', 'gu0', 'up');
+      const ctx = testCtx(networkConfig({ namespace: ns, backend: 'linuxbridge' }));
+      for (const vni of [501, 502]) assert.equal((await call(ctx, 'network_ensure_vxlan_bridge', 'gu0', vni, {})).changed, true);
+      const before = await snapshot(ns);
+      await rejects(
+        call(ctx, 'network_ensure_vxlan_bridge', 'gu0', 503, {}),
+        'COMMAND_FAILED',
+        /No buffer space available.*the kernel would not join multicast group 239\.0\.1\.247 on gu0.*net\.ipv4\.igmp_max_memberships.*unicast remote/is,
+      );
+      assert.equal(await snapshot(ns), before, 'the batch was undone');
+      // A unicast remote joins no group.
+      assert.equal((await call(ctx, 'network_ensure_vxlan_bridge', 'gu0', 503, { remote: '192.168.251.2' })).changed, true);
+    } finally {
+      await delNs(ns);
+    }
+  });
+
   it('20 concurrent ensures of one VXLAN bridge make it once; the MTU follows the underlay when asked again', async () => {
     const replies = await Promise.all(Array.from({ length: 20 }, () => call(ctxB, 'network_ensure_vxlan_bridge', ulB, 400, {})));
     assert.equal(replies.filter((r) => r.changed).length, 1);

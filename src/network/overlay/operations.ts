@@ -1,6 +1,7 @@
 // Overlay networks, the acting half: each call takes the per-bridge lock, reads the running state
 // inside it, applies the plan from overlay-plan.ts / vxlan-bridge.ts in one ovs-vsctl transaction or
 // one `ip -batch`, verifies, and reports exactly what changed.
+import { isIP } from 'node:net';
 import type { XmlRpcStruct, XmlRpcValue } from '../../rpc/values.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import { linkKey, type NetContext } from '../host/context.js';
@@ -23,7 +24,7 @@ import {
   tunnelReport,
 } from './plan.js';
 import { applyOvs, applySteps } from '../host/plan.js';
-import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanNames, type VxlanBridgeDesired, type VxlanNames } from './vxlan-bridge.js';
+import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanGroup, vxlanNames, type VxlanBridgeDesired, type VxlanNames } from './vxlan-bridge.js';
 
 export async function readOverlay(host: NetHost): Promise<OverlayState> {
   return overlayView(await readOvs(host));
@@ -118,6 +119,23 @@ async function readForVxlan(nc: NetContext, d: VxlanBridgeDesired, names: VxlanN
   return s;
 }
 
+/**
+ * A VXLAN device with a group joins that group on its underlay when it goes up; the kernel allows
+ * net.ipv4.igmp_max_memberships groups per socket (default 20), then says "No buffer space
+ * available". The fault says so and what to do (the batch was undone; applySteps says so).
+ */
+function groupLimitHint(e: unknown, d: VxlanBridgeDesired, underlay: string): unknown {
+  if (!isBrickError(e) || e.fault !== 'COMMAND_FAILED' || !/No buffer space available/.test(e.message)) return e;
+  const group = d.group ?? vxlanGroup(d.vni);
+  if (isIP(group) !== 4) return e;
+  return new BrickError(
+    'COMMAND_FAILED',
+    `${e.message}. The kernel would not join multicast group ${group} on ${underlay}: each VXLAN group on a host counts against ` +
+      'net.ipv4.igmp_max_memberships (default 20; CloudStack\'s VXLAN guide raises it, e.g. to 200); raise it, or give this bridge a unicast remote',
+    e.detail,
+  );
+}
+
 /** What planRemoveVxlanBridge looks at: the bridge and its ports. */
 const readVxlanBridge = (nc: NetContext, bridge: string) => readLinks(nc.host, { names: [bridge], portsOf: [bridge] });
 
@@ -125,7 +143,9 @@ export async function ensureVxlanBridge(nc: NetContext, d: VxlanBridgeDesired): 
   const names = vxlanNames(d);
   return nc.locks.with([linkKey(names.bridge), linkKey(names.vxlanDevice)], async () => {
     const plan = planVxlanBridge(await readForVxlan(nc, d, names), d);
-    const changes = await applySteps(nc.host, plan.steps);
+    const changes = await applySteps(nc.host, plan.steps).catch((e: unknown) => {
+      throw d.remote ? e : groupLimitHint(e, d, plan.underlay);
+    });
     if (changes.length) nc.log.info({ bridge: names.bridge, vni: d.vni, changes }, 'VXLAN bridge ensured');
     return { bridge: names.bridge, vxlan_device: names.vxlanDevice, vni: d.vni, underlay: plan.underlay, changed: changes.length > 0, changes };
   });
