@@ -93,3 +93,39 @@ console.log('alive');
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a session: lines from stdout and stderr as they come, whole however the pipe cuts them; exit once, after the last line; kill ends it', async () => {
+  const s = await run.session!('sh', ['-c', 'while read -r l; do printf "o:%s\\n" "$l"; printf "e:%s\\n" "$l" >&2; done; printf "partial-then-end"; exit 7']);
+  assert.ok(s.pid > 0);
+  assert.match(s.command, /^\/\S*sh -c /, 'resolved to an absolute path, as run() does');
+  const got: string[] = [];
+  let exited: string | undefined;
+  const gone = new Promise<void>((resolve) =>
+    s.on({
+      out: (l) => got.push(`out ${l}`),
+      err: (l) => got.push(`err ${l}`),
+      exit: (why) => {
+        assert.equal(exited, undefined, 'exit once');
+        exited = why;
+        resolve();
+      },
+    }),
+  );
+  const long = 'x'.repeat(200_000); // larger than a pipe's buffer: arrives in pieces
+  assert.equal(s.write(`a\n${long}\n`), true);
+  for (let i = 0; i < 500 && got.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(got.filter((l) => l.startsWith('out')), ['out o:a', `out o:${long}`]);
+  assert.deepEqual(got.filter((l) => l.startsWith('err')), ['err e:a', `err e:${long}`]);
+  s.kill();
+  await gone;
+  assert.match(exited!, /killed by SIGKILL/);
+  assert.equal(s.write('b\n'), false, 'nothing is written to a child that has gone');
+
+  // A child that ends by itself: its last lines first, then exit with the code; a line without a newline is not a line.
+  const t = await run.session!('sh', ['-c', 'echo one; echo two >&2; printf tail']);
+  const seen: string[] = [];
+  await new Promise<void>((resolve) => t.on({ out: (l) => seen.push(l), err: (l) => seen.push(l), exit: (why) => (seen.push(why), resolve()) }));
+  assert.deepEqual(seen.slice(0, 2).sort(), ['one', 'two']);
+  assert.match(seen[2], /ended \(exit 0\)$/);
+  assert.equal(seen.length, 3);
+});
