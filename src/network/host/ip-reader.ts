@@ -156,6 +156,7 @@ export class IpReader {
     clearTimeout(this.idle);
     const s = await this.start();
     if (!s) return undefined;
+    if (bounds.signal?.aborted) throw this.stopped(bounds, false); // stopped while the child started
     const reply = new Promise<string[] | undefined>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => stop(this.stopped(bounds, true));
