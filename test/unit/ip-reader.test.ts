@@ -211,6 +211,23 @@ test('a read waiting behind a stuck one stops with its call, and its deadline co
   r.close();
 });
 
+test('a call stopped while the reader starts its child sends nothing', async () => {
+  const f = fakeRunner();
+  const ac = new AbortController();
+  const real = f.runner.session!;
+  f.runner.session = async (cmd, args) => {
+    const s = await real(cmd, args);
+    ac.abort(new Error('the client went away'));
+    return s;
+  };
+  const r = new IpReader(f.runner, '', 'link');
+  const e = await r.read(['link show dev a'], { timeoutMs: 5_000, signal: ac.signal }).catch((x) => x);
+  assert.ok(isBrickError(e) && e.fault === 'TIMEOUT', String(e));
+  assert.match(e.message, /not run: the client went away/);
+  assert.deepEqual(f.sessions[0].written, []);
+  r.close();
+});
+
 test('concurrent reads are answered one after another, each with its own lines', async () => {
   const f = fakeRunner();
   const r = new IpReader(f.runner, '', 'link');
