@@ -12,6 +12,10 @@
 //     call is one read from its standing `ip` and nothing else; the warm-up call before each size's
 //     samples starts that reader, and a reader idle for 10 s ends: the first call after a pause
 //     pays one process start again, about what every read cost before).
+// And per size, a VXLAN bridge (network_ensure_vxlan_bridge, unicast remote over a veth: what
+// CloudStack's modifyvxlan.sh makes per guest network), new and unchanged, beside the five plain
+// `ip` commands such a script runs (add the device, add the bridge, enslave, two ups) and the same
+// one-process read as above.
 // The peers are spawned the plainest way Node can (spawn, stdin /dev/null, output read and dropped),
 // not through brick's runner.
 //
@@ -79,8 +83,17 @@ interface Samples {
   brickSame: number[];
   peerNew: number[];
   peerRead: number[];
+  vxNew: number[];
+  vxSame: number[];
+  vxPeerNew: number[];
   rssMb: number;
 }
+
+/** The VXLAN rows: VNIs brick makes (VX_BRICK + i) and the peer makes (VX_PEER + i), over one veth. */
+const VX_BRICK = 1000;
+const VX_PEER = 3000;
+const VX_UNDERLAY = 'vxul0';
+const VX_REMOTE = '192.0.2.1'; // unicast: a group per VNI would hit igmp_max_memberships (20)
 
 /** One size: `calls` new bridges and no-change ensures through the dispatcher, interleaved with the peers. */
 async function measure(namespace: string, calls: number): Promise<Samples> {
@@ -92,7 +105,8 @@ async function measure(namespace: string, calls: number): Promise<Samples> {
   const d = new Dispatcher({ config, log: createLogger({ svc: 'bench', level: 'silent' }), methods, run });
   await d.call('network_ensure_bridge', ['warm', {}]); // first call: tool resolution, namespace check
   await plain(ip.path, [...nsArgs, 'link', 'show', 'dev', 'warm']);
-  const s: Samples = { brickNew: [], brickSame: [], peerNew: [], peerRead: [], rssMb: 0 };
+  await plain(ip.path, [...nsArgs, 'link', 'add', VX_UNDERLAY, 'type', 'veth', 'peer', 'name', 'vxul1']);
+  const s: Samples = { brickNew: [], brickSame: [], peerNew: [], peerRead: [], vxNew: [], vxSame: [], vxPeerNew: [], rssMb: 0 };
   for (let i = 0; i < calls; i++) {
     s.brickNew.push(await timed(() => d.call('network_ensure_bridge', [`bn${i}`, {}])));
     s.brickSame.push(await timed(() => d.call('network_ensure_bridge', [`bn${i}`, {}])));
@@ -103,6 +117,21 @@ async function measure(namespace: string, calls: number): Promise<Samples> {
       }),
     );
     s.peerRead.push(await timed(() => plain(ip.path, [...nsArgs, '-json', '-details', 'link', 'show', 'dev', `bn${i}`])));
+    // A VXLAN bridge (CloudStack's modifyvxlan.sh per guest network): brick's call, then the same
+    // made by the plain commands such a script runs: the device, the bridge, enslave, two ups.
+    const vb = VX_BRICK + i;
+    s.vxNew.push(await timed(() => d.call('network_ensure_vxlan_bridge', [VX_UNDERLAY, vb, { remote: VX_REMOTE }])));
+    s.vxSame.push(await timed(() => d.call('network_ensure_vxlan_bridge', [VX_UNDERLAY, vb, { remote: VX_REMOTE }])));
+    const vp = VX_PEER + i;
+    s.vxPeerNew.push(
+      await timed(async () => {
+        await plain(ip.path, [...nsArgs, 'link', 'add', `vxlan${vp}`, 'type', 'vxlan', 'id', String(vp), 'remote', VX_REMOTE, 'dev', VX_UNDERLAY, 'dstport', '4789']);
+        await plain(ip.path, [...nsArgs, 'link', 'add', `brvx-${vp}`, 'type', 'bridge']);
+        await plain(ip.path, [...nsArgs, 'link', 'set', `vxlan${vp}`, 'master', `brvx-${vp}`]);
+        await plain(ip.path, [...nsArgs, 'link', 'set', `vxlan${vp}`, 'up']);
+        await plain(ip.path, [...nsArgs, 'link', 'set', `brvx-${vp}`, 'up']);
+      }),
+    );
   }
   s.rssMb = Math.round(process.memoryUsage().rss / 1e6);
   return s;
@@ -132,6 +161,24 @@ function figuresFor(n: number, s: Samples, withN: boolean): Figure[] {
       peer: { name: `one ip -json -details link show${peerHow}`, samples: s.peerRead },
       bound: GOALS.same(n),
       note: 'bound: the issue-19 goal (10 ms); the call is one read from the standing ip reader, the peer the same read as a process of its own',
+    },
+    {
+      id: `network.linux.ensure_vxlan_bridge_new.${n}_bridges${id}.ms`,
+      title: `network_ensure_vxlan_bridge, a new VXLAN bridge, ${n} bridges present${how}`,
+      unit: 'ms',
+      better: 'lower',
+      brick: { name: 'brick: one call', samples: s.vxNew },
+      peer: { name: `five ip commands (modifyvxlan.sh's)${peerHow}`, samples: s.vxPeerNew },
+      note: 'unicast remote; the call reads the pif, the VXLAN device and the bridge with its ports, then one ip -batch',
+    },
+    {
+      id: `network.linux.ensure_vxlan_bridge_same.${n}_bridges${id}.ms`,
+      title: `network_ensure_vxlan_bridge that changes nothing, ${n} bridges present${how}`,
+      unit: 'ms',
+      better: 'lower',
+      brick: { name: 'brick: one call', samples: s.vxSame },
+      peer: { name: `one ip -json -details link show${peerHow}`, samples: s.peerRead },
+      note: 'two reads from the standing ip reader (the devices, then the bridge\'s ports)',
     },
   ];
 }
@@ -166,7 +213,10 @@ async function main(): Promise<void> {
       // The same in this process, through -n (new names: the inside run's are there now).
       await run('ip', ['-n', ns, '-batch', '-'], {
         timeoutMs: 60_000,
-        input: Array.from({ length: CALLS }, (_, i) => `link del bn${i}\nlink del pn${i}`).join('\n') + '\nlink del warm\n',
+        input:
+          Array.from({ length: CALLS }, (_, i) =>
+            [`bn${i}`, `pn${i}`, `vxlan${VX_BRICK + i}`, `brvx-${VX_BRICK + i}`, `vxlan${VX_PEER + i}`, `brvx-${VX_PEER + i}`].map((x) => `link del ${x}`).join('\n'),
+          ).join('\n') + `\nlink del warm\nlink del ${VX_UNDERLAY}\n`,
       });
       figures.push(...figuresFor(n, await measure(ns, CALLS), true));
     } finally {
