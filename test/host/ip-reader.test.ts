@@ -80,6 +80,27 @@ describe('standing ip readers on the real kernel', { skip }, () => {
     assert.ok(link && addr && link !== addr, 'a reader each for links and addresses');
   });
 
+  it('a whole read (network_state, control0, GC) is the same through the readers as with a process each', async () => {
+    const { readLinux } = await import('../../src/network/host/link-state.js');
+    const answered: string[] = [];
+    const spy: NetHost = {
+      ...host,
+      ipQuery: async (kind, lines) => {
+        const r = await host.ipQuery!(kind, lines);
+        answered.push(`${lines.join()}: ${r ? r.length : 'not answered'}`);
+        return r;
+      },
+    };
+    for (let round = 0; round < 2; round++) {
+      const [a, b] = [await readLinux(spy), await readLinux(oneShot)];
+      assert.deepEqual(plain(a), plain(b));
+      assert.deepEqual(a.routes, b.routes);
+      assert.ok(a.links.has('br0') && a.links.has('u1') && a.addrs.some((x) => x.address === '10.7.0.1'));
+      assert.ok(a.routes.some((r) => r.dst === '10.7.0.0/24' && r.dev === 'u0'));
+    }
+    assert.deepEqual(answered.sort(), ['addr show: 1', 'addr show: 1', 'link show: 1', 'link show: 1'], 'the readers answered, one line each');
+  });
+
   it('a namespace deleted and made again under the same name is read afresh', async () => {
     await readLinks(host, { names: ['br0'] });
     const old = ipReader(run, ns, 'link').pid!;

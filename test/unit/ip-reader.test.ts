@@ -152,7 +152,7 @@ test('output while nothing was asked ends the child', async () => {
 test('only read-only show lines of interface names are sent; anything else is undefined and starts nothing', async () => {
   const f = fakeRunner();
   const r = new IpReader(f.runner, '', 'link');
-  for (const l of ['addr show dev a', 'link set dev a down', 'link show dev a b', 'link show dev "a"', 'link show dev a#', 'addr flush dev a', 'link show dev abcdefghijklmnop', 'route show'])
+  for (const l of ['addr show dev a', 'addr show', 'link show dev', 'link show all', 'link set dev a down', 'link show dev a b', 'link show dev "a"', 'link show dev a#', 'addr flush dev a', 'link show dev abcdefghijklmnop', 'route show'])
     assert.equal(await r.read([l], bounds), undefined, l);
   assert.equal(await r.read([], bounds), undefined);
   assert.equal(f.sessions.length, 0);

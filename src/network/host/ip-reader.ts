@@ -30,8 +30,8 @@ import type { Runner, Session } from '../../shared/run.js';
 /** A reader not asked for this long ends (the next read starts one). */
 export const IDLE_MS = 10_000;
 
-/** What each kind of reader may be sent: `show` lines of interface names (no quoting, no comments). */
-const SHOW_LINE = { link: /^link show (?:dev|master) [A-Za-z0-9_.-]{1,15}$/, addr: /^addr show dev [A-Za-z0-9_.-]{1,15}$/ };
+/** What each kind of reader may be sent: `show` lines, all or of one interface name (no quoting, no comments). */
+const SHOW_LINE = { link: /^link show(?: (?:dev|master) [A-Za-z0-9_.-]{1,15})?$/, addr: /^addr show(?: dev [A-Za-z0-9_.-]{1,15})?$/ };
 /** Messages of a `show` line for a device that does not exist (followed by "Command failed"). */
 const MISSING = /does not exist|Cannot find device/;
 const FAILED = /^Command failed -:(\d+)$/;

@@ -243,19 +243,18 @@ export async function readRoutes(host: NetHost): Promise<Route[]> {
   return [...parseRoutes(r4.stdout, 4), ...parseRoutes(r6.stdout, 6)];
 }
 
-/** Read links, addresses and main-table routes; four `ip -json` reads run side by side. */
+/**
+ * Read every link, address and main-table route, side by side: links and addresses from the
+ * namespace's standing readers when there are any (each one JSON line), else one `ip -json` process
+ * each; routes from two processes.
+ */
 export async function readLinux(host: NetHost): Promise<LinuxState> {
-  const [links, addrs, r4, r6] = await Promise.all([
-    host.ip(['-json', '-details', 'link', 'show']),
-    host.ip(['-json', 'addr', 'show']),
-    host.ip(['-json', '-4', 'route', 'show', 'table', 'main']),
-    host.ip(['-json', '-6', 'route', 'show', 'table', 'main']),
-  ]);
-  return {
-    links: parseLinks(links.stdout),
-    addrs: parseAddrs(addrs.stdout),
-    routes: [...parseRoutes(r4.stdout, 4), ...parseRoutes(r6.stdout, 6)],
+  const one = async (kind: 'link' | 'addr', args: string[]): Promise<string> => {
+    const out = await host.ipQuery?.(kind, [`${kind} show`]);
+    return out?.length === 1 ? out[0] : (await host.ip(args)).stdout;
   };
+  const [links, addrs, routes] = await Promise.all([one('link', ['-json', '-details', 'link', 'show']), one('addr', ['-json', 'addr', 'show']), readRoutes(host)]);
+  return { links: parseLinks(links), addrs: parseAddrs(addrs), routes };
 }
 
 /** The ports of a bridge (links whose master it is), by ifindex. */
