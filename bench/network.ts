@@ -141,45 +141,31 @@ function figuresFor(n: number, s: Samples, withN: boolean): Figure[] {
   const id = withN ? '.with_n' : '';
   const how = withN ? ' (network.namespace set: every ip with -n NS, as in tests)' : '';
   const peerHow = withN ? ' (with -n)' : '';
+  const fig = (key: string, title: string, brick: number[], peer: string, peerSamples: number[], rest: Pick<Figure, 'note'> & Partial<Figure>): Figure => ({
+    id: `network.linux.${key}.${n}_bridges${id}.ms`,
+    title: `${title}, ${n} bridges present${how}`,
+    unit: 'ms',
+    better: 'lower',
+    brick: { name: 'brick: one call', samples: brick },
+    peer: { name: `${peer}${peerHow}`, samples: peerSamples },
+    ...rest,
+  });
+  const read = 'one ip -json -details link show';
   return [
-    {
-      id: `network.linux.ensure_bridge_new.${n}_bridges${id}.ms`,
-      title: `network_ensure_bridge, a new bridge, ${n} bridges present${how}`,
-      unit: 'ms',
-      better: 'lower',
-      brick: { name: 'brick: one call', samples: s.brickNew },
-      peer: { name: `two ip commands${peerHow}`, samples: s.peerNew },
+    fig('ensure_bridge_new', 'network_ensure_bridge, a new bridge', s.brickNew, 'two ip commands', s.peerNew, {
       bound: GOALS.new(n),
       note: `bound: the issue-19 goal (25 ms with 10 bridges, 50 ms with 1,000); bench RSS ${s.rssMb} MB`,
-    },
-    {
-      id: `network.linux.ensure_bridge_same.${n}_bridges${id}.ms`,
-      title: `network_ensure_bridge that changes nothing, ${n} bridges present${how}`,
-      unit: 'ms',
-      better: 'lower',
-      brick: { name: 'brick: one call', samples: s.brickSame },
-      peer: { name: `one ip -json -details link show${peerHow}`, samples: s.peerRead },
+    }),
+    fig('ensure_bridge_same', 'network_ensure_bridge that changes nothing', s.brickSame, read, s.peerRead, {
       bound: GOALS.same(n),
       note: 'bound: the issue-19 goal (10 ms); the call is one read from the standing ip reader, the peer the same read as a process of its own',
-    },
-    {
-      id: `network.linux.ensure_vxlan_bridge_new.${n}_bridges${id}.ms`,
-      title: `network_ensure_vxlan_bridge, a new VXLAN bridge, ${n} bridges present${how}`,
-      unit: 'ms',
-      better: 'lower',
-      brick: { name: 'brick: one call', samples: s.vxNew },
-      peer: { name: `five ip commands (modifyvxlan.sh's)${peerHow}`, samples: s.vxPeerNew },
+    }),
+    fig('ensure_vxlan_bridge_new', 'network_ensure_vxlan_bridge, a new VXLAN bridge', s.vxNew, "five ip commands (modifyvxlan.sh's)", s.vxPeerNew, {
       note: 'unicast remote; the call reads the pif, the VXLAN device and the bridge with its ports, then one ip -batch',
-    },
-    {
-      id: `network.linux.ensure_vxlan_bridge_same.${n}_bridges${id}.ms`,
-      title: `network_ensure_vxlan_bridge that changes nothing, ${n} bridges present${how}`,
-      unit: 'ms',
-      better: 'lower',
-      brick: { name: 'brick: one call', samples: s.vxSame },
-      peer: { name: `one ip -json -details link show${peerHow}`, samples: s.peerRead },
-      note: 'two reads from the standing ip reader (the devices, then the bridge\'s ports)',
-    },
+    }),
+    fig('ensure_vxlan_bridge_same', 'network_ensure_vxlan_bridge that changes nothing', s.vxSame, read, s.peerRead, {
+      note: "two reads from the standing ip reader (the devices, then the bridge's ports)",
+    }),
   ];
 }
 
