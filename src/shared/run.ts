@@ -271,7 +271,7 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
 }
 
 /** The error for a command the call's signal stopped (started: it ran and was killed; else it never ran). */
-function stopped(shown: string, signal: AbortSignal, started: boolean): BrickError {
+export function stopped(shown: string, signal: AbortSignal, started: boolean): BrickError {
   const why = signal.reason instanceof Error ? signal.reason.message : 'the call was cancelled';
   return new BrickError('TIMEOUT', `${shown}: ${started ? 'killed' : 'not run'}: ${why}`, { command: shown, started });
 }

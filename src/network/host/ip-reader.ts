@@ -25,7 +25,7 @@
 // for IDLE_MS ends.
 import { statSync } from 'node:fs';
 import { BrickError } from '../../shared/errors.js';
-import type { Runner, Session } from '../../shared/run.js';
+import { stopped, type Runner, type Session } from '../../shared/run.js';
 
 /** A reader not asked for this long ends (the next read starts one). */
 export const IDLE_MS = 10_000;
@@ -56,7 +56,6 @@ interface Pending {
 
 export class IpReader {
   private session?: Session;
-  private starting?: Promise<Session | undefined>;
   /** Lines this session has been sent (ip numbers them from 1). */
   private sent = 0;
   private pending?: Pending;
@@ -114,34 +113,29 @@ export class IpReader {
 
   private drop(): void {
     this.session = undefined;
-    this.starting = undefined;
     this.pending?.done(undefined);
     this.pending = undefined;
   }
 
+  /** The running child, or a new one (asks are one at a time, so never two starting). */
   private async start(): Promise<Session | undefined> {
     if (this.session) return this.session;
-    this.starting ??= (async () => {
-      const args = [...(this.namespace ? ['-n', this.namespace] : []), '-json', '-details', '-force', '-batch', '-'];
-      let s: Session;
-      try {
-        s = await this.run.session!('ip', args);
-      } catch {
-        return undefined; // no usable ip: the caller's own process reports why
-      }
-      this.sent = 0;
-      s.on({
-        out: (l) => this.onOut(s, l),
-        err: (l) => this.onErr(s, l),
-        exit: () => {
-          if (this.session === s) this.drop();
-        },
-      });
-      this.session = s;
-      return s;
-    })();
-    const s = await this.starting;
-    this.starting = undefined;
+    const args = [...(this.namespace ? ['-n', this.namespace] : []), '-json', '-details', '-force', '-batch', '-'];
+    let s: Session;
+    try {
+      s = await this.run.session!('ip', args);
+    } catch {
+      return undefined; // no usable ip: the caller's own process reports why
+    }
+    this.sent = 0;
+    s.on({
+      out: (l) => this.onOut(s, l),
+      err: (l) => this.onErr(s, l),
+      exit: () => {
+        if (this.session === s) this.drop();
+      },
+    });
+    this.session = s;
     return s;
   }
 
@@ -248,11 +242,11 @@ export class IpReader {
     }
   }
 
+  /** The fault for a read its call stopped, worded as run() words it for a command. */
   private stopped(bounds: ReadBounds, started: boolean): BrickError {
-    const why = bounds.signal?.reason instanceof Error ? bounds.signal.reason.message : 'the call was cancelled';
-    const shown = this.session?.command ?? 'ip -batch';
-    return new BrickError('TIMEOUT', `${shown}: ${started ? 'killed' : 'not run'}: ${why}`, { command: shown, started });
+    return stopped(this.session?.command ?? 'ip -batch', bounds.signal!, started);
   }
+
 }
 
 /** One reader per runner, namespace and kind, for the life of the process. */
