@@ -153,8 +153,9 @@ export interface LinkQuery {
  * no addresses, and `link show master X` for a missing X ends the whole batch (even with -force).
  * So: addresses first, then named links, then ports, the masters most likely to exist first.
  */
+const uniq = (a?: readonly string[]) => [...new Set(a ?? [])];
+
 export function linkQueryLines(q: LinkQuery): string[] {
-  const uniq = (a?: readonly string[]) => [...new Set(a ?? [])];
   return [
     ...uniq(q.addrsOf).map((n) => `addr show dev ${n}`),
     ...uniq(q.names).map((n) => `link show dev ${n}`),
@@ -210,7 +211,6 @@ export async function readLinks(host: NetHost, q: LinkQuery): Promise<LinuxState
  * the caller then reads with its own process.
  */
 async function readLinksStanding(host: NetHost, q: LinkQuery): Promise<LinuxState | undefined> {
-  const uniq = (a?: readonly string[]) => [...new Set(a ?? [])];
   const names = uniq(q.names);
   const masters = uniq(q.portsOf);
   const addrDevs = uniq(q.addrsOf);
@@ -228,13 +228,19 @@ async function readLinksStanding(host: NetHost, q: LinkQuery): Promise<LinuxStat
       return undefined; // not what a reader prints: read with a process of its own
     }
   };
-  const seen = masters.length ? parse(linkOut)?.links : undefined;
-  if (masters.length && !seen) return undefined;
-  const present = masters.filter((m) => seen!.has(m));
-  const portOut = present.length ? await host.ipQuery!('link', present.map((m) => `link show master ${m}`)) : none;
-  if (!portOut) return undefined;
-  // As one `ip -batch` of linkQueryLines prints them: addresses, named links, ports.
-  return parse([...addrOut, ...linkOut, ...portOut]);
+  const [fromAddrs, named] = [parse(addrOut), parse(linkOut)];
+  if (!fromAddrs || !named) return undefined;
+  const present = masters.filter((m) => named.links.has(m));
+  const ports = present.length ? await host.ipQuery!('link', present.map((m) => `link show master ${m}`)) : none;
+  const fromPorts = ports && parse(ports);
+  if (!fromPorts) return undefined;
+  // As one `ip -batch` of linkQueryLines prints them: addresses, named links, ports (a later entry
+  // for the same link wins, in the place its first one took).
+  return {
+    links: new Map([...fromAddrs.links, ...named.links, ...fromPorts.links]),
+    addrs: [...fromAddrs.addrs, ...named.addrs, ...fromPorts.addrs],
+    routes: [],
+  };
 }
 
 /** Main-table routes, both families (two reads side by side). */
