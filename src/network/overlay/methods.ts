@@ -87,6 +87,8 @@ export const methods = [
       'linuxbridge VXLAN (modifyvxlan.sh) in one ip -batch: the device vxlan<vni> (id vni, the group or remote, dev the underlay, dstport 4789, ttl 10) in the bridge ' +
       'brvx-<vni>, both up, MTU = underlay MTU - 50 (70 over IPv6), both marked as brick\'s (alias brick:vxlan-device / brick:vxlan-bridge) so network_gc removes the ' +
       'bridge once no guest port is left. Asking again changes nothing; a device for the VNI with another group/remote/underlay is refused. ' +
+      'Each group counts against the namespace\'s net.ipv4.igmp_max_memberships (default 20): past it the kernel refuses the group, the batch is undone and ' +
+      'the COMMAND_FAILED fault says to raise it or use a remote. ' +
       'Reply: struct {bridge, vxlan_device, vni, underlay, changed, changes}. ' + FAULTS,
     handler: async ([pif, vni, o = {}], ctx) => {
       if (o.group && o.remote) throw new BrickError('INVALID_PARAMS', 'opts: give group or remote, not both');
