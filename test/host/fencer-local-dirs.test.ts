@@ -48,6 +48,8 @@ test('item 10 + 2: state write errors are logged once, not every tick; a removed
   assert.equal(errors.length, 1, `state write errors logged ${errors.length} times in 3 s:\n${errors.join('\n')}`);
   rmSync(f.stateDir, { force: true });
   await waitFor('fencer.json written again', () => existsSync(join(f.stateDir, 'fencer.json')), 3000);
+  // The fencer says so after the write; its line comes through a pipe, a moment after the file.
+  await waitFor('"written again" in the fencer log', () => /written again/.test(f.lines.slice(from).join('\n')), 3000);
   assert.match(f.lines.slice(from).join('\n'), /written again/);
   assert.equal(await f.stop(), 0);
 });
