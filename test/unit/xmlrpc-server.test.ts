@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createServer } from '../../src/agent-extension/server.js';
+import { sameHeader } from '../../src/agent-extension/credentials.js';
 import { method, optional, param } from '../../src/rpc/params.js';
 import { Any, Int, Str } from '../../src/rpc/formats.js';
 import { Type } from '@sinclair/typebox';
@@ -113,6 +114,29 @@ test('auth: missing or wrong credentials get 401; /healthz needs none; /metrics 
   assert.equal((await app.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
   assert.equal((await app.inject({ method: 'GET', url: '/nope' })).statusCode, 401);
   assert.ok(!JSON.stringify(lines).includes(PASSWORD), 'the password never reaches the log');
+});
+
+test('sameHeader (the Authorization compare): equal strings only, whatever the lengths and where they differ', () => {
+  const e = AUTH;
+  assert.equal(sameHeader(e, e), true);
+  assert.equal(sameHeader(String(e.split('').join('')), e), true, 'a string made another way');
+  for (const h of ['', e.slice(0, -1), e + '=', e + '\0', 'X' + e.slice(1), e.slice(0, -1) + 'X', e.toLowerCase(), e.slice(0, 10) + '\u0142' + e.slice(11), e.repeat(2)]) {
+    assert.equal(sameHeader(h, e), false, JSON.stringify(h));
+  }
+});
+
+test('auth: a header one character off, short or long gets 401; the expected one and the scheme in any case pass', async () => {
+  const body = serializeMethodCall('echo', [1]);
+  const flip = (i: number) => AUTH.slice(0, i) + (AUTH[i] === 'A' ? 'B' : 'A') + AUTH.slice(i + 1);
+  for (const h of [AUTH.slice(0, -4), flip(6), flip(20), flip(AUTH.length - 3), AUTH + ' ' + AUTH, 'Basic', 'x'.repeat(8000)]) {
+    const r = await app.inject({ method: 'POST', url: '/', headers: { authorization: h }, payload: body });
+    assert.equal(r.statusCode, 401, h.slice(0, 40));
+  }
+  for (const h of [AUTH, 'basic ' + AUTH.slice(6)]) {
+    const r = await app.inject({ method: 'POST', url: '/', headers: { authorization: h, 'content-type': 'text/xml' }, payload: body });
+    assert.equal(r.statusCode, 200, h);
+    assert.equal(parseMethodResponse(r.rawPayload), 1);
+  }
 });
 
 test('a body over body_limit_bytes gets HTTP 413, a malformed body a PARSE_ERROR fault with HTTP 200', async () => {
