@@ -16,6 +16,7 @@ import { type CodecError, InPlaceBody, parseMethodCall, serializeFault, serializ
 import type { VendorAgent } from './passthrough.js';
 import type { CallMetrics } from './metrics.js';
 import { systemMethods } from './system-methods.js';
+import { requestDeadlines, type Deadline } from './deadlines.js';
 
 export interface DispatcherOptions {
   config: Config;
@@ -216,17 +217,17 @@ export class Dispatcher {
     const args = decodeArgs(def, params);
     const timeoutMs = def.timeoutMs ?? this.o.config.server.call_timeout_s * 1000;
     const ctx = new Context(req, this.o.config, this.log, method, this.run, this.locks, performance.now() + timeoutMs);
-    let timer: NodeJS.Timeout | undefined;
+    let deadline: Deadline | undefined;
     const work = Promise.resolve().then(() => def.handler(args, ctx));
     work.catch(() => {}); // a late failure after the deadline is not unhandled
     try {
       const first = await new Promise<XmlRpcValue | typeof DEADLINE>((resolve, reject) => {
-        timer = setTimeout(resolve, timeoutMs, DEADLINE);
+        deadline = requestDeadlines.after(timeoutMs, () => resolve(DEADLINE));
         work.then(resolve, reject);
       });
       if (first !== DEADLINE) return first;
     } finally {
-      clearTimeout(timer);
+      deadline?.cancel();
       ctx.release();
     }
     return this.afterDeadline(method, timeoutMs, ctx, work);

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { CodecError } from './codec.js';
 import { BodyScan, type ScanLimits } from './body-scan.js';
+import { requestDeadlines } from './deadlines.js';
 
 export interface BodyLimits extends ScanLimits {
   /** Largest body of an ordinary call. */
@@ -78,14 +79,14 @@ export function readBody(
         : `the request body is larger than server.call_body_limit_bytes (${limits.callBodyLimit}); only calls that carry file contents may be larger`,
     );
   const started = Date.now();
-  let timer = setTimeout(onTimeout, bodyDeadlineMs(limits, limit));
+  let deadline = requestDeadlines.after(bodyDeadlineMs(limits, limit), onTimeout);
   function onTimeout() {
     finish(new BodyHttpError(408, 'BRICK_BODY_TIMEOUT', `the request body did not arrive within ${Math.round(bodyDeadlineMs(limits, limit) / 1000)} s (server.header_timeout_s + its size limit at server.body_min_rate_bytes_s)`));
   }
   function finish(err: BodyHttpError | null, body?: ScannedBody | RefusedBody) {
     if (finished) return;
     finished = true;
-    clearTimeout(timer);
+    deadline.cancel();
     payload.off('data', onData);
     payload.off('end', onEnd);
     payload.off('error', onError);
@@ -98,8 +99,8 @@ export function readBody(
   function learnMethod() {
     known = true;
     limit = limitFor(scan.method);
-    clearTimeout(timer);
-    timer = setTimeout(onTimeout, Math.max(0, bodyDeadlineMs(limits, limit) - (Date.now() - started)));
+    deadline.cancel();
+    deadline = requestDeadlines.after(Math.max(0, bodyDeadlineMs(limits, limit) - (Date.now() - started)), onTimeout);
     if (contentLength !== undefined && contentLength > limit) return false;
     // What came so far (scan.bytes: every chunk is scanned before it is kept) is the whole body (an
     // ordinary call arrives in one chunk): keep it as it is.
