@@ -43,6 +43,26 @@ const enum S {
 
 const CDATA_OPEN = '[CDATA[';
 
+/**
+ * The element names XML-RPC uses, as constant strings: a tag's name is looked up here from its
+ * bytes, so the usual names cost no new string per tag (building them a character at a time was the
+ * largest allocation of an ordinary call). Any other name is decoded from its bytes.
+ */
+const KNOWN_TAGS = ['methodCall', 'methodName', 'params', 'param', 'value', 'string', 'int', 'i4', 'i8', 'boolean', 'double', 'base64', 'dateTime.iso8601', 'nil', 'struct', 'member', 'name', 'array', 'data'];
+const KNOWN_BY_LENGTH: string[][] = [];
+for (const t of KNOWN_TAGS) (KNOWN_BY_LENGTH[t.length] ??= []).push(t);
+
+/** The name in bytes[start, end) as a string (latin1: one character per byte). */
+function tagName(bytes: Uint8Array, start: number, end: number): string {
+  const len = end - start;
+  for (const t of KNOWN_BY_LENGTH[len] ?? []) {
+    let k = 0;
+    while (k < len && t.charCodeAt(k) === bytes[start + k]) k++;
+    if (k === len) return t;
+  }
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, len).toString('latin1');
+}
+
 export class BodyScan {
   /** Bytes seen so far. */
   bytes = 0;
@@ -60,14 +80,18 @@ export class BodyScan {
   private state = S.Text;
   private readonly stack: string[] = [];
   private valueDepth = 0;
-  private name = '';
+  /** The tag name being read (its first MAX_NAME bytes). */
+  private readonly nameBytes = new Uint8Array(MAX_NAME);
+  private nameLen = 0;
   private bang = '';
   private quote = 0;
   private prev = 0; // the byte before, in tags, comments, CDATA and PIs
   private prev2 = 0;
   private runStart = 0;
   private runAmp = false;
-  private methodBytes: number[] | undefined;
+  /** The methodName's text while it is read (its first MAX_METHOD_BYTES bytes). */
+  private methodBytes: Buffer | undefined;
+  private methodLen = 0;
   private methodPlain = true;
 
   constructor(private readonly limits: ScanLimits) {}
@@ -90,7 +114,7 @@ export class BodyScan {
             if (d === 0x26) this.runAmp = true;
           }
           if (this.methodBytes) {
-            for (let k = i; k < j && this.methodBytes.length < MAX_METHOD_BYTES; k++) this.methodBytes.push(chunk[k]);
+            for (let k = i; k < j && this.methodLen < MAX_METHOD_BYTES; k++) this.methodBytes[this.methodLen++] = chunk[k];
             if (this.runAmp) this.methodPlain = false;
           }
           i = j;
@@ -101,7 +125,7 @@ export class BodyScan {
         case S.Lt:
           if (c === 0x2f) {
             this.state = S.CloseName;
-            this.name = '';
+            this.nameLen = 0;
           } else if (c === 0x21) {
             this.state = S.Bang;
             this.bang = '';
@@ -110,14 +134,14 @@ export class BodyScan {
             this.prev = 0;
           } else {
             this.state = S.Name;
-            this.name = '';
+            this.nameLen = 0;
             i--; // read it as the name's first byte
           }
           break;
         case S.Name:
           if (c === 0x3e) this.openTag(this.prev === 0x2f, base + i + 1);
           else if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) this.state = S.Attrs;
-          else if (c !== 0x2f && this.name.length < MAX_NAME) this.name += String.fromCharCode(c);
+          else if (c !== 0x2f && this.nameLen < MAX_NAME) this.nameBytes[this.nameLen++] = c;
           this.prev = c;
           break;
         case S.Attrs:
@@ -133,8 +157,7 @@ export class BodyScan {
           this.prev = 0;
           break;
         case S.CloseName:
-          if (c === 0x3e) this.closeTag(base + i + 1);
-          else if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && this.name.length < MAX_NAME) this.name += String.fromCharCode(c);
+          if (c === 0x3e) this.closeTag(base + i + 1); // its name is not needed: it closes the element on top of the stack
           break;
         case S.Bang:
           this.bang += String.fromCharCode(c);
@@ -189,9 +212,16 @@ export class BodyScan {
     this.runAmp = false;
   }
 
+  /** The open tag's name without a namespace prefix (what follows its last ':'). */
+  private tag(): string {
+    const b = this.nameBytes;
+    let start = this.nameLen;
+    while (start > 0 && b[start - 1] !== 0x3a) start--;
+    return tagName(b, start, this.nameLen);
+  }
+
   private openTag(selfClosing: boolean, next: number): void {
-    const colon = this.name.lastIndexOf(':');
-    const tag = colon >= 0 ? this.name.slice(colon + 1) : this.name;
+    const tag = this.tag();
     const l = this.limits;
     if (++this.elements > l.maxElements) throw new CodecError(`more than ${l.maxElements} elements in one request (server.max_values)`);
     const depth = this.stack.length + 1;
@@ -207,7 +237,10 @@ export class BodyScan {
     if (!selfClosing) {
       this.stack.push(tag);
       if (tag === 'value') this.valueDepth++;
-      if (tag === 'methodName' && depth === 2 && !this.methodKnown) this.methodBytes = [];
+      if (tag === 'methodName' && depth === 2 && !this.methodKnown) {
+        this.methodBytes = Buffer.allocUnsafe(MAX_METHOD_BYTES);
+        this.methodLen = 0;
+      }
     }
     this.afterMarkup(next);
   }
@@ -216,7 +249,7 @@ export class BodyScan {
     const top = this.stack.pop();
     if (top === 'value') this.valueDepth--;
     if (top === 'methodName' && this.methodBytes) {
-      const name = Buffer.from(this.methodBytes).toString('latin1').trim();
+      const name = this.methodBytes.toString('latin1', 0, this.methodLen).trim();
       this.method = this.methodPlain && /^[A-Za-z0-9_.:/-]{1,256}$/.test(name) ? name : undefined;
       this.methodKnown = true;
       this.methodBytes = undefined;

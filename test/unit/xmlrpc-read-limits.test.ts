@@ -151,3 +151,27 @@ test('a file-carrying call gets a long <string> as a view of the request body, n
   // Base64 content and short strings are never views.
   assert.ok(!isTextView(parseMethodCall(new InPlaceBody(Buffer.from(call('<value><base64>aGVsbG8=</base64></value>')), [], true)).params[0]));
 });
+
+test('tag names: a namespace prefix is dropped, "/" in an open tag ignored, odd and long names counted as elements only', () => {
+  const limits = { maxParams: 2, maxValues: 3, maxElements: 100, maxMulticallCalls: 3 };
+  const scan = (body: string, cut = 0) => {
+    const s = new BodyScan(limits);
+    const buf = Buffer.from(body);
+    try {
+      // Cut into pieces of `cut` bytes (0: whole), so names are also read across chunks.
+      for (let at = 0; at < buf.length; at += cut || buf.length) s.push(buf.subarray(at, at + (cut || buf.length)));
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return [s.values, s.elements, s.params, s.method];
+  };
+  const head = '<methodCall><methodName>echo</methodName><params>';
+  for (const cut of [0, 1, 2, 3, 5]) {
+    assert.deepEqual(scan(`${head}<param><ns:value>1</ns:value></param><param><a:b:value/></param>`, cut), [2, 7, 2, 'echo'], `cut ${cut}`);
+    assert.match(String(scan(`${head}<param><value/><x:value/><value>1</value><value>2</value></param>`, cut)), /more than 3 values/, `cut ${cut}`);
+    assert.match(String(scan(`${head}<param/><x:param/><param/>`, cut)), /more than 2 params/, `cut ${cut}`);
+    // Long names keep their first 64 bytes: a 70-byte name ending in "value" is not a value.
+    assert.deepEqual(scan(`${head}<${'q'.repeat(65)}value/><ét:value/><valu/><values/><VALUE/>`, cut), [1, 8, 0, 'echo'], `cut ${cut}`);
+    assert.deepEqual(scan(`<methodCall><x:methodName>system.multicall</x:methodName><params>`, cut), [0, 3, 0, 'system.multicall'], `cut ${cut}`);
+  }
+});
