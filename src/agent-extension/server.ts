@@ -6,6 +6,7 @@
 // keep-alive ends after idle_timeout_s, and failed logins are summarised (auth-failures.ts). A bad
 // call is always an XML-RPC fault with HTTP 200; HTTP errors are only for transport matters (401,
 // 404, 408, 413).
+import type { ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import basicAuth from '@fastify/basic-auth';
 import type { Config } from '../config/schema.js';
@@ -16,7 +17,7 @@ import { FAULT_CODES } from '../shared/errors.js';
 import { BRICK_VERSION } from '../shared/version.js';
 import type { MethodDef } from '../rpc/catalogue.js';
 import { allMethods } from './methods.js';
-import { Dispatcher } from './dispatch.js';
+import { Dispatcher, type RequestInfo } from './dispatch.js';
 import { serializeFault } from './codec.js';
 import { CallMetrics } from './metrics.js';
 import { registerFencerMetrics } from '../fencer/metrics.js';
@@ -39,6 +40,36 @@ export interface ServerOptions {
 }
 
 export const XML_PATHS = ['/', '/RPC2'] as const;
+
+/**
+ * A request as the dispatcher sees it. Its signal aborts when the client goes away before the reply
+ * is written; it is made (with its listener on the response) only when a call asks for it, which
+ * most calls never do: then made aborted if the client has already gone.
+ */
+class HttpRequest implements RequestInfo {
+  summary?: Record<string, unknown>;
+  private ac: AbortController | undefined;
+  private onClose: (() => void) | undefined;
+  constructor(
+    readonly authorization: string | undefined,
+    private readonly res: ServerResponse,
+  ) {}
+  get signal(): AbortSignal {
+    if (!this.ac) {
+      const ac = (this.ac = new AbortController());
+      const res = this.res;
+      if (res.closed) {
+        if (!res.writableFinished) ac.abort();
+      } else res.once('close', (this.onClose = () => res.writableFinished || ac.abort()));
+    }
+    return this.ac.signal;
+  }
+  /** The reply is about to be written: the client going away from now on stops nothing. */
+  answered(): void {
+    if (this.onClose) this.res.off('close', this.onClose);
+    this.onClose = undefined;
+  }
+}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -188,16 +219,12 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
         closeAfterReply(req.raw.socket);
         return reply.code(200).type('text/xml; charset=utf-8').send(dispatcher.refuse(body.error, body.bytes));
       }
-      const ac = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableFinished) ac.abort();
-      };
-      reply.raw.once('close', onClose);
+      const info = new HttpRequest(req.headers.authorization, reply.raw);
       const scanned = (body as ScannedBody | undefined) ?? empty;
       // A file-carrying call gets its file contents as a view of the body it came in (no copies).
       const textViews = scanned.runs.length > 0 && dispatcher.methods.get(scanned.method ?? '')?.carriesFile === true;
-      const xml = await dispatcher.handle(textViews ? { ...scanned, textViews } : scanned, { authorization: req.headers.authorization, signal: ac.signal });
-      reply.raw.off('close', onClose);
+      const xml = await dispatcher.handle(textViews ? { ...scanned, textViews } : scanned, info);
+      info.answered();
       return reply.code(200).type('text/xml; charset=utf-8').send(xml);
     });
   }

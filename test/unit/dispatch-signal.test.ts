@@ -95,3 +95,81 @@ test('a call past its deadline that asks for its signal afterwards finds it abor
   assert.match((seen.signal.reason as Error).message, /hangs_then_asks: no result within 0.05 s \(the call's deadline\)/);
   assert.deepEqual(c.counts, { added: 0, removed: 0 }, 'a call that has ended does not start listening to the client');
 });
+
+// Through the server, over a real connection: the signal is the request's, made when asked.
+test('server: a client that hangs up mid-call aborts the signal of a call waiting on it, and a call that asks after the hang-up finds it aborted; a call that never asks answers as usual', async () => {
+  const { createServer } = await import('../../src/agent-extension/server.js');
+  const { serializeMethodCall, parseMethodResponse } = await import('../../src/agent-extension/codec.js');
+  const { basicAuth } = await import('../../src/agent-extension/client.js');
+  const { connect } = await import('node:net');
+  const seenBy: Record<string, (v: string) => void> = {};
+  const seen = (name: string) => new Promise<string>((r) => (seenBy[name] = r));
+  let late!: () => void;
+  const calls = [
+    method({ name: 'quick', params: [], returns: 'string', help: 'Answers at once.', handler: async () => 'ok' }),
+    method({
+      name: 'waits',
+      params: [],
+      returns: 'string',
+      help: 'Answers when its signal aborts.',
+      timeoutMs: 60_000,
+      handler: (_a, ctx) =>
+        new Promise((resolve) => ctx.signal.addEventListener('abort', () => (seenBy.waits(String((ctx.signal.reason as Error).message)), resolve('gone')))),
+    }),
+    method({
+      name: 'late',
+      params: [],
+      returns: 'string',
+      help: 'Asks for its signal once released.',
+      timeoutMs: 60_000,
+      handler: async (_a, ctx) => {
+        await new Promise<void>((r) => (late = r));
+        seenBy.late(ctx.signal.aborted ? `aborted: ${(ctx.signal.reason as Error).message}` : 'not aborted');
+        return 'done';
+      },
+    }),
+  ];
+  const c = defaultConfig();
+  Object.assign(c.server, { listen: '127.0.0.1:0', password: 'pw', tls_cert: '', tls_key: '' });
+  const app = createServer(c, { log: memoryLogger().log, methods: calls });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const request = (name: string) => {
+    const body = serializeMethodCall(name, []);
+    return `POST /RPC2 HTTP/1.1\r\nHost: x\r\nAuthorization: ${basicAuth('oracle', 'pw')}\r\nContent-Type: text/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  };
+  /** Send a call and hang up once the handler has it (`started` resolved). */
+  const hangUp = async (name: string, started: () => boolean) => {
+    const s = connect(port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    s.write(request(name));
+    while (!started()) await tick();
+    const closed = new Promise((r) => s.once('close', r));
+    s.destroy();
+    await closed;
+  };
+  try {
+    const waits = seen('waits');
+    await hangUp('waits', () => seenBy.waits !== undefined);
+    assert.equal(await waits, 'waits: the client went away');
+
+    const lateSeen = seen('late');
+    late = undefined as unknown as () => void;
+    await hangUp('late', () => late !== undefined);
+    await new Promise((r) => setTimeout(r, 50)); // the server has seen the connection close
+    late();
+    assert.equal(await lateSeen, 'aborted: late: the client went away');
+
+    // A call that never asks, on a connection that stays: answered, and again on the same connection.
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => (got += d));
+    s.write(request('quick') + request('quick'));
+    while ((got.match(/<\/methodResponse>/g) ?? []).length < 2) await tick();
+    s.destroy();
+    const bodies = got.split(/HTTP\/1\.1 200 OK/).slice(1).map((r) => r.slice(r.indexOf('<?xml')));
+    assert.deepEqual(bodies.map((b) => parseMethodResponse(b.trim())), ['ok', 'ok']);
+  } finally {
+    await app.close();
+  }
+});
