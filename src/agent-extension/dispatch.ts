@@ -141,11 +141,16 @@ export class Dispatcher {
     return this.methods.has(method) ? method : this.o.vendor ? '(vendor)' : '(unknown)';
   }
 
-  private finish(method: string, start: number, fault: Fault | undefined, extra: Record<string, unknown> = {}): void {
+  private finish(method: string, start: number, fault: Fault | undefined, extra?: Record<string, unknown>): void {
     const ms = Math.round((performance.now() - start) * 100) / 100;
     const outcome = fault ? 'fault' : 'ok';
     this.o.metrics?.observe(this.label(method), outcome, fault?.fault ?? '', ms / 1000);
-    const line = { method, ms, outcome, ...(fault ? { fault: fault.fault, faultCode: fault.faultCode, faultString: fault.faultString } : {}), ...extra };
+    // The common line (no fault, nothing extra) is one object literal, without spreads.
+    const line = fault
+      ? { method, ms, outcome, fault: fault.fault, faultCode: fault.faultCode, faultString: fault.faultString, ...extra }
+      : extra
+        ? { method, ms, outcome, ...extra }
+        : { method, ms, outcome };
     if (fault?.fault === 'INTERNAL') this.log.error(line, 'call');
     else this.log.info(line, 'call');
   }
@@ -218,9 +223,14 @@ export class Dispatcher {
     const timeoutMs = def.timeoutMs ?? this.o.config.server.call_timeout_s * 1000;
     const ctx = new Context(req, this.o.config, this.log, method, this.run, this.locks, performance.now() + timeoutMs);
     let deadline: Deadline | undefined;
-    const work = Promise.resolve().then(() => def.handler(args, ctx));
-    work.catch(() => {}); // a late failure after the deadline is not unhandled
+    let work: Promise<XmlRpcValue>;
     try {
+      work = Promise.resolve(def.handler(args, ctx));
+    } catch (e) {
+      work = Promise.reject(e); // a handler that throws before its first await
+    }
+    try {
+      // work.then(resolve, reject) also handles a failure that comes after the deadline.
       const first = await new Promise<XmlRpcValue | typeof DEADLINE>((resolve, reject) => {
         deadline = requestDeadlines.after(timeoutMs, () => resolve(DEADLINE));
         work.then(resolve, reject);

@@ -173,3 +173,36 @@ test('server: a client that hangs up mid-call aborts the signal of a call waitin
     await app.close();
   }
 });
+
+test('a handler that throws before returning a promise is a fault like one that rejects; a failure after the deadline is handled, not unhandled', async () => {
+  const { BrickError } = await import('../../src/shared/errors.js');
+  let failLate!: (e: Error) => void;
+  const d = new Dispatcher({
+    config: defaultConfig(),
+    log: memoryLogger().log,
+    methods: [
+      method({ name: 'throws_now', params: [], returns: 'string', help: 'Throws at once.', handler: () => { throw new BrickError('CONFLICT', 'no: at once'); } }),
+      method({ name: 'rejects', params: [], returns: 'string', help: 'Rejects.', handler: async () => { throw new BrickError('CONFLICT', 'no: later'); } }),
+      method({ name: 'fails_late', params: [], returns: 'string', help: 'Fails after its deadline.', timeoutMs: 20, handler: () => new Promise((_r, reject) => (failLate = reject)) }),
+    ],
+  });
+  for (const [name, msg] of [['throws_now', 'no: at once'], ['rejects', 'no: later']]) {
+    const xml = String(await d.handle(Buffer.from(`<methodCall><methodName>${name}</methodName><params/></methodCall>`)));
+    assert.match(xml, /<name>faultString<\/name><value><string>no: [a-z ]+<\/string>/, xml);
+    assert.ok(xml.includes(msg), xml);
+  }
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const answer = d.call('fails_late', []).catch((e: Error) => e);
+    await new Promise((r) => setTimeout(r, 60)); // past the deadline, inside the grace
+    failLate(new Error('too late'));
+    const e = (await answer) as Error;
+    assert.match(e.message, /fails_late: no result within 0.02 s .*stopped: too late/);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});
