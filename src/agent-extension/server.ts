@@ -127,6 +127,8 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
     loggerInstance: log.child({ component: 'http' }),
     logController: new LogController({ disableRequestLogging: true }), // the dispatcher logs each call once
+    // fastify makes a child logger per request for req.log; nothing in brick logs through req.log
+    // (the dispatcher logs each call, the error handler through `log`): the http logger itself.
     childLoggerFactory: (logger: unknown) => logger,
     bodyLimit: s.body_limit_bytes,
     http,
