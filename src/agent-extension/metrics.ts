@@ -5,14 +5,16 @@
 //
 // The two per-call metrics are tallied in plain fields (one Map lookup by method, a few additions)
 // and handed to the registry when it is scraped: prom-client's own labelled children hash their
-// label set, validate it and look it up on every increment and observation, even when kept (about
-// 10 % of the server's busy time at one connection). The registry renders them as it renders its
-// own counters and histograms (same names, help, types, labels and bucket bounds).
+// label set, validate it and look it up on every increment and observation, even when kept (0.76 us
+// a call against 0.02-0.04 us, measured alone). The registry renders them as it renders its own
+// counters and histograms (same names, help, types, labels and bucket bounds).
 import { Registry, Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 
 export type CallOutcome = 'ok' | 'fault';
 
-/** Upper bounds (seconds) of brick_xmlrpc_call_duration_seconds's buckets. */
+const CALLS = 'brick_xmlrpc_calls_total';
+const DURATION = 'brick_xmlrpc_call_duration_seconds';
+/** Upper bounds (seconds) of DURATION's buckets. */
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300];
 
 /** One method's calls: counts by outcome and fault, and its durations in buckets (not cumulative). */
@@ -49,15 +51,9 @@ export class CallMetrics {
 
   constructor(opts: { defaultMetrics?: boolean; openConnections?: () => number } = {}) {
     const registers = [this.registry];
-    tallied(
-      this.registry,
-      'brick_xmlrpc_calls_total',
-      'XML-RPC calls by method and outcome (fault name when the outcome is a fault)',
-      'counter',
-      () => this.callSamples(),
-      () => this.tallies.clear(),
-    );
-    tallied(this.registry, 'brick_xmlrpc_call_duration_seconds', 'XML-RPC call duration by method', 'histogram', () => this.durationSamples(), () => this.tallies.clear());
+    const reset = () => this.tallies.clear();
+    tallied(this.registry, CALLS, 'XML-RPC calls by method and outcome (fault name when the outcome is a fault)', 'counter', () => this.callSamples(), reset);
+    tallied(this.registry, DURATION, 'XML-RPC call duration by method', 'histogram', () => this.durationSamples(), reset);
     this.authFailures = new Counter({ name: 'brick_http_auth_failures_total', help: 'requests refused with HTTP 401 (missing or wrong credentials)', registers });
     this.connectionsCapped = new Counter({
       name: 'brick_http_connections_capped_total',
@@ -108,17 +104,16 @@ export class CallMetrics {
   }
 
   private durationSamples(): Sample[] {
-    const name = 'brick_xmlrpc_call_duration_seconds';
     const out: Sample[] = [];
     for (const [method, t] of this.tallies) {
       let acc = 0;
       DURATION_BUCKETS.forEach((le, i) => {
         acc += t.perBucket[i];
-        out.push({ labels: { le, method }, value: acc, metricName: `${name}_bucket` });
+        out.push({ labels: { le, method }, value: acc, metricName: `${DURATION}_bucket` });
       });
-      out.push({ labels: { le: '+Inf', method }, value: t.count, metricName: `${name}_bucket` });
-      out.push({ labels: { method }, value: t.sum, metricName: `${name}_sum` });
-      out.push({ labels: { method }, value: t.count, metricName: `${name}_count` });
+      out.push({ labels: { le: '+Inf', method }, value: t.count, metricName: `${DURATION}_bucket` });
+      out.push({ labels: { method }, value: t.sum, metricName: `${DURATION}_sum` });
+      out.push({ labels: { method }, value: t.count, metricName: `${DURATION}_count` });
     }
     return out;
   }

@@ -8,6 +8,11 @@ import { Dispatcher } from '../../src/agent-extension/dispatch.js';
 import { method } from '../../src/rpc/params.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { memoryLogger } from '../fixtures/server.js';
+import { connect } from 'node:net';
+import { createServer } from '../../src/agent-extension/server.js';
+import { serializeMethodCall, parseMethodResponse } from '../../src/agent-extension/codec.js';
+import { basicAuth } from '../../src/agent-extension/client.js';
+import { BrickError } from '../../src/shared/errors.js';
 
 /** A client signal that counts the listeners added to it and removed from it. */
 function clientSignal() {
@@ -98,15 +103,11 @@ test('a call past its deadline that asks for its signal afterwards finds it abor
 
 // Through the server, over a real connection: the signal is the request's, made when asked.
 test('server: a client that hangs up mid-call aborts the signal of a call waiting on it, and a call that asks after the hang-up finds it aborted; a call that never asks answers as usual', async () => {
-  const { createServer } = await import('../../src/agent-extension/server.js');
-  const { serializeMethodCall, parseMethodResponse } = await import('../../src/agent-extension/codec.js');
-  const { basicAuth } = await import('../../src/agent-extension/client.js');
-  const { connect } = await import('node:net');
   const seenBy: Record<string, (v: string) => void> = {};
   const seen = (name: string) => new Promise<string>((r) => (seenBy[name] = r));
   let late!: () => void;
   const calls = [
-    method({ name: 'quick', params: [], returns: 'string', help: 'Answers at once.', handler: async () => 'ok' }),
+    methods.find((m) => m.name === 'quick')!,
     method({
       name: 'waits',
       params: [],
@@ -175,7 +176,6 @@ test('server: a client that hangs up mid-call aborts the signal of a call waitin
 });
 
 test('a handler that throws before returning a promise is a fault like one that rejects; a failure after the deadline is handled, not unhandled', async () => {
-  const { BrickError } = await import('../../src/shared/errors.js');
   let failLate!: (e: Error) => void;
   const d = new Dispatcher({
     config: defaultConfig(),
