@@ -87,7 +87,7 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
   const version = pkg.version;
   const sha = commit();
   const validatorCode = await configValidatorCode();
-  const lazy = lazyRequiresPlugin();
+  const lazy = lazyRequiresPlugin({ sourceRoot: role === 'fencer' ? undefined : join(root, 'src') });
   const fencerOnly = role === 'fencer' ? fencerOnlyPlugin() : undefined;
   const result = await build({
     entryPoints: [join(root, 'src', 'cli', 'main.ts')],

@@ -29,8 +29,21 @@ before(async () => {
   fencerBundle = join(dir, 'fencer.cjs');
   await (buildBundle as (o: { outfile: string; quiet: boolean; role: string }) => Promise<unknown>)({ outfile: fencerBundle, quiet: true, role: 'fencer' });
   preload = join(dir, 'preload.cjs');
-  // written at exit: every built-in module this process loaded
-  writeFileSync(preload, "process.on('exit', () => require('fs').writeFileSync(process.env.LOADED_OUT, process.moduleLoadList.join('\\n')));\n");
+  // written at exit: every built-in module this process loaded; and, for a server, those loaded by
+  // the time its first reply was sent (LOADED_OUT.first-reply: later, serve's report of the host
+  // tools runs them, a second after listening)
+  writeFileSync(
+    preload,
+    [
+      "process.on('exit', () => require('fs').writeFileSync(process.env.LOADED_OUT, process.moduleLoadList.join('\\n')));",
+      "let first = true;",
+      "require('diagnostics_channel').subscribe('http.server.response.finish', () => {",
+      "  if (first) require('fs').writeFileSync(process.env.LOADED_OUT + '.first-reply', process.moduleLoadList.join('\\n'));",
+      "  first = false;",
+      "});",
+      '',
+    ].join('\n'),
+  );
 });
 
 after(() => {
@@ -55,10 +68,26 @@ function serve(config: string, loadedOut: string) {
   return { child, listening, exited, output: () => out };
 }
 
+/** One XML-RPC call with string params; the reply's body. */
+function xmlrpc(port: number, method: string, params: string[]): Promise<string> {
+  const body = `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params.map((p) => `<param><value><string>${p}</string></value></param>`).join('')}</params></methodCall>`;
+  return new Promise<string>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/RPC2', method: 'POST', auth: 'oracle:lazy', headers: { 'content-type': 'text/xml' } }, (res) => {
+      let t = '';
+      res.on('data', (d) => (t += d));
+      res.on('end', () => resolve(t));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 const builtins = (file: string) => new Set(readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('NativeModule ')).map((l) => l.slice(13)));
 const LAZY = ['http2', 'https', 'tls', 'zlib', 'worker_threads', 'assert', 'module'];
+// Imported by brick's own modules for calls that need them (scripts/lazy-requires.mjs SOURCE_LAZY).
+const SOURCE_LAZY = ['crypto', 'fs/promises'];
 
-test('serve over plain HTTP, one call: none of http2, https, tls, zlib, worker_threads, assert, module is loaded', async () => {
+test('serve over plain HTTP, one call: none of http2, https, tls, zlib, worker_threads, assert, module is loaded; crypto and fs/promises not by the first reply', async () => {
   const port = await freePort();
   const config = join(dir, 'plain.toml');
   writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "lazy"\ntls_cert = ""\ntls_key = ""\n[fencer]\nwatchdog_device = ""\n`);
@@ -81,6 +110,30 @@ test('serve over plain HTTP, one call: none of http2, https, tls, zlib, worker_t
   const got = builtins(loaded);
   assert.ok(got.has('http') && got.has('net'), `the list is the real one: ${[...got].join(' ')}`);
   assert.deepEqual(LAZY.filter((m) => got.has(m)), [], 'loaded at start although plain HTTP never needs them');
+  const atReply = builtins(`${loaded}.first-reply`);
+  assert.ok(atReply.has('http'), `the list is the real one: ${[...atReply].join(' ')}`);
+  assert.deepEqual(SOURCE_LAZY.filter((m) => atReply.has(m)), [], 'loaded by the first reply although serving system.listMethods never needs them');
+});
+
+test('the built-ins loaded on first use work through their stand-ins: a file written (crypto for its temporary name, fs/promises)', async () => {
+  const port = await freePort();
+  const d = join(dir, 'files');
+  mkdirSync(d, { recursive: true });
+  const config = join(dir, 'files.toml');
+  writeFileSync(
+    config,
+    `[server]\nlisten = "127.0.0.1:${port}"\npassword = "lazy"\ntls_cert = ""\ntls_key = ""\nfile_roots = ["${d}"]\n[fencer]\nwatchdog_device = ""\n`,
+  );
+  const loaded = join(dir, 'files.loaded');
+  const s = serve(config, loaded);
+  await s.listening;
+  const put = await xmlrpc(port, 'ovs_upload_file', [d, 'hello.txt', 'lazy stand-ins']);
+  assert.match(put, /<boolean>1<\/boolean>/, put);
+  assert.equal(readFileSync(join(d, 'hello.txt'), 'utf8'), 'lazy stand-ins');
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.output());
+  const got = builtins(loaded);
+  assert.deepEqual(SOURCE_LAZY.filter((m) => !got.has(m)), [], `each loaded once used: ${[...got].join(' ')}`);
 });
 
 test('serve over TLS and `brick call --url https://` from the bundle: both work (https and tls loaded on use)', async () => {
