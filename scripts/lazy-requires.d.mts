@@ -4,4 +4,6 @@ export declare const ASSERT_IMPORTERS: string[];
 export declare const PATCHES: { file: string; replace: [string, string][] }[];
 export declare function lazyModuleCode(load: string): string;
 export declare const ASSERT_CODE: string;
-export declare function lazyRequiresPlugin(): { plugin: { name: string; setup(build: any): void }; verify(): void };
+export declare const SOURCE_LAZY: string[];
+export declare function lazyBuiltinEsm(spec: string): string;
+export declare function lazyRequiresPlugin(o?: { sourceRoot?: string }): { plugin: { name: string; setup(build: any): void }; verify(): void };
