@@ -94,16 +94,7 @@ test('serve over plain HTTP, one call: none of http2, https, tls, zlib, worker_t
   const loaded = join(dir, 'plain.loaded');
   const s = serve(config, loaded);
   await s.listening;
-  const body = '<?xml version="1.0"?><methodCall><methodName>system.listMethods</methodName><params/></methodCall>';
-  const reply = await new Promise<string>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/RPC2', method: 'POST', auth: 'oracle:lazy', headers: { 'content-type': 'text/xml' } }, (res) => {
-      let t = '';
-      res.on('data', (d) => (t += d));
-      res.on('end', () => resolve(t));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  const reply = await xmlrpc(port, 'system.listMethods', []);
   assert.match(reply, /<string>system\.multicall<\/string>/);
   s.child.kill('SIGTERM');
   assert.equal(await s.exited, 0, s.output());
