@@ -38,6 +38,23 @@ export const ASSERT_IMPORTERS = [
 ];
 
 /**
+ * Left out of the bundle: what fastify requires only when it is given no schema compilers. brick
+ * always gives it its own (src/agent-extension/server.ts: they refuse, brick declares no route
+ * schemas), so Ajv, fast-json-stringify and their helpers are never loaded; in the bundle they were
+ * about 0.5 MB of source (0.1 MB of it minified away) that every brick process held as a string. The
+ * stand-in throws when called, so a fastify without brick's compilers fails at its creation.
+ */
+export const EXCLUDED = [{ importer: 'fastify/lib/schema-controller.js', specs: ['@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'] }];
+
+export function excludedModuleCode(spec) {
+  return `"use strict";
+module.exports = function () {
+  throw new Error(${JSON.stringify(`${spec} is not in brick's bundle: fastify was created without brick's schema compilers (src/agent-extension/server.ts)`)});
+};
+`;
+}
+
+/**
  * Node built-ins that brick's own code (src/) imports but that serving a plain call never uses: in
  * the whole CLI's bundle each named import of them is a small function that loads the module on its
  * first call (process.getBuiltinModule) and calls the real one. Loading them cost serve's start
@@ -132,6 +149,11 @@ export function lazyRequiresPlugin({ sourceRoot } = {}) {
           applied.add(`assert ${assertImporter}`);
           return { path: 'assert', namespace: 'brick-lazy-assert' };
         }
+        const excluded = EXCLUDED.find((l) => l.specs.includes(args.path) && inModules(args.importer, l.importer));
+        if (excluded) {
+          applied.add(`excluded ${excluded.importer} ${args.path}`);
+          return { path: args.path, namespace: 'brick-excluded' };
+        }
         const entry = LAZY.find((l) => l.specs.includes(args.path) && inModules(args.importer, l.importer));
         if (!entry) return undefined;
         applied.add(`${entry.importer} ${args.path}`);
@@ -142,6 +164,7 @@ export function lazyRequiresPlugin({ sourceRoot } = {}) {
       });
       b.onLoad({ filter: /.*/, namespace: 'brick-lazy' }, (args) => ({ contents: lazyModuleCode(args.pluginData.load), loader: 'js', resolveDir: '/' }));
       b.onLoad({ filter: /.*/, namespace: 'brick-lazy-assert' }, () => ({ contents: ASSERT_CODE, loader: 'js' }));
+      b.onLoad({ filter: /.*/, namespace: 'brick-excluded' }, (args) => ({ contents: excludedModuleCode(args.path), loader: 'js' }));
       // The real module, required by absolute path from the proxy, must not be made lazy again.
       b.onResolve({ filter: /^\// }, (args) => (args.namespace === 'brick-lazy' ? { path: args.path } : undefined));
       b.onLoad({ filter: /\.js$/ }, async (args) => {
@@ -165,6 +188,7 @@ export function lazyRequiresPlugin({ sourceRoot } = {}) {
         ...LAZY.flatMap((l) => l.specs.filter((s) => !applied.has(`${l.importer} ${s}`)).map((s) => `${l.importer}: require('${s}')`)),
         ...ASSERT_IMPORTERS.filter((s) => !applied.has(`assert ${s}`)).map((s) => `${s}: require('node:assert')`),
         ...PATCHES.filter((p) => !applied.has(`patch ${p.file}`)).map((p) => `${p.file}: text patch`),
+        ...EXCLUDED.flatMap((l) => l.specs.filter((s) => !applied.has(`excluded ${l.importer} ${s}`)).map((s) => `${l.importer}: require('${s}') (left out)`)),
         ...(ownSource ? SOURCE_LAZY.filter((s) => !applied.has(`source ${s}`)).map((s) => `src/: import from '${s}'`) : []),
       ];
       if (missing.length) throw new Error(`lazy-requires: not found in the bundle (dependency changed? update scripts/lazy-requires.mjs): ${missing.join('; ')}`);

@@ -85,7 +85,7 @@ test('lazy requires: a bundle in which an entry no longer applies (a dependency 
   const { plugin, verify } = lazyRequiresPlugin();
   // a bundle without fastify, pino or prom-client: none of the entries can apply
   await build({ stdin: { contents: 'module.exports = 1;', loader: 'js' }, bundle: true, platform: 'node', format: 'cjs', write: false, logLevel: 'silent', plugins: [plugin] });
-  assert.throws(() => verify(), /lazy-requires: not found in the bundle .*fastify\/lib\/server\.js: require\('node:http2'\).*pino\/lib\/tools\.js: text patch/);
+  assert.throws(() => verify(), /lazy-requires: not found in the bundle .*fastify\/lib\/server\.js: require\('node:http2'\).*pino\/lib\/tools\.js: text patch.*schema-controller\.js: require\('@fastify\/ajv-compiler'\) \(left out\)/);
 });
 
 /** Bundle `source` as src/a.ts of a temporary tree with the plugin's source stand-ins; the bundle's text or esbuild's errors. */
@@ -151,4 +151,13 @@ test('source stand-ins: importing a class or a value (not a function) from them 
   assert.match((await bundleSource("import { constants } from 'node:crypto'; console.log(constants);")).errors ?? '', /No matching export .*"constants"/);
   assert.match((await bundleSource("import { Hash } from 'node:crypto'; console.log(Hash);")).errors ?? '', /No matching export .*"Hash"/);
   assert.equal((await bundleSource("import { randomBytes } from 'node:crypto'; console.log(randomBytes(1));")).errors, undefined);
+});
+
+test('left out of the bundle: the stand-in for a schema compiler throws naming it when fastify asks for it', async () => {
+  const { excludedModuleCode, EXCLUDED } = await import('../../scripts/lazy-requires.mjs');
+  assert.deepEqual(EXCLUDED.flatMap((e) => e.specs), ['@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler']);
+  const mod = { exports: undefined as unknown };
+  new Function('module', excludedModuleCode('@fastify/ajv-compiler'))(mod);
+  assert.equal(typeof mod.exports, 'function', 'requiring it succeeds (fastify requires it only when it is given no compilers)');
+  assert.throws(() => (mod.exports as () => unknown)(), /@fastify\/ajv-compiler is not in brick's bundle: fastify was created without brick's schema compilers/);
 });
