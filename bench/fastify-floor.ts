@@ -1,19 +1,17 @@
 // The floor of a cold start on brick's stack: a bare fastify server (POST / and /RPC2 answering a fixed
 // XML-RPC reply, no logger, no auth, no metrics, no config) built the way dist/brick is built: bundled
-// by esbuild, run by a single executable of the same pinned Node with the same flags
-// (SEA_RUNTIME.execArgv), from an asset with a V8 code cache made after a start and one call
-// (scripts/build-binary.mjs does the same for brick). footprint.ts starts it beside dist/brick.
+// by esbuild, run by a single executable of the same pinned Node with the same flags and main, from
+// an asset with a V8 code cache made after a start and one call: scripts/build-binary.mjs's own
+// steps (wrapBundle, makeCodeCache, checkCodeCache, assembleSea). footprint.ts starts it beside
+// dist/brick.
 // It takes `serve --config FILE` like brick (other arguments ignored), reads `listen = "host:port"`
 // from the file, and logs {"url":"http://host:port/"} once it listens.
-import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const require = createRequire(import.meta.url);
 
 const SERVER = `
 const Fastify = require('fastify');
@@ -28,55 +26,37 @@ for (const path of ['/', '/RPC2']) app.post(path, async (_req, reply) => reply.t
 app.listen({ host, port: Number(port) }).then((address) => process.stdout.write(JSON.stringify({ url: address + '/' }) + '\\n'));
 `;
 
-const MAIN = `'use strict';
-const { getRawAsset } = require('node:sea');
-const { Script } = require('node:vm');
-const script = new Script(Buffer.from(getRawAsset('floor.js')).toString('latin1'), { filename: 'floor.cjs', cachedData: Buffer.from(getRawAsset('floor.cache')) });
-script.runInThisContext()(module.exports, require, module, __filename, __dirname);
-`;
-
-/** Build the floor binary in dir (a scratch directory); its path. node: the pinned Node 24; port: free for the cache run. */
+/**
+ * Build the floor binary in dir (a scratch directory of its own); its path. node: the pinned Node 24;
+ * port: free, for the run that makes the code cache. Its asset takes the whole CLI's names
+ * (brick.js, brick.cache), so scripts/sea-main.cjs runs it as it runs brick's.
+ */
 export async function buildFastifyFloor(dir: string, node: string, port: number): Promise<string> {
-  const { SEA_RUNTIME, SEA_FUSE, CODE_CACHE_MAKER } = (await import(join(root, 'scripts', 'build-binary.mjs'))) as {
-    SEA_RUNTIME: { execArgv: string[]; execArgvExtension: string };
-    SEA_FUSE: string;
-    CODE_CACHE_MAKER: string;
+  const { wrapBundle, makeCodeCache, checkCodeCache, assembleSea } = (await import(join(root, 'scripts', 'build-binary.mjs'))) as {
+    wrapBundle: (file: string, js: string) => void;
+    makeCodeCache: (node: string, js: string, cache: string, name: string, extra?: string[]) => void;
+    checkCodeCache: (node: string, js: string, cache: string, name: string) => void;
+    assembleSea: (o: { node: string; work: string; assets: Record<string, string>; exeName: string; quiet?: boolean }) => Promise<string>;
   };
-  const bundled = await build({
+  const bundle = join(dir, 'floor.cjs');
+  await build({
     stdin: { contents: SERVER, resolveDir: root, loader: 'js', sourcefile: 'fastify-floor.cjs' },
+    outfile: bundle,
     bundle: true,
     platform: 'node',
     target: 'node24',
     format: 'cjs',
     minifyWhitespace: true,
     minifySyntax: true,
-    write: false,
     logLevel: 'error',
   });
-  const js = join(dir, 'floor.js');
-  writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${bundled.outputFiles[0].text}\n})`, 'latin1');
+  const js = join(dir, 'brick.js');
+  wrapBundle(bundle, js);
   const config = join(dir, 'floor-cache.toml');
   writeFileSync(config, `listen = "127.0.0.1:${port}"\n`);
-  const cache = join(dir, 'floor.cache');
-  // brick's own maker: runs the script as `serve --config CONFIG`, calls PORT once, writes the cache
-  execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_MAKER, js, cache, 'floor.cjs', String(port), config], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000, env: { PATH: '/usr/bin:/bin' } });
-  const main = join(dir, 'floor-main.cjs');
-  writeFileSync(main, MAIN);
-  const blob = join(dir, 'floor.blob');
-  const seaConfig = join(dir, 'floor-sea.json');
-  writeFileSync(seaConfig, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, assets: { 'floor.js': js, 'floor.cache': cache }, ...SEA_RUNTIME }));
-  execFileSync(node, [...SEA_RUNTIME.execArgv, '--experimental-sea-config', seaConfig], { stdio: 'ignore', timeout: 120_000 });
-  const exe = join(dir, 'fastify-floor');
-  copyFileSync(node, exe);
-  chmodSync(exe, 0o755);
-  execFileSync('strip', ['-s', exe], { timeout: 120_000 });
-  const { inject } = require('postject') as { inject: (file: string, name: string, data: Buffer, o: { sentinelFuse: string }) => Promise<void> };
-  const [warn, log] = [console.warn, console.log];
-  console.warn = console.log = () => {}; // postject's notes about the stripped binary's section names (see build-binary.mjs)
-  try {
-    await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
-  } finally {
-    [console.warn, console.log] = [warn, log];
-  }
-  return exe;
+  const cache = join(dir, 'brick.cache');
+  // warm, as brick's: the script runs as `serve --config CONFIG` and answers one call on PORT
+  makeCodeCache(node, js, cache, 'brick.cjs', [String(port), config]);
+  checkCodeCache(node, js, cache, 'brick.cjs');
+  return assembleSea({ node, work: dir, assets: { 'brick.js': js, 'brick.cache': cache }, exeName: 'fastify-floor', quiet: true });
 }

