@@ -70,8 +70,16 @@ if (update && existsSync(resultsPath)) {
   const key = (x: { area: string }) => `${x.area}.json`;
   sections.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   const areas = fresh.map((f) => f.area).join(', ');
-  // The previous update's note goes: every section carries its own "Measured" date and load.
-  for (let i = header.length - 1; i >= 0; i--) if (header[i].startsWith('Sections ')) header.splice(i, header[i + 1] === '' ? 2 : 1);
+  // An earlier update's note keeps the areas not measured now (their machine and load line stays
+  // true of them), and goes when all its areas were measured again.
+  const now = new Set(fresh.map((f) => f.area));
+  for (let i = header.length - 1; i >= 0; i--) {
+    const m = /^Sections (.+?) rewritten on /.exec(header[i]);
+    if (!m) continue;
+    const kept = m[1].split(', ').filter((a) => !now.has(a));
+    if (kept.length) header[i] = `Sections ${kept.join(', ')}${header[i].slice(9 + m[1].length)}`;
+    else header.splice(i, header[i + 1] === '' ? 2 : 1);
+  }
   while (header.length && header[header.length - 1] === '') header.pop();
   header.push('', `Sections ${areas} rewritten on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`bench/report.ts --update\` from their bench scripts run alone: ${machine}; ${loadLine()}.`, '');
   out = [...header, ...sections.flatMap((x) => x.text)];

@@ -5,8 +5,10 @@
 // parser and bare node:http, each answering the same fixed reply. One run, interleaved: each round
 // runs every target at 1, 4 and 32 connections. Figures per target and concurrency: calls/s, p50,
 // p99 and max latency (wrk's), and server CPU per call (utime + stime of the server process over the
-// run ÷ calls), each as min/median/max over the rounds. Writes bench/out/xmlrpc.json.
-//   node --import tsx bench/xmlrpc.ts [--seconds S] [--rounds N]
+// run ÷ calls), each as min/median/max over the rounds. Then brick and bare fastify alone, in
+// adjacent pairs: CPU per call as a ratio per pair, and p99 beside fastify's, against the goals'
+// bounds (1.5x; 1 ms at 1 and 4 connections). Writes bench/out/xmlrpc.json.
+//   node --import tsx bench/xmlrpc.ts [--seconds S] [--rounds N] [--pairs P]
 // wrk is installed with apt-get when missing. BRICK_BIN (default dist/brick) is the binary; when it
 // is missing the source runs under tsx and the notes say so.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -120,6 +122,8 @@ function cpuTicks(pid: number): number {
   return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
 }
 const TICK_US = 1e6 / 100; // USER_HZ
+/** Seconds per run in the brick / bare fastify pairs. */
+const PAIR_S = 3;
 
 interface Run {
   callsPerS: number;
@@ -173,9 +177,10 @@ function ensureWrk(): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '3' }, pairs: { type: 'string', default: '6' } } });
   const seconds = Number(values.seconds);
   const rounds = Number(values.rounds);
+  const pairs = Number(values.pairs);
   ensureWrk();
   const dir = mkdtempSync(join(tmpdir(), 'brick-bench-xmlrpc-'));
   const script = join(dir, 'post.lua');
@@ -231,6 +236,41 @@ async function main(): Promise<void> {
             { id: `xmlrpc.trivial.c${c}.max_ms.vs_${tag}`, title: `trivial call, ${conn}, max latency`, unit: 'ms', better: 'lower', brick: series('brick', c, 'max'), peer: series(peer, c, 'max') },
           );
       }
+    // CPU per call against bare fastify in adjacent pairs: brick then fastify, then fastify then brick,
+    // PAIR_S each, one ratio per pair. The machine's speed drifts by tens of percent over minutes (a
+    // VM on shared cores); the rounds above put four other servers between brick and fastify, so
+    // their medians can come from different phases. A pair's two runs are seconds apart.
+    const fastify = targets.find((t) => t.name === 'bare fastify')!;
+    const paired: Record<number, Array<{ brick: Run; fastify: Run }>> = {};
+    for (const c of levels) {
+      paired[c] = [];
+      for (let i = 0; i < pairs; i++) {
+        const order = i % 2 ? [fastify, targets[0]] : [targets[0], fastify];
+        const runs = new Map<Target, Run>();
+        for (const t of order) runs.set(t, await wrk(t, c, PAIR_S, script));
+        const pair = { brick: runs.get(targets[0])!, fastify: runs.get(fastify)! };
+        paired[c].push(pair);
+        process.stdout.write(`pair ${i + 1} ${c} conn: brick ${pair.brick.cpuUsPerCall.toFixed(1)} µs CPU/call p99 ${pair.brick.p99} ms, bare fastify ${pair.fastify.cpuUsPerCall.toFixed(1)} µs p99 ${pair.fastify.p99} ms\n`);
+      }
+      const conn = `${c} connection${c === 1 ? '' : 's'}`;
+      figures.push({
+        id: `xmlrpc.trivial.c${c}.cpu_ratio.pairs_vs_bare_fastify`,
+        title: `trivial call, ${conn}, server CPU per call ÷ bare fastify's, ${pairs} adjacent pairs`,
+        unit: '×',
+        better: 'lower',
+        brick: { name: 'brick', samples: paired[c].map((x) => x.brick.cpuUsPerCall / x.fastify.cpuUsPerCall) },
+        bound: 1.5,
+      });
+      figures.push({
+        id: `xmlrpc.trivial.c${c}.p99_ms.pairs_vs_bare_fastify`,
+        title: `trivial call, ${conn}, p99 latency, ${pairs} adjacent pairs`,
+        unit: 'ms',
+        better: 'lower',
+        brick: { name: 'brick', samples: paired[c].map((x) => x.brick.p99) },
+        peer: { name: 'bare fastify', samples: paired[c].map((x) => x.fastify.p99) },
+        ...(c <= 4 ? { bound: 1 } : {}),
+      });
+    }
     const errors = Object.entries(results).flatMap(([n, byC]) => Object.entries(byC).filter(([, runs]) => runs.some((x) => x.errors)).map(([c]) => `${n} at ${c}`));
     const notes = [
       `wrk 1 thread, ${rounds} rounds of ${seconds} s per target and connection count, interleaved (each round: 1, 4, 32 connections × every target)`,
@@ -238,9 +278,10 @@ async function main(): Promise<void> {
       'the Python servers and the bare servers have no auth and no log; bare fastify parses the body as a buffer as brick did; both bare servers answer a fixed reply',
       'SimpleXMLRPCServer as shipped speaks HTTP/1.0 (wrk reconnects for each call); the ThreadingMixIn server was given HTTP/1.1 keep-alive',
       'CPU per call: utime + stime of the server process over the run (10 ms ticks) ÷ the calls wrk counted',
+      `CPU per call ÷ bare fastify's: after the rounds, ${pairs} pairs per connection count of ${PAIR_S} s runs, brick and bare fastify back to back (the order alternating), one ratio per pair; p99 from the same runs`,
       ...(errors.length ? [`non-2xx replies or socket errors: ${errors.join(', ')}`] : []),
     ];
-    writeFigures('xmlrpc', figures, { notes });
+    writeFigures('xmlrpc', figures, { notes, paired });
     const med = (n: string, c: number, k: keyof Run) => stats(results[n][c].map((x) => x[k])).median;
     for (const t of targets)
       process.stdout.write(
