@@ -242,7 +242,7 @@ async function main(): Promise<void> {
     // their medians can come from different phases. A pair's two runs are seconds apart.
     const fastify = targets.find((t) => t.name === 'bare fastify')!;
     const paired: Record<number, Array<{ brick: Run; fastify: Run }>> = {};
-    for (const c of levels) {
+    for (const c of pairs > 0 ? levels : []) {
       paired[c] = [];
       for (let i = 0; i < pairs; i++) {
         const order = i % 2 ? [fastify, targets[0]] : [targets[0], fastify];
@@ -278,7 +278,7 @@ async function main(): Promise<void> {
       'the Python servers and the bare servers have no auth and no log; bare fastify parses the body as a buffer as brick did; both bare servers answer a fixed reply',
       'SimpleXMLRPCServer as shipped speaks HTTP/1.0 (wrk reconnects for each call); the ThreadingMixIn server was given HTTP/1.1 keep-alive',
       'CPU per call: utime + stime of the server process over the run (10 ms ticks) ÷ the calls wrk counted',
-      `CPU per call ÷ bare fastify's: after the rounds, ${pairs} pairs per connection count of ${PAIR_S} s runs, brick and bare fastify back to back (the order alternating), one ratio per pair; p99 from the same runs`,
+      ...(pairs > 0 ? [`CPU per call ÷ bare fastify's: after the rounds, ${pairs} pairs per connection count of ${PAIR_S} s runs, brick and bare fastify back to back (the order alternating), one ratio per pair; p99 from the same runs`] : []),
       ...(errors.length ? [`non-2xx replies or socket errors: ${errors.join(', ')}`] : []),
     ];
     writeFigures('xmlrpc', figures, { notes, paired });
