@@ -152,7 +152,10 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
 
   // Every body, whatever its content type, is read under the limits as raw bytes for the codec.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (req, payload, done) => {
+  // Under XML-RPC's own type as well as the catch-all: fastify remembers the parser it found for a
+  // named type, but looks for the catch-all anew on every request (parsing the Content-Type header
+  // each time: about 0.5 KB and a few regular expressions per call). The same parser for both.
+  app.addContentTypeParser(['*', 'text/xml'], (req, payload, done) => {
     const cl = req.headers['content-length'];
     const length = cl === undefined ? undefined : Number(cl);
     readBody(payload, Number.isSafeInteger(length) ? length : undefined, limits, limitFor, (err, body) => {

@@ -97,6 +97,18 @@ test('POST / and /RPC2 serve XML-RPC; any content type is read as XML', async ()
   assert.equal(await rpc('add', [1, '2', 3], '/RPC2'), 6);
   const res = await app.inject({ method: 'POST', url: '/', headers: { authorization: AUTH, 'content-type': 'application/json' }, payload: serializeMethodCall('echo', ['x']) });
   assert.equal(parseMethodResponse(res.rawPayload), 'x');
+  // text/xml has the body parser under its own name (fastify remembers it), everything else the
+  // catch-all: the same reading, and the same limits, whichever found it (twice each: the second
+  // text/xml comes from fastify's cache).
+  const big = serializeMethodCall('echo', ['x'.repeat(70 * 1024)]);
+  for (const type of ['text/xml', 'text/xml', 'TEXT/XML; charset=UTF-8', 'text/xml; charset=utf-8', 'text/plain', 'application/octet-stream', 'application/x-anything; a=b', undefined, undefined]) {
+    const headers: Record<string, string> = { authorization: AUTH, ...(type === undefined ? {} : { 'content-type': type }) };
+    const r = await app.inject({ method: 'POST', url: '/RPC2', headers, payload: serializeMethodCall('echo', [[1, 'two', [3.5, true]]]) });
+    assert.equal(r.statusCode, 200, `${type}`);
+    assert.deepEqual(parseMethodResponse(r.rawPayload), [1, 'two', [3.5, true]], `${type}`);
+    const over = await app.inject({ method: 'POST', url: '/RPC2', headers, payload: big });
+    assert.equal(over.statusCode, 413, `${type}: a body over the limit`);
+  }
 });
 
 test('auth: missing or wrong credentials get 401; /healthz needs none; /metrics needs them', async () => {
