@@ -5,7 +5,8 @@
 // bytes. Connections are capped (connections.ts), headers must arrive within header_timeout_s, idle
 // keep-alive ends after idle_timeout_s, and failed logins are summarised (auth-failures.ts). A bad
 // call is always an XML-RPC fault with HTTP 200; HTTP errors are only for transport matters (401,
-// 404, 408, 413).
+// 404, 408, 413, and fastify's 415 for a Content-Type header that is not a media type at all: any
+// well-formed type is read as XML-RPC).
 import type { ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
 import basicAuth from '@fastify/basic-auth';
@@ -201,7 +202,7 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     if (status >= 400 && status < 500) {
       log.info({ remote: req.ip, url: req.url, status, code: err.code }, 'request refused');
       // A refused body was not read to its end: the connection cannot carry another request.
-      if (status === 413 || status === 408 || status === 400) {
+      if (status === 413 || status === 408 || status === 400 || status === 415) {
         reply.header('connection', 'close');
         closeAfterReply(req.raw.socket);
       }

@@ -109,6 +109,11 @@ test('POST / and /RPC2 serve XML-RPC; any content type is read as XML', async ()
     const over = await app.inject({ method: 'POST', url: '/RPC2', headers, payload: big });
     assert.equal(over.statusCode, 413, `${type}: a body over the limit`);
   }
+  // A header that is no media type at all is a transport error (fastify's 415): the body is not
+  // read, so the connection closes after the reply, as for 408 and 413.
+  const bad = await app.inject({ method: 'POST', url: '/RPC2', headers: { authorization: AUTH, 'content-type': 'no/such/type' }, payload: serializeMethodCall('echo', [1]) });
+  assert.equal(bad.statusCode, 415);
+  assert.equal(bad.headers.connection, 'close');
 });
 
 test('auth: missing or wrong credentials get 401; /healthz needs none; /metrics needs them', async () => {
