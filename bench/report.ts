@@ -74,10 +74,10 @@ if (update && existsSync(resultsPath)) {
   // true of them), and goes when all its areas were measured again.
   const now = new Set(fresh.map((f) => f.area));
   for (let i = header.length - 1; i >= 0; i--) {
-    const m = /^Sections (.+?) rewritten on /.exec(header[i]);
+    const m = /^Sections (.+?)( rewritten on .*)$/.exec(header[i]);
     if (!m) continue;
     const kept = m[1].split(', ').filter((a) => !now.has(a));
-    if (kept.length) header[i] = `Sections ${kept.join(', ')}${header[i].slice(9 + m[1].length)}`;
+    if (kept.length) header[i] = `Sections ${kept.join(', ')}${m[2]}`;
     else header.splice(i, header[i + 1] === '' ? 2 : 1);
   }
   while (header.length && header[header.length - 1] === '') header.pop();

@@ -122,6 +122,8 @@ function cpuTicks(pid: number): number {
   return Number(rest[11]) + Number(rest[12]); // utime + stime (fields 14, 15)
 }
 const TICK_US = 1e6 / 100; // USER_HZ
+/** "1 connection", "4 connections": for figure titles. */
+const connections = (c: number) => `${c} connection${c === 1 ? '' : 's'}`;
 /** Seconds per run in the brick / bare fastify pairs. */
 const PAIR_S = 3;
 
@@ -224,7 +226,7 @@ async function main(): Promise<void> {
     for (const [peer, cs] of peers)
       for (const c of cs) {
         const tag = peer.split(' ').slice(0, 2).join('_').replace(/[^a-z_:]/gi, '').toLowerCase();
-        const conn = `${c} connection${c === 1 ? '' : 's'}`;
+        const conn = connections(c);
         figures.push(
           { id: `xmlrpc.trivial.c${c}.calls_per_s.vs_${tag}`, title: `trivial call, ${conn}, calls/s`, unit: 'calls/s', better: 'higher', brick: series('brick', c, 'callsPerS'), peer: series(peer, c, 'callsPerS') },
           { id: `xmlrpc.trivial.c${c}.cpu_us.vs_${tag}`, title: `trivial call, ${conn}, server CPU per call`, unit: 'µs', better: 'lower', brick: series('brick', c, 'cpuUsPerCall'), peer: series(peer, c, 'cpuUsPerCall') },
@@ -252,7 +254,7 @@ async function main(): Promise<void> {
         paired[c].push(pair);
         process.stdout.write(`pair ${i + 1} ${c} conn: brick ${pair.brick.cpuUsPerCall.toFixed(1)} µs CPU/call p99 ${pair.brick.p99} ms, bare fastify ${pair.fastify.cpuUsPerCall.toFixed(1)} µs p99 ${pair.fastify.p99} ms\n`);
       }
-      const conn = `${c} connection${c === 1 ? '' : 's'}`;
+      const conn = connections(c);
       figures.push({
         id: `xmlrpc.trivial.c${c}.cpu_ratio.pairs_vs_bare_fastify`,
         title: `trivial call, ${conn}, server CPU per call ÷ bare fastify's, ${pairs} adjacent pairs`,
