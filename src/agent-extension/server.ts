@@ -8,7 +8,7 @@
 // 404, 408, 413, and fastify's 415 for a Content-Type header that is not a media type at all: any
 // well-formed type is read as XML-RPC).
 import type { ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyInstance, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import basicAuth from '@fastify/basic-auth';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/log.js';
@@ -202,10 +202,7 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     if (status >= 400 && status < 500) {
       log.info({ remote: req.ip, url: req.url, status, code: err.code }, 'request refused');
       // A refused body was not read to its end: the connection cannot carry another request.
-      if (status === 413 || status === 408 || status === 400 || status === 415) {
-        reply.header('connection', 'close');
-        closeAfterReply(req.raw.socket);
-      }
+      closeIfBodyUnread(req, reply, status === 413 || status === 408 || status === 400 || status === 415);
       return reply.code(status).type('text/plain').send(err.message + '\n');
     }
     log.error({ err, url: req.url }, 'internal error handling a request');
@@ -221,8 +218,7 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
       const body = req.body;
       if (body instanceof RefusedBody) {
         metrics.requestRefused('limits');
-        reply.header('connection', 'close'); // the rest of the body was not read
-        closeAfterReply(req.raw.socket);
+        closeIfBodyUnread(req, reply, true);
         return reply.code(200).type('text/xml; charset=utf-8').send(dispatcher.refuse(body.error, body.bytes));
       }
       const info = new HttpRequest(req.headers.authorization, reply.raw);
@@ -235,10 +231,38 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     });
   }
 
-  app.get('/healthz', async (_req, reply) => reply.type('application/json').send({ status: 'ok', version: BRICK_VERSION }));
-
+  // Routes that read no body (and every path that is no route) answer at once; a body sent with
+  // them (a GET /healthz with a chunked body, from anyone) is never read, not drained.
+  app.get('/healthz', async (req, reply) => {
+    closeIfBodyUnread(req, reply);
+    return reply.type('application/json').send({ status: 'ok', version: BRICK_VERSION });
+  });
   if (s.metrics) {
-    app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+    app.get('/metrics', async (req, reply) => {
+      closeIfBodyUnread(req, reply);
+      return reply.type(metrics.contentType).send(await metrics.text());
+    });
   }
+  app.setNotFoundHandler((req, reply) => {
+    closeIfBodyUnread(req, reply);
+    return reply.code(404).send({ message: `Route ${req.method}:${req.url} not found`, error: 'Not Found', statusCode: 404 }); // fastify's own 404
+  });
   return app;
+}
+
+/**
+ * Close the connection after this reply when the request has a body that has not all been read (or
+ * when `refused`: its body was refused part-way). Node would otherwise read and discard the rest to
+ * keep the connection for another request: as much as the client sends, at full speed, until the
+ * request timeout (a chunked body has no end). A request without a body is not `complete` yet while
+ * its handler runs (Node marks it after the request event), so the headers say whether there is one.
+ */
+function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply, refused = false): void {
+  if (!refused) {
+    const h = req.headers;
+    const body = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+    if (!body || req.raw.complete) return;
+  }
+  reply.header('connection', 'close');
+  closeAfterReply(req.raw.socket);
 }

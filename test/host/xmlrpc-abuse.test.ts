@@ -3,8 +3,9 @@
 // nested past the depth limit are refused within 1 s, the server's RSS stays under 300 MB and the
 // probe keeps answering in under 100 ms; a multicall over the entry cap is refused and one under it
 // is one log line; a trickled header is cut at the header timeout and a trickled body at its
-// deadline; at the connection cap a flood of unauthenticated connections is logged and counted and
-// an authenticated call still gets through; a 20 s wrong-password flood writes a few log lines.
+// deadline; a body sent where no route reads it is not drained; at the connection cap a flood of
+// unauthenticated connections is logged and counted and an authenticated call still gets through;
+// a 20 s wrong-password flood writes a few log lines.
 // Each test prints its figures.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -286,6 +287,74 @@ test('a trickled header is cut at header_timeout_s, a trickled body at its deadl
   } finally {
     await s.stop();
   }
+});
+
+/** CPU seconds (user + system) the process has used so far. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+
+/** Send `head`, then body bytes as fast as the socket takes them until the server closes the
+ * connection or `forMs` passes; the reply's head and how much was sent. */
+function sendUnending(port: number, head: string, chunk: Buffer, forMs: number): Promise<{ reply: string; sent: number; closedMs?: number }> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    const t0 = performance.now();
+    let reply = '';
+    let sent = 0;
+    let over = false;
+    const end = (closed: boolean) => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ reply: reply.slice(0, Math.max(0, reply.indexOf('\r\n\r\n'))), sent, closedMs: closed ? performance.now() - t0 : undefined });
+    };
+    const timer = setTimeout(() => end(false), forMs);
+    sock.on('data', (d) => (reply += d.toString('latin1')));
+    sock.on('error', () => end(true));
+    sock.on('end', () => end(true));
+    sock.on('close', () => end(true));
+    sock.write(head);
+    const pump = () => {
+      while (!over && sock.write(chunk)) sent += chunk.length;
+      if (!over) sent += chunk.length;
+    };
+    sock.on('drain', pump);
+    pump();
+  });
+}
+
+test('a body sent where nothing reads it (GET /healthz by anyone, an unknown path) is not drained: the connection closes after the reply', async () => {
+  const kib64 = Buffer.alloc(65536, 0x79);
+  const chunked = Buffer.concat([Buffer.from('10000\r\n'), kib64, Buffer.from('\r\n')]); // a chunked body has no end
+  const cases = [
+    { what: 'GET /healthz, no credentials, a chunked body', head: 'GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n', chunk: chunked, status: 200 },
+    { what: 'GET /healthz, no credentials, Content-Length 100 GB', head: `GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: ${100 * 1024 ** 3}\r\n\r\n`, chunk: kib64, status: 200 },
+    { what: 'GET of a path that is no route, authenticated, a chunked body', head: `GET /no/such/path HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\nTransfer-Encoding: chunked\r\n\r\n`, chunk: chunked, status: 404 },
+    { what: 'GET /metrics, authenticated, a chunked body', head: `GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: ${AUTH}\r\nTransfer-Encoding: chunked\r\n\r\n`, chunk: chunked, status: 200 },
+  ];
+  for (const c of cases) {
+    const cpu0 = cpuSeconds(srv.pid);
+    // Before the change Node read and discarded all of it: about 9 GB in 10 s here, a core busy.
+    const r = await sendUnending(srv.port, c.head, c.chunk, 10_000);
+    const cpu = cpuSeconds(srv.pid) - cpu0;
+    console.log(`${c.what}: "${r.reply.split('\r\n')[0]}", connection closed by the server after ${r.closedMs?.toFixed(0) ?? '(not within 10 s)'} ms, ` +
+      `${(r.sent / 1024 ** 2).toFixed(1)} MiB sent (kernel buffers included), server CPU ${cpu.toFixed(2)} s`);
+    assert.match(r.reply, new RegExp(`^HTTP/1\\.1 ${c.status} `), c.what);
+    assert.match(r.reply, /\r\nconnection: close(\r\n|$)/i, c.what);
+    assert.ok(r.closedMs !== undefined, `${c.what}: the server kept reading for 10 s (${r.sent} bytes)`);
+    assert.ok(r.sent < 64 * 1024 ** 2, `${c.what}: ${r.sent} bytes taken`);
+  }
+  // Without a body the connection stays for the next request.
+  const plain = await fetch(`http://127.0.0.1:${srv.port}/healthz`);
+  assert.equal(plain.status, 200);
+  assert.notEqual(plain.headers.get('connection'), 'close');
+  const miss = await fetch(`http://127.0.0.1:${srv.port}/no/such/path`, { headers: { authorization: AUTH } });
+  assert.equal(miss.status, 404);
+  assert.notEqual(miss.headers.get('connection'), 'close');
+  assert.equal((await miss.json()).error, 'Not Found');
 });
 
 test('at max_connections, unauthenticated connections make room: logged, counted, an authenticated call gets through', async () => {
