@@ -354,7 +354,7 @@ test('a body sent where nothing reads it (GET /healthz by anyone, an unknown pat
   const miss = await fetch(`http://127.0.0.1:${srv.port}/no/such/path`, { headers: { authorization: AUTH } });
   assert.equal(miss.status, 404);
   assert.notEqual(miss.headers.get('connection'), 'close');
-  assert.equal((await miss.json()).error, 'Not Found');
+  assert.equal(((await miss.json()) as { error: string }).error, 'Not Found');
 });
 
 test('at max_connections, unauthenticated connections make room: logged, counted, an authenticated call gets through', async () => {
