@@ -1,6 +1,8 @@
 // `brick serve` and `brick call` as real processes: generated credentials (password 0600 in a 0700
 // directory, self-signed certificate), the password line on stdout, brick call with config
-// defaults, faults and 401 as one line and exit 1, clean stop on SIGTERM, nothing regenerated on restart.
+// defaults, faults and 401 as one line and exit 1, clean stop on SIGTERM, nothing regenerated on restart;
+// the listen address bound as configured (only that address, let go on stop), a port in use or an
+// address not on this host refused with the config key named.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, startServe } from '../fixtures/serve-process.js';
@@ -10,6 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArg, resultJson } from '../../src/cli/call.js';
+import net from 'node:net';
+import { serve } from '../../src/agent-extension/serve.js';
+import { XmlRpcClient } from '../../src/agent-extension/client.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { networkConfig } from '../fixtures/network-ctx.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -100,4 +107,76 @@ test('brick call: arguments are JSON when they parse, strings otherwise; results
     resultJson({ big: 9223372036854775807n, b: Buffer.from('hi'), d: new Date(Date.UTC(2025, 0, 2)), n: null }),
     '{\n  "big": 9223372036854775807,\n  "b": "aGk=",\n  "d": "2025-01-02T00:00:00.000Z",\n  "n": null\n}',
   );
+});
+
+/** Whether host:port can be listened on right now (a plain Node server, closed again). */
+function canListen(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? String(e)));
+    s.listen(port, host, () => s.close(() => resolve('free')));
+  });
+}
+
+test('server.listen: the host is bound as given (no other address) and let go on stop; a port in use is CONFLICT, an address not on this host INVALID_PARAMS; localhost is resolved as before', async () => {
+  const port = await freePort();
+  const config = networkConfig({});
+  Object.assign(config.server, { listen: `127.0.0.1:${port}`, password: 'listen-test-pw', password_file: '', generate_credentials: false, tls_cert: '', tls_key: '' });
+  const stop = new AbortController();
+  let url = '';
+  let code: Promise<number> | undefined;
+  await new Promise<void>((resolve, reject) => {
+    code = serve(config, { logFormat: 'json', logLevel: 'silent', signal: stop.signal, onListening: (u) => ((url = u), resolve()) });
+    code.catch(reject);
+  });
+  try {
+    assert.equal(url, `http://127.0.0.1:${port}/`);
+    const client = new XmlRpcClient({ url, user: config.server.user, password: 'listen-test-pw' });
+    assert.ok(((await client.call('system.listMethods')) as string[]).includes('system.multicall'));
+    client.close();
+    assert.equal(await canListen('127.0.0.1', port), 'EADDRINUSE');
+    assert.equal(await canListen('127.0.0.2', port), 'free', 'only 127.0.0.1 is bound, not every address');
+    // A second brick on the same address: refused, naming the key; the first one goes on serving.
+    const second = networkConfig({});
+    Object.assign(second.server, { ...config.server });
+    await assert.rejects(serve(second, { logFormat: 'json', logLevel: 'silent' }), (e: unknown) => {
+      assert.ok(e instanceof BrickError);
+      assert.equal(e.fault, 'CONFLICT');
+      assert.match(e.message, new RegExp(`^server\\.listen 127\\.0\\.0\\.1:${port}: the address is in use`));
+      return true;
+    });
+    const again = new XmlRpcClient({ url, user: config.server.user, password: 'listen-test-pw' });
+    assert.ok(((await again.call('system.listMethods')) as string[]).length > 0, 'the first brick still answers');
+    again.close();
+    // An address this host does not have (TEST-NET-3, RFC 5737).
+    const absent = networkConfig({});
+    Object.assign(absent.server, { ...config.server, listen: `203.0.113.77:${port}` });
+    await assert.rejects(serve(absent, { logFormat: 'json', logLevel: 'silent' }), (e: unknown) => {
+      assert.ok(e instanceof BrickError);
+      assert.equal(e.fault, 'INVALID_PARAMS');
+      assert.match(e.message, /^server\.listen 203\.0\.113\.77:\d+: no such address on this host/);
+      return true;
+    });
+  } finally {
+    stop.abort();
+  }
+  assert.equal(await code, 0);
+  assert.equal(await canListen('127.0.0.1', port), 'free', 'the stopped server let the address go');
+
+  // localhost is a name, not an address: fastify resolves it and binds what it resolves to, as before.
+  const local = networkConfig({});
+  Object.assign(local.server, { ...config.server, listen: `localhost:${port}` });
+  const stopLocal = new AbortController();
+  let localCode: Promise<number> | undefined;
+  await new Promise<void>((resolve, reject) => {
+    localCode = serve(local, { logFormat: 'json', logLevel: 'silent', signal: stopLocal.signal, onListening: () => resolve() });
+    localCode.catch(reject);
+  });
+  try {
+    assert.equal(await canListen('127.0.0.1', port), 'EADDRINUSE');
+  } finally {
+    stopLocal.abort();
+  }
+  assert.equal(await localCode, 0);
+  assert.equal(await canListen('127.0.0.1', port), 'free');
 });
