@@ -48,6 +48,9 @@ export async function buildFastifyFloor(dir: string, node: string, port: number)
     format: 'cjs',
     minifyWhitespace: true,
     minifySyntax: true,
+    // as scripts/build-bundle.mjs builds brick's: ASCII only (wrapBundle refuses anything else)
+    charset: 'ascii',
+    legalComments: 'none',
     logLevel: 'error',
   });
   const js = join(dir, 'brick.js');

@@ -87,6 +87,10 @@ export function writeFigures(area: string, figures: Figure[], extra: Record<stri
  * RSS 2 s after a call; evicted and read back by a start: 45 MiB).
  */
 export function evict(file: string): void {
+  // A page not yet written back is not dropped: a binary built a moment ago stayed as its build
+  // wrote it. Write the file back first (GNU sync FILE: fsync).
+  const w = spawnSync('sync', [file]);
+  if (w.status !== 0) throw new Error(`could not write ${file} back before evicting it: ${w.stderr}`);
   const r = spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
   if (r.status !== 0) throw new Error(`could not evict ${file} from the page cache: ${r.stderr}`);
 }

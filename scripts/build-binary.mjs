@@ -52,7 +52,7 @@ const CODE_CACHE_MAKER = `
 const { readFileSync, writeFileSync } = require('node:fs');
 const { Script } = require('node:vm');
 const [js, out, filename, port, config] = process.argv.slice(1);
-const source = readFileSync(js, 'utf8');
+const source = readFileSync(js, 'latin1');
 const script = new Script(source, { filename });
 if (!port) {
   writeFileSync(out, script.createCachedData());
@@ -78,12 +78,12 @@ process.argv = [process.argv[0], process.argv[0], 'serve', '--config', config, '
 script.runInThisContext()(module.exports, require, module, filename, '/');
 `;
 
-/** node -e CODE_CACHE_CHECK JS CACHE NAME: fails unless V8 takes the cache for the script. */
+/** node -e CODE_CACHE_CHECK JS CACHE NAME: fails unless V8 takes the cache for the script (read as sea-main.cjs reads it). */
 const CODE_CACHE_CHECK = `
 const { readFileSync } = require('node:fs');
 const { Script } = require('node:vm');
 const [js, cache, filename] = process.argv.slice(1);
-const s = new Script(readFileSync(js, 'utf8'), { filename, cachedData: readFileSync(cache) });
+const s = new Script(readFileSync(js, 'latin1'), { filename, cachedData: readFileSync(cache) });
 if (s.cachedDataRejected !== false) { console.error(js + ': V8 rejects the code cache made for it'); process.exit(1); }
 `;
 
@@ -118,9 +118,23 @@ function pinnedNode() {
   return node;
 }
 
-/** Write the asset for the CommonJS bundle `file` to `js`: the bundle as one function expression (CommonJS's own wrapper), as sea-main.cjs runs it. */
+/**
+ * Write the asset for the CommonJS bundle `file` to `js`: the bundle as one function expression
+ * (CommonJS's own wrapper), as sea-main.cjs runs it. The bundle must be ASCII (esbuild's charset
+ * 'ascii', no legal comments): sea-main reads the asset as latin1 (one byte, one character), so a
+ * non-ASCII byte would change string literals and make the script longer than the one the code
+ * cache was made for, and V8 would reject the cache at every start (it did, silently, for the
+ * bench's fastify floor: one license comment with a non-ASCII name, 25 ms more per start). Throws
+ * naming the first such byte.
+ */
 export function wrapBundle(file, js) {
-  writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'latin1')}\n})`, 'latin1');
+  const bytes = readFileSync(file);
+  const at = bytes.findIndex((b) => b > 0x7f);
+  if (at >= 0) {
+    const around = bytes.subarray(Math.max(0, at - 40), at + 20).toString('latin1');
+    throw new Error(`${file}: a non-ASCII byte (0x${bytes[at].toString(16)}) at offset ${at}, in ${JSON.stringify(around)}: build it with esbuild's charset: 'ascii' and legalComments: 'none'`);
+  }
+  writeFileSync(js, `(function (exports, require, module, __filename, __dirname) {${bytes.toString('latin1')}\n})`, 'latin1');
 }
 
 /**
