@@ -63,8 +63,8 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
  * this Node has net.BoundSocket (the pinned Node 24 has): server.listen with a host always goes
  * through dns.lookup and then tests the address against Node's IPv6 expression, whose first use
  * compiles it (12 ms in a plain node here; dist/brick answers its first call 8 ms sooner without
- * it, median of 30 alternating starts). undefined: fastify binds ('localhost',
- * a name it resolves, or a Node without BoundSocket).
+ * it, median of 30 alternating starts). undefined: fastify binds ('localhost', a name it resolves,
+ * or a Node without BoundSocket).
  */
 function bindListen(listen: { host: string; port: number }): net.BoundSocket | undefined {
   const Bound = (net as { BoundSocket?: typeof net.BoundSocket }).BoundSocket;

@@ -196,8 +196,8 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     const status = err.statusCode ?? 500;
     if (status === 401) {
       authFailures.note(req.ip, req.url);
-      closeAfterReply(req.raw.socket); // its body, if any, is never read
-      return reply.code(401).header('connection', 'close').type('text/plain').send('authentication required\n');
+      closeIfBodyUnread(req, reply, true); // its body, if any, is never read
+      return reply.code(401).type('text/plain').send('authentication required\n');
     }
     if (status >= 400 && status < 500) {
       log.info({ remote: req.ip, url: req.url, status, code: err.code }, 'request refused');

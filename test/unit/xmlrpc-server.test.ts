@@ -122,9 +122,11 @@ test('auth: missing or wrong credentials get 401; /healthz needs none; /metrics 
   const none = await app.inject({ method: 'POST', url: '/', payload: body });
   assert.equal(none.statusCode, 401);
   assert.match(String(none.headers['www-authenticate']), /^Basic realm="brick"/);
+  assert.equal(none.headers.connection, 'close', 'a stranger\'s body is never read: the connection closes');
   for (const [u, p] of [['oracle', 'wrong'], ['root', PASSWORD], ['oracle', PASSWORD + 'x'], ['', '']]) {
     const r = await app.inject({ method: 'POST', url: '/', headers: { authorization: basicAuth(u, p) }, payload: body });
     assert.equal(r.statusCode, 401, `${u}:${p}`);
+    assert.equal(r.headers.connection, 'close', `${u}:${p}`);
   }
   const h = await app.inject({ method: 'GET', url: '/healthz' });
   assert.equal(h.statusCode, 200);
