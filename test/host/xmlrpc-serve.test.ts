@@ -118,7 +118,7 @@ function canListen(host: string, port: number): Promise<string> {
   });
 }
 
-test('server.listen: the host is bound as given (no other address) and let go on stop; a port in use is CONFLICT, an address not on this host INVALID_PARAMS; localhost is resolved as before', async () => {
+test('server.listen: the host is bound as given (no other address) and let go on stop; a port in use is CONFLICT, an address not on this host INVALID_PARAMS; [::] serves IPv4 and IPv6; localhost is resolved as before', async () => {
   const port = await freePort();
   const config = networkConfig({});
   Object.assign(config.server, { listen: `127.0.0.1:${port}`, password: 'listen-test-pw', password_file: '', generate_credentials: false, tls_cert: '', tls_key: '' });
@@ -162,6 +162,28 @@ test('server.listen: the host is bound as given (no other address) and let go on
   }
   assert.equal(await code, 0);
   assert.equal(await canListen('127.0.0.1', port), 'free', 'the stopped server let the address go');
+
+  // [::] is both stacks, as Node's own listen made it: CloudStack on IPv4 still reaches it.
+  const any6 = networkConfig({});
+  Object.assign(any6.server, { ...config.server, listen: `[::]:${port}`, allow_plain_http: true });
+  const stopAny = new AbortController();
+  let anyCode: Promise<number> | undefined;
+  let anyUrl = '';
+  await new Promise<void>((resolve, reject) => {
+    anyCode = serve(any6, { logFormat: 'json', logLevel: 'silent', signal: stopAny.signal, onListening: (u) => ((anyUrl = u), resolve()) });
+    anyCode.catch(reject);
+  });
+  try {
+    assert.equal(anyUrl, `http://[::]:${port}/`);
+    for (const host of ['127.0.0.1', '[::1]']) {
+      const c = new XmlRpcClient({ url: `http://${host}:${port}/`, user: config.server.user, password: 'listen-test-pw' });
+      assert.ok(((await c.call('system.listMethods')) as string[]).length > 0, `answered over ${host}`);
+      c.close();
+    }
+  } finally {
+    stopAny.abort();
+  }
+  assert.equal(await anyCode, 0);
 
   // localhost is a name, not an address: fastify resolves it and binds what it resolves to, as before.
   const local = networkConfig({});
