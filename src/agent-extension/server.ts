@@ -196,13 +196,14 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     const status = err.statusCode ?? 500;
     if (status === 401) {
       authFailures.note(req.ip, req.url);
-      closeIfBodyUnread(req, reply, true); // its body, if any, is never read
+      closeAfterThisReply(req, reply); // its body, if any, is never read
       return reply.code(401).type('text/plain').send('authentication required\n');
     }
     if (status >= 400 && status < 500) {
       log.info({ remote: req.ip, url: req.url, status, code: err.code }, 'request refused');
       // A refused body was not read to its end: the connection cannot carry another request.
-      closeIfBodyUnread(req, reply, status === 413 || status === 408 || status === 400 || status === 415);
+      if (status === 413 || status === 408 || status === 400 || status === 415) closeAfterThisReply(req, reply);
+      else closeIfBodyUnread(req, reply);
       return reply.code(status).type('text/plain').send(err.message + '\n');
     }
     log.error({ err, url: req.url }, 'internal error handling a request');
@@ -218,7 +219,7 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
       const body = req.body;
       if (body instanceof RefusedBody) {
         metrics.requestRefused('limits');
-        closeIfBodyUnread(req, reply, true);
+        closeAfterThisReply(req, reply); // the rest of the body was not read
         return reply.code(200).type('text/xml; charset=utf-8').send(dispatcher.refuse(body.error, body.bytes));
       }
       const info = new HttpRequest(req.headers.authorization, reply.raw);
@@ -250,19 +251,21 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
   return app;
 }
 
-/**
- * Close the connection after this reply when the request has a body that has not all been read (or
- * when `refused`: its body was refused part-way). Node would otherwise read and discard the rest to
- * keep the connection for another request: as much as the client sends, at full speed, until the
- * request timeout (a chunked body has no end). A request without a body is not `complete` yet while
- * its handler runs (Node marks it after the request event), so the headers say whether there is one.
- */
-function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply, refused = false): void {
-  if (!refused) {
-    const h = req.headers;
-    const body = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
-    if (!body || req.raw.complete) return;
-  }
+/** Send this reply with `connection: close`, then end the connection without reading more (connections.ts). */
+function closeAfterThisReply(req: FastifyRequest, reply: FastifyReply): void {
   reply.header('connection', 'close');
   closeAfterReply(req.raw.socket);
+}
+
+/**
+ * closeAfterThisReply when the request has a body that has not all been read. Node would otherwise
+ * read and discard the rest to keep the connection for another request: as much as the client
+ * sends, at full speed, until the request timeout (a chunked body has no end). A request without a
+ * body is not `complete` yet while its handler runs (Node marks it after the request event), so the
+ * headers say whether there is one.
+ */
+function closeIfBodyUnread(req: FastifyRequest, reply: FastifyReply): void {
+  const h = req.headers;
+  const body = h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0');
+  if (body && !req.raw.complete) closeAfterThisReply(req, reply);
 }
