@@ -3,7 +3,7 @@
 // When a test here fails after a schema change: node --import tsx scripts/config-reference.ts --write
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import {
   BEGIN,
@@ -120,4 +120,26 @@ test('the systemd units use nothing newer than systemd 239 (EL8), so EL8 loads t
       if (m[1].startsWith('StartLimit')) assert.equal(section, 'Unit', `${unit}: ${m[1]} belongs in [Unit]`);
     }
   }
+});
+
+test('no service definition sets a variable the binary drops: it would start twice (re-exec without it) and the setting would do nothing', async () => {
+  const { runtimeVariables } = await import('../../src/cli/runtime-env.js');
+  const files = ['systemd', 'systemd-219', 'upstart', 'sysv'].flatMap((d) =>
+    readdirSync(new URL(`../../packaging/${d}/`, import.meta.url)).map((f) => `packaging/${d}/${f}`),
+  );
+  assert.ok(files.length >= 8, files.join(' '));
+  let assignments = 0;
+  for (const file of files) {
+    const names = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8')
+      .split('\n')
+      .filter((l) => !/^\s*#/.test(l))
+      .map((l) => l.replace(/^Environment=/, 'Environment= ')) // systemd: Environment=A=1 B=2
+      .flatMap((l) => [...l.matchAll(/(?:^|[\s;])(?:export\s+|env\s+)?([A-Za-z_][A-Za-z0-9_]*)=/g)].map((m) => m[1]))
+      .filter((n) => /^[A-Z][A-Z0-9_]*$/.test(n));
+    assignments += names.length;
+    assert.deepEqual(runtimeVariables(Object.fromEntries(names.map((n) => [n, '1']))), [], `${file} sets ${names.join(', ')}`);
+  }
+  assert.ok(assignments > 0, 'the scan found the variables the files do set (TZ, PIDFILE, ...)');
+  // The scan sees what the units used to carry.
+  assert.deepEqual(runtimeVariables({ TZ: 'UTC', UV_THREADPOOL_SIZE: '16', UV_USE_IO_URING: '0' }), ['UV_THREADPOOL_SIZE', 'UV_USE_IO_URING']);
 });
