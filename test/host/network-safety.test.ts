@@ -215,3 +215,28 @@ describe('readLinks: what a plan needs, in one ip process', { skip }, () => {
     assert.equal(calls.filter((a) => a.includes('-batch')).length, 1, 'one ip process');
   });
 });
+
+describe('bridges named like an ip keyword (help, h, dev, up, type)', { skip }, () => {
+  // `ip link del NAME` reads NAME as a keyword first ("h" is a prefix of "help": ip prints its usage
+  // and exits); with `dev` before it a name is only a name.
+  it('are removed by network_remove_bridge, and undone when a later step of their batch fails', async () => {
+    const ns = randomNs('brick-kw');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    const ctx = testCtx(networkConfig({ namespace: ns, backend: 'linuxbridge' }));
+    const names = async () => (await linksJson(ns)).map((l) => l.ifname).sort();
+    for (const name of ['help', 'dev', 'up', 'type']) {
+      assert.equal((await call(ctx, 'network_ensure_bridge', name, {})).changed, true);
+      assert.deepEqual(await call(ctx, 'network_remove_bridge', name), { removed: true, changes: [`removed bridge ${name}`] });
+    }
+    assert.deepEqual(await names(), ['lo']);
+    // The uplink lo copies its MTU 65536 onto the new bridge, which a bridge cannot take: the third
+    // step fails, and the bridge the first one made must go again.
+    await assert.rejects(call(ctx, 'network_ensure_bridge', 'h', { uplink: 'lo' }), (e: any) => {
+      assert.equal(e.fault, 'COMMAND_FAILED');
+      assert.match(e.message, /"link set dev h mtu 65536" failed: .*mtu greater than device maximum.*; the 2 step\(s\) before it were undone$/s);
+      return true;
+    });
+    assert.deepEqual(await names(), ['lo']);
+  });
+});

@@ -59,7 +59,7 @@ describe('network methods', () => {
     assert.equal(r.calls.filter((c) => c.args.includes('-batch')).length, 0);
     assert.deepEqual(await call(ctx, 'network_gc', {}), ['breth0-10']);
     const batches = r.calls.filter((c) => c.args.includes('-batch'));
-    assert.deepEqual(batches.map((c) => c.opts.input), ['link del eth0.10\nlink del breth0-10\n']);
+    assert.deepEqual(batches.map((c) => c.opts.input), ['link del dev eth0.10\nlink del dev breth0-10\n']);
   });
 
   it('startNetworkGc runs on network.gc_interval_s and stops when told; 0 means never', async () => {
@@ -71,7 +71,7 @@ describe('network methods', () => {
     const until = Date.now() + 3000;
     while (!r.calls.some((c) => c.args.includes('-batch')) && Date.now() < until) await new Promise((res) => setTimeout(res, 10));
     stop();
-    assert.ok(r.calls.some((c) => c.args.includes('-batch') && c.opts.input === 'link del eth0.10\nlink del breth0-10\n'));
+    assert.ok(r.calls.some((c) => c.args.includes('-batch') && c.opts.input === 'link del dev eth0.10\nlink del dev breth0-10\n'));
     const n = r.calls.length;
     await new Promise((res) => setTimeout(res, 100));
     assert.ok(r.calls.length <= n + 4, 'no new runs after stop (one in flight may finish)');

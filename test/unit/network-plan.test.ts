@@ -72,7 +72,7 @@ describe('VLAN bridge plan (linuxbridge)', () => {
       ],
     );
     // The undo of a half-applied batch removes what it made, last first.
-    assert.deepEqual(undoLines(steps), ['link set dev eth1.100 nomaster', 'link del breth1-100', 'link del eth1.100']);
+    assert.deepEqual(undoLines(steps), ['link set dev eth1.100 nomaster', 'link del dev breth1-100', 'link del dev eth1.100']);
   });
   it('Ovm3 naming: {bridge}.{vlan} on the parent bridge; a pif as parent names itself', () => {
     assert.equal(planLinuxVlanBridge(host, { parent: 'cloudbr1', vlan: 7, pattern: '{bridge}.{vlan}' }).names.bridge, 'cloudbr1.7');
@@ -136,7 +136,7 @@ describe('bridge plan', () => {
       'address add 10.0.0.5/24 dev eth0',
       'route add 0.0.0.0/0 via 10.0.0.1 dev eth0 proto static',
       'link set dev eth0 nomaster',
-      'link del cloudbr0',
+      'link del dev cloudbr0',
     ]);
   });
 });
@@ -153,7 +153,7 @@ describe('GC plan', () => {
     ]);
     const p = planLinuxGc(s);
     assert.deepEqual(p.remove, ['breth1-10']);
-    assert.deepEqual(p.steps.map((x) => x.do), ['link del eth1.10', 'link del breth1-10']);
+    assert.deepEqual(p.steps.map((x) => x.do), ['link del dev eth1.10', 'link del dev breth1-10']);
     assert.throws(() => planLinuxRemoveVlanBridge(s, 'mybridge'), /brick leaves it alone/);
   });
 });
@@ -189,13 +189,13 @@ describe('apply', () => {
     const r = recordingRunner((c) => (c.args.includes('-force') ? {} : { code: 1, stderr: 'RTNETLINK answers: File exists\nCommand failed -:2\n' }));
     const h = netHost(networkConfig({ namespace: '' }), r);
     const steps = [
-      { do: 'link add name b0 type bridge', undo: 'link del b0', what: 'created b0' },
+      { do: 'link add name b0 type bridge', undo: 'link del dev b0', what: 'created b0' },
       { do: 'link set dev x0 master b0', undo: 'link set dev x0 nomaster', what: 'enslaved x0' },
     ];
     await assert.rejects(applySteps(h, steps), /"link set dev x0 master b0" failed: RTNETLINK answers: File exists; the 1 step\(s\) before it were undone/);
     assert.deepEqual(r.calls.map((c) => [c.cmd, c.args.join(' '), c.opts.input]), [
       ['ip', '-batch -', 'link add name b0 type bridge\nlink set dev x0 master b0\n'],
-      ['ip', '-force -batch -', 'link del b0\n'],
+      ['ip', '-force -batch -', 'link del dev b0\n'],
     ]);
   });
   it('sets OVS_RUNDIR for ovs-vsctl when network.ovs_rundir is set', async () => {

@@ -16,9 +16,9 @@ const conflict = (re: RegExp) => (e: unknown) => e instanceof BrickError && e.fa
 describe('network_remove_bridge (linux)', () => {
   it("releases the uplink, then deletes brick's bridge; nothing by that name is removed: false", () => {
     const s = linux([br(2, 'br0', 'brick:bridge'), link(3, 'eth0', { master: 'br0' })]);
-    assert.deepEqual(planLinuxRemoveBridge(s, 'br0').steps.map((x) => x.do), ['link set dev eth0 nomaster', 'link del br0']);
+    assert.deepEqual(planLinuxRemoveBridge(s, 'br0').steps.map((x) => x.do), ['link set dev eth0 nomaster', 'link del dev br0']);
     assert.deepEqual(planLinuxRemoveBridge(s, 'nope'), { exists: false, steps: [], cmds: [] });
-    assert.deepEqual(planLinuxRemoveBridge(linux([br(2, 'control0', 'brick:control')]), 'control0').steps.map((x) => x.do), ['link del control0']);
+    assert.deepEqual(planLinuxRemoveBridge(linux([br(2, 'control0', 'brick:control')]), 'control0').steps.map((x) => x.do), ['link del dev control0']);
   });
   it("refuses a person's bridge, a guest on it, brick's other kinds, and a bridge holding the host's address", () => {
     assert.throws(() => planLinuxRemoveBridge(linux([br(2, 'br0')]), 'br0'), conflict(/not a bridge brick made/));

@@ -60,7 +60,7 @@ describe('network call deadlines', () => {
     const undo = r.calls.filter((c) => applies(c) && c.args.includes('-force'));
     assert.deepEqual(
       undo.map((c) => c.opts.input),
-      ['link del br0\n'], // the inverse of "link add", "alias", "up": deleting it
+      ['link del dev br0\n'], // the inverse of "link add", "alias", "up": deleting it
     );
     // Every command but the undo ran within the call's time and with its signal.
     for (const c of r.calls.filter((c) => !(applies(c) && c.args.includes('-force')))) {
@@ -97,7 +97,7 @@ describe('network call deadlines', () => {
 });
 
 describe('safe apply on disk', () => {
-  const undo = ['link set dev eth0 nomaster', 'link del br0'];
+  const undo = ['link set dev eth0 nomaster', 'link del dev br0'];
 
   it('the undo is on disk before the change is applied, and gone once confirmed', () => {
     const config = networkConfig({});
@@ -130,7 +130,7 @@ describe('safe apply on disk', () => {
     const sa = new SafeApply();
     sa.arm(netHost(config, r), log, ['c'], undo, 30, { file });
     await sa.rollbackNow();
-    assert.deepEqual(r.calls.map((c) => c.opts.input), ['link set dev eth0 nomaster\nlink del br0\n']);
+    assert.deepEqual(r.calls.map((c) => c.opts.input), ['link set dev eth0 nomaster\nlink del dev br0\n']);
     assert.equal(existsSync(file), false);
     assert.equal(sa.hasPending, false);
   });
@@ -145,7 +145,7 @@ describe('safe apply on disk', () => {
     const r = recordingRunner();
     const sa = new SafeApply();
     assert.equal(await sa.recover(config, r, log), 'rolled-back');
-    assert.deepEqual(r.calls.map((c) => [c.args.join(' '), c.opts.input]), [['-force -batch -', 'link set dev eth0 nomaster\nlink del br0\n']]);
+    assert.deepEqual(r.calls.map((c) => [c.args.join(' '), c.opts.input]), [['-force -batch -', 'link set dev eth0 nomaster\nlink del dev br0\n']]);
     assert.equal(existsSync(file), false);
     assert.throws(() => sa.confirm(), /rolled back at/);
 

@@ -289,7 +289,7 @@ describe('VXLAN bridge plans', () => {
 
   it('removal and GC: brick\'s unused VXLAN bridge goes with its device; a guest port keeps it; a person\'s is never touched', () => {
     const s = linuxState(made);
-    assert.deepEqual(planRemoveVxlanBridge(s, 'brvx-9').steps.map((x) => x.do), ['link del vxlan9', 'link del brvx-9']);
+    assert.deepEqual(planRemoveVxlanBridge(s, 'brvx-9').steps.map((x) => x.do), ['link del dev vxlan9', 'link del dev brvx-9']);
     assert.deepEqual(planLinuxGc(s).remove, ['brvx-9']);
     assert.deepEqual(planLinuxGc(s).names.sort(), ['brvx-9', 'vxlan9']);
     const inUse = linuxState([...made, eth('vnet0', 5, { master: 'brvx-9' })]);

@@ -43,7 +43,7 @@ export function planLinuxBridge(s: LinuxState, d: BridgeDesired): LinuxBridgePla
   const mtu = d.mtu ?? (up && !br ? up.mtu : undefined);
 
   if (!br) {
-    steps.push({ do: `link add name ${d.name} type bridge${d.stp !== undefined ? ` stp_state ${d.stp ? 1 : 0}` : ''}`, undo: `link del ${d.name}`, what: `created bridge ${d.name}` });
+    steps.push({ do: `link add name ${d.name} type bridge${d.stp !== undefined ? ` stp_state ${d.stp ? 1 : 0}` : ''}`, undo: `link del dev ${d.name}`, what: `created bridge ${d.name}` });
     steps.push({ do: `link set dev ${d.name} alias ${ownerAlias('bridge')}`, what: `marked ${d.name} as brick's` });
     if (addrs.length && up?.mac) steps.push({ do: `link set dev ${d.name} address ${up.mac}`, what: `gave ${d.name} the MAC of ${up.name} (${up.mac})` });
     if (mtu !== undefined) steps.push({ do: `link set dev ${d.name} mtu ${mtu}`, what: `set ${d.name} mtu ${mtu}` });
@@ -134,7 +134,7 @@ export function planLinuxRemoveBridge(s: LinuxState, name: string): BridgeRemova
   if (addrs.length)
     throw new BrickError('CONFLICT', `${name} carries ${addrs.map((a) => `${a.address}/${a.prefix}`).join(', ')}; removing it could cut the host off: move the addresses to another device first`);
   const steps: Step[] = ports.map((p) => ({ do: `link set dev ${p.name} nomaster`, undo: `link set dev ${p.name} master ${name}`, what: `released ${p.name} from ${name}` }));
-  steps.push({ do: `link del ${name}`, what: `removed bridge ${name}` });
+  steps.push({ do: `link del dev ${name}`, what: `removed bridge ${name}` });
   return { exists: true, steps, cmds: [] };
 }
 

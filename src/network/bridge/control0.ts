@@ -64,7 +64,7 @@ export function planControl(s: LinuxState, dev: string, addr: Cidr, createLink: 
   const report: ControlReport = { bridge: 'present', link_up: 'already up', arp: 'already on', address: 'present', other_routes_removed: [], route: 'present' };
   if (!link) {
     if (!createLink) throw new BrickError('NOT_FOUND', `${dev} does not exist`);
-    steps.push({ do: `link add name ${dev} type bridge`, undo: `link del ${dev}`, what: `created bridge ${dev}` });
+    steps.push({ do: `link add name ${dev} type bridge`, undo: `link del dev ${dev}`, what: `created bridge ${dev}` });
     steps.push({ do: `link set dev ${dev} alias ${ownerAlias('control')}`, what: `marked ${dev} as brick's` });
     report.bridge = 'created';
   }

@@ -68,14 +68,14 @@ export function planLinuxVlanBridge(s: LinuxState, d: VlanBridgeDesired): { name
 
   const steps: Step[] = [];
   if (!vdev) {
-    steps.push({ do: `link add link ${pifName} name ${vdevName} type vlan id ${d.vlan}`, undo: `link del ${vdevName}`, what: `created VLAN device ${vdevName}` });
+    steps.push({ do: `link add link ${pifName} name ${vdevName} type vlan id ${d.vlan}`, undo: `link del dev ${vdevName}`, what: `created VLAN device ${vdevName}` });
     steps.push({ do: `link set dev ${vdevName} alias ${ownerAlias('vlan-device')}`, what: `marked ${vdevName} as brick's` });
   }
   // Copy the uplink MTU onto what brick made (a person's device keeps theirs).
   if (!vdev || (vdev.owner && vdev.mtu !== pif.mtu))
     steps.push({ do: `link set dev ${vdevName} mtu ${pif.mtu}`, undo: vdev ? `link set dev ${vdevName} mtu ${vdev.mtu}` : undefined, what: `set ${vdevName} mtu ${pif.mtu}` });
   if (!br) {
-    steps.push({ do: `link add name ${bridge} type bridge`, undo: `link del ${bridge}`, what: `created bridge ${bridge}` });
+    steps.push({ do: `link add name ${bridge} type bridge`, undo: `link del dev ${bridge}`, what: `created bridge ${bridge}` });
     steps.push({ do: `link set dev ${bridge} alias ${ownerAlias('vlan-bridge')}`, what: `marked ${bridge} as brick's` });
   }
   if (!br || (br.owner && br.mtu !== pif.mtu))
@@ -147,8 +147,8 @@ export function planLinuxRemoveVlanBridge(s: LinuxState, name: string): RemovalP
   const inUse = ports.filter((p) => p.owner !== 'vlan-device');
   if (inUse.length)
     throw new BrickError('CONFLICT', `${name} still has ports ${inUse.map((p) => p.name).join(', ')}; detach them (stop the guests) first`);
-  const steps: Step[] = ports.map((p) => ({ do: `link del ${p.name}`, what: `removed VLAN device ${p.name}` }));
-  steps.push({ do: `link del ${name}`, what: `removed bridge ${name}` });
+  const steps: Step[] = ports.map((p) => ({ do: `link del dev ${p.name}`, what: `removed VLAN device ${p.name}` }));
+  steps.push({ do: `link del dev ${name}`, what: `removed bridge ${name}` });
   return { exists: true, steps, cmds: [] };
 }
 

@@ -100,7 +100,7 @@ export function planVxlanBridge(s: LinuxState, d: VxlanBridgeDesired): { names: 
     const where = peer.remote ? `remote ${peer.remote}` : `group ${peer.group}`;
     steps.push({
       do: `link add ${dev} type vxlan id ${d.vni} ${where} dev ${under.name} dstport ${VXLAN_PORT} ttl ${VXLAN_TTL}`,
-      undo: `link del ${dev}`,
+      undo: `link del dev ${dev}`,
       what: `created VXLAN device ${dev} (VNI ${d.vni}, ${where}, on ${under.name})`,
     });
     steps.push({ do: `link set dev ${dev} alias ${ownerAlias('vxlan-device')}`, what: `marked ${dev} as brick's` });
@@ -109,7 +109,7 @@ export function planVxlanBridge(s: LinuxState, d: VxlanBridgeDesired): { names: 
   if (!vx || (vx.owner && vx.mtu !== mtu))
     steps.push({ do: `link set dev ${dev} mtu ${mtu}`, undo: vx ? `link set dev ${dev} mtu ${vx.mtu}` : undefined, what: `set ${dev} mtu ${mtu}` });
   if (!br) {
-    steps.push({ do: `link add name ${bridge} type bridge`, undo: `link del ${bridge}`, what: `created bridge ${bridge}` });
+    steps.push({ do: `link add name ${bridge} type bridge`, undo: `link del dev ${bridge}`, what: `created bridge ${bridge}` });
     steps.push({ do: `link set dev ${bridge} alias ${ownerAlias('vxlan-bridge')}`, what: `marked ${bridge} as brick's` });
   }
   if (!br || (br.owner && br.mtu !== mtu))
@@ -134,8 +134,8 @@ export function planRemoveVxlanBridge(s: LinuxState, name: string): VxlanRemoval
   const ports = portsOf(s, name);
   const inUse = ports.filter((p) => p.owner !== 'vxlan-device');
   if (inUse.length) throw new BrickError('CONFLICT', `${name} still has ports ${inUse.map((p) => p.name).join(', ')}; detach them (stop the guests) first`);
-  const steps: Step[] = ports.map((p) => ({ do: `link del ${p.name}`, what: `removed VXLAN device ${p.name}` }));
-  steps.push({ do: `link del ${name}`, what: `removed bridge ${name}` });
+  const steps: Step[] = ports.map((p) => ({ do: `link del dev ${p.name}`, what: `removed VXLAN device ${p.name}` }));
+  steps.push({ do: `link del dev ${name}`, what: `removed bridge ${name}` });
   return { exists: true, steps };
 }
 
