@@ -240,3 +240,30 @@ describe('bridges named like an ip keyword (help, h, dev, up, type)', { skip }, 
     assert.deepEqual(await names(), ['lo']);
   });
 });
+
+describe('network_setup_control never takes the host\'s own routes', { skip }, () => {
+  it('refuses /0 (the default route) and a network holding another device\'s address, changing nothing; a network of its own works', async () => {
+    const ns = await hostWithUplink();
+    const ctx = testCtx(networkConfig({ namespace: ns, backend: 'linuxbridge' }));
+    const routes = async () => (await ipn(ns, '-4', 'route', 'show')).trim();
+    const before = await routes();
+    const bad: Array<[string, string, RegExp]> = [
+      ['169.254.0.1/0', 'INVALID_PARAMS', /\/0 is every address/],
+      ['0.0.0.0/1', 'CONFLICT', /the control network 0\.0\.0\.0\/1 overlaps 10\.77\.0\.2\/24 on mgmt0/],
+      ['10.77.0.9/24', 'CONFLICT', /the control network 10\.77\.0\.0\/24 overlaps 10\.77\.0\.2\/24 on mgmt0/],
+      ['10.77.0.129/25', 'CONFLICT', /overlaps 10\.77\.0\.2\/24 on mgmt0/],
+    ];
+    for (const [cidr, fault, msg] of bad) {
+      await assert.rejects(call(ctx, 'network_setup_control', 'ctl0', cidr), (e: any) => {
+        assert.equal(e.fault, fault, `${cidr}: ${e.message}`);
+        assert.match(e.message, msg);
+        return true;
+      });
+      assert.equal(await routes(), before, `${cidr}: the routes are as they were`);
+      assert.equal((await linksJson(ns)).some((l) => l.ifname === 'ctl0'), false, `${cidr}: no ctl0`);
+    }
+    const r = await call(ctx, 'network_setup_control', 'ctl0', '169.254.0.0/16');
+    assert.equal(r.address, '169.254.0.1/16');
+    assert.match(await routes(), /^default via 10\.77\.0\.1 dev mgmt0 $/m);
+  });
+});

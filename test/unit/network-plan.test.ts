@@ -163,6 +163,20 @@ describe('control0 plan', () => {
     assert.deepEqual(controlAddress('169.254.0.0/16'), { address: '169.254.0.1', prefix: 16, family: 4 });
     assert.deepEqual(controlAddress('169.254.0.1/16'), { address: '169.254.0.1', prefix: 16, family: 4 });
   });
+  it('refuses /0 and a network overlapping another device\'s own address; a link-local address (avahi) is no obstacle', () => {
+    assert.throws(() => controlAddress('169.254.0.1/0'), /\/0 is every address/);
+    const s = state(
+      [link(2, 'eth0'), link(3, 'eth1')],
+      [
+        { ifname: 'eth0', addr_info: [{ family: 'inet', local: '10.1.2.3', prefixlen: 8, scope: 'global' }] },
+        { ifname: 'eth1', addr_info: [{ family: 'inet', local: '169.254.7.7', prefixlen: 16, scope: 'link' }] },
+      ],
+    );
+    for (const cidr of ['10.1.0.0/16', '10.0.0.1/8', '8.0.0.1/5'])
+      assert.throws(() => planControl(s, 'control0', controlAddress(cidr), true), /overlaps 10\.1\.2\.3\/8 on eth0; routing it through control0 could cut the host off/, cidr);
+    assert.ok(planControl(s, 'control0', controlAddress('169.254.0.0/16'), true).steps.length);
+    assert.ok(planControl(s, 'control0', controlAddress('11.0.0.1/8'), true).steps.length);
+  });
   it('removes zeroconf\'s routes before adding the address, and routes through the bridge', () => {
     const s = state([link(2, 'eth0')], [], [{ dst: '169.254.0.0/16', dev: 'eth0', scope: 'link', metric: 1002 }]);
     const { steps, report } = planControl(s, 'control0', controlAddress('169.254.0.0/16'), true);

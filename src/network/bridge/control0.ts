@@ -45,6 +45,8 @@ export function controlAddress(cidr: string): Cidr {
   const c = check(CidrText, cidr, 'cidr');
   if (c.family !== 4) throw new BrickError('INVALID_PARAMS', `cidr: the control network is IPv4 (like 169.254.0.1/16), got ${cidr}`);
   if (c.prefix > 30) throw new BrickError('INVALID_PARAMS', `cidr: /${c.prefix} is too small for a control network; use e.g. /16`);
+  // Its route is replaced to go through the control device: /0 would be the host's default route.
+  if (c.prefix === 0) throw new BrickError('INVALID_PARAMS', `cidr: /0 is every address (its route is the default route), not a control network; use e.g. 169.254.0.1/16`);
   return v4IsNetwork(c) ? v4FirstHost(c) : c;
 }
 
@@ -60,6 +62,15 @@ export function planControl(s: LinuxState, dev: string, addr: Cidr, createLink: 
   const link = s.links.get(dev);
   if (link && !['bridge', 'openvswitch', 'tun'].includes(link.kind))
     throw new BrickError('CONFLICT', `${dev} exists and is a ${link.kind || 'physical'} interface, not a bridge; remove it or name another control device`);
+  // The control network's routes are taken from every other device: one whose own (not link-local)
+  // address is in that network would lose its subnet's route, and the host could be cut off.
+  const overlap = (a: Cidr, b: Cidr) => v4Network({ ...b, prefix: Math.min(a.prefix, b.prefix) }) === v4Network({ ...a, prefix: Math.min(a.prefix, b.prefix) });
+  const clash = s.addrs.filter((a) => a.family === 4 && a.dev !== dev && a.scope !== 'link' && a.scope !== 'host' && overlap(a, addr));
+  if (clash.length)
+    throw new BrickError(
+      'CONFLICT',
+      `the control network ${net} overlaps ${clash.map((a) => `${a.address}/${a.prefix} on ${a.dev}`).join(', ')}; routing it through ${dev} could cut the host off: choose a control network of its own (e.g. 169.254.0.0/16)`,
+    );
   const steps: Step[] = [];
   const report: ControlReport = { bridge: 'present', link_up: 'already up', arp: 'already on', address: 'present', other_routes_removed: [], route: 'present' };
   if (!link) {

@@ -89,7 +89,7 @@ export const methods = [
     returns: 'struct',
     help:
       'Set up the link-local control network: the bridge exists and is up with ARP on, holds the address, the only route for its network goes through it ' +
-      '(zeroconf\'s routes on other devices are removed), NOZEROCONF=yes in /etc/sysconfig/network where that file exists, a stale ' +
+      '(zeroconf\'s routes on other devices are removed; a network overlapping another device\'s own address, or /0, is refused, nothing changed), NOZEROCONF=yes in /etc/sysconfig/network where that file exists, a stale ' +
       'network-scripts/ifcfg-<dev> removed (with network.namespace set no host file is touched: nozeroconf and ifcfg say skipped). Each step is idempotent. Reply: struct {dev, address, changed, changes, steps: {bridge, link_up, arp, address, ' +
       'other_routes_removed, route, nozeroconf, ifcfg}}. ' + FAULTS,
     handler: async ([dev = 'control0', cidr = '169.254.0.1/16'], ctx) => setupControl(ctx, dev, cidr),
