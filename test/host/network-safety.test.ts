@@ -267,3 +267,45 @@ describe('network_setup_control never takes the host\'s own routes', { skip }, (
     assert.match(await routes(), /^default via 10\.77\.0\.1 dev mgmt0 $/m);
   });
 });
+
+describe('network_setup_control stopped part-way', { skip }, () => {
+  it('undoes every step of its batch: the other device\'s route is back, ARP and the address as they were', async () => {
+    const ns = randomNs('brick-nct');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'zc0', 'type', 'veth', 'peer', 'name', 'zc0p');
+    await ipn(ns, 'link', 'set', 'zc0', 'up');
+    await ipn(ns, 'route', 'add', '169.254.0.0/16', 'dev', 'zc0', 'metric', '1002'); // zeroconf's
+    await ipn(ns, 'link', 'add', 'ctl0', 'type', 'bridge'); // brick's control bridge, down with ARP off
+    await ipn(ns, 'link', 'set', 'ctl0', 'alias', 'brick:control');
+    await ipn(ns, 'link', 'set', 'ctl0', 'arp', 'off');
+    const snapshot = async () => ({
+      routes: (await ipn(ns, '-4', 'route', 'show')).trim(),
+      addrs: (await ipn(ns, '-4', '-o', 'addr', 'show', 'dev', 'ctl0')).trim(),
+      flags: (await linksJson(ns)).find((l) => l.ifname === 'ctl0')?.flags,
+    });
+    const before = await snapshot();
+    // As in 'a batch that hangs past the call deadline': the batch runs, then hangs until the call is stopped.
+    const hanging: Runner = async (cmd, args, opts) => {
+      const r = await run(cmd, args, opts);
+      if (!args.includes('-batch') || args.includes('-force') || args.includes('-json')) return r;
+      return new Promise((_, reject) => {
+        const stop = () => reject(new BrickError('TIMEOUT', `${cmd} ${args.join(' ')}: killed`, { started: true }));
+        if (opts.signal?.aborted) stop();
+        else opts.signal?.addEventListener('abort', stop, { once: true });
+      });
+    };
+    const config = networkConfig({ namespace: ns, backend: 'linuxbridge' });
+    config.server.call_timeout_s = 8;
+    const d = new Dispatcher({ config, log: createLogger({ svc: 'test', level: 'silent' }), methods: [...methods], run: hanging });
+    let fault: BrickError | undefined;
+    try {
+      await d.call('network_setup_control', ['ctl0', '169.254.0.1/16']);
+    } catch (e) {
+      fault = e as BrickError;
+    }
+    assert.equal(fault?.fault, 'TIMEOUT', String(fault));
+    assert.match(fault!.message, /were undone/, fault!.message);
+    assert.deepEqual(await snapshot(), before, 'the host is as it was');
+  });
+});

@@ -189,6 +189,13 @@ describe('control0 plan', () => {
       'route replace 169.254.0.0/16 dev control0 proto kernel scope link src 169.254.0.1',
     ]);
     assert.deepEqual(report.other_routes_removed, ['169.254.0.0/16 dev eth0 metric 1002']);
+    // A batch stopped part-way is undone whole: every step on a device that stays has its inverse.
+    assert.deepEqual(undoLines(steps), [
+      'route del 169.254.0.0/16 dev control0 proto kernel scope link src 169.254.0.1',
+      'address del 169.254.0.1/16 dev control0',
+      'route add 169.254.0.0/16 dev eth0 scope link metric 1002',
+      'link del dev control0',
+    ]);
   });
   it('NOZEROCONF=yes: replaced, appended, or left alone', () => {
     assert.equal(withNozeroconf('NETWORKING=yes\nNOZEROCONF=no\n'), 'NETWORKING=yes\nNOZEROCONF=yes\n');

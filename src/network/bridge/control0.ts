@@ -80,27 +80,31 @@ export function planControl(s: LinuxState, dev: string, addr: Cidr, createLink: 
     report.bridge = 'created';
   }
   if (!link?.up) {
-    steps.push({ do: `link set dev ${dev} up`, what: `brought ${dev} up` });
+    steps.push({ do: `link set dev ${dev} up`, undo: link ? `link set dev ${dev} down` : undefined, what: `brought ${dev} up` });
     report.link_up = 'brought up';
   }
   if (link && !link.arp) {
-    steps.push({ do: `link set dev ${dev} arp on`, what: `turned ARP on for ${dev}` });
+    steps.push({ do: `link set dev ${dev} arp on`, undo: `link set dev ${dev} arp off`, what: `turned ARP on for ${dev}` });
     report.arp = 'turned on';
   }
   // Other devices' routes for the control network go first, so the kernel's route for our address
   // never competes with them.
   for (const r of s.routes.filter((r) => r.family === 4 && r.dst === net && r.dev !== dev)) {
-    steps.push({ do: `route del ${routeArgs(r).join(' ')}`, what: `removed route ${net} via ${r.dev}` });
+    steps.push({ do: `route del ${routeArgs(r).join(' ')}`, undo: `route add ${routeArgs(r).join(' ')}`, what: `removed route ${net} via ${r.dev}` });
     report.other_routes_removed.push(`${net} dev ${r.dev}${r.metric !== undefined ? ` metric ${r.metric}` : ''}`);
   }
   const has = s.addrs.some((a) => a.dev === dev && a.family === 4 && a.address === addr.address && a.prefix === addr.prefix);
   if (!has) {
-    steps.push({ do: `address add ${addr.address}/${addr.prefix} dev ${dev}`, what: `added ${addr.address}/${addr.prefix} to ${dev}` });
+    steps.push({ do: `address add ${addr.address}/${addr.prefix} dev ${dev}`, undo: `address del ${addr.address}/${addr.prefix} dev ${dev}`, what: `added ${addr.address}/${addr.prefix} to ${dev}` });
     report.address = 'added';
   }
   if (!s.routes.some((r) => r.family === 4 && r.dst === net && r.dev === dev)) {
     // replace, not add: the kernel may already have made it from the address just added.
-    steps.push({ do: `route replace ${net} dev ${dev} proto kernel scope link src ${addr.address}`, what: `routed ${net} through ${dev}` });
+    steps.push({
+      do: `route replace ${net} dev ${dev} proto kernel scope link src ${addr.address}`,
+      undo: `route del ${net} dev ${dev} proto kernel scope link src ${addr.address}`,
+      what: `routed ${net} through ${dev}`,
+    });
     report.route = 'added';
   }
   return { steps, report };
