@@ -32,7 +32,8 @@ export function ovsTransactionArgs(cmds: readonly OvsCommand[]): string[] {
 
 /**
  * Apply the steps in one `ip -batch -`. ip stops at the first failing line; the lines before it
- * are then undone (best effort, `-force`) so a failed call leaves the host as it found it. A batch
+ * are then undone (best effort, `-force`) so a failed call leaves the host as it found it (all of
+ * them when ip exits without naming the failed line). A batch
  * stopped part-way (the call's deadline, or the client gone) is undone whole: which of its lines
  * ran is unknown, and the undo of a line that never ran fails harmlessly under `-force` (a planner
  * only plans a step for what is not there yet).
@@ -62,12 +63,22 @@ export async function applySteps(host: NetHost, steps: readonly Step[]): Promise
   }
   const m = /Command failed -:(\d+)/.exec(r.stderr);
   const failed = m ? Number(m[1]) - 1 : -1;
-  const applied = failed >= 0 ? steps.slice(0, failed) : [];
+  // No line number: ip exited on a line it could not parse (a `master` or `dev` that does not exist
+  // makes it exit), after running the lines before it. Which line that was is unknown, so every
+  // step is undone, as for a batch stopped part-way (the undo of a line that never ran fails
+  // harmlessly under -force).
+  const applied = failed >= 0 ? steps.slice(0, failed) : steps;
   const undo = undoLines(applied);
-  let undone = 'nothing before it had been applied';
+  const before = failed >= 0 ? `the ${applied.length} step(s) before it` : `ip did not say which line failed: its ${applied.length} step(s)`;
+  let undone = failed >= 0 ? 'nothing before it had been applied' : 'ip did not say which line failed, and none of its steps can be undone';
   if (undo.length) {
     const u = await host.ipBatch(undo, { force: true, allowFailure: true, undo: true });
-    undone = u.code === 0 ? `the ${applied.length} step(s) before it were undone` : `undoing the ${applied.length} step(s) before it failed too: ${u.stderr.trim()}`;
+    undone =
+      u.code === 0
+        ? `${before} were undone`
+        : failed >= 0
+          ? `undoing ${before} failed too: ${u.stderr.trim()}`
+          : `${before} were undone; undo lines that failed (as they do for lines that had not run): ${u.stderr.trim().slice(0, 500)}`;
   }
   const line = failed >= 0 ? `"${steps[failed].do}"` : 'a step';
   throw new BrickError('COMMAND_FAILED', `ip -batch: ${line} failed: ${r.stderr.replace(/Command failed -:\d+/, '').trim() || 'exit ' + r.code}; ${undone}`, {
