@@ -287,10 +287,35 @@ function decodeValue(v: Node, depth: number): XmlRpcValue {
 // A character XML 1.0 does not allow anywhere in a document.
 const FORBIDDEN_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 
+/**
+ * Whether the document has a processing instruction without a target (`<?>`, `<? x?>`, `<??>`),
+ * outside comments and CDATA. XML does not allow one, and fast-xml-parser reads `<?>` two ways:
+ * its validator as the start of a PI that runs to the next `?>` (so it checks nothing up to there),
+ * its parser as a whole PI (so it reads everything after it): elements the validator never checked
+ * and the server's read limits (body-scan.ts, which skips PIs as XML does) never counted. The walk
+ * skips comments, CDATA and PIs no further than the parser does, so it sees every `<?` the parser sees.
+ */
+function piWithoutTarget(xml: string): boolean {
+  if (!xml.includes('<?>') && !/<\?[\s?]/.test(xml)) return false;
+  for (let i = xml.indexOf('<'); i >= 0; ) {
+    let end: number;
+    if (xml.startsWith('<!--', i)) end = xml.indexOf('-->', i + 4) + 3;
+    else if (xml.startsWith('<![CDATA[', i)) end = xml.indexOf(']]>', i + 9) + 3;
+    else if (xml.startsWith('<?', i)) {
+      if (/[\s?>]/.test(xml.charAt(i + 2))) return true;
+      end = xml.indexOf('?>', i + 2) + 2;
+    } else end = i + 1;
+    if (end < i + 1) return false; // unclosed: not well-formed, refused by the validator
+    i = xml.indexOf('<', end);
+  }
+  return false;
+}
+
 function parseDocument(xml: string, root: string, preset?: Map<string, string>, wholeXml?: () => string | undefined): { node: Node; texts?: Map<string, string> } {
   if (/<!DOCTYPE/i.test(xml)) bad('DOCTYPE is not allowed');
   if (/<!ENTITY/i.test(xml)) bad('entity declarations are not allowed');
   if (FORBIDDEN_CHAR.test(xml)) bad('the body holds a control character XML does not allow');
+  if (piWithoutTarget(xml)) bad('a processing instruction without a target ("<?" must be followed by a name)');
   let ok: ReturnType<typeof XMLValidator.validate>;
   try {
     ok = XMLValidator.validate(xml);

@@ -95,6 +95,20 @@ test('strict: malformed, hostile or ambiguous bodies are refused with a message'
   refused(deep(20000), /nested deeper/);
 });
 
+test('a processing instruction without a target is refused: fast-xml-parser would read what its validator skipped', () => {
+  // The validator takes `<?>` for a PI running to the next `?>`; the parser for a whole PI, and
+  // read the four params after it (the read limits, which skip PIs as XML does, counted none).
+  const hidden = `<?>${p('1').repeat(4)}<param><value><string>?></string></value></param>`;
+  refused(call(hidden), /processing instruction without a target/);
+  refused(call(`<? x?>${p('1')}`), /processing instruction without a target/);
+  refused(call(`<??>${p('1')}`), /processing instruction without a target/);
+  refused(call(`<![CDATA[<!--]]>${hidden}-->`), /processing instruction without a target/);
+  // Inside CDATA or a comment it is text; a PI with a target is still read (and ignored).
+  assert.deepEqual(parseMethodCall(call(p('<string><![CDATA[<?>]]></string>'))).params, ['<?>']);
+  assert.deepEqual(parseMethodCall(call(`<!-- <?> -->${p('1')}`)).params, ['1']);
+  assert.deepEqual(parseMethodCall(call(`<?pi x?>${p('1')}`)).params, ['1']);
+});
+
 test('writing: <i8> outside int32, <nil/>, doubles, dates, base64, escaping', () => {
   assert.equal(encodeValueXml(2147483647), '<value><int>2147483647</int></value>');
   assert.equal(encodeValueXml(2147483648), '<value><i8>2147483648</i8></value>');

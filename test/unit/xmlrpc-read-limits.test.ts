@@ -129,6 +129,10 @@ test('each limit refuses with a PARSE_ERROR fault naming it; a small body limit 
   const tooBig = await post(str('upload', 5_000_000));
   assert.equal(tooBig.statusCode, 413);
   assert.match(tooBig.body, /server\.body_limit_bytes \(4194304\)/);
+  // Params behind a `<?>` (a PI without a target, which the scan skips as XML does) are not read
+  // past the limit: the codec refuses the body instead of reading them.
+  const hidden = await post(`<methodCall><methodName>echo</methodName><params><?>${v.repeat(5)}<param><value><string>?></string></value></param></params></methodCall>`);
+  assert.match(hidden.body, /<int>-32700<\/int>.*processing instruction without a target/s);
   const refused = lines.slice(before).filter((l) => l.refused_while_reading);
   assert.equal(refused.length, 4, 'each refused body is one log line');
 });
