@@ -5,7 +5,7 @@
 // Writing emits <i8> for every integer outside int32 (Apache XML-RPC reads <int> as 32-bit) and
 // <nil/> for null, which CloudStack's Ovm3 client understands.
 import { randomBytes } from 'node:crypto';
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { TEXT_VIEW, XmlRpcDouble, XmlRpcI8, isTextView, type XmlRpcValue, type XmlRpcStruct } from '../rpc/values.js';
 
@@ -356,9 +356,26 @@ function parseDocument(xml: string, root: string, preset?: Map<string, string>, 
   return { node: roots[0], texts };
 }
 
+const DECLARED_ENCODING = /^\s*<\?xml\s[^>]*?\bencoding\s*=\s*(["'])([^"']*)\1/;
+
+/**
+ * The body is read as UTF-8 whatever its XML declaration says: a body that declares another
+ * encoding (Python's ServerProxy(encoding='iso-8859-1') sends its text in that encoding) is read
+ * the same only while it is all ASCII; otherwise it is refused, not misread (Latin-1 "Ã©" is the
+ * bytes of UTF-8 "é").
+ */
+function checkEncoding(xml: string, body: InPlaceBody | undefined): void {
+  const m = DECLARED_ENCODING.exec(xml.slice(0, 256));
+  if (!m || /^utf-?8$/i.test(m[2])) return;
+  if (body ? body.hasNonAscii() : /[^\x00-\x7f]/.test(xml))
+    bad(`the body declares encoding "${m[2].slice(0, 40)}" and holds characters outside ASCII; brick reads UTF-8 only (send the body as UTF-8)`);
+}
+
 /** Parse the body and read its root; the texts set aside for it are visible only meanwhile. */
 function readDocument<T>(body: Buffer | Uint8Array | string | InPlaceBody, root: string, read: (node: Node) => T): T {
-  const { node, texts } = body instanceof InPlaceBody ? parseDocument(body.xml, root, body.texts, () => body.wholeXml()) : parseDocument(decodeBody(body), root);
+  const xml = body instanceof InPlaceBody ? body.xml : decodeBody(body);
+  checkEncoding(xml, body instanceof InPlaceBody ? body : undefined);
+  const { node, texts } = body instanceof InPlaceBody ? parseDocument(xml, root, body.texts, () => body.wholeXml()) : parseDocument(xml, root);
   setAside = texts;
   setAsideViews = body instanceof InPlaceBody ? body.views : undefined;
   try {
@@ -406,6 +423,11 @@ export class InPlaceBody {
     }
     parts.push(decodeBody(body.subarray(at)));
     this.xml = parts.join('');
+  }
+
+  /** Whether any byte of the body is outside ASCII. */
+  hasNonAscii(): boolean {
+    return !isAscii(this.body);
   }
 
   /** The whole document, for an error message's position; not for bodies over 1 MiB. */

@@ -109,6 +109,18 @@ test('a processing instruction without a target is refused: fast-xml-parser woul
   assert.deepEqual(parseMethodCall(call(`<?pi x?>${p('1')}`)).params, ['1']);
 });
 
+test('a body that declares an encoding other than UTF-8 is read only while it is all ASCII, never misread', () => {
+  const latin1 = (text: string) => `<?xml version='1.0' encoding='iso-8859-1'?>\n<methodCall><methodName>m</methodName><params>${p(`<string>${text}</string>`)}</params></methodCall>`;
+  // What Python's ServerProxy(encoding='iso-8859-1') sends for "Ã©": its Latin-1 bytes C3 A9, which are UTF-8 "é".
+  refused(Buffer.from(latin1('Ã©'), 'latin1'), /encoding "iso-8859-1" .*UTF-8 only/);
+  refused(Buffer.from(latin1('é'), 'latin1'), /UTF-8/);
+  assert.deepEqual(parseMethodCall(Buffer.from(latin1('plain'), 'latin1')).params, ['plain']);
+  assert.deepEqual(parseMethodCall(Buffer.from(latin1('&#233;'), 'latin1')).params, ['é']);
+  const utf8 = (enc: string) => `<?xml version="1.0" encoding="${enc}"?><methodCall><methodName>m</methodName><params>${p('<string>é</string>')}</params></methodCall>`;
+  for (const enc of ['UTF-8', 'utf-8', 'utf8']) assert.deepEqual(parseMethodCall(Buffer.from(utf8(enc))).params, ['é']);
+  refused(Buffer.from(utf8('US-ASCII')), /encoding "US-ASCII"/);
+});
+
 test('writing: <i8> outside int32, <nil/>, doubles, dates, base64, escaping', () => {
   assert.equal(encodeValueXml(2147483647), '<value><int>2147483647</int></value>');
   assert.equal(encodeValueXml(2147483648), '<value><i8>2147483648</i8></value>');
