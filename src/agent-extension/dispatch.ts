@@ -207,9 +207,16 @@ export class Dispatcher {
     }
   }
 
-  /** A call made by another call (system.multicall): same request, the outer call's signal. */
+  /**
+   * A call made by another call (system.multicall): same request, the outer call's signal. Once
+   * that signal has aborted (the outer call's deadline stopped it, or the client went away) no
+   * further call starts: a handler that never asks for its signal (a file call) would otherwise
+   * change the host after brick stopped the call it belongs to.
+   */
   callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue> {
-    return this.call(method, params, { ...requestOf(ctx), summary: undefined, signal: ctx.signal });
+    const signal = ctx.signal;
+    if (signal.aborted) return Promise.reject(signal.reason);
+    return this.call(method, params, { ...requestOf(ctx), summary: undefined, signal });
   }
 
   /** Call one method by name with decoded arguments: checks, deadline, context. Throws on failure. */

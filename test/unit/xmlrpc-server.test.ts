@@ -275,3 +275,31 @@ test('the README fault table lists every fault code with its meaning', async () 
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   for (const [name, f] of Object.entries(FAULT_CODES)) assert.ok(readme.includes(`| ${f.code} | \`${name}\` | ${f.what} |`), `README lacks the row for ${name}`);
 });
+
+test('system.multicall: once its deadline has stopped it, the calls after the one it cut off do not start', async () => {
+  let marked = 0;
+  const inner = [
+    method({
+      name: 'until_stopped',
+      params: [],
+      returns: 'nil',
+      help: 'Answers when its signal aborts.',
+      handler: (_a, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    }),
+    method({ name: 'mark', params: [], returns: 'boolean', help: 'A change that asks for no signal (as a file call).', handler: async () => (marked++, true) }),
+  ];
+  const short = createServer(config({ call_timeout_s: 1 }), { log: memoryLogger('info').log, methods: inner });
+  after(() => short.close());
+  const res = await short.inject({
+    method: 'POST',
+    url: '/',
+    headers: { authorization: AUTH, 'content-type': 'text/xml' },
+    payload: serializeMethodCall('system.multicall', [[{ methodName: 'mark', params: [] }, { methodName: 'until_stopped', params: [] }, { methodName: 'mark', params: [] }]]),
+  });
+  const r = parseMethodResponse(res.rawPayload) as unknown[];
+  assert.deepEqual(r[0], [true]);
+  assert.equal((r[1] as { faultCode: number }).faultCode, 1004);
+  assert.equal((r[2] as { faultCode: number }).faultCode, 1004, `the call after the deadline: ${JSON.stringify(r[2])}`);
+  assert.match((r[2] as { faultString: string }).faultString, /system\.multicall: no result within 1 s/);
+  assert.equal(marked, 1, 'only the call before the deadline ran');
+});
