@@ -235,7 +235,12 @@ function decodeScalar(tag: string, text: string): XmlRpcValue {
     case 'base64': {
       const s = text;
       if (!B64_RE.test(s)) bad('bad <base64>: characters outside the base64 alphabet');
-      return Buffer.from(s.replace(/\s+/g, ''), 'base64');
+      const b64 = s.replace(/\s+/g, '');
+      // Node drops a last group of one character (six bits, no whole byte) without a word: a
+      // truncated upload would be written short. Padding makes whole groups of four.
+      const pads = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+      if ((b64.length - pads) % 4 === 1 || (pads > 0 && b64.length % 4 !== 0)) bad(`bad <base64>: ${b64.length} characters${pads ? ' with padding' : ''} is not a whole number of bytes (a character missing or extra)`);
+      return Buffer.from(b64, 'base64');
     }
     case 'dateTime.iso8601':
       return decodeDate(text);

@@ -68,6 +68,15 @@ test('strict: malformed, hostile or ambiguous bodies are refused with a message'
   refused(call(p('<double>1e999</double>')), /range/);
   refused(call(p('<dateTime.iso8601>20251302T00:00:00</dateTime.iso8601>')), /no such date/);
   refused(call(p('<base64>!!!</base64>')), /base64/);
+  // A dangling last character (a truncated body) or padding that does not end a group of four.
+  refused(call(p('<base64>QUJD\nR</base64>')), /5 characters is not a whole number of bytes/);
+  refused(call(p('<base64>Q</base64>')), /base64/);
+  refused(call(p('<base64>QQ=</base64>')), /with padding/);
+  refused(call(p('<base64>QUJDR===</base64>')), /base64/);
+  assert.deepEqual(one('<base64>QUJD\nRA==</base64>'), Buffer.from('ABCD'));
+  assert.deepEqual(one('<base64>QUJDRA</base64>'), Buffer.from('ABCD'));
+  assert.deepEqual(one('<base64>QUJDREU</base64>'), Buffer.from('ABCDE'));
+  assert.deepEqual(one('<base64></base64>'), Buffer.alloc(0));
   refused(call(p('<INT>1</INT>')), /unknown XML-RPC type/);
   refused(call(p('<int>1</int><int>2</int>')), /exactly one/);
   refused(call(p('<struct><member><name>a</name><value>1</value></member><member><name>a</name><value>2</value></member></struct>')), /twice/);
