@@ -10,7 +10,7 @@ import type { TObject, TOptional, TTransform } from '@sinclair/typebox';
 import { BrickError, type FaultName } from '../shared/errors.js';
 import type { CallContext, MethodDef, Param, ParamType } from './catalogue.js';
 import { typesOf, usage, wireTypes } from './describe.js';
-import { typeOfValue, type XmlRpcValue } from './values.js';
+import { isTextView, typeOfValue, type XmlRpcValue } from './values.js';
 
 /** A value without its parameter's format: what is wrong, in words that follow "<param>: ". */
 export class Invalid extends Error {
@@ -142,7 +142,15 @@ function decode<S extends TSchema>(s: S, v: unknown, path: string): StaticDecode
 /** What the dispatcher hands a handler: the arguments checked and decoded; absent optional ones undefined. */
 export function decodeArgs(def: MethodDef, args: readonly unknown[]): unknown[] {
   checkArgs(def, args);
-  return def.params.map((p, i) => (p.optional && isAbsent(p.schema, args[i]) ? undefined : decode(p.schema, args[i], p.name)));
+  return def.params.map((p, i) => {
+    const v = args[i];
+    if (p.optional && isAbsent(p.schema, v)) return undefined;
+    // A long <string> of a file-carrying call comes as a view of the request body (isTextView):
+    // a parameter that takes no bytes reads it as the string it is, so its format judges the text
+    // (a 20 KB path is "longer than 4096 bytes", not "must be a string").
+    if (isTextView(v) && !wireTypes(p.schema).some((t) => t === 'base64' || t === 'any')) return decode(p.schema, v.toString('utf8'), p.name);
+    return decode(p.schema, v, p.name);
+  });
 }
 
 /** A format's check outside a call (a name brick builds, a config value): throws INVALID_PARAMS naming `what`. */

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { defaultConfig } from '../../src/config/load.js';
 import { createServer } from '../../src/agent-extension/server.js';
 import { method, optional, param } from '../../src/rpc/params.js';
-import { Any } from '../../src/rpc/formats.js';
-import { CodecError, parseMethodCall, serializeFault, serializeResponse } from '../../src/agent-extension/codec.js';
+import { Any, Plain, Str } from '../../src/rpc/formats.js';
+import { isTextView } from '../../src/rpc/values.js';
+import { CodecError, parseMethodCall, parseMethodResponse, serializeFault, serializeResponse, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { BodyScan } from '../../src/agent-extension/body-scan.js';
 import { basicAuth } from '../../src/agent-extension/client.js';
 import { memoryLogger } from '../fixtures/server.js';
@@ -15,6 +16,14 @@ import { memoryLogger } from '../fixtures/server.js';
 const methods = [
   method({ name: 'echo', params: [optional('value', Any), optional('more', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v ?? null }),
   method({ name: 'upload', carriesFile: true, params: [param('content', Any)], returns: 'any', help: 'Returns its argument.', handler: async ([v]) => v }),
+  method({
+    name: 'put',
+    carriesFile: true,
+    params: [param('name', Plain(4096)), param('label', Str), param('content', Any)],
+    returns: 'any',
+    help: 'Says what its arguments arrived as.',
+    handler: async ([name, label, content]) => [typeof name, typeof label, isTextView(content)],
+  }),
 ];
 
 const c = defaultConfig();
@@ -154,6 +163,26 @@ test('a file-carrying call gets a long <string> as a view of the request body, n
   assert.equal(parseMethodCall(new InPlaceBody(body, s.runs)).params[0], text);
   // Base64 content and short strings are never views.
   assert.ok(!isTextView(parseMethodCall(new InPlaceBody(Buffer.from(call('<value><base64>aGVsbG8=</base64></value>')), [], true)).params[0]));
+});
+
+test('a file-carrying call: a long <string> for a parameter that takes no bytes arrives as a string, judged by its format', async () => {
+  const long = 'n'.repeat(20_000); // over LARGE_TEXT_BYTES: read in place, as a view of the body
+  const put = async (name: string, label: string) => {
+    const body = `<methodCall><methodName>put</methodName><params><param><value><string>${name}</string></value></param><param><value><string>${label}</string></value></param><param><value><string>${long}</string></value></param></params></methodCall>`;
+    const r = await post(body);
+    try {
+      return parseMethodResponse(r.rawPayload);
+    } catch (e) {
+      return e;
+    }
+  };
+  // The name's format says what is wrong with the text sent (it was a string: not "must be a string").
+  const f = (await put(long, 'x')) as XmlRpcFault;
+  assert.ok(f instanceof XmlRpcFault, String(f));
+  assert.equal(f.faultString, 'name: longer than 4096 bytes');
+  assert.equal(f.faultCode, 1012, 'TOO_LARGE');
+  // A plain string parameter gets a string; a parameter of any type keeps the view.
+  assert.deepEqual(await put('a', long), ['string', 'string', true]);
 });
 
 test('tag names: a namespace prefix is dropped, "/" in an open tag ignored, odd and long names counted as elements only', () => {
