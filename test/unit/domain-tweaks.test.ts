@@ -33,6 +33,28 @@ test('BAD_XML: not well-formed, DOCTYPE/entities, wrong root, empty', () => {
   fault(() => tweakDomainXml('   ', {}, cfg), 'BAD_XML', /empty/);
 });
 
+test('BAD_XML: characters XML 1.0 has no place for, raw or as references, are refused, not passed on', () => {
+  const doc = (inner: string, attrs = '') => `<domain type='kvm'${attrs}><name>x</name><memory>1024</memory>${inner}</domain>`;
+  // Before: accepted and written back raw, a reply that is not XML (libvirt: "PCDATA invalid Char value 1").
+  fault(() => tweakDomainXml(doc('<description>a&#0;b</description>'), {}, cfg), 'BAD_XML', /U\+0000 in the content of <description>/);
+  fault(() => tweakDomainXml(doc('<description>a&#1;b</description>'), {}, cfg), 'BAD_XML', /U\+0001/);
+  fault(() => tweakDomainXml(doc('<description>a\u0001b</description>'), {}, cfg), 'BAD_XML', /U\+0001/);
+  fault(() => tweakDomainXml(doc('<description>a&#xFFFE;b</description>'), {}, cfg), 'BAD_XML', /U\+FFFE/);
+  fault(() => tweakDomainXml(doc('<description>a&#xD800;b</description>'), {}, cfg), 'BAD_XML', /U\+D800/);
+  fault(() => tweakDomainXml(doc('', " id='&#2;'"), {}, cfg), 'BAD_XML', /U\+0002 in attribute id of <domain>/);
+  // What XML allows still passes: tab, non-BMP, and a CR reference stays a reference (raw, libvirt would read LF).
+  const ok = doc("<description>a\tb \u{1F600} c&#13;d</description>");
+  assert.equal(tweakDomainXml(ok, {}, cfg), ok + '\n');
+});
+
+test('BAD_XML: elements nested deeper than libvirt (libxml2) accepts; before, 5000 levels overflowed the stack (INTERNAL)', () => {
+  // virsh define takes 256 levels below <domain> and refuses 257 ("Excessive depth in document: 256").
+  const nest = (n: number) => `<domain type='kvm'><name>x</name><memory>1024</memory><metadata><m:a xmlns:m='urn:x'>${'<m:a>'.repeat(n)}${'</m:a>'.repeat(n)}</m:a></metadata></domain>`;
+  assert.equal(tweakDomainXml(nest(254), {}, cfg), nest(254).replace(/<m:a><\/m:a>/, '<m:a/>') + '\n');
+  fault(() => tweakDomainXml(nest(255), {}, cfg), 'BAD_XML', /more than 256 levels deep/);
+  fault(() => tweakDomainXml(nest(5000), {}, cfg), 'BAD_XML', /more than 256 levels deep/);
+});
+
 test('INVALID_PARAMS names the unknown tweak key or the bad value', () => {
   fault(() => parseTweaks({ xen_pv: true, xenpv: true }, cfg), 'INVALID_PARAMS', /unknown tweak "xenpv"/);
   fault(() => parseTweaks('xen_pv', cfg), 'INVALID_PARAMS', /tweaks: must be a struct/);

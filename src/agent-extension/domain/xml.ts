@@ -21,6 +21,8 @@ export type { Document, Element };
 
 export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
 export const MAX_DOMAIN_XML_BYTES = 4 * 1024 * 1024;
+/** libxml2's limit without XML_PARSE_HUGE, so libvirt's too: elements nested deeper are refused there. */
+export const MAX_XML_DEPTH = 256;
 
 const ELEMENT_NODE = 1;
 const TEXT_NODE = 3;
@@ -50,7 +52,37 @@ export function parseXmlStrict(text: string, what: string, fault: FaultName = 'B
     if (n.nodeType === DOCUMENT_TYPE_NODE) throw new BrickError(fault, `${what} contains a DOCTYPE; remove it`);
   }
   if (!doc.documentElement) throw new BrickError(fault, `${what} has no root element`);
+  checkTree(doc.documentElement, what, fault);
   return doc;
+}
+
+/** What XML 1.0 cannot carry, even as a character reference (&#0;, &#1;, &#xFFFE;, a lone surrogate). */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+
+/**
+ * What the parser lets through but libvirt refuses, checked without recursion: elements nested
+ * deeper than libxml2 allows (the serializer recurses, so depth also bounds its stack), and
+ * characters XML 1.0 has no place for (written back out, they would make the reply not XML).
+ */
+function checkTree(top: Element, what: string, fault: FaultName): void {
+  const stack: Array<[Node, number]> = [[top, 0]];
+  const badChar = (s: string | null | undefined, where: string) => {
+    const m = s ? NOT_XML_CHAR.exec(s) : null;
+    if (m) {
+      const cp = m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      throw new BrickError(fault, `${what} contains the character U+${cp} in ${where}, which XML 1.0 does not allow (libvirt refuses it); remove it`);
+    }
+  };
+  while (stack.length) {
+    const [n, depth] = stack.pop()!;
+    if (n.nodeType === ELEMENT_NODE) {
+      const el = n as Element;
+      if (depth > MAX_XML_DEPTH)
+        throw new BrickError(fault, `${what} nests elements more than ${MAX_XML_DEPTH} levels deep (at <${el.tagName}>); libvirt refuses such a document`);
+      for (const a of Array.from(el.attributes)) badChar(a.value, `attribute ${a.name} of <${el.tagName}>`);
+      for (let c = el.firstChild; c; c = c.nextSibling) stack.push([c, depth + 1]);
+    } else badChar(n.nodeValue, `the content of <${(n.parentNode as Element | null)?.tagName ?? '?'}>`);
+  }
 }
 
 /** Parse a libvirt domain: strict XML whose root is <domain> with no namespace. */
@@ -64,7 +96,8 @@ export function parseDomainXml(text: string, what = 'the domain XML', fault: Fau
 }
 
 function escText(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  // A CR can only be in the tree from &#13; (the parser turns a raw one into LF): keep it a reference.
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;');
 }
 
 function escAttr(s: string): string {
