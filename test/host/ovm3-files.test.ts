@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/load.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
-import { ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from '../../src/agent-extension/ovm3/files.js';
+import { ovsCheckFile, ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from '../../src/agent-extension/ovm3/files.js';
 import { hostCapabilities } from '../../src/agent-extension/host-methods.js';
 import { memoryLogger } from '../fixtures/server.js';
 import { BrickError } from '../../src/shared/errors.js';
@@ -63,6 +63,15 @@ test('a symlink to outside file_roots as the target directory is refused and not
   symlinkSync('/nonexistent-brick-target', join(work, 'root', 'dangling'));
   await assert.rejects(ovsMkdirs([join(work, 'root', 'dangling', 'sub')], ctx), (e) => e instanceof BrickError && e.fault === 'PATH_REFUSED');
   assert.deepEqual(readdirSync(join(work, 'outside')), []);
+});
+
+test('a symlink loop on the way is PATH_REFUSED naming it (before: a raw ELOOP, an INTERNAL fault "a bug in brick")', async () => {
+  symlinkSync(join(work, 'root', 'loopB'), join(work, 'root', 'loopA'));
+  symlinkSync(join(work, 'root', 'loopA'), join(work, 'root', 'loopB'));
+  const refused = (e: unknown) => e instanceof BrickError && e.fault === 'PATH_REFUSED' && /loopA(\/sub)?: a symlink loop/.test(e.message);
+  await assert.rejects(ovsUploadFile([join(work, 'root', 'loopA'), 'x', 'data'], ctx), refused);
+  await assert.rejects(ovsMkdirs([join(work, 'root', 'loopA', 'sub')], ctx), refused);
+  await assert.rejects(ovsCheckFile([join(work, 'root', 'loopA')], ctx), refused);
 });
 
 test('host_capabilities: every SPEC field with its type, from this machine, no fault', async () => {

@@ -59,7 +59,8 @@ export async function realTarget(p: string): Promise<string> {
       return rest.length ? join(real, ...rest.reverse()) : real;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+      if (code === 'ELOOP') throw new BrickError('PATH_REFUSED', `${cur}: a symlink loop (too many levels of symbolic links); fix or remove the symlink`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw ioError(cur, e);
       const exists = await lstat(cur).then(() => true, () => false);
       if (exists) throw new BrickError('PATH_REFUSED', `${cur}: a symlink that leads nowhere; remove it or point it inside file_roots`);
       if (cur === '/') return p;
