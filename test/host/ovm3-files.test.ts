@@ -3,7 +3,7 @@
 // host_capabilities' shape with whatever this machine has.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/load.js';
@@ -46,6 +46,20 @@ test('concurrent ovs_upload_file of one file: every reply true, the file is one 
   assert.ok(versions.includes(readFileSync(join(dir, 'vm.cfg'), 'utf8')));
   assert.deepEqual(readdirSync(dir), ['vm.cfg']);
   assert.equal(statSync(join(dir, 'vm.cfg')).mode & 0o777, 0o644);
+});
+
+test('ovs_upload_file over an existing file keeps its mode, owner and group (before: the replacement was root:root)', async () => {
+  const dir = join(work, 'root', 'owned');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'vm.cfg'), 'old\n', { mode: 0o640 });
+  chownSync(join(dir, 'vm.cfg'), 4321, 8765);
+  assert.equal(await ovsUploadFile([dir, 'vm.cfg', 'new\n'], ctx), true);
+  const st = statSync(join(dir, 'vm.cfg'));
+  assert.equal(readFileSync(join(dir, 'vm.cfg'), 'utf8'), 'new\n');
+  assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [4321, 8765, 0o640]);
+  // A new file is the agent's own.
+  assert.equal(await ovsUploadFile([dir, 'new.cfg', 'x'], ctx), true);
+  assert.deepEqual([statSync(join(dir, 'new.cfg')).uid, statSync(join(dir, 'new.cfg')).mode & 0o7777], [process.getuid!(), 0o644]);
 });
 
 test('ovs_upload_ssh_key tightens an existing lax key directory to 0700 and writes 0600', async () => {

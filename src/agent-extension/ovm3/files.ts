@@ -128,8 +128,11 @@ export async function makeDirs(dir: string, mode: number): Promise<boolean> {
   return createdLeaf;
 }
 
-/** Write a file atomically: temp file beside it, fsync, rename over, fsync the directory. */
-export async function atomicWrite(dir: string, name: string, content: string | Buffer, mode: number): Promise<void> {
+/**
+ * Write a file atomically: temp file beside it, fsync, rename over, fsync the directory. With
+ * `owner`, the new file gets that uid/gid (the file it replaces keeps its owner, as an in-place write would).
+ */
+export async function atomicWrite(dir: string, name: string, content: string | Buffer, mode: number, owner?: { uid: number; gid: number }): Promise<void> {
   const target = join(dir, name);
   const existing = await lstat(target).catch(() => undefined);
   if (existing?.isDirectory()) throw new BrickError('CONFLICT', `${target}: is a directory`);
@@ -138,7 +141,8 @@ export async function atomicWrite(dir: string, name: string, content: string | B
   try {
     fh = await open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
     await fh.writeFile(content);
-    await fh.chmod(mode);
+    if (owner) await fh.chown(owner.uid, owner.gid);
+    await fh.chmod(mode); // after chown, which clears set-id bits
     await fh.sync();
     await fh.close();
     fh = undefined;
@@ -192,11 +196,12 @@ async function writeInto(dir: string, name: string, data: string | Buffer, dirMo
   await ctx.locks.with(`file:${target}`, async () => {
     await makeDirs(dir, dirMode);
     const existing = await stat(target).catch(() => undefined);
-    await atomicWrite(dir, name, data, fileMode(existing?.isFile() ? existing.mode & 0o7777 : undefined));
+    const old = existing?.isFile() ? existing : undefined;
+    await atomicWrite(dir, name, data, fileMode(old ? old.mode & 0o7777 : undefined), old && { uid: old.uid, gid: old.gid });
   });
 }
 
-/** ovs_upload_file(path, filename, content) → true. Creates path (0700) when missing. */
+/** ovs_upload_file(path, filename, content) → true. Creates path (0700) when missing; a file replaced keeps its owner and group. */
 export async function ovsUploadFile([path, name, data]: [string, string, string | Buffer], ctx: CallContext): Promise<true> {
   const dir = await pathInRoots('path', path, roots(ctx));
   const target = await pathInRoots('filename', join(dir, name), roots(ctx));

@@ -116,7 +116,7 @@ export const methods: MethodDef[] = [
     carriesFile: true,
     params: [param('path', PathText), param('filename', FileName), param('content', Content(MAX_FILE_BYTES))],
     returns: 'boolean',
-    help: 'ovs_upload_file(path, filename, content): write path/filename atomically (temp file, fsync, rename), creating path (0700) if missing. New files 0644 (0600 in a .ssh directory); an existing file keeps its mode. Reply true. ' + FILE_FAULTS,
+    help: 'ovs_upload_file(path, filename, content): write path/filename atomically (temp file, fsync, rename), creating path (0700) if missing. New files 0644 (0600 in a .ssh directory); an existing file keeps its mode, owner and group. Reply true. ' + FILE_FAULTS,
     handler: ovsUploadFile,
   }),
   method({
