@@ -19,6 +19,11 @@ export interface RunOptions {
   cwd?: string;
   /** The call's signal: when it aborts, the child is killed (SIGKILL) and run throws TIMEOUT; an aborted signal runs nothing. */
   signal?: AbortSignal;
+  /**
+   * The child makes itself a process group leader (timeout(1) does): when it exits, SIGKILL what is
+   * left in its group, so a background child it left cannot outlive it or hold its output open.
+   */
+  killGroupOnExit?: boolean;
 }
 
 export interface RunResult {
@@ -234,6 +239,14 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('exit', () => {
       exited = true;
+      // The group's id stays reserved while any member lives, so this reaches only what the child left.
+      if (opts.killGroupOnExit && child.pid) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          /* ESRCH: nothing left */
+        }
+      }
       if (killedFor) stoppedNow();
     });
     child.stdout!.on('data', (b: Buffer) => {

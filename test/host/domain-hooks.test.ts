@@ -122,6 +122,27 @@ test('timeout: a hook (and the child it started) is killed at hook_timeout_s; HO
   assert.ok(performance.now() - t0 < 30_000);
 });
 
+test('a hook that exits 0 leaving a background child: the chain goes on at once, the child is killed (before: the call waited for the child, then a false "did not finish" HOOK_FAILED)', async () => {
+  const pidFile = join(base, `bg-${process.pid}`);
+  const dir = hooksDir({ '10_bg': SH + `sleep 300 &\necho $! > ${pidFile}\nexit 0\n`, '20_after': SH + 'sed -i "s|<name>|<name>after-|" "$_hook_domxml"\n' });
+  const c = ctx(dir, 5);
+  const out = (await tweak([XML, { hooks: true }], c)) as string;
+  assert.match(out, /<name>after-/, 'the chain went on and succeeded');
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  // Killed: gone, or a zombie until its new parent reaps it.
+  const alive = () => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+  const left = alive();
+  if (left) process.kill(pid, 'SIGKILL');
+  assert.equal(left, false, 'the background child outlived its hook');
+});
+
 test('a hook that ignores SIGTERM is still killed', async () => {
   const dir = hooksDir({ '10_stubborn': SH + "trap '' TERM\nsleep 60\n" });
   await assert.rejects(tweak([XML, { hooks: true }], ctx(dir, 1)), (e: BrickError) => e.fault === 'HOOK_FAILED' && /killed/.test(e.message));

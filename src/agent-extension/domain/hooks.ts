@@ -14,8 +14,9 @@
 // hook API) lives. Loader and interpreter variables (LD_*, PYTHONHOME, PERL5LIB, NODE_OPTIONS, …) are
 // refused as custom property names.
 // Unlike vdsm, every hook has a deadline (config.domain.hook_timeout_s): coreutils timeout(1) runs it
-// in its own process group and kills the group, so a child the hook left behind cannot hold the pipes
-// open. The hook is exec'd directly (argv [path]), never through a shell.
+// in its own process group and kills the group at the deadline; when the hook ends in time, what it
+// left in that group is killed too (killGroupOnExit), so a background child cannot hold the pipes open
+// or outlive the hook. The hook is exec'd directly (argv [path]), never through a shell.
 import { mkdtemp, readdir, readFile, rm, stat, access, writeFile, open } from 'node:fs/promises';
 import { constants as FS } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -173,6 +174,7 @@ async function runChain(hooks: readonly string[], input: ChainInput, opts: HookO
           env,
           cwd: tmp,
           allowFailure: true,
+          killGroupOnExit: true,
         });
         code = r.code;
         stderr = r.stderr;
