@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { domrAddress, inCidr, isCloudStackVmName } from '../../src/agent-extension/ovm3/args.js';
 import { FileName, isInside, normalisePath } from '../../src/agent-extension/ovm3/files.js';
-import { RemoteDir, scpArgv, sshArgv } from '../../src/agent-extension/ovm3/domr-ssh.js';
+import { RemoteDir, RemoteFileName, scpArgv, sshArgv } from '../../src/agent-extension/ovm3/domr-ssh.js';
 import { check } from '../../src/rpc/params.js';
 import { HostOrIp, Plain, intIn, seconds as secondsFormat } from '../../src/rpc/formats.js';
 
@@ -94,6 +94,12 @@ test('ssh/scp argv: no config file, batch mode, key, port, user, "--" before the
   assert.ok(s.includes('-P') && s[s.indexOf('-P') + 1] === '3922');
   assert.equal(remoteDir('path', '/var/cache/cloud/'), '/var/cache/cloud');
   for (const bad of ['relative', '/a/../b', '/a b', '/a;b', "/a'b"]) assert.throws(() => remoteDir('path', bad), fault('INVALID_PARAMS'), bad);
+  // The file name ends up in the same remote path: legacy scp (scp -O, OVM3's OpenSSH) gives it to the
+  // VM's shell. Before, FileName let these through: with scp -O, "$HOME" became /root and "x'y" a bash error.
+  const remoteName = (v: unknown) => check(RemoteFileName, v, 'file');
+  for (const ok of ['vm_dhcp_entry.json', 'VR-8a7b.cfg', 'id_rsa.cloud', 'a,b+c@d%e=f:g-h']) assert.equal(remoteName(ok), ok);
+  for (const bad of ['$HOME', 'a b', "x'y", 'q"q', '*', 'p(q)', '~', '#c', '!x', '.', '..', 'a/b', ''])
+    assert.throws(() => remoteName(bad), fault('INVALID_PARAMS'), bad);
 });
 
 test('ping argv and check_dom0_ip parsing', () => {

@@ -46,7 +46,7 @@ export function sshArgv(o: Ovm3, host: string, cmd: string, port: number, connec
 
 /**
  * argv for copying a local file to path/file on a system VM (pure). No -s/-O: old OpenSSH (OVM3's
- * dom0) has neither; remoteDir() and fileName() keep the remote path free of anything a remote shell
+ * dom0) has neither; RemoteDir and RemoteFileName keep the remote path free of anything a remote shell
  * would interpret, so legacy scp and SFTP mode copy to the same place.
  */
 export function scpArgv(o: Ovm3, local: string, host: string, remotePath: string, connectTimeoutS: number): string[] {
@@ -60,6 +60,18 @@ export const RemoteDir = refine(T.String({ description: 'absolute directory on t
   if (!/^\/[A-Za-z0-9_.,+@%=:/-]*$/.test(s) || s.split('/').includes('..'))
     throw new Invalid(`must be an absolute path of letters, digits and _ . , + @ % = : / - without "..", got "${s}"`);
   return s.replace(/\/+$/, '') || '/';
+});
+
+/**
+ * A file name for ovs_domr_upload_file: the same conservative characters as RemoteDir, because old
+ * OpenSSH's scp (OVM3's dom0, and scp -O) hands the remote path to the system VM's shell, which would
+ * expand $VAR, globs, quotes and spaces in it.
+ */
+export const RemoteFileName = refine(T.String({ description: 'a file name on the system VM' }), (v): string => {
+  const s = plainText(v, 255);
+  if (!/^[A-Za-z0-9_.,+@%=:-]+$/.test(s) || s === '.' || s === '..')
+    throw new Invalid(`must be a file name of letters, digits and _ . , + @ % = : - (a remote shell would interpret anything else), got "${s}"`);
+  return s;
 });
 
 /** How long an ssh call may take: the caller's timeout, else ovm3.ssh_timeout_s, never past the call's deadline. */

@@ -5,7 +5,7 @@ import type { MethodDef } from '../../rpc/catalogue.js';
 import { method, optional, param } from '../../rpc/params.js';
 import { Any, HostOrIp, IfName, IpLiteral, Plain, Port, intIn, seconds } from '../../rpc/formats.js';
 import { ControlCidr } from '../../network/bridge/control0.js';
-import { checkDomrSsh, domrUploadFile, execDomr, EXEC_DOMR_MAX_MS, MAX_CMD_BYTES, RemoteDir } from './domr-ssh.js';
+import { checkDomrSsh, domrUploadFile, execDomr, EXEC_DOMR_MAX_MS, MAX_CMD_BYTES, RemoteDir, RemoteFileName } from './domr-ssh.js';
 import { checkDom0Ip, checkPort, ping } from './checks.js';
 import { Content, FileMode, FileName, MAX_FILE_BYTES, MAX_KEY_BYTES, PathText, ovsCheckFile, ovsMkdirs, ovsUploadFile, ovsUploadSshKey } from './files.js';
 import { VmName, dom0Stats, domUStats, getVncPort } from './stats.js';
@@ -84,7 +84,7 @@ export const methods: MethodDef[] = [
   method({
     name: 'ovs_domr_upload_file',
     carriesFile: true,
-    params: [param('domr', IpLiteral), param('path', RemoteDir), param('file', FileName, 'file name'), param('content', Content(MAX_FILE_BYTES))],
+    params: [param('domr', IpLiteral), param('path', RemoteDir), param('file', RemoteFileName, 'file name'), param('content', Content(MAX_FILE_BYTES))],
     returns: 'boolean',
     help: 'ovs_domr_upload_file(domr, path, file, content): copy content to path/file on a system VM with scp. Reply true; a failed copy is COMMAND_FAILED with scp\'s error. ' + SSH_FAULTS,
     handler: domrUploadFile,
