@@ -132,3 +132,10 @@ test('a domain xen_pv already converted is converted again to the same XML (idem
     }
   }
 });
+
+test('USB redirection (<redirdev>) is refused naming it: libxl refuses it once the KVM USB controller is gone (before: XML libxl refused)', () => {
+  // libxl-check on the output before: "PARSE-REJECTED: unsupported configuration: cannot add
+  // redirected USB device: USB is disabled for this domain", in PV and in HVM.
+  const xml = corpus('cs-ssvm.xml').replace('</devices>', "<controller type='usb' model='qemu-xhci'/><redirdev bus='usb' type='spicevmc'/></devices>");
+  for (const t of [PV, HVM]) fault(() => tweakDomainXml(xml, t, cfg), 'UNSUPPORTED', /<redirdev bus='usb' type='spicevmc'>.*USB redirection/);
+});

@@ -10,7 +10,7 @@ const TWEAKS_HELP =
   'tweaks is a struct (empty for none); its keys are applied in this fixed order whatever order they are sent in: ' +
   '1 xen_pv (true or {hvm: bool}: a domain libxl starts, or UNSUPPORTED naming the element: virtio disks (every bus in PV) → bus xen with xvd* names, ' +
   'NICs → netfront (HVM keeps e1000/rtl8139), virtio channels → Xen channels with the same name and socket, balloon → xen, KVM timers/USB controllers/devices dropped, ' +
-  'empty cdrom made a real empty cdrom; qcow2, LUKS, <qemu:commandline> and vhostuser/direct NICs refused; PV boot with pygrub unless hvm), ' +
+  'empty cdrom made a real empty cdrom; qcow2, LUKS, <qemu:commandline>, <redirdev> and vhostuser/direct NICs refused; PV boot with pygrub unless hvm), ' +
   '2 extnet ({MAC: network}: NIC → <source network>), 3 macspoof (true or [MAC]: drop no-mac-spoofing filterrefs), ' +
   '4 extraconfig (CloudStack\'s URL-encoded sections; every top-level element must be in domain.extraconfig_allow and replaces or adds that element), ' +
   '5 dpdk ({MAC: {socket, mode}} from dpdk_add_port: NIC → vhostuser, plus shared hugepages and NUMA memAccess=shared), ' +

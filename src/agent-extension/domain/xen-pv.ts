@@ -29,7 +29,7 @@
 // does not decrypt: the guest would read ciphertext), <qemu:*> elements (arguments for KVM's QEMU:
 // libxl would drop them silently, and which of them matter only the one who wrote them knows),
 // NIC types libxl has no backend for (vhostuser, direct, user, …), guestfwd and non-socket/pty
-// channels, clock offsets libxl lacks (timezone, absolute).
+// channels, USB redirection (<redirdev>), clock offsets libxl lacks (timezone, absolute).
 import { BrickError } from '../../shared/errors.js';
 import {
   childElements,
@@ -142,6 +142,14 @@ function refuseUnconvertible(doc: Document, devs: Element | undefined): void {
     if (type === 'unix' && !firstChild(ch, 'source')?.getAttribute('path')) {
       refuse(doc, `<channel type='unix'> named ${firstChild(ch, 'target')?.getAttribute('name') ?? '?'}`, 'it has no <source path>: Xen does not choose one itself; give the socket path');
     }
+  }
+  const redir = devList.find((e) => e.localName === 'redirdev');
+  if (redir) {
+    refuse(
+      doc,
+      `<redirdev bus='${redir.getAttribute('bus') ?? ''}' type='${redir.getAttribute('type') ?? ''}'>`,
+      "USB redirection rides on QEMU's emulated USB controller, which a Xen domain does not have (libxl refuses it: \"USB is disabled for this domain\"); remove it, or run this VM on KVM",
+    );
   }
   for (const el of childElements(dom)) {
     if (el.namespaceURI === QEMU_NS) {
