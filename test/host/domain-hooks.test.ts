@@ -159,6 +159,21 @@ test('exit 0 with garbage XML: HOOK_FAILED naming the hook; a DOCTYPE or another
   }
 });
 
+test('exit 0 after removing $_hook_domxml, or leaving a FIFO there: HOOK_FAILED naming the hook (before: INTERNAL, and a FIFO blocked the call)', async () => {
+  for (const [name, body] of [
+    ['10_rm', 'rm -f "$_hook_domxml"\n'],
+    ['10_fifo', 'rm -f "$_hook_domxml"\nmkfifo "$_hook_domxml"\n'],
+    ['10_dir', 'rm -f "$_hook_domxml"\nmkdir "$_hook_domxml"\n'],
+  ]) {
+    const dir = hooksDir({ [name]: SH + body });
+    await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)), (e: BrickError) => {
+      assert.equal(e.fault, 'HOOK_FAILED', `${name}: ${e.message}`);
+      assert.match(e.message, new RegExp(`${name} exited 0 but left XML brick cannot use.*\\$_hook_domxml`));
+      return true;
+    });
+  }
+});
+
 test('non-executable files are skipped with a warning; no hook directory means no hooks', async () => {
   const dir = hooksDir({ 'helper.noexec': SH + 'exit 2\n', '10_ok': SH + 'true\n' });
   const c = ctx(dir);

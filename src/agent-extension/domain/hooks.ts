@@ -17,7 +17,7 @@
 // in its own process group and kills the group at the deadline; when the hook ends in time, what it
 // left in that group is killed too (killGroupOnExit), so a background child cannot hold the pipes open
 // or outlive the hook. The hook is exec'd directly (argv [path]), never through a shell.
-import { mkdtemp, readdir, readFile, rm, stat, access, writeFile, open } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, access, writeFile, open } from 'node:fs/promises';
 import { constants as FS } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,6 +135,26 @@ export function hookEnv(opts: Pick<HookOptions, 'custom' | 'hookingDir'>, extra:
   return env;
 }
 
+/**
+ * The file a hook chain edits, as the last hook left it. A hook may have replaced it (sed -i renames
+ * a new file over it), removed it, or put something that is no file there: O_NONBLOCK, so a FIFO
+ * cannot block the read, and only a regular file counts.
+ */
+async function readHookFile(file: string): Promise<string> {
+  let fh;
+  try {
+    fh = await open(file, FS.O_RDONLY | FS.O_NONBLOCK);
+  } catch (e) {
+    throw new Error(`$_hook_domxml (${file}) cannot be opened: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; a hook must leave the file in place`);
+  }
+  try {
+    if (!(await fh.stat()).isFile()) throw new Error(`$_hook_domxml (${file}) is no longer a regular file`);
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
 interface Failure {
   hook: string;
   rc: number;
@@ -192,8 +212,9 @@ async function runChain(hooks: readonly string[], input: ChainInput, opts: HookO
         throw new BrickError('HOOK_FAILED', `${input.point} hook ${hook} did not finish within domain.hook_timeout_s (${opts.timeoutS} s); killed`, { hook, timeout: true });
       }
       if (code === 0) {
-        const out = await readFile(file, 'utf8');
+        let out: string;
         try {
+          out = await readHookFile(file);
           input.check(out, hook);
         } catch (e) {
           throw new BrickError('HOOK_FAILED', `${input.point} hook ${hook} exited 0 but left XML brick cannot use for ${input.what}: ${(e as Error).message}`, { hook });
