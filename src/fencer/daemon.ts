@@ -276,7 +276,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     [...new Set(candidates)],
     prevState && stateRecord(prevState),
     prevLease && leaseRecord(prevLease),
-    { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now() },
+    { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), fenceAfterMs: timing.fenceAfterMs },
   );
   const pools: PoolRuntime[] = [...f.pool.map((cfg) => newPool(cfg, 'config')), ...startRuntime.map((e) => newPool(entryPoolConfig(e), 'runtime'))];
   // A runtime pool the orchestrator removed while the previous fencer, which then crashed, had it
@@ -284,7 +284,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   for (const e of prevRuntime) {
     if (pools.some((p) => p.cfg.path === e.path) || !inherited.some((i) => i.path === e.path)) continue;
     const p = newPool(entryPoolConfig(e), 'runtime');
-    p.removing = 'removed from the runtime pools file while the previous fencer, which did not stop cleanly, had it armed';
+    p.removing = 'removed from the runtime pools file while the previous fencer, which crashed or was restarted, had it armed';
     pools.push(p);
   }
   await step('pool paths', Promise.all(pools.map(resolvePool)));
@@ -304,8 +304,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     log.warn(
       { pool: i.path, previous_pid: i.fromPid, last_ok_age_s: i.ageS === null ? null : round3(i.ageS) },
       i.ageS === null
-        ? `pool ${i.path} stays armed from the previous fencer (pid ${i.fromPid}), which did not stop cleanly; the age of its last verified heartbeat is lost: it must verify by the first probe's deadline`
-        : `pool ${i.path} stays armed from the previous fencer (pid ${i.fromPid}), which did not stop cleanly: last verified heartbeat ${round3(i.ageS)} s ago`,
+        ? `pool ${i.path} stays armed from the previous fencer (pid ${i.fromPid}), which crashed or was restarted; the age of its last verified heartbeat is lost: it must verify by the first probe's deadline`
+        : `pool ${i.path} stays armed from the previous fencer (pid ${i.fromPid}), which crashed or was restarted: last verified heartbeat ${round3(i.ageS)} s ago`,
     );
   }
   const lastFence = readFenceMarker(f.marker_dir) ?? null;
@@ -815,7 +815,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
         }
       } else log.info(`${sig}: clean stop`);
       petting = false;
-      // A clean stop carries nothing forward; after a fence the next fencer keeps what was armed.
+      // A clean stop carries nothing to a start more than fence_after_s later (a restart within it
+      // keeps the armed pools: planner.inherit); after a fence the next fencer keeps what was armed.
       saveState(now(), !resets && !failed);
       saveLease(!resets && !failed);
       // The clean-stop lease must be on disk before exit (a bounded wait: its children may be stuck),

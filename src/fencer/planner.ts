@@ -156,7 +156,7 @@ export interface PreviousRecord {
   /** /proc/sys/kernel/random/boot_id when written; undefined for records that predate it. */
   bootId?: string;
   writtenAtMs: number;
-  /** It stopped cleanly (SIGTERM/SIGINT): it carries nothing forward. */
+  /** It stopped cleanly (SIGTERM/SIGINT): it carries nothing forward, unless the next start is a restart (within fence_after_s). */
   clean: boolean;
   /** Pools it had armed, with the age of their last verified heartbeat at writtenAtMs (null: unknown). */
   armed: Array<{ path: string; lastOkAgeS: number | null }>;
@@ -169,6 +169,11 @@ export interface InheritContext {
   nowWallMs: number;
   bootWallMs: number;
   nowMonoMs: number;
+  /**
+   * fencer.fence_after_s in ms: a start within it of a clean stop is a restart (systemctl restart, an
+   * upgrade's try-restart) and carries the armed pools on as after a crash; a later start begins fresh.
+   */
+  fenceAfterMs: number;
 }
 
 export interface Inherited {
@@ -189,18 +194,23 @@ function sameBoot(r: PreviousRecord, c: InheritContext): boolean {
  * that would pet a watchdog over dead storage forever. It keeps each armed pool's last verified
  * heartbeat, aged by the wall-clock gap (the state file), or — when the state file is gone or
  * unreadable — keeps the pool armed with its age lost (the lease in marker_dir). A clean stop
- * carries nothing: the next start begins unverified. Either way no start fences before the pool's
- * first probe deadline (planTick's hold).
+ * carries the same on when the next start comes within fence_after_s (a restart: a pool that hung
+ * just before it would otherwise get a whole start-up window of pets, and no fence at all); a start
+ * after a longer stop begins unverified. Either way no start fences before the pool's first probe
+ * deadline (planTick's hold), so healthy storage never fences on an old age.
  */
 export function inherit(poolPaths: string[], state: PreviousRecord | undefined, lease: PreviousRecord | undefined, c: InheritContext): Inherited[] {
   const records = [state, lease].filter((r): r is PreviousRecord => r !== undefined && r.pid !== c.pid && sameBoot(r, c));
   if (!records.length) return [];
   // The latest word of the previous fencer decides whether it stopped cleanly.
   const latest = records.reduce((a, b) => (b.writtenAtMs > a.writtenAtMs ? b : a));
-  if (latest.clean) return [];
+  // A clean stop followed by a start within fence_after_s is a restart, not maintenance: a pool that
+  // was armed (perhaps already hung, its countdown running) must not get a fresh start-up window.
+  const carries = (r: PreviousRecord) => !r.clean || c.nowWallMs - r.writtenAtMs < c.fenceAfterMs;
+  if (!carries(latest)) return [];
   const out: Inherited[] = [];
   for (const path of poolPaths) {
-    const armedIn = records.filter((r) => !r.clean && r.pid === latest.pid && r.armed.some((a) => a.path === path));
+    const armedIn = records.filter((r) => carries(r) && r.pid === latest.pid && r.armed.some((a) => a.path === path));
     if (!armedIn.length) continue;
     // The age comes from a record that has one (the state file); the lease only says "armed".
     let ageS: number | null = null;

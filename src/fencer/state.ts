@@ -54,7 +54,7 @@ export interface FencerState {
   pid: number;
   /** /proc/sys/kernel/random/boot_id: a state file from another boot carries nothing forward. */
   boot_id?: string | null;
-  /** Written by a clean stop (SIGTERM/SIGINT): the next fencer inherits nothing from it. */
+  /** Written by a clean stop (SIGTERM/SIGINT): a fencer started more than fence_after_s later inherits nothing from it. */
   clean_stop?: boolean;
   host_id: string;
   /** Wall clock of this write, epoch ms. */

@@ -47,6 +47,36 @@ test('item 1: a clean stop carries no age forward: start F + 1 s later on health
   assert.equal(await f.stop(), 0);
 });
 
+test('item 1: a restart (SIGTERM, then a start within fence_after_s) while the pool hangs keeps its expiry: fenced by the first probe deadline, never petted past it', { skip }, async () => {
+  // An upgrade's try-restart during a storage outage: the stop is clean, but the pool's countdown must go on.
+  const { pool, f } = await setup('restart-hung', { startup_window_s: 30 });
+  f.start();
+  await f.armed();
+  const frozeAt = performance.now();
+  pool.freeze();
+  await waitFor('the pool late', () => f.state()?.pools[0]?.state === 'late', 10_000);
+  assert.equal(await f.stop(), 0);
+  assert.equal(f.watchdogBytes().at(-1), 'V'.charCodeAt(0), 'a stop before any fence: magic close');
+  writeFileSync(f.watchdog, '');
+  const from = f.lines.length;
+  const startedAt = performance.now();
+  f.start();
+  // Pets before the inherited expiry are fine; none after it (the state is written after each tick's pet).
+  let petsAtExpiry = -1;
+  const fenced = await waitFor('the fence', () => {
+    const s = f.state();
+    if (petsAtExpiry < 0 && s?.pid === f.proc!.pid && s.pools[0]?.state === 'expired') petsAtExpiry = f.watchdogSize();
+    return f.sysrqText().includes('b');
+  }, 20_000, 10).catch(() => false);
+  assert.ok(fenced, `a restart while the pool hung lost its expiry (no fence; exit ${f.proc!.exitCode}):\n${since(f, from)}`);
+  const at = performance.now();
+  assert.ok(at - startedAt >= SHORT.probe_timeout_s * 1000 - 50, `fenced before the first probe deadline: ${Math.round(at - startedAt)} ms`);
+  assert.ok(at - frozeAt <= SHORT.fence_after_s * 1000 + SHORT.probe_timeout_s * 1000 + 5000, `fenced ${Math.round(at - frozeAt)} ms after the freeze`);
+  assert.match(since(f, from), /stays armed from the previous fencer/);
+  assert.ok(petsAtExpiry >= 0, 'the restarted fencer reported the pool expired before it fenced');
+  assert.equal(f.watchdogSize(), petsAtExpiry, 'the restarted fencer petted the watchdog past the expiry it inherited');
+});
+
 test('item 1: a crash with a stale state file (8 s old) on healthy storage: no fence, the first probe verifies', { skip }, async () => {
   const { f } = await setup('stale-state');
   f.start();

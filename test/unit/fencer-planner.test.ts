@@ -117,12 +117,14 @@ test('start-up hold: an in-use pool waits for the first VM answer, up to the que
   assert.equal(planTick(facts({ pools: [{ ...inh, fenceWhen: 'always' }], vm: waiting, nowMs: 10_000 })).fence?.pool.path, '/p');
 });
 
-const ctx = { pid: 200, bootId: 'boot-1', nowWallMs: 1_000_000, bootWallMs: 0, nowMonoMs: 50_000 };
+const ctx = { pid: 200, bootId: 'boot-1', nowWallMs: 1_000_000, bootWallMs: 0, nowMonoMs: 50_000, fenceAfterMs: 30_000 };
 const rec = (o: Partial<PreviousRecord> = {}): PreviousRecord => ({ pid: 100, bootId: 'boot-1', writtenAtMs: 990_000, clean: false, armed: [{ path: '/p', lastOkAgeS: 2 }], ...o });
 
-test('inherit: a crash carries the age on by the wall-clock gap; a clean stop, another boot or our own pid carry nothing', () => {
+test('inherit: a crash carries the age on by the wall-clock gap; a clean stop fence_after_s ago or more, another boot or our own pid carry nothing', () => {
   assert.deepEqual(inherit(['/p'], rec(), undefined, ctx), [{ path: '/p', lastOkMs: 50_000 - 12_000, fromPid: 100, ageS: 12 }]);
-  assert.deepEqual(inherit(['/p'], rec({ clean: true }), undefined, ctx), [], 'clean stop: no age forward');
+  const F = ctx.fenceAfterMs;
+  assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - F }), undefined, ctx), [], 'clean stop F ago: no age forward');
+  assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - F - E }), undefined, ctx), [], 'clean stop F + ε ago: no age forward');
   assert.deepEqual(inherit(['/p'], rec({ bootId: 'boot-0' }), undefined, ctx), [], 'another boot');
   assert.deepEqual(inherit(['/p'], rec({ pid: 200 }), undefined, ctx), []);
   assert.deepEqual(inherit(['/q'], rec(), undefined, ctx), [], 'a pool no longer configured');
@@ -136,8 +138,21 @@ test('inherit: the lease keeps a pool armed when the state file is gone; the lat
   assert.deepEqual(inherit(['/p'], undefined, lease, ctx), [{ path: '/p', lastOkMs: null, fromPid: 100, ageS: null }], 'state_dir removed: armed, age lost');
   assert.equal(inherit(['/p'], rec(), lease, ctx)[0].ageS, 12, 'the state file gives the age');
   assert.deepEqual(inherit(['/p'], rec({ writtenAtMs: 800_000 }), { ...lease, clean: true }, ctx), [], 'a later clean stop in the lease wins over an old state file');
-  assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: 995_000 }), lease, ctx), [], 'a later clean state wins over an older lease');
+  assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: 1_000_000 - 30_000 }), { ...lease, writtenAtMs: 800_000 }, ctx), [], 'a later clean state (F ago) wins over an older lease');
   assert.deepEqual(inherit(['/p'], rec({ pid: 150 }), lease, ctx)[0].fromPid, 150, 'the latest fencer decides');
+});
+
+test('inherit: a clean stop followed by a start within fence_after_s is a restart: the armed pools carry on (−ε carries, = does not)', () => {
+  const F = ctx.fenceAfterMs;
+  // systemctl restart (an upgrade's try-restart) while the pool hangs: its age, 2 s at the stop, goes on.
+  assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - 1000 }), undefined, ctx), [{ path: '/p', lastOkMs: 50_000 - 3000, fromPid: 100, ageS: 3 }]);
+  assert.equal(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - F + E }), undefined, ctx).length, 1, 'F − ε after the stop');
+  assert.equal(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - F }), undefined, ctx).length, 0, 'F after the stop');
+  // The clean lease alone (state_dir gone): armed, age lost.
+  const lease = rec({ clean: true, writtenAtMs: ctx.nowWallMs - 1000, armed: [{ path: '/p', lastOkAgeS: null }] });
+  assert.deepEqual(inherit(['/p'], undefined, lease, ctx), [{ path: '/p', lastOkMs: null, fromPid: 100, ageS: null }]);
+  // A clean stop with nothing armed carries nothing, however soon the start.
+  assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - 1000, armed: [] }), undefined, ctx), []);
 });
 
 test('repeated failures are logged on change, then at most once a minute (−ε quiet, = logs)', () => {
