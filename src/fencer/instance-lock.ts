@@ -1,10 +1,14 @@
 // One fencer per config: an exclusive flock(2) on `<state_dir>/fencer.lock`, held for the fencer's
-// life. Node cannot flock, so util-linux flock(1) takes it and runs `cat` holding it, reading the
-// fencer's pipe: when the fencer exits or dies (SIGKILL included) the pipe closes, cat exits and the
-// kernel drops the lock. A second fencer on the same state_dir refuses to start with the holder's
-// pid (two fencers would share the heartbeat temp file and false-fence on healthy storage).
+// life. Node cannot flock, so the fencer opens the file itself and util-linux flock(1) takes the lock
+// on that open file (`flock --exclusive --wait N 3`, the file as the child's fd 3, as `exec 9>f;
+// flock 9` does in a shell) and exits: the lock belongs to the open file description, which the
+// fencer alone keeps open (O_CLOEXEC: its other children never inherit it). No process holds it for
+// the fencer, so no signal to the fencer's cgroup (systemctl kill -s HUP) can release it; the kernel
+// drops it when the fencer exits or dies (SIGKILL included). A second fencer on the same state_dir
+// refuses to start with the holder's pid (two fencers would share the heartbeat temp file and
+// false-fence on healthy storage).
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrickError } from '../shared/errors.js';
 import { requireTools } from '../shared/host-tools.js';
@@ -19,28 +23,30 @@ export interface InstanceLock {
 
 export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> {
   const file = join(stateDir, LOCK_FILE);
-  // flock and cat from the host-tool registry (the host's when present, else brick's own copy).
-  const { flock, cat } = await requireTools(['flock', 'cat'], "the fencer's instance lock needs");
-  const child = spawn(flock, ['--exclusive', '--wait', String(LOCK_WAIT_S), file, cat], {
-    stdio: ['pipe', 'pipe', 'pipe'],
+  // flock from the host-tool registry (the host's when present, else brick's own copy).
+  const { flock } = await requireTools(['flock'], "the fencer's instance lock needs");
+  let fd: number;
+  try {
+    // Local disk (state_dir): a synchronous open. No O_TRUNC: the holder's pid stays readable until the lock is ours.
+    fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+  } catch (e) {
+    try {
+      // An existing lock file in a read-only state_dir still takes a lock (flock needs no write access).
+      fd = openSync(file, constants.O_RDONLY);
+    } catch {
+      const err = e as NodeJS.ErrnoException;
+      throw new BrickError('COMMAND_FAILED', `cannot take the fencer's lock ${file}: cannot open it (${err.code ?? err.message})`);
+    }
+  }
+  const child = spawn(flock, ['--exclusive', '--wait', String(LOCK_WAIT_S), '3'], {
+    stdio: ['ignore', 'ignore', 'pipe', fd],
     cwd: '/',
     env: { PATH: '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' },
   });
-  let out = '';
   let err = '';
-  child.stdout!.on('data', (b: Buffer) => (out += b));
   child.stderr!.on('data', (b: Buffer) => (err += b));
-  child.stdin!.on('error', () => {});
-  // cat echoes this once flock holds the lock and has started it.
-  child.stdin!.write('locked\n');
-  const got = await new Promise<'locked' | { code: number | null; error?: string }>((resolve) => {
+  const got = await new Promise<{ code: number | null; error?: string }>((resolve) => {
     const timer = setTimeout(() => resolve({ code: null, error: 'no answer' }), (LOCK_WAIT_S + 10) * 1000);
-    child.stdout!.on('data', () => {
-      if (out.includes('locked\n')) {
-        clearTimeout(timer);
-        resolve('locked');
-      }
-    });
     child.on('error', (e) => {
       clearTimeout(timer);
       resolve({ code: null, error: e.message });
@@ -50,8 +56,9 @@ export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> 
       resolve({ code });
     });
   });
-  if (got !== 'locked') {
+  if (got.code !== 0) {
     child.kill('SIGKILL');
+    closeSync(fd);
     if (got.code === 1) {
       let holder = '';
       try {
@@ -68,20 +75,17 @@ export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> 
   }
   // Same inode (no rename): the lock stays. Only to name the holder in the second fencer's message.
   try {
-    writeFileSync(file, `${process.pid}\n`);
+    ftruncateSync(fd, 0);
+    writeSync(fd, `${process.pid}\n`, 0);
   } catch {
     /* the lock holds without it */
   }
-  child.stdout!.removeAllListeners('data');
-  child.stdout!.resume();
-  child.unref();
-  (child.stdin as unknown as { unref?: () => void }).unref?.();
-  (child.stdout as unknown as { unref?: () => void }).unref?.();
-  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  let held = true;
   return {
     release() {
-      child.stdin!.end();
-      child.kill('SIGTERM');
+      if (!held) return;
+      held = false;
+      closeSync(fd);
     },
   };
 }

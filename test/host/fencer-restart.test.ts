@@ -5,6 +5,7 @@
 // no signal ends the fencer without the magic close.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BindfsPool, FencerRun, SHORT, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
@@ -170,6 +171,39 @@ test('item 6: a second fencer on the same config refuses to start and says who h
   a.start();
   await waitFor(`a start after a SIGKILLed fencer:\n${a.log()}`, () => a.state()?.pid === a.proc!.pid, 10_000);
   assert.doesNotMatch(since(a, from), /another brick fencer/);
+  assert.equal(await a.stop(), 0);
+});
+
+test('item 6: a signal to every process of the fencer (systemctl kill -s HUP, USR1: the whole cgroup) leaves it holding its lock: a second fencer still refuses', { skip }, async () => {
+  const { f: a } = await setup('lock-signals', { action: 'log-only' });
+  a.start();
+  await a.armed();
+  // The fencer and all its descendants, as systemd's cgroup kill reaches them.
+  const tree = (pid: number): number[] => {
+    let kids: number[] = [];
+    try {
+      kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    } catch {
+      /* none */
+    }
+    return [pid, ...kids.flatMap(tree)];
+  };
+  for (const sig of ['SIGHUP', 'SIGUSR1'] as const) {
+    for (const pid of tree(a.proc!.pid!))
+      try {
+        process.kill(pid, sig);
+      } catch {
+        /* gone (a probe that ended) */
+      }
+    await sleep(300);
+  }
+  assert.equal(a.proc!.exitCode, null, `the signals ended the fencer:\n${a.log()}`);
+  const b = twin(a);
+  cleanups.push(() => b.kill());
+  b.start();
+  const code = await Promise.race([b.exit!, sleep(15_000).then(() => 'running')]);
+  assert.equal(code, 1, `a second fencer started beside the first once its lock's holder was signalled:\n${b.log()}`);
+  assert.match(b.log(), new RegExp(`another brick fencer \\(pid ${a.proc!.pid}\\) holds`));
   assert.equal(await a.stop(), 0);
 });
 
