@@ -29,7 +29,7 @@ import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-loc
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
 import { entryPoolConfig, readRuntimePools, reconcile, runtimePoolsSig, type PoolSource, type RuntimePoolEntry } from './runtime-pools.js';
-import { monoMs } from './clock.js';
+import { bootMonoMs, monoMs } from './clock.js';
 
 export interface FencerOptions {
   logFormat: LogFormat;
@@ -276,7 +276,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     [...new Set(candidates)],
     prevState && stateRecord(prevState),
     prevLease && leaseRecord(prevLease),
-    { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), fenceAfterMs: timing.fenceAfterMs },
+    { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), nowBootMonoMs: bootMonoMs(), fenceAfterMs: timing.fenceAfterMs },
   );
   const pools: PoolRuntime[] = [...f.pool.map((cfg) => newPool(cfg, 'config')), ...startRuntime.map((e) => newPool(entryPoolConfig(e), 'runtime'))];
   // A runtime pool the orchestrator removed while the previous fencer, which then crashed, had it
@@ -574,7 +574,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     const key = JSON.stringify([clean, armed]);
     if (key === leaseArmed) return;
     leaseArmed = key;
-    const text = leaseText({ version: 1, pid: process.pid, boot_id: boot ?? null, written_at_ms: Date.now(), clean, armed });
+    const text = leaseText({ version: 1, pid: process.pid, boot_id: boot ?? null, written_at_ms: Date.now(), written_at_mono_ms: bootMonoMs(), clean, armed });
     const write = (): void =>
       markerWriter.post(leasePath(f.marker_dir), text, (error) => {
         if (error === null) {
@@ -741,6 +741,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       clean_stop: clean,
       host_id: f.host_id || (pools[0]?.hostId ?? ''),
       written_at_ms: Date.now(),
+      written_at_mono_ms: bootMonoMs(),
       started_at_ms: startedAtMs,
       action: f.action,
       fence_after_s: f.fence_after_s,

@@ -14,6 +14,8 @@ export interface Lease {
   pid: number;
   boot_id: string | null;
   written_at_ms: number;
+  /** CLOCK_MONOTONIC of this write, ms (clock.bootMonoMs). */
+  written_at_mono_ms?: number;
   /** true once the fencer stopped cleanly: nothing to carry forward. */
   clean: boolean;
   armed: string[];
@@ -42,6 +44,7 @@ export function leaseRecord(l: Lease): PreviousRecord {
     pid: l.pid,
     bootId: l.boot_id ?? undefined,
     writtenAtMs: l.written_at_ms,
+    ...(typeof l.written_at_mono_ms === 'number' ? { writtenAtMonoMs: l.written_at_mono_ms } : {}),
     clean: l.clean,
     armed: l.armed.map((path) => ({ path, lastOkAgeS: null })),
   };

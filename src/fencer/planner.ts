@@ -156,6 +156,8 @@ export interface PreviousRecord {
   /** /proc/sys/kernel/random/boot_id when written; undefined for records that predate it. */
   bootId?: string;
   writtenAtMs: number;
+  /** CLOCK_MONOTONIC when written (ms): within one boot, the gap to now whatever the wall clock did. */
+  writtenAtMonoMs?: number;
   /** It stopped cleanly (SIGTERM/SIGINT): it carries nothing forward, unless the next start is a restart (within fence_after_s). */
   clean: boolean;
   /** Pools it had armed, with the age of their last verified heartbeat at writtenAtMs (null: unknown). */
@@ -169,6 +171,8 @@ export interface InheritContext {
   nowWallMs: number;
   bootWallMs: number;
   nowMonoMs: number;
+  /** CLOCK_MONOTONIC now (ms, clock.bootMonoMs): the gap to a record of this boot that carries its own stamp. */
+  nowBootMonoMs?: number;
   /**
    * fencer.fence_after_s in ms: a start within it of a clean stop is a restart (systemctl restart, an
    * upgrade's try-restart) and carries the armed pools on as after a crash; a later start begins fresh.
@@ -184,6 +188,17 @@ export interface Inherited {
   ageS: number | null;
 }
 
+/**
+ * How long ago the record was written: by CLOCK_MONOTONIC when it carries a stamp of this very boot
+ * (a wall-clock step between the two fencers, NTP or an admin's date, must not shorten or stretch
+ * a pool's age), else by the wall clock.
+ */
+function sinceMs(r: PreviousRecord, c: InheritContext): number {
+  if (r.writtenAtMonoMs !== undefined && c.nowBootMonoMs !== undefined && r.bootId !== undefined && r.bootId === c.bootId)
+    return c.nowBootMonoMs - r.writtenAtMonoMs;
+  return c.nowWallMs - r.writtenAtMs;
+}
+
 function sameBoot(r: PreviousRecord, c: InheritContext): boolean {
   if (r.bootId !== undefined && c.bootId !== undefined) return r.bootId === c.bootId;
   return r.writtenAtMs >= c.bootWallMs;
@@ -192,8 +207,9 @@ function sameBoot(r: PreviousRecord, c: InheritContext): boolean {
 /**
  * A fencer that CRASHED (killed, OOM, a bug) while it had pools armed must not come back unarmed:
  * that would pet a watchdog over dead storage forever. It keeps each armed pool's last verified
- * heartbeat, aged by the wall-clock gap (the state file), or — when the state file is gone or
- * unreadable — keeps the pool armed with its age lost (the lease in marker_dir). A clean stop
+ * heartbeat, aged by the time since the state file was written (sinceMs: CLOCK_MONOTONIC within a
+ * boot), or — when the state file is gone or unreadable — keeps the pool armed with its age lost
+ * (the lease in marker_dir). A clean stop
  * carries the same on when the next start comes within fence_after_s (a restart: a pool that hung
  * just before it would otherwise get a whole start-up window of pets, and no fence at all); a start
  * after a longer stop begins unverified. Either way no start fences before the pool's first probe
@@ -203,10 +219,10 @@ export function inherit(poolPaths: string[], state: PreviousRecord | undefined, 
   const records = [state, lease].filter((r): r is PreviousRecord => r !== undefined && r.pid !== c.pid && sameBoot(r, c));
   if (!records.length) return [];
   // The latest word of the previous fencer decides whether it stopped cleanly.
-  const latest = records.reduce((a, b) => (b.writtenAtMs > a.writtenAtMs ? b : a));
+  const latest = records.reduce((a, b) => (sinceMs(b, c) < sinceMs(a, c) ? b : a));
   // A clean stop followed by a start within fence_after_s is a restart, not maintenance: a pool that
   // was armed (perhaps already hung, its countdown running) must not get a fresh start-up window.
-  const carries = (r: PreviousRecord) => !r.clean || c.nowWallMs - r.writtenAtMs < c.fenceAfterMs;
+  const carries = (r: PreviousRecord) => !r.clean || sinceMs(r, c) < c.fenceAfterMs;
   if (!carries(latest)) return [];
   const out: Inherited[] = [];
   for (const path of poolPaths) {
@@ -217,7 +233,7 @@ export function inherit(poolPaths: string[], state: PreviousRecord | undefined, 
     for (const r of armedIn) {
       const a = r.armed.find((x) => x.path === path)!;
       if (a.lastOkAgeS === null) continue;
-      const s = Math.max(0, a.lastOkAgeS) + Math.max(0, (c.nowWallMs - r.writtenAtMs) / 1000);
+      const s = Math.max(0, a.lastOkAgeS) + Math.max(0, sinceMs(r, c) / 1000);
       ageS = ageS === null ? s : Math.min(ageS, s);
     }
     out.push({ path, lastOkMs: ageS === null ? null : c.nowMonoMs - ageS * 1000, fromPid: latest.pid, ageS });

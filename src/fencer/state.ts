@@ -59,6 +59,8 @@ export interface FencerState {
   host_id: string;
   /** Wall clock of this write, epoch ms. */
   written_at_ms: number;
+  /** CLOCK_MONOTONIC of this write, ms (clock.bootMonoMs): comparable within this boot_id, immune to wall-clock steps. */
+  written_at_mono_ms?: number;
   started_at_ms: number;
   action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command';
   fence_after_s: number;
@@ -105,6 +107,7 @@ export function stateRecord(s: FencerState): PreviousRecord {
     pid: s.pid,
     bootId: s.boot_id ?? undefined,
     writtenAtMs: s.written_at_ms,
+    ...(typeof s.written_at_mono_ms === 'number' ? { writtenAtMonoMs: s.written_at_mono_ms } : {}),
     clean: s.clean_stop === true,
     armed: s.pools.filter((p) => p.armed).map((p) => ({ path: p.path, lastOkAgeS: p.last_ok_age_s })),
   };

@@ -155,6 +155,24 @@ test('inherit: a clean stop followed by a start within fence_after_s is a restar
   assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - 1000, armed: [] }), undefined, ctx), []);
 });
 
+test('inherit: the gap since a record of this boot is CLOCK_MONOTONIC\'s, whatever the wall clock did; other records fall back to the wall clock', () => {
+  const c = { ...ctx, nowBootMonoMs: 7_000_000 };
+  // Written 10 s ago by the monotonic clock; the wall clock stepped back 60 s since (it says −50 s).
+  const stepped = rec({ writtenAtMs: ctx.nowWallMs + 50_000, writtenAtMonoMs: 6_990_000 });
+  assert.equal(inherit(['/p'], stepped, undefined, c)[0].ageS, 12, '2 s at the write + 10 s since');
+  // Stepped forward 60 s: the wall clock says 70 s, the pool is 12 s old.
+  assert.equal(inherit(['/p'], rec({ writtenAtMs: ctx.nowWallMs - 70_000, writtenAtMonoMs: 6_990_000 }), undefined, c)[0].ageS, 12);
+  // A clean stop 10 s ago by the monotonic clock is a restart even when the wall clock says 70 s (> F).
+  assert.equal(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - 70_000, writtenAtMonoMs: 6_990_000 }), undefined, c).length, 1);
+  assert.equal(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs, writtenAtMonoMs: 7_000_000 - c.fenceAfterMs }), undefined, c).length, 0, 'F ago by the monotonic clock');
+  // The latest record is the one written last by the monotonic clock (here the lease, clean).
+  const lease = rec({ clean: true, writtenAtMs: ctx.nowWallMs - 90_000, writtenAtMonoMs: 6_995_000 - c.fenceAfterMs, armed: [{ path: '/p', lastOkAgeS: null }] });
+  assert.deepEqual(inherit(['/p'], rec({ writtenAtMs: ctx.nowWallMs, writtenAtMonoMs: 6_990_000 - c.fenceAfterMs }), lease, c), []);
+  // No stamp, or one from another boot id: the wall clock.
+  assert.equal(inherit(['/p'], rec(), undefined, c)[0].ageS, 12);
+  assert.equal(inherit(['/p'], rec({ bootId: undefined, writtenAtMonoMs: 1 }), undefined, { ...c, bootId: undefined })[0].ageS, 12);
+});
+
 test('repeated failures are logged on change, then at most once a minute (−ε quiet, = logs)', () => {
   assert.equal(shouldLogRepeat({ msg: null, atMs: -Infinity }, 'ENOSPC', 0), true);
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS - E), false);
