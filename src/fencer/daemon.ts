@@ -382,6 +382,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   let petting = false;
   const stateLog = { msg: null as string | null, atMs: -Infinity };
   const leaseLog = { msg: null as string | null, atMs: -Infinity };
+  const lockLog = { msg: null as string | null, atMs: -Infinity };
   let leaseArmed: string | undefined;
 
   // ---- gather ----
@@ -550,6 +551,14 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     }
     saveState(t, false);
     saveLease(false);
+    // After saveState, which makes a removed state_dir again: the lock moves to the new lock file.
+    lock.check((msg) => {
+      if (shouldLogRepeat(lockLog, msg, now())) {
+        log.error({ error: msg }, `the fencer's lock file was removed and cannot be locked again (said again in a minute if it persists): ${msg}`);
+        lockLog.atMs = now();
+      }
+      lockLog.msg = msg;
+    });
   }
 
   function saveState(t: number, clean: boolean): void {

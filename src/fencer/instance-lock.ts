@@ -8,7 +8,7 @@
 // refuses to start with the holder's pid (two fencers would share the heartbeat temp file and
 // false-fence on healthy storage).
 import { spawn } from 'node:child_process';
-import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrickError } from '../shared/errors.js';
 import { requireTools } from '../shared/host-tools.js';
@@ -19,12 +19,18 @@ export const LOCK_WAIT_S = 2;
 
 export interface InstanceLock {
   release(): void;
+  /**
+   * Once per tick (a stat and an fstat of local files): is `<state_dir>/fencer.lock` still the file
+   * this fencer locked? A state_dir removed while the fencer runs (rm -rf /run/brick; the state file
+   * is made again) leaves the lock on a file no path reaches, and a second fencer would lock a new
+   * one and run beside this one. Then the new file is locked (no wait: retried on the next tick);
+   * `onError` says why it could not be (another fencer took it meanwhile).
+   */
+  check(onError: (msg: string) => void): void;
 }
 
-export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> {
-  const file = join(stateDir, LOCK_FILE);
-  // flock from the host-tool registry (the host's when present, else brick's own copy).
-  const { flock } = await requireTools(['flock'], "the fencer's instance lock needs");
+/** Open `file` and flock it through flock(1) on that open file; the fd holds the lock. */
+async function lockFile(file: string, flock: string, wait: boolean): Promise<number> {
   let fd: number;
   try {
     // Local disk (state_dir): a synchronous open. No O_TRUNC: the holder's pid stays readable until the lock is ours.
@@ -38,7 +44,7 @@ export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> 
       throw new BrickError('COMMAND_FAILED', `cannot take the fencer's lock ${file}: cannot open it (${err.code ?? err.message})`);
     }
   }
-  const child = spawn(flock, ['--exclusive', '--wait', String(LOCK_WAIT_S), '3'], {
+  const child = spawn(flock, ['--exclusive', ...(wait ? ['--wait', String(LOCK_WAIT_S)] : ['--nonblock']), '3'], {
     stdio: ['ignore', 'ignore', 'pipe', fd],
     cwd: '/',
     env: { PATH: '/usr/bin:/bin', LANG: 'C', LC_ALL: 'C' },
@@ -80,12 +86,44 @@ export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> 
   } catch {
     /* the lock holds without it */
   }
+  return fd;
+}
+
+export async function takeInstanceLock(stateDir: string): Promise<InstanceLock> {
+  const file = join(stateDir, LOCK_FILE);
+  // flock from the host-tool registry (the host's when present, else brick's own copy).
+  const { flock } = await requireTools(['flock'], "the fencer's instance lock needs");
+  let fd = await lockFile(file, flock, true);
   let held = true;
+  let retaking = false;
   return {
     release() {
       if (!held) return;
       held = false;
       closeSync(fd);
+    },
+    check(onError) {
+      if (!held || retaking) return;
+      try {
+        const a = statSync(file);
+        const b = fstatSync(fd);
+        if (a.ino === b.ino && a.dev === b.dev) return;
+      } catch {
+        /* gone: lock the file made anew */
+      }
+      retaking = true;
+      lockFile(file, flock, false).then(
+        (nfd) => {
+          retaking = false;
+          if (!held) return closeSync(nfd);
+          closeSync(fd);
+          fd = nfd;
+        },
+        (e: Error) => {
+          retaking = false;
+          onError(e.message);
+        },
+      );
     },
   };
 }

@@ -232,6 +232,23 @@ test('item 6: a signal to every process of the fencer (systemctl kill -s HUP, US
   assert.equal(await a.stop(), 0);
 });
 
+test('item 6: a state_dir removed while the fencer runs (rm -rf /run/brick): the fencer locks the new lock file; a second fencer still refuses', { skip }, async () => {
+  const { f: a } = await setup('lock-rmdir', { action: 'log-only' });
+  a.start();
+  await a.armed();
+  rmSync(a.stateDir, { recursive: true, force: true });
+  await waitFor('the state file made again', () => a.state()?.pid === a.proc!.pid, 5000);
+  await sleep(1000);
+  const b = twin(a);
+  cleanups.push(() => b.kill());
+  b.start();
+  const code = await Promise.race([b.exit!, sleep(15_000).then(() => 'running')]);
+  assert.equal(code, 1, `a second fencer started beside the first after its state_dir was removed:\n${b.log()}`);
+  assert.match(b.log(), new RegExp(`another brick fencer \\(pid ${a.proc!.pid}\\) holds`));
+  assert.doesNotMatch(a.log(), /cannot be locked again/);
+  assert.equal(await a.stop(), 0);
+});
+
 test('item 8: SIGHUP, SIGUSR1 and SIGUSR2 do not end the fencer; SIGTERM still stops it cleanly with the magic close', { skip }, async () => {
   const { f: a } = await setup('signals', { action: 'log-only' });
   a.start();
