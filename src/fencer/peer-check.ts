@@ -1,6 +1,8 @@
 // Is another host's heartbeat alive? For the orchestrator's investigator (heartbeat_check, and the
 // Ovm3 check_dom0_storage_health calls). The file is read by a child process (`dd iflag=direct`,
-// past the page cache) with a deadline, so a hung pool cannot hang the agent (rule 13):
+// past the page cache) with a deadline, so a hung pool cannot hang the agent (rule 13); while a read
+// of a file is still in the kernel past its SIGKILL, the next checks of it join it instead of
+// leaving one more stuck child each:
 //   unreadable, missing, unparsable, timed out → 'unknown' (never false: "cannot tell" is not "dead")
 //   value unchanged for maxAgeS of OUR monotonic clock → false (immune to clock skew)
 //   value changed since our last read, and that read was within maxAgeS → true
@@ -8,6 +10,7 @@
 import { run as realRun, type Runner } from '../shared/run.js';
 import { heartbeatFile, parseHeartbeat, type HeartbeatFormat } from './heartbeat-format.js';
 import { monoMs } from './clock.js';
+import { SingleFlight } from './single-flight.js';
 
 export interface PeerCheckArgs {
   poolPath: string;
@@ -33,6 +36,8 @@ interface Seen {
   lastRead: number;
 }
 const seen = new Map<string, Seen>();
+/** One dd per file at a time: a read stuck on a hung pool is joined, never doubled (single-flight.ts). */
+const reads = new SingleFlight<string | undefined>();
 const SEEN_MAX = 1000;
 
 export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckResult> {
@@ -44,9 +49,11 @@ export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckRes
   const deadline = new Promise<undefined>((r) => {
     timer = setTimeout(() => r(undefined), a.timeoutMs);
   });
-  const read = run('dd', [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
-    .then((r) => (r.code === 0 ? r.stdout : undefined))
-    .catch(() => undefined);
+  const read = reads.join(run, file, () =>
+    run('dd', [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
+      .then((r) => (r.code === 0 ? r.stdout : undefined))
+      .catch(() => undefined),
+  );
   const text = await Promise.race([read, deadline]);
   clearTimeout(timer);
   if (text === undefined) return { alive: 'unknown', age_s: null };
@@ -67,4 +74,5 @@ export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckRes
 /** Tests: forget what was seen. */
 export function forgetPeerReads(): void {
   seen.clear();
+  reads.clear();
 }

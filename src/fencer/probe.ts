@@ -15,6 +15,7 @@
 import type { Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { requireTools } from '../shared/host-tools.js';
+import { SingleFlight } from './single-flight.js';
 import { heartbeatContent, heartbeatDir, heartbeatFile, heartbeatTempFile, type HeartbeatFormat } from './heartbeat-format.js';
 
 export interface ProbeTools {
@@ -69,6 +70,8 @@ export function probeSteps(
   return steps;
 }
 
+const resolving = new SingleFlight<Awaited<ReturnType<Runner>>>();
+
 /**
  * A pool path with every symlink resolved (`realpath -e`, a child with a deadline: never a blocking
  * fs call in the fencer on a pool path). The configured path when it cannot be resolved in time or
@@ -79,7 +82,9 @@ export async function resolvePoolPath(path: string, tools: Pick<ProbeTools, 'rea
     // Our own timer too: a child stuck in the kernel past its SIGKILL would hold run() (as with probes).
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs + 100)));
-    const r = await Promise.race([run(tools.realpath, ['-e', '--', path], { timeoutMs, allowFailure: true }), late]).finally(() => clearTimeout(timer));
+    // One realpath per path at a time: one stuck on a hung pool is joined, never doubled by the next call.
+    const child = resolving.join(run, `${tools.realpath}\0${path}`, () => run(tools.realpath, ['-e', '--', path], { timeoutMs, allowFailure: true }));
+    const r = await Promise.race([child, late]).finally(() => clearTimeout(timer));
     const out = r.stdout.replace(/\n$/, '');
     if (r.code === 0 && out.startsWith('/') && !out.includes('\n')) return { path: out };
     return { path, error: `realpath exited ${r.code}: ${r.stderr.trim().split('\n')[0] || 'no message'}` };

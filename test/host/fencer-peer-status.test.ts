@@ -2,11 +2,13 @@
 // against a running fencer (the real program).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
-import { BindfsPool, FencerRun, REPO, removeRoot, tempRoot, fuseSuite } from './fencer-harness.js';
+import { resolvePoolPath } from '../../src/fencer/probe.js';
+import { run } from '../../src/shared/run.js';
+import { BindfsPool, FaultFsPool, FencerRun, REPO, faultfsMissing, removeRoot, sleep, tempRoot, fuseSuite, waitFor } from './fencer-harness.js';
 
 const { skip, cleanups } = fuseSuite();
 
@@ -33,6 +35,38 @@ test('peer check with real dd: fresh → alive, stale → false, missing → unk
   assert.deepEqual(c, { alive: 'unknown', age_s: null });
   assert.ok(took < 3000, `answered ${Math.round(took)} ms after the call on a hung pool`);
   pool.thaw();
+});
+
+test('a really hung pool (faultfs: the children stay in the kernel past SIGKILL): repeated peer checks and path resolutions leave one child per file, not one per call', { skip: skip || faultfsMissing() || false }, async () => {
+  forgetPeerReads();
+  const root = tempRoot('fencer-peer-hung');
+  const pool = new FaultFsPool(root);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup());
+  await pool.mount();
+  writeFileSync(join(pool.src, '.hb-peer-a'), (Date.now() / 1000).toFixed(3));
+  assert.equal((await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: 'peer-a', format: 'ovm', maxAgeS: 60, timeoutMs: 2000 })).alive, true);
+  pool.setMode('hang');
+  const children = (what: string) => execFileSync('ps', ['-e', '-o', 'args='], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(what)).length;
+  const file = join(pool.mnt, '.hb-peer-a');
+  const sub = join(pool.mnt, 'sub');
+  for (let i = 0; i < 4; i++) {
+    assert.deepEqual(await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: 'peer-a', format: 'ovm', maxAgeS: 60, timeoutMs: 300 }), { alive: 'unknown', age_s: null });
+    assert.match((await resolvePoolPath(sub, { realpath: 'realpath' }, run, 300)).error ?? '', /no answer within 300 ms/);
+  }
+  await sleep(300); // the SIGKILLed children of the last calls have had time to go, were they killable
+  const stuckReads = children(`if=${file}`);
+  const stuckResolves = children(`realpath -e -- ${sub}`);
+  pool.setMode('ok');
+  await waitFor('the stuck children to exit once the pool answers', () => children(`if=${file}`) + children(`realpath -e -- ${sub}`) === 0, 10_000);
+  assert.equal(stuckReads, 1, 'dd children left in the kernel by 4 peer checks of one file');
+  assert.equal(stuckResolves, 1, 'realpath children left in the kernel by 4 resolutions of one path');
+  // Once the stuck read has ended (its exit seen by this process too), a check reads afresh.
+  let last: Awaited<ReturnType<typeof checkPeerHeartbeat>> | undefined;
+  for (let i = 0; i < 50 && last?.alive !== true; i++) {
+    if (i) await sleep(200);
+    last = await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: 'peer-a', format: 'ovm', maxAgeS: 60, timeoutMs: 2000 });
+  }
+  assert.equal(last?.alive, true, `after the pool answers again: ${JSON.stringify(last)}`);
 });
 
 test('brick status [--json] shows pools, heartbeat age, time left and the watchdog of a running fencer', { skip }, async () => {

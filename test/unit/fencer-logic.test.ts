@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { judgePool, tickMs, type Timing, type PoolFacts } from '../../src/fencer/pool-health.js';
 import { heartbeatContent, heartbeatFile, parseHeartbeat } from '../../src/fencer/heartbeat-format.js';
-import { probeSteps, startProbe, type ProbeTools } from '../../src/fencer/probe.js';
+import { probeSteps, resolvePoolPath, startProbe, type ProbeTools } from '../../src/fencer/probe.js';
 import { openWatchdog, type FdOps } from '../../src/fencer/watchdog.js';
 import { parseDomblklist, parseXlList, queryPoolUsage, usageByPool, usageOf } from '../../src/fencer/vm-usage.js';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
@@ -207,6 +207,43 @@ test('peer check: unreadable/timeout/garbage â†’ unknown (never false); stale â†
   forgetPeerReads();
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 100}\n`), monoMs: () => 0 })).alive, false);
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 90}\n`), monoMs: () => 10_000 })).alive, true);
+});
+
+test('peer check and pool path resolution on a hung pool: one child per file at a time, joined by the next calls, each answering by its own deadline', async () => {
+  forgetPeerReads();
+  // A child the kernel holds past its SIGKILL: run() settles only when the test releases it.
+  const release: Array<(r: { code: number; stdout: string; stderr: string }) => void> = [];
+  const calls: string[][] = [];
+  const stuck: Runner = (cmd, args) => {
+    calls.push([cmd, ...args]);
+    return new Promise((r) => release.push(r));
+  };
+  const base = { poolPath: '/mnt/p', hostId: 'peer', format: 'kvm' as const, maxAgeS: 60, timeoutMs: 30, run: stuck };
+  for (let i = 0; i < 3; i++) assert.deepEqual(await checkPeerHeartbeat(base), { alive: 'unknown', age_s: null });
+  assert.equal(calls.length, 1, `one dd for three checks of a hung file, got ${JSON.stringify(calls)}`);
+  // Another peer's file on the same pool is another read.
+  await checkPeerHeartbeat({ ...base, hostId: 'peer2' });
+  assert.equal(calls.length, 2);
+  // The stuck read ends (the storage answered): a check joining it gets its answer; the next check reads afresh.
+  const joined = checkPeerHeartbeat({ ...base, timeoutMs: 1000 });
+  release[0]({ code: 0, stdout: `${Math.floor(Date.now() / 1000)}\n`, stderr: '' });
+  assert.equal((await joined).alive, true);
+  assert.equal(calls.length, 2);
+  await checkPeerHeartbeat(base);
+  assert.equal(calls.length, 3, 'a new read once the stuck one has ended');
+
+  const rcalls: string[][] = [];
+  const rstuck: Runner = (cmd, args) => {
+    rcalls.push([cmd, ...args]);
+    return new Promise(() => {});
+  };
+  for (let i = 0; i < 3; i++) {
+    const r = await resolvePoolPath('/mnt/hung', { realpath: '/usr/bin/realpath' }, rstuck, 20);
+    assert.equal(r.path, '/mnt/hung');
+    assert.match(r.error ?? '', /no answer within 20 ms/);
+  }
+  await resolvePoolPath('/mnt/other', { realpath: '/usr/bin/realpath' }, rstuck, 20);
+  assert.deepEqual(rcalls, [['/usr/bin/realpath', '-e', '--', '/mnt/hung'], ['/usr/bin/realpath', '-e', '--', '/mnt/other']]);
 });
 
 test('heartbeat_check arguments: absolute pool, a configured pool or under file_roots, a safe host id, a sane age', () => {
