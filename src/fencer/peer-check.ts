@@ -3,7 +3,7 @@
 // past the page cache) with a deadline, so a hung pool cannot hang the agent (rule 13); while a read
 // of a file is still in the kernel past its SIGKILL, the next checks of it join it instead of
 // leaving one more stuck child each:
-//   unreadable, missing, unparsable, timed out → 'unknown' (never false: "cannot tell" is not "dead")
+//   unreadable, missing, unparsable, timed out, a symlink (nofollow: never a file of this host) → 'unknown' (never false: "cannot tell" is not "dead")
 //   value unchanged for maxAgeS of OUR monotonic clock → false (immune to clock skew)
 //   value changed since our last read, and that read was within maxAgeS → true
 //   otherwise compare the written epoch with our wall clock: age > maxAgeS → false
@@ -50,7 +50,7 @@ export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckRes
     timer = setTimeout(() => r(undefined), a.timeoutMs);
   });
   const read = reads.join(run, file, () =>
-    run('dd', [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
+    run('dd', [`if=${file}`, 'iflag=direct,nofollow', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
       .then((r) => (r.code === 0 ? r.stdout : undefined))
       .catch(() => undefined),
   );

@@ -9,6 +9,8 @@
 //   3. dd of=TMP oflag=dsync conv=fsync   the heartbeat, stable on the server before dd exits
 //   4. mv -f -T -- TMP FILE      rename-atomic, so peers never read half a file
 //   5. dd if=FILE iflag=direct   read back past the page cache; must equal what was written
+// Both dd open with nofollow: a symlink any host with access to the shared pool put at TMP or FILE
+// fails the probe (ELOOP) instead of sending the write, and the read-back, to a file on this host.
 // Success only when every step exits 0, the device is the one seen when the pool was armed and not
 // the root's, and the read-back matches. Any error (EIO, ESTALE, EROFS, ENOTCONN, ENOENT) is a
 // failed probe, exactly like a hang: nothing but a verified heartbeat refreshes the pool.
@@ -64,9 +66,9 @@ export function probeSteps(
   if (opts.delayS && opts.delayS > 0) steps.push({ what: 'injected delay', cmd: tools.sleep, args: [String(opts.delayS)] });
   steps.push({ what: 'stat', cmd: tools.stat, args: ['-L', '-c', '%d', '--', target.poolPath, '/'], check: 'devices' });
   if (opts.mkdir) steps.push({ what: 'mkdir', cmd: tools.mkdir, args: ['-p', '--', heartbeatDir(target.poolPath, target.format)] });
-  steps.push({ what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'oflag=dsync', 'conv=fsync', 'status=none'], input: content });
+  steps.push({ what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'oflag=dsync,nofollow', 'conv=fsync', 'status=none'], input: content });
   steps.push({ what: 'rename', cmd: tools.mv, args: ['-f', '-T', '--', tmp, file] });
-  steps.push({ what: 'read-back', cmd: tools.dd, args: [`if=${file}`, 'iflag=direct', 'bs=4096', 'count=1', 'status=none'], check: 'content', expected: content });
+  steps.push({ what: 'read-back', cmd: tools.dd, args: [`if=${file}`, 'iflag=direct,nofollow', 'bs=4096', 'count=1', 'status=none'], check: 'content', expected: content });
   return steps;
 }
 

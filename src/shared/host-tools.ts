@@ -227,7 +227,7 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     package: 'coreutils',
     usedBy: 'fencer heartbeat write and direct read-back, heartbeat_check',
     flags: [
-      { flag: 'iflag=direct oflag=dsync', since: '5.3.0' },
+      { flag: 'iflag=direct,nofollow oflag=dsync,nofollow', since: '5.3.0' },
       { flag: 'conv=fsync', since: '6.0', match: ['conv=fsync'] },
       { flag: 'status=none', since: '8.20', match: ['status=none'] },
     ],

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
-import { resolvePoolPath } from '../../src/fencer/probe.js';
+import { probeSteps, resolvePoolPath, resolveTools, startProbe } from '../../src/fencer/probe.js';
 import { run } from '../../src/shared/run.js';
 import { BindfsPool, FaultFsPool, FencerRun, REPO, faultfsMissing, removeRoot, sleep, tempRoot, fuseSuite, waitFor } from './fencer-harness.js';
 
@@ -67,6 +67,33 @@ test('a really hung pool (faultfs: the children stay in the kernel past SIGKILL)
     last = await checkPeerHeartbeat({ poolPath: pool.mnt, hostId: 'peer-a', format: 'ovm', maxAgeS: 60, timeoutMs: 2000 });
   }
   assert.equal(last?.alive, true, `after the pool answers again: ${JSON.stringify(last)}`);
+});
+
+test('a symlink another host put on the shared pool: the probe never writes or verifies through it, a peer check never reads through it', async () => {
+  forgetPeerReads();
+  const root = tempRoot('fencer-symlink');
+  cleanups.push(() => removeRoot(root));
+  const pool = join(root, 'pool');
+  mkdirSync(pool);
+  const victim = join(root, 'local-file');
+  writeFileSync(victim, 'precious\n');
+  const tools = await resolveTools();
+  const probe = (hostId: string) =>
+    startProbe(probeSteps({ poolPath: pool, hostId, format: 'ovm' }, tools, '1796030000.123', { mkdir: false }), run, 5000, () => performance.now(), undefined, false).result;
+  // At the temporary name: the write would go to this host's file, and the read-back (through the renamed link) would verify it.
+  symlinkSync(victim, join(pool, '.hb-a.new'));
+  const a = await probe('a');
+  assert.equal(a.ok, false, 'a probe through a symlink must not verify');
+  assert.match(a.ok ? '' : a.error, /write failed/);
+  assert.equal(readFileSync(victim, 'utf8'), 'precious\n', 'the local file a symlink on the pool names is untouched');
+  // nofollow changes nothing for a clean pool.
+  const b = await probe('b');
+  assert.equal(b.ok, true, `a clean probe verifies: ${b.ok ? '' : b.error}`);
+  // A peer's heartbeat that is a symlink to a local file with a fresh epoch in it: unknown, never read.
+  writeFileSync(victim + '-3', `${Math.floor(Date.now() / 1000)}\n`);
+  mkdirSync(join(pool, 'KVMHA'));
+  symlinkSync(victim + '-3', join(pool, 'KVMHA', 'hb-10.0.0.9'));
+  assert.deepEqual(await checkPeerHeartbeat({ poolPath: pool, hostId: '10.0.0.9', format: 'kvm', maxAgeS: 60, timeoutMs: 2000 }), { alive: 'unknown', age_s: null });
 });
 
 test('brick status [--json] shows pools, heartbeat age, time left and the watchdog of a running fencer', { skip }, async () => {

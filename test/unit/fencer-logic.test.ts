@@ -89,9 +89,10 @@ test('probe plan: stat, dsync write to a temp name, rename, O_DIRECT read-back; 
   assert.deepEqual(steps.map((s) => s.what), ['stat', 'mkdir', 'write', 'rename', 'read-back']);
   // -L: a pool path that is a symlink is judged by the filesystem it points into.
   assert.deepEqual(steps[0].args, ['-L', '-c', '%d', '--', '/mnt/p', '/']);
-  assert.deepEqual(steps[2].args, ['of=/mnt/p/KVMHA/hb-h.new', 'bs=4096', 'oflag=dsync', 'conv=fsync', 'status=none']);
+  // nofollow: a symlink planted on the shared pool never sends the write or the read-back to a file of this host.
+  assert.deepEqual(steps[2].args, ['of=/mnt/p/KVMHA/hb-h.new', 'bs=4096', 'oflag=dsync,nofollow', 'conv=fsync', 'status=none']);
   assert.deepEqual(steps[3].args, ['-f', '-T', '--', '/mnt/p/KVMHA/hb-h.new', '/mnt/p/KVMHA/hb-h']);
-  assert.ok(steps[4].args.includes('iflag=direct'));
+  assert.deepEqual(steps[4].args, ['if=/mnt/p/KVMHA/hb-h', 'iflag=direct,nofollow', 'bs=4096', 'count=1', 'status=none']);
   assert.ok(steps.every((s) => s.cmd.startsWith('/')));
   const ovm = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, 'x', { mkdir: false, delayS: 1.5 });
   assert.deepEqual(ovm.map((s) => s.what), ['injected delay', 'stat', 'write', 'rename', 'read-back']);
