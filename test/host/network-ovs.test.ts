@@ -2,6 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { startOvs, type Ovs } from '../fixtures/ovs.js';
 import { call, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
 import { BrickError } from '../../src/shared/errors.js';
@@ -77,6 +78,25 @@ describe('network on userspace Open vSwitch', { skip }, () => {
     const ids = (await ovs.vsctl(['br-get-external-id', 'bbr0', 'brick-owner'])).stdout.trim();
     assert.equal(ids, 'bridge');
     assert.equal((await call(ctx, 'network_ensure_bridge', 'bbr0', { datapath_type: 'netdev', stp: false })).changed, false);
+  });
+
+  it("ovs-vsctl's own --timeout (ovs-vswitchd not answering) is a TIMEOUT that says the transaction took effect whole or not at all", async () => {
+    const c = testCtx(networkConfig({ backend: 'openvswitch', namespace: ovs.netns, ovs_rundir: ovs.rundir, command_timeout_s: 2 })); // --timeout=1
+    const pid = Number(readFileSync(`${ovs.rundir}/ovs-vswitchd.pid`, 'utf8').trim());
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await assert.rejects(call(c, 'network_ensure_bridge', 'bbr9', { datapath_type: 'netdev' }), (e: unknown) => {
+        assert.ok(e instanceof BrickError, String(e));
+        assert.equal(e.fault, 'TIMEOUT', e.message);
+        assert.match(e.message, /--timeout=1 s.*whole or not at all.*asking again is safe/);
+        return true;
+      });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // It had committed: asking again says so, and changes nothing more.
+    assert.equal((await call(c, 'network_ensure_bridge', 'bbr9', { datapath_type: 'netdev' })).changed, false);
+    await ovs.vsctl(['del-br', 'bbr9']);
   });
 
   it('network_gc removes only brick\'s fake bridges with no ports; a guest port or a person\'s fake bridge stays', async () => {

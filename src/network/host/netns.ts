@@ -28,7 +28,11 @@ export interface NetHost {
    * no sessions (a test's recording runner).
    */
   ipQuery?(kind: 'link' | 'addr', lines: readonly string[]): Promise<string[] | undefined>;
-  vsctl(args: readonly string[], opts?: { allowFailure?: boolean }): Promise<RunResult>;
+  /**
+   * `undo`: putting Open vSwitch back after a failure; it runs even when the call was stopped,
+   * within network.command_timeout_s of its own.
+   */
+  vsctl(args: readonly string[], opts?: { allowFailure?: boolean; undo?: boolean }): Promise<RunResult>;
   /** ovs-ofctl (flows), same namespace and OVS_RUNDIR as vsctl; `input` goes to stdin (add-flows BR -). */
   ofctl(args: readonly string[], opts?: { allowFailure?: boolean; input?: string }): Promise<RunResult>;
 }
@@ -120,9 +124,18 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
       await ensureNamespace(run, ns, timeoutMs);
       // ovs-vsctl's own --timeout (whole seconds) fires first so it can say what it was waiting
       // for; the runner's SIGKILL is the backstop.
-      const t = ms();
-      const global = t >= 1500 ? [`--timeout=${Math.floor((t - 500) / 1000)}`] : [];
-      return run('ovs-vsctl', [...global, ...args], { timeoutMs: t, env, netns: ns || undefined, allowFailure: opts?.allowFailure, signal }).catch((e) => {
+      const t = opts?.undo ? timeoutMs : ms();
+      const seconds = Math.floor((t - 500) / 1000);
+      const global = t >= 1500 ? [`--timeout=${seconds}`] : [];
+      return run('ovs-vsctl', [...global, ...args], { timeoutMs: t, env, netns: ns || undefined, allowFailure: opts?.allowFailure, signal: opts?.undo ? undefined : signal }).catch((e) => {
+        // ovs-vsctl's own --timeout ends it with SIGALRM and says nothing: that is a timeout (the
+        // transaction may have been committed, ovs-vswitchd not yet done), not a failed command.
+        if (isBrickError(e) && e.fault === 'COMMAND_FAILED' && / killed by SIGALRM$/.test(e.message))
+          throw new BrickError(
+            'TIMEOUT',
+            `${e.message}: Open vSwitch did not finish within ovs-vsctl's --timeout=${seconds} s (ovs-vswitchd busy or stuck?)`,
+            { ...e.detail, started: true },
+          );
         throw ovsUnavailable(e, config);
       });
     },
