@@ -2,7 +2,7 @@
 // (test/fixtures/ovs-dpdk.ts): hugepages, dpdk-init=true, --no-pci, a netdev bridge.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat, writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { stat, writeFile, mkdtemp, rm, readFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -11,6 +11,7 @@ import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { run } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { methods } from '../../src/network/dpdk/methods.js';
+import { methods as netMethods } from '../../src/network/methods.js';
 import { detectDpdk } from '../../src/network/dpdk/operations.js';
 import { linkKey } from '../../src/network/host/context.js';
 import { startOvsDpdk, type OvsDpdk } from '../fixtures/ovs-dpdk.js';
@@ -336,6 +337,72 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
       assert.equal((mine?.status as Record<string, string>).mode, 'server');
       assert.deepEqual({ ...((await srv.call('dpdk_del_port', r.port)) as object) }, { port: r.port, removed: true });
       assert.deepEqual({ ...((await srv.call('dpdk_del_port', r.port)) as object) }, { port: r.port, removed: false });
+    } finally {
+      await srv.close();
+    }
+  });
+
+  // ovs-vswitchd stopped (SIGSTOP): ovsdb-server commits the add, but ovs-vsctl waits for the switch
+  // to confirm until a deadline ends it. Deterministic: the switch cannot answer until SIGCONT.
+  const withSwitchStopped = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const pid = Number((await readFile(`${ovs!.rundir}/ovs-vswitchd.pid`, 'utf8')).trim());
+    process.kill(pid, 'SIGSTOP');
+    try {
+      return await fn();
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      // A transaction that waits for ovs-vswitchd: it has caught up with the database when it returns.
+      await ovs!.vsctl(['set', 'Open_vSwitch', '.', `external_ids:hovs-sync=${Date.now()}`]);
+    }
+  };
+  const portRow = async (name: string) => (await ovs!.vsctl(['--if-exists', 'get', 'Port', name, 'name'])).stdout.trim();
+
+  test("ovs-vsctl's own --timeout (ovs-vswitchd not answering) is TIMEOUT: an add is removed again, a delete says whole or not at all", async (t) => {
+    if (skip) return t.skip(skip);
+    const config = configFor(ovs!.rundir);
+    config.network.command_timeout_s = 2; // ovs-vsctl --timeout=1
+    const c = ctxFor(config);
+    await add(c, bridge, { name: 'vhu-alrm2' });
+    const e1 = await withSwitchStopped(async () => {
+      const e = await add(c, bridge, { name: 'vhu-alrm1' }).then(() => assert.fail('added with ovs-vswitchd stopped'), (x: unknown) => x);
+      assert.equal(await portRow('vhu-alrm1'), '', 'the committed port was not removed again');
+      const d = await del(c, 'vhu-alrm2').then(() => assert.fail('deleted with ovs-vswitchd stopped'), (x: unknown) => x);
+      faultOf('TIMEOUT', /--timeout=1.*whole or not at all.*vhu-alrm2 was either removed or left/)(d);
+      return e;
+    });
+    faultOf('TIMEOUT', /--timeout=1 s.*removed again.*nothing was changed/)(e1);
+    assert.equal(await portRow('vhu-alrm1'), '');
+    assert.equal(await isSocket(`${ovs!.rundir}/vhu-alrm1`), false, 'the socket of a removed port is left');
+    assert.deepEqual(await del(c, 'vhu-alrm2'), { port: 'vhu-alrm2', removed: false }, 'asking again says which');
+  });
+
+  test("the call's deadline while ovs-vswitchd has not confirmed the add: the port is removed again and the fault says so", async (t) => {
+    if (skip) return t.skip(skip);
+    // 1.4 s: under 1.5 s ovs-vsctl gets no --timeout of its own, so the call's deadline stops it.
+    const srv = await startTestServer({ network: { ovs_rundir: ovs!.rundir }, server: { call_timeout_s: 1.4 } }, netMethods);
+    const ports = async () => (await ovs!.vsctl(['list-ports', bridge])).stdout.split('\n').filter(Boolean).sort();
+    const before = await ports();
+    try {
+      const faults = await withSwitchStopped(async () => {
+        const out: XmlRpcFault[] = [];
+        for (const opts of [{ name: 'vhu-dl1' }, {}]) {
+          await srv.call('dpdk_add_port', bridge, opts).then(
+            (r) => assert.fail(`added with ovs-vswitchd stopped: ${JSON.stringify(r)}`),
+            (e: unknown) => {
+              assert.ok(e instanceof XmlRpcFault, String(e));
+              out.push(e);
+            },
+          );
+        }
+        assert.equal(await portRow('vhu-dl1'), '', 'the port stayed in OVS after the stopped call');
+        return out;
+      });
+      for (const f of faults) {
+        assert.equal(f.faultCode, 1004, f.faultString);
+        assert.match(f.faultString, /nothing was changed/);
+      }
+      assert.deepEqual(await ports(), before, 'ports left behind by the stopped calls');
+      assert.equal(await isSocket(`${ovs!.rundir}/vhu-dl1`), false);
     } finally {
       await srv.close();
     }

@@ -11,7 +11,7 @@ import type { KeyedLock } from '../../shared/keyed-lock.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import type { Runner } from '../../shared/run.js';
 import { netHost } from '../host/netns.js';
-import { linkKey } from '../host/context.js';
+import { callJournal, linkKey } from '../host/context.js';
 import { mapOf, parseTables, readOvs, rows, setOf, type OvsPort, type OvsState } from '../host/ovs.js';
 import {
   type AddPlan,
@@ -82,12 +82,15 @@ function lockTable(ctx: DpdkContext) {
   return ctx.locks.bound(ctx.signal);
 }
 
-/** The network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED. */
+/**
+ * The network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED, and the call's
+ * journal of what it changed and left in place (for a truthful fault when the call is stopped).
+ */
 function hostOf(ctx: OvsContext) {
-  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal });
+  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal, changed: callJournal(ctx) });
 }
 
-function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean } = {}) {
+function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean; undo?: boolean } = {}) {
   return hostOf(ctx).vsctl(args, opts);
 }
 
@@ -191,14 +194,32 @@ async function applyAdd(ctx: DpdkContext, plan: AddPlan): Promise<'added' | 'tak
     if (isBrickError(e) && /no bridge named/.test(e.message)) {
       throw new BrickError('NOT_FOUND', `bridge: Open vSwitch bridge ${plan.bridge} disappeared while adding ${plan.port}`);
     }
-    // A timeout may come after the commit (ovs-vsctl waits for ovs-vswitchd): undo, best effort.
-    await removePort(ctx, plan.port, true).catch(() => {});
-    throw e;
+    // A timeout may come after the commit (ovs-vsctl waits for ovs-vswitchd): undo it.
+    throw await rolledBack(ctx, plan, e);
   }
 }
 
-async function removePort(ctx: OvsContext, port: string, noWait: boolean): Promise<void> {
-  await vsctl(ctx, [...(noWait ? ['--no-wait'] : []), '--if-exists', 'del-port', port]);
+async function removePort(ctx: OvsContext, port: string, noWait: boolean, undo = false): Promise<void> {
+  await vsctl(ctx, [...(noWait ? ['--no-wait'] : []), '--if-exists', 'del-port', port], { undo });
+}
+
+/**
+ * An add that failed after its transaction may have committed (a timeout, the call stopped, the
+ * verification failed): remove the port again, even when the call was stopped, and return the
+ * fault saying whether that worked. If it did not, the call's journal says what was left.
+ */
+async function rolledBack(ctx: DpdkContext, plan: AddPlan, e: unknown): Promise<BrickError> {
+  const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+  try {
+    // Waiting for ovs-vswitchd (so the socket is gone too) only when it answers and the call still runs.
+    const wait = !ctx.signal?.aborted && err.fault !== 'TIMEOUT';
+    await removePort(ctx, plan.port, !wait, true).catch((w) => (wait ? removePort(ctx, plan.port, true, true) : Promise.reject(w)));
+  } catch (u) {
+    const what = `port ${plan.port} on ${plan.bridge} may be left in Open vSwitch: removing it again failed (${u instanceof Error ? u.message : String(u)})`;
+    hostOf(ctx).changed.push(what);
+    return new BrickError(err.fault, `${err.message}; ${what}: check dpdk_list_ports and remove it with dpdk_del_port`, { ...err.detail, port: plan.port });
+  }
+  return new BrickError(err.fault, `${err.message}; the port was removed again (if it had been added): nothing was changed`, { ...err.detail, port: plan.port });
 }
 
 async function isSocket(path: string): Promise<boolean> {
@@ -233,12 +254,14 @@ async function verifyPort(ctx: DpdkContext, plan: AddPlan): Promise<string> {
 }
 
 async function verifyOrRollBack(ctx: DpdkContext, plan: AddPlan): Promise<void> {
-  const problem = await verifyPort(ctx, plan);
+  let problem: string;
+  try {
+    problem = await verifyPort(ctx, plan);
+  } catch (e) {
+    throw await rolledBack(ctx, plan, e); // e.g. the call stopped while verifying: the port must not stay
+  }
   if (!problem) return;
-  await removePort(ctx, plan.port, false).catch(() => removePort(ctx, plan.port, true).catch(() => {}));
-  throw new BrickError('VERIFY_FAILED', `dpdk_add_port ${plan.port} on ${plan.bridge}: ${problem}; the port was removed again`, {
-    port: plan.port,
-  });
+  throw await rolledBack(ctx, plan, new BrickError('VERIFY_FAILED', `dpdk_add_port ${plan.port} on ${plan.bridge}: ${problem}`, { port: plan.port }));
 }
 
 /** An existing explicit name: the same settings → done; else CONFLICT naming the differences. */
@@ -325,7 +348,16 @@ export async function delDpdkPort(ctx: DpdkContext, name: string): Promise<{ por
         `port: ${name} is not a brick DPDK port (type ${portInterface(p)?.type || 'none'}, external_ids:brick-owner=${JSON.stringify(p.externalIds['brick-owner'] ?? '')}); brick leaves it alone — remove it with ovs-vsctl del-port if you mean to`,
       );
     }
-    await removePort(ctx, name, false);
+    try {
+      await removePort(ctx, name, false);
+    } catch (e) {
+      if (!(isBrickError(e) && e.fault === 'TIMEOUT') || e.detail?.started === false) throw e;
+      throw new BrickError(
+        'TIMEOUT',
+        `${e.message}; Open vSwitch applies a transaction whole or not at all, so port ${name} was either removed or left as it was: asking again is safe and says which`,
+        e.detail,
+      );
+    }
     return { port: name, removed: true };
   });
 }

@@ -30,6 +30,9 @@ function journalOf(ctx: object): string[] {
   return j;
 }
 
+/** The journal of one call (its context object): what it changed and left in place. */
+export const callJournal = (ctx: object): string[] => journalOf(ctx);
+
 /** The network view of one call: every command it runs is bounded by the call's time and signal. */
 export function netContext(ctx: CallPart): NetContext {
   const host = netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal, changed: journalOf(ctx) });
