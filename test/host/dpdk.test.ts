@@ -408,6 +408,23 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     }
   });
 
+  test('names of interfaces inside a bond are taken too: the default name skips them, an explicit one is CONFLICT', async (t) => {
+    if (skip) return t.skip(skip);
+    // A bond port's interfaces have names of their own, which OVS refuses for a new port.
+    await ovs!.vsctl(['add-bond', bridge, 'vhu-bond', 'csdpdk-900', 'vhu-bondif', '--', 'set', 'Interface', 'csdpdk-900', 'type=internal', '--', 'set', 'Interface', 'vhu-bondif', 'type=internal']);
+    try {
+      const snap = await dbSnapshot();
+      await assert.rejects(add(ctx, bridge, { name: 'vhu-bondif' }), faultOf('CONFLICT', /vhu-bondif is an interface of port vhu-bond/));
+      assert.equal(await dbSnapshot(), snap);
+      const r = await add(ctx, bridge, {});
+      assert.equal(r.port, 'csdpdk-901');
+      assert.equal(r.changed, true);
+      await del(ctx, r.port);
+    } finally {
+      await ovs!.vsctl(['del-port', 'vhu-bond']);
+    }
+  });
+
   test('a bridge on the system datapath is refused before anything changes', async (t) => {
     if (skip) return t.skip(skip);
     // --no-wait: ovs-vswitchd cannot open a kernel datapath here, but the record is enough.

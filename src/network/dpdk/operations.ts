@@ -22,6 +22,8 @@ import {
   GUEST_MODE,
   addTransactionArgs,
   differences,
+  interfaceOwner,
+  namesInUse,
   isBrickDpdkPort,
   listDpdkPorts,
   nextDefaultName,
@@ -292,6 +294,8 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
       const plan = planAdd(req, name, sockDir);
       const existing = s.ports.get(name);
       if (existing) return settleExisting(existing, plan);
+      const holder = interfaceOwner(s, name);
+      if (holder) throw new BrickError('CONFLICT', `opts.name: ${name} is an interface of port ${holder.name} on bridge ${holder.bridge}; choose another name`);
       checkBridge(s, req.bridge);
       if ((await applyAdd(ctx, plan)) === 'taken') {
         // Someone else (another process) created it between our read and our transaction.
@@ -308,7 +312,7 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
     const plan = await lockTable(ctx).with('dpdk:names', async () => {
       const { s, sockDir } = await readState(ctx);
       checkBridge(s, req.bridge);
-      const p = planAdd(req, nextDefaultName(s.ports.keys(), reservedNames), sockDir);
+      const p = planAdd(req, nextDefaultName(namesInUse(s), reservedNames), sockDir);
       reservedNames.add(p.port);
       return p;
     });

@@ -93,6 +93,16 @@ export function nextDefaultName(inUse: Iterable<string>, reserved: Iterable<stri
   return `${DEFAULT_PORT_PREFIX}${max + 1}`;
 }
 
+/** Every name OVS would refuse for a new port: port names and their interfaces' (a bond's differ). */
+export function namesInUse(s: OvsState): string[] {
+  return [...s.ports.values()].flatMap((p) => [p.name, ...p.interfaces.map((i) => i.name)]);
+}
+
+/** The port (other than one of that name) whose interface has this name, if any. */
+export function interfaceOwner(s: OvsState, name: string): OvsPort | undefined {
+  return [...s.ports.values()].find((p) => p.name !== name && p.interfaces.some((i) => i.name === name));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plans
 
