@@ -5,11 +5,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { startOvs, type Ovs } from '../fixtures/ovs.js';
 import { networkConfig, prerequisite, testCtx, call, rejects } from '../fixtures/network-ctx.js';
 import { methods as networkMethods } from '../../src/network/methods.js';
 import { tunnelCookie } from '../../src/network/overlay/plan.js';
-import { run } from '../../src/shared/run.js';
+import { run, type Runner } from '../../src/shared/run.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
@@ -206,5 +207,38 @@ describe('overlay tunnels on userspace Open vSwitch', { skip }, () => {
     assert.deepEqual((await ovs.vsctl(['list-br'])).stdout.trim().split('\n'), ['pbr7']);
     const st = await call(ctx, 'network_state');
     assert.deepEqual(st.tunnels, []);
+  });
+  it("the call's deadline after the tunnel's transaction (ovs-vswitchd stops answering before its flows): the tunnel is removed again and the fault says so", async () => {
+    await call(ctx, 'network_ensure_overlay_bridge', 'ovbr8', 8, { datapath_type: 'netdev' });
+    const pid = Number(readFileSync(`${ovs.rundir}/ovs-vswitchd.pid`, 'utf8').trim());
+    // The runner stops ovs-vswitchd just before the first ovs-ofctl (the port is committed by then),
+    // so the flows step cannot finish and the call's deadline stops it: deterministic.
+    let armed = true;
+    const runner: Runner = Object.assign(
+      async (cmd: string, args: readonly string[], o: Parameters<Runner>[2]) => {
+        if (armed && cmd === 'ovs-ofctl') {
+          armed = false;
+          process.kill(pid, 'SIGSTOP');
+        }
+        return run(cmd, args, o);
+      },
+      { session: run.session },
+    );
+    const srv = await startTestServer({ network: { backend: 'openvswitch', namespace: ovs.netns, ovs_rundir: ovs.rundir }, server: { call_timeout_s: 3 } }, networkMethods, { run: runner });
+    const before = await db();
+    try {
+      const e = await srv.call('network_ensure_tunnel', 'ovbr8', '192.0.2.8', 8, { type: 'vxlan', name: 'vx-dl8' }).then(
+        (r) => assert.fail(`the tunnel call answered: ${JSON.stringify(r)}`),
+        (x: unknown) => x,
+      );
+      assert.equal(armed, false, 'ovs-ofctl never ran');
+      assert.ok(e instanceof XmlRpcFault, String(e));
+      assert.equal(e.faultCode, 1004, e.faultString);
+      assert.match(e.faultString, /tunnel vx-dl8 was removed again; nothing was changed$/);
+      assert.equal(await db(), before, 'the tunnel stayed in OVS after the stopped call');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      await srv.close();
+    }
   });
 });

@@ -352,7 +352,7 @@ describe('ensureTunnel at the edge', () => {
       return true;
     });
     assert.equal(isAdded(), false);
-    assert.ok(calls.some((c) => c.startsWith('vsctl --if-exists del-port ovb gre-')), calls.join('\n'));
+    assert.ok(calls.some((c) => c.startsWith('vsctl --no-wait --if-exists del-port ovb gre-')), calls.join('\n'));
     assert.ok(!calls.some((c) => c.startsWith('ofctl add-flows')), 'no flows for a refused port');
   });
 

@@ -34,7 +34,7 @@ export interface NetHost {
    */
   vsctl(args: readonly string[], opts?: { allowFailure?: boolean; undo?: boolean }): Promise<RunResult>;
   /** ovs-ofctl (flows), same namespace and OVS_RUNDIR as vsctl; `input` goes to stdin (add-flows BR -). */
-  ofctl(args: readonly string[], opts?: { allowFailure?: boolean; input?: string }): Promise<RunResult>;
+  ofctl(args: readonly string[], opts?: { allowFailure?: boolean; input?: string; undo?: boolean }): Promise<RunResult>;
 }
 
 const NETNS_DIR = '/run/netns';
@@ -141,7 +141,8 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
     },
     async ofctl(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      return run('ovs-ofctl', [...args], { timeoutMs: ms(), env, netns: ns || undefined, allowFailure: opts?.allowFailure, input: opts?.input, signal }).catch((e) => {
+      const bound = opts?.undo ? { timeoutMs } : { timeoutMs: ms(), signal };
+      return run('ovs-ofctl', [...args], { ...bound, env, netns: ns || undefined, allowFailure: opts?.allowFailure, input: opts?.input }).catch((e) => {
         throw ovsUnavailable(e, config);
       });
     },

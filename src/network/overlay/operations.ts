@@ -38,17 +38,18 @@ export async function ensureOverlayBridge(nc: NetContext, d: OverlayBridgeDesire
   });
 }
 
-/** Delete exactly this port's flows (by cookie); absent bridge or flows are fine. */
-async function deleteFlows(host: NetHost, bridge: string, port: string): Promise<void> {
-  const r = await host.ofctl(['del-flows', bridge, `cookie=${tunnelCookie(port)}/-1`], { allowFailure: true });
+/** Delete exactly this port's flows (by cookie); absent bridge or flows are fine. `undo`: even when the call was stopped. */
+async function deleteFlows(host: NetHost, bridge: string, port: string, undo = false): Promise<void> {
+  const r = await host.ofctl(['del-flows', bridge, `cookie=${tunnelCookie(port)}/-1`], { allowFailure: true, undo });
   if (r.code !== 0 && !/is not a bridge|No such file|not found/i.test(r.stderr))
     throw new BrickError('COMMAND_FAILED', `ovs-ofctl del-flows ${bridge} (flows of ${port}): ${r.stderr.trim() || 'exit ' + r.code}`);
 }
 
 /** Make the port's drop flows exactly right for its current ofport; true when something changed. */
-async function ensureFlows(host: NetHost, bridge: string, port: string, ofport: number): Promise<boolean> {
+async function ensureFlows(host: NetHost, bridge: string, port: string, ofport: number, touched: { flows: boolean }): Promise<boolean> {
   const dump = await host.ofctl(['--no-names', 'dump-flows', bridge, `cookie=${tunnelCookie(port)}/-1`]);
   if (flowsPresent(dump.stdout, ofport)) return false;
+  touched.flows = true;
   await deleteFlows(host, bridge, port);
   await host.ofctl(['add-flows', bridge, '-'], { input: dropFlows(port, ofport).join('\n') + '\n' });
   return true;
@@ -59,32 +60,59 @@ export async function ensureTunnel(nc: NetContext, d: TunnelDesired): Promise<Xm
   return nc.locks.with([linkKey(d.bridge), linkKey(name)], async () => {
     const plan = planTunnel(await readOverlay(nc.host), { ...d, name });
     const changes = await applyOvs(nc.host, plan.cmds);
-    // Verify OVS took the interface: an empty error column and a real ofport.
-    const after = (await readOverlay(nc.host)).ports.get(name);
-    const i = after?.iface;
+    const applied = [...changes];
+    const touched = { flows: false };
+    // From here on a new port is removed again on any failure, the call's deadline included.
+    const undone = async (e: unknown): Promise<never> => {
+      if (plan.exists) throw e;
+      const failed = await rollback(nc.host, d.bridge, name, touched.flows, applied);
+      const err = e instanceof BrickError ? e : new BrickError('COMMAND_FAILED', String(e));
+      throw new BrickError(err.fault, `${err.message}; ${failed ? `removing tunnel ${name} again FAILED (${failed}): it is left in place` : `tunnel ${name} was removed again`}`, err.detail);
+    };
+    let i;
+    try {
+      // Verify OVS took the interface: an empty error column and a real ofport.
+      i = (await readOverlay(nc.host)).ports.get(name)?.iface;
+    } catch (e) {
+      return undone(e);
+    }
     if (!i || i.error || i.ofport === undefined || i.ofport < 1) {
       const words = i?.error || (i ? `ofport ${i.ofport ?? 'unset'}` : 'the port is missing after the transaction');
-      if (!plan.exists) await rollback(nc.host, d.bridge, name);
+      const failed = plan.exists ? '' : await rollback(nc.host, d.bridge, name, false, applied);
       throw new BrickError(
         'VERIFY_FAILED',
-        `Open vSwitch did not accept ${d.type} tunnel ${name} on ${d.bridge} to ${d.remote}: ${words}${plan.exists ? ' (the port was already there; brick left it)' : '; brick removed it again'}`,
+        `Open vSwitch did not accept ${d.type} tunnel ${name} on ${d.bridge} to ${d.remote}: ${words}${plan.exists ? ' (the port was already there; brick left it)' : failed ? `; removing it again FAILED (${failed}): it is left in place` : '; brick removed it again'}`,
         { port: name },
       );
     }
     try {
-      if (await ensureFlows(nc.host, d.bridge, name, i.ofport)) changes.push(`installed the broadcast/multicast drop flows for ${name} (in_port ${i.ofport})`);
+      if (await ensureFlows(nc.host, d.bridge, name, i.ofport, touched)) changes.push(`installed the broadcast/multicast drop flows for ${name} (in_port ${i.ofport})`);
     } catch (e) {
-      if (!plan.exists) await rollback(nc.host, d.bridge, name);
-      throw isBrickError(e) ? new BrickError(e.fault, `${e.message}${plan.exists ? '' : `; tunnel ${name} was removed again`}`, e.detail) : e;
+      return undone(e);
     }
     if (changes.length) nc.log.info({ bridge: d.bridge, port: name, remote: d.remote, key: d.key, changes }, 'tunnel ensured');
     return { port: name, ofport: i.ofport, bridge: d.bridge, type: d.type, remote: d.remote, key: d.key, changed: changes.length > 0, changes };
   });
 }
 
-async function rollback(host: NetHost, bridge: string, port: string): Promise<void> {
-  await deleteFlows(host, bridge, port).catch(() => undefined);
-  await host.vsctl(['--if-exists', 'del-port', bridge, port], { allowFailure: true });
+/**
+ * Remove a tunnel this call added, even when the call was stopped; '' when done (then the call's
+ * journal no longer lists `applied` as left in place), else why it failed.
+ */
+async function rollback(host: NetHost, bridge: string, port: string, flows: boolean, applied: readonly string[]): Promise<string> {
+  if (flows) await deleteFlows(host, bridge, port, true).catch(() => undefined);
+  try {
+    // --no-wait: the row goes at once even when ovs-vswitchd is what did not answer; it follows.
+    const r = await host.vsctl(['--no-wait', '--if-exists', 'del-port', bridge, port], { allowFailure: true, undo: true });
+    if (r.code !== 0) return r.stderr.trim() || `ovs-vsctl exit ${r.code}`;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+  for (const w of applied) {
+    const at = host.changed.lastIndexOf(w);
+    if (at >= 0) host.changed.splice(at, 1);
+  }
+  return '';
 }
 
 export async function removeTunnel(nc: NetContext, bridge: string, port: string): Promise<XmlRpcStruct> {
