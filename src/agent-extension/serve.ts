@@ -1,5 +1,6 @@
 // `brick serve`: create missing credentials when asked to, start the server, log where it
-// listens, and stop cleanly on SIGTERM/SIGINT (in-flight calls get a grace period).
+// listens, and stop cleanly on SIGTERM/SIGINT/SIGQUIT (in-flight calls get a grace period); the other
+// signals that would end the process are ignored.
 import net from 'node:net';
 import type { FastifyListenOptions } from 'fastify';
 import type { Config } from '../config/schema.js';
@@ -12,6 +13,7 @@ import { generateCredentials, passwordFileWarning } from './credentials.js';
 import { startNetworkGc } from '../network/bridge/operations.js';
 import { logHostTools } from '../shared/host-tools.js';
 import { safeApply } from '../network/host/safe-apply.js';
+import { IGNORED_SIGNALS, STOP_SIGNALS, onSignals } from '../shared/signals.js';
 
 export interface ServeOptions {
   logFormat: LogFormat;
@@ -25,27 +27,27 @@ export interface ServeOptions {
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** Run the XML-RPC server until SIGTERM/SIGINT; resolves to the exit code. */
+/** Run the XML-RPC server until SIGTERM/SIGINT/SIGQUIT; resolves to the exit code. */
 export async function serve(config: Config, opts: ServeOptions): Promise<number> {
   const log = createLogger({ svc: 'agent', format: opts.logFormat, level: opts.logLevel, destination: batchedStdout() });
   const listen = parseListen(config.server.listen);
   if (!listen) throw new BrickError('INVALID_PARAMS', `server.listen: must be host:port, got "${config.server.listen}"`);
-  // Take SIGTERM/SIGINT from the start: until a JS listener exists the kernel's default kills the
-  // process, so a stop sent while brick starts up would skip the clean stop. One that arrives before
-  // the server listens is kept and carried out once it does.
+  // Take SIGTERM/SIGINT/SIGQUIT from the start: until a JS listener exists the kernel's default kills
+  // the process, so a stop sent while brick starts up would skip the clean stop. One that arrives
+  // before the server listens is kept and carried out once it does. The other signals whose default
+  // would end the process mid-call (SIGHUP from a closing terminal or a `kill -HUP` meant as a
+  // reload, SIGUSR2, SIGALRM...) are ignored and said in the log.
   let stopRequest: string | undefined;
   let onStopRequest: ((why: string) => void) | undefined;
   const request = (why: string) => (onStopRequest ? onStopRequest(why) : (stopRequest ??= why));
-  const onTerm = () => request('SIGTERM');
-  const onInt = () => request('SIGINT');
   const onAbort = () => request('abort');
+  const offStop = onSignals(STOP_SIGNALS, request);
+  const offIgnored = onSignals(IGNORED_SIGNALS, (sig) => log.warn({ signal: sig }, `${sig} ignored: brick serve stops only on SIGTERM, SIGINT or SIGQUIT`));
   const unhook = () => {
-    process.off('SIGTERM', onTerm);
-    process.off('SIGINT', onInt);
+    offStop();
+    offIgnored();
     opts.signal?.removeEventListener('abort', onAbort);
   };
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onInt);
   if (opts.signal?.aborted) stopRequest = 'abort';
   else opts.signal?.addEventListener('abort', onAbort, { once: true });
   try {

@@ -15,6 +15,7 @@ import { fenceCommandArgv } from '../config/rules.js';
 import { createLogger, nonBlockingStdout, type LogFormat, type Logger } from '../shared/log.js';
 import { run as realRun, type Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
+import { STOP_SIGNALS, IGNORED_SIGNALS } from '../shared/signals.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
@@ -73,12 +74,9 @@ function testEnv(name: string): string | undefined {
  */
 export const FENCER_V8_FLAGS = ['--no-opt', '--no-maglev', '--no-sparkplug', '--optimize-for-size'] as const;
 
-/**
- * Signals whose default action ends the process. A fencer ended without the magic close leaves the
- * watchdog armed (a host reset within watchdog_timeout_s), so each is either a clean stop or ignored.
- */
-export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
-export const IGNORED_SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPWR', 'SIGSTKFLT', 'SIGXCPU', 'SIGXFSZ', 'SIGTRAP', 'SIGSYS'] as const;
+// Signals whose default action ends the process. A fencer ended without the magic close leaves the
+// watchdog armed (a host reset within watchdog_timeout_s), so each is either a clean stop or ignored.
+export { STOP_SIGNALS, IGNORED_SIGNALS } from '../shared/signals.js';
 
 interface PoolRuntime {
   cfg: PoolConfig;

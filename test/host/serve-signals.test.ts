@@ -1,0 +1,45 @@
+// `brick serve` as a real process and the signals that would end it by their default action: SIGHUP
+// (a terminal closing, a `kill -HUP` meant as a reload), SIGUSR2, SIGALRM, SIGPWR... leave it serving
+// (said once each in the log); SIGQUIT stops it as SIGTERM does, through the clean stop.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startServe } from '../fixtures/serve-process.js';
+import { XmlRpcClient } from '../../src/agent-extension/client.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'brick-serve-signals-'));
+const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('SIGHUP, SIGUSR2, SIGALRM and SIGPWR do not end brick serve; SIGQUIT stops it cleanly', async () => {
+  const port = await freePort();
+  const config = join(dir, 'brick.toml');
+  writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "sig-pw"\ngenerate_credentials = false\ntls_cert = ""\ntls_key = ""\n`);
+  const s = startServe(config, children);
+  await s.listening;
+  const client = new XmlRpcClient({ url: `http://127.0.0.1:${port}/`, user: 'oracle', password: 'sig-pw', keepAlive: false });
+  try {
+    for (const sig of ['SIGHUP', 'SIGUSR2', 'SIGALRM', 'SIGPWR'] as const) {
+      s.child.kill(sig);
+      await sleep(300);
+      assert.equal(s.child.signalCode, null, `${sig} killed brick serve:\n${s.output()}`);
+      assert.equal(s.child.exitCode, null, `${sig} ended brick serve:\n${s.output()}`);
+      assert.ok(((await client.call('system.listMethods')) as string[]).includes('system.multicall'), `still serving after ${sig}`);
+    }
+  } finally {
+    client.close();
+  }
+  s.child.kill('SIGQUIT');
+  assert.equal(await s.exited, 0, s.output());
+  assert.equal(s.child.signalCode, null);
+  assert.match(s.output(), /"signal":"SIGQUIT","msg":"stopping/);
+  assert.match(s.output(), /"msg":"stopped"/);
+  assert.match(s.output(), /"signal":"SIGHUP".*ignored/);
+});
