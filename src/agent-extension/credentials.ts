@@ -156,7 +156,34 @@ export function loadTls(config: Config): { cert: Buffer; key: Buffer } | undefin
       throw new BrickError('NOT_FOUND', `server.${key} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); or set generate_credentials = true`);
     }
   };
-  return { cert: read('tls_cert', s.tls_cert), key: read('tls_key', s.tls_key) };
+  const pair = { cert: read('tls_cert', s.tls_cert), key: read('tls_key', s.tls_key) };
+  checkTlsPair(pair, s.tls_cert, s.tls_key);
+  return pair;
+}
+
+/**
+ * Files that are there but cannot serve (not PEM, swapped, a key of another certificate) are the
+ * admin's to fix: a BrickError naming the key, where Node's own TLS error (thrown when the server
+ * is made) ended brick serve as an internal failure (exit 2, a stack trace, restarted in a loop).
+ */
+function checkTlsPair(pair: { cert: Buffer; key: Buffer }, certPath: string, keyPath: string): void {
+  const tls = process.getBuiltinModule('node:tls'); // only with TLS configured: a plain-HTTP agent never loads it
+  const reason = (e: unknown) => String((e as Error).message).replace(/^error:[0-9A-F]+:/, '');
+  try {
+    tls.createSecureContext({ cert: pair.cert });
+  } catch (e) {
+    throw new BrickError('INVALID_PARAMS', `server.tls_cert ${certPath}: not a usable certificate (${reason(e)}); a PEM certificate is needed`);
+  }
+  try {
+    tls.createSecureContext({ key: pair.key });
+  } catch (e) {
+    throw new BrickError('INVALID_PARAMS', `server.tls_key ${keyPath}: not a usable private key (${reason(e)}); an unencrypted PEM private key is needed`);
+  }
+  try {
+    tls.createSecureContext({ cert: pair.cert, key: pair.key });
+  } catch (e) {
+    throw new BrickError('INVALID_PARAMS', `server.tls_key ${keyPath} is not the key of the certificate in server.tls_cert ${certPath} (${reason(e)})`);
+  }
 }
 
 /** A warning when the password file is readable by others. */
