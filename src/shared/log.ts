@@ -76,8 +76,9 @@ export function createLogger(opts: LogOptions): Logger {
  *   - an info or debug line waits at most BATCH_MS (20 ms), or until BATCH_BYTES are queued;
  *   - a warning or worse is written at the end of the turn that logged it, with everything queued
  *     before it (order is kept);
- *   - the queue is written synchronously when the process exits (an uncaught error included), so
- *     only a SIGKILL can lose lines, at most the last BATCH_MS of them;
+ *   - the queue is written when the process exits (an uncaught error included), so only a SIGKILL
+ *     can lose lines, at most the last BATCH_MS of them (or a reader that has stopped reading: on a
+ *     pipe or socket nothing waits for it; beyond maxQueuedBytes lines are dropped and counted);
  *   - logger.flush() writes the queue at once (serve does it after the line saying where it listens:
  *     whoever waits for that line, a person or a script, gets it without the batch delay).
  * journald stamps a line when it receives it: an info line's time can be up to BATCH_MS late.
@@ -85,8 +86,11 @@ export function createLogger(opts: LogOptions): Logger {
 export const BATCH_MS = 20;
 export const BATCH_BYTES = 64 * 1024;
 
-export function batchedStdout(fd = 1): pino.DestinationStream & { flush(cb?: (err?: Error) => void): void } {
-  const out = pino.destination({ fd, sync: true });
+export function batchedStdout(fd = 1, maxQueuedBytes = 4 << 20): pino.DestinationStream & { flush(cb?: (err?: Error) => void): void } {
+  // A batch goes out as the fencer's lines do: on a pipe or socket (journald) through the event
+  // loop, never waiting for the reader; a synchronous write there stopped every call, /healthz and
+  // the handling of SIGTERM as soon as journald stopped reading (64 KiB: about 500 calls).
+  const out = readerOrFile(fd, maxQueuedBytes);
   let queued: string[] = [];
   let bytes = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -133,21 +137,32 @@ export function batchedStdout(fd = 1): pino.DestinationStream & { flush(cb?: (er
  * A file or terminal does not wait on a reader: plain synchronous writes there.
  */
 export function nonBlockingStdout(maxQueuedBytes = 1 << 20): pino.DestinationStream {
+  return readerOrFile(1, maxQueuedBytes);
+}
+
+function lineCount(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
+  return Math.max(1, n);
+}
+
+/** nonBlockingStdout on any fd. */
+function readerOrFile(fd: number, maxQueuedBytes: number): pino.DestinationStream {
   let kind: 'stream' | 'other' = 'other';
   try {
-    const st = fstatSync(1);
+    const st = fstatSync(fd);
     if (st.isFIFO() || st.isSocket()) kind = 'stream';
   } catch {
     /* no stdout: fall through */
   }
-  if (kind === 'other') return pino.destination({ fd: 1, sync: true });
-  const out = new Socket({ fd: 1, readable: false, writable: true });
+  if (kind === 'other') return pino.destination({ fd, sync: true });
+  const out = new Socket({ fd, readable: false, writable: true });
   out.on('error', () => {}); // a reader that went away must not take the process with it
   let dropped = 0;
   return {
     write(line: string) {
       if (out.writableLength > maxQueuedBytes) {
-        dropped++;
+        dropped += lineCount(line); // one write may be a batch of lines (batchedStdout)
         return;
       }
       if (dropped) {
