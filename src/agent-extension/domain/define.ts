@@ -45,14 +45,14 @@ function definedFrom(stdout: string, uri: string): Defined {
   return { name: domainName(doc), uuid: firstChild(root(doc), 'uuid')?.textContent?.trim() ?? '', xml };
 }
 
-export async function defineDomain(xml: string, opts: { uri: string; run: Runner; timeoutMs: number }): Promise<Defined> {
+export async function defineDomain(xml: string, opts: { uri: string; run: Runner; timeoutMs: number; signal?: AbortSignal }): Promise<Defined> {
   const doc = parseDomainXml(xml);
   const name = domainName(doc);
   if (!name) throw new BrickError('BAD_XML', 'the domain XML has no <name>; libvirt needs one to define a domain');
   if (/[\x00-\x1f]/.test(name)) throw new BrickError('BAD_XML', 'the domain <name> contains a control character');
   const dir = await mkdtemp(join(tmpdir(), 'brick-define-'));
   const file = join(dir, 'domain.xml');
-  const { uri, run, timeoutMs } = opts;
+  const { uri, run, timeoutMs, signal } = opts;
   const refused = (e: unknown): never => {
     if (isBrickError(e) && e.fault === 'COMMAND_FAILED') {
       const why = String(e.detail?.stderr ?? e.message).replace(/^error: /gm, '').trim();
@@ -63,10 +63,10 @@ export async function defineDomain(xml: string, opts: { uri: string; run: Runner
   try {
     await writeFile(file, xml, { mode: 0o600 });
     if (uri.startsWith('test:')) {
-      const r = await run('virsh', virshBatchArgs(uri, file, name), { timeoutMs }).catch(refused);
+      const r = await run('virsh', virshBatchArgs(uri, file, name), { timeoutMs, signal }).catch(refused);
       return definedFrom(r.stdout, uri);
     }
-    await run('virsh', ['-q', '-c', uri, 'define', '--validate', '--file', file], { timeoutMs }).catch(refused);
+    await run('virsh', ['-q', '-c', uri, 'define', '--validate', '--file', file], { timeoutMs, signal }).catch(refused);
     const r = await run('virsh', ['-q', '-c', uri, 'dumpxml', '--domain', name], { timeoutMs }).catch(refused);
     return definedFrom(r.stdout, uri);
   } finally {

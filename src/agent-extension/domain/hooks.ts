@@ -57,6 +57,8 @@ export interface HookOptions {
   custom: Readonly<Record<string, string>>;
   run: Runner;
   log: Logger;
+  /** The call's signal: when it aborts the running hook is killed (with its group) and no other starts. */
+  signal?: AbortSignal;
 }
 
 export interface HookRun {
@@ -195,10 +197,12 @@ async function runChain(hooks: readonly string[], input: ChainInput, opts: HookO
           cwd: tmp,
           allowFailure: true,
           killGroupOnExit: true,
+          signal: opts.signal,
         });
         code = r.code;
         stderr = r.stderr;
       } catch (e) {
+        if (opts.signal?.aborted) throw e; // the call was stopped: no further hook, no failure of this one
         // timeout(1) killed its whole group with SIGKILL (itself included), or our own backstop fired.
         if (isBrickError(e) && (e.fault === 'TIMEOUT' || /SIGKILL/.test(e.message))) code = 137;
         else throw new BrickError('HOOK_FAILED', `${input.point} hook ${hook} could not be run: ${(e as Error).message}`, { hook });

@@ -24,7 +24,8 @@ const FAULTS =
   'UNSUPPORTED (what xen_pv cannot convert: qcow2, LUKS, <qemu:commandline>, vhostuser NICs…; dpdk or qemu_cmdline on a Xen domain; a custom <script> on an extnet NIC), CONFLICT, HOOK_FAILED (a hook exited non-zero, could not be executed, timed out or wrote garbage), TOO_LARGE';
 
 function env(ctx: CallContext) {
-  return { config: ctx.config, run: ctx.run, log: ctx.log };
+  // The call's signal: a stopped call's hook is killed and nothing runs after (no define).
+  return { config: ctx.config, run: ctx.run, log: ctx.log, signal: ctx.signal };
 }
 
 const xmlParam = param('xml', Str, 'a libvirt domain XML document');
@@ -51,12 +52,13 @@ export const methods = [
       TWEAKS_HELP + ' ' + FAULTS + ', COMMAND_FAILED (libvirt refused the XML; the message carries its error).',
     handler: async ([xml, tweaks], ctx) => {
       const name = domainName(parseDomainXml(xml));
-      return ctx.locks.with(`domain:${name}`, async () => {
+      return ctx.locks.bound(ctx.signal).with(`domain:${name}`, async () => {
         const tweaked = await tweakDomain(xml, tweaks, env(ctx));
         const d = await defineDomain(tweaked.xml, {
           uri: libvirtUri(ctx.config.domain.libvirt_uri),
           run: ctx.run,
           timeoutMs: Math.max(1, Math.floor(Math.min(ctx.remainingMs(), 120_000))),
+          signal: ctx.signal,
         });
         return { name: d.name, uuid: d.uuid, xml: d.xml };
       });

@@ -180,6 +180,8 @@ export interface TweakEnv {
   config: Config;
   run: Runner;
   log: Logger;
+  /** The call's signal, handed to the hooks. */
+  signal?: AbortSignal;
 }
 
 /** All seven steps: the pure tweaks, then the hooks when asked. */
@@ -195,6 +197,7 @@ export async function tweakDomain(xml: string, tweaks: unknown, env: TweakEnv): 
     custom: plan.custom,
     run: env.run,
     log: env.log,
+    signal: env.signal,
   };
   const runs: HookRun[] = [];
   await runDeviceHooks(doc, plan, opts, runs);
