@@ -137,16 +137,20 @@ async function listenAndServe(
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let force: NodeJS.Timeout | undefined;
     const stop = (why: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal: why }, 'stopping: no new calls, waiting for the ones in flight');
-      const force = setTimeout(() => {
+      // Not unref'd: it is what keeps the process alive until the stop has run to its end. A
+      // connection left to linger after a refused request (FIN sent, not reading: connections.ts)
+      // keeps nothing alive, and with only such sockets left the process exited at once, before
+      // app.close resolved: no rollback of a pending network change, no "stopped". Cleared in finish.
+      force = setTimeout(() => {
         log.warn({ grace_ms: SHUTDOWN_GRACE_MS }, 'calls still running after the grace period; exiting anyway');
         app.server.closeAllConnections?.();
         void finish(0);
       }, SHUTDOWN_GRACE_MS);
-      force.unref();
       app.close().then(
         () => finish(0),
         (e) => {
@@ -159,6 +163,7 @@ async function listenAndServe(
     const finish = async (code: number) => {
       if (done) return;
       done = true;
+      clearTimeout(force);
       stopGc();
       // Nobody can confirm a pending network change once brick is gone: undo it now.
       await safeApply.rollbackNow().catch((e) => log.error({ err: (e as Error).message }, 'rolling back the pending network change failed'));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startServe } from '../fixtures/serve-process.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
+import { connect } from 'node:net';
 
 const dir = mkdtempSync(join(tmpdir(), 'brick-serve-signals-'));
 const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
@@ -42,4 +43,27 @@ test('SIGHUP, SIGUSR2, SIGALRM and SIGPWR do not end brick serve; SIGQUIT stops 
   assert.match(s.output(), /"signal":"SIGQUIT","msg":"stopping/);
   assert.match(s.output(), /"msg":"stopped"/);
   assert.match(s.output(), /"signal":"SIGHUP".*ignored/);
+});
+
+test('SIGTERM while a refused request\'s connection lingers: the clean stop still runs to its end', async () => {
+  // A 401 for a request whose body was not read leaves its connection open (FIN sent, not reading)
+  // for up to 2 s so the client reads the reply. Such a socket keeps nothing alive: the stop must
+  // keep the process alive itself until it has finished (pending network change rolled back, "stopped").
+  const port = await freePort();
+  const config = join(dir, 'linger.toml');
+  writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "sig-pw"\ngenerate_credentials = false\ntls_cert = ""\ntls_key = ""\n`);
+  const s = startServe(config, children);
+  await s.listening;
+  const sock = connect(port, '127.0.0.1');
+  const head = await new Promise<string>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.once('data', (d) => resolve(String(d).split('\r\n')[0]));
+    sock.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 100\r\n\r\n<?xml');
+  });
+  assert.equal(head, 'HTTP/1.1 401 Unauthorized');
+  s.child.kill('SIGTERM');
+  assert.equal(await s.exited, 0, s.output());
+  sock.destroy();
+  assert.match(s.output(), /"msg":"stopping/);
+  assert.match(s.output(), /"msg":"stopped"/, `the stop did not run to its end:\n${s.output()}`);
 });
