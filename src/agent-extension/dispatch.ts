@@ -47,6 +47,8 @@ export interface ReadBody {
 }
 
 const REQUEST = Symbol('request');
+/** The method name a call is logged and counted under when its body could not be read as one. */
+const UNPARSED = '(unparsed)';
 /** After a call's deadline, how long it has to stop and say what it changed. */
 const STOP_GRACE_MS = 5000;
 const DEADLINE = Symbol('deadline');
@@ -136,9 +138,12 @@ export class Dispatcher {
     return this.o.vendor?.url;
   }
 
-  /** A metrics label that cannot grow without bound. */
+  /**
+   * A metrics label that cannot grow without bound. '(unparsed)' (a body that is no method call)
+   * stays itself: it never went to the vendor agent (no method name has parentheses).
+   */
   private label(method: string): string {
-    return this.methods.has(method) ? method : this.o.vendor ? '(vendor)' : '(unknown)';
+    return this.methods.has(method) || method === UNPARSED ? method : this.o.vendor ? '(vendor)' : '(unknown)';
   }
 
   private finish(method: string, start: number, fault: Fault | undefined, extra?: Record<string, unknown>): void {

@@ -1,7 +1,8 @@
 // Per-method call counts and durations for GET /metrics, and what the server's guards refused.
 // Each server has its own registry so tests can run several servers in one process. Method labels
-// are bounded: names brick serves by name, "(vendor)" for passed-through calls and "(unknown)" for
-// anything else, so a client cannot grow the label set by inventing method names.
+// are bounded: names brick serves by name, "(vendor)" for passed-through calls, "(unparsed)" for a
+// body that is no method call, and "(unknown)" for anything else, so a client cannot grow the
+// label set by inventing method names.
 //
 // The two per-call metrics are tallied in plain fields (one Map lookup by method, a few additions)
 // and handed to the registry when it is scraped: prom-client's own labelled children hash their

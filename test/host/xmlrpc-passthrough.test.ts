@@ -129,3 +129,16 @@ test('an unreachable vendor agent is a VENDOR_AGENT fault naming it; without ven
   servers.push(plain);
   assert.equal((await fault(plain.call('get_api_version'))).faultCode, -32601);
 });
+
+test('metrics: a request brick could not parse is counted as "(unparsed)", not as a call passed to the vendor agent', async () => {
+  const srv = await brick(`http://127.0.0.1:${vendorPort}/`);
+  const r = await postXml({ url: srv.url, body: 'not xml', authorization: basicAuth(srv.user, srv.password), timeoutMs: 10_000 });
+  assert.match(r.body.toString(), /<name>faultCode<\/name><value><int>-32700<\/int>/);
+  assert.equal(await srv.call('get_api_version'), 3);
+  const text = await srv.app.brick.metrics.text();
+  const calls = text.split('\n').filter((l) => l.startsWith('brick_xmlrpc_calls_total{'));
+  assert.deepEqual(calls.sort(), [
+    'brick_xmlrpc_calls_total{method="(unparsed)",outcome="fault",fault="PARSE_ERROR"} 1',
+    'brick_xmlrpc_calls_total{method="(vendor)",outcome="ok",fault=""} 1',
+  ]);
+});
