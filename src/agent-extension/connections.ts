@@ -68,6 +68,15 @@ export class ConnectionGuard {
     if (st) st.authenticated = true;
   }
 
+  /**
+   * brick is stopping: close the connections not authenticated (none carries a call; some are not
+   * even HTTP yet, a TLS handshake left half-done, which the server's own closing never sees), or
+   * every connection once the stop's grace is over.
+   */
+  closeForStop(all: boolean): void {
+    for (const [s, st] of this.open) if (all || !st.authenticated) s.destroy();
+  }
+
   private report(): void {
     const now = Date.now();
     if (now - this.lastLog < LOG_EVERY_MS) return;

@@ -149,8 +149,13 @@ async function listenAndServe(
       force = setTimeout(() => {
         log.warn({ grace_ms: SHUTDOWN_GRACE_MS }, 'calls still running after the grace period; exiting anyway');
         app.server.closeAllConnections?.();
+        app.brick.connections.closeForStop(true);
         void finish(0);
       }, SHUTDOWN_GRACE_MS);
+      // Unauthenticated connections carry no call: closed now. A TLS handshake a peer leaves
+      // half-done is no HTTP connection, so app.close would wait for it (the grace, then the
+      // handshake timeout: 120 s, past systemd's TimeoutStopSec).
+      app.brick.connections.closeForStop(false);
       app.close().then(
         () => finish(0),
         (e) => {

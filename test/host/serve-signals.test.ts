@@ -67,3 +67,34 @@ test('SIGTERM while a refused request\'s connection lingers: the clean stop stil
   assert.match(s.output(), /"msg":"stopping/);
   assert.match(s.output(), /"msg":"stopped"/, `the stop did not run to its end:\n${s.output()}`);
 });
+
+test('SIGTERM with a TLS handshake left half-done: brick serve stops at once, not when the peer gives up', { timeout: 150_000 }, async () => {
+  // A connection that sent part of a ClientHello and nothing more is no HTTP connection yet: the
+  // server's idle closing does not see it, and it kept the process alive after "stopped" until the
+  // TLS handshake timeout (120 s), past systemd's TimeoutStopSec, after a 10 s grace for no call.
+  const port = await freePort();
+  const config = join(dir, 'tls.toml');
+  writeFileSync(
+    config,
+    `[server]\nlisten = "127.0.0.1:${port}"\npassword = "sig-pw"\ngenerate_credentials = true\ntls_cert = "${dir}/tls/cert.pem"\ntls_key = "${dir}/tls/key.pem"\n`,
+  );
+  const s = startServe(config, children);
+  await s.listening;
+  const sock = connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.write(Buffer.from([0x16, 0x03, 0x01]), () => resolve());
+  });
+  sock.on('error', () => {});
+  await sleep(300);
+  s.child.kill('SIGTERM');
+  const closed = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+  try {
+    assert.equal(await s.exited, 0, s.output());
+  } finally {
+    sock.destroy();
+  }
+  await closed;
+  assert.match(s.output(), /"msg":"stopped"/);
+  assert.doesNotMatch(s.output(), /after the grace period/, 'no call was running: no grace period to wait out');
+});
