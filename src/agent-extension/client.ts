@@ -31,6 +31,14 @@ export interface PostResult {
   body: Buffer;
 }
 
+/** The server took the request but its reply did not come (or not all of it) within timeoutMs. */
+export class ReplyTimeout extends Error {
+  constructor(origin: string, readonly timeoutMs: number) {
+    super(`no reply from ${origin} within ${timeoutMs} ms`);
+    this.name = 'ReplyTimeout';
+  }
+}
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -85,7 +93,10 @@ export function postXml(o: PostOptions): Promise<PostResult> {
       if (o.ca) opts.ca = o.ca;
       if (o.insecure) opts.rejectUnauthorized = false;
     }
-    const timer = setTimeout(() => req.destroy(new Error(`no reply from ${url.origin} within ${o.timeoutMs} ms`)), o.timeoutMs);
+    // Whether the connection was made: a deadline before that is a connect failure, not a slow reply.
+    let connected = false;
+    const late = () => (connected ? new ReplyTimeout(url.origin, o.timeoutMs) : new Error(`could not connect to ${url.origin} within ${o.timeoutMs} ms`));
+    const timer = setTimeout(() => req.destroy(late()), o.timeoutMs);
     const req = (isHttps ? httpsLib() : http).request(url, opts, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -103,7 +114,11 @@ export function postXml(o: PostOptions): Promise<PostResult> {
         reject(e);
       });
     });
-    req.on('timeout', () => req.destroy(new Error(`no reply from ${url.origin} within ${o.timeoutMs} ms`)));
+    req.on('socket', (sock) => {
+      if (!sock.connecting) connected = true;
+      else sock.once('connect', () => (connected = true));
+    });
+    req.on('timeout', () => req.destroy(late()));
     req.on('error', (e) => {
       clearTimeout(timer);
       reject(e);

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import { BrickError } from '../shared/errors.js';
 import { isLoopback } from '../config/rules.js';
-import { httpsLib, postXml, splitUrlCredentials } from './client.js';
+import { ReplyTimeout, httpsLib, postXml, splitUrlCredentials } from './client.js';
 
 export interface VendorAgent {
   readonly url: string;
@@ -28,6 +28,10 @@ export function createVendorAgent(vendorUrl: string): VendorAgent {
       try {
         res = await postXml({ url: vendorUrl, body, authorization: fixedAuth ?? authorization, timeoutMs, signal, insecure, agent });
       } catch (e) {
+        if (e instanceof ReplyTimeout && !signal?.aborted) {
+          // It was reached: a slow agent is not a missing one.
+          throw new BrickError('TIMEOUT', `the vendor agent at ${shown} accepted the connection but did not answer within ${timeoutMs / 1000} s (server.call_timeout_s)`, { url: shown });
+        }
         const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
         throw new BrickError('VENDOR_AGENT', `the vendor agent at ${shown} could not be reached (${why}); is it running?`, { url: shown });
       }

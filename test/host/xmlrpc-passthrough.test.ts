@@ -13,6 +13,7 @@ import { postXml, basicAuth } from '../../src/agent-extension/client.js';
 const VENDOR = String.raw`
 import sys, xmlrpc.client
 from xmlrpc.server import SimpleXMLRPCServer, SimpleXMLRPCRequestHandler
+from socketserver import ThreadingMixIn
 seen = {}
 class H(SimpleXMLRPCRequestHandler):
     rpc_paths = ('/', '/RPC2')
@@ -20,13 +21,18 @@ class H(SimpleXMLRPCRequestHandler):
         seen['auth'] = self.headers.get('Authorization')
         return super().do_POST()
     def log_message(self, *a): pass
-s = SimpleXMLRPCServer(('127.0.0.1', 0), requestHandler=H, allow_none=True, use_builtin_types=True)
+class S(ThreadingMixIn, SimpleXMLRPCServer): daemon_threads = True
+s = S(('127.0.0.1', 0), requestHandler=H, allow_none=True, use_builtin_types=True)
 def echo(x): return x
 def whoami(): return seen.get('auth') or ''
 def refuse(): raise xmlrpc.client.Fault(42, 'vendor says no')
+def stall(s):
+    import time
+    time.sleep(s)
+    return 'late'
 def get_api_version(): return 3
 def list_vms(): return [{'name': 'v1', 'memory': 4096}]
-for f in (echo, whoami, refuse, get_api_version, list_vms): s.register_function(f)
+for f in (echo, whoami, refuse, get_api_version, list_vms, stall): s.register_function(f)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 `;
@@ -141,4 +147,13 @@ test('metrics: a request brick could not parse is counted as "(unparsed)", not a
     'brick_xmlrpc_calls_total{method="(unparsed)",outcome="fault",fault="PARSE_ERROR"} 1',
     'brick_xmlrpc_calls_total{method="(vendor)",outcome="ok",fault=""} 1',
   ]);
+});
+
+test('a vendor agent that accepts the connection and does not answer in time: TIMEOUT naming the deadline, not "could not be reached"', async () => {
+  const srv = await startTestServer({ server: { vendor_agent_url: `http://127.0.0.1:${vendorPort}/`, call_timeout_s: 1 } }, local);
+  servers.push(srv);
+  const f = await fault(srv.call('stall', 4));
+  assert.equal(f.faultCode, 1004, f.faultString);
+  assert.match(f.faultString, new RegExp(`^the vendor agent at http://127.0.0.1:${vendorPort}/ accepted the connection but did not answer within 1 s \\(server\\.call_timeout_s\\)`));
+  assert.doesNotMatch(f.faultString, /could not be reached|is it running/);
 });
