@@ -1,7 +1,8 @@
 // Methods brick does not serve go to the vendor agent unchanged, so CloudStack can point at brick
 // alone. The raw request body is forwarded and the vendor's reply (value or fault) comes back as
-// is. Credentials: user:password in vendor_agent_url when given, else the caller's own
-// Authorization header (the Ovm3 client sends the agent's credentials to both).
+// is (a reply that is not XML-RPC at all is a VENDOR_AGENT fault). Credentials: user:password in
+// vendor_agent_url when given, else the caller's own Authorization header (the Ovm3 client sends
+// the agent's credentials to both).
 // The OVM agent serves a self-signed certificate; it is accepted for a loopback vendor URL only.
 import http from 'node:http';
 import { BrickError } from '../shared/errors.js';
@@ -41,10 +42,26 @@ export function createVendorAgent(vendorUrl: string): VendorAgent {
           status: res.status,
         });
       }
+      if (!looksLikeReply(res.body)) {
+        const start = res.body.subarray(0, 60).toString('latin1').replace(/[^\x20-\x7e]/g, '?');
+        throw new BrickError('VENDOR_AGENT', `the vendor agent at ${shown} answered with something that is not an XML-RPC reply (it starts "${start}")`, { url: shown });
+      }
       return res.body;
     },
     close() {
       agent.destroy();
     },
   };
+}
+
+/** How far into a reply its <methodResponse> may start (an XML declaration, comments, a BOM before it). */
+const SNIFF_BYTES = 1024;
+
+/**
+ * Whether a vendor reply is an XML-RPC reply at all: <methodResponse near its start. Only that is
+ * checked (the reply is passed on byte for byte, never parsed here): what is not, an HTML error page
+ * or garbage with HTTP 200, would reach the caller as a reply it cannot parse instead of a fault.
+ */
+function looksLikeReply(body: Buffer): boolean {
+  return body.subarray(0, SNIFF_BYTES).includes('<methodResponse');
 }

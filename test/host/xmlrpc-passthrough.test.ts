@@ -19,6 +19,15 @@ class H(SimpleXMLRPCRequestHandler):
     rpc_paths = ('/', '/RPC2')
     def do_POST(self):
         seen['auth'] = self.headers.get('Authorization')
+        if self.path == '/garbage':
+            self.rfile.read(int(self.headers.get('Content-Length', 0)))
+            out = b'Internal error: <b>traceback</b>\x00\xff'
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/html')
+            self.send_header('Content-Length', str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+            return
         return super().do_POST()
     def log_message(self, *a): pass
 class S(ThreadingMixIn, SimpleXMLRPCServer): daemon_threads = True
@@ -156,4 +165,13 @@ test('a vendor agent that accepts the connection and does not answer in time: TI
   assert.equal(f.faultCode, 1004, f.faultString);
   assert.match(f.faultString, new RegExp(`^the vendor agent at http://127.0.0.1:${vendorPort}/ accepted the connection but did not answer within 1 s \\(server\\.call_timeout_s\\)`));
   assert.doesNotMatch(f.faultString, /could not be reached|is it running/);
+});
+
+test('a vendor reply that is not XML-RPC (HTTP 200, garbage) is a VENDOR_AGENT fault, not passed on as it is', async () => {
+  const srv = await brick(`http://127.0.0.1:${vendorPort}/garbage`);
+  const f = await fault(srv.call('get_api_version'));
+  assert.equal(f.faultCode, 1008);
+  assert.match(f.faultString, new RegExp(`^the vendor agent at http://127.0.0.1:${vendorPort}/garbage answered with something that is not an XML-RPC reply`));
+  const r = (await srv.call('system.multicall', [{ methodName: 'get_api_version', params: [] }])) as unknown[];
+  assert.equal((r[0] as { faultCode: number }).faultCode, 1008);
 });
