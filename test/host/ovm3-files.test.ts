@@ -102,3 +102,17 @@ test('host_capabilities: every SPEC field with its type, from this machine, no f
   if (existsSync('/usr/bin/ovs-vsctl') || process.env.CI === 'true') assert.match(c.ovs_version as string, /^\d+\.\d+/);
   else assert.equal(c.ovs_version, '');
 });
+
+test('ovs_upload_file removes the temp file a killed brick left for that file name, and only that', async () => {
+  // brick killed (SIGKILL, OOM, a reset) between creating its temp file and the rename leaves
+  // `.NAME.brick-XXXXXXXXXXXX.tmp` (up to 64 MiB) in the repository; nothing ever removed it.
+  const dir = join(work, 'root', 'leftover');
+  mkdirSync(dir, { recursive: true });
+  const stale = join(dir, '.disk.img.brick-0123456789ab.tmp');
+  const otherName = join(dir, '.other.img.brick-0123456789ab.tmp');
+  const notOurs = join(dir, '.disk.img.tmp');
+  for (const f of [stale, otherName, notOurs]) writeFileSync(f, 'partial');
+  assert.equal(await ovsUploadFile([dir, 'disk.img', 'whole'], ctx), true);
+  assert.equal(readFileSync(join(dir, 'disk.img'), 'utf8'), 'whole');
+  assert.deepEqual(readdirSync(dir).sort(), ['.disk.img.tmp', '.other.img.brick-0123456789ab.tmp', 'disk.img']);
+});

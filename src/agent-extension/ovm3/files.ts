@@ -4,7 +4,7 @@
 // atomic: a temp file in the same directory, fsync, rename, fsync of the directory. Every check runs
 // before the first change, so a refused call changes nothing.
 import { constants as C } from 'node:fs';
-import { chmod, lstat, mkdir, open, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -129,6 +129,18 @@ export async function makeDirs(dir: string, mode: number): Promise<boolean> {
 }
 
 /**
+ * The temp files of this name a brick killed mid-write left (SIGKILL, OOM, a reset: up to 64 MiB
+ * each, hidden, never renamed). The caller holds the file's lock, so no write of this name in this
+ * brick is under way, and only one brick serve runs on a host: every such file is a leftover.
+ */
+async function removeStaleTemps(dir: string, prefix: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const n of names) {
+    if (n.startsWith(prefix) && /^[0-9a-f]{12}\.tmp$/.test(n.slice(prefix.length))) await unlink(join(dir, n)).catch(() => {});
+  }
+}
+
+/**
  * Write a file atomically: temp file beside it, fsync, rename over, fsync the directory. With
  * `owner`, the new file gets that uid/gid (the file it replaces keeps its owner, as an in-place write would).
  */
@@ -136,7 +148,9 @@ export async function atomicWrite(dir: string, name: string, content: string | B
   const target = join(dir, name);
   const existing = await lstat(target).catch(() => undefined);
   if (existing?.isDirectory()) throw new BrickError('CONFLICT', `${target}: is a directory`);
-  const tmp = join(dir, `.${name.slice(0, 200)}.brick-${randomBytes(6).toString('hex')}.tmp`);
+  const prefix = `.${name.slice(0, 200)}.brick-`;
+  await removeStaleTemps(dir, prefix);
+  const tmp = join(dir, `${prefix}${randomBytes(6).toString('hex')}.tmp`);
   let fh;
   try {
     fh = await open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
