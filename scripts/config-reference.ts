@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigSchema, PoolSchema } from '../src/config/schema.js';
+import { MAX_SECONDS } from '../src/config/limits.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const README_PATH = join(root, 'README.md');
@@ -96,7 +97,7 @@ export function configReferenceMarkdown(): string {
     BEGIN,
     '',
     'Every key of `/etc/brick/brick.toml` (TOML). Unknown keys are errors; `brick check-config` reports every problem at once.',
-    'Durations are in seconds (fractions allowed).',
+    `Durations are in seconds (fractions allowed), at most ${MAX_SECONDS} (11.5 days: a longer Node timer would fire at once).`,
   ];
   for (const section of [...new Set(keys.map((k) => k.section))]) {
     out.push('', `### \`[${section === 'fencer.pool' ? '[fencer.pool]' : section}]\`${desc[section] ? `: ${desc[section]}` : ''}`, '');

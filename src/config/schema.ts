@@ -2,9 +2,10 @@
 // keys are errors (additionalProperties: false everywhere) so a typo cannot silently disable a
 // setting. Cross-field rules and warnings live in rules.ts.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { MAX_SECONDS } from './limits.js';
 
 const Seconds = (def: number, description: string, min = 0) =>
-  Type.Number({ default: def, minimum: min, description, 'x-unit': 'seconds' });
+  Type.Number({ default: def, minimum: min, maximum: MAX_SECONDS, description, 'x-unit': 'seconds' });
 const Str = (def: string, description: string) => Type.String({ default: def, description });
 const Bool = (def: boolean, description: string) => Type.Boolean({ default: def, description });
 const Section = <T extends Record<string, TSchema>>(props: T, description: string) =>

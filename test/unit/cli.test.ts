@@ -159,3 +159,15 @@ test('--version prints the version, the Node runtime and the build commit', asyn
   assert.deepEqual(rest, []);
   assert.equal(r.stderr, '');
 });
+
+test('call -t and status --timeout above 1000000 s are usage errors (exit 1), not a deadline that passes after 1 ms', async () => {
+  // Before: `brick call -t 3000000` gave up at once ("no reply ... within 3000000000 ms", exit 7)
+  // against an agent that answered in 0.2 s.
+  for (const args of [['call', '--url', 'http://127.0.0.1:9/', '-u', 'oracle', '-p', config('pw', 'secret\n'), '-t', '3000000', 'system.listMethods'], ['status', '-c', config('t.toml', GOOD), '--timeout', '1e9']]) {
+    const r = await brick(...args);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^brick: --timeout: must be a number of seconds > 0 and ≤ 1000000, got "(3000000|1e9)"\n/);
+    assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
+    noStack(r.stderr);
+  }
+});

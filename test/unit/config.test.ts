@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseConfigText, parseConfigText as parseConfigTextRaw, defaultConfig } from '../../src/config/load.js';
+import { ConfigSchema } from '../../src/config/schema.js';
 
 test('an empty config is valid and safe: the SPEC defaults, HTTPS with a generated certificate and password', () => {
   const r = parseConfigText('');
@@ -212,4 +213,23 @@ watchdog_timeout_s = "20"
     'fencer.watchdog_timeout_s: must be a number',
     'server.usr: unknown key (did you mean user?)',
   ].sort());
+});
+
+test('every duration is at most 1000000 s: a longer one would be a Node timer that fires after 1 ms', () => {
+  // server.call_timeout_s = 3000000 was accepted, and every call passed to the vendor agent then
+  // failed at once ("no reply within 3000000000 ms", TimeoutOverflowWarning).
+  const base = '[server]\nlisten = "127.0.0.1:8898"\n';
+  const at = (section: string, key: string, v: number) => parseConfigText(`${base}${section === 'server' ? '' : `[${section}]\n`}${key} = ${v}\n`).problems;
+  assert.deepEqual(at('server', 'call_timeout_s', 3_000_000), ['server.call_timeout_s: must be a number <= 1000000']);
+  assert.deepEqual(at('server', 'call_timeout_s', 1_000_000.001), ['server.call_timeout_s: must be a number <= 1000000']);
+  assert.deepEqual(at('server', 'call_timeout_s', 1_000_000), []);
+  assert.deepEqual(at('network', 'gc_interval_s', 2_200_000), ['network.gc_interval_s: must be a number <= 1000000']);
+  assert.deepEqual(at('domain', 'hook_timeout_s', 1e9), ['domain.hook_timeout_s: must be a number <= 1000000']);
+  assert.deepEqual(parseConfigText(`${base}[fencer]\nvm_query_timeout_s = inf\n`).problems, ['fencer.vm_query_timeout_s: must be a number <= 1000000']);
+  // Every seconds key of the schema has the bound.
+  const unbounded: string[] = [];
+  for (const [section, schema] of Object.entries(ConfigSchema.properties))
+    for (const [key, s] of Object.entries((schema as { properties: Record<string, { 'x-unit'?: string; maximum?: number }> }).properties))
+      if (s['x-unit'] === 'seconds' && !(typeof s.maximum === 'number' && s.maximum <= 1_000_000)) unbounded.push(`${section}.${key}`);
+  assert.deepEqual(unbounded, []);
 });
