@@ -47,6 +47,14 @@ export function configOrExit(path: string | undefined): Config {
 }
 
 
+const LOG_LEVELS = command('serve')!.options.find((o) => o.name === 'log-level')!.choices!;
+
+/** --log-level: one of pino's levels; anything else is a usage error, not a crash in the logger. */
+function logLevel(v: string | undefined): string | undefined {
+  if (v === undefined || LOG_LEVELS.includes(v.toLowerCase())) return v?.toLowerCase();
+  throw new UsageError(`--log-level: must be one of ${LOG_LEVELS.join(', ')}, got "${v}"`);
+}
+
 function logFormat(v: string | undefined): LogFormat {
   if (v === undefined) return 'json';
   if (v === 'json' || v === 'pretty') return v;
@@ -104,13 +112,13 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         const { values } = parse('serve', rest);
         const config = configOrExit(str(values.config));
         const { serve } = await import('../agent-extension/serve.js');
-        return await serve(config, { logFormat: logFormat(str(values['log-format'])), logLevel: str(values['log-level']), configPath: str(values.config) });
+        return await serve(config, { logFormat: logFormat(str(values['log-format'])), logLevel: logLevel(str(values['log-level'])), configPath: str(values.config) });
       }
       case 'fencer': {
         const { values } = parse('fencer', rest);
         const config = configOrExit(str(values.config));
         const { runFencer } = await import('../fencer/daemon.js');
-        return await runFencer(config, { logFormat: logFormat(str(values['log-format'])), logLevel: str(values['log-level']) });
+        return await runFencer(config, { logFormat: logFormat(str(values['log-format'])), logLevel: logLevel(str(values['log-level'])) });
       }
       case 'status': {
         const { values } = parse('status', rest);

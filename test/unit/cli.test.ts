@@ -171,3 +171,14 @@ test('call -t and status --timeout above 1000000 s are usage errors (exit 1), no
     noStack(r.stderr);
   }
 });
+
+test('serve and fencer with an unknown --log-level: a usage error (exit 1), not an internal error with a stack trace', async () => {
+  // Before: "brick: internal error: Error: default level:bogus must be included in custom levels", exit 2.
+  const c = config('loglevel.toml', GOOD);
+  for (const cmd of ['serve', 'fencer']) {
+    const r = await brick(cmd, '-c', c, '--log-level', 'bogus');
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^brick: --log-level: must be one of trace, debug, info, warn, error, fatal, silent, got "bogus"\n/);
+    noStack(r.stderr);
+  }
+});
