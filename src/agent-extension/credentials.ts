@@ -1,7 +1,7 @@
 // The HTTP Basic password and the TLS certificate: read them, or (generate_credentials = true)
 // create them on first start. The password never reaches the log.
 import { randomBytes, createHash, timingSafeEqual, generateKeyPairSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, chmodSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
@@ -9,6 +9,7 @@ import type { Logger } from '../shared/log.js';
 import type { Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { parseListen } from '../config/rules.js';
+import { fsyncDir } from '../shared/atomic-write.js';
 
 /** The password: server.password inline, else the first line of server.password_file. */
 export function loadPassword(config: Config): string {
@@ -59,9 +60,74 @@ export interface GeneratedCredentials {
   tlsKey?: string;
 }
 
-function ensureParent(path: string): void {
+/** What failed while creating a credential file, as a user error naming the key and the fix. */
+function cannotCreate(key: string, path: string, e: unknown): BrickError {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === 'EROFS' ? 'read-only file system' : err.code === 'EACCES' ? 'permission denied' : (err.code ?? err.message);
+  return new BrickError('INVALID_PARAMS', `server.${key} ${path}: cannot create it (${why}); create it yourself, or point server.${key} to a writable place`);
+}
+
+function ensureParent(key: string, path: string): void {
   const dir = dirname(path);
-  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (existsSync(dir)) return;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    // The recursive mkdir says ENOENT where the directory cannot be made (EROFS): ask once more
+    // without it, for the error that says why.
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (again) {
+      throw cannotCreate(key, path, (again as NodeJS.ErrnoException).code === 'ENOENT' ? e : again);
+    }
+  }
+}
+
+/**
+ * Put `from` (a finished, fsynced file) at `path` unless something is there already: a hard link
+ * never replaces a file, so a concurrent start (or the admin) that got there first keeps its file.
+ * `from` is removed either way. True when it was put in place.
+ */
+function linkNew(from: string, path: string): boolean {
+  try {
+    linkSync(from, path);
+    fsyncDir(dirname(path));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    discard(from);
+  }
+}
+
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Remove a temp file; nothing to report if it is not there (or cannot be: its directory is the problem). */
+function discard(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    /* the error that brought us here is the one to report */
+  }
+}
+
+/** A temp file name beside `path`, unique to this process and call. */
+const tempBeside = (path: string, ext: string) => join(dirname(path), `.brick-new-${process.pid}-${randomBytes(4).toString('hex')}${ext}`);
+
+/**
+ * The key without its certificate is what another start sees between that start's two links
+ * (key first, then certificate): give it a moment to finish before calling the pair broken.
+ */
+async function pairSettled(certPath: string, keyPath: string): Promise<void> {
+  for (let i = 0; i < 100 && existsSync(keyPath) && !existsSync(certPath); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 /** Create what is missing, when generate_credentials = true; idempotent; never overwrites. */
@@ -70,22 +136,27 @@ export async function generateCredentials(config: Config, log: Logger, run: Runn
   const out: GeneratedCredentials = {};
   if (!s.generate_credentials) return out;
   if (!s.password && s.password_file && !existsSync(s.password_file)) {
-    ensureParent(s.password_file);
+    ensureParent('password_file', s.password_file);
     const pw = randomBytes(18).toString('base64url');
-    let fd: number | undefined;
+    // Written whole and fsynced before it appears: a reader (a concurrent start, brick call) or a
+    // crash never sees an empty password file; a concurrent start that won keeps its file.
+    const tmp = tempBeside(s.password_file, '.pw');
+    let created: boolean;
     try {
-      fd = openSync(s.password_file, 'wx', 0o600); // wx: a concurrent start that won keeps its file
-      writeSync(fd, pw + '\n');
+      writeFileSync(tmp, pw + '\n', { mode: 0o600, flag: 'wx', flush: true });
+      created = linkNew(tmp, s.password_file);
+    } catch (e) {
+      discard(tmp);
+      throw cannotCreate('password_file', s.password_file, e);
+    }
+    if (created) {
       out.password = pw;
       out.passwordFile = s.password_file;
       log.info({ password_file: s.password_file }, 'generated a random password');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      if (fd !== undefined) closeSync(fd);
     }
   }
   if (s.tls_cert && s.tls_key) {
+    await pairSettled(s.tls_cert, s.tls_key);
     const haveCert = existsSync(s.tls_cert);
     const haveKey = existsSync(s.tls_key);
     if (haveCert !== haveKey)
@@ -93,8 +164,7 @@ export async function generateCredentials(config: Config, log: Logger, run: Runn
         'CONFLICT',
         `server.tls_cert ${s.tls_cert} ${haveCert ? 'exists' : 'is missing'} but server.tls_key ${s.tls_key} ${haveKey ? 'exists' : 'is missing'}; remove the one left over or provide both`,
       );
-    if (!haveCert) {
-      await selfSignedCertificate(s.tls_cert, s.tls_key, config, run);
+    if (!haveCert && (await selfSignedCertificate(s.tls_cert, s.tls_key, config, run))) {
       out.tlsCert = s.tls_cert;
       out.tlsKey = s.tls_key;
       log.info({ tls_cert: s.tls_cert, tls_key: s.tls_key }, 'generated a self-signed TLS certificate');
@@ -104,44 +174,57 @@ export async function generateCredentials(config: Config, log: Logger, run: Runn
 }
 
 /**
- * A self-signed P-256 certificate for this host (and the listen address). The key is made here
+ * A self-signed P-256 certificate for this host (and the listen address), put in place only if
+ * none is there yet (false: another start's pair is there, not replaced). The key is made here
  * (node:crypto); openssl only signs, in a form every OpenSSL since 0.9.8 takes: the subjectAltName
  * in a config file (-config/-extensions) instead of -addext (1.1.1+), -key instead of -newkey ec
  * -pkeyopt (1.0.0+). See src/shared/host-tools.ts.
  */
-export async function selfSignedCertificate(certPath: string, keyPath: string, config: Config | undefined, run: Runner): Promise<void> {
-  ensureParent(certPath);
-  ensureParent(keyPath);
-  const tag = `.brick-new-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const tmpCert = join(dirname(certPath), tag + '.crt');
-  const tmpKey = join(dirname(keyPath), tag + '.key');
-  const tmpConf = join(dirname(keyPath), tag + '.cnf');
+export async function selfSignedCertificate(certPath: string, keyPath: string, config: Config | undefined, run: Runner): Promise<boolean> {
+  ensureParent('tls_cert', certPath);
+  ensureParent('tls_key', keyPath);
+  const tmpCert = tempBeside(certPath, '.crt');
+  const tmpKey = tempBeside(keyPath, '.key');
+  const tmpConf = tempBeside(keyPath, '.cnf');
   const names = new Set(['DNS:localhost', 'IP:127.0.0.1', 'IP:::1', `DNS:${hostname()}`]);
   const listen = config ? parseListen(config.server.listen) : undefined;
   if (listen && listen.host !== '0.0.0.0' && listen.host !== '::' && listen.host !== 'localhost') names.add(`IP:${listen.host}`);
   try {
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-    writeFileSync(tmpKey, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
-    writeFileSync(
-      tmpConf,
-      ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', '[brick_ext]', 'basicConstraints = critical,CA:FALSE',
-        'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = serverAuth',
-        `subjectAltName = ${[...names].join(',')}`, ''].join('\n'),
-      { mode: 0o600 },
-    );
+    try {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      writeFileSync(tmpKey, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600, flag: 'wx', flush: true });
+      writeFileSync(
+        tmpConf,
+        ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]', '[brick_ext]', 'basicConstraints = critical,CA:FALSE',
+          'keyUsage = critical,digitalSignature,keyEncipherment', 'extendedKeyUsage = serverAuth',
+          `subjectAltName = ${[...names].join(',')}`, ''].join('\n'),
+        { mode: 0o600 },
+      );
+    } catch (e) {
+      throw cannotCreate('tls_key', keyPath, e);
+    }
     await run(
       'openssl',
       ['req', '-new', '-x509', '-key', tmpKey, '-sha256', '-days', '3650', '-config', tmpConf, '-extensions', 'brick_ext',
         '-subj', `/CN=${hostname().slice(0, 60) || 'brick'}`, '-out', tmpCert],
       { timeoutMs: 30_000 },
     );
-    chmodSync(tmpKey, 0o600);
-    renameSync(tmpKey, keyPath);
-    renameSync(tmpCert, certPath);
+    fsyncFile(tmpCert); // openssl does not
+    // Never replace a pair another start made meanwhile (it may be serving it already): the key
+    // first, then its certificate; a start that finds the key taken uses the pair that won.
+    if (!linkNew(tmpKey, keyPath)) {
+      await pairSettled(certPath, keyPath);
+      return false;
+    }
+    if (!linkNew(tmpCert, certPath)) {
+      rmSync(keyPath, { force: true }); // ours, linked a moment ago: the certificate there is not for it
+      throw new BrickError('CONFLICT', `server.tls_cert ${certPath} appeared while brick made a new key for it; remove it, or provide server.tls_key for it`);
+    }
+    return true;
   } finally {
-    rmSync(tmpKey, { force: true });
-    rmSync(tmpCert, { force: true });
-    rmSync(tmpConf, { force: true });
+    discard(tmpKey);
+    discard(tmpCert);
+    discard(tmpConf);
   }
 }
 

@@ -1,0 +1,131 @@
+// server.generate_credentials on the agent's first start: what a second start at the same time,
+// a credential path that cannot be written and an unusable certificate do. generateCredentials
+// with the real openssl, and `brick serve` as a real process for the exit code an admin (and
+// systemd's RestartPreventExitStatus=1) sees.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import { defaultConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { createLogger } from '../../src/shared/log.js';
+import { run as realRun, type Runner } from '../../src/shared/run.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { generateCredentials, selfSignedCertificate } from '../../src/agent-extension/credentials.js';
+import { repoRoot } from '../fixtures/exec.js';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'brick-credentials-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const log = createLogger({ svc: 'test', level: 'silent' });
+
+function config(sub: string, server: Partial<Config['server']>): Config {
+  const c = defaultConfig();
+  Object.assign(c.server, { listen: '127.0.0.1:0', password_file: join(dir, sub, 'password'), tls_cert: join(dir, sub, 'tls/cert.pem'), tls_key: join(dir, sub, 'tls/key.pem'), ...server });
+  return c;
+}
+
+const pairMatches = (cert: string, key: string) =>
+  new X509Certificate(readFileSync(cert)).publicKey.export({ type: 'spki', format: 'pem' }) ===
+  createPublicKey(readFileSync(key)).export({ type: 'spki', format: 'pem' });
+
+test('a start that generates while another start puts its pair in place keeps the other pair, and says it made none', async () => {
+  // Two `brick serve` at once (the unit and an admin's run by hand): the one that lost the port
+  // used to rename its own pair over the pair the running agent was serving (2 of 8 tries), so
+  // brick call/status, which trust tls_cert, were refused (DEPTH_ZERO_SELF_SIGNED_CERT).
+  const c = config('race', { password: 'inline' });
+  let other = '';
+  const run: Runner = async (cmd, args, opts) => {
+    // The other start finishes its pair while this one's openssl signs.
+    if (!other) {
+      await selfSignedCertificate(c.server.tls_cert, c.server.tls_key, c, realRun);
+      other = readFileSync(c.server.tls_cert, 'utf8');
+    }
+    return realRun(cmd, args, opts);
+  };
+  const got = await generateCredentials(c, log, run);
+  assert.deepEqual(got, {});
+  assert.equal(readFileSync(c.server.tls_cert, 'utf8'), other, 'the certificate the other start made was replaced');
+  assert.ok(pairMatches(c.server.tls_cert, c.server.tls_key), 'the key on disk is not the certificate\'s');
+  assert.deepEqual(readdirSync(join(dir, 'race/tls')).sort(), ['cert.pem', 'key.pem'], 'temp files left');
+});
+
+test('first start: a password (0600, whole) and a matching pair; a second start generates nothing', async () => {
+  const c = config('first', {});
+  const got = await generateCredentials(c, log, realRun);
+  assert.equal(got.passwordFile, c.server.password_file);
+  assert.equal(readFileSync(c.server.password_file, 'utf8'), got.password + '\n');
+  assert.equal(got.tlsCert, c.server.tls_cert);
+  assert.ok(pairMatches(c.server.tls_cert, c.server.tls_key));
+  const cert = readFileSync(c.server.tls_cert, 'utf8');
+  assert.deepEqual(await generateCredentials(c, log, realRun), {});
+  assert.equal(readFileSync(c.server.tls_cert, 'utf8'), cert);
+  assert.deepEqual(readdirSync(join(dir, 'first')).sort(), ['password', 'tls']);
+  assert.deepEqual(readdirSync(join(dir, 'first/tls')).sort(), ['cert.pem', 'key.pem']);
+});
+
+test('a credential path that cannot be created is a user error naming the key, not an internal error', async () => {
+  writeFileSync(join(dir, 'notadir'), '');
+  for (const [key, server] of [
+    ['password_file', { password_file: join(dir, 'notadir/password') }],
+    ['tls_cert', { password: 'inline', tls_cert: join(dir, 'notadir/tls/cert.pem'), tls_key: join(dir, 'notadir/tls/key.pem') }],
+  ] as const) {
+    await assert.rejects(generateCredentials(config('x', server), log, realRun), (e: unknown) => {
+      assert.ok(e instanceof BrickError, String(e));
+      assert.equal(e.fault, 'INVALID_PARAMS');
+      assert.match(e.message, new RegExp(`^server\\.${key} ${dir}/notadir/\\S+: cannot create it \\(ENOTDIR\\)`));
+      return true;
+    });
+  }
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function serve(configPath: string): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'serve', '-c', configPath], { cwd: repoRoot, timeout: 30_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+test('brick serve: an unwritable credential path, an empty or a mismatched certificate exit 1 with one line naming the key (no stack, no restart loop)', async () => {
+  // Before: "brick: internal error: Error: EROFS ..." / "error:0480006C:PEM routines::no start
+  // line" with a stack trace, exit 2, which brick-agent.service restarts every 2 s forever.
+  const toml = (sub: string, extra = '') => {
+    const p = join(dir, `${sub}.toml`);
+    writeFileSync(
+      p,
+      `[server]\nlisten = "127.0.0.1:0"\n${extra || 'password = "pw"\n'}tls_cert = "${dir}/${sub}/cert.pem"\ntls_key = "${dir}/${sub}/key.pem"\n` +
+        `[fencer]\nstate_dir = "${dir}/${sub}/run"\nmarker_dir = "${dir}/${sub}/lib"\nruntime_pools_file = "${dir}/${sub}/lib/rp.json"\n`,
+    );
+    return p;
+  };
+  const cases: Array<[string, RegExp]> = [];
+  cases.push([toml('ro', `password_file = "${dir}/notadir/password"\n`), /^brick: server\.password_file \S+: cannot create it \(ENOTDIR\)/]);
+  mkdirSync(join(dir, 'empty'));
+  writeFileSync(join(dir, 'empty/cert.pem'), '');
+  writeFileSync(join(dir, 'empty/key.pem'), '', { mode: 0o600 });
+  cases.push([toml('empty'), /^brick: server\.tls_cert \S+, server\.tls_key \S+: not a usable PEM certificate and its key \(.*no start line\)/]);
+  mkdirSync(join(dir, 'mismatch'));
+  await selfSignedCertificate(join(dir, 'mismatch/cert.pem'), join(dir, 'mismatch/key.pem'), undefined, realRun);
+  await selfSignedCertificate(join(dir, 'mismatch/other.pem'), join(dir, 'mismatch/other-key.pem'), undefined, realRun);
+  writeFileSync(join(dir, 'mismatch/key.pem'), readFileSync(join(dir, 'mismatch/other-key.pem')));
+  cases.push([toml('mismatch'), /^brick: server\.tls_cert \S+, server\.tls_key \S+: not a usable PEM certificate and its key \(.*key values mismatch\)/]);
+  for (const [p, expected] of cases) {
+    const r = await serve(p);
+    assert.equal(r.code, 1, `${p}: ${r.stderr}`);
+    assert.match(r.stderr, expected);
+    assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
+  }
+});
