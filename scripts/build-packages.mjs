@@ -216,6 +216,7 @@ function buildDeb(work) {
     ].join('\n'),
   );
   const debian = join(tree, 'DEBIAN');
+  const DEB_REMOVED = '/var/lib/brick/.deb-removed';
   mkdirSync(debian, { recursive: true });
   const kb = Math.ceil(Number(sh('du', ['-s', '-k', '--apparent-size', '--exclude=DEBIAN', tree]).split('\t')[0]));
   writeFileSync(join(debian, 'control'), debControl(kb));
@@ -224,9 +225,11 @@ function buildDeb(work) {
     writeFileSync(join(debian, name), `#!/bin/sh\n# brick ${name}: what the RPM scriptlets do (packaging/scripts.mjs).\nset -e\n${body}\nexit 0\n`);
     chmodSync(join(debian, name), 0o755);
   };
-  // postinst configure [old-version]: no old version = first install.
-  script('postinst', `case "$1" in\nconfigure)\n    if [ -z "$2" ]; then\n${S.enable}\n    else\n${S.tryRestart}\n    fi\n    ;;\nesac`);
-  script('prerm', `case "$1" in\nremove)\n${S.stopDisable}\n    ;;\nesac`);
+  // postinst configure [old-version]: no old version = first install. dpkg also passes the old
+  // version when the package was removed (not purged) and is installed again, after prerm remove
+  // disabled the units: the marker prerm leaves says so, and that install enables them like a first.
+  script('postinst', `case "$1" in\nconfigure)\n    if [ -z "$2" ] || [ -e ${DEB_REMOVED} ]; then\n        rm -f ${DEB_REMOVED}\n${S.enable}\n    else\n${S.tryRestart}\n    fi\n    ;;\nesac`);
+  script('prerm', `case "$1" in\nremove)\n${S.stopDisable}\n    mkdir -p /var/lib/brick && : >${DEB_REMOVED}\n    ;;\nesac`);
   script('postrm', `case "$1" in\nremove|purge)\n${S.reload}\n    ;;\nesac\nif [ "$1" = purge ]; then rm -rf /var/lib/brick; fi`);
   // md5sums of every regular file.
   const sums = [];

@@ -188,3 +188,28 @@ test('.deb in a scratch root: postinst enables (install) or try-restarts (upgrad
   assert.ok(existsSync(join(dir, 'etc/brick/brick.toml')), 'remove keeps the config');
   chmodSync(join(dir, 'var/lib/brick'), 0o700);
 });
+
+test('.deb with dpkg itself: removed (not purged) and installed again enables the units as a first install does; an upgrade only try-restarts', { skip }, async () => {
+  // dpkg passes the last configured version to "postinst configure" also when the package was
+  // removed and is installed again: postinst took that for an upgrade and only try-restarted the
+  // units prerm remove had disabled, so after the next reboot no fencer ran.
+  const dir = await scratchRoot('deb-dpkg', { 'usr/bin/systemctl': '', 'usr/bin/systemd-tmpfiles': '' }, (d) => {
+    for (const s of ['run/systemd/system', 'var/lib/dpkg/updates', 'var/lib/dpkg/info', 'var/lib/dpkg/triggers']) mkdirSync(join(d, s), { recursive: true });
+    writeFileSync(join(d, 'var/lib/dpkg/status'), '');
+  });
+  const dpkg = (...args: string[]) => ok('dpkg', [`--root=${dir}`, ...args], { timeoutMs: 300_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  const enable = ['systemd-tmpfiles --create /usr/lib/tmpfiles.d/brick.conf', 'systemctl daemon-reload', 'systemctl enable brick-agent.service brick-fencer.service'];
+  await dpkg('-i', deb);
+  assert.deepEqual(takeLog(dir), enable);
+  await dpkg('-i', deb); // the same version again: an upgrade for the scripts
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  await dpkg('-r', 'brick');
+  assert.deepEqual(takeLog(dir), ['systemctl --no-reload disable --now brick-agent.service brick-fencer.service', 'systemctl daemon-reload']);
+  await dpkg('-i', deb);
+  assert.deepEqual(takeLog(dir), enable);
+  assert.ok(!existsSync(join(dir, 'var/lib/brick/.deb-removed')));
+  await dpkg('-i', deb);
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  await dpkg('--purge', 'brick');
+  assert.ok(!existsSync(join(dir, 'var/lib/brick')));
+});
