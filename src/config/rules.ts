@@ -147,7 +147,8 @@ export function crossFieldProblems(c: Config): string[] {
   const seen = new Set<string>();
   f.pool.forEach((pool, i) => {
     if (!isAbsolute(pool.path)) p.push(`fencer.pool[${i}].path: must be an absolute path, got "${pool.path}"`);
-    const norm = pool.path.replace(/\/+$/, '');
+    // One directory however it is spelled: "/a", "/a/", "//a", "/a/." ("..": realpath's business).
+    const norm = pool.path.replace(/\/(\.\/)+/g, '/').replace(/\/+/g, '/').replace(/(\/\.)+$/, '').replace(/\/+$/, '');
     if (seen.has(norm)) p.push(`fencer.pool[${i}].path: "${pool.path}" is listed twice`);
     seen.add(norm);
   });

@@ -286,6 +286,16 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     pools.push(p);
   }
   await step('pool paths', Promise.all(pools.map(resolvePool)));
+  // Two [[fencer.pool]] entries for one heartbeat file (a path and a symlink to it): their probes
+  // would race on it (mv of the other's temp file, read-back mismatch) and fence a healthy pool.
+  f.pool.forEach((_, i) => {
+    const k = pools.findIndex((q, j) => j < i && q.source === 'config' && q.file === pools[i].file);
+    if (k >= 0)
+      throw new BrickError(
+        'INVALID_PARAMS',
+        `fencer.pool[${i}].path: "${f.pool[i].path}" is the directory of fencer.pool[${k}].path "${f.pool[k].path}" (both resolve to ${pools[i].probePath}): list it once`,
+      );
+  });
   // Two entries for one directory (a runtime pool through a symlink to a configured one): the first guards it.
   for (let i = pools.length - 1; i >= 0; i--) {
     const p = pools[i];

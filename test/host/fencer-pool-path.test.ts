@@ -7,7 +7,7 @@
 // start-up (exit 4, watchdog disarmed) rather than being petted over forever.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { BindfsPool, FaultFsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
 
@@ -74,4 +74,28 @@ test('item 5: start-up window: a pool guarding VMs that never verifies (faultfs 
   assert.equal(st.watchdog.petting, false);
   assert.equal(f.sysrqText(), '', 'a pool never verified is never fenced on');
   assert.ok(f.watchdogBytes().includes('V'), 'the watchdog is disarmed (magic close): not petted forever, not left to reset the host');
+});
+
+test('two [[fencer.pool]] entries for one directory (a path and a symlink to it) are refused at start: exit 1 naming both, no fence', async () => {
+  // Before: both were probed, racing on the one heartbeat file ("mv: cannot stat .hb-ID.new",
+  // "read-back mismatch"), and the healthy local pool expired: FENCING within 40 s (P/T/F 1/2/6).
+  const root = tempRoot('fencer-dup');
+  cleanups.push(() => removeRoot(root));
+  const dir = join(root, 'pool');
+  mkdirSync(dir);
+  const link = join(root, 'pool-link');
+  symlinkSync(dir, link);
+  const f = new FencerRun(root, [{ path: dir, fence_when: 'always', require_mount: false }, { path: link, fence_when: 'always', require_mount: false }], SHORT);
+  cleanups.push(() => f.kill());
+  f.start();
+  const code = await Promise.race([f.exit!, sleep(20_000).then(() => 'still running')]);
+  assert.equal(code, 1, f.log());
+  assert.match(f.log(), new RegExp(`brick: fencer\\.pool\\[1\\]\\.path: "${link}" is the directory of fencer\\.pool\\[0\\]\\.path "${dir}" \\(both resolve to ${dir}\\): list it once`));
+  assert.equal(f.sysrqText(), '', 'no fence');
+  // Two heartbeat formats on one directory are two files: allowed.
+  const g = new FencerRun(join(root, 'formats'), [{ path: dir, fence_when: 'always', require_mount: false }, { path: link, heartbeat: 'kvm', fence_when: 'always', require_mount: false }], SHORT);
+  cleanups.push(() => g.kill());
+  g.start();
+  await g.armed(15_000);
+  assert.equal(await g.stop(), 0);
 });

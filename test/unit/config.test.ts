@@ -233,3 +233,12 @@ test('every duration is at most 1000000 s: a longer one would be a Node timer th
       if (s['x-unit'] === 'seconds' && !(typeof s.maximum === 'number' && s.maximum <= 1_000_000)) unbounded.push(`${section}.${key}`);
   assert.deepEqual(unbounded, []);
 });
+
+test('a pool listed twice is refused however its path is spelled: "/a" and "/a/", "//a", "/a/." or "/x/./a"', () => {
+  // Before: only a trailing "/" was seen; "//a" and "/a/." passed check-config, and their probes
+  // raced on one heartbeat file until the healthy pool expired and fenced.
+  const pools = (...paths: string[]) => parseConfigText(`[server]\nlisten = "127.0.0.1:8898"\n${paths.map((p) => `[[fencer.pool]]\npath = "${p}"\n`).join('')}`).problems;
+  for (const twin of ['/OVS/Repositories/r1/', '//OVS/Repositories/r1', '/OVS//Repositories/r1', '/OVS/Repositories/r1/.', '/OVS/./Repositories/r1', '/OVS/Repositories/./r1/./'])
+    assert.deepEqual(pools('/OVS/Repositories/r1', twin), [`fencer.pool[1].path: "${twin}" is listed twice`], twin);
+  assert.deepEqual(pools('/OVS/Repositories/r1', '/OVS/Repositories/r10', '/OVS/Repositories/.r1'), []);
+});
