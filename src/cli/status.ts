@@ -30,6 +30,8 @@ export interface StatusReport {
         pools: Array<Omit<PoolState, 'state'> & { state: PoolState['state'] | 'unknown' }>;
         /** fencer.runtime_pools_file and why the fencer does not apply it (null when it does). */
         runtime_pools?: { file: string; error: string | null } | null;
+        /** [[fencer.pool]] paths of the config that the fencer does not guard: it started before they were added. */
+        unguarded?: string[];
       };
   last_fence: ReturnType<typeof readFenceMarker> | null;
   state_file: string;
@@ -50,6 +52,7 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
     if (f.running && !f.pools.length) bad.push('the fencer guards no pool');
     if (f.running && f.runtime_pools?.error) warn.push(`the runtime pools file ${f.runtime_pools.file} is unusable (${f.runtime_pools.error}); the fencer keeps its last good set`);
     if (f.action === 'log-only') bad.push('fencer.action = "log-only": a lost pool never resets this host');
+    if (f.running) for (const p of f.unguarded ?? []) bad.push(`pool ${p} is in the config but not guarded (restart brick-fencer to apply the config)`);
     if (f.running) {
       for (const p of f.pools) {
         if (p.state === 'expired') bad.push(`pool ${p.path} expired`);
@@ -96,6 +99,7 @@ export async function statusReport(config: Config, opts: { timeoutMs?: number; n
             return running ? { ...q, ...ages } : { ...q, state: 'unknown' as const, fence_in_s: null, last_ok_age_s: ages.last_ok_age_s };
           }),
           runtime_pools: s.runtime_pools ?? null,
+          unguarded: config.fencer.pool.map((p) => p.path).filter((p) => !s.pools.some((q) => samePath(q.path, p))),
         }
       : null,
     last_fence: readFenceMarker(config.fencer.marker_dir) ?? null,
@@ -104,6 +108,8 @@ export async function statusReport(config: Config, opts: { timeoutMs?: number; n
   };
   return { ...judgeStatus(facts), ...facts };
 }
+
+const samePath = (a: string, b: string) => (a.replace(/\/+$/, '') || '/') === (b.replace(/\/+$/, '') || '/');
 
 const s1 = (n: number | null) => (n === null ? '-' : `${n.toFixed(1)} s`);
 const ms = (n: number | null) => (n === null ? '-' : `${Math.round(n)}`);
@@ -146,6 +152,7 @@ export function formatStatus(r: StatusReport): string {
             (k.killed.length ? `, last: ${k.killed.map((x) => `${x.vm ?? x.comm} (pid ${x.pid}${x.gone_after_s === null ? ', not gone' : `, gone after ${x.gone_after_s} s`})`).join(', ')} at ${k.last_kill_at}` : ''),
         );
     }
+    if (f.running) for (const p of f.unguarded ?? []) out.push(`pool ${p} (config): NOT GUARDED: the fencer runs an older config without it; restart brick-fencer`);
     if (!f.pools.length) out.push('pools:    guarding no pool (add [[fencer.pool]] to the config, or the orchestrator adds pools with heartbeat_add_pool)');
     if (f.runtime_pools?.error) out.push(`runtime pools: ${f.runtime_pools.file} is UNUSABLE (${f.runtime_pools.error}); the fencer keeps its last good set`);
   }

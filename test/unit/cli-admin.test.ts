@@ -398,3 +398,19 @@ test('brick methods lists the catalogue; brick help METHOD shows arguments, repl
   assert.equal(u.code, 1);
   assert.match(u.stderr, /^brick: help: no method or command "network_ensure" \(did you mean network_ensure_/);
 });
+
+test('status: a [[fencer.pool]] added to the config while the fencer runs (not restarted) is NOT GUARDED, exit 4', async () => {
+  // Before: the fencer, started before the edit, guarded only /mnt/pool1, and status said
+  // "verdict: ok", exit 0, with /mnt/pool2 in brick.toml unguarded.
+  const h = hostConfig({ fencer: '[[fencer.pool]]\npath = "/mnt/pool1/"\n[[fencer.pool]]\npath = "/mnt/pool2"\n' });
+  state(h.state);
+  const r = await brick('status', '--config', h.path);
+  assert.equal(r.code, EXIT.NOT_PROTECTED, r.stdout + r.stderr);
+  assert.match(r.stdout, /^pool \/mnt\/pool2 \(config\): NOT GUARDED: the fencer runs an older config without it; restart brick-fencer$/m);
+  assert.doesNotMatch(r.stdout, /pool \/mnt\/pool1\/? \(config\): NOT GUARDED/);
+  assert.match(r.stdout, /^verdict: {2}NOT PROTECTED: pool \/mnt\/pool2 is in the config but not guarded \(restart brick-fencer to apply the config\)$/m);
+  // Once the fencer guards it (restarted, or the orchestrator added it at run time): ok.
+  state(h.state, { pools: [pool(), pool({ path: '/mnt/pool2', heartbeat_file: '/mnt/pool2/.hb-h1', source: 'runtime' })] });
+  const ok = await brick('status', '--config', h.path);
+  assert.equal(ok.code, EXIT.OK, ok.stdout);
+});
