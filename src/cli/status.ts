@@ -63,6 +63,7 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
         if (p.removing) warn.push(`runtime pool ${p.path} was removed but stays guarded (${p.removing})`);
       }
       if (!f.watchdog.device) warn.push('no watchdog: a wedged fencer cannot reset this host');
+      else if (f.watchdog.not_a_device) warn.push(`${f.watchdog.device} is not a watchdog device (a file): a wedged fencer cannot reset this host`);
       else if (!f.watchdog.open || !f.watchdog.petting) warn.push('the watchdog is not petted');
     }
   }
@@ -132,7 +133,9 @@ export function formatStatus(r: StatusReport): string {
     const w = f.watchdog;
     out.push(
       w.device
-        ? `watchdog: ${w.device} ${!f.running ? 'unknown' : w.open ? (w.petting ? 'petted' : 'NOT petted') : 'closed'}, last pet ${s1(w.last_pet_age_s)} ago, timeout ${w.timeout_s} s`
+        ? w.not_a_device
+          ? `watchdog: ${w.device} is NOT a watchdog device (a regular file or FIFO): a wedged fencer cannot reset this host; load the driver and remove the file`
+          : `watchdog: ${w.device} ${!f.running ? 'unknown' : w.open ? (w.petting ? 'petted' : 'NOT petted') : 'closed'}, last pet ${s1(w.last_pet_age_s)} ago, timeout ${w.timeout_s} s`
         : 'watchdog: none (fencer.watchdog_device = ""): a wedged fencer cannot reset this host',
     );
     for (const p of f.pools) {

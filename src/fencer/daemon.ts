@@ -22,7 +22,7 @@ import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
 import { inherit, planTick, shouldLogRepeat, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
-import { prepareWatchdog } from './watchdog-policy.js';
+import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
 import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type FencerState, type PoolState } from './state.js';
 import { MARKER_DEADLINE_MS, readFenceMarker, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome, type MarkerWriter } from './marker.js';
 import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
@@ -357,9 +357,20 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   // The watchdog last: once open it must be petted, and the first pet comes from the loop, after
   // the pools have been judged (a crash before that point pets nothing).
   let watchdog: Watchdog | undefined;
+  let watchdogNotADevice = false;
   if (f.watchdog_device) {
     await step('watchdog', prepareWatchdog(f.watchdog_device, f.watchdog_timeout_s, { run, warn: (msg, detail) => log.warn(detail, msg) }));
     watchdog = openWatchdog(f.watchdog_device);
+    // A regular file or FIFO (the tests' stand-in; on a host, typically a /dev/watchdog that
+    // `echo V > /dev/watchdog` created while no driver was loaded) takes the pets and resets nothing.
+    if (!isCharDevice(f.watchdog_device)) {
+      watchdogNotADevice = true;
+      log.error(
+        { device: f.watchdog_device },
+        `fencer.watchdog_device ${f.watchdog_device} is not a character device: no hardware watchdog; if the fencer itself hangs or dies, nothing resets this host ` +
+          '(load the driver, e.g. iTCO_wdt or xen_wdt, and remove the file)',
+      );
+    }
   } else {
     log.warn('fencer.watchdog_device = "": no hardware watchdog; if the fencer itself hangs or dies, nothing resets this host');
   }
@@ -770,6 +781,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
         petting,
         last_pet_age_s: lastPetMs === undefined ? null : round3((t - lastPetMs) / 1000),
         timeout_s: f.watchdog_timeout_s,
+        ...(watchdogNotADevice ? { not_a_device: true } : {}),
       },
       fenced,
       last_fence: lastFence,

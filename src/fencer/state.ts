@@ -66,7 +66,8 @@ export interface FencerState {
   fence_after_s: number;
   probe_interval_s: number;
   probe_timeout_s: number;
-  watchdog: { device: string; open: boolean; petting: boolean; last_pet_age_s: number | null; timeout_s: number };
+  /** not_a_device: watchdog_device is a regular file or FIFO, which resets nothing. */
+  watchdog: { device: string; open: boolean; petting: boolean; last_pet_age_s: number | null; timeout_s: number; not_a_device?: boolean };
   /** Set once the fencer has fenced (or, with log-only, would have). */
   fenced: FenceMarker | null;
   /** The marker found at start: the fence before the last boot, until an admin removes it. */

@@ -71,16 +71,16 @@ export interface PrepareOptions {
  * Make the device's timeout watchdog_timeout_s before it is opened. A stand-in that is not a
  * character device (the tests' FIFO or file) has no driver to ask and is left as it is.
  */
+export function isCharDevice(p: string): boolean {
+  try {
+    return statSync(p).isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
 export async function prepareWatchdog(device: string, wantS: number, o: PrepareOptions): Promise<WatchdogInfo | undefined> {
-  const isChar =
-    o.isCharDevice ??
-    ((p: string) => {
-      try {
-        return statSync(p).isCharacterDevice();
-      } catch {
-        return false;
-      }
-    });
+  const isChar = o.isCharDevice ?? isCharDevice;
   if (!isChar(device)) return undefined;
   let info = readWatchdogInfo(device, o.sysfsRoot, o.read);
   const j = judgeWatchdog(device, info, wantS);

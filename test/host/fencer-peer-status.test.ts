@@ -111,10 +111,12 @@ test('brick status [--json] shows pools, heartbeat age, time left and the watchd
       ),
     );
   const j = await cli(['status', '--config', f.configPath, '--json']);
-  // Exit 3, degraded: the fencer guards the pool, but no agent runs in this test.
+  // Exit 3, degraded: the fencer guards the pool, but no agent runs in this test, and the
+  // harness's watchdog is a regular file, which resets nothing.
   assert.equal(j.code, 3, j.out);
   const r = JSON.parse(j.out);
-  assert.deepEqual(r.reasons, ['the agent does not answer (unreachable)']);
+  assert.deepEqual(r.reasons, [`${f.watchdog} is not a watchdog device (a file): a wedged fencer cannot reset this host`, 'the agent does not answer (unreachable)']);
+  assert.equal(r.fencer.watchdog.not_a_device, true);
   assert.equal(r.fencer.running, true);
   assert.equal(r.fencer.pools[0].path, pool.mnt);
   assert.equal(r.fencer.pools[0].state, 'healthy');
@@ -124,7 +126,7 @@ test('brick status [--json] shows pools, heartbeat age, time left and the watchd
   const h = await cli(['status', '--config', f.configPath]);
   assert.match(h.out, /fencer: +running, pid \d+, action reboot/);
   assert.match(h.out, new RegExp(`pool ${pool.mnt} \\(config\\): healthy, last heartbeat \\d+\\.\\d s ago, fences in \\d+\\.\\d s`));
-  assert.match(h.out, /watchdog: .*watchdog petted/);
+  assert.match(h.out, new RegExp(`watchdog: ${f.watchdog} is NOT a watchdog device \\(a regular file or FIFO\\)`));
   // After a fence, and with the fencer gone, status shows the marker until someone removes it.
   pool.freeze();
   await new Promise((r2) => setTimeout(r2, 7000));

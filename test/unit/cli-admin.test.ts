@@ -414,3 +414,14 @@ test('status: a [[fencer.pool]] added to the config while the fencer runs (not r
   const ok = await brick('status', '--config', h.path);
   assert.equal(ok.code, EXIT.OK, ok.stdout);
 });
+
+test('status: a watchdog_device that is a regular file (the fencer pets it, nothing resets) is degraded, exit 3', async () => {
+  // Before: "watchdog: /dev/watchdog petted", "verdict: ok", exit 0, for a /dev/watchdog that
+  // `echo V > /dev/watchdog` had created as a file while no driver was loaded.
+  const h = hostConfig();
+  state(h.state, { watchdog: { not_a_device: true } });
+  const r = await brick('status', '--config', h.path);
+  assert.equal(r.code, EXIT.DEGRADED, r.stdout);
+  assert.match(r.stdout, /^watchdog: \/dev\/watchdog is NOT a watchdog device \(a regular file or FIFO\): a wedged fencer cannot reset this host; load the driver and remove the file$/m);
+  assert.match(r.stdout, /^verdict: {2}DEGRADED: \/dev\/watchdog is not a watchdog device \(a file\): a wedged fencer cannot reset this host$/m);
+});
