@@ -67,7 +67,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     // `brick COMMAND --help` (or -h) anywhere among its arguments: that command's help.
     const doc = cmd ? command(cmd) : undefined;
     const upTo = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
-    if (doc?.options.some((o) => o.name === 'help') && (upTo.includes('--help') || upTo.includes('-h'))) return (io.out(commandHelp(doc) + '\n'), EXIT.OK);
+    // Every command, also `help` and `version`, which take no options.
+    if (doc && (upTo.includes('--help') || upTo.includes('-h'))) return (io.out(commandHelp(doc) + '\n'), EXIT.OK);
     switch (cmd) {
       case '--version':
       case '-V':

@@ -182,3 +182,15 @@ test('serve and fencer with an unknown --log-level: a usage error (exit 1), not 
     noStack(r.stderr);
   }
 });
+
+test('brick COMMAND --help works for every command, help and version included (exit 0, that command\'s usage)', async () => {
+  // Before: `brick version --help` was "brick: version: takes no arguments" and `brick help --help`
+  // "no method or command "--help"", both exit 1.
+  for (const [cmd, usage] of [['version', 'usage: brick version'], ['help', 'usage: brick help [METHOD|COMMAND]'], ['check-config', 'usage: brick check-config']]) {
+    for (const flag of ['--help', '-h']) {
+      const r = await brick(cmd, flag);
+      assert.equal(r.code, 0, `${cmd} ${flag}: ${r.stderr}`);
+      assert.equal(lines(r.stdout)[0].startsWith(usage), true, r.stdout);
+    }
+  }
+});
