@@ -269,15 +269,28 @@ function checkTlsPair(pair: { cert: Buffer; key: Buffer }, certPath: string, key
   }
 }
 
-/** A warning when the password file is readable by others. */
-export function passwordFileWarning(config: Config): string | undefined {
+/**
+ * Warnings for secret files others can read or change: the password file and the TLS key
+ * readable by group or others, or owned by another user than the one brick runs as (that user
+ * can read the secret and replace it).
+ */
+export function credentialWarnings(config: Config): string[] {
   const s = config.server;
-  if (s.password || !s.password_file) return undefined;
-  try {
-    const mode = statSync(s.password_file).mode & 0o777;
-    if (mode & 0o077) return `server.password_file ${s.password_file} has mode ${mode.toString(8)}; make it 0600 (chmod 600)`;
-  } catch {
-    /* reported by loadPassword */
-  }
-  return undefined;
+  const out: string[] = [];
+  const check = (key: string, path: string) => {
+    let st;
+    try {
+      st = statSync(path);
+    } catch {
+      return; // reported by loadPassword / loadTls
+    }
+    const mode = st.mode & 0o777;
+    if (mode & 0o077) out.push(`server.${key} ${path} has mode ${mode.toString(8)}; make it 0600 (chmod 600)`);
+    const me = process.getuid?.();
+    if (me !== undefined && st.uid !== me)
+      out.push(`server.${key} ${path} is owned by uid ${st.uid}, not by uid ${me} that brick runs as: that user can read and replace it; chown ${me} ${path}`);
+  };
+  if (!s.password && s.password_file) check('password_file', s.password_file);
+  if (s.tls_cert && s.tls_key) check('tls_key', s.tls_key);
+  return out;
 }

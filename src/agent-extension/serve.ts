@@ -9,7 +9,7 @@ import { run } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { isLoopback, parseListen } from '../config/rules.js';
 import { createServer } from './server.js';
-import { generateCredentials, passwordFileWarning } from './credentials.js';
+import { credentialWarnings, generateCredentials } from './credentials.js';
 import { startNetworkGc } from '../network/bridge/operations.js';
 import { logHostTools } from '../shared/host-tools.js';
 import { safeApply } from '../network/host/safe-apply.js';
@@ -85,8 +85,7 @@ async function listenAndServe(
   // Before any call: a change a killed or crashed brick left waiting for confirmation is undone.
   await safeApply.recover(config, run, log).catch((e) => log.error({ err: (e as Error).message }, 'could not check for a pending network change left by a previous brick'));
   const generated = await generateCredentials(config, log, run);
-  const warning = passwordFileWarning(config);
-  if (warning) log.warn(warning);
+  for (const warning of credentialWarnings(config)) log.warn(warning);
 
   const app = createServer(config, { log, defaultMetrics: true });
   let bound: net.BoundSocket | undefined;

@@ -4,8 +4,8 @@
 // systemd's RestartPreventExitStatus=1) sees.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPublicKey, X509Certificate } from 'node:crypto';
@@ -128,4 +128,36 @@ test('brick serve: an unwritable credential path, an empty or a mismatched certi
     assert.match(r.stderr, expected);
     assert.doesNotMatch(r.stderr, /internal error|^\s+at /m);
   }
+});
+
+test('brick serve warns about a password file or TLS key that others can read, or that another user owns', { skip: process.getuid?.() !== 0 && 'needs root (chown)' }, async () => {
+  // Before: only the password file's mode was looked at; a 0600 password file owned by another
+  // user (who can read and replace it) and a world-readable TLS key started without a word.
+  const d = join(dir, 'owners');
+  mkdirSync(d);
+  await selfSignedCertificate(join(d, 'cert.pem'), join(d, 'key.pem'), undefined, realRun);
+  chmodSync(join(d, 'key.pem'), 0o644);
+  writeFileSync(join(d, 'password'), 'pw\n', { mode: 0o600 });
+  chownSync(join(d, 'password'), 65534, 65534);
+  const p = join(d, 'brick.toml');
+  writeFileSync(
+    p,
+    `[server]\nlisten = "127.0.0.1:0"\npassword_file = "${d}/password"\ntls_cert = "${d}/cert.pem"\ntls_key = "${d}/key.pem"\n` +
+      `[fencer]\nstate_dir = "${d}/run"\nmarker_dir = "${d}/lib"\nruntime_pools_file = "${d}/lib/rp.json"\n`,
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'src/cli/main.ts'), 'serve', '-c', p], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (b) => (out += b));
+  child.stderr.on('data', (b) => (out += b));
+  const exited = new Promise((r) => child.on('exit', r));
+  try {
+    for (let i = 0; i < 300 && !/brick agent extension listening/.test(out) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(out, /brick agent extension listening/, out);
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  const warns = out.split('\n').filter((l) => l.startsWith('<4>')).map((l) => JSON.parse(l.slice(3)).msg as string);
+  assert.ok(warns.includes(`server.password_file ${d}/password is owned by uid 65534, not by uid 0 that brick runs as: that user can read and replace it; chown 0 ${d}/password`), warns.join('\n'));
+  assert.ok(warns.includes(`server.tls_key ${d}/key.pem has mode 644; make it 0600 (chmod 600)`), warns.join('\n'));
 });
