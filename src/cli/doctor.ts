@@ -106,11 +106,21 @@ export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
           )
         : ok('pools', 'no [[fencer.pool]] configured'),
     );
-  for (const p of pools) {
+  pools.forEach((p, i) => {
     const name = `pool ${p.pool.path}`;
+    const twin = p.real === undefined ? undefined : pools.slice(0, i).find((q) => q.real === p.real && q.pool.heartbeat === p.pool.heartbeat);
+    if (twin) {
+      out.push(fail(name, `the directory of pool ${twin.pool.path} (both resolve to ${p.real}): the fencer refuses to start`, 'list each pool directory once in [[fencer.pool]]'));
+      return;
+    }
+    poolLine(p, name);
+  });
+  return out;
+
+  function poolLine(p: PoolFacts, name: string): void {
     if (!p.real) {
       out.push(fail(name, `cannot be read: ${p.error}`, 'mount the primary storage there, or correct fencer.pool.path'));
-      continue;
+      return;
     }
     const m = p.mount;
     const isNfs = m && /^nfs4?$/.test(m.fstype);
@@ -120,7 +130,7 @@ export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
           ? fail(name, 'not mounted: the directory is on the root filesystem', 'mount the primary storage (NFS) on it; the fencer refuses an unmounted pool')
           : warn(name, 'a local directory (require_mount = false)', 'only for a sandbox or tests: a real pool is an NFS mount with require_mount = true'),
       );
-      continue;
+      return;
     }
     if (!isNfs) {
       out.push(
@@ -128,7 +138,7 @@ export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
           ? warn(name, `on ${m.fstype} ${m.source} (${m.mountPoint}), not NFS`, 'brick heartbeats any mounted filesystem, but its timings are designed for NFS primary storage')
           : warn(name, `on ${m.fstype} ${m.mountPoint}, require_mount = false`, 'only for a sandbox or tests: set require_mount = true on a real pool'),
       );
-      continue;
+      return;
     }
     const o = new Set(m.options);
     const pick = (k: string) => m.options.find((x) => x.startsWith(k + '='));
@@ -138,7 +148,6 @@ export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
       out.push(warn(name, `NFS ${m.source} is a soft mount (${shown}): a slow server gives VMs I/O errors instead of waiting`, 'mount primary storage with hard (the default) so VMs wait; the fencer handles the hang'));
     else out.push(ok(name, `NFS ${m.source} on ${m.mountPoint} (${shown}), heartbeat ${p.pool.heartbeat}, fence_when ${p.pool.fence_when}`));
   }
-  return out;
 }
 
 // ---------------------------------------------------------------- watchdog and sysrq

@@ -67,7 +67,7 @@ test('pools: hard NFS ok; soft warn; read-only fail; on the root filesystem fail
     pool: { path, heartbeat: 'ovm' as const, fence_when: 'in-use' as const, require_mount },
     ...(exists ? { real: path, mount: mountOf(path, mounts) } : { error: 'ENOENT' }),
   });
-  const lines = poolChecks(c, [p('/OVS/Repositories/aaa'), p('/mnt/soft'), p('/mnt/ro'), p('/var/pool'), p('/var/pool', false), p('/gone', true, false), p('/mnt/with space')]);
+  const lines = poolChecks(c, [p('/OVS/Repositories/aaa'), p('/mnt/soft'), p('/mnt/ro'), p('/var/pool'), p('/var/pool-local', false), p('/gone', true, false), p('/mnt/with space')]);
   assert.deepEqual(
     lines.map((l) => l.level),
     ['ok', 'warn', 'fail', 'fail', 'warn', 'fail', 'warn'],
@@ -178,4 +178,15 @@ test('gathering reads the real mount table and tools; a local directory is found
   assert.equal(f.pools[0].real, dir);
   assert.ok(f.pools[0].mount, 'some mount holds it');
   assert.ok(f.tools.some((t) => t.name === 'ip' && t.source !== 'missing'), 'ip is installed here');
+});
+
+test('pools: a second [[fencer.pool]] for the directory of an earlier one (a symlink to it) fails: the fencer refuses to start', () => {
+  // Before: both were "ok", and `brick fencer` then refused the config (exit 1).
+  const mounts = parseMountinfo(MOUNTINFO);
+  const c = cfg('[[fencer.pool]]\npath = "/x"\n');
+  const p = (path: string, real: string, heartbeat: 'ovm' | 'kvm' = 'ovm') => ({ pool: { path, heartbeat, fence_when: 'in-use' as const, require_mount: true }, real, mount: mountOf(real, mounts) });
+  const lines = poolChecks(c, [p('/OVS/Repositories/aaa', '/OVS/Repositories/aaa'), p('/nfs/aaa', '/OVS/Repositories/aaa'), p('/nfs/aaa-kvm', '/OVS/Repositories/aaa', 'kvm')]);
+  assert.deepEqual(lines.map((l) => l.level), ['ok', 'fail', 'ok']);
+  assert.equal(lines[1].what, 'the directory of pool /OVS/Repositories/aaa (both resolve to /OVS/Repositories/aaa): the fencer refuses to start');
+  assert.equal(lines[1].fix, 'list each pool directory once in [[fencer.pool]]');
 });
