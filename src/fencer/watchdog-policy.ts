@@ -67,10 +67,7 @@ export interface PrepareOptions {
   warn: (msg: string, detail: Record<string, unknown>) => void;
 }
 
-/**
- * Make the device's timeout watchdog_timeout_s before it is opened. A stand-in that is not a
- * character device (the tests' FIFO or file) has no driver to ask and is left as it is.
- */
+/** Whether p is a character device (a watchdog driver's node), not a file or FIFO standing in for one. */
 export function isCharDevice(p: string): boolean {
   try {
     return statSync(p).isCharacterDevice();
@@ -79,6 +76,10 @@ export function isCharDevice(p: string): boolean {
   }
 }
 
+/**
+ * Make the device's timeout watchdog_timeout_s before it is opened. A stand-in that is not a
+ * character device (the tests' FIFO or file) has no driver to ask and is left as it is.
+ */
 export async function prepareWatchdog(device: string, wantS: number, o: PrepareOptions): Promise<WatchdogInfo | undefined> {
   const isChar = o.isCharDevice ?? isCharDevice;
   if (!isChar(device)) return undefined;
