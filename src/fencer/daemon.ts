@@ -109,7 +109,12 @@ interface PoolRuntime {
   verdict?: PoolPlan;
   /** The start-up window passed without a verified heartbeat (said once, loudly). */
   overdueSaid: boolean;
+  /** Expired during a stall of the fencer's own loop: no fence before this (planner: resumeHoldUntilMs). */
+  resumeHoldUntilMs?: number;
 }
+
+/** A gap between two loop ticks longer than the tick plus this is a stall of the fencer itself (SIGSTOP, a frozen VM). */
+const STALL_GAP_MS = 1000;
 
 /** A pool flapping between healthy and late is logged at most this often. */
 const LATE_LOG_EVERY_MS = 60_000;
@@ -423,6 +428,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
         probeInFlight: Boolean(p.inFlight),
         lastProbeStartMs: p.lastStartMs,
         ...(p.addedMs === undefined ? {} : { addedMs: p.addedMs }),
+        ...(p.resumeHoldUntilMs === undefined ? {} : { resumeHoldUntilMs: p.resumeHoldUntilMs }),
       })),
     };
   }
@@ -720,8 +726,23 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     }
   }
 
+  let lastLoopMs: number | undefined;
   function loop(): void {
     const t0 = now();
+    // The loop itself stalled (SIGSTOP, a paused VM, swap): that is the watchdog's job, and it was not
+    // petted meanwhile. A pool that was not expired before the stall gets one fresh probe before its
+    // age, measured across the stall, fences (sbd's inquisitor likewise judges its servants' fresh
+    // liveness on resume). Once per expiry: a pool already expired before a stall gets no new hold.
+    if (lastLoopMs !== undefined && t0 - lastLoopMs > tick + STALL_GAP_MS) {
+      const until = t0 + 2 * tick + timing.probeTimeoutMs;
+      const held = pools.filter((p) => p.verdict !== undefined && p.verdict.state !== 'expired' && !fenced);
+      for (const p of held) p.resumeHoldUntilMs = until;
+      log.warn(
+        { stalled_s: round3((t0 - lastLoopMs) / 1000), pools: held.map((p) => p.cfg.path) },
+        `the fencer's loop stalled for ${round3((t0 - lastLoopMs) / 1000)} s (the watchdog was not petted meanwhile); a pool that expires on the age measured across it fences only if a fresh probe does not verify within probe_timeout_s`,
+      );
+    }
+    lastLoopMs = t0;
     try {
       syncRuntimePools(t0);
     } catch (e) {
@@ -755,7 +776,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     if (quiet) log.debug(fields, `pool ${p.cfg.path} is ${v.state}`);
     else if (v.state === 'late') log.warn(fields, `pool ${p.cfg.path} is late: no verified heartbeat for ${fields.last_ok_age_s} s (fences at ${f.fence_after_s} s)`);
     else if (v.state === 'dead') log.error(fields, `pool ${p.cfg.path} is DEAD (no verified heartbeat for ${fields.last_ok_age_s} s); no running VM uses it, so the host is not fenced`);
-    else if (v.state === 'expired') log.error(fields, v.held ? `pool ${p.cfg.path} expired; no pet, and it fences unless its first probe since this start verifies` : `pool ${p.cfg.path} expired`);
+    else if (v.state === 'expired') log.error(fields, v.held ? `pool ${p.cfg.path} expired; no pet, and it fences unless its first probe since this start (or since the fencer's stall) verifies` : `pool ${p.cfg.path} expired`);
     else if (p.prevState === 'unverified') log.info(fields, `pool ${p.cfg.path} armed: first verified heartbeat in ${p.file}`);
     else log.info(fields, `pool ${p.cfg.path} is ${v.state} again`);
     p.prevState = v.state;

@@ -42,6 +42,13 @@ export interface PoolFacts {
    * pools on; the pool is reported overdue). undefined: guarded since this process started.
    */
   addedMs?: number;
+  /**
+   * The fencer's own loop stalled (SIGSTOP, a frozen VM, swap) and the pool expired during the stall:
+   * an age measured across the fencer's own stall is no verdict on the storage, so it does not fence
+   * before this (monotonic ms: one probe started after the resume has reached its deadline). The
+   * watchdog is not petted past it meanwhile. undefined: no such hold.
+   */
+  resumeHoldUntilMs?: number;
 }
 
 export interface VmFacts {
@@ -128,7 +135,8 @@ export function planTick(f: Facts): Plan {
     const v = judge(p, inUse, now, t);
     const graceOpen = p.firstProbeDeadlineMs === undefined || now < p.firstProbeDeadlineMs;
     const vmWait = p.fenceWhen === 'in-use' && awaitingFirstVmAnswer(f.vm, now);
-    const held = v.fence && (graceOpen || vmWait);
+    const resumeHold = p.resumeHoldUntilMs !== undefined && now < p.resumeHoldUntilMs;
+    const held = v.fence && (graceOpen || vmWait || resumeHold);
     const overdue = f.startup !== undefined && p.lastOkMs === undefined && now >= (p.addedMs ?? f.startup.startedMs) + f.startup.windowMs;
     return { ...v, inUse, held, fence: v.fence && !held, overdue };
   });

@@ -230,3 +230,17 @@ test('start-up window (fencing.md rule 9): a pool not verified by startedMs + wi
   plan = planTick(facts({ startup, action: 'kill-vms', nowMs: at, pools: [unverified({ fenceWhen: 'always' })] }));
   assert.equal(withKillVms(plan, { hold: new Set() }, true).pet, false);
 });
+
+test('resume hold (the fencer itself stalled): an expiry measured across the stall fences only at resumeHoldUntilMs (−ε held, = and +ε fence), never petted meanwhile', () => {
+  // Last verified at 0, the loop stalled until 40 000, the hold runs to 52 000.
+  const p = pool({ resumeHoldUntilMs: 52_000, lastProbeStartMs: 0 });
+  const plan = planTick(facts({ pools: [p], nowMs: 52_000 - E }));
+  assert.equal(plan.pools[0].state, 'expired');
+  assert.equal(plan.pools[0].held, true);
+  assert.equal(plan.fence, undefined);
+  assert.equal(plan.pet, false);
+  for (const now of [52_000, 52_000 + E]) assert.equal(planTick(facts({ pools: [p], nowMs: now })).fence?.pool.path, '/p', `${now}`);
+  // The fresh probe (started at 40 250) verified: healthy, petted.
+  const ok = planTick(facts({ pools: [{ ...p, lastOkMs: 40_250 }], nowMs: 42_000 }));
+  assert.deepEqual([ok.pools[0].state, ok.pet, ok.fence], ['healthy', true, undefined]);
+});
