@@ -171,7 +171,10 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   let stopRequest: string | undefined;
   let onStopRequest: ((sig: string) => void) | undefined;
   const request = (sig: string) => (onStopRequest ? onStopRequest(sig) : (stopRequest ??= sig));
-  for (const sig of STOP_SIGNALS) process.once(sig, () => request(sig));
+  // `on`, not `once`: a listener removed after the first signal would give a second one (an impatient
+  // operator, systemd's stop repeated) the kernel's default, killing the stop half-way, perhaps while
+  // a fence's sysrq write waits on the marker. Once the stop runs, further stop signals are ignored.
+  for (const sig of STOP_SIGNALS) process.on(sig, () => request(sig));
   for (const sig of IGNORED_SIGNALS) {
     try {
       process.on(sig, () => log.warn({ signal: sig }, `${sig} ignored: the fencer stops only on SIGTERM, SIGINT or SIGQUIT`));
@@ -849,7 +852,12 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     // whose pool path is wrong must not be reset for it. It exits non-zero (4: not protected).
     const stop = (sig: string, exitCode = 0) => {
       clearInterval(timer);
-      onStopRequest = () => {};
+      let saidIgnored = false;
+      onStopRequest = (again) => {
+        if (saidIgnored) return;
+        saidIgnored = true;
+        log.warn({ signal: again }, `${again} ignored: the stop (${sig}) is already under way`);
+      };
       const failed = exitCode !== 0;
       const resets = fenced && !actionKeepsHostUp(f.action);
       if (watchdog) {

@@ -102,3 +102,39 @@ test('the real fencer: a SIGTERM while the fence waits on a hung marker_dir keep
   // The SIGTERM was handled while the action still waited on the marker (it came before the deadline's line).
   assert.ok(stopAt < deadlineAt, `the SIGTERM came after the fence action (the test reacted too late to cover the window):\n${log}`);
 });
+
+test('the real fencer: a second SIGTERM (and a SIGINT) while the stop waits on the fence neither kills it nor cuts the fence', { skip }, async () => {
+  const { pool, markerFs, f } = await fencerWithFaultyMarkerDir('marker-hang-sigterm2', cleanups);
+  f.start();
+  await f.armed();
+  await sleep(500);
+  markerFs.setMode('hang');
+  await sleep(200);
+  // SIGTERM when it fences; again (twice) and SIGINT once the stop says it runs: the action still waits on the marker.
+  let first = false;
+  let again = false;
+  f.proc!.stdout!.on('data', (d: Buffer) => {
+    const s = d.toString();
+    if (!first && s.includes('FENCING this host')) {
+      first = true;
+      f.proc!.kill('SIGTERM');
+    }
+    if (!again && s.includes('SIGTERM after fencing')) {
+      again = true;
+      f.proc!.kill('SIGTERM');
+      f.proc!.kill('SIGINT');
+      f.proc!.kill('SIGTERM');
+    }
+  });
+  pool.freeze();
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([f.exit!, new Promise<'running'>((r) => (timer = setTimeout(() => r('running'), (SHORT.fence_after_s + 15) * 1000)))]);
+  clearTimeout(timer);
+  assert.ok(again, `the second stop signal was never sent:\n${f.log()}`);
+  assert.equal(f.proc!.signalCode, null, `the fencer was killed by a second stop signal:\n${f.log()}`);
+  assert.equal(code, 0, f.log());
+  assert.equal(f.sysrqText(), 'b', `the fence action did not run (once):\n${f.log()}`);
+  assert.ok(!f.watchdogBytes().includes('V'), 'a stop after a fence must not disarm the watchdog');
+  const log = f.log();
+  assert.ok(log.indexOf('SIGTERM after fencing') < log.indexOf('the fence marker was not written within its deadline'), `the stop signals came after the fence action:\n${log}`);
+});
