@@ -410,6 +410,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   const stateLog = { msg: null as string | null, atMs: -Infinity };
   const leaseLog = { msg: null as string | null, atMs: -Infinity };
   const lockLog = { msg: null as string | null, atMs: -Infinity };
+  const petLog = { msg: null as string | null, atMs: -Infinity };
   let leaseArmed: string | undefined;
 
   // ---- gather ----
@@ -573,8 +574,17 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       try {
         watchdog.pet();
         lastPetMs = t;
+        if (petLog.msg !== null) log.info({ device: watchdog.device }, `${watchdog.device} is petted again`);
+        petLog.msg = null;
       } catch (e) {
-        log.error({ error: (e as Error).message }, `cannot pet ${watchdog.device}`);
+        // Every tick would say it again (4 lines a second): on change, then once a minute.
+        const err = e as NodeJS.ErrnoException;
+        const key = err.code ?? err.message;
+        if (shouldLogRepeat(petLog, key, t)) {
+          log.error({ error: err.message }, `cannot pet ${watchdog.device} (said again in a minute if it persists)`);
+          petLog.atMs = t;
+        }
+        petLog.msg = key;
       }
     }
     saveState(t, false);
