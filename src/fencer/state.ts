@@ -5,6 +5,8 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../shared/atomic-write.js';
+import { bootMonoMs } from './clock.js';
+import { bootId } from './lease.js';
 import type { PoolHealthState, InUse } from './pool-health.js';
 import type { FenceMarker } from './marker.js';
 import type { PreviousRecord } from './planner.js';
@@ -134,8 +136,15 @@ export function readFencerState(stateDir: string): FencerState | undefined {
   }
 }
 
-/** Seconds since the daemon wrote this state (wall clock). */
+/**
+ * Seconds since the daemon wrote this state, as of `nowMs` (wall clock). A state of this boot that
+ * carries its CLOCK_MONOTONIC stamp is aged by that clock: a wall clock stepped back after the fencer
+ * stopped would otherwise make its last file look "from the future", i.e. fresh, until the clock
+ * caught up (and a step forward would make a running fencer's file look stale).
+ */
 export function stateAgeS(s: FencerState, nowMs = Date.now()): number {
+  if (typeof s.written_at_mono_ms === 'number' && s.boot_id && s.boot_id === bootId())
+    return Math.max(0, (bootMonoMs() - s.written_at_mono_ms - (Date.now() - nowMs)) / 1000);
   return Math.max(0, (nowMs - s.written_at_ms) / 1000);
 }
 

@@ -1,0 +1,27 @@
+// A state file "from the future" (written before the wall clock stepped back after the fencer
+// stopped) must not read as a running fencer: a state of this boot is aged by CLOCK_MONOTONIC.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fencerRunning, stateAgeS, STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
+import { bootMonoMs } from '../../src/fencer/clock.js';
+import { bootId } from '../../src/fencer/lease.js';
+
+const E = 1;
+const state = (o: Partial<FencerState>) => ({ version: 1, pid: 1, pools: [], ...o }) as unknown as FencerState;
+
+test('stateAgeS: a state of this boot is aged by CLOCK_MONOTONIC, whatever its wall-clock stamp says (−ε running, = running, +ε not)', { skip: bootId() ? false : 'no boot_id' }, () => {
+  const now = Date.now();
+  const mono = bootMonoMs() - (Date.now() - now); // CLOCK_MONOTONIC at `now`
+  const S = STATE_STALE_S * 1000;
+  // Written an hour "ahead": the wall clock stepped back by an hour after the fencer's last write, 60 s ago.
+  const future = state({ boot_id: bootId(), written_at_ms: now + 3600_000, written_at_mono_ms: mono - 60_000 });
+  assert.ok(Math.abs(stateAgeS(future, now) - 60) < 0.5, `age ${stateAgeS(future, now)}`);
+  assert.equal(fencerRunning(future, now), false, 'a fencer that stopped writing 60 s ago is not running');
+  for (const [d, running] of [[S - 50, true], [S + 50, false]] as const)
+    assert.equal(fencerRunning(state({ boot_id: bootId(), written_at_ms: now + 3600_000, written_at_mono_ms: mono - d }), now), running, `${d} ms`);
+  // Another boot, or no monotonic stamp: the wall clock, as before.
+  assert.equal(stateAgeS(state({ boot_id: 'another-boot', written_at_ms: now - 7000, written_at_mono_ms: mono }), now), 7);
+  assert.equal(stateAgeS(state({ written_at_ms: now - 7000 }), now), 7);
+  assert.equal(fencerRunning(state({ written_at_ms: now - S - E }), now), false);
+  assert.equal(fencerRunning(state({ written_at_ms: now - S }), now), true);
+});
