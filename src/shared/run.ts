@@ -6,7 +6,11 @@ import { BrickError } from './errors.js';
 import { CHILD_PATH, missingFlagUse, toolPath } from './host-tools.js';
 
 export interface RunOptions {
-  /** Hard deadline in milliseconds; the child is killed (SIGKILL) when it passes. Required. */
+  /**
+   * Hard deadline in milliseconds; the child and its process group (it runs in its own) are killed
+   * (SIGKILL) when it passes. A child that exited in time while something it started still holds its
+   * output open: that is killed at the deadline, and the answer is the child's own. Required.
+   */
   timeoutMs: number;
   /** Written to the child's stdin, then stdin is closed. */
   input?: string | Buffer;
@@ -180,6 +184,8 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
         env: opts.env ? childEnv(opts.env) : DEFAULT_ENV,
         cwd: opts.cwd ?? '/',
         windowsHide: true,
+        // Its own process group (and session): a deadline or an abort kills what it started too.
+        detached: true,
       });
     } catch (e) {
       reject(new BrickError('COMMAND_FAILED', `${shown()}: ${(e as Error).message}`, { command: shown() }));
@@ -193,7 +199,35 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     let killedFor: 'timeout' | 'abort' | 'maxBuffer' | undefined;
     let settled = false;
     let exited = false;
+    let exitCode: number | null = null;
+    let exitSignal: NodeJS.Signals | null = null;
     let timer: NodeJS.Timeout | undefined;
+    /**
+     * SIGKILL the child's process group: the child and whatever it started that stayed in it. After
+     * the child has been reaped, only while no process has its pid (while any member of the group
+     * lives the kernel does not reuse it; a pid in use means the group is gone and the id is another's).
+     */
+    const killGroup = () => {
+      const pid = child.pid;
+      if (!pid) return;
+      if (exited) {
+        try {
+          process.kill(pid, 0);
+          return; // the pid is someone else's now
+        } catch {
+          /* ESRCH: no process has it; its group may still have members */
+        }
+      }
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        try {
+          child.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    };
     const done = () => {
       settled = true;
       clearTimeout(timer);
@@ -211,13 +245,16 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     };
     const kill = (why: NonNullable<typeof killedFor>) => {
       if (killedFor || settled) return;
-      killedFor = why;
-      if (exited) return stoppedNow(); // it ended, but something it started still holds its output
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* already gone */
+      killGroup();
+      if (exited && why === 'timeout') {
+        // It ended in time, but something it started still holds its output: that is killed above;
+        // the answer is the child's own, with what it printed.
+        child.stdout!.destroy();
+        child.stderr!.destroy();
+        return finish(exitCode, exitSignal);
       }
+      killedFor = why;
+      if (exited) return stoppedNow();
     };
     function onAbort(): void {
       kill('abort');
@@ -237,8 +274,10 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     if (!child.stdout || !child.stderr) return; // the spawn failed; 'error' follows
     timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    child.on('exit', () => {
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       exited = true;
+      exitCode = code;
+      exitSignal = signal;
       // The group's id stays reserved while any member lives, so this reaches only what the child left.
       if (opts.killGroupOnExit && child.pid) {
         try {
@@ -262,6 +301,9 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       if (settled) return;
       if (killedFor) return stoppedNow();
+      finish(code, signal);
+    });
+    function finish(code: number | null, signal: NodeJS.Signals | null): void {
       done();
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
@@ -275,7 +317,7 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
           stderr: tail(stderr),
         }),
       );
-    });
+    }
     if (opts.input !== undefined) {
       child.stdin!.on('error', () => {}); // the child may exit before reading all of it
       child.stdin!.end(opts.input);

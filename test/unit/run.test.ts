@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/shared/run.js';
@@ -44,6 +44,57 @@ test('the deadline kills the child (SIGKILL) and is TIMEOUT, even when a grandch
   assert.equal(f.fault, 'TIMEOUT');
   assert.match(f.message, /no answer within 300 ms; killed/);
   assert.ok(performance.now() - t0 < 15_000, "the fault at the deadline, not when the grandchild holding the output ends");
+});
+
+/** Whether a process with this pid is alive (not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+  return !alive(pid);
+}
+
+/** After a failed assertion: no test process left behind. */
+function reap(dir: string): void {
+  try {
+    process.kill(Number(readFileSync(join(dir, 'pid'), 'utf8')), 'SIGKILL');
+  } catch {
+    /* gone, as it should be */
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+test('the deadline kills what the child started too (its process group), not only the child', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brick-h-res-run-'));
+  try {
+    const f = await fault(run('sh', ['-c', `sleep 600 & echo $! > ${dir}/pid; exec sleep 600`], { timeoutMs: 500 }));
+    assert.equal(f.fault, 'TIMEOUT');
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    assert.ok(pid > 0);
+    assert.ok(await gone(pid), `the grandchild ${pid} outlived the deadline`);
+  } finally {
+    reap(dir);
+  }
+});
+
+test('a child that exits 0 while a background child holds its output: its own answer at the deadline, the background child killed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brick-h-res-run-'));
+  try {
+    const r = await run('sh', ['-c', `echo done; sleep 600 & echo $! > ${dir}/pid; exit 0`], { timeoutMs: 500 });
+    assert.deepEqual(r, { code: 0, stdout: 'done\n', stderr: '' });
+    const pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+    assert.ok(await gone(pid), `the background child ${pid} outlived the call`);
+    const g = await run('sh', ['-c', `echo no >&2; sleep 600 & exit 4`], { timeoutMs: 500, allowFailure: true });
+    assert.deepEqual(g, { code: 4, stdout: '', stderr: 'no\n' });
+  } finally {
+    reap(dir);
+  }
 });
 
 test("the call's signal kills a running child (TIMEOUT, started) and an aborted signal runs nothing", async () => {
