@@ -31,6 +31,14 @@ export interface PostResult {
   body: Buffer;
 }
 
+/** The server's reply is (or says it is) larger than the caller's cap: refused, nothing of it kept. */
+export class ReplyTooLarge extends Error {
+  constructor(origin: string, readonly maxBytes: number) {
+    super(`reply from ${origin} is larger than ${maxBytes} bytes`);
+    this.name = 'ReplyTooLarge';
+  }
+}
+
 /** The server took the request but its reply did not come (or not all of it) within timeoutMs. */
 export class ReplyTimeout extends Error {
   constructor(origin: string, readonly timeoutMs: number) {
@@ -98,12 +106,15 @@ export function postXml(o: PostOptions): Promise<PostResult> {
     const late = () => (connected ? new ReplyTimeout(url.origin, o.timeoutMs) : new Error(`could not connect to ${url.origin} within ${o.timeoutMs} ms`));
     const timer = setTimeout(() => req.destroy(late()), o.timeoutMs);
     const req = (isHttps ? httpsLib() : http).request(url, opts, (res) => {
-      const chunks: Buffer[] = [];
+      let chunks: Buffer[] = [];
       let size = 0;
+      // A length it declares beyond the cap: refused before a byte of it is read.
+      if (Number(res.headers['content-length']) > maxBytes) return req.destroy(new ReplyTooLarge(url.origin, maxBytes));
       res.on('data', (c: Buffer) => {
         size += c.length;
-        if (size > maxBytes) req.destroy(new Error(`reply from ${url.origin} is larger than ${maxBytes} bytes`));
-        else chunks.push(c);
+        if (size <= maxBytes) return void chunks.push(c);
+        chunks = []; // what was read goes now, not when the request is collected
+        req.destroy(new ReplyTooLarge(url.origin, maxBytes));
       });
       res.on('end', () => {
         clearTimeout(timer);

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { BrickError } from '../shared/errors.js';
 import { isLoopback } from '../config/rules.js';
-import { ReplyTimeout, httpsLib, postXml, splitUrlCredentials } from './client.js';
+import { ReplyTimeout, ReplyTooLarge, httpsLib, postXml, splitUrlCredentials } from './client.js';
 
 export interface VendorAgent {
   readonly url: string;
@@ -16,7 +16,11 @@ export interface VendorAgent {
   close(): void;
 }
 
-export function createVendorAgent(vendorUrl: string): VendorAgent {
+/**
+ * `maxReplyBytes`: the largest reply taken (server.body_limit_bytes, the largest body a call may
+ * carry, file contents included); a larger one is a VENDOR_AGENT fault, read no further.
+ */
+export function createVendorAgent(vendorUrl: string, maxReplyBytes: number): VendorAgent {
   const { url, authorization: fixedAuth } = splitUrlCredentials(vendorUrl);
   const shown = url.origin + url.pathname; // never the credentials
   const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -27,11 +31,16 @@ export function createVendorAgent(vendorUrl: string): VendorAgent {
     async forward(body, authorization, timeoutMs, signal) {
       let res;
       try {
-        res = await postXml({ url: vendorUrl, body, authorization: fixedAuth ?? authorization, timeoutMs, signal, insecure, agent });
+        res = await postXml({ url: vendorUrl, body, authorization: fixedAuth ?? authorization, timeoutMs, signal, insecure, agent, maxBytes: maxReplyBytes });
       } catch (e) {
         if (e instanceof ReplyTimeout && !signal?.aborted) {
           // It was reached: a slow agent is not a missing one.
           throw new BrickError('TIMEOUT', `the vendor agent at ${shown} accepted the connection but did not answer within ${timeoutMs / 1000} s (server.call_timeout_s)`, { url: shown });
+        }
+        if (e instanceof ReplyTooLarge) {
+          throw new BrickError('VENDOR_AGENT', `the vendor agent at ${shown} answered with a reply larger than server.body_limit_bytes (${maxReplyBytes} bytes); refused`, {
+            url: shown,
+          });
         }
         const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
         throw new BrickError('VENDOR_AGENT', `the vendor agent at ${shown} could not be reached (${why}); is it running?`, { url: shown });

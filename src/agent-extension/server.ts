@@ -89,7 +89,7 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
   // The fencer's state too, read on scrape (its own process writes it): alerts before a fence.
   if (config.server.metrics) registerFencerMetrics(metrics.registry, config.fencer);
   const locks = new KeyedLock();
-  const vendor = s.vendor_agent_url ? createVendorAgent(s.vendor_agent_url) : undefined;
+  const vendor = s.vendor_agent_url ? createVendorAgent(s.vendor_agent_url, s.body_limit_bytes) : undefined;
   const dispatcher = new Dispatcher({ config, log, methods: opts.methods ?? allMethods(), run: opts.run, locks, vendor, metrics });
 
   const limits: BodyLimits = {

@@ -29,7 +29,7 @@ export const ServerSchema = Section(
     body_limit_bytes: Type.Integer({
       default: 64 * 1024 * 1024,
       minimum: 1024,
-      description: 'largest request body of a call that carries file contents (ovs_upload_file, ovs_upload_ssh_key, ovs_domr_upload_file, calls passed to the vendor agent); larger gets HTTP 413',
+      description: 'largest request body of a call that carries file contents (ovs_upload_file, ovs_upload_ssh_key, ovs_domr_upload_file, calls passed to the vendor agent); larger gets HTTP 413. Also the largest reply taken from the vendor agent; larger is a VENDOR_AGENT fault',
     }),
     call_body_limit_bytes: Type.Integer({ default: 1024 * 1024, minimum: 1024, description: 'largest request body of every other call; larger gets HTTP 413 as soon as the method name is read' }),
     max_params: Type.Integer({ default: 64, minimum: 1, description: 'most <param>s in one request; more is a PARSE_ERROR fault, refused while reading' }),

@@ -28,6 +28,23 @@ class H(SimpleXMLRPCRequestHandler):
             self.end_headers()
             self.wfile.write(out)
             return
+        if self.path.startswith('/big/'):
+            # A valid reply of the given size; /big/N/nolen sends no Content-Length (ends at close).
+            self.rfile.read(int(self.headers.get('Content-Length', 0)))
+            parts = self.path.split('/')
+            n = int(parts[2])
+            head = b'<?xml version="1.0"?><methodResponse><params><param><value><string>'
+            tail = b'</string></value></param></params></methodResponse>'
+            out = head + b'x' * (n - len(head) - len(tail)) + tail
+            self.send_response(200)
+            self.send_header('Content-Type', 'text/xml')
+            if parts[-1] != 'nolen': self.send_header('Content-Length', str(len(out)))
+            self.end_headers()
+            try:
+                for i in range(0, len(out), 65536): self.wfile.write(out[i:i + 65536])
+            except OSError: pass
+            self.close_connection = True
+            return
         return super().do_POST()
     def log_message(self, *a): pass
 class S(ThreadingMixIn, SimpleXMLRPCServer): daemon_threads = True
@@ -174,4 +191,22 @@ test('a vendor reply that is not XML-RPC (HTTP 200, garbage) is a VENDOR_AGENT f
   assert.match(f.faultString, new RegExp(`^the vendor agent at http://127.0.0.1:${vendorPort}/garbage answered with something that is not an XML-RPC reply`));
   const r = (await srv.call('system.multicall', [{ methodName: 'get_api_version', params: [] }])) as unknown[];
   assert.equal((r[0] as { faultCode: number }).faultCode, 1008);
+});
+
+test('a vendor reply larger than server.body_limit_bytes is a VENDOR_AGENT fault, with or without a Content-Length; one within it passes', async () => {
+  const limit = 256 * 1024;
+  for (const how of ['', '/nolen']) {
+    const srv = await startTestServer({ server: { vendor_agent_url: `http://127.0.0.1:${vendorPort}/big/${limit + 1}${how}`, body_limit_bytes: limit } }, local);
+    servers.push(srv);
+    const f = await fault(srv.call('get_api_version'));
+    assert.equal(f.faultCode, 1008, f.faultString);
+    assert.equal(
+      f.faultString,
+      `the vendor agent at http://127.0.0.1:${vendorPort}/big/${limit + 1}${how} answered with a reply larger than server.body_limit_bytes (${limit} bytes); refused`,
+    );
+    assert.equal(await srv.call('local_only'), 'brick', 'brick answers on');
+  }
+  const ok = await startTestServer({ server: { vendor_agent_url: `http://127.0.0.1:${vendorPort}/big/${limit}/nolen`, body_limit_bytes: limit } }, local);
+  servers.push(ok);
+  assert.equal(((await ok.call('get_api_version')) as string).length, limit - 118);
 });
