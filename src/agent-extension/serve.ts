@@ -6,6 +6,7 @@ import type { FastifyListenOptions } from 'fastify';
 import type { Config } from '../config/schema.js';
 import { batchedStdout, createLogger, type LogFormat } from '../shared/log.js';
 import { run } from '../shared/run.js';
+import { sweepLeftTempDirs } from '../shared/temp-dirs.js';
 import { BrickError } from '../shared/errors.js';
 import { isLoopback, parseListen } from '../config/rules.js';
 import { createServer } from './server.js';
@@ -84,6 +85,9 @@ async function listenAndServe(
 ): Promise<number> {
   // Before any call: a change a killed or crashed brick left waiting for confirmation is undone.
   await safeApply.recover(config, run, log).catch((e) => log.error({ err: (e as Error).message }, 'could not check for a pending network change left by a previous brick'));
+  // Temporary directories (hook, define, domR upload) a killed brick left: its pid is gone.
+  const swept = await sweepLeftTempDirs();
+  if (swept.length) log.info({ removed: swept }, 'removed temporary directories a stopped brick left');
   const generated = await generateCredentials(config, log, run);
   for (const warning of credentialWarnings(config)) log.warn(warning);
 

@@ -5,9 +5,9 @@
 // that virsh's own parser splits at ";" (no shell is involved). The only caller text in that string is
 // the domain name, quoted with virshQuote() so that ; ' " \ and spaces stay inside one argument. For
 // every other URI the two commands run as separate virsh invocations with plain argument arrays.
+import { makeTempDir } from '../../shared/temp-dirs.js';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import type { Runner } from '../../shared/run.js';
@@ -50,7 +50,7 @@ export async function defineDomain(xml: string, opts: { uri: string; run: Runner
   const name = domainName(doc);
   if (!name) throw new BrickError('BAD_XML', 'the domain XML has no <name>; libvirt needs one to define a domain');
   if (/[\x00-\x1f]/.test(name)) throw new BrickError('BAD_XML', 'the domain <name> contains a control character');
-  const dir = await mkdtemp(join(tmpdir(), 'brick-define-'));
+  const dir = await makeTempDir('define');
   const file = join(dir, 'domain.xml');
   const { uri, run, timeoutMs, signal } = opts;
   const refused = (e: unknown): never => {

@@ -17,9 +17,9 @@
 // in its own process group and kills the group at the deadline; when the hook ends in time, what it
 // left in that group is killed too (killGroupOnExit), so a background child cannot hold the pipes open
 // or outlive the hook. The hook is exec'd directly (argv [path]), never through a shell.
-import { mkdtemp, readdir, rm, stat, access, writeFile, open } from 'node:fs/promises';
+import { makeTempDir } from '../../shared/temp-dirs.js';
+import { readdir, rm, stat, access, writeFile, open } from 'node:fs/promises';
 import { constants as FS } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BrickError, isBrickError } from '../../shared/errors.js';
@@ -179,7 +179,7 @@ interface ChainInput {
  * when any hook exited non-zero (after the chain, or at once for exit 2 and timeouts).
  */
 async function runChain(hooks: readonly string[], input: ChainInput, opts: HookOptions, runs: HookRun[]): Promise<string> {
-  const tmp = await mkdtemp(join(tmpdir(), 'brick-hook-'));
+  const tmp = await makeTempDir('hook');
   const file = join(tmp, input.point === DEVICE_HOOK_POINT ? 'devxml' : 'domxml');
   const failures: Failure[] = [];
   try {

@@ -6,8 +6,8 @@
 // ssh as ONE argument. brick still refuses shell control syntax in it (; & | ` $( ${ < > \ and
 // control characters, newlines included): CloudStack only sends "/opt/cloud/bin/<script> <args>",
 // so a cmd that chains, substitutes or redirects is not CloudStack's and is refused before ssh runs.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { makeTempDir } from '../../shared/temp-dirs.js';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrickError } from '../../shared/errors.js';
 import { XmlRpcI8 } from '../../rpc/values.js';
@@ -156,7 +156,7 @@ export async function checkDomrSsh([ip, givenPort, timeoutS = 10]: [string, numb
 /** ovs_domr_upload_file(domr, path, file, content) → true; a failed copy is a fault naming scp's error. */
 export async function domrUploadFile([domr, dir, name, data]: [string, string, string, string | Buffer], ctx: CallContext): Promise<true> {
   const host = domrAddress('domr', domr, ctx.config.ovm3.domr_networks);
-  const tmp = await mkdtemp(join(tmpdir(), 'brick-domr-'));
+  const tmp = await makeTempDir('domr');
   try {
     const local = join(tmp, name);
     await writeFile(local, data, { mode: 0o600 });

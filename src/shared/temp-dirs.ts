@@ -1,0 +1,56 @@
+// Private temporary directories that name the process that made them (brick-KIND-PID-XXXXXX in
+// the system's temporary directory), so that one a killed process left (SIGKILL, a crash: its
+// finally never ran) can be told from one a live process still uses, and removed at the next start.
+import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The kinds brick makes; only these are ever swept. */
+export type TempKind = 'hook' | 'define' | 'domr';
+
+const LEFT = /^brick-(hook|define|domr)-([1-9]\d{0,9})-[A-Za-z0-9]{6}$/;
+
+/** A new private (0700) directory for this process. */
+export function makeTempDir(kind: TempKind): Promise<string> {
+  return mkdtemp(join(tmpdir(), `brick-${kind}-${process.pid}-`));
+}
+
+/** Whether a process has this pid (EPERM: one does, another user's). */
+function pidLives(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/**
+ * Remove the directories of makeTempDir whose process is gone: a real directory (not a link)
+ * owned by this user, named for a pid no process has. One whose pid is alive (the maker, or a process
+ * that has its pid now) stays, for a later start. Returns the paths removed; never throws.
+ */
+export async function sweepLeftTempDirs(dir = tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return removed;
+  }
+  const uid = process.getuid?.();
+  for (const name of names) {
+    const m = LEFT.exec(name);
+    if (!m || Number(m[2]) === process.pid || pidLives(Number(m[2]))) continue;
+    const path = join(dir, name);
+    try {
+      const st = await lstat(path);
+      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+      await rm(path, { recursive: true, force: true });
+      removed.push(path);
+    } catch {
+      /* gone meanwhile, or not ours to remove */
+    }
+  }
+  return removed;
+}
