@@ -35,13 +35,26 @@ const IFNAMSIZ_MAX = 15;
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
 
 /** A bridge, port or interface name. */
-export const IfName = refine(T.String({ description: 'interface name: 1-15 letters, digits, _ . -, not starting with . or -' }), (v) => {
+function ifName(v: unknown): string {
   if (typeof v !== 'string') throw new Invalid(`an interface name is required, got ${show(v)}`);
   if (v === '') throw new Invalid('it is empty; an interface name is required');
   if (v.length > IFNAMSIZ_MAX) throw new Invalid(`${show(v)} is ${v.length} characters; the kernel allows ${IFNAMSIZ_MAX}`);
   if (!NAME_RE.test(v) || v === '.' || v === '..')
     throw new Invalid(`${show(v)} is not a valid interface name (letters, digits, _ . - only, not starting with . or -)`);
   return v;
+}
+export const IfName = refine(T.String({ description: 'interface name: 1-15 letters, digits, _ . -, not starting with . or -' }), ifName);
+
+/**
+ * The name of a Linux interface brick creates (a bridge, a VLAN or VXLAN device, the control
+ * device, an OVS bridge's own interface): IfName, but not "all" or "default", which the kernel
+ * refuses for any device (they are the net.ipv4.conf.<name> entries for every device). Names that
+ * never become a kernel device (DPDK vhost-user and OVS tunnel ports) stay plain IfName.
+ */
+export const LinuxIfName = refine(T.String({ description: 'interface name: 1-15 letters, digits, _ . -, not starting with . or -, not "all" or "default"' }), (v) => {
+  const n = ifName(v);
+  if (n === 'all' || n === 'default') throw new Invalid(`"${n}" is reserved by the kernel (net.*.conf.${n} means every interface); choose another interface name`);
+  return n;
 });
 
 /** One of a few words; `fold` accepts any case and surrounding blanks (CloudStack's details are case-insensitive). */

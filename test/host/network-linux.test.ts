@@ -78,6 +78,12 @@ describe('network on the real kernel (linuxbridge)', { skip }, () => {
       ['network_remove_vlan_bridge', ['brt1'], 'CONFLICT', /not a VLAN bridge brick made/],
       ['network_setup_control', ['control0', '169.254.0.1/33'], 'INVALID_PARAMS', /cidr/],
       ['network_setup_control', ['control0', 'fe80::1/64'], 'INVALID_PARAMS', /IPv4/],
+      // The kernel refuses these two names for any device ("Invalid argument"): refused up front.
+      ['network_ensure_bridge', ['all', {}], 'INVALID_PARAMS', /name: "all" is reserved by the kernel/],
+      ['network_ensure_bridge', ['default', {}], 'INVALID_PARAMS', /name: "default" is reserved by the kernel/],
+      ['network_setup_control', ['default', '169.254.0.1/16'], 'INVALID_PARAMS', /dev: "default" is reserved/],
+      ['network_ensure_vlan_bridge', ['brt1', 10, { name: 'all' }], 'INVALID_PARAMS', /opts.name: "all" is reserved/],
+      ['network_ensure_vxlan_bridge', ['upa0', 10, { name: 'default' }], 'INVALID_PARAMS', /opts.name: "default" is reserved/],
     ];
     for (const [m, args, fault, msg] of bad) {
       await assert.rejects(call(ctx, m, ...args), (e: unknown) => {

@@ -8,7 +8,7 @@ import { planLinuxGc } from '../../src/network/bridge/gc.js';
 import { controlAddress, planControl, withNozeroconf } from '../../src/network/bridge/control0.js';
 import { vlanBridgeName } from '../../src/network/host/names.js';
 import { check } from '../../src/rpc/params.js';
-import { IfName, Mtu, Vlan } from '../../src/rpc/formats.js';
+import { IfName, LinuxIfName, Mtu, Vlan } from '../../src/rpc/formats.js';
 
 const checkIfName = (v: unknown, name: string) => check(IfName, v, name);
 const checkVlan = (v: unknown) => check(Vlan, v, 'vlan');
@@ -45,6 +45,14 @@ describe('names', () => {
     assert.equal(checkVlan(1), 1);
     assert.equal(checkVlan('4094'), 4094);
     for (const bad of [0, 4095, -1, 1.5, '1e3', '', null, '0x10']) assert.throws(() => checkVlan(bad), /vlan: .+ is not a VLAN id: must be an integer 1-4094/);
+  });
+  it('refuses "all" and "default" for a Linux interface brick makes (the kernel refuses them), not for other ports', () => {
+    for (const n of ['all', 'default'])
+      assert.throws(() => check(LinuxIfName, n, 'name'), (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS' && new RegExp(`^name: "${n}" is reserved by the kernel`).test(e.message));
+    for (const n of ['ALL', 'Default', 'all0', 'default.5', 'xenbr0']) assert.equal(check(LinuxIfName, n, 'name'), n);
+    // A DPDK vhost-user or OVS tunnel port never becomes a kernel device: its name format is unchanged.
+    assert.equal(checkIfName('all', 'port'), 'all');
+    assert.throws(() => vlanBridgeName('{bridge}', { bridge: 'default', pif: 'eth0', vlan: 5 }), /"default" is reserved/);
   });
   it('fills the vlan_bridge_name pattern and refuses a result over 15 characters', () => {
     assert.equal(vlanBridgeName('{bridge}.{vlan}', { bridge: 'xenbr0', pif: 'eth0', vlan: 200 }), 'xenbr0.200');

@@ -12,7 +12,7 @@ import { BrickError } from '../../shared/errors.js';
 import { applyOvs, applySteps, type Step } from '../host/plan.js';
 import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
-import { CidrText, IfName } from '../../rpc/formats.js';
+import { CidrText, LinuxIfName } from '../../rpc/formats.js';
 import { v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
 import { type LinuxState, ownerAlias, readLinux, routeArgs } from '../host/link-state.js';
 import { linkKey, netContext } from '../host/context.js';
@@ -147,7 +147,7 @@ export async function setupControl(
   cidr: string,
   paths: ControlPaths = DEFAULT_CONTROL_PATHS,
 ): Promise<XmlRpcStruct> {
-  check(IfName, dev, 'dev');
+  check(LinuxIfName, dev, 'dev');
   const addr = controlAddress(cidr);
   const nc = netContext(ctx);
   return nc.locks.with([linkKey(dev), `net:route:${v4Network(addr)}`], async () => {

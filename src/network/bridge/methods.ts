@@ -1,6 +1,6 @@
 // The bridge methods: plain and VLAN bridges, control0, confirm, GC (overlay/ and dpdk/ have theirs).
 import { emptyIsAbsent, method, optional, options, param } from '../../rpc/params.js';
-import { Flag, IfName, Mtu, Vlan, seconds } from '../../rpc/formats.js';
+import { Flag, IfName, LinuxIfName, Mtu, Vlan, seconds } from '../../rpc/formats.js';
 import { netContext, removeMethod } from '../host/context.js';
 import { Datapath } from '../host/ovs.js';
 import { ControlCidr, setupControl } from './control0.js';
@@ -13,7 +13,7 @@ export const methods = [
   method({
     name: 'network_ensure_bridge',
     params: [
-      param('name', IfName, 'bridge name: 1-15 letters, digits, _ . -'),
+      param('name', LinuxIfName, 'bridge name: 1-15 letters, digits, _ . -'),
       optional(
         'opts',
         options({ uplink: emptyIsAbsent(IfName), mtu: Mtu, stp: Flag, confirm_within_s: seconds(3600), datapath_type: Datapath }),
@@ -34,7 +34,7 @@ export const methods = [
     params: [
       param('parent', IfName, 'a bridge (its physical uplink carries the VLAN) or the physical interface'),
       param('vlan', Vlan, 'VLAN id 1-4094'),
-      optional('opts', options({ name: emptyIsAbsent(IfName) }), 'name: the bridge name (default network.vlan_bridge_name)'),
+      optional('opts', options({ name: emptyIsAbsent(LinuxIfName) }), 'name: the bridge name (default network.vlan_bridge_name)'),
     ],
     returns: 'struct',
     help:
@@ -83,7 +83,7 @@ export const methods = [
   method({
     name: 'network_setup_control',
     params: [
-      optional('dev', emptyIsAbsent(IfName), 'default control0'),
+      optional('dev', emptyIsAbsent(LinuxIfName), 'default control0'),
       optional('cidr', emptyIsAbsent(ControlCidr), 'default 169.254.0.1/16; a network (169.254.0.0/16) means its first host'),
     ],
     returns: 'struct',

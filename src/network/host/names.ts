@@ -2,7 +2,7 @@
 // guest ports, and IPv4 network arithmetic. What callers send is checked by the formats in
 // rpc/formats.ts (the one set of validators); a name built here is checked with the same IfName.
 import { check } from '../../rpc/params.js';
-import { IfName, type Cidr } from '../../rpc/formats.js';
+import { LinuxIfName, type Cidr } from '../../rpc/formats.js';
 
 export type { Cidr };
 
@@ -15,13 +15,13 @@ export function isGuestPort(name: string): boolean {
 
 /** The VLAN device on a physical interface, as modifyvlan.sh and vdsm name it. */
 export function vlanDeviceName(pif: string, vlan: number): string {
-  return check(IfName, `${pif}.${vlan}`, 'vlan device (pif.vlan)');
+  return check(LinuxIfName, `${pif}.${vlan}`, 'vlan device (pif.vlan)');
 }
 
 /** Fill network.vlan_bridge_name: {bridge} is the parent as asked, {pif} the physical interface. */
 export function vlanBridgeName(pattern: string, v: { bridge: string; pif: string; vlan: number }): string {
   const name = pattern.replaceAll('{bridge}', v.bridge).replaceAll('{pif}', v.pif).replaceAll('{vlan}', String(v.vlan));
-  return check(IfName, name, `VLAN bridge name (network.vlan_bridge_name "${pattern}")`);
+  return check(LinuxIfName, name, `VLAN bridge name (network.vlan_bridge_name "${pattern}")`);
 }
 
 function v4ToInt(a: string): number {

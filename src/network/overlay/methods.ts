@@ -2,7 +2,7 @@
 // plugin's ovstunnel.py) and VXLAN bridges on Linux (modifyvxlan.sh).
 import { BrickError } from '../../shared/errors.js';
 import { check, emptyIsAbsent, method, optional, options, param } from '../../rpc/params.js';
-import { Flag, IfName, Multicast, Unicast } from '../../rpc/formats.js';
+import { Flag, IfName, LinuxIfName, Multicast, Unicast } from '../../rpc/formats.js';
 import { netContext, removeMethod } from '../host/context.js';
 import { Datapath } from '../host/ovs.js';
 import { ensureOverlayBridge, ensureTunnel, ensureVxlanBridge, removeOverlayBridge, removeTunnel, removeVxlanBridge } from './operations.js';
@@ -17,7 +17,7 @@ export const methods = [
   method({
     name: 'network_ensure_overlay_bridge',
     params: [
-      param('bridge', IfName, 'OVS bridge name: 1-15 letters, digits, _ . -'),
+      param('bridge', LinuxIfName, 'OVS bridge name: 1-15 letters, digits, _ . -'),
       param('key', GreKey, 'the guest network\'s tunnel key 0-4294967295 (a string for keys past 2^31)'),
       optional('opts', options({ stp: Flag, datapath_type: Datapath }), 'stp (bool, default false), datapath_type (system|netdev, new bridges only)'),
     ],
@@ -78,7 +78,7 @@ export const methods = [
       param('vni', Vni, 'VXLAN network identifier 1-16777215'),
       optional(
         'opts',
-        options({ group: emptyIsAbsent(Multicast), remote: emptyIsAbsent(Unicast), name: emptyIsAbsent(IfName) }),
+        options({ group: emptyIsAbsent(Multicast), remote: emptyIsAbsent(Unicast), name: emptyIsAbsent(LinuxIfName) }),
         'group: multicast group (default 239.<vni>>16>.<vni>>8&255>.<vni&255>, as modifyvxlan.sh); remote: a unicast peer instead of a group; name: bridge name (default brvx-<vni>)',
       ),
     ],

@@ -13,7 +13,7 @@
 import { isIP } from 'node:net';
 import { BrickError } from '../../shared/errors.js';
 import { check } from '../../rpc/params.js';
-import { IfName, intIn } from '../../rpc/formats.js';
+import { LinuxIfName, intIn } from '../../rpc/formats.js';
 import { type LinuxState, type Link, ownerAlias, portsOf } from '../host/link-state.js';
 import type { Step } from '../host/plan.js';
 
@@ -50,7 +50,7 @@ export function vxlanGroup(vni: number): string {
 }
 
 export function vxlanNames(d: Pick<VxlanBridgeDesired, 'vni' | 'name'>): VxlanNames {
-  return { vxlanDevice: check(IfName, `vxlan${d.vni}`, 'VXLAN device'), bridge: d.name ?? check(IfName, `brvx-${d.vni}`, 'VXLAN bridge') };
+  return { vxlanDevice: check(LinuxIfName, `vxlan${d.vni}`, 'VXLAN device'), bridge: d.name ?? check(LinuxIfName, `brvx-${d.vni}`, 'VXLAN bridge') };
 }
 
 /** The device the VXLAN device is bound to: the pif, or the bridge it is a port of (the address is there). */
