@@ -97,6 +97,28 @@ describe('network on the real kernel (linuxbridge)', { skip }, () => {
     assert.equal(afterState, before);
   });
 
+  it('a name that is another link\'s altname is refused as taken (CONFLICT naming the link), not read as absent; nothing changes', async () => {
+    await ipn(ns, 'link', 'add', 'alt0', 'type', 'veth', 'peer', 'name', 'alt1');
+    await ipn(ns, 'link', 'property', 'add', 'dev', 'alt0', 'altname', 'altup');
+    const before = JSON.stringify((await linksJson(ns)).map((l) => [l.ifname, l.master, l.mtu, l.flags, l.ifalias]));
+    const cases: Array<[string, unknown[]]> = [
+      ['network_ensure_bridge', ['altup', {}]], // was COMMAND_FAILED "File exists"
+      ['network_ensure_bridge', ['brt3', { uplink: 'altup' }]], // was NOT_FOUND "uplink altup does not exist"
+      ['network_setup_control', ['altup', '169.254.0.1/16']], // was COMMAND_FAILED "File exists"
+      ['network_ensure_vxlan_bridge', ['altup', 10, {}]], // was NOT_FOUND "pif altup does not exist"
+      ['network_remove_bridge', ['altup']], // was {removed: false}
+    ];
+    for (const [m, args] of cases)
+      await assert.rejects(call(ctx, m, ...args), (e: unknown) => {
+        assert.ok(e instanceof BrickError, `${m}: ${e}`);
+        assert.equal(e.fault, 'CONFLICT', `${m} ${JSON.stringify(args)}: ${e.message}`);
+        assert.match(e.message, /altup is an alternative name \(altname\) of alt0/);
+        return true;
+      });
+    assert.equal(JSON.stringify((await linksJson(ns)).map((l) => [l.ifname, l.master, l.mtu, l.flags, l.ifalias])), before);
+    await ipn(ns, 'link', 'del', 'alt0');
+  });
+
   it('a VLAN bridge on this kernel (no 8021q) fails cleanly and leaves nothing behind', async () => {
     const before = (await linksJson(ns)).map((l) => l.ifname).sort();
     await assert.rejects(call(ctx, 'network_ensure_vlan_bridge', 'brt1', 20, {}), (e: unknown) => {

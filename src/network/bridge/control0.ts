@@ -14,7 +14,7 @@ import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
 import { CidrText, LinuxIfName } from '../../rpc/formats.js';
 import { v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
-import { type LinuxState, ownerAlias, readLinux, routeArgs } from '../host/link-state.js';
+import { type LinuxState, ownerAlias, readLinux, refuseAltname, routeArgs } from '../host/link-state.js';
 import { linkKey, netContext } from '../host/context.js';
 import { readOvs } from '../host/ovs.js';
 import { planOvsBridge } from './bridge.js';
@@ -59,6 +59,7 @@ export const ControlCidr = refine(T.String({ description: 'an IPv4 address with 
 
 export function planControl(s: LinuxState, dev: string, addr: Cidr, createLink: boolean): { steps: Step[]; report: ControlReport } {
   const net = v4Network(addr);
+  refuseAltname(s, dev);
   const link = s.links.get(dev);
   if (link && !['bridge', 'openvswitch', 'tun'].includes(link.kind))
     throw new BrickError('CONFLICT', `${dev} exists and is a ${link.kind || 'physical'} interface, not a bridge; remove it or name another control device`);
@@ -153,6 +154,7 @@ export async function setupControl(
   return nc.locks.with([linkKey(dev), `net:route:${v4Network(addr)}`], async () => {
     const changes: string[] = [];
     let s = await readLinux(nc.host);
+    refuseAltname(s, dev); // before an OVS bridge is made for it
     let ovsCreated = false;
     if (!s.links.has(dev) && nc.host.backend === 'openvswitch') {
       changes.push(...(await applyOvs(nc.host, planOvsBridge(await readOvs(nc.host), { name: dev }))));

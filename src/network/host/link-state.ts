@@ -22,6 +22,8 @@ export interface Link {
   arp: boolean;
   mac?: string;
   alias?: string;
+  /** Alternative names (`ip link property add dev X altname Y`): the kernel resolves them as this link. */
+  altnames?: string[];
   /** The brick role from the alias, if brick made it. */
   owner?: Owner;
   /** For kind vlan: the id and the parent (lower) device. */
@@ -92,6 +94,7 @@ function linksOf(entries: Record<string, any>[], links = new Map<string, Link>()
       ...(j.master ? { master: j.master } : {}),
       ...(j.address ? { mac: j.address } : {}),
       ...(alias ? { alias } : {}),
+      ...(Array.isArray(j.altnames) && j.altnames.length ? { altnames: j.altnames as string[] } : {}),
       ...(owner ? { owner } : {}),
     };
     if (kind === 'vlan') link.vlan = { id: j.linkinfo?.info_data?.id, parent: j.link };
@@ -186,6 +189,24 @@ export function parseLinkQuery(text: string): LinuxState {
  * (ip-reader.ts), else in one `ip` process. Routes are not read (readRoutes).
  */
 export async function readLinks(host: NetHost, q: LinkQuery): Promise<LinuxState> {
+  const s = await readLinksOnce(host, q);
+  for (const n of uniq(q.names)) refuseAltname(s, n);
+  return s;
+}
+
+/**
+ * The kernel answers a link's alternative name (altname) as that link, under its own name: a name
+ * asked for that is only another link's altname is not free (creating it fails with "File exists")
+ * and is not a link brick can lock or enslave by that name. CONFLICT saying so.
+ */
+export function refuseAltname(s: LinuxState, name: string): void {
+  if (s.links.has(name)) return;
+  for (const l of s.links.values())
+    if (l.altnames?.includes(name))
+      throw new BrickError('CONFLICT', `${name} is an alternative name (altname) of ${l.name}: the name is taken; name the link ${l.name} itself, or choose another name`);
+}
+
+async function readLinksOnce(host: NetHost, q: LinkQuery): Promise<LinuxState> {
   const lines = linkQueryLines(q);
   if (!lines.length) return { links: new Map(), addrs: [], routes: [] };
   const standing = host.ipQuery && (await readLinksStanding(host, q));
