@@ -9,6 +9,9 @@ import { call, delNs, ipn, linksJson, networkConfig, needsRootAndIp, randomNs, t
 import { setupControl } from '../../src/network/bridge/control0.js';
 import { safeApply } from '../../src/network/host/safe-apply.js';
 import { BrickError } from '../../src/shared/errors.js';
+import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import { run, type Runner } from '../../src/shared/run.js';
+import { linkKey } from '../../src/network/host/context.js';
 
 const skip = needsRootAndIp();
 
@@ -117,6 +120,64 @@ describe('network on the real kernel (linuxbridge)', { skip }, () => {
       });
     assert.equal(JSON.stringify((await linksJson(ns)).map((l) => [l.ifname, l.master, l.mtu, l.flags, l.ifalias])), before);
     await ipn(ns, 'link', 'del', 'alt0');
+  });
+
+  it('network_remove_bridge releases a port added after its first read only under that port\'s lock', async () => {
+    // brrm0 has port rma0. Right after remove's first read (no lock held yet), another call makes
+    // rmb0 a port of brrm0; then a third party holds rmb0's lock (as a call changing rmb0 would).
+    // Remove must not change rmb0 until it has rmb0's lock: its rollback ("master brrm0") or its
+    // release could otherwise undo what the holder of rmb0 did.
+    await ipn(ns, 'link', 'add', 'rma0', 'type', 'veth', 'peer', 'name', 'rma1');
+    await ipn(ns, 'link', 'add', 'rmb0', 'type', 'veth', 'peer', 'name', 'rmb1');
+    const asked: string[][] = [];
+    let onAsk = () => {};
+    class SpyLock extends KeyedLock {
+      override with<T>(keys: string | readonly string[], fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+        asked.push(typeof keys === 'string' ? [keys] : [...keys]);
+        onAsk();
+        return super.with(keys, fn, signal);
+      }
+    }
+    const locks = new SpyLock();
+    const plain = testCtx(ctx.config, { locks });
+    await call(plain, 'network_ensure_bridge', 'brrm0', { uplink: 'rma0' });
+    let holding = false;
+    let releasedUnlocked = false;
+    let letGo!: () => void;
+    const held = new Promise<void>((r) => (letGo = r));
+    let hooked = false;
+    const runner: Runner = async (cmd, args, opts) => {
+      const input = typeof opts.input === 'string' ? opts.input : '';
+      if (holding && /link set dev rmb0 nomaster/.test(input)) releasedUnlocked = true;
+      const r = await run(cmd, args, opts);
+      if (!hooked && /link show master brrm0/.test(input)) {
+        hooked = true; // remove's first read: add a port, then take that port's lock
+        await call(plain, 'network_ensure_bridge', 'brrm0', { uplink: 'rmb0' });
+        let got!: () => void;
+        const gotIt = new Promise<void>((g) => (got = g));
+        void locks.with(linkKey('rmb0'), async () => {
+          holding = true;
+          got();
+          await held;
+          holding = false;
+        });
+        await gotIt;
+        asked.length = 0;
+        onAsk = () => {
+          if (asked.some((k) => k.includes(linkKey('rmb0')))) letGo(); // remove waits for rmb0 now
+        };
+      }
+      return r;
+    };
+    const rm = call(testCtx(ctx.config, { locks, runner }), 'network_remove_bridge', 'brrm0');
+    const settled = await Promise.race([rm.then(() => 'done', () => 'done'), held.then(() => 'asked')]);
+    letGo();
+    const r = await rm;
+    assert.equal(releasedUnlocked, false, `remove released rmb0 while another held its lock (${settled})`);
+    assert.equal(r.removed, true);
+    assert.deepEqual([...r.changes].sort(), ['released rma0 from brrm0', 'released rmb0 from brrm0', 'removed bridge brrm0']);
+    await ipn(ns, 'link', 'del', 'rma0');
+    await ipn(ns, 'link', 'del', 'rmb0');
   });
 
   it('a VLAN bridge on this kernel (no 8021q) fails cleanly and leaves nothing behind', async () => {

@@ -195,16 +195,29 @@ export async function removeVlanBridge(nc: NetContext, name: string): Promise<Xm
   return removeLinuxBridge(nc, name, planLinuxRemoveVlanBridge, 'VLAN bridge removed');
 }
 
-/** Remove a Linux bridge by a removal planner, holding the bridge and its ports (brick's devices under it). */
+/**
+ * Remove a Linux bridge by a removal planner, holding the bridge and its ports (brick's devices
+ * under it). The ports are known only by reading, before the locks: a port added in between is
+ * not locked, so the locks are let go and taken again with it (a port is only ever released, or
+ * put back by a rollback, under its own lock).
+ */
 async function removeLinuxBridge(nc: NetContext, name: string, plan: (s: LinuxState, name: string) => { exists: boolean; steps: Step[] }, logLine: string): Promise<XmlRpcStruct> {
   const read = () => readLinks(nc.host, { names: [name], portsOf: [name], addrsOf: [name] });
-  const keys = [name, ...portsOf(await read(), name).map((p) => p.name)].map(linkKey);
-  return nc.locks.with(keys, async () => {
-    const p = plan(await read(), name);
-    const changes = await applySteps(nc.host, p.steps);
-    if (changes.length) nc.log.info({ bridge: name, changes }, logLine);
-    return { removed: p.exists, changes };
-  });
+  let ports = portsOf(await read(), name).map((p) => p.name);
+  for (let attempt = 0; ; attempt++) {
+    const locked = new Set(ports);
+    const r = await nc.locks.with([name, ...ports].map(linkKey), async () => {
+      const s = await read();
+      ports = portsOf(s, name).map((p) => p.name);
+      if (!ports.every((p) => locked.has(p))) return undefined;
+      const p = plan(s, name);
+      const changes = await applySteps(nc.host, p.steps);
+      if (changes.length) nc.log.info({ bridge: name, changes }, logLine);
+      return { removed: p.exists, changes };
+    });
+    if (r) return r;
+    if (attempt >= 2) throw new BrickError('CONFLICT', `the ports of ${name} kept changing while brick removed it; nothing was changed; try again`);
+  }
 }
 
 /** network_remove_bridge: a plain bridge brick made, holding the bridge and its ports. */
