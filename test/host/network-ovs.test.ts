@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { startOvs, type Ovs } from '../fixtures/ovs.js';
-import { call, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
+import { call, ipn, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
+import { run, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 
@@ -78,6 +79,37 @@ describe('network on userspace Open vSwitch', { skip }, () => {
     const ids = (await ovs.vsctl(['br-get-external-id', 'bbr0', 'brick-owner'])).stdout.trim();
     assert.equal(ids, 'bridge');
     assert.equal((await call(ctx, 'network_ensure_bridge', 'bbr0', { datapath_type: 'netdev', stp: false })).changed, false);
+  });
+
+  it('network_setup_control leaves no OVS bridge behind when it refuses, or when its ip steps fail, and says so', async () => {
+    const bridges = async () => (await ovs.vsctl(['list-br'])).stdout.split('\n').filter(Boolean);
+    const before = await bridges();
+    // Refused (the control network overlaps another device's address): before the bridge is made.
+    await ipn(ovs.netns, 'link', 'add', 'zc0', 'type', 'veth', 'peer', 'name', 'zc1');
+    await ipn(ovs.netns, 'address', 'add', '169.254.7.7/16', 'dev', 'zc0');
+    await assert.rejects(call(ctx, 'network_setup_control', 'ctl9', '169.254.0.1/16'), (e: unknown) => {
+      assert.ok(e instanceof BrickError);
+      assert.equal(e.fault, 'CONFLICT');
+      assert.match(e.message, /overlaps 169\.254\.7\.7\/16 on zc0/);
+      return true;
+    });
+    assert.deepEqual(await bridges(), before, 'no OVS bridge ctl9 left behind');
+    await ipn(ovs.netns, 'link', 'del', 'zc0');
+    // The ip steps after the bridge was made fail: the bridge goes again. Where ovs-vswitchd has no
+    // kernel datapath (this test's machine: no openvswitch module) the system-datapath bridge never
+    // gets a Linux device and the steps are refused (NOT_FOUND); elsewhere the device is there and
+    // the batch is made to fail as a kernel refusal would (COMMAND_FAILED). Either way: undone, and said.
+    const failing: Runner = async (cmd, args, opts) =>
+      cmd === 'ip' && typeof opts.input === 'string' && /address add 169\.254\.0\.1\/16 dev ctl9/.test(opts.input)
+        ? { code: 1, stdout: '', stderr: 'RTNETLINK answers: Operation not permitted\nCommand failed -:1\n' }
+        : run(cmd, args, opts);
+    await assert.rejects(call(testCtx(ctx.config, { runner: failing }), 'network_setup_control', 'ctl9', '169.254.0.1/16'), (e: unknown) => {
+      assert.ok(e instanceof BrickError);
+      assert.ok(['COMMAND_FAILED', 'NOT_FOUND'].includes(e.fault), e.message);
+      assert.match(e.message, /(Operation not permitted|ctl9 does not exist).*; the OVS bridge ctl9 this call had created was removed again$/s);
+      return true;
+    });
+    assert.deepEqual(await bridges(), before, 'no OVS bridge ctl9 left behind');
   });
 
   it("ovs-vsctl's own --timeout (ovs-vswitchd not answering) is a TIMEOUT that says the transaction took effect whole or not at all", async () => {

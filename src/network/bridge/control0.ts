@@ -15,7 +15,7 @@ import { check, Invalid, refine } from '../../rpc/params.js';
 import { CidrText, LinuxIfName } from '../../rpc/formats.js';
 import { v4FirstHost, v4IsNetwork, v4Network, type Cidr } from '../host/names.js';
 import { type LinuxState, ownerAlias, readLinux, refuseAltname, routeArgs } from '../host/link-state.js';
-import { linkKey, netContext } from '../host/context.js';
+import { linkKey, netContext, type NetContext } from '../host/context.js';
 import { readOvs } from '../host/ovs.js';
 import { planOvsBridge } from './bridge.js';
 
@@ -142,6 +142,27 @@ export function removeStaleIfcfg(dir: string, dev: string): string {
   }
 }
 
+/**
+ * The ip steps after the OVS bridge for the control device failed (or were refused): the bridge
+ * this call created (its own ovs-vsctl transaction) is removed again, and the fault says so, or
+ * says that it was left in place when removing it failed.
+ */
+async function undoOvsBridge(nc: NetContext, dev: string, made: string[], e: unknown): Promise<unknown> {
+  const fault = e instanceof BrickError ? e.fault : 'COMMAND_FAILED';
+  const msg = e instanceof Error ? e.message : String(e);
+  const detail = e instanceof BrickError ? e.detail : undefined;
+  try {
+    await nc.host.vsctl(['--if-exists', 'del-br', dev], { undo: true });
+  } catch (u) {
+    return new BrickError(fault, `${msg}; the OVS bridge ${dev} this call created is left in place (removing it failed: ${u instanceof Error ? u.message : String(u)})`, detail);
+  }
+  for (const w of made) {
+    const i = nc.host.changed.lastIndexOf(w);
+    if (i >= 0) nc.host.changed.splice(i, 1);
+  }
+  return new BrickError(fault, `${msg}; the OVS bridge ${dev} this call had created was removed again`, detail);
+}
+
 export async function setupControl(
   ctx: Pick<CallContext, 'config' | 'run' | 'locks' | 'log'>,
   dev: string,
@@ -157,13 +178,22 @@ export async function setupControl(
     refuseAltname(s, dev); // before an OVS bridge is made for it
     let ovsCreated = false;
     if (!s.links.has(dev) && nc.host.backend === 'openvswitch') {
-      changes.push(...(await applyOvs(nc.host, planOvsBridge(await readOvs(nc.host), { name: dev }))));
-      ovsCreated = true;
-      s = await readLinux(nc.host);
+      planControl(s, dev, addr, true); // its refusals (an overlap, ...) before the OVS bridge is made
+      const made = await applyOvs(nc.host, planOvsBridge(await readOvs(nc.host), { name: dev }));
+      changes.push(...made);
+      ovsCreated = made.length > 0;
     }
-    const { steps, report } = planControl(s, dev, addr, nc.host.backend === 'linuxbridge');
-    if (ovsCreated) report.bridge = 'created';
-    changes.push(...(await applySteps(nc.host, steps)));
+    let report: ControlReport;
+    try {
+      if (ovsCreated) s = await readLinux(nc.host);
+      const plan = planControl(s, dev, addr, nc.host.backend === 'linuxbridge');
+      report = plan.report;
+      if (ovsCreated) report.bridge = 'created';
+      changes.push(...(await applySteps(nc.host, plan.steps)));
+    } catch (e) {
+      if (!ovsCreated) throw e;
+      throw await undoOvsBridge(nc, dev, changes, e);
+    }
     // In a namespace (sandbox, tests) the host's files are not this network's: none is touched.
     // Paths a caller hands in explicitly are its own (tests point them at temp files).
     const hostFiles = !nc.host.namespace || paths !== DEFAULT_CONTROL_PATHS;
