@@ -1,7 +1,8 @@
 // Private temporary directories that name the process that made them (brick-KIND-PID-XXXXXX in
 // the system's temporary directory), so that one a killed process left (SIGKILL, a crash: its
 // finally never ran) can be told from one a live process still uses, and removed at the next start.
-import { lstat, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -29,12 +30,14 @@ function pidLives(pid: number): boolean {
  * Remove the directories of makeTempDir whose process is gone: a real directory (not a link)
  * owned by this user, named for a pid no process has. One whose pid is alive (the maker, or a process
  * that has its pid now) stays, for a later start. Returns the paths removed; never throws.
+ * Synchronous calls on the local temporary directory (serve runs it once, before it listens):
+ * node:fs/promises stays unloaded until a call needs it (test/host/bundle-lazy.test.ts).
  */
 export async function sweepLeftTempDirs(dir = tmpdir()): Promise<string[]> {
   const removed: string[] = [];
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch {
     return removed;
   }
@@ -44,9 +47,9 @@ export async function sweepLeftTempDirs(dir = tmpdir()): Promise<string[]> {
     if (!m || Number(m[2]) === process.pid || pidLives(Number(m[2]))) continue;
     const path = join(dir, name);
     try {
-      const st = await lstat(path);
+      const st = lstatSync(path);
       if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      await rm(path, { recursive: true, force: true });
+      rmSync(path, { recursive: true, force: true });
       removed.push(path);
     } catch {
       /* gone meanwhile, or not ours to remove */
