@@ -15,7 +15,7 @@ import { fenceCommandArgv } from '../config/rules.js';
 import { createLogger, nonBlockingStdout, type LogFormat, type Logger } from '../shared/log.js';
 import { run as realRun, type Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
-import { STOP_SIGNALS, IGNORED_SIGNALS } from '../shared/signals.js';
+import { STOP_SIGNALS, IGNORED_SIGNALS, onSignals } from '../shared/signals.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
@@ -174,14 +174,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   // `on`, not `once`: a listener removed after the first signal would give a second one (an impatient
   // operator, systemd's stop repeated) the kernel's default, killing the stop half-way, perhaps while
   // a fence's sysrq write waits on the marker. Once the stop runs, further stop signals are ignored.
-  for (const sig of STOP_SIGNALS) process.on(sig, () => request(sig));
-  for (const sig of IGNORED_SIGNALS) {
-    try {
-      process.on(sig, () => log.warn({ signal: sig }, `${sig} ignored: the fencer stops only on SIGTERM, SIGINT or SIGQUIT`));
-    } catch {
-      /* a signal this platform does not have */
-    }
-  }
+  onSignals(STOP_SIGNALS, request);
+  onSignals(IGNORED_SIGNALS, (sig) => log.warn({ signal: sig }, `${sig} ignored: the fencer stops only on SIGTERM, SIGINT or SIGQUIT`));
   const now = monoMs;
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);

@@ -278,14 +278,8 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
       exited = true;
       exitCode = code;
       exitSignal = signal;
-      // The group's id stays reserved while any member lives, so this reaches only what the child left.
-      if (opts.killGroupOnExit && child.pid) {
-        try {
-          process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          /* ESRCH: nothing left */
-        }
-      }
+      // What the child left in its group (with killGroup's guard against a reused pid).
+      if (opts.killGroupOnExit) killGroup();
       if (killedFor) stoppedNow();
     });
     child.stdout!.on('data', (b: Buffer) => {
