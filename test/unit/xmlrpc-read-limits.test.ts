@@ -27,7 +27,7 @@ const methods = [
 ];
 
 const c = defaultConfig();
-Object.assign(c.server, { listen: '127.0.0.1:0', password: 'pw', call_body_limit_bytes: 64 * 1024, body_limit_bytes: 4 * 1024 * 1024, max_params: 4, max_values: 100, max_multicall_calls: 3 });
+Object.assign(c.server, { listen: '127.0.0.1:0', password: 'pw', password_file: '', tls_cert: '', tls_key: '', call_body_limit_bytes: 64 * 1024, body_limit_bytes: 4 * 1024 * 1024, max_params: 4, max_values: 100, max_multicall_calls: 3 });
 const { log, lines } = memoryLogger('info');
 const app = createServer(c, { log, methods });
 after(() => app.close());
