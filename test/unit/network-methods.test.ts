@@ -100,6 +100,29 @@ describe('network methods', () => {
       'link set dev br9 up\n',
     ]);
   });
+
+  it('network_setup_control stopped after it made the OVS bridge: the bridge is removed again and the fault no longer lists it as left in place', async () => {
+    // The call is stopped (deadline, client gone) by the time its ip steps would run: the bridge it
+    // created is deleted again (an undo runs even for a stopped call), and the call's journal forgets it.
+    const ac = new AbortController();
+    const table = (headings: string[], data: unknown[][]) => JSON.stringify({ headings, data });
+    const noOvsBridges = [table(['name'], []), table(['_uuid'], []), table(['_uuid'], []), table(['other_config'], [[['map', []]]])].join('\n');
+    const r = recordingRunner((c) => {
+      if (c.cmd === 'ovs-vsctl' && c.args.includes('add-br')) ac.abort(new Error('the call\'s deadline'));
+      if (c.cmd === 'ovs-vsctl' && c.args.includes('list')) return { stdout: noOvsBridges };
+      return { stdout: c.args.includes('-json') ? '[]' : '' };
+    });
+    const ctx = { ...testCtx(networkConfig({ backend: 'openvswitch', namespace: '' }), { runner: r }), signal: ac.signal };
+    await assert.rejects(call(ctx, 'network_setup_control', 'ctl9', '169.254.0.1/16'), (e: unknown) => {
+      assert.ok(e instanceof BrickError);
+      assert.equal(e.fault, 'TIMEOUT', e.message);
+      assert.match(e.message, /the OVS bridge ctl9 this call had created was removed again; nothing was changed$/);
+      assert.deepEqual(e.detail?.changed, []);
+      return true;
+    });
+    const vsctl = r.calls.filter((c) => c.cmd === 'ovs-vsctl' && !c.args.includes('list')).map((c) => c.args.filter((a) => !a.startsWith('--timeout')).join(' '));
+    assert.deepEqual(vsctl.slice(-2), ['-- --may-exist add-br ctl9 -- set Bridge ctl9 external_ids:brick-owner=bridge', '--if-exists del-br ctl9'], vsctl.join('\n'));
+  });
 });
 
 describe('network_ensure_vlan_bridge reads', () => {

@@ -13,7 +13,7 @@ import { IfName, LinuxIfName, Mtu, Vlan } from '../../src/rpc/formats.js';
 const checkIfName = (v: unknown, name: string) => check(IfName, v, name);
 const checkVlan = (v: unknown) => check(Vlan, v, 'vlan');
 const checkMtu = (v: unknown) => check(Mtu, v, 'mtu');
-import { applySteps, ovsTransactionArgs, undoLines } from '../../src/network/host/plan.js';
+import { applyOvs, applySteps, forgetUndone, ovsTransactionArgs, undoLines } from '../../src/network/host/plan.js';
 import { netHost } from '../../src/network/host/netns.js';
 import { parseOvs, OVS_READ_ARGS } from '../../src/network/host/ovs.js';
 import { SafeApply } from '../../src/network/host/safe-apply.js';
@@ -226,6 +226,15 @@ describe('apply', () => {
       ['ip', '-batch -', 'link add name b0 type bridge\nlink set dev x0 master b0\n'],
       ['ip', '-force -batch -', 'link del dev b0\n'],
     ]);
+  });
+  it("what an undo removed again leaves the call's journal: once per line, the latest so named", async () => {
+    const h = netHost(networkConfig({ namespace: '' }), recordingRunner());
+    await applyOvs(h, [{ args: ['add-br', 'b0'], what: 'created b0' }]);
+    await applySteps(h, [{ do: 'link set dev b0 up', what: 'brought b0 up' }]);
+    await applyOvs(h, [{ args: ['add-br', 'b0'], what: 'created b0' }, { args: ['add-port', 'b0', 'p0'], what: 'added p0' }]);
+    assert.deepEqual(h.changed, ['created b0', 'brought b0 up', 'created b0', 'added p0']);
+    forgetUndone(h, ['created b0', 'added p0', 'never applied']);
+    assert.deepEqual(h.changed, ['created b0', 'brought b0 up']);
   });
   it('sets OVS_RUNDIR for ovs-vsctl when network.ovs_rundir is set', async () => {
     const r = recordingRunner();

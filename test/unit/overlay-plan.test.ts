@@ -360,6 +360,7 @@ describe('ensureTunnel at the edge', () => {
     const bad = fakeHost({ ofctlFails: true });
     await assert.rejects(ensureTunnel(bad.nc, { bridge: 'ovb', remote: '192.0.2.9', key: 42, type: 'gre' }), /connection refused; tunnel gre-[0-9a-f]{10} was removed again/);
     assert.equal(bad.isAdded(), false);
+    assert.deepEqual(bad.nc.host.changed, [], 'the call\'s journal still lists the tunnel removed again as left in place');
     const good = fakeHost({});
     const r = await ensureTunnel(good.nc, { bridge: 'ovb', remote: '192.0.2.9', key: 42, type: 'gre' });
     assert.equal(r.ofport, 5);

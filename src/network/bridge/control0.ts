@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { CallContext } from '../../rpc/catalogue.js';
 import type { XmlRpcStruct } from '../../rpc/values.js';
 import { BrickError } from '../../shared/errors.js';
-import { applyOvs, applySteps, type Step } from '../host/plan.js';
+import { applyOvs, applySteps, forgetUndone, type Step } from '../host/plan.js';
 import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
 import { CidrText, LinuxIfName } from '../../rpc/formats.js';
@@ -156,10 +156,7 @@ async function undoOvsBridge(nc: NetContext, dev: string, made: string[], e: unk
   } catch (u) {
     return new BrickError(fault, `${msg}; the OVS bridge ${dev} this call created is left in place (removing it failed: ${u instanceof Error ? u.message : String(u)})`, detail);
   }
-  for (const w of made) {
-    const i = nc.host.changed.lastIndexOf(w);
-    if (i >= 0) nc.host.changed.splice(i, 1);
-  }
+  forgetUndone(nc.host, made);
   return new BrickError(fault, `${msg}; the OVS bridge ${dev} this call had created was removed again`, detail);
 }
 

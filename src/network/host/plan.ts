@@ -106,3 +106,14 @@ export async function applyOvs(host: NetHost, cmds: readonly OvsCommand[]): Prom
   host.changed.push(...cmds.map((c) => c.what));
   return cmds.map((c) => c.what);
 }
+
+/**
+ * An undo has just removed again what these `what` lines (from applySteps/applyOvs) changed: the
+ * call's journal no longer lists them as left in place. One entry per line, the latest so named.
+ */
+export function forgetUndone(host: NetHost, undone: readonly string[]): void {
+  for (const w of undone) {
+    const at = host.changed.lastIndexOf(w);
+    if (at >= 0) host.changed.splice(at, 1);
+  }
+}

@@ -23,7 +23,7 @@ import {
   tunnelPortName,
   tunnelReport,
 } from './plan.js';
-import { applyOvs, applySteps } from '../host/plan.js';
+import { applyOvs, applySteps, forgetUndone } from '../host/plan.js';
 import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanGroup, vxlanNames, type VxlanBridgeDesired, type VxlanNames } from './vxlan-bridge.js';
 
 export async function readOverlay(host: NetHost): Promise<OverlayState> {
@@ -108,10 +108,7 @@ async function rollback(host: NetHost, bridge: string, port: string, flows: bool
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
   }
-  for (const w of applied) {
-    const at = host.changed.lastIndexOf(w);
-    if (at >= 0) host.changed.splice(at, 1);
-  }
+  forgetUndone(host, applied);
   return '';
 }
 
