@@ -8,6 +8,7 @@ import { BrickError } from '../../src/shared/errors.js';
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
 import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk/operations.js';
 import { methods } from '../../src/network/dpdk/methods.js';
+import { methods as networkMethods } from '../../src/network/methods.js';
 import { linkKey } from '../../src/network/host/context.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { callContext, invoke } from '../fixtures/call-context.js';
@@ -25,7 +26,7 @@ interface FakePort {
 const map = (o: Record<string, string>) => ['map', Object.entries(o)];
 
 /** A tiny ovs-vsctl: enough of list/add-port/del-port for dpdk.ts. */
-function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name: string, ports: FakePort[]) => Partial<RunResult> | void; errorOnAdd?: string } = {}) {
+function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name: string, ports: FakePort[]) => Partial<RunResult> | void; errorOnAdd?: string; delFails?: string } = {}) {
   const ports: FakePort[] = [];
   const bridges: Record<string, string> = { br0: 'netdev', sys0: '' };
   const answer = (c: RecordedCall): Partial<RunResult> => {
@@ -80,6 +81,7 @@ function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name
     }
     const d = a.indexOf('del-port');
     if (d >= 0) {
+      if (opts.delFails) return { code: 1, stderr: opts.delFails };
       const at = ports.findIndex((p) => p.name === a[d + 1]);
       if (at >= 0) ports.splice(at, 1);
       return {};
@@ -196,6 +198,22 @@ test('OVS reports an interface error → the port is deleted again and VERIFY_FA
   );
   assert.deepEqual(f.ports, []);
   assert.deepEqual(changing(f.run.calls).map((c) => (c.args.includes('add-port') ? 'add' : 'del')), ['add', 'del']);
+});
+
+test("a call stopped after its port was added, whose removal fails: the call's fault lists the port as left in place", async () => {
+  // dpdk_add_port writes in the same journal as every network method (host/context.ts callHost):
+  // the fault of the stopped call says what it left.
+  const ac = new AbortController();
+  const f = fakeOvs({ onAdd: () => ac.abort(new Error("the call's deadline")), delFails: 'ovs-vsctl: transaction error: {"details":"injected"}' });
+  const add = networkMethods.find((m) => m.name === 'dpdk_add_port')!;
+  await assert.rejects(invoke(add, ['br0', { mode: 'client' }], { ...ctxWith(f.run), signal: ac.signal }), (e: unknown) => {
+    assert.ok(e instanceof BrickError);
+    assert.equal(e.fault, 'TIMEOUT', e.message);
+    assert.match(e.message, /; already changed by this call and left in place: port csdpdk-1 on br0 may be left in Open vSwitch: removing it again failed \(.*transaction error.*injected/);
+    assert.equal((e.detail?.changed as string[]).length, 1);
+    return true;
+  });
+  assert.deepEqual(f.ports.map((p) => p.name), ['csdpdk-1']);
 });
 
 test('bridge checks: missing → NOT_FOUND, system datapath → CONFLICT, both before any change', async () => {

@@ -10,8 +10,7 @@ import type { Config } from '../../config/schema.js';
 import type { KeyedLock } from '../../shared/keyed-lock.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import type { Runner } from '../../shared/run.js';
-import { netHost } from '../host/netns.js';
-import { callJournal, linkKey } from '../host/context.js';
+import { callHost, linkKey } from '../host/context.js';
 import { mapOf, parseTables, readOvs, rows, setOf, type OvsPort, type OvsState } from '../host/ovs.js';
 import {
   type AddPlan,
@@ -84,21 +83,13 @@ function lockTable(ctx: DpdkContext) {
   return ctx.locks.bound(ctx.signal);
 }
 
-/**
- * The network layer's host view: deadline, OVS_RUNDIR, "no OVS here" as UNSUPPORTED, and the call's
- * journal of what it changed and left in place (for a truthful fault when the call is stopped).
- */
-function hostOf(ctx: OvsContext) {
-  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal, changed: callJournal(ctx) });
-}
-
 function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean; undo?: boolean } = {}) {
-  return hostOf(ctx).vsctl(args, opts);
+  return callHost(ctx).vsctl(args, opts);
 }
 
 /** Open vSwitch as every feature reads it (one ovs-vsctl call, one snapshot), and this switch's socket directory. */
 async function readState(ctx: OvsContext): Promise<{ s: OvsState; sockDir: string }> {
-  const s = await readOvs(hostOf(ctx));
+  const s = await readOvs(callHost(ctx));
   return { s, sockDir: sockDirOf(s, rundirOf(ctx.config)) };
 }
 
@@ -218,7 +209,7 @@ async function rolledBack(ctx: DpdkContext, plan: AddPlan, e: unknown): Promise<
     await removePort(ctx, plan.port, !wait, true).catch((w) => (wait ? removePort(ctx, plan.port, true, true) : Promise.reject(w)));
   } catch (u) {
     const what = `port ${plan.port} on ${plan.bridge} may be left in Open vSwitch: removing it again failed (${u instanceof Error ? u.message : String(u)})`;
-    hostOf(ctx).changed.push(what);
+    callHost(ctx).changed.push(what);
     return new BrickError(err.fault, `${err.message}; ${what}: check dpdk_list_ports and remove it with dpdk_del_port`, { ...err.detail, port: plan.port });
   }
   return new BrickError(err.fault, `${err.message}; the port was removed again (if it had been added): nothing was changed`, { ...err.detail, port: plan.port });

@@ -20,7 +20,8 @@ export interface NetContext {
   log: Logger;
 }
 
-type CallPart = Pick<CallContext, 'config' | 'run' | 'locks' | 'log'> & Partial<Pick<CallContext, 'remainingMs' | 'signal'>>;
+type HostPart = Pick<CallContext, 'config' | 'run'> & Partial<Pick<CallContext, 'remainingMs' | 'signal'>>;
+type CallPart = HostPart & Pick<CallContext, 'locks' | 'log'>;
 
 /** What each call's applies changed and left in place, for a truthful fault when a call is stopped. */
 const journals = new WeakMap<object, string[]>();
@@ -30,13 +31,17 @@ function journalOf(ctx: object): string[] {
   return j;
 }
 
-/** The journal of one call (its context object): what it changed and left in place. */
-export const callJournal = (ctx: object): string[] => journalOf(ctx);
+/**
+ * The host as one call sees it: every command it runs is bounded by the call's time and signal, and
+ * what its applies change is written in the call's journal.
+ */
+export function callHost(ctx: HostPart): NetHost {
+  return netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal, changed: journalOf(ctx) });
+}
 
-/** The network view of one call: every command it runs is bounded by the call's time and signal. */
+/** The network view of one call: its host (callHost), its view of the lock table, config and logger. */
 export function netContext(ctx: CallPart): NetContext {
-  const host = netHost(ctx.config, ctx.run, { remainingMs: ctx.remainingMs, signal: ctx.signal, changed: journalOf(ctx) });
-  return { host, locks: ctx.locks.bound(ctx.signal), keyedLock: ctx.locks, config: ctx.config, log: ctx.log };
+  return { host: callHost(ctx), locks: ctx.locks.bound(ctx.signal), keyedLock: ctx.locks, config: ctx.config, log: ctx.log };
 }
 
 /**
