@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/log.js';
 import type { Runner } from '../shared/run.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
-import { BrickError, FAULT_CODES } from '../shared/errors.js';
+import { FAULT_CODES } from '../shared/errors.js';
 import { BRICK_VERSION } from '../shared/version.js';
 import type { MethodDef } from '../rpc/catalogue.js';
 import { allMethods } from './methods.js';
@@ -140,21 +140,9 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
     keepAliveTimeout: http.keepAliveTimeout,
     connectionTimeout: 0,
   };
-  let app: FastifyInstance;
-  try {
-    app = Fastify(options as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
-  } catch (e) {
-    // An empty, truncated or foreign PEM file, or a key that is not the certificate's: the admin's
-    // to fix (exit 1, one line), not an internal error restarted every 2 s.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (tls && typeof code === 'string' && code.startsWith('ERR_OSSL'))
-      throw new BrickError(
-        'INVALID_PARAMS',
-        `server.tls_cert ${s.tls_cert}, server.tls_key ${s.tls_key}: not a usable PEM certificate and its key (${(e as Error).message}); ` +
-          'replace them, or remove both to have brick generate a new pair (generate_credentials = true)',
-      );
-    throw e;
-  }
+  // TLS files that cannot serve were refused by loadTls already (credentials.ts checkTlsPair: the
+  // same tls.createSecureContext the HTTPS server makes from the same bytes): a user error there.
+  const app = Fastify(options as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
   const connections = new ConnectionGuard(effectiveMaxConnections(s.max_connections, log), log, metrics);
   guardRef.guard = connections;
   connections.attach(app.server);

@@ -131,6 +131,25 @@ test('brick serve: an unwritable credential path, an empty or a mismatched certi
   }
 });
 
+test('TLS files the HTTPS server cannot use are refused by loadTls, before the server is built: a 512-bit RSA key too', async () => {
+  // createServer has no catch of its own for Node's TLS errors: loadTls tries the same
+  // tls.createSecureContext on the same bytes, so whatever the HTTPS server would refuse is the
+  // admin's INVALID_PARAMS naming the key first. A key below OpenSSL's security level (RSA-512 is
+  // below every level from 1) fails with ERR_SSL_EE_KEY_TOO_SMALL, not an ERR_OSSL_* code.
+  const d = join(dir, 'weak');
+  mkdirSync(d);
+  await realRun('openssl', ['req', '-x509', '-newkey', 'rsa:512', '-nodes', '-keyout', join(d, 'key.pem'), '-out', join(d, 'cert.pem'), '-subj', '/CN=weak', '-days', '1'], { timeoutMs: 30_000 });
+  const c = config('weak', { password: 'pw', tls_cert: join(d, 'cert.pem'), tls_key: join(d, 'key.pem') });
+  const { createServer } = await import('../../src/agent-extension/server.js');
+  const tls = process.getBuiltinModule('node:tls');
+  const pair = { cert: readFileSync(c.server.tls_cert), key: readFileSync(c.server.tls_key) };
+  assert.throws(() => tls.createSecureContext(pair), (e: NodeJS.ErrnoException) => e.code === 'ERR_SSL_EE_KEY_TOO_SMALL', 'this Node takes a 512-bit key: the case shows nothing');
+  assert.throws(
+    () => createServer(c, { log }),
+    (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS' && /^server\.tls_cert \S+cert\.pem: not a usable certificate \(.*ee key too small\)/.test(e.message),
+  );
+});
+
 test('brick serve warns about a password file or TLS key that others can read, or that another user owns', { skip: process.getuid?.() !== 0 && 'needs root (chown)' }, async () => {
   // Before: only the password file's mode was looked at; a 0600 password file owned by another
   // user (who can read and replace it) and a world-readable TLS key started without a word.
