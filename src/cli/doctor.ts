@@ -11,6 +11,7 @@ import type { Io } from './io.js';
 import { EXIT } from './commands.js';
 import { checkAgent, type AgentCheck } from './agent-check.js';
 import { findOnHost, hostToolsReport, type ToolReport } from '../shared/host-tools.js';
+import { mountOf, parseMountinfo, type MountEntry } from '../fencer/kill-vms/proc-parse.js';
 
 export type Level = 'ok' | 'warn' | 'fail';
 
@@ -51,47 +52,12 @@ export function configChecks(c: Config): CheckLine[] {
 
 // ---------------------------------------------------------------- pools
 
-export interface Mount {
-  mountPoint: string;
-  fstype: string;
-  source: string;
-  /** Per-mount and superblock options together (NFS: hard/soft, vers, timeo...). */
-  options: string[];
-}
-
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-/** /proc/self/mountinfo, parsed. */
-export function parseMountinfo(text: string): Mount[] {
-  const out: Mount[] = [];
-  for (const line of text.split('\n')) {
-    const dash = line.indexOf(' - ');
-    if (dash < 0) continue;
-    const a = line.slice(0, dash).split(' ');
-    const b = line.slice(dash + 3).split(' ');
-    if (a.length < 6 || b.length < 3) continue;
-    out.push({ mountPoint: unescape(a[4]), fstype: b[0], source: unescape(b[1]), options: [...a[5].split(','), ...b[2].split(',')] });
-  }
-  return out;
-}
-
-/** The mount a path lives on: the last mounted of the longest matching mount points. */
-export function mountOf(path: string, mounts: Mount[]): Mount | undefined {
-  let best: Mount | undefined;
-  for (const m of mounts) {
-    const mp = m.mountPoint;
-    const under = mp === '/' || path === mp || path.startsWith(mp.endsWith('/') ? mp : mp + '/');
-    if (under && (!best || mp.length >= best.mountPoint.length)) best = m;
-  }
-  return best;
-}
-
 export interface PoolFacts {
   pool: PoolConfig;
   /** The resolved path, or undefined when it does not exist. */
   real?: string;
   error?: string;
-  mount?: Mount;
+  mount?: MountEntry;
 }
 
 export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
@@ -140,8 +106,9 @@ export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
       );
       return;
     }
-    const o = new Set(m.options);
-    const pick = (k: string) => m.options.find((x) => x.startsWith(k + '='));
+    const options = [...m.mountOptions.split(','), ...m.superOptions.split(',')];
+    const o = new Set(options);
+    const pick = (k: string) => options.find((x) => x.startsWith(k + '='));
     const shown = [o.has('soft') ? 'soft' : 'hard', pick('vers'), pick('timeo'), pick('retrans'), o.has('ro') ? 'ro' : 'rw'].filter(Boolean).join(',');
     if (o.has('ro')) out.push(fail(name, `NFS ${m.source} mounted read-only (${shown}): no heartbeat can be written`, 'remount it read-write'));
     else if (o.has('soft') || o.has('softerr'))

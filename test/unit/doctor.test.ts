@@ -15,14 +15,13 @@ import {
   formatDoctor,
   gatherFacts,
   judge,
-  mountOf,
-  parseMountinfo,
   poolChecks,
   sysrqChecks,
   toolChecks,
   watchdogChecks,
   type DoctorFacts,
 } from '../../src/cli/doctor.js';
+import { mountOf, parseMountinfo } from '../../src/fencer/kill-vms/proc-parse.js';
 
 let dir: string;
 before(() => {
@@ -58,6 +57,20 @@ test('mountinfo: parsed with escapes; a path belongs to its longest mount point'
   assert.equal(mountOf('/OVS/Repositories/aaa/sub', m)?.fstype, 'nfs');
   assert.equal(mountOf('/OVS/Repositories/aaab', m)?.mountPoint, '/', 'a prefix that is not a path component is not under it');
   assert.equal(mountOf('/mnt/soft', m)?.fstype, 'nfs4');
+});
+
+test('pools: the mount\'s own options count with the superblock\'s: an NFS pool bind-mounted read-only fails', () => {
+  // `mount -o remount,bind,ro`: the mount is ro, its superblock rw; no heartbeat can be written.
+  const text = [
+    '21 1 0:20 / / rw,relatime - ext4 /dev/sda1 rw',
+    '40 21 0:44 / /mnt/bound ro,relatime shared:7 - nfs 10.0.0.9:/b rw,vers=3,hard,timeo=600,retrans=2,addr=10.0.0.9',
+  ].join('\n');
+  const [, m] = parseMountinfo(text);
+  assert.deepEqual([m.mountOptions, m.superOptions], ['ro,relatime', 'rw,vers=3,hard,timeo=600,retrans=2,addr=10.0.0.9']);
+  const c = cfg('[[fencer.pool]]\npath = "/x"\n');
+  const [line] = poolChecks(c, [{ pool: { path: '/mnt/bound', heartbeat: 'ovm', fence_when: 'in-use', require_mount: true }, real: '/mnt/bound', mount: mountOf('/mnt/bound', parseMountinfo(text)) }]);
+  assert.equal(line.level, 'fail');
+  assert.match(line.what, /^NFS 10\.0\.0\.9:\/b mounted read-only \(hard,vers=3,timeo=600,retrans=2,ro\)/);
 });
 
 test('pools: hard NFS ok; soft warn; read-only fail; on the root filesystem fail (warn with require_mount = false); missing fail', () => {

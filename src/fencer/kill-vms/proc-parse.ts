@@ -12,6 +12,9 @@ export interface MountEntry {
   mountPoint: string;
   fstype: string;
   source: string;
+  /** The mount's own options (rw,relatime,...), as printed. */
+  mountOptions: string;
+  /** The superblock's options (NFS: vers, hard/soft, timeo, addr...), as printed. */
   superOptions: string;
 }
 
@@ -31,6 +34,7 @@ export function parseMountinfo(text: string): MountEntry[] {
       mountPoint: unescape(f[4]),
       fstype: f[sep + 1],
       source: unescape(f[sep + 2] ?? ''),
+      mountOptions: f[5],
       superOptions: f[sep + 3] ?? '',
     });
   }
