@@ -19,7 +19,7 @@ import { STOP_SIGNALS, IGNORED_SIGNALS, onSignals } from '../shared/signals.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
-import { inherit, planTick, shouldLogRepeat, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
+import { inherit, planTick, logRepeatNow, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
@@ -574,22 +574,14 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
         // Every tick would say it again (4 lines a second): on change, then once a minute.
         const err = e as NodeJS.ErrnoException;
         const key = err.code ?? err.message;
-        if (shouldLogRepeat(petLog, key, t)) {
-          log.error({ error: err.message }, `cannot pet ${watchdog.device} (said again in a minute if it persists)`);
-          petLog.atMs = t;
-        }
-        petLog.msg = key;
+        if (logRepeatNow(petLog, key, t)) log.error({ error: err.message }, `cannot pet ${watchdog.device} (said again in a minute if it persists)`);
       }
     }
     saveState(t, false);
     saveLease(false);
     // After saveState, which makes a removed state_dir again: the lock moves to the new lock file.
     lock.check((msg) => {
-      if (shouldLogRepeat(lockLog, msg, now())) {
-        log.error({ error: msg }, `the fencer's lock file was removed and cannot be locked again (said again in a minute if it persists): ${msg}`);
-        lockLog.atMs = now();
-      }
-      lockLog.msg = msg;
+      if (logRepeatNow(lockLog, msg, now())) log.error({ error: msg }, `the fencer's lock file was removed and cannot be locked again (said again in a minute if it persists): ${msg}`);
     });
   }
 
@@ -602,11 +594,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       // Keyed by the errno (the message names a different temp file every time).
       const err = e as NodeJS.ErrnoException;
       const key = err.code ?? err.message;
-      if (shouldLogRepeat(stateLog, key, t)) {
-        log.error({ error: err.message }, `cannot write the state file in ${f.state_dir} (said again in a minute if it persists)`);
-        stateLog.atMs = t;
-      }
-      stateLog.msg = key;
+      if (logRepeatNow(stateLog, key, t)) log.error({ error: err.message }, `cannot write the state file in ${f.state_dir} (said again in a minute if it persists)`);
     }
   }
 
@@ -623,11 +611,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
           return;
         }
         const errKey = error.replace(/\S*\.tmp\S*/g, '');
-        if (shouldLogRepeat(leaseLog, errKey, now())) {
-          log.error({ error }, `cannot write the fencer lease in ${f.marker_dir}; retrying`);
-          leaseLog.atMs = now();
-        }
-        leaseLog.msg = errKey;
+        if (logRepeatNow(leaseLog, errKey, now())) log.error({ error }, `cannot write the fencer lease in ${f.marker_dir}; retrying`);
         // Retry while it is still the latest word (a later change posts its own).
         setTimeout(() => leaseArmed === key && write(), 5000).unref();
       });
@@ -647,14 +631,11 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       rtSaid.clear();
       const r = readRuntimePools(rtFile);
       if (r.kind === 'error') {
-        if (shouldLogRepeat(rtLog, r.error, t)) {
+        if (logRepeatNow(rtLog, r.error, t))
           log.error(
             { file: rtFile, error: r.error, kept: rtWanted.map((p) => p.path) },
             `the runtime pools file ${rtFile} is unusable (${r.error}): keeping the last good set of runtime pools (${rtWanted.map((p) => p.path).join(', ') || 'none'}); said again in a minute if it persists`,
           );
-          rtLog.atMs = t;
-        }
-        rtLog.msg = r.error;
         rtError = r.error;
       } else {
         if (rtError !== null) log.info({ file: rtFile }, `the runtime pools file ${rtFile} is usable again`);

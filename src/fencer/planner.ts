@@ -257,6 +257,17 @@ export function shouldLogRepeat(prev: { msg: string | null; atMs: number }, msg:
 }
 
 /**
+ * shouldLogRepeat, with the failure noted in `prev` (no host involved): true when `msg` is to be
+ * logged now, and then it counts as logged at nowMs. A success clears it (prev.msg = null).
+ */
+export function logRepeatNow(prev: { msg: string | null; atMs: number }, msg: string, nowMs: number): boolean {
+  const due = shouldLogRepeat(prev, msg, nowMs);
+  if (due) prev.atMs = nowMs;
+  prev.msg = msg;
+  return due;
+}
+
+/**
  * action = "kill-vms" (kill-vms/controller.ts decides, per tick, from this plan's verdicts): an
  * expired used pool keeps the watchdog petted while its holders are killed, and the host is reset
  * (the fence, sysrq 'b') only when the controller says so; probes it holds do not start. An expiry

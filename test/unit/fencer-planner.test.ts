@@ -1,7 +1,7 @@
 // The fencer's decisions (src/fencer/planner.ts), pure: every timeout at −ε, =, +ε.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inherit, planTick, inUseNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
+import { inherit, planTick, inUseNow, logRepeatNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
 import type { Timing } from '../../src/fencer/pool-health.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
@@ -178,6 +178,19 @@ test('repeated failures are logged on change, then at most once a minute (−ε 
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS - E), false);
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS), true);
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'EROFS', 1), true);
+});
+
+test('logRepeatNow: the daemon\'s failure logs (pet, state, lease, lock, runtime pools) note what they said and when', () => {
+  const prev = { msg: null as string | null, atMs: -Infinity };
+  assert.equal(logRepeatNow(prev, 'ENOSPC', 5), true);
+  assert.deepEqual({ ...prev }, { msg: 'ENOSPC', atMs: 5 });
+  assert.equal(logRepeatNow(prev, 'ENOSPC', 5 + REPEAT_LOG_MS - E), false);
+  assert.deepEqual({ ...prev }, { msg: 'ENOSPC', atMs: 5 }, 'a quiet repeat does not move the minute');
+  assert.equal(logRepeatNow(prev, 'EROFS', 6), true, 'another error is said at once');
+  assert.equal(logRepeatNow(prev, 'EROFS', 6 + REPEAT_LOG_MS), true);
+  assert.deepEqual({ ...prev }, { msg: 'EROFS', atMs: 6 + REPEAT_LOG_MS });
+  prev.msg = null; // it worked again
+  assert.equal(logRepeatNow(prev, 'EROFS', 7 + REPEAT_LOG_MS), true, 'the same error after a success is said again');
 });
 
 test('kill-vms: the controller decides the reset; petting goes on while it kills, never past a held inherited expiry', () => {
