@@ -4,9 +4,20 @@
 // of a file is still in the kernel past its SIGKILL, the next checks of it join it instead of
 // leaving one more stuck child each:
 //   unreadable, missing, unparsable, timed out, a symlink (nofollow: never a file of this host) → 'unknown' (never false: "cannot tell" is not "dead")
-//   value unchanged for maxAgeS of OUR monotonic clock → false (immune to clock skew)
-//   value changed since our last read, and that read was within maxAgeS → true
-//   otherwise compare the written epoch with our wall clock: age > maxAgeS → false
+//   otherwise alive when the heartbeat's age is at most maxAgeS, dead when it is more (as CloudStack's
+//   readers: kvmheartbeat.sh `diff > interval` → DEAD, storagehealth.py `delay > timeout` → not ok;
+//   exactly maxAgeS is alive). The age is judged on OUR monotonic clock wherever our reads bound it,
+//   so clock skew between the hosts, or a step of either wall clock, moves no verdict they settle:
+//   the value was written after the last read of ours that saw another value (`after`) and no later
+//   than the first read that saw this one (`since`). Within those bounds the written epoch, read by
+//   our wall clock, places the write; outside them it is clamped to them. Hence:
+//     value unchanged for more than maxAgeS of our monotonic clock → false, whatever the epoch says
+//     value seen changing after a read of ours at most maxAgeS ago → true, whatever the epoch says
+//     nothing seen before (a first read) → the epoch alone: skew shifts that verdict by its size
+//   A dead peer is thus declared dead at most maxAgeS after we first read its last heartbeat (earlier
+//   by its epoch when its clock is not ahead); a live one is never declared dead by skew unless its
+//   last write falls between two of our reads and may be older than maxAgeS by up to their gap.
+//   age_s is the written epoch's age by our wall clock, as reported.
 import { run as realRun, type Runner } from '../shared/run.js';
 import { heartbeatFile, parseHeartbeat, type HeartbeatFormat } from './heartbeat-format.js';
 import { monoMs } from './clock.js';
@@ -31,13 +42,16 @@ export interface PeerCheckResult {
 
 interface Seen {
   value: string;
-  /** Monotonic ms when this value was first read. */
+  /** Monotonic ms of the first read that saw this value: it was written no later. */
   since: number;
+  /** Monotonic ms at which the last read that saw another value began: this one was written after it (-Infinity: none seen). */
+  after: number;
+  /** Monotonic ms at which the last read that saw this value began. */
   lastRead: number;
 }
 const seen = new Map<string, Seen>();
 /** One dd per file at a time: a read stuck on a hung pool is joined, never doubled (single-flight.ts). */
-const reads = new SingleFlight<string | undefined>();
+const reads = new SingleFlight<{ text: string | undefined; startedMs: number }>();
 const SEEN_MAX = 1000;
 
 export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckResult> {
@@ -49,26 +63,31 @@ export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckRes
   const deadline = new Promise<undefined>((r) => {
     timer = setTimeout(() => r(undefined), a.timeoutMs);
   });
-  const read = reads.join(run, file, () =>
-    run('dd', [`if=${file}`, 'iflag=direct,nofollow', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
-      .then((r) => (r.code === 0 ? r.stdout : undefined))
-      .catch(() => undefined),
-  );
-  const text = await Promise.race([read, deadline]);
+  const read = reads.join(run, file, () => {
+    // When the read began: the value it returns was there at some point after this (a joined read began before our call).
+    const startedMs = mono();
+    return run('dd', [`if=${file}`, 'iflag=direct,nofollow', 'bs=4096', 'count=1', 'status=none'], { timeoutMs: a.timeoutMs, allowFailure: true })
+      .then((r) => ({ text: r.code === 0 ? r.stdout : undefined, startedMs }))
+      .catch(() => ({ text: undefined, startedMs }));
+  });
+  const got = await Promise.race([read, deadline]);
   clearTimeout(timer);
-  if (text === undefined) return { alive: 'unknown', age_s: null };
+  const text = got?.text;
+  if (got === undefined || text === undefined) return { alive: 'unknown', age_s: null };
   const ts = parseHeartbeat(a.format, text);
   if (ts === undefined) return { alive: 'unknown', age_s: null };
   const now = mono();
   const ageS = Math.round((wall() / 1000 - ts) * 1000) / 1000;
-  const maxMs = a.maxAgeS * 1000;
   const prev = seen.get(file);
   if (seen.size >= SEEN_MAX && !prev) seen.delete(seen.keys().next().value!);
-  if (!prev || prev.value !== text) seen.set(file, { value: text, since: now, lastRead: now });
-  else prev.lastRead = now;
-  if (prev && prev.value === text && now - prev.since >= maxMs) return { alive: false, age_s: ageS };
-  if (prev && prev.value !== text && now - prev.lastRead <= maxMs) return { alive: true, age_s: ageS };
-  return { alive: ageS <= a.maxAgeS, age_s: ageS };
+  let cur: Seen;
+  if (prev && prev.value === text) {
+    cur = prev;
+    cur.lastRead = Math.max(cur.lastRead, got.startedMs);
+  } else seen.set(file, (cur = { value: text, since: now, after: prev ? prev.lastRead : -Infinity, lastRead: got.startedMs }));
+  // When it was written, on our monotonic clock: where the epoch puts it, within what our reads show.
+  const writtenMs = Math.min(Math.max(now - ageS * 1000, cur.after), cur.since);
+  return { alive: now - writtenMs <= a.maxAgeS * 1000, age_s: ageS };
 }
 
 /** Tests: forget what was seen. */

@@ -203,11 +203,88 @@ test('peer check: unreadable/timeout/garbage → unknown (never false); stale �
   const ahead = `${wall / 1000 + 120}\n`;
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 0 })).alive, true);
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 59_000 })).alive, true);
-  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 60_000 })).alive, false);
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 60_000 })).alive, true);
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 60_001 })).alive, false);
   // A peer whose clock is behind but whose value changes: alive.
   forgetPeerReads();
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 100}\n`), monoMs: () => 0 })).alive, false);
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 90}\n`), monoMs: () => 10_000 })).alive, true);
+});
+
+test('peer check at the boundaries (−ε, =, +ε), as kvmheartbeat.sh and storagehealth.py read: older than max_age_s is dead, exactly max_age_s is alive', async () => {
+  const wall = 1_000_000_000_000;
+  const reads = (stdout: string): Runner => recordingRunner(() => ({ stdout }));
+  const check = (format: HeartbeatFormat, text: string, monoMs: number, wallMs = wall) =>
+    checkPeerHeartbeat({ poolPath: '/mnt/p', hostId: 'peer', format, maxAgeS: 60, timeoutMs: 200, wallMs: () => wallMs, monoMs: () => monoMs, run: reads(text) });
+  // By the written epoch and this host's wall clock (a first read: nothing seen before).
+  for (const [format, text, alive] of [
+    ['kvm', `${wall / 1000 - 59}\n`, true],
+    ['kvm', `${wall / 1000 - 60}\n`, true],
+    ['kvm', `${wall / 1000 - 61}\n`, false],
+    ['ovm', (wall / 1000 - 59.999).toFixed(3), true],
+    ['ovm', (wall / 1000 - 60).toFixed(3), true],
+    ['ovm', (wall / 1000 - 60.001).toFixed(3), false],
+  ] as const) {
+    forgetPeerReads();
+    assert.equal((await check(format, text, 0)).alive, alive, `${format} ${JSON.stringify(text)}`);
+  }
+  // By this host's monotonic clock: a value unchanged for max_age_s − ε, exactly, + ε (its epoch
+  // looks fresh: the peer's clock is far ahead, so only the unchanged rule can tell).
+  const ahead = `${wall / 1000 + 3600}\n`;
+  for (const [mono, alive] of [
+    [59_999, true],
+    [60_000, true],
+    [60_001, false],
+  ] as const) {
+    forgetPeerReads();
+    assert.equal((await check('kvm', ahead, 0)).alive, true);
+    assert.equal((await check('kvm', ahead, mono)).alive, alive, `unchanged for ${mono} ms`);
+  }
+});
+
+test('peer check under clock skew: a peer seen writing within max_age_s of our monotonic clock is alive whatever its wall clock or ours says; a dead one is dead max_age_s after we first saw its last value', async () => {
+  // The peer's clock is 50 s behind ours; it writes every 20 s; max_age_s 60 (CloudStack's defaults' order).
+  const W = 1_000_000_000;
+  const behind = 50;
+  let t = 0; // seconds, both our monotonic and our wall clock advance with it
+  let file = '';
+  const write = () => (file = `${W + t - behind}\n`);
+  const check = () =>
+    checkPeerHeartbeat({ poolPath: '/mnt/p', hostId: 'peer', format: 'kvm', maxAgeS: 60, timeoutMs: 200, wallMs: () => (W + t) * 1000, monoMs: () => t * 1000, run: recordingRunner(() => ({ stdout: file })) });
+  forgetPeerReads();
+  t = -5; write();
+  t = 0; assert.equal((await check()).alive, true, 'first read: 55 s by the epoch');
+  t = 2; write();
+  t = 3; assert.equal((await check()).alive, true, 'seen changing since the read at 0');
+  // No write since t=2 (next at 22): by the epoch it is 61 s old, but we saw it change after t=0, 13 s ago.
+  t = 13; assert.equal((await check()).alive, true, 'written after our read at 0, 13 s ago: a live peer must not look dead');
+  t = 21; assert.equal((await check()).alive, true);
+  // Our own wall clock steps 10 minutes forward: what we saw on the monotonic clock still holds.
+  const wallStep = 600;
+  const checkStepped = () =>
+    checkPeerHeartbeat({ poolPath: '/mnt/p', hostId: 'peer', format: 'kvm', maxAgeS: 60, timeoutMs: 200, wallMs: () => (W + t + wallStep) * 1000, monoMs: () => t * 1000, run: recordingRunner(() => ({ stdout: file })) });
+  t = 22; write();
+  t = 25; assert.equal((await checkStepped()).alive, true, 'our wall clock jumped; the value changed since our read at 21');
+  t = 40; assert.equal((await checkStepped()).alive, true, 'seen written after 21, 19 s ago');
+  // The peer dies after its write at 22, which our reads place in (21, 25]. Alive while it is at most
+  // 60 s old for sure; past that its epoch, clamped to those bounds, decides: 50 s behind, it puts
+  // the write at 21, the earliest our reads allow (a gap of 4 s is all skew can move).
+  t = 81; assert.equal((await check()).alive, true, 'written after our read at 21: at most 60 s old');
+  t = 81.001; assert.equal((await check()).alive, false, 'may be older than 60 s, and its epoch says so');
+  t = 200; assert.equal((await check()).alive, false);
+
+  // The same peer with its clock 50 s AHEAD of ours: its epoch would call it fresh until 50 s after
+  // the time; our reads clamp it to the latest they allow, the first read that saw it.
+  forgetPeerReads();
+  const ahead = -50;
+  const writeAhead = () => (file = `${W + t - ahead}\n`);
+  t = -5; writeAhead();
+  t = 0; assert.equal((await check()).alive, true);
+  t = 2; writeAhead();
+  t = 3; assert.equal((await check()).alive, true);
+  t = 40; assert.equal((await check()).alive, true, 'the epoch (50 s ahead) says fresh; our reads say ≤ 40 s');
+  t = 63; assert.equal((await check()).alive, true, '= 60 s since we first saw it');
+  t = 63.001; assert.equal((await check()).alive, false, 'unchanged for more than 60 s of our own clock, whatever its epoch says');
 });
 
 test('peer check and pool path resolution on a hung pool: one child per file at a time, joined by the next calls, each answering by its own deadline', async () => {
