@@ -2,6 +2,11 @@
 //   ovm: <pool>/.hb-<host_id>        float epoch seconds, no newline (storagehealth.py)
 //   kvm: <pool>/KVMHA/hb-<host_id>   integer epoch seconds and a newline (kvmheartbeat.sh)
 // Both are written to a temporary name and renamed into place, so a reader never sees a half file.
+// A kvm epoch is a whole second: with a probe interval under 1 s, successive writes within one second
+// leave the same content, so a reader cannot see them apart. Readers therefore take the content to
+// stand for any write within the span it names (heartbeatSpanMs), never for the first one: a "value
+// unchanged" check counts from the end of that span, as CloudStack's kvmheartbeat.sh (`date +%s`
+// minus the file, both whole seconds) does. The format stays what CloudStack reads.
 import { posix } from 'node:path';
 
 export type HeartbeatFormat = 'ovm' | 'kvm';
@@ -25,6 +30,15 @@ export function heartbeatTempFile(poolPath: string, hostId: string, format: Hear
 /** What a probe writes for the wall time `wallMs`. */
 export function heartbeatContent(format: HeartbeatFormat, wallMs: number): string {
   return format === 'kvm' ? `${Math.floor(wallMs / 1000)}\n` : (wallMs / 1000).toFixed(3);
+}
+
+/**
+ * How long after its epoch the content may still be (re)written unchanged, in ms: 999 for kvm (whole
+ * seconds), 0 for ovm (this writer's milliseconds; CloudStack's storagehealth.py writes hundredths or finer, once a
+ * second at most: no two of its writes share a content).
+ */
+export function heartbeatSpanMs(format: HeartbeatFormat): number {
+  return format === 'kvm' ? 999 : 0;
 }
 
 /** The epoch seconds in a heartbeat file, or undefined when it is empty or not a number. */

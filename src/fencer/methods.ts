@@ -171,7 +171,7 @@ export const methods = [
     help:
       'Is another host\'s heartbeat on this pool alive? Reads its heartbeat file in a child process with a deadline ' +
       '(fencer.probe_timeout_s), never in the agent. Reply: struct alive (true; false when the file is readable and older than ' +
-      'max_age_s (exactly max_age_s is alive), judged on this host\'s monotonic clock wherever its earlier reads tell: unchanged ' +
+      'max_age_s (exactly max_age_s is alive; a kvm epoch counts from the end of the second it names), judged on this host\'s monotonic clock wherever its earlier reads tell: unchanged ' +
       'for more than max_age_s → false, seen changing since a read at most max_age_s ago → true, whatever either clock says; ' +
       'the string "unknown" when it cannot be read in time or does not ' +
       'parse: never false for that) and age_s (seconds since the epoch written in the file by this host\'s clock, nil when unknown). ' +

@@ -5,21 +5,24 @@
 // leaving one more stuck child each:
 //   unreadable, missing, unparsable, timed out, a symlink (nofollow: never a file of this host) → 'unknown' (never false: "cannot tell" is not "dead")
 //   otherwise alive when the heartbeat's age is at most maxAgeS, dead when it is more (as CloudStack's
-//   readers: kvmheartbeat.sh `diff > interval` → DEAD, storagehealth.py `delay > timeout` → not ok;
-//   exactly maxAgeS is alive). The age is judged on OUR monotonic clock wherever our reads bound it,
-//   so clock skew between the hosts, or a step of either wall clock, moves no verdict they settle:
-//   the value was written after the last read of ours that saw another value (`after`) and no later
-//   than the first read that saw this one (`since`). Within those bounds the written epoch, read by
-//   our wall clock, places the write; outside them it is clamped to them. Hence:
-//     value unchanged for more than maxAgeS of our monotonic clock → false, whatever the epoch says
+//   readers: kvmheartbeat.sh `$(date +%s) - hb > interval` → DEAD, storagehealth.py `delay > timeout`
+//   → not ok; exactly maxAgeS is alive). A kvm epoch is a whole second: every write within that
+//   second leaves the same content, so it stands for a write as late as its last millisecond (with
+//   whole seconds on both sides, exactly as kvmheartbeat.sh judges it). The age is judged on OUR
+//   monotonic clock wherever our reads bound it, so clock skew between the hosts, or a step of
+//   either wall clock, moves no verdict they settle: the value was written after the last read of
+//   ours that saw another value (`after`) and no later than the first read that saw this one
+//   (`since`, plus that second for kvm). Within those bounds the written epoch, read by our wall
+//   clock, places the write; outside them it is clamped to them. Hence:
+//     value unchanged for more than maxAgeS (+1 s for kvm) of our monotonic clock → false, whatever the epoch says
 //     value seen changing after a read of ours at most maxAgeS ago → true, whatever the epoch says
 //     nothing seen before (a first read) → the epoch alone: skew shifts that verdict by its size
-//   A dead peer is thus declared dead at most maxAgeS after we first read its last heartbeat (earlier
-//   by its epoch when its clock is not ahead); a live one is never declared dead by skew unless its
-//   last write falls between two of our reads and may be older than maxAgeS by up to their gap.
-//   age_s is the written epoch's age by our wall clock, as reported.
+//   A dead peer is thus declared dead at most maxAgeS (+1 s for kvm) after we first read its last
+//   heartbeat (earlier by its epoch when its clock is not ahead); a live one is never declared dead
+//   by skew unless its last write falls between two of our reads and may be older than maxAgeS by
+//   up to their gap. age_s is the written epoch's age by our wall clock, as reported.
 import { run as realRun, type Runner } from '../shared/run.js';
-import { heartbeatFile, parseHeartbeat, type HeartbeatFormat } from './heartbeat-format.js';
+import { heartbeatFile, heartbeatSpanMs, parseHeartbeat, type HeartbeatFormat } from './heartbeat-format.js';
 import { monoMs } from './clock.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -85,9 +88,12 @@ export async function checkPeerHeartbeat(a: PeerCheckArgs): Promise<PeerCheckRes
     cur = prev;
     cur.lastRead = Math.max(cur.lastRead, got.startedMs);
   } else seen.set(file, (cur = { value: text, since: now, after: prev ? prev.lastRead : -Infinity, lastRead: got.startedMs }));
-  // When it was written, on our monotonic clock: where the epoch puts it, within what our reads show.
-  const writtenMs = Math.min(Math.max(now - ageS * 1000, cur.after), cur.since);
-  return { alive: now - writtenMs <= a.maxAgeS * 1000, age_s: ageS };
+  // The age of the latest write this content can stand for: by the epoch (the end of the span it
+  // names: a kvm epoch is a whole second, rewritten unchanged by every write within it), clamped to
+  // what our reads show: written after `after`, and no later than `span` after `since`.
+  const span = heartbeatSpanMs(a.format);
+  const ageMs = Math.min(Math.max(Math.round(ageS * 1000) - span, now - cur.since - span), now - cur.after);
+  return { alive: ageMs <= a.maxAgeS * 1000, age_s: ageS };
 }
 
 /** Tests: forget what was seen. */

@@ -203,8 +203,9 @@ test('peer check: unreadable/timeout/garbage → unknown (never false); stale �
   const ahead = `${wall / 1000 + 120}\n`;
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 0 })).alive, true);
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 59_000 })).alive, true);
-  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 60_000 })).alive, true);
-  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 60_001 })).alive, false);
+  // Unchanged for 60 s after the end of the second it names (kvm: rewritten unchanged within it).
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 60_999 })).alive, true);
+  assert.equal((await checkPeerHeartbeat({ ...base, run: reads(ahead), monoMs: () => 61_000 })).alive, false);
   // A peer whose clock is behind but whose value changes: alive.
   forgetPeerReads();
   assert.equal((await checkPeerHeartbeat({ ...base, run: reads(`${wall / 1000 - 100}\n`), monoMs: () => 0 })).alive, false);
@@ -229,20 +230,25 @@ test('peer check at the boundaries (−ε, =, +ε), as kvmheartbeat.sh and stora
     assert.equal((await check(format, text, 0)).alive, alive, `${format} ${JSON.stringify(text)}`);
   }
   // By this host's monotonic clock: a value unchanged for max_age_s − ε, exactly, + ε (its epoch
-  // looks fresh: the peer's clock is far ahead, so only the unchanged rule can tell).
-  const ahead = `${wall / 1000 + 3600}\n`;
-  for (const [mono, alive] of [
-    [59_999, true],
-    [60_000, true],
-    [60_001, false],
+  // looks fresh: the peer's clock is far ahead, so only the unchanged rule can tell). A kvm value
+  // may have been rewritten unchanged until the end of the second it names: one second more.
+  for (const [format, ahead, at] of [
+    ['ovm', (wall / 1000 + 3600).toFixed(3), 60_000],
+    ['kvm', `${wall / 1000 + 3600}\n`, 60_999],
   ] as const) {
-    forgetPeerReads();
-    assert.equal((await check('kvm', ahead, 0)).alive, true);
-    assert.equal((await check('kvm', ahead, mono)).alive, alive, `unchanged for ${mono} ms`);
+    for (const [mono, alive] of [
+      [at - 1, true],
+      [at, true],
+      [at + 1, false],
+    ] as const) {
+      forgetPeerReads();
+      assert.equal((await check(format, ahead, 0)).alive, true);
+      assert.equal((await check(format, ahead, mono)).alive, alive, `${format} unchanged for ${mono} ms`);
+    }
   }
 });
 
-test('peer check under clock skew: a peer seen writing within max_age_s of our monotonic clock is alive whatever its wall clock or ours says; a dead one is dead max_age_s after we first saw its last value', async () => {
+test('peer check under clock skew: a peer seen writing within max_age_s of our monotonic clock is alive whatever its wall clock or ours says; a dead one is dead max_age_s (+ the second a kvm epoch names) after we first saw its last value', async () => {
   // The peer's clock is 50 s behind ours; it writes every 20 s; max_age_s 60 (CloudStack's defaults' order).
   const W = 1_000_000_000;
   const behind = 50;
@@ -283,8 +289,44 @@ test('peer check under clock skew: a peer seen writing within max_age_s of our m
   t = 2; writeAhead();
   t = 3; assert.equal((await check()).alive, true);
   t = 40; assert.equal((await check()).alive, true, 'the epoch (50 s ahead) says fresh; our reads say ≤ 40 s');
-  t = 63; assert.equal((await check()).alive, true, '= 60 s since we first saw it');
-  t = 63.001; assert.equal((await check()).alive, false, 'unchanged for more than 60 s of our own clock, whatever its epoch says');
+  // First seen at 3; rewritten unchanged at most until the end of the second it names.
+  t = 63.999; assert.equal((await check()).alive, true, '= 60 s after the latest write our reads allow');
+  t = 64; assert.equal((await check()).alive, false, 'unchanged for more than 60 s (+ its second) of our own clock, whatever its epoch says');
+});
+
+test('kvm heartbeats name whole seconds: writes within one second (a sub-second probe interval) leave the same content, and the peer check judges the latest of them, as kvmheartbeat.sh does', async () => {
+  const W = 1_000_000_000; // the peer's clock and ours agree here
+  let t = 0; // seconds on both our clocks
+  let file = '';
+  const check = () =>
+    checkPeerHeartbeat({ poolPath: '/mnt/p', hostId: '10.0.0.7', format: 'kvm', maxAgeS: 60, timeoutMs: 200, wallMs: () => (W + t) * 1000, monoMs: () => t * 1000, run: recordingRunner(() => ({ stdout: file })) });
+  // The writer's content: the same for every write within one second.
+  assert.equal(heartbeatContent('kvm', (W + 10) * 1000), heartbeatContent('kvm', (W + 10.75) * 1000));
+  // A first read, at −ε, =, +ε of kvmheartbeat.sh's `$(date +%s) - hb > 60` → DEAD: a write in second
+  // W+10 may be as late as W+10.999, so it is alive until W+70.999 and dead from W+71.
+  for (const [at, alive] of [
+    [70.5, true],
+    [70.999, true],
+    [71, false],
+  ] as const) {
+    forgetPeerReads();
+    file = heartbeatContent('kvm', (W + 10) * 1000);
+    t = at;
+    assert.equal((await check()).alive, alive, `first read at W+${at}`);
+  }
+  // Probes every 0.25 s write "W+10" four times; we read it first at 10.1; the peer dies after its
+  // write at 10.75. Nothing we can read tells the writes at 10.25-10.75 from the one at 10.0: the
+  // check must not count the peer's age from our first read (it wrote 0.65 s after it).
+  forgetPeerReads();
+  t = 10;
+  file = heartbeatContent('kvm', (W + t) * 1000);
+  t = 10.1; assert.equal((await check()).alive, true);
+  t = 10.25; file = heartbeatContent('kvm', (W + t) * 1000);
+  t = 10.75; file = heartbeatContent('kvm', (W + t) * 1000);
+  t = 70.1; assert.equal((await check()).alive, true);
+  t = 70.5; assert.equal((await check()).alive, true, 'last written at 10.75: 59.75 s ago');
+  t = 70.999; assert.equal((await check()).alive, true, 'the second W+10 may hold a write until 10.999');
+  t = 71; assert.equal((await check()).alive, false, 'unchanged since the second W+10 ended, more than 60 s ago');
 });
 
 test('peer check and pool path resolution on a hung pool: one child per file at a time, joined by the next calls, each answering by its own deadline', async () => {
