@@ -3,7 +3,7 @@
 // fake /proc + /sys + debugfs tree, the kill step's seams, and the config timing rule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,10 +12,11 @@ import {
 } from '../../src/fencer/kill-vms/proc-parse.js';
 import { planPoolKill, type KillFacts, type PoolKillState, type Holder } from '../../src/fencer/kill-vms/decide.js';
 import { gatherKillFacts, pendingWrites, type GatherPaths } from '../../src/fencer/kill-vms/gather.js';
-import { destroyArgv, killHolders, killMarkerFile, markerOf } from '../../src/fencer/kill-vms/act.js';
+import { destroyArgv, destroyDomains, killHolders, killMarkerFile, markerOf } from '../../src/fencer/kill-vms/act.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { KillVms } from '../../src/fencer/kill-vms/controller.js';
 import type { Logger } from '../../src/shared/log.js';
+import { recordingRunner, type Runner } from '../../src/shared/run.js';
 
 const MOUNTINFO = [
   '22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw',
@@ -401,4 +402,82 @@ test('controller: a pool configured as a symlink is recorded by the mount of its
     r = kv.tick([{ path: '/srv/pools/a', fence: true, lastOkMs: 0 }], (t += 100));
   }
   assert.deepEqual(killedPids, [400]);
+});
+
+test('destroy: every killed VM\'s domain is destroyed at once, the whole phase bounded by one deadline (N hung virsh/xl take one deadline, not N)', async () => {
+  const vm = (pid: number, name: string) => ({ pid, start: String(pid), comm: 'qemu-kvm', how: ['fd 3'], vm: { name, uuid: `u-${pid}` }, killedAtMs: 0 });
+  const killed = [vm(1, 'i-2-1-VM'), vm(2, 'i-2-2-VM'), { pid: 3, start: '3', comm: 'dd', how: ['fd 1'], killedAtMs: 0 }, vm(4, 'i-2-4-VM')];
+  const virsh = { kind: 'libvirt' as const, bin: '/usr/bin/virsh' };
+  // A libvirtd that never answers, and virsh children the kernel holds past their SIGKILL: run() never settles.
+  const started: string[] = [];
+  const hung: Runner = (cmd, args) => {
+    started.push(args[args.length - 1]);
+    return new Promise(() => {});
+  };
+  const all = destroyDomains(virsh, killed, hung, 50);
+  assert.deepEqual(started, ['u-1', 'u-2', 'u-4'], 'every destroy starts at once (the dd is no VM: nothing to destroy)');
+  const rs = await all;
+  assert.deepEqual(rs.map((r) => [r.vm, r.ok]), [['i-2-1-VM', false], ['i-2-2-VM', false], ['i-2-4-VM', false]]);
+  assert.match(rs[0].message, /no answer within 50 ms/);
+  // Answers as libvirt gives them: destroyed; already gone (the QEMU was SIGKILLed) counts as done; a real failure does not.
+  const answers: Record<string, { code: number; stderr?: string }> = {
+    'u-1': { code: 0 },
+    'u-2': { code: 1, stderr: 'error: Failed to destroy domain u-2\nerror: Requested operation is not valid: domain is not running\n' },
+    'u-4': { code: 1, stderr: 'error: failed to connect to the hypervisor\n' },
+  };
+  const answering = recordingRunner((c) => answers[c.args[c.args.length - 1]]);
+  assert.deepEqual(
+    (await destroyDomains(virsh, killed, answering, 1000)).map((r) => [r.vm, r.ok]),
+    [['i-2-1-VM', true], ['i-2-2-VM', true], ['i-2-4-VM', false]],
+  );
+});
+
+test('controller: destroys that hang (libvirtd stuck) hold neither the spare nor the fence of the next VM started on the fenced pool; they all start at once', async () => {
+  const h = fakeHost();
+  const qemu = (pid: number) => ({ fds: { '3': [`/mnt/pool/${pid}.img`, 52] as [string, number] }, cmdline: ['/usr/bin/qemu-system-x86_64', '-name', `guest=vm${pid}`, '-uuid', `u-${pid}`, ''].join('\0') });
+  for (const pid of [500, 501, 502]) h.addProc(pid, qemu(pid));
+  // Nothing pending: an idle RPC client to the pool's server and a clean bdi.
+  const clnt = join(h.paths.debugfs, 'sunrpc/rpc_clnt/3');
+  mkdirSync(clnt, { recursive: true });
+  mkdirSync(join(h.paths.debugfs, 'sunrpc/rpc_xprt/3'), { recursive: true });
+  writeFileSync(join(h.paths.debugfs, 'sunrpc/rpc_xprt/3/info'), 'netid: tcp\naddr: 10.0.0.5\nport: 2049\nstate: 0x1b\n');
+  symlinkSync('../../rpc_xprt/3', join(clnt, 'xprt'));
+  writeFileSync(join(clnt, 'tasks'), '');
+  mkdirSync(join(h.paths.debugfs, 'bdi/0:52'), { recursive: true });
+  writeFileSync(join(h.paths.debugfs, 'bdi/0:52/stats'), 'BdiWriteback: 0 kB\nBdiReclaimable: 0 kB\nb_dirty: 0\nb_io: 0\nb_more_io: 0\n');
+  const killedPids: number[] = [];
+  const destroys: string[] = [];
+  const quiet = () => {};
+  const log = { info: quiet, debug: quiet, error: quiet, fatal: quiet, warn: quiet } as unknown as Logger;
+  const kv = new KillVms({
+    pools: [{ path: '/mnt/pool' }], killTimeoutMs: 10_000, markerDir: h.root, writeFile: (_f, _t, done) => done(null),
+    vm: { kind: 'libvirt', bin: '/usr/bin/virsh' }, destroyTimeoutMs: 200,
+    // virsh destroy against a libvirtd that never answers
+    run: ((_cmd: string, args: string[]) => (destroys.push(args[args.length - 1]), new Promise(() => {}))) as unknown as Runner,
+    log, now: () => performance.now(),
+    kill: (pid) => {
+      killedPids.push(pid);
+      rmSync(join(h.paths.proc, String(pid)), { recursive: true, force: true }); // SIGKILL: gone
+    },
+    paths: h.paths,
+  });
+  const settle = () => new Promise((r) => setTimeout(r, 20));
+  kv.verified('/mnt/pool', String(52));
+  for (let i = 0; i < 100 && !kv.snapshot('/mnt/pool')?.mount; i++) await settle();
+  let t = 1000;
+  const tick = () => kv.tick([{ path: '/mnt/pool', fence: true, lastOkMs: 0 }], (t += 10));
+  for (let i = 0; i < 200 && kv.snapshot('/mnt/pool')?.phase !== 'fenced'; i++) {
+    assert.equal(tick().reset, undefined);
+    await settle();
+  }
+  assert.equal(kv.snapshot('/mnt/pool')?.phase, 'fenced');
+  assert.deepEqual(killedPids.sort(), [500, 501, 502]);
+  assert.deepEqual(destroys.sort(), ['u-500', 'u-501', 'u-502'], 'the three destroys started together, none waiting for another');
+  // A VM started on the fenced pool while the destroys still hang: killed all the same, no reset.
+  h.addProc(503, qemu(503));
+  for (let i = 0; i < 200 && !killedPids.includes(503); i++) {
+    assert.equal(tick().reset, undefined);
+    await settle();
+  }
+  assert.ok(killedPids.includes(503), 'the new holder was killed while the destroys hang');
 });

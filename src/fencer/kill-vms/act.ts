@@ -76,26 +76,43 @@ export function destroyArgv(how: { kind: 'libvirt' | 'xl' | 'none'; bin?: string
   return undefined;
 }
 
-/** Destroy the killed VMs' domains, each with a deadline; resolves to one line per VM. */
+/**
+ * Destroy the killed VMs' domains, all at once, the whole phase within one deadline: N destroys
+ * against a hung libvirtd or xl take one `timeoutMs`, not N of them (each child is killed at the
+ * deadline; our own timer answers for one the kernel holds past its SIGKILL). Resolves to one line
+ * per VM, in order. Runs only once the pool is spared (the QEMUs are gone): it tells the
+ * orchestrator the domains stopped, and never holds the fence or the reset.
+ */
 export async function destroyDomains(
   how: { kind: 'libvirt' | 'xl' | 'none'; bin?: string; uri?: string },
   killed: KilledProc[],
   run: Runner,
   timeoutMs: number,
 ): Promise<Array<{ vm: string; ok: boolean; message: string }>> {
-  const out: Array<{ vm: string; ok: boolean; message: string }> = [];
-  for (const k of killed) {
+  const jobs = killed.flatMap((k) => {
     const argv = destroyArgv(how, k);
-    if (!argv) continue;
-    const vm = k.vm?.name ?? k.vm?.uuid ?? String(k.pid);
-    try {
-      const r = await run(argv[0], argv[1], { timeoutMs, allowFailure: true });
-      // The QEMU is already dead: libvirt may have noticed first ("domain is not running"); that is the result we want.
-      const ok = r.code === 0 || /not running|not found|no domain/i.test(r.stderr);
-      out.push({ vm, ok, message: r.code === 0 ? 'destroyed' : r.stderr.trim().split('\n')[0] });
-    } catch (e) {
-      out.push({ vm, ok: false, message: (e as Error).message });
-    }
+    return argv ? [{ vm: k.vm?.name ?? k.vm?.uuid ?? String(k.pid), argv }] : [];
+  });
+  if (!jobs.length) return [];
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs + 100)));
+  try {
+    return await Promise.all(
+      jobs.map(({ vm, argv }) =>
+        Promise.race([
+          run(argv[0], argv[1], { timeoutMs, allowFailure: true }).then(
+            (r) => {
+              // The QEMU is already dead: libvirt may have noticed first ("domain is not running"); that is the result we want.
+              const ok = r.code === 0 || /not running|not found|no domain/i.test(r.stderr);
+              return { vm, ok, message: r.code === 0 ? 'destroyed' : r.stderr.trim().split('\n')[0] };
+            },
+            (e: unknown) => ({ vm, ok: false, message: (e as Error).message }),
+          ),
+          late.then(() => ({ vm, ok: false, message: `no answer within ${timeoutMs} ms` })),
+        ]),
+      ),
+    );
+  } finally {
+    clearTimeout(timer);
   }
-  return out;
 }
