@@ -18,6 +18,7 @@ import { netHost } from '../../src/network/host/netns.js';
 import { parseOvs, OVS_READ_ARGS } from '../../src/network/host/ovs.js';
 import { SafeApply } from '../../src/network/host/safe-apply.js';
 import { recordingRunner } from '../../src/shared/run.js';
+import { CHILD_PATH } from '../../src/shared/host-tools.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { networkConfig } from '../fixtures/network-ctx.js';
 import { createLogger } from '../../src/shared/log.js';
@@ -240,6 +241,19 @@ describe('apply', () => {
     const r = recordingRunner();
     await netHost(networkConfig({ ovs_rundir: '/run/test-ovs' }), r).vsctl(['show']);
     assert.equal(r.calls[0].opts.env?.OVS_RUNDIR, '/run/test-ovs');
+  });
+  it("gives ovs-vsctl and ovs-ofctl a fixed environment: the agent's own PATH is not theirs (before: it was)", async () => {
+    const saved = process.env.PATH;
+    process.env.PATH = '/home/someone/bin:/usr/bin';
+    try {
+      const r = recordingRunner();
+      const h = netHost(networkConfig({ ovs_rundir: '/run/test-ovs' }), r);
+      await h.vsctl(['show']);
+      await h.ofctl(['dump-flows', 'br0']);
+      for (const c of r.calls) assert.deepEqual(c.opts.env, { PATH: CHILD_PATH, LANG: 'C', LC_ALL: 'C', OVS_RUNDIR: '/run/test-ovs' }, c.cmd);
+    } finally {
+      process.env.PATH = saved;
+    }
   });
   it('safe apply rolls back when not confirmed, and a late confirm says so', async () => {
     const r = recordingRunner();

@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
+import { CHILD_PATH } from '../../shared/host-tools.js';
 import type { Runner, RunResult } from '../../shared/run.js';
 import { ipReader } from './ip-reader.js';
 
@@ -96,7 +97,9 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
   const timeoutMs = Math.round(config.network.command_timeout_s * 1000);
   const ms = () => Math.max(1, Math.min(timeoutMs, opts.remainingMs ? Math.floor(opts.remainingMs()) : timeoutMs));
   const signal = opts.signal;
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' };
+  // The OVS tools' whole environment: the fixed child PATH (never the agent's own), C locale, and
+  // OVS_RUNDIR from the config; nothing else of the agent's environment (OVS_DBDIR, ...) reaches them.
+  const env: NodeJS.ProcessEnv = { PATH: CHILD_PATH, LANG: 'C', LC_ALL: 'C' };
   if (config.network.ovs_rundir) env.OVS_RUNDIR = config.network.ovs_rundir;
   const nsArgs = ns ? ['-n', ns] : [];
   return {
