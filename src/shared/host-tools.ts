@@ -289,17 +289,6 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     oldUserland: "util-linux 2.13+ has flock(1); a root without it uses brick's own (Debian 12 util-linux 2.38)",
   },
   {
-    name: 'cat',
-    package: 'coreutils',
-    usedBy: 'fencer: the child that holds the instance lock while the fencer lives',
-    flags: [{ flag: '(no arguments: copies stdin to stdout)', since: '' }],
-    minVersion: '',
-    versionArgs: ['--version'],
-    parseVersion: dotted(/coreutils\)\s+([\d.]+)/),
-    carried: true,
-    oldUserland: "every coreutils has cat; brick carries its own for a root without coreutils",
-  },
-  {
     name: 'realpath',
     package: 'coreutils',
     usedBy: 'fencer: a pool path resolved once at start (a symlink to the mount), with a deadline',

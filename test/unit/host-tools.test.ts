@@ -120,3 +120,23 @@ test('on this machine (Debian 12) every coreutils/iproute2/util-linux tool brick
   }
   assert.equal(report.length, HOST_TOOLS.length);
 });
+
+test('every tool in the registry is one brick runs, and what the portable build carries is the registry\'s carried set plus chrt (for the init scripts)', async () => {
+  // A tool no code runs still costs: brick carries it (a binary and its libraries in
+  // /usr/lib/brick), probes it at start, and doctor and host_capabilities report it. cat stayed
+  // after the fencer's instance lock stopped running it.
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { repoRoot } = await import('../fixtures/exec.js');
+  const files = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  const src = files(join(repoRoot, 'src'))
+    .filter((f) => f !== join(repoRoot, 'src', 'shared', 'host-tools.ts'))
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
+  const unused = HOST_TOOLS.filter((t) => !src.includes(`'${t.name}'`)).map((t) => t.name);
+  assert.deepEqual(unused, [], 'tools no code outside the registry names');
+  const { CARRIED_TOOLS } = (await import('../../scripts/build-portable.mjs' as string)) as { CARRIED_TOOLS: string[] };
+  const carried = HOST_TOOLS.filter((t) => t.carried).map((t) => t.name);
+  assert.deepEqual([...CARRIED_TOOLS].sort(), [...carried, 'chrt'].sort());
+});
