@@ -1,8 +1,9 @@
 // File calls and host_capabilities on the real file system and tools, handlers called directly:
 // concurrency of ovs_mkdirs/ovs_upload_file, a refused upload through a symlink swapped in, and
 // host_capabilities' shape with whatever this machine has.
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,4 +116,64 @@ test('ovs_upload_file removes the temp file a killed brick left for that file na
   assert.equal(await ovsUploadFile([dir, 'disk.img', 'whole'], ctx), true);
   assert.equal(readFileSync(join(dir, 'disk.img'), 'utf8'), 'whole');
   assert.deepEqual(readdirSync(dir).sort(), ['.disk.img.tmp', '.other.img.brick-0123456789ab.tmp', 'disk.img']);
+});
+
+describe('a failed upload removes the directories it made, and only those', () => {
+  // A small tmpfs inside file_roots: a file larger than it fails with ENOSPC after the call made
+  // its directories, as a full repository would.
+  let full: string;
+  before(() => {
+    full = join(work, 'root', 'full');
+    mkdirSync(full);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', full]);
+  });
+  after(() => {
+    execFileSync('umount', [full]);
+  });
+  const big = 'x'.repeat(4 << 20);
+  const noSpace = (e: unknown) => e instanceof BrickError && e.fault === 'COMMAND_FAILED' && /no space left/.test(e.message);
+
+  test('ovs_upload_file that fails after making a/b/ leaves no a/ behind; a directory that was there stays (before: a/b/ stayed, empty)', async () => {
+    mkdirSync(join(full, 'kept'));
+    await assert.rejects(ovsUploadFile([join(full, 'kept', 'a', 'b'), 'vm.cfg', big], ctx), noSpace);
+    assert.deepEqual(readdirSync(join(full, 'kept')), []);
+    assert.deepEqual(readdirSync(full), ['kept']);
+    // The key upload makes its directory the same way.
+    const c = callContext({ ...ctx.config, ovm3: { ...ctx.config.ovm3, ssh_key: join(full, 'kept', 'keys', 'id_rsa.cloud') } }, { log: memoryLogger().log });
+    await assert.rejects(ovsUploadSshKey(['id_rsa.cloud', big], c), noSpace);
+    assert.deepEqual(readdirSync(join(full, 'kept')), []);
+  });
+
+  test('uploads into the same new directories at once: the failing one never takes a directory from under one that writes (each reply whole)', async () => {
+    // Per round, at once: one upload that fails (its file fills the tmpfs: ENOSPC), one into the
+    // same new directory, one below it, ovs_mkdirs below it, and one beside it. The ones into x/
+    // and below wait for the failing one (they need x/, which it may make and remove), so they
+    // succeed whatever the order. The one beside may write while the failing one fills the tmpfs
+    // (when x/'s parent is already there, they share no directory it could remove): it succeeds, or
+    // fails with ENOSPC itself and leaves no directory; never another fault.
+    for (let i = 0; i < 15; i++) {
+      const dir = join(full, `r${i}`, 'x');
+      const beside = join(full, `r${i}`, 'z');
+      const [failing, same, below, mkdirs, besideR] = await Promise.allSettled([
+        ovsUploadFile([dir, 'big', big], ctx),
+        ovsUploadFile([dir, 'small', `same ${i}`], ctx),
+        ovsUploadFile([join(dir, 'y'), 'small', `below ${i}`], ctx),
+        ovsMkdirs([join(dir, 'm')], ctx),
+        ovsUploadFile([beside, 'small', `beside ${i}`], ctx),
+      ]);
+      assert.equal(failing.status, 'rejected');
+      assert.ok(noSpace((failing as PromiseRejectedResult).reason), String((failing as PromiseRejectedResult).reason));
+      for (const [what, r] of Object.entries({ same, below, mkdirs }))
+        assert.equal(r.status, 'fulfilled', `round ${i}, ${what}: ${String((r as PromiseRejectedResult).reason)}`);
+      assert.equal(readFileSync(join(dir, 'small'), 'utf8'), `same ${i}`);
+      assert.equal(readFileSync(join(dir, 'y', 'small'), 'utf8'), `below ${i}`);
+      assert.ok(statSync(join(dir, 'm')).isDirectory());
+      assert.deepEqual(readdirSync(dir).sort(), ['m', 'small', 'y'], 'no temp file of the failed upload left');
+      if (besideR.status === 'fulfilled') assert.equal(readFileSync(join(beside, 'small'), 'utf8'), `beside ${i}`);
+      else {
+        assert.ok(noSpace(besideR.reason), `round ${i}, beside: ${String(besideR.reason)}`);
+        assert.equal(existsSync(beside), false, 'the directory it made is gone with it');
+      }
+    }
+  });
 });

@@ -2,13 +2,15 @@
 // Every path must lie inside server.file_roots both as written and once symlinks are resolved (the
 // realpath of its deepest existing ancestor, plus the rest). ".." is refused outright. Writes are
 // atomic: a temp file in the same directory, fsync, rename, fsync of the directory. Every check runs
-// before the first change, so a refused call changes nothing.
+// before the first change, so a refused call changes nothing; the directories a call made for its
+// file are removed again when the call then fails (withDirs).
 import { constants as C } from 'node:fs';
-import { chmod, lstat, mkdir, open, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { BrickError } from '../../shared/errors.js';
+import type { LockTable } from '../../shared/keyed-lock.js';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
@@ -96,26 +98,33 @@ function ioError(what: string, e: unknown): BrickError {
   return new BrickError('COMMAND_FAILED', `${what}: ${(e as Error).message}`);
 }
 
-/**
- * Create dir and its missing parents with exactly `mode` (not masked by the umask).
- * Returns true when it created the last component, false when it already was a directory.
- */
-export async function makeDirs(dir: string, mode: number): Promise<boolean> {
-  const st = await stat(dir).catch((e) => (errno(e) === 'ENOENT' ? undefined : Promise.reject(ioError(dir, e))));
-  if (st) {
-    if (!st.isDirectory()) throw new BrickError('CONFLICT', `${dir}: exists and is not a directory`);
-    return false;
-  }
+/** `dir` and its ancestors up to the first that exists: the ones missing, top first. */
+async function missingDirs(dir: string): Promise<string[]> {
   const missing: string[] = [];
   for (let cur = dir; ; cur = dirname(cur)) {
     const exists = await stat(cur).then(() => true, () => false);
     if (exists || cur === '/') break;
     missing.unshift(cur);
   }
+  return missing;
+}
+
+/**
+ * Create dir and its missing parents with exactly `mode` (not masked by the umask), pushing each
+ * directory it creates onto `created` as it goes (so a caller can undo them even when it throws).
+ * Returns true when it created the last component, false when it already was a directory.
+ */
+export async function makeDirs(dir: string, mode: number, created: string[] = []): Promise<boolean> {
+  const st = await stat(dir).catch((e) => (errno(e) === 'ENOENT' ? undefined : Promise.reject(ioError(dir, e))));
+  if (st) {
+    if (!st.isDirectory()) throw new BrickError('CONFLICT', `${dir}: exists and is not a directory`);
+    return false;
+  }
   let createdLeaf = false;
-  for (const d of missing) {
+  for (const d of await missingDirs(dir)) {
     try {
       await mkdir(d, { mode });
+      created.push(d);
       await chmod(d, mode);
       if (d === dir) createdLeaf = true;
     } catch (e) {
@@ -126,6 +135,38 @@ export async function makeDirs(dir: string, mode: number): Promise<boolean> {
     }
   }
   return createdLeaf;
+}
+
+/** The lock of a directory withDirs may make, remove, or rely on. */
+const dirKey = (d: string) => `dir:${d}`;
+
+/**
+ * Run fn with `dir` made (its missing parents too, `mode`); fn gets whether `dir` itself was made.
+ * When the making or fn fails, the directories this call made are removed again, deepest first, each
+ * only while empty. It holds `keys` and the locks of every directory it may make and of the deepest
+ * one that exists under them, so another call into the same new directory (or beside or below it)
+ * waits until this one is done, and never sees a directory go while it writes into it; it checks
+ * again inside the locks that the directories are as it found them, else takes the new ones' locks.
+ */
+export async function withDirs<T>(locks: LockTable, dir: string, mode: number, keys: readonly string[], fn: (made: boolean) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const missing = await missingDirs(dir);
+    const base = missing.length ? dirname(missing[0]) : dir;
+    const plan = [base, ...missing];
+    const r = await locks.with([...keys, ...plan.map(dirKey)], async () => {
+      const now = await missingDirs(dir);
+      if (now.join('\0') !== missing.join('\0')) return undefined;
+      const created: string[] = [];
+      try {
+        return { v: await fn(await makeDirs(dir, mode, created)) };
+      } catch (e) {
+        for (const d of created.reverse()) if (!(await rmdir(d).then(() => true, () => false))) break;
+        throw e;
+      }
+    });
+    if (r) return r.v;
+    if (attempt >= 4) throw new BrickError('CONFLICT', `${dir}: its directories kept changing while brick made them; nothing was changed; try again`);
+  }
 }
 
 /**
@@ -195,7 +236,7 @@ const roots = (ctx: CallContext) => ctx.config.server.file_roots;
 /** ovs_mkdirs(dir[, mode]) → nil when it created the directory, true when it existed (the module's contract). */
 export async function ovsMkdirs([path, m = 0o700]: [string, number?], ctx: CallContext): Promise<null | true> {
   const dir = await pathInRoots('dir', path, roots(ctx));
-  return ctx.locks.with(`file:${dir}`, async () => ((await makeDirs(dir, m)) ? null : true));
+  return withDirs(ctx.locks, dir, m, [], async (made) => (made ? null : true));
 }
 
 /** ovs_check_file(file) → true when it is a regular file (following symlinks that stay inside file_roots). */
@@ -207,8 +248,7 @@ export async function ovsCheckFile([path]: [string], ctx: CallContext): Promise<
 
 async function writeInto(dir: string, name: string, data: string | Buffer, dirMode: number, fileMode: (existing?: number) => number, ctx: CallContext) {
   const target = join(dir, name);
-  await ctx.locks.with(`file:${target}`, async () => {
-    await makeDirs(dir, dirMode);
+  await withDirs(ctx.locks, dir, dirMode, [`file:${target}`], async () => {
     const existing = await stat(target).catch(() => undefined);
     const old = existing?.isFile() ? existing : undefined;
     await atomicWrite(dir, name, data, fileMode(old ? old.mode & 0o7777 : undefined), old && { uid: old.uid, gid: old.gid });
@@ -236,8 +276,7 @@ export async function ovsUploadSshKey([name, key]: [string, string | Buffer], ct
   if (typeof data === 'string' && data.length && !data.endsWith('\n')) data += '\n';
   const dir = await pathInRoots('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), roots(ctx));
   const target = await pathInRoots('keyfile', join(dir, name), roots(ctx));
-  await ctx.locks.with(`file:${target}`, async () => {
-    await makeDirs(dir, 0o700);
+  await withDirs(ctx.locks, dir, 0o700, [`file:${target}`], async () => {
     const st = await stat(dir);
     if ((st.mode & 0o077) !== 0) await chmod(dir, st.mode & 0o700);
     await atomicWrite(dir, name, data, 0o600);
