@@ -7,6 +7,9 @@ import { startOvs, type Ovs } from '../fixtures/ovs.js';
 import { call, ipn, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
 import { run, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
+import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import { linkKey } from '../../src/network/host/context.js';
+import { OVS_READ_ARGS } from '../../src/network/host/ovs.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 
 let haveOvs = false;
@@ -16,6 +19,22 @@ try {
   haveOvs = process.getuid?.() === 0;
 } catch {}
 const skip = prerequisite(haveOvs, 'needs root, ovsdb-server and ovs-vswitchd (openvswitch-switch)');
+
+/** A lock table that tells the test which keys each caller asks for, before it waits for them. */
+class WatchedLock extends KeyedLock {
+  onAsk?: (keys: string[]) => void;
+  override with<T>(keys: string | readonly string[], fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.onAsk?.(typeof keys === 'string' ? [keys] : [...keys]);
+    return super.with(keys, fn, signal);
+  }
+}
+
+/** A promise and its resolve. */
+function gate<T = void>(): { promise: Promise<T>; open: (v: T) => void } {
+  let open!: (v: T) => void;
+  const promise = new Promise<T>((r) => (open = r));
+  return { promise, open };
+}
 
 describe('network on userspace Open vSwitch', { skip }, () => {
   let ovs: Ovs;
@@ -155,5 +174,67 @@ describe('network on userspace Open vSwitch', { skip }, () => {
     await ovs.vsctl(['del-port', 'vnet0']);
     assert.equal((await call(ctx, 'network_remove_vlan_bridge', 'pbr0.300')).removed, true);
     assert.equal((await call(ctx, 'network_remove_vlan_bridge', 'pbr0.300')).removed, false);
+  });
+
+  it('network_remove_bridge and a VLAN bridge ensured on it at the same time: one wholly before the other (before: the remove took the new fake bridge with it)', async () => {
+    const bridges = async () => (await ovs.vsctl(['list-br'])).stdout.split('\n').filter(Boolean);
+    await call(ctx, 'network_ensure_bridge', 'rbr1', { datapath_type: 'netdev' });
+    // The remove is held just before its del-br (it holds its locks) until the ensure has either
+    // made its fake bridge or is waiting for a lock on rbr1: no waiting on time either way.
+    const locks = new WatchedLock();
+    const atDelBr = gate();
+    const delBrGo = gate();
+    const ensureMadeOrWaits = gate();
+    const runner: Runner = async (cmd, args, opts) => {
+      if (cmd === 'ovs-vsctl' && args.includes('del-br') && args.includes('rbr1')) {
+        atDelBr.open();
+        await delBrGo.promise;
+      }
+      const r = run(cmd, args, opts);
+      if (cmd === 'ovs-vsctl' && args.includes('add-br') && args.includes('rbr1.10')) r.then(() => ensureMadeOrWaits.open(), () => ensureMadeOrWaits.open());
+      return r;
+    };
+    const c = testCtx(ctx.config, { runner, locks });
+    const removing = call(c, 'network_remove_bridge', 'rbr1');
+    await Promise.race([atDelBr.promise, removing]);
+    locks.onAsk = (keys) => keys.includes(linkKey('rbr1')) && ensureMadeOrWaits.open();
+    const ensuring = call(c, 'network_ensure_vlan_bridge', 'rbr1', 10, {});
+    await Promise.race([ensureMadeOrWaits.promise, ensuring.catch(() => {})]);
+    delBrGo.open();
+    const [removed, ensured] = await Promise.allSettled([removing, ensuring]);
+    // The remove held rbr1 first: it went first, and the ensure found no parent (a serial order).
+    // Before, both said they succeeded: rbr1.10 was "made", and gone with its parent.
+    assert.equal(removed.status, 'fulfilled', String((removed as PromiseRejectedResult).reason));
+    assert.equal((removed as PromiseFulfilledResult<any>).value.removed, true);
+    assert.equal(ensured.status, 'rejected', `the ensure said ${JSON.stringify((ensured as PromiseFulfilledResult<any>).value)}`);
+    const e = (ensured as PromiseRejectedResult).reason;
+    assert.ok(e instanceof BrickError && e.fault === 'NOT_FOUND' && /parent rbr1 is neither/.test(e.message), String(e));
+    const left = await bridges();
+    assert.ok(!left.includes('rbr1') && !left.includes('rbr1.10'), left.join(' '));
+  });
+
+  it('network_remove_bridge of a name not yet in Open vSwitch while an ensure makes it: the remove comes wholly after (before: refused as "not a bridge brick made", or "not there")', async () => {
+    const bridges = async () => (await ovs.vsctl(['list-br'])).stdout.split('\n').filter(Boolean);
+    // The remove's first look at Open vSwitch (before any lock) finds nothing; the ensure then runs
+    // whole before the remove goes on.
+    const firstRead = gate();
+    const goOn = gate();
+    let armed = true;
+    const runner: Runner = async (cmd, args, opts) => {
+      const r = await run(cmd, args, opts);
+      if (armed && cmd === 'ovs-vsctl' && OVS_READ_ARGS.every((a) => args.includes(a))) {
+        armed = false;
+        firstRead.open();
+        await goOn.promise;
+      }
+      return r;
+    };
+    const removing = call(testCtx(ctx.config, { runner }), 'network_remove_bridge', 'rbr2');
+    await Promise.race([firstRead.promise, removing]);
+    assert.equal((await call(ctx, 'network_ensure_bridge', 'rbr2', { datapath_type: 'netdev' })).changed, true);
+    goOn.open();
+    const r = await removing;
+    assert.equal(r.removed, true, JSON.stringify(r));
+    assert.ok(!(await bridges()).includes('rbr2'));
   });
 });

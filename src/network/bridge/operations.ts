@@ -98,9 +98,12 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
 
 /**
  * Read, lock the names the state implies, read again inside the lock (`again`: what the plan needs
- * now that the names are known); retry if the names moved meanwhile.
+ * now that the names are known); retry if the names moved meanwhile. On Open vSwitch the parent
+ * bridge is one of them: the fake bridge is made on it, and network_remove_bridge of the parent
+ * holds it (without it, a parent removed between this read and the add-br took the new fake
+ * bridge with it while this call said it was made).
  */
-async function withNames<S, N extends { bridge: string; vlanDevice?: string }, T>(
+async function withNames<S, N extends { bridge: string; vlanDevice?: string; parentBridge?: string }, T>(
   nc: NetContext,
   read: () => Promise<S>,
   names: (s: S) => N,
@@ -109,11 +112,11 @@ async function withNames<S, N extends { bridge: string; vlanDevice?: string }, T
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     const first = names(await read());
-    const keys = [first.bridge, ...(first.vlanDevice ? [first.vlanDevice] : [])].map(linkKey);
+    const keys = [first.bridge, ...(first.vlanDevice ? [first.vlanDevice] : []), ...(first.parentBridge ? [first.parentBridge] : [])].map(linkKey);
     const r = await nc.locks.with(keys, async () => {
       const s = await again(first);
       const n = names(s);
-      if (n.bridge !== first.bridge || n.vlanDevice !== first.vlanDevice) return undefined;
+      if (n.bridge !== first.bridge || n.vlanDevice !== first.vlanDevice || n.parentBridge !== first.parentBridge) return undefined;
       return { v: await fn(s, n, () => again(first)) };
     });
     if (r) return r.v;
@@ -195,46 +198,77 @@ export async function removeVlanBridge(nc: NetContext, name: string): Promise<Xm
   return removeLinuxBridge(nc, name, planLinuxRemoveVlanBridge, 'VLAN bridge removed');
 }
 
+/** What a removal found, read inside its locks: the ports it must hold, and the removal itself. */
+interface Found {
+  ports: string[];
+  remove: () => Promise<XmlRpcStruct>;
+}
+
 /**
- * Remove a Linux bridge by a removal planner, holding the bridge and its ports (brick's devices
- * under it). The ports are known only by reading, before the locks: a port added in between is
- * not locked, so the locks are let go and taken again with it (a port is only ever released, or
- * put back by a rollback, under its own lock).
+ * Remove a bridge holding it and its ports. The ports are known only by reading, before the locks:
+ * a port added in between is not locked, so the locks are let go and taken again with it (a port is
+ * only ever released, or put back by a rollback, under its own lock). `find` reads and plans; it
+ * runs once before the locks (for the names) and again inside them, where its removal is applied.
  */
-async function removeLinuxBridge(nc: NetContext, name: string, plan: (s: LinuxState, name: string) => { exists: boolean; steps: Step[] }, logLine: string): Promise<XmlRpcStruct> {
-  const read = () => readLinks(nc.host, { names: [name], portsOf: [name], addrsOf: [name] });
-  let ports = portsOf(await read(), name).map((p) => p.name);
+async function removeHolding(nc: NetContext, name: string, find: () => Promise<Found>): Promise<XmlRpcStruct> {
+  let ports = (await find()).ports;
   for (let attempt = 0; ; attempt++) {
     const locked = new Set(ports);
     const r = await nc.locks.with([name, ...ports].map(linkKey), async () => {
-      const s = await read();
-      ports = portsOf(s, name).map((p) => p.name);
-      if (!ports.every((p) => locked.has(p))) return undefined;
-      const p = plan(s, name);
-      const changes = await applySteps(nc.host, p.steps);
-      if (changes.length) nc.log.info({ bridge: name, changes }, logLine);
-      return { removed: p.exists, changes };
+      const f = await find();
+      ports = f.ports;
+      if (!ports.every((p) => p === name || locked.has(p))) return undefined;
+      return { v: await f.remove() };
     });
-    if (r) return r;
+    if (r) return r.v;
     if (attempt >= 2) throw new BrickError('CONFLICT', `the ports of ${name} kept changing while brick removed it; nothing was changed; try again`);
   }
 }
 
-/** network_remove_bridge: a plain bridge brick made, holding the bridge and its ports. */
+/** A Linux bridge's removal by a removal planner (brick's devices under it are its ports). */
+function linuxRemoval(nc: NetContext, name: string, plan: (s: LinuxState, name: string) => { exists: boolean; steps: Step[] }, logLine: string): () => Promise<Found> {
+  return async () => {
+    const s = await readLinks(nc.host, { names: [name], portsOf: [name], addrsOf: [name] });
+    return {
+      ports: portsOf(s, name).map((p) => p.name),
+      remove: async () => {
+        const p = plan(s, name);
+        const changes = await applySteps(nc.host, p.steps);
+        if (changes.length) nc.log.info({ bridge: name, changes }, logLine);
+        return { removed: p.exists, changes };
+      },
+    };
+  };
+}
+
+function removeLinuxBridge(nc: NetContext, name: string, plan: (s: LinuxState, name: string) => { exists: boolean; steps: Step[] }, logLine: string): Promise<XmlRpcStruct> {
+  return removeHolding(nc, name, linuxRemoval(nc, name, plan, logLine));
+}
+
+/**
+ * network_remove_bridge: a plain bridge brick made, holding the bridge and its ports. With backend
+ * openvswitch the bridge is looked for in Open vSwitch first, and, when it is not there, as a Linux
+ * bridge (control0 may be one even then); both inside the same locks, so an ensure of the same name
+ * running meanwhile is wholly before or wholly after (before: a remove that found nothing in OVS went
+ * on as a Linux removal without holding the name, and refused the OVS bridge made meanwhile as "not
+ * a bridge brick made").
+ */
 export async function removeBridge(nc: NetContext, name: string): Promise<XmlRpcStruct> {
-  if (nc.host.backend === 'openvswitch') {
+  const linux = linuxRemoval(nc, name, planLinuxRemoveBridge, 'bridge removed');
+  if (nc.host.backend !== 'openvswitch') return removeHolding(nc, name, linux);
+  return removeHolding(nc, name, async () => {
     const s = await readOvs(nc.host);
-    if (s.bridges.has(name) || s.ports.has(name)) {
-      return nc.locks.with([name, ...(s.bridges.get(name)?.ports ?? [])].map(linkKey), async () => {
-        const plan = planOvsRemoveBridge(await readOvs(nc.host), name);
+    if (!s.bridges.has(name) && !s.ports.has(name)) return linux();
+    return {
+      ports: s.bridges.get(name)?.ports ?? [],
+      remove: async () => {
+        const plan = planOvsRemoveBridge(s, name);
         const changes = await applyOvs(nc.host, plan.cmds);
         if (changes.length) nc.log.info({ bridge: name, changes }, 'bridge removed');
         return { removed: plan.exists, changes };
-      });
-    }
-    // Not in OVS: control0 may be a Linux bridge even with backend openvswitch.
-  }
-  return removeLinuxBridge(nc, name, planLinuxRemoveBridge, 'bridge removed');
+      },
+    };
+  });
 }
 
 /** network_gc: the bridges removed (or, with dryRun, that would be). */
