@@ -1,10 +1,15 @@
 // Private temporary directories that name the process that made them (brick-KIND-PID-XXXXXX in
-// the system's temporary directory), so that one a killed process left (SIGKILL, a crash: its
-// finally never ran) can be told from one a live process still uses, and removed at the next start.
+// /tmp), so that one a killed process left (SIGKILL, a crash: its finally never ran) can be told
+// from one a live process still uses, and removed at the next start.
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/**
+ * Where they are made and swept: /tmp, whatever the environment says (os.tmpdir() follows TMPDIR,
+ * and no environment variable may move where brick serve writes or what it removes at start).
+ */
+export const TEMP_ROOT = '/tmp';
 
 /** The kinds brick makes; only these are ever swept. */
 export type TempKind = 'hook' | 'define' | 'domr';
@@ -13,7 +18,7 @@ const LEFT = /^brick-(hook|define|domr)-([1-9]\d{0,9})-[A-Za-z0-9]{6}$/;
 
 /** A new private (0700) directory for this process. */
 export function makeTempDir(kind: TempKind): Promise<string> {
-  return mkdtemp(join(tmpdir(), `brick-${kind}-${process.pid}-`));
+  return mkdtemp(join(TEMP_ROOT, `brick-${kind}-${process.pid}-`));
 }
 
 /** Whether a process has this pid (EPERM: one does, another user's). */
@@ -30,10 +35,11 @@ function pidLives(pid: number): boolean {
  * Remove the directories of makeTempDir whose process is gone: a real directory (not a link)
  * owned by this user, named for a pid no process has. One whose pid is alive (the maker, or a process
  * that has its pid now) stays, for a later start. Returns the paths removed; never throws.
- * Synchronous calls on the local temporary directory (serve runs it once, before it listens):
+ * `dir`: TEMP_ROOT; a test passes its own. Synchronous calls on the local temporary directory
+ * (serve runs it once, before it listens):
  * node:fs/promises stays unloaded until a call needs it (test/host/bundle-lazy.test.ts).
  */
-export async function sweepLeftTempDirs(dir = tmpdir()): Promise<string[]> {
+export async function sweepLeftTempDirs(dir = TEMP_ROOT): Promise<string[]> {
   const removed: string[] = [];
   let names: string[];
   try {

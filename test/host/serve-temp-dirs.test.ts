@@ -1,19 +1,24 @@
 // Temporary directories a killed brick serve left (hook, define, domR upload: its `finally` never
 // ran) are removed when brick serve starts, only those whose process is gone; a live process's
-// directory, another user's, a link and a name brick does not make stay.
+// directory, another user's, a link and a name brick does not make stay. They are in /tmp whatever
+// TMPDIR says (the serve test sets TMPDIR elsewhere: what is there stays).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { freePort, startServe } from '../fixtures/serve-process.js';
-import { makeTempDir, sweepLeftTempDirs } from '../../src/shared/temp-dirs.js';
+import { TEMP_ROOT, makeTempDir, sweepLeftTempDirs } from '../../src/shared/temp-dirs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'brick-h-res-tmpdirs-'));
 const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
+/** What a test made in /tmp itself (brick serve sweeps only there). */
+const inTmp: string[] = [];
 after(() => {
   for (const c of children) c.kill('SIGKILL');
+  for (const p of inTmp) rmSync(p, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -23,18 +28,22 @@ function deadPid(): number {
   return Number(String(r.stdout).trim());
 }
 
+/** Six characters as mkdtemp makes them (another run of this test on the machine picks others). */
+const six = () => randomBytes(3).toString('hex');
+
 function layout(tmp: string) {
   mkdirSync(tmp, { recursive: true });
   const dead = deadPid();
   const paths = {
-    dead: join(tmp, `brick-hook-${dead}-aB3xYz`),
-    deadDefine: join(tmp, `brick-define-${dead}-Qw12er`),
-    live: join(tmp, `brick-hook-${process.pid}-aB3xYz`),
-    foreign: join(tmp, `brick-domr-${dead}-zzzzzz`),
-    link: join(tmp, `brick-define-${dead}-linkkk`),
-    old: join(tmp, 'brick-hook-aB3xYz'),
-    other: join(tmp, `other-${dead}-aB3xYz`),
+    dead: join(tmp, `brick-hook-${dead}-${six()}`),
+    deadDefine: join(tmp, `brick-define-${dead}-${six()}`),
+    live: join(tmp, `brick-hook-${process.pid}-${six()}`),
+    foreign: join(tmp, `brick-domr-${dead}-${six()}`),
+    link: join(tmp, `brick-define-${dead}-${six()}`),
+    old: join(tmp, `brick-hook-${six()}`),
+    other: join(tmp, `other-${dead}-${six()}`),
   };
+  if (tmp === TEMP_ROOT) inTmp.push(...Object.values(paths));
   for (const p of [paths.dead, paths.deadDefine, paths.live, paths.foreign, paths.old, paths.other]) {
     mkdirSync(p, { mode: 0o700 });
     writeFileSync(join(p, 'domxml'), '<domain/>');
@@ -58,14 +67,16 @@ test('makeTempDir names its process; the sweep removes only a left directory of 
   }
 });
 
-test('brick serve removes at start the temporary directories a killed brick left', async () => {
-  const tmp = join(dir, 'serve');
-  const p = layout(tmp);
+test('brick serve removes at start the temporary directories a killed brick left, in /tmp whatever TMPDIR says', async () => {
+  const p = layout(TEMP_ROOT);
+  // TMPDIR names another directory holding a left one: brick serve neither sweeps there (before: it
+  // swept only there) nor writes there.
+  const elsewhere = layout(join(dir, 'elsewhere'));
   const port = await freePort();
   const config = join(dir, 'brick.toml');
   writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "tmp-pw"\ngenerate_credentials = false\ntls_cert = ""\ntls_key = ""\n`);
   const saved = process.env.TMPDIR;
-  process.env.TMPDIR = tmp; // the child's system temporary directory
+  process.env.TMPDIR = join(dir, 'elsewhere'); // the child's environment: it must change nothing
   let s;
   try {
     s = startServe(config, children);
@@ -76,6 +87,7 @@ test('brick serve removes at start the temporary directories a killed brick left
   const out = await s.listening;
   assert.ok(!existsSync(p.dead) && !existsSync(p.deadDefine), `the left directories are gone:\n${out}`);
   for (const k of ['live', 'foreign', 'link', 'old', 'other'] as const) assert.ok(existsSync(p[k]), `${k} kept`);
+  for (const k of Object.keys(elsewhere) as (keyof typeof elsewhere)[]) assert.ok(existsSync(elsewhere[k]), `${k} under $TMPDIR kept`);
   assert.match(out, /removed temporary directories a stopped brick left/);
   s.child.kill('SIGTERM');
   await s.exited;
