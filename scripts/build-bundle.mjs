@@ -109,6 +109,9 @@ export async function buildBundle({ outfile = join(root, 'dist', 'brick.cjs'), q
     // The bundle is always the program's entry (the SEA's argv[1] is whatever the binary is called).
     banner: { js: 'globalThis.__BRICK_SEA__ = true;' },
     define: {
+      // Known at build time too: what only runs outside the shipped binary (the fencer's test-only
+      // injection points, the development fallbacks) is compiled out, not merely skipped.
+      'globalThis.__BRICK_SEA__': 'true',
       __BRICK_VERSION__: JSON.stringify(version),
       __BRICK_COMMIT__: JSON.stringify(sha),
       // Only read by the development fallback in version.ts, which the defines above make dead.

@@ -29,7 +29,7 @@ export const PRIVATE_LIB = `${PRIVATE_DIR}/lib`;
 export const PRIVATE_BIN = `${PRIVATE_DIR}/bin`;
 export const LOADER = 'ld-linux-x86-64.so.2';
 /** The host tools brick carries (src/shared/host-tools.ts, `carried: true`). */
-export const CARRIED_TOOLS = ['ip', 'wdctl', 'chrt', 'timeout', 'dd', 'mv', 'stat', 'mkdir', 'sleep', 'realpath', 'sync', 'flock'];
+export const CARRIED_TOOLS = ['ip', 'wdctl', 'chrt', 'timeout', 'dd', 'mv', 'stat', 'mkdir', 'realpath', 'sync', 'flock'];
 
 function sh(cmd, args, opts = {}) {
   return execFileSync(cmd, args, { encoding: 'utf8', timeout: 120_000, stdio: ['ignore', 'pipe', 'pipe'], ...opts });

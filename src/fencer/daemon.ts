@@ -16,6 +16,7 @@ import { createLogger, nonBlockingStdout, type LogFormat, type Logger } from '..
 import { run as realRun, type Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { STOP_SIGNALS, IGNORED_SIGNALS, onSignals } from '../shared/signals.js';
+import { findOnHost } from '../shared/host-tools.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
@@ -180,7 +181,9 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);
   const delayS = Number(testEnv(TEST_ENV.probeDelay) ?? 0) || 0;
-  if (delayS > 0) log.warn({ delay_s: delayS }, `TEST ONLY: ${TEST_ENV.probeDelay} adds ${delayS} s to every probe`);
+  // The test-only delay's sleep is the host's: the shipped fencer needs no sleep (and never reads the variable).
+  const delay = delayS > 0 ? { s: delayS, sleep: findOnHost('sleep') || '/bin/sleep' } : undefined;
+  if (delay) log.warn({ delay_s: delayS }, `TEST ONLY: ${TEST_ENV.probeDelay} adds ${delayS} s to every probe`);
 
   // ---- start-up: everything that may fail fails here, before anything is armed ----
   // Every step below has its own deadline; this one bounds them all, so a start-up that waits on
@@ -435,7 +438,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   function startPoolProbe(p: PoolRuntime, t: number): void {
     const started = t;
     const content = heartbeatContent(p.cfg.heartbeat, Date.now());
-    const steps = probeSteps({ poolPath: p.probePath, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delayS });
+    const steps = probeSteps({ poolPath: p.probePath, hostId: p.hostId, format: p.cfg.heartbeat }, tools, content, { mkdir: !p.mkdirDone, delay });
     const abort = new AbortController();
     const probe = startProbe(steps, run, timing.probeTimeoutMs, now, p.device, p.cfg.require_mount, abort.signal);
     p.lastStartMs = started;

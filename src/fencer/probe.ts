@@ -25,7 +25,6 @@ export interface ProbeTools {
   mv: string;
   stat: string;
   mkdir: string;
-  sleep: string;
   realpath: string;
 }
 
@@ -34,7 +33,7 @@ export interface ProbeTools {
  * start (never a PATH lookup at probe time): the host's when new enough, else brick's own copy.
  */
 export async function resolveTools(): Promise<ProbeTools> {
-  return requireTools(['dd', 'mv', 'stat', 'mkdir', 'sleep', 'realpath'], "the fencer's probes need");
+  return requireTools(['dd', 'mv', 'stat', 'mkdir', 'realpath'], "the fencer's probes need");
 }
 
 export interface ProbeStep {
@@ -57,13 +56,13 @@ export function probeSteps(
   target: ProbeTarget,
   tools: ProbeTools,
   content: string,
-  opts: { mkdir: boolean; delayS?: number },
+  opts: { mkdir: boolean; delay?: { s: number; sleep: string } },
 ): ProbeStep[] {
   const file = heartbeatFile(target.poolPath, target.hostId, target.format);
   const tmp = heartbeatTempFile(target.poolPath, target.hostId, target.format);
   const steps: ProbeStep[] = [];
-  // Test-only injection (BRICK_TEST_PROBE_DELAY_S): makes each probe slower by this much, inside its deadline.
-  if (opts.delayS && opts.delayS > 0) steps.push({ what: 'injected delay', cmd: tools.sleep, args: [String(opts.delayS)] });
+  // Test-only injection (BRICK_TEST_PROBE_DELAY_S, never in the shipped binary): makes each probe slower by this much, inside its deadline.
+  if (opts.delay && opts.delay.s > 0) steps.push({ what: 'injected delay', cmd: opts.delay.sleep, args: [String(opts.delay.s)] });
   steps.push({ what: 'stat', cmd: tools.stat, args: ['-L', '-c', '%d', '--', target.poolPath, '/'], check: 'devices' });
   if (opts.mkdir) steps.push({ what: 'mkdir', cmd: tools.mkdir, args: ['-p', '--', heartbeatDir(target.poolPath, target.format)] });
   steps.push({ what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'oflag=dsync,nofollow', 'conv=fsync', 'status=none'], input: content });

@@ -311,17 +311,6 @@ export const HOST_TOOLS: readonly ToolSpec[] = [
     oldUserland: 'every mkdir has -p; brick carries its own for a root without coreutils',
   },
   {
-    name: 'sleep',
-    package: 'coreutils',
-    usedBy: 'test-only probe delay (BRICK_TEST_PROBE_DELAY_S)',
-    flags: [{ flag: 'fractional seconds', since: '5.0' }],
-    minVersion: '5.0',
-    versionArgs: ['--version'],
-    parseVersion: dotted(/coreutils\)\s+([\d.]+)/),
-    carried: true,
-    oldUserland: 'every EL5+ sleep takes fractions; brick carries its own',
-  },
-  {
     name: 'openssl',
     package: 'openssl',
     usedBy: 'server.generate_credentials: the self-signed TLS certificate (the key is made by brick itself)',

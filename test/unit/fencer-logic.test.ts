@@ -82,7 +82,7 @@ test('heartbeat formats: ovm float epoch in .hb-<id>, kvm integer epoch + newlin
   assert.equal(javaNameUuid('192.168.1.10'), '8f337c97-3339-3d70-9388-3bd28ddb6588');
 });
 
-const tools: ProbeTools = { dd: '/usr/bin/dd', mv: '/usr/bin/mv', stat: '/usr/bin/stat', mkdir: '/usr/bin/mkdir', sleep: '/usr/bin/sleep', realpath: '/usr/bin/realpath' };
+const tools: ProbeTools = { dd: '/usr/bin/dd', mv: '/usr/bin/mv', stat: '/usr/bin/stat', mkdir: '/usr/bin/mkdir', realpath: '/usr/bin/realpath' };
 
 test('probe plan: stat, dsync write to a temp name, rename, O_DIRECT read-back; absolute tools, no shell', () => {
   const steps = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'kvm' }, tools, '1\n', { mkdir: true });
@@ -94,8 +94,9 @@ test('probe plan: stat, dsync write to a temp name, rename, O_DIRECT read-back; 
   assert.deepEqual(steps[3].args, ['-f', '-T', '--', '/mnt/p/KVMHA/hb-h.new', '/mnt/p/KVMHA/hb-h']);
   assert.deepEqual(steps[4].args, ['if=/mnt/p/KVMHA/hb-h', 'iflag=direct,nofollow', 'bs=4096', 'count=1', 'status=none']);
   assert.ok(steps.every((s) => s.cmd.startsWith('/')));
-  const ovm = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, 'x', { mkdir: false, delayS: 1.5 });
+  const ovm = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, 'x', { mkdir: false, delay: { s: 1.5, sleep: '/usr/bin/sleep' } });
   assert.deepEqual(ovm.map((s) => s.what), ['injected delay', 'stat', 'write', 'rename', 'read-back']);
+  assert.deepEqual(ovm[0], { what: 'injected delay', cmd: '/usr/bin/sleep', args: ['1.5'] });
 });
 
 function scripted(devices: string, readBack: (input: string) => string, fail?: string): Runner {
