@@ -10,6 +10,23 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
+/**
+ * chrt, when this machine lets a process run round-robin realtime (root, RT runtime available), as
+ * the packages run the fencer; '' otherwise (the fencer then runs at normal priority, and says so once).
+ */
+export const RR_CHRT = (() => {
+  for (const c of ['/usr/bin/chrt', '/bin/chrt']) {
+    try {
+      execFileSync(c, ['-R', '-r', '50', '/bin/true'], { stdio: 'ignore', timeout: 5000 });
+      return c;
+    } catch {
+      /* next, or none */
+    }
+  }
+  process.stderr.write('fencer-harness: chrt -R -r 50 does not work here: fencers under test run at normal priority, not as the packages run them\n');
+  return '';
+})();
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -208,9 +225,14 @@ export class FencerRun {
 
   start(env: Record<string, string> = {}): void {
     const bin = process.env.BRICK_BIN;
-    const [cmd, args] = bin
+    const [prog, progArgs] = bin
       ? [bin, ['fencer', '--config', this.configPath]]
       : [process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), 'fencer', '--config', this.configPath]];
+    // As every package starts it (systemd CPUSchedulingPolicy=rr, priority 50, ResetOnFork; the
+    // upstart job and the inittab line: chrt -R -r 50): its loop round-robin realtime, its probes and
+    // other children normal. On a loaded machine a fencer run at normal priority would miss pets and
+    // probe deadlines that the shipped one keeps; what is under test is the fencer as it runs.
+    const [cmd, args] = RR_CHRT ? [RR_CHRT, ['-R', '-r', '50', prog, ...progArgs]] : [prog, progArgs];
     this.proc = spawn(cmd, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let buf = '';
     const onData = (d: Buffer) => {
