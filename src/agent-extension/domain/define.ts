@@ -11,7 +11,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import type { Runner } from '../../shared/run.js';
-import { domainName, firstChild, parseDomainXml, root } from './xml.js';
+import { domainName, firstChild, LIBVIRT_XML_LIMITS, parseDomainXml, root } from './xml.js';
 
 export function defaultLibvirtUri(procXen = '/proc/xen'): string {
   return existsSync(procXen) ? 'xen:///system' : 'qemu:///system';
@@ -41,7 +41,7 @@ function definedFrom(stdout: string, uri: string): Defined {
   const at = stdout.indexOf('<domain');
   if (at < 0) throw new BrickError('COMMAND_FAILED', `virsh -c ${uri} dumpxml printed no domain XML`);
   const xml = stdout.slice(at).trimEnd() + '\n';
-  const doc = parseDomainXml(xml, `the XML libvirt (${uri}) returned`, 'COMMAND_FAILED');
+  const doc = parseDomainXml(xml, `the XML libvirt (${uri}) returned`, 'COMMAND_FAILED', LIBVIRT_XML_LIMITS);
   return { name: domainName(doc), uuid: firstChild(root(doc), 'uuid')?.textContent?.trim() ?? '', xml };
 }
 

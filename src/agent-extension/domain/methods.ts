@@ -21,7 +21,7 @@ const TWEAKS_HELP =
 
 const FAULTS =
   'Faults: BAD_XML (not well-formed, a DOCTYPE, or not a <domain>), INVALID_PARAMS (unknown tweak key or bad value, named), NOT_FOUND (no NIC with that MAC), ' +
-  'UNSUPPORTED (what xen_pv cannot convert: qcow2, LUKS, <qemu:commandline>, vhostuser NICs…; dpdk or qemu_cmdline on a Xen domain; a custom <script> on an extnet NIC), CONFLICT, HOOK_FAILED (a hook exited non-zero, could not be executed, timed out or wrote garbage), TOO_LARGE';
+  'UNSUPPORTED (what xen_pv cannot convert: qcow2, LUKS, <qemu:commandline>, vhostuser NICs…; dpdk or qemu_cmdline on a Xen domain; a custom <script> on an extnet NIC), CONFLICT, HOOK_FAILED (a hook exited non-zero, could not be executed, timed out or wrote garbage), TOO_LARGE (the XML is over 1 MiB, 16384 elements or 32768 attributes, refused before it is parsed)';
 
 function env(ctx: CallContext) {
   // The call's signal: a stopped call's hook is killed and nothing runs after (no define).

@@ -20,7 +20,26 @@ function lib(): Xmldom {
 export type { Document, Element };
 
 export const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0';
-export const MAX_DOMAIN_XML_BYTES = 4 * 1024 * 1024;
+
+/**
+ * How much XML one call may hand the parser, checked on the text before it is parsed. Parsing is
+ * synchronous and costs about 3-6 µs and 1-2 KB of heap per node (element, attribute, text,
+ * comment) whatever the bytes, so the agent's event loop (every other call, metrics, health) waits
+ * for it: a 4 MiB document of small elements took 6 s of CPU and over 1 GB. A realistic domain is far
+ * smaller: CloudStack's KVM domain is 8 KB (146 elements, 172 attributes); with 256 disks and 64 NICs
+ * it is 121 KB (about 1,700 elements and 3,600 attributes). libvirt's own ceiling is 4 MiB
+ * (REMOTE_STRING_MAX, the longest string its RPC carries, so the most virDomainDefineXML takes).
+ * Elements are counted as "<" not followed by "/" (start tags, comments, processing instructions),
+ * attributes as "=" signs; text containing either only makes the count higher.
+ */
+export interface XmlLimits {
+  bytes: number;
+  elements: number;
+  attributes: number;
+}
+export const DOMAIN_XML_LIMITS: Readonly<XmlLimits> = { bytes: 1024 * 1024, elements: 16_384, attributes: 32_768 };
+/** What libvirt returns (virsh dumpxml) after adding its defaults: at most what its RPC carries. */
+export const LIBVIRT_XML_LIMITS: Readonly<XmlLimits> = { bytes: 4 * 1024 * 1024, elements: 65_536, attributes: 131_072 };
 /** libxml2's limit without XML_PARSE_HUGE, so libvirt's too: elements nested deeper are refused there. */
 export const MAX_XML_DEPTH = 256;
 
@@ -29,10 +48,9 @@ const TEXT_NODE = 3;
 const DOCUMENT_TYPE_NODE = 10;
 
 /** Parse any XML text strictly; the fault names `what` (e.g. "the domain XML", "extraconfig section 2"). */
-export function parseXmlStrict(text: string, what: string, fault: FaultName = 'BAD_XML'): Document {
+export function parseXmlStrict(text: string, what: string, fault: FaultName = 'BAD_XML', limits: Readonly<XmlLimits> = DOMAIN_XML_LIMITS): Document {
   if (typeof text !== 'string' || text.trim() === '') throw new BrickError(fault, `${what} is empty; pass a libvirt <domain> XML document`);
-  if (Buffer.byteLength(text) > MAX_DOMAIN_XML_BYTES)
-    throw new BrickError('TOO_LARGE', `${what} is larger than ${MAX_DOMAIN_XML_BYTES} bytes`);
+  checkLimits(text, what, limits);
   // A DOCTYPE may declare entities (billion laughs, external files); libvirt never needs one.
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new BrickError(fault, `${what} contains a DOCTYPE or ENTITY declaration; remove it (libvirt XML never needs one)`);
   let doc: Document;
@@ -54,6 +72,24 @@ export function parseXmlStrict(text: string, what: string, fault: FaultName = 'B
   if (!doc.documentElement) throw new BrickError(fault, `${what} has no root element`);
   checkTree(doc.documentElement, what, fault);
   return doc;
+}
+
+/** Occurrences of `ch` in `text`, or `max + 1` as soon as there are more than `max`. */
+function countUpTo(text: string, ch: string, max: number, skip?: (at: number) => boolean): number {
+  let n = 0;
+  for (let at = text.indexOf(ch); at >= 0 && n <= max; at = text.indexOf(ch, at + 1)) if (!skip?.(at)) n++;
+  return n;
+}
+
+/** TOO_LARGE, before any parsing, for text over `limits` (see DOMAIN_XML_LIMITS). */
+export function checkLimits(text: string, what: string, limits: Readonly<XmlLimits>): void {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > limits.bytes)
+    throw new BrickError('TOO_LARGE', `${what} is ${bytes} bytes; brick takes at most ${limits.bytes} (a domain with hundreds of disks and NICs is about 120 KB)`);
+  if (countUpTo(text, '<', limits.elements, (at) => text.charCodeAt(at + 1) === 0x2f /* / */) > limits.elements)
+    throw new BrickError('TOO_LARGE', `${what} has more than ${limits.elements} elements, comments and processing instructions; brick takes at most ${limits.elements}`);
+  if (countUpTo(text, '=', limits.attributes) > limits.attributes)
+    throw new BrickError('TOO_LARGE', `${what} has more than ${limits.attributes} attributes ("=" signs); brick takes at most ${limits.attributes}`);
 }
 
 /** What XML 1.0 cannot carry, even as a character reference (&#0;, &#1;, &#xFFFE;, a lone surrogate). */
@@ -86,8 +122,8 @@ function checkTree(top: Element, what: string, fault: FaultName): void {
 }
 
 /** Parse a libvirt domain: strict XML whose root is <domain> with no namespace. */
-export function parseDomainXml(text: string, what = 'the domain XML', fault: FaultName = 'BAD_XML'): Document {
-  const doc = parseXmlStrict(text, what, fault);
+export function parseDomainXml(text: string, what = 'the domain XML', fault: FaultName = 'BAD_XML', limits: Readonly<XmlLimits> = DOMAIN_XML_LIMITS): Document {
+  const doc = parseXmlStrict(text, what, fault, limits);
   const root = doc.documentElement!;
   if (root.localName !== 'domain' || root.namespaceURI) {
     throw new BrickError(fault, `${what} has root element <${root.tagName}>; a libvirt domain starts with <domain type='...'>`);
