@@ -14,7 +14,7 @@ import {
   firstChild,
   insertElement,
   nicsFor,
-  removeElement,
+  removeElements,
   replaceElement,
   root,
   type Document,
@@ -62,7 +62,7 @@ export function applyDpdk(doc: Document, ports: ReadonlyMap<string, DpdkPort>): 
     const oldSrc = firstChild(el, 'source');
     if (oldSrc) replaceElement(oldSrc, src);
     else insertElement(el, src, firstChild(el, 'mac')?.nextSibling ?? null);
-    for (const name of TAP_ONLY) for (const c of childElements(el, name)) if (c !== src) removeElement(c);
+    removeElements(TAP_ONLY.flatMap((name) => childElements(el, name)).filter((c) => c !== src));
     // driver name= picks vhost-net or QEMU's userspace net for a tap; vhost-user replaces both (queues stay).
     for (const drv of childElements(el, 'driver')) drv.removeAttribute('name');
     const model = firstChild(el, 'model');

@@ -6,7 +6,7 @@
 // element must be in config.domain.extraconfig_allow, and each is MERGED: it replaces the domain's
 // element of that name (duplicates removed) or is added at the end. No text reaches the XML unparsed.
 import { BrickError } from '../../shared/errors.js';
-import { childElements, childIndent, domainName, firstChild, insertElement, reindent, parseXmlStrict, removeElement, replaceElement, root, type Document, type Element } from './xml.js';
+import { childElements, childIndent, domainName, firstChild, insertElement, reindent, parseXmlStrict, removeElements, replaceElement, root, type Document, type Element } from './xml.js';
 
 export interface ExtraconfigSection {
   /** "dpdk-hugepages" for a titled section, "1", "2", ... for an untitled one. */
@@ -96,7 +96,7 @@ export function applyExtraconfig(doc: Document, sections: readonly ExtraconfigSe
       reindent(mine, at ?? childIndent(dom) ?? '');
       if (existing.length) {
         replaceElement(existing[0], mine);
-        for (const dup of existing.slice(1)) removeElement(dup);
+        removeElements(existing.slice(1));
       } else {
         insertElement(dom, mine);
       }
@@ -128,7 +128,7 @@ export function applyDpdkInterfaceConfig(doc: Document, sections: readonly Extra
         const existing = childElements(nic, el.tagName);
         if (existing.length) {
           replaceElement(existing[0], fresh);
-          for (const dup of existing.slice(1)) removeElement(dup);
+          removeElements(existing.slice(1));
         } else insertElement(nic, fresh);
       }
     }

@@ -16,7 +16,7 @@ import { BrickError } from '../../shared/errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Logger } from '../../shared/log.js';
 import type { Runner } from '../../shared/run.js';
-import { interfaces, normalizeMac, parseDomainXml, parseXmlStrict, replaceElement, serializeElement, serializeXml, type Document, type Element } from './xml.js';
+import { interfaces, normalizeMac, parseDomainXml, parseXmlStrict, replaceElements, serializeElement, serializeXml, type Document, type Element } from './xml.js';
 import { applyXenPv, type XenPvOptions } from './xen-pv.js';
 import { applyExtnet, NETWORK_NAME_RE } from './extnet.js';
 import { applyMacspoof } from './macspoof.js';
@@ -221,9 +221,6 @@ async function runDeviceHooks(doc: Document, plan: TweakPlan, opts: HookOptions,
     runs,
   );
   if (!results) return;
-  nics.forEach((n, i) => {
-    const fresh = doc.importNode(parseXmlStrict(results[i], 'the NIC XML', 'HOOK_FAILED').documentElement!, true) as Element;
-    // The hook edited the element as serializeElement wrote it, inner indentation included.
-    replaceElement(n.el, fresh);
-  });
+  // The hook edited the element as serializeElement wrote it, inner indentation included.
+  replaceElements(nics.map((n, i) => [n.el, doc.importNode(parseXmlStrict(results[i], 'the NIC XML', 'HOOK_FAILED').documentElement!, true) as Element] as const));
 }

@@ -39,7 +39,7 @@ import {
   firstChild,
   insertElement,
   QEMU_NS,
-  removeElement,
+  removeElements,
   root,
   type Document,
   type Element,
@@ -74,11 +74,11 @@ function refuse(doc: Document, what: string, why: string): never {
 }
 
 function dropAddress(el: Element): void {
-  for (const a of childElements(el, 'address')) removeElement(a);
+  removeElements(childElements(el, 'address'));
 }
 
 function removeAll(parent: Element, name: string): void {
-  for (const c of childElements(parent, name)) removeElement(c);
+  removeElements(childElements(parent, name));
 }
 
 function diskWhere(d: Element): string {
@@ -197,7 +197,7 @@ function convertOs(doc: Document, dom: Element, opts: XenPvOptions): void {
     // A KVM firmware path (OVMF_CODE.fd, pflash) means nothing to Xen: libxl has its own OVMF.
     const loader = firstChild(os, 'loader');
     if (loader || os.getAttribute('firmware') === 'efi') {
-      for (const l of childElements(os, 'loader')) removeElement(l);
+      removeElements(childElements(os, 'loader'));
       removeAll(os, 'nvram');
       os.setAttribute('firmware', 'efi');
     }
@@ -221,7 +221,7 @@ function convertFeaturesAndClock(dom: Element, opts: XenPvOptions): void {
   const clock = firstChild(dom, 'clock');
   if (clock) {
     const keep = opts.hvm ? HVM_TIMERS : PV_TIMERS;
-    for (const t of childElements(clock, 'timer')) if (!keep.has(t.getAttribute('name') ?? '')) removeElement(t);
+    removeElements(childElements(clock, 'timer').filter((t) => !keep.has(t.getAttribute('name') ?? '')));
   }
 }
 
@@ -229,26 +229,29 @@ function convertDisks(devs: Element, opts: XenPvOptions): void {
   const disks = childElements(devs, 'disk');
   // Target names first collected so renames cannot collide with untouched disks.
   const used = new Set<string>();
-  const moved: Element[] = [];
+  const moved = new Set<Element>();
   for (const d of disks) {
     const target = firstChild(d, 'target');
     const bus = target?.getAttribute('bus') ?? '';
-    if (target && (bus === 'virtio' || (!opts.hvm && PV_MOVED_BUSES.has(bus)))) moved.push(d);
+    if (target && (bus === 'virtio' || (!opts.hvm && PV_MOVED_BUSES.has(bus)))) moved.add(d);
     else if (target?.getAttribute('dev')) used.add(target.getAttribute('dev')!);
   }
+  const dropped: Element[] = [];
   for (const d of disks) {
     // An empty cdrom: <source file=''/> → no <source>.
     if (d.getAttribute('device') === 'cdrom' || d.getAttribute('device') === 'floppy') {
-      for (const s of childElements(d, 'source')) {
-        const attrs = ['file', 'dev', 'name', 'dir', 'volume', 'pool'].filter((a) => s.hasAttribute(a));
-        if (attrs.every((a) => (s.getAttribute(a) ?? '').trim() === '')) removeElement(s);
-      }
+      removeElements(
+        childElements(d, 'source').filter((s) => {
+          const attrs = ['file', 'dev', 'name', 'dir', 'volume', 'pool'].filter((a) => s.hasAttribute(a));
+          return attrs.every((a) => (s.getAttribute(a) ?? '').trim() === '');
+        }),
+      );
     }
     if (!opts.hvm) removeAll(d, 'boot');
-    if (!moved.includes(d)) continue;
+    if (!moved.has(d)) continue;
     // A PV guest has no floppy drive; an empty one holds nothing worth a Xen disk.
     if (d.getAttribute('device') === 'floppy' && !firstChild(d, 'source')) {
-      removeElement(d);
+      dropped.push(d);
       continue;
     }
     const target = firstChild(d, 'target')!;
@@ -258,6 +261,7 @@ function convertDisks(devs: Element, opts: XenPvOptions): void {
     if (d.getAttribute('device') === 'floppy') d.setAttribute('device', 'disk');
     dropAddress(d);
   }
+  removeElements(dropped);
 }
 
 function convertNics(doc: Document, devs: Element, opts: XenPvOptions): void {
@@ -278,6 +282,7 @@ function convertNics(doc: Document, devs: Element, opts: XenPvOptions): void {
 
 function convertControllers(devs: Element, opts: XenPvOptions): void {
   const busesLeft = new Set(childElements(devs, 'disk').map((d) => firstChild(d, 'target')?.getAttribute('bus') ?? ''));
+  const dropped: Element[] = [];
   for (const c of childElements(devs, 'controller')) {
     const type = c.getAttribute('type') ?? '';
     const model = c.getAttribute('model') ?? '';
@@ -287,9 +292,10 @@ function convertControllers(devs: Element, opts: XenPvOptions): void {
       (type === 'pci' && model !== 'pci-root') ||
       (type === 'pci' && !opts.hvm) ||
       ((type === 'scsi' || type === 'sata' || type === 'ide' || type === 'fdc') && !busesLeft.has(type === 'fdc' ? 'fdc' : type));
-    if (drop) removeElement(c);
+    if (drop) dropped.push(c);
     else dropAddress(c);
   }
+  removeElements(dropped);
 }
 
 function convertChannelsAndConsoles(devs: Element, opts: XenPvOptions): void {
@@ -317,6 +323,7 @@ function convertChannelsAndConsoles(devs: Element, opts: XenPvOptions): void {
 }
 
 function convertInputs(devs: Element, opts: XenPvOptions): void {
+  const dropped: Element[] = [];
   if (!opts.hvm) {
     // A PV guest has no USB or PS/2: pointer and keyboard go through Xen's own framebuffer channel,
     // which offers a mouse (no tablet).
@@ -328,9 +335,10 @@ function convertInputs(devs: Element, opts: XenPvOptions): void {
         dropAddress(inp);
       }
       const k = inp.getAttribute('type') ?? '';
-      if (seen.has(k)) removeElement(inp);
+      if (seen.has(k)) dropped.push(inp);
       seen.add(k);
     }
+    removeElements(dropped);
     return;
   }
   // HVM: Xen's device model has PS/2 mouse and keyboard always, and a USB tablet or mouse on request.
@@ -338,21 +346,22 @@ function convertInputs(devs: Element, opts: XenPvOptions): void {
     const bus = inp.getAttribute('bus') ?? 'ps2';
     const type = inp.getAttribute('type') ?? '';
     if (bus === 'usb' && (type === 'tablet' || type === 'mouse')) dropAddress(inp);
-    else if (bus !== 'ps2') removeElement(inp);
+    else if (bus !== 'ps2') dropped.push(inp);
   }
+  removeElements(dropped);
 }
 
 function convertVideo(devs: Element, opts: XenPvOptions): void {
   const videos = childElements(devs, 'video');
   // libxl drives one display adapter.
-  for (const v of videos.slice(1)) removeElement(v);
+  removeElements(videos.slice(1));
   const v = videos[0];
   if (!v) return;
   dropAddress(v);
   const model = firstChild(v, 'model');
   if (!model) return;
   model.removeAttribute('primary');
-  for (const c of childElements(model)) removeElement(c);
+  removeElements(childElements(model));
   const type = model.getAttribute('type') ?? '';
   if (opts.hvm && !HVM_VIDEO_MODELS.has(type)) {
     model.setAttribute('type', 'vga');
@@ -364,12 +373,12 @@ function convertVideo(devs: Element, opts: XenPvOptions): void {
 
 function convertBalloon(doc: Document, devs: Element): void {
   const balloons = childElements(devs, 'memballoon');
-  for (const b of balloons.slice(1)) removeElement(b);
+  removeElements(balloons.slice(1));
   const b = balloons[0];
   if (!b) return;
   b.setAttribute('model', 'xen');
   for (const a of ['autodeflate', 'freePageReporting']) b.removeAttribute(a);
-  for (const c of childElements(b)) removeElement(c);
+  removeElements(childElements(b));
   // An element left with only whitespace inside is written empty again.
   if (!childElements(b).length) while (b.firstChild) b.removeChild(b.firstChild);
   void doc;
