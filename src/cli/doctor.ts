@@ -3,7 +3,7 @@
 // judged by pure functions into lines: ok, warn or fail, each warn and fail with the fix. Reads
 // only; changes nothing. Exit code like status: 0 all ok, 3 a warning, 4 a failure.
 import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Config, PoolConfig } from '../config/schema.js';
 import { CLOCK_SLACK_S, configWarnings } from '../config/rules.js';
 import { run as realRun, type Runner } from '../shared/run.js';
@@ -123,6 +123,8 @@ export interface WatchdogFacts {
   device: string;
   exists: boolean;
   isCharDevice?: boolean;
+  /** The mount the device node is on (a node on a nodev mount cannot be opened). */
+  mount?: Mount;
   /** /sys/class/watchdog/<name>/... when the kernel exposes it. */
   sysfs?: { name: string; identity?: string; timeout?: number; max_timeout?: number; nowayout?: string; state?: string };
 }
@@ -138,6 +140,14 @@ export function watchdogChecks(c: Config, w: WatchdogFacts): CheckLine[] {
   if (!w.exists)
     return [fail('watchdog', `${w.device} does not exist`, 'load a watchdog driver (iTCO_wdt, ipmi_watchdog, sp5100_tco...; softdog as a last resort) or set watchdog_device = ""')];
   if (w.isCharDevice === false) return [fail('watchdog', `${w.device} is not a character device`, 'point fencer.watchdog_device at the watchdog device node')];
+  if (w.mount?.options.includes('nodev'))
+    return [
+      fail(
+        'watchdog',
+        `${w.device} is on ${w.mount.fstype} ${w.mount.mountPoint}, mounted nodev: opening it fails (EACCES), so the fencer cannot start its watchdog`,
+        `point fencer.watchdog_device at the node under /dev (devtmpfs), or remount ${w.mount.mountPoint} without nodev`,
+      ),
+    ];
   const s = w.sysfs;
   if (!s) return [warn('watchdog', `${w.device} exists; the kernel shows no /sys/class/watchdog details`, 'check the driver and its timeout with wdctl')];
   const out: CheckLine[] = [];
@@ -168,6 +178,53 @@ export function sysrqChecks(c: Config, s: SysrqFacts): CheckLine[] {
   if (!s.exists) return [fail('sysrq', `${s.trigger} does not exist`, 'a kernel with CONFIG_MAGIC_SYSRQ and /proc mounted; or correct fencer.sysrq_trigger')];
   if (!s.writable) return [fail('sysrq', `${s.trigger} is not writable by this user`, 'run brick-fencer as root (the unit does)')];
   return [ok('sysrq', `${s.trigger} writable, ${ks}`)];
+}
+
+// ---------------------------------------------------------------- local directories
+
+export interface DirFacts {
+  key: 'state_dir' | 'marker_dir' | 'hooks_dir';
+  path: string;
+  exists: boolean;
+  /** The mount of the directory, or of its nearest existing parent when it is still to be made. */
+  mount?: Mount;
+}
+
+/** Filesystems whose writes can hang on a network or another process: storage loss hangs them too. */
+const REMOTE_FS = /^(nfs4?|cifs|smb3|smbfs|ceph|glusterfs|gfs2|ocfs2|lustre|afs|9p|fuse(\..*)?)$/;
+const VOLATILE_FS = new Set(['tmpfs', 'ramfs']);
+
+/**
+ * state_dir and marker_dir must be local and writable, the marker's also persistent; hooks_dir
+ * must allow exec. nodev matters to none of them (regular files only: it is the watchdog node's
+ * problem, see watchdogChecks), nor does noexec to the fencer's directories (nothing runs from them).
+ */
+export function dirChecks(dirs: DirFacts[]): CheckLine[] {
+  return dirs.map((d) => {
+    const name = `${d.key} ${d.path}`;
+    const m = d.mount;
+    if (!m) return warn(name, 'no mount holds it (cannot read /proc/self/mountinfo?)', 'check that /proc is mounted');
+    const on = `on ${m.fstype} ${m.source} (${m.mountPoint})`;
+    const o = new Set(m.options);
+    if (d.key === 'hooks_dir') {
+      if (!d.exists) return ok(name, 'not there: no vdsm-style hooks');
+      return o.has('noexec')
+        ? warn(name, `${on}, mounted noexec: no hook there can run (exit 126), so domain_tweak with hooks: true fails HOOK_FAILED`, `move domain.hooks_dir to a filesystem mounted without noexec, or remount ${m.mountPoint} exec`)
+        : ok(name, on);
+    }
+    const what = d.key === 'state_dir' ? 'the fencer\'s lock and state' : 'the fence marker and the lease';
+    const where = d.exists ? '' : ` (to be made; its parent is ${on})`;
+    if (REMOTE_FS.test(m.fstype))
+      return fail(
+        name,
+        `${on}${where}: ${what} would be written over the network, and hang when storage is lost, just when the fencer must act`,
+        `set fencer.${d.key} to a directory on local disk (the default is ${d.key === 'state_dir' ? '/run/brick' : '/var/lib/brick'})`,
+      );
+    if (o.has('ro')) return fail(name, `${on}${where} is mounted read-only: the fencer cannot write ${what} and does not start`, `set fencer.${d.key} to a writable local directory, or remount ${m.mountPoint} rw`);
+    if (d.key === 'marker_dir' && VOLATILE_FS.has(m.fstype))
+      return fail(name, `${on}${where} is in memory: the fence marker would not survive the reset it records`, 'set fencer.marker_dir to a directory on local persistent disk (the default is /var/lib/brick)');
+    return ok(name, `${on}${where}`);
+  });
 }
 
 // ---------------------------------------------------------------- host tools
@@ -254,6 +311,7 @@ export function agentChecks(a: AgentCheck): CheckLine[] {
 export interface DoctorFacts {
   pools: PoolFacts[];
   watchdog: WatchdogFacts;
+  dirs: DirFacts[];
   sysrq: SysrqFacts;
   tools: ToolReport[];
   vmQuery?: CommandFacts;
@@ -284,15 +342,17 @@ async function tryRun(run: Runner, cmd: string, args: string[], timeoutMs: numbe
 
 const which = (name: string): string | undefined => findOnHost(name) || undefined;
 
-function watchdogFacts(device: string): WatchdogFacts {
+function watchdogFacts(device: string, mounts: Mount[]): WatchdogFacts {
   if (!device) return { device, exists: false };
   let st;
+  let real;
   try {
     st = statSync(device);
+    real = realpathSync(device);
   } catch {
     return { device, exists: false };
   }
-  const w: WatchdogFacts = { device, exists: true, isCharDevice: st.isCharacterDevice() };
+  const w: WatchdogFacts = { device, exists: true, isCharDevice: st.isCharacterDevice(), mount: mountOf(real, mounts) };
   // /dev/watchdog (misc 10:130) is watchdog0; /dev/watchdogN is watchdogN.
   const m = /watchdog(\d+)$/.exec(device);
   const name = m ? `watchdog${m[1]}` : 'watchdog0';
@@ -305,6 +365,18 @@ function watchdogFacts(device: string): WatchdogFacts {
     w.sysfs = { name, identity: readOr(join(dir, 'identity')), timeout: num('timeout'), max_timeout: num('max_timeout'), nowayout: readOr(join(dir, 'nowayout')), state: readOr(join(dir, 'state')) };
   }
   return w;
+}
+
+function dirFacts(key: DirFacts['key'], path: string, mounts: Mount[]): DirFacts {
+  let at = path;
+  while (!existsSync(at) && at !== dirname(at)) at = dirname(at);
+  let real = at;
+  try {
+    real = realpathSync(at);
+  } catch {
+    /* judged by the path as written */
+  }
+  return { key, path, exists: at === path, mount: mountOf(real, mounts) };
 }
 
 export async function gatherFacts(c: Config, run: Runner = realRun): Promise<DoctorFacts> {
@@ -343,7 +415,8 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
   ]);
   return {
     pools,
-    watchdog: watchdogFacts(c.fencer.watchdog_device),
+    watchdog: watchdogFacts(c.fencer.watchdog_device, mounts),
+    dirs: [dirFacts('state_dir', c.fencer.state_dir, mounts), dirFacts('marker_dir', c.fencer.marker_dir, mounts), dirFacts('hooks_dir', c.domain.hooks_dir, mounts)],
     sysrq: { trigger, exists: existsSync(trigger), writable, kernelSysrq: readOr('/proc/sys/kernel/sysrq') },
     tools,
     vmQuery,
@@ -361,6 +434,7 @@ export function judge(c: Config, f: DoctorFacts): CheckLine[] {
     ...poolChecks(c, f.pools),
     ...watchdogChecks(c, f.watchdog),
     ...sysrqChecks(c, f.sysrq),
+    ...dirChecks(f.dirs),
     ...toolChecks(c, f.tools),
     ...hypervisorChecks(c, f.vmQuery),
     ...ovsChecks(c, f.ovsShow, f.dpdk),

@@ -11,6 +11,7 @@ import { EXIT } from '../../src/cli/commands.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import {
+  dirChecks,
   doctorExit,
   formatDoctor,
   gatherFacts,
@@ -107,6 +108,56 @@ test('watchdog: missing device fail, softdog warn, max_timeout below watchdog_ti
   assert.equal(watchdogChecks(cfg('[fencer]\nwatchdog_device = ""\naction = "log-only"\n'), { device: '', exists: false })[0].level, 'ok');
 });
 
+// A typical host's table: /dev is devtmpfs (nosuid, no nodev), /run tmpfs (nodev), /proc nodev.
+const HOST_MOUNTS = [
+  '21 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw',
+  '22 21 0:5 / /dev rw,nosuid - devtmpfs devtmpfs rw,size=8111964k,nr_inodes=2027991,mode=755',
+  '23 21 0:22 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw',
+  '24 21 0:24 / /run rw,nosuid,nodev - tmpfs tmpfs rw,size=1628004k,mode=755',
+  '25 21 0:40 / /var/lib rw,relatime - nfs 10.0.0.9:/varlib rw,vers=3,hard',
+  '26 21 0:41 / /mnt/ro ro,relatime - ext4 /dev/sdb1 ro',
+  '27 21 0:42 / /var/tmp rw,nosuid,nodev,noexec - tmpfs tmpfs rw',
+  '28 21 0:43 / /srv/wd rw,nosuid,nodev - tmpfs tmpfs rw',
+  '29 21 0:44 / /mnt/fuse rw - fuse.sshfs host:/x rw',
+].join('\n');
+
+test('watchdog: a device node on a nodev mount fails (it cannot be opened); /dev on devtmpfs is fine', () => {
+  const c = cfg('');
+  const mounts = parseMountinfo(HOST_MOUNTS);
+  const sysfs = { name: 'watchdog0', identity: 'iTCO_wdt', timeout: 30, nowayout: '0' };
+  assert.equal(watchdogChecks(c, { device: '/dev/watchdog', exists: true, isCharDevice: true, mount: mountOf('/dev/watchdog', mounts), sysfs })[0].level, 'ok');
+  // Before: ok, and the fencer then failed to open it (EACCES).
+  const l = watchdogChecks(c, { device: '/srv/wd/watchdog', exists: true, isCharDevice: true, mount: mountOf('/srv/wd/watchdog', mounts), sysfs });
+  assert.deepEqual(l.map((x) => x.level), ['fail']);
+  assert.equal(l[0].what, '/srv/wd/watchdog is on tmpfs /srv/wd, mounted nodev: opening it fails (EACCES), so the fencer cannot start its watchdog');
+  assert.match(l[0].fix!, /remount \/srv\/wd without nodev/);
+});
+
+test('local dirs: state_dir and marker_dir must be local and writable, the marker\'s persistent; hooks_dir must allow exec; nodev does not matter to them', () => {
+  const mounts = parseMountinfo(HOST_MOUNTS);
+  const d = (key: 'state_dir' | 'marker_dir' | 'hooks_dir', path: string, exists = true) => ({ key, path, exists, mount: mountOf(path, mounts) });
+  const lines = dirChecks([
+    d('state_dir', '/run/brick'), // tmpfs, nodev: fine for state
+    d('marker_dir', '/var/lib/brick'), // NFS
+    d('marker_dir', '/run/brick-marker'), // tmpfs: lost in the reset
+    d('state_dir', '/mnt/ro/brick', false), // read-only parent
+    d('marker_dir', '/srv/brick'), // root ext4
+    d('hooks_dir', '/var/tmp/hooks'), // noexec
+    d('hooks_dir', '/etc/brick/hooks', false),
+    d('state_dir', '/mnt/fuse/state'), // FUSE
+    d('hooks_dir', '/run/hooks'), // nodev, exec: fine
+  ]);
+  assert.deepEqual(lines.map((l) => l.level), ['ok', 'fail', 'fail', 'fail', 'ok', 'warn', 'ok', 'fail', 'ok']);
+  assert.equal(lines[0].what, 'on tmpfs tmpfs (/run)');
+  assert.match(lines[1].what, /^on nfs 10\.0\.0\.9:\/varlib \(\/var\/lib\): the fence marker and the lease would be written over the network, and hang when storage is lost/);
+  assert.match(lines[1].fix!, /\/var\/lib\/brick/);
+  assert.match(lines[2].what, /in memory: the fence marker would not survive the reset/);
+  assert.match(lines[3].what, /\(to be made; its parent is on ext4 \/dev\/sdb1 \(\/mnt\/ro\)\) is mounted read-only/);
+  assert.match(lines[5].what, /noexec: no hook there can run \(exit 126\)/);
+  assert.equal(lines[6].what, 'not there: no vdsm-style hooks');
+  assert.match(lines[7].what, /^on fuse\.sshfs/);
+});
+
 test('sysrq: the trigger must exist and be writable for reboot/crash; kernel.sysrq is reported, not required', () => {
   const c = cfg('');
   assert.equal(sysrqChecks(c, { trigger: '/proc/sysrq-trigger', exists: false, writable: false })[0].level, 'fail');
@@ -125,11 +176,19 @@ test('tools: judged by what the config needs: missing and needed fail, missing a
   assert.equal(toolChecks(cfg(''), [t('ovs-vsctl', 'missing')])[0].level, 'ok', 'not needed with linuxbridge');
 });
 
+/** HOST_MOUNTS without the NFS /var/lib: /var/lib/brick on the local root filesystem. */
+const LOCAL = parseMountinfo(HOST_MOUNTS).filter((m) => m.mountPoint !== '/var/lib');
+
 function goodFacts(): DoctorFacts {
   return {
     pools: [],
     watchdog: { device: '/dev/watchdog', exists: true, isCharDevice: true, sysfs: { name: 'watchdog0', identity: 'iTCO_wdt', timeout: 20, max_timeout: 600, nowayout: '0' } },
     sysrq: { trigger: '/proc/sysrq-trigger', exists: true, writable: true, kernelSysrq: '1' },
+    dirs: [
+      { key: 'state_dir', path: '/run/brick', exists: true, mount: mountOf('/run/brick', LOCAL) },
+      { key: 'marker_dir', path: '/var/lib/brick', exists: true, mount: mountOf('/var/lib/brick', LOCAL) },
+      { key: 'hooks_dir', path: '/etc/brick/hooks', exists: false, mount: mountOf('/etc/brick/hooks', LOCAL) },
+    ],
     tools: [{ name: 'ip', package: 'iproute2', path: '/usr/sbin/ip', source: 'host', version: '6.1.0', min_version: '4.0', missing_flags: [], note: '' }],
     vmQuery: { command: 'virsh list --name', ok: true, out: 'vm1\nvm2' },
     clock: { command: 'timedatectl', ok: true, out: 'yes' },
@@ -150,6 +209,8 @@ test('doctor exit 0 when every check is ok; each finding moves it to 3 or 4', ()
   assert.equal(doctorExit(judge(c, { ...f, agent: { ...f.agent, reachable: false, answer: 'unreachable', detail: 'ECONNREFUSED' } })), EXIT.DEGRADED);
   assert.equal(doctorExit(judge(c, { ...f, agent: { ...f.agent, reachable: false, answer: 'unauthorized' } })), EXIT.NOT_PROTECTED);
   assert.equal(doctorExit(judge(c, { ...f, sysrq: { ...f.sysrq, writable: false } })), EXIT.NOT_PROTECTED);
+  assert.equal(doctorExit(judge(c, { ...f, watchdog: { ...f.watchdog, mount: parseMountinfo(HOST_MOUNTS)[7] } })), EXIT.NOT_PROTECTED);
+  assert.equal(doctorExit(judge(c, { ...f, dirs: [{ ...f.dirs[1], mount: parseMountinfo(HOST_MOUNTS)[4] }] })), EXIT.NOT_PROTECTED);
   assert.equal(doctorExit(judge(c, { ...f, vmQuery: { command: 'virsh list', ok: false, out: 'failed to connect' } })), EXIT.DEGRADED);
   const unsafe = cfg('[fencer]\nfence_after_s = 40\nallow_unsafe_timing = true\n[[fencer.pool]]\npath = "/OVS/Repositories/aaa"\n');
   const timing = judge(unsafe, f).find((l) => l.check === 'timing')!;
@@ -191,6 +252,9 @@ test('gathering reads the real mount table and tools; a local directory is found
   assert.equal(f.pools[0].real, dir);
   assert.ok(f.pools[0].mount, 'some mount holds it');
   assert.ok(f.tools.some((t) => t.name === 'ip' && t.source !== 'missing'), 'ip is installed here');
+  // state_dir, marker_dir (not made yet) and hooks_dir are each found on a real mount of this machine.
+  assert.deepEqual(f.dirs.map((x) => x.key), ['state_dir', 'marker_dir', 'hooks_dir']);
+  for (const x of f.dirs) assert.ok(x.mount, `${x.key} ${x.path} is on some mount`);
 });
 
 test('pools: a second [[fencer.pool]] for the directory of an earlier one (a symlink to it) fails: the fencer refuses to start', () => {
