@@ -11,6 +11,8 @@ import { tweakDomainXml } from '../../src/agent-extension/domain/tweaks.js';
 import { defineDomain } from '../../src/agent-extension/domain/define.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { recordingRunner } from '../../src/shared/run.js';
+import { methods } from '../../src/agent-extension/domain/methods.js';
+import { callContext, invoke } from '../fixtures/call-context.js';
 import { throwsFault } from '../fixtures/faults.js';
 
 const golden = join(import.meta.dirname, '../golden/domain');
@@ -36,6 +38,23 @@ function parses(fn: () => unknown): number {
     proto.parseFromString = orig;
   }
   return n;
+}
+
+/** The documents parsed while `fn` runs. */
+async function parsedWhile(fn: () => Promise<unknown>): Promise<string[]> {
+  const proto = xmldom.DOMParser.prototype;
+  const orig = proto.parseFromString;
+  const seen: string[] = [];
+  proto.parseFromString = function (this: unknown, ...a: Parameters<typeof orig>) {
+    seen.push(String(a[0]));
+    return orig.apply(this, a);
+  } as typeof orig;
+  try {
+    await fn();
+  } finally {
+    proto.parseFromString = orig;
+  }
+  return seen;
 }
 
 const HEAD = "<domain type='kvm'><name>x</name><memory>1024</memory>";
@@ -145,4 +164,18 @@ test('what libvirt returns is held to libvirt\'s own limit, not the caller\'s: a
   assert.equal(d.uuid, 'u-1');
   const tooBig = recordingRunner((c) => (c.args.includes('dumpxml') ? { stdout: ofBytes(LIBVIRT_XML_LIMITS.bytes + 1) } : {}));
   await assert.rejects(defineDomain(small, { uri: 'qemu:///system', run: tooBig, timeoutMs: 5000 }), /TOO_LARGE|bytes/);
+});
+
+test('domain_define parses the caller\'s XML once (the lock\'s name and the tweaks share the tree); before, twice', async () => {
+  const dumped = KVM.replace('<domain type=', '<domain id="7" type=');
+  const run = recordingRunner((c) => (c.args.includes('dumpxml') ? { stdout: dumped } : {}));
+  const define = methods.find((m) => m.name === 'domain_define')!;
+  let reply: unknown;
+  const seen = await parsedWhile(async () => {
+    reply = await invoke(define, [KVM, { macspoof: true }], callContext(cfg, { runner: run }));
+  });
+  assert.equal((reply as { name: string }).name, 'i-2-10-VM');
+  // The input once; the tweaked XML once (defineDomain checks what it hands virsh); libvirt's reply once.
+  const what = (s: string) => (s === KVM ? 'input' : s.startsWith('<domain id="7"') ? 'libvirt' : s.includes('no-mac-spoofing') ? 'other' : 'tweaked');
+  assert.deepEqual(seen.map(what), ['input', 'tweaked', 'libvirt']);
 });

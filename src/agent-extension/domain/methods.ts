@@ -51,9 +51,10 @@ export const methods = [
       'and returns the XML libvirt stored (virsh dumpxml). Defining an existing domain again updates its definition. ' +
       TWEAKS_HELP + ' ' + FAULTS + ', COMMAND_FAILED (libvirt refused the XML; the message carries its error).',
     handler: async ([xml, tweaks], ctx) => {
-      const name = domainName(parseDomainXml(xml));
-      return ctx.locks.bound(ctx.signal).with(`domain:${name}`, async () => {
-        const tweaked = await tweakDomain(xml, tweaks, env(ctx));
+      // Parsed once: the name for the lock, then the same tree tweaked (parsing is the costly part).
+      const doc = parseDomainXml(xml);
+      return ctx.locks.bound(ctx.signal).with(`domain:${domainName(doc)}`, async () => {
+        const tweaked = await tweakDomain(doc, tweaks, env(ctx));
         const d = await defineDomain(tweaked.xml, {
           uri: libvirtUri(ctx.config.domain.libvirt_uri),
           run: ctx.run,

@@ -184,9 +184,9 @@ export interface TweakEnv {
   signal?: AbortSignal;
 }
 
-/** All seven steps: the pure tweaks, then the hooks when asked. */
-export async function tweakDomain(xml: string, tweaks: unknown, env: TweakEnv): Promise<{ xml: string; hooks: HookRun[] }> {
-  const doc = parseDomainXml(xml);
+/** All seven steps: the pure tweaks, then the hooks when asked. A parsed `xml` is changed in place. */
+export async function tweakDomain(xml: string | Document, tweaks: unknown, env: TweakEnv): Promise<{ xml: string; hooks: HookRun[] }> {
+  const doc = typeof xml === 'string' ? parseDomainXml(xml) : xml;
   const plan = parseTweaks(tweaks, env.config);
   applyPureTweaks(doc, plan);
   if (!plan.hooks) return { xml: serializeXml(doc), hooks: [] };
