@@ -52,6 +52,11 @@ export function configChecks(c: Config): CheckLine[] {
 
 // ---------------------------------------------------------------- pools
 
+/** A mount's own options (ro, nodev, noexec...) with its superblock's (NFS: hard/soft, vers, timeo...). */
+function mountOptions(m: MountEntry): Set<string> {
+  return new Set([...m.mountOptions.split(','), ...m.superOptions.split(',')]);
+}
+
 export interface PoolFacts {
   pool: PoolConfig;
   /** The resolved path, or undefined when it does not exist. */
@@ -106,9 +111,8 @@ export function poolChecks(c: Config, pools: PoolFacts[]): CheckLine[] {
       );
       return;
     }
-    const options = [...m.mountOptions.split(','), ...m.superOptions.split(',')];
-    const o = new Set(options);
-    const pick = (k: string) => options.find((x) => x.startsWith(k + '='));
+    const o = mountOptions(m);
+    const pick = (k: string) => [...o].find((x) => x.startsWith(k + '='));
     const shown = [o.has('soft') ? 'soft' : 'hard', pick('vers'), pick('timeo'), pick('retrans'), o.has('ro') ? 'ro' : 'rw'].filter(Boolean).join(',');
     if (o.has('ro')) out.push(fail(name, `NFS ${m.source} mounted read-only (${shown}): no heartbeat can be written`, 'remount it read-write'));
     else if (o.has('soft') || o.has('softerr'))
@@ -124,7 +128,7 @@ export interface WatchdogFacts {
   exists: boolean;
   isCharDevice?: boolean;
   /** The mount the device node is on (a node on a nodev mount cannot be opened). */
-  mount?: Mount;
+  mount?: MountEntry;
   /** /sys/class/watchdog/<name>/... when the kernel exposes it. */
   sysfs?: { name: string; identity?: string; timeout?: number; max_timeout?: number; nowayout?: string; state?: string };
 }
@@ -140,7 +144,7 @@ export function watchdogChecks(c: Config, w: WatchdogFacts): CheckLine[] {
   if (!w.exists)
     return [fail('watchdog', `${w.device} does not exist`, 'load a watchdog driver (iTCO_wdt, ipmi_watchdog, sp5100_tco...; softdog as a last resort) or set watchdog_device = ""')];
   if (w.isCharDevice === false) return [fail('watchdog', `${w.device} is not a character device`, 'point fencer.watchdog_device at the watchdog device node')];
-  if (w.mount?.options.includes('nodev'))
+  if (w.mount && mountOptions(w.mount).has('nodev'))
     return [
       fail(
         'watchdog',
@@ -187,7 +191,7 @@ export interface DirFacts {
   path: string;
   exists: boolean;
   /** The mount of the directory, or of its nearest existing parent when it is still to be made. */
-  mount?: Mount;
+  mount?: MountEntry;
 }
 
 /** Filesystems whose writes can hang on a network or another process: storage loss hangs them too. */
@@ -205,7 +209,7 @@ export function dirChecks(dirs: DirFacts[]): CheckLine[] {
     const m = d.mount;
     if (!m) return warn(name, 'no mount holds it (cannot read /proc/self/mountinfo?)', 'check that /proc is mounted');
     const on = `on ${m.fstype} ${m.source} (${m.mountPoint})`;
-    const o = new Set(m.options);
+    const o = mountOptions(m);
     if (d.key === 'hooks_dir') {
       if (!d.exists) return ok(name, 'not there: no vdsm-style hooks');
       return o.has('noexec')
@@ -342,7 +346,7 @@ async function tryRun(run: Runner, cmd: string, args: string[], timeoutMs: numbe
 
 const which = (name: string): string | undefined => findOnHost(name) || undefined;
 
-function watchdogFacts(device: string, mounts: Mount[]): WatchdogFacts {
+function watchdogFacts(device: string, mounts: MountEntry[]): WatchdogFacts {
   if (!device) return { device, exists: false };
   let st;
   let real;
@@ -367,7 +371,7 @@ function watchdogFacts(device: string, mounts: Mount[]): WatchdogFacts {
   return w;
 }
 
-function dirFacts(key: DirFacts['key'], path: string, mounts: Mount[]): DirFacts {
+function dirFacts(key: DirFacts['key'], path: string, mounts: MountEntry[]): DirFacts {
   let at = path;
   while (!existsSync(at) && at !== dirname(at)) at = dirname(at);
   let real = at;
