@@ -1,8 +1,8 @@
 // The HTTP Basic password and the TLS certificate: read them, or (generate_credentials = true)
 // create them on first start. The password never reaches the log.
 import { randomBytes, createHash, timingSafeEqual, generateKeyPairSync } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { appendFileSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/log.js';
@@ -130,6 +130,26 @@ async function pairSettled(certPath: string, keyPath: string): Promise<void> {
   for (let i = 0; i < 100 && existsSync(keyPath) && !existsSync(certPath); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
+/**
+ * Each directory brick generates a credential in gets a record of it: `.brick-generated`, one
+ * "sha256  name" line per file (sha256sum's format). The .deb's purge reads it (packaging/scripts.mjs
+ * purgeGenerated) and removes a file named there only while its content is still what brick wrote:
+ * a password or certificate the admin made, or put in place of brick's, is never brick's to remove.
+ */
+export const GENERATED_RECORD = '.brick-generated';
+
+/** Add `path` (just generated) to its directory's record; a failure costs only the purge, so it is logged. */
+function recordGenerated(path: string, log: Logger): void {
+  const record = join(dirname(path), GENERATED_RECORD);
+  try {
+    const sum = createHash('sha256').update(readFileSync(path)).digest('hex');
+    // One short O_APPEND write: concurrent starts each add their line whole.
+    appendFileSync(record, `${sum}  ${basename(path)}\n`, { mode: 0o600 });
+  } catch (e) {
+    log.warn({ record, err: (e as NodeJS.ErrnoException).code ?? (e as Error).message }, `could not record ${path} as generated; a purge of the package keeps it`);
+  }
+}
+
 /** Create what is missing, when generate_credentials = true; idempotent; never overwrites. */
 export async function generateCredentials(config: Config, log: Logger, run: Runner): Promise<GeneratedCredentials> {
   const s = config.server;
@@ -150,6 +170,7 @@ export async function generateCredentials(config: Config, log: Logger, run: Runn
       throw cannotCreate('password_file', s.password_file, e);
     }
     if (created) {
+      recordGenerated(s.password_file, log);
       out.password = pw;
       out.passwordFile = s.password_file;
       log.info({ password_file: s.password_file }, 'generated a random password');
@@ -165,6 +186,8 @@ export async function generateCredentials(config: Config, log: Logger, run: Runn
         `server.tls_cert ${s.tls_cert} ${haveCert ? 'exists' : 'is missing'} but server.tls_key ${s.tls_key} ${haveKey ? 'exists' : 'is missing'}; remove the one left over or provide both`,
       );
     if (!haveCert && (await selfSignedCertificate(s.tls_cert, s.tls_key, config, run))) {
+      recordGenerated(s.tls_key, log);
+      recordGenerated(s.tls_cert, log);
       out.tlsCert = s.tls_cert;
       out.tlsKey = s.tls_key;
       log.info({ tls_cert: s.tls_cert, tls_key: s.tls_key }, 'generated a self-signed TLS certificate');

@@ -5,10 +5,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createPublicKey, X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createLogger } from '../../src/shared/log.js';
@@ -66,8 +66,36 @@ test('first start: a password (0600, whole) and a matching pair; a second start 
   const cert = readFileSync(c.server.tls_cert, 'utf8');
   assert.deepEqual(await generateCredentials(c, log, realRun), {});
   assert.equal(readFileSync(c.server.tls_cert, 'utf8'), cert);
-  assert.deepEqual(readdirSync(join(dir, 'first')).sort(), ['password', 'tls']);
-  assert.deepEqual(readdirSync(join(dir, 'first/tls')).sort(), ['cert.pem', 'key.pem']);
+  assert.deepEqual(readdirSync(join(dir, 'first')).sort(), ['.brick-generated', 'password', 'tls']);
+  assert.deepEqual(readdirSync(join(dir, 'first/tls')).sort(), ['.brick-generated', 'cert.pem', 'key.pem']);
+});
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+test('what a start generates is recorded beside it ("sha256  name", what the .deb\'s purge removes); what it did not make is not', async () => {
+  const c = config('record', {});
+  await generateCredentials(c, log, realRun);
+  assert.equal(readFileSync(join(dir, 'record/.brick-generated'), 'utf8'), `${sha256(c.server.password_file)}  password\n`);
+  assert.equal(
+    readFileSync(join(dir, 'record/tls/.brick-generated'), 'utf8'),
+    `${sha256(c.server.tls_key)}  key.pem\n${sha256(c.server.tls_cert)}  cert.pem\n`,
+  );
+  assert.equal(statSync(join(dir, 'record/.brick-generated')).mode & 0o777, 0o600);
+  // sha256sum reads the record as its own format and finds every file as brick wrote it.
+  assert.match(await new Promise<string>((res, rej) => execFile('sha256sum', ['-c', '.brick-generated'], { cwd: join(dir, 'record/tls') }, (e, out) => (e ? rej(e) : res(out)))), /^key\.pem: OK\ncert\.pem: OK\n$/);
+  // The admin removes the password; the next start makes a new one and adds its line.
+  rmSync(c.server.password_file);
+  await generateCredentials(c, log, realRun);
+  assert.deepEqual(readFileSync(join(dir, 'record/.brick-generated'), 'utf8').split('\n').filter(Boolean).map((l) => l.split('  ')[1]), ['password', 'password']);
+  assert.ok(readFileSync(join(dir, 'record/.brick-generated'), 'utf8').endsWith(`${sha256(c.server.password_file)}  password\n`));
+  // Files the admin provided: nothing generated, nothing recorded.
+  const own = config('own', {});
+  mkdirSync(join(dir, 'own/tls'), { recursive: true });
+  writeFileSync(own.server.password_file, 'mine\n', { mode: 0o600 });
+  await selfSignedCertificate(own.server.tls_cert, own.server.tls_key, own, realRun);
+  assert.deepEqual(await generateCredentials(own, log, realRun), {});
+  assert.deepEqual(readdirSync(join(dir, 'own')).sort(), ['password', 'tls']);
+  assert.deepEqual(readdirSync(join(dir, 'own/tls')).sort(), ['cert.pem', 'key.pem']);
 });
 
 test('a credential path that cannot be created is a user error naming the key, not an internal error', async () => {
