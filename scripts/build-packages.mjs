@@ -101,7 +101,7 @@ AutoReqProv: no
 Requires: /bin/sh, /bin/grep, /bin/sed, /bin/cat
 Requires(post): /bin/sh, /bin/grep
 Requires(preun): /bin/sh, /bin/grep, /bin/sed
-Requires(postun): /bin/sh
+Requires(postun): /bin/sh, /bin/grep, /bin/sed
 Source0: root.tar
 
 %description
@@ -225,12 +225,81 @@ function buildDeb(work) {
     writeFileSync(join(debian, name), `#!/bin/sh\n# brick ${name}: what the RPM scriptlets do (packaging/scripts.mjs).\nset -e\n${body}\nexit 0\n`);
     chmodSync(join(debian, name), 0o755);
   };
+  // Every argument Debian Policy ch. 6 lets dpkg pass is named, with what it does here; an argument
+  // dpkg has not defined is an error (as dh_make's templates do).
   // postinst configure [old-version]: no old version = first install. dpkg also passes the old
   // version when the package was removed (not purged) and is installed again, after prerm remove
   // disabled the units: the marker prerm leaves says so, and that install enables them like a first.
-  script('postinst', `case "$1" in\nconfigure)\n    if [ -z "$2" ] || [ -e ${DEB_REMOVED} ]; then\n        rm -f ${DEB_REMOVED}\n${S.enable}\n    else\n${S.tryRestart}\n    fi\n    ;;\nesac`);
-  script('prerm', `case "$1" in\nremove)\n${S.stopDisable}\n    mkdir -p /var/lib/brick && : >${DEB_REMOVED}\n    ;;\nesac`);
-  script('postrm', `case "$1" in\nremove|purge)\n${S.reload}\n    ;;\nesac\nif [ "$1" = purge ]; then rm -rf /var/lib/brick; fi`);
+  script(
+    'postinst',
+    `case "$1" in
+configure)
+    if [ -z "$2" ] || [ -e ${DEB_REMOVED} ]; then
+        rm -f ${DEB_REMOVED}
+${S.enable}
+    else
+${S.tryRestart}
+    fi
+    ;;
+abort-remove)
+    # prerm remove failed (or was interrupted): put the units back as they were; prerm wrote their
+    # state before it stopped or disabled anything (no marker: it failed before that, nothing changed).
+    if [ -e ${DEB_REMOVED} ]; then
+${S.restoreUnits(DEB_REMOVED)}
+        rm -f ${DEB_REMOVED}
+    fi
+    ;;
+abort-upgrade|abort-deconfigure)
+    # prerm upgrade and prerm deconfigure stop nothing: what ran still runs, the old files are back.
+    ;;
+*)
+    echo "brick postinst: unknown argument '$1'" >&2
+    exit 1
+    ;;
+esac`,
+  );
+  script(
+    'prerm',
+    `case "$1" in
+remove)
+    # The units' state first (a failure here changes nothing), then stop and disable them.
+    mkdir -p /var/lib/brick
+${S.recordUnits(DEB_REMOVED)}
+${S.stopDisable}
+    ;;
+upgrade|deconfigure|failed-upgrade)
+    # Nothing stops: the services run the old version until postinst configure has checked the
+    # config with the new binary and restarts them (packaging/scripts.mjs).
+    ;;
+*)
+    echo "brick prerm: unknown argument '$1'" >&2
+    exit 1
+    ;;
+esac`,
+  );
+  // postrm purge: what the package made or brick generated goes; what the admin made stays
+  // (packaging/README.md "Maintainer scripts").
+  script(
+    'postrm',
+    `case "$1" in
+remove)
+${S.reload}
+    ;;
+purge)
+${S.reload}
+${S.purgeGenerated('/etc/brick/tls')}
+${S.purgeGenerated('/etc/brick')}
+    rm -rf /var/lib/brick /run/brick
+    rmdir /etc/brick/hooks/before_vm_start /etc/brick/hooks/before_device_create /etc/brick/hooks /etc/brick/tls /etc/brick 2>/dev/null || :
+    ;;
+upgrade|failed-upgrade|abort-install|abort-upgrade|disappear)
+    ;;
+*)
+    echo "brick postrm: unknown argument '$1'" >&2
+    exit 1
+    ;;
+esac`,
+  );
   // md5sums of every regular file.
   const sums = [];
   const walk = (d) => {

@@ -9,6 +9,8 @@ import { ok, pkgVersion, prerequisites, repoRoot, rpmNoise, run } from '../fixtu
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 
 const root = repoRoot;
 const pkg = { version: pkgVersion };
@@ -64,10 +66,10 @@ test('legacy RPM: what rpm 4.4/4.8/4.11 need: no xz/zstd payload or FileDigests 
 /** A root with only a static busybox, the given recorders and /dev/null: no libc, no coreutils. */
 async function scratchRoot(name: string, recorders: Record<string, string>, extra: (dir: string) => void = () => {}): Promise<string> {
   const dir = join(work, name);
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'dev', 'tmp', 'etc', 'var/lib/rpm']) mkdirSync(join(dir, d), { recursive: true });
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'dev', 'tmp', 'etc', 'proc', 'var/lib/rpm']) mkdirSync(join(dir, d), { recursive: true });
   await ok('mknod', ['-m', '666', join(dir, 'dev/null'), 'c', '1', '3']);
   copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
-  for (const a of ['sh', 'grep', 'sed', 'cat', 'tr', 'sleep', 'rm', 'mkdir', 'ls']) symlinkSync('busybox', join(dir, 'bin', a));
+  for (const a of ['sh', 'grep', 'sed', 'cat', 'tr', 'sleep', 'rm', 'mkdir', 'ls', 'mv', 'rmdir', 'sha256sum', 'cut']) symlinkSync('busybox', join(dir, 'bin', a));
   for (const [path, body] of Object.entries(recorders)) {
     writeFileSync(join(dir, path), `#!/bin/sh\necho "${path.split('/').pop()} $*" >> /record.log\n${body}\n`, { mode: 0o755 });
   }
@@ -81,6 +83,13 @@ function takeLog(dir: string): string[] {
   rmSync(p);
   return lines;
 }
+/** What an upgrade says when the new binary rejects the config: the problem, that nothing restarted, what to run. */
+function assertNotRestarted(stderr: string, restart: string): void {
+  assert.match(stderr, /^brick: NOT restarting brick-agent and brick-fencer: the new \/usr\/bin\/brick rejects \/etc\/brick\/brick\.toml:$/m);
+  assert.match(stderr, /^brick: {3}.*fencer\.typo/m, 'check-config\'s own line naming the key');
+  assert.ok(stderr.includes(`keeps running the previous version (the fencer keeps guarding its pools), but neither can start again (reboot, crash) until the config is fixed. Fix it (brick check-config), then run: ${restart}`), stderr);
+}
+
 async function installedBinaryRuns(dir: string): Promise<void> {
   const v = await ok('/usr/sbin/chroot', [dir, '/usr/bin/brick', '--version'], { env: { PATH: '/nonexistent' } });
   assert.match(v, new RegExp(`^brick ${pkg.version.replace(/\./g, '\\.')}\nnode v24\\.`));
@@ -105,6 +114,13 @@ test('legacy RPM on EL7 (systemd): enable on install, try-restart on upgrade, di
   // Upgrade (the same package again: %post $1=2, old %preun/%postun $1=1).
   await rpmIn(dir, '-U', '--replacepkgs', legacy);
   assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  // A config the new binary rejects: neither unit is restarted (check-config in ExecStartPre would
+  // refuse to start it: the running agent would be taken down), and the admin is told what and why.
+  appendFileSync(join(dir, 'etc/brick/brick.toml'), '\n[fencer.typo]\n');
+  const refused = await rpmIn(dir, '-U', '--replacepkgs', legacy);
+  assertNotRestarted(refused, 'systemctl restart brick-agent brick-fencer');
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), []);
+  writeFileSync(join(dir, 'etc/brick/brick.toml'), readFileSync(join(dir, 'etc/brick/brick.toml'), 'utf8').replace('\n[fencer.typo]\n', ''));
   // The config the admin edited survives erase as .rpmsave; state stays.
   appendFileSync(join(dir, 'etc/brick/brick.toml'), '\n# site edit\n');
   writeFileSync(join(dir, 'var/lib/brick/fence-marker.json'), '{}\n');
@@ -126,6 +142,14 @@ test('legacy RPM on OL6 (upstart 0.6.5): jobs in /etc/init start at boot, upgrad
   await installedBinaryRuns(dir);
   await rpmIn(dir, '-U', '--replacepkgs', legacy);
   assert.deepEqual(takeLog(dir).filter((l) => !/^initctl (version|status)/.test(l)), ['initctl restart brick-agent', 'initctl restart brick-fencer']);
+  // A config the new binary rejects: "initctl restart" would stop the job and its pre-start would
+  // refuse to start it again. Both running jobs are left alone and the admin is told.
+  const cfg = join(dir, 'etc/brick/brick.toml');
+  const good = readFileSync(cfg, 'utf8');
+  appendFileSync(cfg, '\n[fencer.typo]\n');
+  assertNotRestarted(await rpmIn(dir, '-U', '--replacepkgs', legacy), 'initctl restart brick-agent; initctl restart brick-fencer');
+  assert.deepEqual(takeLog(dir).filter((l) => !/^initctl (version|status)/.test(l)), []);
+  writeFileSync(cfg, good);
   await rpmIn(dir, '-e', 'brick');
   assert.deepEqual(takeLog(dir).filter((l) => l !== 'initctl version'), ['initctl stop brick-agent', 'initctl stop brick-fencer']);
 });
@@ -143,6 +167,52 @@ test('legacy RPM on OL5 (SysV): chkconfig --add and an inittab respawn line on i
   await rpmIn(dir, '-U', '--replacepkgs', legacy);
   assert.equal(readFileSync(join(dir, 'etc/inittab'), 'utf8').match(/^bkf:/gm)?.length, 1, 'reinstall adds no second line');
   takeLog(dir);
+  // Upgrades with an agent and a fencer running (stand-ins with their command lines; the init
+  // scripts find them in /proc, mounted in the root for this).
+  await ok('mount', ['-t', 'proc', 'proc', join(dir, 'proc')]);
+  const procs: ChildProcess[] = [];
+  try {
+    const standIn = (args: string[]) => {
+      const p = spawn('/bin/sh', args, { argv0: '/usr/bin/brick', cwd: join(work, 'ol5-standins'), stdio: 'ignore' });
+      procs.push(p);
+      return p;
+    };
+    mkdirSync(join(work, 'ol5-standins'), { recursive: true });
+    for (const n of ['fencer', 'serve']) writeFileSync(join(work, 'ol5-standins', n), 'while :; do sleep 1; done\n');
+    const fencer = standIn(['fencer', '--config', '/etc/brick/brick.toml']);
+    const agent = standIn(['serve', '--config', '/etc/brick/brick.toml']);
+    await Promise.all([once(fencer, 'spawn'), once(agent, 'spawn')]);
+    // Alive, not a zombie: a killed process keeps its /proc entry until reaped, with no command line.
+    const alive = (p: ChildProcess) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').startsWith('/usr/bin/brick\0');
+    assert.ok(alive(fencer) && alive(agent));
+    writeFileSync(join(dir, 'var/run/brick/agent.pid'), `${agent.pid}\n`);
+    // A config the new binary rejects: the agent is not stopped (its "start" would refuse), the
+    // fencer's inittab line is not touched, and the admin is told what and why.
+    const cfg = join(dir, 'etc/brick/brick.toml');
+    const good = readFileSync(cfg, 'utf8');
+    appendFileSync(cfg, '\n[fencer.typo]\n');
+    assertNotRestarted(await rpmIn(dir, '-U', '--replacepkgs', legacy), 'service brick-agent restart; service brick-fencer restart');
+    assert.deepEqual(takeLog(dir), [], 'init not told anything');
+    assert.ok(alive(agent), 'the running agent was stopped');
+    assert.match(readFileSync(join(dir, 'etc/inittab'), 'utf8'), /^bkf:2345:respawn:/m);
+    // The same by hand: "service brick-agent restart" and "brick-fencer restart" check first, stop nothing.
+    for (const s of ['brick-agent', 'brick-fencer']) {
+      const r = await run('/usr/sbin/chroot', [dir, '/bin/sh', `/etc/rc.d/init.d/${s}`, 'restart'], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+      assert.equal(r.code, 1, `${s} restart with a rejected config`);
+      assert.match(r.stdout + r.stderr, /fencer\.typo/);
+    }
+    assert.deepEqual(takeLog(dir), []);
+    assert.ok(alive(agent) && alive(fencer), 'restart stopped what ran');
+    // A config it accepts: the fencer's line goes off and back to respawn (init restarts it).
+    writeFileSync(cfg, good);
+    rmSync(join(dir, 'var/run/brick/agent.pid')); // the stand-in cannot be started again: not "running" for this upgrade
+    assert.equal(await rpmIn(dir, '-U', '--replacepkgs', legacy), '');
+    assert.deepEqual(takeLog(dir), ['telinit q', 'telinit q']);
+    assert.match(readFileSync(join(dir, 'etc/inittab'), 'utf8'), /^bkf:2345:respawn:/m);
+  } finally {
+    for (const p of procs) p.kill('SIGKILL');
+    await ok('umount', [join(dir, 'proc')]);
+  }
   await rpmIn(dir, '-e', 'brick');
   assert.deepEqual(takeLog(dir), ['chkconfig --del brick-agent', 'telinit q']);
   assert.equal(readFileSync(join(dir, 'etc/inittab'), 'utf8'), 'id:3:initdefault:\n');
@@ -165,51 +235,198 @@ test('.deb: control, conffiles and maintainer scripts; lintian finds no error', 
   assert.deepEqual(errors, [], l.stdout);
 });
 
-test('.deb in a scratch root: postinst enables (install) or try-restarts (upgrade), prerm disables --now, config kept; the installed binary runs', { skip }, async () => {
-  const dir = await scratchRoot('deb', { 'usr/bin/systemctl': '', 'usr/bin/systemd-tmpfiles': '' }, (d) => mkdirSync(join(d, 'run/systemd/system'), { recursive: true }));
+/**
+ * A systemctl that records its calls and answers is-enabled / is-active from /units.state
+ * ("unit enabled active" lines; absent: disabled, inactive). "disable --now" with /kill-prerm present
+ * kills its caller: a removal interrupted half-way (dpkg then runs postinst abort-remove).
+ */
+const SYSTEMCTL = `case "$1" in
+is-enabled|is-active)
+    l=$(grep "^$2 " /units.state 2>/dev/null)
+    if [ "$1" = is-enabled ]; then v=$(echo "$l" | cut -d' ' -f2); else v=$(echo "$l" | cut -d' ' -f3); fi
+    if [ -z "$v" ]; then [ "$1" = is-enabled ] && v=disabled || v=inactive; fi
+    echo "$v"
+    [ "$v" = enabled ] || [ "$v" = active ]
+    ;;
+--no-reload) if [ -e /kill-prerm ]; then kill -KILL $PPID; fi ;;
+esac`;
+const queries = (l: string) => !/^systemctl is-(enabled|active) /.test(l);
+const QUERY_BOTH = ['systemctl is-enabled brick-agent.service', 'systemctl is-active brick-agent.service', 'systemctl is-enabled brick-fencer.service', 'systemctl is-active brick-fencer.service'];
+
+test('.deb in a scratch root: postinst enables (install) or try-restarts (upgrade) into a config the new binary accepts, prerm disables --now, config kept; the installed binary runs', { skip }, async () => {
+  const dir = await scratchRoot('deb', { 'usr/bin/systemctl': SYSTEMCTL, 'usr/bin/systemd-tmpfiles': '' }, (d) => {
+    mkdirSync(join(d, 'run/systemd/system'), { recursive: true });
+  });
   await ok('dpkg-deb', ['-x', deb, dir]);
   const ctrl = join(dir, 'DEBIAN');
   await ok('dpkg-deb', ['-e', deb, ctrl]);
-  const script = (name: string, ...args: string[]) => ok('/usr/sbin/chroot', [dir, '/bin/sh', `/DEBIAN/${name}`, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const script = (name: string, ...args: string[]) => ok('/usr/sbin/chroot', [dir, '/bin/sh', `/DEBIAN/${name}`, ...args], { env });
   await script('postinst', 'configure');
   assert.deepEqual(takeLog(dir), ['systemd-tmpfiles --create /usr/lib/tmpfiles.d/brick.conf', 'systemctl daemon-reload', 'systemctl enable brick-agent.service brick-fencer.service']);
   await installedBinaryRuns(dir);
   await script('postinst', 'configure', `${pkg.version}-1`);
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
-  // A config the new binary rejects: the agent is restarted (it will say why), the fencer is left running.
-  appendFileSync(join(dir, 'etc/brick/brick.toml'), '\n[fencer.typo]\n');
-  const r = await run('/usr/sbin/chroot', [dir, '/bin/sh', '/DEBIAN/postinst', 'configure', `${pkg.version}-1`]);
-  assert.equal(r.code, 0);
-  assert.match(r.stderr, /brick-fencer keeps running the previous version/);
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service']);
+  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  // A config the new binary rejects: nothing restarts (the agent's ExecStartPre would refuse it and
+  // leave it down); the units are reloaded, the admin told what and why; the upgrade itself succeeds.
+  const cfg = join(dir, 'etc/brick/brick.toml');
+  const good = readFileSync(cfg, 'utf8');
+  appendFileSync(cfg, '\n[fencer.typo]\n');
+  const r = await run('/usr/sbin/chroot', [dir, '/bin/sh', '/DEBIAN/postinst', 'configure', `${pkg.version}-1`], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assertNotRestarted(r.stderr, 'systemctl restart brick-agent brick-fencer');
+  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload']);
+  writeFileSync(cfg, good);
+  // A failed restart is said, not swallowed.
+  writeFileSync(join(dir, 'usr/bin/systemctl'), `#!/bin/sh\necho "systemctl $*" >> /record.log\n[ "$1" != try-restart ]\n`, { mode: 0o755 });
+  const failed = await run('/usr/sbin/chroot', [dir, '/bin/sh', '/DEBIAN/postinst', 'configure', `${pkg.version}-1`], { env });
+  assert.equal(failed.code, 0);
+  assert.match(failed.stderr, /^brick: WARNING: restarting brick-agent failed; see: systemctl status brick-agent$/m);
+  assert.match(failed.stderr, /^brick: WARNING: restarting brick-fencer failed \(the pools may be unguarded\); see: systemctl status brick-fencer$/m);
+  writeFileSync(join(dir, 'usr/bin/systemctl'), `#!/bin/sh\necho "systemctl $*" >> /record.log\n${SYSTEMCTL}\n`, { mode: 0o755 });
+  takeLog(dir);
+
+  // Every other argument Debian Policy ch. 6 defines: prerm upgrade/deconfigure/failed-upgrade stop
+  // nothing, so postinst abort-upgrade/abort-deconfigure have nothing to undo; postrm's non-removal
+  // arguments touch nothing. An argument dpkg does not define is an error.
+  await script('prerm', 'upgrade', '9.9.9-1');
+  await script('prerm', 'failed-upgrade', `${pkg.version}-1`, '9.9.9-1');
+  await script('prerm', 'deconfigure', 'in-favour', 'other', '1.0');
+  await script('postinst', 'abort-upgrade', '9.9.9-1');
+  await script('postinst', 'abort-deconfigure', 'in-favour', 'other', '1.0');
+  await script('postinst', 'abort-remove'); // no record: prerm remove failed before it changed anything
+  for (const a of [['upgrade', '9.9.9-1'], ['failed-upgrade', '9.9.9-1'], ['abort-install'], ['abort-upgrade', '9.9.9-1'], ['disappear', 'other', '1.0']]) await script('postrm', ...a);
+  assert.deepEqual(takeLog(dir), []);
+  assert.ok(existsSync(join(dir, 'var/lib/brick')) && existsSync(cfg));
+  for (const s of ['postinst', 'prerm', 'postrm']) {
+    const u = await run('/usr/sbin/chroot', [dir, '/bin/sh', `/DEBIAN/${s}`, 'bogus'], { env });
+    assert.equal(u.code, 1, s);
+    assert.match(u.stderr, new RegExp(`^brick ${s}: unknown argument 'bogus'$`, 'm'));
+  }
+
+  // prerm remove records the units' state first; postinst abort-remove puts back exactly that: the
+  // fencer (enabled, running) enabled and started again, the agent (enabled, stopped) only enabled.
+  writeFileSync(join(dir, 'units.state'), 'brick-agent.service enabled inactive\nbrick-fencer.service enabled active\n');
   await script('prerm', 'remove');
-  assert.deepEqual(takeLog(dir), ['systemctl --no-reload disable --now brick-agent.service brick-fencer.service']);
+  assert.deepEqual(takeLog(dir), [...QUERY_BOTH, 'systemctl --no-reload disable --now brick-agent.service brick-fencer.service']);
+  await script('postinst', 'abort-remove');
+  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl enable brick-agent.service', 'systemctl enable brick-fencer.service', 'systemctl start brick-fencer.service']);
+  assert.ok(!existsSync(join(dir, 'var/lib/brick/.deb-removed')));
+  // Disabled and stopped before: abort-remove enables and starts nothing.
+  writeFileSync(join(dir, 'units.state'), '');
+  await script('prerm', 'remove');
+  takeLog(dir);
+  await script('postinst', 'abort-remove');
+  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload']);
+
+  await script('prerm', 'remove');
+  assert.deepEqual(takeLog(dir).filter(queries), ['systemctl --no-reload disable --now brick-agent.service brick-fencer.service']);
   await script('postrm', 'remove');
-  assert.ok(existsSync(join(dir, 'etc/brick/brick.toml')), 'remove keeps the config');
+  assert.ok(existsSync(cfg), 'remove keeps the config');
   chmodSync(join(dir, 'var/lib/brick'), 0o700);
 });
-
 test('.deb with dpkg itself: removed (not purged) and installed again enables the units as a first install does; an upgrade only try-restarts', { skip }, async () => {
   // dpkg passes the last configured version to "postinst configure" also when the package was
   // removed and is installed again: postinst took that for an upgrade and only try-restarted the
   // units prerm remove had disabled, so after the next reboot no fencer ran.
-  const dir = await scratchRoot('deb-dpkg', { 'usr/bin/systemctl': '', 'usr/bin/systemd-tmpfiles': '' }, (d) => {
-    for (const s of ['run/systemd/system', 'var/lib/dpkg/updates', 'var/lib/dpkg/info', 'var/lib/dpkg/triggers']) mkdirSync(join(d, s), { recursive: true });
-    writeFileSync(join(d, 'var/lib/dpkg/status'), '');
-  });
-  const dpkg = (...args: string[]) => ok('dpkg', [`--root=${dir}`, ...args], { timeoutMs: 300_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  const dir = await dpkgRoot('deb-dpkg');
+  const dpkg = dpkgIn(dir);
   const enable = ['systemd-tmpfiles --create /usr/lib/tmpfiles.d/brick.conf', 'systemctl daemon-reload', 'systemctl enable brick-agent.service brick-fencer.service'];
   await dpkg('-i', deb);
   assert.deepEqual(takeLog(dir), enable);
   await dpkg('-i', deb); // the same version again: an upgrade for the scripts
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
   await dpkg('-r', 'brick');
-  assert.deepEqual(takeLog(dir), ['systemctl --no-reload disable --now brick-agent.service brick-fencer.service', 'systemctl daemon-reload']);
+  assert.deepEqual(takeLog(dir), [...QUERY_BOTH, 'systemctl --no-reload disable --now brick-agent.service brick-fencer.service', 'systemctl daemon-reload']);
   await dpkg('-i', deb);
   assert.deepEqual(takeLog(dir), enable);
   assert.ok(!existsSync(join(dir, 'var/lib/brick/.deb-removed')));
   await dpkg('-i', deb);
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
   await dpkg('--purge', 'brick');
   assert.ok(!existsSync(join(dir, 'var/lib/brick')));
+});
+
+/** A scratch root dpkg --root can install into, with the answering systemctl. */
+async function dpkgRoot(name: string): Promise<string> {
+  return scratchRoot(name, { 'usr/bin/systemctl': SYSTEMCTL, 'usr/bin/systemd-tmpfiles': '' }, (d) => {
+    for (const s of ['run/systemd/system', 'var/lib/dpkg/updates', 'var/lib/dpkg/info', 'var/lib/dpkg/triggers']) mkdirSync(join(d, s), { recursive: true });
+    writeFileSync(join(d, 'var/lib/dpkg/status'), '');
+  });
+}
+const dpkgIn = (dir: string) => (...args: string[]) => ok('dpkg', [`--root=${dir}`, ...args], { timeoutMs: 300_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+/** dpkg's state of brick (the third word of Status: the first is what was asked, "deinstall" after a failed -r). */
+const dpkgStatus = async (dir: string) => (await ok('dpkg-query', [`--root=${dir}`, '-W', '-f', '${Status}', 'brick'])).trim().split(' ').slice(1).join(' ');
+
+test('.deb with dpkg itself: a removal that fails leaves the package installed and the units as they were, whether prerm failed before or half-way through stopping them', { skip }, async () => {
+  const dir = await dpkgRoot('deb-abort-remove');
+  const dpkg = dpkgIn(dir);
+  await dpkg('-i', deb);
+  writeFileSync(join(dir, 'units.state'), 'brick-agent.service enabled active\nbrick-fencer.service enabled active\n');
+  takeLog(dir);
+  // prerm cannot write its record (here: a directory where its temp file goes): it fails before
+  // it changes anything; dpkg runs postinst abort-remove, which has nothing to undo.
+  mkdirSync(join(dir, 'var/lib/brick/.deb-removed.new'));
+  const r1 = await run('dpkg', [`--root=${dir}`, '-r', 'brick'], { timeoutMs: 300_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  assert.notEqual(r1.code, 0, r1.stdout + r1.stderr);
+  assert.deepEqual(takeLog(dir).filter(queries), [], r1.stderr);
+  assert.equal(await dpkgStatus(dir), 'ok installed');
+  rmSync(join(dir, 'var/lib/brick/.deb-removed.new'), { recursive: true });
+  // prerm killed while it stops the units (after its record): abort-remove enables and starts
+  // both again, as they were.
+  writeFileSync(join(dir, 'kill-prerm'), '');
+  const r2 = await run('dpkg', [`--root=${dir}`, '-r', 'brick'], { timeoutMs: 300_000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+  assert.notEqual(r2.code, 0, r2.stdout + r2.stderr);
+  assert.deepEqual(takeLog(dir).filter(queries), [
+    'systemctl --no-reload disable --now brick-agent.service brick-fencer.service',
+    'systemctl daemon-reload',
+    'systemctl enable brick-agent.service',
+    'systemctl start brick-agent.service',
+    'systemctl enable brick-fencer.service',
+    'systemctl start brick-fencer.service',
+  ], r2.stderr);
+  assert.equal(await dpkgStatus(dir), 'ok installed');
+  assert.ok(existsSync(join(dir, 'usr/bin/brick')));
+  rmSync(join(dir, 'kill-prerm'));
+  await dpkg('--purge', 'brick');
+});
+
+test('.deb with dpkg itself: purge removes the credentials brick generated and its state, and keeps what the admin made', { skip }, async () => {
+  const dir = await dpkgRoot('deb-purge');
+  const dpkg = dpkgIn(dir);
+  await dpkg('-i', deb);
+  // What brick serve's first start generates (the real code, pointed into the root).
+  const { generateCredentials } = await import('../../src/agent-extension/credentials.js');
+  const { defaultConfig } = await import('../../src/config/load.js');
+  const { createLogger } = await import('../../src/shared/log.js');
+  const { run: realRun } = await import('../../src/shared/run.js');
+  const c = defaultConfig();
+  Object.assign(c.server, { password_file: join(dir, 'etc/brick/password'), tls_cert: join(dir, 'etc/brick/tls/cert.pem'), tls_key: join(dir, 'etc/brick/tls/key.pem'), generate_credentials: true });
+  const got = await generateCredentials(c, createLogger({ svc: 'test', level: 'silent' }), realRun);
+  assert.ok(got.passwordFile && got.tlsCert);
+  // The admin's: a CA bundle beside them, a hook, and a certificate of their own in place of brick's.
+  writeFileSync(join(dir, 'etc/brick/tls/ca.pem'), 'the admin\'s CA\n');
+  writeFileSync(join(dir, 'etc/brick/tls/cert.pem'), 'the admin\'s certificate\n');
+  writeFileSync(join(dir, 'etc/brick/hooks/before_vm_start/10-site'), '#!/bin/sh\n', { mode: 0o755 });
+  writeFileSync(join(dir, 'var/lib/brick/fence-marker.json'), '{}\n');
+  mkdirSync(join(dir, 'run/brick'), { recursive: true });
+  writeFileSync(join(dir, 'run/brick/fencer.json'), '{}\n');
+
+  await dpkg('-r', 'brick');
+  for (const kept of ['etc/brick/password', 'etc/brick/tls/key.pem', 'etc/brick/brick.toml', 'var/lib/brick/fence-marker.json'])
+    assert.ok(existsSync(join(dir, kept)), `remove keeps ${kept}`);
+  await dpkg('--purge', 'brick');
+  for (const gone of ['etc/brick/password', 'etc/brick/.brick-generated', 'etc/brick/tls/key.pem', 'etc/brick/tls/.brick-generated', 'etc/brick/brick.toml', 'var/lib/brick', 'run/brick'])
+    assert.ok(!existsSync(join(dir, gone)), `purge leaves ${gone}`);
+  assert.equal(readFileSync(join(dir, 'etc/brick/tls/cert.pem'), 'utf8'), 'the admin\'s certificate\n');
+  assert.equal(readFileSync(join(dir, 'etc/brick/tls/ca.pem'), 'utf8'), 'the admin\'s CA\n');
+  assert.ok(existsSync(join(dir, 'etc/brick/hooks/before_vm_start/10-site')));
+  assert.equal(await run('dpkg-query', [`--root=${dir}`, '-W', 'brick']).then((r) => r.code), 1, 'purged: dpkg knows no brick');
+
+  // A host where brick made everything in /etc/brick: purge leaves no /etc/brick at all.
+  rmSync(join(dir, 'etc/brick'), { recursive: true });
+  await dpkg('-i', deb);
+  await generateCredentials(c, createLogger({ svc: 'test', level: 'silent' }), realRun);
+  await dpkg('--purge', 'brick');
+  assert.ok(!existsSync(join(dir, 'etc/brick')), 'purge of a host where brick made everything leaves no /etc/brick');
 });

@@ -90,8 +90,8 @@ test('rpm -qp --scripts: preset on first install, try-restart on upgrade, disabl
   assert.doesNotMatch(post, /\benable\b|\bstart\b|restart/, '%post enables and starts nothing');
   assert.match(section('preuninstall'), /if \[ "\$1" -eq 0 \] .*\n\s+systemctl --no-reload disable --now brick-agent\.service brick-fencer\.service/);
   const postun = section('postuninstall');
-  assert.match(postun, /if \[ "\$1" -ge 1 \]; then[\s\S]*systemctl try-restart brick-agent\.service/);
-  assert.match(postun, /check-config[\s\S]*systemctl try-restart brick-fencer\.service/);
+  // The config is checked before either restart.
+  assert.match(postun, /if \[ "\$1" -ge 1 \]; then\s+if brick_problems=\$\(\/usr\/bin\/brick check-config [^\n]*\); then\s+systemctl try-restart brick-agent\.service[^\n]*\n\s+systemctl try-restart brick-fencer\.service/);
 });
 
 test('installed into a scratch root, the binary runs from there and accepts the packaged config', { skip }, async () => {
@@ -168,7 +168,7 @@ async function scriptletRoot(name: string): Promise<string> {
   for (const d of ['bin', 'usr/bin', 'dev', 'tmp', 'run/systemd/system']) mkdirSync(join(dir, d), { recursive: true });
   await ok('mknod', ['-m', '666', join(dir, 'dev/null'), 'c', '1', '3']);
   copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
-  symlinkSync('busybox', join(dir, 'bin/sh'));
+  for (const a of ['sh', 'sed']) symlinkSync('busybox', join(dir, 'bin', a));
   writeFileSync(join(dir, 'usr/bin/systemctl'), '#!/bin/sh\necho "systemctl $*" >> /systemctl.log\n', { mode: 0o755 });
   const ldd = await ok('ldd', [join(root, 'dist', 'brick')]);
   for (const lib of ldd.matchAll(/(\/\S+\.so[.\d]*)/g)) {
@@ -186,7 +186,7 @@ function takeLog(dir: string): string[] {
   return lines;
 }
 
-test('scriptlets: install presets, upgrade restarts what runs (the fencer only if the new binary accepts the config), erase keeps config and state', { skip }, async () => {
+test('scriptlets: install presets, upgrade restarts what runs (only into a config the new binary accepts), erase keeps config and state', { skip }, async () => {
   const dir = await scriptletRoot('root-scripts');
   const rpmIn = async (...args: string[]) => {
     const r = await run('rpm', ['--root', dir, '--nodeps', ...args], { timeoutMs: 300_000 });
@@ -206,13 +206,16 @@ test('scriptlets: install presets, upgrade restarts what runs (the fencer only i
     'systemctl try-restart brick-fencer.service',
   ]);
 
-  // Upgrade (here a downgrade back to -1) with a config the new binary rejects: the agent is
-  // restarted (it will refuse to start and say why), the running fencer is left alone.
+  // Upgrade (here a downgrade back to -1) with a config the new binary rejects: neither unit is
+  // restarted (its ExecStartPre check-config would refuse the start: the running agent would be
+  // taken down), and rpm says why and what to run after the fix.
   const cfg = join(dir, 'etc/brick/brick.toml');
   appendFileSync(cfg, '\n[fencer.typo]\n');
   const warning = await rpmIn('-U', '--oldpackage', rpm1);
-  assert.match(warning, /brick-fencer keeps running the previous version/);
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service']);
+  assert.match(warning, /^brick: NOT restarting brick-agent and brick-fencer: the new \/usr\/bin\/brick rejects \/etc\/brick\/brick\.toml:$/m);
+  assert.match(warning, /^brick: {3}.*fencer\.typo/m);
+  assert.match(warning, /keeps running the previous version .* then run: systemctl restart brick-agent brick-fencer$/m);
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), []);
   assert.ok(existsSync(`${cfg}.rpmnew`) || readFileSync(cfg, 'utf8').includes('[fencer.typo]'), 'the edited config was not overwritten');
   assert.ok(readFileSync(cfg, 'utf8').includes('[fencer.typo]'), 'noreplace: the admin\'s edit survives an upgrade');
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -129,6 +129,20 @@ test('brick-fencer stop/start switch the inittab line between off and respawn an
   assert.match(readFileSync(inittab, 'utf8'), /^bkf:2345:off:\/usr\/lib\/brick\/bin\/chrt /m);
   assert.match(readFileSync(inittab, 'utf8'), /^x:5:respawn:/m); // other lines untouched
   assert.equal(readFileSync(join(d, 'record'), 'utf8'), 'telinit q\n');
+});
+
+test('brick-fencer try-restart with no fencer running succeeds and touches nothing (an upgrade would report a failed restart)', () => {
+  const d = mkdtempSync(join(tmpdir(), 'brick-sysv-'));
+  const inittab = join(d, 'inittab');
+  const line = readFileSync(pkg('sysv/inittab.line'), 'utf8');
+  writeFileSync(inittab, `id:3:initdefault:\n${line}`);
+  writeFileSync(join(d, 'telinit'), `#!/bin/sh\necho "telinit $*" >>${d}/record\n`);
+  chmodSync(join(d, 'telinit'), 0o755);
+  const script = new URL(pkg('sysv/brick-fencer')).pathname;
+  const env = { PATH: `${d}:/usr/bin:/bin`, BRICK_INITTAB: inittab };
+  for (const a of ['try-restart', 'condrestart', 'restart']) execFileSync('/bin/sh', [script, a], { env }); // throws on a non-zero exit
+  assert.equal(readFileSync(inittab, 'utf8'), `id:3:initdefault:\n${line}`);
+  assert.ok(!existsSync(join(d, 'record')), 'init was told something');
 });
 
 test('packaging/manifest.mjs: the legacy RPM and the .deb ship every file the EL8/EL9 RPM ships (brick.spec %files)', async () => {
