@@ -2,7 +2,7 @@
 // (test/fixtures/ovs-dpdk.ts): hugepages, dpdk-init=true, --no-pci, a netdev bridge.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat, writeFile, mkdtemp, rm, readFile } from 'node:fs/promises';
+import { stat, writeFile, mkdtemp, rm, readFile, mkdir } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -65,6 +65,7 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
   const dbSnapshot = async () =>
     (await ovs!.vsctl(['--format=json', '--', '--columns=name,ports', 'list', 'Bridge', '--', '--columns=name,tag,external_ids,interfaces', 'list', 'Port', '--', '--columns=name,type,options', 'list', 'Interface'])).stdout;
   const get = async (...args: string[]) => (await ovs!.vsctl(['get', ...args])).stdout.trim();
+  const portRow = async (name: string) => (await ovs!.vsctl(['--if-exists', 'get', 'Port', name, 'name'])).stdout.trim();
 
   before(async () => {
     try {
@@ -293,6 +294,39 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     await rm(`${ovs!.rundir}/vhu-blocked`, { force: true });
   });
 
+  test('vhost-sock-dir set after ovs-vswitchd started (it reads it only at start): the reply and the list give the socket where it listens', async (t) => {
+    if (skip) return t.skip(skip);
+    await mkdir(`${ovs!.rundir}/late`, { recursive: true });
+    await ovs!.vsctl(['set', 'Open_vSwitch', '.', 'other_config:vhost-sock-dir=late']);
+    const made: string[] = [];
+    try {
+      const r = await add(ctx, bridge, { name: 'vhu-late1' });
+      made.push(r.port);
+      assert.equal(r.socket, `${ovs!.rundir}/vhu-late1`, 'the reply must name the socket ovs-vswitchd made, not <rundir>/late/');
+      assert.ok(await isSocket(r.socket));
+      assert.equal(await isSocket(`${ovs!.rundir}/late/vhu-late1`), false);
+      assert.equal((await list(ctx)).find((p) => p.name === 'vhu-late1')?.socket, r.socket);
+      // Asked again: the same working port, nothing repaired.
+      assert.deepEqual({ ...(await add(ctx, bridge, { name: 'vhu-late1' })) }, { ...r, changed: false });
+      // A client port: OVS connects wherever vhost-server-path says, and the reply says the same.
+      const c = await add(ctx, bridge, { mode: 'client', name: 'vhu-late2' });
+      made.push(c.port);
+      assert.equal(await get('Interface', c.port, 'options:vhost-server-path'), JSON.stringify(c.socket));
+    } finally {
+      await ovs!.vsctl(['remove', 'Open_vSwitch', '.', 'other_config', 'vhost-sock-dir']);
+      for (const n of made) await del(ctx, n);
+    }
+    // Made while vhost-sock-dir said "late", asked again after it was unset: still the same port.
+    const c2 = await add(ctx, bridge, { mode: 'client', name: 'vhu-late3' });
+    await ovs!.vsctl(['set', 'Open_vSwitch', '.', 'other_config:vhost-sock-dir=late']);
+    try {
+      assert.deepEqual({ ...(await add(ctx, bridge, { mode: 'client', name: 'vhu-late3' })) }, { ...c2, changed: false });
+    } finally {
+      await ovs!.vsctl(['remove', 'Open_vSwitch', '.', 'other_config', 'vhost-sock-dir']);
+      await del(ctx, c2.port);
+    }
+  });
+
   test('dpdk_add_port waits for a change on the same bridge (one lock scheme: net:link:<bridge>)', async (t) => {
     if (skip) return t.skip(skip);
     const locks = new KeyedLock();
@@ -355,7 +389,6 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
       await ovs!.vsctl(['set', 'Open_vSwitch', '.', `external_ids:hovs-sync=${Date.now()}`]);
     }
   };
-  const portRow = async (name: string) => (await ovs!.vsctl(['--if-exists', 'get', 'Port', name, 'name'])).stdout.trim();
 
   test("ovs-vsctl's own --timeout (ovs-vswitchd not answering) is TIMEOUT: an add is removed again, a delete says whole or not at all", async (t) => {
     if (skip) return t.skip(skip);

@@ -12,6 +12,9 @@ import {
   listDpdkPorts,
   socketDir,
   isBrickDpdkPort,
+  portSocket,
+  parseUnixListeners,
+  listenerFor,
 } from '../../src/network/dpdk/plan.js';
 import { parseOvs } from '../../src/network/host/ovs.js';
 import { methods } from '../../src/network/dpdk/methods.js';
@@ -169,5 +172,41 @@ test('differences: same settings → none; each difference in words', () => {
     'its VLAN tag is 5, not 6',
   ]);
   const p2 = s.ports.get('csdpdk-2')!;
-  assert.match(differences(p2, planAdd({ bridge: 'brd0', mode: 'client' }, 'csdpdk-2', sockDir)).join('; '), /not brick's.*vhost-server-path is \/tmp\/g\/csdpdk-2, not \/var\/run\/openvswitch\/vhu\/csdpdk-2/);
+  assert.deepEqual(differences(p2, planAdd({ bridge: 'brd0', mode: 'client' }, 'csdpdk-2', sockDir)), [`it is not brick's (external_ids:brick-owner is "", not "dpdk")`]);
+  // A client port's vhost-server-path is brick's choice, not the caller's: one made under another
+  // vhost-sock-dir is the same port (the reply gives its own path); one with none is broken.
+  const mine = { ...p2, externalIds: { 'brick-owner': 'dpdk', 'brick-dpdk-mode': 'client' } };
+  assert.deepEqual(differences(mine, planAdd({ bridge: 'brd0', mode: 'client' }, 'csdpdk-2', sockDir)), []);
+  assert.equal(portSocket(mine, sockDir), '/tmp/g/csdpdk-2');
+  const noPath = { ...mine, interfaces: [{ ...portInterface(mine)!, options: {} }] };
+  assert.deepEqual(differences(noPath, planAdd({ bridge: 'brd0', mode: 'client' }, 'csdpdk-2', sockDir)), ['it has no vhost-server-path']);
+});
+
+test('parseUnixListeners: listening, named sockets only (inode → path); listenerFor: the one named after the port', () => {
+  // /proc/<pid>/net/unix as Linux prints it: a listener (Flags 00010000), a connected stream, an
+  // abstract listener, an unnamed socket, a path with a space.
+  const table = [
+    'Num       RefCount Protocol Flags    Type St Inode Path',
+    '0000000000000000: 00000002 00000000 00010000 0001 01 41001 /run/openvswitch/csdpdk-1',
+    '0000000000000000: 00000003 00000000 00000000 0001 03 41002 /run/openvswitch/db.sock',
+    '0000000000000000: 00000002 00000000 00010000 0001 01 41003 @/tmp/.X11-unix/X0',
+    '0000000000000000: 00000002 00000000 00000000 0002 01 41004',
+    '0000000000000000: 00000002 00000000 00010000 0001 01 41005 /run/open vswitch/vhu/csdpdk-12',
+    '',
+  ].join('\n');
+  const l = parseUnixListeners(table);
+  assert.deepEqual([...l], [
+    ['41001', '/run/openvswitch/csdpdk-1'],
+    ['41005', '/run/open vswitch/vhu/csdpdk-12'],
+  ]);
+  assert.equal(listenerFor('csdpdk-1', [...l.values()]), '/run/openvswitch/csdpdk-1');
+  assert.equal(listenerFor('csdpdk-12', [...l.values()]), '/run/open vswitch/vhu/csdpdk-12');
+  assert.equal(listenerFor('dpdk-1', [...l.values()]), undefined, 'a suffix of another name is not the port');
+  assert.equal(listenerFor('csdpdk-2', [...l.values()]), undefined);
+  // The database says vhost-sock-dir=vhu, but ovs-vswitchd (started before it was set) listens in
+  // the run dir: the list shows where it listens; a client port keeps its vhost-server-path.
+  const s = parseOvs(REAL);
+  const listed = listDpdkPorts(s, sockDirOf(s, '/var/run/openvswitch'), ['/var/run/openvswitch/csdpdk-1', '/tmp/g/csdpdk-2']);
+  assert.deepEqual(listed.map((p) => p.socket), ['/var/run/openvswitch/csdpdk-1', '/tmp/g/csdpdk-2']);
+  assert.equal(listDpdkPorts(s, sockDirOf(s, '/var/run/openvswitch'), [])[0].socket, '/var/run/openvswitch/vhu/csdpdk-1');
 });

@@ -21,6 +21,8 @@ interface FakePort {
   type: string;
   options: Record<string, string>;
   error?: string;
+  /** Interface status:status (connected|disconnected); absent = not reported. */
+  status?: string;
 }
 
 const map = (o: Record<string, string>) => ['map', Object.entries(o)];
@@ -50,7 +52,7 @@ function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name
           t(['_uuid', 'name', 'interfaces', 'tag', 'external_ids', 'fake_bridge'], ports.map((p) => [['uuid', `u-${p.name}`], p.name, ['uuid', `i-${p.name}`], p.tag ?? ['set', []], map(p.ext), false])),
           t(
             ['_uuid', 'name', 'type', 'options', 'ofport', 'mtu_request', 'error', 'link_state', 'status'],
-            ports.map((p) => [['uuid', `i-${p.name}`], p.name, p.type, map(p.options), p.error ? -1 : 1, ['set', []], p.error ?? ['set', []], 'up', map({ mode: p.type.endsWith('client') ? 'client' : 'server' })]),
+            ports.map((p) => [['uuid', `i-${p.name}`], p.name, p.type, map(p.options), p.error ? -1 : 1, ['set', []], p.error ?? ['set', []], 'up', map({ mode: p.type.endsWith('client') ? 'client' : 'server', ...(p.status ? { status: p.status } : {}) })]),
           ),
           t(['other_config'], [[map({})]]),
         ].join('\n'),
@@ -250,4 +252,17 @@ test('delete: absent → removed false; not brick\'s → CONFLICT and left alone
   const r = await addDpdkPort(ctx, { bridge: 'br0', mode: 'client' });
   assert.deepEqual(await delDpdkPort(ctx, r.port), { port: r.port, removed: true });
   assert.deepEqual(f.ports.map((p) => p.name), ['theirs']);
+});
+
+const brickClient = (name: string, path: string, more: Partial<FakePort> = {}): FakePort => ({
+  name, bridge: 'br0', ext: { 'brick-owner': 'dpdk', 'brick-dpdk-mode': 'client' }, type: 'dpdkvhostuserclient', options: { 'vhost-server-path': path }, ...more,
+});
+
+test('a client port made under another vhost-sock-dir is the same port: changed false, its own vhost-server-path', async () => {
+  const f = fakeOvs();
+  f.ports.push(brickClient('vhu3', '/var/run/openvswitch/old/vhu3'));
+  const r = await addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'client', name: 'vhu3' });
+  assert.equal(r.changed, false);
+  assert.equal(r.socket, '/var/run/openvswitch/old/vhu3');
+  assert.deepEqual(changing(f.run.calls), []);
 });

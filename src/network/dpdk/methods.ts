@@ -18,9 +18,11 @@ export const methods = [
       'type dpdkvhostuser, OVS creates the socket, the guest connects) or "client" (type dpdkvhostuserclient, ' +
       'options:vhost-server-path=<socket>, the guest creates the socket); vlan: access VLAN tag 1-4094 (absent = untagged); ' +
       'name: port name (default: the next free csdpdk-N; concurrent calls never get the same name). Sockets are ' +
-      '<OVS run dir>/<port> (network.ovs_rundir, default /var/run/openvswitch, plus other_config:vhost-sock-dir). ' +
-      'An explicit name that exists with the same settings is success with changed=false. After adding, the interface ' +
-      'must show no OVS error and (server mode) the socket must exist; otherwise the port is removed again. ' +
+      '<dir>/<port>, dir being OVS\'s run dir (network.ovs_rundir, default /var/run/openvswitch) plus ' +
+      'other_config:vhost-sock-dir; ovs-vswitchd reads that only when it starts, so a server port\'s socket is the one ' +
+      'ovs-vswitchd listens on (the reply and dpdk_list_ports give that path). An explicit name that exists with the same ' +
+      'settings is success with changed=false. After adding, the interface must show no OVS error and (server mode) ' +
+      'ovs-vswitchd must listen on the socket; otherwise the port is removed again. ' +
       'Reply: struct {port, bridge, socket, ovs_mode, guest_mode (the libvirt <source mode>: client for a server port, ' +
       'server for a client port), vlan (0 = untagged), changed}. Faults: INVALID_PARAMS (bad bridge/name, vlan 0/4095 or ' +
       'out of range, unknown mode or option; nothing changed), UNSUPPORTED (no OVS or no DPDK on this host), NOT_FOUND ' +

@@ -3,9 +3,11 @@
 //
 // Sockets live in OVS's run directory (network.ovs_rundir, default /var/run/openvswitch, plus
 // other_config:vhost-sock-dir if the admin set one): `<dir>/<port>`. In server mode OVS creates the
-// socket there; in client mode brick sets options:vhost-server-path to the same `<dir>/<port>` and
-// the guest's QEMU creates it (libvirt `<source mode='server'>`), as CloudStack's DpdkDriverImpl does.
-import { stat } from 'node:fs/promises';
+// socket there; ovs-vswitchd reads vhost-sock-dir only when it starts, so the socket brick reports
+// is the one ovs-vswitchd listens on (/proc), not the database's value now. In client mode brick
+// sets options:vhost-server-path to `<dir>/<port>` and the guest's QEMU creates it (libvirt
+// `<source mode='server'>`), as CloudStack's DpdkDriverImpl does.
+import { readFile, readdir, readlink, stat } from 'node:fs/promises';
 import type { Config } from '../../config/schema.js';
 import type { KeyedLock } from '../../shared/keyed-lock.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
@@ -25,9 +27,12 @@ import {
   namesInUse,
   isBrickDpdkPort,
   listDpdkPorts,
+  listenerFor,
   nextDefaultName,
+  parseUnixListeners,
   planAdd,
   portInterface,
+  portSocket,
   sockDirOf,
 } from './plan.js';
 
@@ -91,6 +96,31 @@ function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: 
 async function readState(ctx: OvsContext): Promise<{ s: OvsState; sockDir: string }> {
   const s = await readOvs(callHost(ctx));
   return { s, sockDir: sockDirOf(s, rundirOf(ctx.config)) };
+}
+
+/**
+ * The paths of the listening Unix sockets ovs-vswitchd holds (its pid from <run dir>/ovs-vswitchd.pid;
+ * /proc/<pid>/net/unix for the paths, /proc/<pid>/fd for which of them are its own). undefined when
+ * that cannot be told (no pid file, another process under that pid, no /proc): then the socket
+ * directory from the database is all there is.
+ */
+async function vswitchdListeners(config: Config): Promise<string[] | undefined> {
+  try {
+    const pid = Number((await readFile(`${rundirOf(config)}/ovs-vswitchd.pid`, 'utf8')).trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    if (!(await readFile(`/proc/${pid}/comm`, 'utf8')).startsWith('ovs-vswitchd')) return undefined;
+    const [table, fds] = await Promise.all([readFile(`/proc/${pid}/net/unix`, 'utf8'), readdir(`/proc/${pid}/fd`)]);
+    const own = new Set<string>();
+    await Promise.all(
+      fds.map(async (fd) => {
+        const m = /^socket:\[(\d+)\]$/.exec(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ''));
+        if (m) own.add(m[1]);
+      }),
+    );
+    return [...parseUnixListeners(table)].filter(([inode]) => own.has(inode)).map(([, path]) => path);
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,8 +203,9 @@ function isNameTaken(e: unknown): boolean {
   return isBrickError(e) && e.fault === 'COMMAND_FAILED' && /already exists|constraint violation/i.test(e.message);
 }
 
-function resultOf(p: AddPlan, changed: boolean): AddResult {
-  return { port: p.port, bridge: p.bridge, socket: p.socket, ovs_mode: p.mode, guest_mode: GUEST_MODE[p.mode], vlan: p.vlan ?? 0, changed };
+/** `socket`: where the guest must connect (server mode: where ovs-vswitchd listens), default the plan's. */
+function resultOf(p: AddPlan, changed: boolean, socket = p.socket): AddResult {
+  return { port: p.port, bridge: p.bridge, socket, ovs_mode: p.mode, guest_mode: GUEST_MODE[p.mode], vlan: p.vlan ?? 0, changed };
 }
 
 /** Run the one add transaction; map its failures. Returns 'taken' if the name exists already. */
@@ -224,41 +255,58 @@ async function isSocket(path: string): Promise<boolean> {
 }
 
 /**
- * After the add: OVS must report no error on the interface and (server mode) the socket must exist.
- * Returns '' when fine, else what went wrong in OVS's words.
+ * A server-mode port's socket: the one ovs-vswitchd listens on for it (it reads vhost-sock-dir only
+ * when it starts, so the database's value may say another directory), else the planned path when
+ * that cannot be told; '' when ovs-vswitchd listens on none for it. `present`: a socket file is there.
  */
-async function verifyPort(ctx: DpdkContext, plan: AddPlan): Promise<string> {
+async function serverSocket(ctx: OvsContext, plan: AddPlan): Promise<{ socket: string; present: boolean }> {
+  const listeners = await vswitchdListeners(ctx.config);
+  const socket = listeners ? (listenerFor(plan.port, listeners) ?? '') : plan.socket;
+  return { socket, present: socket !== '' && (await isSocket(socket)) };
+}
+
+/**
+ * After the add: OVS must report no error on the interface and (server mode) ovs-vswitchd must
+ * listen on the socket and the socket file be there. problem '' when fine, else what went wrong in
+ * OVS's words; socket: where the guest must connect.
+ */
+async function verifyPort(ctx: DpdkContext, plan: AddPlan): Promise<{ problem: string; socket: string }> {
   const waitMs = Math.min(SOCKET_WAIT_MS, ctx.remainingMs ? Math.max(0, ctx.remainingMs() - 1000) : SOCKET_WAIT_MS);
   const until = performance.now() + waitMs;
+  const fail = (problem: string) => ({ problem, socket: plan.socket });
   for (;;) {
     const { s } = await readState(ctx);
     const p = s.ports.get(plan.port);
     const i = p && portInterface(p);
-    if (!i) return `port ${plan.port} is gone from OVS`;
-    if (i.error) return `OVS reports on interface ${plan.port}: ${i.error}`;
-    const socketOk = plan.mode === 'client' || (await isSocket(plan.socket));
-    if (socketOk && i.ofport !== undefined && i.ofport >= 0) return '';
+    if (!i) return fail(`port ${plan.port} is gone from OVS`);
+    if (i.error) return fail(`OVS reports on interface ${plan.port}: ${i.error}`);
+    const { socket, present } = plan.mode === 'client' ? { socket: plan.socket, present: true } : await serverSocket(ctx, plan);
+    if (present && i.ofport !== undefined && i.ofport >= 0) return { problem: '', socket };
     if (performance.now() >= until) {
-      if (!socketOk) return `OVS did not create the vhost-user socket ${plan.socket} within ${waitMs} ms (status: ${JSON.stringify(i.status)})`;
-      return `OVS gave interface ${plan.port} no OpenFlow port (ofport ${i.ofport ?? 'unset'})`;
+      if (!present) return fail(`OVS did not create the vhost-user socket ${socket || plan.socket} within ${waitMs} ms (status: ${JSON.stringify(i.status)})`);
+      return fail(`OVS gave interface ${plan.port} no OpenFlow port (ofport ${i.ofport ?? 'unset'})`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-async function verifyOrRollBack(ctx: DpdkContext, plan: AddPlan): Promise<void> {
-  let problem: string;
+/** Verify the port just added; remove it again if it does not work. Returns its socket. */
+async function verifyOrRollBack(ctx: DpdkContext, plan: AddPlan): Promise<string> {
+  let v: { problem: string; socket: string };
   try {
-    problem = await verifyPort(ctx, plan);
+    v = await verifyPort(ctx, plan);
   } catch (e) {
     throw await rolledBack(ctx, plan, e); // e.g. the call stopped while verifying: the port must not stay
   }
-  if (!problem) return;
-  throw await rolledBack(ctx, plan, new BrickError('VERIFY_FAILED', `dpdk_add_port ${plan.port} on ${plan.bridge}: ${problem}`, { port: plan.port }));
+  if (!v.problem) return v.socket;
+  throw await rolledBack(ctx, plan, new BrickError('VERIFY_FAILED', `dpdk_add_port ${plan.port} on ${plan.bridge}: ${v.problem}`, { port: plan.port }));
 }
 
-/** An existing explicit name: the same settings → done; else CONFLICT naming the differences. */
-function settleExisting(existing: OvsPort, plan: AddPlan): AddResult {
+/**
+ * An existing explicit name: the same settings → done (with the socket the port really has); else
+ * CONFLICT naming the differences.
+ */
+async function settleExisting(ctx: DpdkContext, existing: OvsPort, plan: AddPlan): Promise<AddResult> {
   const diff = differences(existing, plan);
   if (diff.length) {
     throw new BrickError('CONFLICT', `opts.name: port ${plan.port} already exists and ${diff.join('; ')}; choose another name or remove it first`);
@@ -267,7 +315,10 @@ function settleExisting(existing: OvsPort, plan: AddPlan): AddResult {
   if (error) {
     throw new BrickError('VERIFY_FAILED', `port ${plan.port} exists but OVS reports: ${error}; remove it with dpdk_del_port and add it again`);
   }
-  return resultOf(plan, false);
+  // The port's own socket: a client port's vhost-server-path, where ovs-vswitchd listens for a server port.
+  const own: AddPlan = { ...plan, socket: plan.mode === 'client' ? portSocket(existing, '') : plan.socket };
+  const socket = plan.mode === 'client' ? own.socket : (await serverSocket(ctx, own)).socket || own.socket;
+  return resultOf(own, false, socket);
 }
 
 /**
@@ -284,7 +335,7 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
       const { s, sockDir } = await readState(ctx);
       const plan = planAdd(req, name, sockDir);
       const existing = s.ports.get(name);
-      if (existing) return settleExisting(existing, plan);
+      if (existing) return settleExisting(ctx, existing, plan);
       const holder = interfaceOwner(s, name);
       if (holder) throw new BrickError('CONFLICT', `opts.name: ${name} is an interface of port ${holder.name} on bridge ${holder.bridge}; choose another name`);
       checkBridge(s, req.bridge);
@@ -292,10 +343,9 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
         // Someone else (another process) created it between our read and our transaction.
         const again = (await readState(ctx)).s.ports.get(name);
         if (!again) throw new BrickError('CONFLICT', `opts.name: port ${name} was being created and removed concurrently; try again`);
-        return settleExisting(again, plan);
+        return settleExisting(ctx, again, plan);
       }
-      await verifyOrRollBack(ctx, plan);
-      return resultOf(plan, true);
+      return resultOf(plan, true, await verifyOrRollBack(ctx, plan));
     });
   }
   for (let attempt = 1; ; attempt++) {
@@ -307,17 +357,16 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
       reservedNames.add(p.port);
       return p;
     });
-    const added = await lockTable(ctx).with([linkKey(req.bridge), linkKey(plan.port)], async () => {
+    const socket = await lockTable(ctx).with([linkKey(req.bridge), linkKey(plan.port)], async () => {
       let outcome: 'added' | 'taken';
       try {
         outcome = await applyAdd(ctx, plan);
       } finally {
         reservedNames.delete(plan.port); // added: OVS lists it now; failed: free again
       }
-      if (outcome === 'added') await verifyOrRollBack(ctx, plan);
-      return outcome === 'added';
+      return outcome === 'added' ? verifyOrRollBack(ctx, plan) : undefined;
     });
-    if (added) return resultOf(plan, true);
+    if (socket !== undefined) return resultOf(plan, true, socket);
     if (attempt >= MAX_NAME_ATTEMPTS) {
       throw new BrickError('CONFLICT', `could not find a free csdpdk-N port name after ${attempt} attempts (another agent keeps taking them); try again`);
     }
@@ -361,5 +410,5 @@ export async function delDpdkPort(ctx: DpdkContext, name: string): Promise<{ por
 export async function listPorts(ctx: OvsContext): Promise<DpdkPortInfo[]> {
   await requireDpdk(ctx);
   const { s, sockDir } = await readState(ctx);
-  return listDpdkPorts(s, sockDir);
+  return listDpdkPorts(s, sockDir, await vswitchdListeners(ctx.config));
 }

@@ -68,6 +68,34 @@ export function socketDir(rundir: string, vhostSockDir: string | undefined): str
   return `${base}/${sub}`;
 }
 
+/**
+ * The listening Unix sockets in a /proc/<pid>/net/unix table, inode → path (abstract and unnamed
+ * sockets left out). Columns: Num RefCount Protocol Flags Type St Inode Path; a listening socket
+ * has __SO_ACCEPTCON (0x10000) in Flags.
+ */
+export function parseUnixListeners(table: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of table.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 8) continue;
+    const flags = parseInt(f[3], 16);
+    const path = f.slice(7).join(' ');
+    if (!Number.isFinite(flags) || !(flags & 0x10000) || !path.startsWith('/')) continue;
+    out.set(f[6], path);
+  }
+  return out;
+}
+
+/**
+ * The socket ovs-vswitchd listens on for a server-mode port, from the paths of the listening
+ * sockets it holds: `<its vhost-sock-dir>/<port>`. OVS reads other_config:vhost-sock-dir once, when
+ * ovs-vswitchd starts, so this (not the database's value now) is where a guest must connect.
+ * undefined = it listens on no socket of that name.
+ */
+export function listenerFor(port: string, listeners: readonly string[]): string | undefined {
+  return listeners.find((l) => l.endsWith(`/${port}`));
+}
+
 /** Where this switch puts server-mode sockets. */
 export function sockDirOf(s: OvsState, rundir: string): string {
   return socketDir(rundir, s.otherConfig['vhost-sock-dir']);
@@ -142,11 +170,14 @@ export function isBrickDpdkPort(p: OvsPort): boolean {
   return p.externalIds[DPDK_OWNER_KEY] === DPDK_OWNER_VALUE && modeOfType(portInterface(p)?.type ?? '') !== undefined;
 }
 
-/** Where a port's socket is: OVS's socket dir for server mode, vhost-server-path for client mode. */
-export function portSocket(p: OvsPort, sockDir: string): string {
+/**
+ * Where a port's socket is: client mode, its vhost-server-path; server mode, the socket ovs-vswitchd
+ * listens on for it (`listeners`, when known), else `<OVS's socket dir>/<port>`.
+ */
+export function portSocket(p: OvsPort, sockDir: string, listeners?: readonly string[]): string {
   const i = portInterface(p);
   if (i?.type === OVS_TYPE.client) return i.options['vhost-server-path'] ?? '';
-  return `${sockDir.replace(/\/+$/, '')}/${p.name}`;
+  return (listeners && listenerFor(p.name, listeners)) || `${sockDir.replace(/\/+$/, '')}/${p.name}`;
 }
 
 /**
@@ -164,9 +195,8 @@ export function differences(existing: OvsPort, want: AddPlan): string[] {
   const mode = modeOfType(type);
   if (mode !== want.mode) d.push(`its type is ${type || '(none)'}, not ${OVS_TYPE[want.mode]} (mode ${want.mode})`);
   if ((existing.tag ?? undefined) !== want.vlan) d.push(`its VLAN tag is ${existing.tag ?? 'none'}, not ${want.vlan ?? 'none'}`);
-  if (want.mode === 'client' && mode === 'client' && options['vhost-server-path'] !== want.socket) {
-    d.push(`its vhost-server-path is ${options['vhost-server-path'] ?? '(none)'}, not ${want.socket}`);
-  }
+  // A client port's vhost-server-path is not the caller's to choose: the reply gives the port's own.
+  if (want.mode === 'client' && mode === 'client' && !options['vhost-server-path']) d.push('it has no vhost-server-path');
   return d;
 }
 
@@ -189,7 +219,7 @@ export interface DpdkPortInfo {
 }
 
 /** Every vhost-user port OVS knows (brick's and others'), sorted by name (csdpdk-2 before csdpdk-10). */
-export function listDpdkPorts(s: OvsState, sockDir: string): DpdkPortInfo[] {
+export function listDpdkPorts(s: OvsState, sockDir: string, listeners?: readonly string[]): DpdkPortInfo[] {
   const out: DpdkPortInfo[] = [];
   for (const p of s.ports.values()) {
     const i = portInterface(p);
@@ -201,7 +231,7 @@ export function listDpdkPorts(s: OvsState, sockDir: string): DpdkPortInfo[] {
       mode,
       guest_mode: GUEST_MODE[mode],
       tag: p.tag ?? 0,
-      socket: portSocket(p, sockDir),
+      socket: portSocket(p, sockDir, listeners),
       status: { ...i.status },
       error: i.error,
       brick_owned: p.externalIds[DPDK_OWNER_KEY] === DPDK_OWNER_VALUE,
