@@ -327,6 +327,46 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     }
   });
 
+  test('a server port whose socket file was removed is added again by dpdk_add_port: changed true, the socket back', async (t) => {
+    if (skip) return t.skip(skip);
+    const r = await add(ctx, bridge, { name: 'vhu-gone1', vlan: 30 });
+    await rm(r.socket);
+    try {
+      const again = await add(ctx, bridge, { name: 'vhu-gone1', vlan: 30 });
+      assert.deepEqual({ ...again }, { ...r, changed: true });
+      assert.ok(await isSocket(again.socket), 'the socket is not back');
+      assert.equal(await get('Interface', 'vhu-gone1', 'error'), '[]');
+      assert.equal(await get('Port', 'vhu-gone1', 'tag'), '30');
+      assert.equal(await get('Port', 'vhu-gone1', 'external_ids:brick-owner'), 'dpdk');
+      assert.deepEqual({ ...(await add(ctx, bridge, { name: 'vhu-gone1', vlan: 30 })) }, { ...r, changed: false });
+    } finally {
+      await del(ctx, 'vhu-gone1');
+    }
+  });
+
+  test('a brick port OVS reports an error on (its socket path was blocked) is added again once the path is free', async (t) => {
+    if (skip) return t.skip(skip);
+    // As brick would have made it, but OVS could not create the socket: the interface has an error.
+    const path = `${ovs!.rundir}/vhu-err1`;
+    await writeFile(path, 'in the way');
+    await ovs!.vsctl(['add-port', bridge, 'vhu-err1', 'external_ids:brick-owner=dpdk', 'external_ids:brick-dpdk-mode=server', '--', 'set', 'Interface', 'vhu-err1', 'type=dpdkvhostuser']);
+    try {
+      assert.notEqual(await get('Interface', 'vhu-err1', 'error'), '[]');
+      // Still in the way: added again, refused again, and the fault says no port is left.
+      await assert.rejects(add(ctx, bridge, { name: 'vhu-err1' }), faultOf('VERIFY_FAILED', /^port vhu-err1 existed but OVS reports.*no port vhu-err1 now.*new port was removed again/));
+      assert.equal(await portRow('vhu-err1'), '');
+      await ovs!.vsctl(['add-port', bridge, 'vhu-err1', 'external_ids:brick-owner=dpdk', 'external_ids:brick-dpdk-mode=server', '--', 'set', 'Interface', 'vhu-err1', 'type=dpdkvhostuser']);
+      await rm(path);
+      const r = await add(ctx, bridge, { name: 'vhu-err1' });
+      assert.equal(r.changed, true);
+      assert.ok(await isSocket(r.socket));
+      assert.equal(await get('Interface', 'vhu-err1', 'error'), '[]');
+    } finally {
+      await ovs!.vsctl(['--if-exists', 'del-port', 'vhu-err1']);
+      await rm(path, { force: true });
+    }
+  });
+
   test('dpdk_add_port waits for a change on the same bridge (one lock scheme: net:link:<bridge>)', async (t) => {
     if (skip) return t.skip(skip);
     const locks = new KeyedLock();

@@ -15,6 +15,7 @@ import {
   portSocket,
   parseUnixListeners,
   listenerFor,
+  judgeExisting,
 } from '../../src/network/dpdk/plan.js';
 import { parseOvs } from '../../src/network/host/ovs.js';
 import { methods } from '../../src/network/dpdk/methods.js';
@@ -209,4 +210,25 @@ test('parseUnixListeners: listening, named sockets only (inode → path); listen
   const listed = listDpdkPorts(s, sockDirOf(s, '/var/run/openvswitch'), ['/var/run/openvswitch/csdpdk-1', '/tmp/g/csdpdk-2']);
   assert.deepEqual(listed.map((p) => p.socket), ['/var/run/openvswitch/csdpdk-1', '/tmp/g/csdpdk-2']);
   assert.equal(listDpdkPorts(s, sockDirOf(s, '/var/run/openvswitch'), [])[0].socket, '/var/run/openvswitch/vhu/csdpdk-1');
+});
+
+test('judgeExisting: an OVS error or a gone server socket → repair; gone while a guest is connected → left alone; a client port needs no socket', () => {
+  const s = parseOvs(REAL);
+  const server = s.ports.get('csdpdk-1')!; // status connected
+  const withIf = (p: typeof server, part: Partial<ReturnType<typeof portInterface> & object>) => ({ ...p, interfaces: [{ ...portInterface(p)!, ...part }] });
+  assert.deepEqual(judgeExisting(server, '/r/csdpdk-1', true), { ok: true });
+  const gone = judgeExisting(server, '/r/csdpdk-1', false);
+  assert.equal(gone.ok, false);
+  assert.ok(!gone.ok && !gone.repair && /\/r\/csdpdk-1 is gone while a guest is connected.*dpdk_del_port/.test(gone.why), JSON.stringify(gone));
+  const idle = withIf(server, { status: { mode: 'server', status: 'disconnected' } });
+  assert.deepEqual(judgeExisting(idle, '/r/csdpdk-1', false), { ok: false, repair: true, why: 'its vhost-user socket /r/csdpdk-1 is gone' });
+  const broken = withIf(idle, { error: 'could not open network device csdpdk-1 (Address already in use)', ofport: -1 });
+  assert.deepEqual(judgeExisting(broken, '/r/csdpdk-1', true), {
+    ok: false,
+    repair: true,
+    why: 'OVS reports on interface csdpdk-1: could not open network device csdpdk-1 (Address already in use)',
+  });
+  const client = s.ports.get('csdpdk-2')!;
+  assert.deepEqual(judgeExisting(client, '/tmp/g/csdpdk-2', false), { ok: true });
+  assert.equal(judgeExisting(withIf(client, { error: 'vhost-server-path too long' }), '/tmp/g/csdpdk-2', false).ok, false);
 });

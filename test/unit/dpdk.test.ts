@@ -257,6 +257,44 @@ test('delete: absent → removed false; not brick\'s → CONFLICT and left alone
 const brickClient = (name: string, path: string, more: Partial<FakePort> = {}): FakePort => ({
   name, bridge: 'br0', ext: { 'brick-owner': 'dpdk', 'brick-dpdk-mode': 'client' }, type: 'dpdkvhostuserclient', options: { 'vhost-server-path': path }, ...more,
 });
+const kinds = (calls: RecordedCall[]) => changing(calls).map((c) => (c.args.includes('add-port') ? 'add' : 'del'));
+
+test('an existing port OVS reports an error on is removed and added again, keeping its socket: changed true, a working port', async () => {
+  const f = fakeOvs();
+  f.ports.push(brickClient('vhu1', '/srv/vhu/vhu1', { error: 'could not open network device vhu1 (No such device)' }));
+  const r = await addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'client', name: 'vhu1' });
+  assert.deepEqual({ ...r }, { port: 'vhu1', bridge: 'br0', socket: '/srv/vhu/vhu1', ovs_mode: 'client', guest_mode: 'server', vlan: 0, changed: true });
+  assert.deepEqual(kinds(f.run.calls), ['del', 'add'], 'removed (its own transaction), then added');
+  assert.deepEqual(f.ports.map((p) => [p.name, p.error, p.options['vhost-server-path'], p.ext['brick-owner']]), [['vhu1', undefined, '/srv/vhu/vhu1', 'dpdk']]);
+  // Asked again: it works now, nothing to do.
+  const again = await addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'client', name: 'vhu1' });
+  assert.equal(again.changed, false);
+  assert.deepEqual(kinds(f.run.calls), ['del', 'add']);
+});
+
+test('a broken port added again that OVS refuses again: the new one is removed too and the fault says there is no port now', async () => {
+  const f = fakeOvs({ errorOnAdd: 'could not open network device vhu1 (No such device)' });
+  f.ports.push(brickClient('vhu1', '/srv/vhu/vhu1', { error: 'could not open network device vhu1 (No such device)' }));
+  await assert.rejects(addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'client', name: 'vhu1' }), (e: unknown) => {
+    assert.ok(e instanceof BrickError);
+    assert.equal(e.fault, 'VERIFY_FAILED');
+    assert.match(e.message, /^port vhu1 existed but OVS reports on interface vhu1: could not open.*brick removed it to add it again, and adding failed, so there is no port vhu1 now: .*the new port was removed again$/);
+    return true;
+  });
+  assert.deepEqual(f.ports, []);
+  assert.deepEqual(kinds(f.run.calls), ['del', 'add', 'del']);
+});
+
+test('a server port whose socket is gone while a guest is connected is left alone: VERIFY_FAILED, no change', async () => {
+  const f = fakeOvs();
+  f.ports.push({ name: 'vhu2', bridge: 'br0', ext: { 'brick-owner': 'dpdk', 'brick-dpdk-mode': 'server' }, type: 'dpdkvhostuser', options: {}, status: 'connected' });
+  await assert.rejects(
+    addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'server', name: 'vhu2' }),
+    (e: unknown) => e instanceof BrickError && e.fault === 'VERIFY_FAILED' && /^port vhu2 exists but its vhost-user socket \/tmp\/fake-ovs\/vhu2 is gone while a guest is connected/.test(e.message),
+  );
+  assert.deepEqual(changing(f.run.calls), []);
+  assert.equal(f.ports.length, 1);
+});
 
 test('a client port made under another vhost-sock-dir is the same port: changed false, its own vhost-server-path', async () => {
   const f = fakeOvs();

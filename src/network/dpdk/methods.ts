@@ -21,13 +21,16 @@ export const methods = [
       '<dir>/<port>, dir being OVS\'s run dir (network.ovs_rundir, default /var/run/openvswitch) plus ' +
       'other_config:vhost-sock-dir; ovs-vswitchd reads that only when it starts, so a server port\'s socket is the one ' +
       'ovs-vswitchd listens on (the reply and dpdk_list_ports give that path). An explicit name that exists with the same ' +
-      'settings is success with changed=false. After adding, the interface must show no OVS error and (server mode) ' +
-      'ovs-vswitchd must listen on the socket; otherwise the port is removed again. ' +
+      'settings and works is success with changed=false; one that exists but is broken (an OVS error on the interface, ' +
+      'or a server socket that is gone) is removed and added again (changed=true), unless a guest is connected to it ' +
+      '(VERIFY_FAILED, left alone). After adding, the interface must show no OVS error and (server mode) ovs-vswitchd ' +
+      'must listen on the socket; otherwise the port is removed again. ' +
       'Reply: struct {port, bridge, socket, ovs_mode, guest_mode (the libvirt <source mode>: client for a server port, ' +
       'server for a client port), vlan (0 = untagged), changed}. Faults: INVALID_PARAMS (bad bridge/name, vlan 0/4095 or ' +
       'out of range, unknown mode or option; nothing changed), UNSUPPORTED (no OVS or no DPDK on this host), NOT_FOUND ' +
       '(no such bridge), CONFLICT (bridge is not netdev; the name exists with other settings or is not brick\'s), ' +
-      'VERIFY_FAILED (OVS did not accept the port; the message quotes OVS; the port was removed), TIMEOUT.',
+      'VERIFY_FAILED (OVS did not accept the port; the message quotes OVS; the port was removed — a broken port added ' +
+      'again is then gone too, and the message says so), TIMEOUT.',
     handler: async ([bridge, opts], ctx) => addDpdkPort(ctx, addRequest(bridge, opts)),
   }),
   method({

@@ -26,6 +26,7 @@ import {
   interfaceOwner,
   namesInUse,
   isBrickDpdkPort,
+  judgeExisting,
   listDpdkPorts,
   listenerFor,
   nextDefaultName,
@@ -208,8 +209,11 @@ function resultOf(p: AddPlan, changed: boolean, socket = p.socket): AddResult {
   return { port: p.port, bridge: p.bridge, socket, ovs_mode: p.mode, guest_mode: GUEST_MODE[p.mode], vlan: p.vlan ?? 0, changed };
 }
 
-/** Run the one add transaction; map its failures. Returns 'taken' if the name exists already. */
-async function applyAdd(ctx: DpdkContext, plan: AddPlan): Promise<'added' | 'taken'> {
+/**
+ * Run the one add transaction; map its failures. Returns 'taken' if the name exists already.
+ * `repairing`: the port is being added again after brick removed a broken one (the faults say so).
+ */
+async function applyAdd(ctx: DpdkContext, plan: AddPlan, repairing = false): Promise<'added' | 'taken'> {
   try {
     await vsctl(ctx, addTransactionArgs(plan));
     return 'added';
@@ -219,7 +223,7 @@ async function applyAdd(ctx: DpdkContext, plan: AddPlan): Promise<'added' | 'tak
       throw new BrickError('NOT_FOUND', `bridge: Open vSwitch bridge ${plan.bridge} disappeared while adding ${plan.port}`);
     }
     // A timeout may come after the commit (ovs-vsctl waits for ovs-vswitchd): undo it.
-    throw await rolledBack(ctx, plan, e);
+    throw await rolledBack(ctx, plan, e, repairing);
   }
 }
 
@@ -232,7 +236,7 @@ async function removePort(ctx: OvsContext, port: string, noWait: boolean, undo =
  * verification failed): remove the port again, even when the call was stopped, and return the
  * fault saying whether that worked. If it did not, the call's journal says what was left.
  */
-async function rolledBack(ctx: DpdkContext, plan: AddPlan, e: unknown): Promise<BrickError> {
+async function rolledBack(ctx: DpdkContext, plan: AddPlan, e: unknown, repairing = false): Promise<BrickError> {
   const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
   try {
     // Waiting for ovs-vswitchd (so the socket is gone too) only when it answers and the call still runs.
@@ -243,7 +247,8 @@ async function rolledBack(ctx: DpdkContext, plan: AddPlan, e: unknown): Promise<
     callHost(ctx).changed.push(what);
     return new BrickError(err.fault, `${err.message}; ${what}: check dpdk_list_ports and remove it with dpdk_del_port`, { ...err.detail, port: plan.port });
   }
-  return new BrickError(err.fault, `${err.message}; the port was removed again (if it had been added): nothing was changed`, { ...err.detail, port: plan.port });
+  const outcome = repairing ? 'the new port was removed again' : 'the port was removed again (if it had been added): nothing was changed';
+  return new BrickError(err.fault, `${err.message}; ${outcome}`, { ...err.detail, port: plan.port });
 }
 
 async function isSocket(path: string): Promise<boolean> {
@@ -291,34 +296,61 @@ async function verifyPort(ctx: DpdkContext, plan: AddPlan): Promise<{ problem: s
 }
 
 /** Verify the port just added; remove it again if it does not work. Returns its socket. */
-async function verifyOrRollBack(ctx: DpdkContext, plan: AddPlan): Promise<string> {
+async function verifyOrRollBack(ctx: DpdkContext, plan: AddPlan, repairing = false): Promise<string> {
   let v: { problem: string; socket: string };
   try {
     v = await verifyPort(ctx, plan);
   } catch (e) {
-    throw await rolledBack(ctx, plan, e); // e.g. the call stopped while verifying: the port must not stay
+    throw await rolledBack(ctx, plan, e, repairing); // e.g. the call stopped while verifying: the port must not stay
   }
   if (!v.problem) return v.socket;
-  throw await rolledBack(ctx, plan, new BrickError('VERIFY_FAILED', `dpdk_add_port ${plan.port} on ${plan.bridge}: ${v.problem}`, { port: plan.port }));
+  throw await rolledBack(ctx, plan, new BrickError('VERIFY_FAILED', `dpdk_add_port ${plan.port} on ${plan.bridge}: ${v.problem}`, { port: plan.port }), repairing);
 }
 
 /**
- * An existing explicit name: the same settings → done (with the socket the port really has); else
- * CONFLICT naming the differences.
+ * An existing explicit name: other settings → CONFLICT naming the differences; the same settings
+ * and working → done (changed false); the same settings but broken (an OVS error, or a server
+ * socket that is gone) → added again, unless a guest is connected to it.
  */
 async function settleExisting(ctx: DpdkContext, existing: OvsPort, plan: AddPlan): Promise<AddResult> {
   const diff = differences(existing, plan);
   if (diff.length) {
     throw new BrickError('CONFLICT', `opts.name: port ${plan.port} already exists and ${diff.join('; ')}; choose another name or remove it first`);
   }
-  const error = portInterface(existing)?.error;
-  if (error) {
-    throw new BrickError('VERIFY_FAILED', `port ${plan.port} exists but OVS reports: ${error}; remove it with dpdk_del_port and add it again`);
-  }
   // The port's own socket: a client port's vhost-server-path, where ovs-vswitchd listens for a server port.
   const own: AddPlan = { ...plan, socket: plan.mode === 'client' ? portSocket(existing, '') : plan.socket };
-  const socket = plan.mode === 'client' ? own.socket : (await serverSocket(ctx, own)).socket || own.socket;
-  return resultOf(own, false, socket);
+  const { socket, present } = plan.mode === 'client' ? { socket: own.socket, present: true } : await serverSocket(ctx, own);
+  const verdict = judgeExisting(existing, socket || own.socket, present);
+  if (verdict.ok) return resultOf(own, false, socket);
+  if (!verdict.repair) throw new BrickError('VERIFY_FAILED', `port ${plan.port} exists but ${verdict.why}`, { port: plan.port });
+  return repairPort(ctx, own, verdict.why);
+}
+
+/**
+ * A broken brick port with the wanted settings: removed (waiting for ovs-vswitchd, so it lets go of
+ * the socket) and added again, in two transactions (in one, ovs-vswitchd would keep the broken
+ * device), verified as a new port is. A failure after the removal leaves no port, and says so.
+ */
+async function repairPort(ctx: DpdkContext, plan: AddPlan, why: string): Promise<AddResult> {
+  const broken = `port ${plan.port} existed but ${why}`;
+  try {
+    await removePort(ctx, plan.port, false);
+  } catch (e) {
+    const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+    const whole = err.fault === 'TIMEOUT' ? '; Open vSwitch applies a transaction whole or not at all, so it was either removed or left as it was: asking again is safe' : '';
+    throw new BrickError(err.fault, `${broken}; removing it to add it again failed: ${err.message}${whole}`, { ...err.detail, port: plan.port });
+  }
+  const removed = `port ${plan.port} on ${plan.bridge} was removed (${why}) to be added again`;
+  hostOf(ctx).changed.push(removed);
+  try {
+    if ((await applyAdd(ctx, plan, true)) === 'taken') {
+      throw new BrickError('CONFLICT', `opts.name: port ${plan.port} was created by someone else while brick added it again; try again`);
+    }
+    return resultOf(plan, true, await verifyOrRollBack(ctx, plan, true));
+  } catch (e) {
+    const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+    throw new BrickError(err.fault, `${broken}: brick removed it to add it again, and adding failed, so there is no port ${plan.port} now: ${err.message}`, { ...err.detail, port: plan.port });
+  }
 }
 
 /**
@@ -360,7 +392,7 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
     const socket = await lockTable(ctx).with([linkKey(req.bridge), linkKey(plan.port)], async () => {
       let outcome: 'added' | 'taken';
       try {
-        outcome = await applyAdd(ctx, plan);
+          outcome = await applyAdd(ctx, plan);
       } finally {
         reservedNames.delete(plan.port); // added: OVS lists it now; failed: free again
       }

@@ -200,6 +200,30 @@ export function differences(existing: OvsPort, want: AddPlan): string[] {
   return d;
 }
 
+/**
+ * An existing brick port with the wanted settings: usable as it is, broken and to be added again
+ * (`repair`), or broken but in use by a guest and left alone. `socket` is where its socket is
+ * (server mode: where ovs-vswitchd listens, else the expected path; client mode: vhost-server-path);
+ * `socketPresent` whether a socket file is there (server mode only: in client mode the guest makes it).
+ */
+export type ExistingVerdict = { ok: true } | { ok: false; repair: boolean; why: string };
+
+export function judgeExisting(p: OvsPort, socket: string, socketPresent: boolean): ExistingVerdict {
+  const i = portInterface(p);
+  if (i?.error) return { ok: false, repair: true, why: `OVS reports on interface ${p.name}: ${i.error}` };
+  if (modeOfType(i?.type ?? '') !== 'server' || socketPresent) return { ok: true };
+  if (i?.status.status === 'connected') {
+    return {
+      ok: false,
+      repair: false,
+      why:
+        `its vhost-user socket ${socket} is gone while a guest is connected to the port, so no other guest can connect; ` +
+        'brick leaves it as it is so the running guest keeps its link: remove it with dpdk_del_port and add it again once that guest has stopped',
+    };
+  }
+  return { ok: false, repair: true, why: `its vhost-user socket ${socket} is gone` };
+}
+
 export interface DpdkPortInfo {
   [k: string]: string | number | boolean | { [k: string]: string };
   name: string;
