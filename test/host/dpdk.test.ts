@@ -367,6 +367,32 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     }
   });
 
+  test('a stale socket file (left by a killed ovs-vswitchd) is removed before the add; a port that failed on one is added again', async (t) => {
+    if (skip) return t.skip(skip);
+    // A socket file nobody listens on: what an ovs-vswitchd killed with SIGKILL leaves behind.
+    const stale = (path: string) => run('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', path], { timeoutMs: 10_000 });
+    await stale(`${ovs!.rundir}/vhu-stale1`);
+    try {
+      const r = await add(ctx, bridge, { name: 'vhu-stale1' });
+      assert.equal(r.changed, true);
+      assert.equal(await get('Interface', 'vhu-stale1', 'error'), '[]');
+      assert.ok(await isSocket(r.socket));
+      // The port as the killed switch's successor has it: made on a stale socket, so OVS reports an error.
+      await stale(`${ovs!.rundir}/vhu-stale2`);
+      await ovs!.vsctl(['add-port', bridge, 'vhu-stale2', 'external_ids:brick-owner=dpdk', 'external_ids:brick-dpdk-mode=server', '--', 'set', 'Interface', 'vhu-stale2', 'type=dpdkvhostuser']);
+      assert.match(await get('Interface', 'vhu-stale2', 'error'), /could not open network device vhu-stale2/);
+      const r2 = await add(ctx, bridge, { name: 'vhu-stale2' });
+      assert.equal(r2.changed, true);
+      assert.equal(await get('Interface', 'vhu-stale2', 'error'), '[]');
+      assert.ok(await isSocket(r2.socket));
+    } finally {
+      for (const n of ['vhu-stale1', 'vhu-stale2']) {
+        await ovs!.vsctl(['--if-exists', 'del-port', n]);
+        await rm(`${ovs!.rundir}/${n}`, { force: true });
+      }
+    }
+  });
+
   test('dpdk_add_port waits for a change on the same bridge (one lock scheme: net:link:<bridge>)', async (t) => {
     if (skip) return t.skip(skip);
     const locks = new KeyedLock();

@@ -24,7 +24,8 @@ export const methods = [
       'settings and works is success with changed=false; one that exists but is broken (an OVS error on the interface, ' +
       'or a server socket that is gone) is removed and added again (changed=true), unless a guest is connected to it ' +
       '(VERIFY_FAILED, left alone). After adding, the interface must show no OVS error and (server mode) ovs-vswitchd ' +
-      'must listen on the socket; otherwise the port is removed again. ' +
+      'must listen on the socket; otherwise the port is removed again. A socket file nobody listens on where a server ' +
+      'port\'s socket goes (left by a killed ovs-vswitchd; OVS cannot bind over it) is removed before adding. ' +
       'Reply: struct {port, bridge, socket, ovs_mode, guest_mode (the libvirt <source mode>: client for a server port, ' +
       'server for a client port), vlan (0 = untagged), changed}. Faults: INVALID_PARAMS (bad bridge/name, vlan 0/4095 or ' +
       'out of range, unknown mode or option; nothing changed), UNSUPPORTED (no OVS or no DPDK on this host), NOT_FOUND ' +

@@ -7,7 +7,9 @@
 // is the one ovs-vswitchd listens on (/proc), not the database's value now. In client mode brick
 // sets options:vhost-server-path to `<dir>/<port>` and the guest's QEMU creates it (libvirt
 // `<source mode='server'>`), as CloudStack's DpdkDriverImpl does.
-import { readFile, readdir, readlink, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { readFile, readdir, readlink, stat, unlink } from 'node:fs/promises';
 import type { Config } from '../../config/schema.js';
 import type { KeyedLock } from '../../shared/keyed-lock.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
@@ -270,6 +272,36 @@ async function serverSocket(ctx: OvsContext, plan: AddPlan): Promise<{ socket: s
   return { socket, present: socket !== '' && (await isSocket(socket)) };
 }
 
+/** Does anything listen on this Unix socket? false only when connecting is refused (a stale socket file). */
+function listened(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code !== 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Before a server port is added: a socket file where ovs-vswitchd will bind its socket that nobody
+ * listens on is left by an ovs-vswitchd that was killed (it unlinks its sockets only when it exits
+ * cleanly), and makes OVS fail the port ("could not open network device", for this name until
+ * someone removes the file). Remove such files: at the planned path and at <port> in each
+ * directory ovs-vswitchd listens in (its socket dir may not be the database's). A listened socket
+ * or any other file is left alone (OVS then reports the error and the add is undone).
+ */
+async function removeStaleSockets(ctx: OvsContext, plan: AddPlan): Promise<void> {
+  if (plan.mode !== 'server') return;
+  const listeners = (await vswitchdListeners(ctx.config)) ?? [];
+  const paths = new Set([plan.socket, ...listeners.map((l) => `${dirname(l)}/${plan.port}`)]);
+  for (const path of paths) {
+    if (listeners.includes(path) || !(await isSocket(path)) || (await listened(path))) continue;
+    await unlink(path).catch(() => {});
+  }
+}
+
 /**
  * After the add: OVS must report no error on the interface and (server mode) ovs-vswitchd must
  * listen on the socket and the socket file be there. problem '' when fine, else what went wrong in
@@ -343,6 +375,7 @@ async function repairPort(ctx: DpdkContext, plan: AddPlan, why: string): Promise
   const removed = `port ${plan.port} on ${plan.bridge} was removed (${why}) to be added again`;
   hostOf(ctx).changed.push(removed);
   try {
+    await removeStaleSockets(ctx, plan);
     if ((await applyAdd(ctx, plan, true)) === 'taken') {
       throw new BrickError('CONFLICT', `opts.name: port ${plan.port} was created by someone else while brick added it again; try again`);
     }
@@ -371,6 +404,7 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
       const holder = interfaceOwner(s, name);
       if (holder) throw new BrickError('CONFLICT', `opts.name: ${name} is an interface of port ${holder.name} on bridge ${holder.bridge}; choose another name`);
       checkBridge(s, req.bridge);
+      await removeStaleSockets(ctx, plan);
       if ((await applyAdd(ctx, plan)) === 'taken') {
         // Someone else (another process) created it between our read and our transaction.
         const again = (await readState(ctx)).s.ports.get(name);
@@ -392,7 +426,8 @@ export async function addDpdkPort(ctx: DpdkContext, req: AddRequest): Promise<Ad
     const socket = await lockTable(ctx).with([linkKey(req.bridge), linkKey(plan.port)], async () => {
       let outcome: 'added' | 'taken';
       try {
-          outcome = await applyAdd(ctx, plan);
+        await removeStaleSockets(ctx, plan);
+        outcome = await applyAdd(ctx, plan);
       } finally {
         reservedNames.delete(plan.port); // added: OVS lists it now; failed: free again
       }
