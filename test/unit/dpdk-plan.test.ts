@@ -115,6 +115,10 @@ test('socketDir: the run dir plus a relative vhost-sock-dir; never climbs out', 
   assert.equal(socketDir('/var/run/openvswitch', 'vhu'), '/var/run/openvswitch/vhu');
   assert.equal(socketDir('/var/run/openvswitch', '/vhu/'), '/var/run/openvswitch/vhu');
   assert.equal(socketDir('/var/run/openvswitch', '../etc'), '/var/run/openvswitch');
+  // OVS's rule (lib/dpdk.c): ".." anywhere (strstr), or longer than NAME_MAX, and it uses the run dir.
+  assert.equal(socketDir('/var/run/openvswitch', 'a..b'), '/var/run/openvswitch');
+  assert.equal(socketDir('/var/run/openvswitch', 'x'.repeat(256)), '/var/run/openvswitch');
+  assert.equal(socketDir('/var/run/openvswitch', 'x'.repeat(255)), `/var/run/openvswitch/${'x'.repeat(255)}`);
 });
 
 // Captured from a real OVS-DPDK 3.1 (with dpdk's former reader), rewritten into the one reader's

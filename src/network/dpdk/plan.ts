@@ -59,12 +59,16 @@ export function portInterface(p: OvsPort): OvsInterface | undefined {
   return p.interfaces.find((i) => i.name === p.name) ?? p.interfaces[0];
 }
 
-/** The socket directory: OVS's run dir, plus other_config:vhost-sock-dir (relative to it) if set. */
+/**
+ * The socket directory: OVS's run dir, plus other_config:vhost-sock-dir (relative to it) if set,
+ * by OVS's own rule (lib/dpdk.c): a value longer than NAME_MAX (255) or with ".." anywhere in it is
+ * ignored and the run dir used.
+ */
 export function socketDir(rundir: string, vhostSockDir: string | undefined): string {
   const base = (rundir || DEFAULT_OVS_RUNDIR).replace(/\/+$/, '') || '/';
-  const sub = (vhostSockDir ?? '').replace(/^\/+|\/+$/g, '');
-  // OVS refuses a vhost-sock-dir that climbs out of its run dir; so do we (and fall back to the run dir).
-  if (!sub || sub.split('/').includes('..')) return base;
+  const raw = vhostSockDir ?? '';
+  const sub = raw.replace(/^\/+|\/+$/g, '');
+  if (!sub || raw.length > 255 || raw.includes('..')) return base;
   return `${base}/${sub}`;
 }
 
