@@ -373,7 +373,7 @@ async function repairPort(ctx: DpdkContext, plan: AddPlan, why: string): Promise
     throw new BrickError(err.fault, `${broken}; removing it to add it again failed: ${err.message}${whole}`, { ...err.detail, port: plan.port });
   }
   const removed = `port ${plan.port} on ${plan.bridge} was removed (${why}) to be added again`;
-  hostOf(ctx).changed.push(removed);
+  callHost(ctx).changed.push(removed);
   try {
     await removeStaleSockets(ctx, plan);
     if ((await applyAdd(ctx, plan, true)) === 'taken') {
