@@ -173,8 +173,15 @@ async function withLock<T>(name: string, fn: () => Promise<T>, log: Log): Promis
         } catch {
           alive = false;
         }
-      } else if (Date.now() - statSync(lock).mtimeMs > 10_000) {
-        alive = false;
+      } else {
+        // The holder may have finished and removed it between our mkdir and here: try again.
+        let made: number;
+        try {
+          made = statSync(lock).mtimeMs;
+        } catch {
+          continue;
+        }
+        if (Date.now() - made > 10_000) alive = false;
       }
       if (!alive) {
         rmSync(lock, { recursive: true, force: true });
