@@ -46,11 +46,8 @@ for (const c of CASES) {
     await sleep(700); // a few verified heartbeats
     assert.equal(fencer.sysrqText(), '', 'no fence while the pool is healthy');
     const hbFile = fencer.state().pools[0].heartbeat_file as string;
-    const s0 = fencer.state();
-    const before = s0.pools[0].probes_failed;
-    // How old the last verified heartbeat is at the switch (the state's ages are as of written_at_ms):
-    // expiry counts from it, and on a loaded machine the last probe may have begun well before.
-    const ageAtSwitchMs = s0.pools[0].last_ok_age_s * 1000 + (Date.now() - s0.written_at_ms);
+    const before = fencer.state().pools[0].probes_failed;
+    const ageAtSwitchMs = fencer.lastOkAgeMs();
     const t0 = performance.now();
     pool.setMode(c.mode);
     await waitFor("sysrq 'b'", () => fencer.sysrqText().includes('b'), BOUND_MS + 5000, 10);

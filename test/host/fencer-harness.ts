@@ -265,6 +265,15 @@ export class FencerRun {
       throw new Error(`${(e as Error).message}; fencer ${exited === null || exited === undefined ? 'still running' : `exited (${exited})`}; its last lines:\n${this.lines.slice(-8).join('\n')}`);
     }
   }
+  /**
+   * How old pool i's last verified heartbeat is now, by the state (its ages are as of
+   * written_at_ms): expiry counts from it. A "fenced too early" bound taken from a switch or a
+   * freeze must subtract it: on a loaded machine the last probe may have begun well before.
+   */
+  lastOkAgeMs(i = 0): number {
+    const s = this.state();
+    return s.pools[i].last_ok_age_s * 1000 + (Date.now() - s.written_at_ms);
+  }
   sysrqText(): string {
     return readFileSync(this.sysrq, 'utf8');
   }
