@@ -59,32 +59,60 @@ test('frozen FUSE pool (bindfs SIGSTOP): sysrq b within fence_after_s + 1 s, mar
   assert.ok(!fencer.watchdogBytes().includes('V'));
 });
 
-test('slow but successful probes (probe_timeout_s − 0.5 s each, 12 s): never fenced, always petted', { skip }, async () => {
-  const { fencer } = await setup('slow');
+test('slow but successful probes (probe_timeout_s − 0.5 s each, 12 s): never fenced, always petted', { skip }, async (t) => {
   const delay = SHORT.probe_timeout_s - 0.5;
-  fencer.start({ BRICK_TEST_PROBE_DELAY_S: String(delay) });
-  await fencer.armed();
-  const s0 = fencer.state().pools[0].probes_ok;
-  let lastSize = fencer.watchdogSize();
-  const end = performance.now() + 12_000;
-  let maxAge = 0;
-  while (performance.now() < end) {
-    await sleep(1000);
-    const size = fencer.watchdogSize();
-    assert.ok(size > lastSize, 'the watchdog is petted every second');
-    lastSize = size;
+  // The premise: every probe, the injected delay plus its child processes, ends under
+  // probe_timeout_s. On a loaded machine the children (normal priority, as shipped) can take over
+  // the 0.5 s left (CI at load 10-12: the pool expired), and the fencer rightly counts a timeout.
+  // The fencer's own figures tell which it was: a run with a probe that timed out (its log and
+  // state: no answer within probe_timeout_s) is not this scenario and runs again; a run in which
+  // every probe succeeded is held to everything below. Any other probe failure is a failure.
+  const missed: string[] = [];
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    const { fencer } = await setup(`slow${attempt}`);
+    fencer.start({ BRICK_TEST_PROBE_DELAY_S: String(delay) });
+    await fencer.armed();
+    const s0 = fencer.state().pools[0];
+    const timedOut = () => {
+      const p = fencer.state().pools[0];
+      if (p.probes_failed === s0.probes_failed) return undefined;
+      assert.match(p.last_error ?? '', /no answer within/, `a slow probe failed, not by its timeout: ${fencer.log()}`);
+      return `run ${attempt}: a probe timed out after ${p.probe_latency_ms.last} ms (delay ${delay} s, timeout ${SHORT.probe_timeout_s} s)`;
+    };
+    let lastSize = fencer.watchdogSize();
+    const end = performance.now() + 12_000;
+    let maxAge = 0;
+    let miss: string | undefined;
+    while (performance.now() < end && !miss) {
+      await sleep(1000);
+      miss = timedOut();
+      if (miss) break;
+      const size = fencer.watchdogSize();
+      assert.ok(size > lastSize, 'the watchdog is petted every second');
+      lastSize = size;
+      const p = fencer.state().pools[0];
+      maxAge = Math.max(maxAge, p.last_ok_age_s);
+      assert.notEqual(p.state, 'expired');
+    }
+    miss ??= timedOut();
+    if (miss) {
+      missed.push(miss);
+      fencer.kill();
+      continue;
+    }
     const p = fencer.state().pools[0];
-    maxAge = Math.max(maxAge, p.last_ok_age_s);
-    assert.notEqual(p.state, 'expired');
+    assert.equal(fencer.sysrqText(), '', `fenced on slow storage: ${fencer.log()}`);
+    assert.ok(p.probes_ok - s0.probes_ok >= 4, `slow probes still verified: ${p.probes_ok - s0.probes_ok}`);
+    assert.ok(p.probe_latency_ms.min >= delay * 1000, `probes really took ≥ ${delay} s: ${JSON.stringify(p.probe_latency_ms)}`);
+    assert.ok(p.probe_latency_ms.max < SHORT.probe_timeout_s * 1000, `probes took < ${SHORT.probe_timeout_s} s: ${JSON.stringify(p.probe_latency_ms)}`);
+    assert.ok(maxAge < SHORT.fence_after_s, `max heartbeat age ${maxAge} s`);
+    assert.match(fencer.log(), /TEST ONLY: BRICK_TEST_PROBE_DELAY_S/);
+    assert.equal(await fencer.stop(), 0);
+    assert.equal(fencer.watchdogBytes().at(-1), 'V'.charCodeAt(0), 'a clean stop ends with the magic close');
+    if (missed.length) t.diagnostic(`runs again after a probe timed out: ${missed.join('; ')}`);
+    return;
   }
-  const p = fencer.state().pools[0];
-  assert.equal(fencer.sysrqText(), '', `fenced on slow storage: ${fencer.log()}`);
-  assert.ok(p.probes_ok - s0 >= 4, `slow probes still verified: ${p.probes_ok - s0}`);
-  assert.ok(p.probe_latency_ms.min >= delay * 1000, `probes really took ≥ ${delay} s: ${JSON.stringify(p.probe_latency_ms)}`);
-  assert.ok(maxAge < SHORT.fence_after_s, `max heartbeat age ${maxAge} s`);
-  assert.match(fencer.log(), /TEST ONLY: BRICK_TEST_PROBE_DELAY_S/);
-  assert.equal(await fencer.stop(), 0);
-  assert.equal(fencer.watchdogBytes().at(-1), 'V'.charCodeAt(0), 'a clean stop ends with the magic close');
+  assert.fail(`the scenario did not happen: in every run the machine pushed a probe past probe_timeout_s:\n${missed.join('\n')}`);
 });
 
 test('crashed FUSE server (fast ENOTCONN errors, like EIO/ESTALE): fenced within fence_after_s + 1 s', { skip }, async () => {
