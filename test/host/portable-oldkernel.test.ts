@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../fixtures/serve-process.js';
+import { RR_CHRT } from './fencer-harness.js';
 import { ok, pkgVersion, repoRoot, run } from '../fixtures/exec.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -178,14 +179,18 @@ for (const kernel of ['4.1', '3.0'] as const) {
     assert.ok(!lines.some((l) => /ENOSYS|Assertion failed|Aborted/.test(l)), lines.join('\n'));
   });
 
-  test(`kernel ${kernel}: a fencer cycle in the empty root: armed, pool made read-only, command fence within fence_after_s + 1 s`, { skip }, async () => {
+  test(`kernel ${kernel}: a fencer cycle in the empty root: armed, pool made read-only, command fence within fence_after_s + 1 s`, { skip }, async (t) => {
     const port = await freePort();
     const cfg = writeConfig(`fencer-${kernel}.toml`, port, kernel);
     const fenced = join(rootfs, `fenced-${kernel}`);
     rmSync(fenced, { recursive: true, force: true });
     rmSync(join(rootfs, 'var/run/brick/fencer.json'), { force: true });
     rmSync(join(rootfs, 'var/lib/brick/fence-marker.json'), { force: true });
-    const [c, a] = inRoot(kernel, ['/usr/bin/brick', 'fencer', '--config', cfg], { pool: true });
+    // As the OL6 upstart job and the inittab line start it: through the chrt the package carries,
+    // round-robin realtime with its children normal (when this machine allows realtime at all). At
+    // normal priority on a loaded machine the fence bound below measured the scheduler, not brick.
+    const rr = RR_CHRT ? ['/usr/lib/brick/bin/chrt', '-R', '-r', '50'] : [];
+    const [c, a] = inRoot(kernel, [...rr, '/usr/bin/brick', 'fencer', '--config', cfg], { pool: true });
     const p = spawn(c, a, { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines = collect(p);
     try {
@@ -208,7 +213,16 @@ for (const kernel of ['4.1', '3.0'] as const) {
       await waitFor('the fence command', () => existsSync(fenced), 15_000, 20);
       const tookMs = performance.now() - t0;
       assert.ok(tookMs <= 3000 + 1000, `fenced ${Math.round(tookMs)} ms after the pool went read-only (fence_after_s = 3)`);
-      const marker = JSON.parse(readFileSync(join(rootfs, 'var/lib/brick/fence-marker.json'), 'utf8'));
+      // The marker goes out before the fence, which waits on it at most MARKER_DEADLINE_MS
+      // (marker.ts): on a loaded machine its children (normal priority) can miss that, the fence
+      // goes ahead (said in the log), and the marker lands when they finish (as fencer-errno checks).
+      const markerFile = join(rootfs, 'var/lib/brick/fence-marker.json');
+      const MISSED = /the fence marker was not written within its deadline/;
+      await waitFor('the marker, or the line saying it missed its deadline', () => existsSync(markerFile) || lines.some((l) => MISSED.test(l)), 5000, 20);
+      if (lines.some((l) => MISSED.test(l))) t.diagnostic('the marker missed its deadline (loaded machine): the fence went ahead; waiting for it to land');
+      else assert.ok(existsSync(markerFile), `the marker is written before the fence: ${lines.join('\n')}`);
+      await waitFor('the fence marker', () => existsSync(markerFile), 10_000, 20);
+      const marker = JSON.parse(readFileSync(markerFile, 'utf8'));
       assert.equal(marker.pool, '/pool');
       // (Not before the expiry: fence_after_s counts from the start of the last verified probe, which
       // may be an interval plus a probe's latency before the remount; test/host/fencer-*.test.ts time that.)
