@@ -42,6 +42,8 @@ export class Vm {
   readonly events: VmEvent[] = [];
   /** Kernel console lines with their printk timestamps (seconds since boot, the guest's clock). */
   readonly kernel: { uptimeS: number; text: string }[] = [];
+  /** Every console line (the fencer's JSON log included), as it arrived. */
+  readonly lines: string[] = [];
   readonly logPath: string;
   readonly exited: Promise<VmExit>;
   readonly startedMs = nowMs();
@@ -99,6 +101,7 @@ export class Vm {
   }
 
   private onLine(line: string, at: number): void {
+    this.lines.push(line.replace(/\r/g, ''));
     const k = /^\[\s*(\d+\.\d+)\] (.*)$/.exec(line.replace(/\r/g, ''));
     if (k) this.kernel.push({ uptimeS: Number(k[1]), text: k[2] });
     const m = /E2E (\d+\.\d+) (\S+) ?(.*)$/.exec(line.replace(/\r/g, ''));

@@ -103,6 +103,12 @@ fencer_up() {
   PI=$(arg probe_interval_s); PT=$(arg probe_timeout_s); FA=$(arg fence_after_s); WD=$(arg watchdog_timeout_s)
   must modprobe softdog soft_margin="$WD"
   [ -c /dev/watchdog ] || fail "no /dev/watchdog after modprobe softdog"
+  fencer_start
+}
+
+# fencer_start: write the fencer's config with $PI $PT $FA $WD (and dead_host_window_s = $DHW when
+# set) and start it; fencer_up does this once, a scenario may stop the fencer and start it again.
+fencer_start() {
   mkdir -p /etc/brick /run/brick /var/lib/brick
   cat > /etc/brick/fencer.toml <<TOML
 [server]
@@ -112,6 +118,7 @@ action = "reboot"
 probe_interval_s = $PI
 probe_timeout_s = $PT
 fence_after_s = $FA
+${DHW:+dead_host_window_s = $DHW}
 watchdog_device = "/dev/watchdog"
 watchdog_timeout_s = $WD
 sysrq_trigger = "/proc/sysrq-trigger"
