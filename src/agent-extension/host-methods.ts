@@ -90,7 +90,11 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
     out('virsh', ['--version']),
     out('ovs-vsctl', ['--version']),
     out('ip', ['-json', '-details', 'link', 'show'], ctx.config.network.namespace || undefined),
-    soft(detectDpdk({ run: ctx.run, config: ctx.config, remainingMs: deadline }), { dpdk: false, reason: 'DPDK detection failed' } as { dpdk: boolean; reason?: string }),
+    // A read that failed or timed out: dpdk false for now, the reason says it was not a "no".
+    detectDpdk({ run: ctx.run, config: ctx.config, remainingMs: deadline }).catch((e: unknown): { dpdk: boolean; reason?: string } => ({
+      dpdk: false,
+      reason: `DPDK detection failed: ${e instanceof Error ? e.message : String(e)}`,
+    })),
     watchdogFacts(ctx.config.fencer.watchdog_device),
     hostToolsReport(),
   ]);

@@ -470,8 +470,8 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
       config.network.command_timeout_s = commandTimeoutS;
       const c = ctxFor(config);
       const vsctlTimeout = commandTimeoutS - 1; // ovs-vsctl --timeout: whole seconds, 0.5 s before the runner's
-      // Which ovs-vsctl ran out of time, from the fault's words (a read's timeout may come wrapped in
-      // another fault: detectDpdk's says UNSUPPORTED).
+      // Which ovs-vsctl ran out of time, from the fault's words (a read's timeout may come wrapped:
+      // detectDpdk's says it could not tell whether OVS does DPDK).
       const killed = (e: unknown, what: string) => {
         const m = /(\S*ovs-vsctl .*?): (?:killed by SIGALRM|no answer within)/.exec(e instanceof Error ? e.message : '');
         if (!m || m[1].includes(` ${what} `)) return false;
@@ -495,6 +495,31 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
       return;
     }
     assert.fail(`the scenario did not happen: a read before the add or the delete outlasted --timeout each time:\n${missed.join('\n')}`);
+  });
+
+  test('ovsdb-server not answering: the DPDK detection read is TIMEOUT (--timeout and the deadline), never "DPDK is not available"', async (t) => {
+    if (skip) return t.skip(skip);
+    // Deterministic: a stopped ovsdb-server accepts the connection (the kernel does) and cannot
+    // answer until SIGCONT, so every read runs into its timeout however loaded the machine is.
+    const pid = Number((await readFile(`${ovs!.rundir}/ovsdb-server.pid`, 'utf8')).trim());
+    const snap = await dbSnapshot();
+    const timedOut = (re: RegExp) => faultOf('TIMEOUT', new RegExp(`^could not tell whether Open vSwitch does DPDK: .*${re.source}`));
+    process.kill(pid, 'SIGSTOP');
+    try {
+      // 2 s: ovs-vsctl --timeout=1 ends it (SIGALRM); 1.4 s: no --timeout of its own, the runner's deadline does.
+      const alarm = configFor(ovs!.rundir);
+      alarm.network.command_timeout_s = 2;
+      const deadline = configFor(ovs!.rundir);
+      deadline.network.command_timeout_s = 1.4;
+      await assert.rejects(detectDpdk(ctxFor(alarm)), timedOut(/killed by SIGALRM: Open vSwitch did not finish within ovs-vsctl's --timeout=1 s/));
+      await assert.rejects(detectDpdk(ctxFor(deadline)), timedOut(/no answer within 1400 ms; killed/));
+      await assert.rejects(add(ctxFor(alarm), bridge, { name: 'vhu-slowdb' }), timedOut(/--timeout=1 s.*nothing was changed/));
+      await assert.rejects(list(ctxFor(deadline)), timedOut(/no answer within 1400 ms/));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.equal(await dbSnapshot(), snap, 'a call whose detection did not answer changed something');
+    assert.equal((await detectDpdk(ctx)).dpdk, true, 'OVS answering again: DPDK is there');
   });
 
   test("the call's deadline while ovs-vswitchd has not confirmed the add: the port is removed again and the fault says so", async (t) => {

@@ -8,6 +8,7 @@ import { BrickError } from '../../src/shared/errors.js';
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
 import { detectDpdk, addDpdkPort, delDpdkPort, listPorts } from '../../src/network/dpdk/operations.js';
 import { methods } from '../../src/network/dpdk/methods.js';
+import { hostCapabilities } from '../../src/agent-extension/host-methods.js';
 import { methods as networkMethods } from '../../src/network/methods.js';
 import { linkKey } from '../../src/network/host/context.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
@@ -132,6 +133,48 @@ test('detectDpdk: no ovs-vsctl, no running OVS, DPDK not initialised → dpdk fa
   assert.equal(c.opts.env?.OVS_RUNDIR, '/tmp/fake-ovs');
   assert.ok(c.opts.timeoutMs > 0 && c.opts.timeoutMs <= 30_000);
   assert.ok(c.args.some((x) => /^--timeout=\d+$/.test(x)));
+});
+
+test('a detection read that ran out of time is TIMEOUT, never "no DPDK": the caller may ask again', async () => {
+  const read = '--columns=dpdk_initialized,iface_types,datapath_types,other_config';
+  // What the runner throws: its own deadline, and ovs-vsctl ended by its own --timeout (SIGALRM, no words).
+  const deadline = (c: RecordedCall) => new BrickError('TIMEOUT', `ovs-vsctl ${c.args.join(' ')}: no answer within ${c.opts.timeoutMs} ms; killed`, { command: 'ovs-vsctl' });
+  const alarm = (c: RecordedCall) => new BrickError('COMMAND_FAILED', `ovs-vsctl ${c.args.join(' ')}: killed by SIGALRM`, { signal: 'SIGALRM' });
+  for (const [what, err, words] of [
+    ['the runner\'s deadline', deadline, /no answer within \d+ ms; killed/],
+    ["ovs-vsctl's own --timeout", alarm, /killed by SIGALRM: Open vSwitch did not finish within ovs-vsctl's --timeout=\d+ s/],
+  ] as const) {
+    const f = fakeOvs();
+    let slow = true;
+    const run = recordingRunner((c) => {
+      if (slow && c.args.includes(read)) throw err(c);
+      return f.run(c.cmd, c.args, c.opts);
+    });
+    const ctx = ctxWith(run);
+    const timedOut = (e: unknown) => {
+      assert.ok(e instanceof BrickError, String(e));
+      assert.equal(e.fault, 'TIMEOUT', `${what}: ${e.message}`);
+      assert.match(e.message, /^could not tell whether Open vSwitch does DPDK: /);
+      assert.match(e.message, words);
+      assert.doesNotMatch(e.message, /not available/);
+      return true;
+    };
+    await assert.rejects(detectDpdk(ctx), timedOut);
+    await assert.rejects(addDpdkPort(ctx, { bridge: 'br0', mode: 'client' }), timedOut);
+    await assert.rejects(delDpdkPort(ctx, 'csdpdk-1'), timedOut);
+    await assert.rejects(listPorts(ctx), timedOut);
+    assert.deepEqual(changing(run.calls), [], `${what}: a change after a detection that did not answer`);
+    // OVS answers again: the same calls work.
+    slow = false;
+    assert.equal((await detectDpdk(ctx)).dpdk, true);
+    assert.equal((await addDpdkPort(ctx, { bridge: 'br0', mode: 'client' })).port, 'csdpdk-1');
+  }
+  // Any other failed read is not a "no" either: its own fault, not UNSUPPORTED.
+  const garbled = recordingRunner(() => ({ stdout: 'not json' }));
+  await assert.rejects(detectDpdk(ctxWith(garbled)), (e: unknown) => e instanceof BrickError && e.fault === 'COMMAND_FAILED' && /could not tell whether Open vSwitch does DPDK: .*not JSON/.test(e.message));
+  // A too-old OVS (no dpdk_initialized column) still says no, with what to do.
+  const old = recordingRunner(() => ({ code: 1, stderr: 'ovs-vsctl: Open_vSwitch does not contain a column whose name matches "dpdk_initialized"' }));
+  assert.match((await detectDpdk(ctxWith(old))).reason!, /too old to report dpdk_initialized/);
 });
 
 test('a DPDK call on a host without DPDK is UNSUPPORTED and changes nothing', async () => {
@@ -303,4 +346,16 @@ test('a client port made under another vhost-sock-dir is the same port: changed 
   assert.equal(r.changed, false);
   assert.equal(r.socket, '/var/run/openvswitch/old/vhu3');
   assert.deepEqual(changing(f.run.calls), []);
+});
+
+test('host_capabilities: a DPDK detection that timed out says so in dpdk_reason, not "no DPDK"', async () => {
+  const run = recordingRunner((c) => {
+    if (c.cmd === 'ovs-vsctl' && c.args.includes('--columns=dpdk_initialized,iface_types,datapath_types,other_config')) {
+      throw new BrickError('COMMAND_FAILED', `ovs-vsctl ${c.args.join(' ')}: killed by SIGALRM`);
+    }
+    return { code: 1 };
+  });
+  const caps = await hostCapabilities(ctxWith(run), { xen: false, kvm: false, libvirtSocket: false });
+  assert.equal(caps.dpdk, false);
+  assert.match(String(caps.dpdk_reason), /^DPDK detection failed: could not tell whether Open vSwitch does DPDK: .*killed by SIGALRM: Open vSwitch did not finish within ovs-vsctl's --timeout/);
 });

@@ -131,7 +131,10 @@ async function vswitchdListeners(config: Config): Promise<string[] | undefined> 
 
 /**
  * Does this host's Open vSwitch do DPDK? Reads dpdk_initialized, iface_types and datapath_types.
- * Never throws for "no OVS" or "no DPDK": those give dpdk false with a reason.
+ * Never throws for "no OVS" or "no DPDK": those give dpdk false with a reason. A read that did not
+ * answer in time (the runner's deadline, ovs-vsctl's own --timeout, the call stopped) throws TIMEOUT
+ * and any other failed read its own fault: neither says this host has no DPDK, so a caller that
+ * asks again later may find it.
  */
 export async function detectDpdk(ctx: OvsContext): Promise<DpdkDetection> {
   const no = (reason: string, part: Partial<DpdkDetection> = {}): DpdkDetection => ({
@@ -149,13 +152,13 @@ export async function detectDpdk(ctx: OvsContext): Promise<DpdkDetection> {
     if (!found[0]) return no('the Open vSwitch database has no Open_vSwitch record (ovs-vsctl init has not run)');
     row = found[0];
   } catch (e) {
-    if (isBrickError(e)) {
-      if (e.fault === 'COMMAND_FAILED' && /dpdk_initialized/.test(e.message)) {
-        return no('this Open vSwitch is too old to report dpdk_initialized (OVS 2.10 or later is needed)');
-      }
-      return no(e.message);
+    const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+    // No OVS here (not installed, not running: ovsUnavailable's words).
+    if (err.fault === 'UNSUPPORTED') return no(err.message);
+    if (err.fault === 'COMMAND_FAILED' && /dpdk_initialized/.test(err.message)) {
+      return no('this Open vSwitch is too old to report dpdk_initialized (OVS 2.10 or later is needed)');
     }
-    return no(String(e));
+    throw new BrickError(err.fault, `could not tell whether Open vSwitch does DPDK: ${err.message}; nothing was changed`, err.detail);
   }
   const initialized = row.dpdk_initialized === true;
   const iface_types = setOf(row.iface_types).map(String).sort();
