@@ -91,6 +91,11 @@ function lockTable(ctx: DpdkContext) {
   return ctx.locks.bound(ctx.signal);
 }
 
+/** A failure as a fault: a BrickError as it is, anything else COMMAND_FAILED with its words. */
+function asBrickError(e: unknown): BrickError {
+  return isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+}
+
 function vsctl(ctx: OvsContext, args: readonly string[], opts: { allowFailure?: boolean; undo?: boolean } = {}) {
   return callHost(ctx).vsctl(args, opts);
 }
@@ -152,7 +157,7 @@ export async function detectDpdk(ctx: OvsContext): Promise<DpdkDetection> {
     if (!found[0]) return no('the Open vSwitch database has no Open_vSwitch record (ovs-vsctl init has not run)');
     row = found[0];
   } catch (e) {
-    const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+    const err = asBrickError(e);
     // No OVS here (not installed, not running: ovsUnavailable's words).
     if (err.fault === 'UNSUPPORTED') return no(err.message);
     if (err.fault === 'COMMAND_FAILED' && /dpdk_initialized/.test(err.message)) {
@@ -242,7 +247,7 @@ async function removePort(ctx: OvsContext, port: string, noWait: boolean, undo =
  * fault saying whether that worked. If it did not, the call's journal says what was left.
  */
 async function rolledBack(ctx: DpdkContext, plan: AddPlan, e: unknown, repairing = false): Promise<BrickError> {
-  const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+  const err = asBrickError(e);
   try {
     // Waiting for ovs-vswitchd (so the socket is gone too) only when it answers and the call still runs.
     const wait = !ctx.signal?.aborted && err.fault !== 'TIMEOUT';
@@ -371,7 +376,7 @@ async function repairPort(ctx: DpdkContext, plan: AddPlan, why: string): Promise
   try {
     await removePort(ctx, plan.port, false);
   } catch (e) {
-    const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+    const err = asBrickError(e);
     const whole = err.fault === 'TIMEOUT' ? '; Open vSwitch applies a transaction whole or not at all, so it was either removed or left as it was: asking again is safe' : '';
     throw new BrickError(err.fault, `${broken}; removing it to add it again failed: ${err.message}${whole}`, { ...err.detail, port: plan.port });
   }
@@ -384,7 +389,7 @@ async function repairPort(ctx: DpdkContext, plan: AddPlan, why: string): Promise
     }
     return resultOf(plan, true, await verifyOrRollBack(ctx, plan, true));
   } catch (e) {
-    const err = isBrickError(e) ? e : new BrickError('COMMAND_FAILED', String(e));
+    const err = asBrickError(e);
     throw new BrickError(err.fault, `${broken}: brick removed it to add it again, and adding failed, so there is no port ${plan.port} now: ${err.message}`, { ...err.detail, port: plan.port });
   }
 }
