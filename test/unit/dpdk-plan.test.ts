@@ -16,6 +16,7 @@ import {
   parseUnixListeners,
   listenerFor,
   judgeExisting,
+  pollAdded,
 } from '../../src/network/dpdk/plan.js';
 import { parseOvs } from '../../src/network/host/ovs.js';
 import { methods } from '../../src/network/dpdk/methods.js';
@@ -235,4 +236,34 @@ test('judgeExisting: an OVS error or a gone server socket → repair; gone while
   const client = s.ports.get('csdpdk-2')!;
   assert.deepEqual(judgeExisting(client, '/tmp/g/csdpdk-2', false), { ok: true });
   assert.equal(judgeExisting(withIf(client, { error: 'vhost-server-path too long' }), '/tmp/g/csdpdk-2', false).ok, false);
+});
+
+test('pollAdded: after an add, the socket is looked at only when it decides something; each outcome in words', () => {
+  const s = parseOvs(REAL);
+  const iface = portInterface(s.ports.get('csdpdk-1')!)!; // ofport 1, status connected
+  const plan = { port: 'csdpdk-1', socket: '/r/csdpdk-1' };
+  const pending = { ...iface, ofport: undefined }; // ovs-vswitchd has not given it an OpenFlow port yet
+  const there = { socket: '/v/csdpdk-1', present: true };
+  const missing = { socket: '', present: false };
+  // Gone or an OVS error: done, whatever the socket (it is not looked at).
+  assert.deepEqual(pollAdded(plan, undefined, false, 3000), { problem: 'port csdpdk-1 is gone from OVS' });
+  assert.deepEqual(pollAdded(plan, { ...iface, error: 'could not open network device csdpdk-1' }, false, 3000), { problem: 'OVS reports on interface csdpdk-1: could not open network device csdpdk-1' });
+  // Not up yet with time left: wait, without reading ovs-vswitchd's listeners.
+  assert.equal(pollAdded(plan, pending, false, 3000), 'wait');
+  assert.equal(pollAdded(plan, { ...iface, ofport: -1 }, false, 3000), 'wait');
+  // Up: the socket decides.
+  assert.equal(pollAdded(plan, iface, false, 3000), 'socket');
+  assert.deepEqual(pollAdded(plan, iface, false, 3000, there), { problem: '' });
+  assert.equal(pollAdded(plan, iface, false, 3000, missing), 'wait');
+  // The wait is over: the socket decides the words, up or not.
+  assert.equal(pollAdded(plan, pending, true, 3000), 'socket');
+  assert.deepEqual(pollAdded(plan, iface, true, 3000, there), { problem: '' });
+  assert.deepEqual(pollAdded(plan, iface, true, 3000, missing), {
+    problem: 'OVS did not create the vhost-user socket /r/csdpdk-1 within 3000 ms (status: {"mode":"server","status":"connected"})',
+  });
+  assert.deepEqual(pollAdded(plan, pending, true, 3000, { socket: '/v/csdpdk-1', present: false }), {
+    problem: 'OVS did not create the vhost-user socket /v/csdpdk-1 within 3000 ms (status: {"mode":"server","status":"connected"})',
+  });
+  assert.deepEqual(pollAdded(plan, pending, true, 3000, there), { problem: 'OVS gave interface csdpdk-1 no OpenFlow port (ofport unset)' });
+  assert.deepEqual(pollAdded(plan, { ...iface, ofport: -1 }, true, 3000, there), { problem: 'OVS gave interface csdpdk-1 no OpenFlow port (ofport -1)' });
 });

@@ -24,6 +24,8 @@ interface FakePort {
   error?: string;
   /** Interface status:status (connected|disconnected); absent = not reported. */
   status?: string;
+  /** ovs-vswitchd gives it an OpenFlow port only after this many reads (default at once). */
+  pendingReads?: number;
 }
 
 const map = (o: Record<string, string>) => ['map', Object.entries(o)];
@@ -53,7 +55,7 @@ function fakeOvs(opts: { initialized?: boolean; dpdkInit?: string; onAdd?: (name
           t(['_uuid', 'name', 'interfaces', 'tag', 'external_ids', 'fake_bridge'], ports.map((p) => [['uuid', `u-${p.name}`], p.name, ['uuid', `i-${p.name}`], p.tag ?? ['set', []], map(p.ext), false])),
           t(
             ['_uuid', 'name', 'type', 'options', 'ofport', 'mtu_request', 'error', 'link_state', 'status'],
-            ports.map((p) => [['uuid', `i-${p.name}`], p.name, p.type, map(p.options), p.error ? -1 : 1, ['set', []], p.error ?? ['set', []], 'up', map({ mode: p.type.endsWith('client') ? 'client' : 'server', ...(p.status ? { status: p.status } : {}) })]),
+            ports.map((p) => [['uuid', `i-${p.name}`], p.name, p.type, map(p.options), p.error ? -1 : p.pendingReads && p.pendingReads-- > 0 ? ['set', []] : 1, ['set', []], p.error ?? ['set', []], 'up', map({ mode: p.type.endsWith('client') ? 'client' : 'server', ...(p.status ? { status: p.status } : {}) })]),
           ),
           t(['other_config'], [[map({})]]),
         ].join('\n'),
@@ -358,4 +360,20 @@ test('host_capabilities: a DPDK detection that timed out says so in dpdk_reason,
   const caps = await hostCapabilities(ctxWith(run), { xen: false, kvm: false, libvirtSocket: false });
   assert.equal(caps.dpdk, false);
   assert.match(String(caps.dpdk_reason), /^DPDK detection failed: could not tell whether Open vSwitch does DPDK: .*killed by SIGALRM: Open vSwitch did not finish within ovs-vsctl's --timeout/);
+});
+
+test('a port ovs-vswitchd gives an OpenFlow port only after some polls is verified once it has one: one ovs-vsctl read a poll', async () => {
+  const f = fakeOvs({
+    onAdd: (name, ports) => {
+      ports.push({ ...brickClient(name, `/tmp/fake-ovs/${name}`), pendingReads: 3 });
+      return {};
+    },
+  });
+  const r = await addDpdkPort(ctxWith(f.run), { bridge: 'br0', mode: 'client', name: 'vhu4' });
+  assert.equal(r.changed, true);
+  assert.equal(r.socket, '/tmp/fake-ovs/vhu4');
+  const reads = f.run.calls.filter((c) => c.args.includes('Interface') && c.args.includes('list'));
+  // One read before the add, then the polls: three without an OpenFlow port, the fourth with one.
+  assert.equal(reads.length, 1 + 4);
+  assert.deepEqual(kinds(f.run.calls), ['add']);
 });

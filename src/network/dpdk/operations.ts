@@ -34,6 +34,7 @@ import {
   nextDefaultName,
   parseUnixListeners,
   planAdd,
+  pollAdded,
   portInterface,
   portSocket,
   sockDirOf,
@@ -318,19 +319,19 @@ async function removeStaleSockets(ctx: OvsContext, plan: AddPlan): Promise<void>
 async function verifyPort(ctx: DpdkContext, plan: AddPlan): Promise<{ problem: string; socket: string }> {
   const waitMs = Math.min(SOCKET_WAIT_MS, ctx.remainingMs ? Math.max(0, ctx.remainingMs() - 1000) : SOCKET_WAIT_MS);
   const until = performance.now() + waitMs;
-  const fail = (problem: string) => ({ problem, socket: plan.socket });
   for (;;) {
     const { s } = await readState(ctx);
     const p = s.ports.get(plan.port);
     const i = p && portInterface(p);
-    if (!i) return fail(`port ${plan.port} is gone from OVS`);
-    if (i.error) return fail(`OVS reports on interface ${plan.port}: ${i.error}`);
-    const { socket, present } = plan.mode === 'client' ? { socket: plan.socket, present: true } : await serverSocket(ctx, plan);
-    if (present && i.ofport !== undefined && i.ofport >= 0) return { problem: '', socket };
-    if (performance.now() >= until) {
-      if (!present) return fail(`OVS did not create the vhost-user socket ${socket || plan.socket} within ${waitMs} ms (status: ${JSON.stringify(i.status)})`);
-      return fail(`OVS gave interface ${plan.port} no OpenFlow port (ofport ${i.ofport ?? 'unset'})`);
+    const over = performance.now() >= until;
+    // One ovs-vsctl read a poll; ovs-vswitchd's listeners (/proc) only when the socket decides something.
+    let step = pollAdded(plan, i, over, waitMs);
+    let sock: { socket: string; present: boolean } | undefined;
+    if (step === 'socket') {
+      sock = plan.mode === 'client' ? { socket: plan.socket, present: true } : await serverSocket(ctx, plan);
+      step = pollAdded(plan, i, over, waitMs, sock);
     }
+    if (step !== 'wait' && step !== 'socket') return { problem: step.problem, socket: (!step.problem && sock?.socket) || plan.socket };
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -228,6 +228,34 @@ export function judgeExisting(p: OvsPort, socket: string, socketPresent: boolean
   return { ok: false, repair: true, why: `its vhost-user socket ${socket} is gone` };
 }
 
+/**
+ * One poll of the check after an add. `i`: OVS's interface now (undefined: the port is gone);
+ * `over`: the wait is over; `sock`: where the socket is and whether it is there, once looked at
+ * (client mode: the guest makes it, so always "there"). Looking costs a read of ovs-vswitchd's
+ * listeners in /proc, so it is asked for ('socket') only when it decides something: the port is up
+ * (then it decides success) or the wait is over (then it decides the words). Otherwise: 'wait' and
+ * poll again, or done, problem '' meaning it works.
+ */
+export type AddedPoll = 'wait' | 'socket' | { problem: string };
+
+export function pollAdded(
+  plan: { port: string; socket: string },
+  i: OvsInterface | undefined,
+  over: boolean,
+  waitMs: number,
+  sock?: { socket: string; present: boolean },
+): AddedPoll {
+  if (!i) return { problem: `port ${plan.port} is gone from OVS` };
+  if (i.error) return { problem: `OVS reports on interface ${plan.port}: ${i.error}` };
+  const up = i.ofport !== undefined && i.ofport >= 0;
+  if (!up && !over) return 'wait';
+  if (!sock) return 'socket';
+  if (sock.present && up) return { problem: '' };
+  if (!over) return 'wait';
+  if (!sock.present) return { problem: `OVS did not create the vhost-user socket ${sock.socket || plan.socket} within ${waitMs} ms (status: ${JSON.stringify(i.status)})` };
+  return { problem: `OVS gave interface ${plan.port} no OpenFlow port (ofport ${i.ofport ?? 'unset'})` };
+}
+
 export interface DpdkPortInfo {
   [k: string]: string | number | boolean | { [k: string]: string };
   name: string;
