@@ -8,7 +8,7 @@ import { defaultConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
-import { run } from '../../src/shared/run.js';
+import { run, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { methods } from '../../src/network/dpdk/methods.js';
 import { methods as netMethods } from '../../src/network/methods.js';
@@ -44,6 +44,35 @@ const list = (ctx: CallContext) => invoke(method('dpdk_list_ports'), [], ctx) as
 
 async function isSocket(p: string): Promise<boolean> {
   return stat(p).then((s) => s.isSocket(), () => false);
+}
+
+/** A promise and its resolve. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+/** A lock table that tells the test which keys each caller asks for, and which of them are held then. */
+class WatchedLock extends KeyedLock {
+  onAsk?: (keys: string[], held: string[]) => void;
+  private readonly holding = new Set<string>();
+  override with<T>(keys: string | readonly string[], fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const ks = typeof keys === 'string' ? [keys] : [...keys];
+    this.onAsk?.(ks, ks.filter((k) => this.holding.has(k)));
+    return super.with(
+      keys,
+      async () => {
+        for (const k of ks) this.holding.add(k);
+        try {
+          return await fn();
+        } finally {
+          for (const k of ks) this.holding.delete(k);
+        }
+      },
+      signal,
+    );
+  }
 }
 
 function faultOf(fault: string, re?: RegExp) {
@@ -415,6 +444,72 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     assert.deepEqual(await ports(), [...before, ...added.map((r) => r.port)].sort());
     for (const r of added) await del(c, r.port);
     assert.deepEqual(await ports(), before);
+  });
+
+  test('dpdk_del_port holding its port: a removal of its bridge and an add of the same name wait for it (the port key), each then sees the port gone', async (t) => {
+    if (skip) return t.skip(skip);
+    // dpdk_del_port locks only the port's key. dpdk_add_port holds [bridge, port]; network_remove_bridge
+    // holds the bridge and every port it has (read again inside the locks): both include the port's
+    // key, so neither can run between the delete's read and its del-port. The delete is held at its
+    // del-port (holding the key) until the other call has asked for its locks: no waiting on time.
+    const config = configFor(ovs!.rundir);
+    config.network.backend = 'openvswitch';
+    config.network.namespace = ovs!.netns;
+    const locks = new WatchedLock();
+    const changes: string[] = [];
+    let hold: { at: ReturnType<typeof gate>; go: ReturnType<typeof gate> } | undefined;
+    const runner: Runner = async (cmd, args, opts) => {
+      const verb = ['del-port', 'del-br', 'add-port'].find((v) => args.includes(v));
+      if (cmd === 'ovs-vsctl' && verb === 'del-port' && hold) {
+        hold.at.open();
+        await hold.go.promise;
+      }
+      const r = await run(cmd, args, opts);
+      if (cmd === 'ovs-vsctl' && verb) changes.push(`${verb} ${args[args.indexOf(verb) + (verb === 'add-port' ? 2 : 1)]}`);
+      return r;
+    };
+    const c = callContext(config, { runner, locks, perCall: true });
+    const br = `bdr${Math.random().toString(16).slice(2, 8)}`;
+    const net = (name: string, ...args: unknown[]) => invoke(netMethods.find((m) => m.name === name)!, args, c) as Promise<Record<string, any>>;
+    await net('network_ensure_bridge', br, { datapath_type: 'netdev' });
+    try {
+      // Each other call against a delete held at its del-port.
+      const race = async (other: () => Promise<Record<string, any>>) => {
+        await add(c, br, { name: 'vhu-race', mode: 'client' });
+        changes.length = 0;
+        hold = { at: gate(), go: gate() };
+        const deleting = del(c, 'vhu-race');
+        await Promise.race([hold.at.promise, deleting]);
+        // Until the other call waits for a key the delete holds, or (if it does not wait) has ended.
+        const waits = gate();
+        locks.onAsk = (_keys, held) => held.includes(linkKey('vhu-race')) && waits.open();
+        const running = other();
+        await Promise.race([waits.promise, running.catch(() => {})]);
+        locks.onAsk = undefined;
+        assert.deepEqual(changes, [], 'a change ran while the delete held the port');
+        const go = hold.go;
+        hold = undefined;
+        go.open();
+        return Promise.all([deleting, running]);
+      };
+      // An add of the same name: wholly after the delete, so it adds a new port (changed true), not
+      // "exists already, changed false" for a port the delete then removes.
+      const [d1, a1] = await race(() => add(c, br, { name: 'vhu-race', mode: 'client' }));
+      assert.deepEqual({ ...d1 }, { port: 'vhu-race', removed: true });
+      assert.equal(a1.changed, true, JSON.stringify(a1));
+      assert.deepEqual(changes, ['del-port vhu-race', 'add-port vhu-race']);
+      assert.equal(await portRow('vhu-race'), 'vhu-race');
+      await del(c, 'vhu-race');
+      // The bridge's removal: wholly after the delete, it finds the bridge without the port.
+      const [d2, r2] = await race(() => net('network_remove_bridge', br));
+      assert.deepEqual({ ...d2 }, { port: 'vhu-race', removed: true });
+      assert.equal(r2.removed, true, JSON.stringify(r2));
+      assert.deepEqual(changes, ['del-port vhu-race', `del-br ${br}`]);
+      assert.equal(await portRow('vhu-race'), '');
+    } finally {
+      await ovs!.vsctl(['--if-exists', 'del-port', 'vhu-race']);
+      await ovs!.vsctl(['--if-exists', 'del-br', br]);
+    }
   });
 
   test('over XML-RPC: add/list/del round trip; a bad VLAN is fault -32602 naming opts.vlan', async (t) => {
