@@ -47,24 +47,136 @@ sysv)
     ;;
 esac`;
 
-/** Try-restart what runs (upgrade), only once the new binary has accepted the config. */
-export const tryRestart = `${DETECT}
+/**
+ * After a restart, is the service still up? Sampled twice, 2 s and 5 s after the restart: the same
+ * process both times (systemd: MainPID with ActiveState=active/SubState=running; upstart: the job's
+ * process; SysV: the process the init script finds), or it is not running. A new binary that passes
+ * check-config but exits at start (or crash-loops under Restart=/respawn) gives no sample or two
+ * different ones; a restart command that reports success says nothing about that.
+ */
+const SETTLED = `brick_settled() {
+    sleep 2
+    brick_a=$(brick_sample $1)
+    sleep 3
+    brick_b=$(brick_sample $1)
+    [ -n "$brick_a" ] && [ "$brick_a" = "$brick_b" ]
+}`;
+
+const SAMPLE = {
+  systemd: `brick_sample() {
+    brick_s=$(systemctl show -p MainPID -p ActiveState -p SubState $1.service 2>/dev/null || :)
+    case $brick_s in *MainPID=0*|'') return 0 ;; esac
+    case $brick_s in *ActiveState=active*) ;; *) return 0 ;; esac
+    case $brick_s in *SubState=running*) echo "$brick_s" ;; esac
+}
+brick_was_running() {
+    case $(systemctl is-active $1.service 2>/dev/null || :) in active|activating|reloading|deactivating) return 0 ;; esac
+    return 1
+}`,
+  upstart: `brick_sample() { /sbin/initctl status $1 2>/dev/null | grep 'start/running, process' || :; }`,
+  sysv: `brick_sample() { /etc/rc.d/init.d/$1 status 2>/dev/null | grep 'is running (pid' || :; }`,
+};
+
+/** Where the admin sees why a service did not stay up. */
+const WHY = {
+  systemd: (s) => `journalctl -u ${s}.service -n 50 (and systemctl status ${s})`,
+  upstart: (s) => `/var/log/${s}.log (and initctl status ${s})`,
+  sysv: (s) => `/var/log/${s}.log${s === 'brick-fencer' ? " and init's 'respawning too fast' lines in /var/log/messages" : ''} (and service ${s} status)`,
+};
+
+const RESTART_CMD = {
+  systemd: (s) => `systemctl restart ${s}`,
+  upstart: (s) => `initctl restart ${s}`,
+  sysv: (s) => `service ${s} restart`,
+};
+
+/**
+ * Restart one service that ran before the upgrade and check that it stays up (brick_failed names
+ * those that did not). \`restart\` is the init's restart command for $1.
+ */
+const restartChecked = (init, service, restart) => `if ${restart}; then
+    if ! brick_settled ${service}; then
+        brick_failed="$brick_failed ${service}"
+        echo "brick: ERROR: ${service} is NOT running after the upgrade: the new /usr/bin/brick accepted the config but ${service} did not stay up (it exited, or keeps restarting)${service === 'brick-fencer' ? '; the pools are NOT guarded' : ''}. See why: ${WHY[init](service)}" >&2
+    fi
+else
+    brick_failed="$brick_failed ${service}"
+    echo "brick: ERROR: restarting ${service} failed${service === 'brick-fencer' ? '; the pools are NOT guarded' : ''}. See why: ${WHY[init](service)}" >&2
+fi`;
+
+/**
+ * systemd: a unit that runs (or one the last failed configure left in $brick_pending) is restarted
+ * and checked; one that does not is only try-restarted (which starts nothing).
+ */
+const systemdService = (s) => `if case " $brick_pending " in *" ${s} "*) true ;; *) false ;; esac; then
+${restartChecked('systemd', s, `systemctl restart ${s}.service >/dev/null 2>&1`)}
+elif brick_was_running ${s}; then
+${restartChecked('systemd', s, `systemctl try-restart ${s}.service >/dev/null 2>&1`)}
+else
+    systemctl try-restart ${s}.service >/dev/null 2>&1 || ${restartFailed(s, `systemctl status ${s}`)}
+fi`;
+
+/**
+ * The agent is restarted (and checked) first: a new binary that cannot keep it up is not trusted
+ * with the fencer, which then keeps running the previous version and keeps guarding its pools.
+ */
+const heldFencer = (init) => `echo "brick: brick-fencer was NOT restarted: it keeps running the previous version (its pools stay guarded) until the agent runs on the new one. After the fix run: ${RESTART_CMD[init]('brick-agent')}; ${RESTART_CMD[init]('brick-fencer')}" >&2`;
+
+/**
+ * Try-restart what runs (upgrade), only once the new binary has accepted the config, and check that
+ * what ran before runs after. \`failed\` is the shell run when a service that ran did not come back
+ * (the .deb: fail postinst; the RPMs: scriptlets do not fail by rpm's convention, and a failing
+ * %postun is only a warning to rpm, so the ERROR lines say it).
+ * \`pending\` (the .deb) is a file that keeps the names of such services across the failure: the
+ * next \`postinst configure\` (dpkg --configure -a, or the fixed version) starts them even though
+ * they are no longer running (a unit that failed is not try-restarted).
+ */
+export const tryRestart = ({ failed = '', pending = '' } = {}) => `${DETECT}
 if [ "$brick_init" = systemd ]; then systemctl daemon-reload >/dev/null 2>&1 || :; fi
 if brick_problems=$(${CHECK} 2>&1 >/dev/null); then
+brick_failed=
+${SETTLED}
 case $brick_init in
 systemd)
-    systemctl try-restart brick-agent.service >/dev/null 2>&1 || ${restartFailed('brick-agent', 'systemctl status brick-agent')}
-    systemctl try-restart brick-fencer.service >/dev/null 2>&1 || ${restartFailed('brick-fencer', 'systemctl status brick-fencer')}
+${SAMPLE.systemd}
+    brick_pending=${pending ? `$(cat ${pending} 2>/dev/null || :)` : ''}
+${systemdService('brick-agent')}
+if [ -n "$brick_failed" ]; then
+    if brick_was_running brick-fencer; then ${heldFencer('systemd')}; fi
+else
+${systemdService('brick-fencer')}
+fi
     ;;
 upstart)
-    if /sbin/initctl status brick-agent 2>/dev/null | grep -q running; then /sbin/initctl restart brick-agent >/dev/null 2>&1 || ${restartFailed('brick-agent', 'initctl status brick-agent')}; fi
-    if /sbin/initctl status brick-fencer 2>/dev/null | grep -q running; then /sbin/initctl restart brick-fencer >/dev/null 2>&1 || ${restartFailed('brick-fencer', 'initctl status brick-fencer')}; fi
+${SAMPLE.upstart}
+    if /sbin/initctl status brick-agent 2>/dev/null | grep -q running; then
+${restartChecked('upstart', 'brick-agent', '/sbin/initctl restart brick-agent >/dev/null 2>&1')}
+    fi
+    if /sbin/initctl status brick-fencer 2>/dev/null | grep -q running; then
+        if [ -n "$brick_failed" ]; then ${heldFencer('upstart')}
+        else
+${restartChecked('upstart', 'brick-fencer', '/sbin/initctl restart brick-fencer >/dev/null 2>&1')}
+        fi
+    fi
     ;;
 sysv)
-    /etc/rc.d/init.d/brick-agent try-restart >/dev/null 2>&1 || ${restartFailed('brick-agent', 'service brick-agent status')}
-    /etc/rc.d/init.d/brick-fencer try-restart >/dev/null 2>&1 || ${restartFailed('brick-fencer', 'service brick-fencer status')}
+${SAMPLE.sysv}
+    if /etc/rc.d/init.d/brick-agent status >/dev/null 2>&1; then
+${restartChecked('sysv', 'brick-agent', '/etc/rc.d/init.d/brick-agent try-restart >/dev/null 2>&1')}
+    fi
+    if /etc/rc.d/init.d/brick-fencer status >/dev/null 2>&1; then
+        if [ -n "$brick_failed" ]; then ${heldFencer('sysv')}
+        else
+${restartChecked('sysv', 'brick-fencer', '/etc/rc.d/init.d/brick-fencer try-restart >/dev/null 2>&1')}
+        fi
+    fi
     ;;
 esac
+${pending ? `if [ -n "$brick_failed" ]; then echo "$brick_failed" >${pending}; else rm -f ${pending}; fi` : ''}
+if [ -n "$brick_failed" ]; then
+${failed}
+:
+fi
 else
 case $brick_init in
 systemd) ${notRestarted('systemctl restart brick-agent brick-fencer')} ;;

@@ -135,7 +135,7 @@ fi
 %postun
 ${S.reload}
 if [ "$1" -ge 1 ]; then
-${S.tryRestart}
+${S.tryRestart()}
 fi
 `;
 }
@@ -217,6 +217,14 @@ function buildDeb(work) {
   );
   const debian = join(tree, 'DEBIAN');
   const DEB_REMOVED = '/var/lib/brick/.deb-removed';
+  // An upgrade after which a service that ran is not running fails postinst: dpkg leaves brick
+  // half-configured and apt (unattended-upgrades, a fleet's playbook) stops with an error instead of
+  // reporting success and moving on to the next host. The new files stay (dpkg never rolls them
+  // back); DEB_RESTART names what did not come back, so the next configure (dpkg --configure -a, or
+  // the fixed version's) starts it again even though a failed unit is not "running" to try-restart.
+  const DEB_RESTART = '/var/lib/brick/.deb-restart';
+  const DEB_FAILED = `    echo "brick postinst: failing so that dpkg leaves brick half-configured and apt reports it: find the cause (above), then run dpkg --configure -a (or install a fixed version); that restarts what did not come back and checks it again." >&2
+    exit 1`;
   mkdirSync(debian, { recursive: true });
   const kb = Math.ceil(Number(sh('du', ['-s', '-k', '--apparent-size', '--exclude=DEBIAN', tree]).split('\t')[0]));
   writeFileSync(join(debian, 'control'), debControl(kb));
@@ -235,10 +243,10 @@ function buildDeb(work) {
     `case "$1" in
 configure)
     if [ -z "$2" ] || [ -e ${DEB_REMOVED} ]; then
-        rm -f ${DEB_REMOVED}
+        rm -f ${DEB_REMOVED} ${DEB_RESTART}
 ${S.enable}
     else
-${S.tryRestart}
+${S.tryRestart({ failed: DEB_FAILED, pending: DEB_RESTART })}
     fi
     ;;
 abort-remove)

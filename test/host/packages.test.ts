@@ -113,7 +113,8 @@ test('legacy RPM on EL7 (systemd): enable on install, try-restart on upgrade, di
   await installedBinaryRuns(dir);
   // Upgrade (the same package again: %post $1=2, old %preun/%postun $1=1).
   await rpmIn(dir, '-U', '--replacepkgs', legacy);
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  // Neither runs (this systemctl answers is-active with nothing): try-restart only, nothing to check.
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl is-active brick-agent.service', 'systemctl try-restart brick-agent.service', 'systemctl is-active brick-fencer.service', 'systemctl try-restart brick-fencer.service']);
   // A config the new binary rejects: neither unit is restarted (check-config in ExecStartPre would
   // refuse to start it: the running agent would be taken down), and the admin is told what and why.
   appendFileSync(join(dir, 'etc/brick/brick.toml'), '\n[fencer.typo]\n');
@@ -132,7 +133,13 @@ test('legacy RPM on EL7 (systemd): enable on install, try-restart on upgrade, di
 });
 
 test('legacy RPM on OL6 (upstart 0.6.5): jobs in /etc/init start at boot, upgrade restarts running jobs, erase stops them', { skip }, async () => {
-  const initctl = 'case "$1" in version) echo "init (upstart 0.6.5)";; status) echo "$2 start/running, process 4242";; esac';
+  // A job named in /dies stops for good once restarted (its new binary exits at start: upstart gives
+  // up after the respawn limit); every other job runs as process 4242.
+  const initctl = `case "$1" in
+version) echo "init (upstart 0.6.5)";;
+restart) : >/restarted-$2;;
+status) if [ -e /restarted-$2 ] && grep -qx "$2" /dies 2>/dev/null; then echo "$2 stop/waiting"; else echo "$2 start/running, process 4242"; fi;;
+esac`;
   const dir = await scratchRoot('ol6', { 'sbin/initctl': initctl, 'sbin/chkconfig': '', 'sbin/telinit': '' });
   assert.equal(await rpmIn(dir, '-i', legacy), '');
   assert.deepEqual(takeLog(dir), ['initctl version'], 'install: nothing started, nothing registered');
@@ -150,6 +157,22 @@ test('legacy RPM on OL6 (upstart 0.6.5): jobs in /etc/init start at boot, upgrad
   assertNotRestarted(await rpmIn(dir, '-U', '--replacepkgs', legacy), 'initctl restart brick-agent; initctl restart brick-fencer');
   assert.deepEqual(takeLog(dir).filter((l) => !/^initctl (version|status)/.test(l)), []);
   writeFileSync(cfg, good);
+  // The new binary passes check-config but the agent does not stay up: said, with its log; the
+  // fencer is not restarted (it guards on the previous version); the scriptlet still exits 0.
+  const running = () => { for (const j of ['brick-agent', 'brick-fencer']) rmSync(join(dir, `restarted-${j}`), { force: true }); };
+  running();
+  writeFileSync(join(dir, 'dies'), 'brick-agent\n');
+  const agentDown = await rpmIn(dir, '-U', '--replacepkgs', legacy);
+  assert.match(agentDown, /^brick: ERROR: brick-agent is NOT running after the upgrade: .*See why: \/var\/log\/brick-agent\.log \(and initctl status brick-agent\)$/m);
+  assert.match(agentDown, /^brick: brick-fencer was NOT restarted: it keeps running the previous version \(its pools stay guarded\)/m);
+  assert.deepEqual(takeLog(dir).filter((l) => !/^initctl (version|status)/.test(l)), ['initctl restart brick-agent']);
+  // Now the fencer: named, the pools said to be unguarded.
+  running();
+  writeFileSync(join(dir, 'dies'), 'brick-fencer\n');
+  const fencerDown = await rpmIn(dir, '-U', '--replacepkgs', legacy);
+  assert.match(fencerDown, /^brick: ERROR: brick-fencer is NOT running after the upgrade: .*; the pools are NOT guarded\. See why: \/var\/log\/brick-fencer\.log/m);
+  assert.doesNotMatch(fencerDown, /ERROR: brick-agent/);
+  takeLog(dir);
   await rpmIn(dir, '-e', 'brick');
   assert.deepEqual(takeLog(dir).filter((l) => l !== 'initctl version'), ['initctl stop brick-agent', 'initctl stop brick-fencer']);
 });
@@ -237,7 +260,10 @@ test('.deb: control, conffiles and maintainer scripts; lintian finds no error', 
 
 /**
  * A systemctl that records its calls and answers is-enabled / is-active from /units.state
- * ("unit enabled active" lines; absent: disabled, inactive). "disable --now" with /kill-prerm present
+ * ("unit enabled active" lines; absent: disabled, inactive). restart (and try-restart of an active
+ * unit) runs ExecStartPre's check-config with the installed binary and then, in the background, the
+ * test's stand-in for the unit's ExecStart, /standin/<unit> (never the real fencer); show answers
+ * MainPID/ActiveState/SubState from whether that process is alive (/proc mounted in the root). "disable --now" with /kill-prerm present
  * kills its caller: a removal interrupted half-way (dpkg then runs postinst abort-remove).
  */
 const SYSTEMCTL = `case "$1" in
@@ -249,6 +275,22 @@ is-enabled|is-active)
     [ "$v" = enabled ] || [ "$v" = active ]
     ;;
 --no-reload) if [ -e /kill-prerm ]; then kill -KILL $PPID; fi ;;
+try-restart|restart)
+    if [ "$1" = try-restart ]; then
+        case $(grep "^$2 " /units.state 2>/dev/null | cut -d' ' -f3) in active|activating) ;; *) exit 0 ;; esac
+    fi
+    if [ -e /standin/$2 ]; then
+        /usr/bin/brick check-config --config /etc/brick/brick.toml >/dev/null 2>&1 || exit 1
+        /bin/sh /standin/$2 >/dev/null 2>&1 </dev/null &
+        echo $! >/run/$2.pid
+    fi
+    ;;
+show)
+    for u; do :; done
+    pid=$(cat /run/$u.pid 2>/dev/null)
+    if [ -n "$pid" ] && grep -q . /proc/$pid/cmdline 2>/dev/null; then printf 'MainPID=%s\nActiveState=active\nSubState=running\n' "$pid"
+    else printf 'MainPID=0\nActiveState=failed\nSubState=failed\n'; fi
+    ;;
 esac`;
 const queries = (l: string) => !/^systemctl is-(enabled|active) /.test(l);
 const QUERY_BOTH = ['systemctl is-enabled brick-agent.service', 'systemctl is-active brick-agent.service', 'systemctl is-enabled brick-fencer.service', 'systemctl is-active brick-fencer.service'];
@@ -266,7 +308,7 @@ test('.deb in a scratch root: postinst enables (install) or try-restarts (upgrad
   assert.deepEqual(takeLog(dir), ['systemd-tmpfiles --create /usr/lib/tmpfiles.d/brick.conf', 'systemctl daemon-reload', 'systemctl enable brick-agent.service brick-fencer.service']);
   await installedBinaryRuns(dir);
   await script('postinst', 'configure', `${pkg.version}-1`);
-  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  assert.deepEqual(takeLog(dir).filter(queries), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
   // A config the new binary rejects: nothing restarts (the agent's ExecStartPre would refuse it and
   // leave it down); the units are reloaded, the admin told what and why; the upgrade itself succeeds.
   const cfg = join(dir, 'etc/brick/brick.toml');
@@ -335,14 +377,14 @@ test('.deb with dpkg itself: removed (not purged) and installed again enables th
   await dpkg('-i', deb);
   assert.deepEqual(takeLog(dir), enable);
   await dpkg('-i', deb); // the same version again: an upgrade for the scripts
-  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  assert.deepEqual(takeLog(dir).filter(queries), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
   await dpkg('-r', 'brick');
   assert.deepEqual(takeLog(dir), [...QUERY_BOTH, 'systemctl --no-reload disable --now brick-agent.service brick-fencer.service', 'systemctl daemon-reload']);
   await dpkg('-i', deb);
   assert.deepEqual(takeLog(dir), enable);
   assert.ok(!existsSync(join(dir, 'var/lib/brick/.deb-removed')));
   await dpkg('-i', deb);
-  assert.deepEqual(takeLog(dir), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
+  assert.deepEqual(takeLog(dir).filter(queries), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service']);
   await dpkg('--purge', 'brick');
   assert.ok(!existsSync(join(dir, 'var/lib/brick')));
 });
@@ -388,6 +430,90 @@ test('.deb with dpkg itself: a removal that fails leaves the package installed a
   assert.equal(await dpkgStatus(dir), 'ok installed');
   assert.ok(existsSync(join(dir, 'usr/bin/brick')));
   rmSync(join(dir, 'kill-prerm'));
+  await dpkg('--purge', 'brick');
+});
+
+test('.deb with dpkg itself: an upgrade whose new binary passes check-config but does not stay up fails postinst (half-configured) naming the service and where to look; after an agent that did not come up the fencer is not restarted; dpkg --configure -a after the fix starts what did not come back', { skip }, async () => {
+  const dir = await dpkgRoot('deb-restart-check');
+  const dpkg = dpkgIn(dir);
+  await dpkg('-i', deb);
+  mkdirSync(join(dir, 'standin'));
+  // Stand-ins for what the unit's ExecStart would be with the new binary: one that stays up, one
+  // that dies at once (the real check-config, run first by the fake systemctl, passes).
+  const standIn = (unit: string, body: string) => writeFileSync(join(dir, 'standin', `${unit}.service`), body);
+  const UP = 'exec sleep 600\n';
+  const DIES = 'echo "brick: cannot start" >&2\nexit 1\n';
+  const units = (agent: string, fencer: string) => writeFileSync(join(dir, 'units.state'), `brick-agent.service enabled ${agent}\nbrick-fencer.service enabled ${fencer}\n`);
+  const stopStandIns = () => {
+    for (const u of ['brick-agent', 'brick-fencer']) {
+      const f = join(dir, 'run', `${u}.service.pid`);
+      if (!existsSync(f)) continue;
+      try { process.kill(Number(readFileSync(f, 'utf8')), 'SIGKILL'); } catch { /* gone already */ }
+      rmSync(f);
+    }
+  };
+  const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const dpkgRun = (...args: string[]) => run('dpkg', [`--root=${dir}`, ...args], { timeoutMs: 300_000, env });
+  const show = (u: string) => `systemctl show -p MainPID -p ActiveState -p SubState ${u}.service`;
+  const pending = join(dir, 'var/lib/brick/.deb-restart');
+  await ok('mount', ['-t', 'proc', 'proc', join(dir, 'proc')]);
+  try {
+    // Both stay up: restarted, each checked twice (the same process), the upgrade succeeds.
+    units('active', 'active');
+    standIn('brick-agent', UP);
+    standIn('brick-fencer', UP);
+    takeLog(dir);
+    const r1 = await dpkgRun('-i', deb);
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.doesNotMatch(r1.stderr, /brick: ERROR/);
+    assert.deepEqual(takeLog(dir).filter(queries), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', show('brick-agent'), show('brick-agent'), 'systemctl try-restart brick-fencer.service', show('brick-fencer'), show('brick-fencer')]);
+    assert.equal(await dpkgStatus(dir), 'ok installed');
+    stopStandIns();
+
+    // The new fencer dies at start: said on stderr with where to look, postinst fails, dpkg leaves
+    // brick half-configured (apt reports the error) and remembers the fencer for the next configure.
+    standIn('brick-fencer', DIES);
+    const r2 = await dpkgRun('-i', deb);
+    assert.notEqual(r2.code, 0, 'the upgrade reported success with no fencer running');
+    assert.match(r2.stderr, /^brick: ERROR: brick-fencer is NOT running after the upgrade: the new \/usr\/bin\/brick accepted the config but brick-fencer did not stay up \(it exited, or keeps restarting\); the pools are NOT guarded\. See why: journalctl -u brick-fencer\.service -n 50 \(and systemctl status brick-fencer\)$/m);
+    assert.doesNotMatch(r2.stderr, /ERROR: brick-agent/);
+    assert.match(r2.stderr, /^brick postinst: failing so that dpkg leaves brick half-configured .*dpkg --configure -a/m);
+    assert.equal(await dpkgStatus(dir), 'ok half-configured');
+    assert.equal(readFileSync(pending, 'utf8').trim(), 'brick-fencer');
+    takeLog(dir);
+    stopStandIns();
+    // Fixed; the unit is no longer running (a failed unit is not try-restarted): configure starts it.
+    units('active', 'failed');
+    standIn('brick-fencer', UP);
+    const r3 = await dpkgRun('--configure', '-a');
+    assert.equal(r3.code, 0, r3.stderr);
+    assert.deepEqual(takeLog(dir).filter(queries), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', show('brick-agent'), show('brick-agent'), 'systemctl restart brick-fencer.service', show('brick-fencer'), show('brick-fencer')]);
+    assert.equal(await dpkgStatus(dir), 'ok installed');
+    assert.ok(!existsSync(pending));
+    stopStandIns();
+
+    // The new agent dies at start: the fencer is not restarted (it keeps guarding on the previous
+    // version), and the admin is told so.
+    units('active', 'active');
+    standIn('brick-agent', DIES);
+    const r4 = await dpkgRun('-i', deb);
+    assert.notEqual(r4.code, 0);
+    assert.match(r4.stderr, /^brick: ERROR: brick-agent is NOT running after the upgrade: .*See why: journalctl -u brick-agent\.service -n 50/m);
+    assert.match(r4.stderr, /^brick: brick-fencer was NOT restarted: it keeps running the previous version \(its pools stay guarded\)/m);
+    assert.deepEqual(takeLog(dir).filter(queries), ['systemctl daemon-reload', 'systemctl try-restart brick-agent.service', show('brick-agent'), show('brick-agent')]);
+    assert.equal(await dpkgStatus(dir), 'ok half-configured');
+    stopStandIns();
+    units('failed', 'active');
+    standIn('brick-agent', UP);
+    const r5 = await dpkgRun('--configure', '-a');
+    assert.equal(r5.code, 0, r5.stderr);
+    assert.deepEqual(takeLog(dir).filter(queries), ['systemctl daemon-reload', 'systemctl restart brick-agent.service', show('brick-agent'), show('brick-agent'), 'systemctl try-restart brick-fencer.service', show('brick-fencer'), show('brick-fencer')]);
+    assert.equal(await dpkgStatus(dir), 'ok installed');
+    assert.ok(!existsSync(pending));
+  } finally {
+    stopStandIns();
+    await ok('umount', [join(dir, 'proc')]);
+  }
   await dpkg('--purge', 'brick');
 });
 

@@ -91,7 +91,12 @@ test('rpm -qp --scripts: preset on first install, try-restart on upgrade, disabl
   assert.match(section('preuninstall'), /if \[ "\$1" -eq 0 \] .*\n\s+systemctl --no-reload disable --now brick-agent\.service brick-fencer\.service/);
   const postun = section('postuninstall');
   // The config is checked before either restart.
-  assert.match(postun, /if \[ "\$1" -ge 1 \]; then\s+if brick_problems=\$\(\/usr\/bin\/brick check-config [^\n]*\); then\s+systemctl try-restart brick-agent\.service[^\n]*\n\s+systemctl try-restart brick-fencer\.service/);
+  assert.match(postun, /if \[ "\$1" -ge 1 \]; then\s+if brick_problems=\$\(\/usr\/bin\/brick check-config [^\n]*\); then\n/);
+  assert.ok(postun.indexOf('brick_problems=') < postun.indexOf('try-restart'), postun);
+  // The agent, then the fencer; what ran is checked after its restart, and exit 0 either way.
+  assert.match(postun, /for brick_svc in brick-agent brick-fencer; do/);
+  assert.match(postun, /elif ! brick_settled \$brick_svc; then/);
+  assert.doesNotMatch(postun, /\bexit [1-9]/);
 });
 
 test('installed into a scratch root, the binary runs from there and accepts the packaged config', { skip }, async () => {
@@ -201,7 +206,7 @@ test('scriptlets: install presets, upgrade restarts what runs (only into a confi
   // Upgrade: no preset, no enable/start; try-restart of both (only running units restart).
   assert.equal(await rpmIn('-U', rpm2), '');
   const upgrade = takeLog(dir);
-  assert.deepEqual(upgrade.filter((l) => l !== 'systemctl daemon-reload'), [
+  assert.deepEqual(upgrade.filter((l) => l !== 'systemctl daemon-reload' && !l.startsWith('systemctl is-active ')), [
     'systemctl try-restart brick-agent.service',
     'systemctl try-restart brick-fencer.service',
   ]);
@@ -232,4 +237,46 @@ test('scriptlets: install presets, upgrade restarts what runs (only into a confi
   assert.ok(readFileSync(`${cfg}.rpmsave`, 'utf8').includes('[fencer.typo]'), 'the edited config is kept as brick.toml.rpmsave');
   for (const kept of ['etc/brick/password', 'etc/brick/tls/cert.pem', 'etc/brick/hooks/before_vm_start/10-site', 'var/lib/brick/fence-marker.json'])
     assert.ok(existsSync(join(dir, kept)), `${kept} is kept`);
+});
+
+test('scriptlets: an upgrade checks that what ran runs after its restart; a unit that does not stay up is an ERROR naming it and its journal, and the fencer is not restarted after an agent that did not come up', { skip }, async () => {
+  const dir = await scriptletRoot('root-restart-check');
+  symlinkSync('busybox', join(dir, 'bin', 'sleep'));
+  const rpmIn = async (...args: string[]) => {
+    const r = await run('rpm', ['--root', dir, '--nodeps', ...args], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    return rpmNoise(r.stderr);
+  };
+  assert.equal(await rpmIn('-i', rpm1), '');
+  // Both units run (process 4242); one named in /dies-<unit> is gone once restarted (its new binary
+  // passed check-config and exited at start).
+  writeFileSync(join(dir, 'usr/bin/systemctl'), `#!/bin/sh
+echo "systemctl $*" >> /systemctl.log
+case "$1" in
+is-active) echo active ;;
+try-restart) : >/restarted-$2 ;;
+show)
+    for u; do :; done
+    if [ -e /restarted-$u ] && [ -e /dies-$u ]; then printf 'MainPID=0\\nActiveState=failed\\nSubState=failed\\n'
+    else printf 'MainPID=4242\\nActiveState=active\\nSubState=running\\n'; fi ;;
+esac
+`, { mode: 0o755 });
+  takeLog(dir);
+  const show = (u: string) => `systemctl show -p MainPID -p ActiveState -p SubState ${u}.service`;
+  const calls = () => takeLog(dir).filter((l) => l !== 'systemctl daemon-reload' && !l.startsWith('systemctl is-active '));
+
+  assert.equal(await rpmIn('-U', rpm2), '');
+  assert.deepEqual(calls(), ['systemctl try-restart brick-agent.service', show('brick-agent'), show('brick-agent'), 'systemctl try-restart brick-fencer.service', show('brick-fencer'), show('brick-fencer')]);
+
+  writeFileSync(join(dir, 'dies-brick-agent.service'), '');
+  const agentDown = await rpmIn('-U', '--oldpackage', rpm1);
+  assert.match(agentDown, /^brick: ERROR: brick-agent is NOT running after the upgrade: the new \/usr\/bin\/brick accepted the config but brick-agent did not stay up \(it exited, or keeps restarting\)\. See why: journalctl -u brick-agent\.service -n 50 \(and systemctl status brick-agent\)$/m);
+  assert.match(agentDown, /^brick: brick-fencer was NOT restarted: it keeps running the previous version \(its pools stay guarded\)/m);
+  assert.deepEqual(calls(), ['systemctl try-restart brick-agent.service', show('brick-agent'), show('brick-agent')]);
+
+  rmSync(join(dir, 'dies-brick-agent.service'));
+  writeFileSync(join(dir, 'dies-brick-fencer.service'), '');
+  const fencerDown = await rpmIn('-U', rpm2);
+  assert.match(fencerDown, /^brick: ERROR: brick-fencer is NOT running after the upgrade: .*; the pools are NOT guarded\. See why: journalctl -u brick-fencer\.service -n 50/m);
+  assert.doesNotMatch(fencerDown, /ERROR: brick-agent/);
 });
