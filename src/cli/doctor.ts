@@ -12,6 +12,7 @@ import { EXIT } from './commands.js';
 import { checkAgent, type AgentCheck } from './agent-check.js';
 import { findOnHost, hostToolsReport, type ToolReport } from '../shared/host-tools.js';
 import { mountOf, parseMountinfo, type MountEntry } from '../fencer/kill-vms/proc-parse.js';
+import { parseUnitSandbox, sandboxVerdict } from './unit-sandbox.js';
 
 export type Level = 'ok' | 'warn' | 'fail';
 
@@ -192,6 +193,8 @@ export interface DirFacts {
   exists: boolean;
   /** The mount of the directory, or of its nearest existing parent when it is still to be made. */
   mount?: MountEntry;
+  /** The path with symlinks resolved (of its nearest existing parent, when it is still to be made). */
+  real?: string;
 }
 
 /** Filesystems whose writes can hang on a network or another process: storage loss hangs them too. */
@@ -229,6 +232,46 @@ export function dirChecks(dirs: DirFacts[]): CheckLine[] {
       return fail(name, `${on}${where} is in memory: the fence marker would not survive the reset it records`, 'set fencer.marker_dir to a directory on local persistent disk (the default is /var/lib/brick)');
     return ok(name, `${on}${where}`);
   });
+}
+
+// ---------------------------------------------------------------- the fencer's unit
+
+/** brick-fencer.service's settings: `systemctl show` output, or the unit file's text. */
+export interface UnitFacts {
+  /** Where they were read: "systemctl show brick-fencer.service" or the unit file's path. */
+  source: string;
+  text: string;
+}
+
+/**
+ * state_dir and marker_dir must be writable for the fencer as its unit runs it: a ProtectSystem=,
+ * ReadOnlyPaths= or InaccessiblePaths= (or ProtectHome=) over them leaves the fencer unable to write
+ * its lock, state and expiry (or the marker) there, however writable the mount is; PrivateTmp= (or
+ * ProtectHome=tmpfs) gives it a copy that is emptied whenever the unit stops. No unit: nothing to say.
+ */
+export function unitDirChecks(dirs: DirFacts[], unit: UnitFacts | undefined): CheckLine[] {
+  if (!unit) return [];
+  const s = parseUnitSandbox(unit.text);
+  const out: CheckLine[] = [];
+  const fine: string[] = [];
+  for (const d of dirs) {
+    if (d.key === 'hooks_dir') continue;
+    const path = d.real ?? d.path;
+    const v = sandboxVerdict(s, path);
+    const shown = path === d.path ? d.path : `${d.path} (${path})`;
+    if (v.access === 'writable') {
+      fine.push(`${d.key} ${shown}`);
+      continue;
+    }
+    const what = d.key === 'state_dir' ? 'its lock, state and expiry' : 'the fence marker and the lease';
+    const name = `brick-fencer.service ${d.key}`;
+    const fix = `set fencer.${d.key} to a directory the unit can write (the default is ${d.key === 'state_dir' ? '/run/brick' : '/var/lib/brick'}), or allow it in a drop-in (systemctl edit brick-fencer: ReadWritePaths=${d.path})`;
+    if (v.access === 'private')
+      out.push(fail(name, `${shown}: the unit gives the fencer a private copy of it (${v.by}, from ${unit.source}), emptied whenever the unit stops: ${what} would not survive a restart`, fix));
+    else out.push(fail(name, `${shown} is ${v.access} for the fencer (${v.by}, from ${unit.source}): it cannot write ${what} there`, fix));
+  }
+  if (fine.length) out.push(ok('brick-fencer.service', `${fine.join(', ')}: writable under the unit's sandbox (from ${unit.source})`));
+  return out;
 }
 
 // ---------------------------------------------------------------- host tools
@@ -323,6 +366,7 @@ export interface DoctorFacts {
   dpdk?: CommandFacts;
   clock?: CommandFacts;
   agent: AgentCheck;
+  fencerUnit?: UnitFacts;
 }
 
 function readOr(path: string): string | undefined {
@@ -380,7 +424,26 @@ function dirFacts(key: DirFacts['key'], path: string, mounts: MountEntry[]): Dir
   } catch {
     /* judged by the path as written */
   }
-  return { key, path, exists: at === path, mount: mountOf(real, mounts) };
+  return { key, path, exists: at === path, mount: mountOf(real, mounts), real: at === path ? real : join(real, path.slice(at.length)) };
+}
+
+const UNIT_PROPERTIES = ['LoadState', 'ProtectSystem', 'ProtectHome', 'PrivateTmp', 'ReadWritePaths', 'ReadOnlyPaths', 'InaccessiblePaths', 'StateDirectory', 'RuntimeDirectory', 'CacheDirectory', 'LogsDirectory', 'ConfigurationDirectory'];
+// systemd 219 (EL7) names them ...Directories=.
+const UNIT_PROPERTIES_219 = ['ReadWriteDirectories', 'ReadOnlyDirectories', 'InaccessibleDirectories'];
+
+/**
+ * The fencer unit as systemd runs it (drop-ins included), from `systemctl show`; where systemd does
+ * not run (a chroot, a container), the unit file itself; none (OL5/OL6, not installed): undefined.
+ */
+async function fencerUnitFacts(run: Runner): Promise<UnitFacts | undefined> {
+  const args = ['show', 'brick-fencer.service', ...[...UNIT_PROPERTIES, ...UNIT_PROPERTIES_219].flatMap((p) => ['-p', p])];
+  const q = await tryRun(run, 'systemctl', args, 5000);
+  if (q.ok && /^LoadState=loaded$/m.test(q.out)) return { source: 'systemctl show brick-fencer.service', text: q.out };
+  for (const dir of ['/etc/systemd/system', '/usr/lib/systemd/system', '/lib/systemd/system']) {
+    const text = readOr(join(dir, 'brick-fencer.service'));
+    if (text !== undefined) return { source: join(dir, 'brick-fencer.service'), text };
+  }
+  return undefined;
 }
 
 export async function gatherFacts(c: Config, run: Runner = realRun): Promise<DoctorFacts> {
@@ -411,11 +474,12 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
     else if ((c.fencer.vm_query === 'xl' || c.fencer.vm_query === 'auto') && which('xl')) vmQuery = await tryRun(run, 'xl', ['list'], vmTimeout);
   }
   const ovs = c.network.backend === 'openvswitch' && which('ovs-vsctl');
-  const [ovsShow, dpdk, clock, agent] = await Promise.all([
+  const [ovsShow, dpdk, clock, agent, fencerUnit] = await Promise.all([
     ovs ? tryRun(run, 'ovs-vsctl', ['--timeout=5', 'show'], 6000) : undefined,
     ovs ? tryRun(run, 'ovs-vsctl', ['--timeout=5', 'get', 'Open_vSwitch', '.', 'dpdk_initialized'], 6000) : undefined,
     which('timedatectl') ? tryRun(run, 'timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], 5000) : undefined,
     checkAgent(c, 5000),
+    fencerUnitFacts(run),
   ]);
   return {
     pools,
@@ -428,6 +492,7 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
     dpdk,
     clock,
     agent,
+    fencerUnit,
   };
 }
 
@@ -439,6 +504,7 @@ export function judge(c: Config, f: DoctorFacts): CheckLine[] {
     ...watchdogChecks(c, f.watchdog),
     ...sysrqChecks(c, f.sysrq),
     ...dirChecks(f.dirs),
+    ...unitDirChecks(f.dirs, f.fencerUnit),
     ...toolChecks(c, f.tools),
     ...hypervisorChecks(c, f.vmQuery),
     ...ovsChecks(c, f.ovsShow, f.dpdk),

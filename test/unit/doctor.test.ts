@@ -3,7 +3,7 @@
 // warnings) and 1 (a bad config), and on gathered facts made all-good for 0.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
@@ -19,9 +19,11 @@ import {
   poolChecks,
   sysrqChecks,
   toolChecks,
+  unitDirChecks,
   watchdogChecks,
   type DoctorFacts,
 } from '../../src/cli/doctor.js';
+import type { Runner } from '../../src/shared/run.js';
 import { mountOf, parseMountinfo } from '../../src/fencer/kill-vms/proc-parse.js';
 
 let dir: string;
@@ -266,4 +268,55 @@ test('pools: a second [[fencer.pool]] for the directory of an earlier one (a sym
   assert.deepEqual(lines.map((l) => l.level), ['ok', 'fail', 'ok']);
   assert.equal(lines[1].what, 'the directory of pool /OVS/Repositories/aaa (both resolve to /OVS/Repositories/aaa): the fencer refuses to start');
   assert.equal(lines[1].fix, 'list each pool directory once in [[fencer.pool]]');
+});
+
+test('fencer unit: state_dir or marker_dir under a path brick-fencer.service makes read-only (or private) fails, naming the path and the setting; the shipped unit and the defaults are fine', () => {
+  const shipped = { source: '/lib/systemd/system/brick-fencer.service', text: readFileSync(join(process.cwd(), 'packaging/systemd/brick-fencer.service'), 'utf8') };
+  const d = (key: 'state_dir' | 'marker_dir' | 'hooks_dir', path: string, real?: string) => ({ key, path, exists: true, real: real ?? path });
+  const good = unitDirChecks([d('state_dir', '/run/brick'), d('marker_dir', '/var/lib/brick'), d('hooks_dir', '/usr/lib/hooks')], shipped);
+  assert.deepEqual(good, [{ check: 'brick-fencer.service', level: 'ok', what: 'state_dir /run/brick, marker_dir /var/lib/brick: writable under the unit\'s sandbox (from /lib/systemd/system/brick-fencer.service)' }]);
+  // Under /usr with the shipped ProtectSystem=true; found by its real path (a symlink into /usr).
+  const bad = unitDirChecks([d('state_dir', '/opt/brick-state', '/usr/local/brick/state'), d('marker_dir', '/var/lib/brick')], shipped);
+  assert.deepEqual(bad.map((l) => [l.check, l.level]), [['brick-fencer.service state_dir', 'fail'], ['brick-fencer.service', 'ok']]);
+  assert.equal(bad[0].what, '/opt/brick-state (/usr/local/brick/state) is read-only for the fencer (ProtectSystem=yes, from /lib/systemd/system/brick-fencer.service): it cannot write its lock, state and expiry there');
+  assert.match(bad[0].fix!, /^set fencer\.state_dir to a directory the unit can write \(the default is \/run\/brick\), or allow it in a drop-in \(systemctl edit brick-fencer: ReadWritePaths=\/opt\/brick-state\)$/);
+  // An admin's drop-in (as systemctl show reports it): strict, the marker outside the unit's own directories.
+  const strict = { source: 'systemctl show brick-fencer.service', text: 'LoadState=loaded\nProtectSystem=strict\nPrivateTmp=yes\nStateDirectory=brick\nRuntimeDirectory=brick\n' };
+  const s = unitDirChecks([d('state_dir', '/tmp/brick'), d('marker_dir', '/srv/marker')], strict);
+  assert.deepEqual(s.map((l) => l.level), ['fail', 'fail']);
+  assert.match(s[0].what, /^\/tmp\/brick: the unit gives the fencer a private copy of it \(PrivateTmp=yes, from systemctl show brick-fencer\.service\), emptied whenever the unit stops: its lock, state and expiry would not survive a restart$/);
+  assert.equal(s[1].what, '/srv/marker is read-only for the fencer (ProtectSystem=strict, from systemctl show brick-fencer.service): it cannot write the fence marker and the lease there');
+  // No unit (OL5/OL6, or not installed): nothing to say.
+  assert.deepEqual(unitDirChecks([d('state_dir', '/usr/x')], undefined), []);
+});
+
+test('fencer unit in doctor: judged with the other checks (exit 4), and gathered from systemctl show through the runner', async () => {
+  const c = cfg('[fencer]\nhost_id = "h1"\n[[fencer.pool]]\npath = "/OVS/Repositories/aaa"\n');
+  const f = goodFacts();
+  f.pools = [{ pool: c.fencer.pool[0], real: '/OVS/Repositories/aaa', mount: mountOf('/OVS/Repositories/aaa', parseMountinfo(MOUNTINFO)) }];
+  assert.equal(doctorExit(judge(c, f)), EXIT.OK);
+  const ro = { source: 'systemctl show brick-fencer.service', text: 'LoadState=loaded\nReadOnlyPaths=/var/lib\n' };
+  const lines = judge(c, { ...f, fencerUnit: ro });
+  assert.deepEqual(lines.filter((l) => l.check.startsWith('brick-fencer.service')).map((l) => `${l.level} ${l.check}: ${l.what}`), [
+    'fail brick-fencer.service marker_dir: /var/lib/brick is read-only for the fencer (ReadOnlyPaths=/var/lib, from systemctl show brick-fencer.service): it cannot write the fence marker and the lease there',
+    'ok brick-fencer.service: state_dir /run/brick: writable under the unit\'s sandbox (from systemctl show brick-fencer.service)',
+  ]);
+  assert.equal(doctorExit(lines), EXIT.NOT_PROTECTED);
+
+  const state = join(dir, 'unit-state');
+  const c2 = cfg(`[fencer]\nvm_query = "none"\nwatchdog_device = ""\naction = "log-only"\nstate_dir = "${state}"\n`);
+  const calls: string[][] = [];
+  const fake: Runner = async (cmd, args) => {
+    calls.push([cmd, ...args]);
+    if (cmd === 'systemctl' && args[0] === 'show') return { code: 0, stdout: `LoadState=loaded\nProtectSystem=strict\nReadWritePaths=\nRuntimeDirectory=brick\nStateDirectory=brick\n`, stderr: '' };
+    return { code: 1, stdout: '', stderr: 'not here' };
+  };
+  const g = await gatherFacts(c2, fake);
+  const show = calls.find((a) => a[0] === 'systemctl')!;
+  assert.deepEqual(show.slice(0, 3), ['systemctl', 'show', 'brick-fencer.service']);
+  assert.ok(show.includes('ReadWritePaths') && show.includes('ReadOnlyDirectories'), show.join(' '));
+  assert.equal(g.fencerUnit?.source, 'systemctl show brick-fencer.service');
+  const line = judge(c2, g).find((l) => l.check === 'brick-fencer.service state_dir')!;
+  assert.equal(line.level, 'fail');
+  assert.match(line.what, new RegExp(`^${state}( \\(.*\\))? is read-only for the fencer \\(ProtectSystem=strict, from systemctl show brick-fencer\\.service\\)`));
 });
