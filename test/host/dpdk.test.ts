@@ -512,6 +512,35 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     }
   });
 
+  test("network_remove_bridge refuses a bridge with a vhost-user port, connected or not, and leaves both (before: del-br took the guest's port along)", async (t) => {
+    if (skip) return t.skip(skip);
+    const config = configFor(ovs!.rundir);
+    config.network.backend = 'openvswitch';
+    config.network.namespace = ovs!.netns;
+    const c = ctxFor(config);
+    const net = (name: string, ...args: unknown[]) => invoke(netMethods.find((m) => m.name === name)!, args, c) as Promise<Record<string, any>>;
+    const br = `bdg${Math.random().toString(16).slice(2, 8)}`;
+    await net('network_ensure_bridge', br, { datapath_type: 'netdev' });
+    try {
+      const server = await add(c, br, { mode: 'server' }); // csdpdk-N, no guest connected
+      await add(c, br, { name: 'vhu-keep', mode: 'client', vlan: 30 });
+      const snap = await dbSnapshot();
+      await assert.rejects(
+        net('network_remove_bridge', br),
+        faultOf('CONFLICT', new RegExp(`still has ports ${server.port}, vhu-keep;.*are vhost-user ports made for a guest: remove them with dpdk_del_port`)),
+      );
+      assert.equal(await dbSnapshot(), snap, 'the refused removal changed something');
+      assert.ok(await isSocket(server.socket), 'the server port lost its socket');
+      await del(c, server.port);
+      await assert.rejects(net('network_remove_bridge', br), faultOf('CONFLICT', /still has ports vhu-keep;/));
+      await del(c, 'vhu-keep');
+      assert.equal((await net('network_remove_bridge', br)).removed, true);
+    } finally {
+      await ovs!.vsctl(['--if-exists', 'del-port', 'vhu-keep']);
+      await ovs!.vsctl(['--if-exists', 'del-br', br]);
+    }
+  });
+
   test('over XML-RPC: add/list/del round trip; a bad VLAN is fault -32602 naming opts.vlan', async (t) => {
     if (skip) return t.skip(skip);
     const srv = await startTestServer({ network: { ovs_rundir: ovs!.rundir } }, methods);

@@ -4,7 +4,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAddrs, parseLinks, type LinuxState } from '../../src/network/host/link-state.js';
 import { planLinuxRemoveBridge, planOvsRemoveBridge } from '../../src/network/bridge/bridge.js';
-import type { OvsState } from '../../src/network/host/ovs.js';
+import { planOvsRemoveVlanBridge } from '../../src/network/bridge/vlan-bridge.js';
+import { planOvsGc } from '../../src/network/bridge/gc.js';
+import type { OvsInterface, OvsState } from '../../src/network/host/ovs.js';
 import { BrickError } from '../../src/shared/errors.js';
 
 type L = Record<string, unknown>;
@@ -48,5 +50,30 @@ describe('network_remove_bridge (openvswitch)', () => {
     assert.throws(() => planOvsRemoveBridge(ovs('bridge', ['vif3.0']), 'br0'), conflict(/still has ports vif3.0/));
     assert.throws(() => planOvsRemoveBridge(ovs('bridge', [], true), 'br0'), conflict(/still has VLAN bridges br0.10/));
     assert.throws(() => planOvsRemoveBridge(ovs('bridge', [], true), 'br0.10'), conflict(/network_remove_vlan_bridge/));
+  });
+  // A vhost-user port (dpdk_add_port's csdpdk-N, or anyone's) is made for a guest: connected now or
+  // not, it is a guest port. Before, only vif/vnet/tap names counted and del-br took it along.
+  const vhost = (s: OvsState, name: string, type: string, extra: { bridge?: string; tag?: number; ids?: Record<string, string> } = {}): OvsState => {
+    const bridge = extra.bridge ?? 'br0';
+    const iface: OvsInterface = { name, type, options: {}, error: '', linkState: '', status: {} };
+    s.ports.set(name, { name, bridge, fakeBridge: false, externalIds: extra.ids ?? {}, interfaces: [iface], ...(extra.tag !== undefined ? { tag: extra.tag } : {}) });
+    s.bridges.get(bridge)!.ports = [...s.bridges.get(bridge)!.ports, name].sort();
+    return s;
+  };
+  it("refuses a bridge with a DPDK vhost-user port (server or client, brick's or not, whatever its name) and says to use dpdk_del_port", () => {
+    const brick = vhost(ovs('bridge', ['eth0']), 'csdpdk-1', 'dpdkvhostuser', { ids: { 'brick-owner': 'dpdk', 'brick-dpdk-mode': 'server' } });
+    assert.throws(() => planOvsRemoveBridge(brick, 'br0'), conflict(/^br0 still has ports csdpdk-1; .*csdpdk-1 is a vhost-user port made for a guest: remove it with dpdk_del_port$/));
+    const theirs = vhost(ovs('bridge'), 'vhu7', 'dpdkvhostuserclient');
+    assert.throws(() => planOvsRemoveBridge(theirs, 'br0'), conflict(/still has ports vhu7;.*vhu7 is a vhost-user port/));
+    const both = vhost(vhost(ovs('bridge', ['vnet0']), 'csdpdk-2', 'dpdkvhostuser'), 'csdpdk-3', 'dpdkvhostuserclient');
+    assert.throws(() => planOvsRemoveBridge(both, 'br0'), conflict(/still has ports csdpdk-2, csdpdk-3, vnet0;.*csdpdk-2, csdpdk-3 are vhost-user ports made for a guest: remove them with dpdk_del_port$/));
+    // A port of another type named like none of those (the uplink, a DPDK NIC) still goes with the bridge.
+    assert.equal(planOvsRemoveBridge(vhost(ovs('bridge'), 'dpdk0', 'dpdk'), 'br0').exists, true);
+  });
+  it('a fake bridge with a vhost-user port on its VLAN is refused (and kept by network_gc) with the same hint', () => {
+    const s = vhost(ovs('bridge', [], true), 'csdpdk-4', 'dpdkvhostuser', { tag: 10, ids: { 'brick-owner': 'dpdk' } });
+    assert.throws(() => planOvsRemoveVlanBridge(s, 'br0.10'), conflict(/still has ports csdpdk-4;.*remove it with dpdk_del_port$/));
+    assert.deepEqual(planOvsGc(s).remove, []);
+    assert.deepEqual(planOvsGc(ovs('bridge', [], true)).remove, ['br0.10']);
   });
 });

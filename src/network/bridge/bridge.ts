@@ -6,7 +6,7 @@
 import { BrickError } from '../../shared/errors.js';
 import { type LinuxState, movableAddrs, movableRoutes, ownerAlias, portsOf, routeArgs } from '../host/link-state.js';
 import { isGuestPort } from '../host/names.js';
-import { OVS_OWNER_KEY, type OvsState, fakeBridges, portsOfOvsBridge } from '../host/ovs.js';
+import { OVS_OWNER_KEY, type OvsState, fakeBridges, isOvsGuestPort, portsOfOvsBridge, vhostUserHint } from '../host/ovs.js';
 import type { OvsCommand, Step } from '../host/plan.js';
 
 export interface BridgeDesired {
@@ -138,7 +138,10 @@ export function planLinuxRemoveBridge(s: LinuxState, name: string): BridgeRemova
   return { exists: true, steps, cmds: [] };
 }
 
-/** Open vSwitch: a real bridge marked brick-owner=bridge, with no guest port and no fake bridge on it. */
+/**
+ * Open vSwitch: a real bridge marked brick-owner=bridge, with no guest port (vif/vnet/tap, or a DPDK
+ * vhost-user port, connected or not) and no fake bridge on it. Other ports (the uplink) go with it.
+ */
 export function planOvsRemoveBridge(s: OvsState, name: string): BridgeRemovalPlan {
   const br = s.bridges.get(name);
   if (!br) {
@@ -153,7 +156,7 @@ export function planOvsRemoveBridge(s: OvsState, name: string): BridgeRemovalPla
     );
   const fakes = fakeBridges(s).filter((f) => f.parent === name);
   if (fakes.length) throw new BrickError('CONFLICT', `${name} still has VLAN bridges ${fakes.map((f) => f.name).join(', ')}; remove them first`);
-  const guests = portsOfOvsBridge(s, name).filter(isGuestPort);
-  if (guests.length) throw new BrickError('CONFLICT', `${name} still has ports ${guests.join(', ')}; detach them (stop the guests) first`);
+  const guests = portsOfOvsBridge(s, name).filter((p) => isOvsGuestPort(s, p));
+  if (guests.length) throw new BrickError('CONFLICT', `${name} still has ports ${guests.join(', ')}; detach them (stop the guests) first${vhostUserHint(s, guests)}`);
   return { exists: true, steps: [], cmds: [{ args: ['--if-exists', 'del-br', name], what: `removed OVS bridge ${name}` }] };
 }

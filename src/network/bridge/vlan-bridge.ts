@@ -5,7 +5,7 @@
 import { BrickError } from '../../shared/errors.js';
 import { isGuestPort, vlanBridgeName, vlanDeviceName } from '../host/names.js';
 import { type LinuxState, type Link, ownerAlias, portsOf } from '../host/link-state.js';
-import { OVS_OWNER_KEY, type OvsState, fakeBridges, portsOfFakeBridge } from '../host/ovs.js';
+import { OVS_OWNER_KEY, type OvsState, fakeBridges, portsOfFakeBridge, vhostUserHint } from '../host/ovs.js';
 import type { OvsCommand, Step } from '../host/plan.js';
 
 export interface VlanBridgeDesired {
@@ -160,6 +160,6 @@ export function planOvsRemoveVlanBridge(s: OvsState, name: string): RemovalPlan 
   }
   if (fb.owner !== 'vlan-bridge') throw new BrickError('CONFLICT', `${name} is a fake bridge brick did not make (no external_ids:${OVS_OWNER_KEY}); brick leaves it alone`);
   const ports = portsOfFakeBridge(s, fb);
-  if (ports.length) throw new BrickError('CONFLICT', `${name} still has ports ${ports.join(', ')}; detach them (stop the guests) first`);
+  if (ports.length) throw new BrickError('CONFLICT', `${name} still has ports ${ports.join(', ')}; detach them (stop the guests) first${vhostUserHint(s, ports)}`);
   return { exists: true, steps: [], cmds: [{ args: ['--if-exists', 'del-br', name], what: `removed fake bridge ${name}` }] };
 }

@@ -6,7 +6,7 @@
 // dpdkvhostuser; client: the guest's QEMU creates it, type dpdkvhostuserclient). `guest_mode` is
 // the inverse, i.e. what libvirt's `<source mode=...>` must say.
 import { BrickError } from '../../shared/errors.js';
-import type { OvsInterface, OvsPort, OvsState } from '../host/ovs.js';
+import { VHOST_USER_TYPES, type OvsInterface, type OvsPort, type OvsState } from '../host/ovs.js';
 import { oneOf } from '../../rpc/formats.js';
 import { DEFAULT_OVS_RUNDIR } from '../host/netns.js';
 
@@ -21,7 +21,7 @@ export const DEFAULT_PORT_PREFIX = 'csdpdk-';
 /** sockaddr_un.sun_path is 108 bytes with the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
 
-export const OVS_TYPE: Record<VhostMode, string> = { server: 'dpdkvhostuser', client: 'dpdkvhostuserclient' };
+export const OVS_TYPE: Record<VhostMode, string> = VHOST_USER_TYPES;
 export const GUEST_MODE: Record<VhostMode, VhostMode> = { server: 'client', client: 'server' };
 
 export function modeOfType(type: string): VhostMode | undefined {

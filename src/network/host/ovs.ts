@@ -8,8 +8,12 @@ import { BrickError } from '../../shared/errors.js';
 import { oneOf } from '../../rpc/formats.js';
 import type { NetHost } from './netns.js';
 import type { Owner } from './link-state.js';
+import { isGuestPort } from './names.js';
 
 export const OVS_OWNER_KEY = 'brick-owner';
+
+/** The interface types of a DPDK vhost-user port: OVS the server (it makes the socket), OVS the client. */
+export const VHOST_USER_TYPES = { server: 'dpdkvhostuser', client: 'dpdkvhostuserclient' } as const;
 
 /** A new OVS bridge's datapath: the kernel's (system) or userspace (netdev, for DPDK). */
 export const Datapath = oneOf(['system', 'netdev'] as const);
@@ -195,4 +199,20 @@ export function portsOfOvsBridge(s: OvsState, bridge: string): string[] {
   const b = s.bridges.get(bridge);
   if (!b) return [];
   return b.ports.filter((n) => n !== bridge && !s.ports.get(n)?.fakeBridge);
+}
+
+/** A vhost-user port: made for a guest's QEMU, whether or not one is connected now (dpdk_del_port removes it). */
+export function isVhostUserPort(p: OvsPort | undefined): boolean {
+  return Boolean(p?.interfaces.some((i) => i.type === VHOST_USER_TYPES.server || i.type === VHOST_USER_TYPES.client));
+}
+
+/** A guest's port on a switch: named like one (vif, vnet, tap) or a vhost-user port. */
+export function isOvsGuestPort(s: OvsState, name: string): boolean {
+  return isGuestPort(name) || isVhostUserPort(s.ports.get(name));
+}
+
+/** For a refusal naming ports in use: how the vhost-user ones among them go (none: ''). */
+export function vhostUserHint(s: OvsState, ports: readonly string[]): string {
+  const vhost = ports.filter((n) => isVhostUserPort(s.ports.get(n)));
+  return vhost.length ? `; ${vhost.join(', ')} ${vhost.length > 1 ? 'are vhost-user ports' : 'is a vhost-user port'} made for a guest: remove ${vhost.length > 1 ? 'them' : 'it'} with dpdk_del_port` : '';
 }
