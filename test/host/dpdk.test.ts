@@ -541,6 +541,61 @@ describe('DPDK vhost-user ports on a real OVS-DPDK', () => {
     }
   });
 
+  test("network_remove_vlan_bridge / network_gc and a dpdk_add_port on that VLAN at the same time: the removal wholly first (before: the fake bridge's del-br took the new port along)", async (t) => {
+    if (skip) return t.skip(skip);
+    // A port joins a fake bridge by being added to its parent with its tag (dpdk_add_port holds the
+    // parent's key and the port's), and ovs-vsctl del-br of a fake bridge deletes every port on its
+    // VLAN. The removal is held at its del-br (holding its locks) until the add has asked for a key
+    // the removal holds, or (if it does not wait) has ended: no waiting on time.
+    const config = configFor(ovs!.rundir);
+    config.network.backend = 'openvswitch';
+    config.network.namespace = ovs!.netns;
+    const locks = new WatchedLock();
+    let hold: { fake: string; at: ReturnType<typeof gate>; go: ReturnType<typeof gate> } | undefined;
+    const runner: Runner = async (cmd, args, opts) => {
+      if (cmd === 'ovs-vsctl' && hold && args.includes('del-br') && args.includes(hold.fake)) {
+        hold.at.open();
+        await hold.go.promise;
+      }
+      return run(cmd, args, opts);
+    };
+    const c = callContext(config, { runner, locks, perCall: true });
+    const net = (name: string, ...args: unknown[]) => invoke(netMethods.find((m) => m.name === name)!, args, c) as Promise<any>;
+    const br = `bdv${Math.random().toString(16).slice(2, 8)}`;
+    const fake = `${br}.41`;
+    const bridges = async () => (await ovs!.vsctl(['list-br'])).stdout.split('\n').filter(Boolean);
+    await net('network_ensure_bridge', br, { datapath_type: 'netdev' });
+    try {
+      for (const removal of [() => net('network_remove_vlan_bridge', fake), () => net('network_gc', {})]) {
+        await net('network_ensure_vlan_bridge', br, 41, { name: fake });
+        hold = { fake, at: gate(), go: gate() };
+        const removing = removal();
+        await Promise.race([hold.at.promise, removing]);
+        const waits = gate();
+        locks.onAsk = (_keys, held) => held.length > 0 && waits.open();
+        const adding = add(c, br, { name: 'vhu-vrace', mode: 'client', vlan: 41 });
+        await Promise.race([waits.promise, adding.catch(() => {})]);
+        locks.onAsk = undefined;
+        const go = hold.go;
+        hold = undefined;
+        go.open();
+        const [removed, added] = await Promise.all([removing, adding]);
+        assert.ok(removed.removed === true || (Array.isArray(removed) && removed.includes(fake)), JSON.stringify(removed));
+        assert.equal(added.changed, true, JSON.stringify(added));
+        // Before: both said they succeeded, and the port the add reported was gone with the fake bridge.
+        assert.equal(await portRow('vhu-vrace'), 'vhu-vrace', 'the port dpdk_add_port reported is not in Open vSwitch');
+        assert.equal(await get('Port', 'vhu-vrace', 'tag'), '41');
+        assert.ok(!(await bridges()).includes(fake), 'the fake bridge is still there');
+        await del(c, 'vhu-vrace');
+      }
+    } finally {
+      hold?.go.open();
+      await ovs!.vsctl(['--if-exists', 'del-port', 'vhu-vrace']);
+      await ovs!.vsctl(['--if-exists', 'del-br', fake]);
+      await ovs!.vsctl(['--if-exists', 'del-br', br]);
+    }
+  });
+
   test('over XML-RPC: add/list/del round trip; a bad VLAN is fault -32602 naming opts.vlan', async (t) => {
     if (skip) return t.skip(skip);
     const srv = await startTestServer({ network: { ovs_rundir: ovs!.rundir } }, methods);

@@ -76,4 +76,8 @@ describe('network_remove_bridge (openvswitch)', () => {
     assert.deepEqual(planOvsGc(s).remove, []);
     assert.deepEqual(planOvsGc(ovs('bridge', [], true)).remove, ['br0.10']);
   });
+  it("network_gc holds each fake bridge's parent too: a port joins the VLAN by being added to the parent, and del-br takes it", () => {
+    const g = planOvsGc(ovs('bridge', [], true));
+    assert.deepEqual([g.names, g.parents], [['br0.10', 'br0'], { 'br0.10': 'br0' }]);
+  });
 });

@@ -12,8 +12,10 @@ import type { OvsCommand, Step } from '../host/plan.js';
 export interface GcPlan {
   /** Bridges to remove. */
   remove: string[];
-  /** Lock keys' subjects: the bridges and their VLAN devices. */
+  /** Lock keys' subjects: the bridges and their VLAN devices (Open vSwitch: the fake bridges' parents). */
   names: string[];
+  /** Open vSwitch: each fake bridge's parent. */
+  parents?: Record<string, string>;
   steps: Step[];
   cmds: OvsCommand[];
 }
@@ -41,13 +43,14 @@ export function planLinuxGc(s: LinuxState): GcPlan {
 }
 
 export function planOvsGc(s: OvsState): GcPlan {
-  const plan: GcPlan = { remove: [], names: [], steps: [], cmds: [] };
+  const plan: GcPlan = { remove: [], names: [], steps: [], cmds: [], parents: {} };
   for (const fb of fakeBridges(s).sort((a, b) => a.name.localeCompare(b.name))) {
     if (fb.owner !== 'vlan-bridge') continue;
     const r = removable(() => planOvsRemoveVlanBridge(s, fb.name));
     if (!r?.exists) continue;
     plan.remove.push(fb.name);
-    plan.names.push(fb.name);
+    plan.names.push(fb.name, fb.parent);
+    plan.parents![fb.name] = fb.parent;
     plan.cmds.push(...r.cmds);
   }
   return plan;

@@ -12,7 +12,7 @@ import { linkKey, type NetContext } from '../host/context.js';
 import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
 import { netHost } from '../host/netns.js';
 import { readLinks, readLinux, readRoutes, portsOf, type LinuxState } from '../host/link-state.js';
-import { readOvs } from '../host/ovs.js';
+import { fakeBridges, readOvs, type OvsState } from '../host/ovs.js';
 import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
 import { pendingPath, safeApply } from '../host/safe-apply.js';
 import {
@@ -101,7 +101,8 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
  * now that the names are known); retry if the names moved meanwhile. On Open vSwitch the parent
  * bridge is one of them: the fake bridge is made on it, and network_remove_bridge of the parent
  * holds it (without it, a parent removed between this read and the add-br took the new fake
- * bridge with it while this call said it was made).
+ * bridge with it while this call said it was made); a fake bridge's removal holds it too (see
+ * removeVlanBridge).
  */
 async function withNames<S, N extends { bridge: string; vlanDevice?: string; parentBridge?: string }, T>(
   nc: NetContext,
@@ -186,10 +187,18 @@ function guessVlanNames(d: VlanBridgeDesired, pif: string | undefined): VlanBrid
   }
 }
 
+/**
+ * network_remove_vlan_bridge. Open vSwitch: the fake bridge and its parent are held. A port joins a
+ * fake bridge by being added to the parent with its tag (dpdk_add_port holds the parent), and del-br
+ * of a fake bridge deletes every port on its VLAN: holding only the fake bridge's name, a port added
+ * between the "no ports" check and the del-br went with it while its add said it was made.
+ */
 export async function removeVlanBridge(nc: NetContext, name: string): Promise<XmlRpcStruct> {
   if (nc.host.backend === 'openvswitch') {
-    return nc.locks.with(linkKey(name), async () => {
-      const plan = planOvsRemoveVlanBridge(await readOvs(nc.host), name);
+    const read = () => readOvs(nc.host);
+    const names = (s: OvsState) => ({ bridge: name, parentBridge: fakeBridges(s).find((f) => f.name === name)?.parent });
+    return withNames(nc, read, names, read, async (s) => {
+      const plan = planOvsRemoveVlanBridge(s, name);
       const changes = await applyOvs(nc.host, plan.cmds);
       if (changes.length) nc.log.info({ bridge: name, changes }, 'VLAN bridge removed');
       return { removed: plan.exists, changes };
@@ -281,10 +290,12 @@ export async function networkGc(nc: NetContext, dryRun: boolean): Promise<string
     // Inside the locks, only what is still removable AND was locked.
     const again = await plan();
     const locked = new Set(first.remove);
-    const remove = again.remove.filter((b) => locked.has(b));
-    if (ovs) await applyOvs(nc.host, again.cmds.filter((c) => locked.has(c.args[c.args.length - 1])));
+    const lockedNames = new Set(first.names);
+    // Open vSwitch: a fake bridge's parent must be held too (see removeVlanBridge).
+    const held = (b: string) => locked.has(b) && (!ovs || lockedNames.has(again.parents?.[b] ?? ''));
+    const remove = again.remove.filter(held);
+    if (ovs) await applyOvs(nc.host, again.cmds.filter((c) => held(c.args[c.args.length - 1])));
     else {
-      const lockedNames = new Set(first.names);
       await applySteps(nc.host, again.steps.filter((st) => lockedNames.has(st.do.split(' ').pop()!)));
     }
     if (remove.length) nc.log.info({ removed: remove }, 'network gc removed unused VLAN bridges');
