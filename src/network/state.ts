@@ -4,7 +4,7 @@ import type { XmlRpcStruct, XmlRpcValue } from '../rpc/values.js';
 import type { NetContext } from './host/context.js';
 import { isGuestPort } from './host/names.js';
 import { readLinux, portsOf, type LinuxState } from './host/link-state.js';
-import { fakeBridges, portsOfFakeBridge, portsOfOvsBridge, readOvs, type OvsState } from './host/ovs.js';
+import { fakeBridges, isOvsGuestPort, portsOfFakeBridge, portsOfOvsBridge, readOvs, type OvsState } from './host/ovs.js';
 import { safeApply } from './host/safe-apply.js';
 import { overlayReport } from './overlay/operations.js';
 
@@ -42,12 +42,14 @@ function linuxReport(s: LinuxState): { bridges: XmlRpcValue[]; vlan_devices: Xml
   };
 }
 
-function ovsReport(s: OvsState): XmlRpcValue[] {
+/** Open vSwitch's bridges and fake bridges; guest_ports as network_remove_bridge counts them (vhost-user ports too). */
+export function ovsReport(s: OvsState): XmlRpcValue[] {
+  const guest = (n: string) => isOvsGuestPort(s, n);
   const real = [...s.bridges.values()].map((b) => ({
     name: b.name,
     type: 'ovs',
     ports: portsOfOvsBridge(s, b.name),
-    guest_ports: portsOfOvsBridge(s, b.name).filter(isGuestPort),
+    guest_ports: portsOfOvsBridge(s, b.name).filter(guest),
     brick_owned: b.externalIds['brick-owner'] !== undefined,
     owner: b.externalIds['brick-owner'] ?? '',
     datapath_type: b.datapathType,
@@ -59,7 +61,7 @@ function ovsReport(s: OvsState): XmlRpcValue[] {
     parent: f.parent,
     vlan: f.vlan,
     ports: portsOfFakeBridge(s, f),
-    guest_ports: portsOfFakeBridge(s, f).filter(isGuestPort),
+    guest_ports: portsOfFakeBridge(s, f).filter(guest),
     brick_owned: f.owner !== undefined,
     owner: f.owner ?? '',
   }));

@@ -6,6 +6,7 @@ import { parseAddrs, parseLinks, type LinuxState } from '../../src/network/host/
 import { planLinuxRemoveBridge, planOvsRemoveBridge } from '../../src/network/bridge/bridge.js';
 import { planOvsRemoveVlanBridge } from '../../src/network/bridge/vlan-bridge.js';
 import { planOvsGc } from '../../src/network/bridge/gc.js';
+import { ovsReport } from '../../src/network/state.js';
 import type { OvsInterface, OvsState } from '../../src/network/host/ovs.js';
 import { BrickError } from '../../src/shared/errors.js';
 
@@ -69,6 +70,12 @@ describe('network_remove_bridge (openvswitch)', () => {
     assert.throws(() => planOvsRemoveBridge(both, 'br0'), conflict(/still has ports csdpdk-2, csdpdk-3, vnet0;.*csdpdk-2, csdpdk-3 are vhost-user ports made for a guest: remove them with dpdk_del_port$/));
     // A port of another type named like none of those (the uplink, a DPDK NIC) still goes with the bridge.
     assert.equal(planOvsRemoveBridge(vhost(ovs('bridge'), 'dpdk0', 'dpdk'), 'br0').exists, true);
+  });
+  it("network_state's guest_ports names the vhost-user ports network_remove_bridge refuses for (real and fake bridges)", () => {
+    const s = vhost(vhost(ovs('bridge', ['eth0', 'vnet0'], true), 'csdpdk-1', 'dpdkvhostuser', { ids: { 'brick-owner': 'dpdk' } }), 'csdpdk-2', 'dpdkvhostuserclient', { tag: 10 });
+    const byName = new Map(ovsReport(s).map((b) => [(b as { name: string }).name, b as { guest_ports: string[] }]));
+    assert.deepEqual(byName.get('br0')!.guest_ports, ['csdpdk-1', 'csdpdk-2', 'vnet0']);
+    assert.deepEqual(byName.get('br0.10')!.guest_ports, ['csdpdk-2']);
   });
   it('a fake bridge with a vhost-user port on its VLAN is refused (and kept by network_gc) with the same hint', () => {
     const s = vhost(ovs('bridge', [], true), 'csdpdk-4', 'dpdkvhostuser', { tag: 10, ids: { 'brick-owner': 'dpdk' } });
