@@ -110,18 +110,19 @@ async function missingDirs(dir: string): Promise<string[]> {
 }
 
 /**
- * Create dir and its missing parents with exactly `mode` (not masked by the umask), pushing each
- * directory it creates onto `created` as it goes (so a caller can undo them even when it throws).
- * Returns true when it created the last component, false when it already was a directory.
+ * Create dir and its missing parents (`missing`, top first, as missingDirs found them) with exactly
+ * `mode` (not masked by the umask), pushing each directory it creates onto `created` as it goes (so a
+ * caller can undo them even when it throws). Returns true when it created the last component, false
+ * when it already was a directory.
  */
-export async function makeDirs(dir: string, mode: number, created: string[] = []): Promise<boolean> {
+async function makeDirs(dir: string, missing: readonly string[], mode: number, created: string[]): Promise<boolean> {
   const st = await stat(dir).catch((e) => (errno(e) === 'ENOENT' ? undefined : Promise.reject(ioError(dir, e))));
   if (st) {
     if (!st.isDirectory()) throw new BrickError('CONFLICT', `${dir}: exists and is not a directory`);
     return false;
   }
   let createdLeaf = false;
-  for (const d of await missingDirs(dir)) {
+  for (const d of missing) {
     try {
       await mkdir(d, { mode });
       created.push(d);
@@ -158,7 +159,7 @@ export async function withDirs<T>(locks: LockTable, dir: string, mode: number, k
       if (now.join('\0') !== missing.join('\0')) return undefined;
       const created: string[] = [];
       try {
-        return { v: await fn(await makeDirs(dir, mode, created)) };
+        return { v: await fn(await makeDirs(dir, now, mode, created)) };
       } catch (e) {
         for (const d of created.reverse()) if (!(await rmdir(d).then(() => true, () => false))) break;
         throw e;
