@@ -51,11 +51,23 @@ export const IfName = refine(T.String({ description: 'interface name: 1-15 lette
  * refuses for any device (they are the net.ipv4.conf.<name> entries for every device). Names that
  * never become a kernel device (DPDK vhost-user and OVS tunnel ports) stay plain IfName.
  */
-export const LinuxIfName = refine(T.String({ description: 'interface name: 1-15 letters, digits, _ . -, not starting with . or -, not "all" or "default"' }), (v) => {
+export const LinuxIfName = refine(T.String({ description: 'interface name: 1-15 letters, digits, _ . -, not starting with . or -, not "all" or "default", not if<digits>' }), (v) => {
   const n = ifName(v);
   if (n === 'all' || n === 'default') throw new Invalid(`"${n}" is reserved by the kernel (net.*.conf.${n} means every interface); choose another interface name`);
+  // iproute2 (ll_name_to_index) reads a name no link has as `if%u`, an interface index: while the
+  // device does not exist (before its `link add` ran; the undo of a batch stopped part-way),
+  // `ip link del dev if3` deletes whatever link has index 3.
+  if (/^if-?[0-9]/.test(n))
+    throw new Invalid(`"${n}" is read by iproute2 as interface index ${ifIndexOf(n)} whenever no link has that name (ip link del dev ${n} would delete that one); choose another interface name`);
   return n;
 });
+
+/** What iproute2's sscanf(name, "if%u") makes of a name: an unsigned 32-bit index. */
+function ifIndexOf(n: string): number {
+  const m = /^if(-?)([0-9]+)/.exec(n)!;
+  const u = BigInt(m[2]) % 2n ** 32n;
+  return Number(m[1] ? (2n ** 32n - u) % 2n ** 32n : u);
+}
 
 /** One of a few words; `fold` accepts any case and surrounding blanks (CloudStack's details are case-insensitive). */
 export function oneOf<const W extends readonly string[]>(words: W, opts: { fold?: boolean; description?: string } = {}) {

@@ -19,6 +19,7 @@ import { methods } from '../../src/network/methods.js';
 import { run, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
+import type { XmlRpcValue } from '../../src/rpc/values.js';
 
 const skip = needsRootAndIp();
 const dir = mkdtempSync(join(tmpdir(), 'brick-netsafe-'));
@@ -238,6 +239,45 @@ describe('bridges named like an ip keyword (help, h, dev, up, type)', { skip }, 
       return true;
     });
     assert.deepEqual(await names(), ['lo']);
+  });
+});
+
+describe('bridges named if<N> (iproute2 reads a missing if<N> as interface index N)', { skip }, () => {
+  // `ip link del dev if3` with no if3 on the host deletes the link whose index is 3 (iproute2's
+  // ll_name_to_index falls back to sscanf "if%u"; "if3.10" and "if-4294967293" too). A batch stopped
+  // before its `link add name if3` ran is undone whole, and that undo took the admin's bridge
+  // (network_setup_control reads every link, so nothing stopped it earlier; ensure_bridge's read failed
+  // with a bare "No such device").
+  it('are refused before anything runs: a batch stopped before its first line cannot undo onto another link', async () => {
+    const ns = randomNs('brick-ifn');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'keep0', 'type', 'bridge');
+    const index = (await linksJson(ns)).find((l) => l.ifname === 'keep0')!.ifindex as number;
+    // The batch never gets to run (as an ip stuck on the RTNL lock before its first line) until the call is stopped.
+    const stuck: Runner = async (cmd, args, opts) => {
+      if (!args.includes('-batch') || args.includes('-force') || args.includes('-json')) return run(cmd, args, opts);
+      return new Promise((_, reject) => {
+        const stop = () => reject(new BrickError('TIMEOUT', `${cmd} ${args.join(' ')}: killed`, { started: true }));
+        if (opts.signal?.aborted) stop();
+        else opts.signal?.addEventListener('abort', stop, { once: true });
+      });
+    };
+    const config = networkConfig({ namespace: ns, backend: 'linuxbridge' });
+    config.server.call_timeout_s = 4;
+    const d = new Dispatcher({ config, log: createLogger({ svc: 'test', level: 'silent' }), methods, run: stuck });
+    const calls: Array<[string, XmlRpcValue[], string]> = [];
+    for (const name of [`if${index}`, `if${index}.10`, `if-${2 ** 32 - index}`])
+      calls.push(['network_setup_control', [name, '169.254.0.1/16'], 'dev'], ['network_ensure_bridge', [name, {}], 'name'], ['network_ensure_vxlan_bridge', ['lo', 5001, { name }], 'opts.name']);
+    for (const [method, args, param] of calls) {
+      const name = method === 'network_ensure_vxlan_bridge' ? (args[2] as { name: string }).name : (args[0] as string);
+      await assert.rejects(d.call(method, args), (e: any) => {
+        assert.equal(e.fault, 'INVALID_PARAMS', `${method} ${name}: ${e.message}`);
+        assert.match(e.message, new RegExp(`^${param}: "${name}" is read by iproute2 as interface index`));
+        return true;
+      });
+      assert.deepEqual((await linksJson(ns)).map((l) => l.ifname).sort(), ['keep0', 'lo'], `${method} ${name}: keep0 is still there, nothing made`);
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { planLinuxVlanBridge, planLinuxRemoveVlanBridge, planOvsVlanBridge } fro
 import { planLinuxBridge } from '../../src/network/bridge/bridge.js';
 import { planLinuxGc } from '../../src/network/bridge/gc.js';
 import { controlAddress, planControl, withNozeroconf } from '../../src/network/bridge/control0.js';
-import { vlanBridgeName } from '../../src/network/host/names.js';
+import { vlanBridgeName, vlanDeviceName } from '../../src/network/host/names.js';
 import { check } from '../../src/rpc/params.js';
 import { IfName, LinuxIfName, Mtu, Vlan } from '../../src/rpc/formats.js';
 
@@ -54,6 +54,16 @@ describe('names', () => {
     // A DPDK vhost-user or OVS tunnel port never becomes a kernel device: its name format is unchanged.
     assert.equal(checkIfName('all', 'port'), 'all');
     assert.throws(() => vlanBridgeName('{bridge}', { bridge: 'default', pif: 'eth0', vlan: 5 }), /"default" is reserved/);
+  });
+  it('refuses if<digits> for a Linux interface brick makes (iproute2 reads a missing one as an interface index), not for other ports', () => {
+    for (const [n, index] of [['if3', 3], ['if12', 12], ['if3.10', 3], ['if0', 0], ['if-4294967293', 3], ['if007x', 7]] as const)
+      assert.throws(
+        () => check(LinuxIfName, n, 'name'),
+        (e: unknown) => e instanceof BrickError && e.fault === 'INVALID_PARAMS' && e.message.startsWith(`name: "${n}" is read by iproute2 as interface index ${index} whenever no link has that name`),
+      );
+    for (const n of ['ifb0', 'iface0', 'IF3', 'if', 'if-x', 'xif3', 'wif3']) assert.equal(check(LinuxIfName, n, 'name'), n);
+    assert.equal(checkIfName('if3', 'port'), 'if3');
+    assert.throws(() => vlanDeviceName('if2', 10), (e: unknown) => e instanceof BrickError && /^vlan device \(pif\.vlan\): "if2\.10" is read by iproute2 as interface index 2/.test(e.message));
   });
   it('fills the vlan_bridge_name pattern and refuses a result over 15 characters', () => {
     assert.equal(vlanBridgeName('{bridge}.{vlan}', { bridge: 'xenbr0', pif: 'eth0', vlan: 200 }), 'xenbr0.200');
