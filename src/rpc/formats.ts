@@ -175,7 +175,23 @@ function isMulticast(ip: string): boolean {
 }
 
 /** A unicast IPv4/IPv6 address (a tunnel's or VXLAN's peer). */
+/**
+ * An IPv6 address with a zone (fe80::1%eth0), which isIP accepts: iproute2 and Open vSwitch take no
+ * zone in a VXLAN/GRE remote or group, and the device is named separately.
+ */
+function refuseZone(v: unknown): void {
+  if (typeof v === 'string' && v.includes('%') && isIP(v))
+    throw new Invalid(`${show(v)} carries a zone ("%${v.slice(v.indexOf('%') + 1)}"); give the address alone (the device is named separately)`);
+}
+
+/** An IP address in one spelling, as a planner compares them: IPv6 compressed and lower case, IPv4 as is. */
+export function canonicalIp(ip: string): string {
+  if (isIP(ip) === 6) return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  return ip;
+}
+
 export function unicast(v: unknown): string {
+  refuseZone(v);
   if (typeof v !== 'string' || !isIP(v) || isMulticast(v) || v === '0.0.0.0' || v === '::')
     throw new Invalid(`must be a unicast IPv4 or IPv6 address, got ${show(v)}`);
   return v;
@@ -184,6 +200,7 @@ export const Unicast = refine(T.String({ description: 'a unicast IPv4 or IPv6 ad
 
 /** A multicast group (224.0.0.0/4 or ff00::/8). */
 export const Multicast = refine(T.String({ description: 'a multicast IP address' }), (v) => {
+  refuseZone(v);
   if (typeof v !== 'string' || !isIP(v) || !isMulticast(v)) throw new Invalid(`must be a multicast IP address (224.0.0.0/4 or ff00::/8), got ${show(v)}`);
   return v;
 });

@@ -134,6 +134,20 @@ describe('VXLAN bridges between two namespaces over a veth underlay', { skip }, 
     assert.equal(await ping(nsB, '10.200.0.1'), false);
   });
 
+  it('an IPv6 remote or group written another way than ip prints it: asking again changes nothing; one with a zone is refused, nothing changed', async () => {
+    // ip prints 2001:db8::1 and ff05::1; the caller wrote them with capitals and leading zeros.
+    for (const [vni, opts] of [[250, { remote: '2001:0DB8::0001' }], [251, { group: 'FF05::0001' }]] as const) {
+      assert.equal((await call(ctxA, 'network_ensure_vxlan_bridge', ulA, vni, opts)).changed, true);
+      const again = await call(ctxA, 'network_ensure_vxlan_bridge', ulA, vni, opts);
+      assert.deepEqual([again.changed, again.changes], [false, []], JSON.stringify(opts));
+      assert.equal((await call(ctxA, 'network_remove_vxlan_bridge', `brvx-${vni}`)).removed, true);
+    }
+    const before = await snapshot(nsA);
+    await rejects(call(ctxA, 'network_ensure_vxlan_bridge', ulA, 252, { remote: `fe80::1%${ulA}` }), 'INVALID_PARAMS', /^opts\.remote: .*a zone/);
+    await rejects(call(ctxA, 'network_ensure_vxlan_bridge', ulA, 252, { group: `ff02::1%${ulA}` }), 'INVALID_PARAMS', /^opts\.group: .*a zone/);
+    assert.equal(await snapshot(nsA), before);
+  });
+
   it('network_gc keeps a VXLAN bridge with a guest port and never touches a person\'s bridge', async () => {
     await call(ctxA, 'network_ensure_vxlan_bridge', ulA, 300, {});
     await ipn(nsA, 'link', 'add', 'vnet3', 'type', 'veth', 'peer', 'name', 'vnet3p');

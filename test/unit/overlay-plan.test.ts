@@ -27,6 +27,7 @@ import { ensureTunnel } from '../../src/network/overlay/operations.js';
 import type { NetHost } from '../../src/network/host/netns.js';
 import type { NetContext } from '../../src/network/host/context.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
+import { Multicast, Unicast } from '../../src/rpc/formats.js';
 import { createLogger } from '../../src/shared/log.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { check } from '../../src/rpc/params.js';
@@ -285,6 +286,23 @@ describe('VXLAN bridge plans', () => {
     fault(() => planVxlanBridge(s, { pif: 'nope', vni: 9 }), 'NOT_FOUND', /pif nope/);
     fault(() => planVxlanBridge(s, { pif: 'eth1', vni: 10, name: 'brvx-9' }), 'CONFLICT', /brvx-9 already carries VXLAN device vxlan9 \(VNI 9\)/);
     fault(() => planVxlanBridge(linuxState([eth('eth1', 2), eth('vxlan9', 3)]), { pif: 'eth1', vni: 9 }), 'CONFLICT', /vxlan9 exists but is not VXLAN 9/);
+  });
+
+  it('an IPv6 group or remote is compared as an address: ip prints it compressed and lower case, the caller may not have', () => {
+    const v6 = (id: number, data: Record<string, unknown>) => [
+      eth('eth1', 2),
+      { ...eth(`vxlan${id}`, 3, { mtu: 1430, master: `brvx-${id}`, ifalias: 'brick:vxlan-device' }), linkinfo: { info_kind: 'vxlan', info_data: { id, link: 'eth1', port: 4789, ...data } } },
+      { ...eth(`brvx-${id}`, 4, { mtu: 1430, ifalias: 'brick:vxlan-bridge' }), linkinfo: { info_kind: 'bridge', info_data: { stp_state: 0 } } },
+    ];
+    assert.deepEqual(planVxlanBridge(linuxState(v6(7, { group6: 'ff05::1' })), { pif: 'eth1', vni: 7, group: 'FF05:0:0::0001' }).steps, []);
+    assert.deepEqual(planVxlanBridge(linuxState(v6(8, { remote6: '2001:db8::1' })), { pif: 'eth1', vni: 8, remote: '2001:0DB8::1' }).steps, []);
+    fault(() => planVxlanBridge(linuxState(v6(8, { remote6: '2001:db8::1' })), { pif: 'eth1', vni: 8, remote: '2001:db8::2' }), 'CONFLICT', /remote 2001:db8::1, not 2001:db8::2/);
+  });
+
+  it('a group or remote with a zone (fe80::1%eth0) is refused, as the tunnel remote is', () => {
+    fault(() => check(Unicast, 'fe80::1%eth1', 'opts.remote'), 'INVALID_PARAMS', /^opts\.remote: "fe80::1%eth1" carries a zone \("%eth1"\); give the address alone/);
+    fault(() => check(Multicast, 'ff02::1%eth1', 'opts.group'), 'INVALID_PARAMS', /^opts\.group: "ff02::1%eth1" carries a zone/);
+    fault(() => checkRemote('fe80::1%eth1'), 'INVALID_PARAMS', /^remote_ip: "fe80::1%eth1" carries a zone/);
   });
 
   it('removal and GC: brick\'s unused VXLAN bridge goes with its device; a guest port keeps it; a person\'s is never touched', () => {

@@ -15,12 +15,11 @@
 // dropped (with a full mesh of tunnels a flooded frame would otherwise come back over the others).
 // They carry a cookie derived from the port name so removing the tunnel deletes exactly its flows.
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import { BrickError } from '../../shared/errors.js';
 import { isGuestPort } from '../host/names.js';
 import { T } from '../../rpc/schema.js';
 import { refine } from '../../rpc/params.js';
-import { intIn, oneOf, unicast, Unicast } from '../../rpc/formats.js';
+import { canonicalIp, intIn, oneOf, unicast, Unicast } from '../../rpc/formats.js';
 import { OVS_OWNER_KEY, parseOvs, type OvsBridge, type OvsInterface, type OvsState } from '../host/ovs.js';
 import type { OvsCommand } from '../host/plan.js';
 import { VNI_MAX } from './vxlan-bridge.js';
@@ -38,11 +37,7 @@ export const GreKey = intIn(0, KEY_MAX, 'GRE key');
 export const VxlanKey = intIn(1, VNI_MAX, 'VXLAN key (VNI)');
 export const TunnelTypeName = oneOf(['gre', 'vxlan'] as const);
 
-/** The remote as OVS will store and print it: IPv6 compressed and lower case. */
-export function canonicalIp(ip: string): string {
-  if (isIP(ip) === 6) return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  return ip;
-}
+export { canonicalIp };
 
 /** A tunnel's peer: a unicast address, in the form OVS stores it. */
 export const Remote = refine(T.String({ description: Unicast.description }), (v) => canonicalIp(unicast(v)));

@@ -13,7 +13,7 @@
 import { isIP } from 'node:net';
 import { BrickError } from '../../shared/errors.js';
 import { check } from '../../rpc/params.js';
-import { LinuxIfName, intIn } from '../../rpc/formats.js';
+import { LinuxIfName, canonicalIp, intIn } from '../../rpc/formats.js';
 import { type LinuxState, type Link, ownerAlias, portsOf } from '../host/link-state.js';
 import type { Step } from '../host/plan.js';
 
@@ -84,8 +84,10 @@ export function planVxlanBridge(s: LinuxState, d: VxlanBridgeDesired): { names: 
     const have = vx.vxlan!;
     const differs: string[] = [];
     if (have.dev !== undefined && have.dev !== under.name) differs.push(`on ${have.dev}, not ${under.name}`);
-    if (peer.group && have.group !== peer.group) differs.push(`group ${have.group ?? 'none'}, not ${peer.group}`);
-    if (peer.remote && have.remote !== peer.remote) differs.push(`remote ${have.remote ?? 'none'}, not ${peer.remote}`);
+    // ip prints an IPv6 address compressed and lower case; the caller may have written it otherwise.
+    const same = (a: string | undefined, b: string) => a !== undefined && canonicalIp(a) === canonicalIp(b);
+    if (peer.group && !same(have.group, peer.group)) differs.push(`group ${have.group ?? 'none'}, not ${peer.group}`);
+    if (peer.remote && !same(have.remote, peer.remote)) differs.push(`remote ${have.remote ?? 'none'}, not ${peer.remote}`);
     if (have.port !== undefined && have.port !== VXLAN_PORT) differs.push(`UDP port ${have.port}, not ${VXLAN_PORT}`);
     if (differs.length) throw new BrickError('CONFLICT', `${dev} exists with ${differs.join(', ')}; remove it (or its bridge) first`);
     if (vx.master && vx.master !== bridge)
