@@ -100,6 +100,24 @@ describe('network on userspace Open vSwitch', { skip }, () => {
     assert.equal((await call(ctx, 'network_ensure_bridge', 'bbr0', { datapath_type: 'netdev', stp: false })).changed, false);
   });
 
+  it('network_ensure_bridge on an existing bridge with another datapath_type is refused, not reported as done; "" is system', async () => {
+    const db = async () => (await ovs.vsctl(['--format=json', '--columns=name,datapath_type,external_ids', 'list', 'Bridge'])).stdout;
+    assert.equal((await call(ctx, 'network_ensure_bridge', 'bbr1', {})).changed, true); // datapath_type "": the system datapath
+    const before = await db();
+    for (const [name, want, have] of [['bbr1', 'netdev', 'system'], ['bbr0', 'system', 'netdev']]) {
+      await assert.rejects(call(ctx, 'network_ensure_bridge', name, { datapath_type: want }), (e: unknown) => {
+        assert.ok(e instanceof BrickError, String(e));
+        assert.equal(e.fault, 'CONFLICT', e.message);
+        assert.match(e.message, new RegExp(`^${name} has datapath_type ${have}, not ${want}`));
+        return true;
+      });
+    }
+    assert.equal(await db(), before, 'nothing changed');
+    assert.deepEqual((await call(ctx, 'network_ensure_bridge', 'bbr1', { datapath_type: 'system' })).changes, []);
+    assert.deepEqual((await call(ctx, 'network_ensure_bridge', 'bbr0', { datapath_type: 'netdev' })).changes, []);
+    await call(ctx, 'network_remove_bridge', 'bbr1');
+  });
+
   it('network_setup_control leaves no OVS bridge behind when it refuses, or when its ip steps fail, and says so', async () => {
     const bridges = async () => (await ovs.vsctl(['list-br'])).stdout.split('\n').filter(Boolean);
     const before = await bridges();

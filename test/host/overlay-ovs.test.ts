@@ -64,6 +64,14 @@ describe('overlay tunnels on userspace Open vSwitch', { skip }, () => {
     // STP off when asked.
     const off = await call(ctx, 'network_ensure_overlay_bridge', 'ovbr0', 4294967295, { stp: false });
     assert.equal(off.changed, true);
+    // Another datapath is refused; datapath_type "" is the system datapath, not "any".
+    await rejects(call(ctx, 'network_ensure_overlay_bridge', 'ovbr0', 4294967295, { datapath_type: 'system' }), 'CONFLICT', /^ovbr0 has datapath_type netdev, not system/);
+    assert.equal((await call(ctx, 'network_ensure_overlay_bridge', 'ovsys0', 5, {})).changed, true);
+    const sys = await db();
+    await rejects(call(ctx, 'network_ensure_overlay_bridge', 'ovsys0', 5, { datapath_type: 'netdev' }), 'CONFLICT', /^ovsys0 has datapath_type system, not netdev/);
+    assert.equal(await db(), sys);
+    assert.deepEqual((await call(ctx, 'network_ensure_overlay_bridge', 'ovsys0', 5, { datapath_type: 'system' })).changes, []);
+    await call(ctx, 'network_remove_overlay_bridge', 'ovsys0');
   });
 
   it('GRE tunnels with the largest key and IPv4/IPv6 remotes: names ≤ 15 characters, interface options, drop flows, shown in network_state', async () => {

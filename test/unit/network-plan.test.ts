@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAddrs, parseLinks, parseRoutes, type LinuxState } from '../../src/network/host/link-state.js';
 import { planLinuxVlanBridge, planLinuxRemoveVlanBridge, planOvsVlanBridge } from '../../src/network/bridge/vlan-bridge.js';
-import { planLinuxBridge } from '../../src/network/bridge/bridge.js';
+import { planLinuxBridge, planOvsBridge } from '../../src/network/bridge/bridge.js';
 import { planLinuxGc } from '../../src/network/bridge/gc.js';
 import { controlAddress, planControl, withNozeroconf } from '../../src/network/bridge/control0.js';
 import { vlanBridgeName, vlanDeviceName } from '../../src/network/host/names.js';
@@ -125,6 +125,25 @@ describe('VLAN bridge plan (linuxbridge)', () => {
     assert.equal(names.bridge, 'breth0-200');
     assert.deepEqual(ovsTransactionArgs(cmds), ['--', '--may-exist', 'add-br', 'breth0-200', 'xenbr0', '200', '--', 'set', 'Port', 'breth0-200', 'external_ids:brick-owner=vlan-bridge']);
     assert.equal(OVS_READ_ARGS[0], '--format=json');
+  });
+  it('OVS: an existing bridge asked for another datapath_type is CONFLICT ("" is system), the same one changes nothing', () => {
+    const ovs = (dp: string) =>
+      parseOvs(
+        [
+          { headings: ['name', 'ports', 'external_ids', 'datapath_type', 'stp_enable'], data: [['xenbr0', ['set', [['uuid', 'p1']]], ['map', []], dp, false]] },
+          { headings: ['_uuid', 'name', 'interfaces', 'tag', 'external_ids', 'fake_bridge'], data: [[['uuid', 'p1'], 'xenbr0', ['uuid', 'i1'], ['set', []], ['map', []], false]] },
+          { headings: ['_uuid', 'name', 'type', 'ofport', 'mtu_request'], data: [[['uuid', 'i1'], 'xenbr0', 'internal', 65534, ['set', []]]] },
+          { headings: ['other_config'], data: [[['map', []]]] },
+        ]
+          .map((t) => JSON.stringify(t))
+          .join('\n'),
+      );
+    for (const [dp, want, have] of [['', 'netdev', 'system'], ['system', 'netdev', 'system'], ['netdev', 'system', 'netdev']])
+      assert.throws(
+        () => planOvsBridge(ovs(dp), { name: 'xenbr0', datapathType: want }),
+        (e: unknown) => e instanceof BrickError && e.fault === 'CONFLICT' && e.message.startsWith(`xenbr0 has datapath_type ${have}, not ${want}`),
+      );
+    for (const [dp, want] of [['', 'system'], ['netdev', 'netdev'], ['', undefined]] as const) assert.deepEqual(planOvsBridge(ovs(dp), { name: 'xenbr0', datapathType: want }), []);
   });
 });
 

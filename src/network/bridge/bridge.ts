@@ -6,7 +6,7 @@
 import { BrickError } from '../../shared/errors.js';
 import { type LinuxState, movableAddrs, movableRoutes, ownerAlias, portsOf, routeArgs } from '../host/link-state.js';
 import { isGuestPort } from '../host/names.js';
-import { OVS_OWNER_KEY, type OvsState, fakeBridges, isOvsGuestPort, portsOfOvsBridge, vhostUserHint } from '../host/ovs.js';
+import { OVS_OWNER_KEY, type OvsState, datapathOf, fakeBridges, isOvsGuestPort, portsOfOvsBridge, vhostUserHint } from '../host/ovs.js';
 import type { OvsCommand, Step } from '../host/plan.js';
 
 export interface BridgeDesired {
@@ -83,6 +83,9 @@ export function planOvsBridge(s: OvsState, d: BridgeDesired): OvsCommand[] {
   const br = s.bridges.get(d.name);
   const fake = s.ports.get(d.name);
   if (!br && fake?.fakeBridge) throw new BrickError('CONFLICT', `${d.name} is a fake VLAN bridge on ${fake.bridge}, not a bridge; choose another name`);
+  // A bridge's datapath is only set when it is made: moving one between the kernel and userspace re-creates its ports.
+  if (br && d.datapathType && datapathOf(br) !== d.datapathType)
+    throw new BrickError('CONFLICT', `${d.name} has datapath_type ${datapathOf(br)}, not ${d.datapathType}; remove it first, or ask without opts.datapath_type`);
   if (!br) {
     cmds.push({ args: ['--may-exist', 'add-br', d.name], what: `created OVS bridge ${d.name}` });
     cmds.push({ args: ['set', 'Bridge', d.name, `external_ids:${OVS_OWNER_KEY}=bridge`], what: `marked ${d.name} as brick's` });

@@ -18,6 +18,11 @@ export const VHOST_USER_TYPES = { server: 'dpdkvhostuser', client: 'dpdkvhostuse
 /** A new OVS bridge's datapath: the kernel's (system) or userspace (netdev, for DPDK). */
 export const Datapath = oneOf(['system', 'netdev'] as const);
 
+/** A bridge's datapath: OVS leaves datapath_type "" for the default, the kernel's (system). */
+export function datapathOf(br: Pick<OvsBridge, 'datapathType'>): string {
+  return br.datapathType || 'system';
+}
+
 export interface OvsInterface {
   name: string;
   type: string;

@@ -20,7 +20,7 @@ import { isGuestPort } from '../host/names.js';
 import { T } from '../../rpc/schema.js';
 import { refine } from '../../rpc/params.js';
 import { canonicalIp, intIn, oneOf, unicast, Unicast } from '../../rpc/formats.js';
-import { OVS_OWNER_KEY, parseOvs, type OvsBridge, type OvsInterface, type OvsState } from '../host/ovs.js';
+import { OVS_OWNER_KEY, datapathOf, parseOvs, type OvsBridge, type OvsInterface, type OvsState } from '../host/ovs.js';
 import type { OvsCommand } from '../host/plan.js';
 import { VNI_MAX } from './vxlan-bridge.js';
 
@@ -136,8 +136,8 @@ export function planOverlayBridge(s: OverlayState, d: OverlayBridgeDesired): Ovs
     throw new BrickError('CONFLICT', `${d.bridge} exists and is not an overlay bridge brick made (external_ids:${OVS_OWNER_KEY}=${owner ?? 'none'}); choose another name`);
   const have = br.externalIds[OVERLAY_KEY];
   if (have !== String(d.key)) throw new BrickError('CONFLICT', `${d.bridge} is the overlay bridge for key ${have}, not ${d.key}; remove it first or choose another name`);
-  if (d.datapathType && br.datapathType && br.datapathType !== d.datapathType)
-    throw new BrickError('CONFLICT', `${d.bridge} has datapath_type ${br.datapathType}, not ${d.datapathType}; remove it first`);
+  if (d.datapathType && datapathOf(br) !== d.datapathType)
+    throw new BrickError('CONFLICT', `${d.bridge} has datapath_type ${datapathOf(br)}, not ${d.datapathType}; remove it first`);
   if (d.stp !== undefined && br.stp !== d.stp) return [{ args: ['set', 'Bridge', d.bridge, `stp_enable=${d.stp}`], what: `turned STP ${d.stp ? 'on' : 'off'} on ${d.bridge}` }];
   return [];
 }
