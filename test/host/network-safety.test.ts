@@ -19,6 +19,7 @@ import { methods } from '../../src/network/methods.js';
 import { run, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/log.js';
+import { setupControl } from '../../src/network/bridge/control0.js';
 import type { XmlRpcValue } from '../../src/rpc/values.js';
 
 const skip = needsRootAndIp();
@@ -305,6 +306,33 @@ describe('network_setup_control never takes the host\'s own routes', { skip }, (
     const r = await call(ctx, 'network_setup_control', 'ctl0', '169.254.0.0/16');
     assert.equal(r.address, '169.254.0.1/16');
     assert.match(await routes(), /^default via 10\.77\.0\.1 dev mgmt0 $/m);
+  });
+});
+
+describe('network_setup_control whose host-file step fails', { skip }, () => {
+  it('undoes its network steps and says so: the zeroconf route is back, no control device; what stays is named', async () => {
+    const ns = randomNs('brick-ncf');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'zc0', 'type', 'veth', 'peer', 'name', 'zc0p');
+    await ipn(ns, 'link', 'set', 'zc0', 'up');
+    await ipn(ns, 'route', 'add', '169.254.0.0/16', 'dev', 'zc0', 'metric', '1002'); // zeroconf's
+    const files = mkdtempSync(join(dir, 'ncf-'));
+    const sysconfig = join(files, 'network');
+    writeFileSync(sysconfig, 'NETWORKING=yes\n');
+    // The stale ifcfg-ctl0 cannot be removed (a directory with something in it): the call fails after its ip batch.
+    mkdirSync(join(files, 'ifcfg-ctl0', 'x'), { recursive: true });
+    const routes = async () => (await ipn(ns, '-4', 'route', 'show')).trim();
+    const before = await routes();
+    const ctx = testCtx(networkConfig({ namespace: ns, backend: 'linuxbridge' }));
+    await assert.rejects(setupControl(ctx, 'ctl0', '169.254.0.1/16', { sysconfigNetwork: sysconfig, ifcfgDir: files }), (e: any) => {
+      assert.equal(e.fault, 'COMMAND_FAILED', e.message);
+      assert.match(e.message, /ifcfg-ctl0: cannot remove it: .*; the 6 network step\(s\) of this call were undone; NOZEROCONF=yes stays set in .*network$/);
+      return true;
+    });
+    assert.equal((await linksJson(ns)).some((l) => l.ifname === 'ctl0'), false, 'no ctl0 left');
+    assert.equal(await routes(), before, 'the zeroconf route is back');
+    assert.equal(readFileSync(sysconfig, 'utf8'), 'NETWORKING=yes\nNOZEROCONF=yes\n');
   });
 });
 

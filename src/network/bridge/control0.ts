@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { CallContext } from '../../rpc/catalogue.js';
 import type { XmlRpcStruct } from '../../rpc/values.js';
 import { BrickError } from '../../shared/errors.js';
-import { applyOvs, applySteps, forgetUndone, type Step } from '../host/plan.js';
+import { applyOvs, applySteps, forgetUndone, undoLines, type Step } from '../host/plan.js';
 import { T } from '../../rpc/schema.js';
 import { check, Invalid, refine } from '../../rpc/params.js';
 import { CidrText, LinuxIfName } from '../../rpc/formats.js';
@@ -160,6 +160,17 @@ async function undoOvsBridge(nc: NetContext, dev: string, made: string[], e: unk
   return new BrickError(fault, `${msg}; the OVS bridge ${dev} this call had created was removed again`, detail);
 }
 
+/** Undo the ip steps a call applied (a later step of it failed); the fault says whether that worked. */
+async function undoControlSteps(nc: NetContext, steps: readonly Step[], e: BrickError): Promise<BrickError> {
+  const undo = undoLines(steps);
+  if (!undo.length) return e;
+  const u = await nc.host.ipBatch(undo, { force: true, allowFailure: true, undo: true }).catch((err: Error) => ({ code: -1, stdout: '', stderr: err.message }));
+  if (u.code !== 0)
+    return new BrickError(e.fault, `${e.message}; undoing the ${steps.length} network step(s) of this call FAILED (${u.stderr.trim().slice(0, 500)}): check ${steps.map((st) => st.what).join('; ')}`, e.detail);
+  forgetUndone(nc.host, steps.map((st) => st.what));
+  return new BrickError(e.fault, `${e.message}; the ${steps.length} network step(s) of this call were undone`, e.detail);
+}
+
 export async function setupControl(
   ctx: Pick<CallContext, 'config' | 'run' | 'locks' | 'log'>,
   dev: string,
@@ -174,19 +185,22 @@ export async function setupControl(
     let s = await readLinux(nc.host);
     refuseAltname(s, dev); // before an OVS bridge is made for it
     let ovsCreated = false;
+    const ovsMade: string[] = [];
     if (!s.links.has(dev) && nc.host.backend === 'openvswitch') {
       planControl(s, dev, addr, true); // its refusals (an overlap, ...) before the OVS bridge is made
-      const made = await applyOvs(nc.host, planOvsBridge(await readOvs(nc.host), { name: dev }));
-      changes.push(...made);
-      ovsCreated = made.length > 0;
+      ovsMade.push(...(await applyOvs(nc.host, planOvsBridge(await readOvs(nc.host), { name: dev }))));
+      changes.push(...ovsMade);
+      ovsCreated = ovsMade.length > 0;
     }
     let report: ControlReport;
+    let steps: Step[] = [];
     try {
       if (ovsCreated) s = await readLinux(nc.host);
       const plan = planControl(s, dev, addr, nc.host.backend === 'linuxbridge');
       report = plan.report;
       if (ovsCreated) report.bridge = 'created';
       changes.push(...(await applySteps(nc.host, plan.steps)));
+      steps = plan.steps;
     } catch (e) {
       if (!ovsCreated) throw e;
       throw await undoOvsBridge(nc, dev, changes, e);
@@ -195,10 +209,22 @@ export async function setupControl(
     // Paths a caller hands in explicitly are its own (tests point them at temp files).
     const hostFiles = !nc.host.namespace || paths !== DEFAULT_CONTROL_PATHS;
     const skipped = `skipped: network.namespace "${nc.host.namespace}" is set, host files are left alone`;
-    const nozeroconf = hostFiles ? ensureNozeroconf(paths.sysconfigNetwork) : skipped;
-    if (nozeroconf === 'set') changes.push(`set NOZEROCONF=yes in ${paths.sysconfigNetwork}`);
-    const ifcfg = hostFiles ? removeStaleIfcfg(paths.ifcfgDir, dev) : skipped;
-    if (ifcfg === 'removed') changes.push(`removed ${join(paths.ifcfgDir, `ifcfg-${dev}`)}`);
+    let nozeroconf = skipped;
+    let ifcfg = skipped;
+    try {
+      if (hostFiles) nozeroconf = ensureNozeroconf(paths.sysconfigNetwork);
+      if (nozeroconf === 'set') changes.push(`set NOZEROCONF=yes in ${paths.sysconfigNetwork}`);
+      if (hostFiles) ifcfg = removeStaleIfcfg(paths.ifcfgDir, dev);
+      if (ifcfg === 'removed') changes.push(`removed ${join(paths.ifcfgDir, `ifcfg-${dev}`)}`);
+    } catch (e) {
+      // A file step failed after the network steps were applied: they are undone (the call
+      // fails whole), and what cannot be (NOZEROCONF=yes written just before) is named.
+      const fault = e instanceof BrickError ? e : new BrickError('COMMAND_FAILED', `${paths.sysconfigNetwork}: ${(e as Error).message}`);
+      const kept = nozeroconf === 'set' ? `; NOZEROCONF=yes stays set in ${paths.sysconfigNetwork}` : '';
+      const undone = await undoControlSteps(nc, steps, fault);
+      const said = new BrickError(undone.fault, `${undone.message}${kept}`, undone.detail);
+      throw ovsCreated ? await undoOvsBridge(nc, dev, ovsMade, said) : said;
+    }
     if (changes.length) nc.log.info({ dev, changes }, 'control network set up');
     return {
       dev,
