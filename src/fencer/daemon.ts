@@ -734,13 +734,15 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       );
     }
     lastLoopMs = t0;
+    act(planTick(facts(t0)), t0);
+    // After this tick's verdicts, never before: whether a runtime pool gone from the file may go is
+    // decided on its verdict, and a pool not judged yet (the first tick of a start, whose pool the
+    // crashed fencer had armed and late) has none: it would read as unverified and go, its expiry with it.
     try {
-      syncRuntimePools(t0);
+      syncRuntimePools(now());
     } catch (e) {
       log.error({ error: (e as Error).message }, 'cannot apply the runtime pools file');
     }
-    const t = now();
-    act(planTick(facts(t)), t);
   }
 
   function transition(p: PoolRuntime, v: PoolPlan, t: number): void {

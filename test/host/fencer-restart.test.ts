@@ -6,9 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { BindfsPool, FencerRun, SHORT, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
+import { runtimePoolsText } from '../../src/fencer/runtime-pools.js';
 
 const { skip, cleanups } = fuseSuite();
 
@@ -260,4 +261,32 @@ test('item 8: SIGHUP, SIGUSR1 and SIGUSR2 do not end the fencer; SIGTERM still s
   assert.notEqual(a.watchdogBytes().at(-1), 'V'.charCodeAt(0));
   assert.equal(await a.stop(), 0);
   assert.equal(a.watchdogBytes().at(-1), 'V'.charCodeAt(0), 'clean stop: magic close');
+});
+
+test('item 1: a runtime pool dropped from the runtime pools file while the fencer was down, after it crashed with the pool late: the next fencer judges it before any removal, keeps guarding it and fences', { skip }, async () => {
+  const root = tempRoot('fencer-runtime-dropped');
+  const pool = new BindfsPool(root);
+  const f = new FencerRun(root, [], SHORT);
+  cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
+  await pool.mount();
+  mkdirSync(dirname(f.runtimePoolsFile), { recursive: true });
+  const entry = { path: pool.mnt, heartbeat: 'ovm' as const, fence_when: 'always' as const, added_at: '', added_by: 'test' };
+  writeFileSync(f.runtimePoolsFile, runtimePoolsText([entry]));
+  f.start();
+  await f.armed();
+  pool.freeze();
+  await waitFor('the pool late', () => f.state()?.pools[0]?.state === 'late', 10_000);
+  f.kill();
+  await f.exit;
+  // While no fencer ran, the file lost the pool (a hand edit, or an agent that read the crashed
+  // fencer's last state before it said late): the expiry the crashed fencer held must not go with it.
+  writeFileSync(f.runtimePoolsFile, runtimePoolsText([]));
+  writeFileSync(f.watchdog, '');
+  const from = f.lines.length;
+  f.start();
+  const fenced = await waitFor('the fence', () => f.sysrqText().includes('b'), 20_000, 10).catch(() => false);
+  assert.doesNotMatch(since(f, from), /runtime pool .* removed \(it was unverified\)/, 'removed before it was ever judged');
+  assert.ok(fenced, `the restarted fencer dropped the late pool it inherited and never fenced:\n${since(f, from)}`);
+  assert.match(since(f, from), /stays armed from the previous fencer/);
+  assert.match(since(f, from), /it stays guarded until it verifies again/);
 });
