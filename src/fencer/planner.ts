@@ -242,6 +242,9 @@ export function inherit(poolPaths: string[], state: PreviousRecord | undefined, 
       const a = r.armed.find((x) => x.path === path)!;
       if (a.lastOkAgeS === null) continue;
       const s = Math.max(0, a.lastOkAgeS) + Math.max(0, sinceMs(r, c) / 1000);
+      // A record whose numbers are not numbers (another version's schema, a hand edit) gives no
+      // age: the pool stays armed with its age lost, never with a NaN age that nothing expires.
+      if (typeof a.lastOkAgeS !== 'number' || !Number.isFinite(s)) continue;
       ageS = ageS === null ? s : Math.min(ageS, s);
     }
     out.push({ path, lastOkMs: ageS === null ? null : c.nowMonoMs - ageS * 1000, fromPid: latest.pid, ageS });

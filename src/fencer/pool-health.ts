@@ -52,7 +52,8 @@ export function judgePool(f: PoolFacts, nowMs: number, t: Timing): PoolVerdict {
   if (f.lastOkMs === undefined) return { path: f.path, state: 'unverified', armed: false, ageMs: undefined, fenceInMs: undefined, fence: false };
   const ageMs = Math.max(0, nowMs - f.lastOkMs);
   const used = poolUsed(f);
-  const expired = ageMs >= t.fenceAfterMs || ageMs > MAX_LEGITIMATE_AGE_MS;
+  // Written so that an age that is no number (NaN) is expired too, as sbd clamps absurd ages.
+  const expired = !(ageMs < t.fenceAfterMs) || ageMs > MAX_LEGITIMATE_AGE_MS;
   if (expired) {
     return used
       ? { path: f.path, state: 'expired', armed: true, ageMs, fenceInMs: 0, fence: true }

@@ -257,3 +257,23 @@ test('resume hold (the fencer itself stalled): an expiry measured across the sta
   const ok = planTick(facts({ pools: [{ ...p, lastOkMs: 40_250 }], nowMs: 42_000 }));
   assert.deepEqual([ok.pools[0].state, ok.pet, ok.fence], ['healthy', true, undefined]);
 });
+
+test('inherit and judge: a previous record whose numbers are not numbers keeps the pool armed with its age lost; a NaN age is expired, never healthy', () => {
+  // Another version's state file, or a hand edit: no written_at_ms, or an age that is no number.
+  const noStamp = rec({ writtenAtMs: undefined as unknown as number });
+  const badAge = rec({ armed: [{ path: '/p', lastOkAgeS: {} as unknown as number }] });
+  for (const [what, r] of [['no written_at_ms', noStamp], ['an age that is an object', badAge]] as const) {
+    const i = inherit(['/p'], r, undefined, ctx);
+    assert.deepEqual(i, [{ path: '/p', lastOkMs: null, fromPid: 100, ageS: null }], what);
+    // Age lost: expired, held until the first probe deadline (−ε), fences at it (=), never petted.
+    const p = pool({ lastOkMs: undefined, inheritedLastOkMs: i[0].lastOkMs, firstProbeDeadlineMs: 10_000, fenceWhen: 'always' });
+    const held = planTick(facts({ pools: [p], nowMs: 10_000 - E }));
+    assert.deepEqual([held.pools[0].state, held.pet, held.fence], ['expired', false, undefined], what);
+    assert.equal(planTick(facts({ pools: [p], nowMs: 10_000 })).fence?.pool.path, '/p', what);
+  }
+  // A good age in the other record still counts (the smallest readable one).
+  assert.equal(inherit(['/p'], badAge, rec({ writtenAtMs: 995_000, armed: [{ path: '/p', lastOkAgeS: 1 }] }), ctx)[0].ageS, 6);
+  // However a NaN reaches the verdict, it is an age past fence_after_s.
+  const nan = planTick(facts({ pools: [pool({ lastOkMs: NaN, fenceWhen: 'always' })], nowMs: 20_000 }));
+  assert.deepEqual([nan.pools[0].state, nan.pet, nan.fence?.pool.path], ['expired', false, '/p']);
+});
