@@ -754,7 +754,9 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
         { pool: p.cfg.path, startup_window_s: f.startup_window_s, in_use: v.inUse, fence_when: p.cfg.fence_when, last_error: p.lastError },
         `pool ${p.cfg.path} has NOT verified within startup_window_s (${f.startup_window_s} s) of start` +
           (p.lastError ? ` (last error: ${p.lastError})` : '') +
-          (guards
+          (v.armed
+            ? ': it is armed from the previous fencer, so its expiry fences unless it verifies first'
+            : guards
             ? ': it guards VMs, so start-up fails'
             : ': no running VM uses it, so the fencer keeps running (it arms on its first verified heartbeat; start-up fails if a VM uses it before then)'),
       );

@@ -96,8 +96,9 @@ export interface Plan {
   clearFenced: boolean;
   /**
    * Start-up failed: these overdue pools guard VMs (fence_when = "always", or a running VM uses them
-   * or usage is unknown, which counts as used as for fencing). The fencer exits non-zero rather than
-   * pet the watchdog forever over storage it never verified. Never while a fence is under way.
+   * or usage is unknown, which counts as used as for fencing) and are not armed. The fencer exits
+   * non-zero rather than pet the watchdog forever over storage it never verified. Never while a fence
+   * is under way, never for a pool armed by the previous fencer (its expiry fences).
    */
   failStartup?: { pools: string[] };
 }
@@ -151,7 +152,10 @@ export function planTick(f: Facts): Plan {
   const pet = f.watchdog && (keepsUp || (f.fenced === null && !anyExpired));
   const fence = f.fenced === null && wants ? { pool: wants, action: f.action } : undefined;
   const clearFenced = keepsUp && f.fenced !== null && !wants;
-  const guarding = pools.filter((p, i) => p.overdue && f.pools[i].addedMs === undefined && (f.pools[i].fenceWhen === 'always' || p.inUse !== false)).map((p) => p.path);
+  // Only a pool nothing armed: one armed by the previous fencer has its expiry running and fences by
+  // it (a hold ends at its deadline); failing start-up instead would disarm the watchdog and hand the
+  // same held expiry to the next start, and the next, without a fence.
+  const guarding = pools.filter((p, i) => p.overdue && !p.armed && f.pools[i].addedMs === undefined && (f.pools[i].fenceWhen === 'always' || p.inUse !== false)).map((p) => p.path);
   const failStartup = f.fenced === null && !fence && guarding.length ? { pools: guarding } : undefined;
   return { pools, startProbes, queryVms, pet: pet && !failStartup, fence, clearFenced, ...(failStartup ? { failStartup } : {}) };
 }

@@ -277,3 +277,26 @@ test('inherit and judge: a previous record whose numbers are not numbers keeps t
   const nan = planTick(facts({ pools: [pool({ lastOkMs: NaN, fenceWhen: 'always' })], nowMs: 20_000 }));
   assert.deepEqual([nan.pools[0].state, nan.pet, nan.fence?.pool.path], ['expired', false, '/p']);
 });
+
+test('start-up window: a pool armed from the previous fencer never fails start-up (that would disarm the watchdog and hand its expiry on, start after start); its expiry fences', () => {
+  // startup_window_s = probe_timeout_s = 10 s (allowed), vm_query_timeout_s = 15 s; libvirt does not answer.
+  const startup = { startedMs: 0, windowMs: 10_000 };
+  const waiting: VmFacts = { inFlight: true, never: false, refreshMs: 5000, timeoutMs: 15_000, firstStartMs: 0 };
+  const lost = pool({ lastOkMs: undefined, inheritedLastOkMs: null, firstProbeDeadlineMs: 10_000, probeInFlight: true });
+  for (const now of [10_000 - E, 10_000, 10_000 + E, 15_000 - E]) {
+    const plan = planTick(facts({ startup, vm: waiting, pools: [lost], nowMs: now }));
+    assert.equal(plan.failStartup, undefined, `${now}: an armed pool's expiry is the fence's, not a failed start-up's`);
+    assert.deepEqual([plan.pools[0].state, plan.pools[0].held, plan.pet, plan.fence], ['expired', true, false, undefined], `${now}`);
+  }
+  assert.equal(planTick(facts({ startup, vm: waiting, pools: [lost], nowMs: 15_000 })).fence?.pool.path, '/p', 'fenced once the VM answer is overdue');
+  // Inherited 15 s old and not verified since (storage dead): no exit at the window, the countdown
+  // goes on and fences at fence_after_s (−ε pets, = fences).
+  const aging = pool({ lastOkMs: undefined, inheritedLastOkMs: -15_000, firstProbeDeadlineMs: 10_000, fenceWhen: 'always' });
+  let plan = planTick(facts({ startup, pools: [aging], nowMs: 15_000 - E }));
+  assert.deepEqual([plan.failStartup, plan.pools[0].state, plan.pet], [undefined, 'late', true]);
+  plan = planTick(facts({ startup, pools: [aging], nowMs: 15_000 }));
+  assert.deepEqual([plan.failStartup, plan.fence?.pool.path, plan.pet], [undefined, '/p', false]);
+  // A pool nothing armed still fails start-up beside it.
+  plan = planTick(facts({ startup, pools: [aging, pool({ path: '/q', lastOkMs: undefined, fenceWhen: 'always' })], nowMs: 12_000 }));
+  assert.deepEqual(plan.failStartup, { pools: ['/q'] });
+});
