@@ -177,6 +177,7 @@ export interface PreviousRecord {
 }
 
 export interface InheritContext {
+  /** This process's pid (for the log; a record with the same pid is a previous fencer's all the same). */
   pid: number;
   bootId: string | undefined;
   /** Wall clock now and at boot (epoch ms): a record from before this boot is ignored. */
@@ -228,7 +229,10 @@ function sameBoot(r: PreviousRecord, c: InheritContext): boolean {
  * deadline (planTick's hold), so healthy storage never fences on an old age.
  */
 export function inherit(poolPaths: string[], state: PreviousRecord | undefined, lease: PreviousRecord | undefined, c: InheritContext): Inherited[] {
-  const records = [state, lease].filter((r): r is PreviousRecord => r !== undefined && r.pid !== c.pid && sameBoot(r, c));
+  // Whatever pid wrote it: start-up reads both records under the instance lock before this process
+  // writes either, so a record with our own pid is a previous fencer's whose pid came round again
+  // (pid_max 32768 wraps within hours on a busy host), and its expiry is as binding as any other.
+  const records = [state, lease].filter((r): r is PreviousRecord => r !== undefined && sameBoot(r, c));
   if (!records.length) return [];
   // The latest word of the previous fencer decides whether it stopped cleanly.
   const latest = records.reduce((a, b) => (sinceMs(b, c) < sinceMs(a, c) ? b : a));

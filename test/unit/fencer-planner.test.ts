@@ -120,13 +120,15 @@ test('start-up hold: an in-use pool waits for the first VM answer, up to the que
 const ctx = { pid: 200, bootId: 'boot-1', nowWallMs: 1_000_000, bootWallMs: 0, nowMonoMs: 50_000, fenceAfterMs: 30_000 };
 const rec = (o: Partial<PreviousRecord> = {}): PreviousRecord => ({ pid: 100, bootId: 'boot-1', writtenAtMs: 990_000, clean: false, armed: [{ path: '/p', lastOkAgeS: 2 }], ...o });
 
-test('inherit: a crash carries the age on by the wall-clock gap; a clean stop fence_after_s ago or more, another boot or our own pid carry nothing', () => {
+test('inherit: a crash carries the age on by the wall-clock gap; a clean stop fence_after_s ago or more or another boot carry nothing; our own pid (come round again) carries', () => {
   assert.deepEqual(inherit(['/p'], rec(), undefined, ctx), [{ path: '/p', lastOkMs: 50_000 - 12_000, fromPid: 100, ageS: 12 }]);
   const F = ctx.fenceAfterMs;
   assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - F }), undefined, ctx), [], 'clean stop F ago: no age forward');
   assert.deepEqual(inherit(['/p'], rec({ clean: true, writtenAtMs: ctx.nowWallMs - F - E }), undefined, ctx), [], 'clean stop F + ε ago: no age forward');
   assert.deepEqual(inherit(['/p'], rec({ bootId: 'boot-0' }), undefined, ctx), [], 'another boot');
-  assert.deepEqual(inherit(['/p'], rec({ pid: 200 }), undefined, ctx), []);
+  // The crashed fencer's pid came round to this start (pid_max wrapped): its expiry is not dropped.
+  assert.deepEqual(inherit(['/p'], rec({ pid: 200 }), undefined, ctx), [{ path: '/p', lastOkMs: 50_000 - 12_000, fromPid: 200, ageS: 12 }], 'our own pid');
+  assert.deepEqual(inherit(['/p'], undefined, rec({ pid: 200, armed: [{ path: '/p', lastOkAgeS: null }] }), ctx), [{ path: '/p', lastOkMs: null, fromPid: 200, ageS: null }], 'our own pid, the lease only');
   assert.deepEqual(inherit(['/q'], rec(), undefined, ctx), [], 'a pool no longer configured');
   assert.deepEqual(inherit(['/p'], rec({ armed: [] }), undefined, ctx), [], 'nothing armed');
   // Records without a boot id: by wall clock against the boot time.
