@@ -884,8 +884,14 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       stop('start-up window', 4);
     };
     onStopRequest = stop;
-    if (stopRequest) stop(stopRequest);
-    else {
+    if (stopRequest) {
+      // Stopped during start-up, before any tick: judge the pools once (no probe, no pet) so that the
+      // state and lease this stop writes keep what was inherited; unjudged, every pool would be
+      // written unarmed and a restart would begin fresh over the storage the crashed fencer had armed.
+      const t = now();
+      planTick(facts(t)).pools.forEach((v, i) => (pools[i].verdict = v));
+      stop(stopRequest);
+    } else {
       timer = setInterval(loop, tick);
       loop();
     }

@@ -290,3 +290,31 @@ test('item 1: a runtime pool dropped from the runtime pools file while the fence
   assert.match(since(f, from), /stays armed from the previous fencer/);
   assert.match(since(f, from), /it stays guarded until it verifies again/);
 });
+
+test('item 1: a stop that arrives during start-up (before the first tick) hands on what the fencer inherited: the next start keeps the expiry and fences', { skip }, async () => {
+  const { pool, f } = await setup('stop-in-startup');
+  f.start();
+  await f.armed();
+  pool.freeze();
+  await waitFor('the pool late', () => f.state()?.pools[0]?.state === 'late', 10_000);
+  f.kill();
+  await f.exit;
+  // A second fencer: start-up waits on the frozen pool's path (realpath, up to probe_timeout_s), and
+  // an impatient `systemctl restart` stops it there. The test-only probe delay's warning is its first
+  // log line, said once the stop signals are taken.
+  const from = f.lines.length;
+  f.start({ BRICK_TEST_PROBE_DELAY_S: '0.01' });
+  await waitFor('start-up under way', () => f.lines.slice(from).some((l) => l.includes('TEST ONLY: BRICK_TEST_PROBE_DELAY_S')), 15_000, 5);
+  f.proc!.kill('SIGTERM');
+  assert.equal(await Promise.race([f.exit!, sleep(15_000).then(() => 'still running')]), 0, since(f, from));
+  const s = f.state();
+  assert.equal(s.pid, f.proc!.pid, 'the stopped start-up wrote its state');
+  assert.equal(s.pools[0].armed, true, `a stop during start-up wrote the inherited pool as not armed: the next start would begin fresh over hung storage\n${since(f, from)}`);
+  // The next start, within fence_after_s of that stop: the pool's expiry goes on, and it fences.
+  writeFileSync(f.watchdog, '');
+  const from2 = f.lines.length;
+  f.start();
+  const fenced = await waitFor('the fence', () => f.sysrqText().includes('b'), 20_000, 10).catch(() => false);
+  assert.ok(fenced, `the expiry was lost across a stop during start-up (no fence):\n${since(f, from2)}`);
+  assert.equal(f.watchdogSize(), 0, 'never petted past the inherited expiry');
+});
