@@ -20,7 +20,7 @@ import { findOnHost } from '../shared/host-tools.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
-import { inherit, planTick, logRepeatNow, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
+import { inherit, planTick, resumeHoldUntil, logRepeatNow, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
@@ -113,9 +113,6 @@ interface PoolRuntime {
   /** Expired during a stall of the fencer's own loop: no fence before this (planner: resumeHoldUntilMs). */
   resumeHoldUntilMs?: number;
 }
-
-/** A gap between two loop ticks longer than the tick plus this is a stall of the fencer itself (SIGSTOP, a frozen VM). */
-const STALL_GAP_MS = 1000;
 
 /** A pool flapping between healthy and late is logged at most this often. */
 const LATE_LOG_EVERY_MS = 60_000;
@@ -724,13 +721,13 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     // petted meanwhile. A pool that was not expired before the stall gets one fresh probe before its
     // age, measured across the stall, fences (sbd's inquisitor likewise judges its servants' fresh
     // liveness on resume). Once per expiry: a pool already expired before a stall gets no new hold.
-    if (lastLoopMs !== undefined && t0 - lastLoopMs > tick + STALL_GAP_MS) {
-      const until = t0 + 2 * tick + timing.probeTimeoutMs;
+    const until = resumeHoldUntil(lastLoopMs, t0, tick, timing);
+    if (until !== undefined) {
       const held = pools.filter((p) => p.verdict !== undefined && p.verdict.state !== 'expired' && !fenced);
       for (const p of held) p.resumeHoldUntilMs = until;
       log.warn(
-        { stalled_s: round3((t0 - lastLoopMs) / 1000), pools: held.map((p) => p.cfg.path) },
-        `the fencer's loop stalled for ${round3((t0 - lastLoopMs) / 1000)} s (the watchdog was not petted meanwhile); a pool that expires on the age measured across it fences only if a fresh probe does not verify within probe_timeout_s`,
+        { stalled_s: round3((t0 - lastLoopMs!) / 1000), pools: held.map((p) => p.cfg.path) },
+        `the fencer's loop stalled for ${round3((t0 - lastLoopMs!) / 1000)} s (the watchdog was not petted meanwhile); a pool that expires on the age measured across it fences only if a fresh probe does not verify within probe_timeout_s`,
       );
     }
     lastLoopMs = t0;

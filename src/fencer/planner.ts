@@ -160,6 +160,20 @@ export function planTick(f: Facts): Plan {
   return { pools, startProbes, queryVms, pet: pet && !failStartup, fence, clearFenced, ...(failStartup ? { failStartup } : {}) };
 }
 
+/** A gap between two loop ticks longer than the tick plus this is a stall of the fencer itself (SIGSTOP, a frozen VM). */
+export const STALL_GAP_MS = 1000;
+
+/**
+ * The fencer's own loop stalled (SIGSTOP, a paused VM, swap) when the gap between two ticks is more
+ * than a tick plus STALL_GAP_MS: then the monotonic ms until which a pool that was not expired before
+ * the stall does not fence (PoolFacts.resumeHoldUntilMs): room for one probe started in the next two
+ * ticks to reach its deadline. undefined: no stall (the first tick, or a gap up to the limit).
+ */
+export function resumeHoldUntil(lastLoopMs: number | undefined, nowMs: number, tickMs: number, t: Timing): number | undefined {
+  if (lastLoopMs === undefined || !(nowMs - lastLoopMs > tickMs + STALL_GAP_MS)) return undefined;
+  return nowMs + 2 * tickMs + t.probeTimeoutMs;
+}
+
 // ---- start-up: what a new fencer carries over ----
 
 /** What the previous fencer left: its state file (state_dir) or its lease (marker_dir), reduced to what matters. */

@@ -1,7 +1,7 @@
 // The fencer's decisions (src/fencer/planner.ts), pure: every timeout at −ε, =, +ε.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inherit, planTick, inUseNow, logRepeatNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
+import { inherit, planTick, resumeHoldUntil, STALL_GAP_MS, inUseNow, logRepeatNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
 import type { Timing } from '../../src/fencer/pool-health.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
@@ -301,4 +301,21 @@ test('start-up window: a pool armed from the previous fencer never fails start-u
   // A pool nothing armed still fails start-up beside it.
   plan = planTick(facts({ startup, pools: [aging, pool({ path: '/q', lastOkMs: undefined, fenceWhen: 'always' })], nowMs: 12_000 }));
   assert.deepEqual(plan.failStartup, { pools: ['/q'] });
+});
+
+test('stall of the fencer\'s own loop: a gap of more than a tick + STALL_GAP_MS is one (−ε and = are not, +ε is), and the hold it gives lasts two ticks + probe_timeout_s', () => {
+  const tick = 250;
+  const limit = tick + STALL_GAP_MS;
+  assert.equal(resumeHoldUntil(undefined, 50_000, tick, T), undefined, 'the first tick');
+  assert.equal(resumeHoldUntil(10_000, 10_000 + limit - E, tick, T), undefined);
+  assert.equal(resumeHoldUntil(10_000, 10_000 + limit, tick, T), undefined);
+  const now = 10_000 + limit + E;
+  assert.equal(resumeHoldUntil(10_000, now, tick, T), now + 2 * tick + T.probeTimeoutMs);
+  // A pool at 29 s when the loop stalled for the gap: expired on resume. Held only when the gap was a stall.
+  const p = pool({ lastOkMs: 10_000 - 29_000 });
+  const held = planTick(facts({ pools: [{ ...p, resumeHoldUntilMs: resumeHoldUntil(10_000, now, tick, T) }], nowMs: now }));
+  assert.deepEqual([held.pools[0].state, held.pools[0].held, held.fence, held.pet], ['expired', true, undefined, false]);
+  const notStall = 10_000 + limit;
+  const plan = planTick(facts({ pools: [{ ...p, resumeHoldUntilMs: resumeHoldUntil(10_000, notStall, tick, T) }], nowMs: notStall }));
+  assert.equal(plan.fence?.pool.path, '/p', 'a gap within the limit is the storage\'s age: it fences');
 });
