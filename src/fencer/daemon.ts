@@ -15,7 +15,7 @@ import { fenceCommandArgv } from '../config/rules.js';
 import { createLogger, nonBlockingStdout, type LogFormat, type Logger } from '../shared/log.js';
 import { run as realRun, type Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
-import { STOP_SIGNALS, IGNORED_SIGNALS, onSignals } from '../shared/signals.js';
+import { STOP_SIGNALS, IGNORED_SIGNALS, FENCER_SUSPEND_SIGNALS, onSignals } from '../shared/signals.js';
 import { findOnHost } from '../shared/host-tools.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
@@ -174,6 +174,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   // a fence's sysrq write waits on the marker. Once the stop runs, further stop signals are ignored.
   onSignals(STOP_SIGNALS, request);
   onSignals(IGNORED_SIGNALS, (sig) => log.warn({ signal: sig }, `${sig} ignored: the fencer stops only on SIGTERM, SIGINT or SIGQUIT`));
+  onSignals(FENCER_SUSPEND_SIGNALS, (sig) => log.warn({ signal: sig }, `${sig} ignored: a suspended fencer pets nothing and the watchdog would reset this host`));
   const now = monoMs;
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);

@@ -318,3 +318,21 @@ test('item 1: a stop that arrives during start-up (before the first tick) hands 
   assert.ok(fenced, `the expiry was lost across a stop during start-up (no fence):\n${since(f, from2)}`);
   assert.equal(f.watchdogSize(), 0, 'never petted past the inherited expiry');
 });
+
+test('item 8: SIGTSTP (Ctrl-Z where an admin runs brick fencer in a terminal) and SIGTTIN do not suspend the fencer: it goes on petting', { skip }, async () => {
+  const { f: a } = await setup('tstp', { action: 'log-only' });
+  a.start();
+  await a.armed();
+  const procState = () => readFileSync(`/proc/${a.proc!.pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+  for (const sig of ['SIGTSTP', 'SIGTTIN'] as const) {
+    a.proc!.kill(sig);
+    await sleep(500);
+    const size = a.watchdogSize();
+    await sleep(1000);
+    assert.notEqual(procState(), 'T', `${sig} stopped the fencer: a stopped fencer pets nothing and the watchdog resets the host\n${a.log()}`);
+    assert.ok(a.watchdogSize() > size, `${sig}: no pet for a second`);
+  }
+  assert.match(a.log(), /SIGTSTP ignored/);
+  assert.equal(await a.stop(), 0);
+  assert.equal(a.watchdogBytes().at(-1), 'V'.charCodeAt(0), 'clean stop: magic close');
+});
