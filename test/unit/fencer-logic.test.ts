@@ -39,6 +39,11 @@ test('pool states at the boundaries: warn at 60 % of fence_after_s, fence at fen
   assert.equal(judgePool(pool(), 30_001, T).fence, true);
   // An absurd age (e.g. a suspended host) is expired whatever the timing.
   assert.equal(judgePool(pool(), 3600_001, { ...T, fenceAfterMs: 1e10 }).fence, true);
+  // MAX_LEGITIMATE_AGE_MS itself (1 h): −ε and = are ages like any other, +ε (above) is expired.
+  assert.equal(judgePool(pool(), 3600_000 - 1, { ...T, fenceAfterMs: 1e10 }).fence, false);
+  assert.equal(judgePool(pool(), 3600_000, { ...T, fenceAfterMs: 1e10 }).fence, false);
+  // An age that is no number (a corrupt inherited record) is expired, never healthy.
+  assert.deepEqual([judgePool(pool({ lastOkMs: NaN }), 1, T).state, judgePool(pool({ lastOkMs: NaN }), 1, T).fence], ['expired', true]);
 });
 
 test('rule 12: an idle pool reports dead and does not fence; unknown usage and fence_when=always fence', () => {
