@@ -54,10 +54,10 @@ export const TEST_ENV = {
 /**
  * How long start-up may take in all: the instance lock's wait and answer (LOCK_WAIT_S + 10 s),
  * a pool path's resolution (one probe deadline), the host tools' version probes (3 s each, in
- * parallel) and wdctl (5 s), with room for a loaded host.
+ * parallel), the look at marker_dir (MARKER_DIR_ANSWER_MS) and wdctl (5 s), with room for a loaded host.
  */
 export function startupDeadline(t: Timing): number {
-  return (LOCK_WAIT_S + 10) * 1000 + t.probeTimeoutMs + 3000 + 5000 + 30_000;
+  return (LOCK_WAIT_S + 10) * 1000 + t.probeTimeoutMs + 3000 + MARKER_DIR_ANSWER_MS + 5000 + 30_000;
 }
 
 function testEnv(name: string): string | undefined {
@@ -117,6 +117,27 @@ interface PoolRuntime {
 /** A pool flapping between healthy and late is logged at most this often. */
 const LATE_LOG_EVERY_MS = 60_000;
 
+/** How long start-up waits for a child's look at marker_dir before it calls the directory hung. */
+export const MARKER_DIR_ANSWER_MS = 10_000;
+
+/**
+ * Whether marker_dir (or, when it does not exist yet, the way to it) answers: `stat` in a child with a
+ * deadline, never a call of this process, so a hung disk holds a child and not the fencer. Any answer
+ * will do, an error included (ensureLocalDir then says what is wrong); no answer throws.
+ */
+async function markerDirAnswers(dir: string, stat: string, run: Runner, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  // Our own timer too: a child stuck in the kernel past its SIGKILL would hold run() (as with probes).
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs + 100)));
+  const look = run(stat, ['-c', '%i', '--', dir], { timeoutMs, allowFailure: true }).then(
+    () => 'answered' as const,
+    (e: unknown) => (e instanceof BrickError && e.fault === 'TIMEOUT' ? ('late' as const) : ('answered' as const)),
+  );
+  const r = await Promise.race([look, late]).finally(() => clearTimeout(timer));
+  if (r === 'late')
+    throw new BrickError('TIMEOUT', `fencer.marker_dir ${dir}: no answer within ${timeoutMs / 1000} s (a hung disk?); it must be a responsive local directory`);
+}
+
 /** Start-up errors on local directories are the operator's to fix: one clear line, no stack trace. */
 function ensureLocalDir(dir: string, key: string): void {
   try {
@@ -149,6 +170,10 @@ export async function runFencer(config: Config, opts: FencerOptions): Promise<nu
     return await runFencerGuarded(config, opts, guard);
   } catch (e) {
     clearTimeout(guard.timer);
+    // The caller reports the error and sets the exit code; a child stuck in the kernel (a look at a
+    // hung marker_dir or pool path) would then keep the event loop, and the process, alive for ever.
+    // It is not ours to wait for (as in stop()).
+    setTimeout(() => process.exit(), 1000).unref();
     throw e;
   }
 }
@@ -237,6 +262,11 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     };
   }
   ensureLocalDir(f.state_dir, 'state_dir');
+  // marker_dir is persistent disk, which can hang (a failing disk, a root on iSCSI), and start-up
+  // makes and reads it synchronously below: held in the kernel there, the main thread would run not
+  // even the start-up deadline's timer (a fencer that never starts, never exits, guards nothing, its
+  // service "running"). A child looks first, with a deadline; one that does not answer ends start-up.
+  await step('marker_dir', markerDirAnswers(f.marker_dir, tools.stat, run, MARKER_DIR_ANSWER_MS));
   ensureLocalDir(f.marker_dir, 'marker_dir');
   const lock: InstanceLock = await step('instance lock', takeInstanceLock(f.state_dir));
   const boot = bootId();

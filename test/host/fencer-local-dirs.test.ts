@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { MARKER_DIR_ANSWER_MS, startupDeadline } from '../../src/fencer/daemon.js';
 import { BindfsPool, FencerRun, SHORT, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor, fuseSuite, fencerWithFaultyMarkerDir } from './fencer-harness.js';
 
 const { skip, cleanups } = fuseSuite(fuseMissing() ?? faultfsMissing());
+const SHORT_TIMING = { probeIntervalMs: SHORT.probe_interval_s * 1000, probeTimeoutMs: SHORT.probe_timeout_s * 1000, fenceAfterMs: SHORT.fence_after_s * 1000 };
 
 
 test('item 9: a marker directory that hangs does not hold the fence: sysrq b within fence_after_s + 1 s + the marker deadline', { skip }, async () => {
@@ -69,4 +71,19 @@ test('item 10: a state_dir that cannot be created (read-only mount) is one clear
   await sleep(300); // the last output after 'exit'
   assert.match(f.log(), /fencer\.state_dir .*\/ro\/run\/brick: cannot create it \(EROFS\)/);
   assert.doesNotMatch(f.log(), /internal error|^\s+at /m);
+});
+
+test('item 9: a marker directory that hangs before start: start-up ends (exit 1, naming marker_dir) within the look\'s deadline, the watchdog never opened', { skip, timeout: startupDeadline(SHORT_TIMING) + 120_000 }, async () => {
+  // Before, start-up mkdir'd and read marker_dir on the main thread: held in the kernel there, not
+  // even the start-up deadline's timer ran; the fencer never started, never exited, guarded nothing.
+  const { markerFs, f } = await fencerWithFaultyMarkerDir('fencer-marker-hang-start', cleanups);
+  markerFs.setMode('hang');
+  const t0 = performance.now();
+  f.start();
+  const code = await Promise.race([f.exit!, sleep(startupDeadline(SHORT_TIMING) + 30_000).then(() => 'still running' as const)]);
+  const took = performance.now() - t0;
+  assert.equal(code, 1, `a start-up held by a hung marker_dir must end (exit 1); got ${code}:\n${f.log()}`);
+  assert.ok(took >= MARKER_DIR_ANSWER_MS, `exited after ${Math.round(took)} ms, before the look's ${MARKER_DIR_ANSWER_MS} ms deadline`);
+  assert.match(f.log(), new RegExp(`fencer\\.marker_dir ${markerFs.mnt}: no answer within ${MARKER_DIR_ANSWER_MS / 1000} s`));
+  assert.equal(f.watchdogSize(), 0, 'nothing was written to the watchdog');
 });
