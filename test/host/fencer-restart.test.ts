@@ -27,6 +27,16 @@ function since(f: FencerRun, from: number): string {
   return f.lines.slice(from).join('\n');
 }
 
+/** Start the fencer, let it arm, freeze the pool until the fencer says late, then crash it (SIGKILL). */
+async function crashWhileLate(pool: BindfsPool, f: FencerRun): Promise<void> {
+  f.start();
+  await f.armed();
+  pool.freeze();
+  await waitFor('the pool late', () => f.state()?.pools[0]?.state === 'late', 10_000);
+  f.kill();
+  await f.exit;
+}
+
 /** A second FencerRun on the same files (a second fencer on the same config), without resetting them. */
 function twin(f: FencerRun): FencerRun {
   const t = Object.create(FencerRun.prototype) as FencerRun;
@@ -102,12 +112,7 @@ test('item 1: a crash with a stale state file (8 s old) on healthy storage: no f
 
 test('item 1: a crash while the pool hangs, then the wall clock steps back 60 s: the gap still ages the pool (monotonic), no pet past its expiry', { skip }, async () => {
   const { pool, f } = await setup('clock-step');
-  f.start();
-  await f.armed();
-  pool.freeze();
-  await waitFor('the pool late', () => f.state()?.pools[0]?.state === 'late', 10_000);
-  f.kill();
-  await f.exit;
+  await crashWhileLate(pool, f);
   // The crashed fencer's last word, stamped by a wall clock 60 s ahead of the one the next fencer
   // reads (an NTP step back in between): by the wall clock no time passed since it.
   const file = join(f.stateDir, 'fencer.json');
@@ -272,12 +277,7 @@ test('item 1: a runtime pool dropped from the runtime pools file while the fence
   mkdirSync(dirname(f.runtimePoolsFile), { recursive: true });
   const entry = { path: pool.mnt, heartbeat: 'ovm' as const, fence_when: 'always' as const, added_at: '', added_by: 'test' };
   writeFileSync(f.runtimePoolsFile, runtimePoolsText([entry]));
-  f.start();
-  await f.armed();
-  pool.freeze();
-  await waitFor('the pool late', () => f.state()?.pools[0]?.state === 'late', 10_000);
-  f.kill();
-  await f.exit;
+  await crashWhileLate(pool, f);
   // While no fencer ran, the file lost the pool (a hand edit, or an agent that read the crashed
   // fencer's last state before it said late): the expiry the crashed fencer held must not go with it.
   writeFileSync(f.runtimePoolsFile, runtimePoolsText([]));
@@ -293,12 +293,7 @@ test('item 1: a runtime pool dropped from the runtime pools file while the fence
 
 test('item 1: a stop that arrives during start-up (before the first tick) hands on what the fencer inherited: the next start keeps the expiry and fences', { skip }, async () => {
   const { pool, f } = await setup('stop-in-startup');
-  f.start();
-  await f.armed();
-  pool.freeze();
-  await waitFor('the pool late', () => f.state()?.pools[0]?.state === 'late', 10_000);
-  f.kill();
-  await f.exit;
+  await crashWhileLate(pool, f);
   // A second fencer: start-up waits on the frozen pool's path (realpath, up to probe_timeout_s), and
   // an impatient `systemctl restart` stops it there. The test-only probe delay's warning is its first
   // log line, said once the stop signals are taken.
