@@ -36,6 +36,12 @@ export interface RequestInfo {
   signal?: AbortSignal;
   /** Set by a call that summarises itself in its log line (system.multicall: counts and outcomes). */
   summary?: Record<string, unknown>;
+  /**
+   * The deadline (performance.now() time) of the call this one is made in (system.multicall): the
+   * call's ctx.deadline is no later, so what it sizes by ctx.remainingMs() (an ssh or virsh
+   * command's deadline) ends within the multicall's.
+   */
+  within?: number;
 }
 
 /** A request body as the server read it: the bytes and where its long text runs lie (body-scan.ts). */
@@ -221,7 +227,7 @@ export class Dispatcher {
   callWithin(ctx: CallContext, method: string, params: XmlRpcValue[]): Promise<XmlRpcValue> {
     const signal = ctx.signal;
     if (signal.aborted) return Promise.reject(signal.reason);
-    return this.call(method, params, { ...requestOf(ctx), summary: undefined, signal });
+    return this.call(method, params, { ...requestOf(ctx), summary: undefined, signal, within: ctx.deadline });
   }
 
   /** Call one method by name with decoded arguments: checks, deadline, context. Throws on failure. */
@@ -233,7 +239,8 @@ export class Dispatcher {
     }
     const args = decodeArgs(def, params);
     const timeoutMs = def.timeoutMs ?? this.o.config.server.call_timeout_s * 1000;
-    const ctx = new Context(req, this.o.config, this.log, method, this.run, this.locks, performance.now() + timeoutMs);
+    const own = performance.now() + timeoutMs;
+    const ctx = new Context(req, this.o.config, this.log, method, this.run, this.locks, req.within !== undefined && req.within < own ? req.within : own);
     let deadline: Deadline | undefined;
     let work: Promise<XmlRpcValue>;
     try {

@@ -303,3 +303,28 @@ test('system.multicall: once its deadline has stopped it, the calls after the on
   assert.match((r[2] as { faultString: string }).faultString, /system\.multicall: no result within 1 s/);
   assert.equal(marked, 1, 'only the call before the deadline ran');
 });
+
+test('system.multicall: a call inside it gets no more time than the multicall has left (ctx.remainingMs), whatever its own deadline', async () => {
+  // exec_domr, domain_define and the ssh checks size their commands' deadlines by ctx.remainingMs()
+  // and do not listen to the signal: an inner call that counted from its own, longer, deadline ran
+  // its command past the multicall's.
+  const inner = [
+    method({
+      name: 'budget',
+      params: [],
+      returns: 'int',
+      help: 'Its remaining time, as a command would be given it.',
+      timeoutMs: 3_600_000,
+      handler: async (_a, ctx) => ctx.remainingMs(),
+    }),
+  ];
+  const short = createServer(config({ call_timeout_s: 2 }), { log: memoryLogger('info').log, methods: inner });
+  after(() => short.close());
+  const call = async (body: string) =>
+    parseMethodResponse((await short.inject({ method: 'POST', url: '/', headers: { authorization: AUTH, 'content-type': 'text/xml' }, payload: body })).rawPayload);
+  assert.ok((await call(serializeMethodCall('budget', []))) as number > 2000, 'alone it has its own deadline');
+  const r = (await call(serializeMethodCall('system.multicall', [[{ methodName: 'budget', params: [] }]]))) as unknown[];
+  assert.ok(Array.isArray(r[0]), JSON.stringify(r[0]));
+  const left = (r[0] as number[])[0];
+  assert.ok(left > 0 && left <= 2000, `inside a 2 s multicall it had ${left} ms`);
+});
