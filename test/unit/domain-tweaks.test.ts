@@ -167,6 +167,23 @@ test('domain_define on a real libvirt URI runs define then dumpxml as argv array
   });
 });
 
+test('domain_define on test:///default: a define libvirt refused is refused, even when the dumpxml after it finds a domain of that name', async () => {
+  // virsh runs every command of a command string and exits with the last one's status: a refused
+  // define followed by a dumpxml of the driver's own domain "test" exits 0 with that domain's XML.
+  const stock = "<domain type='test' id='1'>\n  <name>test</name>\n  <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>\n</domain>\n";
+  const run = recordingRunner(() => ({
+    code: 0,
+    stdout: stock,
+    stderr: 'error: Failed to define domain from /tmp/d/domain.xml\nerror: XML document failed to validate against schema\n',
+  }));
+  const xml = "<domain type='test'><name>test</name><memory>x</memory><os><type>hvm</type></os></domain>";
+  await assert.rejects(defineDomain(xml, { uri: 'test:///default', run, timeoutMs: 5000 }), (e: BrickError) => {
+    assert.equal(e.fault, 'COMMAND_FAILED');
+    assert.match(e.message, /did not define domain "test": Failed to define domain/);
+    return true;
+  });
+});
+
 test('methods: domain_tweak and domain_define with help that documents the fixed order', () => {
   assert.deepEqual(methods.map((m) => m.name), ['domain_tweak', 'domain_define']);
   for (const m of methods) {

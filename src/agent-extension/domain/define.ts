@@ -64,6 +64,9 @@ export async function defineDomain(xml: string, opts: { uri: string; run: Runner
     await writeFile(file, xml, { mode: 0o600 });
     if (uri.startsWith('test:')) {
       const r = await run('virsh', virshBatchArgs(uri, file, name), { timeoutMs, signal }).catch(refused);
+      // virsh runs every command of the string and exits with the last one's status: a refused
+      // define followed by a dumpxml that finds a domain of that name (the driver's own "test") exits 0.
+      if (/^error: /m.test(r.stderr)) refused(new BrickError('COMMAND_FAILED', `virsh: ${r.stderr.trim()}`, { stderr: r.stderr }));
       return definedFrom(r.stdout, uri);
     }
     await run('virsh', ['-q', '-c', uri, 'define', '--validate', '--file', file], { timeoutMs, signal }).catch(refused);
