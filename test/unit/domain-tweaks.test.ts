@@ -167,6 +167,28 @@ test('domain_define on a real libvirt URI runs define then dumpxml as argv array
   });
 });
 
+test('domain_define: a define that worked and a dumpxml that failed is not reported as "did not define"', async () => {
+  // The definition is in place (libvirt took it); only reading it back failed or timed out. The
+  // fault must say so: "did not define" would send the caller looking for a refusal that never was.
+  for (const dump of [
+    { code: 1, stderr: 'error: failed to connect to the hypervisor' },
+    new BrickError('TIMEOUT', 'virsh -q -c qemu:///system dumpxml --domain i-2-10-VM: no answer within 5000 ms; killed'),
+  ]) {
+    const run = recordingRunner((c) => {
+      if (!c.args.includes('dumpxml')) return {};
+      if (dump instanceof BrickError) throw dump;
+      return dump;
+    });
+    await assert.rejects(defineDomain(KVM, { uri: 'qemu:///system', run, timeoutMs: 5000 }), (e: BrickError) => {
+      assert.equal(e.fault, dump instanceof BrickError ? 'TIMEOUT' : 'COMMAND_FAILED');
+      assert.doesNotMatch(e.message, /did not define/);
+      assert.match(e.message, /defined domain "i-2-10-VM".*virsh dumpxml/);
+      return true;
+    });
+    assert.equal(run.calls.length, 2);
+  }
+});
+
 test('domain_define on test:///default: a define libvirt refused is refused, even when the dumpxml after it finds a domain of that name', async () => {
   // virsh runs every command of a command string and exits with the last one's status: a refused
   // define followed by a dumpxml of the driver's own domain "test" exits 0 with that domain's XML.

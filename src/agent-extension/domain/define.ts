@@ -60,6 +60,14 @@ export async function defineDomain(xml: string, opts: { uri: string; run: Runner
     }
     throw e;
   };
+  // libvirt took the definition; only reading it back failed: the fault says the definition is in place.
+  const unread = (e: unknown): never => {
+    if (isBrickError(e) && (e.fault === 'COMMAND_FAILED' || e.fault === 'TIMEOUT')) {
+      const why = String(e.detail?.stderr ?? e.message).replace(/^error: /gm, '').trim();
+      throw new BrickError(e.fault, `libvirt (${uri}) defined domain "${name}" (the new definition is in place), but reading it back with virsh dumpxml failed: ${why}`, e.detail);
+    }
+    throw e;
+  };
   try {
     await writeFile(file, xml, { mode: 0o600 });
     if (uri.startsWith('test:')) {
@@ -70,7 +78,7 @@ export async function defineDomain(xml: string, opts: { uri: string; run: Runner
       return definedFrom(r.stdout, uri);
     }
     await run('virsh', ['-q', '-c', uri, 'define', '--validate', '--file', file], { timeoutMs, signal }).catch(refused);
-    const r = await run('virsh', ['-q', '-c', uri, 'dumpxml', '--domain', name], { timeoutMs }).catch(refused);
+    const r = await run('virsh', ['-q', '-c', uri, 'dumpxml', '--domain', name], { timeoutMs }).catch(unread);
     return definedFrom(r.stdout, uri);
   } finally {
     await rm(dir, { recursive: true, force: true });
