@@ -126,6 +126,17 @@ test('extraconfig: titled and numbered sections, allow-list on every top-level e
   fault(() => tweakDomainXml(KVM, { macspoof: true, extraconfig: enc('<devices/>') }, cfg), 'INVALID_PARAMS', /devices/);
 });
 
+test('extraconfig: an allowed name in a namespace is not that element (libvirt ignores it, or refuses it under --validate)', () => {
+  // <cpu xmlns="urn:x"> is no <cpu> to libvirt: without --validate libvirt drops it, so the merge
+  // removed the domain's own <cpu> and the VM lost its CPU mode silently.
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  fault(() => parseExtraconfig(enc("<cpu xmlns='urn:x'><model>a</model></cpu>"), ['cpu']), 'INVALID_PARAMS', /section "1": <cpu> is in namespace urn:x/);
+  fault(() => tweakDomainXml(KVM, { extraconfig: enc("<cpu xmlns='http://libvirt.org/schemas/domain/qemu/1.0'/>") }, cfg), 'INVALID_PARAMS', /<cpu> is in namespace/);
+  fault(() => parseExtraconfig(enc("dpdk-interface-a:\n<mtu xmlns='urn:x' size='9000'/>"), ['cpu'], ['mtu']), 'INVALID_PARAMS', /section "dpdk-interface-a": <mtu> is in namespace urn:x/);
+  // No namespace (xmlns="" says so explicitly) is the element itself.
+  assert.equal(parseExtraconfig(enc("<cpu xmlns=''/>"), ['cpu'])[0].elements[0].tagName, 'cpu');
+});
+
 test('qemu_cmdline: arguments are attribute values, escaped, never parsed', () => {
   const out = tweakDomainXml(SMALL, { qemu_cmdline: ["-fw_cfg", "name=opt/x,string=<a b='c'>&amp;"] }, cfg);
   assert.match(out, /<qemu:arg value='name=opt\/x,string=&lt;a b=&apos;c&apos;>&amp;amp;'\/>/);

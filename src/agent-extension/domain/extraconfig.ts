@@ -68,6 +68,14 @@ export function parseExtraconfig(value: string, allow: readonly string[], interf
             `${what}: <${name}> is not in ${allowKey} (${[...allowed].join(', ') || 'empty'}); ask the host admin to allow it or drop it`,
           );
         }
+        // libvirt's elements are in no namespace: <cpu xmlns="urn:x"> is no <cpu> to libvirt (it
+        // drops it, or refuses it under --validate), and merging it would remove the domain's own.
+        if (el.namespaceURI) {
+          throw new BrickError(
+            'INVALID_PARAMS',
+            `${what}: <${name}> is in namespace ${el.namespaceURI}, so it is not libvirt's <${el.localName}> (libvirt would ignore it); send it without xmlns`,
+          );
+        }
         elements.push(el);
       } else if (n.nodeType === 3 || n.nodeType === 4) {
         if (/\S/.test(n.nodeValue ?? '')) {
