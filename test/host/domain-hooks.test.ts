@@ -191,3 +191,17 @@ test('the temp file is gone afterwards, also after a failure', async () => {
   assert.match(p, new RegExp(`^/tmp/brick-hook-${process.pid}-[A-Za-z0-9]{6}/domxml$`));
   assert.equal(existsSync(p), false);
 });
+
+test('bash\'s own variables are not custom properties: SHELLOPTS=noexec would turn every bash hook into a no-op that exits 0', async () => {
+  // A refusing hook (exit 2) that a caller could otherwise switch off with custom {SHELLOPTS: 'noexec'}:
+  // bash reads SHELLOPTS (and BASHOPTS) from its environment and, with noexec, runs nothing.
+  const dir = hooksDir({ '10_refuse': '#!/bin/bash\necho "VM i-2-10-VM is not licensed on this host" >&2\nexit 2\n' });
+  for (const custom of [{ SHELLOPTS: 'noexec' }, { BASHOPTS: 'extdebug' }, { PS4: '$(touch /tmp/x)' }]) {
+    await assert.rejects(tweak([XML, { hooks: true, custom }], ctx(dir)), (e: BrickError) => {
+      assert.equal(e.fault, 'INVALID_PARAMS', `${JSON.stringify(custom)}: ${e.message}`);
+      assert.match(e.message, /is reserved/);
+      return true;
+    });
+  }
+  await assert.rejects(tweak([XML, { hooks: true, custom: { DISK_MODE: 'x' } }], ctx(dir)), (e: BrickError) => e.fault === 'HOOK_FAILED');
+});

@@ -35,7 +35,9 @@ const STDERR_MAX = 2000;
 
 /** Custom property names become environment variables: identifiers only, none the hook relies on. */
 export const CUSTOM_NAME_RE = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
-const RESERVED_ENV = new Set(['PATH', 'HOME', 'LANG', 'LC_ALL', 'SHELL', 'IFS', 'ENV', 'BASH_ENV', 'TMPDIR', 'PWD', 'vmId', 'vmName', 'GCONV_PATH', 'LOCPATH', 'NLSPATH', 'HOSTALIASES', 'TCLLIBPATH']);
+// SHELLOPTS and BASHOPTS are read by bash at start (SHELLOPTS=noexec makes a bash hook run nothing
+// and exit 0), PS4 is expanded, command substitutions included, under xtrace (bash imports it when not root).
+const RESERVED_ENV = new Set(['PATH', 'HOME', 'LANG', 'LC_ALL', 'SHELL', 'IFS', 'ENV', 'BASH_ENV', 'SHELLOPTS', 'BASHOPTS', 'PS4', 'TMPDIR', 'PWD', 'vmId', 'vmName', 'GCONV_PATH', 'LOCPATH', 'NLSPATH', 'HOSTALIASES', 'TCLLIBPATH']);
 /**
  * The dynamic loader's and the interpreters' own variables: they change which code a hook runs, not
  * what it is told. PYTHONPATH alone is allowed (vdsm passes it on; brick appends hooking_dir to it).
