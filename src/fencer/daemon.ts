@@ -303,12 +303,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   }
   const startRuntime = rtWanted.filter((e) => !configPaths.has(e.path));
   const candidates = [...f.pool.map((c) => c.path), ...startRuntime.map((e) => e.path), ...prevRuntime.map((e) => e.path)];
-  const inherited = inherit(
-    [...new Set(candidates)],
-    prevState && stateRecord(prevState),
-    prevLease && leaseRecord(prevLease),
-    { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), nowBootMonoMs: bootMonoMs(), fenceAfterMs: timing.fenceAfterMs },
-  );
+  const inheritCtx = { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), nowBootMonoMs: bootMonoMs(), fenceAfterMs: timing.fenceAfterMs };
+  const inherited = inherit([...new Set(candidates)], prevState && stateRecord(prevState), prevLease && leaseRecord(prevLease), inheritCtx);
   const pools: PoolRuntime[] = [...f.pool.map((cfg) => newPool(cfg, 'config')), ...startRuntime.map((e) => newPool(entryPoolConfig(e), 'runtime'))];
   // A runtime pool the orchestrator removed while the previous fencer, which then crashed, had it
   // armed: its expiry is not lost with the file's entry. It stays guarded until it may go.
@@ -386,7 +382,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       : undefined;
   // A fencer restarted while a pool is dead cannot record its mount again (that needs a verified
   // probe): take the previous fencer's record when the same mount is still there.
-  killVms?.inherit(prevState);
+  killVms?.inherit(prevState, inheritCtx);
   // The watchdog last: once open it must be petted, and the first pet comes from the loop, after
   // the pools have been judged (a crash before that point pets nothing).
   let watchdog: Watchdog | undefined;

@@ -14,7 +14,7 @@ import { planPoolKill, type KillFacts, type PoolKillState, type Holder } from '.
 import { gatherKillFacts, pendingWrites, type GatherPaths } from '../../src/fencer/kill-vms/gather.js';
 import { destroyArgv, destroyDomains, killHolders, killMarkerFile, markerOf } from '../../src/fencer/kill-vms/act.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { KillVms } from '../../src/fencer/kill-vms/controller.js';
+import { KillVms, inheritMounts, type PreviousMounts } from '../../src/fencer/kill-vms/controller.js';
 import type { Logger } from '../../src/shared/log.js';
 import { recordingRunner, type Runner } from '../../src/shared/run.js';
 
@@ -402,6 +402,24 @@ test('controller: a pool configured as a symlink is recorded by the mount of its
     r = kv.tick([{ path: '/srv/pools/a', fence: true, lastOkMs: 0 }], (t += 100));
   }
   assert.deepEqual(killedPids, [400]);
+});
+
+// The previous fencer's state file as inheritMounts sees it: pool /srv/a (resolved /mnt/pool) recorded on 0:52.
+const mrec = { dev: '0:52', fstype: 'nfs', mount_point: '/mnt/pool' };
+const mprev = (o: Partial<PreviousMounts> = {}): PreviousMounts => ({ pid: 100, boot_id: 'boot-1', written_at_ms: 990_000, pools: [{ path: '/srv/a', kill_vms: { mount: mrec } }], ...o });
+const mctx = { pid: 200, bootId: 'boot-1' as string | undefined, bootWallMs: 500_000 };
+const mpools = [{ path: '/srv/a', resolved: '/mnt/pool', recorded: false }];
+const taken = (prev: PreviousMounts, c = mctx, pools = mpools, mounts = parseMountinfo(MOUNTINFO)) => inheritMounts(prev, c, pools, mounts).map((t) => `${t.path} ${t.mount.dev} ${t.mount.mountPoint}`);
+
+test('inheritMounts: a record is taken only for a guarded, unrecorded pool whose resolved path is still on the recorded device and mount point', () => {
+  assert.deepEqual(taken(mprev()), ['/srv/a 0:52 /mnt/pool']);
+  assert.deepEqual(taken(mprev({ pools: [{ path: '/srv/a', kill_vms: { mount: { ...mrec, dev: '0:99' } } }] })), [], 'remounted: another device');
+  assert.deepEqual(taken(mprev({ pools: [{ path: '/srv/a', kill_vms: { mount: { ...mrec, mount_point: '/mnt' } } }] })), [], 'another mount point');
+  assert.deepEqual(taken(mprev({ pools: [{ path: '/srv/a', kill_vms: { mount: null } }] })), [], 'never recorded');
+  assert.deepEqual(taken(mprev({ pools: [{ path: '/srv/a' }] })), [], 'no kill_vms (another action)');
+  assert.deepEqual(taken(mprev(), mctx, [{ ...mpools[0], recorded: true }]), [], 'recorded already by this fencer');
+  assert.deepEqual(taken(mprev(), mctx, [{ path: '/srv/b', resolved: '/mnt/pool', recorded: false }]), [], 'a pool no longer guarded');
+  assert.deepEqual(taken(mprev(), mctx, mpools, parseMountinfo(MOUNTINFO.split('\n').slice(0, 1).join('\n'))), [], 'unmounted: the path is on /');
 });
 
 test('destroy: every killed VM\'s domain is destroyed at once, the whole phase bounded by one deadline (N hung virsh/xl take one deadline, not N)', async () => {

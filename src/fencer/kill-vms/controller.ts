@@ -3,7 +3,6 @@
 // out its plan (act.ts). The daemon asks it each tick whether to reset the host and which pools'
 // probes to hold; everything else (petting, the reset itself) stays the daemon's.
 import { existsSync, readFileSync } from 'node:fs';
-import { uptime } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import type { Runner } from '../../shared/run.js';
@@ -11,7 +10,7 @@ import { round3 } from '../state.js';
 import { planPoolKill, describeHolders, type KillFacts, type PoolKillState, type KilledProc } from './decide.js';
 import { gatherKillFacts, poolMount, HOST_PATHS, type GatherPaths, type KillTarget } from './gather.js';
 import { destroyDomains, killHolders, killMarkerFile, markerOf, type KillFn, type KillMarker } from './act.js';
-import { devFromStDev, mountOf, parseMountinfo } from './proc-parse.js';
+import { devFromStDev, mountOf, parseMountinfo, type MountEntry } from './proc-parse.js';
 import type { KillVmsCounters, PoolKillSnapshot } from './snapshot.js';
 
 export type { KillVmsCounters, PoolKillSnapshot };
@@ -54,6 +53,41 @@ interface PoolRt {
   vmsKilled: number;
   spared: number;
   lastWaitLogMs: number;
+}
+
+/** What of the previous fencer's state file (state.ts FencerState) decides which mount records a start takes. */
+export interface PreviousMounts {
+  pid: number;
+  boot_id?: string | null;
+  written_at_ms: number;
+  pools: Array<{ path: string; kill_vms?: Pick<PoolKillSnapshot, 'mount'> }>;
+}
+
+export interface MountInheritContext {
+  pid: number;
+  bootId: string | undefined;
+  /** Wall clock at boot (epoch ms). */
+  bootWallMs: number;
+}
+
+/**
+ * The mount records a new fencer takes from the previous one: a pool it guards, not recorded yet,
+ * whose recorded mount (device and mount point) is still the one its resolved path is on now.
+ * A restarted fencer cannot record a dead pool's mount again (that needs a verified probe), and
+ * without a record an expiry of the pool resets the host.
+ */
+export function inheritMounts(prev: PreviousMounts, c: MountInheritContext, pools: Array<{ path: string; resolved: string; recorded: boolean }>, mounts: MountEntry[]): KillTarget[] {
+  if (prev.pid === c.pid || prev.written_at_ms < c.bootWallMs) return [];
+  const out: KillTarget[] = [];
+  for (const old of prev.pools) {
+    const p = pools.find((x) => x.path === old.path);
+    const rec = old.kill_vms?.mount;
+    if (!p || !rec || p.recorded || out.some((t) => t.path === p.path)) continue;
+    const m = mountOf(p.resolved, mounts);
+    if (!m || m.dev !== rec.dev || m.mountPoint !== rec.mount_point) continue;
+    out.push({ path: old.path, mount: m });
+  }
+  return out;
 }
 
 const FENCED_SCAN_EVERY_MS = 1000;
@@ -118,23 +152,23 @@ export class KillVms {
     );
   }
 
-  /** Take the pools' mount records from the previous fencer of this boot, where the same mount (device and mount point) is still mounted. */
-  inherit(prev: { pid: number; written_at_ms: number; pools: Array<{ path: string; kill_vms?: PoolKillSnapshot }> } | undefined, nowWallMs = Date.now()): void {
-    if (!prev || prev.pid === process.pid || prev.written_at_ms < nowWallMs - uptime() * 1000) return;
+  /**
+   * Take the pools' mount records from the previous fencer of this boot, where the same mount
+   * (device and mount point) is still mounted (inheritMounts decides).
+   */
+  inherit(prev: PreviousMounts | undefined, c: MountInheritContext): void {
+    if (!prev) return;
     let mounts;
     try {
       mounts = parseMountinfo(readFileSync(join(this.paths.proc, 'self/mountinfo'), 'utf8'));
     } catch {
       return;
     }
-    for (const old of prev.pools) {
-      const p = this.pools.get(old.path);
-      const rec = old.kill_vms?.mount;
-      if (!p || !rec || p.target) continue;
-      const m = mountOf(p.resolved, mounts);
-      if (!m || m.dev !== rec.dev || m.mountPoint !== rec.mount_point) continue;
-      p.target = { path: old.path, mount: m };
-      this.o.log.info({ pool: old.path, dev: m.dev, previous_pid: prev.pid }, `kill-vms: the mount of ${old.path} recorded by the previous fencer is still there`);
+    const pools = [...this.pools.values()].map((p) => ({ path: p.path, resolved: p.resolved, recorded: Boolean(p.target) }));
+    for (const t of inheritMounts(prev, c, pools, mounts)) {
+      const p = this.pools.get(t.path)!;
+      p.target = t;
+      this.o.log.info({ pool: t.path, dev: t.mount.dev, previous_pid: prev.pid }, `kill-vms: the mount of ${t.path} recorded by the previous fencer is still there`);
     }
   }
 
