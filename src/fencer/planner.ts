@@ -226,7 +226,12 @@ function sinceMs(r: PreviousRecord, c: InheritContext): number {
   return c.nowWallMs - r.writtenAtMs;
 }
 
-function sameBoot(r: PreviousRecord, c: InheritContext): boolean {
+/**
+ * The record was written in this boot: by boot id when both sides have one (a wall-clock step, NTP
+ * at boot or an admin's date, cannot move a record across a boot), else by the wall clock at boot.
+ * Also kill-vms' mount records (kill-vms/controller.ts inheritMounts).
+ */
+export function sameBoot(r: Pick<PreviousRecord, 'bootId' | 'writtenAtMs'>, c: Pick<InheritContext, 'bootId' | 'bootWallMs'>): boolean {
   if (r.bootId !== undefined && c.bootId !== undefined) return r.bootId === c.bootId;
   return r.writtenAtMs >= c.bootWallMs;
 }

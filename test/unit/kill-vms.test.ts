@@ -407,6 +407,7 @@ test('controller: a pool configured as a symlink is recorded by the mount of its
 // The previous fencer's state file as inheritMounts sees it: pool /srv/a (resolved /mnt/pool) recorded on 0:52.
 const mrec = { dev: '0:52', fstype: 'nfs', mount_point: '/mnt/pool' };
 const mprev = (o: Partial<PreviousMounts> = {}): PreviousMounts => ({ pid: 100, boot_id: 'boot-1', written_at_ms: 990_000, pools: [{ path: '/srv/a', kill_vms: { mount: mrec } }], ...o });
+// pid: this process's (inheritMounts is given the daemon's start-up context, which carries it).
 const mctx = { pid: 200, bootId: 'boot-1' as string | undefined, bootWallMs: 500_000 };
 const mpools = [{ path: '/srv/a', resolved: '/mnt/pool', recorded: false }];
 const taken = (prev: PreviousMounts, c = mctx, pools = mpools, mounts = parseMountinfo(MOUNTINFO)) => inheritMounts(prev, c, pools, mounts).map((t) => `${t.path} ${t.mount.dev} ${t.mount.mountPoint}`);
@@ -420,6 +421,53 @@ test('inheritMounts: a record is taken only for a guarded, unrecorded pool whose
   assert.deepEqual(taken(mprev(), mctx, [{ ...mpools[0], recorded: true }]), [], 'recorded already by this fencer');
   assert.deepEqual(taken(mprev(), mctx, [{ path: '/srv/b', resolved: '/mnt/pool', recorded: false }]), [], 'a pool no longer guarded');
   assert.deepEqual(taken(mprev(), mctx, mpools, parseMountinfo(MOUNTINFO.split('\n').slice(0, 1).join('\n'))), [], 'unmounted: the path is on /');
+});
+
+test('inheritMounts: a record of this boot is taken whatever pid wrote it; the boot is judged by boot id, the wall clock only for a record without one', () => {
+  const rec = ['/srv/a 0:52 /mnt/pool'];
+  // The crashed fencer's pid came round to this start (pid_max 32768 wraps within hours): its record is as good as any.
+  assert.deepEqual(taken(mprev({ pid: mctx.pid })), rec, 'our own pid');
+  // Same boot id, written "before the boot" by the wall clock: the clock was stepped forward since (NTP at boot, an admin's date).
+  assert.deepEqual(taken(mprev({ written_at_ms: mctx.bootWallMs - 3_600_000 })), rec, 'this boot, the wall clock stepped forward since the write');
+  // Another boot id, written "after the boot" by the wall clock (stepped back, or not yet stepped when it wrote): not this boot's.
+  assert.deepEqual(taken(mprev({ boot_id: 'boot-0' })), [], 'another boot');
+  // No boot id in the record (an older fencer), or ours unreadable: by the wall clock against the boot, at −ε, =, +ε.
+  for (const o of [{ boot_id: null }, {}]) {
+    const c = 'boot_id' in o ? mctx : { ...mctx, bootId: undefined };
+    assert.deepEqual(taken(mprev({ ...o, written_at_ms: mctx.bootWallMs - 1 }), c), [], 'written 1 ms before the boot');
+    assert.deepEqual(taken(mprev({ ...o, written_at_ms: mctx.bootWallMs }), c), rec, 'written at the boot');
+    assert.deepEqual(taken(mprev({ ...o, written_at_ms: mctx.bootWallMs + 1 }), c), rec, 'written 1 ms after the boot');
+  }
+});
+
+test('controller: without the previous fencer\'s mount record an expiry of a used pool resets the host at once; with it, kill-vms kills the holders instead', async () => {
+  const h = fakeHost();
+  h.addProc(400, { fds: { '3': ['/mnt/pool/a.img', 52] } });
+  mkdirSync(join(h.paths.debugfs, 'bdi'), { recursive: true });
+  const killedPids: number[] = [];
+  const quiet = () => {};
+  const log = { info: quiet, debug: quiet, error: quiet, fatal: quiet, warn: quiet } as unknown as Logger;
+  const kv = () =>
+    new KillVms({
+      pools: [{ path: '/srv/a', resolved: '/mnt/pool' }], killTimeoutMs: 10_000, markerDir: h.root, writeFile: (_f, _t, done) => done(null), vm: { kind: 'none' }, destroyTimeoutMs: 1000,
+      run: async () => ({ code: 0, stdout: '', stderr: '' }) as never, log, now: () => performance.now(),
+      kill: (pid) => killedPids.push(pid), paths: h.paths,
+    });
+  const expire = [{ path: '/srv/a', fence: true, lastOkMs: 0 }];
+  // A record the previous fencer (crashed, its pid come round to us) wrote in this boot, after a wall-clock step forward.
+  const prev = mprev({ pid: process.pid, written_at_ms: mctx.bootWallMs - 3_600_000 });
+  const lost = kv(); // the record dropped (as a drop rule did for these two)
+  assert.match(lost.tick(expire, 1000).reset?.reason ?? '', /no record of the pool's mount/, 'no record: the host is reset');
+  const kept = kv();
+  kept.inherit(prev, mctx);
+  assert.deepEqual(kept.snapshot('/srv/a')?.mount, mrec);
+  let t = 1000;
+  for (let i = 0; i < 40 && !killedPids.length; i++) {
+    assert.equal(kept.tick(expire, t).reset, undefined, 'the record kept: no reset');
+    await new Promise((r) => setTimeout(r, 50));
+    t += 100;
+  }
+  assert.deepEqual(killedPids, [400], 'the holder is killed instead');
 });
 
 test('destroy: every killed VM\'s domain is destroyed at once, the whole phase bounded by one deadline (N hung virsh/xl take one deadline, not N)', async () => {

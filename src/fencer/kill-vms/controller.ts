@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../shared/log.js';
 import type { Runner } from '../../shared/run.js';
 import { round3 } from '../state.js';
+import { sameBoot, type InheritContext } from '../planner.js';
 import { planPoolKill, describeHolders, type KillFacts, type PoolKillState, type KilledProc } from './decide.js';
 import { gatherKillFacts, poolMount, HOST_PATHS, type GatherPaths, type KillTarget } from './gather.js';
 import { destroyDomains, killHolders, killMarkerFile, markerOf, type KillFn, type KillMarker } from './act.js';
@@ -63,21 +64,22 @@ export interface PreviousMounts {
   pools: Array<{ path: string; kill_vms?: Pick<PoolKillSnapshot, 'mount'> }>;
 }
 
-export interface MountInheritContext {
-  pid: number;
-  bootId: string | undefined;
-  /** Wall clock at boot (epoch ms). */
-  bootWallMs: number;
-}
+/** This boot's id (/proc/sys/kernel/random/boot_id) and wall clock at boot: planner.inherit's context serves. */
+export type MountInheritContext = Pick<InheritContext, 'bootId' | 'bootWallMs'>;
 
 /**
- * The mount records a new fencer takes from the previous one: a pool it guards, not recorded yet,
- * whose recorded mount (device and mount point) is still the one its resolved path is on now.
- * A restarted fencer cannot record a dead pool's mount again (that needs a verified probe), and
- * without a record an expiry of the pool resets the host.
+ * The mount records a new fencer takes from the previous one of this boot: a pool it guards, not
+ * recorded yet, whose recorded mount (device and mount point) is still the one its resolved path is
+ * on now. A restarted fencer cannot record a dead pool's mount again (that needs a verified probe),
+ * and without a record an expiry of the pool resets the host (tick), killing every VM on it.
+ *
+ * The boot is judged as planner.inherit judges it (sameBoot: boot id first, the wall clock only for
+ * a record without one), and the pid never drops a record: start-up reads the state file under the
+ * instance lock before this process writes it, so a record with our pid is a previous fencer's whose
+ * pid came round again (pid_max 32768 wraps within hours).
  */
 export function inheritMounts(prev: PreviousMounts, c: MountInheritContext, pools: Array<{ path: string; resolved: string; recorded: boolean }>, mounts: MountEntry[]): KillTarget[] {
-  if (prev.pid === c.pid || prev.written_at_ms < c.bootWallMs) return [];
+  if (!sameBoot({ bootId: prev.boot_id ?? undefined, writtenAtMs: prev.written_at_ms }, c)) return [];
   const out: KillTarget[] = [];
   for (const old of prev.pools) {
     const p = pools.find((x) => x.path === old.path);
