@@ -148,9 +148,18 @@ export function stateAgeS(s: FencerState, nowMs = Date.now()): number {
   return Math.max(0, (nowMs - s.written_at_ms) / 1000);
 }
 
-/** The fencer is running if it rewrote the state recently. */
-export function fencerRunning(s: FencerState, nowMs = Date.now()): boolean {
-  return stateAgeS(s, nowMs) <= STATE_STALE_S;
+/**
+ * The state was written in another boot (both boot ids known and different): its fencer ended with
+ * that boot, however recent its wall-clock stamp reads (a clock behind after the reboot, an RTC not
+ * yet stepped by NTP, would make it look fresh).
+ */
+export function stateOfAnotherBoot(s: FencerState, boot: string | null | undefined): boolean {
+  return Boolean(s.boot_id && boot && s.boot_id !== boot);
+}
+
+/** The fencer is running if it rewrote the state recently, in this boot (`boot`: this boot's id, null when unreadable). */
+export function fencerRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null): boolean {
+  return !stateOfAnotherBoot(s, boot) && stateAgeS(s, nowMs) <= STATE_STALE_S;
 }
 
 /**

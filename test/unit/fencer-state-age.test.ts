@@ -25,3 +25,14 @@ test('stateAgeS: a state of this boot is aged by CLOCK_MONOTONIC, whatever its w
   assert.equal(fencerRunning(state({ written_at_ms: now - S - E }), now), false);
   assert.equal(fencerRunning(state({ written_at_ms: now - S }), now), true);
 });
+
+test('fencerRunning: a state of another boot (both boot ids known) is no running fencer, however fresh its wall-clock stamp; without a boot id on either side, its age decides', () => {
+  const now = Date.now();
+  // The last boot's fencer wrote a second ago by a wall clock that is behind after the reboot.
+  assert.equal(fencerRunning(state({ boot_id: 'boot-0', written_at_ms: now - 1000 }), now, 'boot-1'), false, 'another boot');
+  assert.equal(fencerRunning(state({ boot_id: 'boot-0', written_at_ms: now + 3600_000 }), now, 'boot-1'), false, 'another boot, "from the future"');
+  assert.equal(fencerRunning(state({ boot_id: 'boot-1', written_at_ms: now - 1000 }), now, 'boot-1'), true, 'this boot');
+  assert.equal(fencerRunning(state({ written_at_ms: now - 1000 }), now, 'boot-1'), true, 'a state without boot id');
+  assert.equal(fencerRunning(state({ boot_id: 'boot-0', written_at_ms: now - 1000 }), now, null), true, 'our boot id unreadable');
+  assert.equal(fencerRunning(state({ boot_id: 'boot-0', written_at_ms: now - STATE_STALE_S * 1000 - E }), now, null), false);
+});

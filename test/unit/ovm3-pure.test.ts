@@ -174,6 +174,7 @@ const armedPool = (path: string, over: Record<string, unknown> = {}) => ({ path,
 const facts = (over: Partial<HealthCheckFacts> = {}): HealthCheckFacts => ({
   state: state({ pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }),
   pidAlive: true,
+  bootId: 'boot-1',
   guid: 'g1',
   path: '/OVS/Repositories/b',
   poolPaths: ['/OVS/Repositories/a', '/OVS/Repositories/b'],
@@ -188,6 +189,8 @@ test('check_dom0_storage_health_check: running only when the fencer runs, guards
     ['no state file', { state: undefined }, /no fencer state/],
     ['stale state file', { nowMs: 1_000_000 + (STATE_STALE_S + 0.001) * 1000 }, /stale/],
     ['writer gone', { pidAlive: false }, /pid 1.*gone/],
+    // Written by the last boot's fencer, fresh by a wall clock behind after the reboot; its pid is some other process now.
+    ['a state of the last boot', { state: state({ boot_id: 'boot-0', pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }) }, /before the last boot/],
     ['another host id', { guid: 'g2' }, /fencer.host_id = "g2"/],
     ['path not resolved', { path: new Error('realpath -e /x: no answer within 10 ms') }, /cannot resolve/],
     ['another path', { path: '/OVS/Repositories/c' }, /does not guard \/OVS\/Repositories\/c/],
@@ -210,6 +213,9 @@ test('check_dom0_storage_health_check: running only when the fencer runs, guards
   assert.match(healthCheckReply(facts({ path: '/OVS/Repositories/c', started: true })).why, /added .* as a runtime pool.*next tick/);
   // The state's age at exactly STATE_STALE_S is still fresh; every protecting action counts.
   assert.deepEqual(healthCheckReply(facts({ nowMs: 1_000_000 + STATE_STALE_S * 1000 })).reply, [true, false]);
+  // A state of this boot, or one whose boot cannot be told (no boot id on either side): by its age.
+  for (const [sb, b] of [['boot-1', 'boot-1'], [undefined, 'boot-1'], ['boot-0', null]] as const)
+    assert.deepEqual(healthCheckReply(facts({ bootId: b, state: state({ ...(sb ? { boot_id: sb } : {}), pools: [armedPool('/OVS/Repositories/b')] as never }), poolPaths: ['/OVS/Repositories/b'] })).reply, [true, false], `${sb} / ${b}`);
   for (const action of ['reboot', 'crash', 'kill-vms', 'command'] as const)
     assert.deepEqual(healthCheckReply(facts({ state: state({ action, pools: [armedPool('/OVS/Repositories/b')] as never }), poolPaths: ['/OVS/Repositories/b'] })).reply, [true, false], action);
 });

@@ -6,7 +6,8 @@
 // read through the fencer's peer check, in a child process with a deadline. The agent process
 // itself never touches NFS with fs.
 import { BrickError } from '../../shared/errors.js';
-import { fencerPidAlive, fencerRunning, readFencerState, type FencerState } from '../../fencer/state.js';
+import { fencerPidAlive, fencerRunning, readFencerState, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
+import { bootId } from '../../fencer/lease.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
 import { resolvePoolPath } from '../../fencer/probe.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
@@ -29,6 +30,8 @@ export interface HealthCheckFacts {
   state: FencerState | undefined;
   /** The state's writer (state.pid) still exists. */
   pidAlive: boolean;
+  /** This boot's /proc/sys/kernel/random/boot_id (null: unreadable): a state of another boot is no running fencer. */
+  bootId: string | null;
   guid: string;
   /** The call's path, resolved (symlinks, trailing slash); an Error when it could not be resolved (missing, or not in time). */
   path: string | Error;
@@ -54,7 +57,8 @@ export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolea
   const no = (why: string) => ({ reply: [false, f.started] as [boolean, boolean], why: f.started ? `added ${typeof f.path === 'string' ? f.path : 'the path'} as a runtime pool; ${why}` : why });
   const s = f.state;
   if (!s) return no('no fencer state: is brick-fencer.service running?');
-  if (!fencerRunning(s, f.nowMs)) return no('the fencer state is stale: brick-fencer is not running');
+  if (stateOfAnotherBoot(s, f.bootId)) return no('the fencer state is from before the last boot: brick-fencer is not running');
+  if (!fencerRunning(s, f.nowMs, f.bootId)) return no('the fencer state is stale: brick-fencer is not running');
   if (!f.pidAlive) return no(`the fencer (pid ${s.pid}) that wrote the state is gone: brick-fencer is not running`);
   if (s.host_id !== f.guid)
     return no(`the fencer writes heartbeats as "${s.host_id}" but CloudStack knows this host as "${f.guid}"; set fencer.host_id = "${f.guid}" so peers can check it`);
@@ -106,6 +110,7 @@ export async function storageHealthCheck([path, , guid, timeout, interval]: [str
   const facts: HealthCheckFacts = {
     state,
     pidAlive: state ? fencerPidAlive(state) : false,
+    bootId: bootId() ?? null,
     guid,
     path: resolved!,
     poolPaths: poolPaths.map((p) => (p instanceof Error ? undefined : p)),
