@@ -11,7 +11,7 @@ import { Dispatcher } from '../../src/agent-extension/dispatch.js';
 import { methods } from '../../src/network/methods.js';
 import { linkKey } from '../../src/network/host/context.js';
 import { netHost } from '../../src/network/host/netns.js';
-import { SafeApply, bootId, pendingPath, readPending } from '../../src/network/host/safe-apply.js';
+import { SafeApply, bootId, ownerRuns, pendingPath, readPending } from '../../src/network/host/safe-apply.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { recordingRunner, type RecordedCall } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
@@ -169,5 +169,45 @@ describe('safe apply on disk', () => {
 
     assert.equal(await new SafeApply().recover(networkConfig({}), recordingRunner(), log), 'none');
     assert.ok(readFileSync(join(config.fencer.state_dir, 'network-pending.json'), 'utf8'));
+  });
+
+  it('at start: the writer is the record\'s pid AND start time (pid reuse is no live owner), our own pid is a previous process\'s, and another boot is dropped whatever has its pid now', async () => {
+    const config = networkConfig({ namespace: 'now-other' });
+    const file = pendingPath(config);
+    const record = (o: object) => writeFileSync(file, JSON.stringify({ version: 1, pid: 999_999_999, boot_id: bootId(), namespace: '', changes: ['c'], undo, deadline_ms: 1, ...o }));
+    const startOf = (pid: number) => { const t = readFileSync(`/proc/${pid}/stat`, 'utf8'); return t.slice(t.lastIndexOf(')') + 2).split(' ')[19]; };
+    const recover = async () => {
+      const r = recordingRunner();
+      return [await new SafeApply().recover(config, r, log), r.calls.length];
+    };
+    // The writer died; its pid now belongs to another process (here: our parent, started at another time).
+    record({ pid: process.ppid, start: '1' });
+    assert.deepEqual(await recover(), ['rolled-back', 1], 'pid reused by another process: rolled back');
+    // The writer itself still runs (same pid, same start time): left to it.
+    record({ pid: process.ppid, start: startOf(process.ppid) });
+    assert.deepEqual(await recover(), ['owner-alive', 0]);
+    // A record written before it carried a start time: the pid alone, as before.
+    record({ pid: process.ppid });
+    assert.deepEqual(await recover(), ['owner-alive', 0]);
+    // The previous process's pid came round to us: it is not us.
+    record({ pid: process.pid, start: startOf(process.pid) === '1' ? '2' : '1' });
+    assert.deepEqual(await recover(), ['rolled-back', 1]);
+    // Another boot: dropped (the reboot undid it), even though a process has that pid now.
+    record({ boot_id: 'another-boot', pid: process.ppid });
+    assert.deepEqual(await recover(), ['other-boot', 0]);
+    assert.equal(existsSync(file), false);
+    // The same rule, pure.
+    const f = { selfPid: 50, pidExists: true, pidStart: '700' };
+    assert.equal(ownerRuns({ pid: 40, start: '700' }, f), true);
+    assert.equal(ownerRuns({ pid: 40, start: '699' }, f), false, 'another start time');
+    assert.equal(ownerRuns({ pid: 40 }, f), true, 'no start time recorded');
+    assert.equal(ownerRuns({ pid: 40, start: '699' }, { ...f, pidStart: undefined }), true, 'its start time unreadable');
+    assert.equal(ownerRuns({ pid: 40, start: '700' }, { ...f, pidExists: false }), false);
+    assert.equal(ownerRuns({ pid: 50, start: '700' }, f), false, 'our own pid');
+    // A record this process writes carries its start time.
+    const sa = new SafeApply();
+    const release = sa.reserve({ file, namespace: '', changes: ['c'], undo });
+    assert.deepEqual([readPending(file)?.pid, readPending(file)?.start], [process.pid, startOf(process.pid)]);
+    release();
   });
 });

@@ -28,6 +28,11 @@ export function pendingPath(config: Config): string {
 export interface PendingRecord {
   version: 1;
   pid: number;
+  /**
+   * The writer's start time (/proc/<pid>/stat starttime, clock ticks since boot): with pid, one
+   * process across pid reuse. Absent in records written before it was.
+   */
+  start?: string;
   /** /proc/sys/kernel/random/boot_id: a record from another boot is not rolled back. */
   boot_id: string;
   namespace: string;
@@ -74,14 +79,53 @@ export function readPending(file: string): PendingRecord | undefined {
   throw new BrickError('INTERNAL', `${file}: not a pending network change brick wrote; look at it and remove it`);
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return false;
+/** starttime (field 22) of /proc/<pid>/stat; undefined when it cannot be read. */
+function procStart(pid: number | 'self'): string | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may hold spaces and parentheses: count from the last ')'.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return /^\d+$/.test(f[19] ?? '') ? f[19] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What recover() knows of the record's writer, gathered from /proc. */
+export interface OwnerFacts {
+  selfPid: number;
+  /** A process with the record's pid exists (signal 0, EPERM included). */
+  pidExists: boolean;
+  /** Its start time, when readable. */
+  pidStart: string | undefined;
+}
+
+/**
+ * The record's writer still runs (pure). Our own pid is a previous process's come round again (the
+ * record was read before this process wrote one); a process with the pid but another start time is
+ * not the writer either (pid_max 32768 wraps within hours on a busy host). A record without a start
+ * time, or a start time that cannot be read, is judged by the pid alone.
+ */
+export function ownerRuns(r: Pick<PendingRecord, 'pid' | 'start'>, f: OwnerFacts): boolean {
+  if (r.pid === f.selfPid || !f.pidExists) return false;
+  return r.start === undefined || f.pidStart === undefined || f.pidStart === r.start;
+}
+
+function ownerFacts(pid: number): OwnerFacts {
+  let pidExists: boolean;
   try {
     process.kill(pid, 0);
-    return true;
+    pidExists = true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    pidExists = (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return { selfPid: process.pid, pidExists, pidStart: pidExists ? procStart(pid) : undefined };
+}
+
+/** This process's identity for a record: pid and start time. */
+function owner(): { pid: number; start?: string } {
+  const start = procStart('self');
+  return { pid: process.pid, ...(start ? { start } : {}) };
 }
 
 /** What a rollback must hold while it runs: the same locks the change was made under. */
@@ -149,7 +193,7 @@ export class SafeApply {
     this.assertFree();
     if (durable) {
       // On disk before anything changes: a crash from here on leaves the undo for the next start.
-      writeRecord(durable.file, { version: 1, pid: process.pid, boot_id: bootId(), namespace: durable.namespace, changes: durable.changes, undo: durable.undo, deadline_ms: 0 });
+      writeRecord(durable.file, { version: 1, ...owner(), boot_id: bootId(), namespace: durable.namespace, changes: durable.changes, undo: durable.undo, deadline_ms: 0 });
     }
     this.reserved = true;
     return () => {
@@ -164,7 +208,7 @@ export class SafeApply {
     this.reserved = true;
     const id = this.nextId++;
     const deadline = Date.now() + confirmWithinS * 1000;
-    if (o.file) writeRecord(o.file, { version: 1, pid: process.pid, boot_id: bootId(), namespace: host.namespace, changes, undo, deadline_ms: deadline });
+    if (o.file) writeRecord(o.file, { version: 1, ...owner(), boot_id: bootId(), namespace: host.namespace, changes, undo, deadline_ms: deadline });
     const timer = setTimeout(() => void this.rollback(id), confirmWithinS * 1000);
     timer.unref?.();
     this.pending = { id, changes, undo, host, log, deadline, timer, ...(o.scope ? { scope: o.scope } : {}), ...(o.file ? { file: o.file } : {}) };
@@ -239,14 +283,15 @@ export class SafeApply {
     const file = pendingPath(config);
     const r = readPending(file);
     if (!r) return 'none';
-    if (alive(r.pid)) {
-      log.warn({ file, pid: r.pid }, 'a pending network change belongs to a brick process that still runs; leaving it to that process');
-      return 'owner-alive';
-    }
+    // The boot first: a record of another boot has no live writer, whatever process has its pid now.
     if (r.boot_id !== bootId()) {
       log.warn({ file, changes: r.changes }, 'a pending network change from before the last boot was dropped (the reboot undid it)');
       removeRecord(file);
       return 'other-boot';
+    }
+    if (ownerRuns(r, ownerFacts(r.pid))) {
+      log.warn({ file, pid: r.pid }, 'a pending network change belongs to a brick process that still runs; leaving it to that process');
+      return 'owner-alive';
     }
     if (r.namespace && !existsSync(`/run/netns/${r.namespace}`)) {
       log.warn({ file, namespace: r.namespace, changes: r.changes }, 'a pending network change was dropped: its namespace is gone, and the change with it');
