@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import type { Io } from './io.js';
 import { EXIT } from './commands.js';
 import { checkAgent, type AgentCheck } from './agent-check.js';
-import { currentPoolAges, fencerRunning, readFencerState, stateAgeS, statePath, round3, type FencerState, type PoolState } from '../fencer/state.js';
+import { currentPoolAges, fencerNotRunning, readFencerState, stateAgeS, statePath, round3, type FencerState, type PoolState } from '../fencer/state.js';
 import { markerPath, readFenceMarker } from '../fencer/marker.js';
 
 export type Verdict = 'ok' | 'degraded' | 'not-protected';
@@ -20,6 +20,8 @@ export interface StatusReport {
     | null
     | {
         running: boolean;
+        /** Why the fencer is not running (null when it is): a stale, cleanly stopped or other boot's state, or its writer gone. */
+        not_running: string | null;
         state_age_s: number;
         pid: number;
         action: FencerState['action'];
@@ -47,7 +49,7 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
   const f = r.fencer;
   if (!f) bad.push('the fencer is not running (no state file)');
   else {
-    if (!f.running) bad.push(`the fencer is not running (state ${f.state_age_s} s old)`);
+    if (!f.running) bad.push(`the fencer is not running (${f.not_running ?? `state ${f.state_age_s} s old`})`);
     if (f.fenced) bad.push(`the fencer fenced at ${f.fenced.at} (pool ${f.fenced.pool})`);
     if (f.running && !f.pools.length) bad.push('the fencer guards no pool');
     if (f.running && f.runtime_pools?.error) warn.push(`the runtime pools file ${f.runtime_pools.file} is unusable (${f.runtime_pools.error}); the fencer keeps its last good set`);
@@ -80,12 +82,14 @@ export async function statusReport(config: Config, opts: { timeoutMs?: number; n
   const agent = await checkAgent(config, opts.timeoutMs ?? 5000);
   const nowMs = opts.nowMs ?? Date.now();
   const s = readFencerState(config.fencer.state_dir);
-  const running = s ? fencerRunning(s, nowMs) : false;
+  const notRunning = s ? fencerNotRunning(s, nowMs) : null;
+  const running = s ? notRunning === null : false;
   const facts: Facts = {
     agent,
     fencer: s
       ? {
           running,
+          not_running: notRunning,
           state_age_s: round3(stateAgeS(s, nowMs)),
           pid: s.pid,
           action: s.action,
@@ -127,7 +131,7 @@ export function formatStatus(r: StatusReport): string {
   if (!f) out.push(`fencer:   NOT RUNNING (no state: ${r.state_file} missing)`);
   else {
     out.push(
-      `fencer:   ${f.running ? 'running' : `NOT RUNNING (its last state is ${f.state_age_s} s old)`}, pid ${f.pid}, action ${f.action}, host id ${f.host_id}` +
+      `fencer:   ${f.running ? 'running' : `NOT RUNNING (${f.not_running ?? `its last state is ${f.state_age_s} s old`})`}, pid ${f.pid}, action ${f.action}, host id ${f.host_id}` +
         (f.fenced ? `, FENCED at ${f.fenced.at} (pool ${f.fenced.pool})` : ''),
     );
     const w = f.watchdog;

@@ -48,7 +48,8 @@ export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruc
       removing: p.removing ?? null,
       state: running ? p.state : 'fencer-stopped',
       last_ok_age_s: dbl(ages.last_ok_age_s),
-      fence_in_s: dbl(ages.fence_in_s),
+      // A stopped fencer counts nothing down (brick status says the same).
+      fence_in_s: running ? dbl(ages.fence_in_s) : null,
       probe_latency_ms: { last: dbl(p.probe_latency_ms.last), min: dbl(p.probe_latency_ms.min), max: dbl(p.probe_latency_ms.max) },
       armed: p.armed,
       in_use: p.in_use,
@@ -106,8 +107,9 @@ export const methods = [
       'pool path; each member a struct with source ("config": a [[fencer.pool]] of brick.toml; "runtime": added with ' +
       'heartbeat_add_pool or check_dom0_storage_health_check), removing (nil, or why a runtime pool removed from the runtime ' +
       'pools file is still guarded: it was late or expired), state (unverified, healthy, late, expired, dead, or fencer-stopped when the fencer ' +
-      'has not updated its state for 5 s), last_ok_age_s (seconds since the last verified heartbeat, nil before the first), ' +
-      'fence_in_s (seconds before this pool fences the host, nil when it cannot: unverified, idle or dead), probe_latency_ms ' +
+      'is not running: it has not updated its state for 5 s, it stopped cleanly, its process is gone, or the state is from another boot), ' +
+      'last_ok_age_s (seconds since the last verified heartbeat, nil before the first), ' +
+      'fence_in_s (seconds before this pool fences the host, nil when it cannot: unverified, idle, dead or fencer-stopped), probe_latency_ms ' +
       '(struct last/min/max), armed, in_use (true, false or "unknown"), stuck_probes, last_error, heartbeat, heartbeat_file, ' +
       'fence_when, fencer_running, fenced (set once the fencer fenced), last_fence (the marker of a fence before the last boot ' +
       'that concerned this pool, until an admin removes it); with fencer.action = "kill-vms" also kill_vms (struct: phase idle, ' +

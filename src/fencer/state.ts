@@ -157,9 +157,26 @@ export function stateOfAnotherBoot(s: FencerState, boot: string | null | undefin
   return Boolean(s.boot_id && boot && s.boot_id !== boot);
 }
 
-/** The fencer is running if it rewrote the state recently, in this boot (`boot`: this boot's id, null when unreadable). */
+/**
+ * Why the fencer that wrote this state is not running, or null when it is: it rewrote the state
+ * within STATE_STALE_S (by CLOCK_MONOTONIC within a boot: stateAgeS), that write was not its last
+ * (a clean stop writes clean_stop), the state is of this boot (a state_dir on persistent disk keeps
+ * the last boot's file, which a wall clock behind it would make look fresh), and its writer still
+ * exists (a SIGKILL leaves a fresh file for up to STATE_STALE_S). A reused pid cannot make an old
+ * file look fresh: the age decides that; the pid only tells a fresh file's writer is gone.
+ */
+export function fencerNotRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null): string | null {
+  if (stateOfAnotherBoot(s, boot)) return 'its state is from another boot';
+  const age = stateAgeS(s, nowMs);
+  if (s.clean_stop === true) return `it stopped cleanly ${round3(age)} s ago`;
+  if (age > STATE_STALE_S) return `its last state is ${round3(age)} s old`;
+  if (!fencerPidAlive(s)) return `its process (pid ${s.pid}) is gone`;
+  return null;
+}
+
+/** The fencer is running: fencerNotRunning has nothing to say. */
 export function fencerRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null): boolean {
-  return !stateOfAnotherBoot(s, boot) && stateAgeS(s, nowMs) <= STATE_STALE_S;
+  return fencerNotRunning(s, nowMs, boot) === null;
 }
 
 /**

@@ -101,11 +101,15 @@ function pool(over: Partial<PoolState> = {}): PoolState {
  * a margin, so a slow start of the process under test cannot make it look stale (the staleness rule
  * itself is tested with ageS = 60).
  */
-function state(stateDir: string, o: { ageS?: number; pools?: PoolState[]; action?: FencerState['action']; watchdog?: Partial<FencerState['watchdog']>; runtime_pools?: FencerState['runtime_pools'] } = {}): void {
+function state(
+  stateDir: string,
+  o: { ageS?: number; pools?: PoolState[]; action?: FencerState['action']; watchdog?: Partial<FencerState['watchdog']>; runtime_pools?: FencerState['runtime_pools']; extra?: Partial<FencerState> } = {},
+): void {
   const written = o.ageS === undefined ? Date.now() + 30_000 : Date.now() - o.ageS * 1000;
   writeFencerState(stateDir, {
     version: 1,
-    pid: 4242,
+    // A process that exists (this one): a running fencer's writer is alive.
+    pid: process.pid,
     host_id: 'h1',
     written_at_ms: written,
     started_at_ms: written - 100_000,
@@ -118,6 +122,7 @@ function state(stateDir: string, o: { ageS?: number; pools?: PoolState[]; action
     last_fence: null,
     pools: o.pools ?? [pool()],
     ...(o.runtime_pools ? { runtime_pools: o.runtime_pools } : {}),
+    ...o.extra,
   });
 }
 
@@ -274,6 +279,32 @@ test('status exit 4 (not protected): a stopped fencer shows no countdown; no sta
   assert.match(r.stdout, /fencer\.action = "log-only"/);
 });
 
+test('status exit 4, never ok: a fresh state file whose fencer stopped cleanly, whose writer is gone, or that is from another boot', async () => {
+  // Before: each of these read "fencer: running" with the pools' last states for up to 5 s (a clean
+  // stop, a SIGKILL), or for as long as the wall clock stayed behind the old file (another boot with
+  // a persistent state_dir): exit 0 or 3 while no fencer ran.
+  const dead = await new Promise<number>((resolve) => {
+    const c = execFile(process.execPath, ['-e', '0'], () => resolve(c.pid!));
+  });
+  for (const [what, extra, why] of [
+    ['clean stop', { clean_stop: true }, /stopped cleanly/],
+    ['writer gone', { pid: dead }, new RegExp(`its process \\(pid ${dead}\\) is gone`)],
+    ['another boot', { boot_id: 'a-boot-before-this-one' }, /from another boot/],
+  ] as const) {
+    const h = hostConfig();
+    state(h.state, { extra });
+    const r = await brick('status', '--config', h.path);
+    assert.equal(r.code, EXIT.NOT_PROTECTED, `${what}:\n${r.stdout}`);
+    assert.match(r.stdout, /^fencer: {3}NOT RUNNING \(/m, what);
+    assert.match(r.stdout.split('\n').find((l) => l.startsWith('fencer:'))!, why, what);
+    assert.match(r.stdout, /^pool \/mnt\/pool1 \(config\): unknown \(the fencer is not running\), .*fences in -,/m, what);
+    const j = JSON.parse((await brick('status', '--config', h.path, '--json')).stdout);
+    assert.equal(j.fencer.running, false, what);
+    assert.match(j.fencer.not_running, why, what);
+    assert.equal(j.verdict, 'not-protected', what);
+  }
+});
+
 test('status exit 1 on a bad config; the verdict of each finding (pure)', async () => {
   const bad = join(dir, 'bad-status.toml');
   writeFileSync(bad, '[fencer]\nfence_after_s = "x"\n');
@@ -284,6 +315,7 @@ test('status exit 1 on a bad config; the verdict of each finding (pure)', async 
   const agent = { listen: 'x', url: 'x', reachable: true, answer: 'ok' as const };
   const fencer = (o: Partial<NonNullable<Parameters<typeof judgeStatus>[0]['fencer']>> = {}) => ({
     running: true,
+    not_running: null,
     state_age_s: 1,
     pid: 1,
     action: 'reboot' as const,

@@ -426,6 +426,14 @@ test('heartbeat_status: per-pool struct from the state file, ages brought up to 
   assert.equal(r['/mnt/p'].probe_latency_ms.max.value, 40);
   assert.equal(r['/mnt/p'].last_fence.pool, '/mnt/p');
   assert.equal((heartbeatStatus(c, now + 10_000) as any)['/mnt/p'].state, 'fencer-stopped');
+  assert.equal((heartbeatStatus(c, now + 10_000) as any)['/mnt/p'].fence_in_s, null, 'a stopped fencer counts nothing down');
+  // A fresh file whose fencer stopped cleanly, or from another boot, is no running fencer either
+  // (before: "healthy", fencer_running true, fence_in_s counting down, until the file was 5 s old).
+  for (const extra of [{ clean_stop: true }, { boot_id: 'a-boot-before-this-one' }]) {
+    writeFileSync(join(c.fencer.state_dir, 'fencer.json'), JSON.stringify({ ...s, ...extra }));
+    const r = (heartbeatStatus(c, now) as any)['/mnt/p'];
+    assert.deepEqual([r.state, r.fencer_running, r.fence_in_s], ['fencer-stopped', false, null], JSON.stringify(extra));
+  }
 });
 
 test('VM usage of a pool configured as a symlink: a disk under the configured or the resolved path counts, keyed by the configured path', () => {

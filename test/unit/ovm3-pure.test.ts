@@ -226,6 +226,7 @@ test('storage health: peer checks combined safely', () => {
   assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }]), 'unknown');
   assert.deepEqual(fencerFacts(undefined), { running: false, state: 'no fencer state file' });
   assert.equal(fencerFacts(state(), 1_001_000).running, true);
+  assert.equal(fencerFacts(state({ clean_stop: true }), 1_001_000).running, false, 'a fencer that stopped cleanly a moment ago');
   const pools = (fencerFacts(state({ pools: [armedPool('/c'), armedPool('/r', { source: 'runtime' })] as never }), 1_001_000) as { pools: Array<{ path: string; source: string }> }).pools;
   assert.deepEqual(pools.map((p) => [p.path, p.source]), [['/c', 'config'], ['/r', 'runtime']], 'host_capabilities says where each pool comes from');
 });
