@@ -12,7 +12,7 @@ import { hostToolsReport } from '../shared/host-tools.js';
 import { hypervisorOf, probeHostKind, type HostKind } from './ovm3/hypervisor.js';
 import { readOvsVersion } from './ovm3/module-info.js';
 import { detectDpdk } from '../network/dpdk/operations.js';
-import { fencerRunning, readFencerState, stateAgeS, currentPoolAges, type FencerState } from '../fencer/state.js';
+import { fencerRunning, loadFencerState, stateAgeS, currentPoolAges, type FencerState } from '../fencer/state.js';
 
 export const PROBE_TIMEOUT_MS = 5000;
 
@@ -45,7 +45,8 @@ export interface WatchdogFacts {
   timeout_s: number;
 }
 
-export function fencerFacts(s: FencerState | undefined, nowMs = Date.now()): XmlRpcStruct {
+export function fencerFacts(s: FencerState | undefined, nowMs = Date.now(), problem?: string): XmlRpcStruct {
+  if (problem) return { running: false, state: `fencer state file unusable: ${problem}` };
   if (!s) return { running: false, state: 'no fencer state file' };
   return {
     running: fencerRunning(s, nowMs),
@@ -114,7 +115,7 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
     dpdk_reason: dpdk.reason ?? '',
     bridges,
     watchdog: { ...watchdog },
-    fencer: fencerFacts(readFencerState(ctx.config.fencer.state_dir)),
+    fencer: ((r) => fencerFacts(r.state, Date.now(), r.problem))(loadFencerState(ctx.config.fencer.state_dir)),
     brick_version: BRICK_VERSION,
     host_tools: tools.map((t) => ({ ...t })),
   };

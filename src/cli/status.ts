@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.js';
 import type { Io } from './io.js';
 import { EXIT } from './commands.js';
 import { checkAgent, type AgentCheck } from './agent-check.js';
-import { currentPoolAges, fencerNotRunning, readFencerState, stateAgeS, statePath, round3, type FencerState, type PoolState } from '../fencer/state.js';
+import { currentPoolAges, fencerNotRunning, loadFencerState, stateAgeS, statePath, round3, type FencerState, type PoolState } from '../fencer/state.js';
 import { markerPath, readFenceMarker } from '../fencer/marker.js';
 
 export type Verdict = 'ok' | 'degraded' | 'not-protected';
@@ -36,6 +36,8 @@ export interface StatusReport {
         unguarded?: string[];
       };
   last_fence: ReturnType<typeof readFenceMarker> | null;
+  /** Why the state file, which is there, cannot be used (fencer is null then); null otherwise. */
+  state_error: string | null;
   state_file: string;
   marker_file: string;
 }
@@ -47,7 +49,7 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
   const bad: string[] = [];
   const warn: string[] = [];
   const f = r.fencer;
-  if (!f) bad.push('the fencer is not running (no state file)');
+  if (!f) bad.push(r.state_error ? `the fencer state ${r.state_file} is unusable (${r.state_error})` : 'the fencer is not running (no state file)');
   else {
     if (!f.running) bad.push(`the fencer is not running (${f.not_running ?? `state ${f.state_age_s} s old`})`);
     if (f.fenced) bad.push(`the fencer fenced at ${f.fenced.at} (pool ${f.fenced.pool})`);
@@ -81,7 +83,7 @@ export function exitCode(v: Verdict): number {
 export async function statusReport(config: Config, opts: { timeoutMs?: number; nowMs?: number } = {}): Promise<StatusReport> {
   const agent = await checkAgent(config, opts.timeoutMs ?? 5000);
   const nowMs = opts.nowMs ?? Date.now();
-  const s = readFencerState(config.fencer.state_dir);
+  const { state: s, problem } = loadFencerState(config.fencer.state_dir);
   const notRunning = s ? fencerNotRunning(s, nowMs) : null;
   const running = s ? notRunning === null : false;
   const facts: Facts = {
@@ -108,6 +110,7 @@ export async function statusReport(config: Config, opts: { timeoutMs?: number; n
         }
       : null,
     last_fence: readFenceMarker(config.fencer.marker_dir) ?? null,
+    state_error: problem ?? null,
     state_file: statePath(config.fencer.state_dir),
     marker_file: markerPath(config.fencer.marker_dir),
   };
@@ -128,7 +131,8 @@ export function formatStatus(r: StatusReport): string {
   const out: string[] = [];
   out.push(agentLine(r.agent));
   const f = r.fencer;
-  if (!f) out.push(`fencer:   NOT RUNNING (no state: ${r.state_file} missing)`);
+  if (!f && r.state_error) out.push(`fencer:   NOT RUNNING? ${r.state_file} is unusable (${r.state_error}); a running fencer rewrites it every tick`);
+  else if (!f) out.push(`fencer:   NOT RUNNING (no state: ${r.state_file} missing)`);
   else {
     out.push(
       `fencer:   ${f.running ? 'running' : `NOT RUNNING (${f.not_running ?? `its last state is ${f.state_age_s} s old`})`}, pid ${f.pid}, action ${f.action}, host id ${f.host_id}` +

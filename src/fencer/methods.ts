@@ -7,7 +7,7 @@ import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../rpc/values
 import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
 import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';
-import { currentPoolAges, fencerRunning, readFencerState, statePath, type PoolState } from './state.js';
+import { currentPoolAges, fencerRunning, loadFencerState, statePath, type PoolState } from './state.js';
 import { readFenceMarker, type FenceMarker } from './marker.js';
 import type { Config } from '../config/schema.js';
 import { addRuntimePool, removeRuntimePool } from './pool-admin.js';
@@ -35,7 +35,9 @@ function killVmsStruct(k: NonNullable<PoolState['kill_vms']>): XmlRpcStruct {
 }
 
 export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruct {
-  const s = readFencerState(config.fencer.state_dir);
+  const { state: s, problem } = loadFencerState(config.fencer.state_dir);
+  if (problem)
+    throw new BrickError('NOT_READY', `the fencer state ${statePath(config.fencer.state_dir)} is unusable (${problem}): is brick-fencer running (systemctl status brick-fencer)?`);
   if (!s)
     throw new BrickError('NOT_READY', `no fencer state in ${statePath(config.fencer.state_dir)}: is brick-fencer running (systemctl status brick-fencer)?`);
   const running = fencerRunning(s, nowMs);
@@ -114,7 +116,7 @@ export const methods = [
       'fence_when, fencer_running, fenced (set once the fencer fenced), last_fence (the marker of a fence before the last boot ' +
       'that concerned this pool, until an admin removes it); with fencer.action = "kill-vms" also kill_vms (struct: phase idle, ' +
       'killing or fenced, fenced_since, waiting_for, last_kill_at, killed (array of pid, comm, vm, uuid, killed_at, gone_after_s), ' +
-      'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state.',
+      'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state, or its state file is unusable (not JSON, or not a state this brick reads).',
     handler: async (_args, ctx) => heartbeatStatus(ctx.config),
   }),
   method({

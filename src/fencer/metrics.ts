@@ -6,7 +6,7 @@
 // While the fencer is not running, nothing counts down: per-pool countdowns are left out and each
 // pool's state is "unknown", so a dashboard never shows a frozen "fences in" for a stopped fencer.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { currentPoolAges, fencerRunning, readFencerState, stateAgeS, type FencerState } from './state.js';
+import { currentPoolAges, fencerRunning, loadFencerState, stateAgeS, type FencerState } from './state.js';
 import { readFenceMarker } from './marker.js';
 
 export const POOL_STATES = ['unverified', 'healthy', 'late', 'expired', 'dead', 'unknown'] as const;
@@ -26,7 +26,8 @@ export function registerFencerMetrics(registry: Registry, fencer: { state_dir: s
     if (!snap) {
       setImmediate(() => (snap = undefined));
       const nowMs = Date.now();
-      const state = readFencerState(fencer.state_dir);
+      // An unusable file (truncated, another schema) reads as none: no TypeError in a scrape.
+      const state = loadFencerState(fencer.state_dir).state;
       const marker = readFenceMarker(fencer.marker_dir) ?? state?.fenced ?? undefined;
       const at = marker ? Date.parse(marker.at) : NaN;
       snap = { state, running: state ? fencerRunning(state, nowMs) : false, nowMs, lastFenceS: Number.isFinite(at) ? at / 1000 : undefined };

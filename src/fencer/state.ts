@@ -137,6 +137,52 @@ export function readFencerState(stateDir: string): FencerState | undefined {
 }
 
 /**
+ * The state for a reader that reports it (brick status, heartbeat_status, host_capabilities, the
+ * metrics): the state, nothing when there is no file, or why the file is unusable (not JSON, a
+ * field those readers use missing or of another type), so that they say so instead of calling a
+ * file that is there "missing" or failing on it with a TypeError.
+ */
+export function loadFencerState(stateDir: string): { state?: FencerState; problem?: string } {
+  let text: string;
+  try {
+    text = readFileSync(statePath(stateDir), 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? {} : { problem: `cannot read it: ${code ?? (e as Error).message}` };
+  }
+  let s: unknown;
+  try {
+    s = JSON.parse(text);
+  } catch {
+    return { problem: text.trim() ? 'not JSON (truncated or corrupt)' : 'not JSON (empty)' };
+  }
+  const problem = stateShapeProblem(s);
+  return problem ? { problem } : { state: s as FencerState };
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const numOrNull = (v: unknown) => v === null || isNum(v);
+
+/** The first field a reader of the state uses that is missing or of the wrong type, or null. */
+function stateShapeProblem(s: unknown): string | null {
+  if (!isObj(s)) return 'not a JSON object';
+  if (s.version !== 1) return `version ${JSON.stringify(s.version)}, not 1`;
+  for (const k of ['pid', 'written_at_ms'] as const) if (!isNum(s[k])) return `${k} is not a number`;
+  for (const k of ['host_id', 'action'] as const) if (typeof s[k] !== 'string') return `${k} is not a string`;
+  const w = s.watchdog;
+  if (!isObj(w) || typeof w.device !== 'string' || typeof w.open !== 'boolean' || typeof w.petting !== 'boolean') return 'watchdog is not {device, open, petting}';
+  if (s.fenced !== null && !isObj(s.fenced)) return 'fenced is neither null nor a marker';
+  if (!Array.isArray(s.pools)) return 'pools is not an array';
+  for (const [i, p] of s.pools.entries()) {
+    if (!isObj(p) || typeof p.path !== 'string' || typeof p.state !== 'string' || typeof p.armed !== 'boolean') return `pools[${i}] is not {path, state, armed, ...}`;
+    if (!numOrNull(p.last_ok_age_s) || !numOrNull(p.fence_in_s)) return `pools[${i}]: last_ok_age_s or fence_in_s is neither a number nor null`;
+    if (!isObj(p.probe_latency_ms)) return `pools[${i}].probe_latency_ms is not {last, min, max}`;
+  }
+  return null;
+}
+
+/**
  * Seconds since the daemon wrote this state, as of `nowMs` (wall clock). A state of this boot that
  * carries its CLOCK_MONOTONIC stamp is aged by that clock: a wall clock stepped back after the fencer
  * stopped would otherwise make its last file look "from the future", i.e. fresh, until the clock

@@ -305,6 +305,33 @@ test('status exit 4, never ok: a fresh state file whose fencer stopped cleanly, 
   }
 });
 
+test('status exit 4 with the reason, never a stack trace: a truncated, empty or foreign state file', async () => {
+  // Before: a file that is not JSON read "no state: .../fencer.json missing" (it is there); a JSON
+  // file without the fields status reads (no watchdog, a null pool) ended in exit 2 and a stack trace.
+  const full = JSON.stringify({ version: 1, pid: process.pid, host_id: 'h1', written_at_ms: Date.now(), action: 'reboot', fenced: null, pools: [] });
+  for (const [what, text, why] of [
+    ['truncated', full.slice(0, 30), /not JSON/],
+    ['empty', '', /not JSON/],
+    ['no watchdog', full, /watchdog/],
+    ['a null pool', JSON.stringify({ ...JSON.parse(full), watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, action: 'reboot', fenced: null, pools: [null] }), /pools\[0\]/],
+    ['another version', JSON.stringify({ version: 2, pools: [] }), /version/],
+  ] as const) {
+    const h = hostConfig();
+    writeFileSync(join(h.state, 'fencer.json'), text);
+    const r = await brick('status', '--config', h.path);
+    noStack(r.stdout + r.stderr);
+    assert.equal(r.code, EXIT.NOT_PROTECTED, `${what}:\n${r.stdout}${r.stderr}`);
+    const line = r.stdout.split('\n').find((l) => l.startsWith('fencer:')) ?? '';
+    assert.match(line, /^fencer: {3}NOT RUNNING\? .*fencer\.json is unusable/, what);
+    assert.match(line, why, what);
+    assert.doesNotMatch(line, /missing/, what);
+    assert.match(r.stdout, /^verdict: {2}NOT PROTECTED: the fencer state .*fencer\.json is unusable/m, what);
+    const j = JSON.parse((await brick('status', '--config', h.path, '--json')).stdout);
+    assert.equal(j.fencer, null, what);
+    assert.match(j.state_error, why, what);
+  }
+});
+
 test('status exit 1 on a bad config; the verdict of each finding (pure)', async () => {
   const bad = join(dir, 'bad-status.toml');
   writeFileSync(bad, '[fencer]\nfence_after_s = "x"\n');
@@ -325,7 +352,7 @@ test('status exit 1 on a bad config; the verdict of each finding (pure)', async 
     pools: [pool()],
     ...o,
   });
-  const base = { agent, last_fence: null, state_file: 's', marker_file: 'm' };
+  const base = { agent, last_fence: null, state_error: null, state_file: 's', marker_file: 'm' };
   assert.equal(judgeStatus({ ...base, fencer: fencer() }).verdict, 'ok');
   for (const [what, f, verdict] of [
     ['unverified', fencer({ pools: [pool({ state: 'unverified' })] }), 'degraded'],

@@ -2,7 +2,7 @@
 // read-back and device checks with a scripted runner, the watchdog's bytes, VM usage, peer checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { judgePool, tickMs, type Timing, type PoolFacts } from '../../src/fencer/pool-health.js';
@@ -434,6 +434,21 @@ test('heartbeat_status: per-pool struct from the state file, ages brought up to 
     const r = (heartbeatStatus(c, now) as any)['/mnt/p'];
     assert.deepEqual([r.state, r.fencer_running, r.fence_in_s], ['fencer-stopped', false, null], JSON.stringify(extra));
   }
+});
+
+test('heartbeat_status: a truncated or foreign state file is NOT_READY naming the file and what is wrong, never a TypeError', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brick-fencer-status-'));
+  const c = defaultConfig();
+  c.fencer.state_dir = dir;
+  c.fencer.marker_dir = dir;
+  for (const [text, why] of [
+    ['{"version":1,"pid":', /not JSON/],
+    [JSON.stringify({ version: 1, pid: 1, host_id: 'h', written_at_ms: Date.now(), action: 'reboot', fenced: null, watchdog: { device: '', open: false, petting: false }, pools: [{ path: '/p' }] }), /pools\[0\]/],
+  ] as const) {
+    writeFileSync(join(dir, 'fencer.json'), text);
+    assert.throws(() => heartbeatStatus(c), (e: BrickError) => e.fault === 'NOT_READY' && /fencer\.json is unusable/.test(e.message) && why.test(e.message), text);
+  }
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('VM usage of a pool configured as a symlink: a disk under the configured or the resolved path counts, keyed by the configured path', () => {

@@ -3,7 +3,7 @@
 // is checked by value, and a stopped fencer shows no countdown.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFencerState, type FencerState, type PoolState } from '../../src/fencer/state.js';
@@ -77,6 +77,17 @@ test('no state file: the fencer is not running and nothing else is made up', asy
   const m = await scrape();
   assert.equal(m.get('brick_fencer_running'), 0);
   assert.ok(![...m.keys()].some((k) => k.startsWith('brick_fencer_pool_')), [...m.keys()].join('\n'));
+});
+
+test('a state file the agent cannot use (a null pool, truncated): the scrape answers, the fencer is not running', async () => {
+  // Before: a null pool made every scrape fail (a TypeError in a collect()), so the alerts saw no data.
+  for (const text of [JSON.stringify({ version: 1, pid: 1, host_id: 'h1', written_at_ms: Date.now(), action: 'reboot', fenced: null, watchdog: { device: '', open: false, petting: false }, pools: [null] }), '{"version":1,']) {
+    writeFileSync(join(dir, 'run', 'fencer.json'), text);
+    const m = await scrape();
+    assert.equal(m.get('brick_fencer_running'), 0, text);
+    assert.ok(![...m.keys()].some((k) => k.startsWith('brick_fencer_pool_')), text);
+  }
+  rmSync(join(dir, 'run', 'fencer.json'));
 });
 
 test('a running fencer: per pool state, armed, heartbeat age, time to fence, probe latency and failures; watchdog petting', async () => {

@@ -225,6 +225,7 @@ test('storage health: peer checks combined safely', () => {
   assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }, { alive: true, age_s: 1 }]), true);
   assert.equal(combinePeerChecks([{ alive: 'unknown', age_s: null }]), 'unknown');
   assert.deepEqual(fencerFacts(undefined), { running: false, state: 'no fencer state file' });
+  assert.deepEqual(fencerFacts(undefined, 0, 'not JSON (empty)'), { running: false, state: 'fencer state file unusable: not JSON (empty)' });
   assert.equal(fencerFacts(state(), 1_001_000).running, true);
   assert.equal(fencerFacts(state({ clean_stop: true }), 1_001_000).running, false, 'a fencer that stopped cleanly a moment ago');
   const pools = (fencerFacts(state({ pools: [armedPool('/c'), armedPool('/r', { source: 'runtime' })] as never }), 1_001_000) as { pools: Array<{ path: string; source: string }> }).pools;
