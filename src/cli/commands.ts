@@ -78,7 +78,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     summary: 'what the agent and the fencer are doing, with an exit code a monitoring check can use',
     description: [
       'Reads the fencer\'s state file and the fence marker (local disk; never a pool) and asks the agent one authenticated call (system.listMethods) with the config\'s credentials: "reachable" means it answered.',
-      'Exit 0: the fencer runs, guards at least one pool, every pool is healthy, the agent answers. Exit 3: degraded (a late, unverified or idle-expired pool, stuck probes, the agent not answering, no watchdog, a fence marker from an earlier reset). Exit 4: not protected (the fencer is not running, it fenced, a pool expired, no pool is guarded, or action = "log-only").',
+      'Exit 0: the fencer runs, guards at least one pool, every pool is healthy, the agent answers. Exit 3: degraded (a late, unverified or idle-expired pool, stuck probes, the agent not answering, no watchdog, a fence marker from an earlier reset). Exit 4: not protected (the fencer is not running, it fenced, a pool expired, a pool VMs use never verified within the start-up window, no pool is guarded, or action = "log-only").',
     ],
     options: [CONFIG, JSON_OUT, { name: 'timeout', arg: 'S', help: 'deadline for the call to the agent, in seconds (default 5)' }, HELP],
     exits: [3, 4],

@@ -61,6 +61,7 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
       for (const p of f.pools) {
         if (p.state === 'expired') bad.push(`pool ${p.path} expired`);
         else if (p.state === 'late') warn.push(`pool ${p.path} is late`);
+        else if (p.state === 'unverified' && cannotFence(p)) bad.push(`pool ${p.path} has not verified within the start-up window and guards VMs: losing it cannot fence this host (it is not armed)`);
         else if (p.state === 'unverified') warn.push(`pool ${p.path} has no verified heartbeat yet`);
         else if (p.state === 'dead') warn.push(`pool ${p.path} expired but no running VM uses it`);
         if (p.stuck_probes) warn.push(`pool ${p.path} has ${p.stuck_probes} stuck probe(s)`);
@@ -74,6 +75,15 @@ export function judgeStatus(r: Facts): { verdict: Verdict; reasons: string[] } {
   if (!r.agent.reachable) warn.push(`the agent does not answer (${r.agent.answer})`);
   if (r.last_fence) warn.push(`a fence marker from ${r.last_fence.at} is waiting to be read`);
   return { verdict: bad.length ? 'not-protected' : warn.length ? 'degraded' : 'ok', reasons: [...bad, ...warn] };
+}
+
+/**
+ * Not verified within fencer.startup_window_s, never armed, and VMs use it (or fence_when = "always"):
+ * it cannot fence. A config pool in this state fails start-up (the fencer exits); a runtime pool
+ * added while the fencer runs never does (planner.failStartup), so this can last.
+ */
+function cannotFence(p: { startup_overdue?: boolean; armed: boolean; fence_when: string; in_use: unknown }): boolean {
+  return p.startup_overdue === true && !p.armed && (p.fence_when === 'always' || p.in_use !== false);
 }
 
 export function exitCode(v: Verdict): number {
@@ -150,6 +160,7 @@ export function formatStatus(r: StatusReport): string {
       out.push(
         `pool ${p.path} (${p.source === 'runtime' ? 'runtime, added by the orchestrator' : 'config'}): ${f.running ? p.state : 'unknown (the fencer is not running)'}` +
           (p.removing ? ' (REMOVED, still guarded until it verifies)' : '') +
+          (f.running && p.state === 'unverified' && p.startup_overdue ? ' (NOT VERIFIED within the start-up window)' : '') +
           `, last heartbeat ${s1(p.last_ok_age_s)} ago, ` +
           `fences in ${s1(p.fence_in_s)}, in use ${p.in_use}, probe ${ms(p.probe_latency_ms.min)}/${ms(p.probe_latency_ms.max)} ms min/max` +
           (p.stuck_probes ? `, ${p.stuck_probes} stuck probe(s) for ${s1(p.stuck_for_s)}` : '') +

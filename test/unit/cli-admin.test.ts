@@ -332,6 +332,24 @@ test('status exit 4 with the reason, never a stack trace: a truncated, empty or 
   }
 });
 
+test('status exit 4: a pool that never verified within the start-up window while VMs use it cannot fence (a runtime pool added at run time never fails start-up)', async () => {
+  // Before: "has no verified heartbeat yet", exit 3 ("the host is protected"), for as long as the
+  // pool stayed unverified: it is not armed, so losing it never fences, whatever the VMs on it do.
+  const h = hostConfig();
+  const overdue = { state: 'unverified', armed: false, last_ok_age_s: null, fence_in_s: null, startup_overdue: true, source: 'runtime' } as const;
+  state(h.state, { pools: [pool(), pool({ ...overdue, path: '/mnt/rt' } as never)] });
+  const r = await brick('status', '--config', h.path);
+  assert.equal(r.code, EXIT.NOT_PROTECTED, r.stdout);
+  assert.match(r.stdout, /^pool \/mnt\/rt \(runtime, added by the orchestrator\): unverified \(NOT VERIFIED within the start-up window\)/m);
+  assert.match(r.stdout, /^verdict: {2}NOT PROTECTED: pool \/mnt\/rt has not verified within the start-up window and guards VMs: losing it cannot fence this host/m);
+  // Idle (no running VM uses it, fence_when = "in-use"): nothing to protect yet, degraded as before;
+  // within the window: degraded as before.
+  for (const over of [{ in_use: false }, { startup_overdue: false }]) {
+    state(h.state, { pools: [pool({ ...overdue, ...over } as never)] });
+    assert.equal((await brick('status', '--config', h.path)).code, EXIT.DEGRADED, JSON.stringify(over));
+  }
+});
+
 test('status exit 1 on a bad config; the verdict of each finding (pure)', async () => {
   const bad = join(dir, 'bad-status.toml');
   writeFileSync(bad, '[fencer]\nfence_after_s = "x"\n');
