@@ -161,7 +161,8 @@ export function formatStatus(r: StatusReport): string {
         `pool ${p.path} (${p.source === 'runtime' ? 'runtime, added by the orchestrator' : 'config'}): ${f.running ? p.state : 'unknown (the fencer is not running)'}` +
           (p.removing ? ' (REMOVED, still guarded until it verifies)' : '') +
           (f.running && p.state === 'unverified' && p.startup_overdue ? ' (NOT VERIFIED within the start-up window)' : '') +
-          `, last heartbeat ${s1(p.last_ok_age_s)} ago, ` +
+          // Armed with no age: inherited from a fencer whose record of the age was lost (planner.inherit).
+          (p.armed && p.last_ok_age_s === null ? ', last heartbeat unknown (armed by the previous fencer, its age lost), ' : `, last heartbeat ${s1(p.last_ok_age_s)} ago, `) +
           `fences in ${s1(p.fence_in_s)}, in use ${p.in_use}, probe ${ms(p.probe_latency_ms.min)}/${ms(p.probe_latency_ms.max)} ms min/max` +
           (p.stuck_probes ? `, ${p.stuck_probes} stuck probe(s) for ${s1(p.stuck_for_s)}` : '') +
           (p.last_error ? `, last error: ${p.last_error}` : ''),

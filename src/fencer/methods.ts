@@ -110,7 +110,8 @@ export const methods = [
       'heartbeat_add_pool or check_dom0_storage_health_check), removing (nil, or why a runtime pool removed from the runtime ' +
       'pools file is still guarded: it was late or expired), state (unverified, healthy, late, expired, dead, or fencer-stopped when the fencer ' +
       'is not running: it has not updated its state for 5 s, it stopped cleanly, its process is gone, or the state is from another boot), ' +
-      'last_ok_age_s (seconds since the last verified heartbeat, nil before the first), ' +
+      'last_ok_age_s (seconds since the last verified heartbeat, nil before the first, and nil with armed true when the pool was ' +
+      'armed by the previous fencer but its age was lost: it is then expired until its first probe since this start verifies), ' +
       'fence_in_s (seconds before this pool fences the host, nil when it cannot: unverified, idle, dead or fencer-stopped), probe_latency_ms ' +
       '(struct last/min/max), armed, in_use (true, false or "unknown"), stuck_probes, last_error, heartbeat, heartbeat_file, ' +
       'fence_when, fencer_running, fenced (set once the fencer fenced), last_fence (the marker of a fence before the last boot ' +

@@ -350,6 +350,19 @@ test('status exit 4: a pool that never verified within the start-up window while
   }
 });
 
+test('status: a pool armed by the previous fencer whose age was lost says so, not "last heartbeat - ago" as if never verified', async () => {
+  // planner.inherit: a crashed fencer's lease says the pool was armed, but no age survived (state
+  // file gone or unreadable): the pool is expired until its first probe since this start verifies.
+  const h = hostConfig();
+  state(h.state, { pools: [pool({ state: 'expired', armed: true, last_ok_age_s: null, fence_in_s: 0 })] });
+  const r = await brick('status', '--config', h.path);
+  assert.equal(r.code, EXIT.NOT_PROTECTED, r.stdout);
+  assert.match(r.stdout, /^pool \/mnt\/pool1 \(config\): expired, last heartbeat unknown \(armed by the previous fencer, its age lost\), fences in 0\.0 s/m);
+  // Never verified: "-" as before.
+  state(h.state, { pools: [pool({ state: 'unverified', armed: false, last_ok_age_s: null, fence_in_s: null })] });
+  assert.match((await brick('status', '--config', h.path)).stdout, /^pool \/mnt\/pool1 \(config\): unverified, last heartbeat - ago, /m);
+});
+
 test('status exit 1 on a bad config; the verdict of each finding (pure)', async () => {
   const bad = join(dir, 'bad-status.toml');
   writeFileSync(bad, '[fencer]\nfence_after_s = "x"\n');
