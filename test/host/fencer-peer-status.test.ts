@@ -136,3 +136,35 @@ test('brick status [--json] shows pools, heartbeat age, time left and the watchd
   assert.match(after.out, /last fence: .*pool .*no verified heartbeat/);
   assert.match(after.out, /remove .*fence-marker\.json once understood/);
 });
+
+test('brick status right after the real fencer stops (SIGTERM) or is killed (SIGKILL): not running, exit 4, and why', { skip }, async () => {
+  // Before: the stop's last state (clean_stop) and a killed fencer's last state were fresh for up to
+  // 5 s, and status read "fencer: running", pools healthy, with the fencer gone.
+  const { main } = await import('../../src/cli/main.js');
+  const status = async (configPath: string) => {
+    let out = '';
+    const code = await main(['status', '--config', configPath, '--json', '--timeout', '1'], { out: (s) => void (out += s), err: (s) => void (out += s) });
+    return { code, r: JSON.parse(out) };
+  };
+  for (const how of ['SIGTERM', 'SIGKILL'] as const) {
+    const root = tempRoot(`fencer-status-${how}`);
+    const pool = new BindfsPool(root);
+    const f = new FencerRun(root, [{ path: pool.mnt }]);
+    cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
+    await pool.mount();
+    f.start();
+    await f.armed();
+    assert.equal((await status(f.configPath)).r.fencer.running, true, `${how}: running before`);
+    if (how === 'SIGTERM') await f.stop();
+    else {
+      f.proc!.kill('SIGKILL');
+      await f.exit;
+    }
+    const { code, r } = await status(f.configPath);
+    assert.equal(code, 4, `${how}: ${JSON.stringify(r.reasons)}`);
+    assert.equal(r.fencer.running, false, how);
+    assert.match(r.fencer.not_running, how === 'SIGTERM' ? /stopped cleanly/ : /its process \(pid \d+\) is gone/, how);
+    assert.equal(r.fencer.pools[0].state, 'unknown', how);
+    assert.equal(r.fencer.pools[0].fence_in_s, null, how);
+  }
+});
