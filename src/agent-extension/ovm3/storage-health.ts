@@ -6,7 +6,7 @@
 // read through the fencer's peer check, in a child process with a deadline. The agent process
 // itself never touches NFS with fs.
 import { BrickError } from '../../shared/errors.js';
-import { fencerPidAlive, fencerRunning, readFencerState, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
+import { fencerNotRunning, fencerPidAlive, readFencerState, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
 import { bootId } from '../../fencer/lease.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
 import { resolvePoolPath } from '../../fencer/probe.js';
@@ -58,8 +58,9 @@ export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolea
   const s = f.state;
   if (!s) return no('no fencer state: is brick-fencer.service running?');
   if (stateOfAnotherBoot(s, f.bootId)) return no('the fencer state is from before the last boot: brick-fencer is not running');
-  if (!fencerRunning(s, f.nowMs, f.bootId)) return no('the fencer state is stale: brick-fencer is not running');
   if (!f.pidAlive) return no(`the fencer (pid ${s.pid}) that wrote the state is gone: brick-fencer is not running`);
+  const notRunning = fencerNotRunning(s, f.nowMs, f.bootId);
+  if (notRunning) return no(`the fencer state is stale (${notRunning}): brick-fencer is not running`);
   if (s.host_id !== f.guid)
     return no(`the fencer writes heartbeats as "${s.host_id}" but CloudStack knows this host as "${f.guid}"; set fencer.host_id = "${f.guid}" so peers can check it`);
   if (f.path instanceof Error) return no(`cannot resolve the path asked about: ${f.path.message}`);
