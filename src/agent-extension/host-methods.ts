@@ -48,13 +48,15 @@ export interface WatchdogFacts {
 export function fencerFacts(s: FencerState | undefined, nowMs = Date.now(), problem?: string): XmlRpcStruct {
   if (problem) return { running: false, state: `fencer state file unusable: ${problem}` };
   if (!s) return { running: false, state: 'no fencer state file' };
+  const running = fencerRunning(s, nowMs);
   return {
-    running: fencerRunning(s, nowMs),
+    running,
     state_age_s: Math.round(stateAgeS(s, nowMs) * 1000) / 1000,
     host_id: s.host_id,
     action: s.action,
     fence_after_s: s.fence_after_s,
-    pools: s.pools.map((p) => ({ path: p.path, source: p.source ?? 'config', state: p.state, last_ok_age_s: currentPoolAges(s, p, nowMs).last_ok_age_s })),
+    // A stopped fencer's pools have no current state (heartbeat_status says the same).
+    pools: s.pools.map((p) => ({ path: p.path, source: p.source ?? 'config', state: running ? p.state : 'fencer-stopped', last_ok_age_s: currentPoolAges(s, p, nowMs).last_ok_age_s })),
     fenced: s.fenced !== null,
   } as XmlRpcStruct;
 }
@@ -129,7 +131,7 @@ export const methods = [
     help:
       'host_capabilities(): struct {hypervisor (xen, kvm, none), hypervisor_version, ovm_version (/etc/ovs-release), libvirt_version, ovs_version, ' +
       'dpdk (bool) and dpdk_reason, bridges (array of names), watchdog {device, present, identity, timeout_s}, fencer {running, state_age_s, host_id, ' +
-      'action, fence_after_s, pools (path, source config or runtime, state, last_ok_age_s), fenced} (or {running: false}), brick_version, host_tools (array of {name, package, path, ' +
+      'action, fence_after_s, pools (path, source config or runtime, state (fencer-stopped while the fencer is not running), last_ok_age_s), fenced} (or {running: false}), brick_version, host_tools (array of {name, package, path, ' +
       'source (host, brick = its own copy, host-too-old, missing), version, min_version, missing_flags, note}: every command brick runs, src/shared/host-tools.ts)}. A probe that cannot answer (tool missing, deadline) gives "" or false; no faults.',
     handler: (_args, ctx) => hostCapabilities(ctx),
   }),

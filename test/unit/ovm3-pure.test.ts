@@ -228,6 +228,10 @@ test('storage health: peer checks combined safely', () => {
   assert.deepEqual(fencerFacts(undefined, 0, 'not JSON (empty)'), { running: false, state: 'fencer state file unusable: not JSON (empty)' });
   assert.equal(fencerFacts(state(), 1_001_000).running, true);
   assert.equal(fencerFacts(state({ clean_stop: true }), 1_001_000).running, false, 'a fencer that stopped cleanly a moment ago');
+  // A pool of a stopped fencer has no current state: heartbeat_status says fencer-stopped, status
+  // "unknown"; before, host_capabilities went on saying the pool's last state ("healthy").
+  const stopped = fencerFacts(state({ pools: [armedPool('/c', { state: 'healthy' })] as never }), 1_000_000 + 60_000) as { running: boolean; pools: Array<{ state: string }> };
+  assert.deepEqual([stopped.running, stopped.pools[0].state], [false, 'fencer-stopped']);
   const pools = (fencerFacts(state({ pools: [armedPool('/c'), armedPool('/r', { source: 'runtime' })] as never }), 1_001_000) as { pools: Array<{ path: string; source: string }> }).pools;
   assert.deepEqual(pools.map((p) => [p.path, p.source]), [['/c', 'config'], ['/r', 'runtime']], 'host_capabilities says where each pool comes from');
 });
