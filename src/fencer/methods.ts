@@ -1,5 +1,6 @@
 // The fencer's XML-RPC calls, served by `brick serve` (the agent reads the fencer's state file; it
 // never talks to the fencer process and never touches a pool path itself).
+import { statSync } from 'node:fs';
 import { method, optional, param, refine, Invalid } from '../rpc/params.js';
 import { oneOf, seconds, show } from '../rpc/formats.js';
 import { T } from '../rpc/schema.js';
@@ -8,7 +9,7 @@ import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
 import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';
 import { currentPoolAges, fencerRunning, loadFencerState, statePath, type PoolState } from './state.js';
-import { readFenceMarker, type FenceMarker } from './marker.js';
+import { markerPath, readFenceMarker, type FenceMarker } from './marker.js';
 import type { Config } from '../config/schema.js';
 import { addRuntimePool, removeRuntimePool } from './pool-admin.js';
 import { normalizePoolPath, readRuntimePools } from './runtime-pools.js';
@@ -41,7 +42,10 @@ export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruc
   if (!s)
     throw new BrickError('NOT_READY', `no fencer state in ${statePath(config.fencer.state_dir)}: is brick-fencer running (systemctl status brick-fencer)?`);
   const running = fencerRunning(s, nowMs);
-  const lastFence = readFenceMarker(config.fencer.marker_dir) ?? s.last_fence;
+  // The marker file decides: an admin who removed it has acknowledged the fence (brick status
+  // clears it too). The fencer's copy from its start stands in only when the file is there but
+  // cannot be read, or marker_dir cannot be looked at.
+  const lastFence = readFenceMarker(config.fencer.marker_dir) ?? (markerGone(config.fencer.marker_dir) ? null : s.last_fence);
   const out: XmlRpcStruct = {};
   for (const p of s.pools) {
     const ages = currentPoolAges(s, p, nowMs);
@@ -67,6 +71,15 @@ export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruc
     };
   }
   return out;
+}
+
+function markerGone(markerDir: string): boolean {
+  try {
+    statSync(markerPath(markerDir));
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 function under(path: string, root: string): boolean {

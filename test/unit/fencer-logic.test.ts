@@ -436,6 +436,30 @@ test('heartbeat_status: per-pool struct from the state file, ages brought up to 
   }
 });
 
+test('heartbeat_status: last_fence goes once the admin removes the fence marker, as in brick status (the fencer\'s copy from its start is not used then)', () => {
+  // Before: the fencer's state keeps the marker it found at start (last_fence) until it restarts,
+  // and heartbeat_status fell back to it when the file was gone: removing the file, as status and
+  // the log say to, cleared status but not heartbeat_status.
+  const dir = mkdtempSync(join(tmpdir(), 'brick-fencer-status-'));
+  const c = defaultConfig();
+  c.fencer.state_dir = dir;
+  c.fencer.marker_dir = join(dir, 'marker');
+  mkdirSync(c.fencer.marker_dir);
+  const marker = { at: '2026-01-01T00:00:00Z', pool: '/mnt/p', reason: 'r', action: 'reboot', host_id: 'h', last_ok_age_s: 30 };
+  const now = Date.now();
+  writeFileSync(join(dir, 'fencer.json'), JSON.stringify({
+    version: 1, pid: 1, host_id: 'h', written_at_ms: now, started_at_ms: now - 60_000, action: 'reboot', fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10,
+    watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, fenced: null, last_fence: marker,
+    pools: [{ path: '/mnt/p', heartbeat: 'ovm', heartbeat_file: '/mnt/p/.hb-h', fence_when: 'in-use', state: 'healthy', armed: true, in_use: true,
+      last_ok_age_s: 1, fence_in_s: 29, probe_latency_ms: { last: 1, min: 1, max: 1 }, stuck_probes: 0, stuck_for_s: null, probes_ok: 1, probes_failed: 0, last_error: null }],
+  }));
+  writeFileSync(join(c.fencer.marker_dir, 'fence-marker.json'), JSON.stringify(marker));
+  assert.equal((heartbeatStatus(c, now) as any)['/mnt/p'].last_fence.at, marker.at);
+  rmSync(join(c.fencer.marker_dir, 'fence-marker.json'));
+  assert.equal((heartbeatStatus(c, now) as any)['/mnt/p'].last_fence, null, 'the marker was removed');
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('heartbeat_status: a truncated or foreign state file is NOT_READY naming the file and what is wrong, never a TypeError', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brick-fencer-status-'));
   const c = defaultConfig();
