@@ -78,8 +78,10 @@ function describe(e: ErrorObject): string {
       const hint = closest(extra, props);
       return `${full}: unknown key${hint ? ` (did you mean ${hint}?)` : ''}`;
     }
-    case 'type':
-      return `${prefix}must be ${(e.params as { type: string }).type === 'object' ? 'a table' : 'a ' + (e.params as { type: string }).type}`;
+    case 'type': {
+      const t = (e.params as { type: string }).type;
+      return `${prefix}must be ${t === 'object' ? 'a table' : (/^[aeiou]/.test(t) ? 'an ' : 'a ') + t}`;
+    }
     case 'minimum':
     case 'exclusiveMinimum':
     case 'maximum':

@@ -89,6 +89,11 @@ action = "explode"
   ]);
 });
 
+test('a wrong type is named in English: an array, a string (before: "must be a array")', () => {
+  const r = parseConfigText('[fencer]\npool = "x"\n[server]\nlisten = 8898\nfile_roots = "/x"\n[network]\nnamespace = []\n');
+  assert.deepEqual(r.problems.sort(), ['fencer.pool: must be an array', 'network.namespace: must be a string', 'server.file_roots: must be an array', 'server.listen: must be a string']);
+});
+
 test('an unknown section and an unknown pool key are errors', () => {
   const r = parseConfigText(`
 [server]
