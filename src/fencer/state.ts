@@ -130,7 +130,15 @@ export function readFencerState(stateDir: string): FencerState | undefined {
   }
   try {
     const s = JSON.parse(text) as FencerState;
-    return s && s.version === 1 && Array.isArray(s.pools) ? s : undefined;
+    if (!isObj(s) || s.version !== 1 || !Array.isArray(s.pools)) return undefined;
+    // The fencer's start-up reads this (inherit, its runtime pools, kill-vms): a pool entry it cannot
+    // read goes (a null one made start-up throw a TypeError: a crash loop, nothing guarded), and a
+    // runtime pool's settings that are not ours are no runtime pool to rebuild. What is left of an
+    // entry is judged as it is (an age that is no number is lost: planner.inherit).
+    s.pools = s.pools
+      .filter((p) => isObj(p) && typeof p.path === 'string')
+      .map((p) => (p.source === 'runtime' && !(['ovm', 'kvm'].includes(p.heartbeat) && ['in-use', 'always'].includes(p.fence_when)) ? { ...p, source: undefined } : p));
+    return s;
   } catch {
     return undefined;
   }

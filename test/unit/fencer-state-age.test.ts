@@ -2,7 +2,10 @@
 // stopped) must not read as a running fencer: a state of this boot is aged by CLOCK_MONOTONIC.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fencerRunning, stateAgeS, STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fencerRunning, readFencerState, stateAgeS, stateRecord, STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
 import { bootMonoMs } from '../../src/fencer/clock.js';
 import { bootId } from '../../src/fencer/lease.js';
 
@@ -35,4 +38,19 @@ test('fencerRunning: a state of another boot (both boot ids known) is no running
   assert.equal(fencerRunning(state({ written_at_ms: now - 1000 }), now, 'boot-1'), true, 'a state without boot id');
   assert.equal(fencerRunning(state({ boot_id: 'boot-0', written_at_ms: now - 1000 }), now, null), true, 'our boot id unreadable');
   assert.equal(fencerRunning(state({ boot_id: 'boot-0', written_at_ms: now - STATE_STALE_S * 1000 - E }), now, null), false);
+});
+
+test("readFencerState (the fencer's start-up): a pool entry it cannot read is dropped, not a TypeError that crash-loops the fencer; a runtime pool with settings not ours is no runtime pool; the rest is kept as it is", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brick-state-'));
+  try {
+    const good = { path: '/p', state: 'late', armed: true, last_ok_age_s: 12, source: 'runtime', heartbeat: 'ovm', fence_when: 'always' };
+    const odd = { path: '/q', state: 'late', armed: true, last_ok_age_s: 'x', source: 'runtime', heartbeat: 'nfs', fence_when: 'always' };
+    writeFileSync(join(dir, 'fencer.json'), JSON.stringify({ version: 1, pid: 7, written_at_ms: Date.now(), pools: [null, 3, { state: 'late' }, good, odd] }));
+    const s = readFencerState(dir)!;
+    assert.deepEqual(s.pools, [good, { ...odd, source: undefined }]);
+    // What start-up makes of it does not throw, and both armed pools are handed to inherit.
+    assert.deepEqual(stateRecord(s).armed.map((p) => p.path), ['/p', '/q']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
