@@ -45,8 +45,9 @@ export function leaseRecord(l: Lease): PreviousRecord {
     bootId: l.boot_id ?? undefined,
     writtenAtMs: l.written_at_ms,
     ...(typeof l.written_at_mono_ms === 'number' ? { writtenAtMonoMs: l.written_at_mono_ms } : {}),
-    clean: l.clean,
-    armed: l.armed.map((path) => ({ path, lastOkAgeS: null })),
+    // Only a clean stop that says so is one (a crash's expiry must not go for a "clean" that is no true).
+    clean: l.clean === true,
+    armed: l.armed.filter((path): path is string => typeof path === 'string').map((path) => ({ path, lastOkAgeS: null })),
   };
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fencerRunning, readFencerState, stateAgeS, stateRecord, STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
 import { bootMonoMs } from '../../src/fencer/clock.js';
-import { bootId } from '../../src/fencer/lease.js';
+import { bootId, leaseRecord, type Lease } from '../../src/fencer/lease.js';
 
 const E = 1;
 const state = (o: Partial<FencerState>) => ({ version: 1, pid: 1, pools: [], ...o }) as unknown as FencerState;
@@ -53,4 +53,12 @@ test("readFencerState (the fencer's start-up): a pool entry it cannot read is dr
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('leaseRecord: only clean === true is a clean stop, and armed entries that are no paths are dropped', () => {
+  const lease = (o: Record<string, unknown>) => ({ version: 1, pid: 7, written_at_ms: Date.now(), armed: ['/p'], ...o }) as unknown as Lease;
+  assert.equal(leaseRecord(lease({ clean: 'yes' })).clean, false, 'a crash must not read as a clean stop');
+  assert.equal(leaseRecord(lease({ clean: 1 })).clean, false);
+  assert.equal(leaseRecord(lease({ clean: true })).clean, true);
+  assert.deepEqual(leaseRecord(lease({ armed: [null, '/p', 3] })).armed, [{ path: '/p', lastOkAgeS: null }]);
 });
