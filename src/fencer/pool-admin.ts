@@ -11,7 +11,7 @@ import type { Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { parseMountinfo } from './kill-vms/proc-parse.js';
 import { resolvePoolPath } from './probe.js';
-import { fencerPidAlive, fencerRunning, readFencerState, type FencerState, type PoolState } from './state.js';
+import { fencerRunning, readFencerState, type FencerState, type PoolState } from './state.js';
 import {
   isMountPoint, normalizePoolPath, planAdd, planRemove, readRuntimePools, writeRuntimePools, RUNTIME_POOLS_LOCK,
   type FenceWhen, type FencerPoolView, type GuardedPool, type HeartbeatKind, type PoolSource, type RuntimePoolEntry,
@@ -75,7 +75,8 @@ export function poolView(s: FencerState, p: PoolState): FencerPoolView {
 /** The pool's state as the fencer reports it, for a reply. */
 function stateOf(config: Config, path: string): { state: string; armed: boolean; fencer_running: boolean } {
   const s = readFencerState(config.fencer.state_dir);
-  const running = Boolean(s && fencerRunning(s) && fencerPidAlive(s));
+  // fencerRunning includes the writer-exists check (fencerNotRunning).
+  const running = Boolean(s && fencerRunning(s));
   const p = s?.pools.find((x) => x.path === path);
   if (!s || !p) return { state: 'pending', armed: false, fencer_running: running };
   return { state: running ? p.state : 'fencer-stopped', armed: p.armed, fencer_running: running };

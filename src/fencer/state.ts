@@ -219,12 +219,13 @@ export function stateOfAnotherBoot(s: FencerState, boot: string | null | undefin
  * exists (a SIGKILL leaves a fresh file for up to STATE_STALE_S). A reused pid cannot make an old
  * file look fresh: the age decides that; the pid only tells a fresh file's writer is gone.
  */
-export function fencerNotRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null): string | null {
+export function fencerNotRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null, pidAlive?: boolean): string | null {
   if (stateOfAnotherBoot(s, boot)) return 'its state is from another boot';
   const age = stateAgeS(s, nowMs);
   if (s.clean_stop === true) return `it stopped cleanly ${round3(age)} s ago`;
   if (age > STATE_STALE_S) return `its last state is ${round3(age)} s old`;
-  if (!fencerPidAlive(s)) return `its process (pid ${s.pid}) is gone`;
+  // pidAlive: a caller that gathered it already (a pure reply built from facts); else asked here.
+  if (!(pidAlive ?? fencerPidAlive(s))) return `its process (pid ${s.pid}) is gone`;
   return null;
 }
 

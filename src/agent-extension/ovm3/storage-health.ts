@@ -59,7 +59,7 @@ export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolea
   if (!s) return no('no fencer state: is brick-fencer.service running?');
   if (stateOfAnotherBoot(s, f.bootId)) return no('the fencer state is from before the last boot: brick-fencer is not running');
   if (!f.pidAlive) return no(`the fencer (pid ${s.pid}) that wrote the state is gone: brick-fencer is not running`);
-  const notRunning = fencerNotRunning(s, f.nowMs, f.bootId);
+  const notRunning = fencerNotRunning(s, f.nowMs, f.bootId, f.pidAlive);
   if (notRunning) return no(`the fencer state is stale (${notRunning}): brick-fencer is not running`);
   if (s.host_id !== f.guid)
     return no(`the fencer writes heartbeats as "${s.host_id}" but CloudStack knows this host as "${f.guid}"; set fencer.host_id = "${f.guid}" so peers can check it`);
