@@ -96,14 +96,20 @@ test('a symlink another host put on the shared pool: the probe never writes or v
   assert.deepEqual(await checkPeerHeartbeat({ poolPath: pool, hostId: '10.0.0.9', format: 'kvm', maxAgeS: 60, timeoutMs: 2000 }), { alive: 'unknown', age_s: null });
 });
 
-test('brick status [--json] shows pools, heartbeat age, time left and the watchdog of a running fencer', { skip }, async () => {
-  const root = tempRoot('fencer-status');
+/** A fencer guarding one bindfs pool, started and armed (cleaned up with the suite). */
+async function armedFencer(name: string): Promise<{ pool: BindfsPool; f: FencerRun }> {
+  const root = tempRoot(name);
   const pool = new BindfsPool(root);
   const f = new FencerRun(root, [{ path: pool.mnt }]);
   cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
   await pool.mount();
   f.start();
   await f.armed();
+  return { pool, f };
+}
+
+test('brick status [--json] shows pools, heartbeat age, time left and the watchdog of a running fencer', { skip }, async () => {
+  const { pool, f } = await armedFencer('fencer-status');
   const cli = (args: string[]) =>
     new Promise<{ code: number; out: string }>((resolve) =>
       execFile(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/main.ts'), ...args], { cwd: REPO, timeout: 30_000 }, (e, out, err) =>
@@ -147,13 +153,7 @@ test('brick status right after the real fencer stops (SIGTERM) or is killed (SIG
     return { code, r: JSON.parse(out) };
   };
   for (const how of ['SIGTERM', 'SIGKILL'] as const) {
-    const root = tempRoot(`fencer-status-${how}`);
-    const pool = new BindfsPool(root);
-    const f = new FencerRun(root, [{ path: pool.mnt }]);
-    cleanups.push(() => removeRoot(root), () => pool.cleanup(), () => f.kill());
-    await pool.mount();
-    f.start();
-    await f.armed();
+    const { f } = await armedFencer(`fencer-status-${how}`);
     assert.equal((await status(f.configPath)).r.fencer.running, true, `${how}: running before`);
     if (how === 'SIGTERM') await f.stop();
     else {
