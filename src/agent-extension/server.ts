@@ -79,6 +79,17 @@ declare module 'fastify' {
 }
 
 /** Build the server (not listening yet): `await app.listen({host, port})` or `app.inject(...)`. */
+/**
+ * Fastify without a logger instance logs to a null logger of its own (one object per instance, whose
+ * child is itself): point its methods at `http`, so fastify's own lines (a listen, an error after a
+ * reply was sent, a failing hook) are logged as before, at their level, with component "http".
+ */
+export function routeFastifyLog(app: FastifyInstance, http: Logger): void {
+  const sink = app.log as unknown as Record<(typeof LEVELS)[number], (...args: unknown[]) => void>;
+  for (const level of LEVELS) sink[level] = http[level].bind(http) as (...args: unknown[]) => void;
+}
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
 export function createServer(config: Config, opts: ServerOptions): FastifyInstance {
   const s = config.server;
   const password = opts.password ?? loadPassword(config);
@@ -126,11 +137,11 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
   };
   const options = {
     schemaController: { compilersFactory: { buildValidator: noSchemas, buildSerializer: noSchemas } },
-    loggerInstance: log.child({ component: 'http' }),
+    // No loggerInstance: given one, fastify makes a child logger per request (and validates it) and
+    // puts two listeners on every response, only to log requests, which the dispatcher already does
+    // once per call. Without one it skips both; its own lines still reach the journal through the
+    // http logger (routeFastifyLog below). Measured: see bench/RESULTS.md.
     logController: new LogController({ disableRequestLogging: true }), // the dispatcher logs each call once
-    // fastify makes a child logger per request for req.log; nothing in brick logs through req.log
-    // (the dispatcher logs each call, the error handler through `log`): the http logger itself.
-    childLoggerFactory: (logger: unknown) => logger,
     bodyLimit: s.body_limit_bytes,
     http,
     https: tls ? { cert: tls.cert, key: tls.key, ...http } : null,
@@ -143,6 +154,7 @@ export function createServer(config: Config, opts: ServerOptions): FastifyInstan
   // TLS files that cannot serve were refused by loadTls already (credentials.ts checkTlsPair: the
   // same tls.createSecureContext the HTTPS server makes from the same bytes): a user error there.
   const app = Fastify(options as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+  routeFastifyLog(app, log.child({ component: 'http' }));
   const connections = new ConnectionGuard(effectiveMaxConnections(s.max_connections, log), log, metrics);
   guardRef.guard = connections;
   connections.attach(app.server);
