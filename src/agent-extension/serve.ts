@@ -85,13 +85,19 @@ async function listenAndServe(
 ): Promise<number> {
   // Before any call: a change a killed or crashed brick left waiting for confirmation is undone.
   await safeApply.recover(config, run, log).catch((e) => log.error({ err: (e as Error).message }, 'could not check for a pending network change left by a previous brick'));
-  // Temporary directories (hook, define, domR upload) a killed brick left: its pid is gone.
-  const swept = await sweepLeftTempDirs();
-  if (swept.length) log.info({ removed: swept }, 'removed temporary directories a stopped brick left');
-  const generated = await generateCredentials(config, log, run);
-  for (const warning of credentialWarnings(config)) log.warn(warning);
-
-  const app = createServer(config, { log, defaultMetrics: true });
+  // Temporary directories (hook, define, domR upload) a killed brick left: its pid is gone. Listed
+  // on the threadpool while the server is set up here; done before it listens.
+  const sweeping = sweepLeftTempDirs();
+  let app: ReturnType<typeof createServer>;
+  let generated: Awaited<ReturnType<typeof generateCredentials>>;
+  try {
+    generated = await generateCredentials(config, log, run);
+    for (const warning of credentialWarnings(config)) log.warn(warning);
+    app = createServer(config, { log, defaultMetrics: true });
+  } finally {
+    const swept = await sweeping;
+    if (swept.length) log.info({ removed: swept }, 'removed temporary directories a stopped brick left');
+  }
   let bound: net.BoundSocket | undefined;
   try {
     bound = bindListen(listen);

@@ -1,7 +1,7 @@
 // Private temporary directories that name the process that made them (brick-KIND-PID-XXXXXX in
 // /tmp), so that one a killed process left (SIGKILL, a crash: its finally never ran) can be told
 // from one a live process still uses, and removed at the next start.
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, readdir, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -34,19 +34,19 @@ function pidLives(pid: number): boolean {
 /**
  * Remove the directories of makeTempDir whose process is gone: a real directory (not a link)
  * owned by this user, named for a pid no process has. One whose pid is alive (the maker, or a process
- * that has its pid now) stays, for a later start. Returns the paths removed; never throws.
- * `dir`: TEMP_ROOT; a test passes its own. Synchronous calls on the local temporary directory
- * (serve runs it once, before it listens):
- * node:fs/promises stays unloaded until a call needs it (test/host/bundle-lazy.test.ts).
+ * that has its pid now) stays, for a later start. Resolves to the paths removed; never rejects.
+ * `dir`: TEMP_ROOT; a test passes its own. The directory is listed on libuv's threadpool (serve
+ * runs this once at start, beside the server's set-up on the main thread, and waits for it before
+ * it listens: a /tmp of thousands of entries took 2-8 ms of the start as a readdirSync); the few
+ * names that match are checked and removed synchronously, on the local temporary directory. The
+ * callback API: node:fs/promises stays unloaded until a call needs it (test/host/bundle-lazy.test.ts).
  */
-export async function sweepLeftTempDirs(dir = TEMP_ROOT): Promise<string[]> {
+export function sweepLeftTempDirs(dir = TEMP_ROOT): Promise<string[]> {
+  return new Promise((resolve) => readdir(dir, (err, names) => resolve(err ? [] : removeLeft(dir, names))));
+}
+
+function removeLeft(dir: string, names: string[]): string[] {
   const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return removed;
-  }
   const uid = process.getuid?.();
   for (const name of names) {
     const m = LEFT.exec(name);
