@@ -200,6 +200,37 @@ test('domain_define: a define that worked and a dumpxml that failed is not repor
   }
 });
 
+test("domain_define: the read-back (dumpxml) gets what the define left of the call's budget, not the whole budget again", async () => {
+  // Before: dumpxml was given timeoutMs afresh, so a slow define followed by a slow read-back ran up
+  // to twice the call's deadline. The clock is the test's: the define "takes" tookMs.
+  const xmlOut = "<domain type='kvm'>\n  <name>i-2-10-VM</name>\n  <uuid>4b1c7a2e-9d3f-4c55-8a61-2f0e7d9b3c10</uuid>\n</domain>\n";
+  for (const [tookMs, dumpGets] of [[0, 5000], [3000, 2000], [4999, 1], [5000, 1], [5001, 1]] as const) {
+    let t = 1_000;
+    const run = recordingRunner((c) => {
+      if (c.args.includes('dumpxml')) return { stdout: xmlOut };
+      t += tookMs;
+      return {};
+    });
+    const d = await defineDomain(KVM, { uri: 'qemu:///system', run, timeoutMs: 5000, now: () => t });
+    assert.equal(d.uuid, '4b1c7a2e-9d3f-4c55-8a61-2f0e7d9b3c10');
+    assert.deepEqual(run.calls.map((c) => [c.args[3], c.opts.timeoutMs]), [['define', 5000], ['dumpxml', dumpGets]], `define took ${tookMs} ms`);
+  }
+  // Nothing left, and the read-back times out: still "defined, but reading it back failed".
+  let t = 0;
+  const late = recordingRunner((c) => {
+    if (!c.args.includes('dumpxml')) {
+      t += 5000;
+      return {};
+    }
+    throw new BrickError('TIMEOUT', `virsh -q -c qemu:///system dumpxml --domain i-2-10-VM: no answer within ${c.opts.timeoutMs} ms; killed`);
+  });
+  await assert.rejects(defineDomain(KVM, { uri: 'qemu:///system', run: late, timeoutMs: 5000, now: () => t }), (e: BrickError) => {
+    assert.equal(e.fault, 'TIMEOUT');
+    assert.match(e.message, /defined domain "i-2-10-VM" \(the new definition is in place\), but reading it back with virsh dumpxml failed: .*no answer within 1 ms/);
+    return true;
+  });
+});
+
 test('domain_define on test:///default: a define libvirt refused is refused, even when the dumpxml after it finds a domain of that name', async () => {
   // virsh runs every command of a command string and exits with the last one's status: a refused
   // define followed by a dumpxml of the driver's own domain "test" exits 0 with that domain's XML.

@@ -45,14 +45,22 @@ function definedFrom(stdout: string, uri: string): Defined {
   return { name: domainName(doc), uuid: firstChild(root(doc), 'uuid')?.textContent?.trim() ?? '', xml };
 }
 
-export async function defineDomain(xml: string, opts: { uri: string; run: Runner; timeoutMs: number; signal?: AbortSignal }): Promise<Defined> {
+/**
+ * Define `xml` and read back what libvirt stored, both within `timeoutMs` in all: the read-back gets
+ * what the define left of it (a call must not run up to twice its deadline). `now`: a monotonic clock
+ * in ms (performance.now; tests hand their own).
+ */
+export async function defineDomain(xml: string, opts: { uri: string; run: Runner; timeoutMs: number; signal?: AbortSignal; now?: () => number }): Promise<Defined> {
+  const now = opts.now ?? (() => performance.now());
+  const until = now() + opts.timeoutMs;
+  const left = () => Math.max(1, Math.floor(until - now()));
   const doc = parseDomainXml(xml);
   const name = domainName(doc);
   if (!name) throw new BrickError('BAD_XML', 'the domain XML has no <name>; libvirt needs one to define a domain');
   if (/[\x00-\x1f]/.test(name)) throw new BrickError('BAD_XML', 'the domain <name> contains a control character');
   const dir = await makeTempDir('define');
   const file = join(dir, 'domain.xml');
-  const { uri, run, timeoutMs, signal } = opts;
+  const { uri, run, signal } = opts;
   const refused = (e: unknown): never => {
     if (isBrickError(e) && e.fault === 'COMMAND_FAILED') {
       const why = String(e.detail?.stderr ?? e.message).replace(/^error: /gm, '').trim();
@@ -71,14 +79,14 @@ export async function defineDomain(xml: string, opts: { uri: string; run: Runner
   try {
     await writeFile(file, xml, { mode: 0o600 });
     if (uri.startsWith('test:')) {
-      const r = await run('virsh', virshBatchArgs(uri, file, name), { timeoutMs, signal }).catch(refused);
+      const r = await run('virsh', virshBatchArgs(uri, file, name), { timeoutMs: left(), signal }).catch(refused);
       // virsh runs every command of the string and exits with the last one's status: a refused
       // define followed by a dumpxml that finds a domain of that name (the driver's own "test") exits 0.
       if (/^error: /m.test(r.stderr)) refused(new BrickError('COMMAND_FAILED', `virsh: ${r.stderr.trim()}`, { stderr: r.stderr }));
       return definedFrom(r.stdout, uri);
     }
-    await run('virsh', ['-q', '-c', uri, 'define', '--validate', '--file', file], { timeoutMs, signal }).catch(refused);
-    const r = await run('virsh', ['-q', '-c', uri, 'dumpxml', '--domain', name], { timeoutMs }).catch(unread);
+    await run('virsh', ['-q', '-c', uri, 'define', '--validate', '--file', file], { timeoutMs: left(), signal }).catch(refused);
+    const r = await run('virsh', ['-q', '-c', uri, 'dumpxml', '--domain', name], { timeoutMs: left() }).catch(unread);
     return definedFrom(r.stdout, uri);
   } finally {
     await rm(dir, { recursive: true, force: true });
