@@ -17,6 +17,7 @@ import { run as realRun, type Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { STOP_SIGNALS, IGNORED_SIGNALS, FENCER_SUSPEND_SIGNALS, onSignals } from '../shared/signals.js';
 import { findOnHost } from '../shared/host-tools.js';
+import { procStart } from '../shared/process-identity.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
@@ -270,6 +271,9 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   ensureLocalDir(f.marker_dir, 'marker_dir');
   const lock: InstanceLock = await step('instance lock', takeInstanceLock(f.state_dir));
   const boot = bootId();
+  // With the pid in every state written, one process across pid reuse: a reader whose process with
+  // that pid started at another time knows this fencer is gone (state.fencerWriterGone).
+  const pidStart = procStart('self');
   const prevState = readFencerState(f.state_dir);
   const prevLease = readLease(f.marker_dir);
 
@@ -805,6 +809,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     return {
       version: 1,
       pid: process.pid,
+      ...(pidStart ? { pid_start: pidStart } : {}),
       boot_id: boot ?? null,
       clean_stop: clean,
       host_id: f.host_id || (pools[0]?.hostId ?? ''),

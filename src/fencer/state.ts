@@ -5,6 +5,7 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../shared/atomic-write.js';
+import { processFacts, recordedProcess, type ProcessFacts } from '../shared/process-identity.js';
 import { bootMonoMs } from './clock.js';
 import { bootId } from './lease.js';
 import type { PoolHealthState, InUse } from './pool-health.js';
@@ -54,6 +55,12 @@ export interface PoolState {
 export interface FencerState {
   version: 1;
   pid: number;
+  /**
+   * The writer's start time (/proc/<pid>/stat starttime, clock ticks since boot): with pid, one
+   * process across pid reuse (shared/process-identity). Absent in states written before it was, or
+   * when /proc could not tell.
+   */
+  pid_start?: string;
   /** /proc/sys/kernel/random/boot_id: a state file from another boot carries nothing forward. */
   boot_id?: string | null;
   /** Written by a clean stop (SIGTERM/SIGINT): a fencer started more than fence_after_s later inherits nothing from it. */
@@ -178,6 +185,7 @@ function stateShapeProblem(s: unknown): string | null {
   if (s.version !== 1) return `version ${JSON.stringify(s.version)}, not 1`;
   for (const k of ['pid', 'written_at_ms'] as const) if (!isNum(s[k])) return `${k} is not a number`;
   for (const k of ['host_id', 'action'] as const) if (typeof s[k] !== 'string') return `${k} is not a string`;
+  if (s.pid_start !== undefined && typeof s.pid_start !== 'string') return 'pid_start is not a string';
   const w = s.watchdog;
   if (!isObj(w) || typeof w.device !== 'string' || typeof w.open !== 'boolean' || typeof w.petting !== 'boolean') return 'watchdog is not {device, open, petting}';
   if (s.fenced !== null && !isObj(s.fenced)) return 'fenced is neither null nor a marker';
@@ -216,17 +224,17 @@ export function stateOfAnotherBoot(s: FencerState, boot: string | null | undefin
  * within STATE_STALE_S (by CLOCK_MONOTONIC within a boot: stateAgeS), that write was not its last
  * (a clean stop writes clean_stop), the state is of this boot (a state_dir on persistent disk keeps
  * the last boot's file, which a wall clock behind it would make look fresh), and its writer still
- * exists (a SIGKILL leaves a fresh file for up to STATE_STALE_S). A reused pid cannot make an old
- * file look fresh: the age decides that; the pid only tells a fresh file's writer is gone.
+ * runs (fencerWriterGone: a SIGKILL leaves a fresh file for up to STATE_STALE_S). A reused pid
+ * cannot make an old file look fresh: the age decides that; the writer's pid and start time only
+ * tell a fresh file's writer is gone.
  */
-export function fencerNotRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null, pidAlive?: boolean): string | null {
+export function fencerNotRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null, writer?: ProcessFacts): string | null {
   if (stateOfAnotherBoot(s, boot)) return 'its state is from another boot';
   const age = stateAgeS(s, nowMs);
   if (s.clean_stop === true) return `it stopped cleanly ${round3(age)} s ago`;
   if (age > STATE_STALE_S) return `its last state is ${round3(age)} s old`;
-  // pidAlive: a caller that gathered it already (a pure reply built from facts); else asked here.
-  if (!(pidAlive ?? fencerPidAlive(s))) return `its process (pid ${s.pid}) is gone`;
-  return null;
+  // writer: a caller that gathered it already (a pure reply built from facts); else gathered here.
+  return fencerWriterGone(s, writer ?? fencerWriter(s));
 }
 
 /** The fencer is running: fencerNotRunning has nothing to say. */
@@ -235,17 +243,26 @@ export function fencerRunning(s: FencerState, nowMs = Date.now(), boot: string |
 }
 
 /**
- * Whether the process that wrote this state still exists (signal 0: no signal is sent). A fresh
- * state file whose writer is gone (SIGKILL a moment ago) is not a running fencer. EPERM: it exists.
+ * Why the process that wrote this state no longer runs (pure), or null when it does: no process has
+ * its pid, or one has but started at another time than the writer (the fencer died and another
+ * process drew its pid: by the pid alone it would read as running, and status as "ok", while
+ * nothing guards the host). A state without pid_start (written by a brick before it carried one)
+ * is judged by the pid alone, as it was then.
  */
-export function fencerPidAlive(s: FencerState): boolean {
-  if (!Number.isInteger(s.pid) || s.pid <= 0) return false;
-  try {
-    process.kill(s.pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+export function fencerWriterGone(s: FencerState, writer: ProcessFacts): string | null {
+  switch (recordedProcess({ pid: s.pid, start: s.pid_start }, writer)) {
+    case 'gone':
+      return `its process (pid ${s.pid}) is gone`;
+    case 'reused':
+      return `its process (pid ${s.pid}) is gone: that pid is another process's now (started at another time)`;
+    default:
+      return null;
   }
+}
+
+/** What /proc says now of the process that wrote this state (gathered: signal 0 and its start time). */
+export function fencerWriter(s: FencerState): ProcessFacts {
+  return processFacts(s.pid);
 }
 
 /** A pool's ages brought up to `nowMs` (the file may be up to a tick old). */

@@ -2,12 +2,14 @@
 // against a running fencer (the real program).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from '../../src/fencer/probe.js';
 import { run } from '../../src/shared/run.js';
+import { procStart } from '../../src/shared/process-identity.js';
+import { bootMonoMs } from '../../src/fencer/clock.js';
 import { BindfsPool, FaultFsPool, FencerRun, REPO, faultfsMissing, removeRoot, sleep, tempRoot, fuseSuite, waitFor } from './fencer-harness.js';
 
 const { skip, cleanups } = fuseSuite();
@@ -155,6 +157,10 @@ test('brick status right after the real fencer stops (SIGTERM) or is killed (SIG
   for (const how of ['SIGTERM', 'SIGKILL'] as const) {
     const { f } = await armedFencer(`fencer-status-${how}`);
     assert.equal((await status(f.configPath)).r.fencer.running, true, `${how}: running before`);
+    // The fencer names itself by its pid and its start time (/proc/<pid>/stat starttime).
+    const pidStart = procStart(f.proc!.pid!);
+    assert.match(pidStart ?? '', /^\d+$/);
+    assert.deepEqual(((s) => [s.pid, s.pid_start])(JSON.parse(readFileSync(join(f.stateDir, 'fencer.json'), 'utf8'))), [f.proc!.pid, pidStart], `${how}: its state names it`);
     if (how === 'SIGTERM') await f.stop();
     else {
       f.proc!.kill('SIGKILL');
@@ -166,5 +172,20 @@ test('brick status right after the real fencer stops (SIGTERM) or is killed (SIG
     assert.match(r.fencer.not_running, how === 'SIGTERM' ? /stopped cleanly/ : /its process \(pid \d+\) is gone/, how);
     assert.equal(r.fencer.pools[0].state, 'unknown', how);
     assert.equal(r.fencer.pools[0].fence_in_s, null, how);
+    if (how === 'SIGKILL') {
+      // Another process draws the killed fencer's pid (pid_max wraps within hours on a busy host):
+      // its last state, as fresh as a moment after the kill, names a process that exists. Before, by
+      // the pid alone, that read "fencer: running" for up to 5 s while nothing guarded the host.
+      const sleeper = spawn('sleep', ['300'], { stdio: 'ignore' });
+      cleanups.push(() => void sleeper.kill('SIGKILL'));
+      const last = JSON.parse(readFileSync(join(f.stateDir, 'fencer.json'), 'utf8'));
+      assert.equal(last.pid_start, pidStart, 'the killed fencer\'s last state names it');
+      writeFileSync(join(f.stateDir, 'fencer.json'), JSON.stringify({ ...last, pid: sleeper.pid, written_at_ms: Date.now(), written_at_mono_ms: bootMonoMs() }));
+      const reused = await status(f.configPath);
+      assert.equal(reused.code, 4, JSON.stringify(reused.r.reasons));
+      assert.equal(reused.r.fencer.running, false);
+      assert.match(reused.r.fencer.not_running, new RegExp(`its process \\(pid ${sleeper.pid}\\) is gone: that pid is another process's now`));
+      sleeper.kill('SIGKILL');
+    }
   }
 });

@@ -5,7 +5,7 @@
 // with); the must-show ones also run as a real process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { COMMANDS, EXIT, EXIT_CODES, usage } from '../../src/cli/commands.js';
 import { writeFencerState, type FencerState, type PoolState } from '../../src/fencer/state.js';
 import { writeFenceMarker } from '../../src/fencer/marker.js';
 import { judgeStatus } from '../../src/cli/status.js';
+import { procStart } from '../../src/shared/process-identity.js';
 import { startTestServer, type TestServer } from '../fixtures/server.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -108,8 +109,9 @@ function state(
   const written = o.ageS === undefined ? Date.now() + 30_000 : Date.now() - o.ageS * 1000;
   writeFencerState(stateDir, {
     version: 1,
-    // A process that exists (this one): a running fencer's writer is alive.
+    // A process that exists (this one), and its start time: a running fencer's writer is alive.
     pid: process.pid,
+    pid_start: procStart(process.pid),
     host_id: 'h1',
     written_at_ms: written,
     started_at_ms: written - 100_000,
@@ -279,7 +281,7 @@ test('status exit 4 (not protected): a stopped fencer shows no countdown; no sta
   assert.match(r.stdout, /fencer\.action = "log-only"/);
 });
 
-test('status exit 4, never ok: a fresh state file whose fencer stopped cleanly, whose writer is gone, or that is from another boot', async () => {
+test('status exit 4, never ok: a fresh state file whose fencer stopped cleanly, whose writer is gone (or its pid drawn by another process since), or that is from another boot', async () => {
   // Before: each of these read "fencer: running" with the pools' last states for up to 5 s (a clean
   // stop, a SIGKILL), or for as long as the wall clock stayed behind the old file (another boot with
   // a persistent state_dir): exit 0 or 3 while no fencer ran.
@@ -290,6 +292,8 @@ test('status exit 4, never ok: a fresh state file whose fencer stopped cleanly, 
     ['clean stop', { clean_stop: true }, /stopped cleanly/],
     ['writer gone', { pid: dead }, new RegExp(`its process \\(pid ${dead}\\) is gone`)],
     ['another boot', { boot_id: 'a-boot-before-this-one' }, /from another boot/],
+    // The fencer died and another process (this one) drew its pid: another start time.
+    ['pid reused', { pid_start: String(Number(procStart(process.pid)) + 1) }, new RegExp(`its process \\(pid ${process.pid}\\) is gone: that pid is another process's now`)],
   ] as const) {
     const h = hostConfig();
     state(h.state, { extra });
@@ -302,6 +306,30 @@ test('status exit 4, never ok: a fresh state file whose fencer stopped cleanly, 
     assert.equal(j.fencer.running, false, what);
     assert.match(j.fencer.not_running, why, what);
     assert.equal(j.verdict, 'not-protected', what);
+  }
+});
+
+test('status as a real process: a fresh state naming a live unrelated process (a sleep) with another start time is no running fencer, exit 4; with its own start time, running', async () => {
+  // Before: signal 0 on the pid alone, so "fencer: running" (exit 0/3) while nothing guarded the host.
+  const sleeper = spawn('sleep', ['300'], { stdio: 'ignore' });
+  try {
+    const pid = sleeper.pid!;
+    const start = procStart(pid);
+    assert.match(start ?? '', /^\d+$/, 'the sleep exists from spawn() on');
+    const h = hostConfig();
+    state(h.state, { extra: { pid, pid_start: String(Number(start) - 1) } });
+    const p = await spawnBrick('status', '--config', h.path, '--json');
+    assert.equal(p.code, EXIT.NOT_PROTECTED, p.stdout + p.stderr);
+    const j = JSON.parse(p.stdout);
+    assert.equal(j.fencer.running, false);
+    assert.equal(j.fencer.not_running, `its process (pid ${pid}) is gone: that pid is another process's now (started at another time)`);
+    assert.equal(j.fencer.pools[0].state, 'unknown');
+    // The same file with the sleep's own start time: its writer runs.
+    state(h.state, { extra: { pid, pid_start: start } });
+    const q = await spawnBrick('status', '--config', h.path, '--json');
+    assert.equal(JSON.parse(q.stdout).fencer.running, true, q.stdout + q.stderr);
+  } finally {
+    sleeper.kill('SIGKILL');
   }
 });
 

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fencerRunning, readFencerState, stateAgeS, stateRecord, STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
+import { fencerNotRunning, fencerRunning, fencerWriter, loadFencerState, readFencerState, stateAgeS, stateRecord, STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
+import { procStart } from '../../src/shared/process-identity.js';
 import { bootMonoMs } from '../../src/fencer/clock.js';
 import { bootId, leaseRecord, type Lease } from '../../src/fencer/lease.js';
 
@@ -61,4 +62,48 @@ test('leaseRecord: only clean === true is a clean stop, and armed entries that a
   assert.equal(leaseRecord(lease({ clean: 1 })).clean, false);
   assert.equal(leaseRecord(lease({ clean: true })).clean, true);
   assert.deepEqual(leaseRecord(lease({ armed: [null, '/p', 3] })).armed, [{ path: '/p', lastOkAgeS: null }]);
+});
+
+test("fencerNotRunning: the writer is its pid AND its start time: a fresh state whose pid another process drew since is no running fencer; a state without pid_start is judged by the pid alone", () => {
+  // Before: liveness was signal 0 on the pid alone, so after a SIGKILL any process that drew the
+  // fencer's pid made its last (fresh) state read "running" for up to STATE_STALE_S.
+  const now = Date.now();
+  const fresh = (o: Partial<FencerState>) => state({ written_at_ms: now - 1000, pid: 4242, ...o });
+  const alive = { pidExists: true, pidStart: '700' };
+  assert.equal(fencerNotRunning(fresh({ pid_start: '700' }), now, null, alive), null, 'same pid, same start time: running');
+  assert.equal(
+    fencerNotRunning(fresh({ pid_start: '699' }), now, null, alive),
+    "its process (pid 4242) is gone: that pid is another process's now (started at another time)",
+    'same pid, another start time: not running',
+  );
+  assert.equal(fencerNotRunning(fresh({ pid_start: '700' }), now, null, { pidExists: false, pidStart: undefined }), 'its process (pid 4242) is gone');
+  // A state written by a brick before pid_start: the pid alone, as then.
+  assert.equal(fencerNotRunning(fresh({}), now, null, alive), null, 'no pid_start: pid alive is running');
+  assert.equal(fencerNotRunning(fresh({}), now, null, { pidExists: false, pidStart: undefined }), 'its process (pid 4242) is gone');
+  // The process's start time unreadable (gone between the two looks, /proc hidden): the pid alone.
+  assert.equal(fencerNotRunning(fresh({ pid_start: '699' }), now, null, { pidExists: true, pidStart: undefined }), null);
+  // What is judged before the writer still decides first.
+  assert.match(fencerNotRunning(fresh({ pid_start: '700', clean_stop: true }), now, null, alive) ?? '', /stopped cleanly/);
+  assert.match(fencerNotRunning(fresh({ pid_start: '700', written_at_ms: now - STATE_STALE_S * 1000 - E }), now, null, alive) ?? '', /s old/);
+
+  // Gathered from /proc: this process, named by its pid and its own start time, runs; by its pid and another start time, it does not.
+  const mine = procStart(process.pid);
+  assert.ok(mine, 'this process\'s start time is readable');
+  assert.deepEqual(fencerWriter(fresh({ pid: process.pid })), { pidExists: true, pidStart: mine });
+  assert.equal(fencerRunning(fresh({ pid: process.pid, pid_start: mine }), now, null), true);
+  assert.equal(fencerRunning(fresh({ pid: process.pid, pid_start: String(Number(mine) + 1) }), now, null), false);
+  assert.equal(fencerRunning(fresh({ pid: process.pid }), now, null), true, 'no pid_start');
+});
+
+test('loadFencerState: a pid_start that is no string is a problem the readers report, not a running fencer', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'brick-state-'));
+  try {
+    const s = { version: 1, pid: 7, host_id: 'h', action: 'reboot', written_at_ms: Date.now(), watchdog: { device: '', open: false, petting: false }, fenced: null, pools: [] };
+    writeFileSync(join(dir, 'fencer.json'), JSON.stringify({ ...s, pid_start: 12345 }));
+    assert.deepEqual(loadFencerState(dir), { problem: 'pid_start is not a string' });
+    writeFileSync(join(dir, 'fencer.json'), JSON.stringify({ ...s, pid_start: '12345' }));
+    assert.equal(loadFencerState(dir).state?.pid_start, '12345');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

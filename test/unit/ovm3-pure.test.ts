@@ -173,7 +173,7 @@ const state = (over: Partial<FencerState> = {}): FencerState =>
 const armedPool = (path: string, over: Record<string, unknown> = {}) => ({ path, heartbeat: 'ovm', state: 'ok', armed: true, ...over });
 const facts = (over: Partial<HealthCheckFacts> = {}): HealthCheckFacts => ({
   state: state({ pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }),
-  pidAlive: true,
+  writer: { pidExists: true, pidStart: '700' },
   bootId: 'boot-1',
   guid: 'g1',
   path: '/OVS/Repositories/b',
@@ -185,10 +185,13 @@ const facts = (over: Partial<HealthCheckFacts> = {}): HealthCheckFacts => ({
 
 test('check_dom0_storage_health_check: running only when the fencer runs, guards that path, the pool is armed and the action protects; started when this call added the pool', () => {
   assert.deepEqual(healthCheckReply(facts()).reply, [true, false], 'all true');
+  assert.deepEqual(healthCheckReply(facts({ state: state({ pid_start: '700', pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }) })).reply, [true, false], 'its writer: same pid, same start time');
   const cases: Array<[string, Partial<HealthCheckFacts>, RegExp]> = [
     ['no state file', { state: undefined }, /no fencer state/],
     ['stale state file', { nowMs: 1_000_000 + (STATE_STALE_S + 0.001) * 1000 }, /stale/],
-    ['writer gone', { pidAlive: false }, /pid 1.*gone/],
+    ['writer gone', { writer: { pidExists: false, pidStart: undefined } }, /pid 1\) is gone/],
+    // The fencer died and another process drew its pid: by the pid alone this read "guarded".
+    ['pid reused', { state: state({ pid_start: '699', pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }) }, /pid 1\) is gone: that pid is another process's now/],
     // Written by the last boot's fencer, fresh by a wall clock behind after the reboot; its pid is some other process now.
     ['a state of the last boot', { state: state({ boot_id: 'boot-0', pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }) }, /before the last boot/],
     ['another host id', { guid: 'g2' }, /fencer.host_id = "g2"/],

@@ -6,7 +6,8 @@
 // read through the fencer's peer check, in a child process with a deadline. The agent process
 // itself never touches NFS with fs.
 import { BrickError } from '../../shared/errors.js';
-import { fencerNotRunning, fencerPidAlive, readFencerState, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
+import { fencerNotRunning, fencerWriter, fencerWriterGone, readFencerState, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
+import type { ProcessFacts } from '../../shared/process-identity.js';
 import { bootId } from '../../fencer/lease.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
 import { resolvePoolPath } from '../../fencer/probe.js';
@@ -28,8 +29,8 @@ export const Guid = refine(T.String({ description: 'a CloudStack host guid' }), 
 /** What the health check decides from, gathered at the edge (storageHealthCheck). */
 export interface HealthCheckFacts {
   state: FencerState | undefined;
-  /** The state's writer (state.pid) still exists. */
-  pidAlive: boolean;
+  /** What /proc says of the state's writer (state.pid): whether it exists, and its start time. */
+  writer: ProcessFacts;
   /** This boot's /proc/sys/kernel/random/boot_id (null: unreadable): a state of another boot is no running fencer. */
   bootId: string | null;
   guid: string;
@@ -58,8 +59,9 @@ export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolea
   const s = f.state;
   if (!s) return no('no fencer state: is brick-fencer.service running?');
   if (stateOfAnotherBoot(s, f.bootId)) return no('the fencer state is from before the last boot: brick-fencer is not running');
-  if (!f.pidAlive) return no(`the fencer (pid ${s.pid}) that wrote the state is gone: brick-fencer is not running`);
-  const notRunning = fencerNotRunning(s, f.nowMs, f.bootId, f.pidAlive);
+  const gone = fencerWriterGone(s, f.writer);
+  if (gone) return no(`the fencer that wrote the state is not running (${gone}): brick-fencer is not running`);
+  const notRunning = fencerNotRunning(s, f.nowMs, f.bootId, f.writer);
   if (notRunning) return no(`the fencer state is stale (${notRunning}): brick-fencer is not running`);
   if (s.host_id !== f.guid)
     return no(`the fencer writes heartbeats as "${s.host_id}" but CloudStack knows this host as "${f.guid}"; set fencer.host_id = "${f.guid}" so peers can check it`);
@@ -110,7 +112,7 @@ export async function storageHealthCheck([path, , guid, timeout, interval]: [str
   );
   const facts: HealthCheckFacts = {
     state,
-    pidAlive: state ? fencerPidAlive(state) : false,
+    writer: state ? fencerWriter(state) : { pidExists: false, pidStart: undefined },
     bootId: bootId() ?? null,
     guid,
     path: resolved!,

@@ -15,6 +15,7 @@ import { BrickError } from '../../shared/errors.js';
 import type { KeyedLock } from '../../shared/keyed-lock.js';
 import type { Runner } from '../../shared/run.js';
 import { fsyncDir, writeFileAtomic } from '../../shared/atomic-write.js';
+import { procStart, processFacts, recordedProcess, type ProcessFacts } from '../../shared/process-identity.js';
 import { netHost, type NetHost } from './netns.js';
 
 export const PENDING_FILE = 'network-pending.json';
@@ -79,47 +80,23 @@ export function readPending(file: string): PendingRecord | undefined {
   throw new BrickError('INTERNAL', `${file}: not a pending network change brick wrote; look at it and remove it`);
 }
 
-/** starttime (field 22) of /proc/<pid>/stat; undefined when it cannot be read. */
-function procStart(pid: number | 'self'): string | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: count from the last ')'.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return /^\d+$/.test(f[19] ?? '') ? f[19] : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** What recover() knows of the record's writer, gathered from /proc. */
-export interface OwnerFacts {
+/** What recover() knows of the record's writer, gathered from /proc (shared/process-identity). */
+export interface OwnerFacts extends ProcessFacts {
   selfPid: number;
-  /** A process with the record's pid exists (signal 0, EPERM included). */
-  pidExists: boolean;
-  /** Its start time, when readable. */
-  pidStart: string | undefined;
 }
 
 /**
  * The record's writer still runs (pure). Our own pid is a previous process's come round again (the
  * record was read before this process wrote one); a process with the pid but another start time is
- * not the writer either (pid_max 32768 wraps within hours on a busy host). A record without a start
- * time, or a start time that cannot be read, is judged by the pid alone.
+ * not the writer either (recordedProcess: pid_max 32768 wraps within hours on a busy host). A record
+ * without a start time, or a start time that cannot be read, is judged by the pid alone.
  */
 export function ownerRuns(r: Pick<PendingRecord, 'pid' | 'start'>, f: OwnerFacts): boolean {
-  if (r.pid === f.selfPid || !f.pidExists) return false;
-  return r.start === undefined || f.pidStart === undefined || f.pidStart === r.start;
+  return r.pid !== f.selfPid && recordedProcess(r, f) === 'runs';
 }
 
 function ownerFacts(pid: number): OwnerFacts {
-  let pidExists: boolean;
-  try {
-    process.kill(pid, 0);
-    pidExists = true;
-  } catch (e) {
-    pidExists = (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return { selfPid: process.pid, pidExists, pidStart: pidExists ? procStart(pid) : undefined };
+  return { selfPid: process.pid, ...processFacts(pid) };
 }
 
 /** This process's identity for a record: pid and start time. */
