@@ -12,7 +12,7 @@ import { hostToolsReport } from '../shared/host-tools.js';
 import { hypervisorOf, probeHostKind, type HostKind } from './ovm3/hypervisor.js';
 import { readOvsVersion } from './ovm3/module-info.js';
 import { detectDpdk } from '../network/dpdk/operations.js';
-import { fencerRunning, loadFencerState, stateAgeS, currentPoolAges, type FencerState } from '../fencer/state.js';
+import { fencerRunning, loadFencerStateBounded, stateAgeS, currentPoolAges, type FencerState } from '../fencer/state.js';
 
 export const PROBE_TIMEOUT_MS = 5000;
 
@@ -87,7 +87,7 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
   const out = (cmd: string, args: string[], netns?: string) =>
     soft(ctx.run(cmd, args, { timeoutMs: deadline(), allowFailure: true, netns }).then((r) => (r.code === 0 ? r.stdout : '')), '');
   const hypervisor = hypervisorOf(kind);
-  const [xlInfo, ovm, virshV, vsctlV, links, dpdk, watchdog, tools] = await Promise.all([
+  const [xlInfo, ovm, virshV, vsctlV, links, dpdk, watchdog, tools, fencer] = await Promise.all([
     hypervisor === 'xen' ? out('xl', ['info']) : Promise.resolve(''),
     soft(readOvsVersion(), undefined),
     out('virsh', ['--version']),
@@ -100,6 +100,8 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
     })),
     watchdogFacts(ctx.config.fencer.watchdog_device),
     hostToolsReport(),
+    // Off the event loop with a deadline: a hung state_dir gives "could not be read", never a stuck agent.
+    loadFencerStateBounded(ctx.config.fencer.state_dir),
   ]);
   let bridges: string[] = [];
   try {
@@ -117,7 +119,7 @@ export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeH
     dpdk_reason: dpdk.reason ?? '',
     bridges,
     watchdog: { ...watchdog },
-    fencer: ((r) => fencerFacts(r.state, Date.now(), r.problem))(loadFencerState(ctx.config.fencer.state_dir)),
+    fencer: fencerFacts(fencer.state, Date.now(), fencer.problem),
     brick_version: BRICK_VERSION,
     host_tools: tools.map((t) => ({ ...t })),
   };

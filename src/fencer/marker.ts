@@ -13,6 +13,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Runner } from '../shared/run.js';
 import { requireTools } from '../shared/host-tools.js';
 import { writeFileAtomic } from '../shared/atomic-write.js';
+import { boundedReader, readFailure, type BoundedReader } from '../shared/bounded-read.js';
 import { monoMs } from './clock.js';
 
 export const MARKER_FILE = 'fence-marker.json';
@@ -39,11 +40,36 @@ export function writeFenceMarker(markerDir: string, m: FenceMarker): void {
 
 export function readFenceMarker(markerDir: string): FenceMarker | undefined {
   try {
-    const m = JSON.parse(readFileSync(markerPath(markerDir), 'utf8')) as FenceMarker;
+    return fenceMarkerOf(readFileSync(markerPath(markerDir), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The marker in the file's text, or undefined when it is none (pure). */
+export function fenceMarkerOf(text: string): FenceMarker | undefined {
+  try {
+    const m = JSON.parse(text) as FenceMarker;
     return m && typeof m.at === 'string' ? m : undefined;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The fence marker for the agent's event loop (heartbeat_status, the metrics): read with a deadline,
+ * at most one read outstanding in marker_dir (shared/bounded-read.ts), so a marker_dir on a disk
+ * that hangs costs a reply at most the deadline. gone: there is no marker file (an admin removed
+ * it: the fence is acknowledged); unread: why it is there but could not be read (an errno, no
+ * answer in time, or not a marker), when the caller has only the fencer's own copy to go by.
+ */
+export async function readFenceMarkerBounded(markerDir: string, reader: BoundedReader = boundedReader): Promise<{ marker?: FenceMarker; gone?: true; unread?: string }> {
+  const r = await reader.read(markerPath(markerDir));
+  if (r.kind === 'ok') {
+    const marker = fenceMarkerOf(r.text);
+    return marker ? { marker } : { unread: 'not a fence marker' };
+  }
+  return r.kind === 'error' && r.code === 'ENOENT' ? { gone: true } : { unread: readFailure(r) };
 }
 
 export type MarkerOutcome = 'written' | 'timeout' | { error: string };

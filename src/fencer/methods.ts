@@ -1,6 +1,5 @@
 // The fencer's XML-RPC calls, served by `brick serve` (the agent reads the fencer's state file; it
 // never talks to the fencer process and never touches a pool path itself).
-import { statSync } from 'node:fs';
 import { method, optional, param, refine, Invalid } from '../rpc/params.js';
 import { oneOf, seconds, show } from '../rpc/formats.js';
 import { T } from '../rpc/schema.js';
@@ -8,8 +7,9 @@ import { XmlRpcDouble, type XmlRpcStruct, type XmlRpcValue } from '../rpc/values
 import { BrickError } from '../shared/errors.js';
 import { checkPeerHeartbeat } from './peer-check.js';
 import { HOST_ID_RE, type HeartbeatFormat } from './heartbeat-format.js';
-import { currentPoolAges, fencerRunning, loadFencerState, statePath, type PoolState } from './state.js';
-import { markerPath, readFenceMarker, type FenceMarker } from './marker.js';
+import { currentPoolAges, fencerRunning, loadFencerStateBounded, statePath, type LoadedState, type PoolState } from './state.js';
+import { readFenceMarkerBounded, type FenceMarker } from './marker.js';
+import type { BoundedReader } from '../shared/bounded-read.js';
 import type { Config } from '../config/schema.js';
 import { addRuntimePool, removeRuntimePool } from './pool-admin.js';
 import { normalizePoolPath, readRuntimePools } from './runtime-pools.js';
@@ -35,17 +35,37 @@ function killVmsStruct(k: NonNullable<PoolState['kill_vms']>): XmlRpcStruct {
   };
 }
 
-export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruct {
-  const { state: s, problem } = loadFencerState(config.fencer.state_dir);
+/** What heartbeat_status answers from, gathered at the edge (gatherHeartbeatFacts). */
+export interface HeartbeatFacts {
+  stateFile: string;
+  loaded: LoadedState;
+  marker: Awaited<ReturnType<typeof readFenceMarkerBounded>>;
+}
+
+/**
+ * The state file and the fence marker, read off the event loop with a deadline each, in parallel
+ * (shared/bounded-read.ts): a state_dir or marker_dir that hangs delays the reply by the deadline at
+ * most, never the agent's other calls.
+ */
+export async function gatherHeartbeatFacts(config: Config, reader?: BoundedReader): Promise<HeartbeatFacts> {
+  const [loaded, marker] = await Promise.all([loadFencerStateBounded(config.fencer.state_dir, reader), readFenceMarkerBounded(config.fencer.marker_dir, reader)]);
+  return { stateFile: statePath(config.fencer.state_dir), loaded, marker };
+}
+
+/** heartbeat_status's reply (pure but for fencerRunning's look at the writer's pid and boot id). */
+export function heartbeatStatusReply(f: HeartbeatFacts, nowMs = Date.now()): XmlRpcStruct {
+  const { state: s, problem, noAnswer } = f.loaded;
+  if (problem && noAnswer)
+    throw new BrickError('NOT_READY', `the fencer state ${f.stateFile} ${problem}: cannot tell what the fencer guards; is the disk under fencer.state_dir healthy?`);
   if (problem)
-    throw new BrickError('NOT_READY', `the fencer state ${statePath(config.fencer.state_dir)} is unusable (${problem}): is brick-fencer running (systemctl status brick-fencer)?`);
+    throw new BrickError('NOT_READY', `the fencer state ${f.stateFile} is unusable (${problem}): is brick-fencer running (systemctl status brick-fencer)?`);
   if (!s)
-    throw new BrickError('NOT_READY', `no fencer state in ${statePath(config.fencer.state_dir)}: is brick-fencer running (systemctl status brick-fencer)?`);
+    throw new BrickError('NOT_READY', `no fencer state in ${f.stateFile}: is brick-fencer running (systemctl status brick-fencer)?`);
   const running = fencerRunning(s, nowMs);
   // The marker file decides: an admin who removed it has acknowledged the fence (brick status
   // clears it too). The fencer's copy from its start stands in only when the file is there but
-  // cannot be read, or marker_dir cannot be looked at.
-  const lastFence = readFenceMarker(config.fencer.marker_dir) ?? (markerGone(config.fencer.marker_dir) ? null : s.last_fence);
+  // cannot be read (not in time either), or marker_dir cannot be looked at.
+  const lastFence = f.marker.marker ?? (f.marker.gone ? null : s.last_fence);
   const out: XmlRpcStruct = {};
   for (const p of s.pools) {
     const ages = currentPoolAges(s, p, nowMs);
@@ -73,13 +93,9 @@ export function heartbeatStatus(config: Config, nowMs = Date.now()): XmlRpcStruc
   return out;
 }
 
-function markerGone(markerDir: string): boolean {
-  try {
-    statSync(markerPath(markerDir));
-    return false;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT';
-  }
+export async function heartbeatStatus(config: Config, nowMs?: number, reader?: BoundedReader): Promise<XmlRpcStruct> {
+  const facts = await gatherHeartbeatFacts(config, reader);
+  return heartbeatStatusReply(facts, nowMs ?? Date.now());
 }
 
 function under(path: string, root: string): boolean {
@@ -130,8 +146,8 @@ export const methods = [
       'fence_when, fencer_running, fenced (set once the fencer fenced), last_fence (the marker of a fence before the last boot ' +
       'that concerned this pool, until an admin removes it); with fencer.action = "kill-vms" also kill_vms (struct: phase idle, ' +
       'killing or fenced, fenced_since, waiting_for, last_kill_at, killed (array of pid, comm, vm, uuid, killed_at, gone_after_s), ' +
-      'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state, or its state file is unusable (not JSON, or not a state this brick reads).',
-    handler: async (_args, ctx) => heartbeatStatus(ctx.config),
+      'processes_killed_total, vms_killed_total, spared_total). Faults: NOT_READY (1011) when the fencer has never written its state, or its state file is unusable (not JSON, or not a state this brick reads), or could not be read within 2 s (a hung disk under fencer.state_dir; a fence marker that cannot be read in time gives the fencer\'s own copy of it).',
+    handler: (_args, ctx) => heartbeatStatus(ctx.config),
   }),
   method({
     name: 'heartbeat_add_pool',
@@ -147,7 +163,7 @@ export const methods = [
       'Adding a pool that is guarded already (the same path, or a path that resolves to the same mount, from brick.toml or ' +
       'added before) changes nothing. Reply: struct added (true when this call added it), path, resolved, source ("config" ' +
       'or "runtime"), heartbeat, fence_when, state (the fencer\'s: unverified, healthy, late, expired, dead; "pending" until ' +
-      'the fencer has picked it up; "fencer-stopped"), armed, fencer_running. Faults, each changing nothing: INVALID_PARAMS ' +
+      'the fencer has picked it up; "fencer-stopped"; "unknown" when the fencer\'s state file could not be read in time), armed, fencer_running. Faults, each changing nothing: INVALID_PARAMS ' +
       '(-32602) for a relative path, an unknown format or fence_when, a path that is not a directory; NOT_FOUND (1001) for a ' +
       'missing path; PATH_REFUSED (1003) for a directory that is not a mount point; CONFLICT (1002) when the pool is guarded ' +
       'with another format or fence_when; TIMEOUT (1004) when the path does not resolve within fencer.probe_timeout_s; ' +
@@ -170,7 +186,7 @@ export const methods = [
       'is fenced. Reply: struct removed (false when no runtime pool has this path), path, state (the pool\'s state when ' +
       'removed). Faults, each changing nothing: INVALID_PARAMS (-32602) for a relative path; CONFLICT (1002) for a pool of ' +
       'brick.toml (config pools cannot be removed at run time) and for a pool that is late, expired or fenced; NOT_READY ' +
-      '(1011) when the runtime pools file is there but unusable.',
+      '(1011) when the runtime pools file is there but unusable, or the fencer\'s state file cannot be read (within 2 s).',
     handler: async ([path], ctx) => {
       const r = await removeRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, path);
       ctx.log.info({ pool: path, removed: r.removed, state: r.state }, r.removed ? `runtime pool ${path} removed` : `no runtime pool ${path} to remove`);

@@ -1,36 +1,48 @@
 // The fencer's state as Prometheus metrics on the agent's GET /metrics, so an alert can fire before a
 // fence (a late pool) and after one (the marker). Collected on scrape from the state file the
 // fencer rewrites every tick (read through state.ts, never a pool) and the fence marker: nothing is
-// kept between scrapes and a scrape costs one small local file read.
+// kept between scrapes and a scrape costs two small local file reads. Those reads run off the event
+// loop with a deadline, at most one outstanding per directory (shared/bounded-read.ts): a state_dir
+// or marker_dir on a disk that hangs delays a scrape by the deadline, never the agent, and the
+// scrape then says the state could not be used (brick_fencer_state_unusable) with the metrics read
+// from it absent, as for a corrupt file.
 //
 // While the fencer is not running, nothing counts down: per-pool countdowns are left out and each
 // pool's state is "unknown", so a dashboard never shows a frozen "fences in" for a stopped fencer.
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { currentPoolAges, fencerRunning, loadFencerState, stateAgeS, type FencerState } from './state.js';
-import { readFenceMarker } from './marker.js';
+import { currentPoolAges, fencerRunning, loadFencerStateBounded, stateAgeS, type FencerState } from './state.js';
+import { readFenceMarkerBounded } from './marker.js';
+import type { BoundedReader } from '../shared/bounded-read.js';
 
 export const POOL_STATES = ['unverified', 'healthy', 'late', 'expired', 'dead', 'unknown'] as const;
 
 interface Snapshot {
   state: FencerState | undefined;
+  /** The state file is there but could not be used: unreadable, no answer in time, or not a state. */
+  unusable: boolean;
   running: boolean;
   nowMs: number;
   lastFenceS: number | undefined;
 }
 
-export function registerFencerMetrics(registry: Registry, fencer: { state_dir: string; marker_dir: string }): void {
-  let snap: Snapshot | undefined;
-  // prom-client runs every metric's collect() in one synchronous loop per scrape: read the files
-  // once for all of them, and forget the snapshot as soon as that loop is over.
-  const current = (): Snapshot => {
+/** The scrape's facts from what was read (pure but for fencerRunning's look at the writer's pid and boot id). */
+export function fencerSnapshot(loaded: Awaited<ReturnType<typeof loadFencerStateBounded>>, marker: Awaited<ReturnType<typeof readFenceMarkerBounded>>, nowMs: number): Snapshot {
+  // An unusable file (truncated, another schema, unreadable, no answer in time) reads as none: no TypeError in a scrape.
+  const state = loaded.state;
+  const m = marker.marker ?? state?.fenced ?? undefined;
+  const at = m ? Date.parse(m.at) : NaN;
+  return { state, unusable: loaded.problem !== undefined, running: state ? fencerRunning(state, nowMs) : false, nowMs, lastFenceS: Number.isFinite(at) ? at / 1000 : undefined };
+}
+
+export function registerFencerMetrics(registry: Registry, fencer: { state_dir: string; marker_dir: string }, reader?: BoundedReader): void {
+  let snap: Promise<Snapshot> | undefined;
+  // prom-client starts every metric's collect() in one synchronous loop per scrape: read the files
+  // once for all of them (both at once), and forget the snapshot as soon as that loop is over.
+  const current = (): Promise<Snapshot> => {
     if (!snap) {
       setImmediate(() => (snap = undefined));
       const nowMs = Date.now();
-      // An unusable file (truncated, another schema) reads as none: no TypeError in a scrape.
-      const state = loadFencerState(fencer.state_dir).state;
-      const marker = readFenceMarker(fencer.marker_dir) ?? state?.fenced ?? undefined;
-      const at = marker ? Date.parse(marker.at) : NaN;
-      snap = { state, running: state ? fencerRunning(state, nowMs) : false, nowMs, lastFenceS: Number.isFinite(at) ? at / 1000 : undefined };
+      snap = Promise.all([loadFencerStateBounded(fencer.state_dir, reader), readFenceMarkerBounded(fencer.marker_dir, reader)]).then(([loaded, marker]) => fencerSnapshot(loaded, marker, nowMs));
     }
     return snap;
   };
@@ -40,9 +52,10 @@ export function registerFencerMetrics(registry: Registry, fencer: { state_dir: s
       help,
       labelNames,
       registers: [registry],
-      collect() {
+      async collect() {
+        const s = await current();
         this.reset();
-        fill(this, current());
+        fill(this, s);
       },
     });
   const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (set: (labels: Record<L, string>, v: number) => void, s: Snapshot) => void) =>
@@ -51,13 +64,15 @@ export function registerFencerMetrics(registry: Registry, fencer: { state_dir: s
       help,
       labelNames,
       registers: [registry],
-      collect() {
+      async collect() {
+        const s = await current();
         this.reset();
-        fill((labels, v) => this.inc(labels as never, v), current());
+        fill((labels, v) => this.inc(labels as never, v), s);
       },
     });
   const pools = (s: Snapshot) => s.state?.pools ?? [];
 
+  gauge('brick_fencer_state_unusable', '1 when the fencer\'s state file is there but could not be used (not read within 2 s: a hung disk; a read error; not a state this brick reads): the metrics read from it are then absent', [], (g, s) => g.set(s.unusable ? 1 : 0));
   gauge('brick_fencer_running', '1 while the fencer rewrites its state file (brick fencer runs), else 0', [], (g, s) => g.set(s.running ? 1 : 0));
   gauge('brick_fencer_state_age_seconds', 'age of the fencer\'s state file; the fencer counts as stopped above 5 s', [], (g, s) => {
     if (s.state) g.set(stateAgeS(s.state, s.nowMs));

@@ -11,7 +11,7 @@ import type { Runner } from '../shared/run.js';
 import { BrickError } from '../shared/errors.js';
 import { parseMountinfo } from './kill-vms/proc-parse.js';
 import { resolvePoolPath } from './probe.js';
-import { fencerRunning, readFencerState, type FencerState, type PoolState } from './state.js';
+import { fencerRunning, readFencerStateBounded, statePath, type FencerState, type PoolState } from './state.js';
 import {
   isMountPoint, normalizePoolPath, planAdd, planRemove, readRuntimePools, writeRuntimePools, RUNTIME_POOLS_LOCK,
   type FenceWhen, type FencerPoolView, type GuardedPool, type HeartbeatKind, type PoolSource, type RuntimePoolEntry,
@@ -62,9 +62,14 @@ async function guardedPools(ctx: AdminContext, entries: RuntimePoolEntry[]): Pro
   return all.map((p, i) => ({ ...p, resolved: resolved[i].error ? undefined : resolved[i].path }));
 }
 
-/** A fencer state worth asking about a pool: written by a fencer that runs, or that did not stop cleanly. */
-function liveState(config: Config): FencerState | undefined {
-  const s = readFencerState(config.fencer.state_dir);
+/**
+ * A fencer state worth asking about a pool: written by a fencer that runs, or that did not stop
+ * cleanly. Read off the event loop with a deadline (shared/bounded-read.ts); a state file that is
+ * there but could not be read (a hung state_dir) is a fault: whether the pool's expiry runs is unknown.
+ */
+async function liveState(config: Config): Promise<FencerState | undefined> {
+  const { state: s, unread } = await readFencerStateBounded(config.fencer.state_dir);
+  if (unread) throw new BrickError('NOT_READY', `the fencer state ${statePath(config.fencer.state_dir)} ${unread}: cannot tell whether the pool is late or fenced; nothing changed`);
   return s && !s.clean_stop ? s : undefined;
 }
 
@@ -72,9 +77,10 @@ export function poolView(s: FencerState, p: PoolState): FencerPoolView {
   return { state: p.state, armed: p.armed, fenced: s.fenced?.pool === p.path || (p.kill_vms?.phase ?? 'idle') !== 'idle' };
 }
 
-/** The pool's state as the fencer reports it, for a reply. */
-function stateOf(config: Config, path: string): { state: string; armed: boolean; fencer_running: boolean } {
-  const s = readFencerState(config.fencer.state_dir);
+/** The pool's state as the fencer reports it, for a reply ("unknown" when its state file could not be read in time). */
+async function stateOf(config: Config, path: string): Promise<{ state: string; armed: boolean; fencer_running: boolean }> {
+  const { state: s, unread } = await readFencerStateBounded(config.fencer.state_dir);
+  if (unread) return { state: 'unknown', armed: false, fencer_running: false };
   // fencerRunning includes the writer-exists check (fencerNotRunning).
   const running = Boolean(s && fencerRunning(s));
   const p = s?.pools.find((x) => x.path === path);
@@ -119,7 +125,7 @@ export async function addRuntimePool(ctx: AdminContext, req: { path: string; hea
       source: pool.source,
       heartbeat: pool.heartbeat,
       fence_when: pool.fence_when,
-      ...stateOf(ctx.config, pool.path),
+      ...(await stateOf(ctx.config, pool.path)),
     };
   });
 }
@@ -132,7 +138,7 @@ export async function removeRuntimePool(ctx: AdminContext, path: string): Promis
   const file = ctx.config.fencer.runtime_pools_file;
   return ctx.locks.with(RUNTIME_POOLS_LOCK, async () => {
     const entries = currentEntries(file);
-    const s = liveState(ctx.config);
+    const s = await liveState(ctx.config);
     const p = s?.pools.find((x) => x.path === path);
     const configPaths = ctx.config.fencer.pool.map((c) => normalizePoolPath(c.path) ?? c.path);
     const plan = planRemove(entries, configPaths, path, s && p ? poolView(s, p) : undefined);

@@ -6,6 +6,7 @@ import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../shared/atomic-write.js';
 import { processFacts, recordedProcess, type ProcessFacts } from '../shared/process-identity.js';
+import { boundedReader, noAnswer, readFailure, type BoundedReader } from '../shared/bounded-read.js';
 import { bootMonoMs } from './clock.js';
 import { bootId } from './lease.js';
 import type { PoolHealthState, InUse } from './pool-health.js';
@@ -127,6 +128,17 @@ export function ensureDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
 }
 
+/**
+ * readFencerState for the agent's event loop (storage health): read with a deadline, at most one read
+ * outstanding in state_dir (shared/bounded-read.ts). unread: why the file is there but could not be
+ * read (an errno, no answer in time); undefined when it was read or there is none.
+ */
+export async function readFencerStateBounded(stateDir: string, reader: BoundedReader = boundedReader): Promise<{ state?: FencerState; unread?: string }> {
+  const r = await reader.read(statePath(stateDir));
+  if (r.kind === 'ok') return { state: fencerStateOf(r.text) };
+  return r.kind === 'error' && r.code === 'ENOENT' ? {} : { unread: readFailure(r) };
+}
+
 /** The state the daemon last wrote, or undefined when there is none (or it is unreadable). */
 export function readFencerState(stateDir: string): FencerState | undefined {
   let text: string;
@@ -135,6 +147,11 @@ export function readFencerState(stateDir: string): FencerState | undefined {
   } catch {
     return undefined;
   }
+  return fencerStateOf(text);
+}
+
+/** readFencerState's judgement of the file's text (pure): the state, or undefined when it is no state. */
+export function fencerStateOf(text: string): FencerState | undefined {
   try {
     const s = JSON.parse(text) as FencerState;
     if (!isObj(s) || s.version !== 1 || !Array.isArray(s.pools)) return undefined;
@@ -151,13 +168,21 @@ export function readFencerState(stateDir: string): FencerState | undefined {
   }
 }
 
+/** A reader's view of the state: the state, nothing when there is no file, or why the file is unusable. */
+export interface LoadedState {
+  state?: FencerState;
+  problem?: string;
+  /** The disk did not answer in time (a hung state_dir): problem says so. */
+  noAnswer?: boolean;
+}
+
 /**
  * The state for a reader that reports it (brick status, heartbeat_status, host_capabilities, the
  * metrics): the state, nothing when there is no file, or why the file is unusable (not JSON, a
  * field those readers use missing or of another type), so that they say so instead of calling a
  * file that is there "missing" or failing on it with a TypeError.
  */
-export function loadFencerState(stateDir: string): { state?: FencerState; problem?: string } {
+export function loadFencerState(stateDir: string): LoadedState {
   let text: string;
   try {
     text = readFileSync(statePath(stateDir), 'utf8');
@@ -165,6 +190,23 @@ export function loadFencerState(stateDir: string): { state?: FencerState; proble
     const code = (e as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? {} : { problem: `cannot read it: ${code ?? (e as Error).message}` };
   }
+  return loadedStateOf(text);
+}
+
+/**
+ * loadFencerState for the agent's event loop (brick serve): the file is read off the main thread
+ * with a deadline and at most one read outstanding in state_dir (shared/bounded-read.ts), so a
+ * state_dir that hangs gives "could not be read within N s" instead of stopping every call.
+ */
+export async function loadFencerStateBounded(stateDir: string, reader: BoundedReader = boundedReader): Promise<LoadedState> {
+  const r = await reader.read(statePath(stateDir));
+  if (r.kind === 'ok') return loadedStateOf(r.text);
+  if (r.kind === 'error' && r.code === 'ENOENT') return {};
+  return noAnswer(r) ? { problem: readFailure(r), noAnswer: true } : { problem: readFailure(r) };
+}
+
+/** loadFencerState's judgement of the file's text (pure). */
+export function loadedStateOf(text: string): LoadedState {
   let s: unknown;
   try {
     s = JSON.parse(text);

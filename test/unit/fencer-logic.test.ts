@@ -400,12 +400,12 @@ test('heartbeat_check arguments: absolute pool, a configured pool or under file_
   assert.equal(fault(['/mnt/kvm1', 'h', 60, 'nfs']), 'INVALID_PARAMS');
 });
 
-test('heartbeat_status: per-pool struct from the state file, ages brought up to date; NOT_READY without state', () => {
+test('heartbeat_status: per-pool struct from the state file, ages brought up to date; NOT_READY without state', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'brick-fencer-status-'));
   const c = defaultConfig();
   c.fencer.state_dir = join(dir, 'state');
   c.fencer.marker_dir = join(dir, 'marker');
-  assert.throws(() => heartbeatStatus(c), (e: BrickError) => e.fault === 'NOT_READY');
+  await assert.rejects(heartbeatStatus(c), (e: BrickError) => e.fault === 'NOT_READY');
   mkdirSync(c.fencer.state_dir);
   mkdirSync(c.fencer.marker_dir);
   const now = Date.now();
@@ -419,24 +419,24 @@ test('heartbeat_status: per-pool struct from the state file, ages brought up to 
   };
   writeFileSync(join(c.fencer.state_dir, 'fencer.json'), JSON.stringify(s));
   writeFileSync(join(c.fencer.marker_dir, 'fence-marker.json'), JSON.stringify({ at: '2026-01-01T00:00:00Z', pool: '/mnt/p', reason: 'r', action: 'reboot', host_id: 'h', last_ok_age_s: 30 }));
-  const r = heartbeatStatus(c, now) as any;
+  const r = (await heartbeatStatus(c, now)) as any;
   assert.equal(r['/mnt/p'].state, 'healthy');
   assert.equal(r['/mnt/p'].last_ok_age_s.value, 3);
   assert.equal(r['/mnt/p'].fence_in_s.value, 27);
   assert.equal(r['/mnt/p'].probe_latency_ms.max.value, 40);
   assert.equal(r['/mnt/p'].last_fence.pool, '/mnt/p');
-  assert.equal((heartbeatStatus(c, now + 10_000) as any)['/mnt/p'].state, 'fencer-stopped');
-  assert.equal((heartbeatStatus(c, now + 10_000) as any)['/mnt/p'].fence_in_s, null, 'a stopped fencer counts nothing down');
+  assert.equal(((await heartbeatStatus(c, now + 10_000)) as any)['/mnt/p'].state, 'fencer-stopped');
+  assert.equal(((await heartbeatStatus(c, now + 10_000)) as any)['/mnt/p'].fence_in_s, null, 'a stopped fencer counts nothing down');
   // A fresh file whose fencer stopped cleanly, or from another boot, is no running fencer either
   // (before: "healthy", fencer_running true, fence_in_s counting down, until the file was 5 s old).
   for (const extra of [{ clean_stop: true }, { boot_id: 'a-boot-before-this-one' }]) {
     writeFileSync(join(c.fencer.state_dir, 'fencer.json'), JSON.stringify({ ...s, ...extra }));
-    const r = (heartbeatStatus(c, now) as any)['/mnt/p'];
+    const r = ((await heartbeatStatus(c, now)) as any)['/mnt/p'];
     assert.deepEqual([r.state, r.fencer_running, r.fence_in_s], ['fencer-stopped', false, null], JSON.stringify(extra));
   }
 });
 
-test('heartbeat_status: last_fence goes once the admin removes the fence marker, as in brick status (the fencer\'s copy from its start is not used then)', () => {
+test('heartbeat_status: last_fence goes once the admin removes the fence marker, as in brick status (the fencer\'s copy from its start is not used then)', async () => {
   // Before: the fencer's state keeps the marker it found at start (last_fence) until it restarts,
   // and heartbeat_status fell back to it when the file was gone: removing the file, as status and
   // the log say to, cleared status but not heartbeat_status.
@@ -454,13 +454,13 @@ test('heartbeat_status: last_fence goes once the admin removes the fence marker,
       last_ok_age_s: 1, fence_in_s: 29, probe_latency_ms: { last: 1, min: 1, max: 1 }, stuck_probes: 0, stuck_for_s: null, probes_ok: 1, probes_failed: 0, last_error: null }],
   }));
   writeFileSync(join(c.fencer.marker_dir, 'fence-marker.json'), JSON.stringify(marker));
-  assert.equal((heartbeatStatus(c, now) as any)['/mnt/p'].last_fence.at, marker.at);
+  assert.equal(((await heartbeatStatus(c, now)) as any)['/mnt/p'].last_fence.at, marker.at);
   rmSync(join(c.fencer.marker_dir, 'fence-marker.json'));
-  assert.equal((heartbeatStatus(c, now) as any)['/mnt/p'].last_fence, null, 'the marker was removed');
+  assert.equal(((await heartbeatStatus(c, now)) as any)['/mnt/p'].last_fence, null, 'the marker was removed');
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('heartbeat_status: a truncated or foreign state file is NOT_READY naming the file and what is wrong, never a TypeError', () => {
+test('heartbeat_status: a truncated or foreign state file is NOT_READY naming the file and what is wrong, never a TypeError', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'brick-fencer-status-'));
   const c = defaultConfig();
   c.fencer.state_dir = dir;
@@ -470,7 +470,7 @@ test('heartbeat_status: a truncated or foreign state file is NOT_READY naming th
     [JSON.stringify({ version: 1, pid: 1, host_id: 'h', written_at_ms: Date.now(), action: 'reboot', fenced: null, watchdog: { device: '', open: false, petting: false }, pools: [{ path: '/p' }] }), /pools\[0\]/],
   ] as const) {
     writeFileSync(join(dir, 'fencer.json'), text);
-    assert.throws(() => heartbeatStatus(c), (e: BrickError) => e.fault === 'NOT_READY' && /fencer\.json is unusable/.test(e.message) && why.test(e.message), text);
+    await assert.rejects(heartbeatStatus(c), (e: BrickError) => e.fault === 'NOT_READY' && /fencer\.json is unusable/.test(e.message) && why.test(e.message), text);
   }
   rmSync(dir, { recursive: true, force: true });
 });

@@ -188,6 +188,8 @@ test('check_dom0_storage_health_check: running only when the fencer runs, guards
   assert.deepEqual(healthCheckReply(facts({ state: state({ pid_start: '700', pools: [armedPool('/OVS/Repositories/a'), armedPool('/OVS/Repositories/b')] as never }) })).reply, [true, false], 'its writer: same pid, same start time');
   const cases: Array<[string, Partial<HealthCheckFacts>, RegExp]> = [
     ['no state file', { state: undefined }, /no fencer state/],
+    // A hung state_dir: the read gave no answer in time; never "guarded", whatever an earlier read said.
+    ['state not read in time', { state: undefined, stateUnread: 'could not be read within 2 s (no answer: a hung disk?)' }, /fencer state could not be read within 2 s.*cannot tell/],
     ['stale state file', { nowMs: 1_000_000 + (STATE_STALE_S + 0.001) * 1000 }, /stale/],
     ['writer gone', { writer: { pidExists: false, pidStart: undefined } }, /pid 1\) is gone/],
     // The fencer died and another process drew its pid: by the pid alone this read "guarded".

@@ -6,7 +6,7 @@
 // read through the fencer's peer check, in a child process with a deadline. The agent process
 // itself never touches NFS with fs.
 import { BrickError } from '../../shared/errors.js';
-import { fencerNotRunning, fencerWriter, fencerWriterGone, readFencerState, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
+import { fencerNotRunning, fencerWriter, fencerWriterGone, readFencerStateBounded, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
 import type { ProcessFacts } from '../../shared/process-identity.js';
 import { bootId } from '../../fencer/lease.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
@@ -29,6 +29,8 @@ export const Guid = refine(T.String({ description: 'a CloudStack host guid' }), 
 /** What the health check decides from, gathered at the edge (storageHealthCheck). */
 export interface HealthCheckFacts {
   state: FencerState | undefined;
+  /** Why the state file is there but could not be read (an errno; no answer in time: a hung state_dir). */
+  stateUnread?: string;
   /** What /proc says of the state's writer (state.pid): whether it exists, and its start time. */
   writer: ProcessFacts;
   /** This boot's /proc/sys/kernel/random/boot_id (null: unreadable): a state of another boot is no running fencer. */
@@ -57,6 +59,7 @@ const PROTECTING = new Set<FencerState['action']>(['reboot', 'crash', 'kill-vms'
 export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolean]; why: string } {
   const no = (why: string) => ({ reply: [false, f.started] as [boolean, boolean], why: f.started ? `added ${typeof f.path === 'string' ? f.path : 'the path'} as a runtime pool; ${why}` : why });
   const s = f.state;
+  if (f.stateUnread) return no(`the fencer state ${f.stateUnread}: cannot tell whether the fencer guards this path`);
   if (!s) return no('no fencer state: is brick-fencer.service running?');
   if (stateOfAnotherBoot(s, f.bootId)) return no('the fencer state is from before the last boot: brick-fencer is not running');
   const gone = fencerWriterGone(s, f.writer);
@@ -105,13 +108,15 @@ export async function storageHealthCheck([path, , guid, timeout, interval]: [str
     } catch (e) {
       notAdded = (e as Error).message;
     }
-  const state = readFencerState(ctx.config.fencer.state_dir);
+  // Off the event loop with a deadline (shared/bounded-read.ts): a hung state_dir gives "cannot tell", never a stuck agent.
+  const { state, unread } = await readFencerStateBounded(ctx.config.fencer.state_dir);
   const timeoutMs = Math.max(1, Math.min(ctx.config.fencer.probe_timeout_s * 1000, ctx.remainingMs() - 100));
   const [resolved, ...poolPaths] = await Promise.all(
     [path, ...(state?.pools ?? []).map((p) => p.path)].map((p) => resolvePath(p, ctx, timeoutMs).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))),
   );
   const facts: HealthCheckFacts = {
     state,
+    ...(unread === undefined ? {} : { stateUnread: unread }),
     writer: state ? fencerWriter(state) : { pidExists: false, pidStart: undefined },
     bootId: bootId() ?? null,
     guid,
