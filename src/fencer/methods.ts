@@ -12,7 +12,7 @@ import { readFenceMarkerBounded, type FenceMarker } from './marker.js';
 import type { BoundedReader } from '../shared/bounded-read.js';
 import type { Config } from '../config/schema.js';
 import { addRuntimePool, removeRuntimePool } from './pool-admin.js';
-import { normalizePoolPath, readRuntimePools } from './runtime-pools.js';
+import { normalizePoolPath, readRuntimePoolsBounded, type RuntimeRead } from './runtime-pools.js';
 
 const dbl = (n: number | null): XmlRpcValue => (n === null ? null : new XmlRpcDouble(n));
 
@@ -119,12 +119,14 @@ export const HostId = refine(T.String({ description: '1-128 letters, digits, _ .
 export const HeartbeatFormatName = oneOf(['ovm', 'kvm'] as const);
 const FenceWhenName = oneOf(['in-use', 'always'] as const);
 
-/** heartbeat_check's pool: a fencer pool (its format the default) or a path under server.file_roots. */
-export function checkPool(config: Config, poolPath: string, format?: HeartbeatFormat): { poolPath: string; format: HeartbeatFormat } {
-  const rt = readRuntimePools(config.fencer.runtime_pools_file);
+/** heartbeat_check's pool: a fencer pool (its format the default) or a path under server.file_roots (pure: rt is the runtime pools file as read). */
+export function checkPool(config: Config, poolPath: string, format: HeartbeatFormat | undefined, rt: RuntimeRead): { poolPath: string; format: HeartbeatFormat } {
   const pool = config.fencer.pool.find((p) => p.path.replace(/\/+$/, '') === poolPath) ?? (rt.kind === 'ok' ? rt.pools.find((e) => e.path === poolPath) : undefined);
   if (!pool && !config.server.file_roots.some((r) => under(poolPath, r)))
-    throw new BrickError('PATH_REFUSED', `pool_path ${poolPath}: not a fencer pool (configured or added at run time) and not under server.file_roots`);
+    throw new BrickError(
+      'PATH_REFUSED',
+      `pool_path ${poolPath}: not a fencer pool (configured or added at run time) and not under server.file_roots` + (rt.kind === 'error' && rt.noAnswer ? ` (the runtime pools file ${config.fencer.runtime_pools_file} ${rt.error})` : ''),
+    );
   return { poolPath, format: format ?? pool?.heartbeat ?? 'ovm' };
 }
 
@@ -167,7 +169,7 @@ export const methods = [
       '(-32602) for a relative path, an unknown format or fence_when, a path that is not a directory; NOT_FOUND (1001) for a ' +
       'missing path; PATH_REFUSED (1003) for a directory that is not a mount point; CONFLICT (1002) when the pool is guarded ' +
       'with another format or fence_when; TIMEOUT (1004) when the path does not resolve within fencer.probe_timeout_s; ' +
-      'NOT_READY (1011) when the runtime pools file is there but unusable; TOO_LARGE (1012) past 64 runtime pools.',
+      'NOT_READY (1011) when the runtime pools file is there but unusable or could not be read within 2 s (a hung disk); TOO_LARGE (1012) past 64 runtime pools.',
     handler: async ([path, heartbeat, fenceWhen = 'in-use'], ctx) => {
       const r = await addRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, { path, heartbeat, fenceWhen, addedBy: 'heartbeat_add_pool' });
       ctx.log.info({ pool: r.path, added: r.added, source: r.source, heartbeat: r.heartbeat, fence_when: r.fence_when }, r.added ? `runtime pool ${r.path} added` : `pool ${r.path} is guarded already`);
@@ -186,7 +188,7 @@ export const methods = [
       'is fenced. Reply: struct removed (false when no runtime pool has this path), path, state (the pool\'s state when ' +
       'removed). Faults, each changing nothing: INVALID_PARAMS (-32602) for a relative path; CONFLICT (1002) for a pool of ' +
       'brick.toml (config pools cannot be removed at run time) and for a pool that is late, expired or fenced; NOT_READY ' +
-      '(1011) when the runtime pools file is there but unusable, or the fencer\'s state file cannot be read (within 2 s).',
+      '(1011) when the runtime pools file is there but unusable or could not be read within 2 s, or the fencer\'s state file cannot be read (within 2 s).',
     handler: async ([path], ctx) => {
       const r = await removeRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, path);
       ctx.log.info({ pool: path, removed: r.removed, state: r.state }, r.removed ? `runtime pool ${path} removed` : `no runtime pool ${path} to remove`);
@@ -213,7 +215,7 @@ export const methods = [
       'neither a fencer pool (configured or added at run time) nor under server.file_roots.',
     handler: async ([path, hostId, maxAgeS, format], ctx) => {
       const r = await checkPeerHeartbeat({
-        ...checkPool(ctx.config, path, format),
+        ...checkPool(ctx.config, path, format, await readRuntimePoolsBounded(ctx.config.fencer.runtime_pools_file)),
         hostId,
         maxAgeS,
         timeoutMs: Math.max(1, Math.min(ctx.remainingMs() - 100, ctx.config.fencer.probe_timeout_s * 1000)),

@@ -13,7 +13,7 @@ import { parseMountinfo } from './kill-vms/proc-parse.js';
 import { resolvePoolPath } from './probe.js';
 import { fencerRunning, readFencerStateBounded, statePath, type FencerState, type PoolState } from './state.js';
 import {
-  isMountPoint, normalizePoolPath, planAdd, planRemove, readRuntimePools, writeRuntimePools, RUNTIME_POOLS_LOCK,
+  isMountPoint, normalizePoolPath, planAdd, planRemove, readRuntimePoolsBounded, writeRuntimePools, RUNTIME_POOLS_LOCK,
   type FenceWhen, type FencerPoolView, type GuardedPool, type HeartbeatKind, type PoolSource, type RuntimePoolEntry,
 } from './runtime-pools.js';
 
@@ -44,9 +44,13 @@ function mountPoints(): string[] {
   return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint);
 }
 
-/** The runtime pools file, or a fault when it is there but unusable (never overwritten then: an admin may be mid-edit). */
-function currentEntries(file: string): RuntimePoolEntry[] {
-  const r = readRuntimePools(file);
+/**
+ * The runtime pools file, or a fault when it is there but unusable (never overwritten then: an admin
+ * may be mid-edit) or could not be read in time (a hung disk: never written then either).
+ */
+async function currentEntries(file: string): Promise<RuntimePoolEntry[]> {
+  const r = await readRuntimePoolsBounded(file);
+  if (r.kind === 'error' && r.noAnswer) throw new BrickError('NOT_READY', `the runtime pools file ${file} ${r.error}; nothing changed`);
   if (r.kind === 'error') throw new BrickError('NOT_READY', `the runtime pools file ${file} is unusable (${r.error}); fix or remove it; nothing changed`);
   return r.kind === 'ok' ? r.pools : [];
 }
@@ -108,7 +112,7 @@ export async function addRuntimePool(ctx: AdminContext, req: { path: string; hea
   const resolved = await resolveDir(req.path, ctx);
   const file = ctx.config.fencer.runtime_pools_file;
   return ctx.locks.with(RUNTIME_POOLS_LOCK, async () => {
-    const entries = currentEntries(file);
+    const entries = await currentEntries(file);
     const plan = planAdd(entries, await guardedPools(ctx, entries), { ...req, resolved, nowIso: new Date().toISOString() });
     if (plan.kind === 'conflict') throw new BrickError('CONFLICT', `${plan.message}; nothing changed`);
     if (plan.kind === 'add' && !isMountPoint(resolved, mountPoints()))
@@ -137,7 +141,7 @@ export async function addRuntimePool(ctx: AdminContext, req: { path: string; hea
 export async function removeRuntimePool(ctx: AdminContext, path: string): Promise<{ removed: boolean; path: string; state: string }> {
   const file = ctx.config.fencer.runtime_pools_file;
   return ctx.locks.with(RUNTIME_POOLS_LOCK, async () => {
-    const entries = currentEntries(file);
+    const entries = await currentEntries(file);
     const s = await liveState(ctx.config);
     const p = s?.pools.find((x) => x.path === path);
     const configPaths = ctx.config.fencer.pool.map((c) => normalizePoolPath(c.path) ?? c.path);

@@ -14,6 +14,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import { writeFileAtomic } from '../shared/atomic-write.js';
+import { boundedReader, noAnswer, readFailure, type BoundedReader } from '../shared/bounded-read.js';
 import { BrickError } from '../shared/errors.js';
 import { ensureDir, type PoolSource } from './state.js';
 import type { PoolHealthState } from './pool-health.js';
@@ -85,7 +86,8 @@ export type FileSig = string;
 export type RuntimeRead =
   | { kind: 'missing'; sig: FileSig }
   | { kind: 'ok'; sig: FileSig; pools: RuntimePoolEntry[] }
-  | { kind: 'error'; sig: FileSig; error: string };
+  /** noAnswer: the disk did not answer in time (readRuntimePoolsBounded), as opposed to an errno or bad content. */
+  | { kind: 'error'; sig: FileSig; error: string; noAnswer?: true };
 
 export function runtimePoolsSig(file: string): FileSig {
   try {
@@ -111,6 +113,22 @@ export function readRuntimePools(file: string): RuntimeRead {
   }
   const r = parseRuntimePools(text);
   return r.ok ? { kind: 'ok', sig, pools: r.pools } : { kind: 'error', sig, error: r.error };
+}
+
+/**
+ * readRuntimePools for the agent's event loop (brick serve): read off the main thread with a
+ * deadline, at most one read outstanding in the file's directory (shared/bounded-read.ts; by
+ * default /var/lib/brick, marker_dir's disk), so a disk that hangs gives "could not be read within
+ * N s" instead of stopping every call. sig is not known (the agent does not use it).
+ */
+export async function readRuntimePoolsBounded(file: string, reader: BoundedReader = boundedReader): Promise<RuntimeRead> {
+  const r = await reader.read(file);
+  if (r.kind === 'ok') {
+    const p = parseRuntimePools(r.text);
+    return p.ok ? { kind: 'ok', sig: '', pools: p.pools } : { kind: 'error', sig: '', error: p.error };
+  }
+  if (r.kind === 'error' && r.code === 'ENOENT') return { kind: 'missing', sig: 'missing' };
+  return noAnswer(r) ? { kind: 'error', sig: '', error: readFailure(r), noAnswer: true } : { kind: 'error', sig: '', error: readFailure(r) };
 }
 
 /** Atomic and fsynced: the pools an orchestrator added survive a crash or a reset of the host. */

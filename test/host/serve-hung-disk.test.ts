@@ -109,7 +109,7 @@ test('brick serve with marker_dir and state_dir hung: unrelated calls and /healt
   writeFileSync(
     config,
     `[server]\nlisten = "127.0.0.1:${port}"\npassword = "${PASSWORD}"\ngenerate_credentials = false\ntls_cert = ""\ntls_key = ""\n` +
-      `[fencer]\nstate_dir = "${stateFs.mnt}"\nmarker_dir = "${markerFs.mnt}"\nruntime_pools_file = "${join(root, 'runtime-pools.json')}"\nwatchdog_device = ""\n`,
+      `[fencer]\nstate_dir = "${stateFs.mnt}"\nmarker_dir = "${markerFs.mnt}"\nruntime_pools_file = "${join(markerFs.mnt, 'runtime-pools.json')}"\nwatchdog_device = ""\n`,
   );
   const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
   cleanups.push(() => children.forEach((c) => c.kill('SIGKILL')));
@@ -151,6 +151,19 @@ test('brick serve with marker_dir and state_dir hung: unrelated calls and /healt
   const m1 = await within(get('/metrics'), FENCER_FILE_READ_DEADLINE_MS + ANSWER_MS);
   assert.ok(m1 !== 'pending' && 'ok' in m1 && m1.ok.status === 200, `/metrics must answer while marker_dir hangs: ${JSON.stringify(m1)}`);
   assert.match(m1.ok.text, /^brick_fencer_running 1$/m, 'the state is readable: the fencer runs');
+
+  // The runtime pools file is in marker_dir too (as by default, /var/lib/brick): the calls that read it
+  // answer that it could not be read, and change nothing.
+  const add = await within(call('heartbeat_add_pool', pool, 'ovm', 'always'), FENCER_FILE_READ_DEADLINE_MS + ANSWER_MS);
+  assert.ok(add !== 'pending' && 'err' in add, `heartbeat_add_pool must answer with a fault: ${JSON.stringify(add)}`);
+  assert.equal((add.err as XmlRpcFault).faultCode, 1011, String(add.err));
+  assert.match((add.err as XmlRpcFault).faultString, /runtime pools file .*runtime-pools\.json could not be read.*nothing changed/);
+  const peer = await within(call('check_dom0_storage_health', pool, '/opt/cloudstack/bin', 'guid-peer', 60), FENCER_FILE_READ_DEADLINE_MS + ANSWER_MS);
+  assert.ok(peer !== 'pending' && 'err' in peer, `check_dom0_storage_health must answer: ${JSON.stringify(peer)}`);
+  assert.match((peer.err as XmlRpcFault).faultString, /runtime pools file .* could not be read/);
+  const hbc = await within(call('heartbeat_check', pool, 'guid-peer', 60), FENCER_FILE_READ_DEADLINE_MS + ANSWER_MS);
+  assert.ok(hbc !== 'pending' && 'err' in hbc, `heartbeat_check must answer: ${JSON.stringify(hbc)}`);
+  assert.match((hbc.err as XmlRpcFault).faultString, /not a fencer pool .*runtime pools file .* could not be read/);
 
   // ---- state_dir hangs too: every reader of the state says it could not be read in time ----
   clearInterval(writer);

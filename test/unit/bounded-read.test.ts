@@ -12,7 +12,9 @@ import { Registry } from 'prom-client';
 import { BoundedReader, readFailure, type BoundedRead } from '../../src/shared/bounded-read.js';
 import { loadFencerStateBounded, readFencerStateBounded, type FencerState } from '../../src/fencer/state.js';
 import { readFenceMarkerBounded } from '../../src/fencer/marker.js';
-import { heartbeatStatusReply, type HeartbeatFacts } from '../../src/fencer/methods.js';
+import { checkPool, heartbeatStatusReply, type HeartbeatFacts } from '../../src/fencer/methods.js';
+import { readRuntimePoolsBounded, runtimePoolsText } from '../../src/fencer/runtime-pools.js';
+import { defaultConfig } from '../../src/config/load.js';
 import { registerFencerMetrics } from '../../src/fencer/metrics.js';
 import { BrickError } from '../../src/shared/errors.js';
 
@@ -130,4 +132,23 @@ test('/metrics with the state file not read in time: brick_fencer_state_unusable
   assert.match(ok, /^brick_fencer_running 1$/m);
   assert.match(ok, /^brick_fencer_pools 1$/m);
   assert.match(ok, /^brick_fencer_pool_state\{pool="\/mnt\/p",state="healthy"\} 1$/m);
+});
+
+test('the runtime pools file with no answer (it is in marker_dir\'s directory by default): an error that says so, never "no runtime pools"; heartbeat_check names it when it refuses a path', async () => {
+  const hungRt = await readRuntimePoolsBounded('/var/lib/brick/runtime-pools.json', hung);
+  assert.equal(hungRt.kind, 'error');
+  assert.match(hungRt.kind === 'error' ? hungRt.error : '', /could not be read: an earlier read .* no answer/);
+  assert.equal(hungRt.kind === 'error' && hungRt.noAnswer, true);
+  assert.deepEqual(await readRuntimePoolsBounded('/x/rt.json', answering({ kind: 'error', code: 'ENOENT' })), { kind: 'missing', sig: 'missing' });
+  const eio = await readRuntimePoolsBounded('/x/rt.json', answering({ kind: 'error', code: 'EIO' }));
+  assert.deepEqual(eio, { kind: 'error', sig: '', error: 'cannot read it: EIO' });
+  const entry = { path: '/mnt/r', heartbeat: 'ovm' as const, fence_when: 'always' as const, added_at: 'x', added_by: 'y' };
+  const ok = await readRuntimePoolsBounded('/x/rt.json', answering({ kind: 'ok', text: runtimePoolsText([entry]) }));
+  assert.deepEqual(ok, { kind: 'ok', sig: '', pools: [entry] });
+  assert.equal((await readRuntimePoolsBounded('/x/rt.json', answering({ kind: 'ok', text: '{' }))).kind, 'error');
+  // heartbeat_check's pool: a runtime pool when the file reads; refused, naming the unread file, when it does not.
+  const c = defaultConfig();
+  assert.deepEqual(checkPool(c, '/mnt/r', undefined, ok), { poolPath: '/mnt/r', format: 'ovm' });
+  assert.throws(() => checkPool(c, '/mnt/r', undefined, hungRt), (e: BrickError) => e.fault === 'PATH_REFUSED' && /runtime pools file .* could not be read/.test(e.message));
+  assert.throws(() => checkPool(c, '/mnt/r', undefined, eio), (e: BrickError) => e.fault === 'PATH_REFUSED' && !/could not be read/.test(e.message));
 });

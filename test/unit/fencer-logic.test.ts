@@ -379,7 +379,7 @@ test('heartbeat_check arguments: absolute pool, a configured pool or under file_
   const def = fencerMethods.find((m) => m.name === 'heartbeat_check')!;
   const checkArgs = (config: typeof c, args: unknown[]) => {
     const [poolPath, hostId, maxAgeS, format] = decodeArgs(def, args) as [string, string, number, HeartbeatFormat | undefined];
-    return { ...checkPool(config, poolPath, format), hostId, maxAgeS };
+    return { ...checkPool(config, poolPath, format, { kind: 'missing', sig: 'missing' }), hostId, maxAgeS };
   };
   assert.deepEqual(checkArgs(c, ['/mnt/kvm1/', '10.0.0.2', 60]), { poolPath: '/mnt/kvm1', hostId: '10.0.0.2', maxAgeS: 60, format: 'kvm' });
   assert.equal(checkArgs(c, ['/OVS/Repositories/abc', 'g-1', '120']).format, 'ovm');

@@ -13,7 +13,7 @@ import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-chec
 import { resolvePoolPath } from '../../fencer/probe.js';
 import { HOST_ID_RE } from '../../fencer/heartbeat-format.js';
 import { addRuntimePool } from '../../fencer/pool-admin.js';
-import { normalizePoolPath, readRuntimePools } from '../../fencer/runtime-pools.js';
+import { normalizePoolPath, readRuntimePoolsBounded } from '../../fencer/runtime-pools.js';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { T } from '../../rpc/schema.js';
 import { Invalid, refine } from '../../rpc/params.js';
@@ -145,9 +145,16 @@ export function combinePeerChecks(results: PeerCheckResult[]): boolean | 'unknow
 /** check_dom0_storage_health(path, script, guid, timeout) → true when host guid's heartbeat is fresh on the pools. */
 export async function storageHealth([, , guid, maxAgeS]: [string, string, string, number], ctx: CallContext): Promise<boolean> {
   // The configured pools and the runtime ones (an unusable runtime pools file: the configured only).
-  const rt = readRuntimePools(ctx.config.fencer.runtime_pools_file);
+  // Off the event loop with a deadline (shared/bounded-read.ts): a hung runtime pools file counts as unusable.
+  const rt = await readRuntimePoolsBounded(ctx.config.fencer.runtime_pools_file);
   const pools = [...ctx.config.fencer.pool, ...(rt.kind === 'ok' ? rt.pools.filter((e) => !ctx.config.fencer.pool.some((p) => normalizePoolPath(p.path) === e.path)) : [])];
-  if (!pools.length) throw new BrickError('NOT_READY', 'no [[fencer.pool]] in the config and no runtime pool: brick does not know which pools hold heartbeats');
+  if (!pools.length)
+    throw new BrickError(
+      'NOT_READY',
+      rt.kind === 'error'
+        ? `no [[fencer.pool]] in the config, and the runtime pools file ${ctx.config.fencer.runtime_pools_file} ${rt.noAnswer ? rt.error : `is unusable (${rt.error})`}: brick does not know which pools hold heartbeats`
+        : 'no [[fencer.pool]] in the config and no runtime pool: brick does not know which pools hold heartbeats',
+    );
   const timeoutMs = Math.max(1, Math.min(ctx.config.fencer.probe_timeout_s * 1000, ctx.remainingMs() - 100));
   const results = await Promise.all(
     pools.map((p) => checkPeerHeartbeat({ poolPath: p.path, hostId: guid, format: p.heartbeat, maxAgeS, timeoutMs, run: ctx.run })),
