@@ -6,7 +6,8 @@
 // at most one read per directory is outstanding: while one is stuck, later reads of that directory
 // are not started (each would pin one more of the pool's four threads, and with them every other
 // fs.promises call and DNS lookup of the process); they answer at once that the directory has not
-// answered. Once the stuck read ends, the next one reads again.
+// answered. A read that is merely outstanding (a healthy disk, two calls at once) is waited for, not
+// taken for a hung disk. Once the stuck read ends, the next one reads again.
 //
 // Async fs rather than a child per read (src/shared/run.ts): heartbeat_status and /metrics read the
 // fencer's files on every call and scrape; a child costs a fork and exec each (milliseconds of CPU),
@@ -48,20 +49,49 @@ export interface BoundedReaderDeps {
 }
 
 export class BoundedReader {
-  /** Directory → when its outstanding read started. */
-  private readonly inFlight = new Map<string, number>();
+  /** Directory -> its outstanding read: when it started, its caller's deadline, and when it ends. */
+  private readonly inFlight = new Map<string, { since: number; deadlineMs: number; done: Promise<unknown> }>();
   private readonly deps: BoundedReaderDeps;
 
   constructor(deps: Partial<BoundedReaderDeps> = {}) {
     this.deps = { readFile: (p) => readFile(p, 'utf8'), now: () => Number(process.hrtime.bigint()) / 1e6, ...deps };
   }
 
-  /** The file's text, or why not, by `deadlineMs`; never rejects, never blocks the event loop. */
+  /**
+   * The file's text, or why not, by `deadlineMs`; never rejects, never blocks the event loop. While
+   * another read of the directory is outstanding and within its own deadline (a healthy disk, two
+   * calls at once), this one waits for it and then reads; once that read has outlived its deadline
+   * (the disk does not answer), this one is not started and answers "busy" at once.
+   */
   read(path: string, deadlineMs = FENCER_FILE_READ_DEADLINE_MS): Promise<BoundedRead> {
     const dir = dirname(path);
-    const since = this.inFlight.get(dir);
-    if (since !== undefined) return Promise.resolve({ kind: 'busy', sinceMs: this.deps.now() - since });
-    this.inFlight.set(dir, this.deps.now());
+    return new Promise<BoundedRead>((resolve) => {
+      let settled = false;
+      const finish = (r: BoundedRead) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(() => finish({ kind: 'timeout', deadlineMs }), deadlineMs);
+      // The timer never keeps a process alive that has nothing else to do.
+      timer.unref();
+      const attempt = (): void => {
+        if (settled) return; // timed out while waiting: start nothing
+        const other = this.inFlight.get(dir);
+        if (other) {
+          const age = this.deps.now() - other.since;
+          if (age >= other.deadlineMs) return finish({ kind: 'busy', sinceMs: age });
+          void other.done.then(attempt);
+          return;
+        }
+        void this.start(dir, path, deadlineMs).then(finish);
+      };
+      attempt();
+    });
+  }
+
+  private start(dir: string, path: string, deadlineMs: number): Promise<BoundedRead> {
     let reading: Promise<BoundedRead>;
     try {
       reading = this.deps.readFile(path).then(
@@ -71,16 +101,9 @@ export class BoundedReader {
     } catch (e) {
       reading = Promise.resolve({ kind: 'error', code: (e as NodeJS.ErrnoException).code ?? String(e) });
     }
-    void reading.finally(() => this.inFlight.delete(dir));
-    return new Promise<BoundedRead>((resolve) => {
-      const timer = setTimeout(() => resolve({ kind: 'timeout', deadlineMs }), deadlineMs);
-      // The timer never keeps a process alive that has nothing else to do.
-      timer.unref();
-      void reading.then((r) => {
-        clearTimeout(timer);
-        resolve(r);
-      });
-    });
+    const done = reading.finally(() => this.inFlight.delete(dir));
+    this.inFlight.set(dir, { since: this.deps.now(), deadlineMs, done });
+    return reading;
   }
 }
 

@@ -59,6 +59,36 @@ test('a read with no answer by its deadline answers "timeout"; while it is outst
   assert.deepEqual(await third, { kind: 'ok', text: 'x' });
 });
 
+test('two reads of one directory at once on a disk that answers (two calls, a call and a scrape): the second waits for the first, then reads; neither is "busy"', async () => {
+  const d = disk();
+  const a = d.reader.read('/run/brick/fencer.json', 60_000);
+  d.advance(10);
+  const b = d.reader.read('/run/brick/fencer.json', 60_000);
+  const c = d.reader.read('/run/brick/other.json', 60_000);
+  assert.equal(d.calls.length, 1, 'one read at a time in a directory');
+  d.calls[0].resolve('A');
+  assert.deepEqual(await a, { kind: 'ok', text: 'A' });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(d.calls.length, 2, 'the next waiting read started once the first ended');
+  d.calls[1].resolve(d.calls[1].path);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(d.calls.length, 3);
+  d.calls[2].resolve(d.calls[2].path);
+  const got = [await b, await c].map((r) => (r.kind === 'ok' ? r.text : r.kind)).sort();
+  assert.deepEqual(got, ['/run/brick/fencer.json', '/run/brick/other.json']);
+});
+
+test('a read waiting behind one that then hangs answers "timeout" at its own deadline and starts nothing', async () => {
+  const d = disk();
+  const first = d.reader.read('/var/lib/brick/a.json', 40);
+  const second = d.reader.read('/var/lib/brick/b.json', 40);
+  assert.deepEqual(await first, { kind: 'timeout', deadlineMs: 40 });
+  assert.deepEqual(await second, { kind: 'timeout', deadlineMs: 40 });
+  d.calls[0].resolve('late');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(d.calls.length, 1, 'the timed-out waiter did not start a read when the stuck one ended');
+});
+
 test('the real reader: a file is read, a missing one is ENOENT', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'brick-bounded-read-'));
   writeFileSync(join(dir, 'f'), 'text');
