@@ -2,7 +2,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startOvs, type Ovs } from '../fixtures/ovs.js';
 import { call, ipn, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
 import { run, type Runner } from '../../src/shared/run.js';
@@ -254,5 +257,128 @@ describe('network on userspace Open vSwitch', { skip }, () => {
     const r = await removing;
     assert.equal(r.removed, true, JSON.stringify(r));
     assert.ok(!(await bridges()).includes('rbr2'));
+  });
+
+  // Another program (libvirt, the vendor agent) adds a port between brick's read (its "no guest
+  // ports" judgement) and its del-br: brick's locks cannot hold that back. The removal is held at its
+  // del-br until the port is in; no waiting on time.
+  const heldAtDelBr = (bridge: string) => {
+    const at = gate();
+    const go = gate();
+    let armed = true;
+    const runner: Runner = async (cmd, args, opts) => {
+      if (armed && cmd === 'ovs-vsctl' && args.includes('del-br') && args.includes(bridge)) {
+        armed = false;
+        at.open();
+        await go.promise;
+      }
+      return run(cmd, args, opts);
+    };
+    return { runner, at, go };
+  };
+
+  it("network_remove_bridge / network_remove_vlan_bridge / network_gc: a guest port another program adds after brick's check is not deleted with the bridge; the removal is CONFLICT naming it (before: del-br took it and the call said it succeeded)", async () => {
+    const bridges = async () => (await ovs.vsctl(['list-br'])).stdout.split('\n').filter(Boolean);
+    await call(ctx, 'network_ensure_bridge', 'gbr1', { datapath_type: 'netdev' });
+    await call(ctx, 'network_ensure_vlan_bridge', 'gbr1', 20, {});
+    await call(ctx, 'network_ensure_vlan_bridge', 'gbr1', 21, {});
+    const cases: Array<{ removal: (c: CallContext) => Promise<any>; bridge: string; port: string; tag?: number; refused?: RegExp }> = [
+      { removal: (c) => call(c, 'network_remove_vlan_bridge', 'gbr1.20'), bridge: 'gbr1.20', port: 'vnet32', tag: 20, refused: /^gbr1\.20 still has ports vnet32; .*changed while brick was removing gbr1\.20: vnet32 added; nothing was changed/ },
+      { removal: (c) => call(c, 'network_gc', {}), bridge: 'gbr1.21', port: 'vnet33', tag: 21 },
+      { removal: (c) => call(c, 'network_remove_bridge', 'gbr1'), bridge: 'gbr1', port: 'vnet31', refused: /^gbr1 still has ports vnet31; .*changed while brick was removing gbr1: vnet31 added; nothing was changed/ },
+    ];
+    try {
+      for (const k of cases) {
+        if (k.bridge === 'gbr1') for (const f of ['gbr1.20', 'gbr1.21']) await ovs.vsctl(['--if-exists', 'del-br', f]);
+        const h = heldAtDelBr(k.bridge);
+        const removing = k.removal(testCtx(ctx.config, { runner: h.runner }));
+        await Promise.race([h.at.promise, removing.catch(() => {})]);
+        await ovs.vsctl(['add-port', 'gbr1', k.port, ...(k.tag ? [`tag=${k.tag}`] : []), '--', 'set', 'Interface', k.port, 'type=internal']);
+        h.go.open();
+        const r = await removing.then((v) => ({ v }), (e: unknown) => ({ e }));
+        // Before: the call said it removed the bridge, and the guest's port was gone with it.
+        assert.ok((await ports())[k.port], `${k.port} was deleted with ${k.bridge}; the call said ${JSON.stringify(r)}`);
+        assert.ok((await bridges()).includes(k.bridge), `${k.bridge} is gone`);
+        if (k.refused) {
+          assert.ok('e' in r, `said ${JSON.stringify((r as { v: unknown }).v)}`);
+          assert.ok(r.e instanceof BrickError && r.e.fault === 'CONFLICT' && k.refused.test(r.e.message), String(r.e));
+        } else {
+          assert.ok('v' in r, String((r as { e: unknown }).e));
+          assert.ok(!r.v.includes(k.bridge), `network_gc says it removed ${k.bridge}: ${JSON.stringify(r.v)}`);
+        }
+      }
+    } finally {
+      for (const p of ['vnet31', 'vnet32', 'vnet33']) await ovs.vsctl(['--if-exists', 'del-port', p]);
+      for (const b of ['gbr1.20', 'gbr1.21', 'gbr1']) await ovs.vsctl(['--if-exists', 'del-br', b]);
+    }
+  });
+
+  it('network_remove_vlan_bridge: a port that came meanwhile but is no guest of its VLAN (another VLAN, untagged) is judged again and the fake bridge removed; the port stays', async () => {
+    await call(ctx, 'network_ensure_bridge', 'gbr2', { datapath_type: 'netdev' });
+    await call(ctx, 'network_ensure_vlan_bridge', 'gbr2', 20, {});
+    try {
+      const h = heldAtDelBr('gbr2.20');
+      const removing = call(testCtx(ctx.config, { runner: h.runner }), 'network_remove_vlan_bridge', 'gbr2.20');
+      await Promise.race([h.at.promise, removing.catch(() => {})]);
+      await ovs.vsctl(['add-port', 'gbr2', 'vnet35', 'tag=22', '--', 'set', 'Interface', 'vnet35', 'type=internal']);
+      await ovs.vsctl(['add-port', 'gbr2', 'eth35', '--', 'set', 'Interface', 'eth35', 'type=internal']);
+      h.go.open();
+      assert.deepEqual(await removing, { removed: true, changes: ['removed fake bridge gbr2.20'] });
+      const p = await ports();
+      assert.equal(p['gbr2.20'], undefined);
+      assert.equal(p.vnet35?.tag, 22);
+      assert.ok(p.eth35, 'eth35 kept');
+    } finally {
+      for (const b of ['gbr2.20', 'gbr2']) await ovs.vsctl(['--if-exists', 'del-br', b]);
+    }
+  });
+
+  it("network_remove_bridge: a guest port added between ovs-vsctl's own read and its commit is not deleted either (Open vSwitch verifies the port set at commit)", async () => {
+    // ovs-vsctl reads the database, runs its commands on that copy (wait-until is satisfied there),
+    // then sends one transaction. A proxy in front of db.sock holds that transaction until the port
+    // is in. wait-until alone checks only ovs-vsctl's copy: the bridge and the port went.
+    await call(ctx, 'network_ensure_bridge', 'gbr3', { datapath_type: 'netdev' });
+    const dir = mkdtempSync(join(tmpdir(), 'brick-ovs-proxy-'));
+    const at = gate();
+    const go = gate();
+    let armed = true;
+    const proxy = createServer((client) => {
+      const up = connect(join(ovs.rundir, 'db.sock'));
+      let chain = Promise.resolve();
+      client.on('data', (d) => {
+        const held = armed && d.includes('"transact"') && d.includes('del-br');
+        if (held) armed = false;
+        chain = chain.then(async () => {
+          if (held) {
+            at.open();
+            await go.promise;
+          }
+          up.write(d);
+        });
+      });
+      up.on('data', (d) => client.write(d));
+      for (const [a, b] of [[client, up], [up, client]] as const) {
+        a.on('close', () => b.destroy());
+        a.on('error', () => b.destroy());
+      }
+    });
+    await new Promise<void>((r) => proxy.listen(join(dir, 'db.sock'), r));
+    const runner: Runner = (cmd, args, opts) =>
+      run(cmd, args, cmd === 'ovs-vsctl' && args.includes('del-br') ? { ...opts, env: { ...opts.env, OVS_RUNDIR: dir } } : opts);
+    try {
+      const removing = call(testCtx(ctx.config, { runner }), 'network_remove_bridge', 'gbr3');
+      await Promise.race([at.promise, removing.catch(() => {})]);
+      await ovs.vsctl(['add-port', 'gbr3', 'vnet34', '--', 'set', 'Interface', 'vnet34', 'type=internal']);
+      go.open();
+      const r = await removing.then((v) => ({ v }), (e: unknown) => ({ e }));
+      assert.ok((await ports()).vnet34, `vnet34 was deleted with gbr3; the call said ${JSON.stringify(r)}`);
+      assert.ok('e' in r && r.e instanceof BrickError && r.e.fault === 'CONFLICT' && /^gbr3 still has ports vnet34; .*vnet34 added; nothing was changed/.test(r.e.message), String((r as { e?: unknown }).e ?? JSON.stringify(r)));
+    } finally {
+      go.open();
+      proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+      await ovs.vsctl(['--if-exists', 'del-port', 'vnet34']);
+      await ovs.vsctl(['--if-exists', 'del-br', 'gbr3']);
+    }
   });
 });

@@ -7,7 +7,7 @@ import { planLinuxRemoveBridge, planOvsRemoveBridge } from '../../src/network/br
 import { planOvsRemoveVlanBridge } from '../../src/network/bridge/vlan-bridge.js';
 import { planOvsGc } from '../../src/network/bridge/gc.js';
 import { ovsReport } from '../../src/network/state.js';
-import type { OvsInterface, OvsState } from '../../src/network/host/ovs.js';
+import { ovsPortsGuard, parseOvs, portSetChanges, type OvsInterface, type OvsState } from '../../src/network/host/ovs.js';
 import { BrickError } from '../../src/shared/errors.js';
 
 type L = Record<string, unknown>;
@@ -40,7 +40,7 @@ describe('network_remove_bridge (openvswitch)', () => {
     for (const p of extraPorts) ports.set(p, { name: p, bridge: 'br0', fakeBridge: false, externalIds: {}, interfaces: [] });
     if (fake) ports.set('br0.10', { name: 'br0.10', bridge: 'br0', tag: 10, fakeBridge: true, externalIds: { 'brick-owner': 'vlan-bridge' }, interfaces: [] });
     const all = [...ports.keys()].sort();
-    return { bridges: new Map([['br0', { name: 'br0', ports: all, externalIds: (owner ? { 'brick-owner': owner } : {}) as Record<string, string>, datapathType: '', stp: false }]]), ports, otherConfig: {} };
+    return { bridges: new Map([['br0', { name: 'br0', ports: all, externalIds: (owner ? { 'brick-owner': owner } : {}) as Record<string, string>, datapathType: '', stp: false, portUuids: all.map((n) => `uuid-${n}`) }]]), ports, otherConfig: {} };
   };
   it("deletes brick's bridge with its uplink in one del-br", () => {
     assert.deepEqual(planOvsRemoveBridge(ovs('bridge', ['eth0']), 'br0').cmds.map((c) => c.args), [['--if-exists', 'del-br', 'br0']]);
@@ -86,5 +86,34 @@ describe('network_remove_bridge (openvswitch)', () => {
   it("network_gc holds each fake bridge's parent too: a port joins the VLAN by being added to the parent, and del-br takes it", () => {
     const g = planOvsGc(ovs('bridge', [], true));
     assert.deepEqual([g.names, g.parents], [['br0.10', 'br0'], { 'br0.10': 'br0' }]);
+  });
+  // The removal's del-br runs in one ovs-vsctl transaction with these: wait-until (ovs-vsctl's copy
+  // of the database) and get (verified by ovsdb-server at commit), on the uuids brick read.
+  it("ovsPortsGuard: wait-until and get on each judged bridge's port uuids as read, once per bridge", () => {
+    const s = parseOvs(
+      [
+        { headings: ['name', 'ports', 'external_ids', 'datapath_type', 'stp_enable'], data: [['br0', ['set', [['uuid', 'u2'], ['uuid', 'u1']]], ['map', []], '', false]] },
+        { headings: ['_uuid', 'name', 'interfaces', 'tag', 'external_ids', 'fake_bridge'], data: [[['uuid', 'u1'], 'br0', ['set', []], ['set', []], ['map', []], false], [['uuid', 'u2'], 'eth0', ['set', []], ['set', []], ['map', []], false]] },
+        { headings: ['_uuid', 'name', 'type', 'ofport', 'mtu_request'], data: [] },
+        { headings: ['other_config'], data: [[['map', []]]] },
+      ]
+        .map((t) => JSON.stringify(t))
+        .join('\n'),
+    );
+    assert.deepEqual(s.bridges.get('br0')!.portUuids, ['u1', 'u2']);
+    const guard = [['wait-until', 'Bridge', 'br0', 'ports=[u1,u2]'], ['get', 'Bridge', 'br0', 'ports']];
+    assert.deepEqual(ovsPortsGuard(s, ['br0', 'br0']), guard);
+    assert.deepEqual(ovsPortsGuard(s, []), []);
+    assert.throws(() => ovsPortsGuard(s, ['nope']), /not a bridge/);
+  });
+  it('portSetChanges names the ports added and removed (and a port replaced under the same name, or the bridge gone)', () => {
+    const before = ovs('bridge', ['eth0', 'vnet1']);
+    const now = ovs('bridge', ['eth0', 'vnet2']);
+    assert.deepEqual(portSetChanges(before, now, ['br0']), ['vnet2 added', 'vnet1 removed']);
+    assert.deepEqual(portSetChanges(before, ovs('bridge', ['eth0', 'vnet1']), ['br0']), []);
+    const replaced = ovs('bridge', ['eth0', 'vnet1']);
+    replaced.bridges.get('br0')!.portUuids = ['uuid-br0', 'uuid-eth0', 'uuid-vnet1-again'];
+    assert.deepEqual(portSetChanges(before, replaced, ['br0']), ["br0's ports were replaced"]);
+    assert.deepEqual(portSetChanges(before, { bridges: new Map(), ports: new Map(), otherConfig: {} }, ['br0']), ['br0 removed']);
   });
 });

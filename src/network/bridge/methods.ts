@@ -50,14 +50,16 @@ export const methods = [
     { name: 'name', help: 'a bridge brick made with network_ensure_bridge (or control0)' },
     'Remove a bridge brick made (network_ensure_bridge, network_setup_control): its uplink is released, the bridge deleted. Refused (CONFLICT, nothing changed) for a bridge brick did not make, ' +
       'one with guest ports or brick\'s VLAN/VXLAN devices or fake VLAN bridges on it, one that holds addresses (removing it could cut the host off), and for the other kinds brick makes ' +
-      '(they have their own remove call).',
+      '(they have their own remove call). openvswitch: the delete is conditional in Open vSwitch on the ports brick checked, so a port another program adds meanwhile is never deleted ' +
+      'with the bridge: brick judges again (a guest port: CONFLICT naming it, after up to 5 s).',
     FAULTS,
     removeBridge,
   ),
   removeMethod(
     'network_remove_vlan_bridge',
     { name: 'name', help: 'the VLAN bridge' },
-    'Remove a VLAN bridge brick made, and brick\'s VLAN device under it. A bridge that is not brick\'s, or still has other ports (guests), is refused (CONFLICT).',
+    'Remove a VLAN bridge brick made, and brick\'s VLAN device under it. A bridge that is not brick\'s, or still has other ports (guests), is refused (CONFLICT). ' +
+      'openvswitch: as network_remove_bridge, the delete is conditional on the parent\'s ports brick checked.',
     FAULTS,
     removeVlanBridge,
   ),

@@ -31,9 +31,11 @@ export interface NetHost {
   ipQuery?(kind: 'link' | 'addr', lines: readonly string[]): Promise<string[] | undefined>;
   /**
    * `undo`: putting Open vSwitch back after a failure; it runs even when the call was stopped,
-   * within network.command_timeout_s of its own.
+   * within network.command_timeout_s of its own. `timeoutS`: ovs-vsctl's --timeout is at most this
+   * (a wait-until that should give up sooner than the command deadline). A TIMEOUT from ovs-vsctl's
+   * own --timeout carries detail.vsctlTimeout (the runner's deadline or the call's end does not).
    */
-  vsctl(args: readonly string[], opts?: { allowFailure?: boolean; undo?: boolean }): Promise<RunResult>;
+  vsctl(args: readonly string[], opts?: { allowFailure?: boolean; undo?: boolean; timeoutS?: number }): Promise<RunResult>;
   /** ovs-ofctl (flows), same namespace and OVS_RUNDIR as vsctl; `input` goes to stdin (add-flows BR -). */
   ofctl(args: readonly string[], opts?: { allowFailure?: boolean; input?: string; undo?: boolean }): Promise<RunResult>;
 }
@@ -128,7 +130,7 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
       // ovs-vsctl's own --timeout (whole seconds) fires first so it can say what it was waiting
       // for; the runner's SIGKILL is the backstop.
       const t = opts?.undo ? timeoutMs : ms();
-      const seconds = Math.floor((t - 500) / 1000);
+      const seconds = Math.min(Math.floor((t - 500) / 1000), opts?.timeoutS ?? Infinity);
       const global = t >= 1500 ? [`--timeout=${seconds}`] : [];
       return run('ovs-vsctl', [...global, ...args], { timeoutMs: t, env, netns: ns || undefined, allowFailure: opts?.allowFailure, signal: opts?.undo ? undefined : signal }).catch((e) => {
         // ovs-vsctl's own --timeout ends it with SIGALRM and says nothing: that is a timeout (the
@@ -137,7 +139,7 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
           throw new BrickError(
             'TIMEOUT',
             `${e.message}: Open vSwitch did not finish within ovs-vsctl's --timeout=${seconds} s (ovs-vswitchd busy or stuck?)`,
-            { ...e.detail, started: true },
+            { ...e.detail, started: true, vsctlTimeout: true },
           );
         throw ovsUnavailable(e, config);
       });

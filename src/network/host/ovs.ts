@@ -51,6 +51,8 @@ export interface OvsPort {
 export interface OvsBridge {
   name: string;
   ports: string[];
+  /** The Bridge row's ports column as read: the Port rows' uuids, sorted (what ovsPortsGuard holds a transaction to). */
+  portUuids: string[];
   externalIds: Record<string, string>;
   datapathType: string;
   stp: boolean;
@@ -156,6 +158,7 @@ export function parseOvs(text: string): OvsState {
   for (const b of brT) {
     const name = String(b.name);
     const portNames: string[] = [];
+    const portUuids = setOf(b.ports).map(uuidOf).sort();
     for (const pu of setOf(b.ports)) {
       const p = portRows.get(uuidOf(pu));
       if (!p) continue;
@@ -171,7 +174,7 @@ export function parseOvs(text: string): OvsState {
       ports.set(port.name, port);
       portNames.push(port.name);
     }
-    bridges.set(name, { name, ports: portNames.sort(), externalIds: mapOf(b.external_ids), datapathType: String(b.datapath_type ?? ''), stp: b.stp_enable === true });
+    bridges.set(name, { name, ports: portNames.sort(), portUuids, externalIds: mapOf(b.external_ids), datapathType: String(b.datapath_type ?? ''), stp: b.stp_enable === true });
   }
   return { bridges, ports, otherConfig: mapOf(ovsT[0]?.other_config) };
 }
@@ -220,4 +223,38 @@ export function isOvsGuestPort(s: OvsState, name: string): boolean {
 export function vhostUserHint(s: OvsState, ports: readonly string[]): string {
   const vhost = ports.filter((n) => isVhostUserPort(s.ports.get(n)));
   return vhost.length ? `; ${vhost.join(', ')} ${vhost.length > 1 ? 'are vhost-user ports' : 'is a vhost-user port'} made for a guest: remove ${vhost.length > 1 ? 'them' : 'it'} with dpdk_del_port` : '';
+}
+
+/**
+ * ovs-vsctl commands that make the rest of their invocation (one OVSDB transaction) depend on each
+ * bridge's port set being exactly the one read in `s`. `wait-until` holds the commands after it
+ * back while the set differs in ovs-vsctl's copy of the database (ovs-vsctl's --timeout then ends
+ * it, nothing done); it alone checks only that copy, so a port added between ovs-vsctl's read and
+ * its commit went unnoticed (del-br of a fake bridge even rewrites its parent's whole port set).
+ * `get` makes ovs-vsctl verify the column at commit: changed meanwhile, the commit fails and
+ * ovs-vsctl runs the whole list again on the new contents, where wait-until then holds it back.
+ * Both shown on Open vSwitch 3.1 with a transaction held between the two (test/host/network-ovs).
+ */
+export function ovsPortsGuard(s: OvsState, bridges: readonly string[]): string[][] {
+  return [...new Set(bridges)].flatMap((b) => {
+    const br = s.bridges.get(b);
+    if (!br) throw new Error(`ovsPortsGuard: ${b} is not a bridge in this state`);
+    return [
+      ['wait-until', 'Bridge', b, `ports=[${br.portUuids.join(',')}]`],
+      ['get', 'Bridge', b, 'ports'],
+    ];
+  });
+}
+
+/** What changed in these bridges' ports from `before` to `now`, in words ("vnet3 added", "eth1 removed", "br0 removed"); [] when nothing. */
+export function portSetChanges(before: OvsState, now: OvsState, bridges: readonly string[]): string[] {
+  return [...new Set(bridges)].flatMap((b) => {
+    const was = before.bridges.get(b)?.ports ?? [];
+    const is = now.bridges.get(b)?.ports;
+    if (!is) return [`${b} removed`];
+    const uuidsMoved = (before.bridges.get(b)?.portUuids ?? []).join() !== now.bridges.get(b)!.portUuids.join();
+    const names = [...is.filter((n) => !was.includes(n)).map((n) => `${n} added`), ...was.filter((n) => !is.includes(n)).map((n) => `${n} removed`)];
+    // The same names on new rows: a port deleted and added again.
+    return names.length || !uuidsMoved ? names : [`${b}'s ports were replaced`];
+  });
 }

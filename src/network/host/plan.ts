@@ -88,12 +88,14 @@ export async function applySteps(host: NetHost, steps: readonly Step[]): Promise
 
 /**
  * Apply OVS commands as one ovs-vsctl transaction (OVSDB makes it all or nothing). One stopped
- * by the call's deadline either committed whole or not at all; the fault says so.
+ * by the call's deadline either committed whole or not at all; the fault says so. `conditions`:
+ * ovs-vsctl commands run first in the same transaction that change nothing (ovsPortsGuard), and
+ * `timeoutS` caps ovs-vsctl's --timeout while it waits for them.
  */
-export async function applyOvs(host: NetHost, cmds: readonly OvsCommand[]): Promise<string[]> {
+export async function applyOvs(host: NetHost, cmds: readonly OvsCommand[], o: { conditions?: readonly string[][]; timeoutS?: number } = {}): Promise<string[]> {
   if (!cmds.length) return [];
   try {
-    await host.vsctl(ovsTransactionArgs(cmds));
+    await host.vsctl([...(o.conditions ?? []).flatMap((c) => ['--', ...c]), ...ovsTransactionArgs(cmds)], o.timeoutS !== undefined ? { timeoutS: o.timeoutS } : undefined);
   } catch (e) {
     if (!(isBrickError(e) && e.fault === 'TIMEOUT')) throw e;
     if (e.detail?.started === false) throw new BrickError('TIMEOUT', `${e.message}; nothing was changed`, e.detail);
