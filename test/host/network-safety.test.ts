@@ -280,6 +280,34 @@ describe('bridges named if<N> (iproute2 reads a missing if<N> as interface index
       assert.deepEqual((await linksJson(ns)).map((l) => l.ifname).sort(), ['keep0', 'lo'], `${method} ${name}: keep0 is still there, nothing made`);
     }
   });
+
+  it('named where an existing interface is expected (uplink, parent, the bridge to remove) and missing: NOT_FOUND or removed false as any missing name, never COMMAND_FAILED (before: "RTNETLINK answers: No such device")', async () => {
+    const ns = randomNs('brick-ifn');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'keep0', 'type', 'bridge');
+    const index = (await linksJson(ns)).find((l) => l.ifname === 'keep0')!.ifindex as number;
+    const config = networkConfig({ namespace: ns, backend: 'linuxbridge' });
+    // The standing reader (the real runner has sessions) and a process per read (a runner without).
+    for (const runner of [run, ((c, a, o) => run(c, a, o)) as Runner]) {
+      const ctx = testCtx(config, { runner });
+      // if<index of keep0> and if<an index no link has>: iproute2 answers both "No such device".
+      for (const name of [`if${index}`, 'if77']) {
+        const notFound = async (method: string, args: unknown[], re: RegExp) =>
+          assert.rejects(call(ctx, method, ...args), (e: unknown) => {
+            assert.ok(e instanceof BrickError, String(e));
+            assert.equal(e.fault, 'NOT_FOUND', `${method} ${name}: ${e.message}`);
+            assert.match(e.message, re);
+            return true;
+          });
+        await notFound('network_ensure_bridge', ['brx0', { uplink: name }], new RegExp(`^uplink ${name} does not exist`));
+        await notFound('network_ensure_vlan_bridge', [name, 10, {}], new RegExp(`^parent ${name} does not exist`));
+        assert.deepEqual(await call(ctx, 'network_remove_bridge', name), { removed: false, changes: [] }, `network_remove_bridge ${name}`);
+        assert.deepEqual(await call(ctx, 'network_remove_vlan_bridge', name), { removed: false, changes: [] }, `network_remove_vlan_bridge ${name}`);
+        assert.deepEqual((await linksJson(ns)).map((l) => l.ifname).sort(), ['keep0', 'lo'], `${name}: nothing made, keep0 still there`);
+      }
+    }
+  });
 });
 
 describe('network_setup_control never takes the host\'s own routes', { skip }, () => {

@@ -88,6 +88,18 @@ test('a reply is the found lines; missing ones are counted by their "Command fai
   r.close();
 });
 
+test('a missing if<N> (iproute2 reads it as an index: "No such device", not "does not exist") is a missing line too, in the same child', async () => {
+  const f = fakeRunner((line, n) =>
+    /if\d+$/.test(line) ? { err: ['RTNETLINK answers: No such device', 'Cannot send link get request: No such device', `Command failed -:${n}`] } : ipLike(line, n),
+  );
+  const r = new IpReader(f.runner, '', 'link');
+  assert.deepEqual(await r.read(['link show dev a', 'link show dev if7', 'link show dev b'], bounds), ['[{"ifname":"a"}]', '[{"ifname":"b"}]']);
+  assert.deepEqual(await r.read(['link show dev if2'], bounds), []);
+  assert.equal(f.sessions.length, 1, 'one child: nothing unexpected');
+  assert.equal(f.sessions[0].killed, false);
+  r.close();
+});
+
 test('the namespace goes first on the command line', async () => {
   const f = fakeRunner();
   const r = new IpReader(f.runner, 'ns1', 'link');

@@ -32,8 +32,15 @@ export const IDLE_MS = 10_000;
 
 /** What each kind of reader may be sent: `show` lines, all or of one interface name (no quoting, no comments). */
 const SHOW_LINE = { link: /^link show(?: (?:dev|master) [A-Za-z0-9_.-]{1,15})?$/, addr: /^addr show(?: dev [A-Za-z0-9_.-]{1,15})?$/ };
-/** Messages of a `show` line for a device that does not exist (followed by "Command failed"). */
-const MISSING = /does not exist|Cannot find device/;
+/**
+ * Messages of a `show` line for a device that does not exist (followed by "Command failed"). A
+ * missing name of the form if<N> is not 'Device "ifN" does not exist.': iproute2 reads it as
+ * interface index N and the kernel answers "RTNETLINK answers: No such device" / "Cannot send link
+ * get request: No such device" (whether or not a link has index N). ENODEV to a `show` is "no such
+ * device" as well.
+ */
+export const IP_MISSING_DEVICE = /does not exist|Cannot find device|No such device\s*$/;
+const MISSING = IP_MISSING_DEVICE;
 const FAILED = /^Command failed -:(\d+)$/;
 /**
  * Ends every request: a name longer than any interface's (15) exists nowhere, so it fails. Of the

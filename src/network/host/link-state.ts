@@ -4,6 +4,7 @@
 // a restart of brick without a state file.
 import { BrickError } from '../../shared/errors.js';
 import type { NetHost } from './netns.js';
+import { IP_MISSING_DEVICE } from './ip-reader.js';
 
 export const OWNER_PREFIX = 'brick:';
 export type Owner = 'bridge' | 'vlan-bridge' | 'vlan-device' | 'control' | 'vxlan-bridge' | 'vxlan-device';
@@ -220,7 +221,7 @@ async function readLinksOnce(host: NetHost, q: LinkQuery): Promise<LinuxState> {
       : await host.ip(['-json', '-details', '-force', '-batch', '-'], { allowFailure: true, input: lines.join('\n') + '\n' });
   const unexpected = r.stderr
     .split('\n')
-    .filter((l) => l.trim() && !/does not exist|Command failed -:\d+|Cannot find device/.test(l));
+    .filter((l) => l.trim() && !IP_MISSING_DEVICE.test(l) && !/Command failed -:\d+/.test(l));
   if (r.code !== 0 && unexpected.length) throw new BrickError('COMMAND_FAILED', `ip -json -batch: ${unexpected.join('; ').slice(0, 500)}`);
   return parseLinkQuery(r.stdout);
 }
