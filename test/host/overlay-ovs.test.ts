@@ -11,6 +11,7 @@ import { networkConfig, prerequisite, testCtx, call, rejects } from '../fixtures
 import { methods as networkMethods } from '../../src/network/methods.js';
 import { tunnelCookie } from '../../src/network/overlay/plan.js';
 import { run, type Runner } from '../../src/shared/run.js';
+import { BrickError } from '../../src/shared/errors.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
@@ -215,6 +216,38 @@ describe('overlay tunnels on userspace Open vSwitch', { skip }, () => {
     assert.deepEqual((await ovs.vsctl(['list-br'])).stdout.trim().split('\n'), ['pbr7']);
     const st = await call(ctx, 'network_state');
     assert.deepEqual(st.tunnels, []);
+  });
+
+  it("a guest port another program adds after brick's check is not deleted with the overlay bridge: CONFLICT naming it (before: del-br took it and the call said removed)", async () => {
+    await call(ctx, 'network_ensure_overlay_bridge', 'ovbr6', 6, { datapath_type: 'netdev' });
+    // The removal is held at its del-br until the port is in (no waiting on time).
+    let openAt!: () => void;
+    let openGo!: () => void;
+    const at = { promise: new Promise<void>((r) => (openAt = r)), open: () => openAt() };
+    const go = { promise: new Promise<void>((r) => (openGo = r)), open: () => openGo() };
+    let armed = true;
+    const runner: Runner = async (cmd, args, opts) => {
+      if (armed && cmd === 'ovs-vsctl' && args.includes('del-br') && args.includes('ovbr6')) {
+        armed = false;
+        at.open();
+        await go.promise;
+      }
+      return run(cmd, args, opts);
+    };
+    try {
+      const removing = call(testCtx(ctx.config, { runner }), 'network_remove_overlay_bridge', 'ovbr6');
+      await Promise.race([at.promise, removing.catch(() => {})]);
+      await ovs.vsctl(['add-port', 'ovbr6', 'vnet66', '--', 'set', 'Interface', 'vnet66', 'type=internal']);
+      go.open();
+      const r = await removing.then((v) => ({ v }), (e: unknown) => ({ e }));
+      const left = (await ovs.vsctl(['--format=json', '--columns=name', 'list', 'Port'])).stdout;
+      assert.ok(left.includes('"vnet66"'), `vnet66 was deleted with ovbr6; the call said ${JSON.stringify(r)}`);
+      assert.ok('e' in r, JSON.stringify(r));
+      assert.ok(r.e instanceof BrickError && r.e.fault === 'CONFLICT' && /^ovbr6 still has guest ports vnet66; .*changed while brick was removing ovbr6: vnet66 added; nothing was changed/.test(r.e.message), String(r.e));
+    } finally {
+      go.open();
+      await ovs.vsctl(['--if-exists', 'del-br', 'ovbr6']);
+    }
   });
   it("the call's deadline after the tunnel's transaction (ovs-vswitchd stops answering before its flows): the tunnel is removed again and the fault says so", async () => {
     await call(ctx, 'network_ensure_overlay_bridge', 'ovbr8', 8, { datapath_type: 'netdev' });

@@ -6,6 +6,7 @@ import { Datapath } from '../host/ovs.js';
 import { ControlCidr, setupControl } from './control0.js';
 import { ensureBridge, ensureVlanBridge, networkGc, removeBridge, removeVlanBridge } from './operations.js';
 import { safeApply } from '../host/safe-apply.js';
+import { OVS_GUARD_WAIT_S } from '../host/ovs-removal.js';
 
 const FAULTS = 'Faults: INVALID_PARAMS (bad name, VLAN or option; nothing changed), NOT_FOUND, CONFLICT (exists but differs, or not brick\'s), COMMAND_FAILED (the batch failed; earlier steps were undone), TIMEOUT.';
 
@@ -51,7 +52,7 @@ export const methods = [
     'Remove a bridge brick made (network_ensure_bridge, network_setup_control): its uplink is released, the bridge deleted. Refused (CONFLICT, nothing changed) for a bridge brick did not make, ' +
       'one with guest ports or brick\'s VLAN/VXLAN devices or fake VLAN bridges on it, one that holds addresses (removing it could cut the host off), and for the other kinds brick makes ' +
       '(they have their own remove call). openvswitch: the delete is conditional in Open vSwitch on the ports brick checked, so a port another program adds meanwhile is never deleted ' +
-      'with the bridge: brick judges again (a guest port: CONFLICT naming it, after up to 5 s).',
+      `with the bridge: brick judges again (a guest port: CONFLICT naming it, after up to ${OVS_GUARD_WAIT_S} s).`,
     FAULTS,
     removeBridge,
   ),

@@ -3,7 +3,7 @@
 // in one `ip -batch` or one ovs-vsctl transaction, and reports exactly what changed.
 import type { Config } from '../../config/schema.js';
 import type { XmlRpcStruct } from '../../rpc/values.js';
-import { BrickError, isBrickError } from '../../shared/errors.js';
+import { BrickError } from '../../shared/errors.js';
 import { KeyedLock } from '../../shared/keyed-lock.js';
 import type { Logger } from '../../shared/log.js';
 import { run as realRun, type Runner } from '../../shared/run.js';
@@ -12,8 +12,9 @@ import { linkKey, type NetContext } from '../host/context.js';
 import { planLinuxGc, planOvsGc, type GcPlan } from './gc.js';
 import { netHost } from '../host/netns.js';
 import { readLinks, readLinux, readRoutes, portsOf, type LinuxState } from '../host/link-state.js';
-import { fakeBridges, ovsPortsGuard, portSetChanges, readOvs, type OvsState } from '../host/ovs.js';
-import { applyOvs, applySteps, undoLines, type OvsCommand, type Step } from '../host/plan.js';
+import { fakeBridges, readOvs, type OvsState } from '../host/ovs.js';
+import { removeOvsGuarded } from '../host/ovs-removal.js';
+import { applyOvs, applySteps, undoLines, type Step } from '../host/plan.js';
 import { pendingPath, safeApply } from '../host/safe-apply.js';
 import {
   linuxVlanNames,
@@ -187,63 +188,6 @@ function guessVlanNames(d: VlanBridgeDesired, pif: string | undefined): VlanBrid
   }
 }
 
-/** How long a guarded removal's ovs-vsctl waits for the ports brick judged before it gives up (capped by the command deadline). */
-export const OVS_GUARD_WAIT_S = 5;
-
-/** An Open vSwitch removal planned from one read. */
-interface OvsRemoval {
-  /** The del-br commands; none: nothing to do. */
-  cmds: OvsCommand[];
-  /** The bridges it deletes. */
-  deletes: string[];
-  /** The bridges whose port sets the plan judged (a fake bridge's: its parent's, where its ports are). */
-  judged: string[];
-}
-
-/**
- * Apply an Open vSwitch removal so that Open vSwitch itself holds it to what brick judged. brick's
- * locks hold brick's own callers only: a port another program (libvirt, the vendor agent) added
- * between brick's read and its del-br was deleted with the bridge while a guest used it, and the call
- * said it succeeded. Now the del-br runs in the transaction of ovsPortsGuard: it commits only while
- * the judged bridges have exactly the ports read. When ovs-vsctl gives up waiting for that (its
- * --timeout, OVS_GUARD_WAIT_S), brick reads again: the bridges gone means its transaction committed
- * (ovs-vswitchd was slow to apply it); otherwise the new state is judged once more (a guest port
- * now there: CONFLICT naming it, nothing changed) and, when still removable, applied once more
- * under a guard on the new state. `plan` throws the refusals.
- */
-async function removeOvsGuarded<P extends OvsRemoval>(nc: NetContext, s: OvsState, plan: (s: OvsState) => P, subject: string): Promise<{ plan: P; changes: string[] }> {
-  let p = plan(s);
-  for (let attempt = 0; ; attempt++) {
-    if (!p.cmds.length) return { plan: p, changes: [] };
-    try {
-      return { plan: p, changes: await applyOvs(nc.host, p.cmds, { conditions: ovsPortsGuard(s, p.judged), timeoutS: OVS_GUARD_WAIT_S }) };
-    } catch (e) {
-      if (!(isBrickError(e) && e.detail?.vsctlTimeout)) throw e;
-      const now = await readOvs(nc.host);
-      if (p.deletes.every((b) => !now.bridges.has(b) && !now.ports.has(b))) {
-        nc.host.changed.push(...p.cmds.map((c) => c.what));
-        return { plan: p, changes: p.cmds.map((c) => c.what) };
-      }
-      const moved = portSetChanges(s, now, p.judged);
-      const meanwhile = `changed while brick was removing ${subject}: ${moved.length ? moved.join(', ') : 'none of the ports brick judged'}`;
-      let next: P;
-      try {
-        next = plan(now);
-      } catch (refused) {
-        if (isBrickError(refused) && refused.fault === 'CONFLICT') throw new BrickError('CONFLICT', `${refused.message} (${meanwhile}; nothing was changed)`);
-        throw refused;
-      }
-      if (attempt >= 1)
-        throw moved.length
-          ? new BrickError('CONFLICT', `the ports of ${p.judged.join(', ')} kept changing while brick removed ${subject} (${moved.join(', ')}); nothing was changed; try again`)
-          : new BrickError('TIMEOUT', `${e.message}; ${subject} is still there with the ports brick judged: nothing was changed`, e.detail);
-      nc.log.info({ bridge: subject, changed: moved }, `ports ${meanwhile}; judged again`);
-      s = now;
-      p = next;
-    }
-  }
-}
-
 /**
  * network_remove_vlan_bridge. Open vSwitch: the fake bridge and its parent are held. A port joins a
  * fake bridge by being added to the parent with its tag (dpdk_add_port holds the parent), and del-br
@@ -258,6 +202,7 @@ export async function removeVlanBridge(nc: NetContext, name: string): Promise<Xm
       const { plan, changes } = await removeOvsGuarded(
         nc,
         s,
+        read,
         (st) => {
           const p = planOvsRemoveVlanBridge(st, name);
           // The parent must still be the one held (see withNames); a fake bridge's ports are on it.
@@ -341,6 +286,7 @@ export async function removeBridge(nc: NetContext, name: string): Promise<XmlRpc
         const { plan, changes } = await removeOvsGuarded(
           nc,
           s,
+          () => readOvs(nc.host),
           (st) => {
             const p = planOvsRemoveBridge(st, name);
             return { ...p, deletes: p.exists ? [name] : [], judged: p.exists ? [name] : [] };
@@ -374,7 +320,8 @@ export async function networkGc(nc: NetContext, dryRun: boolean): Promise<string
         const deletes = g.remove.filter(held);
         return { cmds: g.cmds.filter((c) => held(c.args[c.args.length - 1])), deletes, judged: deletes.map((b) => g.parents![b]) };
       };
-      remove = (await removeOvsGuarded(nc, await readOvs(nc.host), heldPlan, 'unused VLAN bridges')).plan.deletes;
+      const read = () => readOvs(nc.host);
+      remove = (await removeOvsGuarded(nc, await read(), read, heldPlan, 'unused VLAN bridges')).plan.deletes;
     } else {
       const again = await plan();
       remove = again.remove.filter((b) => locked.has(b));

@@ -235,7 +235,7 @@ export function vhostUserHint(s: OvsState, ports: readonly string[]): string {
  * ovs-vsctl runs the whole list again on the new contents, where wait-until then holds it back.
  * Both shown on Open vSwitch 3.1 with a transaction held between the two (test/host/network-ovs).
  */
-export function ovsPortsGuard(s: OvsState, bridges: readonly string[]): string[][] {
+export function ovsPortsGuard(s: Pick<OvsState, 'bridges'>, bridges: readonly string[]): string[][] {
   return [...new Set(bridges)].flatMap((b) => {
     const br = s.bridges.get(b);
     if (!br) throw new Error(`ovsPortsGuard: ${b} is not a bridge in this state`);
@@ -247,7 +247,7 @@ export function ovsPortsGuard(s: OvsState, bridges: readonly string[]): string[]
 }
 
 /** What changed in these bridges' ports from `before` to `now`, in words ("vnet3 added", "eth1 removed", "br0 removed"); [] when nothing. */
-export function portSetChanges(before: OvsState, now: OvsState, bridges: readonly string[]): string[] {
+export function portSetChanges(before: Pick<OvsState, 'bridges'>, now: Pick<OvsState, 'bridges'>, bridges: readonly string[]): string[] {
   return [...new Set(bridges)].flatMap((b) => {
     const was = before.bridges.get(b)?.ports ?? [];
     const is = now.bridges.get(b)?.ports;

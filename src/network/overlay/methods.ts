@@ -67,7 +67,7 @@ export const methods = [
     'network_remove_overlay_bridge',
     { name: 'bridge', help: 'the overlay bridge' },
     'Remove an overlay bridge brick made, with its tunnel ports and flows (ovstunnel.py destroy_ovs_bridge). A bridge brick did not make, or one with other ports ' +
-      '(guests) left, is refused (CONFLICT).',
+      '(guests) left, is refused (CONFLICT). The delete is conditional in Open vSwitch on the ports brick checked: a port another program adds meanwhile is never deleted with it.',
     FAULTS,
     removeOverlayBridge,
   ),

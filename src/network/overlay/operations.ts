@@ -24,6 +24,7 @@ import {
   tunnelReport,
 } from './plan.js';
 import { applyOvs, applySteps, forgetUndone } from '../host/plan.js';
+import { removeOvsGuarded } from '../host/ovs-removal.js';
 import { planRemoveVxlanBridge, planVxlanBridge, vxlanBridges, vxlanGroup, vxlanNames, type VxlanBridgeDesired, type VxlanNames } from './vxlan-bridge.js';
 
 export async function readOverlay(host: NetHost): Promise<OverlayState> {
@@ -126,8 +127,14 @@ export async function removeTunnel(nc: NetContext, bridge: string, port: string)
 
 export async function removeOverlayBridge(nc: NetContext, bridge: string): Promise<XmlRpcStruct> {
   return nc.locks.with(linkKey(bridge), async () => {
-    // The bridge's flows go with it.
-    const changes = await applyOvs(nc.host, planRemoveOverlayBridge(await readOverlay(nc.host), bridge).cmds);
+    // The bridge's flows go with it. Conditional on its ports as read (a guest port another program
+    // adds meanwhile is not deleted with it: removeOvsGuarded).
+    const read = () => readOverlay(nc.host);
+    const plan = (st: OverlayState) => {
+      const p = planRemoveOverlayBridge(st, bridge);
+      return { ...p, deletes: p.exists ? [bridge] : [], judged: p.exists ? [bridge] : [] };
+    };
+    const { changes } = await removeOvsGuarded(nc, await read(), read, plan, bridge);
     if (changes.length) nc.log.info({ bridge, changes }, 'overlay bridge removed');
     return { removed: changes.length > 0, changes };
   });
