@@ -313,6 +313,22 @@ describe('network on userspace Open vSwitch', { skip }, () => {
     }
   });
 
+  it('network_remove_bridge while ovs-vswitchd does not answer: the conditional del-br committed, so brick reads again and says removed (not a port conflict)', async () => {
+    await call(ctx, 'network_ensure_bridge', 'gbr4', { datapath_type: 'netdev' });
+    const pid = Number(readFileSync(`${ovs.rundir}/ovs-vswitchd.pid`, 'utf8').trim());
+    process.kill(pid, 'SIGSTOP');
+    let r;
+    try {
+      // ovs-vsctl commits, then waits for ovs-vswitchd until its --timeout ends it: the same signal
+      // as a guard that never held. The read after it finds gbr4 gone from the database.
+      r = await call(ctx, 'network_remove_bridge', 'gbr4');
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.deepEqual(r, { removed: true, changes: ['removed OVS bridge gbr4'] });
+    assert.ok(!(await ovs.vsctl(['list-br'])).stdout.split('\n').includes('gbr4'));
+  });
+
   it('network_remove_vlan_bridge: a port that came meanwhile but is no guest of its VLAN (another VLAN, untagged) is judged again and the fake bridge removed; the port stays', async () => {
     await call(ctx, 'network_ensure_bridge', 'gbr2', { datapath_type: 'netdev' });
     await call(ctx, 'network_ensure_vlan_bridge', 'gbr2', 20, {});
