@@ -4,17 +4,18 @@
 // must later tell whether its writer still runs (the pending network change, the fencer's state
 // file) keeps both; the facts are gathered here, the judgement (recordedProcess) is pure.
 import { readFileSync } from 'node:fs';
+import { parseStat } from './proc-stat.js';
 
 /** starttime (field 22) of /proc/<pid>/stat; undefined when it cannot be read. */
 export function procStart(pid: number | 'self'): string | undefined {
+  let text: string;
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and parentheses: count from the last ')'.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return /^\d+$/.test(f[19] ?? '') ? f[19] : undefined;
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
+  const start = parseStat(text)?.start;
+  return start !== undefined && /^\d+$/.test(start) ? start : undefined;
 }
 
 /** What /proc says now of the process a record names. */

@@ -10,6 +10,7 @@ import { Invalid, refine } from '../../rpc/params.js';
 import { plainText } from '../../rpc/formats.js';
 import { isCloudStackVmName } from './args.js';
 import { domainTool, probeHostKind, type DomainTool } from './hypervisor.js';
+import { parseStat } from '../../shared/proc-stat.js';
 
 export const CPU_SAMPLE_MS = 250;
 
@@ -157,8 +158,7 @@ export function parseDominfo(out: string): { vcpus?: string; cputime?: string } 
 
 /** Seconds a process has run, from /proc/<pid>/stat starttime and /proc/uptime (pure). */
 export function processUptime(pidStat: string, procUptime: string, clkTck = 100): string {
-  const afterComm = pidStat.slice(pidStat.lastIndexOf(')') + 2).split(' ');
-  const start = Number(afterComm[19]) / clkTck; // field 22 overall
+  const start = Number(parseStat(pidStat)?.start) / clkTck;
   const up = Number(procUptime.split(' ')[0]);
   const s = up - start;
   return Number.isFinite(s) && s >= 0 ? s.toFixed(2) : '0';
