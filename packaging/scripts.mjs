@@ -1,7 +1,8 @@
 // Install/upgrade/remove scripts for the legacy RPM and the .deb. Both do the same: enable on the
 // first install (start nothing: the config needs the admin's pools first), try-restart what runs on
 // an upgrade (the fencer only if the new binary accepts the config: otherwise the running fencer
-// keeps guarding the pools with the old code), stop and disable on removal, keep the config.
+// keeps guarding the pools with the old code), stop and disable on removal, keep the config. The
+// upgrade's restart is always the NEW package's: the .deb's postinst configure, the RPM's %posttrans.
 // Each init is detected on the host: systemd (EL7, Debian/Ubuntu), upstart (OL6), SysV (OL5).
 
 const DETECT = `brick_init=sysv
@@ -105,13 +106,14 @@ else
 fi`;
 
 /**
- * systemd: a unit that runs (or one the last failed configure left in $brick_pending) is restarted
- * and checked; one that does not is only try-restarted (which starts nothing).
+ * systemd: a unit that runs is restarted and checked; one that does not but is named in
+ * $brick_pending (the .deb: the last failed configure left it; the RPM: it ran when %pre looked) is
+ * started and checked; any other is only try-restarted (which starts nothing).
  */
-const systemdService = (s) => `if case " $brick_pending " in *" ${s} "*) true ;; *) false ;; esac; then
-${restartChecked('systemd', s, `systemctl restart ${s}.service >/dev/null 2>&1`)}
-elif brick_was_running ${s}; then
+const systemdService = (s) => `if brick_was_running ${s}; then
 ${restartChecked('systemd', s, `systemctl try-restart ${s}.service >/dev/null 2>&1`)}
+elif case " $brick_pending " in *" ${s} "*) true ;; *) false ;; esac; then
+${restartChecked('systemd', s, `systemctl restart ${s}.service >/dev/null 2>&1`)}
 else
     systemctl try-restart ${s}.service >/dev/null 2>&1 || ${restartFailed(s, `systemctl status ${s}`)}
 fi`;
@@ -183,6 +185,32 @@ systemd) ${notRestarted('systemctl restart brick-agent brick-fencer')} ;;
 upstart) ${notRestarted('initctl restart brick-agent; initctl restart brick-fencer')} ;;
 sysv) ${notRestarted('service brick-agent restart; service brick-fencer restart')} ;;
 esac
+fi`;
+
+// The RPMs alone. rpm runs the OLD package's %postun after an upgrade (new %pre, new files, new %post,
+// old %preun, old %postun, then the new %posttrans), so a restart in %postun is always the previous
+// version's logic: the new package restarts in its %posttrans instead. %posttrans has no $1: %pre
+// ($1 >= 2, an upgrade) leaves RPM_MARKER, which also tells the outgoing package's %postun not to
+// restart (one from before this, a downgrade to it, leaves none: then %postun restarts as it used to).
+
+/** Fedora's place for state between the scriptlets of one transaction, and the marker in it. */
+export const RPM_STATE_DIR = '/var/lib/rpm-state/brick';
+export const RPM_MARKER = `${RPM_STATE_DIR}/restart-after-upgrade`;
+
+/**
+ * %pre of an upgrade: RPM_MARKER, naming (systemd) the units that run before anything changes. If it
+ * cannot be written, there is none and the outgoing package's %postun restarts (with its checks).
+ */
+export const recordRunning = `${DETECT}
+brick_running=
+if [ "$brick_init" = systemd ]; then
+    for brick_svc in brick-agent brick-fencer; do
+        case $(systemctl is-active $brick_svc.service 2>/dev/null || :) in active|activating|reloading|deactivating) brick_running="$brick_running $brick_svc" ;; esac
+    done
+fi
+if ! { mkdir -p ${RPM_STATE_DIR} && echo "$brick_running" >${RPM_MARKER}; } 2>/dev/null; then
+    rm -f ${RPM_MARKER}
+    echo "brick: WARNING: cannot write ${RPM_MARKER}: the previous version's scriptlet restarts brick-agent and brick-fencer, with its own checks" >&2
 fi`;
 
 /** Stop and disable (removal); config and state stay. */

@@ -72,7 +72,7 @@ function legacyToml() {
   writeFileSync(join(dir, 'brick.toml'), t.replace(/^\[fencer\]$/m, '[fencer]\n# OL5/OL6 have no /run (legacy package)\nstate_dir = "/var/run/brick"'));
 }
 
-export function legacySpec(entries) {
+export function legacySpec(entries, rel = release) {
   const files = entries.map((e) => {
     const attr = `%attr(${e.mode.toString(8).padStart(4, '0')},root,root)`;
     if (e.dir) return `%dir ${attr} ${e.dest}`;
@@ -90,7 +90,7 @@ export function legacySpec(entries) {
 %global _build_id_links none
 Name: brick
 Version: ${version}
-Release: ${release}
+Release: ${rel}
 Summary: Host agent extension and NFS heartbeat fencer for Apache CloudStack hosts
 License: Apache-2.0 and GPL-2.0+ and GPL-3.0+ and LGPL-2.1+
 Group: System Environment/Daemons
@@ -99,6 +99,7 @@ ExclusiveArch: x86_64
 AutoReqProv: no
 # Written by hand: what the scripts and the init integration use, on every one of these hosts.
 Requires: /bin/sh, /bin/grep, /bin/sed, /bin/cat
+Requires(pre): /bin/sh, /bin/grep
 Requires(post): /bin/sh, /bin/grep
 Requires(preun): /bin/sh, /bin/grep, /bin/sed
 Requires(postun): /bin/sh, /bin/grep, /bin/sed
@@ -119,6 +120,13 @@ tar -C %{buildroot} -xf %{SOURCE0}
 %files
 ${files.join('\n')}
 
+# $1 in %pre: 1 = first install, 2+ = upgrade: record what runs for %posttrans (packaging/scripts.mjs).
+%pre
+rm -f ${S.RPM_MARKER}
+if [ "$1" -ge 2 ]; then
+${S.recordRunning}
+fi
+
 # $1 in %post: 1 = first install, 2+ = upgrade.
 %post
 if [ "$1" -eq 1 ]; then
@@ -131,16 +139,31 @@ if [ "$1" -eq 0 ]; then
 ${S.stopDisable}
 fi
 
-# $1 in %postun: 1+ = upgraded (this is the old package going away).
+# $1 in %postun: 1+ = upgraded (this is the old package going away): the new package restarts in its
+# %posttrans; this one only when the new one recorded nothing (one from before %posttrans restarted).
 %postun
 ${S.reload}
-if [ "$1" -ge 1 ]; then
+if [ "$1" -ge 1 ] && [ ! -e ${S.RPM_MARKER} ]; then
 ${S.tryRestart()}
+fi
+if [ "$1" -eq 0 ]; then
+    rm -rf ${S.RPM_STATE_DIR}
+fi
+
+# After an upgrade (the marker %pre wrote; %posttrans has no $1): the restart, with this package's checks.
+%posttrans
+if [ -e ${S.RPM_MARKER} ]; then
+${S.tryRestart({ pending: S.RPM_MARKER })}
+rm -f ${S.RPM_MARKER}
 fi
 `;
 }
 
-function buildLegacyRpm(work) {
+/**
+ * The legacy RPM, into \`into\` (default dist/packages). Tests build a variant: another release, the
+ * spec edited by \`edit\`.
+ */
+export function buildLegacyRpm(work, { rel = release, edit = (spec) => spec, into = outDir } = {}) {
   legacyToml();
   const entries = expand('legacy');
   const top = join(work, 'rpm');
@@ -148,7 +171,7 @@ function buildLegacyRpm(work) {
   const tree = join(work, 'legacy-root');
   stage(entries, tree);
   sh('tar', ['--owner=0', '--group=0', '-C', tree, '-cf', join(top, 'SOURCES', 'root.tar'), '.']);
-  writeFileSync(join(top, 'SPECS', 'brick.spec'), legacySpec(entries));
+  writeFileSync(join(top, 'SPECS', 'brick.spec'), edit(legacySpec(entries, rel)));
   sh('rpmbuild', [
     '-bb', '--target', 'x86_64', '--quiet',
     '--define', `_topdir ${top}`,
@@ -158,8 +181,8 @@ function buildLegacyRpm(work) {
     '--define', '_buildhost brick-build',
     join(top, 'SPECS', 'brick.spec'),
   ]);
-  const built = join(top, 'RPMS', 'x86_64', `brick-${version}-${release}.x86_64.rpm`);
-  const dest = join(outDir, `brick-${version}-${release}.legacy.x86_64.rpm`);
+  const built = join(top, 'RPMS', 'x86_64', `brick-${version}-${rel}.x86_64.rpm`);
+  const dest = join(into, `brick-${version}-${rel}.legacy.x86_64.rpm`);
   copyFileSync(built, dest + '.tmp');
   renameSync(dest + '.tmp', dest);
   return dest;

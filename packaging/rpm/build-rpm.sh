@@ -2,8 +2,9 @@
 # `npm run build:rpm`: build dist/brick-<version>-<release>.x86_64.rpm from the single binary with
 # rpmbuild, offline. The version comes from package.json; BRICK_RPM_RELEASE overrides the release
 # (default 1), BRICK_RPM_OUTDIR the output directory (default dist), BRICK_RPM_PAYLOAD the payload
-# compression (default w2.xzdio, which EL8's rpm reads). Builds dist/brick first unless
-# BRICK_RPM_USE_BINARY=1 and it exists. Prints the RPM's path.
+# compression (default w2.xzdio, which EL8's rpm reads), BRICK_RPM_SPECDIR the directory brick.spec and
+# the scriptlet files it includes are taken from (default packaging/rpm; tests build a variant). Builds
+# dist/brick first unless BRICK_RPM_USE_BINARY=1 and it exists. Prints the RPM's path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -24,7 +25,9 @@ cp packaging/brick.toml packaging/systemd/brick-agent.service packaging/systemd/
    packaging/monitoring/brick-alerts.yml packaging/monitoring/brick-grafana.json \
    src/agent-extension/domain/hooking.py "$top/SOURCES/"
 cp packaging/bash-completion/brick "$top/SOURCES/brick.bash-completion"
-cp packaging/rpm/brick.spec "$top/SPECS/"
+specdir=${BRICK_RPM_SPECDIR:-packaging/rpm}
+cp "$specdir/brick.spec" "$top/SPECS/"
+cp "$specdir/restart-after-upgrade.sh" "$top/SOURCES/"
 
 rpmbuild -bb --target x86_64 --quiet \
   --define "_topdir $top" \

@@ -113,14 +113,16 @@ test('legacy RPM on EL7 (systemd): enable on install, try-restart on upgrade, di
   await installedBinaryRuns(dir);
   // Upgrade (the same package again: %post $1=2, old %preun/%postun $1=1).
   await rpmIn(dir, '-U', '--replacepkgs', legacy);
-  // Neither runs (this systemctl answers is-active with nothing): try-restart only, nothing to check.
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl is-active brick-agent.service', 'systemctl try-restart brick-agent.service', 'systemctl is-active brick-fencer.service', 'systemctl try-restart brick-fencer.service']);
+  // Neither runs (this systemctl answers is-active with nothing): %pre records that, then try-restart
+  // only, nothing to check.
+  const recorded = ['systemctl is-active brick-agent.service', 'systemctl is-active brick-fencer.service'];
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), [...recorded, 'systemctl is-active brick-agent.service', 'systemctl try-restart brick-agent.service', 'systemctl is-active brick-fencer.service', 'systemctl try-restart brick-fencer.service']);
   // A config the new binary rejects: neither unit is restarted (check-config in ExecStartPre would
   // refuse to start it: the running agent would be taken down), and the admin is told what and why.
   appendFileSync(join(dir, 'etc/brick/brick.toml'), '\n[fencer.typo]\n');
   const refused = await rpmIn(dir, '-U', '--replacepkgs', legacy);
   assertNotRestarted(refused, 'systemctl restart brick-agent brick-fencer');
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), []);
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), recorded, 'only what %pre asks');
   writeFileSync(join(dir, 'etc/brick/brick.toml'), readFileSync(join(dir, 'etc/brick/brick.toml'), 'utf8').replace('\n[fencer.typo]\n', ''));
   // The config the admin edited survives erase as .rpmsave; state stays.
   appendFileSync(join(dir, 'etc/brick/brick.toml'), '\n# site edit\n');
@@ -239,6 +241,74 @@ test('legacy RPM on OL5 (SysV): chkconfig --add and an inittab respawn line on i
   await rpmIn(dir, '-e', 'brick');
   assert.deepEqual(takeLog(dir), ['chkconfig --del brick-agent', 'telinit q']);
   assert.equal(readFileSync(join(dir, 'etc/inittab'), 'utf8'), 'id:3:initdefault:\n');
+});
+
+test('legacy RPM: an upgrade restarts with the NEW package\'s checks, once, under each init (rpm runs the old package\'s %postun: the restart is in the new one\'s %posttrans)', { skip }, async () => {
+  // B: the same package with one line added to its restart logic (packaging/scripts.mjs tryRestart), as release 2.
+  const B_LINE = 'brick: the restart logic of release 2';
+  // @ts-expect-error: a plain .mjs module without types
+  const { buildLegacyRpm } = (await import('../../scripts/build-packages.mjs')) as {
+    buildLegacyRpm: (work: string, o: { rel: string; edit: (spec: string) => string; into: string }) => string;
+  };
+  const edit = (spec: string) => {
+    assert.ok(spec.includes('\nbrick_failed=\n'), 'the restart logic is in the spec');
+    return spec.replaceAll('\nbrick_failed=\n', `\nbrick_failed=\necho "${B_LINE}" >&2\n`);
+  };
+  const legacyB = buildLegacyRpm(join(work, 'legacy-b'), { rel: '2', edit, into: work });
+  const count = (s: string) => s.split('\n').filter((l) => l === B_LINE).length;
+  const marker = 'var/lib/rpm-state/brick/restart-after-upgrade';
+
+  // EL7: both units run (process 4242).
+  const systemctl = `case "$1" in
+is-active) echo active ;;
+show) printf 'MainPID=4242\\nActiveState=active\\nSubState=running\\n' ;;
+esac`;
+  const el7 = await scratchRoot('el7-b', { 'usr/bin/systemctl': systemctl, 'usr/bin/systemd-tmpfiles': '' }, (d) => mkdirSync(join(d, 'run/systemd/system'), { recursive: true }));
+  const restarts = (dir: string) => takeLog(dir).filter((l) => /restart/.test(l));
+  await rpmIn(el7, '-i', legacy);
+  assert.deepEqual(restarts(el7), [], 'a first install starts nothing');
+  const up = await rpmIn(el7, '-U', legacyB);
+  assert.equal(count(up), 1, up);
+  assert.deepEqual(restarts(el7), ['systemctl try-restart brick-agent.service', 'systemctl try-restart brick-fencer.service'], 'each restarted once');
+  assert.ok(!existsSync(join(el7, marker)));
+  // B -> release 1: release 1's logic, once; an incoming package that records nothing (--nopre: a
+  // version from before %posttrans restarted): the outgoing one's %postun restarts, once.
+  const down = await rpmIn(el7, '-U', '--oldpackage', legacy);
+  assert.equal(count(down), 0, down);
+  assert.equal(restarts(el7).length, 2);
+  const fromA = await rpmIn(el7, '-U', '--nopre', legacyB);
+  assert.equal(count(fromA), 0, fromA);
+  assert.equal(restarts(el7).length, 2);
+  const fromB = await rpmIn(el7, '-U', '--oldpackage', '--nopre', legacy);
+  assert.equal(count(fromB), 1, fromB);
+  assert.equal(restarts(el7).length, 2);
+  mkdirSync(join(el7, 'var/lib/rpm-state/brick'), { recursive: true });
+  writeFileSync(join(el7, marker), ' brick-agent\n');
+  await rpmIn(el7, '-e', 'brick');
+  assert.deepEqual(restarts(el7), []);
+  assert.ok(!existsSync(join(el7, 'var/lib/rpm-state/brick')), 'erase leaves no marker');
+
+  // OL6: both jobs run.
+  const initctl = `case "$1" in
+version) echo "init (upstart 0.6.5)";;
+status) echo "$2 start/running, process 4242";;
+esac`;
+  const ol6 = await scratchRoot('ol6-b', { 'sbin/initctl': initctl, 'sbin/chkconfig': '', 'sbin/telinit': '' });
+  await rpmIn(ol6, '-i', legacy);
+  assert.deepEqual(restarts(ol6), []);
+  const up6 = await rpmIn(ol6, '-U', legacyB);
+  assert.equal(count(up6), 1, up6);
+  assert.deepEqual(restarts(ol6), ['initctl restart brick-agent', 'initctl restart brick-fencer']);
+  const down6 = await rpmIn(ol6, '-U', '--oldpackage', legacy);
+  assert.equal(count(down6), 0, down6);
+  assert.deepEqual(restarts(ol6), ['initctl restart brick-agent', 'initctl restart brick-fencer']);
+
+  // OL5 (nothing runs here): B's logic, once.
+  const ol5 = await scratchRoot('ol5-b', { 'sbin/chkconfig': '', 'sbin/telinit': '' }, (d) => writeFileSync(join(d, 'etc/inittab'), 'id:3:initdefault:\n'));
+  await rpmIn(ol5, '-i', legacy);
+  const up5 = await rpmIn(ol5, '-U', legacyB);
+  assert.equal(count(up5), 1, up5);
+  assert.ok(!existsSync(join(ol5, marker)));
 });
 
 test('.deb: control, conffiles and maintainer scripts; lintian finds no error', { skip }, async () => {

@@ -79,7 +79,7 @@ test('rpm -qpl: exactly the files of SPEC.md "Files on a host", with the right m
   assert.match(row('/etc/brick/tls'), /^drwx------ /);
 });
 
-test('rpm -qp --scripts: preset on first install, try-restart on upgrade, disable --now on erase', { skip }, async () => {
+test('rpm -qp --scripts: preset on first install, try-restart on upgrade (the new package\'s %posttrans), disable --now on erase', { skip }, async () => {
   const s = await ok('rpm', ['-qp', '--scripts', rpm1]);
   const section = (name: string) => {
     const m = new RegExp(`^${name} scriptlet \\(using /bin/sh\\):\\n([\\s\\S]*?)(?=^\\w+ scriptlet|$(?![\\s\\S]))`, 'm').exec(s);
@@ -89,14 +89,22 @@ test('rpm -qp --scripts: preset on first install, try-restart on upgrade, disabl
   assert.match(post, /if \[ "\$1" -eq 1 \]; then\s+systemctl --no-reload preset brick-agent\.service brick-fencer\.service/);
   assert.doesNotMatch(post, /\benable\b|\bstart\b|restart/, '%post enables and starts nothing');
   assert.match(section('preuninstall'), /if \[ "\$1" -eq 0 \] .*\n\s+systemctl --no-reload disable --now brick-agent\.service brick-fencer\.service/);
+  // %pre records on an upgrade ($1 >= 2) which units run; %posttrans (no $1) restarts only after that.
+  assert.match(section('preinstall'), /if \[ "\$1" -ge 2 \]; then[\s\S]*systemctl is-active [\s\S]*>\/var\/lib\/rpm-state\/brick\/restart-after-upgrade/);
+  const posttrans = section('posttrans');
+  assert.match(posttrans, /^if \[ -e \/var\/lib\/rpm-state\/brick\/restart-after-upgrade \]; then\n/);
+  // The old package's %postun restarts only when the incoming package left no marker.
   const postun = section('postuninstall');
-  // The config is checked before either restart.
-  assert.match(postun, /if \[ "\$1" -ge 1 \]; then\s+if brick_problems=\$\(\/usr\/bin\/brick check-config [^\n]*\); then\n/);
-  assert.ok(postun.indexOf('brick_problems=') < postun.indexOf('try-restart'), postun);
-  // The agent, then the fencer; what ran is checked after its restart, and exit 0 either way.
-  assert.match(postun, /for brick_svc in brick-agent brick-fencer; do/);
-  assert.match(postun, /elif ! brick_settled \$brick_svc; then/);
-  assert.doesNotMatch(postun, /\bexit [1-9]/);
+  assert.match(postun, /if \[ "\$1" -ge 1 \] && \[ ! -e \/var\/lib\/rpm-state\/brick\/restart-after-upgrade \]; then\n(#[^\n]*\n)*if brick_problems=/);
+  for (const restart of [posttrans, postun].map((t) => t.replace(/^\s*#.*\n/gm, ''))) {
+    // The config is checked before either restart.
+    assert.match(restart, /\nif brick_problems=\$\(\/usr\/bin\/brick check-config [^\n]*\); then\n/);
+    assert.ok(restart.indexOf('brick_problems=') < restart.indexOf('try-restart'), restart);
+    // The agent, then the fencer; what ran is checked after its restart, and exit 0 either way.
+    assert.match(restart, /for brick_svc in brick-agent brick-fencer; do/);
+    assert.match(restart, /elif ! brick_settled \$brick_svc; then/);
+    assert.doesNotMatch(restart, /\bexit [1-9]/);
+  }
 });
 
 test('installed into a scratch root, the binary runs from there and accepts the packaged config', { skip }, async () => {
@@ -173,7 +181,8 @@ async function scriptletRoot(name: string): Promise<string> {
   for (const d of ['bin', 'usr/bin', 'dev', 'tmp', 'run/systemd/system']) mkdirSync(join(dir, d), { recursive: true });
   await ok('mknod', ['-m', '666', join(dir, 'dev/null'), 'c', '1', '3']);
   copyFileSync('/bin/busybox', join(dir, 'bin/busybox'));
-  for (const a of ['sh', 'sed']) symlinkSync('busybox', join(dir, 'bin', a));
+  // sh, sed and what the scriptlets take from coreutils on every EL host.
+  for (const a of ['sh', 'sed', 'cat', 'mkdir', 'rm']) symlinkSync('busybox', join(dir, 'bin', a));
   writeFileSync(join(dir, 'usr/bin/systemctl'), '#!/bin/sh\necho "systemctl $*" >> /systemctl.log\n', { mode: 0o755 });
   const ldd = await ok('ldd', [join(root, 'dist', 'brick')]);
   for (const lib of ldd.matchAll(/(\/\S+\.so[.\d]*)/g)) {
@@ -182,6 +191,23 @@ async function scriptletRoot(name: string): Promise<string> {
   }
   return dir;
 }
+
+/**
+ * A systemctl for which both units run (process 4242); one named in /dies-<unit> is gone once
+ * restarted (its new binary passed check-config and exited at start).
+ */
+const RUNNING_SYSTEMCTL = `#!/bin/sh
+echo "systemctl $*" >> /systemctl.log
+case "$1" in
+is-active) echo active ;;
+try-restart|restart) : >/restarted-$2 ;;
+show)
+    for u; do :; done
+    if [ -e /restarted-$u ] && [ -e /dies-$u ]; then printf 'MainPID=0\\nActiveState=failed\\nSubState=failed\\n'
+    else printf 'MainPID=4242\\nActiveState=active\\nSubState=running\\n'; fi ;;
+esac
+`;
+const show = (u: string) => `systemctl show -p MainPID -p ActiveState -p SubState ${u}.service`;
 
 function takeLog(dir: string): string[] {
   const p = join(dir, 'systemctl.log');
@@ -220,7 +246,7 @@ test('scriptlets: install presets, upgrade restarts what runs (only into a confi
   assert.match(warning, /^brick: NOT restarting brick-agent and brick-fencer: the new \/usr\/bin\/brick rejects \/etc\/brick\/brick\.toml:$/m);
   assert.match(warning, /^brick: {3}.*fencer\.typo/m);
   assert.match(warning, /keeps running the previous version .* then run: systemctl restart brick-agent brick-fencer$/m);
-  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), []);
+  assert.deepEqual(takeLog(dir).filter((l) => l !== 'systemctl daemon-reload'), ['systemctl is-active brick-agent.service', 'systemctl is-active brick-fencer.service'], 'only what %pre asks');
   assert.ok(existsSync(`${cfg}.rpmnew`) || readFileSync(cfg, 'utf8').includes('[fencer.typo]'), 'the edited config was not overwritten');
   assert.ok(readFileSync(cfg, 'utf8').includes('[fencer.typo]'), 'noreplace: the admin\'s edit survives an upgrade');
 
@@ -248,21 +274,9 @@ test('scriptlets: an upgrade checks that what ran runs after its restart; a unit
     return rpmNoise(r.stderr);
   };
   assert.equal(await rpmIn('-i', rpm1), '');
-  // Both units run (process 4242); one named in /dies-<unit> is gone once restarted (its new binary
-  // passed check-config and exited at start).
-  writeFileSync(join(dir, 'usr/bin/systemctl'), `#!/bin/sh
-echo "systemctl $*" >> /systemctl.log
-case "$1" in
-is-active) echo active ;;
-try-restart) : >/restarted-$2 ;;
-show)
-    for u; do :; done
-    if [ -e /restarted-$u ] && [ -e /dies-$u ]; then printf 'MainPID=0\\nActiveState=failed\\nSubState=failed\\n'
-    else printf 'MainPID=4242\\nActiveState=active\\nSubState=running\\n'; fi ;;
-esac
-`, { mode: 0o755 });
+  // Both units run; one named in /dies-<unit> is gone once restarted (RUNNING_SYSTEMCTL).
+  writeFileSync(join(dir, 'usr/bin/systemctl'), RUNNING_SYSTEMCTL, { mode: 0o755 });
   takeLog(dir);
-  const show = (u: string) => `systemctl show -p MainPID -p ActiveState -p SubState ${u}.service`;
   const calls = () => takeLog(dir).filter((l) => l !== 'systemctl daemon-reload' && !l.startsWith('systemctl is-active '));
 
   assert.equal(await rpmIn('-U', rpm2), '');
@@ -279,4 +293,72 @@ esac
   const fencerDown = await rpmIn('-U', rpm2);
   assert.match(fencerDown, /^brick: ERROR: brick-fencer is NOT running after the upgrade: .*; the pools are NOT guarded\. See why: journalctl -u brick-fencer\.service -n 50/m);
   assert.doesNotMatch(fencerDown, /ERROR: brick-agent/);
+});
+
+test('scriptlets: an upgrade restarts with the NEW package\'s checks, once (rpm runs the old package\'s %postun: the restart is in the new one\'s %posttrans); a first install starts nothing; erase leaves no marker', { skip }, async () => {
+  // B: this spec with one line added to its restart logic (nothing else changed), as release 3.
+  const specDir = join(work, 'spec-b');
+  cpSync(join(root, 'packaging/rpm'), specDir, { recursive: true });
+  const START = 'brick_failed=\n'; // where the restart logic, past check-config, begins
+  const B_LINE = 'brick: the restart logic of release 3';
+  let patched = 0;
+  for (const f of readdirSync(specDir)) {
+    const text = readFileSync(join(specDir, f), 'utf8');
+    if (!text.includes(START)) continue;
+    writeFileSync(join(specDir, f), text.replaceAll(START, `${START}echo "${B_LINE}" >&2\n`));
+    patched++;
+  }
+  assert.equal(patched, 1, 'the restart logic is in one file of packaging/rpm');
+  const env = { ...process.env, PATH: `${join(root, 'node_modules', '.bin')}:${process.env.PATH}` };
+  const outB = await ok('bash', ['packaging/rpm/build-rpm.sh'], {
+    env: { ...env, BRICK_RPM_USE_BINARY: '1', BRICK_RPM_RELEASE: '3', BRICK_RPM_PAYLOAD: 'w1.gzdio', BRICK_RPM_OUTDIR: work, BRICK_RPM_SPECDIR: specDir },
+    timeoutMs: 600_000,
+  });
+  const rpmB = outB.trim().split('\n').pop()!;
+
+  const dir = await scriptletRoot('root-new-logic');
+  symlinkSync('busybox', join(dir, 'bin', 'sleep'));
+  const rpmIn = async (...args: string[]) => {
+    const r = await run('rpm', ['--root', dir, '--nodeps', ...args], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    return rpmNoise(r.stderr);
+  };
+  const marker = join(dir, 'var/lib/rpm-state/brick/restart-after-upgrade');
+  const calls = () => takeLog(dir).filter((l) => l !== 'systemctl daemon-reload' && !l.startsWith('systemctl is-active '));
+  const ONCE = ['systemctl try-restart brick-agent.service', show('brick-agent'), show('brick-agent'), 'systemctl try-restart brick-fencer.service', show('brick-fencer'), show('brick-fencer')];
+  const count = (s: string) => s.split('\n').filter((l) => l === B_LINE).length;
+
+  // A marker left behind (a transaction that died after %pre) does not make a first install restart anything.
+  mkdirSync(dirname(marker), { recursive: true });
+  writeFileSync(marker, ' brick-agent brick-fencer\n');
+  writeFileSync(join(dir, 'usr/bin/systemctl'), RUNNING_SYSTEMCTL, { mode: 0o755 });
+  assert.equal(await rpmIn('-i', rpm1), '');
+  assert.deepEqual(calls(), ['systemctl --no-reload preset brick-agent.service brick-fencer.service'], 'a first install starts nothing');
+  assert.ok(!existsSync(marker));
+
+  // A (release 1) -> B: B's restart logic runs (its line), and only once: A's %postun restarts nothing.
+  const up = await rpmIn('-U', rpmB);
+  assert.equal(count(up), 1, up);
+  assert.deepEqual(calls(), ONCE);
+  assert.ok(!existsSync(marker), 'the marker is removed after the restart');
+
+  // B -> release 1 (a downgrade): release 1's logic, not B's, and once.
+  const down = await rpmIn('-U', '--oldpackage', rpm1);
+  assert.equal(count(down), 0, down);
+  assert.deepEqual(calls(), ONCE);
+
+  // An incoming package whose %pre records nothing (a version from before the restart moved to
+  // %posttrans; here: --nopre): the outgoing package's %postun restarts as before, once.
+  const fromA = await rpmIn('-U', '--nopre', rpmB);
+  assert.equal(count(fromA), 0, fromA);
+  assert.deepEqual(calls(), ONCE);
+  const fromB = await rpmIn('-U', '--oldpackage', '--nopre', rpm2);
+  assert.equal(count(fromB), 1, fromB);
+  assert.deepEqual(calls(), ONCE);
+
+  // Erase: disabled and stopped, no restart, no marker left.
+  writeFileSync(marker, ' brick-agent\n');
+  await rpmIn('-e', 'brick');
+  assert.deepEqual(calls(), ['systemctl --no-reload disable --now brick-agent.service brick-fencer.service']);
+  assert.ok(!existsSync(dirname(marker)));
 });
