@@ -2,10 +2,11 @@
 // cannot stop. A synchronous read of a file on a disk that hangs (a failing disk, a directory an
 // admin put on a hard NFS mount) holds the main thread in the kernel: no call, no /healthz, no
 // SIGTERM is handled until the disk answers, perhaps never. Here the read runs on the libuv
-// threadpool (fs.promises), the caller gets an answer by its deadline whatever the disk does, and
-// at most one read per directory is outstanding: while one is stuck, later reads of that directory
+// threadpool (fs.readFile with a callback: node:fs/promises stays unloaded in the fencer, whose
+// bundle holds this module: test/host/bundle-lazy.test.ts), the caller gets an answer by its
+// deadline whatever the disk does, and at most one read per directory is outstanding: while one is stuck, later reads of that directory
 // are not started (each would pin one more of the pool's four threads, and with them every other
-// fs.promises call and DNS lookup of the process); they answer at once that the directory has not
+// asynchronous fs call and DNS lookup of the process); they answer at once that the directory has not
 // answered. A read that is merely outstanding (a healthy disk, two calls at once) is waited for, not
 // taken for a hung disk. Once the stuck read ends, the next one reads again.
 //
@@ -13,7 +14,7 @@
 // fencer's files on every call and scrape; a child costs a fork and exec each (milliseconds of CPU),
 // a threadpool read microseconds, and the single flight bounds what a hung disk can take to one
 // thread per directory.
-import { readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** How long the agent waits for one of the fencer's local files (state, fence marker) to be read. */
@@ -54,7 +55,7 @@ export class BoundedReader {
   private readonly deps: BoundedReaderDeps;
 
   constructor(deps: Partial<BoundedReaderDeps> = {}) {
-    this.deps = { readFile: (p) => readFile(p, 'utf8'), now: () => Number(process.hrtime.bigint()) / 1e6, ...deps };
+    this.deps = { readFile: (p) => new Promise((resolve, reject) => readFile(p, 'utf8', (e, text) => (e ? reject(e) : resolve(text)))), now: () => Number(process.hrtime.bigint()) / 1e6, ...deps };
   }
 
   /**
