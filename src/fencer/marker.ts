@@ -9,9 +9,11 @@
 // process itself (a hung FUSE or NFS marker_dir would pin a libuv thread or the main thread), and
 // the fence goes ahead at the deadline even if a child sits in the kernel forever.
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Runner } from '../shared/run.js';
-import { requireTools } from '../shared/host-tools.js';
+import {
+  DURABLE_STEP_TIMEOUT_MS, durableWriteSteps, resolveDurableWriteTools, writeDurably, type DurableOutcome, type DurableWriteTools,
+} from '../shared/durable-write.js';
 import { writeFileAtomic } from '../shared/atomic-write.js';
 import { boundedReader, readFailure, type BoundedReader } from '../shared/bounded-read.js';
 import { monoMs } from './clock.js';
@@ -72,7 +74,7 @@ export async function readFenceMarkerBounded(markerDir: string, reader: BoundedR
   return r.kind === 'error' && r.code === 'ENOENT' ? { gone: true } : { unread: readFailure(r) };
 }
 
-export type MarkerOutcome = 'written' | 'timeout' | { error: string };
+export type MarkerOutcome = DurableOutcome;
 
 /**
  * Writes to marker_dir (the fence marker, the lease) through child processes, so the fencer never
@@ -95,47 +97,17 @@ export interface MarkerWriter {
 }
 
 /** The coreutils the writer runs, absolute paths resolved once at start (host-tools.ts). */
-export interface MarkerTools {
-  dd: string;
-  mv: string;
-  sync: string;
-}
+export type MarkerTools = DurableWriteTools;
 
 export async function resolveMarkerTools(): Promise<MarkerTools> {
-  return requireTools(['dd', 'mv', 'sync'], "the fencer's marker writes need");
+  return resolveDurableWriteTools("the fencer's marker writes need");
 }
 
 /** Each child's deadline (it is SIGKILLed then; one stuck in the kernel keeps its file's queue, never the fencer). */
-export const MARKER_STEP_TIMEOUT_MS = 10_000;
+export const MARKER_STEP_TIMEOUT_MS = DURABLE_STEP_TIMEOUT_MS;
 
-/**
- * One durable replacement of `file`: the same steps as writeFileAtomic, each a child.
- *   1. dd of=TMP conv=fsync    the text (stdin), on disk when dd exits
- *   2. mv -f -T -- TMP FILE    rename-atomic: a reset leaves the old text or the new, never a mix
- *   3. sync -- DIR             fsync the directory: the rename itself survives a reset
- * TMP is fixed per process and file: one write per file runs at a time.
- */
-export function markerWriteSteps(tools: MarkerTools, file: string, text: string): Array<{ what: string; cmd: string; args: string[]; input?: string }> {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-  return [
-    { what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'conv=fsync', 'status=none'], input: text },
-    { what: 'rename', cmd: tools.mv, args: ['-f', '-T', '--', tmp, file] },
-    { what: 'fsync of the directory', cmd: tools.sync, args: ['--', dirname(file)] },
-  ];
-}
-
-async function writeDurably(run: Runner, tools: MarkerTools, file: string, text: string, stepTimeoutMs: number): Promise<string | null> {
-  try {
-    for (const s of markerWriteSteps(tools, file, text)) {
-      const r = await run(s.cmd, s.args, { timeoutMs: stepTimeoutMs, input: s.input, allowFailure: true });
-      if (r.code !== 0) return `${s.what} failed (exit ${r.code}): ${r.stderr.trim().split('\n')[0] || 'no message'}`;
-    }
-    return null;
-  } catch (e) {
-    // A spawn that failed (EAGAIN, ENOMEM), a child killed at its deadline.
-    return (e as Error).message;
-  }
-}
+/** One durable replacement of `file`: the same steps as writeFileAtomic, each a child (shared/durable-write.ts). */
+export const markerWriteSteps = durableWriteSteps;
 
 interface FileQueue {
   busy: boolean;
