@@ -169,9 +169,14 @@ export const methods = [
       '(-32602) for a relative path, an unknown format or fence_when, a path that is not a directory; NOT_FOUND (1001) for a ' +
       'missing path; PATH_REFUSED (1003) for a directory that is not a mount point; CONFLICT (1002) when the pool is guarded ' +
       'with another format or fence_when; TIMEOUT (1004) when the path does not resolve within fencer.probe_timeout_s; ' +
-      'NOT_READY (1011) when the runtime pools file is there but unusable or could not be read within 2 s (a hung disk); TOO_LARGE (1012) past 64 runtime pools.',
+      'NOT_READY (1011) when the runtime pools file is there but unusable or could not be read within 2 s (a hung disk), or an ' +
+      'earlier write of it has not finished; TOO_LARGE (1012) past 64 runtime pools. The file\'s write (by children, off the ' +
+      'agent\'s main thread): TIMEOUT (1004) when it does not finish within 5 s (a hung disk): the pool may or may not be ' +
+      'added, the write goes on, and heartbeat_status or a later call (which waits for it) tells; COMMAND_FAILED (1005) when ' +
+      'it fails: before its rename nothing changed, after it (the fsync of the directory) the pool is added but may not ' +
+      'survive a reset; the message says which.',
     handler: async ([path, heartbeat, fenceWhen = 'in-use'], ctx) => {
-      const r = await addRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, { path, heartbeat, fenceWhen, addedBy: 'heartbeat_add_pool' });
+      const r = await addRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs, log: ctx.log }, { path, heartbeat, fenceWhen, addedBy: 'heartbeat_add_pool' });
       ctx.log.info({ pool: r.path, added: r.added, source: r.source, heartbeat: r.heartbeat, fence_when: r.fence_when }, r.added ? `runtime pool ${r.path} added` : `pool ${r.path} is guarded already`);
       return { ...r };
     },
@@ -188,9 +193,11 @@ export const methods = [
       'is fenced. Reply: struct removed (false when no runtime pool has this path), path, state (the pool\'s state when ' +
       'removed). Faults, each changing nothing: INVALID_PARAMS (-32602) for a relative path; CONFLICT (1002) for a pool of ' +
       'brick.toml (config pools cannot be removed at run time) and for a pool that is late, expired or fenced; NOT_READY ' +
-      '(1011) when the runtime pools file is there but unusable or could not be read within 2 s, or the fencer\'s state file cannot be read (within 2 s).',
+      '(1011) when the runtime pools file is there but unusable or could not be read within 2 s, or an earlier write of it ' +
+      'has not finished, or the fencer\'s state file cannot be read (within 2 s). The file\'s write: TIMEOUT (1004) or ' +
+      'COMMAND_FAILED (1005) as for heartbeat_add_pool (the pool may or may not be removed on a TIMEOUT).',
     handler: async ([path], ctx) => {
-      const r = await removeRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs }, path);
+      const r = await removeRuntimePool({ config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs, log: ctx.log }, path);
       ctx.log.info({ pool: path, removed: r.removed, state: r.state }, r.removed ? `runtime pool ${path} removed` : `no runtime pool ${path} to remove`);
       return { ...r };
     },

@@ -2,20 +2,22 @@
 // check_dom0_storage_health_check): the arguments checked by the methods' schemas (fencer/methods.ts), look at the host (the path resolved by `realpath -e`
 // in a child with a deadline, never an fs call of the agent on a pool path; mount points from
 // /proc/self/mountinfo), decide (runtime-pools.ts, pure), and write the runtime pools file
-// (atomic, fsynced) holding the lock table's key, so concurrent calls never lose an update. The
-// fencer picks the file up on its next tick.
+// (atomic, fsynced, by children with a deadline: runtime-pools-writer.ts) holding the lock table's
+// key, so concurrent calls never lose an update. The fencer picks the file up on its next tick.
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/schema.js';
 import type { LockTable } from '../shared/keyed-lock.js';
 import type { Runner } from '../shared/run.js';
+import type { Logger } from '../shared/log.js';
 import { BrickError } from '../shared/errors.js';
 import { parseMountinfo } from './kill-vms/proc-parse.js';
 import { resolvePoolPath } from './probe.js';
 import { fencerRunning, readFencerStateBounded, statePath, type FencerState, type PoolState } from './state.js';
 import {
-  isMountPoint, normalizePoolPath, planAdd, planRemove, readRuntimePoolsBounded, writeRuntimePools, RUNTIME_POOLS_LOCK,
+  isMountPoint, normalizePoolPath, planAdd, planRemove, readRuntimePoolsBounded, RUNTIME_POOLS_LOCK,
   type FenceWhen, type FencerPoolView, type GuardedPool, type HeartbeatKind, type PoolSource, type RuntimePoolEntry,
 } from './runtime-pools.js';
+import { runtimePoolsWriter, writeFault, RUNTIME_POOLS_WRITE_DEADLINE_MS } from './runtime-pools-writer.js';
 
 export interface AdminContext {
   config: Config;
@@ -23,6 +25,8 @@ export interface AdminContext {
   locks: LockTable;
   /** Milliseconds left for the call. */
   remainingMs(): number;
+  /** Where the end of a write that outlived its call is logged. */
+  log?: Logger;
 }
 
 function deadline(ctx: AdminContext): number {
@@ -45,10 +49,28 @@ function mountPoints(): string[] {
 }
 
 /**
+ * Write the file (off the main thread, by its deadline), or the fault that says truthfully what is
+ * known: nothing changed, may or may not have changed (a write still under way), or changed but not
+ * known to be durable (runtime-pools-writer.ts). Never a success that is not on disk.
+ */
+async function writeEntries(ctx: AdminContext, file: string, pools: RuntimePoolEntry[], change: string, mayOrMayNot: string): Promise<void> {
+  const deadlineMs = Math.max(1, Math.min(RUNTIME_POOLS_WRITE_DEADLINE_MS, ctx.remainingMs() - 200));
+  const outcome = await runtimePoolsWriter.write(ctx.run, file, pools, deadlineMs, (late) =>
+    late === 'written'
+      ? ctx.log?.warn({ file }, `the runtime pools file ${file} was written after its call's deadline (${change})`)
+      : ctx.log?.error({ file, step: late.step }, `the runtime pools file ${file}: the write that outlived its call's deadline failed (${late.error})`),
+  );
+  const fault = writeFault(file, outcome, deadlineMs, change, mayOrMayNot);
+  if (fault) throw fault;
+}
+
+/**
  * The runtime pools file, or a fault when it is there but unusable (never overwritten then: an admin
  * may be mid-edit) or could not be read in time (a hung disk: never written then either).
  */
 async function currentEntries(file: string): Promise<RuntimePoolEntry[]> {
+  // An earlier write still under way (it outlived its call): read only once it has ended.
+  await runtimePoolsWriter.settled(file);
   const r = await readRuntimePoolsBounded(file);
   if (r.kind === 'error' && r.noAnswer) throw new BrickError('NOT_READY', `the runtime pools file ${file} ${r.error}; nothing changed`);
   if (r.kind === 'error') throw new BrickError('NOT_READY', `the runtime pools file ${file} is unusable (${r.error}); fix or remove it; nothing changed`);
@@ -121,7 +143,7 @@ export async function addRuntimePool(ctx: AdminContext, req: { path: string; hea
         `${req.path}${resolved !== req.path ? ` (${resolved})` : ''} is not a mount point: a heartbeat pool is the primary storage's mount (an NFS export, a shared filesystem), not a directory on this host's own disk; nothing changed`,
       );
     const pool = plan.kind === 'exists' ? plan.pool : { path: req.path, heartbeat: req.heartbeat, fence_when: req.fenceWhen, source: 'runtime' as PoolSource };
-    if (plan.kind === 'add') writeRuntimePools(file, plan.pools);
+    if (plan.kind === 'add') await writeEntries(ctx, file, plan.pools, `pool ${req.path} added`, `${req.path} may or may not be added`);
     return {
       added: plan.kind === 'add',
       path: pool.path,
@@ -149,7 +171,7 @@ export async function removeRuntimePool(ctx: AdminContext, path: string): Promis
     if (plan.kind === 'config') throw new BrickError('CONFLICT', `${path} is a [[fencer.pool]] of brick.toml: config pools cannot be removed at run time (remove it from the config and restart brick-fencer)`);
     if (plan.kind === 'refuse') throw new BrickError('CONFLICT', `${plan.message}; nothing changed`);
     if (plan.kind === 'absent') return { removed: false, path, state: 'absent' };
-    writeRuntimePools(file, plan.pools);
+    await writeEntries(ctx, file, plan.pools, `pool ${path} removed`, `${path} may or may not be removed`);
     return { removed: true, path, state: p?.state ?? 'pending' };
   });
 }

@@ -2,9 +2,10 @@
 // (heartbeat_add_pool, heartbeat_remove_pool, the Ovm3 check_dom0_storage_health_check), on top of
 // the [[fencer.pool]] entries of brick.toml. `brick serve` is the one writer of the file
 // (fencer.runtime_pools_file, default /var/lib/brick/runtime-pools.json: local persistent disk),
-// written atomically and fsynced under its lock table's key; the fencer only reads it, on its tick,
-// when the file's stat changes. A file that does not parse is never applied: the fencer keeps the
-// last good set and says so in its log and its state.
+// written atomically and fsynced, by children with a deadline (runtime-pools-writer.ts), under its
+// lock table's key; the fencer only reads it, on its tick, when the file's stat changes. A file
+// that does not parse is never applied: the fencer keeps the last good set and says so in its log
+// and its state.
 //
 // The decisions here are pure (tested in test/unit/fencer-runtime-pools.test.ts): what an add or a
 // remove does to the file, and which guarded pools the fencer adds, removes, or keeps guarding
@@ -12,11 +13,10 @@
 // verifies again: removal never disarms a pool whose expiry is running, as sanlock/wdmd never let a
 // client that holds an expiry go; reference/fencing.md §2.3).
 import { readFileSync, statSync } from 'node:fs';
-import { dirname, posix } from 'node:path';
-import { writeFileAtomic } from '../shared/atomic-write.js';
+import { posix } from 'node:path';
 import { boundedReader, noAnswer, readFailure, type BoundedReader } from '../shared/bounded-read.js';
 import { BrickError } from '../shared/errors.js';
-import { ensureDir, type PoolSource } from './state.js';
+import type { PoolSource } from './state.js';
 import type { PoolHealthState } from './pool-health.js';
 import type { PoolConfig } from '../config/schema.js';
 
@@ -129,12 +129,6 @@ export async function readRuntimePoolsBounded(file: string, reader: BoundedReade
   }
   if (r.kind === 'error' && r.code === 'ENOENT') return { kind: 'missing', sig: 'missing' };
   return noAnswer(r) ? { kind: 'error', sig: '', error: readFailure(r), noAnswer: true } : { kind: 'error', sig: '', error: readFailure(r) };
-}
-
-/** Atomic and fsynced: the pools an orchestrator added survive a crash or a reset of the host. */
-export function writeRuntimePools(file: string, pools: RuntimePoolEntry[]): void {
-  ensureDir(dirname(file));
-  writeFileAtomic(file, runtimePoolsText(pools), { mode: 0o644 });
 }
 
 /** The lock table key that serializes every read-modify-write of the file in the agent. */

@@ -107,7 +107,7 @@ export class BindfsPool {
 }
 
 export const FAULTFS = join(REPO, 'test/fixtures/faultfs.py');
-export type FaultMode = 'ok' | 'EIO' | 'ESTALE' | 'EROFS' | 'hang';
+export type FaultMode = 'ok' | 'EIO' | 'ESTALE' | 'EROFS' | 'hang' | 'hang-writes';
 
 /** Why the faultfs tests cannot run here, or undefined when they can. */
 export function faultfsMissing(): string | undefined {

@@ -101,7 +101,7 @@ export async function storageHealthCheck([path, , guid, timeout, interval]: [str
   else
     try {
       const r = await addRuntimePool(
-        { config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs },
+        { config: ctx.config, run: ctx.run, locks: ctx.locks.bound(ctx.signal), remainingMs: ctx.remainingMs, log: ctx.log },
         { path: norm, heartbeat: 'ovm', fenceWhen: 'always', addedBy: 'check_dom0_storage_health_check' },
       );
       started = r.added;
