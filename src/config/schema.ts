@@ -153,7 +153,7 @@ export const FencerSchema = Section(
     marker_dir: Str('/var/lib/brick', 'local persistent disk: the fence marker that survives the reset'),
     runtime_pools_file: Str(
       '/var/lib/brick/runtime-pools.json',
-      'local persistent disk: the pools the orchestrator added (heartbeat_add_pool, check_dom0_storage_health_check); brick serve writes it, the fencer reads it on its tick',
+      'local persistent disk: the pools the orchestrator added (heartbeat_add_pool, check_dom0_storage_health_check); brick serve writes it, the fencer reads it every 2 s through a child (a disk that hangs holds the child, never the fencer)',
     ),
     host_id: Str('', "default: ovm pools: the Ovm3 guid CloudStack gives this host, UUID.nameUUIDFromBytes(primary IPv4); kvm pools: the primary IPv4"),
     dead_host_window_s: Seconds(60, 'the orchestrator declares a host dead after this long without a heartbeat', 1),

@@ -31,7 +31,17 @@ import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js
 import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
-import { entryPoolConfig, readRuntimePools, reconcile, runtimePoolsSig, type PoolSource, type RuntimePoolEntry } from './runtime-pools.js';
+import {
+  entryPoolConfig,
+  judgeRuntimeRead,
+  readRuntimePoolsChild,
+  reconcile,
+  RUNTIME_POOLS_POLL_MS,
+  RUNTIME_POOLS_READ_MS,
+  type PoolSource,
+  type RuntimePoolEntry,
+  type RuntimeRaw,
+} from './runtime-pools.js';
 import { bootMonoMs, monoMs } from './clock.js';
 
 export interface FencerOptions {
@@ -55,10 +65,11 @@ export const TEST_ENV = {
 /**
  * How long start-up may take in all: the instance lock's wait and answer (LOCK_WAIT_S + 10 s),
  * a pool path's resolution (one probe deadline), the host tools' version probes (3 s each, in
- * parallel), the look at marker_dir (MARKER_DIR_ANSWER_MS) and wdctl (5 s), with room for a loaded host.
+ * parallel), the look at marker_dir (MARKER_DIR_ANSWER_MS), the read of the runtime pools file
+ * (RUNTIME_POOLS_READ_MS) and wdctl (5 s), with room for a loaded host.
  */
 export function startupDeadline(t: Timing): number {
-  return (LOCK_WAIT_S + 10) * 1000 + t.probeTimeoutMs + 3000 + MARKER_DIR_ANSWER_MS + 5000 + 30_000;
+  return (LOCK_WAIT_S + 10) * 1000 + t.probeTimeoutMs + 3000 + MARKER_DIR_ANSWER_MS + RUNTIME_POOLS_READ_MS + 5000 + 30_000;
 }
 
 function testEnv(name: string): string | undefined {
@@ -282,7 +293,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   const configPaths = new Set(f.pool.map((p) => p.path.replace(/\/+$/, '') || '/'));
   /** The runtime pools the file last said (the last good set when it stops parsing). */
   let rtWanted: RuntimePoolEntry[] = [];
-  let rtSig = runtimePoolsSig(rtFile);
+  /** The file's content last read (runtime-pools.judgeRuntimeRead): a read with other content is applied. */
+  let rtContent: string | undefined;
   let rtError: string | null = null;
   const rtLog = { msg: null as string | null, atMs: -Infinity };
   // What the previous fencer guarded at run time: the last good set when the file does not parse
@@ -291,10 +303,11 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     .filter((p) => p.source === 'runtime' && !configPaths.has(p.path))
     .map((p) => ({ path: p.path, heartbeat: p.heartbeat, fence_when: p.fence_when, added_at: '', added_by: 'previous fencer' }));
   {
-    const r = readRuntimePools(rtFile);
-    rtSig = r.sig;
+    // Read by a child with a deadline, as on every tick: the file is on disk that can hang.
+    const r = judgeRuntimeRead({ content: undefined, error: null }, await step('runtime pools file', readRuntimePoolsChild(rtFile, tools.dd, run)));
+    if (r.kind !== 'same') rtContent = r.content;
     if (r.kind === 'ok') rtWanted = r.pools;
-    else if (r.kind === 'error') {
+    else if (r.kind === 'unusable') {
       rtError = r.error;
       rtWanted = prevRuntime.filter((p) => !prevState?.pools.find((q) => q.path === p.path)?.removing);
       log.error(
@@ -649,32 +662,53 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     write();
   }
 
-  // ---- runtime pools: the file is checked on every tick (a stat; read only when it changed) ----
+  // ---- runtime pools: the file is read by a child every RUNTIME_POOLS_POLL_MS, never by this thread
+  // (it is on disk that can hang); what the read gave is applied on the tick after it came ----
   const resolving = new Set<string>();
   /** Entries of the file's current content that are not added (another path to a guarded pool), and what was said once; cleared when the file changes. */
   const rtIgnored = new Set<string>();
   const rtSaid = new Set<string>();
-  function syncRuntimePools(t: number): void {
-    const sig = runtimePoolsSig(rtFile);
-    if (sig !== rtSig) {
-      rtSig = sig;
+  let rtReading = false;
+  let rtReadAtMs = now();
+  let rtRead: RuntimeRaw | undefined;
+  function readRuntimePoolsLater(t: number): void {
+    if (rtReading || t - rtReadAtMs < RUNTIME_POOLS_POLL_MS) return;
+    rtReading = true;
+    rtReadAtMs = t;
+    void readRuntimePoolsChild(rtFile, tools.dd, run).then((r) => {
+      rtReading = false;
+      rtRead = r;
+    });
+  }
+  function applyRuntimeRead(r: RuntimeRaw, t: number): void {
+    const j = judgeRuntimeRead({ content: rtContent, error: rtError }, r);
+    if (j.kind === 'same') return;
+    if (j.changed) {
+      rtContent = j.content;
       rtIgnored.clear();
       rtSaid.clear();
-      const r = readRuntimePools(rtFile);
-      if (r.kind === 'error') {
-        if (logRepeatNow(rtLog, r.error, t))
-          log.error(
-            { file: rtFile, error: r.error, kept: rtWanted.map((p) => p.path) },
-            `the runtime pools file ${rtFile} is unusable (${r.error}): keeping the last good set of runtime pools (${rtWanted.map((p) => p.path).join(', ') || 'none'}); said again in a minute if it persists`,
-          );
-        rtError = r.error;
-      } else {
-        if (rtError !== null) log.info({ file: rtFile }, `the runtime pools file ${rtFile} is usable again`);
-        rtError = null;
-        rtLog.msg = null;
-        rtWanted = r.kind === 'ok' ? r.pools : [];
-      }
     }
+    if (j.kind === 'unusable') {
+      if (logRepeatNow(rtLog, j.error, t))
+        log.error(
+          { file: rtFile, error: j.error, kept: rtWanted.map((p) => p.path) },
+          `the runtime pools file ${rtFile} is unusable (${j.error}): keeping the last good set of runtime pools (${rtWanted.map((p) => p.path).join(', ') || 'none'}); said again in a minute if it persists`,
+        );
+      rtError = j.error;
+    } else {
+      if (rtError !== null) log.info({ file: rtFile }, `the runtime pools file ${rtFile} is usable again`);
+      rtError = null;
+      rtLog.msg = null;
+      rtWanted = j.pools;
+    }
+  }
+  function syncRuntimePools(t: number): void {
+    if (rtRead) {
+      const r = rtRead;
+      rtRead = undefined;
+      applyRuntimeRead(r, t);
+    }
+    readRuntimePoolsLater(t);
     const wanted = rtWanted.filter((e) => !resolving.has(e.path));
     const rec = reconcile(
       pools.map((p) => ({

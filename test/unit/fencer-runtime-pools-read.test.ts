@@ -1,0 +1,97 @@
+// The fencer's read of the runtime pools file (runtime-pools.ts): a child with a deadline, one at a
+// time, never the fencer's own thread (the file is on disk that can hang), and the pure judgement of
+// what a read gave against what was read before. test/host/fencer-runtime-pools-hung.test.ts drives
+// the real fencer with the file on a disk that hangs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MISSING_CONTENT, judgeRuntimeRead, readRuntimePoolsChild, runtimePoolsText, type RuntimePoolEntry } from '../../src/fencer/runtime-pools.js';
+import { run as realRun, type Runner, type RunResult } from '../../src/shared/run.js';
+import { BrickError } from '../../src/shared/errors.js';
+import { findOnHost } from '../../src/shared/host-tools.js';
+
+const entry = (path: string): RuntimePoolEntry => ({ path, heartbeat: 'ovm', fence_when: 'in-use', added_at: '2026-11-30T12:00:00.000Z', added_by: 'heartbeat_add_pool' });
+const A = runtimePoolsText([entry('/mnt/a')]);
+const AB = runtimePoolsText([entry('/mnt/a'), entry('/mnt/b')]);
+const BAD = '{"version":1,"pools":[{"path":';
+
+test('judging a read: the same usable content is nothing new; other content, a missing file, bad content and no answer each say what to apply or keep', () => {
+  const fresh = { content: undefined, error: null };
+  assert.deepEqual(judgeRuntimeRead(fresh, { kind: 'text', text: A }), { kind: 'ok', content: A, changed: true, pools: [entry('/mnt/a')] });
+  assert.deepEqual(judgeRuntimeRead(fresh, { kind: 'missing' }), { kind: 'ok', content: MISSING_CONTENT, changed: true, pools: [] });
+  assert.deepEqual(judgeRuntimeRead({ content: A, error: null }, { kind: 'text', text: A }), { kind: 'same' });
+  assert.deepEqual(judgeRuntimeRead({ content: MISSING_CONTENT, error: null }, { kind: 'missing' }), { kind: 'same' });
+  assert.deepEqual(judgeRuntimeRead({ content: A, error: null }, { kind: 'text', text: AB }), { kind: 'ok', content: AB, changed: true, pools: [entry('/mnt/a'), entry('/mnt/b')] });
+  assert.deepEqual(judgeRuntimeRead({ content: A, error: null }, { kind: 'missing' }), { kind: 'ok', content: MISSING_CONTENT, changed: true, pools: [] }, 'a removed file is no runtime pool');
+  // A file that does not parse: unusable, its content remembered; the same bad content again is nothing new.
+  const bad = judgeRuntimeRead({ content: A, error: null }, { kind: 'text', text: BAD });
+  assert.equal(bad.kind, 'unusable');
+  assert.ok(bad.kind === 'unusable' && bad.changed && bad.content === BAD && /not JSON/.test(bad.error) && !bad.noAnswer);
+  assert.deepEqual(judgeRuntimeRead({ content: BAD, error: bad.kind === 'unusable' ? bad.error : '' }, { kind: 'text', text: BAD }), { kind: 'same' });
+  // Fixed: usable, other content.
+  assert.deepEqual(judgeRuntimeRead({ content: BAD, error: 'not JSON' }, { kind: 'text', text: AB }), { kind: 'ok', content: AB, changed: true, pools: [entry('/mnt/a'), entry('/mnt/b')] });
+  // No answer (a hung disk) or an errno: unusable, the content unknown (kept), never a change of the set.
+  assert.deepEqual(judgeRuntimeRead({ content: A, error: null }, { kind: 'error', error: 'no answer within 10 s (a hung disk?)', noAnswer: true }), {
+    kind: 'unusable', content: undefined, changed: false, error: 'no answer within 10 s (a hung disk?)', noAnswer: true,
+  });
+  assert.deepEqual(judgeRuntimeRead({ content: A, error: null }, { kind: 'error', error: 'cannot read it: Permission denied' }), { kind: 'unusable', content: undefined, changed: false, error: 'cannot read it: Permission denied' });
+  // The disk answers again with the content from before: usable again, not a change (what was said of it stands).
+  assert.deepEqual(judgeRuntimeRead({ content: A, error: 'no answer within 10 s (a hung disk?)' }, { kind: 'text', text: A }), { kind: 'ok', content: A, changed: false, pools: [entry('/mnt/a')] });
+  assert.deepEqual(judgeRuntimeRead({ content: A, error: 'no answer within 10 s (a hung disk?)' }, { kind: 'text', text: AB }).kind, 'ok');
+});
+
+const ok = (stdout: string): RunResult => ({ code: 0, stdout, stderr: '' });
+
+test('the read is a child (dd, absolute path, if= the file), with a deadline, at most one at a time; its answers: text, missing, an errno, no answer', async () => {
+  const calls: Array<{ cmd: string; args: readonly string[]; timeoutMs: number }> = [];
+  const answer = (r: RunResult | Error | 'never'): Runner => (cmd, args, opts) => {
+    calls.push({ cmd, args, timeoutMs: opts.timeoutMs });
+    return r === 'never' ? new Promise(() => {}) : r instanceof Error ? Promise.reject(r) : Promise.resolve(r);
+  };
+  assert.deepEqual(await readRuntimePoolsChild('/var/lib/brick/runtime-pools.json', '/usr/bin/dd', answer(ok(A)), 10_000), { kind: 'text', text: A });
+  assert.equal(calls[0].cmd, '/usr/bin/dd');
+  assert.deepEqual(calls[0].args, ['if=/var/lib/brick/runtime-pools.json', 'bs=65536', 'status=none']);
+  assert.equal(calls[0].timeoutMs, 10_000);
+  const enoent = { code: 1, stdout: '', stderr: "dd: failed to open '/f': No such file or directory\n" };
+  assert.deepEqual(await readRuntimePoolsChild('/f', '/usr/bin/dd', answer(enoent), 1000), { kind: 'missing' });
+  const eacces = { code: 1, stdout: '', stderr: "dd: failed to open '/f': Permission denied\n" };
+  assert.deepEqual(await readRuntimePoolsChild('/f', '/usr/bin/dd', answer(eacces), 1000), { kind: 'error', error: "cannot read it: failed to open '/f': Permission denied" });
+  const eio = { code: 1, stdout: '', stderr: "dd: error reading '/f': Input/output error\n" };
+  assert.deepEqual(await readRuntimePoolsChild('/f', '/usr/bin/dd', answer(eio), 1000), { kind: 'error', error: "cannot read it: error reading '/f': Input/output error" });
+  // Killed at its deadline by the runner: no answer.
+  const killed = new BrickError('TIMEOUT', '/usr/bin/dd if=/f: no answer within 1000 ms; killed');
+  assert.deepEqual(await readRuntimePoolsChild('/f', '/usr/bin/dd', answer(killed), 1000), { kind: 'error', error: 'no answer within 1 s (a hung disk?)', noAnswer: true });
+  assert.deepEqual(await readRuntimePoolsChild('/f', '/usr/bin/dd', answer(new Error('spawn EAGAIN')), 1000), { kind: 'error', error: 'cannot read it: spawn EAGAIN' });
+
+  // A child the kernel holds past its SIGKILL: the read answers by its own deadline, and the next read
+  // joins that child instead of starting another one that would stick too.
+  calls.length = 0;
+  const stuck = answer('never');
+  const first = await readRuntimePoolsChild('/hung/f', '/usr/bin/dd', stuck, 50);
+  assert.deepEqual(first, { kind: 'error', error: 'no answer within 0.05 s (a hung disk?)', noAnswer: true });
+  const second = await readRuntimePoolsChild('/hung/f', '/usr/bin/dd', stuck, 50);
+  assert.deepEqual(second, first);
+  assert.equal(calls.length, 1, 'one child for both reads');
+});
+
+test('with the real dd: the text of the file, a missing file, a directory', async (t) => {
+  const dd = findOnHost('dd');
+  if (!dd) {
+    if (process.env.CI === 'true') assert.fail('dd is not installed');
+    return t.skip('dd is not installed');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'brick-rt-read-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'runtime-pools.json');
+  // Larger than one dd block: the whole file.
+  const big = runtimePoolsText(Array.from({ length: 64 }, (_, i) => entry(`/mnt/${'p'.repeat(1500)}${i}`)));
+  assert.ok(big.length > 65536);
+  writeFileSync(file, big);
+  assert.deepEqual(await readRuntimePoolsChild(file, dd, realRun, 10_000), { kind: 'text', text: big });
+  assert.deepEqual(await readRuntimePoolsChild(join(dir, 'none.json'), dd, realRun, 10_000), { kind: 'missing' });
+  const r = await readRuntimePoolsChild(dir, dd, realRun, 10_000);
+  assert.equal(r.kind, 'error');
+  assert.match((r as { error: string }).error, /^cannot read it: .*Is a directory/);
+});
