@@ -230,6 +230,15 @@ export function dirChecks(dirs: DirFacts[]): CheckLine[] {
     if (o.has('ro')) return fail(name, `${on}${where} is mounted read-only: the fencer cannot write ${what} and does not start`, `set fencer.${d.key} to a writable local directory, or remount ${m.mountPoint} rw`);
     if (d.key === 'marker_dir' && VOLATILE_FS.has(m.fstype))
       return fail(name, `${on}${where} is in memory: the fence marker would not survive the reset it records`, 'set fencer.marker_dir to a directory on local persistent disk (the default is /var/lib/brick)');
+    // The fencer's loop writes its state there itself, synchronously, four times a second (no child:
+    // it must not cost a fork per tick): a disk there that hangs (a failing disk) holds the loop, the
+    // watchdog goes unpetted and resets the host with its pools healthy. Memory never hangs.
+    if (d.key === 'state_dir' && !VOLATILE_FS.has(m.fstype))
+      return warn(
+        name,
+        `${on}${where}, not in memory: the fencer's loop writes its state there itself on every tick, so a disk there that hangs stops the loop and the watchdog resets this host`,
+        'set fencer.state_dir to a directory on tmpfs (the default /run/brick is)',
+      );
     return ok(name, `${on}${where}`);
   });
 }

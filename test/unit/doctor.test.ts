@@ -160,6 +160,17 @@ test('local dirs: state_dir and marker_dir must be local and writable, the marke
   assert.match(lines[7].what, /^on fuse\.sshfs/);
 });
 
+test('local dirs: a state_dir on disk, not in memory, is a warning: the fencer\'s loop writes it itself on every tick, and a disk that hangs there stops the loop', () => {
+  // Before: ok. The fencer rewrites its state four times a second on its own thread.
+  const mounts = parseMountinfo(HOST_MOUNTS);
+  const d = (key: 'state_dir' | 'marker_dir', path: string, exists = true) => ({ key, path, exists, mount: mountOf(path, mounts) });
+  const lines = dirChecks([d('state_dir', '/srv/brick-state'), d('state_dir', '/srv/brick-state-new', false), d('state_dir', '/run/brick'), d('marker_dir', '/srv/brick')]);
+  assert.deepEqual(lines.map((l) => l.level), ['warn', 'warn', 'ok', 'ok']);
+  assert.match(lines[0].what, /^on ext4 .*, not in memory: the fencer's loop writes its state there itself on every tick, so a disk there that hangs stops the loop and the watchdog resets this host$/);
+  assert.equal(lines[0].fix, 'set fencer.state_dir to a directory on tmpfs (the default /run/brick is)');
+  assert.match(lines[1].what, /\(to be made; its parent is on ext4 /);
+});
+
 test('sysrq: the trigger must exist and be writable for reboot/crash; kernel.sysrq is reported, not required', () => {
   const c = cfg('');
   assert.equal(sysrqChecks(c, { trigger: '/proc/sysrq-trigger', exists: false, writable: false })[0].level, 'fail');
