@@ -45,6 +45,17 @@ function mounted(path: string): boolean {
     .some((l) => l.split(' ')[4] === path);
 }
 
+/** p's outcome, or 'pending' when it has not settled within ms. */
+export async function within<T>(p: Promise<T>, ms: number): Promise<{ ok: T } | { err: unknown } | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([
+    p.then((ok) => ({ ok }), (err: unknown) => ({ err })),
+    new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms))),
+  ]);
+  clearTimeout(timer);
+  return r;
+}
+
 export async function waitFor<T>(what: string, fn: () => T | undefined | false, timeoutMs: number, everyMs = 20): Promise<T> {
   const end = performance.now() + timeoutMs;
   for (;;) {

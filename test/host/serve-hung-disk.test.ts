@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FaultFsPool, faultfsMissing, fuseMissing, fuseSuite, removeRoot, tempRoot, sleep } from './fencer-harness.js';
+import { FaultFsPool, faultfsMissing, fuseMissing, fuseSuite, removeRoot, tempRoot, sleep, within } from './fencer-harness.js';
 import { freePort, startServe } from '../fixtures/serve-process.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
@@ -72,17 +72,6 @@ function wchans(pid: number): string[] {
   });
 }
 const inFuse = (pid: number) => wchans(pid).filter((w) => /request_wait_answer|fuse/.test(w)).length;
-
-/** p's outcome, or 'pending' when it has not settled within ms. */
-async function within<T>(p: Promise<T>, ms: number): Promise<{ ok: T } | { err: unknown } | 'pending'> {
-  let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([
-    p.then((ok) => ({ ok }), (err: unknown) => ({ err })),
-    new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms))),
-  ]);
-  clearTimeout(timer);
-  return r;
-}
 
 test('brick serve with marker_dir and state_dir hung: unrelated calls and /healthz answer, the calls that read them say they could not be read in time, /metrics answers', { skip, timeout: 300_000 }, async () => {
   const root = tempRoot('serve-hung-disk');

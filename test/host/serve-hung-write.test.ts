@@ -12,11 +12,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FaultFsPool, faultfsMissing, fuseMissing, fuseSuite, removeRoot, tempRoot, sleep, waitFor } from './fencer-harness.js';
+import { FaultFsPool, faultfsMissing, fuseMissing, fuseSuite, removeRoot, tempRoot, sleep, waitFor, within } from './fencer-harness.js';
 import { freePort, startServe } from '../fixtures/serve-process.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { parseRuntimePools } from '../../src/fencer/runtime-pools.js';
+import { parseStat } from '../../src/shared/proc-stat.js';
 
 const { skip, cleanups } = fuseSuite(fuseMissing() ?? faultfsMissing());
 const PASSWORD = 'hung-write-pw';
@@ -35,8 +36,7 @@ function inFuse(pid: number): number {
   let n = 0;
   for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = parseStat(readFileSync(`/proc/${p}/stat`, 'utf8'))?.ppid;
       if (Number(p) !== pid && ppid !== pid) continue;
       for (const t of readdirSync(`/proc/${p}/task`)) if (/request_wait_answer|fuse/.test(readFileSync(`/proc/${p}/task/${t}/wchan`, 'utf8'))) n++;
     } catch {
@@ -44,17 +44,6 @@ function inFuse(pid: number): number {
     }
   }
   return n;
-}
-
-/** p's outcome, or 'pending' when it has not settled within ms. */
-async function within<T>(p: Promise<T>, ms: number): Promise<{ ok: T } | { err: unknown } | 'pending'> {
-  let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([
-    p.then((ok) => ({ ok }), (err: unknown) => ({ err })),
-    new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms))),
-  ]);
-  clearTimeout(timer);
-  return r;
 }
 
 test('brick serve with the runtime pools file\'s writes hung: unrelated calls and /healthz answer, the add says TIMEOUT (may or may not be added), later calls see the file as it landed', { skip, timeout: 300_000 }, async () => {
