@@ -814,13 +814,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       const guards = p.cfg.fence_when === 'always' || v.inUse !== false;
       log.error(
         { pool: p.cfg.path, startup_window_s: f.startup_window_s, in_use: v.inUse, fence_when: p.cfg.fence_when, last_error: p.lastError },
-        `pool ${p.cfg.path} has NOT verified within startup_window_s (${f.startup_window_s} s) of start` +
-          (p.lastError ? ` (last error: ${p.lastError})` : '') +
-          (v.armed
-            ? ': it is armed from the previous fencer, so its expiry fences unless it verifies first'
-            : guards
-            ? ': it guards VMs, so start-up fails'
-            : ': no running VM uses it, so the fencer keeps running (it arms on its first verified heartbeat; start-up fails if a VM uses it before then)'),
+        overdueMessage(p.cfg.path, f.startup_window_s, p.lastError, { armed: v.armed, guards, runtime: p.addedMs !== undefined }),
       );
     }
     if (v.state === p.prevState) return;
@@ -966,4 +960,26 @@ function poisonThreadpool(fifo: string, log: Logger): void {
   log.warn({ fifo }, `TEST ONLY: ${TEST_ENV.poisonThreadpool}: blocking the libuv threadpool with 16 opens of a FIFO with no writer`);
   for (let i = 0; i < 16; i++) fsOpenAsync(fifo, constants.O_RDONLY, () => {});
   fsStatAsync('/', () => log.warn('threadpool canary completed: the threadpool is NOT blocked'));
+}
+
+/**
+ * The error logged once when a pool has not verified within startup_window_s: what happens next
+ * depends on the pool. `runtime`: added by the orchestrator while this process ran (addedMs), whose
+ * window runs from its adding and which never fails start-up (planner.ts).
+ */
+export function overdueMessage(
+  path: string,
+  windowS: number,
+  lastError: string | null | undefined,
+  p: { armed: boolean; guards: boolean; runtime: boolean },
+): string {
+  const what = p.runtime ? `runtime pool ${path} has NOT verified within startup_window_s (${windowS} s) of being added` : `pool ${path} has NOT verified within startup_window_s (${windowS} s) of start`;
+  const why = lastError ? ` (last error: ${lastError})` : '';
+  if (p.armed) return `${what}${why}: it is armed from the previous fencer, so its expiry fences unless it verifies first`;
+  if (p.runtime)
+    return `${what}${why}: ` +
+      (p.guards ? 'VMs may use it, unguarded until it verifies' : 'no running VM uses it') +
+      '; the fencer keeps guarding the other pools and arms this one on its first verified heartbeat';
+  if (p.guards) return `${what}${why}: it guards VMs, so start-up fails`;
+  return `${what}${why}: no running VM uses it, so the fencer keeps running (it arms on its first verified heartbeat; start-up fails if a VM uses it before then)`;
 }
