@@ -240,15 +240,26 @@ function stateShapeProblem(s: unknown): string | null {
   return null;
 }
 
+/** This boot's id and CLOCK_MONOTONIC (ms, clock.bootMonoMs) at a wall-clock `nowMs`: what a state's mono stamp is compared with. */
+export interface MonoNow {
+  bootId: string | null | undefined;
+  monoMs: number;
+}
+
+/** MonoNow gathered now, for the wall-clock `nowMs` (CLOCK_MONOTONIC moved back by the time since nowMs). */
+export function monoNow(nowMs = Date.now(), boot: string | null | undefined = bootId()): MonoNow {
+  return { bootId: boot, monoMs: bootMonoMs() - (Date.now() - nowMs) };
+}
+
 /**
- * Seconds since the daemon wrote this state, as of `nowMs` (wall clock). A state of this boot that
- * carries its CLOCK_MONOTONIC stamp is aged by that clock: a wall clock stepped back after the fencer
- * stopped would otherwise make its last file look "from the future", i.e. fresh, until the clock
- * caught up (and a step forward would make a running fencer's file look stale).
+ * Seconds since the daemon wrote this state, as of `nowMs` (wall clock) and `mono` (CLOCK_MONOTONIC at
+ * nowMs, and this boot's id: pure when the caller passes them). A state of this boot that carries its
+ * CLOCK_MONOTONIC stamp is aged by that clock: a wall clock stepped back after the fencer stopped
+ * would otherwise make its last file look "from the future", i.e. fresh, until the clock caught up
+ * (and a step forward would make a running fencer's file look stale).
  */
-export function stateAgeS(s: FencerState, nowMs = Date.now()): number {
-  if (typeof s.written_at_mono_ms === 'number' && s.boot_id && s.boot_id === bootId())
-    return Math.max(0, (bootMonoMs() - s.written_at_mono_ms - (Date.now() - nowMs)) / 1000);
+export function stateAgeS(s: FencerState, nowMs = Date.now(), mono: MonoNow = monoNow(nowMs)): number {
+  if (typeof s.written_at_mono_ms === 'number' && s.boot_id && s.boot_id === mono.bootId) return Math.max(0, (mono.monoMs - s.written_at_mono_ms) / 1000);
   return Math.max(0, (nowMs - s.written_at_ms) / 1000);
 }
 
@@ -270,9 +281,9 @@ export function stateOfAnotherBoot(s: FencerState, boot: string | null | undefin
  * cannot make an old file look fresh: the age decides that; the writer's pid and start time only
  * tell a fresh file's writer is gone.
  */
-export function fencerNotRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null, writer?: ProcessFacts): string | null {
+export function fencerNotRunning(s: FencerState, nowMs = Date.now(), boot: string | null = bootId() ?? null, writer?: ProcessFacts, mono: MonoNow = monoNow(nowMs, boot)): string | null {
   if (stateOfAnotherBoot(s, boot)) return 'its state is from another boot';
-  const age = stateAgeS(s, nowMs);
+  const age = stateAgeS(s, nowMs, mono);
   if (s.clean_stop === true) return `it stopped cleanly ${round3(age)} s ago`;
   if (age > STATE_STALE_S) return `its last state is ${round3(age)} s old`;
   // writer: a caller that gathered it already (a pure reply built from facts); else gathered here.

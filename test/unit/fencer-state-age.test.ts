@@ -30,6 +30,24 @@ test('stateAgeS: a state of this boot is aged by CLOCK_MONOTONIC, whatever its w
   assert.equal(fencerRunning(state({ written_at_ms: now - S }), now), true);
 });
 
+test('stateAgeS / fencerNotRunning with the clocks passed in (pure): a state of this boot is running at STATE_STALE_S −ε and =, not at +ε, by CLOCK_MONOTONIC alone', () => {
+  const S = STATE_STALE_S * 1000;
+  const wall = 1_000_000_000;
+  const alive = { pidExists: true, pidStart: undefined };
+  // Its wall-clock stamp an hour ahead, an hour behind: neither counts within the boot.
+  for (const written of [wall + 3600_000, wall - 3600_000]) {
+    const s = state({ boot_id: 'boot-1', written_at_ms: written, written_at_mono_ms: 7_000 });
+    for (const [d, why] of [[S - E, null], [S, null], [S + E, 'its last state is 5.001 s old']] as const) {
+      assert.equal(stateAgeS(s, wall, { bootId: 'boot-1', monoMs: 7_000 + d }), d / 1000);
+      assert.equal(fencerNotRunning(s, wall, 'boot-1', alive, { bootId: 'boot-1', monoMs: 7_000 + d }), why, `${written} ${d}`);
+    }
+  }
+  // A boot id that cannot be read (null): the monotonic stamp cannot be trusted; the wall clock decides.
+  const s = state({ boot_id: 'boot-1', written_at_ms: wall - S, written_at_mono_ms: 0 });
+  assert.equal(fencerNotRunning(s, wall, null, alive, { bootId: null, monoMs: 3600_000 }), null);
+  assert.equal(fencerNotRunning(s, wall + E, null, alive, { bootId: null, monoMs: 3600_000 }), 'its last state is 5.001 s old');
+});
+
 test('fencerRunning: a state of another boot (both boot ids known) is no running fencer, however fresh its wall-clock stamp; without a boot id on either side, its age decides', () => {
   const now = Date.now();
   // The last boot's fencer wrote a second ago by a wall clock that is behind after the reboot.

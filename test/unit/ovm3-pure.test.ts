@@ -179,6 +179,7 @@ const facts = (over: Partial<HealthCheckFacts> = {}): HealthCheckFacts => ({
   path: '/OVS/Repositories/b',
   poolPaths: ['/OVS/Repositories/a', '/OVS/Repositories/b'],
   nowMs: 1_001_000,
+  monoMs: 0,
   started: false,
   ...over,
 });
@@ -223,6 +224,25 @@ test('check_dom0_storage_health_check: running only when the fencer runs, guards
     assert.deepEqual(healthCheckReply(facts({ bootId: b, state: state({ ...(sb ? { boot_id: sb } : {}), pools: [armedPool('/OVS/Repositories/b')] as never }), poolPaths: ['/OVS/Repositories/b'] })).reply, [true, false], `${sb} / ${b}`);
   for (const action of ['reboot', 'crash', 'kill-vms', 'command'] as const)
     assert.deepEqual(healthCheckReply(facts({ state: state({ action, pools: [armedPool('/OVS/Repositories/b')] as never }), poolPaths: ['/OVS/Repositories/b'] })).reply, [true, false], action);
+});
+
+test('check_dom0_storage_health_check: a state of this boot is fresh by CLOCK_MONOTONIC (the facts\' monoMs) at STATE_STALE_S −ε and =, stale at +ε, whatever its wall-clock stamp says', () => {
+  // The fencer stamps every state with its boot id and CLOCK_MONOTONIC; the facts carry this boot's
+  // id and CLOCK_MONOTONIC at nowMs. Its wall-clock stamp is an hour ahead (the clock stepped back
+  // after the write): by the wall clock it would look fresh for another hour.
+  const S = STATE_STALE_S * 1000;
+  const mono = 5_000_000;
+  const s = state({ boot_id: 'boot-1', written_at_ms: 1_001_000 + 3600_000, written_at_mono_ms: mono, pools: [armedPool('/OVS/Repositories/b')] as never });
+  const at = (monoMs: number) => healthCheckReply(facts({ state: s, poolPaths: ['/OVS/Repositories/b'], monoMs }));
+  assert.deepEqual(at(mono + S - 1).reply, [true, false], '−ε');
+  assert.deepEqual(at(mono + S).reply, [true, false], '=');
+  assert.deepEqual(at(mono + S + 1).reply, [false, false], '+ε');
+  assert.match(at(mono + S + 1).why, /stale \(its last state is 5\.001 s old\)/);
+  assert.match(at(mono + 60_000).why, /stale \(its last state is 60 s old\)/, 'the fencer stopped writing a minute ago, whatever the wall clock says');
+  // A state of another boot, or with no monotonic stamp: the wall clock, −ε / = / +ε.
+  const wall = state({ boot_id: 'boot-1', written_at_ms: 1_000_000, pools: [armedPool('/OVS/Repositories/b')] as never });
+  for (const [d, running] of [[S - 1, true], [S, true], [S + 1, false]] as const)
+    assert.equal(healthCheckReply(facts({ state: wall, poolPaths: ['/OVS/Repositories/b'], nowMs: 1_000_000 + d, monoMs: 0 })).reply[0], running, `wall ${d}`);
 });
 
 test('storage health: peer checks combined safely', () => {

@@ -6,7 +6,7 @@
 // read through the fencer's peer check, in a child process with a deadline. The agent process
 // itself never touches NFS with fs.
 import { BrickError } from '../../shared/errors.js';
-import { fencerNotRunning, fencerWriter, fencerWriterGone, readFencerStateBounded, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
+import { fencerNotRunning, fencerWriter, fencerWriterGone, monoNow, readFencerStateBounded, stateOfAnotherBoot, type FencerState } from '../../fencer/state.js';
 import type { ProcessFacts } from '../../shared/process-identity.js';
 import { bootId } from '../../fencer/lease.js';
 import { checkPeerHeartbeat, type PeerCheckResult } from '../../fencer/peer-check.js';
@@ -41,6 +41,8 @@ export interface HealthCheckFacts {
   /** Each pool of the state (same order) → its path resolved; undefined when that did not finish in time. */
   poolPaths: Array<string | undefined>;
   nowMs: number;
+  /** CLOCK_MONOTONIC (clock.bootMonoMs) at nowMs: a state of this boot is aged by it (state.ts stateAgeS). */
+  monoMs: number;
   /** This call added the path as a runtime pool. */
   started: boolean;
   /** Why the path was not added (undefined when it was, or was guarded already). */
@@ -64,7 +66,7 @@ export function healthCheckReply(f: HealthCheckFacts): { reply: [boolean, boolea
   if (stateOfAnotherBoot(s, f.bootId)) return no('the fencer state is from before the last boot: brick-fencer is not running');
   const gone = fencerWriterGone(s, f.writer);
   if (gone) return no(`the fencer that wrote the state is not running (${gone}): brick-fencer is not running`);
-  const notRunning = fencerNotRunning(s, f.nowMs, f.bootId, f.writer);
+  const notRunning = fencerNotRunning(s, f.nowMs, f.bootId, f.writer, { bootId: f.bootId, monoMs: f.monoMs });
   if (notRunning) return no(`the fencer state is stale (${notRunning}): brick-fencer is not running`);
   if (s.host_id !== f.guid)
     return no(`the fencer writes heartbeats as "${s.host_id}" but CloudStack knows this host as "${f.guid}"; set fencer.host_id = "${f.guid}" so peers can check it`);
@@ -114,15 +116,18 @@ export async function storageHealthCheck([path, , guid, timeout, interval]: [str
   const [resolved, ...poolPaths] = await Promise.all(
     [path, ...(state?.pools ?? []).map((p) => p.path)].map((p) => resolvePath(p, ctx, timeoutMs).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))),
   );
+  const nowMs = Date.now();
+  const boot = bootId() ?? null;
   const facts: HealthCheckFacts = {
     state,
     ...(unread === undefined ? {} : { stateUnread: unread }),
     writer: state ? fencerWriter(state) : { pidExists: false, pidStart: undefined },
-    bootId: bootId() ?? null,
+    bootId: boot,
     guid,
     path: resolved!,
     poolPaths: poolPaths.map((p) => (p instanceof Error ? undefined : p)),
-    nowMs: Date.now(),
+    nowMs,
+    monoMs: monoNow(nowMs, boot).monoMs,
     started,
     ...(notAdded === undefined ? {} : { notAdded }),
   };
