@@ -125,6 +125,27 @@ test('timing rules: fence_after_s must exceed probe_timeout_s, and beat the orch
   assert.equal(defaultConfig().fencer.startup_window_s, 120);
 });
 
+test('timing rules at their boundaries (−ε, =, +ε): the worst reset time strictly below dead_host_window_s; probe_interval_s ≤ probe_timeout_s; fence_after_s > probe_timeout_s', () => {
+  const problems = (t: string) => parseConfigText('[server]\nlisten = "127.0.0.1:8898"\n[fencer]\n' + t).problems;
+  const window = /^fencer\.fence_after_s: .*must be below the orchestrator's dead-host window/;
+  // fence_after_s + watchdog_timeout_s (20) + 5 s < dead_host_window_s (60): 34.999 accepted, 35 (= 60) and 35.001 refused.
+  assert.deepEqual(problems('fence_after_s = 34.999\n'), []);
+  for (const f of [35, 35.001]) assert.ok(problems(`fence_after_s = ${f}\n`).some((p) => window.test(p)), `${f}`);
+  // kill-vms adds kill_timeout_s (10): 24.999 accepted, 25 refused.
+  assert.deepEqual(problems('action = "kill-vms"\nfence_after_s = 24.999\n'), []);
+  assert.ok(problems('action = "kill-vms"\nfence_after_s = 25\n').some((p) => /fence_after_s \+ kill_timeout_s \+ watchdog_timeout_s \+ 5 s slack = 60 s must be below/.test(p)));
+  // No watchdog: the window counts fence_after_s + 5 s only: 54.999 accepted, 55 refused.
+  assert.deepEqual(problems('watchdog_device = ""\nfence_after_s = 54.999\n'), []);
+  assert.ok(problems('watchdog_device = ""\nfence_after_s = 55\n').some((p) => window.test(p)));
+  // probe_interval_s ≤ probe_timeout_s (10): 9.999 and 10 accepted, 10.001 refused.
+  for (const i of [9.999, 10]) assert.deepEqual(problems(`probe_interval_s = ${i}\n`), [], `${i}`);
+  assert.deepEqual(problems('probe_interval_s = 10.001\n'), ['fencer.probe_interval_s: must be ≤ probe_timeout_s (10), got 10.001']);
+  // fence_after_s > probe_timeout_s: 9.999 and 10 refused by this rule (=: a probe's deadline is no fence), 10.001 by the healthy-age floor instead.
+  const above = /^fencer\.fence_after_s: must be a number of seconds > probe_timeout_s \(10\)/;
+  for (const f of [9.999, 10]) assert.ok(problems(`fence_after_s = ${f}\n`).some((p) => above.test(p)), `${f}`);
+  assert.ok(!problems('fence_after_s = 10.001\n').some((p) => above.test(p)));
+});
+
 test('cross-field rules on server, network and fencer', () => {
   const r = parseConfigText(`
 [server]

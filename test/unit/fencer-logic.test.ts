@@ -12,7 +12,7 @@ import { openWatchdog, type FdOps } from '../../src/fencer/watchdog.js';
 import { parseDomblklist, parseXlList, queryPoolUsage, usageByPool, usageOf } from '../../src/fencer/vm-usage.js';
 import { checkPeerHeartbeat, forgetPeerReads } from '../../src/fencer/peer-check.js';
 import { javaNameUuid } from '../../src/fencer/host-id.js';
-import { checkPool, heartbeatStatus, methods as fencerMethods } from '../../src/fencer/methods.js';
+import { checkPool, heartbeatStatus, heartbeatStatusReply, methods as fencerMethods } from '../../src/fencer/methods.js';
 import { decodeArgs } from '../../src/rpc/params.js';
 import type { HeartbeatFormat } from '../../src/fencer/heartbeat-format.js';
 import { recordingRunner, type Runner } from '../../src/shared/run.js';
@@ -20,7 +20,7 @@ import { BrickError } from '../../src/shared/errors.js';
 import { defaultConfig } from '../../src/config/load.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { healthyAgeMaxS } from '../../src/config/rules.js';
-import type { FencerState } from '../../src/fencer/state.js';
+import { STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
 const pool = (o: Partial<PoolFacts> = {}): PoolFacts => ({ path: '/p', fenceWhen: 'in-use', lastOkMs: 0, inUse: true, ...o });
@@ -433,6 +433,23 @@ test('heartbeat_status: per-pool struct from the state file, ages brought up to 
     writeFileSync(join(c.fencer.state_dir, 'fencer.json'), JSON.stringify({ ...s, ...extra }));
     const r = ((await heartbeatStatus(c, now)) as any)['/mnt/p'];
     assert.deepEqual([r.state, r.fencer_running, r.fence_in_s], ['fencer-stopped', false, null], JSON.stringify(extra));
+  }
+});
+
+test('heartbeat_status at STATE_STALE_S: a state that old is a running fencer (−ε, =: its pool\'s state, the countdown brought up to date), one ε older is fencer-stopped with no countdown', () => {
+  const W = 1_000_000_000;
+  // pid 1 runs; no boot id and no monotonic stamp: the state's wall-clock age decides.
+  const s = {
+    version: 1, pid: 1, host_id: 'h', written_at_ms: W, started_at_ms: W - 60_000, action: 'reboot', fence_after_s: 30, probe_interval_s: 5, probe_timeout_s: 10,
+    watchdog: { device: '', open: false, petting: false, last_pet_age_s: null, timeout_s: 20 }, fenced: null, last_fence: null,
+    pools: [{ path: '/mnt/p', heartbeat: 'kvm', heartbeat_file: '/mnt/p/KVMHA/hb-h', fence_when: 'in-use', state: 'healthy', armed: true, in_use: true,
+      last_ok_age_s: 2, fence_in_s: 28, probe_latency_ms: { last: 12, min: 10, max: 40 }, stuck_probes: 0, stuck_for_s: null, probes_ok: 9, probes_failed: 0, last_error: null }],
+  } as FencerState;
+  const reply = (nowMs: number) => (heartbeatStatusReply({ stateFile: '/run/brick/fencer.json', loaded: { state: s }, marker: { gone: true } }, nowMs) as any)['/mnt/p'];
+  const S = STATE_STALE_S * 1000;
+  for (const [d, state, fenceIn] of [[S - 1, 'healthy', 23.001], [S, 'healthy', 23], [S + 1, 'fencer-stopped', null]] as const) {
+    const r = reply(W + d);
+    assert.deepEqual([r.state, r.fencer_running, r.fence_in_s === null ? null : r.fence_in_s.value], [state, fenceIn !== null, fenceIn], `${d} ms`);
   }
 });
 
