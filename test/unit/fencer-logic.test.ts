@@ -21,6 +21,9 @@ import { defaultConfig } from '../../src/config/load.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { healthyAgeMaxS } from '../../src/config/rules.js';
 import { STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
+import { MARKER_DIR_ANSWER_MS, startupDeadline } from '../../src/fencer/daemon.js';
+import { LOCK_WAIT_S } from '../../src/fencer/instance-lock.js';
+import { RUNTIME_POOLS_READ_MS } from '../../src/fencer/runtime-pools.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
 const pool = (o: Partial<PoolFacts> = {}): PoolFacts => ({ path: '/p', fenceWhen: 'in-use', lastOkMs: 0, inUse: true, ...o });
@@ -70,6 +73,18 @@ test('config rule: fence_after_s ≥ 2 × probe_timeout_s + tick + spawn slack (
   assert.equal(healthyAgeMaxS(5, 10, 20), 20.75);
   assert.deepEqual(parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 20.75\n').problems, []);
   assert.equal(parseConfigText('[server]\nlisten="127.0.0.1:1"\n[fencer]\nprobe_timeout_s = 10\nfence_after_s = 20\n').problems.length, 1);
+});
+
+test('start-up deadline: above the sum of its steps\' own deadlines (a step that merely reaches its deadline never trips it), 12 + probe_timeout_s + 58 s as README says', () => {
+  for (const probeTimeoutMs of [2000, 10_000]) {
+    const t = { ...T, probeTimeoutMs };
+    // The instance lock's wait and answer, one pool-path resolution, the host tools' version probes, marker_dir's look, the runtime pools read, wdctl.
+    const steps = (LOCK_WAIT_S + 10) * 1000 + probeTimeoutMs + 3000 + MARKER_DIR_ANSWER_MS + RUNTIME_POOLS_READ_MS + 5000;
+    assert.ok(startupDeadline(t) > steps, `${startupDeadline(t)} > ${steps}`);
+    assert.equal(startupDeadline(t), (12 + probeTimeoutMs / 1000 + 58) * 1000);
+  }
+  assert.equal(startupDeadline({ ...T, probeTimeoutMs: 2000 }), 72_000, 'the short test timings');
+  assert.equal(startupDeadline(T), 80_000, 'the defaults');
 });
 
 test('heartbeat formats: ovm float epoch in .hb-<id>, kvm integer epoch + newline in KVMHA/hb-<id>', () => {
