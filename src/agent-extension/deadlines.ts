@@ -39,7 +39,8 @@ export class Deadlines {
   private armedFor = Infinity;
   private seq = 0;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  /** @param now the clock deadlines are counted on (monotonic: performance.now()); callers measure what has elapsed on it too. */
+  constructor(readonly now: () => number = () => performance.now()) {}
 
   /** Run fn once, no sooner than ms from now (unless cancelled first). */
   after(ms: number, fn: () => void): Deadline {

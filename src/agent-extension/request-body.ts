@@ -78,7 +78,8 @@ export function readBody(
         ? `the request body is larger than server.body_limit_bytes (${limits.fileBodyLimit})`
         : `the request body is larger than server.call_body_limit_bytes (${limits.callBodyLimit}); only calls that carry file contents may be larger`,
     );
-  const started = Date.now();
+  // On the deadlines' own (monotonic) clock: a wall-clock step must neither end a body early nor stretch its deadline.
+  const started = requestDeadlines.now();
   let deadline = requestDeadlines.after(bodyDeadlineMs(limits, limit), onTimeout);
   function onTimeout() {
     finish(new BodyHttpError(408, 'BRICK_BODY_TIMEOUT', `the request body did not arrive within ${Math.round(bodyDeadlineMs(limits, limit) / 1000)} s (server.header_timeout_s + its size limit at server.body_min_rate_bytes_s)`));
@@ -100,7 +101,7 @@ export function readBody(
     known = true;
     limit = limitFor(scan.method);
     deadline.cancel();
-    deadline = requestDeadlines.after(Math.max(0, bodyDeadlineMs(limits, limit) - (Date.now() - started)), onTimeout);
+    deadline = requestDeadlines.after(Math.max(0, bodyDeadlineMs(limits, limit) - (requestDeadlines.now() - started)), onTimeout);
     if (contentLength !== undefined && contentLength > limit) return false;
     // What came so far (scan.bytes: every chunk is scanned before it is kept) is the whole body (an
     // ordinary call arrives in one chunk): keep it as it is.

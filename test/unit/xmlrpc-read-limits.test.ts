@@ -208,3 +208,34 @@ test('tag names: a namespace prefix is dropped, "/" in an open tag ignored, odd 
     assert.deepEqual(scan(`<methodCall><x:methodName>system.multicall</x:methodName><params>`, cut), [0, 3, 0, 'system.multicall'], `cut ${cut}`);
   }
 });
+
+test('the body deadline counts on the monotonic clock: a wall-clock step while the body arrives neither ends it early nor stretches it', async (t) => {
+  const { readBody } = await import('../../src/agent-extension/request-body.js');
+  const { PassThrough } = await import('node:stream');
+  const limits = { maxParams: 4, maxValues: 100, maxElements: 1000, maxMulticallCalls: 3, callBodyLimit: 64 * 1024, fileBodyLimit: 4 * 1024 * 1024, baseTimeoutMs: 10_000, minBytesPerS: 64 * 1024 };
+  const realNow = Date.now;
+  const body = call('<value>1</value>', 'echo');
+  const payload = new PassThrough();
+  const got: Array<{ err: string | null; bytes?: number }> = [];
+  readBody(payload, Buffer.byteLength(body), limits, () => limits.callBodyLimit, (err, b) => got.push({ err: err?.code ?? null, bytes: b && 'buf' in b ? b.buf.length : undefined }));
+  // NTP or an admin steps the wall clock an hour forward before the method name arrives.
+  t.mock.method(Date, 'now', () => realNow() + 3600_000);
+  payload.write(body.slice(0, 80));
+  // A deadline the step made due would run within a few ms (Node timers run in order of their time).
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(got, [], 'no 408: the body is well within server.header_timeout_s + its limit at the minimum rate');
+  payload.end(body.slice(80));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, [{ err: null, bytes: Buffer.byteLength(body) }]);
+  t.mock.restoreAll();
+
+  // The wall clock stepped an hour back: a body that stops arriving still ends at its deadline (here 30 ms + its limit at 1 GB/s), not an hour later.
+  const slow = new PassThrough();
+  const ended = new Promise<string | null>((resolve) =>
+    readBody(slow, Buffer.byteLength(body), { ...limits, baseTimeoutMs: 30, minBytesPerS: 1e9 }, () => limits.callBodyLimit, (err) => resolve(err?.code ?? null)),
+  );
+  t.mock.method(Date, 'now', () => realNow() - 3600_000);
+  slow.write(body.slice(0, 80));
+  const r = await Promise.race([ended, new Promise((r) => setTimeout(() => r('no answer within 20 s'), 20_000).unref())]);
+  assert.equal(r, 'BRICK_BODY_TIMEOUT');
+});
