@@ -59,6 +59,28 @@ test('a read with no answer by its deadline answers "timeout"; while it is outst
   assert.deepEqual(await third, { kind: 'ok', text: 'x' });
 });
 
+test('an outstanding read is waited for until it is as old as its deadline (−ε: the next read waits, then reads), and is a hung directory from then on (=, +ε: busy at once)', async () => {
+  const d = disk();
+  // The first read's deadline is 1000 ms on the reader's clock (its own timer, a minute of real time, never runs here).
+  void d.reader.read('/run/brick/fencer.json', 1000);
+  assert.equal(d.calls.length, 1);
+  d.advance(999);
+  const waiting = d.reader.read('/run/brick/fencer.json', 60_000);
+  let answered = false;
+  void waiting.then(() => (answered = true));
+  d.advance(1);
+  assert.deepEqual(await d.reader.read('/run/brick/fencer.json', 60_000), { kind: 'busy', sinceMs: 1000 }, '=');
+  d.advance(1);
+  assert.deepEqual(await d.reader.read('/run/brick/fencer.json', 60_000), { kind: 'busy', sinceMs: 1001 }, '+ε');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(answered, false, 'the read made at −ε is still waiting for the first');
+  d.calls[0].resolve('{"first":1}');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(d.calls.length, 2, 'then it reads itself');
+  d.calls[1].resolve('{"second":2}');
+  assert.deepEqual(await waiting, { kind: 'ok', text: '{"second":2}' });
+});
+
 test('two reads of one directory at once on a disk that answers (two calls, a call and a scrape): the second waits for the first, then reads; neither is "busy"', async () => {
   const d = disk();
   const a = d.reader.read('/run/brick/fencer.json', 60_000);

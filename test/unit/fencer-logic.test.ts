@@ -148,6 +148,44 @@ test('probe result: success only with a matching read-back, a mounted pool and t
   assert.match((r as { error: string }).error, /write failed \(exit 1\): dd: error writing: Input\/output error/);
 });
 
+test('probe deadline D at −ε, =, +ε (rule 17 probe.slow): a read-back that verifies at D − 1 ms counts; one that comes at D or D + 1 ms is a timeout at D (mocked timers, no sleep)', async (t) => {
+  const D = 10_000;
+  const steps = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, '123.456', { mkdir: false });
+  const flush = async () => {
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+  };
+  for (const [at, ok] of [[D - 1, true], [D, false], [D + 1, false]] as const) {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+    let written = '';
+    // Every step answers at once but the read-back, which answers `at` ms after the probe started.
+    const run = recordingRunner((c) => {
+      if (c.cmd.endsWith('stat')) return { stdout: '40\n2049\n' };
+      if (c.args[0].startsWith('of=')) return (written = String(c.opts.input)), {};
+      if (c.args[0].startsWith('if=')) return new Promise((res) => setTimeout(() => res({ stdout: written }), at - Date.now()));
+      return {};
+    });
+    const got: { r?: Awaited<ReturnType<typeof startProbe>['result']> } = {};
+    const probe = startProbe(steps, run, D, () => Date.now());
+    void probe.result.then((x) => (got.r = x));
+    const answer = () => got.r;
+    await flush();
+    t.mock.timers.tick(Math.min(at, D) - 1);
+    await flush();
+    assert.equal(answer(), undefined, `${at}: no answer before ${Math.min(at, D) - 1} ms`);
+    t.mock.timers.tick(1);
+    await flush();
+    const r = answer();
+    assert.ok(r, `${at}: answered by ${Math.min(at, D)} ms`);
+    assert.equal(r.ok, ok, `${at} ms`);
+    if (!r.ok) assert.deepEqual([r.timedOut, r.error, r.latencyMs], [true, `no answer within ${D} ms`, D], `${at} ms`);
+    else assert.equal(r.latencyMs, D - 1);
+    t.mock.timers.tick(10);
+    await flush();
+    await probe.finished;
+    t.mock.timers.reset();
+  }
+});
+
 test('a probe that never answers fails at its deadline; `finished` stays pending (a D-state child)', async () => {
   const steps = probeSteps({ poolPath: '/mnt/p', hostId: 'h', format: 'ovm' }, tools, '1.0', { mkdir: false });
   const hang: Runner = () => new Promise(() => {});
