@@ -239,3 +239,16 @@ test('the body deadline counts on the monotonic clock: a wall-clock step while t
   const r = await Promise.race([ended, new Promise((r) => setTimeout(() => r('no answer within 20 s'), 20_000).unref())]);
   assert.equal(r, 'BRICK_BODY_TIMEOUT');
 });
+
+test("server.idle_timeout_s and header_timeout_s are Node's own timers (keep-alive idle, headers; Node decides their boundary): wired in ms, with the request backstop above the largest body's deadline", async () => {
+  const { bodyDeadlineMs } = await import('../../src/agent-extension/request-body.js');
+  const srv = app.server as import('node:http').Server;
+  assert.equal(srv.keepAliveTimeout, c.server.idle_timeout_s * 1000);
+  assert.equal(srv.headersTimeout, c.server.header_timeout_s * 1000);
+  const largest = bodyDeadlineMs({ maxParams: 0, maxValues: 0, maxElements: 0, maxMulticallCalls: 0, callBodyLimit: 0, fileBodyLimit: 0, baseTimeoutMs: c.server.header_timeout_s * 1000, minBytesPerS: c.server.body_min_rate_bytes_s }, c.server.body_limit_bytes);
+  assert.equal(srv.requestTimeout, largest + 5000);
+  // README: 11 s for an ordinary call (1 MiB at 1 MiB/s after header_timeout_s 10), 74 s for a 64 MiB file call, by default.
+  const d = defaultConfig().server;
+  const dl = (limit: number) => bodyDeadlineMs({ maxParams: 0, maxValues: 0, maxElements: 0, maxMulticallCalls: 0, callBodyLimit: 0, fileBodyLimit: 0, baseTimeoutMs: d.header_timeout_s * 1000, minBytesPerS: d.body_min_rate_bytes_s }, limit);
+  assert.deepEqual([dl(d.call_body_limit_bytes), dl(d.body_limit_bytes)], [11_000, 74_000]);
+});
