@@ -134,6 +134,23 @@ test('decision: kill_timeout_s at −ε, =, +ε: not proven by the deadline rese
   assert.match(planPoolKill(s, input(), K, K).reset ?? '', /no facts gathered yet/);
 });
 
+test('decision: facts count from the round that began at the kill (atMs −ε ignored, = and +ε used); the one socket abort only before kill_timeout_s (−ε aborts, = and +ε reset)', () => {
+  const s: PoolKillState = { phase: 'killing', sinceMs: 100, deadlineMs: 100 + K, killed: [] };
+  // Facts gathered before the phase began describe a world before the kills: never a proof.
+  assert.equal(planPoolKill(s, input({ facts: facts(99) }), 200, K).next.phase, 'killing');
+  assert.match(planPoolKill(s, input({ facts: facts(99) }), 100 + K, K).reset ?? '', /no facts gathered yet/);
+  for (const at of [100, 101]) assert.equal(planPoolKill(s, input({ facts: facts(at) }), 200, K).next.phase, 'fenced', `${at}`);
+  const sockets = [{ addr: '10.0.0.5', port: 2049, bytes: 512 }];
+  const onlyTcp = facts(150, { pending: { known: true, items: ['512 bytes not yet acknowledged by 10.0.0.5 in 1 TCP socket(s)'], sockets } });
+  const before = planPoolKill(s, input({ facts: onlyTcp }), 100 + K - 1, K);
+  assert.deepEqual([before.abortSockets, before.reset], [sockets, undefined]);
+  for (const now of [100 + K, 100 + K + 1]) {
+    const p = planPoolKill(s, input({ facts: onlyTcp }), now, K);
+    assert.equal(p.abortSockets, undefined, `${now}`);
+    assert.match(p.reset ?? '', /within kill_timeout_s \(10 s\).*not yet acknowledged/, `${now}`);
+  }
+});
+
 test('decision: what cannot be shown resets — incomplete scan, kernel holders, unknown pending, a failed kill', () => {
   const s: PoolKillState = { phase: 'killing', sinceMs: 0, deadlineMs: K, killed: [] };
   for (const f of [
