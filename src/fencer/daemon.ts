@@ -25,7 +25,7 @@ import { inherit, planTick, resumeHoldUntil, logRepeatNow, actionKeepsHostUp, wi
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
-import { ensureDir, readFencerState, round3, stateRecord, writeFencerState, type FencerState, type PoolState } from './state.js';
+import { ensureDir, readFencerState, round3, stateRecord, verdictAgesAt, writeFencerState, type FencerState, type PoolState } from './state.js';
 import { MARKER_DEADLINE_MS, readFenceMarker, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome, type MarkerWriter } from './marker.js';
 import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
 import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-lock.js';
@@ -445,6 +445,8 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   /** The fence action, once fence() started it: settles when the action has run (by the marker's deadline). */
   let fenceAction: Promise<void> | undefined;
   let petting = false;
+  /** When the pools' verdicts (PoolRuntime.verdict) were judged (monotonic ms): their ages are as of then. */
+  let judgedAtMs: number | undefined;
   const stateLog = { msg: null as string | null, atMs: -Infinity };
   const leaseLog = { msg: null as string | null, atMs: -Infinity };
   const lockLog = { msg: null as string | null, atMs: -Infinity };
@@ -601,6 +603,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     for (const p of pools) if (p.inFlight) logStuck(p, t);
     if (plan.queryVms) startVmQuery(t);
     plan.pools.forEach((v, i) => transition(pools[i], v, t));
+    judgedAtMs = t;
     if (plan.fence) fence(plan.fence.pool, plan.fence.action, plan.fence.why);
     if (plan.clearFenced) fenced = null;
     if (plan.failStartup && !fenced && failStartup) {
@@ -631,7 +634,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
 
   function saveState(t: number, clean: boolean): void {
     try {
-      writeFencerState(f.state_dir, snapshot(t, clean));
+      writeFencerState(f.state_dir, snapshot(clean));
       if (stateLog.msg !== null) log.info(`the state file in ${f.state_dir} is written again`);
       stateLog.msg = null;
     } catch (e) {
@@ -833,7 +836,14 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     p.prevState = v.state;
   }
 
-  function snapshot(t: number, clean: boolean): FencerState {
+  function snapshot(clean: boolean): FencerState {
+    // Every age in the file is as of its written_at (state.ts), the verdicts' included: they were
+    // judged at the last tick, and a stop writes up to a tick after it (longer after a stall of the
+    // loop). Written as judged, a restart would take the last verified heartbeat for that much
+    // younger than it is, and fence that much late.
+    const t = now();
+    const monoAt = bootMonoMs();
+    const sinceJudged = judgedAtMs === undefined ? 0 : t - judgedAtMs;
     return {
       version: 1,
       pid: process.pid,
@@ -842,7 +852,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       clean_stop: clean,
       host_id: f.host_id || (pools[0]?.hostId ?? ''),
       written_at_ms: Date.now(),
-      written_at_mono_ms: bootMonoMs(),
+      written_at_mono_ms: monoAt,
       started_at_ms: startedAtMs,
       action: f.action,
       fence_after_s: f.fence_after_s,
@@ -873,8 +883,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
           state: v?.state ?? 'unverified',
           armed: v?.armed ?? false,
           in_use: v?.inUse ?? 'unknown',
-          last_ok_age_s: v?.ageMs === undefined ? null : round3(v.ageMs / 1000),
-          fence_in_s: v?.fenceInMs === undefined ? null : round3(v.fenceInMs / 1000),
+          ...verdictAgesAt(v, sinceJudged),
           probe_latency_ms: p.latency,
           stuck_probes: stuck,
           stuck_for_s: stuck ? round3((t - p.inFlight!.startedMs) / 1000) : null,
@@ -947,6 +956,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       // written unarmed and a restart would begin fresh over the storage the crashed fencer had armed.
       const t = now();
       planTick(facts(t)).pools.forEach((v, i) => (pools[i].verdict = v));
+      judgedAtMs = t;
       stop(stopRequest);
     } else {
       timer = setInterval(loop, tick);

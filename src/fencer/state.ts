@@ -318,6 +318,21 @@ export function fencerWriter(s: FencerState): ProcessFacts {
   return processFacts(s.pid);
 }
 
+/**
+ * A pool's verdict's ages (planner: judged at a tick) as of `sinceMs` after that tick, when the
+ * state is written: the file's ages are as of its written_at, and the next fencer's inherit adds
+ * only the time since the write. A state written as judged by a stop up to a tick later (or after a
+ * stall of the loop) would make the last verified heartbeat that much younger, and a restart fence
+ * that much late.
+ */
+export function verdictAgesAt(v: { ageMs?: number; fenceInMs?: number } | undefined, sinceMs: number): { last_ok_age_s: number | null; fence_in_s: number | null } {
+  const d = Math.max(0, sinceMs);
+  return {
+    last_ok_age_s: v?.ageMs === undefined ? null : round3((v.ageMs + d) / 1000),
+    fence_in_s: v?.fenceInMs === undefined ? null : round3(Math.max(0, v.fenceInMs - d) / 1000),
+  };
+}
+
 /** A pool's ages brought up to `nowMs` (the file may be up to a tick old). */
 export function currentPoolAges(s: FencerState, p: PoolState, nowMs = Date.now()): { last_ok_age_s: number | null; fence_in_s: number | null } {
   const d = stateAgeS(s, nowMs);
