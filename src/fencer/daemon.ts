@@ -18,6 +18,7 @@ import { BrickError } from '../shared/errors.js';
 import { STOP_SIGNALS, IGNORED_SIGNALS, FENCER_SUSPEND_SIGNALS, onSignals } from '../shared/signals.js';
 import { findOnHost } from '../shared/host-tools.js';
 import { procStart } from '../shared/process-identity.js';
+import { sweepStaleTemps } from '../shared/stale-temps.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
@@ -25,12 +26,13 @@ import { inherit, planTick, resumeHoldUntil, logRepeatNow, actionKeepsHostUp, wi
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
-import { ensureDir, readFencerState, round3, stateRecord, verdictAgesAt, writeFencerState, type FencerState, type PoolState } from './state.js';
-import { MARKER_DEADLINE_MS, readFenceMarker, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome, type MarkerWriter } from './marker.js';
-import { bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
+import { STATE_FILE, ensureDir, readFencerState, round3, stateRecord, verdictAgesAt, writeFencerState, type FencerState, type PoolState } from './state.js';
+import { MARKER_DEADLINE_MS, MARKER_FILE, readFenceMarker, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome, type MarkerWriter } from './marker.js';
+import { LEASE_FILE, bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
 import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
 import { KillVms } from './kill-vms/controller.js';
+import { isKillMarkerName } from './kill-vms/act.js';
 import {
   entryPoolConfig,
   judgeRuntimeRead,
@@ -287,6 +289,17 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   const pidStart = procStart('self');
   const prevState = readFencerState(f.state_dir);
   const prevLease = readLease(f.marker_dir);
+  // Temp files a fencer killed between a write and its rename left (shared/stale-temps.ts): after the
+  // lock (no other fencer writes this state_dir), and once a child saw marker_dir answer (above; start-up
+  // reads it synchronously anyway). A temp file whose pid still runs is kept.
+  for (const [dir, ours] of [
+    [f.state_dir, (b: string) => b === STATE_FILE],
+    [f.marker_dir, (b: string) => b === MARKER_FILE || b === LEASE_FILE || isKillMarkerName(b)],
+  ] as const) {
+    const swept = sweepStaleTemps(dir, ours);
+    if (swept.removed.length) log.info({ removed: swept.removed }, `removed ${swept.removed.length} temp file(s) a writer that is gone left in ${dir}`);
+    if (swept.errors.length) log.warn({ errors: swept.errors }, `could not remove the temp files a writer that is gone left in ${dir}`);
+  }
 
   // ---- runtime pools (runtime-pools.ts): the orchestrator's, from fencer.runtime_pools_file ----
   const rtFile = f.runtime_pools_file;

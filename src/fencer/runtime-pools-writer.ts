@@ -14,11 +14,12 @@
 //            later call reads the file as that write left it, whichever way its rename went.
 // At most one write per file is under way in the process (brick serve is the file's one writer;
 // the callers also hold RUNTIME_POOLS_LOCK), so the temp file's fixed name is never shared.
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { BrickError } from '../shared/errors.js';
 import type { Runner } from '../shared/run.js';
 import { DURABLE_STEP_TIMEOUT_MS, resolveDurableWriteTools, writeDurablyAt, type DurableStep, type DurableWriteTools } from '../shared/durable-write.js';
+import { pidRuns, staleTempFiles } from '../shared/stale-temps.js';
 import { runtimePoolsText, type RuntimePoolEntry } from './runtime-pools.js';
 
 /** How long heartbeat_add_pool / heartbeat_remove_pool wait for the runtime pools file to be written. */
@@ -51,6 +52,8 @@ export function writeFault(file: string, outcome: WriteOutcome, deadlineMs: numb
 export interface RuntimePoolsWriterDeps {
   tools: () => Promise<DurableWriteTools>;
   mkdir: (dir: string) => Promise<unknown>;
+  /** Remove the temp files of `file` a writer that is gone left (shared/stale-temps.ts); the paths removed. */
+  sweep: (file: string) => Promise<string[]>;
   now: () => number;
   stepTimeoutMs: number;
 }
@@ -59,11 +62,14 @@ export class RuntimePoolsWriter {
   /** File -> its write under way: when it started, and when it ends (never rejects). */
   private readonly underway = new Map<string, { since: number; done: Promise<unknown> }>();
   private readonly deps: RuntimePoolsWriterDeps;
+  /** Files whose stale temp files this process has removed (once, before its first write of each). */
+  private readonly swept = new Set<string>();
 
   constructor(deps: Partial<RuntimePoolsWriterDeps> = {}) {
     this.deps = {
       tools: () => resolveDurableWriteTools('the write of the runtime pools file needs'),
       mkdir: (dir) => mkdir(dir, { recursive: true, mode: 0o755 }),
+      sweep: sweepStaleTempsOf,
       now: () => Number(process.hrtime.bigint()) / 1e6,
       stepTimeoutMs: DURABLE_STEP_TIMEOUT_MS,
       ...deps,
@@ -103,6 +109,12 @@ export class RuntimePoolsWriter {
     const chain = (async (): Promise<Exclude<WriteOutcome, 'timeout'>> => {
       try {
         await this.deps.mkdir(dirname(file));
+        if (!this.swept.has(file)) {
+          // A brick serve killed between a write's dd and its mv left `.FILE.PID.tmp`, which no later
+          // process (another pid) ever writes again: the first write of this process removes those.
+          // Nothing here is the write: an error is no reason not to write (it is tried again next time).
+          if (await this.deps.sweep(file).then(() => true, () => false)) this.swept.add(file);
+        }
         const tools = await this.deps.tools();
         const r = await writeDurablyAt(run, tools, file, text, this.deps.stepTimeoutMs);
         return r === null ? 'written' : { step: r.step, error: r.error, exited: r.code !== undefined };
@@ -129,6 +141,18 @@ export class RuntimePoolsWriter {
       });
     });
   }
+}
+
+/** The temp files of `file` a writer that is gone left, removed; the paths removed. Rejects when the directory cannot be read. */
+export async function sweepStaleTempsOf(file: string): Promise<string[]> {
+  const dir = dirname(file);
+  const base = basename(file);
+  const stale = staleTempFiles(await readdir(dir), (b) => b === base, pidRuns);
+  const removed: string[] = [];
+  for (const n of stale) {
+    await rm(join(dir, n), { force: true }).then(() => removed.push(join(dir, n)), () => undefined);
+  }
+  return removed;
 }
 
 /** The process's one writer: its "one write per file under way" holds across every call. */

@@ -31,7 +31,8 @@ export type DurableStep = 'write' | 'rename' | 'fsync of the directory';
  *   1. dd of=TMP conv=fsync    the text (stdin), on disk when dd exits
  *   2. mv -f -T -- TMP FILE    rename-atomic: a reset leaves the old text or the new, never a mix
  *   3. sync -- DIR             fsync the directory: the rename itself survives a reset
- * TMP is fixed per process and file: one write per file runs at a time (the caller sees to it).
+ * TMP is fixed per process and file: one write per file runs at a time (the caller sees to it). A
+ * process killed before its rename leaves TMP behind: its next start removes it (shared/stale-temps.ts).
  */
 export function durableWriteSteps(tools: DurableWriteTools, file: string, text: string): Array<{ what: DurableStep; cmd: string; args: string[]; input?: string }> {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);

@@ -54,7 +54,7 @@ function timers(t: { after: (fn: () => void) => void }) {
     mock.timers.tick(ms);
     await settle();
   };
-  const writer = () => new RuntimePoolsWriter({ tools: async () => TOOLS, mkdir: async () => undefined, now: () => clock.ms });
+  const writer = () => new RuntimePoolsWriter({ tools: async () => TOOLS, mkdir: async () => undefined, sweep: async () => [], now: () => clock.ms });
   return { clock, tick, writer };
 }
 
@@ -167,7 +167,7 @@ test('each step\'s failure: which outcome it is (did the rename happen?)', async
     assert.equal(h.pending.length, 0, 'no step after a failed one');
   }
   // The directory cannot be made, a tool is missing: before the write, nothing changed.
-  const noDir = new RuntimePoolsWriter({ tools: async () => TOOLS, mkdir: async () => Promise.reject(new Error('EACCES: permission denied')) });
+  const noDir = new RuntimePoolsWriter({ tools: async () => TOOLS, mkdir: async () => Promise.reject(new Error('EACCES: permission denied')), sweep: async () => [] });
   const h = heldRunner();
   assert.deepEqual(await noDir.write(h.run, FILE, POOLS, D), { step: 'write', error: 'EACCES: permission denied', exited: true });
   assert.equal(h.run.calls.length, 0);

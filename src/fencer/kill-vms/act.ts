@@ -51,6 +51,11 @@ const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80);
  * marked): the file and its text. The fencer writes it through its marker writer's children, never
  * from its own thread (marker_dir may hang like any directory; the loop must not).
  */
+/** Whether a file name in marker_dir is a kill marker's (killMarkerFile). */
+export function isKillMarkerName(name: string): boolean {
+  return /^killed-vm-.*\.json$/.test(name);
+}
+
 export function killMarkerFile(markerDir: string, m: KillMarker): { file: string; text: string } {
   const id = m.vm.uuid ?? m.vm.name ?? `pid-${m.pid}`;
   return { file: join(markerDir, `killed-vm-${safe(id)}-${Date.parse(m.at)}.json`), text: JSON.stringify(m) + '\n' };

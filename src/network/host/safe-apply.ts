@@ -15,6 +15,7 @@ import { BrickError } from '../../shared/errors.js';
 import type { KeyedLock } from '../../shared/keyed-lock.js';
 import type { Runner } from '../../shared/run.js';
 import { fsyncDir, writeFileAtomic } from '../../shared/atomic-write.js';
+import { sweepStaleTemps } from '../../shared/stale-temps.js';
 import { procStart, processFacts, recordedProcess, type ProcessFacts } from '../../shared/process-identity.js';
 import { netHost, type NetHost } from './netns.js';
 
@@ -258,6 +259,10 @@ export class SafeApply {
    */
   async recover(config: Config, run: Runner, log: Logger): Promise<'none' | 'rolled-back' | 'failed' | 'other-boot' | 'owner-alive' | 'namespace-gone'> {
     const file = pendingPath(config);
+    // The temp file of a record write a killed brick left (shared/stale-temps.ts; its pid gone).
+    const swept = sweepStaleTemps(join(file, '..'), (b) => b === PENDING_FILE);
+    if (swept.removed.length) log.info({ removed: swept.removed }, 'removed the temp file(s) of a pending network change a brick process that is gone left');
+    if (swept.errors.length) log.warn({ errors: swept.errors }, 'could not remove the temp files of a pending network change a brick process that is gone left');
     const r = readPending(file);
     if (!r) return 'none';
     // The boot first: a record of another boot has no live writer, whatever process has its pid now.
