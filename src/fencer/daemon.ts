@@ -26,8 +26,8 @@ import { inherit, planTick, resumeHoldUntil, logRepeatNow, actionKeepsHostUp, wi
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
-import { STATE_FILE, ensureDir, readFencerState, round3, stateRecord, verdictAgesAt, writeFencerState, type FencerState, type PoolState } from './state.js';
-import { MARKER_DEADLINE_MS, MARKER_FILE, readFenceMarker, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome, type MarkerWriter } from './marker.js';
+import { STATE_DIR_MODE, STATE_FILE, ensureDir, readFencerState, round3, stateRecord, verdictAgesAt, writeFencerState, type FencerState, type PoolState } from './state.js';
+import { MARKER_DEADLINE_MS, MARKER_DIR_MODE, MARKER_FILE, readFenceMarker, resolveMarkerTools, startMarkerWriter, type FenceMarker, type MarkerOutcome, type MarkerWriter } from './marker.js';
 import { LEASE_FILE, bootId, leasePath, leaseRecord, leaseText, readLease } from './lease.js';
 import { LOCK_WAIT_S, takeInstanceLock, type InstanceLock } from './instance-lock.js';
 import { queryPoolUsage, resolveVmQuery, usageByPool } from './vm-usage.js';
@@ -153,9 +153,9 @@ async function markerDirAnswers(dir: string, stat: string, run: Runner, timeoutM
 }
 
 /** Start-up errors on local directories are the operator's to fix: one clear line, no stack trace. */
-function ensureLocalDir(dir: string, key: string): void {
+function ensureLocalDir(dir: string, key: string, mode: number): void {
   try {
-    ensureDir(dir);
+    ensureDir(dir, mode);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     // A recursive mkdir says ENOENT for a parent it could not make: name the real cause (EROFS, EACCES).
@@ -275,13 +275,15 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       overdueSaid: false,
     };
   }
-  ensureLocalDir(f.state_dir, 'state_dir');
+  // The modes the packages give them (tmpfiles.d, the RPM): state_dir 0755 (`brick status` and the
+  // agent read the state), marker_dir 0700 (the marker, the lease, the kill markers: root's alone).
+  ensureLocalDir(f.state_dir, 'state_dir', STATE_DIR_MODE);
   // marker_dir is persistent disk, which can hang (a failing disk, a root on iSCSI), and start-up
   // makes and reads it synchronously below: held in the kernel there, the main thread would run not
   // even the start-up deadline's timer (a fencer that never starts, never exits, guards nothing, its
   // service "running"). A child looks first, with a deadline; one that does not answer ends start-up.
   await step('marker_dir', markerDirAnswers(f.marker_dir, tools.stat, run, MARKER_DIR_ANSWER_MS));
-  ensureLocalDir(f.marker_dir, 'marker_dir');
+  ensureLocalDir(f.marker_dir, 'marker_dir', MARKER_DIR_MODE);
   const lock: InstanceLock = await step('instance lock', takeInstanceLock(f.state_dir));
   const boot = bootId();
   // With the pid in every state written, one process across pid reuse: a reader whose process with

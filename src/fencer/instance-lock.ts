@@ -8,7 +8,7 @@
 // refuses to start with the holder's pid (two fencers would share the heartbeat temp file and
 // false-fence on healthy storage).
 import { spawn } from 'node:child_process';
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, ftruncateSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BrickError } from '../shared/errors.js';
 import { requireTools } from '../shared/host-tools.js';
@@ -35,6 +35,13 @@ async function lockFile(file: string, flock: string, wait: boolean): Promise<num
   try {
     // Local disk (state_dir): a synchronous open. No O_TRUNC: the holder's pid stays readable until the lock is ours.
     fd = openSync(file, constants.O_RDWR | constants.O_CREAT, 0o644);
+    try {
+      // open(2) applies the umask of whoever started the fencer: the mode is set (readable by `brick
+      // status`, which names the holder, writable by root alone), not left to it.
+      fchmodSync(fd, 0o644);
+    } catch {
+      /* a lock file that is not ours to change (another owner): it locks all the same */
+    }
   } catch (e) {
     try {
       // An existing lock file in a read-only state_dir still takes a lock (flock needs no write access).

@@ -20,6 +20,8 @@ import { monoMs } from './clock.js';
 
 export const MARKER_FILE = 'fence-marker.json';
 export const MARKER_DEADLINE_MS = 500;
+/** marker_dir's mode when brick makes it (as the packages do: /var/lib/brick 0700). */
+export const MARKER_DIR_MODE = 0o700;
 
 export interface FenceMarker {
   /** Wall clock, ISO 8601. */

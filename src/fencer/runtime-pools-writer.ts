@@ -3,10 +3,10 @@
 // /var/lib/brick, marker_dir's disk); a synchronous write there (writeFileAtomic: write, fsync,
 // rename, fsync of the directory) held the agent's main thread in the kernel when that disk hung,
 // and with it every call, /healthz and SIGTERM. Here the write is the fencer's durable replacement
-// done by children with a deadline (shared/durable-write.ts: dd conv=fsync, mv -f -T, sync DIR),
+// done by children with a deadline (shared/durable-write.ts: dd conv=fsync, chmod 0644, mv -f -T, sync DIR),
 // and the caller answers by its deadline whatever the disk does:
 //   written  the file holds the new set, durably; the fencer applies it on its next tick.
-//   error    before the rename (dd, mkdir) or a rename that exited non-zero: nothing changed;
+//   error    before the rename (mkdir, dd, chmod) or a rename that exited non-zero: nothing changed;
 //            a rename killed at its deadline: may or may not have landed; after the rename (the
 //            directory's fsync): the change is in the file but may not survive a reset.
 //   timeout  the write goes on in the background (its end is logged): the change may or may not
@@ -14,13 +14,14 @@
 //            later call reads the file as that write left it, whichever way its rename went.
 // At most one write per file is under way in the process (brick serve is the file's one writer;
 // the callers also hold RUNTIME_POOLS_LOCK), so the temp file's fixed name is never shared.
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BrickError } from '../shared/errors.js';
 import type { Runner } from '../shared/run.js';
 import { DURABLE_STEP_TIMEOUT_MS, resolveDurableWriteTools, writeDurablyAt, type DurableStep, type DurableWriteTools } from '../shared/durable-write.js';
 import { pidRuns, staleTempFiles } from '../shared/stale-temps.js';
 import { runtimePoolsText, type RuntimePoolEntry } from './runtime-pools.js';
+import { MARKER_DIR_MODE } from './marker.js';
 
 /** How long heartbeat_add_pool / heartbeat_remove_pool wait for the runtime pools file to be written. */
 export const RUNTIME_POOLS_WRITE_DEADLINE_MS = 5000;
@@ -68,7 +69,7 @@ export class RuntimePoolsWriter {
   constructor(deps: Partial<RuntimePoolsWriterDeps> = {}) {
     this.deps = {
       tools: () => resolveDurableWriteTools('the write of the runtime pools file needs'),
-      mkdir: (dir) => mkdir(dir, { recursive: true, mode: 0o755 }),
+      mkdir: makeDir,
       sweep: sweepStaleTempsOf,
       now: () => Number(process.hrtime.bigint()) / 1e6,
       stepTimeoutMs: DURABLE_STEP_TIMEOUT_MS,
@@ -140,6 +141,20 @@ export class RuntimePoolsWriter {
         resolve(o);
       });
     });
+  }
+}
+
+/**
+ * The runtime pools file's directory and its missing parents, made with exactly MARKER_DIR_MODE (its
+ * default is marker_dir, /var/lib/brick, 0700 as the packages make it; mkdir(2) applies the umask).
+ * One that is there already is left as it is.
+ */
+export async function makeDir(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: MARKER_DIR_MODE });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    await chmod(d, MARKER_DIR_MODE);
+    if (d === first || d === dirname(d)) break;
   }
 }
 

@@ -2,8 +2,8 @@
 // tick by the daemon and read by `brick status`, heartbeat_status, host_capabilities and the Ovm3
 // storage-health calls. Ages in it are as of `written_at_ms`; readers add the file's own age
 // (`stateAgeS`) and treat a file older than STATE_STALE_S as "the fencer is not running".
-import { readFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, readFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../shared/atomic-write.js';
 import { processFacts, recordedProcess, type ProcessFacts } from '../shared/process-identity.js';
 import { boundedReader, noAnswer, readFailure, type BoundedReader } from '../shared/bounded-read.js';
@@ -15,6 +15,8 @@ import type { PreviousRecord } from './planner.js';
 import type { KillVmsCounters, PoolKillSnapshot } from './kill-vms/snapshot.js';
 
 export const STATE_FILE = 'fencer.json';
+/** state_dir's mode when brick makes it (as the packages do: /run/brick 0755): the agent and `brick status` read the state. */
+export const STATE_DIR_MODE = 0o755;
 
 /** Where a guarded pool comes from: config, a [[fencer.pool]]; runtime, the orchestrator (runtime-pools.ts). */
 export type PoolSource = 'config' | 'runtime';
@@ -107,7 +109,7 @@ export function writeFencerState(stateDir: string, s: FencerState): void {
     writeFileAtomic(statePath(stateDir), text, o);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    ensureDir(stateDir);
+    ensureDir(stateDir, STATE_DIR_MODE);
     writeFileAtomic(statePath(stateDir), text, o);
   }
 }
@@ -124,8 +126,19 @@ export function stateRecord(s: FencerState): PreviousRecord {
   };
 }
 
-export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+/**
+ * Make `dir` and its missing parents with exactly `mode` (mkdir(2) applies the umask: 0755 would be
+ * 0700 under umask 077, and a 0777 asked for would stay 0777 under umask 000). A directory that is
+ * there already is left as it is (`brick doctor` says when others can write it).
+ */
+export function ensureDir(dir: string, mode = 0o755): void {
+  const first = mkdirSync(dir, { recursive: true, mode });
+  if (first === undefined) return;
+  // mkdirSync returns the first directory it made: it and every one below it down to dir are ours.
+  for (let d = dir; ; d = dirname(d)) {
+    chmodSync(d, mode);
+    if (d === first || d === dirname(d)) break;
+  }
 }
 
 /**

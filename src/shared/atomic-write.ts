@@ -4,11 +4,11 @@
 // only durable once the directory entry is). Synchronous on purpose: the callers (fence marker,
 // fencer state, pending network rollback, sysconfig edits) are small files written at moments
 // where the next step must not start before the write is durable.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
-  /** File mode of the new file (default 0o644). */
+  /** File mode of the new file (default 0o644), exactly: not less the umask of whoever started brick. */
   mode?: number;
   /** fsync the file and its directory (default true). Off only for files whose loss is harmless. */
   durable?: boolean;
@@ -21,9 +21,12 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
   const dir = dirname(path);
   // Unique per process and call: two writers of the same path never share a temp file.
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${++seq}.tmp`);
-  const fd = openSync(tmp, 'wx', opts.mode ?? 0o644);
+  const mode = opts.mode ?? 0o644;
+  const fd = openSync(tmp, 'wx', mode);
   try {
     try {
+      // open(2) applies the umask (0644 would be 0600 under umask 077): the mode is set, not left to it.
+      fchmodSync(fd, mode);
       const buf = typeof data === 'string' ? Buffer.from(data) : data;
       let off = 0;
       while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);

@@ -3,17 +3,22 @@
 //  - a writer killed between its temp file and its rename (test/fixtures/durable-write-child.ts runs
 //    the real durable-write steps and is SIGKILLed before its mv) leaves `.NAME.PID.tmp`; the next
 //    start of the fencer, the agent's next write of the runtime pools file and the agent's start
-//    (safe-apply recover) remove it; a temp file whose writer still runs is never removed.
+//    (safe-apply recover) remove it; a temp file whose writer still runs is never removed;
+//  - every file and directory gets its mode whatever the umask of whoever started brick (000, 077).
 // The judgement of names and pids alone: test/unit/stale-temps.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { run } from '../../src/shared/run.js';
+import { resolveDurableWriteTools, writeDurablyAt } from '../../src/shared/durable-write.js';
+import { writeFileAtomic } from '../../src/shared/atomic-write.js';
 import { sweepStaleTemps } from '../../src/shared/stale-temps.js';
-import { RuntimePoolsWriter } from '../../src/fencer/runtime-pools-writer.js';
+import { RuntimePoolsWriter, makeDir } from '../../src/fencer/runtime-pools-writer.js';
 import { parseRuntimePools, type RuntimePoolEntry } from '../../src/fencer/runtime-pools.js';
+import { ensureDir } from '../../src/fencer/state.js';
+import { takeInstanceLock } from '../../src/fencer/instance-lock.js';
 import { SafeApply, PENDING_FILE, pendingPath } from '../../src/network/host/safe-apply.js';
 import { createLogger } from '../../src/shared/log.js';
 import { networkConfig } from '../fixtures/network-ctx.js';
@@ -111,4 +116,67 @@ test('the agent\'s start (safe-apply recover): the temp file of a pending-change
   await live.killed();
   assert.deepEqual(sweepStaleTemps(config.fencer.state_dir, (b) => b === PENDING_FILE), { removed: [live.tmp], errors: [] });
   removeRoot(config.fencer.state_dir);
+});
+
+const mode = (p: string) => (statSync(p).mode & 0o7777).toString(8);
+
+for (const umask of [0o000, 0o077]) {
+  test(`under umask ${umask.toString(8).padStart(3, '0')}: durable and atomic writes, the lock, the directories brick makes get their own modes`, async (t) => {
+    const root = tempRoot('durable-mode');
+    const old = process.umask(umask);
+    t.after(() => {
+      process.umask(old);
+      removeRoot(root);
+    });
+    // A durable write (dd, chmod, mv, sync: children, which inherit the umask).
+    const durable = join(root, 'fence-marker.json');
+    assert.equal(await writeDurablyAt(run, await resolveDurableWriteTools('the test needs'), durable, 'x\n', 10_000), null);
+    assert.equal(mode(durable), '644');
+    // Atomic writes (the fencer's state; the pending network change, 0600).
+    writeFileAtomic(join(root, 'fencer.json'), 'x\n', { durable: false });
+    assert.equal(mode(join(root, 'fencer.json')), '644');
+    writeFileAtomic(join(root, 'network-pending.json'), 'x\n', { mode: 0o600 });
+    assert.equal(mode(join(root, 'network-pending.json')), '600');
+    // state_dir (0755) and marker_dir (0700) with a missing parent; the runtime pools file's directory (0700).
+    ensureDir(join(root, 'run', 'brick'), 0o755);
+    assert.deepEqual([mode(join(root, 'run')), mode(join(root, 'run', 'brick'))], ['755', '755']);
+    ensureDir(join(root, 'lib', 'brick'), 0o700);
+    assert.deepEqual([mode(join(root, 'lib')), mode(join(root, 'lib', 'brick'))], ['700', '700']);
+    await makeDir(join(root, 'rt', 'pools'));
+    assert.deepEqual([mode(join(root, 'rt')), mode(join(root, 'rt', 'pools'))], ['700', '700']);
+    // One that is there already is left as it is (brick doctor says when others can write it).
+    mkdirSync(join(root, 'there'), { mode: 0o750 });
+    ensureDir(join(root, 'there'), 0o700);
+    await makeDir(join(root, 'there'));
+    assert.equal(mode(join(root, 'there')), (0o750 & ~umask).toString(8));
+    // The runtime pools file through its writer.
+    const rt = join(root, 'rt2', 'runtime-pools.json');
+    assert.equal(await new RuntimePoolsWriter().write(run, rt, POOLS, 10_000), 'written');
+    assert.deepEqual([mode(dirname(rt)), mode(rt)], ['700', '644']);
+    // The fencer's lock.
+    const lock = await takeInstanceLock(join(root, 'run', 'brick'));
+    t.after(() => lock.release());
+    assert.equal(mode(join(root, 'run', 'brick', 'fencer.lock')), '644');
+  });
+}
+
+test('the real fencer started under umask 000: nothing it makes is writable by others', async (t) => {
+  const root = tempRoot('durable-fencer-mode');
+  const f = new FencerRun(root, [], undefined, { action: 'log-only', watchdog: false });
+  t.after(async () => {
+    await f.stop();
+    removeRoot(root);
+  });
+  const old = process.umask(0);
+  try {
+    f.start();
+  } finally {
+    process.umask(old);
+  }
+  const lease = join(f.markerDir, 'fencer-lease.json');
+  await waitFor(`the fencer's state and lease (${f.log()})`, () => f.state() && existsSync(lease), 30_000);
+  assert.deepEqual(
+    [f.stateDir, join(f.stateDir, 'fencer.json'), join(f.stateDir, 'fencer.lock'), f.markerDir, lease].map((p) => `${basename(p)} ${mode(p)}`),
+    ['state 755', 'fencer.json 644', 'fencer.lock 644', 'marker 700', 'fencer-lease.json 644'],
+  );
 });
