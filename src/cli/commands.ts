@@ -87,7 +87,7 @@ export const COMMANDS: readonly CommandDoc[] = [
     name: 'doctor',
     summary: 'check that this host can do what the config asks',
     description: [
-      'One line per check, ok, warn or fail, each warn and fail with the fix: the config and its timing rule, each pool (mounted, NFS, hard mount, its options), the watchdog device (driver, timeout, nowayout, not on a nodev mount), sysrq (kernel.sysrq, the trigger), state_dir and marker_dir (local, writable, state_dir in memory, marker_dir not, and writable under the sandbox of brick-fencer.service: ProtectSystem=, ReadOnlyPaths=, InaccessiblePaths=, ProtectHome=, PrivateTmp=) and domain.hooks_dir (not noexec), the host tools brick runs and their versions, libvirt or xl, Open vSwitch and DPDK, the agent with the configured credentials, the clock. Reads only; changes nothing.',
+      'One line per check, ok, warn or fail, each warn and fail with the fix: the config and its timing rule, each pool (mounted, NFS, hard mount, its options), the watchdog device (driver, timeout, nowayout, not on a nodev mount), sysrq (kernel.sysrq, the trigger), state_dir and marker_dir (local, writable, state_dir in memory, marker_dir not, not writable by other users, and writable under the sandbox of brick-fencer.service: ProtectSystem=, ReadOnlyPaths=, InaccessiblePaths=, ProtectHome=, PrivateTmp=) and domain.hooks_dir (not noexec), the host tools brick runs and their versions, libvirt or xl, Open vSwitch and DPDK, the agent with the configured credentials, the clock. Reads only; changes nothing.',
       'Exit 0: every check ok. Exit 3: a warning. Exit 4: a check failed.',
     ],
     options: [CONFIG, JSON_OUT, HELP],

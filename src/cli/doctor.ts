@@ -11,6 +11,7 @@ import type { Io } from './io.js';
 import { EXIT } from './commands.js';
 import { checkAgent, type AgentCheck } from './agent-check.js';
 import { findOnHost, hostToolsReport, type ToolReport } from '../shared/host-tools.js';
+import { looseDirProblem } from '../shared/dir-mode.js';
 import { mountOf, parseMountinfo, type MountEntry } from '../fencer/kill-vms/proc-parse.js';
 import { parseUnitSandbox, sandboxVerdict } from './unit-sandbox.js';
 
@@ -195,6 +196,9 @@ export interface DirFacts {
   mount?: MountEntry;
   /** The path with symlinks resolved (of its nearest existing parent, when it is still to be made). */
   real?: string;
+  /** Its mode and owner, when it exists. */
+  mode?: number;
+  uid?: number;
 }
 
 /** Filesystems whose writes can hang on a network or another process: storage loss hangs them too. */
@@ -241,6 +245,27 @@ export function dirChecks(dirs: DirFacts[]): CheckLine[] {
       );
     return ok(name, `${on}${where}`);
   });
+}
+
+/**
+ * state_dir and marker_dir that users other than root (and the user brick runs as) can write: a
+ * warning (shared/dir-mode.ts); brick makes them with the packages' modes but leaves one that is
+ * there already as it is.
+ */
+export function dirModeChecks(dirs: DirFacts[], me: number | undefined): CheckLine[] {
+  const out: CheckLine[] = [];
+  for (const d of dirs) {
+    if (d.key === 'hooks_dir' || d.mode === undefined || d.uid === undefined) continue;
+    const problem = looseDirProblem(d.mode, d.uid, me);
+    if (!problem) continue;
+    const what =
+      d.key === 'state_dir'
+        ? "they can replace the fencer's state that brick status and the agent read, and its lock"
+        : 'they can remove or replace the fence marker and the lease (and the runtime pools file, when it is there: which pools the fencer guards)';
+    const [mode, packaged] = d.key === 'state_dir' ? ['755', '/run/brick 0755'] : ['700', '/var/lib/brick 0700'];
+    out.push(warn(`${d.key} ${d.path}`, `${problem}: ${what}`, `chown root ${d.path} && chmod ${mode} ${d.path} (as the packages make ${packaged})`));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------- the fencer's unit
@@ -368,6 +393,8 @@ export interface DoctorFacts {
   pools: PoolFacts[];
   watchdog: WatchdogFacts;
   dirs: DirFacts[];
+  /** The uid doctor runs as (brick runs as root; a dir owned by this uid is not another user's). */
+  uid?: number;
   sysrq: SysrqFacts;
   tools: ToolReport[];
   vmQuery?: CommandFacts;
@@ -433,7 +460,13 @@ function dirFacts(key: DirFacts['key'], path: string, mounts: MountEntry[]): Dir
   } catch {
     /* judged by the path as written */
   }
-  return { key, path, exists: at === path, mount: mountOf(real, mounts), real: at === path ? real : join(real, path.slice(at.length)) };
+  let st: { mode: number; uid: number } | undefined;
+  try {
+    if (at === path) st = statSync(path);
+  } catch {
+    /* judged without its mode */
+  }
+  return { key, path, exists: at === path, mount: mountOf(real, mounts), real: at === path ? real : join(real, path.slice(at.length)), ...(st ? { mode: st.mode, uid: st.uid } : {}) };
 }
 
 const UNIT_PROPERTIES = ['LoadState', 'ProtectSystem', 'ProtectHome', 'PrivateTmp', 'ReadWritePaths', 'ReadOnlyPaths', 'InaccessiblePaths', 'StateDirectory', 'RuntimeDirectory', 'CacheDirectory', 'LogsDirectory', 'ConfigurationDirectory'];
@@ -494,6 +527,7 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
     pools,
     watchdog: watchdogFacts(c.fencer.watchdog_device, mounts),
     dirs: [dirFacts('state_dir', c.fencer.state_dir, mounts), dirFacts('marker_dir', c.fencer.marker_dir, mounts), dirFacts('hooks_dir', c.domain.hooks_dir, mounts)],
+    uid: process.getuid?.(),
     sysrq: { trigger, exists: existsSync(trigger), writable, kernelSysrq: readOr('/proc/sys/kernel/sysrq') },
     tools,
     vmQuery,
@@ -513,6 +547,7 @@ export function judge(c: Config, f: DoctorFacts): CheckLine[] {
     ...watchdogChecks(c, f.watchdog),
     ...sysrqChecks(c, f.sysrq),
     ...dirChecks(f.dirs),
+    ...dirModeChecks(f.dirs, f.uid),
     ...unitDirChecks(f.dirs, f.fencerUnit),
     ...toolChecks(c, f.tools),
     ...hypervisorChecks(c, f.vmQuery),

@@ -6,7 +6,7 @@
 // libuv threadpool, so hung pool I/O elsewhere in the process cannot delay a pet or a fence
 // (reference/fencing.md §6, §7). marker_dir (the fence marker, the lease) is written by children
 // too (marker.ts): one thread, one V8 isolate.
-import { accessSync, existsSync, open as fsOpenAsync, stat as fsStatAsync, constants } from 'node:fs';
+import { accessSync, existsSync, open as fsOpenAsync, stat as fsStatAsync, statSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { uptime } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -19,6 +19,7 @@ import { STOP_SIGNALS, IGNORED_SIGNALS, FENCER_SUSPEND_SIGNALS, onSignals } from
 import { findOnHost } from '../shared/host-tools.js';
 import { procStart } from '../shared/process-identity.js';
 import { sweepStaleTemps } from '../shared/stale-temps.js';
+import { looseDirProblem } from '../shared/dir-mode.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
@@ -301,6 +302,18 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     const swept = sweepStaleTemps(dir, ours);
     if (swept.removed.length) log.info({ removed: swept.removed }, `removed ${swept.removed.length} temp file(s) a writer that is gone left in ${dir}`);
     if (swept.errors.length) log.warn({ errors: swept.errors }, `could not remove the temp files a writer that is gone left in ${dir}`);
+  }
+  // One that was there already keeps its mode (an admin chose it); others who can write it can
+  // replace what the fencer writes there: said, as brick doctor says it (shared/dir-mode.ts).
+  for (const [dir, key] of [[f.state_dir, 'state_dir'], [f.marker_dir, 'marker_dir']] as const) {
+    let problem: string | undefined;
+    try {
+      const st = statSync(dir);
+      problem = looseDirProblem(st.mode, st.uid, process.getuid?.());
+    } catch {
+      /* made above: a stat that fails now is said by the writes that follow */
+    }
+    if (problem) log.warn({ [key]: dir }, `fencer.${key} ${dir} ${problem}: others can replace what the fencer writes there (brick doctor says how to fix it)`);
   }
 
   // ---- runtime pools (runtime-pools.ts): the orchestrator's, from fencer.runtime_pools_file ----

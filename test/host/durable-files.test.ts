@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { run } from '../../src/shared/run.js';
 import { resolveDurableWriteTools, writeDurablyAt } from '../../src/shared/durable-write.js';
@@ -179,4 +179,20 @@ test('the real fencer started under umask 000: nothing it makes is writable by o
     [f.stateDir, join(f.stateDir, 'fencer.json'), join(f.stateDir, 'fencer.lock'), f.markerDir, lease].map((p) => `${basename(p)} ${mode(p)}`),
     ['state 755', 'fencer.json 644', 'fencer.lock 644', 'marker 700', 'fencer-lease.json 644'],
   );
+});
+
+test('the real fencer with a state_dir every user can write (there already): it runs, says so at start, and leaves the mode the admin chose', async (t) => {
+  const root = tempRoot('durable-fencer-loose');
+  const f = new FencerRun(root, [], undefined, { action: 'log-only', watchdog: false });
+  t.after(async () => {
+    await f.stop();
+    removeRoot(root);
+  });
+  mkdirSync(f.stateDir);
+  chmodSync(f.stateDir, 0o777);
+  f.start();
+  await waitFor(`the fencer's state (${f.log()})`, () => f.state(), 30_000);
+  await waitFor(`the warning (${f.log()})`, () => /fencer\.state_dir .* has mode 0777: its group and every user can write it: others can replace what the fencer writes there/.test(f.log()), 10_000);
+  assert.doesNotMatch(f.log(), /fencer\.marker_dir .* has mode/, 'marker_dir, made by the fencer 0700, is fine');
+  assert.equal(mode(f.stateDir), '777');
 });

@@ -3,7 +3,7 @@
 // warnings) and 1 (a bad config), and on gathered facts made all-good for 0.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
@@ -12,6 +12,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import {
   dirChecks,
+  dirModeChecks,
   doctorExit,
   formatDoctor,
   gatherFacts,
@@ -171,6 +172,35 @@ test('local dirs: a state_dir on disk, not in memory, is a warning: the fencer\'
   assert.match(lines[1].what, /\(to be made; its parent is on ext4 /);
 });
 
+test('local dirs: a state_dir or marker_dir others can write (group, every user, a sticky bit too, or another owner) is a warning with its chmod; root\'s 0755/0700 are fine', () => {
+  const d = (key: 'state_dir' | 'marker_dir' | 'hooks_dir', path: string, mode?: number, uid?: number) => ({ key, path, exists: mode !== undefined, ...(mode === undefined ? {} : { mode: 0o040000 | mode, uid }) });
+  const lines = dirModeChecks(
+    [
+      d('state_dir', '/run/brick', 0o755, 0), // as packaged
+      d('marker_dir', '/var/lib/brick', 0o700, 0), // as packaged
+      d('marker_dir', '/srv/marker', 0o755, 0), // readable: nothing there is a secret
+      d('state_dir', '/srv/state', 0o777, 0),
+      d('marker_dir', '/srv/m2', 0o1733, 0), // sticky: others still create names brick has not made yet
+      d('state_dir', '/srv/s2', 0o775, 0),
+      d('marker_dir', '/home/bob/m', 0o700, 1000), // another user's: he can chmod it
+      d('state_dir', '/srv/mine', 0o700, 990), // the user doctor (brick) runs as
+      d('state_dir', '/run/not-yet'), // to be made: brick makes it 0755
+      d('hooks_dir', '/etc/brick/hooks', 0o777, 0), // not brick's files
+    ],
+    990,
+  );
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.what, l.fix]),
+    [
+      ['warn', "has mode 0777: its group and every user can write it: they can replace the fencer's state that brick status and the agent read, and its lock", 'chown root /srv/state && chmod 755 /srv/state (as the packages make /run/brick 0755)'],
+      ['warn', 'has mode 1733: its group and every user can write it: they can remove or replace the fence marker and the lease (and the runtime pools file, when it is there: which pools the fencer guards)', 'chown root /srv/m2 && chmod 700 /srv/m2 (as the packages make /var/lib/brick 0700)'],
+      ['warn', "has mode 0775: its group can write it: they can replace the fencer's state that brick status and the agent read, and its lock", 'chown root /srv/s2 && chmod 755 /srv/s2 (as the packages make /run/brick 0755)'],
+      ['warn', 'is owned by uid 1000, who can change its mode and write it: they can remove or replace the fence marker and the lease (and the runtime pools file, when it is there: which pools the fencer guards)', 'chown root /home/bob/m && chmod 700 /home/bob/m (as the packages make /var/lib/brick 0700)'],
+    ],
+  );
+  assert.deepEqual(lines.map((l) => l.check), ['state_dir /srv/state', 'marker_dir /srv/m2', 'state_dir /srv/s2', 'marker_dir /home/bob/m']);
+});
+
 test('sysrq: the trigger must exist and be writable for reboot/crash; kernel.sysrq is reported, not required', () => {
   const c = cfg('');
   assert.equal(sysrqChecks(c, { trigger: '/proc/sysrq-trigger', exists: false, writable: false })[0].level, 'fail');
@@ -268,6 +298,18 @@ test('gathering reads the real mount table and tools; a local directory is found
   // state_dir, marker_dir (not made yet) and hooks_dir are each found on a real mount of this machine.
   assert.deepEqual(f.dirs.map((x) => x.key), ['state_dir', 'marker_dir', 'hooks_dir']);
   for (const x of f.dirs) assert.ok(x.mount, `${x.key} ${x.path} is on some mount`);
+});
+
+test('gathering: a real state_dir every user can write is a warning in the judged lines; the same one at 0755 is not', async () => {
+  const state = join(dir, 'loose-state');
+  mkdirSync(state);
+  chmodSync(state, 0o777);
+  const c = cfg(`[fencer]\nvm_query = "none"\nwatchdog_device = ""\naction = "log-only"\nstate_dir = "${state}"\nmarker_dir = "${join(dir, 'not-yet')}"\n`);
+  const loose = judge(c, await gatherFacts(c)).filter((l) => l.check === `state_dir ${state}` && l.level === 'warn' && /mode/.test(l.what));
+  assert.equal(loose.length, 1);
+  assert.match(loose[0].what, /^has mode 0777: its group and every user can write it/);
+  chmodSync(state, 0o755);
+  assert.deepEqual(judge(c, await gatherFacts(c)).filter((l) => /has mode/.test(l.what)), []);
 });
 
 test('pools: a second [[fencer.pool]] for the directory of an earlier one (a symlink to it) fails: the fencer refuses to start', () => {
