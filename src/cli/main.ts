@@ -177,6 +177,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
 const isEntry = process.argv[1] && /(?:cli[\\/]main\.[tj]s|brick(?:\.c?js)?)$/.test(process.argv[1]);
 const isSea = Boolean((globalThis as { __BRICK_SEA__?: boolean }).__BRICK_SEA__);
 if (isEntry || isSea) {
+  // The modes of what brick creates do not depend on the umask of whoever started it (a shell's 077
+  // or 000, a service manager's): the files its children create (dd in durable writes: the fence
+  // marker, the lease, the runtime pools file, heartbeats) get 0666 less this, 0644; the modes brick
+  // asks for itself (0600 for secrets, 0700 for marker_dir) are never widened by it.
+  process.umask(0o022);
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

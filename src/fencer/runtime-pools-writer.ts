@@ -3,10 +3,10 @@
 // /var/lib/brick, marker_dir's disk); a synchronous write there (writeFileAtomic: write, fsync,
 // rename, fsync of the directory) held the agent's main thread in the kernel when that disk hung,
 // and with it every call, /healthz and SIGTERM. Here the write is the fencer's durable replacement
-// done by children with a deadline (shared/durable-write.ts: dd conv=fsync, chmod 0644, mv -f -T, sync DIR),
+// done by children with a deadline (shared/durable-write.ts: dd conv=fsync, mv -f -T, sync DIR),
 // and the caller answers by its deadline whatever the disk does:
 //   written  the file holds the new set, durably; the fencer applies it on its next tick.
-//   error    before the rename (mkdir, dd, chmod) or a rename that exited non-zero: nothing changed;
+//   error    before the rename (mkdir, dd) or a rename that exited non-zero: nothing changed;
 //            a rename killed at its deadline: may or may not have landed; after the rename (the
 //            directory's fsync): the change is in the file but may not survive a reset.
 //   timeout  the write goes on in the background (its end is logged): the change may or may not

@@ -10,13 +10,12 @@ import { requireTools } from './host-tools.js';
 /** The coreutils a durable write runs, absolute paths resolved once (host-tools.ts). */
 export interface DurableWriteTools {
   dd: string;
-  chmod: string;
   mv: string;
   sync: string;
 }
 
 export async function resolveDurableWriteTools(needs: string): Promise<DurableWriteTools> {
-  return requireTools(['dd', 'chmod', 'mv', 'sync'], needs);
+  return requireTools(['dd', 'mv', 'sync'], needs);
 }
 
 /** Each child's deadline (it is SIGKILLed then; one stuck in the kernel keeps its file's writer, never the caller). */
@@ -25,18 +24,14 @@ export const DURABLE_STEP_TIMEOUT_MS = 10_000;
 /** Written: the file holds the new text, durably. timeout: the caller's deadline passed first (the write goes on). */
 export type DurableOutcome = 'written' | 'timeout' | { error: string };
 
-export type DurableStep = 'write' | 'mode' | 'rename' | 'fsync of the directory';
-
-/** The mode of every file written here: read by the agent, the fencer and `brick status` (admins), written by brick alone. */
-export const DURABLE_FILE_MODE = 0o644;
+export type DurableStep = 'write' | 'rename' | 'fsync of the directory';
 
 /**
  * One durable replacement of `file`: the same steps as writeFileAtomic, each a child.
- *   1. dd of=TMP conv=fsync    the text (stdin), on disk when dd exits
- *   2. chmod 0644 -- TMP       the file's mode, whatever the umask of whoever started brick (dd
- *                              creates TMP 0666 less the umask: 0666 under umask 000, 0600 under 077)
- *   3. mv -f -T -- TMP FILE    rename-atomic: a reset leaves the old text or the new, never a mix
- *   4. sync -- DIR             fsync the directory: the rename itself survives a reset
+ *   1. dd of=TMP conv=fsync    the text (stdin), on disk when dd exits; dd creates TMP 0666 less
+ *                              the umask, which brick sets to 022 at start (src/cli/main.ts): 0644
+ *   2. mv -f -T -- TMP FILE    rename-atomic: a reset leaves the old text or the new, never a mix
+ *   3. sync -- DIR             fsync the directory: the rename itself survives a reset
  * TMP is fixed per process and file: one write per file runs at a time (the caller sees to it). A
  * process killed before its rename leaves TMP behind: its next start removes it (shared/stale-temps.ts).
  */
@@ -44,7 +39,6 @@ export function durableWriteSteps(tools: DurableWriteTools, file: string, text: 
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   return [
     { what: 'write', cmd: tools.dd, args: [`of=${tmp}`, 'bs=4096', 'conv=fsync', 'status=none'], input: text },
-    { what: 'mode', cmd: tools.chmod, args: [`0${DURABLE_FILE_MODE.toString(8)}`, '--', tmp] },
     { what: 'rename', cmd: tools.mv, args: ['-f', '-T', '--', tmp, file] },
     { what: 'fsync of the directory', cmd: tools.sync, args: ['--', dirname(file)] },
   ];

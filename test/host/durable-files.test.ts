@@ -4,15 +4,16 @@
 //    the real durable-write steps and is SIGKILLed before its mv) leaves `.NAME.PID.tmp`; the next
 //    start of the fencer, the agent's next write of the runtime pools file and the agent's start
 //    (safe-apply recover) remove it; a temp file whose writer still runs is never removed;
-//  - every file and directory gets its mode whatever the umask of whoever started brick (000, 077).
+//  - every file and directory gets its mode whatever the umask of whoever started brick (000, 077):
+//    the modes brick asks for are set exactly, and brick's entry sets the umask its children's files
+//    (dd in a durable write) are made with.
 // The judgement of names and pids alone: test/unit/stale-temps.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { run } from '../../src/shared/run.js';
-import { resolveDurableWriteTools, writeDurablyAt } from '../../src/shared/durable-write.js';
 import { writeFileAtomic } from '../../src/shared/atomic-write.js';
 import { sweepStaleTemps } from '../../src/shared/stale-temps.js';
 import { RuntimePoolsWriter, makeDir } from '../../src/fencer/runtime-pools-writer.js';
@@ -23,6 +24,8 @@ import { SafeApply, PENDING_FILE, pendingPath } from '../../src/network/host/saf
 import { createLogger } from '../../src/shared/log.js';
 import { networkConfig } from '../fixtures/network-ctx.js';
 import { FencerRun, REPO, removeRoot, tempRoot, waitFor } from './fencer-harness.js';
+import { freePort, startServe } from '../fixtures/serve-process.js';
+import { XmlRpcClient } from '../../src/agent-extension/client.js';
 
 const CHILD = join(REPO, 'test/fixtures/durable-write-child.ts');
 const POOLS: RuntimePoolEntry[] = [{ path: '/nfs/a', heartbeat: 'ovm', fence_when: 'in-use', added_at: '2026-11-30T19:00:00.000Z', added_by: 'heartbeat_add_pool' }];
@@ -121,17 +124,15 @@ test('the agent\'s start (safe-apply recover): the temp file of a pending-change
 const mode = (p: string) => (statSync(p).mode & 0o7777).toString(8);
 
 for (const umask of [0o000, 0o077]) {
-  test(`under umask ${umask.toString(8).padStart(3, '0')}: durable and atomic writes, the lock, the directories brick makes get their own modes`, async (t) => {
+  test(`under umask ${umask.toString(8).padStart(3, '0')}: atomic writes, the lock, the directories brick makes get their own modes`, async (t) => {
     const root = tempRoot('durable-mode');
     const old = process.umask(umask);
     t.after(() => {
       process.umask(old);
       removeRoot(root);
     });
-    // A durable write (dd, chmod, mv, sync: children, which inherit the umask).
-    const durable = join(root, 'fence-marker.json');
-    assert.equal(await writeDurablyAt(run, await resolveDurableWriteTools('the test needs'), durable, 'x\n', 10_000), null);
-    assert.equal(mode(durable), '644');
+    // (A durable write's file is dd's: 0666 less the umask, which brick's entry sets to 022; the
+    // real programs below show it under umask 000 and 077.)
     // Atomic writes (the fencer's state; the pending network change, 0600).
     writeFileAtomic(join(root, 'fencer.json'), 'x\n', { durable: false });
     assert.equal(mode(join(root, 'fencer.json')), '644');
@@ -149,10 +150,6 @@ for (const umask of [0o000, 0o077]) {
     ensureDir(join(root, 'there'), 0o700);
     await makeDir(join(root, 'there'));
     assert.equal(mode(join(root, 'there')), (0o750 & ~umask).toString(8));
-    // The runtime pools file through its writer.
-    const rt = join(root, 'rt2', 'runtime-pools.json');
-    assert.equal(await new RuntimePoolsWriter().write(run, rt, POOLS, 10_000), 'written');
-    assert.deepEqual([mode(dirname(rt)), mode(rt)], ['700', '644']);
     // The fencer's lock.
     const lock = await takeInstanceLock(join(root, 'run', 'brick'));
     t.after(() => lock.release());
@@ -196,3 +193,46 @@ test('the real fencer with a state_dir every user can write (there already): it 
   assert.doesNotMatch(f.log(), /fencer\.marker_dir .* has mode/, 'marker_dir, made by the fencer 0700, is fine');
   assert.equal(mode(f.stateDir), '777');
 });
+
+for (const umask of [0o000, 0o077]) {
+  test(`brick serve started under umask ${umask.toString(8).padStart(3, '0')}: heartbeat_add_pool writes the runtime pools file 0644 in a directory it makes 0700`, { timeout: 120_000 }, async (t) => {
+    const root = tempRoot('durable-serve-mode');
+    const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
+    const pool = join(root, 'pool');
+    mkdirSync(pool);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', pool]);
+    t.after(() => {
+      children.forEach((c) => c.kill('SIGKILL'));
+      execFileSync('umount', ['-l', pool], { stdio: 'ignore' });
+      removeRoot(root);
+    });
+    const port = await freePort();
+    const config = join(root, 'brick.toml');
+    const rt = join(root, 'lib', 'brick', 'runtime-pools.json');
+    writeFileSync(
+      config,
+      `[server]\nlisten = "127.0.0.1:${port}"\npassword = "pw"\ngenerate_credentials = false\ntls_cert = ""\ntls_key = ""\n` +
+        `[fencer]\nstate_dir = "${join(root, 'state')}"\nmarker_dir = "${join(root, 'marker')}"\nruntime_pools_file = "${rt}"\nwatchdog_device = ""\n`,
+    );
+    const old = process.umask(umask);
+    let serve;
+    try {
+      serve = startServe(config, children); // the child inherits the umask; brick's entry sets its own
+    } finally {
+      process.umask(old);
+    }
+    await serve.listening;
+    const c = new XmlRpcClient({ url: `http://127.0.0.1:${port}/`, user: 'oracle', password: 'pw', keepAlive: false, timeoutMs: 60_000 });
+    try {
+      const r = (await c.call('heartbeat_add_pool', pool, 'ovm', 'in-use')) as { added: boolean };
+      assert.equal(r.added, true);
+    } finally {
+      c.close();
+    }
+    assert.deepEqual(parseRuntimePools(readFileSync(rt, 'utf8')).ok, true);
+    assert.deepEqual(
+      [join(root, 'lib'), dirname(rt), rt].map((p) => `${basename(p)} ${mode(p)}`),
+      ['lib 700', 'brick 700', 'runtime-pools.json 644'],
+    );
+  });
+}

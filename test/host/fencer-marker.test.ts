@@ -1,4 +1,4 @@
-// The fencer's marker_dir writer with REAL children (dd, chmod, mv, sync through the one runner) on a real
+// The fencer's marker_dir writer with REAL children (dd, mv, sync through the one runner) on a real
 // FUSE directory that hangs (test/fixtures/faultfs.py 'hang': every operation blocks in the kernel,
 // as on a dead NFS server): the fence marker's write answers "timeout" at its deadline, not before,
 // and nothing waits for the children; lease writes queued behind a hung one are coalesced to the

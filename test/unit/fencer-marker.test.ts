@@ -9,7 +9,7 @@ import { MARKER_DEADLINE_MS, markerPath, markerWriteSteps, startMarkerWriter, ty
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 
-const TOOLS: MarkerTools = { dd: '/usr/bin/dd', chmod: '/usr/bin/chmod', mv: '/usr/bin/mv', sync: '/usr/bin/sync' };
+const TOOLS: MarkerTools = { dd: '/usr/bin/dd', mv: '/usr/bin/mv', sync: '/usr/bin/sync' };
 const M: FenceMarker = { at: '2026-11-29T15:00:00.000Z', pool: '/nfs/a', reason: 'test', action: 'reboot', host_id: 'h', last_ok_age_s: 30 };
 
 /** Let every queued promise callback run (the runner's answers, the writer's chain). */
@@ -38,14 +38,13 @@ function heldRunner() {
   return { run, pending, next };
 }
 
-test('the steps: dd conv=fsync to a temp file beside it, chmod 0644 of it, mv -f -T over it, sync -- the directory (argv, no shell)', () => {
+test('the steps: dd conv=fsync to a temp file beside it, mv -f -T over it, sync -- the directory (argv, no shell)', () => {
   const steps = markerWriteSteps(TOOLS, '/var/lib/brick/fencer-lease.json', 'text\n');
   const tmp = `/var/lib/brick/.fencer-lease.json.${process.pid}.tmp`;
   assert.deepEqual(
     steps.map((s) => [s.cmd, ...s.args]),
     [
       ['/usr/bin/dd', `of=${tmp}`, 'bs=4096', 'conv=fsync', 'status=none'],
-      ['/usr/bin/chmod', '0644', '--', tmp],
       ['/usr/bin/mv', '-f', '-T', '--', tmp, '/var/lib/brick/fencer-lease.json'],
       ['/usr/bin/sync', '--', '/var/lib/brick'],
     ],
@@ -71,8 +70,7 @@ test(`fence marker deadline ${MARKER_DEADLINE_MS} ms: written at −ε resolves 
     const outcomes: MarkerOutcome[] = [];
     void w.write('/var/lib/brick', M).then((o) => outcomes.push(o));
     assert.equal((await h.next()).args[0].startsWith('of=/var/lib/brick/.fence-marker.json.'), true);
-    await h.next(); // chmod
-    await h.next(); // mv
+    await h.next();
     await tick(MARKER_DEADLINE_MS - 1);
     assert.deepEqual(outcomes, [], 'nothing before the last step');
     await h.next(); // sync
@@ -103,7 +101,6 @@ test(`fence marker deadline ${MARKER_DEADLINE_MS} ms: written at −ε resolves 
     void w.write('/var/lib/brick', M, MARKER_DEADLINE_MS, (o, afterMs) => late.push([o, afterMs])).then((o) => outcomes.push(o));
     await h.next();
     await h.next();
-    await h.next();
     await tick(MARKER_DEADLINE_MS);
     assert.deepEqual(outcomes, ['timeout']);
     await tick(1);
@@ -124,7 +121,7 @@ test('a marker that cannot be written answers at once (a failed spawn, a failing
   void startMarkerWriter(TOOLS, failing).write('/m', M).then((o) => outcomes.push(o));
   await settle();
   assert.deepEqual(outcomes, [{ error: 'spawn EAGAIN' }]);
-  // dd exits 1 (ENOSPC): the error names the step; chmod, mv and sync never run.
+  // dd exits 1 (ENOSPC): the error names the step; mv and sync never run.
   const full = recordingRunner((c) => (c.cmd === TOOLS.dd ? { code: 1, stderr: 'dd: error writing: No space left on device\n' } : {}));
   const o2: MarkerOutcome[] = [];
   void startMarkerWriter(TOOLS, full).write('/m', M).then((o) => o2.push(o));
@@ -147,10 +144,8 @@ test('lease writes: one at a time per file, the latest text wins (an older one n
   assert.equal(h.pending.length, 1, 'B and C wait for A: never two writes of one file at once');
   await h.next();
   await h.next();
-  await h.next();
   await h.next(); // A done
   assert.deepEqual(done, ['A:null']);
-  await h.next();
   await h.next();
   await h.next();
   await h.next(); // C done
@@ -190,14 +185,12 @@ test('flush: true once drained, false at its deadline while a child hangs; a hun
     return [p.call.cmd, p.call.args.at(-1)];
   };
   assert.deepEqual(await answerNewest(), [TOOLS.dd, 'status=none']);
-  assert.deepEqual((await answerNewest())[0], TOOLS.chmod);
   assert.deepEqual(await answerNewest(), [TOOLS.mv, markerPath('/m')]);
   assert.deepEqual(await answerNewest(), [TOOLS.sync, '/m']);
   assert.deepEqual(outcomes, ['written']);
   // The lease's hung child exits at last: its chain ends, a new flush is immediate.
   let flushed2: boolean | undefined;
   void w.flush(1000).then((v) => (flushed2 = v));
-  await h.next();
   await h.next();
   await h.next();
   await h.next();

@@ -13,7 +13,7 @@ import { parseRuntimePools, type RuntimePoolEntry } from '../../src/fencer/runti
 import { recordingRunner, type RecordedCall, type RunResult } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 
-const TOOLS = { dd: '/usr/bin/dd', chmod: '/usr/bin/chmod', mv: '/usr/bin/mv', sync: '/usr/bin/sync' };
+const TOOLS = { dd: '/usr/bin/dd', mv: '/usr/bin/mv', sync: '/usr/bin/sync' };
 const FILE = '/var/lib/brick/runtime-pools.json';
 const POOLS: RuntimePoolEntry[] = [{ path: '/nfs/a', heartbeat: 'ovm', fence_when: 'in-use', added_at: '2026-11-30T19:00:00.000Z', added_by: 'heartbeat_add_pool' }];
 const D = RUNTIME_POOLS_WRITE_DEADLINE_MS;
@@ -58,7 +58,7 @@ function timers(t: { after: (fn: () => void) => void }) {
   return { clock, tick, writer };
 }
 
-test('the write: dd of the file\'s text to a temp file beside it, chmod 0644 of it, mv over it, sync of the directory; "written" once all four exited 0', async (t) => {
+test('the write: dd of the file\'s text to a temp file beside it, mv over it, sync of the directory; "written" once all three exited 0', async (t) => {
   const { writer } = timers(t);
   const h = heldRunner();
   const w = writer();
@@ -68,8 +68,6 @@ test('the write: dd of the file\'s text to a temp file beside it, chmod 0644 of 
   assert.equal(dd.cmd, TOOLS.dd);
   assert.match(dd.args[0], /^of=\/var\/lib\/brick\/\.runtime-pools\.json\.\d+\.tmp$/);
   assert.deepEqual(parseRuntimePools(String(dd.opts.input)), { ok: true, pools: POOLS });
-  const chmod = await h.next();
-  assert.deepEqual([chmod.cmd, ...chmod.args], [TOOLS.chmod, '0644', '--', dd.args[0].slice(3)]);
   assert.deepEqual((await h.next()).args.slice(0, 4), ['-f', '-T', '--', dd.args[0].slice(3)]);
   assert.deepEqual((await h.next()).args, ['--', '/var/lib/brick']);
   assert.deepEqual(outcomes, ['written']);
@@ -83,7 +81,6 @@ test(`write deadline ${D} ms: written at −ε is "written"; no answer at = is "
     const h = heldRunner();
     const outcomes: WriteOutcome[] = [];
     void writer().write(h.run, FILE, POOLS, D).then((o) => outcomes.push(o));
-    await h.next();
     await h.next();
     await h.next();
     await tick(D - 1);
@@ -109,7 +106,6 @@ test(`write deadline ${D} ms: written at −ε is "written"; no answer at = is "
     await tick(1);
     await h.next();
     await h.next();
-    await h.next();
     assert.deepEqual(outcomes, ['timeout'], 'resolved once');
     assert.deepEqual(late, ['written']);
     assert.equal(w.busy(FILE), false);
@@ -127,7 +123,6 @@ test('a call while a write that outlived its call is under way: waits for its en
   let ok = false;
   void w.settled(FILE).then(() => (ok = true));
   await tick(RUNTIME_POOLS_SETTLE_WAIT_MS - 1);
-  await h.next();
   await h.next();
   await h.next();
   await h.next();
@@ -159,10 +154,9 @@ test('each step\'s failure: which outcome it is (did the rename happen?)', async
   const cases: Array<{ answers: Array<Partial<RunResult> | Error>; want: WriteOutcome }> = [
     { answers: [{ code: 1, stderr: 'dd: error writing: No space left on device\n' }], want: { step: 'write', error: 'write failed (exit 1): dd: error writing: No space left on device', exited: true } },
     { answers: [new BrickError('COMMAND_FAILED', 'spawn EAGAIN')], want: { step: 'write', error: 'spawn EAGAIN', exited: false } },
-    { answers: [{}, { code: 1, stderr: 'chmod: changing permissions: Operation not permitted\n' }], want: { step: 'mode', error: 'mode failed (exit 1): chmod: changing permissions: Operation not permitted', exited: true } },
-    { answers: [{}, {}, { code: 1, stderr: 'mv: cannot move: Read-only file system\n' }], want: { step: 'rename', error: 'rename failed (exit 1): mv: cannot move: Read-only file system', exited: true } },
-    { answers: [{}, {}, new BrickError('TIMEOUT', 'mv: no answer within 10000 ms; killed')], want: { step: 'rename', error: 'mv: no answer within 10000 ms; killed', exited: false } },
-    { answers: [{}, {}, {}, { code: 1, stderr: 'sync: error syncing: Input/output error\n' }], want: { step: 'fsync of the directory', error: 'fsync of the directory failed (exit 1): sync: error syncing: Input/output error', exited: true } },
+    { answers: [{}, { code: 1, stderr: 'mv: cannot move: Read-only file system\n' }], want: { step: 'rename', error: 'rename failed (exit 1): mv: cannot move: Read-only file system', exited: true } },
+    { answers: [{}, new BrickError('TIMEOUT', 'mv: no answer within 10000 ms; killed')], want: { step: 'rename', error: 'mv: no answer within 10000 ms; killed', exited: false } },
+    { answers: [{}, {}, { code: 1, stderr: 'sync: error syncing: Input/output error\n' }], want: { step: 'fsync of the directory', error: 'fsync of the directory failed (exit 1): sync: error syncing: Input/output error', exited: true } },
   ];
   for (const c of cases) {
     const h = heldRunner();
@@ -185,7 +179,7 @@ test('writeFault: written is no fault; every other outcome says truthfully what 
   const timeout = f('timeout')!;
   assert.equal(timeout.fault, 'TIMEOUT');
   assert.equal(timeout.message, `the runtime pools file ${FILE} could not be written within 5 s (no answer: a hung disk?); /nfs/b may or may not be added: the write goes on in the background; heartbeat_status or a later call tells`);
-  for (const o of [{ step: 'write', error: 'write failed (exit 1): ENOSPC', exited: true }, { step: 'write', error: 'spawn EAGAIN', exited: false }, { step: 'mode', error: 'mode failed (exit 1): EPERM', exited: true }, { step: 'mode', error: 'chmod: no answer within 10000 ms; killed', exited: false }, { step: 'rename', error: 'rename failed (exit 1): EROFS', exited: true }] as const) {
+  for (const o of [{ step: 'write', error: 'write failed (exit 1): ENOSPC', exited: true }, { step: 'write', error: 'spawn EAGAIN', exited: false }, { step: 'rename', error: 'rename failed (exit 1): EROFS', exited: true }] as const) {
     const e = f(o)!;
     assert.equal(e.fault, 'COMMAND_FAILED');
     assert.match(e.message, /could not be written \(.*\); nothing changed$/);
