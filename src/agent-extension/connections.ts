@@ -12,19 +12,21 @@ export interface ConnectionEvents {
   connectionCapped(action: 'evicted' | 'refused'): void;
 }
 
-const LOG_EVERY_MS = 10_000;
+export const LOG_EVERY_MS = 10_000;
 
 export class ConnectionGuard {
   /** Insertion order is age: the first unauthenticated entry is the oldest. */
   private readonly open = new Map<Socket, { authenticated: boolean }>();
   private evicted = 0;
   private refused = 0;
-  private lastLog = 0;
+  private lastLog = -Infinity;
 
+  /** @param now the clock the log interval is measured on: monotonic (a wall-clock step back must not silence the line). */
   constructor(
     readonly max: number,
     private readonly log: Logger,
     private readonly events?: ConnectionEvents,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   get size(): number {
@@ -78,7 +80,7 @@ export class ConnectionGuard {
   }
 
   private report(): void {
-    const now = Date.now();
+    const now = this.now();
     if (now - this.lastLog < LOG_EVERY_MS) return;
     this.lastLog = now;
     this.log.warn(
