@@ -224,13 +224,23 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     assert.equal(readFileSync(join(dest, 'vm_dhcp_entry.json'), 'utf8'), '{"a": 1}\n');
   });
 
-  test('check_domr_port(str, i4) and check_dom0_port(str, i4, i4) → booleans from a TCP connect', async () => {
+  test('check_domr_port(str, i4) → booleans from a TCP connect (CloudStack casts the reply to Boolean: never nil)', async () => {
     const open = await jcall('check_domr_port', S('127.0.0.1'), I(sshd.port));
     assert.deepEqual([open.shape, open.text], ['boolean', '1']);
-    const open0 = await jcall('check_dom0_port', S('127.0.0.1'), I(sshd.port), I(1));
-    assert.deepEqual([open0.shape, open0.text], ['boolean', '1']);
-    const closed = await jcall('check_dom0_port', S('127.0.0.1'), I(1), I(1));
+    const closed = await jcall('check_domr_port', S('127.0.0.1'), I(1));
     assert.deepEqual([closed.shape, closed.text], ['boolean', '0']);
+  });
+
+  test('check_dom0_port(str, i4, i4): open → <boolean>1</boolean>, closed → <nil/> (dom0CheckPort reads any non-nil reply, false included, as reachable)', async () => {
+    // reference/cloudstack.md §3.1 (nullIsFalseCallWrapper: nil → false, non-nil → true) and §3.2
+    // (dom0CheckPort → check_dom0_port, parsed nullIsFalse): a <boolean>0</boolean> would tell
+    // CheckSshCommand and the pool-VIP check that a closed port is open, and stop their retries.
+    const open = await jcall('check_dom0_port', S('127.0.0.1'), I(sshd.port), I(1));
+    assert.deepEqual([open.shape, open.text], ['boolean', '1']);
+    const closed = await jcall('check_dom0_port', S('127.0.0.1'), I(1), I(1));
+    assert.equal(closed.shape, 'nil', `closed port: got ${JSON.stringify(closed.shape)} ${closed.text}`);
+    const closedNoTimeout = await jcall('check_dom0_port', S('127.0.0.1'), I(1));
+    assert.equal(closedNoTimeout.shape, 'nil');
   });
 
   test('check_domr_ssh(str) → <boolean>0</boolean> when nothing listens', async () => {

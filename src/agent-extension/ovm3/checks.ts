@@ -22,7 +22,7 @@ export function tcpConnect(host: string, port: number, timeoutMs: number): Promi
   });
 }
 
-/** check_dom0_port(ip, port=3922, timeout=3) / check_domr_port: → boolean. */
+/** check_dom0_port(ip, port=3922, timeout=3) / check_domr_port: → whether it connected (methods.ts turns false into each call's reply). */
 export async function checkPort([host, givenPort, t = 3]: [string, number?, number?], ctx: CallContext): Promise<boolean> {
   const port = givenPort ?? ctx.config.ovm3.ssh_port;
   return tcpConnect(host, port, Math.max(1, Math.min(t * 1000, ctx.remainingMs() - 20)));

@@ -13,14 +13,24 @@ import { OVM3_MODULE_VERSION, getOvsVersion } from './module-info.js';
 import { ovsControlInterface } from './control.js';
 import { Guid, storageHealth, storageHealthCheck } from './storage-health.js';
 
-/** check_domr_port and check_dom0_port: the module has both, the same TCP connect. */
-function portCheck(name: string, faults: string): MethodDef {
+/**
+ * check_domr_port and check_dom0_port: the module has both, the same TCP connect. Their replies
+ * differ because CloudStack reads them differently (reference/cloudstack.md §3.1, §3.2):
+ * domrCheckPort casts the reply to Boolean (nil would break it), while dom0CheckPort reads it
+ * nullIsFalse, where every non-nil reply, <boolean>0</boolean> included, means reachable. So
+ * check_dom0_port answers a closed port with nil.
+ */
+function portCheck(name: string, closed: 'false' | 'nil', faults: string): MethodDef {
   return method({
     name,
     params: [param('ip', HostOrIp), optional('port', Port, 'default ovm3.ssh_port (3922)'), optional('timeout', seconds(600), 'seconds, default 3')],
-    returns: 'boolean',
-    help: `${name}(ip[, port, timeout]): true when a TCP connection to ip:port opens within timeout. Faults: ${faults}.`,
-    handler: checkPort,
+    returns: closed === 'nil' ? 'any' : 'boolean',
+    help:
+      closed === 'nil'
+        ? `${name}(ip[, port, timeout]): true when a TCP connection to ip:port opens within timeout, nil when it does not ` +
+          `(CloudStack's dom0CheckPort reads every non-nil reply, false included, as reachable). Faults: ${faults}.`
+        : `${name}(ip[, port, timeout]): true when a TCP connection to ip:port opens within timeout, false when it does not. Faults: ${faults}.`,
+    handler: async (args, ctx) => ((await checkPort(args, ctx)) ? true : closed === 'nil' ? null : false),
   });
 }
 /** Seconds CloudStack passes to the storage checks. */
@@ -65,8 +75,8 @@ export const methods: MethodDef[] = [
       'cmd goes to the VM\'s shell as one argument, but brick refuses ; & | ` $( ${ < > \\ and control characters/newlines in it. ' + SSH_FAULTS,
     handler: async (args, ctx) => ({ ...(await execDomr(args, ctx)) }),
   }),
-  portCheck('check_domr_port', 'INVALID_PARAMS (not an IP or host name)'),
-  portCheck('check_dom0_port', 'INVALID_PARAMS'),
+  portCheck('check_domr_port', 'false', 'INVALID_PARAMS (not an IP or host name)'),
+  portCheck('check_dom0_port', 'nil', 'INVALID_PARAMS (not an IP or host name)'),
   method({
     name: 'check_domr_ssh',
     params: [param('ip', IpLiteral), optional('port', Port), optional('timeout', seconds(600), 'seconds, default 10')],
