@@ -398,6 +398,71 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     assert.equal(existsSync('/etc/brick-should-not-exist'), false);
   });
 
+  test('wrong types, missing or extra arguments, out-of-range numbers: INVALID_PARAMS naming the argument, nothing changes', async () => {
+    // What a buggy or newer orchestrator could send in place of the Java client's (str…, i4…).
+    // "/" is a mount point: a check_dom0_storage_health_check that got past its arguments would add
+    // it as a runtime pool, so the runtime pools file must stay as it is too.
+    const T = (xml: string) => ({ xml });
+    type Arg = JavaArg | { xml: string };
+    const body = (method: string, args: Arg[]) =>
+      `<?xml version="1.0" encoding="UTF-8"?><methodCall><methodName>${method}</methodName><params>${args
+        .map((a) => `<param><value>${'xml' in a ? a.xml : 's' in a ? xmlEsc(a.s) : `<i4>${a.i}</i4>`}</value></param>`)
+        .join('')}</params></methodCall>`;
+    const send = async (method: string, args: Arg[]) => {
+      const r = await fetch(srv.url, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml', authorization: 'Basic ' + Buffer.from(`${srv.user}:${srv.password}`).toString('base64') },
+        body: body(method, args),
+      });
+      assert.equal(r.status, 200, `${method}: a bad argument is a fault, not HTTP ${r.status}`);
+      return parseReply(await r.text());
+    };
+    const pools = srv.config.fencer.runtime_pools_file;
+    const poolsBefore = existsSync(pools) ? readFileSync(pools, 'utf8') : undefined;
+    const before = snapshot(work);
+    const fresh = join(root, 'never-made');
+    const attempts: Array<[string, Arg[], RegExp]> = [
+      ['ovs_mkdirs', [S(fresh), I(99999)], /mode/],
+      ['ovs_mkdirs', [S(fresh), S('rwx')], /mode/],
+      ['ovs_mkdirs', [S(fresh), T('<double>0.5</double>')], /mode/],
+      ['ovs_mkdirs', [I(5)], /dir/],
+      ['ovs_mkdirs', [], /dir/],
+      ['ovs_upload_file', [S(fresh), S('f'), I(1)], /content/],
+      ['ovs_upload_file', [S(fresh), S('f')], /content/],
+      ['ovs_upload_file', [S(fresh), S('f'), S('x'), S('extra')], /takes 3 arguments/],
+      ['ovs_upload_file', [S(fresh), T('<nil/>'), S('x')], /filename/],
+      ['ovs_upload_ssh_key', [S('id_rsa.other'), T('<struct></struct>')], /content/],
+      ['ovs_check_file', [T('<array><data></data></array>')], /file/],
+      ['check_dom0_port', [S('127.0.0.1'), I(70000), I(1)], /port/],
+      ['check_dom0_port', [S('127.0.0.1'), I(0), I(1)], /port/],
+      ['check_dom0_port', [S('127.0.0.1'), I(22), I(-1)], /timeout/],
+      ['check_domr_port', [T('<boolean>1</boolean>'), I(22)], /ip/],
+      ['exec_domr', [I(1), S('/bin/true')], /host/],
+      ['exec_domr', [S('127.0.0.1')], /cmd/],
+      ['exec_domr', [S('127.0.0.1'), S('/bin/true'), S('soon')], /timeout/],
+      ['ovs_domr_upload_file', [S('127.0.0.1'), S(join(work, 'vr-upload')), S('g.json')], /content/],
+      ['get_vncport', [T('<i4>29</i4>')], /domain/],
+      ['ovs_domU_stats', [], /domain/],
+      ['ping', [S('127.0.0.1'), I(0)], /count/],
+      ['check_dom0_storage_health_check', [S('/'), S('storagehealth.py'), S('guid-1'), S('abc'), I(1)], /timeout/],
+      ['check_dom0_storage_health_check', [S('/'), S('storagehealth.py'), S('guid-1'), I(120), I(0)], /interval/],
+      ['check_dom0_storage_health_check', [S('/'), S('storagehealth.py'), S('../guid'), I(120), I(1)], /guid/],
+      ['check_dom0_storage_health_check', [S('/'), S('storagehealth.py'), S('guid-1'), I(120)], /interval/],
+      ['check_dom0_storage_health', [S('/'), S('storagehealth.py'), S('guid-1'), I(0)], /timeout/],
+      ['ovs_control_interface', [S('control0'), S('169.254.0.0/33')], /cidr/],
+      ['ovs_control_interface', [S('control0')], /cidr/],
+    ];
+    for (const [m, args, names] of attempts) {
+      const r = await send(m, args);
+      assert.equal(r.fault?.code, FAULT_CODES.INVALID_PARAMS.code, `${m}(${JSON.stringify(args)}): ${r.fault?.message ?? `no fault: ${JSON.stringify(r.shape)} ${r.text}`}`);
+      assert.match(r.fault.message, names, `${m}: the message names the argument: ${r.fault.message}`);
+      assert.doesNotMatch(r.fault.message, /\n\s+at |Error:|undefined/, `${m}: no stack trace or internals: ${r.fault.message}`);
+    }
+    assert.deepEqual(snapshot(work), before, 'nothing under the test dir changed');
+    assert.equal(existsSync(fresh), false);
+    assert.equal(existsSync(pools) ? readFileSync(pools, 'utf8') : undefined, poolsBefore, 'no runtime pool was added');
+  });
+
   test('oversize arguments: TOO_LARGE, nothing written', async () => {
     const before = snapshot(work);
     const big = (n: number) => 'x'.repeat(n);
