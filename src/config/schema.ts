@@ -24,7 +24,7 @@ export const ServerSchema = Section(
     vendor_agent_url: Str('', 'methods brick does not serve are passed to this XML-RPC server, e.g. http://127.0.0.1:8899'),
     file_roots: Type.Array(Type.String(), {
       default: ['/OVS/Repositories', '/opt/cloudstack', '/root/.ssh'],
-      description: 'the only directory trees the file calls may touch',
+      description: "the only directory trees the file calls may touch; CloudStack's Ovm3 template and snapshot copies also call ovs_mkdirs under /nfsmnt (its secondary-storage mount): add it on hosts that copy that way, or those calls answer PATH_REFUSED",
     }),
     body_limit_bytes: Type.Integer({
       default: 64 * 1024 * 1024,
