@@ -4,11 +4,14 @@
 //   the same host as that order run one call at a time (every order is run serially first, in the
 //   same namespace from the same start, to know them);
 // - an ensure asked again changes nothing: no netlink event between two markers of the test's own
-//   (`ip monitor`), the same ifindex.
+//   (`ip monitor`), the same ifindex;
+// - serve SIGKILLed (with its ip children, as systemd stops the unit) at any point of a change that
+//   needs confirmation: the next start puts back exactly that change, and what an admin changed
+//   meanwhile stays.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { delNs, ipn, linksJson, needsRootAndIp, prerequisite, randomNs } from '../fixtures/network-ctx.js';
@@ -330,5 +333,126 @@ describe('Open vSwitch through a real brick serve', { skip: skipOvs }, () => {
       assert.deepEqual([r.changed, r.changes], [false, []], `${m}: ${JSON.stringify(r)}`);
     }
     assert.equal(await ovsState(true), before);
+  });
+});
+
+describe('serve SIGKILLed with a change that needs confirmation', { skip }, () => {
+  /** serve's children (ip, the standing reader): killed with it, as systemd stops the unit's cgroup. */
+  const childrenOf = (pid: number) =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(pid);
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+
+  it('at any point of the call: the next start puts the host back as it was, and an admin change made meanwhile stays', async () => {
+    const ns = randomNs('brick-rk');
+    namespaces.push(ns);
+    execFileSync('ip', ['netns', 'add', ns]);
+    await ipn(ns, 'link', 'add', 'mgmt0', 'type', 'veth', 'peer', 'name', 'mgmt0p');
+    await ipn(ns, 'link', 'add', 'adm0', 'type', 'veth', 'peer', 'name', 'adm0p');
+    for (const l of ['mgmt0', 'mgmt0p', 'adm0', 'adm0p']) await ipn(ns, 'link', 'set', l, 'up');
+    await ipn(ns, 'address', 'add', '10.77.0.2/24', 'dev', 'mgmt0');
+    await ipn(ns, 'route', 'add', 'default', 'via', '10.77.0.1', 'dev', 'mgmt0');
+    const cfg = await serveConfig('rk', `backend = "linuxbridge"\nnamespace = "${ns}"`);
+    const lines = async () => ({
+      links: (JSON.parse(await linuxState(ns)) as unknown[]).map((l) => JSON.stringify(l)).sort(),
+      addrs: (await ipn(ns, '-4', '-o', 'addr', 'show')).split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(1, 4).join(' ')).sort(),
+      routes: (await ipn(ns, '-4', 'route', 'show')).split('\n').map((l) => l.trim()).filter(Boolean).sort(),
+    });
+    type Lines = Awaited<ReturnType<typeof lines>>;
+    const plus = (a: Lines, b: Lines, minus: Lines): Lines => {
+      const k = (x: keyof Lines) => [...new Set([...a[x], ...b[x].filter((l) => !minus[x].includes(l))])].sort();
+      return { links: k('links'), addrs: k('addrs'), routes: k('routes') };
+    };
+    // Kill points: the moment the undo record appears (written before the batch: the kill lands
+    // before, in or after the batch, whichever the machine's load makes it), twice, then inside the
+    // confirmation window (the call replied).
+    const points = ['record', 'record', 'record', 'replied'] as const;
+    let before = await lines();
+    const phases: string[] = [];
+    for (const [i, point] of points.entries()) {
+      const s = startServe(cfg.file, children);
+      await s.listening;
+      const c = new XmlRpcClient({ url: cfg.url, user: 'oracle', password: PW, keepAlive: false });
+      const record = join(cfg.stateDir, 'network-pending.json');
+      const killed = new Promise<string>((resolve) => {
+        const kill = (phase: string) => {
+          // Stopped first, so it starts no child between the look at its children and the kill.
+          s.child.kill('SIGSTOP');
+          const kids = childrenOf(s.child.pid!);
+          s.child.kill('SIGKILL');
+          for (const k of kids) {
+            try {
+              process.kill(-k, 'SIGKILL'); // run.ts starts each child as its own process group
+            } catch {
+              try {
+                process.kill(k, 'SIGKILL');
+              } catch {}
+            }
+          }
+          resolve(phase);
+        };
+        if (point === 'replied') return;
+        const w = watch(cfg.stateDir, () => {
+          if (!existsSync(record)) return;
+          w.close();
+          let phase = 'record unreadable';
+          try {
+            phase = JSON.parse(readFileSync(record, 'utf8')).deadline_ms === 0 ? 'applying' : 'window';
+          } catch {}
+          kill(phase);
+        });
+        void s.exited.then(() => w.close());
+      });
+      const reply = c.call('network_ensure_bridge', 'brmgmt', { uplink: 'mgmt0', confirm_within_s: 300 }).then(
+        () => true,
+        () => false,
+      );
+      if (point === 'replied') {
+        assert.equal(await reply, true, 'the call replied');
+        s.child.kill('SIGKILL');
+        phases.push('window (replied)');
+      } else phases.push(await killed);
+      await s.exited;
+      await reply;
+      c.close();
+      // What an admin does while brick is down: an address, a route and a bridge of their own; and
+      // when the kill came before the uplink was enslaved (so before any address moved), a new
+      // management address: the old one out, another in.
+      const asKilled = await lines();
+      const mgmt0 = asKilled.links.map((l) => JSON.parse(l)).find((l) => l[0] === 'mgmt0');
+      const enslaved = mgmt0[2] === 'brmgmt';
+      if (!enslaved) {
+        const old = asKilled.addrs.find((a) => a.startsWith('mgmt0 '))!.split(' ')[2];
+        await ipn(ns, 'address', 'del', old, 'dev', 'mgmt0');
+        await ipn(ns, 'address', 'add', `10.77.0.${10 + i}/24`, 'dev', 'mgmt0');
+        await ipn(ns, 'route', 'replace', 'default', 'via', '10.77.0.1', 'dev', 'mgmt0');
+      }
+      await ipn(ns, 'address', 'add', `10.88.${i}.1/24`, 'dev', 'adm0');
+      await ipn(ns, 'route', 'add', `10.99.${i}.0/24`, 'via', `10.88.${i}.2`, 'dev', 'adm0');
+      await ipn(ns, 'link', 'add', `bradm${i}`, 'type', 'bridge');
+      const adminDone = await lines();
+      const again = startServe(cfg.file, children);
+      await again.listening;
+      const after = await lines();
+      again.child.kill('SIGTERM');
+      assert.equal(await again.exited, 0);
+      // Killed before the uplink was enslaved: only the bridge the call made (if it got that far) goes;
+      // the addresses and routes are the admin's as they left them. After: the host before the
+      // killed call, plus what the admin added.
+      const expected = enslaved
+        ? plus(before, adminDone, asKilled)
+        : { ...adminDone, links: adminDone.links.filter((l) => JSON.parse(l)[0] !== 'brmgmt') };
+      assert.deepEqual(after, expected, `killed at ${phases[i]} (${enslaved ? 'uplink enslaved' : 'uplink not yet enslaved'}): the killed call is undone, the admin's changes stay`);
+      assert.deepEqual(readdirSync(cfg.stateDir).filter((f) => f.includes('network-pending')), [], 'no record left');
+      before = after;
+    }
+    assert.equal(phases.at(-1), 'window (replied)');
   });
 });

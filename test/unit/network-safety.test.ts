@@ -11,7 +11,7 @@ import { Dispatcher } from '../../src/agent-extension/dispatch.js';
 import { methods } from '../../src/network/methods.js';
 import { linkKey } from '../../src/network/host/context.js';
 import { netHost } from '../../src/network/host/netns.js';
-import { SafeApply, bootId, ownerRuns, pendingPath, readPending } from '../../src/network/host/safe-apply.js';
+import { SafeApply, bootId, ownerRuns, pendingPath, readPending, undoToReplay } from '../../src/network/host/safe-apply.js';
 import { KeyedLock } from '../../src/shared/keyed-lock.js';
 import { recordingRunner, type RecordedCall } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
@@ -169,6 +169,39 @@ describe('safe apply on disk', () => {
 
     assert.equal(await new SafeApply().recover(networkConfig({}), recordingRunner(), log), 'none');
     assert.ok(readFileSync(join(config.fencer.state_dir, 'network-pending.json'), 'utf8'));
+  });
+
+  it('at start, a record of a change killed while applying (deadline 0): the uplink not yet enslaved (the witness) replays only the undo of the steps before the enslave (before: every undo line, putting back an address an admin removed meanwhile)', async () => {
+    const config = networkConfig({ namespace: '' });
+    const file = pendingPath(config);
+    const full = ['route del default via 10.77.0.1 dev br0', 'address del 10.77.0.2/24 dev br0', 'address add 10.77.0.2/24 dev eth0', 'route add default via 10.77.0.1 dev eth0', 'link set dev eth0 nomaster', 'link del dev br0'];
+    const witness = { dev: 'eth0', master: 'br0', undo_before: ['link del dev br0'] };
+    // Pure: armed (applied whole) or enslaved: everything; not enslaved (or eth0 gone): the part before.
+    assert.deepEqual(undoToReplay({ deadline_ms: 5, undo: full, witness }, undefined), { undo: full, partial: false });
+    assert.deepEqual(undoToReplay({ deadline_ms: 0, undo: full, witness }, 'br0'), { undo: full, partial: false });
+    assert.deepEqual(undoToReplay({ deadline_ms: 0, undo: full, witness }, undefined), { undo: ['link del dev br0'], partial: true });
+    assert.deepEqual(undoToReplay({ deadline_ms: 0, undo: full, witness }, 'brother'), { undo: ['link del dev br0'], partial: true });
+    assert.deepEqual(undoToReplay({ deadline_ms: 0, undo: full }, undefined), { undo: full, partial: false }, 'a record without a witness (an older brick): as before');
+
+    const record = (master: string | undefined) => {
+      writeFileSync(file, JSON.stringify({ version: 1, pid: 999_999_999, boot_id: bootId(), namespace: '', changes: ['c'], undo: full, deadline_ms: 0, witness }));
+      return recordingRunner((c) => (c.args.includes('show') ? (master === 'gone' ? { code: 1, stderr: 'Device "eth0" does not exist.' } : { stdout: JSON.stringify([{ ifname: 'eth0', ...(master ? { master } : {}) }]) }) : {}));
+    };
+    for (const [master, replayed] of [
+      [undefined, 'link del dev br0\n'],
+      ['gone', 'link del dev br0\n'],
+      ['br0', full.join('\n') + '\n'],
+      ['not json', full.join('\n') + '\n'], // a look that fails: every line, as before
+    ] as const) {
+      const r = master === 'not json' ? (record(undefined), recordingRunner((c) => (c.args.includes('show') ? { stdout: '{' } : {}))) : record(master);
+      assert.equal(await new SafeApply().recover(config, r, log), 'rolled-back');
+      assert.deepEqual(r.calls.map((c) => c.args.join(' ')), ['-json link show dev eth0', '-force -batch -'], String(master));
+      assert.equal(r.calls[1].opts.input, replayed, `eth0's master ${master}`);
+      assert.equal(existsSync(file), false);
+    }
+    // A witness that is not one brick wrote: the record is not brick's.
+    writeFileSync(file, JSON.stringify({ version: 1, pid: 999_999_999, boot_id: bootId(), namespace: '', changes: ['c'], undo: full, deadline_ms: 0, witness: { dev: 'eth0', master: 'br0', undo_before: 'x' } }));
+    assert.throws(() => readPending(file), /not a pending network change brick wrote/);
   });
 
   it('at start: the writer is the record\'s pid AND start time (pid reuse is no live owner), our own pid is a previous process\'s, and another boot is dropped whatever has its pid now', async () => {

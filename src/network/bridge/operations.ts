@@ -80,7 +80,10 @@ export async function ensureBridge(nc: NetContext, d: BridgeDesired, o: EnsureBr
     if (plan.risky) {
       const file = pendingPath(nc.config);
       const undo = undoLines(plan.steps);
-      const release = safeApply.reserve({ file, namespace: nc.host.namespace, changes: plan.steps.map((st) => st.what), undo });
+      // A start after a crash mid-batch tells by the uplink's master whether the moves began (safe-apply.ts).
+      const at = plan.steps.findIndex((st) => st.do === `link set dev ${d.uplink} master ${d.name}`);
+      const witness = at >= 0 ? { dev: d.uplink!, master: d.name, undo_before: undoLines(plan.steps.slice(0, at)) } : undefined;
+      const release = safeApply.reserve({ file, namespace: nc.host.namespace, changes: plan.steps.map((st) => st.what), undo, ...(witness ? { witness } : {}) });
       let armed = false;
       try {
         const changes = await applySteps(nc.host, plan.steps);

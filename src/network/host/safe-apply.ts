@@ -44,6 +44,30 @@ export interface PendingRecord {
   undo: string[];
   /** Wall clock (epoch ms) it rolls back at; 0 while it is being applied. */
   deadline_ms: number;
+  /**
+   * While it is being applied (deadline_ms 0), how a later start tells how far the batch got: the
+   * change enslaves `dev` to `master`, and only the steps before that (undo_before) can have run
+   * when dev is not master's port. The address and route moves come after it: replaying their undo
+   * for a batch that never got there would put back an address or route an admin removed meanwhile.
+   */
+  witness?: Witness;
+}
+
+export interface Witness {
+  dev: string;
+  master: string;
+  /** ip -batch lines that undo the steps before the enslave, in order. */
+  undo_before: string[];
+}
+
+/**
+ * The undo lines a start replays for a record a dead process left (pure): all of them once the
+ * change was applied (armed), or when the witness shows the batch got to the enslave; only those
+ * of the steps before it when it did not (`masterNow`: the witness device's master now).
+ */
+export function undoToReplay(r: Pick<PendingRecord, 'deadline_ms' | 'undo' | 'witness'>, masterNow: string | undefined): { undo: string[]; partial: boolean } {
+  if (r.deadline_ms !== 0 || !r.witness || masterNow === r.witness.master) return { undo: r.undo, partial: false };
+  return { undo: r.witness.undo_before, partial: true };
 }
 
 export function bootId(): string {
@@ -74,7 +98,9 @@ export function readPending(file: string): PendingRecord | undefined {
   }
   try {
     const r = JSON.parse(text) as PendingRecord;
-    if (r && r.version === 1 && Array.isArray(r.undo) && r.undo.every((l) => typeof l === 'string')) return r;
+    const lines = (u: unknown) => Array.isArray(u) && u.every((l) => typeof l === 'string');
+    const w = r?.witness;
+    if (r && r.version === 1 && lines(r.undo) && (w === undefined || (typeof w.dev === 'string' && typeof w.master === 'string' && lines(w.undo_before)))) return r;
   } catch {
     /* fall through */
   }
@@ -167,11 +193,20 @@ export class SafeApply {
    * Take the one slot before applying a risky change, so two cannot be applied side by side.
    * Returns the release for when the change fails or turns out to change nothing.
    */
-  reserve(durable?: { file: string; namespace: string; changes: string[]; undo: string[] }): () => void {
+  reserve(durable?: { file: string; namespace: string; changes: string[]; undo: string[]; witness?: Witness }): () => void {
     this.assertFree();
     if (durable) {
       // On disk before anything changes: a crash from here on leaves the undo for the next start.
-      writeRecord(durable.file, { version: 1, ...owner(), boot_id: bootId(), namespace: durable.namespace, changes: durable.changes, undo: durable.undo, deadline_ms: 0 });
+      writeRecord(durable.file, {
+        version: 1,
+        ...owner(),
+        boot_id: bootId(),
+        namespace: durable.namespace,
+        changes: durable.changes,
+        undo: durable.undo,
+        deadline_ms: 0,
+        ...(durable.witness ? { witness: durable.witness } : {}),
+      });
     }
     this.reserved = true;
     return () => {
@@ -283,8 +318,14 @@ export class SafeApply {
     const host = netHost({ ...config, network: { ...config.network, namespace: r.namespace } }, run);
     let ok = true;
     let error: string | undefined;
+    let partial = false;
     try {
-      const u = await host.ipBatch(r.undo, { force: true, allowFailure: true, undo: true });
+      // Killed while applying: how far did the batch get? (see PendingRecord.witness)
+      // A look that fails says nothing: then every undo line, as without a witness.
+      const masterNow = r.deadline_ms === 0 && r.witness ? await masterOf(host, r.witness.dev).catch(() => r.witness!.master) : undefined;
+      const replay = undoToReplay(r, masterNow);
+      partial = replay.partial;
+      const u = replay.undo.length ? await host.ipBatch(replay.undo, { force: true, allowFailure: true, undo: true }) : { code: 0, stderr: '' };
       // -force: lines whose change never happened (a crash before the batch) fail harmlessly.
       if (u.code !== 0) error = u.stderr.trim();
     } catch (e) {
@@ -292,10 +333,23 @@ export class SafeApply {
     }
     removeRecord(file);
     this.lastRollback = { changes: r.changes, at: new Date(), ok, ...(error ? { error } : {}) };
-    if (ok) log.warn({ changes: r.changes, undo_errors: error }, 'a network change left unconfirmed by a previous brick process was rolled back at start');
+    if (ok && partial)
+      log.warn(
+        { changes: r.changes, undo_errors: error, witness: r.witness },
+        `a network change a previous brick process was killed applying was rolled back at start: it had not got to making ${r.witness!.dev} a port of ${r.witness!.master}, so only the steps before that were undone (the addresses and routes were never moved)`,
+      );
+    else if (ok) log.warn({ changes: r.changes, undo_errors: error }, 'a network change left unconfirmed by a previous brick process was rolled back at start');
     else log.error({ changes: r.changes, error }, 'a network change left unconfirmed by a previous brick process could NOT be rolled back: check the host');
     return ok ? 'rolled-back' : 'failed';
   }
+}
+
+/** The master of a link now; undefined when it has none or does not exist. */
+async function masterOf(host: NetHost, dev: string): Promise<string | undefined> {
+  const r = await host.ip(['-json', 'link', 'show', 'dev', dev], { allowFailure: true });
+  if (r.code !== 0) return undefined;
+  const links = JSON.parse(r.stdout || '[]') as Array<{ master?: string }>;
+  return links[0]?.master;
 }
 
 /** The one pending-change slot of this brick process. */
