@@ -1,12 +1,11 @@
 // brick's Open vSwitch networking against a private userspace OVS (test/fixtures/ovs.ts).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startOvs, type Ovs } from '../fixtures/ovs.js';
+import { haveUserspaceOvs, startOvs, type Ovs } from '../fixtures/ovs.js';
 import { call, ipn, networkConfig, prerequisite, testCtx } from '../fixtures/network-ctx.js';
 import { run, type Runner } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
@@ -15,13 +14,7 @@ import { linkKey } from '../../src/network/host/context.js';
 import { OVS_READ_ARGS } from '../../src/network/host/ovs.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 
-let haveOvs = false;
-try {
-  execFileSync('ovs-vswitchd', ['--version'], { stdio: 'ignore' });
-  execFileSync('ovsdb-server', ['--version'], { stdio: 'ignore' });
-  haveOvs = process.getuid?.() === 0;
-} catch {}
-const skip = prerequisite(haveOvs, 'needs root, ovsdb-server and ovs-vswitchd (openvswitch-switch)');
+const skip = prerequisite(haveUserspaceOvs(), 'needs root, ovsdb-server and ovs-vswitchd (openvswitch-switch)');
 
 /** A lock table that tells the test which keys each caller asks for, before it waits for them. */
 class WatchedLock extends KeyedLock {

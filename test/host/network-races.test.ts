@@ -11,32 +11,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { delNs, ipn, linksJson, needsRootAndIp, prerequisite, randomNs } from '../fixtures/network-ctx.js';
+import { ipn, linksJson, needsRootAndIp, prerequisite, randomNs, netScratch } from '../fixtures/network-ctx.js';
 import { freePort, startServe } from '../fixtures/serve-process.js';
-import { startOvs, type Ovs } from '../fixtures/ovs.js';
+import { haveUserspaceOvs, startOvs, type Ovs } from '../fixtures/ovs.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
 
 const skip = needsRootAndIp();
-let haveOvs = false;
-try {
-  execFileSync('ovs-vswitchd', ['--version'], { stdio: 'ignore' });
-  execFileSync('ovsdb-server', ['--version'], { stdio: 'ignore' });
-  haveOvs = process.getuid?.() === 0;
-} catch {}
-const skipOvs = skip || prerequisite(haveOvs, 'needs root, ovsdb-server and ovs-vswitchd (openvswitch-switch)');
+const skipOvs = skip || prerequisite(haveUserspaceOvs(), 'needs root, ovsdb-server and ovs-vswitchd (openvswitch-switch)');
 
-const dir = mkdtempSync(join(tmpdir(), 'brick-netrace-'));
-const namespaces: string[] = [];
-const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
-after(async () => {
-  for (const c of children) c.kill('SIGKILL');
-  for (const ns of namespaces) await delNs(ns);
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, namespaces, children } = netScratch('brick-netrace-');
 
 const PW = 'netrace-pw';
 

@@ -4,15 +4,14 @@
 //   rolls back a pending change itself.
 // - a batch that hangs past the call's deadline is killed and undone: the host is as before.
 // - network_setup_control with network.namespace set touches no host file.
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort, startServe } from '../fixtures/serve-process.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { call, delNs, ipn, linksJson, networkConfig, needsRootAndIp, randomNs, testCtx } from '../fixtures/network-ctx.js';
+import { call, ipn, linksJson, networkConfig, needsRootAndIp, randomNs, testCtx, netScratch } from '../fixtures/network-ctx.js';
 import { XmlRpcClient } from '../../src/agent-extension/client.js';
 import { Dispatcher } from '../../src/agent-extension/dispatch.js';
 import { methods } from '../../src/network/methods.js';
@@ -23,14 +22,7 @@ import { setupControl } from '../../src/network/bridge/control0.js';
 import type { XmlRpcValue } from '../../src/rpc/values.js';
 
 const skip = needsRootAndIp();
-const dir = mkdtempSync(join(tmpdir(), 'brick-netsafe-'));
-const namespaces: string[] = [];
-const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
-after(async () => {
-  for (const c of children) c.kill('SIGKILL');
-  for (const ns of namespaces) await delNs(ns);
-  rmSync(dir, { recursive: true, force: true });
-});
+const { dir, namespaces, children } = netScratch('brick-netsafe-');
 
 /** A namespace with uplink mgmt0 carrying 10.77.0.2/24 and the default route via 10.77.0.1. */
 async function hostWithUplink(): Promise<string> {

@@ -4,9 +4,8 @@
 // interface rolled back with its words.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { startOvs, type Ovs } from '../fixtures/ovs.js';
+import { haveUserspaceOvs, startOvs, type Ovs } from '../fixtures/ovs.js';
 import { networkConfig, prerequisite, testCtx, call, rejects } from '../fixtures/network-ctx.js';
 import { methods as networkMethods } from '../../src/network/methods.js';
 import { tunnelCookie } from '../../src/network/overlay/plan.js';
@@ -16,13 +15,7 @@ import type { CallContext } from '../../src/rpc/catalogue.js';
 import { startTestServer } from '../fixtures/server.js';
 import { XmlRpcFault } from '../../src/agent-extension/codec.js';
 
-let haveOvs = false;
-try {
-  execFileSync('ovs-vswitchd', ['--version'], { stdio: 'ignore' });
-  execFileSync('ovs-ofctl', ['--version'], { stdio: 'ignore' });
-  haveOvs = process.getuid?.() === 0;
-} catch {}
-const skip = prerequisite(haveOvs, 'needs root, ovsdb-server, ovs-vswitchd and ovs-ofctl (openvswitch-switch)');
+const skip = prerequisite(haveUserspaceOvs(['ovsdb-server', 'ovs-vswitchd', 'ovs-ofctl']), 'needs root, ovsdb-server, ovs-vswitchd and ovs-ofctl (openvswitch-switch)');
 
 
 describe('overlay tunnels on userspace Open vSwitch', { skip }, () => {
