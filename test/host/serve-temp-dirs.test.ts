@@ -1,24 +1,24 @@
 // Temporary directories a killed brick serve left (hook, define, domR upload: its `finally` never
 // ran) are removed when brick serve starts, only those whose process is gone; a live process's
 // directory, another user's, a link and a name brick does not make stay. They are in /tmp whatever
-// TMPDIR says (the serve test sets TMPDIR elsewhere: what is there stays).
+// TMPDIR says (the serve test sets TMPDIR elsewhere: what is there stays). The serve test runs brick
+// serve in its own mount namespace whose /tmp is a directory of this test: every brick serve sweeps
+// /tmp at start, and the other test files start brick serve too (two files run at once), so in the
+// shared /tmp another serve could sweep this test's left directories first.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort, startServe } from '../fixtures/serve-process.js';
-import { TEMP_ROOT, makeTempDir, sweepLeftTempDirs } from '../../src/shared/temp-dirs.js';
+import { makeTempDir, sweepLeftTempDirs } from '../../src/shared/temp-dirs.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'brick-h-res-tmpdirs-'));
+// Not under /tmp: the serve below sees its own /tmp, and must still read its config here.
+const dir = mkdtempSync(join('/var/tmp', 'brick-h-res-tmpdirs-'));
 const children: Array<{ kill: (s: NodeJS.Signals) => boolean }> = [];
-/** What a test made in /tmp itself (brick serve sweeps only there). */
-const inTmp: string[] = [];
 after(() => {
   for (const c of children) c.kill('SIGKILL');
-  for (const p of inTmp) rmSync(p, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -43,13 +43,12 @@ function layout(tmp: string) {
     old: join(tmp, `brick-hook-${six()}`),
     other: join(tmp, `other-${dead}-${six()}`),
   };
-  if (tmp === TEMP_ROOT) inTmp.push(...Object.values(paths));
   for (const p of [paths.dead, paths.deadDefine, paths.live, paths.foreign, paths.old, paths.other]) {
     mkdirSync(p, { mode: 0o700 });
     writeFileSync(join(p, 'domxml'), '<domain/>');
   }
   chownSync(paths.foreign, 65534, 65534);
-  symlinkSync(paths.live, paths.link);
+  symlinkSync(basename(paths.live), paths.link); // relative: the same target seen from a private /tmp
   return paths;
 }
 
@@ -68,46 +67,37 @@ test('makeTempDir names its process; the sweep removes only a left directory of 
 });
 
 test('brick serve removes at start the temporary directories a killed brick left, in /tmp whatever TMPDIR says', async () => {
-  // Every brick serve sweeps /tmp when it starts, and the other test files start brick serve too (two
-  // files run at once): one of them can sweep this test's left directories in the second before this
-  // serve does. That shows as the directories gone while this serve's log names none of them; the
-  // scenario is then set up again (at most three times). Each attempt asserts everything below.
-  for (let attempt = 1; ; attempt++) {
-    const p = layout(TEMP_ROOT);
-    // TMPDIR names another directory holding a left one: brick serve neither sweeps there (before: it
-    // swept only there) nor writes there.
-    const elsewhere = layout(join(dir, `elsewhere-${attempt}`));
-    const port = await freePort();
-    const config = join(dir, 'brick.toml');
-    writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "tmp-pw"\ngenerate_credentials = false\ntls_cert = ""\ntls_key = ""\n`);
-    const saved = process.env.TMPDIR;
-    process.env.TMPDIR = join(dir, `elsewhere-${attempt}`); // the child's environment: it must change nothing
-    let s;
-    try {
-      s = startServe(config, children);
-    } finally {
-      if (saved === undefined) delete process.env.TMPDIR;
-      else process.env.TMPDIR = saved;
-    }
-    const out = await s.listening;
-    // What this serve said it removed (the line is written before the one saying it listens).
-    const removed = out
-      .split('\n')
-      .map((l) => l.replace(/^<\d>/, ''))
-      .filter((l) => l.includes('removed temporary directories a stopped brick left'))
-      .flatMap((l) => (JSON.parse(l) as { removed: string[] }).removed);
-    const gone = !existsSync(p.dead) && !existsSync(p.deadDefine);
-    if (gone && !removed.includes(p.dead) && !removed.includes(p.deadDefine) && attempt < 3) {
-      s.child.kill('SIGTERM');
-      await s.exited;
-      continue; // swept by another test's brick serve first
-    }
-    assert.ok(gone, `the left directories are gone:\n${out}`);
-    for (const k of ['live', 'foreign', 'link', 'old', 'other'] as const) assert.ok(existsSync(p[k]), `${k} kept`);
-    for (const k of Object.keys(elsewhere) as (keyof typeof elsewhere)[]) assert.ok(existsSync(elsewhere[k]), `${k} under $TMPDIR kept`);
-    assert.ok(removed.includes(p.dead) && removed.includes(p.deadDefine), `this serve says it removed both: ${JSON.stringify(removed)}\n${out}`);
-    s.child.kill('SIGTERM');
-    await s.exited;
-    return;
+  // This serve's /tmp is `priv` (a bind mount in a mount namespace of its own): no other test's brick
+  // serve sees the directories left there, so what goes, this serve removed.
+  const priv = join(dir, 'private-tmp');
+  const p = layout(priv);
+  const inside = (path: string) => join('/tmp', basename(path));
+  // TMPDIR names another directory holding a left one: brick serve neither sweeps there (before: it
+  // swept only there) nor writes there.
+  const elsewhere = layout(join(dir, 'elsewhere'));
+  const port = await freePort();
+  const config = join(dir, 'brick.toml');
+  writeFileSync(config, `[server]\nlisten = "127.0.0.1:${port}"\npassword = "tmp-pw"\ngenerate_credentials = false\ntls_cert = ""\ntls_key = ""\n`);
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = join(dir, 'elsewhere'); // the child's environment: it must change nothing
+  let s;
+  try {
+    s = startServe(config, children, { wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /tmp && exec "$@"', priv] });
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
   }
+  const out = await s.listening;
+  // What this serve said it removed (the line is written before the one saying it listens).
+  const removed = out
+    .split('\n')
+    .map((l) => l.replace(/^<\d>/, ''))
+    .filter((l) => l.includes('removed temporary directories a stopped brick left'))
+    .flatMap((l) => (JSON.parse(l) as { removed: string[] }).removed);
+  assert.ok(!existsSync(p.dead) && !existsSync(p.deadDefine), `the left directories are gone:\n${out}`);
+  for (const k of ['live', 'foreign', 'link', 'old', 'other'] as const) assert.ok(existsSync(p[k]), `${k} kept`);
+  for (const k of Object.keys(elsewhere) as (keyof typeof elsewhere)[]) assert.ok(existsSync(elsewhere[k]), `${k} under $TMPDIR kept`);
+  assert.deepEqual(removed.sort(), [inside(p.dead), inside(p.deadDefine)].sort(), `this serve says it removed both, and nothing else:\n${out}`);
+  s.child.kill('SIGTERM');
+  await s.exited;
 });
