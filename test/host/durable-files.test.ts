@@ -8,7 +8,7 @@
 //    the modes brick asks for are set exactly, and brick's entry sets the umask its children's files
 //    (dd in a durable write) are made with.
 // The judgement of names and pids alone: test/unit/stale-temps.test.ts.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -56,6 +56,17 @@ async function heldWriter(file: string): Promise<{ child: ChildProcess; tmp: str
   };
 }
 
+/** A real fencer with no pool, log-only, no watchdog, in a temp root of its own: stopped and removed after the test. */
+function logOnlyFencer(t: TestContext, name: string): FencerRun {
+  const root = tempRoot(name);
+  const f = new FencerRun(root, [], undefined, { action: 'log-only', watchdog: false });
+  t.after(async () => {
+    await f.stop();
+    removeRoot(root);
+  });
+  return f;
+}
+
 const temps = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.tmp')).sort();
 
 test('the runtime pools file: a killed writer\'s temp file is removed by the next process\'s first write; a live writer\'s is kept', async (t) => {
@@ -83,12 +94,7 @@ test('the runtime pools file: a killed writer\'s temp file is removed by the nex
 });
 
 test('the fencer\'s start removes the temp files killed writers left in state_dir and marker_dir, and keeps a live writer\'s', async (t) => {
-  const root = tempRoot('durable-fencer');
-  const f = new FencerRun(root, [], undefined, { action: 'log-only', watchdog: false });
-  t.after(async () => {
-    await f.stop();
-    removeRoot(root);
-  });
+  const f = logOnlyFencer(t, 'durable-fencer');
   mkdirSync(f.stateDir);
   mkdirSync(f.markerDir);
   const dead = [];
@@ -158,12 +164,7 @@ for (const umask of [0o000, 0o077]) {
 }
 
 test('the real fencer started under umask 000: nothing it makes is writable by others', async (t) => {
-  const root = tempRoot('durable-fencer-mode');
-  const f = new FencerRun(root, [], undefined, { action: 'log-only', watchdog: false });
-  t.after(async () => {
-    await f.stop();
-    removeRoot(root);
-  });
+  const f = logOnlyFencer(t, 'durable-fencer-mode');
   const old = process.umask(0);
   try {
     f.start();
@@ -179,12 +180,7 @@ test('the real fencer started under umask 000: nothing it makes is writable by o
 });
 
 test('the real fencer with a state_dir every user can write (there already): it runs, says so at start, and leaves the mode the admin chose', async (t) => {
-  const root = tempRoot('durable-fencer-loose');
-  const f = new FencerRun(root, [], undefined, { action: 'log-only', watchdog: false });
-  t.after(async () => {
-    await f.stop();
-    removeRoot(root);
-  });
+  const f = logOnlyFencer(t, 'durable-fencer-loose');
   mkdirSync(f.stateDir);
   chmodSync(f.stateDir, 0o777);
   f.start();
