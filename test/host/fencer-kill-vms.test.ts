@@ -100,7 +100,9 @@ test('bindfs frozen: its read/write/mmap holders are killed and gone within kill
   await waitFor('every holder on the frozen pool gone', () => holders.every((h) => h.exited), 10_000 + 2000, 10);
   const gone = Math.max(...holders.map((h) => h.exitAt!)) - tKill;
   assert.ok(gone <= 10_000, `holders gone ${Math.round(gone)} ms after the kill began; kill_timeout_s = 10`);
-  await waitFor('pool a spared (fenced by kill-vms)', () => fencer.state()?.pools[0].kill_vms?.phase === 'fenced', 12_000, 20);
+  await waitFor('pool a spared (fenced by kill-vms)', () => fencer.state()?.pools[0].kill_vms?.phase === 'fenced', 12_000, 20).catch((e: Error) => {
+    throw new Error(`${e.message}; sysrq: ${JSON.stringify(fencer.sysrqText())}; pool a: ${JSON.stringify(fencer.state()?.pools[0])}; kill-vms log:\n${fencer.log().split('\n').filter((l) => /kill-vms|fence|reset/.test(l)).slice(-12).join('\n')}`);
+  });
   const size = fencer.watchdogSize();
   await sleep(3000);
   assert.equal(fencer.sysrqText(), '', `no reset; log:\n${fencer.log()}`);
