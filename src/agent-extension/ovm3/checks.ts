@@ -3,6 +3,7 @@
 import { connect } from 'node:net';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { ipBits } from './args.js';
+import { uninterruptedDump } from '../../shared/ip-dump.js';
 import { isIP } from 'node:net';
 
 /** A TCP connect to host:port within timeoutMs; true when it connects. Never throws for a refused/unreachable peer. */
@@ -56,9 +57,11 @@ function sameAddress(a: string, b: string): boolean {
 
 /** check_dom0_ip(ip) → true when an interface of this host (or of network.namespace) holds ip. */
 export async function checkDom0Ip([ip]: [string], ctx: CallContext): Promise<boolean> {
-  const r = await ctx.run('ip', ['-json', 'addr', 'show'], {
-    timeoutMs: Math.max(1, Math.min(10_000, ctx.remainingMs())),
-    netns: ctx.config.network.namespace || undefined,
-  });
+  const netns = ctx.config.network.namespace || undefined;
+  // an address missed by an interrupted dump would answer "not this host's": read again (shared/ip-dump.ts)
+  const r = await uninterruptedDump(
+    () => ctx.run('ip', ['-json', 'addr', 'show'], { timeoutMs: Math.max(1, Math.min(10_000, ctx.remainingMs())), netns }),
+    'ip -json addr show',
+  );
   return addressesOf(r.stdout).some((a) => sameAddress(a, ip));
 }
