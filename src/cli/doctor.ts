@@ -11,7 +11,7 @@ import type { Io } from './io.js';
 import { EXIT } from './commands.js';
 import { checkAgent, type AgentCheck } from './agent-check.js';
 import { findOnHost, hostToolsReport, type ToolReport } from '../shared/host-tools.js';
-import { looseDirProblem } from '../shared/dir-mode.js';
+import { looseDirProblem, runtimePoolsDirApart } from '../shared/dir-mode.js';
 import { mountOf, parseMountinfo, type MountEntry } from '../fencer/kill-vms/proc-parse.js';
 import { parseUnitSandbox, sandboxVerdict } from './unit-sandbox.js';
 
@@ -189,7 +189,8 @@ export function sysrqChecks(c: Config, s: SysrqFacts): CheckLine[] {
 // ---------------------------------------------------------------- local directories
 
 export interface DirFacts {
-  key: 'state_dir' | 'marker_dir' | 'hooks_dir';
+  /** runtime_pools_dir: the directory of fencer.runtime_pools_file, when it is not marker_dir. */
+  key: 'state_dir' | 'marker_dir' | 'hooks_dir' | 'runtime_pools_dir';
   path: string;
   exists: boolean;
   /** The mount of the directory, or of its nearest existing parent when it is still to be made. */
@@ -223,6 +224,11 @@ export function dirChecks(dirs: DirFacts[]): CheckLine[] {
         ? warn(name, `${on}, mounted noexec: no hook there can run (exit 126), so domain_tweak with hooks: true fails HOOK_FAILED`, `move domain.hooks_dir to a filesystem mounted without noexec, or remount ${m.mountPoint} exec`)
         : ok(name, on);
     }
+    if (d.key === 'runtime_pools_dir')
+      // The agent writes the file there (heartbeat_add_pool), the fencer reads it through a child
+      // with a deadline (a disk that hangs holds the child, never the fencer): where it is, is said;
+      // who can write it is judged by dirModeChecks.
+      return ok(name, d.exists ? on : `not there yet: the agent makes it (0700) at the first heartbeat_add_pool; its parent is ${on}`);
     const what = d.key === 'state_dir' ? 'the fencer\'s lock and state' : 'the fence marker and the lease';
     const where = d.exists ? '' : ` (to be made; its parent is ${on})`;
     if (REMOTE_FS.test(m.fstype))
@@ -261,9 +267,12 @@ export function dirModeChecks(dirs: DirFacts[], me: number | undefined): CheckLi
     const what =
       d.key === 'state_dir'
         ? "they can replace the fencer's state that brick status and the agent read, and its lock"
-        : 'they can remove or replace the fence marker and the lease (and the runtime pools file, when it is there: which pools the fencer guards)';
-    const [mode, packaged] = d.key === 'state_dir' ? ['755', '/run/brick 0755'] : ['700', '/var/lib/brick 0700'];
-    out.push(warn(`${d.key} ${d.path}`, `${problem}: ${what}`, `chown root ${d.path} && chmod ${mode} ${d.path} (as the packages make ${packaged})`));
+        : d.key === 'runtime_pools_dir'
+          ? 'they can replace the runtime pools file, which says which pools the fencer guards: a pool taken out of it is no longer guarded, and a host that loses it is not fenced'
+          : 'they can remove or replace the fence marker and the lease (and the runtime pools file, when it is there: which pools the fencer guards)';
+    const [mode, packaged] = d.key === 'state_dir' ? ['755', '/run/brick 0755'] : ['700', d.key === 'runtime_pools_dir' ? 'the default /var/lib/brick 0700' : '/var/lib/brick 0700'];
+    const key = d.key === 'runtime_pools_dir' ? 'runtime_pools_file\'s directory' : d.key;
+    out.push(warn(`${key} ${d.path}`, `${problem}: ${what}`, `chown root ${d.path} && chmod ${mode} ${d.path} (as the packages make ${packaged})`));
   }
   return out;
 }
@@ -289,7 +298,7 @@ export function unitDirChecks(dirs: DirFacts[], unit: UnitFacts | undefined): Ch
   const out: CheckLine[] = [];
   const fine: string[] = [];
   for (const d of dirs) {
-    if (d.key === 'hooks_dir') continue;
+    if (d.key === 'hooks_dir' || d.key === 'runtime_pools_dir') continue; // the agent writes the runtime pools file, not the fencer
     const path = d.real ?? d.path;
     const v = sandboxVerdict(s, path);
     const shown = path === d.path ? d.path : `${d.path} (${path})`;
@@ -526,7 +535,12 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
   return {
     pools,
     watchdog: watchdogFacts(c.fencer.watchdog_device, mounts),
-    dirs: [dirFacts('state_dir', c.fencer.state_dir, mounts), dirFacts('marker_dir', c.fencer.marker_dir, mounts), dirFacts('hooks_dir', c.domain.hooks_dir, mounts)],
+    dirs: [
+      dirFacts('state_dir', c.fencer.state_dir, mounts),
+      dirFacts('marker_dir', c.fencer.marker_dir, mounts),
+      ...[runtimePoolsDirApart(c.fencer.runtime_pools_file, c.fencer.marker_dir)].flatMap((d) => (d ? [dirFacts('runtime_pools_dir', d, mounts)] : [])),
+      dirFacts('hooks_dir', c.domain.hooks_dir, mounts),
+    ],
     uid: process.getuid?.(),
     sysrq: { trigger, exists: existsSync(trigger), writable, kernelSysrq: readOr('/proc/sys/kernel/sysrq') },
     tools,

@@ -3,7 +3,9 @@
 // fence marker, the lease, the runtime pools file that says which pools the fencer guards) or
 // plant a file of that name before brick makes it. brick makes these directories itself with the
 // packages' modes (state_dir 0755, marker_dir 0700) but leaves one that is there already as it is
-// (an admin chose it): `brick doctor` warns, and the fencer says so at start. Pure.
+// (an admin chose it): `brick doctor` warns, and the fencer says so at start. The runtime pools
+// file's directory is one of them when fencer.runtime_pools_file is set outside marker_dir. Pure.
+import { dirname, normalize } from 'node:path';
 
 /**
  * Why others can write a directory with this mode and owner, or undefined when only its owner can
@@ -17,4 +19,14 @@ export function looseDirProblem(mode: number, uid: number, me: number | undefine
   if (who) return `has mode ${m.toString(8).padStart(4, '0')}: ${who} can write it`;
   if (uid !== 0 && uid !== me) return `is owned by uid ${uid}, who can change its mode and write it`;
   return undefined;
+}
+
+/**
+ * The directory of the runtime pools file when it is not marker_dir (its default place), so that
+ * it is checked on its own; undefined when it is marker_dir.
+ */
+export function runtimePoolsDirApart(runtimePoolsFile: string, markerDir: string): string | undefined {
+  const bare = (p: string) => normalize(p).replace(/(.)\/+$/, '$1');
+  const dir = bare(dirname(runtimePoolsFile));
+  return dir === bare(markerDir) ? undefined : dir;
 }

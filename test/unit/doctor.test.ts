@@ -26,6 +26,7 @@ import {
 } from '../../src/cli/doctor.js';
 import type { Runner } from '../../src/shared/run.js';
 import { mountOf, parseMountinfo } from '../../src/fencer/kill-vms/proc-parse.js';
+import { runtimePoolsDirApart } from '../../src/shared/dir-mode.js';
 
 let dir: string;
 before(() => {
@@ -310,6 +311,34 @@ test('gathering: a real state_dir every user can write is a warning in the judge
   assert.match(loose[0].what, /^has mode 0777: its group and every user can write it/);
   chmodSync(state, 0o755);
   assert.deepEqual(judge(c, await gatherFacts(c)).filter((l) => /has mode/.test(l.what)), []);
+});
+
+test('gathering: fencer.runtime_pools_file outside marker_dir: its directory is checked on its own; one every user can write is a warning saying a pool taken out of the file is no longer guarded', async () => {
+  // Before: only state_dir and marker_dir were looked at, and the runtime pools file (which pools
+  // the fencer guards) may be set anywhere.
+  const rt = join(dir, 'rt-pools');
+  mkdirSync(rt);
+  chmodSync(rt, 0o777);
+  const c = cfg(`[fencer]\nvm_query = "none"\nwatchdog_device = ""\naction = "log-only"\nmarker_dir = "${join(dir, 'marker-not-yet')}"\nruntime_pools_file = "${join(rt, 'pools.json')}"\n`);
+  const f = await gatherFacts(c);
+  assert.deepEqual(f.dirs.map((x) => x.key), ['state_dir', 'marker_dir', 'runtime_pools_dir', 'hooks_dir']);
+  const lines = judge(c, f).filter((l) => l.check.includes(rt));
+  assert.deepEqual(lines.map((l) => [l.level, l.check]), [['ok', `runtime_pools_dir ${rt}`], ['warn', `runtime_pools_file's directory ${rt}`]]);
+  assert.match(lines[1].what, /^has mode 0777: its group and every user can write it: they can replace the runtime pools file, which says which pools the fencer guards: a pool taken out of it is no longer guarded, and a host that loses it is not fenced$/);
+  assert.equal(lines[1].fix, `chown root ${rt} && chmod 700 ${rt} (as the packages make the default /var/lib/brick 0700)`);
+  chmodSync(rt, 0o700);
+  assert.deepEqual(judge(c, await gatherFacts(c)).filter((l) => /has mode/.test(l.what)), []);
+  // in marker_dir (the default place): not a directory of its own
+  const same = cfg(`[fencer]\nvm_query = "none"\nwatchdog_device = ""\nmarker_dir = "${rt}/"\nruntime_pools_file = "${join(rt, 'pools.json')}"\n`);
+  assert.deepEqual((await gatherFacts(same)).dirs.map((x) => x.key), ['state_dir', 'marker_dir', 'hooks_dir']);
+});
+
+test('runtimePoolsDirApart: the runtime pools file\'s directory unless it is marker_dir (trailing slashes and dots aside)', () => {
+  assert.equal(runtimePoolsDirApart('/var/lib/brick/runtime-pools.json', '/var/lib/brick'), undefined);
+  assert.equal(runtimePoolsDirApart('/var/lib/brick/runtime-pools.json', '/var/lib/brick/'), undefined);
+  assert.equal(runtimePoolsDirApart('/var/lib/./brick/p.json', '/var/lib/brick'), undefined);
+  assert.equal(runtimePoolsDirApart('/etc/brick/p.json', '/var/lib/brick'), '/etc/brick');
+  assert.equal(runtimePoolsDirApart('/p.json', '/var/lib/brick'), '/');
 });
 
 test('pools: a second [[fencer.pool]] for the directory of an earlier one (a symlink to it) fails: the fencer refuses to start', () => {
