@@ -111,7 +111,9 @@ let root: string; // the only file_root
 let outside: string; // a directory outside file_roots that escapes must not touch
 let keyPath: string;
 const NODE_XML = `<node><domain type='test'><name>i-2-29-VM</name><memory>524288</memory><vcpu>2</vcpu><os><type>hvm</type></os>
-<devices><graphics type='vnc' port='5901' autoport='no'/></devices></domain></node>`;
+<devices><graphics type='vnc' port='5901' autoport='no'/></devices></domain>
+<domain type='test'><name>i-2-30-PROD</name><memory>524288</memory><vcpu>1</vcpu><os><type>hvm</type></os>
+<devices><graphics type='vnc' port='5902' autoport='no'/></devices></domain></node>`;
 
 /** Every path under dir with its type, mode and content hash: "nothing changed" means equal snapshots. */
 function snapshot(dir: string): string[] {
@@ -266,6 +268,11 @@ describe('Ovm3 module calls over the wire, with the Java client\'s argument type
     assert.deepEqual([notCs.shape, notCs.text], ['string', '0']);
     const gone = await jcall('get_vncport', S('i-9-99-VM'));
     assert.equal(gone.fault?.code, FAULT_CODES.NOT_FOUND.code);
+    // a cloud whose instance.name is PROD names its VMs i-<account>-<id>-PROD (before: INVALID_PARAMS, and "0")
+    const prod = await jcall('ovs_domU_stats', S('i-2-30-PROD'));
+    assert.deepEqual(prod.shape, { struct: Object.fromEntries(keys.map((k) => [k, 'string'])) }, JSON.stringify(prod.fault));
+    const prodVnc = await jcall('get_vncport', S('i-2-30-PROD'));
+    assert.deepEqual([prodVnc.shape, prodVnc.text], ['string', '5902']);
   });
 
   test('ping(str), check_dom0_ip(str) → booleans', async () => {

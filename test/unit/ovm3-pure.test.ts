@@ -65,9 +65,14 @@ test('host names are strict: no leading "-", no spaces, no all-numeric TLD', () 
     assert.throws(() => hostOrIp('host', bad), fault('INVALID_PARAMS'), bad);
 });
 
-test('CloudStack VM names', () => {
-  for (const ok of ['i-2-29-VM', 'r-4-VM', 's-1-VM', 'v-12-VM']) assert.ok(isCloudStackVmName(ok), ok);
-  for (const bad of ['test', 'i-2-29-VMx', 'i-2-29-vm', 'ii-2-VM', '-2-VM', 'i-2-29-VM\n']) assert.ok(!isCloudStackVmName(bad), bad);
+test('CloudStack VM names: i-<account>-<id>-<instance.name>, r-/s-/v-<id>-<instance.name>; instance.name as CloudStack allows it', () => {
+  // Before: only the default instance.name "VM"; a cloud with instance.name = PROD got
+  // INVALID_PARAMS from ovs_domU_stats for every VM (no stats) and "0" from get_vncport.
+  for (const ok of ['i-2-29-VM', 'r-4-VM', 's-1-VM', 'v-12-VM', 'i-2-29-PROD', 'r-4-PROD', 'i-2-29-vm', 'i-2-29-VMx', 'i-2-29-eu_west.1', `i-2-29-${'X'.repeat(64)}`])
+    assert.ok(isCloudStackVmName(ok), ok);
+  // instance.name never has "-", " " or "+" (CloudStack's NetUtils.verifyInstanceName); no control characters, not empty, not longer than 64
+  for (const bad of ['test', 'ii-2-VM', '-2-VM', 'i-2-29-VM\n', 'i-2-29-', 'i-2-29-PR-OD', 'i-2-29-A B', 'i-2-29-A+B', 'i-2-29-A\tB', 'i-2-29-\u00e9', `i-2-29-${'X'.repeat(65)}`, 'i--29-VM', 'i-2-x-VM'])
+    assert.ok(!isCloudStackVmName(bad), bad);
 });
 
 test('paths: absolute, no "..", ~ expands, components ≤ 255 bytes; file names are one component', () => {

@@ -53,8 +53,13 @@ export function domrAddress(name: string, v: unknown, networks: readonly string[
   return ip;
 }
 
-/** CloudStack VM names: i-<account>-<id>-VM, r-<id>-VM, s-, v-. */
-export const CLOUDSTACK_VM_NAME = /^[A-Za-z]-(\d{1,19}-)?\d{1,19}-VM$/;
+/**
+ * CloudStack VM names: i-<account>-<id>-<instance.name>, r-<id>-<instance.name>, s-, v-
+ * (VirtualMachineName.getVmName). instance.name is the cloud's global setting, "VM" by default;
+ * CloudStack refuses one with a hyphen, a space or a plus sign (NetUtils.verifyInstanceName), so
+ * a cloud may name its VMs i-2-29-PROD. Here: printable ASCII without those, at most 64 characters.
+ */
+export const CLOUDSTACK_VM_NAME = /^[A-Za-z]-(\d{1,19}-)?\d{1,19}-[\x21-\x2a\x2c\x2e-\x7e]{1,64}$/;
 
 export function isCloudStackVmName(v: unknown): v is string {
   return typeof v === 'string' && CLOUDSTACK_VM_NAME.test(v);

@@ -183,10 +183,10 @@ export function parseXlUptime(out: string, name: string): string {
   return '0';
 }
 
-/** A CloudStack VM name: i-<account>-<id>-VM, r-<id>-VM, s-<id>-VM, v-<id>-VM. */
-export const VmName = refine(T.String({ description: 'a CloudStack VM name (i-2-29-VM, r-4-VM, ...)' }), (v): string => {
+/** A CloudStack VM name: i-<account>-<id>-<instance.name>, r-<id>-<instance.name>, s-, v- (args.ts). */
+export const VmName = refine(T.String({ description: 'a CloudStack VM name (i-2-29-VM, r-4-VM, i-2-29-PROD with instance.name PROD, ...)' }), (v): string => {
   const s = plainText(v, 256);
-  if (!isCloudStackVmName(s)) throw new Invalid(`"${s}" is not a CloudStack VM name (i-<account>-<id>-VM, r-<id>-VM, s-<id>-VM, v-<id>-VM)`);
+  if (!isCloudStackVmName(s)) throw new Invalid(`"${s}" is not a CloudStack VM name (i-<account>-<id>-<instance.name>, r-<id>-<instance.name>, s-, v-; instance.name is "VM" by default and has no "-", " " or "+")`);
   return s;
 });
 
