@@ -18,6 +18,7 @@ const BRIDGES = 600;
 describe('interrupted dumps on the real kernel', { skip }, () => {
   const ns = randomNs('brick-dump');
   let churn: ChildProcess | undefined;
+  let churnTimer: NodeJS.Timeout | undefined;
   /** Every `ip` process brick ran, with what it printed. */
   const ran: Array<{ args: string[]; r: RunResult }> = [];
   const recording: Runner = Object.assign(
@@ -35,10 +36,14 @@ describe('interrupted dumps on the real kernel', { skip }, () => {
     await run('ip', ['-n', ns, '-batch', '-'], { timeoutMs: 60_000, input: lines.join('\n') + '\n' });
     await ipn(ns, 'link', 'set', 'b0', 'up');
     await ipn(ns, 'addr', 'add', '10.77.0.1/16', 'dev', 'b0');
-    // another process changing links all the while (a test's own loop: not brick's code)
-    churn = spawn('/bin/bash', ['-c', `while :; do ip -n ${ns} link add churn type bridge; ip -n ${ns} link del churn; done`], { stdio: 'ignore' });
+    // Another process changing links all the while: one `ip -batch` fed a link add and del every
+    // 2 ms (no process per change, so little CPU taken from tests running beside this one).
+    churn = spawn('ip', ['-n', ns, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    churn.stdin!.on('error', () => {});
+    churnTimer = setInterval(() => churn?.stdin?.write('link add churn type bridge\nlink del churn\n'), 2);
   });
   after(async () => {
+    clearInterval(churnTimer);
     churn?.kill('SIGKILL');
     ipReader(run, ns, 'link').close();
     ipReader(run, ns, 'addr').close();
