@@ -200,6 +200,8 @@ export interface DirFacts {
   /** Its mode and owner, when it exists. */
   mode?: number;
   uid?: number;
+  /** runtime_pools_dir only: why its look (a child with a deadline) gave no answer. */
+  unanswered?: string;
 }
 
 /** Filesystems whose writes can hang on a network or another process: storage loss hangs them too. */
@@ -224,11 +226,14 @@ export function dirChecks(dirs: DirFacts[]): CheckLine[] {
         ? warn(name, `${on}, mounted noexec: no hook there can run (exit 126), so domain_tweak with hooks: true fails HOOK_FAILED`, `move domain.hooks_dir to a filesystem mounted without noexec, or remount ${m.mountPoint} exec`)
         : ok(name, on);
     }
-    if (d.key === 'runtime_pools_dir')
+    if (d.key === 'runtime_pools_dir') {
       // The agent writes the file there (heartbeat_add_pool), the fencer reads it through a child
       // with a deadline (a disk that hangs holds the child, never the fencer): where it is, is said;
       // who can write it is judged by dirModeChecks.
+      if (d.unanswered)
+        return warn(name, `${on}: ${d.unanswered}; the fencer goes on with the pools it last read from the file, and heartbeat_add_pool fails`, `check the disk under ${d.path}, or set fencer.runtime_pools_file to a file on local persistent disk (the default is /var/lib/brick/runtime-pools.json)`);
       return ok(name, d.exists ? on : `not there yet: the agent makes it (0700) at the first heartbeat_add_pool; its parent is ${on}`);
+    }
     const what = d.key === 'state_dir' ? 'the fencer\'s lock and state' : 'the fence marker and the lease';
     const where = d.exists ? '' : ` (to be made; its parent is ${on})`;
     if (REMOTE_FS.test(m.fstype))
@@ -478,6 +483,20 @@ function dirFacts(key: DirFacts['key'], path: string, mounts: MountEntry[]): Dir
   return { key, path, exists: at === path, mount: mountOf(real, mounts), real: at === path ? real : join(real, path.slice(at.length)), ...(st ? { mode: st.mode, uid: st.uid } : {}) };
 }
 
+/**
+ * The runtime pools file's directory, looked at by `stat` in a child with a deadline, never by this
+ * process: it may be on a disk that hangs (the fencer reads the file the same way). Its mount is
+ * found by the path as written (/proc/self/mountinfo, which never hangs).
+ */
+async function runtimePoolsDirFacts(path: string, mounts: MountEntry[], run: Runner): Promise<DirFacts> {
+  const base: DirFacts = { key: 'runtime_pools_dir', path, exists: false, mount: mountOf(path, mounts) };
+  const q = await tryRun(run, 'stat', ['-L', '-c', '%f %u', '--', path], 5000);
+  const m = /^([0-9a-f]+) (\d+)$/.exec(q.out);
+  if (q.ok && m) return { ...base, exists: true, mode: parseInt(m[1], 16), uid: Number(m[2]) };
+  if (/No such file or directory/.test(q.out)) return base; // to be made by the agent
+  return { ...base, unanswered: `stat gave no answer (${q.out.slice(0, 200)})` };
+}
+
 const UNIT_PROPERTIES = ['LoadState', 'ProtectSystem', 'ProtectHome', 'PrivateTmp', 'ReadWritePaths', 'ReadOnlyPaths', 'InaccessiblePaths', 'StateDirectory', 'RuntimeDirectory', 'CacheDirectory', 'LogsDirectory', 'ConfigurationDirectory'];
 // systemd 219 (EL7) names them ...Directories=.
 const UNIT_PROPERTIES_219 = ['ReadWriteDirectories', 'ReadOnlyDirectories', 'InaccessibleDirectories'];
@@ -524,6 +543,8 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
     if (useVirsh && which('virsh')) vmQuery = await tryRun(run, 'virsh', [...(c.domain.libvirt_uri ? ['-c', c.domain.libvirt_uri] : []), 'list', '--name'], vmTimeout);
     else if ((c.fencer.vm_query === 'xl' || c.fencer.vm_query === 'auto') && which('xl')) vmQuery = await tryRun(run, 'xl', ['list'], vmTimeout);
   }
+  const apart = runtimePoolsDirApart(c.fencer.runtime_pools_file, c.fencer.marker_dir);
+  const rtDir = apart === undefined ? undefined : await runtimePoolsDirFacts(apart, mounts, run);
   const ovs = c.network.backend === 'openvswitch' && which('ovs-vsctl');
   const [ovsShow, dpdk, clock, agent, fencerUnit] = await Promise.all([
     ovs ? tryRun(run, 'ovs-vsctl', ['--timeout=5', 'show'], 6000) : undefined,
@@ -538,7 +559,7 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
     dirs: [
       dirFacts('state_dir', c.fencer.state_dir, mounts),
       dirFacts('marker_dir', c.fencer.marker_dir, mounts),
-      ...[runtimePoolsDirApart(c.fencer.runtime_pools_file, c.fencer.marker_dir)].flatMap((d) => (d ? [dirFacts('runtime_pools_dir', d, mounts)] : [])),
+      ...(rtDir ? [rtDir] : []),
       dirFacts('hooks_dir', c.domain.hooks_dir, mounts),
     ],
     uid: process.getuid?.(),

@@ -19,7 +19,7 @@ import { STOP_SIGNALS, IGNORED_SIGNALS, FENCER_SUSPEND_SIGNALS, onSignals } from
 import { findOnHost } from '../shared/host-tools.js';
 import { procStart } from '../shared/process-identity.js';
 import { sweepStaleTemps } from '../shared/stale-temps.js';
-import { looseDirProblem, runtimePoolsDirApart } from '../shared/dir-mode.js';
+import { looseDirProblem } from '../shared/dir-mode.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
@@ -305,18 +305,17 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   }
   // One that was there already keeps its mode (an admin chose it); others who can write it can
   // replace what the fencer writes there: said, as brick doctor says it (shared/dir-mode.ts).
-  const rtDir = runtimePoolsDirApart(f.runtime_pools_file, f.marker_dir);
-  for (const [dir, key] of [[f.state_dir, 'state_dir'], [f.marker_dir, 'marker_dir'], ...(rtDir ? [[rtDir, 'runtime_pools_file'] as const] : [])] as const) {
+  // Not the runtime pools file's directory: it may be on a disk that hangs, which the fencer only
+  // ever reads through a child with a deadline (below); brick doctor judges its mode.
+  for (const [dir, key] of [[f.state_dir, 'state_dir'], [f.marker_dir, 'marker_dir']] as const) {
     let problem: string | undefined;
     try {
       const st = statSync(dir);
       problem = looseDirProblem(st.mode, st.uid, process.getuid?.());
     } catch {
-      /* made above (the runtime pools directory: by the agent, when it first adds a pool): said by the writes that follow */
+      /* made above: a stat that fails now is said by the writes that follow */
     }
-    if (problem && key === 'runtime_pools_file')
-      log.warn({ runtime_pools_dir: dir }, `the directory ${dir} of fencer.runtime_pools_file ${problem}: others can replace the file that says which pools the fencer guards (brick doctor says how to fix it)`);
-    else if (problem) log.warn({ [key]: dir }, `fencer.${key} ${dir} ${problem}: others can replace what the fencer writes there (brick doctor says how to fix it)`);
+    if (problem) log.warn({ [key]: dir }, `fencer.${key} ${dir} ${problem}: others can replace what the fencer writes there (brick doctor says how to fix it)`);
   }
 
   // ---- runtime pools (runtime-pools.ts): the orchestrator's, from fencer.runtime_pools_file ----

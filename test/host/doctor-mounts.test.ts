@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gatherFacts, judge } from '../../src/cli/doctor.js';
 import { parseConfigText } from '../../src/config/load.js';
+import { FaultFsPool, faultfsMissing } from './fencer-harness.js';
+import { prerequisite } from '../fixtures/network-ctx.js';
 
 const root = mkdtempSync(join(tmpdir(), 'brick-doctor-mounts-'));
 const cleanups: Array<() => void> = [];
@@ -69,4 +71,29 @@ test('doctor on real mounts: a watchdog node on a nodev mount fails (and opening
     assert.equal(st.level, 'warn', JSON.stringify(st));
     assert.match(st.what, /not in memory: the fencer's loop writes its state there itself on every tick/);
   }
+});
+
+test('doctor with fencer.runtime_pools_file on a disk that hangs (faultfs): it looks at that directory through a child with a deadline, answers, and warns', { skip: prerequisite(!faultfsMissing(), faultfsMissing() ?? '') }, async (t) => {
+  // A look from doctor's own process (statSync) would hang it for good, as the fencer's start did
+  // with the first version of this check (CI caught it): never done.
+  const fs = new FaultFsPool(root, 'rt');
+  t.after(() => fs.cleanup());
+  await fs.mount();
+  const rtDir = join(fs.mnt, 'lib');
+  mkdirSync(rtDir);
+  const c = parseConfigText(
+    `[fencer]\naction = "log-only"\nvm_query = "none"\nwatchdog_device = ""\nstate_dir = "${join(root, 'hung-state')}"\nmarker_dir = "${join(root, 'hung-marker')}"\nruntime_pools_file = "${join(rtDir, 'pools.json')}"\n`,
+  ).config!;
+  fs.setMode('hang');
+  await new Promise((r) => setTimeout(r, 1500)); // past the kernel's FUSE attribute cache (1 s): a stat now asks the daemon
+  const t0 = performance.now();
+  const lines = judge(c, await gatherFacts(c));
+  const took = performance.now() - t0;
+  assert.ok(took < 15_000, `doctor answered after ${Math.round(took)} ms`);
+  const rt = lines.filter((l) => l.check === `runtime_pools_dir ${rtDir}`);
+  assert.deepEqual(rt.map((l) => l.level), ['warn'], JSON.stringify(rt));
+  assert.match(rt[0].what, /stat gave no answer .*; the fencer goes on with the pools it last read from the file, and heartbeat_add_pool fails$/);
+  fs.setMode('ok');
+  const again = judge(c, await gatherFacts(c)).filter((l) => l.check === `runtime_pools_dir ${rtDir}`);
+  assert.deepEqual(again.map((l) => l.level), ['ok'], JSON.stringify(again));
 });

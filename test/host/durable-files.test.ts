@@ -129,18 +129,6 @@ test('the agent\'s start (safe-apply recover): the temp file of a pending-change
 
 const mode = (p: string) => (statSync(p).mode & 0o7777).toString(8);
 
-test('the real fencer whose runtime_pools_file is in a directory (apart from marker_dir) every user can write: it says so at start', async (t) => {
-  // Before: not said; such a user can take a pool out of the file, and the fencer no longer guards it.
-  const f = logOnlyFencer(t, 'durable-fencer-loose-rt');
-  const rtDir = dirname(f.runtimePoolsFile);
-  mkdirSync(rtDir, { recursive: true });
-  chmodSync(rtDir, 0o777);
-  f.start();
-  await waitFor(`the fencer's state (${f.log()})`, () => f.state(), 30_000);
-  await waitFor(`the warning (${f.log()})`, () => f.log().includes(`the directory ${rtDir} of fencer.runtime_pools_file has mode 0777: its group and every user can write it: others can replace the file that says which pools the fencer guards`), 10_000);
-  assert.equal(mode(rtDir), '777');
-});
-
 for (const umask of [0o000, 0o077]) {
   test(`under umask ${umask.toString(8).padStart(3, '0')}: atomic writes, the lock, the directories brick makes get their own modes`, async (t) => {
     const root = tempRoot('durable-mode');
