@@ -2,6 +2,7 @@
 // Everything that changes the host goes through a Runner, so tests can hand a recording runner to
 // the code that decides and keep the real one for the edge.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { BrickError } from './errors.js';
 import { CHILD_PATH, missingFlagUse, toolPath } from './host-tools.js';
 
@@ -112,6 +113,22 @@ export const run: Runner = async (cmd, args, opts) => {
   return spawnOnce(cmd, file, argv, opts);
 };
 
+/**
+ * How long run() waits, after SIGKILL at the deadline (or on an abort), for the child to end before
+ * it answers anyway: a child stuck in the kernel may never end, and the deadline is the caller's.
+ */
+export const KILL_GRACE_MS = 1000;
+
+/** ", in <wchan>" for a pid (what it waits on in the kernel), or "" when it cannot be read. */
+function wchanOf(pid: number | undefined): string {
+  try {
+    const w = pid ? readFileSync(`/proc/${pid}/wchan`, 'utf8').trim() : '';
+    return w && w !== '0' ? `, in ${w}` : '';
+  } catch {
+    return '';
+  }
+}
+
 /** A session's line longer than this (no newline yet) ends it: a child gone wrong, not an answer. */
 const SESSION_MAX_LINE = 64 * 1024 * 1024;
 
@@ -202,6 +219,7 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     let exitCode: number | null = null;
     let exitSignal: NodeJS.Signals | null = null;
     let timer: NodeJS.Timeout | undefined;
+    let grace: NodeJS.Timeout | undefined;
     /**
      * SIGKILL the child's process group: the child and whatever it started that stayed in it. After
      * the child has been reaped, only while no process has its pid (while any member of the group
@@ -231,17 +249,25 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
     const done = () => {
       settled = true;
       clearTimeout(timer);
+      clearTimeout(grace);
       opts.signal?.removeEventListener('abort', onAbort);
     };
-    /** Brick stopped it: the fault now, without waiting for a grandchild that may hold its output open. */
-    const stoppedNow = () => {
+    /**
+     * Brick stopped it: the fault now, without waiting for a grandchild that may hold its output open.
+     * `stuck`: the child itself has not ended KILL_GRACE_MS after its SIGKILL (see kill).
+     */
+    const stoppedNow = (stuck = false) => {
       if (settled) return;
       done();
       child.stdout!.destroy();
       child.stderr!.destroy();
-      if (killedFor === 'abort') return reject(stopped(shown(), opts.signal!, true));
-      if (killedFor === 'timeout') return reject(new BrickError('TIMEOUT', `${shown()}: no answer within ${opts.timeoutMs} ms; killed`, { command: shown() }));
-      reject(new BrickError('COMMAND_FAILED', `${shown()}: printed more than ${maxBuffer} bytes; killed`, { command: shown() }));
+      const still = stuck ? `; it has not ended ${KILL_GRACE_MS} ms later (pid ${child.pid}, stuck in the kernel${wchanOf(child.pid)}): it runs none of its own code any more, and ends when the kernel lets it` : '';
+      if (killedFor === 'abort') {
+        const e = stopped(shown(), opts.signal!, true);
+        return reject(still ? new BrickError(e.fault, e.message + still, e.detail) : e);
+      }
+      if (killedFor === 'timeout') return reject(new BrickError('TIMEOUT', `${shown()}: no answer within ${opts.timeoutMs} ms; killed${still}`, { command: shown(), ...(stuck ? { stuck: true } : {}) }));
+      reject(new BrickError('COMMAND_FAILED', `${shown()}: printed more than ${maxBuffer} bytes; killed${still}`, { command: shown() }));
     };
     const kill = (why: NonNullable<typeof killedFor>) => {
       if (killedFor || settled) return;
@@ -255,6 +281,11 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
       }
       killedFor = why;
       if (exited) return stoppedNow();
+      // Its exit normally follows the SIGKILL at once, and the fault waits for it (what it did is
+      // over before the caller goes on, an undo for instance). A child in an uninterruptible wait (a
+      // FUSE request its daemon holds, a disk that does not answer) ends only when the kernel lets
+      // it, maybe never: the deadline must still hold, so the fault comes after a short grace.
+      grace = setTimeout(() => stoppedNow(true), KILL_GRACE_MS);
     };
     function onAbort(): void {
       kill('abort');
