@@ -20,6 +20,7 @@ import { BrickError } from '../shared/errors.js';
 import type { Runner } from '../shared/run.js';
 import { DURABLE_STEP_TIMEOUT_MS, resolveDurableWriteTools, writeDurablyAt, type DurableStep, type DurableWriteTools } from '../shared/durable-write.js';
 import { pidRuns, staleTempFiles } from '../shared/stale-temps.js';
+import { dirsMade } from '../shared/dir-mode.js';
 import { runtimePoolsText, type RuntimePoolEntry } from './runtime-pools.js';
 import { MARKER_DIR_MODE } from './marker.js';
 
@@ -150,12 +151,7 @@ export class RuntimePoolsWriter {
  * One that is there already is left as it is.
  */
 export async function makeDir(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true, mode: MARKER_DIR_MODE });
-  if (first === undefined) return;
-  for (let d = dir; ; d = dirname(d)) {
-    await chmod(d, MARKER_DIR_MODE);
-    if (d === first || d === dirname(d)) break;
-  }
+  for (const d of dirsMade(dir, await mkdir(dir, { recursive: true, mode: MARKER_DIR_MODE }))) await chmod(d, MARKER_DIR_MODE);
 }
 
 /** The temp files of `file` a writer that is gone left, removed; the paths removed. Rejects when the directory cannot be read. */

@@ -3,8 +3,9 @@
 // storage-health calls. Ages in it are as of `written_at_ms`; readers add the file's own age
 // (`stateAgeS`) and treat a file older than STATE_STALE_S as "the fencer is not running".
 import { chmodSync, readFileSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../shared/atomic-write.js';
+import { dirsMade } from '../shared/dir-mode.js';
 import { processFacts, recordedProcess, type ProcessFacts } from '../shared/process-identity.js';
 import { boundedReader, noAnswer, readFailure, type BoundedReader } from '../shared/bounded-read.js';
 import { bootMonoMs } from './clock.js';
@@ -132,13 +133,8 @@ export function stateRecord(s: FencerState): PreviousRecord {
  * there already is left as it is (`brick doctor` says when others can write it).
  */
 export function ensureDir(dir: string, mode = 0o755): void {
-  const first = mkdirSync(dir, { recursive: true, mode });
-  if (first === undefined) return;
   // mkdirSync returns the first directory it made: it and every one below it down to dir are ours.
-  for (let d = dir; ; d = dirname(d)) {
-    chmodSync(d, mode);
-    if (d === first || d === dirname(d)) break;
-  }
+  for (const d of dirsMade(dir, mkdirSync(dir, { recursive: true, mode }))) chmodSync(d, mode);
 }
 
 /**

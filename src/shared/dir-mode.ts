@@ -30,3 +30,17 @@ export function runtimePoolsDirApart(runtimePoolsFile: string, markerDir: string
   const dir = bare(dirname(runtimePoolsFile));
   return dir === bare(markerDir) ? undefined : dir;
 }
+
+/**
+ * The directories `mkdir -p dir` made, given the first one it made (what mkdir's recursive mode
+ * returns; undefined: it made none): `dir` and each parent up to `first`, deepest first. Each one
+ * gets brick's mode (the umask left it out). Pure.
+ */
+export function dirsMade(dir: string, first: string | undefined): string[] {
+  if (first === undefined) return [];
+  const out: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    out.push(d);
+    if (d === first || d === dirname(d)) return out;
+  }
+}
