@@ -79,10 +79,61 @@ export async function pathInRoots(name: string, v: unknown, roots: readonly stri
   if (!lexRoots.some((r) => isInside(p, r)))
     throw new BrickError('PATH_REFUSED', `${name}: ${p} is outside server.file_roots (${roots.join(', ')})`);
   const real = await realTarget(p);
-  const realRoots = await Promise.all(lexRoots.map((r) => realTarget(r).catch(() => r)));
-  if (!realRoots.some((r) => isInside(real, r)))
-    throw new BrickError('PATH_REFUSED', `${name}: ${p} leads to ${real} through a symlink, outside server.file_roots`);
-  return real;
+  // The roots resolved one at a time, those that (as written) hold the target first, until one holds
+  // it: a call under /root/.ssh never touches /OVS/Repositories, whose disk may not answer.
+  const ordered = [...lexRoots.filter((r) => isInside(real, r) || isInside(p, r)), ...lexRoots.filter((r) => !isInside(real, r) && !isInside(p, r))];
+  for (const r of ordered) if (isInside(real, await realTarget(r).catch(() => r))) return real;
+  throw new BrickError('PATH_REFUSED', `${name}: ${p} leads to ${real} through a symlink, outside server.file_roots`);
+}
+
+/** A file call's operation under one root older than this has had no answer: its disk hangs. */
+export const ROOT_STUCK_MS = 10_000;
+/** Two operations under one root older than this each: a disk that hardly answers, for this purpose. */
+export const ROOT_SLOW_MS = 3000;
+
+/**
+ * The Ovm3 file calls under each file root, under way. Their file system operations run on the
+ * libuv threadpool (four threads for the whole agent: every asynchronous fs call, the fencer-file
+ * reads of heartbeat_status, DNS lookups); one on a disk that does not answer (the primary storage's
+ * NFS or OCFS2 gone: just what the fencer is there for) holds its thread until the disk answers,
+ * perhaps never, and its call answers TIMEOUT at its deadline with the operation still under way.
+ * So a root with an operation under way for ROOT_STUCK_MS, or two for ROOT_SLOW_MS, gets no new one
+ * until they end: a call there fails at once (TIMEOUT, nothing done), and the rest of the agent
+ * keeps its threads. Other roots are not affected.
+ */
+export class RootFlights {
+  private readonly underWay = new Map<string, Set<{ since: number }>>();
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  async run<T>(root: string, fn: () => Promise<T>): Promise<T> {
+    const t = this.now();
+    const open = this.underWay.get(root) ?? new Set();
+    const ages = [...open].map((o) => t - o.since).sort((a, b) => b - a);
+    if ((ages[0] ?? 0) >= ROOT_STUCK_MS || (ages[1] ?? 0) >= ROOT_SLOW_MS)
+      throw new BrickError(
+        'TIMEOUT',
+        `${root}: ${ages.length === 1 ? 'an earlier file call there has' : `${ages.length} earlier file calls there have`} had no answer from its disk for ${Math.round(ages[0] / 100) / 10} s (a hung disk?): not starting another (each would hold one of the agent's four I/O threads); nothing was done`,
+        { root },
+      );
+    const me = { since: t };
+    open.add(me);
+    this.underWay.set(root, open);
+    try {
+      return await fn();
+    } finally {
+      open.delete(me);
+      if (!open.size && this.underWay.get(root) === open) this.underWay.delete(root);
+    }
+  }
+}
+
+/** The agent's one table (tests make their own). */
+export const rootFlights = new RootFlights();
+
+/** The file root (as written, resolved) that holds path p as written, the deepest if several; p itself when none does (then pathInRoots refuses it). */
+export function rootOf(p: string, roots: readonly string[]): string {
+  const holding = roots.map((r) => resolve(r)).filter((r) => isInside(p, r));
+  return holding.sort((a, b) => b.length - a.length)[0] ?? p;
 }
 
 function errno(e: unknown): string | undefined {
@@ -234,17 +285,27 @@ export const FileMode = refine(T.Union([T.Integer(), I8, T.String()]), (v): numb
 
 const roots = (ctx: CallContext) => ctx.config.server.file_roots;
 
+/** fn, counted under the file root that holds `path` as written (RootFlights); a path no root holds is refused by fn's pathInRoots. */
+function underRoot<T>(name: string, path: unknown, ctx: CallContext, fn: () => Promise<T>): Promise<T> {
+  const p = normalisePath(name, path);
+  return rootFlights.run(rootOf(p, roots(ctx)), fn);
+}
+
 /** ovs_mkdirs(dir[, mode]) → nil when it created the directory, true when it existed (the module's contract). */
 export async function ovsMkdirs([path, m = 0o700]: [string, number?], ctx: CallContext): Promise<null | true> {
-  const dir = await pathInRoots('dir', path, roots(ctx));
-  return withDirs(ctx.locks, dir, m, [], async (made) => (made ? null : true));
+  return underRoot('dir', path, ctx, async () => {
+    const dir = await pathInRoots('dir', path, roots(ctx));
+    return withDirs(ctx.locks, dir, m, [], async (made) => (made ? null : true));
+  });
 }
 
 /** ovs_check_file(file) → true when it is a regular file (following symlinks that stay inside file_roots). */
 export async function ovsCheckFile([path]: [string], ctx: CallContext): Promise<boolean> {
-  const file = await pathInRoots('file', path, roots(ctx));
-  const st = await stat(file).catch(() => undefined);
-  return Boolean(st?.isFile());
+  return underRoot('file', path, ctx, async () => {
+    const file = await pathInRoots('file', path, roots(ctx));
+    const st = await stat(file).catch(() => undefined);
+    return Boolean(st?.isFile());
+  });
 }
 
 async function writeInto(dir: string, name: string, data: string | Buffer, dirMode: number, fileMode: (existing?: number) => number, ctx: CallContext) {
@@ -258,11 +319,13 @@ async function writeInto(dir: string, name: string, data: string | Buffer, dirMo
 
 /** ovs_upload_file(path, filename, content) → true. Creates path (0700) when missing; a file replaced keeps its owner and group. */
 export async function ovsUploadFile([path, name, data]: [string, string, string | Buffer], ctx: CallContext): Promise<true> {
-  const dir = await pathInRoots('path', path, roots(ctx));
-  const target = await pathInRoots('filename', join(dir, name), roots(ctx));
-  const inSshDir = basename(dir) === '.ssh';
-  await writeInto(dirname(target), basename(target), data, 0o700, (old) => (inSshDir ? 0o600 : (old ?? 0o644)), ctx);
-  return true;
+  return underRoot('path', path, ctx, async () => {
+    const dir = await pathInRoots('path', path, roots(ctx));
+    const target = await pathInRoots('filename', join(dir, name), roots(ctx));
+    const inSshDir = basename(dir) === '.ssh';
+    await writeInto(dirname(target), basename(target), data, 0o700, (old) => (inSshDir ? 0o600 : (old ?? 0o644)), ctx);
+    return true as const;
+  });
 }
 
 /**
@@ -275,12 +338,14 @@ export async function ovsUploadSshKey([name, key]: [string, string | Buffer], ct
   // as the bytes of the request, isTextView: text all the same.)
   if (isTextView(data)) data = data.toString('utf8');
   if (typeof data === 'string' && data.length && !data.endsWith('\n')) data += '\n';
-  const dir = await pathInRoots('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), roots(ctx));
-  const target = await pathInRoots('keyfile', join(dir, name), roots(ctx));
-  await withDirs(ctx.locks, dir, 0o700, [`file:${target}`], async () => {
-    const st = await stat(dir);
-    if ((st.mode & 0o077) !== 0) await chmod(dir, st.mode & 0o700);
-    await atomicWrite(dir, name, data, 0o600);
+  return underRoot('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), ctx, async () => {
+    const dir = await pathInRoots('ovm3.ssh_key directory', dirname(ctx.config.ovm3.ssh_key), roots(ctx));
+    const target = await pathInRoots('keyfile', join(dir, name), roots(ctx));
+    await withDirs(ctx.locks, dir, 0o700, [`file:${target}`], async () => {
+      const st = await stat(dir);
+      if ((st.mode & 0o077) !== 0) await chmod(dir, st.mode & 0o700);
+      await atomicWrite(dir, name, data, 0o600);
+    });
+    return true as const;
   });
-  return true;
 }
