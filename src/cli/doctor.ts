@@ -430,7 +430,8 @@ function readOr(path: string): string | undefined {
 async function tryRun(run: Runner, cmd: string, args: string[], timeoutMs: number): Promise<CommandFacts> {
   const command = [cmd, ...args].join(' ');
   try {
-    const r = await run(cmd, args, { timeoutMs, allowFailure: true });
+    // doctor holds nothing per child: it answers even when one is stuck in the kernel past its SIGKILL
+    const r = await run(cmd, args, { timeoutMs, allowFailure: true, giveUpOnStuck: true });
     const text = (r.code === 0 ? r.stdout || r.stderr : r.stderr || r.stdout).trim();
     return { command, ok: r.code === 0, out: r.code === 0 ? text.split('\n').slice(0, 200).join('\n') : text.split('\n')[0] };
   } catch (e) {

@@ -29,6 +29,17 @@ export interface RunOptions {
    * left in its group, so a background child it left cannot outlive it or hold its output open.
    */
   killGroupOnExit?: boolean;
+  /**
+   * At the deadline (or an abort), answer KILL_GRACE_MS after the SIGKILL even when the child has not
+   * ended: one in an uninterruptible wait (a FUSE request its daemon holds, a disk that does not
+   * answer) ends only when the kernel lets it, perhaps never. Off by default: without it run()
+   * settles once the child has ended, which callers rely on that keep one child per key or one write
+   * per file (the fencer's single-flight.ts joins a stuck child instead of starting a second;
+   * durable-write.ts never starts the next write of a file while a dd of the last may still write its
+   * temp file), and which answer by a deadline of their own. For callers that hold nothing of the
+   * kind and must answer whatever the kernel does (brick doctor's looks).
+   */
+  giveUpOnStuck?: boolean;
 }
 
 export interface RunResult {
@@ -114,8 +125,8 @@ export const run: Runner = async (cmd, args, opts) => {
 };
 
 /**
- * How long run() waits, after SIGKILL at the deadline (or on an abort), for the child to end before
- * it answers anyway: a child stuck in the kernel may never end, and the deadline is the caller's.
+ * With giveUpOnStuck: how long run() waits, after SIGKILL at the deadline (or on an abort), for the
+ * child to end before it answers anyway (a child stuck in the kernel may never end).
  */
 export const KILL_GRACE_MS = 1000;
 
@@ -282,10 +293,10 @@ function spawnOnce(cmd: string, file: string, argv: readonly string[], opts: Run
       killedFor = why;
       if (exited) return stoppedNow();
       // Its exit normally follows the SIGKILL at once, and the fault waits for it (what it did is
-      // over before the caller goes on, an undo for instance). A child in an uninterruptible wait (a
-      // FUSE request its daemon holds, a disk that does not answer) ends only when the kernel lets
-      // it, maybe never: the deadline must still hold, so the fault comes after a short grace.
-      grace = setTimeout(() => stoppedNow(true), KILL_GRACE_MS);
+      // over before the caller goes on, an undo for instance). A child in an uninterruptible wait
+      // ends only when the kernel lets it, maybe never: with giveUpOnStuck the fault comes after a
+      // short grace all the same.
+      if (opts.giveUpOnStuck) grace = setTimeout(() => stoppedNow(true), KILL_GRACE_MS);
     };
     function onAbort(): void {
       kill('abort');

@@ -1,6 +1,8 @@
-// The runner's deadline holds for a child SIGKILL cannot end at once: a `stat` whose FUSE request
-// the daemon holds (faultfs "hang") is in an uninterruptible wait; before, run() waited for its exit
-// for as long as the daemon held it (620 s in the doctor test that found it), and so did its caller.
+// A child SIGKILL cannot end at once: a `stat` whose FUSE request the daemon holds (faultfs "hang")
+// is in an uninterruptible wait. With giveUpOnStuck, run() answers KILL_GRACE_MS after the kill all
+// the same (before, it waited for the exit for as long as the daemon held it: 620 s in the doctor
+// test that found it). Without it, run() still settles only once the child has ended, which the
+// fencer's single flights and durable writes rely on (one stuck child per key, never a second).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -56,7 +58,7 @@ for (const how of ['deadline', 'abort'] as const) {
     await sleep(1500); // past the kernel's FUSE attribute cache: the stat asks the daemon, which holds it
     const ac = new AbortController();
     const timer = how === 'abort' ? setTimeout(() => ac.abort(new Error('the call was cancelled')), 500) : undefined;
-    const { e, ms, pid } = await stuckFault(run('stat', ['--', join(fs.mnt, 'f')], { timeoutMs: how === 'deadline' ? 500 : 30_000, signal: ac.signal }));
+    const { e, ms, pid } = await stuckFault(run('stat', ['--', join(fs.mnt, 'f')], { timeoutMs: how === 'deadline' ? 500 : 30_000, signal: ac.signal, giveUpOnStuck: true }));
     clearTimeout(timer);
     assert.equal(e.fault, 'TIMEOUT');
     assert.match(e.message, new RegExp(`killed(: the call was cancelled)?; it has not ended ${KILL_GRACE_MS} ms later \\(pid ${pid}, stuck in the kernel(, in \\w+)?\\)`));
@@ -70,6 +72,22 @@ for (const how of ['deadline', 'abort'] as const) {
 
 test('a child that dies at its SIGKILL: the fault waits for its exit (no grace used), as before', { skip, timeout: 30_000 }, async () => {
   const t0 = performance.now();
-  await assert.rejects(run('sleep', ['20'], { timeoutMs: 300 }), (e: unknown) => isBrickError(e) && e.fault === 'TIMEOUT' && !/has not ended/.test(e.message));
+  await assert.rejects(run('sleep', ['20'], { timeoutMs: 300, giveUpOnStuck: true }), (e: unknown) => isBrickError(e) && e.fault === 'TIMEOUT' && !/has not ended/.test(e.message));
   assert.ok(performance.now() - t0 < 300 + KILL_GRACE_MS, 'well before the grace would end');
+});
+
+test('without giveUpOnStuck, run() settles only once the stuck child has ended (what single flights and durable writes rely on)', { skip, timeout: 60_000 }, async () => {
+  fs.setMode('hang');
+  await sleep(1500);
+  let settled: string | undefined;
+  const p = run('stat', ['--', join(fs.mnt, 'f')], { timeoutMs: 500 }).then(
+    () => (settled = 'answered'),
+    (e: unknown) => (settled = isBrickError(e) ? e.message : String(e)),
+  );
+  await sleep(500 + KILL_GRACE_MS + 1500);
+  assert.equal(settled, undefined, 'still waiting for the child the kernel holds');
+  fs.setMode('ok');
+  await waitFor('run() settles once the child has ended', () => settled, 10_000);
+  await p;
+  assert.match(settled!, /no answer within 500 ms; killed$/);
 });
