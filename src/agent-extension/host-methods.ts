@@ -9,7 +9,7 @@ import { method } from '../rpc/params.js';
 import type { XmlRpcStruct } from '../rpc/values.js';
 import { BRICK_VERSION } from '../shared/version.js';
 import { hostToolsReport } from '../shared/host-tools.js';
-import { ipOnlyReads, uninterruptedDump } from '../shared/ip-dump.js';
+import { runIp } from '../shared/ip-dump.js';
 import { hypervisorOf, probeHostKind, type HostKind } from './ovm3/hypervisor.js';
 import { readOvsVersion } from './ovm3/module-info.js';
 import { detectDpdk } from '../network/dpdk/operations.js';
@@ -86,9 +86,9 @@ async function watchdogFacts(device: string): Promise<WatchdogFacts> {
 export async function hostCapabilities(ctx: CallContext, kind: HostKind = probeHostKind()): Promise<XmlRpcStruct> {
   const deadline = () => Math.max(1, Math.min(PROBE_TIMEOUT_MS, ctx.remainingMs() - 50));
   const out = (cmd: string, args: string[], netns?: string) => {
-    const once = () => ctx.run(cmd, args, { timeoutMs: deadline(), allowFailure: true, netns });
+    const opts = { timeoutMs: deadline(), allowFailure: true, netns };
     // a listing the kernel interrupted is read again (shared/ip-dump.ts)
-    const r = cmd === 'ip' && ipOnlyReads(args) ? uninterruptedDump(once, `${cmd} ${args.join(' ')}`) : once();
+    const r = cmd === 'ip' ? runIp(ctx.run, args, opts) : ctx.run(cmd, args, opts);
     return soft(r.then((x) => (x.code === 0 ? x.stdout : '')), '');
   };
   const hypervisor = hypervisorOf(kind);

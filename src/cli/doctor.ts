@@ -545,14 +545,14 @@ export async function gatherFacts(c: Config, run: Runner = realRun): Promise<Doc
     else if ((c.fencer.vm_query === 'xl' || c.fencer.vm_query === 'auto') && which('xl')) vmQuery = await tryRun(run, 'xl', ['list'], vmTimeout);
   }
   const apart = runtimePoolsDirApart(c.fencer.runtime_pools_file, c.fencer.marker_dir);
-  const rtDir = apart === undefined ? undefined : await runtimePoolsDirFacts(apart, mounts, run);
   const ovs = c.network.backend === 'openvswitch' && which('ovs-vsctl');
-  const [ovsShow, dpdk, clock, agent, fencerUnit] = await Promise.all([
+  const [ovsShow, dpdk, clock, agent, fencerUnit, rtDir] = await Promise.all([
     ovs ? tryRun(run, 'ovs-vsctl', ['--timeout=5', 'show'], 6000) : undefined,
     ovs ? tryRun(run, 'ovs-vsctl', ['--timeout=5', 'get', 'Open_vSwitch', '.', 'dpdk_initialized'], 6000) : undefined,
     which('timedatectl') ? tryRun(run, 'timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], 5000) : undefined,
     checkAgent(c, 5000),
     fencerUnitFacts(run),
+    apart === undefined ? undefined : runtimePoolsDirFacts(apart, mounts, run),
   ]);
   return {
     pools,

@@ -3,8 +3,9 @@
 // fence marker, the lease, the runtime pools file that says which pools the fencer guards) or
 // plant a file of that name before brick makes it. brick makes these directories itself with the
 // packages' modes (state_dir 0755, marker_dir 0700) but leaves one that is there already as it is
-// (an admin chose it): `brick doctor` warns, and the fencer says so at start. The runtime pools
-// file's directory is one of them when fencer.runtime_pools_file is set outside marker_dir. Pure.
+// (an admin chose it): `brick doctor` warns, and the fencer says so at start. doctor judges the
+// runtime pools file's directory the same way when fencer.runtime_pools_file is set outside
+// marker_dir (the fencer does not look there: that disk may hang). Pure.
 import { dirname, normalize } from 'node:path';
 
 /**

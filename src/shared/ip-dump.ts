@@ -8,7 +8,7 @@
 // thinks has none. So such a read is never used: it is read again, and after DUMP_ATTEMPTS
 // interrupted reads in a row the call fails (COMMAND_FAILED) before it changes anything.
 import { BrickError, isBrickError } from './errors.js';
-import type { RunResult } from './run.js';
+import { describeCommand, type RunOptions, type Runner, type RunResult } from './run.js';
 
 /** What iproute2 prints when the kernel flagged a dump as interrupted. */
 export const DUMP_INTERRUPTED = /Dump was interrupted/;
@@ -47,4 +47,13 @@ export function ipOnlyReads(args: readonly string[], input?: string): boolean {
   const show = (words: readonly string[]) => words.includes('show') || words.includes('list');
   if (args.includes('-batch')) return input !== undefined && input.split('\n').every((l) => !l.trim() || show(l.trim().split(/\s+/)));
   return show(args);
+}
+
+/**
+ * `ip ARGS` through the runner; when it only reads (ipOnlyReads), read again while its dump was
+ * interrupted (uninterruptedDump). The one way brick runs `ip` outside its network layer's batches.
+ */
+export function runIp(run: Runner, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const once = () => run('ip', args, opts);
+  return ipOnlyReads(args, typeof opts.input === 'string' ? opts.input : undefined) ? uninterruptedDump(once, describeCommand('ip', args)) : once();
 }

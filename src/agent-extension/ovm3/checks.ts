@@ -3,7 +3,7 @@
 import { connect } from 'node:net';
 import type { CallContext } from '../../rpc/catalogue.js';
 import { ipBits } from './args.js';
-import { uninterruptedDump } from '../../shared/ip-dump.js';
+import { runIp } from '../../shared/ip-dump.js';
 import { isIP } from 'node:net';
 
 /** A TCP connect to host:port within timeoutMs; true when it connects. Never throws for a refused/unreachable peer. */
@@ -59,9 +59,6 @@ function sameAddress(a: string, b: string): boolean {
 export async function checkDom0Ip([ip]: [string], ctx: CallContext): Promise<boolean> {
   const netns = ctx.config.network.namespace || undefined;
   // an address missed by an interrupted dump would answer "not this host's": read again (shared/ip-dump.ts)
-  const r = await uninterruptedDump(
-    () => ctx.run('ip', ['-json', 'addr', 'show'], { timeoutMs: Math.max(1, Math.min(10_000, ctx.remainingMs())), netns }),
-    'ip -json addr show',
-  );
+  const r = await runIp(ctx.run, ['-json', 'addr', 'show'], { timeoutMs: Math.max(1, Math.min(10_000, ctx.remainingMs())), netns });
   return addressesOf(r.stdout).some((a) => sameAddress(a, ip));
 }

@@ -6,8 +6,8 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../../config/schema.js';
 import { BrickError, isBrickError } from '../../shared/errors.js';
 import { CHILD_PATH } from '../../shared/host-tools.js';
-import { ipOnlyReads, uninterruptedDump } from '../../shared/ip-dump.js';
-import { describeCommand, type Runner, type RunResult } from '../../shared/run.js';
+import { runIp } from '../../shared/ip-dump.js';
+import type { Runner, RunResult } from '../../shared/run.js';
 import { ipReader } from './ip-reader.js';
 
 export interface NetHost {
@@ -112,9 +112,8 @@ export function netHost(config: Config, run: Runner, opts: CallBounds = {}): Net
     changed: opts.changed ?? [],
     async ip(args, opts) {
       await ensureNamespace(run, ns, timeoutMs);
-      const once = () => run('ip', [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure, input: opts?.input, signal });
       // a listing whose dump the kernel interrupted is read again, never used (shared/ip-dump.ts)
-      return ipOnlyReads(args, opts?.input) ? uninterruptedDump(once, describeCommand('ip', [...nsArgs, ...args])) : once();
+      return runIp(run, [...nsArgs, ...args], { timeoutMs: ms(), allowFailure: opts?.allowFailure, input: opts?.input, signal });
     },
     ...(run.session && {
       async ipQuery(kind: 'link' | 'addr', lines: readonly string[]) {
