@@ -23,7 +23,7 @@ import { looseDirProblem } from '../shared/dir-mode.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
-import { inherit, planTick, resumeHoldUntil, logRepeatNow, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
+import { inherit, planTick, resumeHoldUntil, SUSPEND_NOISE_MS, logRepeatNow, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
@@ -45,7 +45,7 @@ import {
   type RuntimePoolEntry,
   type RuntimeRaw,
 } from './runtime-pools.js';
-import { bootMonoMs, monoMs } from './clock.js';
+import { bootMonoMs, bootOffsetMs, fencerClock } from './clock.js';
 
 export interface FencerOptions {
   logFormat: LogFormat;
@@ -154,6 +154,12 @@ async function markerDirAnswers(dir: string, stat: string, run: Runner, timeoutM
 }
 
 /** Start-up errors on local directories are the operator's to fix: one clear line, no stack trace. */
+/** The boot offset (clock.bootOffsetMs) for a state or lease stamp, when /proc/uptime tells it: the next fencer counts a suspend between the two. */
+function optionalOffset(): { boot_offset_ms?: number } {
+  const o = bootOffsetMs();
+  return o === undefined ? {} : { boot_offset_ms: o };
+}
+
 function ensureLocalDir(dir: string, key: string, mode: number): void {
   try {
     ensureDir(dir, mode);
@@ -215,7 +221,9 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   onSignals(STOP_SIGNALS, request);
   onSignals(IGNORED_SIGNALS, (sig) => log.warn({ signal: sig }, `${sig} ignored: the fencer stops only on SIGTERM, SIGINT or SIGQUIT`));
   onSignals(FENCER_SUSPEND_SIGNALS, (sig) => log.warn({ signal: sig }, `${sig} ignored: a suspended fencer pets nothing and the watchdog would reset this host`));
-  const now = monoMs;
+  // Every time the fencer judges by counts the host's suspends (clock.ts): a pool's age is the peers' too.
+  const clock = fencerClock();
+  const now = clock.now;
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);
   const delayS = Number(testEnv(TEST_ENV.probeDelay) ?? 0) || 0;
@@ -350,7 +358,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   }
   const startRuntime = rtWanted.filter((e) => !configPaths.has(e.path));
   const candidates = [...f.pool.map((c) => c.path), ...startRuntime.map((e) => e.path), ...prevRuntime.map((e) => e.path)];
-  const inheritCtx = { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), nowBootMonoMs: bootMonoMs(), fenceAfterMs: timing.fenceAfterMs };
+  const inheritCtx = { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), nowBootMonoMs: bootMonoMs(), nowBootOffsetMs: bootOffsetMs(), fenceAfterMs: timing.fenceAfterMs };
   const inherited = inherit([...new Set(candidates)], prevState && stateRecord(prevState), prevLease && leaseRecord(prevLease), inheritCtx);
   const pools: PoolRuntime[] = [...f.pool.map((cfg) => newPool(cfg, 'config')), ...startRuntime.map((e) => newPool(entryPoolConfig(e), 'runtime'))];
   // A runtime pool the orchestrator removed while the previous fencer, which then crashed, had it
@@ -680,7 +688,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
     const key = JSON.stringify([clean, armed]);
     if (key === leaseArmed) return;
     leaseArmed = key;
-    const text = leaseText({ version: 1, pid: process.pid, boot_id: boot ?? null, written_at_ms: Date.now(), written_at_mono_ms: bootMonoMs(), clean, armed });
+    const text = leaseText({ version: 1, pid: process.pid, boot_id: boot ?? null, written_at_ms: Date.now(), written_at_mono_ms: bootMonoMs(), ...optionalOffset(), clean, armed });
     const write = (): void =>
       markerWriter.post(leasePath(f.marker_dir), text, (error) => {
         if (error === null) {
@@ -813,13 +821,26 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   }
 
   let lastLoopMs: number | undefined;
+  let suspendedMs = clock.sample();
   function loop(): void {
+    // A resume from a suspend to RAM or disk is first seen here: the clock takes the suspend in.
+    const suspendedBefore = suspendedMs;
+    suspendedMs = clock.sample();
+    const suspended = suspendedMs - suspendedBefore;
     const t0 = now();
+    if (suspended > SUSPEND_NOISE_MS) {
+      // Softdog and every timer slept with the host; the peers did not. No pet, no hold: a pool whose
+      // age, suspend included, is past fence_after_s fences now, though its storage may answer again.
+      log.warn(
+        { suspended_s: round3(suspended / 1000) },
+        `the host was suspended for ${round3(suspended / 1000)} s (the watchdog does not count a suspend, the peers do): pool ages include it, and a pool expired across it fences now`,
+      );
+    }
     // The loop itself stalled (SIGSTOP, a paused VM, swap): that is the watchdog's job, and it was not
     // petted meanwhile. A pool that was not expired before the stall gets one fresh probe before its
     // age, measured across the stall, fences (sbd's inquisitor likewise judges its servants' fresh
     // liveness on resume). Once per expiry: a pool already expired before a stall gets no new hold.
-    const until = resumeHoldUntil(lastLoopMs, t0, tick, timing);
+    const until = resumeHoldUntil(lastLoopMs, t0, tick, timing, suspended);
     if (until !== undefined) {
       const held = pools.filter((p) => p.verdict !== undefined && p.verdict.state !== 'expired' && !fenced);
       for (const p of held) p.resumeHoldUntilMs = until;
@@ -883,6 +904,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       host_id: f.host_id || (pools[0]?.hostId ?? ''),
       written_at_ms: Date.now(),
       written_at_mono_ms: monoAt,
+      ...optionalOffset(),
       started_at_ms: startedAtMs,
       action: f.action,
       fence_after_s: f.fence_after_s,

@@ -16,6 +16,8 @@ export interface Lease {
   written_at_ms: number;
   /** CLOCK_MONOTONIC of this write, ms (clock.bootMonoMs). */
   written_at_mono_ms?: number;
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC of this write, ms (clock.bootOffsetMs): grows by the host's suspends. */
+  boot_offset_ms?: number;
   /** true once the fencer stopped cleanly: nothing to carry forward. */
   clean: boolean;
   armed: string[];
@@ -45,6 +47,7 @@ export function leaseRecord(l: Lease): PreviousRecord {
     bootId: l.boot_id ?? undefined,
     writtenAtMs: l.written_at_ms,
     ...(typeof l.written_at_mono_ms === 'number' ? { writtenAtMonoMs: l.written_at_mono_ms } : {}),
+    ...(typeof l.boot_offset_ms === 'number' ? { bootOffsetMs: l.boot_offset_ms } : {}),
     // Only a clean stop that says so is one (a crash's expiry must not go for a "clean" that is no true).
     clean: l.clean === true,
     armed: l.armed.filter((path): path is string => typeof path === 'string').map((path) => ({ path, lastOkAgeS: null })),

@@ -160,6 +160,9 @@ export function planTick(f: Facts): Plan {
   return { pools, startProbes, queryVms, pet: pet && !failStartup, fence, clearFenced, ...(failStartup ? { failStartup } : {}) };
 }
 
+/** A growth of CLOCK_BOOTTIME over CLOCK_MONOTONIC up to this is /proc/uptime's 10 ms steps, not a suspend (clock.ts). */
+export const SUSPEND_NOISE_MS = 50;
+
 /** A gap between two loop ticks longer than the tick plus this is a stall of the fencer itself (SIGSTOP, a frozen VM). */
 export const STALL_GAP_MS = 1000;
 
@@ -168,8 +171,14 @@ export const STALL_GAP_MS = 1000;
  * than a tick plus STALL_GAP_MS: then the monotonic ms until which a pool that was not expired before
  * the stall does not fence (PoolFacts.resumeHoldUntilMs): room for one probe started in the next two
  * ticks to reach its deadline. undefined: no stall (the first tick, or a gap up to the limit).
+ *
+ * Such a hold is safe because the watchdog counted the stall: the last pet came before it, so the host
+ * is reset watchdog_timeout_s after that pet whatever the hold does. A host suspend (suspendedMs above
+ * SUSPEND_NOISE_MS in the gap) stops the watchdog's timer with every other: nothing bounds a
+ * hold then, and the peers have seen no heartbeat for the whole gap. No hold: an expired pool fences.
  */
-export function resumeHoldUntil(lastLoopMs: number | undefined, nowMs: number, tickMs: number, t: Timing): number | undefined {
+export function resumeHoldUntil(lastLoopMs: number | undefined, nowMs: number, tickMs: number, t: Timing, suspendedMs = 0): number | undefined {
+  if (suspendedMs > SUSPEND_NOISE_MS) return undefined;
   if (lastLoopMs === undefined || !(nowMs - lastLoopMs > tickMs + STALL_GAP_MS)) return undefined;
   return nowMs + 2 * tickMs + t.probeTimeoutMs;
 }
@@ -184,6 +193,8 @@ export interface PreviousRecord {
   writtenAtMs: number;
   /** CLOCK_MONOTONIC when written (ms): within one boot, the gap to now whatever the wall clock did. */
   writtenAtMonoMs?: number;
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC when written (ms, clock.bootOffsetMs): its growth since is the host's suspends. */
+  bootOffsetMs?: number;
   /** It stopped cleanly (SIGTERM/SIGINT): it carries nothing forward, unless the next start is a restart (within fence_after_s). */
   clean: boolean;
   /** Pools it had armed, with the age of their last verified heartbeat at writtenAtMs (null: unknown). */
@@ -200,6 +211,8 @@ export interface InheritContext {
   nowMonoMs: number;
   /** CLOCK_MONOTONIC now (ms, clock.bootMonoMs): the gap to a record of this boot that carries its own stamp. */
   nowBootMonoMs?: number;
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC now (ms, clock.bootOffsetMs): with a record's, the suspends since it was written. */
+  nowBootOffsetMs?: number;
   /**
    * fencer.fence_after_s in ms: a start within it of a clean stop is a restart (systemctl restart, an
    * upgrade's try-restart) and carries the armed pools on as after a crash; a later start begins fresh.
@@ -218,12 +231,20 @@ export interface Inherited {
 /**
  * How long ago the record was written: by CLOCK_MONOTONIC when it carries a stamp of this very boot
  * (a wall-clock step between the two fencers, NTP or an admin's date, must not shorten or stretch
- * a pool's age), else by the wall clock.
+ * a pool's age), plus the time the host was suspended since (CLOCK_MONOTONIC stops then; the peers'
+ * clocks do not) when both sides know it; else by the wall clock.
  */
 function sinceMs(r: PreviousRecord, c: InheritContext): number {
   if (r.writtenAtMonoMs !== undefined && c.nowBootMonoMs !== undefined && r.bootId !== undefined && r.bootId === c.bootId)
-    return c.nowBootMonoMs - r.writtenAtMonoMs;
+    return c.nowBootMonoMs - r.writtenAtMonoMs + suspendedSince(r, c);
   return c.nowWallMs - r.writtenAtMs;
+}
+
+/** The host's suspends since the record was written (ms): the growth of its boot offset, past /proc/uptime's steps; 0 when either side lacks one. */
+export function suspendedSince(r: Pick<PreviousRecord, 'bootOffsetMs'>, c: Pick<InheritContext, 'nowBootOffsetMs'>): number {
+  if (typeof r.bootOffsetMs !== 'number' || typeof c.nowBootOffsetMs !== 'number' || !Number.isFinite(r.bootOffsetMs) || !Number.isFinite(c.nowBootOffsetMs)) return 0;
+  const grew = c.nowBootOffsetMs - r.bootOffsetMs;
+  return grew > SUSPEND_NOISE_MS ? grew : 0;
 }
 
 /**

@@ -74,6 +74,8 @@ export interface FencerState {
   written_at_ms: number;
   /** CLOCK_MONOTONIC of this write, ms (clock.bootMonoMs): comparable within this boot_id, immune to wall-clock steps. */
   written_at_mono_ms?: number;
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC of this write, ms (clock.bootOffsetMs): its growth since is the host's suspends. */
+  boot_offset_ms?: number;
   started_at_ms: number;
   action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command';
   fence_after_s: number;
@@ -122,6 +124,7 @@ export function stateRecord(s: FencerState): PreviousRecord {
     bootId: s.boot_id ?? undefined,
     writtenAtMs: s.written_at_ms,
     ...(typeof s.written_at_mono_ms === 'number' ? { writtenAtMonoMs: s.written_at_mono_ms } : {}),
+    ...(typeof s.boot_offset_ms === 'number' ? { bootOffsetMs: s.boot_offset_ms } : {}),
     clean: s.clean_stop === true,
     armed: s.pools.filter((p) => p.armed).map((p) => ({ path: p.path, lastOkAgeS: p.last_ok_age_s })),
   };

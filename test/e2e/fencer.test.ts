@@ -12,6 +12,20 @@ import { TIMING, HOST_SLACK_S, GUEST_CLOCK_SLACK_S, vmUnavailable, recordE2e, fi
 
 const skip = vmUnavailable();
 
+/**
+ * fence_after_s 10: the short suspend (1-2 s) must not fence, and a probe in flight across it may
+ * wait out its whole probe_timeout_s on an NFS call the resumed client retransmits: the pool's age
+ * on resume is up to a probe cycle, the suspend, that timeout and the next probe (about 7 s here).
+ */
+const SUSPEND_TIMING = { ...TIMING, fence_after_s: 10 } as const;
+
+/**
+ * From resume to the reset: the fencer's first tick after it (250 ms at TIMING), the fence marker's
+ * write (waited on for 500 ms at most), and the resumed guest's user space getting an emulated CPU
+ * back on a loaded machine (0.86 s measured here, the marker wait included). Far under the 14 s slept.
+ */
+const RESUME_FENCE_BOUND_S = 2;
+
 describe('e2e: fencing on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
   let image: GuestImage;
   before(async () => {
@@ -44,6 +58,46 @@ describe('e2e: fencing on a real kernel', { skip, timeout: 15 * 60_000 }, () => 
       assert.ok(guestS <= bound, `reset ${guestS} s after the cut (guest clock); must be within fence_after_s + 1 = ${bound} s; console: ${vm.logPath}`);
       assert.ok(hostS <= bound + HOST_SLACK_S, `qemu exited ${hostS} s after the cut line (host clock); bound ${bound} s + ${HOST_SLACK_S} s console/exit latency; console: ${vm.logPath}`);
       assert.ok(hostS >= TIMING.fence_after_s - TIMING.probe_interval_s - TIMING.probe_timeout_s, `reset only ${hostS} s after the cut: too early to be the fencer's expiry`);
+    } finally {
+      vm.kill();
+    }
+  });
+
+  it('a suspend to RAM past fence_after_s fences on resume; a shorter one does not', { timeout: 5 * 60_000 }, async () => {
+    // CLOCK_MONOTONIC and softdog stop while the host is suspended; the peers do not, and a host
+    // whose heartbeat was silent for longer than fence_after_s may have had its VMs started elsewhere.
+    const vm = new Vm(image, { scenario: 'fence-suspend', args: SUSPEND_TIMING, hardLimitMs: 4 * 60_000 });
+    try {
+      await vm.waitFor('healthy', 150_000);
+      const short = await vm.waitFor('resumed-short', 60_000);
+      await vm.waitFor('survived', 60_000);
+      const long = await vm.waitFor('resumed-long', 90_000);
+      const exit = await vm.exited;
+      assert.deepEqual(vm.failures(), [], `guest reported failures; console: ${vm.logPath}`);
+      assert.equal(exit.clean, false, `the guest powered off cleanly instead of being reset; console: ${vm.logPath}`);
+      const slept = (e: typeof short) => uptimeField(e) - Number(/before=([0-9.]+)/.exec(e.text)?.[1]);
+      const shortS = Math.round(slept(short) * 1000) / 1000;
+      const longS = Math.round(slept(long) * 1000) / 1000;
+      assert.ok(shortS >= 1 && longS > SUSPEND_TIMING.fence_after_s, `the guest did not sleep as asked (short ${shortS} s, long ${longS} s by its boot clock); console: ${vm.logPath}`);
+      const log = readFileSync(vm.logPath, 'utf8');
+      const fenceAt = log.indexOf('FENCING this host');
+      assert.ok(fenceAt > log.indexOf(' survived fencer'), `the fencer fenced during the short suspend (or never); console: ${vm.logPath}`);
+      assert.match(log, /FENCING this host: pool \/mnt\/pool/, 'the fencer logged its decision');
+      assert.match(log, /sysrq: Resetting/, 'the reset came from sysrq b (action = "reboot")');
+      assert.match(log, /the host was suspended for/, 'the fencer said why');
+      // The printk clock stops while suspended, as CLOCK_MONOTONIC does: resume and reset on one clock.
+      const resumedAt = vm.kernelUptime(/PM: suspend exit/);
+      const resetAt = vm.kernelUptime(/sysrq: Resetting/);
+      assert.ok(resumedAt !== undefined && resetAt !== undefined, `no printk timestamp on "PM: suspend exit" or "sysrq: Resetting"; console: ${vm.logPath}`);
+      const guestS = Math.round((resetAt - resumedAt) * 1000) / 1000;
+      const bound = RESUME_FENCE_BOUND_S;
+      recordE2e(
+        [
+          figure('suspend_resume_to_reset_s', `resume from a ${longS} s suspend to RAM to sysrq reset (guest kernel clock: printk time of "PM: suspend exit" to that of "sysrq: Resetting")`, 's', [guestS], bound),
+        ],
+        `fence-suspend: S3 woken by the RTC alarm; a ${shortS} s suspend survived, a ${longS} s one (fence_after_s ${SUSPEND_TIMING.fence_after_s}) fenced`,
+      );
+      assert.ok(guestS >= 0 && guestS <= bound, `reset ${guestS} s after resuming (guest clock); must be within ${bound} s (the fencer's first tick after resume); console: ${vm.logPath}`);
     } finally {
       vm.kill();
     }

@@ -1,7 +1,7 @@
 // The fencer's decisions (src/fencer/planner.ts), pure: every timeout at −ε, =, +ε.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inherit, planTick, resumeHoldUntil, STALL_GAP_MS, inUseNow, logRepeatNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
+import { inherit, planTick, resumeHoldUntil, STALL_GAP_MS, SUSPEND_NOISE_MS, inUseNow, logRepeatNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
 import type { Timing } from '../../src/fencer/pool-health.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
@@ -175,6 +175,25 @@ test('inherit: the gap since a record of this boot is CLOCK_MONOTONIC\'s, whatev
   assert.equal(inherit(['/p'], rec({ bootId: undefined, writtenAtMonoMs: 1 }), undefined, { ...c, bootId: undefined })[0].ageS, 12);
 });
 
+test('inherit across a host suspend: the growth of the boot offset (CLOCK_BOOTTIME − CLOCK_MONOTONIC) since the write is added to the gap (SUSPEND_NOISE_MS: −ε and = are noise, +ε counts); without both stamps, CLOCK_MONOTONIC alone', () => {
+  const c = { ...ctx, nowBootMonoMs: 7_000_000, nowBootOffsetMs: 500_000 };
+  // Crashed 10 s ago by CLOCK_MONOTONIC, pool 2 s old then; the host slept 25 s in between (offset 475 000 → 500 000).
+  const r = rec({ writtenAtMs: ctx.nowWallMs, writtenAtMonoMs: 6_990_000, bootOffsetMs: 475_000 });
+  assert.equal(inherit(['/p'], r, undefined, c)[0].ageS, 37, '2 s + 10 s + 25 s asleep');
+  for (const grew of [SUSPEND_NOISE_MS - E, SUSPEND_NOISE_MS])
+    assert.equal(inherit(['/p'], { ...r, bootOffsetMs: 500_000 - grew }, undefined, c)[0].ageS, 12, `${grew} ms is /proc/uptime's steps`);
+  assert.equal(inherit(['/p'], { ...r, bootOffsetMs: 500_000 - SUSPEND_NOISE_MS - E }, undefined, c)[0].ageS, 12 + (SUSPEND_NOISE_MS + E) / 1000);
+  assert.equal(inherit(['/p'], { ...r, bootOffsetMs: 600_000 }, undefined, c)[0].ageS, 12, 'an offset that shrank (another namespace\'s record) adds nothing');
+  assert.equal(inherit(['/p'], { ...r, bootOffsetMs: undefined }, undefined, c)[0].ageS, 12, 'a record from before the stamp');
+  assert.equal(inherit(['/p'], r, undefined, { ...c, nowBootOffsetMs: undefined })[0].ageS, 12, '/proc/uptime unreadable now');
+  // A clean stop 10 s before by CLOCK_MONOTONIC but 35 s before in real time (F = 30 s) is no restart: nothing carried.
+  assert.deepEqual(inherit(['/p'], { ...r, clean: true }, undefined, c), []);
+  assert.equal(inherit(['/p'], { ...r, clean: true, bootOffsetMs: 500_000 - 19_999 }, undefined, c).length, 1, 'under F with the suspend: a restart');
+  // The record written last is still told by CLOCK_MONOTONIC when both were written in one wake period.
+  const lease = rec({ clean: true, writtenAtMs: ctx.nowWallMs, writtenAtMonoMs: 6_995_000, bootOffsetMs: 475_000, armed: [{ path: '/p', lastOkAgeS: null }] });
+  assert.deepEqual(inherit(['/p'], r, lease, c), [], 'the lease is the latest word: a clean stop 30 s ago in real time');
+});
+
 test('repeated failures are logged on change, then at most once a minute (−ε quiet, = logs)', () => {
   assert.equal(shouldLogRepeat({ msg: null, atMs: -Infinity }, 'ENOSPC', 0), true);
   assert.equal(shouldLogRepeat({ msg: 'ENOSPC', atMs: 0 }, 'ENOSPC', REPEAT_LOG_MS - E), false);
@@ -318,4 +337,29 @@ test('stall of the fencer\'s own loop: a gap of more than a tick + STALL_GAP_MS 
   const notStall = 10_000 + limit;
   const plan = planTick(facts({ pools: [{ ...p, resumeHoldUntilMs: resumeHoldUntil(10_000, notStall, tick, T) }], nowMs: notStall }));
   assert.equal(plan.fence?.pool.path, '/p', 'a gap within the limit is the storage\'s age: it fences');
+});
+
+test('host suspend: a gap in which the host was suspended gives no hold (more than SUSPEND_NOISE_MS suspended: +ε none; −ε and = are noise and hold as a stall); an expiry across it fences at once, and never pets', () => {
+  const tick = 250;
+  // Last verified at 0 (age 2 s when the host went to sleep at 2 000), suspended 10 s: the first tick
+  // after resume is at 12 250 on the fencer's clock (CLOCK_MONOTONIC + the suspend).
+  const last = 2000;
+  const now = 12_250;
+  for (const s of [SUSPEND_NOISE_MS - E, SUSPEND_NOISE_MS])
+    assert.equal(resumeHoldUntil(last, now, tick, T, s), now + 2 * tick + T.probeTimeoutMs, `${s} ms suspended is /proc/uptime's steps: a stall`);
+  assert.equal(resumeHoldUntil(last, now, tick, T, SUSPEND_NOISE_MS + E), undefined);
+  assert.equal(resumeHoldUntil(last, now, tick, T, 10_000), undefined);
+  // Its fence_after_s is 30 s here: the pool expires at 30 000 of the same clock, suspend included.
+  const p = pool({ lastOkMs: 0, fenceWhen: 'always', resumeHoldUntilMs: resumeHoldUntil(last, 30_000 - E, tick, T, 28_000) });
+  const young = planTick(facts({ pools: [p], nowMs: 30_000 - E }));
+  assert.deepEqual([young.pools[0].state, young.fence, young.pet], ['late', undefined, true], '−ε: under fence_after_s, suspend included');
+  for (const at of [30_000, 30_000 + E]) {
+    const q = pool({ lastOkMs: 0, fenceWhen: 'always', resumeHoldUntilMs: resumeHoldUntil(last, at, tick, T, 28_000) });
+    const plan = planTick(facts({ pools: [q], nowMs: at }));
+    assert.deepEqual([plan.pools[0].state, plan.pools[0].held, plan.fence?.pool.path, plan.pet], ['expired', false, '/p', false], `${at}`);
+  }
+  // The same gap as a stall of the fencer alone (the watchdog counted it): held for one fresh probe.
+  const stalled = pool({ lastOkMs: 0, fenceWhen: 'always', resumeHoldUntilMs: resumeHoldUntil(last, 30_000, tick, T, 0) });
+  const plan = planTick(facts({ pools: [stalled], nowMs: 30_000 }));
+  assert.deepEqual([plan.pools[0].held, plan.fence, plan.pet], [true, undefined, false]);
 });
