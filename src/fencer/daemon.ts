@@ -23,7 +23,7 @@ import { looseDirProblem } from '../shared/dir-mode.js';
 import { heartbeatContent, heartbeatFile, type HeartbeatFormat } from './heartbeat-format.js';
 import { defaultHostId } from './host-id.js';
 import { tickMs, type PoolHealthState, type Timing } from './pool-health.js';
-import { inherit, planTick, resumeHoldUntil, SUSPEND_NOISE_MS, logRepeatNow, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
+import { inherit, planTick, resumeHoldUntil, SUSPEND_NOISE_MS, vmAnswerAcrossSuspend, logRepeatNow, actionKeepsHostUp, withKillVms, type Facts, type Inherited, type Plan, type PoolPlan } from './planner.js';
 import { probeSteps, resolvePoolPath, resolveTools, startProbe } from './probe.js';
 import { openSysrq, openWatchdog, type SysrqTrigger, type Watchdog } from './watchdog.js';
 import { isCharDevice, prepareWatchdog } from './watchdog-policy.js';
@@ -835,6 +835,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
         { suspended_s: round3(suspended / 1000) },
         `the host was suspended for ${round3(suspended / 1000)} s (the watchdog does not count a suspend, the peers do): pool ages include it, and a pool expired across it fences now`,
       );
+      vm.answer = vmAnswerAcrossSuspend(vm.answer, suspended);
     }
     // The loop itself stalled (SIGSTOP, a paused VM, swap): that is the watchdog's job, and it was not
     // petted meanwhile. A pool that was not expired before the stall gets one fresh probe before its

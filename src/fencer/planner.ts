@@ -110,6 +110,16 @@ export function inUseNow(path: string, vm: VmFacts, nowMs: number): InUse {
   return a.map.get(path) ?? 'unknown';
 }
 
+/**
+ * The last answer about running VMs after a host suspend: nothing started or stopped on the host while
+ * it slept, so the answer is as old as the time awake since it (atMs moves forward by the suspend). An
+ * idle pool that expired across the suspend stays dead rather than fencing on an answer only the
+ * suspend made stale; a used one fences.
+ */
+export function vmAnswerAcrossSuspend(a: VmFacts['answer'], suspendedMs: number): VmFacts['answer'] {
+  return a && suspendedMs > 0 ? { ...a, atMs: a.atMs + suspendedMs } : a;
+}
+
 /** Still waiting for the first answer about VMs, within its deadline (an idle pool must not fence on "unknown" yet). */
 function awaitingFirstVmAnswer(vm: VmFacts, nowMs: number): boolean {
   if (vm.never || vm.answer) return false;

@@ -1,7 +1,7 @@
 // The fencer's decisions (src/fencer/planner.ts), pure: every timeout at −ε, =, +ε.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inherit, planTick, resumeHoldUntil, STALL_GAP_MS, SUSPEND_NOISE_MS, inUseNow, logRepeatNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
+import { inherit, planTick, resumeHoldUntil, STALL_GAP_MS, SUSPEND_NOISE_MS, vmAnswerAcrossSuspend, inUseNow, logRepeatNow, shouldLogRepeat, withKillVms, REPEAT_LOG_MS, type Facts, type PoolFacts, type PreviousRecord, type VmFacts } from '../../src/fencer/planner.js';
 import type { Timing } from '../../src/fencer/pool-health.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
@@ -362,4 +362,22 @@ test('host suspend: a gap in which the host was suspended gives no hold (more th
   const stalled = pool({ lastOkMs: 0, fenceWhen: 'always', resumeHoldUntilMs: resumeHoldUntil(last, 30_000, tick, T, 0) });
   const plan = planTick(facts({ pools: [stalled], nowMs: 30_000 }));
   assert.deepEqual([plan.pools[0].held, plan.fence, plan.pet], [true, undefined, false]);
+});
+
+test('host suspend and the VM answer: it ages only by the time awake (stale at 3 refreshes + the timeout awake: = fresh, +ε unknown); an idle pool expired across the suspend stays dead, a used one fences', () => {
+  // Answered at 0 (/idle unused, /used used), refresh 5 s, timeout 10 s: stale past 25 s of age.
+  const vm = vmAnswered(new Map([['/idle', false], ['/used', true]]), 0);
+  const pools = [pool({ path: '/idle', lastOkMs: 0 }), pool({ path: '/used', lastOkMs: 0 })];
+  // Suspended 60 s at 10 000: the first tick after resume at 70 250. Unshifted, the answer reads 70 s old.
+  const slept = { ...vm, answer: vmAnswerAcrossSuspend(vm.answer, 60_000) };
+  assert.equal(slept.answer?.atMs, 60_000);
+  assert.equal(inUseNow('/idle', vm, 70_250), 'unknown', 'what the suspend alone would make of it');
+  const plan = planTick(facts({ pools, vm: slept, nowMs: 70_250 }));
+  assert.deepEqual(plan.pools.map((p) => [p.path, p.inUse, p.state]), [['/idle', false, 'dead'], ['/used', true, 'expired']]);
+  assert.equal(plan.fence?.pool.path, '/used');
+  assert.equal(inUseNow('/idle', slept, 60_000 + 25_000), false, '= 25 s awake: fresh');
+  assert.equal(inUseNow('/idle', slept, 60_000 + 25_000 + E), 'unknown', '+ε: stale');
+  assert.equal(inUseNow('/idle', slept, 60_000 + 25_000 - E), false);
+  assert.equal(vmAnswerAcrossSuspend(undefined, 60_000), undefined, 'no answer yet: none');
+  assert.equal(vmAnswerAcrossSuspend(vm.answer, 0), vm.answer);
 });
