@@ -153,13 +153,13 @@ async function markerDirAnswers(dir: string, stat: string, run: Runner, timeoutM
     throw new BrickError('TIMEOUT', `fencer.marker_dir ${dir}: no answer within ${timeoutMs / 1000} s (a hung disk?); it must be a responsive local directory`);
 }
 
-/** Start-up errors on local directories are the operator's to fix: one clear line, no stack trace. */
 /** The boot offset (clock.bootOffsetMs) for a state or lease stamp, when /proc/uptime tells it: the next fencer counts a suspend between the two. */
 function optionalOffset(): { boot_offset_ms?: number } {
   const o = bootOffsetMs();
   return o === undefined ? {} : { boot_offset_ms: o };
 }
 
+/** Start-up errors on local directories are the operator's to fix: one clear line, no stack trace. */
 function ensureLocalDir(dir: string, key: string, mode: number): void {
   try {
     ensureDir(dir, mode);
