@@ -14,7 +14,7 @@ import { parseMountinfo } from './kill-vms/proc-parse.js';
 import { resolvePoolPath } from './probe.js';
 import { fencerRunning, readFencerStateBounded, statePath, type FencerState, type PoolState } from './state.js';
 import {
-  isMountPoint, normalizePoolPath, planAdd, planRemove, readRuntimePoolsBounded, RUNTIME_POOLS_LOCK,
+  poolMountRefusal, normalizePoolPath, planAdd, planRemove, readRuntimePoolsBounded, RUNTIME_POOLS_LOCK,
   type FenceWhen, type FencerPoolView, type GuardedPool, type HeartbeatKind, type PoolSource, type RuntimePoolEntry,
 } from './runtime-pools.js';
 import { runtimePoolsWriter, writeFault, RUNTIME_POOLS_WRITE_DEADLINE_MS } from './runtime-pools-writer.js';
@@ -44,8 +44,8 @@ async function resolveDir(path: string, ctx: AdminContext): Promise<string> {
   throw new BrickError('INVALID_PARAMS', `${path}: cannot be resolved (${r.error}); nothing changed`);
 }
 
-function mountPoints(): string[] {
-  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint);
+function mounts(): Array<{ mountPoint: string; fstype: string }> {
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 }
 
 /**
@@ -127,8 +127,9 @@ export interface AddResult {
 }
 
 /**
- * Add a runtime pool. Faults (nothing changed): not a directory, not a mount point, not resolved
- * in time, a conflicting pool of that path, an unusable runtime pools file.
+ * Add a runtime pool. Faults (nothing changed): not a directory, not a mount point, a mount of the
+ * kernel's own filesystems (/proc, /sys), not resolved in time, a conflicting pool of that path, an
+ * unusable runtime pools file.
  */
 export async function addRuntimePool(ctx: AdminContext, req: { path: string; heartbeat: HeartbeatKind; fenceWhen: FenceWhen; addedBy: string }): Promise<AddResult> {
   const resolved = await resolveDir(req.path, ctx);
@@ -137,11 +138,8 @@ export async function addRuntimePool(ctx: AdminContext, req: { path: string; hea
     const entries = await currentEntries(file);
     const plan = planAdd(entries, await guardedPools(ctx, entries), { ...req, resolved, nowIso: new Date().toISOString() });
     if (plan.kind === 'conflict') throw new BrickError('CONFLICT', `${plan.message}; nothing changed`);
-    if (plan.kind === 'add' && !isMountPoint(resolved, mountPoints()))
-      throw new BrickError(
-        'PATH_REFUSED',
-        `${req.path}${resolved !== req.path ? ` (${resolved})` : ''} is not a mount point: a heartbeat pool is the primary storage's mount (an NFS export, a shared filesystem), not a directory on this host's own disk; nothing changed`,
-      );
+    const refusal = plan.kind === 'add' ? poolMountRefusal(resolved, mounts()) : undefined;
+    if (refusal) throw new BrickError('PATH_REFUSED', `${req.path}${resolved !== req.path ? ` (${resolved})` : ''} ${refusal}; nothing changed`);
     const pool = plan.kind === 'exists' ? plan.pool : { path: req.path, heartbeat: req.heartbeat, fence_when: req.fenceWhen, source: 'runtime' as PoolSource };
     if (plan.kind === 'add') await writeEntries(ctx, file, plan.pools, `pool ${req.path} added`, `${req.path} may or may not be added`);
     return {

@@ -324,7 +324,24 @@ export function entryPoolConfig(e: Pick<RuntimePoolEntry, 'path' | 'heartbeat' |
   return { path: e.path, heartbeat: e.heartbeat, fence_when: e.fence_when, require_mount: true };
 }
 
-/** Is `resolved` a mount point, by /proc/self/mountinfo's mount points (pure). */
-export function isMountPoint(resolved: string, mountPoints: string[]): boolean {
-  return mountPoints.includes(resolved);
+/**
+ * The kernel's own filesystems: no storage behind them, and most refuse the heartbeat's files. A pool
+ * there would never verify, so never arm nor fence, and be reported overdue for ever. autofs is not
+ * one of them: an automounted export is an autofs mount until the NFS mount is stacked on it.
+ */
+export const KERNEL_FSTYPES: ReadonlySet<string> = new Set([
+  'proc', 'sysfs', 'devtmpfs', 'devpts', 'cgroup', 'cgroup2', 'debugfs', 'tracefs', 'securityfs', 'pstore', 'bpf',
+  'configfs', 'fusectl', 'mqueue', 'efivarfs', 'binfmt_misc', 'rpc_pipefs', 'nfsd', 'selinuxfs', 'hugetlbfs',
+]);
+
+/**
+ * Why `resolved` cannot be a runtime pool, by /proc/self/mountinfo's mounts (pure), or undefined: it
+ * must be a mount point, and the mount on top there (the last listed) must not be the kernel's own.
+ */
+export function poolMountRefusal(resolved: string, mounts: ReadonlyArray<{ mountPoint: string; fstype: string }>): string | undefined {
+  const here = mounts.filter((m) => m.mountPoint === resolved);
+  if (!here.length) return 'is not a mount point: a heartbeat pool is the primary storage\'s mount (an NFS export, a shared filesystem), not a directory on this host\'s own disk';
+  const top = here[here.length - 1].fstype;
+  if (KERNEL_FSTYPES.has(top)) return `is a ${top} mount, one of the kernel's own filesystems, with no storage behind it: a heartbeat pool is the primary storage's mount (an NFS export, a shared filesystem)`;
+  return undefined;
 }

@@ -95,6 +95,8 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   await fault(call('heartbeat_add_pool', a, 'ovm', 'never'), -32602, /fence_when: must be "in-use" or "always"/, 'unknown fence_when');
   await fault(call('heartbeat_add_pool', join(root, 'missing'), 'ovm', 'in-use'), 1001, /no such directory/, 'missing path');
   await fault(call('heartbeat_add_pool', notMount, 'ovm', 'in-use'), 1003, /is not a mount point/, 'a directory that is no mount');
+  await fault(call('heartbeat_add_pool', '/proc', 'ovm', 'in-use'), 1003, /is a proc mount, one of the kernel's own filesystems/, '/proc');
+  await fault(call('heartbeat_add_pool', '/sys/', 'kvm', 'always'), 1003, /is a sysfs mount/, '/sys');
   await fault(call('heartbeat_add_pool', aFile, 'ovm', 'in-use'), -32602, /not a directory/, 'a file');
   await fault(call('heartbeat_remove_pool', cfgPool), 1002, /config pools cannot be removed/, 'a config pool');
   assert.equal(existsSync(f.runtimePoolsFile), false, 'no bad call wrote the runtime pools file');

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MISSING_CONTENT, judgeRuntimeRead, readRuntimePoolsChild, runtimePoolsText, type RuntimePoolEntry } from '../../src/fencer/runtime-pools.js';
+import { KERNEL_FSTYPES, MISSING_CONTENT, judgeRuntimeRead, poolMountRefusal, readRuntimePoolsChild, runtimePoolsText, type RuntimePoolEntry } from '../../src/fencer/runtime-pools.js';
+import { parseMountinfo } from '../../src/fencer/kill-vms/proc-parse.js';
 import { run as realRun, type Runner, type RunResult } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { findOnHost } from '../../src/shared/host-tools.js';
@@ -94,4 +95,31 @@ test('with the real dd: the text of the file, a missing file, a directory', asyn
   const r = await readRuntimePoolsChild(dir, dd, realRun, 10_000);
   assert.equal(r.kind, 'error');
   assert.match((r as { error: string }).error, /^cannot read it: .*Is a directory/);
+});
+
+test('poolMountRefusal: a runtime pool must be a mount point whose top mount is not the kernel\'s own filesystem (proc, sysfs, cgroup2...); an NFS export stacked on an autofs mount is a pool', () => {
+  const mounts = parseMountinfo(
+    [
+      '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
+      '23 22 0:21 / /proc rw,nosuid shared:12 - proc proc rw',
+      '24 22 0:22 / /sys rw,nosuid shared:2 - sysfs sysfs rw',
+      '25 24 0:23 / /sys/fs/cgroup rw shared:4 - cgroup2 cgroup2 rw',
+      '40 22 0:40 / /mnt/auto rw,relatime shared:20 - autofs systemd-1 rw,fd=40',
+      '41 40 0:41 / /mnt/auto rw,relatime shared:21 - nfs 10.0.0.5:/export/primary rw,vers=3,hard',
+      '42 22 0:42 / /mnt/pending rw,relatime shared:22 - autofs systemd-1 rw,fd=41',
+      '50 22 0:50 / /mnt/primary rw,relatime shared:30 - nfs4 10.0.0.5:/export/p rw,vers=4.1,hard',
+      '51 50 0:51 / /mnt/primary rw,relatime shared:31 - proc proc rw',
+      '60 22 0:60 / /mnt/fuse rw shared:40 - fuse.bindfs bindfs rw',
+    ].join('\n') + '\n',
+  );
+  assert.match(poolMountRefusal('/mnt/none', mounts) ?? '', /is not a mount point/);
+  assert.match(poolMountRefusal('/proc', mounts) ?? '', /is a proc mount, one of the kernel's own filesystems/);
+  assert.match(poolMountRefusal('/sys', mounts) ?? '', /is a sysfs mount/);
+  assert.match(poolMountRefusal('/sys/fs/cgroup', mounts) ?? '', /is a cgroup2 mount/);
+  assert.equal(poolMountRefusal('/mnt/auto', mounts), undefined, 'NFS on top of its autofs mount');
+  assert.equal(poolMountRefusal('/mnt/pending', mounts), undefined, 'an automount not triggered yet is left to the probe');
+  assert.match(poolMountRefusal('/mnt/primary', mounts) ?? '', /is a proc mount/, 'the mount on top decides');
+  assert.equal(poolMountRefusal('/mnt/fuse', mounts), undefined);
+  assert.equal(poolMountRefusal('/', mounts), undefined, 'the root filesystem is a mount point (kept: a diskless host\'s root may be the export)');
+  for (const fs of ['nfs', 'nfs4', 'ext4', 'xfs', 'ocfs2', 'gfs2', 'tmpfs', 'fuse.glusterfs']) assert.equal(KERNEL_FSTYPES.has(fs), false, fs);
 });
