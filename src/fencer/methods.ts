@@ -167,7 +167,7 @@ export const methods = [
       'or "runtime"), heartbeat, fence_when, state (the fencer\'s: unverified, healthy, late, expired, dead; "pending" until ' +
       'the fencer has picked it up; "fencer-stopped"; "unknown" when the fencer\'s state file could not be read in time), armed, fencer_running. Faults, each changing nothing: INVALID_PARAMS ' +
       '(-32602) for a relative path, an unknown format or fence_when, a path that is not a directory; NOT_FOUND (1001) for a ' +
-      'missing path; PATH_REFUSED (1003) for a directory that is not a mount point; CONFLICT (1002) when the pool is guarded ' +
+      'missing path; PATH_REFUSED (1003) for a directory that is not a mount point or is a mount of the kernel\'s own filesystems (/proc, /sys, cgroup); CONFLICT (1002) when the pool is guarded ' +
       'with another format or fence_when; TIMEOUT (1004) when the path does not resolve within fencer.probe_timeout_s; ' +
       'NOT_READY (1011) when the runtime pools file is there but unusable or could not be read within 2 s (a hung disk), or an ' +
       'earlier write of it has not finished; TOO_LARGE (1012) past 64 runtime pools. The file\'s write (by children, off the ' +
