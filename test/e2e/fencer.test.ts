@@ -78,7 +78,8 @@ describe('e2e: fencing on a real kernel', { skip, timeout: 15 * 60_000 }, () => 
       const slept = (e: typeof short) => uptimeField(e) - Number(/before=([0-9.]+)/.exec(e.text)?.[1]);
       const shortS = Math.round(slept(short) * 1000) / 1000;
       const longS = Math.round(slept(long) * 1000) / 1000;
-      assert.ok(shortS >= 1 && longS > SUSPEND_TIMING.fence_after_s, `the guest did not sleep as asked (short ${shortS} s, long ${longS} s by its boot clock); console: ${vm.logPath}`);
+      // The RTC alarm has whole seconds: "+2" fires 1-2 s after it is set, and entering S3 takes part of that.
+      assert.ok(shortS >= 0.5 && longS > SUSPEND_TIMING.fence_after_s, `the guest did not sleep as asked (short ${shortS} s, long ${longS} s by its boot clock); console: ${vm.logPath}`);
       const log = readFileSync(vm.logPath, 'utf8');
       const fenceAt = log.indexOf('FENCING this host');
       assert.ok(fenceAt > log.indexOf(' survived fencer'), `the fencer fenced during the short suspend (or never); console: ${vm.logPath}`);
