@@ -8,24 +8,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ensureImage, type GuestImage } from './image.js';
 import { Vm } from './vm.js';
-import { TIMING, HOST_SLACK_S, GUEST_CLOCK_SLACK_S, vmUnavailable, recordE2e, figure, secondsBetween, uptimeField } from './support.js';
+import { TIMING, SUSPEND_TIMING, RESUME_FENCE_BOUND_S, SUSPEND_FIGURE_TITLE, HOST_SLACK_S, GUEST_CLOCK_SLACK_S, vmUnavailable, recordE2e, figure, secondsBetween, uptimeField } from './support.js';
 
 const skip = vmUnavailable();
-
-/**
- * fence_after_s 10: the short suspend (1-2 s) must not fence, and a probe in flight across it may
- * wait out its whole probe_timeout_s on an NFS call the resumed client retransmits: the pool's age
- * on resume is up to a probe cycle, the suspend, that timeout and the next probe (about 7 s here).
- */
-const SUSPEND_TIMING = { ...TIMING, fence_after_s: 10 } as const;
-
-/**
- * From resume to the reset: the fencer's first tick after it (250 ms at TIMING), the fence marker's
- * write (waited on for 500 ms at most), and the resumed guest's user space getting an emulated CPU
- * back on a loaded machine: 0.85-1.21 s measured here, the marker wait included. A fence that waited
- * for anything else would come fence_after_s (10 s) later, or never.
- */
-const RESUME_FENCE_BOUND_S = 3;
 
 describe('e2e: fencing on a real kernel', { skip, timeout: 15 * 60_000 }, () => {
   let image: GuestImage;
@@ -95,7 +80,7 @@ describe('e2e: fencing on a real kernel', { skip, timeout: 15 * 60_000 }, () => 
       const bound = RESUME_FENCE_BOUND_S;
       recordE2e(
         [
-          figure('suspend_resume_to_reset_s', `resume from a ${longS} s suspend to RAM to sysrq reset (guest kernel clock: printk time of "PM: suspend exit" to that of "sysrq: Resetting")`, 's', [guestS], bound),
+          figure('suspend_resume_to_reset_s', SUSPEND_FIGURE_TITLE, 's', [guestS], bound),
         ],
         `fence-suspend: S3 woken by the RTC alarm; a ${shortS} s suspend survived, a ${longS} s one (fence_after_s ${SUSPEND_TIMING.fence_after_s}) fenced`,
       );

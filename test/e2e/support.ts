@@ -21,6 +21,23 @@ export function vmUnavailable(): string | undefined {
 export const TIMING = { probe_interval_s: 1, probe_timeout_s: 2, fence_after_s: 6, watchdog_timeout_s: 5 } as const;
 
 /**
+ * fence_after_s 10: the short suspend (1-2 s) must not fence, and a probe in flight across it may
+ * wait out its whole probe_timeout_s on an NFS call the resumed client retransmits: the pool's age
+ * on resume is up to a probe cycle, the suspend, that timeout and the next probe (about 7 s here).
+ */
+export const SUSPEND_TIMING = { ...TIMING, fence_after_s: 10 } as const;
+
+/**
+ * From resume to the reset: the fencer's first tick after it (250 ms at TIMING), the fence marker's
+ * write (waited on for 500 ms at most), and the resumed guest's user space getting an emulated CPU
+ * back on a loaded machine: 0.85-1.21 s measured here, the marker wait included. A fence that waited
+ * for anything else would come fence_after_s (10 s) later, or never.
+ */
+export const RESUME_FENCE_BOUND_S = 3;
+
+export const SUSPEND_FIGURE_TITLE = 'resume from a suspend to RAM past fence_after_s to sysrq reset (guest kernel clock: printk time of "PM: suspend exit" to that of "sysrq: Resetting")';
+
+/**
  * The slow-storage scenario's timings. Under TCG a probe's four child processes alone take 0.3-1 s
  * of the guest's emulated CPU (a few ms on a real host), so with probe_timeout_s = 2 the 30 % left
  * after 0.7 × probe_timeout_s of NFS delay is eaten by the emulator, not by brick: a longer
