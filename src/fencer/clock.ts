@@ -34,17 +34,6 @@ function readUptimeMs(): number | undefined {
 }
 
 /**
- * CLOCK_BOOTTIME − CLOCK_MONOTONIC now (ms): the host's suspends since boot (plus a time namespace's
- * constant offset), to 10 ms. A record stamped with it and with bootMonoMs lets the next fencer count
- * a suspend between the two (planner.inherit). undefined when /proc/uptime cannot be read.
- */
-export function bootOffsetMs(read: () => number | undefined = readUptimeMs, mono: () => number = bootMonoMs): number | undefined {
-  const m = mono();
-  const b = read();
-  return b === undefined ? undefined : Math.round(b - m);
-}
-
-/**
  * How long the host has been suspended since the first sample: the growth of CLOCK_BOOTTIME −
  * CLOCK_MONOTONIC, which only a suspend changes (a time namespace's offsets are constant). Pure: fed
  * readings; never decreases. /proc/uptime's 10 ms steps can add up to 10 ms once, never more.
@@ -65,6 +54,11 @@ export class SuspendMeter {
   get totalMs(): number {
     return this.total;
   }
+
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC as of the last reading (the first one's, plus the growth since), ms; undefined before any. */
+  get offsetMs(): number | undefined {
+    return this.base === undefined ? undefined : Math.round(this.base + this.total);
+  }
 }
 
 /**
@@ -74,7 +68,10 @@ export class SuspendMeter {
  * every loop tick, which is where a resume is first seen; between samples the clock runs on
  * CLOCK_MONOTONIC alone, so it never goes back and never jumps but at a sample.
  */
-export function fencerClock(read: () => number | undefined = readUptimeMs, mono: () => number = bootMonoMs): { now: () => number; sample: () => number } {
+export function fencerClock(
+  read: () => number | undefined = readUptimeMs,
+  mono: () => number = bootMonoMs,
+): { now: () => number; sample: () => number; bootOffset: () => number | undefined } {
   const meter = new SuspendMeter();
   const at = mono();
   meter.sample(read(), at);
@@ -84,5 +81,13 @@ export function fencerClock(read: () => number | undefined = readUptimeMs, mono:
       const m = mono();
       return meter.sample(read(), m);
     },
+    /**
+     * CLOCK_BOOTTIME − CLOCK_MONOTONIC (ms) as of the last sample: the host's suspends since boot (plus
+     * a time namespace's constant offset), to 10 ms. A record stamped with it and with bootMonoMs lets
+     * the next fencer count a suspend between the two (planner.inherit); no read of its own. A suspend
+     * after the last sample makes it low, which the next fencer counts as more suspend, never less.
+     * undefined while /proc/uptime has never been read.
+     */
+    bootOffset: () => meter.offsetMs,
   };
 }

@@ -45,7 +45,7 @@ import {
   type RuntimePoolEntry,
   type RuntimeRaw,
 } from './runtime-pools.js';
-import { bootMonoMs, bootOffsetMs, fencerClock } from './clock.js';
+import { bootMonoMs, fencerClock } from './clock.js';
 
 export interface FencerOptions {
   logFormat: LogFormat;
@@ -153,12 +153,6 @@ async function markerDirAnswers(dir: string, stat: string, run: Runner, timeoutM
     throw new BrickError('TIMEOUT', `fencer.marker_dir ${dir}: no answer within ${timeoutMs / 1000} s (a hung disk?); it must be a responsive local directory`);
 }
 
-/** The boot offset (clock.bootOffsetMs) for a state or lease stamp, when /proc/uptime tells it: the next fencer counts a suspend between the two. */
-function optionalOffset(): { boot_offset_ms?: number } {
-  const o = bootOffsetMs();
-  return o === undefined ? {} : { boot_offset_ms: o };
-}
-
 /** Start-up errors on local directories are the operator's to fix: one clear line, no stack trace. */
 function ensureLocalDir(dir: string, key: string, mode: number): void {
   try {
@@ -224,6 +218,11 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   // Every time the fencer judges by counts the host's suspends (clock.ts): a pool's age is the peers' too.
   const clock = fencerClock();
   const now = clock.now;
+  /** The boot offset (fencerClock.bootOffset) for a state or lease stamp, when /proc/uptime told it: the next fencer counts a suspend between the two. */
+  const optionalOffset = (): { boot_offset_ms?: number } => {
+    const o = clock.bootOffset();
+    return o === undefined ? {} : { boot_offset_ms: o };
+  };
   const timing: Timing = { probeIntervalMs: f.probe_interval_s * 1000, probeTimeoutMs: f.probe_timeout_s * 1000, fenceAfterMs: f.fence_after_s * 1000 };
   const tick = tickMs(timing, f.watchdog_timeout_s * 1000);
   const delayS = Number(testEnv(TEST_ENV.probeDelay) ?? 0) || 0;
@@ -358,7 +357,7 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
   }
   const startRuntime = rtWanted.filter((e) => !configPaths.has(e.path));
   const candidates = [...f.pool.map((c) => c.path), ...startRuntime.map((e) => e.path), ...prevRuntime.map((e) => e.path)];
-  const inheritCtx = { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), nowBootMonoMs: bootMonoMs(), nowBootOffsetMs: bootOffsetMs(), fenceAfterMs: timing.fenceAfterMs };
+  const inheritCtx = { pid: process.pid, bootId: boot, nowWallMs: Date.now(), bootWallMs: Date.now() - uptime() * 1000, nowMonoMs: now(), nowBootMonoMs: bootMonoMs(), nowBootOffsetMs: clock.bootOffset(), fenceAfterMs: timing.fenceAfterMs };
   const inherited = inherit([...new Set(candidates)], prevState && stateRecord(prevState), prevLease && leaseRecord(prevLease), inheritCtx);
   const pools: PoolRuntime[] = [...f.pool.map((cfg) => newPool(cfg, 'config')), ...startRuntime.map((e) => newPool(entryPoolConfig(e), 'runtime'))];
   // A runtime pool the orchestrator removed while the previous fencer, which then crashed, had it

@@ -16,7 +16,7 @@ export interface Lease {
   written_at_ms: number;
   /** CLOCK_MONOTONIC of this write, ms (clock.bootMonoMs). */
   written_at_mono_ms?: number;
-  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC of this write, ms (clock.bootOffsetMs): grows by the host's suspends. */
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC of this write, ms (clock.ts fencerClock.bootOffset): grows by the host's suspends. */
   boot_offset_ms?: number;
   /** true once the fencer stopped cleanly: nothing to carry forward. */
   clean: boolean;

@@ -203,7 +203,7 @@ export interface PreviousRecord {
   writtenAtMs: number;
   /** CLOCK_MONOTONIC when written (ms): within one boot, the gap to now whatever the wall clock did. */
   writtenAtMonoMs?: number;
-  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC when written (ms, clock.bootOffsetMs): its growth since is the host's suspends. */
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC when written (ms, clock.ts fencerClock.bootOffset): its growth since is the host's suspends. */
   bootOffsetMs?: number;
   /** It stopped cleanly (SIGTERM/SIGINT): it carries nothing forward, unless the next start is a restart (within fence_after_s). */
   clean: boolean;
@@ -221,7 +221,7 @@ export interface InheritContext {
   nowMonoMs: number;
   /** CLOCK_MONOTONIC now (ms, clock.bootMonoMs): the gap to a record of this boot that carries its own stamp. */
   nowBootMonoMs?: number;
-  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC now (ms, clock.bootOffsetMs): with a record's, the suspends since it was written. */
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC now (ms, clock.ts fencerClock.bootOffset): with a record's, the suspends since it was written. */
   nowBootOffsetMs?: number;
   /**
    * fencer.fence_after_s in ms: a start within it of a clean stop is a restart (systemctl restart, an

@@ -74,7 +74,7 @@ export interface FencerState {
   written_at_ms: number;
   /** CLOCK_MONOTONIC of this write, ms (clock.bootMonoMs): comparable within this boot_id, immune to wall-clock steps. */
   written_at_mono_ms?: number;
-  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC of this write, ms (clock.bootOffsetMs): its growth since is the host's suspends. */
+  /** CLOCK_BOOTTIME − CLOCK_MONOTONIC of this write, ms (clock.ts fencerClock.bootOffset): its growth since is the host's suspends. */
   boot_offset_ms?: number;
   started_at_ms: number;
   action: 'reboot' | 'crash' | 'kill-vms' | 'log-only' | 'command';

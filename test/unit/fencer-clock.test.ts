@@ -19,6 +19,7 @@ test('SuspendMeter: only a growth of CLOCK_BOOTTIME over CLOCK_MONOTONIC counts;
   const m = new SuspendMeter();
   // boottime = monotonic + 1 000 000 (a time namespace's offset, or suspends before the fencer): the base.
   assert.equal(m.sample(1_001_000, 1000), 0);
+  assert.equal(m.offsetMs, 1_000_000);
   assert.equal(m.sample(1_002_000, 2000), 0, 'both clocks ran');
   assert.equal(m.sample(1_002_990, 3000), 0, '/proc/uptime 10 ms behind: not negative');
   assert.equal(m.sample(1_013_000, 3000), 10_000, 'boottime ran 10 s while monotonic stood: a 10 s suspend');
@@ -27,6 +28,8 @@ test('SuspendMeter: only a growth of CLOCK_BOOTTIME over CLOCK_MONOTONIC counts;
   assert.equal(m.sample(1_013_990, 4000), 10_000, 'a reading 10 ms low does not take it back');
   assert.equal(m.sample(1_020_000, 5000), 15_000, 'another 5 s suspend adds up');
   assert.equal(m.totalMs, 15_000);
+  assert.equal(m.offsetMs, 1_015_000, 'the offset as of the last reading: the first one\'s plus the suspends');
+  assert.equal(new SuspendMeter().offsetMs, undefined);
 });
 
 test('fencerClock: runs on the monotonic clock, takes a suspend in at a sample (not before), never goes back', () => {
@@ -42,8 +45,10 @@ test('fencerClock: runs on the monotonic clock, takes a suspend in at a sample (
   boot = 921_600;
   mono = 1600;
   assert.equal(c.now(), 1100, 'between samples: the monotonic clock alone');
+  assert.equal(c.bootOffset(), 900_000, 'before the sample that sees the suspend');
   assert.equal(c.sample(), 20_000);
   assert.equal(c.now(), 21_100);
+  assert.equal(c.bootOffset(), 920_000);
   boot = undefined;
   mono = 1700;
   assert.equal(c.sample(), 20_000, 'an unreadable /proc/uptime keeps what was learnt');
