@@ -27,10 +27,13 @@ export interface ServeOptions {
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
+/** How long a stop waits for stdout's reader (journald) to take the last lines; then they are given up. */
+const STOP_LOG_MS = 2_000;
 
 /** Run the XML-RPC server until SIGTERM/SIGINT/SIGQUIT; resolves to the exit code. */
 export async function serve(config: Config, opts: ServeOptions): Promise<number> {
-  const log = createLogger({ svc: 'agent', format: opts.logFormat, level: opts.logLevel, destination: batchedStdout() });
+  const stdout = batchedStdout();
+  const log = createLogger({ svc: 'agent', format: opts.logFormat, level: opts.logLevel, destination: stdout });
   const listen = parseListen(config.server.listen);
   if (!listen) throw new BrickError('INVALID_PARAMS', `server.listen: must be host:port, got "${config.server.listen}"`);
   // Take SIGTERM/SIGINT/SIGQUIT from the start: until a JS listener exists the kernel's default kills
@@ -58,6 +61,9 @@ export async function serve(config: Config, opts: ServeOptions): Promise<number>
     });
   } finally {
     unhook();
+    // Every line out before the exit, "stopped" the last: a slow reader gets them all; one that has
+    // stopped reading gets STOP_LOG_MS (then the entry point's exit drops the rest: cli/main.ts).
+    await stdout.writeOut(STOP_LOG_MS);
   }
 }
 

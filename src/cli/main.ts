@@ -182,13 +182,19 @@ if (isEntry || isSea) {
   // marker, the lease, the runtime pools file, heartbeats) get 0666 less this, 0644; the modes brick
   // asks for itself (0600 for secrets, 0700 for marker_dir) are never widened by it.
   process.umask(0o022);
+  // What still holds the event loop a second after brick's work is done is not brick's to wait for:
+  // log lines a reader that has stopped reading (journald) will never take (their pending writes
+  // kept a stopped `brick serve` alive until systemd's SIGKILL), a child stuck in the kernel.
+  const exitSoon = () => setTimeout(() => process.exit(), 1000).unref();
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
+      exitSoon();
     },
     (e) => {
       process.stderr.write(`brick: internal error: ${(e as Error)?.stack ?? e}\n`);
       process.exitCode = 2;
+      exitSoon();
     },
   );
 }

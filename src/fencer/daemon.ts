@@ -200,7 +200,8 @@ interface StartupGuard {
 async function runFencerGuarded(config: Config, opts: FencerOptions, guard: StartupGuard): Promise<number> {
   const f = config.fencer;
   // Never wait on the log reader: a stuck journald must not stop the watchdog being petted.
-  const log = opts.logger ?? createLogger({ svc: 'fencer', format: opts.logFormat, level: opts.logLevel, destination: nonBlockingStdout() });
+  const stdout = opts.logger ? undefined : nonBlockingStdout();
+  const log = opts.logger ?? createLogger({ svc: 'fencer', format: opts.logFormat, level: opts.logLevel, destination: stdout });
   const run = opts.run ?? realRun;
   // Take the stop signals before the watchdog is opened: until a JS listener exists the kernel's
   // default kills the process, and a fencer killed with the watchdog open and no 'V' written resets
@@ -990,8 +991,10 @@ async function runFencerGuarded(config: Config, opts: FencerOptions, guard: Star
       saveLease(!resets && !failed);
       // The clean-stop lease must be on disk before exit (a bounded wait: its children may be stuck),
       // and a fence under way still runs its action (by the marker's deadline) before the exit.
-      void Promise.all([markerWriter.flush(1000), fenceAction]).finally(() => {
+      void Promise.all([markerWriter.flush(1000), fenceAction]).finally(async () => {
         lock.release();
+        // The last lines (the stop's) reach a slow log reader before the exit; a stuck one gets 1 s.
+        await stdout?.writeOut(1000);
         // Children stuck in D state would keep the event loop alive; they are not ours to wait for.
         setTimeout(() => process.exit(exitCode), 100).unref();
         resolve(exitCode);

@@ -86,7 +86,16 @@ export function createLogger(opts: LogOptions): Logger {
 export const BATCH_MS = 20;
 export const BATCH_BYTES = 64 * 1024;
 
-export function batchedStdout(fd = 1, maxQueuedBytes = 4 << 20): pino.DestinationStream & { flush(cb?: (err?: Error) => void): void } {
+/**
+ * A log destination that a stop can wait for. At the exit, Node writes no more than the pipe takes at
+ * once: lines a slow reader had not yet taken were lost (the agent's "stopped" among them).
+ */
+export interface LogDestination extends pino.DestinationStream {
+  /** Writes what is queued, then waits at most `ms` for the reader to take it all: true if it did. */
+  writeOut(ms: number): Promise<boolean>;
+}
+
+export function batchedStdout(fd = 1, maxQueuedBytes = 4 << 20): LogDestination & { flush(cb?: (err?: Error) => void): void } {
   // A batch goes out as the fencer's lines do: on a pipe or socket (journald) through the event
   // loop, never waiting for the reader; a synchronous write there stopped every call, /healthz and
   // the handling of SIGTERM as soon as journald stopped reading (64 KiB: about 500 calls).
@@ -112,6 +121,10 @@ export function batchedStdout(fd = 1, maxQueuedBytes = 4 << 20): pino.Destinatio
       flush();
       cb?.();
     },
+    writeOut(ms: number) {
+      flush();
+      return out.writeOut(ms);
+    },
     write(line: string) {
       queued.push(line);
       bytes += line.length;
@@ -136,7 +149,7 @@ export function batchedStdout(fd = 1, maxQueuedBytes = 4 << 20): pino.Destinatio
  * memory and further lines are dropped and counted (one line says how many, once writing resumes).
  * A file or terminal does not wait on a reader: plain synchronous writes there.
  */
-export function nonBlockingStdout(maxQueuedBytes = 1 << 20): pino.DestinationStream {
+export function nonBlockingStdout(maxQueuedBytes = 1 << 20): LogDestination {
   return readerOrFile(1, maxQueuedBytes);
 }
 
@@ -147,7 +160,7 @@ function lineCount(text: string): number {
 }
 
 /** nonBlockingStdout on any fd. */
-function readerOrFile(fd: number, maxQueuedBytes: number): pino.DestinationStream {
+function readerOrFile(fd: number, maxQueuedBytes: number): LogDestination {
   let kind: 'stream' | 'other' = 'other';
   try {
     const st = fstatSync(fd);
@@ -155,21 +168,41 @@ function readerOrFile(fd: number, maxQueuedBytes: number): pino.DestinationStrea
   } catch {
     /* no stdout: fall through */
   }
-  if (kind === 'other') return pino.destination({ fd, sync: true });
+  if (kind === 'other') {
+    // Synchronous: every line is written when it is logged; nothing waits at a stop.
+    const file = pino.destination({ fd, sync: true });
+    return { write: (line: string) => file.write(line), writeOut: async () => true };
+  }
   const out = new Socket({ fd, readable: false, writable: true });
   out.on('error', () => {}); // a reader that went away must not take the process with it
   let dropped = 0;
+  const sayDropped = () => {
+    out.write(journaldLine(JSON.stringify({ level: 40, msg: `${dropped} log lines dropped: stdout was not being read` })) + '\n');
+    dropped = 0;
+  };
   return {
     write(line: string) {
       if (out.writableLength > maxQueuedBytes) {
         dropped += lineCount(line); // one write may be a batch of lines (batchedStdout)
         return;
       }
-      if (dropped) {
-        out.write(journaldLine(JSON.stringify({ level: 40, msg: `${dropped} log lines dropped: stdout was not being read` })) + '\n');
-        dropped = 0;
-      }
+      if (dropped) sayDropped();
       out.write(line);
+    },
+    writeOut(ms: number) {
+      if (out.destroyed) return Promise.resolve(out.writableLength === 0);
+      if (dropped && out.writableLength <= maxQueuedBytes) sayDropped();
+      if (out.writableLength === 0) return Promise.resolve(true);
+      // 'drain' comes only after a write that filled the socket's buffer: look at what is left instead.
+      return new Promise<boolean>((resolve) => {
+        const deadline = performance.now() + ms;
+        const look = setInterval(() => {
+          if (out.writableLength === 0 || out.destroyed || performance.now() >= deadline) {
+            clearInterval(look);
+            resolve(out.writableLength === 0);
+          }
+        }, 10);
+      });
     },
   };
 }
