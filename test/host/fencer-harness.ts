@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterOutput } from '../fixtures/child-output.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -254,7 +255,7 @@ export class FencerRun {
     };
     this.proc.stdout!.on('data', onData);
     this.proc.stderr!.on('data', onData);
-    this.exit = new Promise((r) => this.proc!.on('exit', (code) => r(code)));
+    this.exit = afterOutput(this.proc);
   }
 
   state(): any {
