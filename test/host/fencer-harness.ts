@@ -298,6 +298,14 @@ export class FencerRun {
   log(): string {
     return this.lines.join('\n');
   }
+  /** waitFor, and on a timeout say what the fencer logged: a bare "timed out" tells nothing about why. */
+  async until<T>(what: string, fn: () => T | undefined | false, timeoutMs: number, everyMs = 20): Promise<T> {
+    try {
+      return await waitFor(what, fn, timeoutMs, everyMs);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; the fencer's last lines:\n${this.lines.slice(-25).join('\n')}`);
+    }
+  }
   async stop(): Promise<number | null> {
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode) return this.proc?.exitCode ?? null;
     this.proc.kill('SIGCONT');

@@ -4,7 +4,7 @@
 // fences if that does not verify. And a stop (SIGTERM) is carried out once, whatever follows it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BindfsPool, FencerRun, SHORT, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
+import { BindfsPool, FencerRun, SHORT, removeRoot, sleep, tempRoot, fuseSuite } from './fencer-harness.js';
 
 const { skip, cleanups } = fuseSuite();
 
@@ -28,7 +28,7 @@ test('fencer frozen longer than fence_after_s, storage healthy: no fence on resu
   await sleep(STALL_MS);
   const size = fencer.watchdogSize();
   fencer.proc!.kill('SIGCONT');
-  await waitFor('petting again', () => fencer.watchdogSize() > size, 3 * SHORT.probe_timeout_s * 1000);
+  await fencer.until('petting again', () => fencer.watchdogSize() > size, 3 * SHORT.probe_timeout_s * 1000);
   await sleep(SHORT.probe_timeout_s * 1000 + 1000);
   assert.equal(fencer.sysrqText(), '', `a healthy pool must not be fenced on the age of the fencer's own stall:\n${fencer.log()}`);
   assert.equal(fencer.state().pools[0].state, 'healthy');
@@ -48,7 +48,7 @@ test('fencer frozen longer than fence_after_s, storage frozen too: fences within
   const size = fencer.watchdogSize();
   const t0 = performance.now();
   fencer.proc!.kill('SIGCONT');
-  await waitFor("sysrq 'b'", () => fencer.sysrqText().includes('b'), (SHORT.probe_timeout_s + 3) * 1000, 10);
+  await fencer.until("sysrq 'b'", () => fencer.sysrqText().includes('b'), (SHORT.probe_timeout_s + 3) * 1000, 10);
   const took = performance.now() - t0;
   assert.ok(took <= (SHORT.probe_timeout_s + 1) * 1000, `fenced ${Math.round(took)} ms after the resume; bound ${(SHORT.probe_timeout_s + 1) * 1000} ms`);
   assert.equal(fencer.watchdogSize(), size, 'an expired pool is never petted past, not even while its resume probe runs');
