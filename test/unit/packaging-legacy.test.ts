@@ -2,14 +2,35 @@
 // the list of directives systemd 219 has (not "nothing newer than X"), the OL6 jobs against upstart
 // 0.6.5's stanzas, the OL5 SysV scripts for chkconfig headers and sh syntax, and the fencer script's
 // inittab switch run for real on a scratch inittab.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const pkg = (p: string) => new URL(`../../packaging/${p}`, import.meta.url);
+
+/** A scratch dir, removed after the test that made it. */
+function scratch(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/**
+ * A copy of the shipped SysV fencer script in `d` that edits `inittab` instead of /etc/inittab: the
+ * shipped script reads no variable a caller could set to point it elsewhere (no test hook in a
+ * shipped file), so the test changes its copy, and only that one line.
+ */
+function sysvScriptFor(d: string, inittab: string): string {
+  const text = readFileSync(pkg('sysv/brick-fencer'), 'utf8');
+  const lines = text.split('\n').filter((l) => l === 'INITTAB=/etc/inittab');
+  assert.equal(lines.length, 1, 'the script names /etc/inittab on one line of its own');
+  const copy = join(d, 'brick-fencer');
+  writeFileSync(copy, text.replace('\nINITTAB=/etc/inittab\n', `\nINITTAB=${inittab}\n`));
+  return copy;
+}
 
 // systemd 219 (EL7): every directive of systemd.unit(5), systemd.service(5), systemd.exec(5),
 // systemd.kill(5), systemd.resource-control(5) and [Install] as of v219, by section.
@@ -117,14 +138,14 @@ test('the OL5 SysV scripts have chkconfig headers and parse with sh -n; the init
 });
 
 test('brick-fencer stop/start switch the inittab line between off and respawn and tell init (telinit q)', () => {
-  const d = mkdtempSync(join(tmpdir(), 'brick-sysv-'));
+  const d = scratch('brick-sysv-');
   const inittab = join(d, 'inittab');
   const line = readFileSync(pkg('sysv/inittab.line'), 'utf8');
   writeFileSync(inittab, `id:3:initdefault:\n${line}x:5:respawn:/etc/X11/prefdm -nodaemon\n`);
   writeFileSync(join(d, 'telinit'), `#!/bin/sh\necho "telinit $*" >>${d}/record\n`);
   chmodSync(join(d, 'telinit'), 0o755);
-  const script = new URL(pkg('sysv/brick-fencer')).pathname;
-  const env = { PATH: `${d}:/usr/bin:/bin`, BRICK_INITTAB: inittab };
+  const script = sysvScriptFor(d, inittab);
+  const env = { PATH: `${d}:/usr/bin:/bin` };
   execFileSync('/bin/sh', [script, 'stop'], { env });
   assert.match(readFileSync(inittab, 'utf8'), /^bkf:2345:off:\/usr\/lib\/brick\/bin\/chrt /m);
   assert.match(readFileSync(inittab, 'utf8'), /^x:5:respawn:/m); // other lines untouched
@@ -132,17 +153,30 @@ test('brick-fencer stop/start switch the inittab line between off and respawn an
 });
 
 test('brick-fencer try-restart with no fencer running succeeds and touches nothing (an upgrade would report a failed restart)', () => {
-  const d = mkdtempSync(join(tmpdir(), 'brick-sysv-'));
+  const d = scratch('brick-sysv-');
   const inittab = join(d, 'inittab');
   const line = readFileSync(pkg('sysv/inittab.line'), 'utf8');
   writeFileSync(inittab, `id:3:initdefault:\n${line}`);
   writeFileSync(join(d, 'telinit'), `#!/bin/sh\necho "telinit $*" >>${d}/record\n`);
   chmodSync(join(d, 'telinit'), 0o755);
-  const script = new URL(pkg('sysv/brick-fencer')).pathname;
-  const env = { PATH: `${d}:/usr/bin:/bin`, BRICK_INITTAB: inittab };
+  const script = sysvScriptFor(d, inittab);
+  const env = { PATH: `${d}:/usr/bin:/bin` };
   for (const a of ['try-restart', 'condrestart', 'restart']) execFileSync('/bin/sh', [script, a], { env }); // throws on a non-zero exit
   assert.equal(readFileSync(inittab, 'utf8'), `id:3:initdefault:\n${line}`);
   assert.ok(!existsSync(join(d, 'record')), 'init was told something');
+});
+
+test('the init files and scripts the packages ship read no BRICK_* variable: nothing in the environment points them elsewhere', async () => {
+  // @ts-expect-error: a plain .mjs module without types
+  const { MANIFEST } = (await import('../../packaging/manifest.mjs')) as { MANIFEST: Array<{ src?: string }> };
+  const shipped = MANIFEST.map((e) => e.src)
+    .filter((p): p is string => !!p && p.startsWith('packaging/') && !p.endsWith('.gz'))
+    .concat(readdirSync(new URL(pkg('rpm/'))).filter((f) => f.endsWith('.sh') && f !== 'build-rpm.sh').map((f) => `packaging/rpm/${f}`));
+  assert.ok(shipped.includes('packaging/sysv/brick-fencer') && shipped.includes('packaging/upstart/brick-fencer.conf'), shipped.join(' '));
+  for (const p of shipped) {
+    const text = readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
+    assert.doesNotMatch(text, /\$\{?BRICK_\w*/, `${p} reads a BRICK_ variable`);
+  }
 });
 
 test('packaging/manifest.mjs: the legacy RPM and the .deb ship every file the EL8/EL9 RPM ships (brick.spec %files)', async () => {
