@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { CodecError } from './codec.js';
 import { BodyScan, type ScanLimits } from './body-scan.js';
 import { requestDeadlines } from './deadlines.js';
+import { RELEASE_EVERY_BYTES, releaseReadBuffers } from './read-buffers.js';
 
 export interface BodyLimits extends ScanLimits {
   /** Largest body of an ordinary call. */
@@ -70,6 +71,7 @@ export function readBody(
   let chunks: Buffer[] | undefined = [];
   let whole: Buffer | undefined; // preallocated once the method and a fitting Content-Length are known
   let filled = 0;
+  let released = 0; // `filled` at the last releaseReadBuffers()
   const tooLarge = () =>
     new BodyHttpError(
       413,
@@ -142,6 +144,11 @@ export function readBody(
       if (filled + chunk.length > whole.length) return finish(tooLarge());
       chunk.copy(whole, filled);
       filled += chunk.length;
+      // A large body: the reads copied so far are garbage; free them as the body arrives.
+      if (filled - released >= RELEASE_EVERY_BYTES) {
+        released = filled;
+        releaseReadBuffers();
+      }
     } else chunks!.push(chunk);
     if (scan.bytes > limit) return finish(tooLarge());
   }
