@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFigures, type Figure } from './lib.js';
+import { evict, writeFigures, type Figure } from './lib.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = process.env.BRICK_BIN || join(root, 'dist', 'brick');
@@ -111,6 +111,10 @@ async function stop(proc: ChildProcess): Promise<void> {
 
 async function main(): Promise<void> {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: npm run build:binary`);
+  // As a binary installed from a package is cached, not as build-binary's write left it (lib.ts
+  // evict): its file-backed pages are part of every RSS figure here (a binary fresh from the build,
+  // in large folios, showed 10-14 MiB more before and after the call).
+  evict(bin);
   const dir = mkdtempSync(join(tmpdir(), 'brick-upload-'));
   try {
     // 10 MB of printable text (a script or an ISO's metadata would be text too): no XML escaping.
