@@ -323,7 +323,10 @@ test('.deb: control, conffiles and maintainer scripts; lintian finds no error', 
   for (const f of ['/usr/bin/brick', '/lib/systemd/system/brick-fencer.service', '/usr/lib/brick/lib/libc.so.6', '/usr/share/doc/brick/copyright', '/usr/share/doc/brick/changelog.Debian.gz', '/usr/lib/brick/python/hooking.py'])
     assert.ok(files.includes(f), `${f} not in the .deb`);
   assert.ok(!files.some((f) => f.startsWith('/etc/init/') || f.startsWith('/etc/rc.d/') || f.startsWith('/var/run')), 'no upstart/SysV/var-run files in the .deb');
-  const l = await run('lintian', ['--no-tag-display-limit', deb], { timeoutMs: 900_000 });
+  // Its temporary files (one MLDBM database a run, left in TMPDIR) go under the test's work dir.
+  const lintianTmp = join(work, 'lintian-tmp');
+  mkdirSync(lintianTmp, { recursive: true });
+  const l = await run('lintian', ['--no-tag-display-limit', deb], { timeoutMs: 900_000, env: { ...process.env, TMPDIR: lintianTmp } });
   const errors = l.stdout.split('\n').filter((x) => x.startsWith('E:'));
   assert.deepEqual(errors, [], l.stdout);
 });
