@@ -1,9 +1,8 @@
 // before_vm_start hooks with real executables in a temporary hooks_dir: ok, warn, stop, timeout,
 // garbage XML, order, environment, non-executables. Through domain_tweak, as a caller sees them.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/shared/log.js';
@@ -12,9 +11,9 @@ import { methods } from '../../src/agent-extension/domain/methods.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import type { BrickError } from '../../src/shared/errors.js';
 import { callContext } from '../fixtures/call-context.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
-const base = mkdtempSync(join(tmpdir(), 'brick-hooks-test-'));
-after(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('brick-hooks-test-');
 const XML = readFileSync(join(import.meta.dirname, '../golden/domain/kvm-small-input.xml'), 'utf8');
 const tweak = methods.find((m) => m.name === 'domain_tweak')!.handler;
 

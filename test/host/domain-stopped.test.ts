@@ -2,10 +2,9 @@
 // stopping) changes nothing afterwards: the running hook is killed (with what it started), and
 // virsh define never runs. Before, neither the hooks nor virsh were given the call's signal: the
 // call answered TIMEOUT ("it may still change something") and the domain was defined seconds later.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/load.js';
 import { Dispatcher } from '../../src/agent-extension/dispatch.js';
@@ -13,9 +12,9 @@ import { methods } from '../../src/agent-extension/domain/methods.js';
 import { parseMethodResponse, serializeMethodCall, XmlRpcFault } from '../../src/agent-extension/codec.js';
 import { run, type Runner } from '../../src/shared/run.js';
 import { memoryLogger } from '../fixtures/server.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
-const base = mkdtempSync(join(tmpdir(), 'brick-domain-stopped-'));
-after(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('brick-domain-stopped-');
 const XML = readFileSync(join(import.meta.dirname, '../golden/domain/kvm-small-input.xml'), 'utf8');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -5,14 +5,14 @@
 // without python2, PYTHONPATH honoured and loader/interpreter variables refused. brick's own
 // hooking module (src/agent-extension/domain/hooking.py) is on the hooks' PYTHONPATH through
 // domain.hooking_dir, as the packages install it.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig } from '../../src/config/load.js';
 import { methods } from '../../src/agent-extension/domain/methods.js';
 import { childElements, devices, firstChild, parseDomainXml } from '../../src/agent-extension/domain/xml.js';
+import { scratchDir } from '../fixtures/scratch.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import type { BrickError } from '../../src/shared/errors.js';
 import { callContext } from '../fixtures/call-context.js';
@@ -23,8 +23,7 @@ if (!existsSync(PY) && CI) throw new Error(`${PY} missing (scripts/install-test-
 const skip = existsSync(PY) ? false : `${PY} not installed`;
 
 const HOOKING_DIR = join(import.meta.dirname, '../../src/agent-extension/domain');
-const base = mkdtempSync(join(tmpdir(), 'brick-vdsm-hooks-'));
-after(() => rmSync(base, { recursive: true, force: true }));
+const base = scratchDir('brick-vdsm-hooks-');
 const XML = readFileSync(join(import.meta.dirname, '../golden/domain/corpus/cs-vrouter.xml'), 'utf8');
 const tweak = methods.find((m) => m.name === 'domain_tweak')!.handler;
 

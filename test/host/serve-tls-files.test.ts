@@ -2,21 +2,20 @@
 // certificate that is not PEM, the two swapped. Each is the admin's configuration: exit 1 with one
 // line naming the key (systemd's RestartPreventExitStatus=1 then does not restart it in a loop),
 // never exit 2 with a stack trace.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../fixtures/serve-process.js';
 import { selfSignedCertificate } from '../../src/agent-extension/credentials.js';
 import { run } from '../../src/shared/run.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = join(ROOT, 'src/cli/main.ts');
-const dir = mkdtempSync(join(tmpdir(), 'brick-serve-tls-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir('brick-serve-tls-');
 
 function serveOnce(config: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -3,13 +3,13 @@
 // taken by V8 for the asset read that way (the bench's fastify floor once carried a non-ASCII
 // license comment: its cache was made for the UTF-8 reading, one character shorter, and V8 rejected
 // it at every start while the build's own check, reading UTF-8 too, passed).
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { repoRoot } from '../fixtures/exec.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
 const { wrapBundle, makeCodeCache, checkCodeCache } = (await import(join(repoRoot, 'scripts', 'build-binary.mjs'))) as {
   wrapBundle: (file: string, js: string) => void;
@@ -17,8 +17,7 @@ const { wrapBundle, makeCodeCache, checkCodeCache } = (await import(join(repoRoo
   checkCodeCache: (node: string, js: string, cache: string, name: string) => void;
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'brick-build-binary-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir('brick-build-binary-');
 
 test('wrapBundle: an ASCII bundle becomes one function expression; a non-ASCII byte is refused, naming where', () => {
   const ok = join(dir, 'ok.cjs');

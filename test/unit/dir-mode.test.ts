@@ -2,12 +2,12 @@
 // directories a `mkdir -p` made (they get brick's mode, whatever the umask).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { dirsMade, looseDirProblem } from '../../src/shared/dir-mode.js';
 import { ensureDir } from '../../src/fencer/state.js';
 import { makeDir } from '../../src/fencer/runtime-pools-writer.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
 test('looseDirProblem: group or others write (a sticky bit too), or an owner other than root and brick', () => {
   assert.equal(looseDirProblem(0o040755, 0, 0), undefined);
@@ -29,8 +29,7 @@ test('dirsMade: dir and each parent up to the first one mkdir made, deepest firs
 });
 
 test('ensureDir (sync, the fencer) and makeDir (async, the agent) give every directory they made their mode under umask 077 and 000, and leave one already there as it is', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'brick-dirs-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const root = scratchDir('brick-dirs-');
   const mode = (p: string) => (statSync(p).mode & 0o7777).toString(8);
   const there = join(root, 'there');
   mkdirSync(there);

@@ -1,9 +1,8 @@
 // The fencer's decisions and parsers, with no host: timeouts at −ε, =, +ε (rule 17), probe plans,
 // read-back and device checks with a scripted runner, the watchdog's bytes, VM usage, peer checks.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { judgePool, tickMs, type Timing, type PoolFacts } from '../../src/fencer/pool-health.js';
 import { heartbeatContent, heartbeatFile, parseHeartbeat } from '../../src/fencer/heartbeat-format.js';
@@ -24,6 +23,7 @@ import { STATE_STALE_S, type FencerState } from '../../src/fencer/state.js';
 import { MARKER_DIR_ANSWER_MS, startupDeadline } from '../../src/fencer/daemon.js';
 import { LOCK_WAIT_S } from '../../src/fencer/instance-lock.js';
 import { RUNTIME_POOLS_READ_MS } from '../../src/fencer/runtime-pools.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
 const T: Timing = { probeIntervalMs: 5000, probeTimeoutMs: 10000, fenceAfterMs: 30000 };
 const pool = (o: Partial<PoolFacts> = {}): PoolFacts => ({ path: '/p', fenceWhen: 'in-use', lastOkMs: 0, inUse: true, ...o });
@@ -453,15 +453,8 @@ test('heartbeat_check arguments: absolute pool, a configured pool or under file_
   assert.equal(fault(['/mnt/kvm1', 'h', 60, 'nfs']), 'INVALID_PARAMS');
 });
 
-/** A scratch state_dir / marker_dir root, removed after the test that made it. */
-function statusScratch(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'brick-fencer-status-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 test('heartbeat_status: per-pool struct from the state file, ages brought up to date; NOT_READY without state', async () => {
-  const dir = statusScratch();
+  const dir = scratchDir('brick-fencer-status-');
   const c = defaultConfig();
   c.fencer.state_dir = join(dir, 'state');
   c.fencer.marker_dir = join(dir, 'marker');
@@ -517,7 +510,7 @@ test('heartbeat_status: last_fence goes once the admin removes the fence marker,
   // Before: the fencer's state keeps the marker it found at start (last_fence) until it restarts,
   // and heartbeat_status fell back to it when the file was gone: removing the file, as status and
   // the log say to, cleared status but not heartbeat_status.
-  const dir = statusScratch();
+  const dir = scratchDir('brick-fencer-status-');
   const c = defaultConfig();
   c.fencer.state_dir = dir;
   c.fencer.marker_dir = join(dir, 'marker');
@@ -538,7 +531,7 @@ test('heartbeat_status: last_fence goes once the admin removes the fence marker,
 });
 
 test('heartbeat_status: a truncated or foreign state file is NOT_READY naming the file and what is wrong, never a TypeError', async () => {
-  const dir = statusScratch();
+  const dir = scratchDir('brick-fencer-status-');
   const c = defaultConfig();
   c.fencer.state_dir = dir;
   c.fencer.marker_dir = dir;

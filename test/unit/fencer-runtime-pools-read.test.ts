@@ -4,14 +4,14 @@
 // the real fencer with the file on a disk that hangs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KERNEL_FSTYPES, MISSING_CONTENT, judgeRuntimeRead, poolMountRefusal, readRuntimePoolsChild, runtimePoolsText, type RuntimePoolEntry } from '../../src/fencer/runtime-pools.js';
 import { parseMountinfo } from '../../src/fencer/kill-vms/proc-parse.js';
 import { run as realRun, type Runner, type RunResult } from '../../src/shared/run.js';
 import { BrickError } from '../../src/shared/errors.js';
 import { findOnHost } from '../../src/shared/host-tools.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
 const entry = (path: string): RuntimePoolEntry => ({ path, heartbeat: 'ovm', fence_when: 'in-use', added_at: '2026-11-30T12:00:00.000Z', added_by: 'heartbeat_add_pool' });
 const A = runtimePoolsText([entry('/mnt/a')]);
@@ -83,8 +83,7 @@ test('with the real dd: the text of the file, a missing file, a directory', asyn
     if (process.env.CI === 'true') assert.fail('dd is not installed');
     return t.skip('dd is not installed');
   }
-  const dir = mkdtempSync(join(tmpdir(), 'brick-rt-read-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDir('brick-rt-read-');
   const file = join(dir, 'runtime-pools.json');
   // Larger than one dd block: the whole file.
   const big = runtimePoolsText(Array.from({ length: 64 }, (_, i) => entry(`/mnt/${'p'.repeat(1500)}${i}`)));

@@ -1,10 +1,9 @@
 // fencer.action = "kill-vms" with no host: the parsers of /proc and /sys texts, the pure decision
 // (kill whom, when to spare, when to reset: kill_timeout_s at −ε, =, +ε), the gatherer against a
 // fake /proc + /sys + debugfs tree, the kill step's seams, and the config timing rule.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, symlinkSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   devFromStDev, fdinfoMountId, mapsDevices, mountOf, nfsServerAddr, parseBdiStats, parseMountinfo, parseProcNetTcp, parseRpcTasks,
@@ -17,6 +16,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { KillVms, inheritMounts, type PreviousMounts } from '../../src/fencer/kill-vms/controller.js';
 import type { Logger } from '../../src/shared/log.js';
 import { recordingRunner, type Runner } from '../../src/shared/run.js';
+import { scratchDir } from '../fixtures/scratch.js';
 
 const MOUNTINFO = [
   '22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw',
@@ -205,8 +205,7 @@ test('decision: a fenced pool stays fenced until a probe started after the fence
 
 // ---- the gatherer on a fake /proc ----
 function fakeHost(): { paths: GatherPaths; addProc: (pid: number, o: { fds?: Record<string, [string, number]>; maps?: string; cmdline?: string; state?: string; ns?: string; flags?: number }) => void; root: string } {
-  const root = mkdtempSync(join(tmpdir(), 'brick-killvms-unit-'));
-  after(() => rmSync(root, { recursive: true, force: true }));
+  const root = scratchDir('brick-killvms-unit-');
   const paths = { proc: join(root, 'proc'), sys: join(root, 'sys'), debugfs: join(root, 'debug') };
   mkdirSync(join(paths.proc, 'self'), { recursive: true });
   mkdirSync(join(paths.proc, 'net'), { recursive: true });
@@ -352,8 +351,7 @@ test('kill step: SIGKILL only the same process (start time checked); ESRCH is fi
 });
 
 test('markers and destroy: one durable marker per VM; virsh/xl argv, never a shell', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'brick-killvms-marker-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = scratchDir('brick-killvms-marker-');
   const k = { pid: 7, start: '1', comm: 'qemu-kvm', how: ['fd 3'], vm: { name: 'i-2-10-VM', uuid: 'u-1' }, killedAtMs: 100, goneAtMs: 350 };
   const { file, text } = killMarkerFile(dir, markerOf('/mnt/pool', k, '2026-01-01T00:00:00.000Z'));
   assert.equal(file, join(dir, `killed-vm-u-1-${Date.parse('2026-01-01T00:00:00.000Z')}.json`));

@@ -2,21 +2,14 @@
 // the list of directives systemd 219 has (not "nothing newer than X"), the OL6 jobs against upstart
 // 0.6.5's stanzas, the OL5 SysV scripts for chkconfig headers and sh syntax, and the fencer script's
 // inittab switch run for real on a scratch inittab.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scratchDir } from '../fixtures/scratch.js';
 
 const pkg = (p: string) => new URL(`../../packaging/${p}`, import.meta.url);
-
-/** A scratch dir, removed after the test that made it. */
-function scratch(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  after(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
 
 /**
  * A copy of the shipped SysV fencer script in `d` that edits `inittab` instead of /etc/inittab: the
@@ -138,7 +131,7 @@ test('the OL5 SysV scripts have chkconfig headers and parse with sh -n; the init
 });
 
 test('brick-fencer stop/start switch the inittab line between off and respawn and tell init (telinit q)', () => {
-  const d = scratch('brick-sysv-');
+  const d = scratchDir('brick-sysv-');
   const inittab = join(d, 'inittab');
   const line = readFileSync(pkg('sysv/inittab.line'), 'utf8');
   writeFileSync(inittab, `id:3:initdefault:\n${line}x:5:respawn:/etc/X11/prefdm -nodaemon\n`);
@@ -153,7 +146,7 @@ test('brick-fencer stop/start switch the inittab line between off and respawn an
 });
 
 test('brick-fencer try-restart with no fencer running succeeds and touches nothing (an upgrade would report a failed restart)', () => {
-  const d = scratch('brick-sysv-');
+  const d = scratchDir('brick-sysv-');
   const inittab = join(d, 'inittab');
   const line = readFileSync(pkg('sysv/inittab.line'), 'utf8');
   writeFileSync(inittab, `id:3:initdefault:\n${line}`);
