@@ -266,16 +266,10 @@ export class FencerRun {
     }
   }
   async armed(timeoutMs = 20_000): Promise<void> {
-    try {
-      await waitFor('every pool armed', () => {
-        const s = this.state();
-        return s && s.pools.length && s.pools.every((p: any) => p.armed);
-      }, timeoutMs);
-    } catch (e) {
-      // say why (a config the fencer refused, a missing tool...) instead of only "timed out"
-      const exited = this.proc?.exitCode ?? this.proc?.signalCode;
-      throw new Error(`${(e as Error).message}; fencer ${exited === null || exited === undefined ? 'still running' : `exited (${exited})`}; its last lines:\n${this.lines.slice(-8).join('\n')}`);
-    }
+    await this.until('every pool armed', () => {
+      const s = this.state();
+      return s && s.pools.length && s.pools.every((p: any) => p.armed);
+    }, timeoutMs);
   }
   /**
    * How old pool i's last verified heartbeat is now, by the state (its ages are as of
@@ -298,12 +292,17 @@ export class FencerRun {
   log(): string {
     return this.lines.join('\n');
   }
-  /** waitFor, and on a timeout say what the fencer logged: a bare "timed out" tells nothing about why. */
+  /**
+   * waitFor, and on a timeout say whether the fencer still runs and what it logged last (a config it
+   * refused, a missing tool, a probe that timed out): a bare "timed out" tells nothing about why.
+   */
   async until<T>(what: string, fn: () => T | undefined | false, timeoutMs: number, everyMs = 20): Promise<T> {
     try {
       return await waitFor(what, fn, timeoutMs, everyMs);
     } catch (e) {
-      throw new Error(`${(e as Error).message}; the fencer's last lines:\n${this.lines.slice(-25).join('\n')}`);
+      const exited = this.proc?.exitCode ?? this.proc?.signalCode;
+      const state = exited === null || exited === undefined ? 'still running' : `exited (${exited})`;
+      throw new Error(`${(e as Error).message}; fencer ${state}; its last lines:\n${this.lines.slice(-25).join('\n')}`);
     }
   }
   async stop(): Promise<number | null> {
