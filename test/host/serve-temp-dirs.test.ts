@@ -13,6 +13,7 @@ import { basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { freePort, startServe } from '../fixtures/serve-process.js';
 import { makeTempDir, sweepLeftTempDirs } from '../../src/shared/temp-dirs.js';
+import { procStart } from '../../src/shared/process-identity.js';
 
 // Not under /tmp: the serve below sees its own /tmp, and must still read its config here.
 const dir = mkdtempSync(join('/var/tmp', 'brick-h-res-tmpdirs-'));
@@ -34,8 +35,15 @@ const six = () => randomBytes(3).toString('hex');
 function layout(tmp: string) {
   mkdirSync(tmp, { recursive: true });
   const dead = deadPid();
+  const myStart = procStart('self')!;
+  const parentStart = procStart(process.ppid)!;
   const paths = {
     dead: join(tmp, `brick-hook-${dead}-${six()}`),
+    // The start time in the name tells the maker from a later process with its pid.
+    deadNew: join(tmp, `brick-hook-${dead}-${myStart}-${six()}`),
+    liveNew: join(tmp, `brick-define-${process.pid}-${myStart}-${six()}`),
+    reusedSelf: join(tmp, `brick-hook-${process.pid}-${Number(myStart) + 1}-${six()}`),
+    reusedOther: join(tmp, `brick-domr-${process.ppid}-${Number(parentStart) - 1}-${six()}`),
     deadDefine: join(tmp, `brick-define-${dead}-${six()}`),
     live: join(tmp, `brick-hook-${process.pid}-${six()}`),
     foreign: join(tmp, `brick-domr-${dead}-${six()}`),
@@ -43,7 +51,7 @@ function layout(tmp: string) {
     old: join(tmp, `brick-hook-${six()}`),
     other: join(tmp, `other-${dead}-${six()}`),
   };
-  for (const p of [paths.dead, paths.deadDefine, paths.live, paths.foreign, paths.old, paths.other]) {
+  for (const p of [paths.dead, paths.deadNew, paths.liveNew, paths.reusedSelf, paths.reusedOther, paths.deadDefine, paths.live, paths.foreign, paths.old, paths.other]) {
     mkdirSync(p, { mode: 0o700 });
     writeFileSync(join(p, 'domxml'), '<domain/>');
   }
@@ -52,15 +60,18 @@ function layout(tmp: string) {
   return paths;
 }
 
-test('makeTempDir names its process; the sweep removes only a left directory of this user whose pid is gone', async () => {
+const GONE = ['dead', 'deadNew', 'deadDefine', 'reusedSelf', 'reusedOther'] as const;
+const KEPT = ['live', 'liveNew', 'foreign', 'link', 'old', 'other'] as const;
+
+test('makeTempDir names its process (pid and start time); the sweep removes only a left directory of this user whose maker is gone, its pid free or drawn since by another process', async () => {
   const tmp = join(dir, 'unit');
   const p = layout(tmp);
-  assert.deepEqual((await sweepLeftTempDirs(tmp)).sort(), [p.dead, p.deadDefine].sort());
-  for (const k of ['live', 'foreign', 'link', 'old', 'other'] as const) assert.ok(existsSync(p[k]), `${k} kept`);
+  assert.deepEqual((await sweepLeftTempDirs(tmp)).sort(), GONE.map((k) => p[k]).sort());
+  for (const k of KEPT) assert.ok(existsSync(p[k]), `${k} kept`);
   assert.ok(existsSync(join(p.live, 'domxml')), 'nothing removed through the link');
   const mine = await makeTempDir('hook');
   try {
-    assert.match(mine, new RegExp(`/brick-hook-${process.pid}-[A-Za-z0-9]{6}$`));
+    assert.match(mine, new RegExp(`/brick-hook-${process.pid}-${procStart('self')}-[A-Za-z0-9]{6}$`));
   } finally {
     rmSync(mine, { recursive: true, force: true });
   }
@@ -94,10 +105,10 @@ test('brick serve removes at start the temporary directories a killed brick left
     .map((l) => l.replace(/^<\d>/, ''))
     .filter((l) => l.includes('removed temporary directories a stopped brick left'))
     .flatMap((l) => (JSON.parse(l) as { removed: string[] }).removed);
-  assert.ok(!existsSync(p.dead) && !existsSync(p.deadDefine), `the left directories are gone:\n${out}`);
-  for (const k of ['live', 'foreign', 'link', 'old', 'other'] as const) assert.ok(existsSync(p[k]), `${k} kept`);
+  for (const k of GONE) assert.ok(!existsSync(p[k]), `${k}: the left directory is gone:\n${out}`);
+  for (const k of KEPT) assert.ok(existsSync(p[k]), `${k} kept`);
   for (const k of Object.keys(elsewhere) as (keyof typeof elsewhere)[]) assert.ok(existsSync(elsewhere[k]), `${k} under $TMPDIR kept`);
-  assert.deepEqual(removed.sort(), [inside(p.dead), inside(p.deadDefine)].sort(), `this serve says it removed both, and nothing else:\n${out}`);
+  assert.deepEqual(removed.sort(), GONE.map((k) => inside(p[k])).sort(), `this serve says it removed these, and nothing else:\n${out}`);
   s.child.kill('SIGTERM');
   await s.exited;
 });
