@@ -108,8 +108,8 @@ test('the fencer\'s start removes the temp files killed writers left in state_di
   await waitFor(`the fencer's state (${f.log()})`, () => f.state(), 30_000);
   for (const tmp of dead) assert.equal(existsSync(tmp), false, `${tmp} removed`);
   assert.equal(existsSync(live.tmp), true, 'a live writer\'s temp file is kept');
-  assert.match(f.log(), /removed 1 temp file\(s\) a writer that is gone left in .*state/);
-  assert.match(f.log(), /removed 3 temp file\(s\) a writer that is gone left in .*marker/);
+  await f.logged(/removed 1 temp file\(s\) a writer that is gone left in .*state/);
+  await f.logged(/removed 3 temp file\(s\) a writer that is gone left in .*marker/);
   await live.killed();
 });
 

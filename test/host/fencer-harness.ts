@@ -2,6 +2,7 @@
 // SIGSTOP to stand in for a hung NFS server) and the real fencer program with short timings, its
 // watchdog device and sysrq trigger pointed at plain files the test reads.
 import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -304,6 +305,15 @@ export class FencerRun {
       const state = exited === null || exited === undefined ? 'still running' : `exited (${exited})`;
       throw new Error(`${(e as Error).message}; fencer ${state}; its last lines:\n${this.lines.slice(-25).join('\n')}`);
     }
+  }
+  /**
+   * Assert that the fencer's log has a line matching `re`, waiting up to `ms` for it: a line comes
+   * through a pipe, so it can be read a moment after what the fencer did next (the sysrq file it
+   * wrote, the state it saved) is seen; an assert at once lost that race on a loaded machine.
+   */
+  async logged(re: RegExp, message?: string, ms = 5000): Promise<void> {
+    await waitFor(`a line matching ${re}`, () => re.test(this.log()), ms).catch(() => {});
+    assert.match(this.log(), re, message);
   }
   async stop(): Promise<number | null> {
     if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode) return this.proc?.exitCode ?? null;

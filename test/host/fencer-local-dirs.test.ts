@@ -27,7 +27,7 @@ test('item 9: a marker directory that hangs does not hold the fence: sysrq b wit
   const took = performance.now() - t0;
   const bound = (SHORT.fence_after_s + 1) * 1000 + 500;
   assert.ok(took <= bound, `fenced ${Math.round(took)} ms after the freeze with the marker directory hung; bound ${bound} ms`);
-  assert.match(f.log(), /the fence marker was not written within its deadline/);
+  await f.logged(/the fence marker was not written within its deadline/);
 });
 
 test('item 10 + 2: state write errors are logged once, not every tick; a removed state_dir is made again', { skip }, async () => {
@@ -69,7 +69,7 @@ test('item 10: a state_dir that cannot be created (read-only mount) is one clear
   const code = await Promise.race([f.exit!, sleep(20_000).then(() => 'running')]);
   assert.equal(code, 1, f.log());
   await sleep(300); // the last output after 'exit'
-  assert.match(f.log(), /fencer\.state_dir .*\/ro\/run\/brick: cannot create it \(EROFS\)/);
+  await f.logged(/fencer\.state_dir .*\/ro\/run\/brick: cannot create it \(EROFS\)/);
   assert.doesNotMatch(f.log(), /internal error|^\s+at /m);
 });
 
@@ -84,6 +84,6 @@ test('item 9: a marker directory that hangs before start: start-up ends (exit 1,
   const took = performance.now() - t0;
   assert.equal(code, 1, `a start-up held by a hung marker_dir must end (exit 1); got ${code}:\n${f.log()}`);
   assert.ok(took >= MARKER_DIR_ANSWER_MS, `exited after ${Math.round(took)} ms, before the look's ${MARKER_DIR_ANSWER_MS} ms deadline`);
-  assert.match(f.log(), new RegExp(`fencer\\.marker_dir ${markerFs.mnt}: no answer within ${MARKER_DIR_ANSWER_MS / 1000} s`));
+  await f.logged(new RegExp(`fencer\\.marker_dir ${markerFs.mnt}: no answer within ${MARKER_DIR_ANSWER_MS / 1000} s`));
   assert.equal(f.watchdogSize(), 0, 'nothing was written to the watchdog');
 });

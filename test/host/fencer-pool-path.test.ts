@@ -36,7 +36,7 @@ test('item 5: a pool configured as a symlink to a bindfs mount arms; frozen, it 
   await pool.mount();
   f.start();
   await f.armed(15_000).catch((e) => assert.fail(`the symlinked pool never armed: ${(e as Error).message}\n${f.log()}`));
-  assert.match(f.log(), new RegExp(`pool ${link} resolves to ${pool.mnt}`), 'the resolved path is logged');
+  await f.logged(new RegExp(`pool ${link} resolves to ${pool.mnt}`), 'the resolved path is logged');
   const st = f.state();
   assert.equal(st.pools[0].path, link, 'the pool keeps its configured name');
   assert.ok(st.pools[0].heartbeat_file.startsWith(pool.mnt + '/'), `heartbeat written through the resolved path: ${st.pools[0].heartbeat_file}`);
@@ -49,7 +49,7 @@ test('item 5: a pool configured as a symlink to a bindfs mount arms; frozen, it 
   const took = performance.now() - t0;
   assert.ok(took <= BOUND_MS, `fenced ${Math.round(took)} ms after the freeze; bound ${BOUND_MS} ms`);
   assert.ok(took >= SHORT.fence_after_s * 1000 - ageAtFreezeMs - 300, `fenced too early: ${Math.round(took)} ms after the freeze, the last verified heartbeat ${Math.round(ageAtFreezeMs)} ms old then`);
-  assert.match(f.log(), new RegExp(`FENCING this host: pool ${link} `));
+  await f.logged(new RegExp(`FENCING this host: pool ${link} `));
   await f.stop();
 });
 
@@ -67,8 +67,8 @@ test('item 5: start-up window: a pool guarding VMs that never verifies (faultfs 
   const took = performance.now() - t0;
   assert.equal(code, 4, `the fencer must fail start-up (exit 4), got ${code}:\n${f.log()}`);
   assert.ok(took >= WINDOW_S * 1000, `exited ${Math.round(took)} ms after spawn, before the window (${WINDOW_S} s)`);
-  assert.match(f.log(), /"level":"?(50|error)"?.*has NOT verified within startup_window_s \(3 s\).*guards VMs, so start-up fails/);
-  assert.match(f.log(), /start-up FAILED/);
+  await f.logged(/"level":"?(50|error)"?.*has NOT verified within startup_window_s \(3 s\).*guards VMs, so start-up fails/);
+  await f.logged(/start-up FAILED/);
   const st = f.state();
   assert.equal(st.pools[0].startup_overdue, true);
   assert.equal(st.pools[0].armed, false);
@@ -91,7 +91,7 @@ test('two [[fencer.pool]] entries for one directory (a path and a symlink to it)
   f.start();
   const code = await Promise.race([f.exit!, sleep(20_000).then(() => 'still running')]);
   assert.equal(code, 1, f.log());
-  assert.match(f.log(), new RegExp(`brick: fencer\\.pool\\[1\\]\\.path: "${link}" is the directory of fencer\\.pool\\[0\\]\\.path "${dir}" \\(both resolve to ${dir}\\): list it once`));
+  await f.logged(new RegExp(`brick: fencer\\.pool\\[1\\]\\.path: "${link}" is the directory of fencer\\.pool\\[0\\]\\.path "${dir}" \\(both resolve to ${dir}\\): list it once`));
   assert.equal(f.sysrqText(), '', 'no fence');
   // Two heartbeat formats on one directory are two files: allowed.
   const g = new FencerRun(join(root, 'formats'), [{ path: dir, fence_when: 'always', require_mount: false }, { path: link, heartbeat: 'kvm', fence_when: 'always', require_mount: false }], SHORT);

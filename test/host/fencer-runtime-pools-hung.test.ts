@@ -82,7 +82,7 @@ test('runtime_pools_file on a disk that hangs: the fencer goes on ticking and pe
   });
   await waitFor('the file usable again in the state', () => f.state()?.runtime_pools?.error === null, ARM_MS);
   await waitFor('the new runtime pool armed', () => poolOf(b)?.state === 'healthy', ARM_MS);
-  assert.match(f.log(), /runtime pools file .* is usable again/);
+  await f.logged(/runtime pools file .* is usable again/);
   assert.equal(poolOf(a)?.state, 'healthy');
   assert.equal(f.sysrqText(), '', 'no fence');
   assert.equal(await f.stop(), 0);
@@ -110,7 +110,7 @@ test('runtime_pools_file on a disk that hangs before the fencer starts: start-up
   const s = f.state();
   assert.match(String(s.runtime_pools?.error), /no answer/, JSON.stringify(s.runtime_pools));
   assert.deepEqual(s.pools.map((p: any) => p.path), [cfgPool], 'no runtime pool is known yet');
-  assert.match(f.log(), new RegExp(`runtime pools file ${rtFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is unusable \\(no answer`));
+  await f.logged(new RegExp(`runtime pools file ${rtFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is unusable \\(no answer`));
   const pets = f.watchdogSize();
   await waitFor('the watchdog petted', () => f.watchdogSize() > pets + 4, ARM_MS);
   // The disk answers: the runtime pool in the file is picked up and arms.

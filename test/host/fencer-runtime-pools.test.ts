@@ -127,7 +127,7 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   assert.equal(poolOf(f, cfgPool).source, 'config');
   assert.ok(existsSync(join(a, `.hb-${GUID}`)), 'ovm heartbeat file on the added pool');
   assert.ok(existsSync(join(b, 'KVMHA', `hb-${GUID}`)), 'kvm heartbeat file on the added pool');
-  assert.match(f.log(), /runtime pool .*mnt-a added: guarded from now on/);
+  await f.logged(/runtime pool .*mnt-a added: guarded from now on/);
   const st = await call('heartbeat_status');
   assert.equal(st[a].source, 'runtime');
   assert.equal(st[b].source, 'runtime');
@@ -174,7 +174,7 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   await waitFor('every pool healthy after the restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.state === 'healthy'), ARM_MS);
   assert.equal(f.sysrqText(), '', `a crash and restart on healthy storage does not fence\n${f.log()}`);
   assert.deepEqual([a, b, d].map((p) => poolOf(f, p).source), ['runtime', 'runtime', 'runtime']);
-  assert.match(f.log(), /pool .*mnt-a stays armed from the previous fencer/, `a crash keeps the runtime pool armed (no lost expiry)\n${f.log()}`);
+  await f.logged(/pool .*mnt-a stays armed from the previous fencer/, `a crash keeps the runtime pool armed (no lost expiry)\n${f.log()}`);
   assert.deepEqual(await hc(d), [true, false], 'after the restart of both');
 
   // ---- removal: no fence, the watchdog goes on being petted ----
@@ -188,7 +188,7 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   assert.equal(f.sysrqText(), '', 'no fence');
   assert.equal(f.state().fenced, null);
   assert.equal(f.state().watchdog.petting, true);
-  assert.match(f.log(), /runtime pool .*mnt-a removed \(it was healthy\): no longer guarded/);
+  await f.logged(/runtime pool .*mnt-a removed \(it was healthy\): no longer guarded/);
   assert.deepEqual(await call('heartbeat_remove_pool', a), { removed: false, path: a, state: 'absent' });
   assert.equal((await call('heartbeat_status'))[a], undefined);
   assert.deepEqual(await hc(a), [false, true], 'asked again, the Ovm3 call adds it back');
@@ -202,7 +202,7 @@ test('runtime pools over XML-RPC with brick serve and the fencer running: add, i
   await waitFor('every pool healthy after a clean restart', () => [cfgPool, a, b, d].every((p) => poolOf(f, p)?.state === 'healthy'), ARM_MS);
   // A start within fence_after_s of a clean stop is a restart: the armed pools carry on (no lost
   // expiry, planner.inherit), and on healthy storage their first probes verify: no fence.
-  assert.match(f.log(), /pool .*mnt-b stays armed from the previous fencer/, `a restart keeps the runtime pool armed\n${f.log()}`);
+  await f.logged(/pool .*mnt-b stays armed from the previous fencer/, `a restart keeps the runtime pool armed\n${f.log()}`);
   assert.equal(f.sysrqText(), '', `a clean stop and restart on healthy storage does not fence\n${f.log()}`);
 });
 
@@ -236,12 +236,12 @@ test('removal never dodges a fence: a late or expired pool is refused; a removal
   assert.match(poolOf(f, pool.mnt).removing, /expired|fenced/);
   assert.equal(poolOf(f, pool.mnt).state, 'expired', 'still judged');
   assert.equal(((await srv.call('heartbeat_status')) as any)[pool.mnt].removing, poolOf(f, pool.mnt).removing);
-  assert.match(f.log(), /was removed from the runtime pools file, but .*: it stays guarded until it verifies again/);
+  await f.logged(/was removed from the runtime pools file, but .*: it stays guarded until it verifies again/);
 
   // A corrupt file: the last good set (no pool) stays, said loudly; nothing is added or dropped.
   writeFileSync(f.runtimePoolsFile, '{"version":1,"pools":[{"path":');
   await waitFor('the unusable file reported', () => f.state()?.runtime_pools?.error, ARM_MS);
-  assert.match(f.log(), /runtime pools file .* is unusable \(not JSON/);
+  await f.logged(/runtime pools file .* is unusable \(not JSON/);
   assert.ok(poolOf(f, pool.mnt), 'still guarded');
   const other = tmpfs(join(root, 'other-mnt'));
   await fault(srv.call('heartbeat_add_pool', other, 'ovm', 'always'), 1011, /unusable.*nothing changed/, 'the agent never overwrites an unusable file');
@@ -251,5 +251,5 @@ test('removal never dodges a fence: a late or expired pool is refused; a removal
   // The storage answers again: the pool verifies, and only then goes.
   pool.thaw();
   await waitFor('the pool removed once it verified', () => f.state() && !poolOf(f, pool.mnt), ARM_MS);
-  assert.match(f.log(), /runtime pool .* removed \(it was healthy\): no longer guarded/);
+  await f.logged(/runtime pool .* removed \(it was healthy\): no longer guarded/);
 });
