@@ -5,6 +5,7 @@
 // no host library (chroot: the root has no libc but brick's own).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { buildLock } from '../fixtures/build-lock.js';
 import { ok, pkgVersion, prerequisites, repoRoot, rpmNoise, run } from '../fixtures/exec.js';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,7 @@ before(async () => {
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), 'brick-pkgs-'));
   // One build at a time (portable-oldkernel.test.ts builds the same files).
-  const out = await ok('flock', [join(tmpdir(), 'brick-build-packages.lock'), 'node', 'scripts/build-packages.mjs', '--use-binary', '--only=legacy,deb'], { timeoutMs: 1_500_000 });
+  const out = await ok('flock', [buildLock(root), 'node', 'scripts/build-packages.mjs', '--use-binary', '--only=legacy,deb'], { timeoutMs: 1_500_000 });
   assert.match(out, /build-packages: /);
   legacy = join(root, 'dist/packages', `brick-${pkg.version}-1.legacy.x86_64.rpm`);
   deb = join(root, 'dist/packages', `brick_${pkg.version}-1_amd64.deb`);

@@ -9,6 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../fixtures/serve-process.js';
 import { RR_CHRT } from './fencer-harness.js';
+import { buildLock } from '../fixtures/build-lock.js';
 import { ok, pkgVersion, repoRoot, run } from '../fixtures/exec.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -46,7 +47,7 @@ before(async () => {
   assert.equal(seccomp.code, 0, 'python3-seccomp is needed by oldkernel.py (scripts/install-test-deps.sh)');
   work = mkdtempSync(join(tmpdir(), 'brick-oldkernel-'));
   // One build at a time (packages.test.ts builds the same files).
-  await ok('flock', [join(tmpdir(), 'brick-build-packages.lock'), 'node', 'scripts/build-packages.mjs', '--use-binary', '--only=legacy'], { timeoutMs: 1_500_000 });
+  await ok('flock', [buildLock(repo), 'node', 'scripts/build-packages.mjs', '--use-binary', '--only=legacy'], { timeoutMs: 1_500_000 });
   rootfs = join(work, 'root');
   mkdirSync(rootfs);
   const rpm = join(repo, 'dist/packages', `brick-${pkg.version}-1.legacy.x86_64.rpm`);
