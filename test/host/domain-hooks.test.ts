@@ -11,6 +11,7 @@ import { methods } from '../../src/agent-extension/domain/methods.js';
 import type { CallContext } from '../../src/rpc/catalogue.js';
 import type { BrickError } from '../../src/shared/errors.js';
 import { callContext } from '../fixtures/call-context.js';
+import { procStart } from '../../src/shared/process-identity.js';
 import { scratchDir } from '../fixtures/scratch.js';
 
 const base = scratchDir('brick-hooks-test-');
@@ -187,7 +188,7 @@ test('the temp file is gone afterwards, also after a failure', async () => {
   const dir = hooksDir({ '10_rec': SH + `echo "$_hook_domxml" > ${rec}\nexit 2\n` });
   await assert.rejects(tweak([XML, { hooks: true }], ctx(dir)));
   const p = readFileSync(rec, 'utf8').trim();
-  assert.match(p, new RegExp(`^/tmp/brick-hook-${process.pid}-[A-Za-z0-9]{6}/domxml$`));
+  assert.match(p, new RegExp(`^/tmp/brick-hook-${process.pid}-${procStart('self')}-[A-Za-z0-9]{6}/domxml$`));
   assert.equal(existsSync(p), false);
 });
 
