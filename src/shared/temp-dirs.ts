@@ -36,17 +36,15 @@ export function makeTempDir(kind: TempKind): Promise<string> {
 
 /**
  * Whether a directory name is one makeTempDir made in a process that no longer runs (pure): its pid
- * is no process's, or a process drew the pid since (another start time). This process's own pid with
- * another start time is a previous process's; a name without a start time (made before names had
- * one) is judged by the pid alone, and never taken for gone while its pid runs.
+ * is no process's, or a process drew the pid since (another start time; this process's own pid with
+ * another start time is a previous process's). A name without a start time (made before names had
+ * one), or a process whose start time cannot be read, is judged by the pid alone (recordedProcess).
  */
-export function leftByGoneProcess(name: string, self: { pid: number; start: string | undefined }, facts: (pid: number) => ProcessFacts): boolean {
+export function leftByGoneProcess(name: string, facts: (pid: number) => ProcessFacts): boolean {
   const m = LEFT.exec(name);
   if (!m) return false;
   const pid = Number(m[2]);
-  const start = m[3];
-  if (pid === self.pid) return start !== undefined && self.start !== undefined && start !== self.start;
-  return recordedProcess({ pid, start }, facts(pid)) !== 'runs';
+  return recordedProcess({ pid, start: m[3] }, facts(pid)) !== 'runs';
 }
 
 /**
@@ -65,9 +63,8 @@ export function sweepLeftTempDirs(dir = TEMP_ROOT): Promise<string[]> {
 function removeLeft(dir: string, names: string[]): string[] {
   const removed: string[] = [];
   const uid = process.getuid?.();
-  const self = { pid: process.pid, start: ownStart() };
   for (const name of names) {
-    if (!leftByGoneProcess(name, self, processFacts)) continue;
+    if (!leftByGoneProcess(name, processFacts)) continue;
     const path = join(dir, name);
     try {
       const st = lstatSync(path);

@@ -60,7 +60,8 @@ test("releaseReadBuffers: a minor collection frees unreachable young buffers, an
   assert.ok(arrayBuffers() - before >= 4 << 20, 'the 4 MiB are counted until a collection');
   releaseReadBuffers();
   // V8 frees the dead buffers' memory on a background thread after the collection (concurrent
-  // array buffer sweeping): wait for it without allocating (Atomics.wait blocks this thread), so no
+  // array buffer sweeping): wait for it blocked in Atomics.wait. Reading the count allocates a few
+  // bytes a time, far too little to fill the young generation the collection just emptied, so no
   // other collection can be what freed them. Counted at once, this lost the race on a loaded machine.
   const cell = new Int32Array(new SharedArrayBuffer(4));
   let waitedMs = 0;

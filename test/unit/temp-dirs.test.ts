@@ -65,13 +65,13 @@ test("serve's start-up sweep looks in /tmp whatever TMPDIR says, and leaves $TMP
 });
 
 test('a left directory is one whose maker is gone: no process has its pid, or one with another start time drew it since (before: kept while the pid ran)', () => {
-  const self = { pid: 500, start: '9000' };
   const procs: Record<number, ProcessFacts> = {
+    500: { pidExists: true, pidStart: '9000' }, // this process, started at 9000
     700: { pidExists: true, pidStart: '1234' }, // runs, started at 1234
     701: { pidExists: true, pidStart: undefined }, // runs, start unreadable (hidepid, another user's)
   };
   const facts = (pid: number): ProcessFacts => procs[pid] ?? { pidExists: false, pidStart: undefined };
-  const left = (name: string) => leftByGoneProcess(name, self, facts);
+  const left = (name: string) => leftByGoneProcess(name, facts);
   // The maker runs: kept.
   assert.equal(left('brick-hook-700-1234-aB3xYz'), false);
   assert.equal(left('brick-hook-700-aB3xYz'), false, 'made before names had a start time: the pid alone');
@@ -87,7 +87,7 @@ test('a left directory is one whose maker is gone: no process has its pid, or on
   assert.equal(left('brick-hook-500-9000-aB3xYz'), false);
   assert.equal(left('brick-hook-500-aB3xYz'), false);
   assert.equal(left('brick-hook-500-8999-aB3xYz'), true);
-  assert.equal(leftByGoneProcess('brick-hook-500-8999-aB3xYz', { pid: 500, start: undefined }, facts), false, 'its own start unknown: kept');
+  assert.equal(leftByGoneProcess('brick-hook-500-8999-aB3xYz', () => ({ pidExists: true, pidStart: undefined })), false, 'its own start unknown: kept');
   // Names brick does not make are never taken.
   for (const n of ['brick-other-702-1234-aB3xYz', 'brick-hook-0-1234-aB3xYz', 'brick-hook-702-1234-aB3xY', 'brick-hook-702-1234-aB3xYz-x', 'xbrick-hook-702-aB3xYz', 'brick-hook-702-12a4-aB3xYz'])
     assert.equal(left(n), false, n);
