@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { runInNewContext } from 'node:vm';
 import { readBody, type ScannedBody } from '../../src/agent-extension/request-body.js';
 import { RELEASE_EVERY_BYTES, releaseReadBuffers } from '../../src/agent-extension/read-buffers.js';
 
@@ -53,20 +54,36 @@ test('a 12 MiB upload arriving in 64 KiB reads: the reads copied so far are free
 
 test("releaseReadBuffers: a minor collection frees unreachable young buffers, and brick's context gets no gc global", () => {
   assert.equal(typeof (globalThis as { gc?: unknown }).gc, 'undefined', 'the test runs without --expose-gc');
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const pause = (ms: number) => Atomics.wait(cell, 0, 0, ms);
+  // Start from a settled count: the test before left buffers that a collection (one V8 starts on
+  // its own when external memory grows, or a background sweep finishing) could free while this
+  // one counts. A full collection in a context of the test's own (the flag is set by the first
+  // use), then wait until the count holds still. Without it the count fell under the 4 MiB just
+  // allocated (CI, 2 Dec): something else was freed between the two reads.
+  releaseReadBuffers();
+  const fullGc = runInNewContext('gc') as () => void;
+  fullGc();
+  let last = -1;
+  for (let waited = 0; arrayBuffers() !== last && waited < 3000; waited += 20) {
+    last = arrayBuffers();
+    pause(20);
+  }
   const before = arrayBuffers();
   (() => {
-    for (let i = 0; i < 64; i++) Buffer.allocUnsafeSlow(64 * 1024).fill(1);
+    // Held while counted, so no collection V8 starts by itself can free them before the count.
+    const held: Buffer[] = [];
+    for (let i = 0; i < 64; i++) held.push(Buffer.allocUnsafeSlow(64 * 1024).fill(1));
+    assert.ok(arrayBuffers() - before >= 4 << 20, `the 4 MiB are counted until a collection (${arrayBuffers() - before} bytes counted)`);
   })();
-  assert.ok(arrayBuffers() - before >= 4 << 20, 'the 4 MiB are counted until a collection');
   releaseReadBuffers();
   // V8 frees the dead buffers' memory on a background thread after the collection (concurrent
   // array buffer sweeping): wait for it blocked in Atomics.wait. Reading the count allocates a few
   // bytes a time, far too little to fill the young generation the collection just emptied, so no
   // other collection can be what freed them. Counted at once, this lost the race on a loaded machine.
-  const cell = new Int32Array(new SharedArrayBuffer(4));
   let waitedMs = 0;
   while (arrayBuffers() - before >= 1 << 20 && waitedMs < 3000) {
-    Atomics.wait(cell, 0, 0, 5);
+    pause(5);
     waitedMs += 5;
   }
   assert.ok(arrayBuffers() - before < 1 << 20, `${arrayBuffers() - before} bytes still held ${waitedMs} ms after the collection`);
