@@ -4,7 +4,7 @@
 import { after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,6 +82,19 @@ function unmountAndKill(mnt: string, proc: ChildProcess | undefined): void {
   }
 }
 
+/** Whether every thread of PID is stopped (state T in /proc/PID/task/TID/stat). */
+function threadsStopped(pid: number): boolean {
+  const tids = readdirSync(`/proc/${pid}/task`);
+  return tids.every((tid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return stat[stat.lastIndexOf(')') + 2] === 'T';
+    } catch {
+      return true; // the thread ended
+    }
+  });
+}
+
 export class BindfsPool {
   readonly src: string;
   readonly mnt: string;
@@ -100,8 +113,19 @@ export class BindfsPool {
   get pid(): number {
     return this.proc!.pid!;
   }
+  /**
+   * Stop bindfs, and return once every thread of it has stopped. kill() returns before they do: a
+   * thread still running may take one more request from the kernel and then stop holding it, and
+   * its sender can then never be killed (FUSE lets SIGKILL end only a request the daemon has not
+   * read). A freeze must leave every request after it unread, as a dead NFS server leaves them.
+   */
   freeze(): void {
     process.kill(this.pid, 'SIGSTOP');
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    for (let waited = 0; !threadsStopped(this.pid); waited++) {
+      if (waited >= 5000) throw new Error(`bindfs ${this.pid}: not every thread stopped 5 s after SIGSTOP`);
+      Atomics.wait(cell, 0, 0, 1);
+    }
   }
   thaw(): void {
     try {

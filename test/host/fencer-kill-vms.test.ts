@@ -66,6 +66,20 @@ class Holder {
   }
 }
 
+function readProc(pid: number, file: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return '(gone)';
+  }
+}
+
+/** The state letter of /proc/PID/stat (after the command's closing parenthesis). */
+function procState(pid: number): string {
+  const stat = readProc(pid, 'stat');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || stat;
+}
+
 function seed(dir: string, names: string[]): void {
   for (const n of names) writeFileSync(join(dir, n), Buffer.alloc(64 * 1024, 1));
 }
@@ -93,11 +107,24 @@ test('bindfs frozen: its read/write/mmap holders are killed and gone within kill
   await Promise.all([...holders, other].map((h) => h.ready));
   await waitFor('both pools\' mounts recorded', () => fencer.state()?.pools.every((p: any) => p.kill_vms?.mount), 10_000);
   await sleep(1000);
+  // Freeze bindfs between the holders' requests. FUSE lets SIGKILL end a request only while the
+  // daemon has not yet read it; one bindfs had taken when it was stopped leaves its sender
+  // unkillable until bindfs answers (that case is the faultfs "hung" test below: a reset). NFS,
+  // which these pools stand for, waits killably even then. So: stop the holders, and once every one
+  // is stopped (none can stop inside a request), freeze bindfs and let them go on: each next
+  // request waits unread, as a VM's I/O does on a dead NFS server. Frozen mid-request, this test
+  // failed once in CI (a holder not gone 12 s after the kill began).
+  for (const h of holders) process.kill(h.pid, 'SIGSTOP');
+  await waitFor('every holder on pool a stopped between requests', () => holders.every((h) => procState(h.pid) === 'T'), 10_000, 10);
   const t0 = performance.now();
   a.freeze();
+  for (const h of holders) process.kill(h.pid, 'SIGCONT');
   const tKill = await killStarted(fencer, (SHORT.fence_after_s + 2) * 1000);
   assert.ok(tKill - t0 <= (SHORT.fence_after_s + 1) * 1000, `kill began ${Math.round(tKill - t0)} ms after the freeze; bound fence_after_s + 1 s`);
-  await waitFor('every holder on the frozen pool gone', () => holders.every((h) => h.exited), 10_000 + 2000, 10);
+  await waitFor('every holder on the frozen pool gone', () => holders.every((h) => h.exited), 10_000 + 2000, 10).catch((e: Error) => {
+    const left = holders.filter((h) => !h.exited).map((h) => `pid ${h.pid} state ${procState(h.pid)} wchan ${readProc(h.pid, 'wchan')} stack ${readProc(h.pid, 'stack').replace(/\n/g, ' | ')}`);
+    throw new Error(`${e.message}; left: ${left.join(', ')}; sysrq: ${JSON.stringify(fencer.sysrqText())}; pool a: ${JSON.stringify(fencer.state()?.pools[0])}; kill-vms log:\n${fencer.log().split('\n').filter((l) => /kill-vms|fence|reset/.test(l)).slice(-12).join('\n')}`);
+  });
   const gone = Math.max(...holders.map((h) => h.exitAt!)) - tKill;
   assert.ok(gone <= 10_000, `holders gone ${Math.round(gone)} ms after the kill began; kill_timeout_s = 10`);
   await waitFor('pool a spared (fenced by kill-vms)', () => fencer.state()?.pools[0].kill_vms?.phase === 'fenced', 12_000, 20).catch((e: Error) => {
