@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterOutput } from '../fixtures/child-output.js';
+import { parseStat } from '../../src/shared/proc-stat.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -82,17 +83,18 @@ function unmountAndKill(mnt: string, proc: ChildProcess | undefined): void {
   }
 }
 
-/** Whether every thread of PID is stopped (state T in /proc/PID/task/TID/stat). */
+/** The state letter of /proc/PID/stat (or of one thread's, /proc/PID/task/TID/stat); undefined once it is gone. */
+export function procState(pid: number, tid?: string): string | undefined {
+  try {
+    return parseStat(readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8'))?.state;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether every thread of PID is stopped (state T; a thread that ended meanwhile counts as stopped). */
 function threadsStopped(pid: number): boolean {
-  const tids = readdirSync(`/proc/${pid}/task`);
-  return tids.every((tid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      return stat[stat.lastIndexOf(')') + 2] === 'T';
-    } catch {
-      return true; // the thread ended
-    }
-  });
+  return readdirSync(`/proc/${pid}/task`).every((tid) => (procState(pid, tid) ?? 'T') === 'T');
 }
 
 export class BindfsPool {

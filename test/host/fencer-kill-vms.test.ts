@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BindfsPool, FaultFsPool, FencerRun, faultfsMissing, fuseMissing, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
+import { BindfsPool, FaultFsPool, FencerRun, faultfsMissing, fuseMissing, procState, removeRoot, sleep, tempRoot, waitFor } from './fencer-harness.js';
 
 const missing = fuseMissing() ?? faultfsMissing();
 const skip = missing && process.env.CI !== 'true' ? missing : false;
@@ -74,12 +74,6 @@ function readProc(pid: number, file: string): string {
   }
 }
 
-/** The state letter of /proc/PID/stat (after the command's closing parenthesis). */
-function procState(pid: number): string {
-  const stat = readProc(pid, 'stat');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) || stat;
-}
-
 function seed(dir: string, names: string[]): void {
   for (const n of names) writeFileSync(join(dir, n), Buffer.alloc(64 * 1024, 1));
 }
@@ -122,7 +116,7 @@ test('bindfs frozen: its read/write/mmap holders are killed and gone within kill
   const tKill = await killStarted(fencer, (SHORT.fence_after_s + 2) * 1000);
   assert.ok(tKill - t0 <= (SHORT.fence_after_s + 1) * 1000, `kill began ${Math.round(tKill - t0)} ms after the freeze; bound fence_after_s + 1 s`);
   await waitFor('every holder on the frozen pool gone', () => holders.every((h) => h.exited), 10_000 + 2000, 10).catch((e: Error) => {
-    const left = holders.filter((h) => !h.exited).map((h) => `pid ${h.pid} state ${procState(h.pid)} wchan ${readProc(h.pid, 'wchan')} stack ${readProc(h.pid, 'stack').replace(/\n/g, ' | ')}`);
+    const left = holders.filter((h) => !h.exited).map((h) => `pid ${h.pid} state ${procState(h.pid) ?? '(gone)'} wchan ${readProc(h.pid, 'wchan')} stack ${readProc(h.pid, 'stack').replace(/\n/g, ' | ')}`);
     throw new Error(`${e.message}; left: ${left.join(', ')}; sysrq: ${JSON.stringify(fencer.sysrqText())}; pool a: ${JSON.stringify(fencer.state()?.pools[0])}; kill-vms log:\n${fencer.log().split('\n').filter((l) => /kill-vms|fence|reset/.test(l)).slice(-12).join('\n')}`);
   });
   const gone = Math.max(...holders.map((h) => h.exitAt!)) - tKill;
