@@ -22,7 +22,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
   // Unique per process and call: two writers of the same path never share a temp file.
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${++seq}.tmp`);
   const mode = opts.mode ?? 0o644;
-  const fd = openSync(tmp, 'wx', mode);
+  const fd = openTemp(tmp, mode);
   try {
     try {
       // open(2) applies the umask (0644 would be 0600 under umask 077): the mode is set, not left to it.
@@ -40,6 +40,23 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, opts: A
     throw e;
   }
   if (durable) fsyncDir(dir);
+}
+
+/**
+ * Create the temp file, exclusively. One that is there already cannot be this process's (the name
+ * is unique per process and call): a previous process with the same pid left it, killed between
+ * its write and its rename (a fencer that comes back after a reboot may well draw the same pid).
+ * The sweep at start keeps files with this process's own pid, so without this such a leftover
+ * failed the write that reached its number (EEXIST) instead of being replaced.
+ */
+function openTemp(tmp: string, mode: number): number {
+  try {
+    return openSync(tmp, 'wx', mode);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    rmSync(tmp, { force: true });
+    return openSync(tmp, 'wx', mode);
+  }
 }
 
 /** fsync a directory, so entries created, renamed or removed in it survive a crash. */
