@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { BindfsPool, FencerRun, SHORT, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
+import { BindfsPool, FencerRun, SHORT, procState, removeRoot, sleep, tempRoot, waitFor, fuseSuite } from './fencer-harness.js';
 import { runtimePoolsText } from '../../src/fencer/runtime-pools.js';
 
 const { skip, cleanups } = fuseSuite();
@@ -326,13 +326,12 @@ test('item 8: SIGTSTP (Ctrl-Z where an admin runs brick fencer in a terminal) an
   const { f: a } = await setup('tstp', { action: 'log-only' });
   a.start();
   await a.armed();
-  const procState = () => readFileSync(`/proc/${a.proc!.pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
   for (const sig of ['SIGTSTP', 'SIGTTIN'] as const) {
     a.proc!.kill(sig);
     await sleep(500);
     const size = a.watchdogSize();
     await sleep(1000);
-    assert.notEqual(procState(), 'T', `${sig} stopped the fencer: a stopped fencer pets nothing and the watchdog resets the host\n${a.log()}`);
+    assert.notEqual(procState(a.proc!.pid!), 'T', `${sig} stopped the fencer: a stopped fencer pets nothing and the watchdog resets the host\n${a.log()}`);
     assert.ok(a.watchdogSize() > size, `${sig}: no pet for a second`);
   }
   assert.match(a.log(), /SIGTSTP ignored/);
