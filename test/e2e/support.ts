@@ -98,6 +98,52 @@ export function lastTickBefore(vm: Vm, atHostMs: number): VmEvent | undefined {
   return vm.events.filter((e) => e.event === 'tick' && e.hostMs <= atHostMs).at(-1);
 }
 
+/** A tick gap longer than this is counted as time the guest did not run (its ticker: a line every 0.25 s; 0.36 s mean, 0.52 s max here). */
+export const STALL_GAP_S = 1;
+
+/**
+ * How long the guest's user space did not run between two moments of its clock (epoch ms from its
+ * own `date`), as its ticker (lib.sh, a line every 0.25 s) shows: over consecutive ticks (and the
+ * event `from` that starts the stretch), the sum of what each gap longer than STALL_GAP_S exceeds
+ * it by. A TCG guest whose qemu the loaded host does not schedule runs no timer, the fencer's
+ * included, and shows it here as a gap. The fencer is a normal process like the ticker, so a fencer
+ * that waits on something else (a blocked read, the thread pool) does not show here.
+ */
+export function guestStall(vm: Vm, fromGuestMs: number): { stallS: number; maxGapS: number; ticks: number } {
+  const at = [fromGuestMs, ...vm.events.filter((e) => e.event === 'tick' && e.guestMs >= fromGuestMs).map((e) => e.guestMs)];
+  let stall = 0;
+  let maxGap = 0;
+  for (let i = 1; i < at.length; i++) {
+    const gap = (at[i] - at[i - 1]) / 1000;
+    maxGap = Math.max(maxGap, gap);
+    if (gap > STALL_GAP_S) stall += gap - STALL_GAP_S;
+  }
+  const r3 = (n: number) => Math.round(n * 1000) / 1000;
+  return { stallS: r3(stall), maxGapS: r3(maxGap), ticks: at.length - 1 };
+}
+
+/**
+ * When (guest epoch ms) the first console line matching `re` was printed, as closely as the guest's
+ * E2E lines around it place it: the last one before it and the first one after it.
+ */
+export function consoleLineAt(vm: Vm, re: RegExp): { line: string; afterMs?: number; beforeMs?: number } | undefined {
+  let last: number | undefined;
+  for (let i = 0; i < vm.lines.length; i++) {
+    const l = vm.lines[i];
+    const e = /E2E (\d+\.\d+) /.exec(l);
+    if (e) last = Number(e[1]) * 1000;
+    else if (re.test(l)) {
+      let next: number | undefined;
+      for (let j = i + 1; j < vm.lines.length && next === undefined; j++) {
+        const n = /E2E (\d+\.\d+) /.exec(vm.lines[j]);
+        if (n) next = Number(n[1]) * 1000;
+      }
+      return { line: l, afterMs: last, beforeMs: next };
+    }
+  }
+  return undefined;
+}
+
 /**
  * Merge figures into bench/out/<area>.json (default e2e.json; bench/lib.ts's format, so bench/report.ts
  * renders them): several test files write it, each replacing its own figure ids. Also prints one line per figure.
